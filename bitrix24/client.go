@@ -1,0 +1,369 @@
+package bitrix24
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// DefaultOAuthURL is the Bitrix24 OAuth server's token endpoint (reference §9.1).
+const DefaultOAuthURL = "https://oauth.bitrix.info/oauth/token/"
+
+// TokenStore persists each portal's Auth, keyed by member_id (a KV bucket in Signet). Save must
+// replace the stored pair atomically: every refresh rotates the refresh token (reference §9.1).
+type TokenStore interface {
+	Load(ctx context.Context, memberID string) (Auth, error)
+	Save(ctx context.Context, a Auth) error
+}
+
+// ClientConfig configures a Client. Zero values get the defaults noted.
+type ClientConfig struct {
+	ClientID, ClientSecret string       // OAuth app; the secret only ever goes to OAuthURL
+	OAuthURL               string       // default DefaultOAuthURL
+	HTTPClient             *http.Client // default: 60 s timeout (the cloud kills requests after 60 s)
+	UserAgent              string       // default "signet-bitrix24/1"
+	RatePerSec             float64      // per-portal leaky bucket drain, default 2 (reference §8.1)
+	Burst                  int          // default 50
+	MaxRetries             int          // retries after QUERY_LIMIT_EXCEEDED, default 8
+	// OperatingLimitWait caps the wait after 429 OPERATION_TIME_LIMIT: the client waits until the
+	// method's last seen operating_reset_at, or this long when unknown/further away. Default 60 s.
+	OperatingLimitWait time.Duration
+	// AllowPrivate lets Download fetch from a portal whose host resolves to a loopback or private
+	// address: on-premise portals inside the company network, and the emulator on 127.0.0.1. Off,
+	// such downloads fail with ErrPrivateAddress (a forged client_endpoint cannot reach internal hosts).
+	AllowPrivate bool
+	Log          *zap.Logger
+}
+
+// Client calls Bitrix24 REST for many portals; safe for concurrent use. It never logs tokens or URLs
+// that carry them.
+type Client struct {
+	cfg  ClientConfig
+	http *http.Client // no automatic redirects: 302 is a domain move we handle ourselves
+	dl   *http.Client // Download: portal-host-only redirects, private-address guard
+	log  *zap.Logger
+	tok  TokenStore
+
+	mu      sync.Mutex
+	portals map[string]*portalState
+}
+
+// portalState is per member_id: rate limiter, refresh single-flight, operating_reset_at per method.
+type portalState struct {
+	limiter   *rate.Limiter
+	refreshMu sync.Mutex
+	mu        sync.Mutex
+	opReset   map[string]time.Time
+}
+
+// NewClient makes a Client that loads and saves tokens through tokens.
+func NewClient(cfg ClientConfig, tokens TokenStore) *Client {
+	if cfg.OAuthURL == "" {
+		cfg.OAuthURL = DefaultOAuthURL
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "signet-bitrix24/1"
+	}
+	if cfg.RatePerSec <= 0 {
+		cfg.RatePerSec = 2
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 50
+	}
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = 8
+	}
+	if cfg.OperatingLimitWait <= 0 {
+		cfg.OperatingLimitWait = time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	hc := *cfg.HTTPClient
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{cfg: cfg, http: &hc, dl: newDownloadClient(cfg.AllowPrivate), log: cfg.Log, tok: tokens, portals: map[string]*portalState{}}
+}
+
+func (c *Client) portal(memberID string) *portalState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.portals[memberID]
+	if !ok {
+		p = &portalState{limiter: rate.NewLimiter(rate.Limit(c.cfg.RatePerSec), c.cfg.Burst), opReset: map[string]time.Time{}}
+		c.portals[memberID] = p
+	}
+	return p
+}
+
+// envelope is the v1 REST answer (reference §2).
+type envelope struct {
+	Result           json.RawMessage `json:"result"`
+	Error            string          `json:"error"`
+	ErrorDescription string          `json:"error_description"`
+	Total            *int            `json:"total"`
+	Next             *int            `json:"next"`
+	Time             *struct {
+		OperatingResetAt float64 `json:"operating_reset_at"`
+	} `json:"time"`
+}
+
+// Call POSTs JSON {params…, "auth": token} to {client_endpoint}{method} and decodes "result" into out
+// (out may be nil). It follows reference §8: expired_token/invalid_token → one single-flight refresh per
+// member_id, Save, retry once; QUERY_LIMIT_EXCEEDED → back off and retry (the call was not executed);
+// OPERATION_TIME_LIMIT → wait for operating_reset_at once; OVERLOAD_LIMIT and everything else →
+// returned as *Error. A 302 (portal moved) is followed and the new endpoint saved.
+func (c *Client) Call(ctx context.Context, memberID, method string, params map[string]any, out any) error {
+	env, err := c.call(ctx, memberID, method, params)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(env.Result, out); err != nil {
+		return fmt.Errorf("%w: %s on portal %s: decoding result into %T: %v", ErrUnexpectedAnswer, method, memberID, out, err)
+	}
+	return nil
+}
+
+func (c *Client) call(ctx context.Context, memberID, method string, params map[string]any) (*envelope, error) {
+	ps := c.portal(memberID)
+	auth, err := c.load(ctx, memberID)
+	if err != nil {
+		return nil, err
+	}
+	refreshed, opWaited, redirects, limited := false, false, 0, 0
+	for {
+		if err := ps.limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("bitrix24 %s on %s: waiting for the rate limiter: %w", method, auth.Domain, err)
+		}
+		env, loc, err := c.post(ctx, auth, method, params)
+		if loc != "" {
+			if redirects++; redirects > 3 {
+				return nil, fmt.Errorf("%w: %s on %s: more than 3 redirects", ErrUnexpectedAnswer, method, auth.Domain)
+			}
+			if auth, err = c.moved(ctx, auth, loc); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var apiErr *Error
+		if !errors.As(err, &apiErr) {
+			if err == nil {
+				ps.noteTime(method, env)
+			}
+			return env, err
+		}
+		switch {
+		case apiErr.IsCode(ErrCodeExpiredToken) || apiErr.IsCode(ErrCodeInvalidToken):
+			if refreshed {
+				return nil, err
+			}
+			refreshed = true
+			if auth, err = c.refresh(ctx, memberID, auth.AccessToken); err != nil {
+				return nil, err
+			}
+		case apiErr.IsCode(ErrCodeQueryLimitExceeded):
+			if limited++; limited > c.cfg.MaxRetries {
+				return nil, err
+			}
+			// The portal's bucket is full: drain our own limiter so every goroutine for this portal
+			// slows to the portal's rate, then back off with jitter.
+			ps.drain()
+			if werr := sleepCtx(ctx, backoff(limited)); werr != nil {
+				return nil, fmt.Errorf("%w (gave up waiting: %v)", err, werr)
+			}
+		case apiErr.IsCode(ErrCodeOperationTimeLimit):
+			wait := c.cfg.OperatingLimitWait
+			if r := ps.resetAt(method); time.Until(r) > 0 && time.Until(r) < wait {
+				wait = time.Until(r)
+			}
+			apiErr.ResetAt = time.Now().Add(wait)
+			if opWaited {
+				return nil, err
+			}
+			if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
+				return nil, err
+			}
+			opWaited = true
+			c.log.Warn("bitrix24 method blocked by operating-time limit; waiting",
+				zap.String("member_id", memberID), zap.String("method", method), zap.Duration("wait", wait))
+			if werr := sleepCtx(ctx, wait); werr != nil {
+				return nil, fmt.Errorf("%w (gave up waiting: %v)", err, werr)
+			}
+		default:
+			return nil, err
+		}
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	d := 250 * time.Millisecond << min(attempt-1, 5)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (ps *portalState) drain() {
+	now := time.Now()
+	if n := int(ps.limiter.TokensAt(now)); n > 0 {
+		ps.limiter.ReserveN(now, n)
+	}
+}
+
+func (ps *portalState) noteTime(method string, env *envelope) {
+	if env == nil || env.Time == nil || env.Time.OperatingResetAt <= 0 {
+		return
+	}
+	ps.mu.Lock()
+	ps.opReset[strings.ToLower(method)] = time.Unix(int64(env.Time.OperatingResetAt), 0)
+	ps.mu.Unlock()
+}
+
+func (ps *portalState) resetAt(method string) time.Time {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.opReset[strings.ToLower(method)]
+}
+
+func (c *Client) load(ctx context.Context, memberID string) (Auth, error) {
+	a, err := c.tok.Load(ctx, memberID)
+	if err != nil {
+		return Auth{}, fmt.Errorf("bitrix24: loading tokens of portal %s: %w", memberID, err)
+	}
+	if a.AccessToken == "" && a.RefreshToken == "" {
+		return Auth{}, fmt.Errorf("%w %s; reinstall the application there", ErrNoTokens, memberID)
+	}
+	if a.MemberID == "" {
+		a.MemberID = memberID
+	}
+	return a, nil
+}
+
+// post sends one request. A 302 returns its Location; an error envelope returns *Error.
+func (c *Client) post(ctx context.Context, a Auth, method string, params map[string]any) (*envelope, string, error) {
+	target, err := a.restURL(method)
+	if err != nil {
+		return nil, "", err
+	}
+	body := make(map[string]any, len(params)+1)
+	for k, v := range params {
+		body[k] = v
+	}
+	body["auth"] = a.AccessToken
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("bitrix24 %s: encoding params: %w", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(raw))
+	if err != nil {
+		return nil, "", fmt.Errorf("bitrix24 %s on %s: %w", method, a.Domain, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, "", fmt.Errorf("bitrix24 %s on %s: request failed (not retried: it may have run): %w", method, a.Domain, stripURL(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusMovedPermanently {
+		loc := resp.Header.Get("Location")
+		if loc == "" {
+			return nil, "", fmt.Errorf("%w: %s on %s: HTTP %d without Location", ErrUnexpectedAnswer, method, a.Domain, resp.StatusCode)
+		}
+		return nil, loc, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, "", fmt.Errorf("bitrix24 %s on %s: reading answer: %w", method, a.Domain, stripURL(err))
+	}
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, "", &Error{HTTPStatus: resp.StatusCode, Code: "ERROR_UNEXPECTED_ANSWER",
+			Description: fmt.Sprintf("answer is not JSON (%d bytes)", len(data)), Method: method, Portal: a.Domain}
+	}
+	if env.Error != "" || resp.StatusCode >= 400 {
+		code := env.Error
+		if code == "" {
+			code = "ERROR_UNEXPECTED_ANSWER"
+		}
+		return nil, "", &Error{HTTPStatus: resp.StatusCode, Code: code, Description: env.ErrorDescription, Method: method, Portal: a.Domain}
+	}
+	return &env, "", nil
+}
+
+// moved follows a 302 domain move (reference §8.2): the portal keeps its member_id; we store the new
+// client_endpoint and domain so later calls go there directly.
+func (c *Client) moved(ctx context.Context, a Auth, loc string) (Auth, error) {
+	base, err := a.PortalBase()
+	if err != nil {
+		return a, err
+	}
+	u, err := base.Parse(loc)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return a, fmt.Errorf("%w: portal %s redirected to an unusable location", ErrUnexpectedAnswer, a.MemberID)
+	}
+	old := a.Domain
+	a.Domain = u.Host
+	a.ClientEndpoint = u.Scheme + "://" + u.Host + "/rest/"
+	c.log.Info("bitrix24 portal moved; saving new endpoint",
+		zap.String("member_id", a.MemberID), zap.String("from", old), zap.String("to", a.Domain))
+	if err := c.tok.Save(ctx, a); err != nil {
+		return a, fmt.Errorf("bitrix24: saving moved endpoint of portal %s: %w", a.MemberID, err)
+	}
+	return a, nil
+}
+
+// stripURL drops the URL from *url.Error: it may carry auth= or the client secret.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// EventSend completes a robot with bizproc.event.send (reference §5). result:true is not proof of
+// completion: the portal ignores a token that was already used.
+func (c *Client) EventSend(ctx context.Context, memberID, eventToken string, returnValues map[string]any, logMessage string) error {
+	params := map[string]any{"EVENT_TOKEN": eventToken}
+	if len(returnValues) > 0 {
+		params["RETURN_VALUES"] = returnValues
+	}
+	if logMessage != "" {
+		params["LOG_MESSAGE"] = logMessage
+	}
+	var ok bool
+	if err := c.Call(ctx, memberID, "bizproc.event.send", params, &ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: bizproc.event.send on portal %s returned false", ErrUnexpectedAnswer, memberID)
+	}
+	return nil
+}

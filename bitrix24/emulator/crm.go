@@ -1,0 +1,497 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/signet-b24/signet/bitrix24"
+)
+
+// DealFileField is the deal's multiple "file" user field the emulator carries (reference §6.2).
+const DealFileField = "ufCrmSignetFiles"
+
+type deal struct {
+	id     int
+	fields map[string]any
+	files  []int // b_file ids in DealFileField
+}
+
+func newDeal(id int) *deal {
+	return &deal{id: id, fields: map[string]any{"title": "Deal #" + strconv.Itoa(id), "stageId": "NEW"}}
+}
+
+type crmFile struct {
+	name string
+	data []byte
+}
+
+type diskFile struct {
+	id       int
+	name     string
+	dealID   int
+	versions [][]byte
+	fileIDs  []int // b_file id per version
+	created  time.Time
+	updated  time.Time
+}
+
+// TimelineComment is a stored crm.timeline.comment.add.
+type TimelineComment struct {
+	ID         int
+	EntityType string
+	EntityID   int
+	Comment    string
+	Files      map[string][]byte // name → content
+	AuthorID   int
+}
+
+// Notification is a stored im.notify.system.add.
+type Notification struct {
+	ID      int
+	UserID  int
+	Message string
+	Tag     string
+}
+
+// AddDealFile stores pdf as a Disk file attached to the deal (created if missing) and lists the same
+// content in the deal's DealFileField. downloadURL is the Disk DOWNLOAD_URL with a current admin
+// auth= token.
+func (p *Portal) AddDealFile(dealID int, name string, pdf []byte) (int, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, ok := p.deals[dealID]
+	if !ok {
+		d = newDeal(dealID)
+		p.deals[dealID] = d
+	}
+	fid := p.newIDLocked()
+	p.files[fid] = &crmFile{name: name, data: append([]byte(nil), pdf...)}
+	d.files = append(d.files, fid)
+	id := p.newIDLocked()
+	now := time.Now()
+	p.disk[id] = &diskFile{id: id, name: name, dealID: dealID, versions: [][]byte{append([]byte(nil), pdf...)},
+		fileIDs: []int{fid}, created: now, updated: now}
+	a := p.newAuthLocked(AdminUserID)
+	return id, p.diskDownloadURLLocked(id, a.AccessToken)
+}
+
+// FileVersions returns every version of a Disk file, oldest first.
+func (p *Portal) FileVersions(diskFileID int) [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, ok := p.disk[diskFileID]
+	if !ok {
+		return nil
+	}
+	out := make([][]byte, len(f.versions))
+	for i, v := range f.versions {
+		out[i] = append([]byte(nil), v...)
+	}
+	return out
+}
+
+// DealFiles returns name → content of the files in the deal's DealFileField.
+func (p *Portal) DealFiles(dealID int) map[int]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[int]string{}
+	if d, ok := p.deals[dealID]; ok {
+		for _, id := range d.files {
+			out[id] = p.files[id].name
+		}
+	}
+	return out
+}
+
+// TimelineComments returns the comments added to a deal.
+func (p *Portal) TimelineComments(dealID int) []TimelineComment {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []TimelineComment
+	for _, c := range p.comments {
+		if c.EntityID == dealID && strings.EqualFold(c.EntityType, "deal") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Notifications returns the current system notifications (a TAG replaces an earlier one).
+func (p *Portal) Notifications() []Notification {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Notification(nil), p.notifies...)
+}
+
+func (p *Portal) diskDownloadURLLocked(id int, tok string) string {
+	return p.scheme + "://" + p.domain + "/rest/download.json?" +
+		url.Values{"auth": {tok}, "token": {"disk|" + strconv.Itoa(id)}}.Encode()
+}
+
+func (p *Portal) crmFileURLLocked(id int, tok string) string {
+	return p.scheme + "://" + p.domain + "/upload/crm/" + strconv.Itoa(id) + "/" + url.PathEscape(p.files[id].name) +
+		"?" + url.Values{"auth": {tok}}.Encode()
+}
+
+// decodeFileContent reads ["name.pdf","<base64>"] (reference §6: no data: prefix).
+func decodeFileContent(v any) (string, []byte, bool) {
+	l, ok := v.([]any)
+	if !ok || len(l) != 2 {
+		return "", nil, false
+	}
+	name, ok1 := l[0].(string)
+	b64, ok2 := l[1].(string)
+	if !ok1 || !ok2 || name == "" {
+		return "", nil, false
+	}
+	data, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", nil, false
+	}
+	return name, data, true
+}
+
+func (p *Portal) diskFileObjectLocked(f *diskFile, tok string) map[string]any {
+	last := f.versions[len(f.versions)-1]
+	return map[string]any{
+		"ID": strconv.Itoa(f.id), "NAME": f.name, "CODE": nil, "STORAGE_ID": "1", "TYPE": "file", "PARENT_ID": "1",
+		"DELETED_TYPE": "0", "GLOBAL_CONTENT_VERSION": strconv.Itoa(len(f.versions)),
+		"FILE_ID": strconv.Itoa(f.fileIDs[len(f.fileIDs)-1]), "SIZE": strconv.Itoa(len(last)),
+		"CREATE_TIME": f.created.Format(time.RFC3339), "UPDATE_TIME": f.updated.Format(time.RFC3339),
+		"DELETE_TIME": nil, "CREATED_BY": "1", "UPDATED_BY": "1", "DELETED_BY": nil,
+		"DOWNLOAD_URL": p.diskDownloadURLLocked(f.id, tok),
+		"DETAIL_URL":   p.scheme + "://" + p.domain + "/docs/file/" + url.PathEscape(f.name),
+	}
+}
+
+// diskFileGet (reference §4.2): DOWNLOAD_URL embeds the caller's auth token.
+func (p *Portal) diskFileGet(c *callCtx, params map[string]any) (any, *apiError) {
+	id, ok := toInt(mustParam(params, "id"))
+	if !ok {
+		return nil, errArg("Could not find required argument id")
+	}
+	f, ok := p.disk[id]
+	if !ok {
+		return nil, &apiError{status: 400, code: "ERROR_NOT_FOUND", desc: "Could not find entity with id '" + strconv.Itoa(id) + "'"}
+	}
+	return p.diskFileObjectLocked(f, c.token), nil
+}
+
+// diskFileUploadVersion (reference §6.1): id, fileContent ["name","base64"] → a new version.
+func (p *Portal) diskFileUploadVersion(c *callCtx, params map[string]any) (any, *apiError) {
+	id, ok := toInt(mustParam(params, "id"))
+	if !ok {
+		return nil, errArg("Could not find required argument id")
+	}
+	fc, ok := param(params, "fileContent")
+	if !ok {
+		return nil, errArg("Could not find required argument fileContent")
+	}
+	name, data, ok := decodeFileContent(fc)
+	if !ok {
+		return nil, errArg("fileContent must be [\"name\", \"base64\"]")
+	}
+	f, ok := p.disk[id]
+	if !ok {
+		return nil, &apiError{status: 400, code: "ERROR_NOT_FOUND", desc: "Could not find entity with id '" + strconv.Itoa(id) + "'"}
+	}
+	fid := p.newIDLocked()
+	p.files[fid] = &crmFile{name: name, data: data}
+	f.versions = append(f.versions, data)
+	f.fileIDs = append(f.fileIDs, fid)
+	f.updated = time.Now()
+	return p.diskFileObjectLocked(f, c.token), nil
+}
+
+func mustParam(m map[string]any, k string) any { v, _ := param(m, k); return v }
+
+func (p *Portal) dealFromParams(params map[string]any) (*deal, *apiError) {
+	et, ok := toInt(mustParam(params, "entityTypeId"))
+	if !ok {
+		return nil, errArg("entityTypeId is required")
+	}
+	if et != 2 {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeNotFound, desc: "Smart process not found (the emulator has deals only)"}
+	}
+	id, ok := toInt(mustParam(params, "id"))
+	if !ok {
+		return nil, errArg("id is required")
+	}
+	d, ok := p.deals[id]
+	if !ok {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeNotFound, desc: "Element not found"}
+	}
+	return d, nil
+}
+
+func (p *Portal) itemLocked(d *deal, tok string) map[string]any {
+	item := map[string]any{"id": d.id, "entityTypeId": 2}
+	for k, v := range d.fields {
+		item[k] = v
+	}
+	files := []any{}
+	for _, id := range d.files {
+		u := p.crmFileURLLocked(id, tok)
+		files = append(files, map[string]any{"id": id, "url": u, "urlMachine": u})
+	}
+	item[DealFileField] = files
+	return map[string]any{"item": item}
+}
+
+func (p *Portal) crmItemGet(c *callCtx, params map[string]any) (any, *apiError) {
+	d, e := p.dealFromParams(params)
+	if e != nil {
+		return nil, e
+	}
+	return p.itemLocked(d, c.token), nil
+}
+
+// crmItemUpdate applies the multiple-file-field rule of reference §6.2: the field is set as a whole;
+// {"id":N} keeps an existing file, ["name","base64"] adds one, every other file is deleted.
+func (p *Portal) crmItemUpdate(c *callCtx, params map[string]any) (any, *apiError) {
+	d, e := p.dealFromParams(params)
+	if e != nil {
+		return nil, e
+	}
+	fv, _ := param(params, "fields")
+	fields, ok := fv.(map[string]any)
+	if !ok || len(fields) == 0 {
+		return nil, errArg("fields is required")
+	}
+	for k, v := range fields {
+		if k != DealFileField {
+			if strings.EqualFold(k, "id") {
+				continue
+			}
+			d.fields[k] = v
+			continue
+		}
+		var list []any
+		switch t := v.(type) {
+		case []any:
+			list = t
+		case string:
+			if t != "" {
+				return nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidArgValue, desc: "Wrong value for field " + k}
+			}
+		default:
+			return nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidArgValue, desc: "Wrong value for field " + k}
+		}
+		current := map[int]bool{}
+		for _, id := range d.files {
+			current[id] = true
+		}
+		var next []int
+		for _, it := range list {
+			if m, ok := it.(map[string]any); ok {
+				if id, ok := toInt(m["id"]); ok && current[id] {
+					next = append(next, id)
+				}
+				continue
+			}
+			name, data, ok := decodeFileContent(it)
+			if !ok {
+				return nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidArgValue, desc: "Wrong file value for field " + k}
+			}
+			fid := p.newIDLocked()
+			p.files[fid] = &crmFile{name: name, data: data}
+			next = append(next, fid)
+		}
+		d.files = next
+	}
+	return p.itemLocked(d, c.token), nil
+}
+
+// timelineCommentAdd (reference §6.4): lower-case "fields" is mandatory.
+func (p *Portal) timelineCommentAdd(c *callCtx, params map[string]any) (any, *apiError) {
+	fv, ok := params["fields"]
+	fields, isMap := fv.(map[string]any)
+	if !ok || !isMap {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidArgValue, desc: "Parameter 'fields' is required (lower case)"}
+	}
+	et := paramString(fields, "ENTITY_TYPE")
+	eid, ok := toInt(mustParam(fields, "ENTITY_ID"))
+	comment := paramString(fields, "COMMENT")
+	if et == "" || !ok || comment == "" {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidArgValue, desc: "ENTITY_ID, ENTITY_TYPE and COMMENT are required"}
+	}
+	if !strings.EqualFold(et, "deal") || p.deals[eid] == nil {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeOwnerNotFound, desc: "Owner not found"}
+	}
+	tc := TimelineComment{EntityType: strings.ToLower(et), EntityID: eid, Comment: comment, Files: map[string][]byte{}, AuthorID: c.userID}
+	if files, ok := param(fields, "FILES"); ok {
+		l, _ := files.([]any)
+		for _, f := range l {
+			name, data, ok := decodeFileContent(f)
+			if !ok {
+				return nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidArgValue, desc: "FILES must be [[\"name\",\"base64\"],…]"}
+			}
+			tc.Files[name] = data
+		}
+	}
+	tc.ID = p.newIDLocked()
+	p.comments = append(p.comments, tc)
+	return tc.ID, nil
+}
+
+// imNotifySystemAdd (reference §6.4): USER_ID, MESSAGE required; the same TAG replaces.
+func (p *Portal) imNotifySystemAdd(_ *callCtx, params map[string]any) (any, *apiError) {
+	uid, ok := toInt(mustParam(params, "USER_ID"))
+	msg := paramString(params, "MESSAGE")
+	if !ok || uid <= 0 {
+		return nil, errArg("USER_ID is required")
+	}
+	if msg == "" {
+		return nil, errArg("MESSAGE is required")
+	}
+	n := Notification{ID: p.newIDLocked(), UserID: uid, Message: msg, Tag: paramString(params, "TAG")}
+	if n.Tag != "" {
+		for i, o := range p.notifies {
+			if o.Tag == n.Tag {
+				p.notifies = append(p.notifies[:i], p.notifies[i+1:]...)
+				break
+			}
+		}
+	}
+	p.notifies = append(p.notifies, n)
+	return n.ID, nil
+}
+
+func (p *Portal) appInfo(c *callCtx, _ map[string]any) (any, *apiError) {
+	if !c.appContext {
+		return nil, &apiError{status: 403, code: bitrix24.ErrCodeAccessDenied, desc: "Application context required"}
+	}
+	return map[string]any{"ID": 1, "CODE": p.cfg.ClientID, "VERSION": 1, "STATUS": "L", "INSTALLED": true,
+		"PAYMENT_EXPIRED": "N", "DAYS": nil, "LANGUAGE_ID": "en", "LICENSE": "en_project"}, nil
+}
+
+type placement struct {
+	code, handler, title string
+}
+
+var knownPlacements = []string{"CRM_DEAL_DETAIL_TAB", "CRM_DEAL_DETAIL_TOOLBAR", "CRM_DEAL_DETAIL_ACTIVITY",
+	"CRM_DEAL_DOCUMENTGENERATOR_BUTTON", "CRM_DEAL_LIST_MENU", "DEFAULT"}
+
+// placementBind (reference §10): app context (webhook → WRONG_AUTH_TYPE), admin, PLACEMENT and HANDLER.
+func (p *Portal) placementBind(c *callCtx, params map[string]any) (any, *apiError) {
+	if e := requireAppAdmin(c, bitrix24.ErrCodeWrongAuthType); e != nil {
+		return nil, e
+	}
+	code := strings.ToUpper(paramString(params, "PLACEMENT"))
+	if code == "" || !(contains(knownPlacements, code) || strings.HasPrefix(code, "CRM_DYNAMIC_")) {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeArgument, desc: "Wrong value", extra: map[string]any{"argument": "PLACEMENT"}}
+	}
+	h := paramString(params, "HANDLER")
+	if e := validateHandler(h); e != nil {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeArgument, desc: "Wrong value", extra: map[string]any{"argument": "HANDLER"}}
+	}
+	for _, pl := range p.placements {
+		if pl.code == code && pl.handler == h {
+			return nil, &apiError{status: 400, code: bitrix24.ErrCodePlacementHandlerExists, desc: "Handler already binded"}
+		}
+	}
+	p.placements = append(p.placements, placement{code: code, handler: h, title: paramString(params, "TITLE")})
+	return true, nil
+}
+
+func (p *Portal) placementUnbind(c *callCtx, params map[string]any) (any, *apiError) {
+	if e := requireAppAdmin(c, bitrix24.ErrCodeWrongAuthType); e != nil {
+		return nil, e
+	}
+	code := strings.ToUpper(paramString(params, "PLACEMENT"))
+	h := paramString(params, "HANDLER")
+	n := 0
+	kept := p.placements[:0]
+	for _, pl := range p.placements {
+		if pl.code == code && (h == "" || pl.handler == h) {
+			n++
+			continue
+		}
+		kept = append(kept, pl)
+	}
+	p.placements = kept
+	return map[string]any{"count": n}, nil
+}
+
+func (p *Portal) placementGet(c *callCtx, _ map[string]any) (any, *apiError) {
+	if !c.appContext {
+		return nil, &apiError{status: 403, code: bitrix24.ErrCodeWrongAuthType, desc: "Current authorization type is denied for this method"}
+	}
+	out := []any{}
+	for _, pl := range p.placements {
+		out = append(out, map[string]any{"placement": pl.code, "handler": pl.handler, "title": pl.title})
+	}
+	return out, nil
+}
+
+func (p *Portal) placementList(c *callCtx, _ map[string]any) (any, *apiError) {
+	if !c.appContext {
+		return nil, &apiError{status: 403, code: bitrix24.ErrCodeWrongAuthType, desc: "Current authorization type is denied for this method"}
+	}
+	l := append([]string{}, knownPlacements...)
+	sort.Strings(l)
+	return l, nil
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// serveUpload serves /upload/crm/<id>/<name>?auth=… ; without a valid auth it answers 404 like the
+// portal's nginx (reference §11).
+func (p *Portal) serveUpload(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/upload/crm/"), "/")
+	if !p.validDownloadAuth(r.URL.Query()) || len(parts) < 1 {
+		http.NotFound(w, r)
+		return
+	}
+	id, err := strconv.Atoi(parts[0])
+	p.mu.Lock()
+	f, ok := p.files[id]
+	p.mu.Unlock()
+	if err != nil || !ok {
+		http.NotFound(w, r)
+		return
+	}
+	writeFile(w, f.name, f.data)
+}
+
+// serveDiskDownload serves DOWNLOAD_URL: /rest/download.json?auth=…&token=disk|<id>.
+func (p *Portal) serveDiskDownload(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !p.validDownloadAuth(q) {
+		http.NotFound(w, r)
+		return
+	}
+	id, err := strconv.Atoi(strings.TrimPrefix(q.Get("token"), "disk|"))
+	p.mu.Lock()
+	f, ok := p.disk[id]
+	var data []byte
+	if ok {
+		data = f.versions[len(f.versions)-1]
+	}
+	p.mu.Unlock()
+	if err != nil || !ok {
+		http.NotFound(w, r)
+		return
+	}
+	writeFile(w, f.name, data)
+}
+
+func writeFile(w http.ResponseWriter, name string, data []byte) {
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
+	_, _ = w.Write(data)
+}

@@ -1,0 +1,210 @@
+// Package emulator is a fake Bitrix24 portal served over real HTTP on 127.0.0.1, for Signet's tests
+// and the demo. It follows /work/shared/reference/bitrix24-rest.md and is as strict as the real
+// portal where the reference says the portal is strict: wrong or expired auth is rejected with the
+// documented envelope, the leaky-bucket limit answers 503 QUERY_LIMIT_EXCEEDED, batch reports
+// per-command failures, bizproc.robot.* and placement.bind demand an application context, and
+// bizproc.event.send is one-shot per event_token.
+//
+// It must never listen on anything but 127.0.0.1, never contact any host other than the handler URLs a
+// test gives it, and never be used as a stand-in for checking Signet's own output (it only records).
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config describes the fake portal. Zero values get sensible defaults in New.
+type Config struct {
+	// Domain is the portal host as it appears in auth[domain] and client_endpoint. Empty: Start sets
+	// it to the listener's 127.0.0.1:port. Set it when serving Handler from your own listener.
+	Domain           string
+	MemberID         string // default: random 32 hex
+	ApplicationToken string // default: random 32 hex
+	ClientID         string // OAuth app client_id, default "local.emulator"
+	ClientSecret     string // default: random
+	AccessTokenTTL   time.Duration
+	RatePerSec       float64 // leaky bucket drain per second (reference §8.1); 0 = no limit
+	Burst            int     // bucket size; 0 = no limit
+	Log              *zap.Logger
+}
+
+// Call is one REST call the portal answered (inner batch commands included, with Batch set).
+type Call struct {
+	Method    string
+	Params    map[string]any // without the auth token
+	ErrorCode string         // "" on success
+	Time      time.Time
+	Batch     bool // executed as a command inside batch
+	Duplicate bool // bizproc.event.send for an event_token already completed (accepted, ignored)
+	UserID    int
+}
+
+// Portal is the fake portal. All methods are safe for concurrent use.
+type Portal struct {
+	cfg    Config
+	log    *zap.Logger
+	secret []byte // signs event tokens (reference §5: HMAC-signed, salt "bizproc")
+
+	mu        sync.Mutex
+	servers   []*http.Server
+	domain    string
+	scheme    string
+	oldHosts  map[string]bool // hosts the portal moved away from: answer 302
+	access    map[string]*token
+	refresh   map[string]int // refresh token → user id
+	webhooks  map[string]int // "uid/code" → user id
+	refreshes int
+
+	robots     map[string]*robot
+	robotOrder []string
+	placements []placement
+	deals      map[int]*deal
+	files      map[int]*crmFile
+	disk       map[int]*diskFile
+	nextID     int
+	events     map[string]*eventState
+	sent       map[string][]map[string]any
+	calls      []Call
+	comments   []TimelineComment
+	notifies   []Notification
+
+	bucketLevel float64
+	bucketAt    time.Time
+	opReset     map[string]time.Time // method → operating_reset_at
+	fail        failState
+}
+
+type token struct {
+	userID  int
+	expires time.Time
+}
+
+// New makes a portal; call Start to serve it, or mount Handler yourself (then set Config.Domain).
+func New(cfg Config) *Portal {
+	if cfg.MemberID == "" {
+		cfg.MemberID = randHex(16)
+	}
+	if cfg.ApplicationToken == "" {
+		cfg.ApplicationToken = randHex(16)
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "local.emulator"
+	}
+	if cfg.ClientSecret == "" {
+		cfg.ClientSecret = randHex(16)
+	}
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Portal{
+		cfg: cfg, log: cfg.Log, secret: []byte(randHex(32)),
+		domain: cfg.Domain, scheme: "http", oldHosts: map[string]bool{},
+		access: map[string]*token{}, refresh: map[string]int{}, webhooks: map[string]int{},
+		robots: map[string]*robot{}, deals: map[int]*deal{}, files: map[int]*crmFile{}, disk: map[int]*diskFile{},
+		nextID: 100, events: map[string]*eventState{}, sent: map[string][]map[string]any{},
+		opReset: map[string]time.Time{},
+	}
+}
+
+// Start listens on 127.0.0.1:0 and returns the base URL (http://127.0.0.1:port). Close stops it.
+func (p *Portal) Start() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("emulator: listen on 127.0.0.1: %w", err)
+	}
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	p.mu.Lock()
+	if p.domain == "" {
+		p.domain = ln.Addr().String()
+	}
+	p.servers = append(p.servers, srv)
+	base := p.scheme + "://" + p.domain
+	p.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+	return base, nil
+}
+
+// Close stops every listener the portal started.
+func (p *Portal) Close() error {
+	p.mu.Lock()
+	srvs := p.servers
+	p.servers = nil
+	p.mu.Unlock()
+	var errs []error
+	for _, s := range srvs {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, s.Shutdown(ctx))
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+// BaseURL is http://{current domain}; it changes after a MoveDomain failure.
+func (p *Portal) BaseURL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.scheme + "://" + p.domain
+}
+
+// MemberID and ApplicationToken are what the app stores at install.
+func (p *Portal) MemberID() string         { return p.cfg.MemberID }
+func (p *Portal) ApplicationToken() string { return p.cfg.ApplicationToken }
+
+// ClientID and ClientSecret are the OAuth app credentials the client must present on refresh.
+func (p *Portal) ClientID() string     { return p.cfg.ClientID }
+func (p *Portal) ClientSecret() string { return p.cfg.ClientSecret }
+
+// OAuthURL is the token endpoint (the real one is https://oauth.bitrix.info/oauth/token/).
+func (p *Portal) OAuthURL() string { return p.BaseURL() + "/oauth/token/" }
+
+// Refreshes counts accepted refresh_token grants.
+func (p *Portal) Refreshes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refreshes
+}
+
+// Calls returns a copy of the REST call log.
+func (p *Portal) Calls() []Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Call(nil), p.calls...)
+}
+
+// EventsSent returns event_token → RETURN_VALUES of every accepted bizproc.event.send (duplicates are
+// not accepted: they show up in Calls with Duplicate set).
+func (p *Portal) EventsSent() map[string][]map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string][]map[string]any, len(p.sent))
+	for k, v := range p.sent {
+		out[k] = append([]map[string]any(nil), v...)
+	}
+	return out
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("emulator: crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+func (p *Portal) newIDLocked() int {
+	p.nextID++
+	return p.nextID
+}

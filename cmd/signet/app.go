@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/internal/natsembed"
+	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/producer"
+	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/worker"
+	"github.com/signet-b24/signet/worker/keyring"
+	"github.com/signet-b24/signet/worker/keyring/softhsm"
+)
+
+// app is one Signet process: the parts that serve, intake and worker share.
+type app struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	embedded *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	portals  *portals.Registry
+	identity *identity.Service
+	store    storage.Store
+	keys     *keyring.Keyring
+	b24      *bitrix24.Client
+	results  *worker.Results
+	closers  []func()
+}
+
+// role says which parts a process needs.
+type role struct{ intake, worker bool }
+
+// openApp connects to (or starts) NATS, provisions streams and buckets, and opens storage, the tokens
+// and the Bitrix24 client as the role needs them.
+func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	natsURL := cfg.NATS.URL
+	if natsURL == "" {
+		a.embedded, err = natsembed.Start(natsembed.Options{
+			StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Port: cfg.NATS.Port,
+			MonitorPort: cfg.NATS.MonitorPort, SyncAlways: cfg.NATS.SyncAlways,
+		})
+		if err != nil {
+			return nil, err
+		}
+		natsURL = a.embedded.ClientURL()
+		log.Info("embedded NATS with JetStream started", zap.String("url", natsURL), zap.String("store", filepath.Join(cfg.DataDir, "jetstream")))
+	}
+	opts := []nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if cfg.NATS.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
+	}
+	if a.nc, err = nats.Connect(natsURL, opts...); err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", natsURL, err)
+	}
+	if a.js, err = jetstream.New(a.nc); err != nil {
+		return nil, err
+	}
+	qs := queue.Settings{Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWait, MaxDeliver: cfg.Worker.MaxDeliver,
+		MaxAckPending: 4 * (cfg.Worker.Interactive + cfg.Worker.Batch + cfg.Worker.Callbacks)}
+	if err := queue.Provision(ctx, a.js, qs); err != nil {
+		return nil, fmt.Errorf("provisioning JetStream: %w", err)
+	}
+	if a.portals, err = portals.Open(ctx, a.js, cfg.NATS.Replicas); err != nil {
+		return nil, err
+	}
+	if a.store, err = a.openStorage(ctx); err != nil {
+		return nil, err
+	}
+	if r.intake {
+		keys, err := loadOrCreateSecretKeys(cfg.Security.SecretKeysFile)
+		if err != nil {
+			return nil, err
+		}
+		a.identity, err = identity.New(ctx, a.js, identity.Config{PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: keys, Log: log.Named("identity")})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if r.worker {
+		if a.results, err = worker.OpenResults(ctx, a.js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
+			return nil, err
+		}
+		if a.keys, err = a.openTokens(ctx); err != nil {
+			return nil, err
+		}
+		secret := ""
+		if cfg.Bitrix24.ClientSecretFile != "" {
+			b, err := os.ReadFile(cfg.Bitrix24.ClientSecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("bitrix24.client_secret_file: %w", err)
+			}
+			secret = strings.TrimSpace(string(b))
+		}
+		a.b24 = bitrix24.NewClient(bitrix24.ClientConfig{
+			ClientID: cfg.Bitrix24.ClientID, ClientSecret: secret, OAuthURL: cfg.Bitrix24.OAuthURL,
+			UserAgent: "Signet/1.0", RatePerSec: cfg.Bitrix24.RatePerSec, Burst: cfg.Bitrix24.Burst,
+			AllowPrivate: cfg.Bitrix24.AllowPrivate, Log: log.Named("bitrix24"),
+		}, a.portals)
+	}
+	return a, nil
+}
+
+func (a *app) openStorage(ctx context.Context) (storage.Store, error) {
+	secret, err := loadOrCreateSecret(filepath.Join(a.cfg.DataDir, "link.secret"))
+	if err != nil {
+		return nil, err
+	}
+	return storage.Open(ctx, a.cfg.Storage.URL, storage.Options{
+		Retention: a.cfg.Storage.Retention, PublicURL: a.cfg.PublicURL, LinkSecret: secret, Log: a.log.Named("storage"),
+	})
+}
+
+// openTokens opens the configured tokens; with none configured it creates (on first run) and opens the
+// demo SoftHSM token under <data_dir>/softhsm with a self-signed demo certificate.
+func (a *app) openTokens(ctx context.Context) (*keyring.Keyring, error) {
+	cfg := a.cfg
+	var tokens []keyring.TokenConfig
+	for _, t := range cfg.Tokens {
+		tokens = append(tokens, keyring.TokenConfig{Name: t.Name, Module: t.Module, Label: t.Label, Serial: t.Serial,
+			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout})
+	}
+	demo := len(tokens) == 0
+	if demo {
+		dir, _ := filepath.Abs(filepath.Join(cfg.DataDir, "softhsm"))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		// The PIN files hold the hex of random bytes, which is also the PIN the token is initialised with.
+		pinFile := filepath.Join(dir, "user.pin")
+		pin, err := loadOrCreateSecret(pinFile)
+		if err != nil {
+			return nil, err
+		}
+		so, err := loadOrCreateSecret(filepath.Join(dir, "so.pin"))
+		if err != nil {
+			return nil, err
+		}
+		module, err := softhsm.Init(dir, cfg.Demo.Token, hex.EncodeToString(so), hex.EncodeToString(pin))
+		if err != nil {
+			return nil, fmt.Errorf("demo token: %w", err)
+		}
+		tokens = []keyring.TokenConfig{{Name: cfg.Demo.Token, Module: module, Label: cfg.Demo.Token, PinFile: pinFile}}
+	}
+	k, err := keyring.Open(ctx, tokens, a.log.Named("keyring"))
+	var oe *keyring.OpenError
+	if err != nil && !(errors.As(err, &oe) && k != nil) {
+		return nil, err
+	}
+	if err != nil {
+		a.log.Warn("some tokens are offline; their jobs wait until they come back", zap.Error(err))
+	}
+	if demo {
+		if _, err := k.Credential(ctx, cfg.Demo.Credential); errors.Is(err, keyring.ErrKeyNotFound) {
+			u, perr := keyring.ParseURI(cfg.Demo.Credential)
+			if perr != nil {
+				return nil, fmt.Errorf("demo.credential: %w", perr)
+			}
+			cred, err := k.GenerateSelfSigned(ctx, cfg.Demo.Token, u.Object, "CN=Signet Demo Signer,O=Signet", keyring.KeyType("rsa2048"), 365)
+			if err != nil {
+				return nil, fmt.Errorf("creating the demo certificate: %w", err)
+			}
+			a.log.Info("demo certificate created on the SoftHSM token", zap.String("credential", cred.URI), zap.String("subject", cred.Certificate.Subject.String()))
+		} else if err != nil {
+			return nil, fmt.Errorf("demo credential: %w", err)
+		}
+	}
+	return k, nil
+}
+
+// mux builds the HTTP routes of the process.
+func (a *app) mux(in *producer.Intake) *http.ServeMux {
+	mux := http.NewServeMux()
+	if in != nil {
+		in.Routes(mux)
+		a.identity.Routes(mux, a.adminOnly)
+	}
+	mux.Handle("/files/", storage.LinkHandler(a.store))
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", a.ready)
+	return mux
+}
+
+// ready answers 200 when NATS is connected, storage answers and (for workers) a token is online.
+func (a *app) ready(w http.ResponseWriter, r *http.Request) {
+	var problems []string
+	if !a.nc.IsConnected() {
+		problems = append(problems, "NATS not connected")
+	}
+	if err := a.store.Ping(r.Context()); err != nil {
+		problems = append(problems, "storage: "+err.Error())
+	}
+	if a.keys != nil {
+		online := 0
+		for _, t := range a.keys.Status() {
+			if t.Online {
+				online++
+			}
+		}
+		if online == 0 {
+			problems = append(problems, "no PKCS#11 token online")
+		}
+	}
+	if len(problems) > 0 {
+		http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// adminOnly guards the admin API with the bearer token in security.admin_token_file.
+func (a *app) adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want, err := loadOrCreateSecret(a.cfg.Security.AdminTokenFile)
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if err != nil || !bitrix24.VerifyApplicationToken(hex.EncodeToString(want), got) {
+			http.Error(w, "administrator token required (Authorization: Bearer <contents of security.admin_token_file>)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// listen opens the HTTP listener (a free port when listen ends in :0) and fixes public_url to it.
+func (a *app) listen() (net.Listener, error) {
+	l, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
+	}
+	return l, nil
+}
+
+func (a *app) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	if a.keys != nil {
+		a.keys.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+	if a.nc != nil {
+		a.nc.Drain()
+		a.nc.Close()
+	}
+	if a.embedded != nil {
+		a.embedded.Shutdown()
+		a.embedded.WaitForShutdown()
+	}
+}
+
+// loadOrCreateSecret reads a 32-byte secret from path (stored as hex), creating it on first run.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		s, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(s) < 16 {
+			return nil, fmt.Errorf("%s does not hold a hex secret; delete it to make a new one", path)
+		}
+		return s, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	s := make([]byte, 32)
+	if _, err := rand.Read(s); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(s)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadOrCreateSecretKeys loads the keys that encrypt secrets at rest, making the first one on first run.
+func loadOrCreateSecretKeys(path string) (*identity.Keys, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		line, err := identity.GenerateKeyLine()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	k, err := identity.LoadKeys(path)
+	if err != nil {
+		return nil, fmt.Errorf("security.secret_keys_file %s: %w", path, err)
+	}
+	return k, nil
+}

@@ -1,0 +1,78 @@
+// Command signet is Signet's one binary. main only dispatches; each subcommand lives in its own file
+// with its own flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand: it reads its own flags from args and writes its output to stdout.
+type command struct {
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	summary string
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":  {runServe, "run the intake, the workers and the web pages in one process (embedded NATS by default)"},
+		"intake": {runIntake, "run only the HTTP intake (needs nats.url)"},
+		"worker": {runWorker, "run only the signing and callback workers (needs nats.url)"},
+		"demo":   {runDemo, "sign N documents end to end against an emulated Bitrix24 portal"},
+		"config": {runConfig, "print every setting with its environment variable, flag and default"},
+	}
+}
+
+var order = []string{"serve", "intake", "worker", "demo", "config"}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run returns the process exit code: 0 success, 1 the command failed, 2 bad usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout, cmds)
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "signet: unknown command %q\n\n", args[0])
+		usage(stderr, cmds)
+		return 2
+	}
+	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "signet %s: %v\n", args[0], err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "signet %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "Signet signs PDF documents for Bitrix24 with PAdES signatures made by keys on PKCS#11 tokens.")
+	fmt.Fprintln(w, "\nUsage: signet <command> [flags]\n\nCommands:")
+	for _, name := range order {
+		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].summary)
+	}
+	fmt.Fprintln(w, "\nRun `signet <command> --help` for a command's flags.")
+}
+
+// usageError is a mistake in the command line (exit code 2).
+type usageError struct{ error }

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/producer"
+	"github.com/signet-b24/signet/worker"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runRole(ctx, "serve", role{intake: true, worker: true}, args, stdout, stderr)
+}
+
+func runIntake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runRole(ctx, "intake", role{intake: true}, args, stdout, stderr)
+}
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runRole(ctx, "worker", role{worker: true}, args, stdout, stderr)
+}
+
+// runRole runs the intake, the workers, or both, until ctx ends (SIGINT/SIGTERM), then drains: the
+// HTTP server stops taking requests, jobs in hand finish and are acked, and NATS is drained.
+func runRole(ctx context.Context, name string, r role, args []string, stdout, stderr io.Writer) error {
+	cfg, rest, err := config.Load(name, args, os.Getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	if len(rest) > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %v", rest)}
+	}
+	if name != "serve" && cfg.NATS.URL == "" {
+		return usageError{errors.New("nats.url is required: `signet " + name + "` joins a NATS cluster; use `signet serve` for everything in one process")}
+	}
+	log, err := newLogger(cfg.Log.Format, cfg.Log.Level, stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	defer log.Sync()
+	a, err := openApp(ctx, cfg, log, r)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	srv, err := a.start(ctx, r)
+	if err != nil {
+		return err
+	}
+	if r.intake {
+		fmt.Fprintf(stdout, "Signet is running.\n"+
+			"  Bitrix24 robot handler:    %s/bitrix24/robot\n"+
+			"  Bitrix24 install handler:  %s/bitrix24/install\n"+
+			"  Health / readiness:        %s/healthz  %s/readyz\n"+
+			"  Prometheus metrics:        %s/metrics\n"+
+			"  Admin API token file:      %s\n"+
+			"  Data directory:            %s\n", cfg.PublicURL, cfg.PublicURL, cfg.PublicURL, cfg.PublicURL, cfg.PublicURL,
+			cfg.Security.AdminTokenFile, cfg.DataDir)
+		if len(cfg.Tokens) == 0 {
+			fmt.Fprintf(stdout, "  Demo signing credential:   %s (SoftHSM token under %s/softhsm)\n", cfg.Demo.Credential, cfg.DataDir)
+		}
+	}
+	<-ctx.Done()
+	log.Info("shutting down: draining in-flight jobs")
+	return srv.stop()
+}
+
+// running is a started process: its HTTP server and worker pool.
+type running struct {
+	http *http.Server
+	pool chan error
+	stopPool context.CancelFunc
+}
+
+// start serves HTTP (for an intake, and for health and metrics) and runs the worker pool.
+func (a *app) start(ctx context.Context, r role) (*running, error) {
+	var in *producer.Intake
+	if r.intake {
+		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
+			RobotCode: a.cfg.Bitrix24.RobotCode, Log: a.log.Named("intake")}
+	}
+	l, err := a.listen()
+	if err != nil {
+		return nil, err
+	}
+	run := &running{http: &http.Server{Handler: a.mux(in), ReadHeaderTimeout: 10 * time.Second}}
+	go func() {
+		if err := run.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("HTTP server stopped", zap.Error(err))
+		}
+	}()
+	a.log.Info("HTTP listening", zap.String("addr", l.Addr().String()), zap.String("public_url", a.cfg.PublicURL))
+	if r.worker {
+		pctx, cancel := context.WithCancel(ctx)
+		run.stopPool = cancel
+		run.pool = make(chan error, 1)
+		p := a.pool()
+		go func() { run.pool <- p.Run(pctx) }()
+	}
+	return run, nil
+}
+
+func (a *app) pool() *worker.Pool {
+	log := a.log.Named("worker")
+	return &worker.Pool{
+		JS: a.js, Interactive: a.cfg.Worker.Interactive, Batch: a.cfg.Worker.Batch, Callbacks: a.cfg.Worker.Callbacks,
+		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, Log: log,
+		Signer: &worker.Signer{Keys: a.keys, Portal: a.b24, Store: a.store, Results: a.results,
+			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log},
+		Caller: &worker.Caller{Portal: a.b24, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log},
+	}
+}
+
+// stop ends HTTP intake first (no new jobs), then the pool (jobs in hand finish and are acked).
+func (r *running) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := r.http.Shutdown(ctx)
+	if r.pool != nil {
+		r.stopPool()
+		if perr := <-r.pool; perr != nil && !errors.Is(perr, context.Canceled) {
+			err = errors.Join(err, perr)
+		}
+	}
+	return err
+}

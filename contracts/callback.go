@@ -1,0 +1,79 @@
+package contracts
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Outcome of a job.
+type Outcome string
+
+const (
+	OutcomeSigned Outcome = "signed"
+	OutcomeFailed Outcome = "failed"
+)
+
+// Signed describes the stored result of a signed job.
+type Signed struct {
+	PDFKey             string    `json:"pdf_key"`
+	CMSKey             string    `json:"cms_key"`
+	ReportKey          string    `json:"report_key"`
+	SHA256Before       string    `json:"sha256_before"`
+	SHA256After        string    `json:"sha256_after"`
+	Size               int64     `json:"size"`
+	CertificateSubject string    `json:"certificate_subject"`
+	CertificateSerial  string    `json:"certificate_serial"`
+	SignedAt           time.Time `json:"signed_at"`
+	FieldName          string    `json:"field_name"`
+	FileName           string    `json:"file_name,omitempty"`
+}
+
+// Callback is the result of one job on its way back to Bitrix24. It repeats what the callback worker
+// needs from the job, so that a callback never needs the job again and never causes a re-sign.
+type Callback struct {
+	V        int      `json:"v"`
+	JobID    string   `json:"job_id"`
+	Kind     JobKind  `json:"kind"`
+	BatchID  string   `json:"batch_id,omitempty"`
+	Portal   Portal   `json:"portal"`
+	Document Document `json:"document"`
+	Signer   Signer   `json:"signer"`
+	Reply    Reply    `json:"reply"`
+	Outcome  Outcome  `json:"outcome"`
+	// Error is the reason a person can act on, when Outcome is failed.
+	Error  string    `json:"error,omitempty"`
+	Signed *Signed   `json:"signed,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+// Validate checks the fields the callback worker relies on.
+func (c *Callback) Validate() error {
+	switch {
+	case c.JobID == "":
+		return fmt.Errorf("callback: %w: no job id", ErrInvalid)
+	case c.Outcome != OutcomeSigned && c.Outcome != OutcomeFailed:
+		return fmt.Errorf("callback %s: %w: unknown outcome %q", c.JobID, ErrInvalid, c.Outcome)
+	case c.Outcome == OutcomeSigned && c.Signed == nil:
+		return fmt.Errorf("callback %s: %w: signed without a result", c.JobID, ErrInvalid)
+	}
+	return nil
+}
+
+// Marshal writes the callback with the current Version.
+func (c *Callback) Marshal() ([]byte, error) {
+	c.V = Version
+	return json.Marshal(c)
+}
+
+// DecodeCallback reads a callback, rejecting unknown versions and invalid callbacks.
+func DecodeCallback(data []byte) (*Callback, error) {
+	var c Callback
+	if err := decode("callback", data, &c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -1,0 +1,7 @@
+// Package contracts holds the messages that travel on the queue (SignJob, Callback, AuditEvent), their
+// schema version, and the names of the JetStream streams, subjects and consumers. Both sides of the
+// queue import it; it imports nothing else from Signet, so a message's shape can be read in one place.
+//
+// A message carries a version field "v". A reader rejects a version it does not know with
+// ErrUnknownVersion instead of guessing; a writer always writes the current Version.
+package contracts

@@ -1,0 +1,52 @@
+package contracts
+
+// Streams. Names are upper case so that `nats stream ls` and `nats consumer report` read clearly.
+const (
+	// StreamSign is the work queue of sign jobs (WorkQueue retention: a job is removed once acked).
+	StreamSign = "SIGN"
+	// StreamCallback holds results on their way back to Bitrix24.
+	StreamCallback = "CALLBACK"
+	// StreamAudit is the append-only, hash-chained audit trail.
+	StreamAudit = "AUDIT"
+	// StreamDead holds jobs and callbacks that will never succeed, with their reason.
+	StreamDead = "DEAD"
+)
+
+// Subjects. Interactive jobs (robot calls, the Sign button) and batch jobs have their own subjects and
+// consumers, so that a night batch never delays a person waiting in a deal card.
+const (
+	SubjectSignAll         = "signet.sign.>"
+	SubjectSignInteractive = "signet.sign.interactive"
+	SubjectSignBatch       = "signet.sign.batch"
+	SubjectCallbackAll     = "signet.callback.>"
+	SubjectCallback        = "signet.callback.result"
+	SubjectAuditAll        = "signet.audit.>"
+	SubjectDeadAll         = "signet.dead.>"
+	SubjectDeadSign        = "signet.dead.sign"
+	SubjectDeadCallback    = "signet.dead.callback"
+)
+
+// AuditSubject is the subject of one audit event; the action is its last token so that consumers can
+// filter, e.g. signet.audit.job_signed.
+func AuditSubject(action string) string { return "signet.audit." + action }
+
+// Durable consumer names.
+const (
+	ConsumerSignInteractive = "sign-interactive"
+	ConsumerSignBatch       = "sign-batch"
+	ConsumerCallback        = "callback"
+)
+
+// Message headers.
+const (
+	// HeaderMsgID is JetStream's de-duplication header; Signet sets it to the job id.
+	HeaderMsgID = "Nats-Msg-Id"
+	// HeaderReason says why a message was moved to DEAD.
+	HeaderReason = "Signet-Dead-Reason"
+)
+
+// KV buckets that hold Signet's state.
+const (
+	BucketPortals = "signet_portals"
+	BucketJobs    = "signet_jobs"
+)

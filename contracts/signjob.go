@@ -1,0 +1,126 @@
+package contracts
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// JobKind says where a job came from; it chooses the subject and the consumer.
+type JobKind string
+
+const (
+	KindRobot     JobKind = "robot"     // a business-process robot "Sign PDF"
+	KindPlacement JobKind = "placement" // the Sign button in the deal card
+	KindBatch     JobKind = "batch"     // bulk overnight signing under a batch grant
+)
+
+// Subject returns the SIGN subject for jobs of this kind.
+func (k JobKind) Subject() string {
+	if k == KindBatch {
+		return SubjectSignBatch
+	}
+	return SubjectSignInteractive
+}
+
+// Portal identifies the Bitrix24 portal a job belongs to. member_id is the stable key (it survives a
+// domain change); the domain is carried for messages and links.
+type Portal struct {
+	MemberID string `json:"member_id"`
+	Domain   string `json:"domain"`
+}
+
+// Document says which PDF to sign and where its signed version goes.
+type Document struct {
+	// URL of the PDF on the portal's own host (a robot file property, a Disk DOWNLOAD_URL) or a
+	// file:// / s3:// location for batch jobs. It may carry an auth= token: never log it.
+	URL string `json:"url,omitempty"`
+	// DiskFileID is the Bitrix24 Disk file id when the document is a Disk file; the signed PDF then
+	// becomes its new version (disk.file.uploadVersion).
+	DiskFileID int    `json:"disk_file_id,omitempty"`
+	FileName   string `json:"file_name,omitempty"`
+	// DocumentID is Bitrix24's document id of the workflow, e.g. ["crm","CCrmDocumentDeal","DEAL_1188"].
+	DocumentID []string `json:"document_id,omitempty"`
+	// EntityTypeID and EntityID name the CRM item (2 and the deal id for deals).
+	EntityTypeID int `json:"entity_type_id,omitempty"`
+	EntityID     int `json:"entity_id,omitempty"`
+}
+
+// Signer is the person the signature is made for.
+type Signer struct {
+	Login        string `json:"login"`
+	BitrixUserID int    `json:"bitrix_user_id,omitempty"`
+	// Authorization is how the request was authorised: "otp", "otp-not-required" or "grant".
+	Authorization string `json:"authorization"`
+	GrantID       string `json:"grant_id,omitempty"`
+}
+
+// Stamp are the options of the visible signature ("signet").
+type Stamp struct {
+	Visible  bool   `json:"visible"`
+	Page     string `json:"page,omitempty"`     // "first" or "last"
+	Position string `json:"position,omitempty"` // top-left … bottom-right
+	Reason   string `json:"reason,omitempty"`
+	Location string `json:"location,omitempty"`
+}
+
+// Reply says how the result goes back to Bitrix24.
+type Reply struct {
+	// EventToken completes the waiting robot with bizproc.event.send; empty for placement and batch jobs.
+	EventToken string `json:"event_token,omitempty"`
+	WorkflowID string `json:"workflow_id,omitempty"`
+	// NotifyUserID is told of a failure with im.notify.system.add.
+	NotifyUserID int `json:"notify_user_id,omitempty"`
+}
+
+// SignJob is one document to sign. Its ID is the idempotency key: the Nats-Msg-Id of its publish, the
+// name of its stored artefacts, and the key of its result, so that a redelivered or re-published job is
+// never signed twice.
+type SignJob struct {
+	V          int       `json:"v"`
+	ID         string    `json:"id"`
+	Kind       JobKind   `json:"kind"`
+	BatchID    string    `json:"batch_id,omitempty"`
+	Created    time.Time `json:"created"`
+	Portal     Portal    `json:"portal"`
+	Document   Document  `json:"document"`
+	Signer     Signer    `json:"signer"`
+	Credential string    `json:"credential"` // RFC 7512 PKCS#11 URI of the key, without PIN
+	Stamp      Stamp     `json:"stamp"`
+	Reply      Reply     `json:"reply"`
+}
+
+// Validate checks the fields every worker relies on.
+func (j *SignJob) Validate() error {
+	switch {
+	case j.ID == "":
+		return fmt.Errorf("sign job: %w: no id", ErrInvalid)
+	case j.Kind != KindRobot && j.Kind != KindPlacement && j.Kind != KindBatch:
+		return fmt.Errorf("sign job %s: %w: unknown kind %q", j.ID, ErrInvalid, j.Kind)
+	case j.Document.URL == "" && j.Document.DiskFileID == 0:
+		return fmt.Errorf("sign job %s: %w: no document URL or Disk file id", j.ID, ErrInvalid)
+	case j.Credential == "":
+		return fmt.Errorf("sign job %s: %w: no credential", j.ID, ErrInvalid)
+	case j.Portal.MemberID == "" && j.Kind != KindBatch:
+		return fmt.Errorf("sign job %s: %w: no portal member_id", j.ID, ErrInvalid)
+	}
+	return nil
+}
+
+// Marshal writes the job with the current Version.
+func (j *SignJob) Marshal() ([]byte, error) {
+	j.V = Version
+	return json.Marshal(j)
+}
+
+// DecodeSignJob reads a job, rejecting unknown versions and invalid jobs.
+func DecodeSignJob(data []byte) (*SignJob, error) {
+	var j SignJob
+	if err := decode("sign job", data, &j); err != nil {
+		return nil, err
+	}
+	if err := j.Validate(); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}

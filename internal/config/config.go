@@ -1,0 +1,319 @@
+// Package config is Signet's configuration: defaults, then a YAML file, then SIGNET_* environment
+// variables, then command-line flags, each overriding the one before. Every setting is listed once in
+// Settings, which is what the flags, the environment and the README table are made from.
+// Secrets are never settings values: a setting names a file or an environment variable that holds them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Token is one PKCS#11 token, as in the YAML list `tokens:`.
+type Token struct {
+	Name            string        `yaml:"name"`
+	Module          string        `yaml:"module"`
+	Label           string        `yaml:"label"`
+	Serial          string        `yaml:"serial"`
+	Slot            *int          `yaml:"slot"`
+	PinFile         string        `yaml:"pin_file"`
+	PinEnv          string        `yaml:"pin_env"`
+	MaxSessions     int           `yaml:"max_sessions"`
+	PoolWaitTimeout time.Duration `yaml:"pool_wait_timeout"`
+}
+
+// Config is every setting of `signet serve`, `signet intake` and `signet worker`.
+type Config struct {
+	Listen    string `yaml:"listen"`
+	PublicURL string `yaml:"public_url"`
+	DataDir   string `yaml:"data_dir"`
+	Log       struct {
+		Format string `yaml:"format"` // auto, json, console
+		Level  string `yaml:"level"`
+	} `yaml:"log"`
+	NATS struct {
+		URL         string `yaml:"url"`
+		CredsFile   string `yaml:"creds_file"`
+		Replicas    int    `yaml:"replicas"`
+		SyncAlways  bool   `yaml:"sync_always"`
+		MonitorPort int    `yaml:"monitor_port"`
+		Port        int    `yaml:"port"`
+	} `yaml:"nats"`
+	Storage struct {
+		URL       string        `yaml:"url"`
+		Retention time.Duration `yaml:"retention"`
+		LinkTTL   time.Duration `yaml:"link_ttl"`
+	} `yaml:"storage"`
+	Worker struct {
+		Interactive int           `yaml:"interactive"`
+		Batch       int           `yaml:"batch"`
+		Callbacks   int           `yaml:"callbacks"`
+		AckWait     time.Duration `yaml:"ack_wait"`
+		MaxDeliver  int           `yaml:"max_deliver"`
+		MaxPDFBytes int64         `yaml:"max_pdf_bytes"`
+		TempDir     string        `yaml:"temp_dir"`
+	} `yaml:"worker"`
+	Bitrix24 struct {
+		ClientID         string   `yaml:"client_id"`
+		ClientSecretFile string   `yaml:"client_secret_file"`
+		OAuthURL         string   `yaml:"oauth_url"`
+		Portals          []string `yaml:"portals"`
+		AllowPrivate     bool     `yaml:"allow_private"`
+		RatePerSec       float64  `yaml:"rate_per_sec"`
+		Burst            int      `yaml:"burst"`
+		RobotCode        string   `yaml:"robot_code"`
+	} `yaml:"bitrix24"`
+	Security struct {
+		SecretKeysFile string `yaml:"secret_keys_file"`
+		AdminTokenFile string `yaml:"admin_token_file"`
+	} `yaml:"security"`
+	Demo struct {
+		Token      string `yaml:"token"`
+		Credential string `yaml:"credential"`
+	} `yaml:"demo"`
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Defaults returns the embedded defaults: everything in one process, state under ./data.
+func Defaults() *Config {
+	c := &Config{}
+	c.Listen = "127.0.0.1:8080"
+	c.DataDir = "./data"
+	c.Log.Format = "auto"
+	c.Log.Level = "info"
+	c.NATS.Replicas = 1
+	c.NATS.Port = -1
+	c.Storage.Retention = 14 * 24 * time.Hour
+	c.Storage.LinkTTL = 7 * 24 * time.Hour
+	c.Worker.Interactive = 8
+	c.Worker.Batch = 4
+	c.Worker.Callbacks = 4
+	c.Worker.AckWait = 30 * time.Second
+	c.Worker.MaxDeliver = 10
+	c.Worker.MaxPDFBytes = 100 << 20
+	c.Bitrix24.OAuthURL = "https://oauth.bitrix.info/oauth/token/"
+	c.Bitrix24.RatePerSec = 2
+	c.Bitrix24.Burst = 50
+	c.Bitrix24.RobotCode = "signet_sign_pdf"
+	c.Demo.Token = "signet-demo"
+	c.Demo.Credential = "pkcs11:token=signet-demo;object=demo-signer"
+	return c
+}
+
+// Setting is one scalar setting: its YAML path, environment variable, flag and meaning.
+type Setting struct {
+	Key  string // YAML path, e.g. nats.url; the flag is the same with dots as dashes
+	Help string
+	ptr  any
+}
+
+// Env is the environment variable of the setting: SIGNET_ and the key in upper case.
+func (s Setting) Env() string {
+	return "SIGNET_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(s.Key))
+}
+
+// Flag is the command-line flag of the setting.
+func (s Setting) Flag() string {
+	return strings.ReplaceAll(strings.ReplaceAll(s.Key, ".", "-"), "_", "-")
+}
+
+// Value renders the setting's current value (call on Defaults()).
+func (s Setting) Value() string {
+	switch p := s.ptr.(type) {
+	case *string:
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *int64:
+		return strconv.FormatInt(*p, 10)
+	case *float64:
+		return strconv.FormatFloat(*p, 'f', -1, 64)
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *time.Duration:
+		return p.String()
+	case *[]string:
+		return strings.Join(*p, ",")
+	}
+	return ""
+}
+
+func (s Setting) set(v string) error {
+	var err error
+	switch p := s.ptr.(type) {
+	case *string:
+		*p = v
+	case *int:
+		*p, err = strconv.Atoi(v)
+	case *int64:
+		*p, err = strconv.ParseInt(v, 10, 64)
+	case *float64:
+		*p, err = strconv.ParseFloat(v, 64)
+	case *bool:
+		*p, err = strconv.ParseBool(v)
+	case *time.Duration:
+		*p, err = time.ParseDuration(v)
+	case *[]string:
+		*p = nil
+		for _, x := range strings.Split(v, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				*p = append(*p, x)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("setting %s: %q is not a valid value: %w", s.Key, v, err)
+	}
+	return nil
+}
+
+// Settings lists every scalar setting of c. (Tokens are a YAML list; see the README.)
+func (c *Config) Settings() []Setting {
+	return []Setting{
+		{"listen", "HTTP address of the intake, the pages and /metrics", &c.Listen},
+		{"public_url", "URL at which Bitrix24 and browsers reach Signet (default http://<listen>)", &c.PublicURL},
+		{"data_dir", "directory for the embedded NATS store, local storage and the demo token", &c.DataDir},
+		{"log.format", "auto (readable on a terminal, JSON otherwise), json or console", &c.Log.Format},
+		{"log.level", "debug, info, warn or error", &c.Log.Level},
+		{"nats.url", "NATS servers (comma-separated); empty starts an embedded nats-server with JetStream", &c.NATS.URL},
+		{"nats.creds_file", "NATS credentials file for a secured cluster", &c.NATS.CredsFile},
+		{"nats.replicas", "replicas of every stream and KV bucket (3 on a three-node cluster)", &c.NATS.Replicas},
+		{"nats.sync_always", "embedded server: fsync every JetStream write (no loss window on power failure, slower)", &c.NATS.SyncAlways},
+		{"nats.port", "embedded server: client port (-1 picks a free one)", &c.NATS.Port},
+		{"nats.monitor_port", "embedded server: monitoring port for /jsz and /healthz (0 = off)", &c.NATS.MonitorPort},
+		{"storage.url", "file:///path or s3://bucket/prefix?endpoint=…; empty = file://<data_dir>/artefacts", &c.Storage.URL},
+		{"storage.retention", "how long signed artefacts are kept", &c.Storage.Retention},
+		{"storage.link_ttl", "validity of download links returned to Bitrix24 (at most 168h, S3's limit)", &c.Storage.LinkTTL},
+		{"worker.interactive", "concurrent jobs from robots and the Sign button", &c.Worker.Interactive},
+		{"worker.batch", "concurrent jobs from bulk batches", &c.Worker.Batch},
+		{"worker.callbacks", "concurrent callbacks to Bitrix24", &c.Worker.Callbacks},
+		{"worker.ack_wait", "JetStream AckWait; in-progress acks are sent every third of it while a job runs", &c.Worker.AckWait},
+		{"worker.max_deliver", "deliveries of a job before it goes to DEAD", &c.Worker.MaxDeliver},
+		{"worker.max_pdf_bytes", "largest PDF accepted for signing", &c.Worker.MaxPDFBytes},
+		{"worker.temp_dir", "where PDFs are staged while being signed (default: the system's)", &c.Worker.TempDir},
+		{"bitrix24.client_id", "OAuth client_id of the Signet local application", &c.Bitrix24.ClientID},
+		{"bitrix24.client_secret_file", "file holding the application's client_secret", &c.Bitrix24.ClientSecretFile},
+		{"bitrix24.oauth_url", "Bitrix24 OAuth server", &c.Bitrix24.OAuthURL},
+		{"bitrix24.portals", "portal domains allowed to install Signet (comma-separated)", &c.Bitrix24.Portals},
+		{"bitrix24.allow_private", "allow portals on private or loopback addresses (on-premise)", &c.Bitrix24.AllowPrivate},
+		{"bitrix24.rate_per_sec", "REST calls per second per portal (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
+		{"bitrix24.burst", "REST call burst per portal (250 for Enterprise plans)", &c.Bitrix24.Burst},
+		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
+		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
+		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
+		{"demo.token", "label of the SoftHSM token created under <data_dir>/softhsm when no tokens are configured", &c.Demo.Token},
+		{"demo.credential", "key URI used by `signet demo` and the demo user", &c.Demo.Credential},
+	}
+}
+
+// Load builds the configuration for a command: defaults, the YAML file named by --config or
+// SIGNET_CONFIG, the environment, then the flags in args. It returns the arguments left after the flags.
+func Load(name string, args []string, getenv func(string) string) (*Config, []string, error) {
+	c := Defaults()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	file := fs.String("config", getenv("SIGNET_CONFIG"), "YAML configuration file")
+	settings := c.Settings()
+	flagged := map[string]*string{}
+	for _, s := range settings {
+		flagged[s.Key] = fs.String(s.Flag(), "", s.Help+" (env "+s.Env()+", default "+quote(s.Value())+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if *file != "" {
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("configuration file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, fmt.Errorf("configuration file %s: %w", *file, err)
+		}
+	}
+	for _, s := range settings {
+		if v := getenv(s.Env()); v != "" {
+			if err := s.set(v); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", s.Env(), err)
+			}
+		}
+	}
+	for _, s := range settings {
+		if v := *flagged[s.Key]; v != "" {
+			if err := s.set(v); err != nil {
+				return nil, nil, fmt.Errorf("--%s: %w", s.Flag(), err)
+			}
+		}
+	}
+	c.fill()
+	return c, fs.Args(), c.Validate()
+}
+
+func quote(s string) string {
+	if s == "" {
+		return "empty"
+	}
+	return s
+}
+
+// fill derives the settings whose defaults depend on others.
+func (c *Config) fill() {
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Storage.URL == "" {
+		abs, err := filepath.Abs(filepath.Join(c.DataDir, "artefacts"))
+		if err != nil {
+			abs = filepath.Join(c.DataDir, "artefacts")
+		}
+		c.Storage.URL = "file://" + abs
+	}
+	if c.Security.SecretKeysFile == "" {
+		c.Security.SecretKeysFile = filepath.Join(c.DataDir, "secret.keys")
+	}
+	if c.Security.AdminTokenFile == "" {
+		c.Security.AdminTokenFile = filepath.Join(c.DataDir, "admin.token")
+	}
+}
+
+// Validate refuses settings that cannot work, saying which and why.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Storage.LinkTTL > 7*24*time.Hour || c.Storage.LinkTTL <= 0 {
+		errs = append(errs, fmt.Errorf("storage.link_ttl %s: download links are valid between 1s and 168h (S3 presigned URL limit)", c.Storage.LinkTTL))
+	}
+	if c.Worker.Interactive < 1 || c.Worker.Batch < 1 || c.Worker.Callbacks < 1 {
+		errs = append(errs, errors.New("worker.interactive, worker.batch and worker.callbacks must be at least 1"))
+	}
+	if c.Worker.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("worker.ack_wait %s is too short; use at least 1s", c.Worker.AckWait))
+	}
+	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("nats.replicas %d: JetStream allows 1 to 5", c.NATS.Replicas))
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: use auto, json or console", c.Log.Format))
+	}
+	for i, t := range c.Tokens {
+		if t.Module == "" {
+			errs = append(errs, fmt.Errorf("tokens[%d] (%s): no PKCS#11 module path", i, t.Name))
+		}
+		if (t.PinFile == "") == (t.PinEnv == "") {
+			errs = append(errs, fmt.Errorf("tokens[%d] (%s): give exactly one of pin_file and pin_env (a PIN is never a setting value)", i, t.Name))
+		}
+	}
+	return errors.Join(errs...)
+}

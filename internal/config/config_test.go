@@ -1,0 +1,93 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestPrecedenceDefaultsFileEnvFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "signet.yaml")
+	yaml := "listen: 127.0.0.1:9000\nnats:\n  url: nats://a:4222\nworker:\n  batch: 7\ntokens:\n  - name: usb\n    module: /usr/lib/x.so\n    label: acme\n    pin_env: ACME_PIN\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, rest, err := Load("serve", []string{"--config", file, "--worker-batch", "9", "extra"},
+		env(map[string]string{"SIGNET_NATS_URL": "nats://b:4222", "SIGNET_WORKER_BATCH": "8"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9000" {
+		t.Errorf("file must override the default listen: %s", c.Listen)
+	}
+	if c.NATS.URL != "nats://b:4222" {
+		t.Errorf("env must override the file: %s", c.NATS.URL)
+	}
+	if c.Worker.Batch != 9 {
+		t.Errorf("flag must override env and file: %d", c.Worker.Batch)
+	}
+	if c.Worker.Interactive != 8 || c.Storage.Retention != 14*24*time.Hour {
+		t.Errorf("untouched settings keep their defaults: %d %s", c.Worker.Interactive, c.Storage.Retention)
+	}
+	if len(c.Tokens) != 1 || c.Tokens[0].PinEnv != "ACME_PIN" {
+		t.Errorf("tokens list from the file: %+v", c.Tokens)
+	}
+	if c.PublicURL != "http://127.0.0.1:9000" {
+		t.Errorf("public_url derives from listen: %s", c.PublicURL)
+	}
+	if len(rest) != 1 || rest[0] != "extra" {
+		t.Errorf("arguments after the flags: %v", rest)
+	}
+}
+
+func TestBadSettingsAreRefusedWithTheirName(t *testing.T) {
+	cases := map[string][]string{
+		"storage.link_ttl": {"--storage-link-ttl", "200h"},
+		"worker.ack_wait":  {"--worker-ack-wait", "10ms"},
+		"log.format":       {"--log-format", "xml"},
+		"nats.replicas":    {"--nats-replicas", "7"},
+	}
+	for key, args := range cases {
+		_, _, err := Load("serve", args, env(nil))
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%v: want an error naming %s, got %v", args, key, err)
+		}
+	}
+	if _, _, err := Load("serve", []string{"--worker-batch", "many"}, env(nil)); err == nil || !strings.Contains(err.Error(), "worker-batch") {
+		t.Errorf("a non-number must be refused naming the flag: %v", err)
+	}
+}
+
+func TestUnknownYAMLKeyIsRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("nats:\n  ulr: nats://typo\n"), 0o600)
+	if _, _, err := Load("serve", []string{"--config", file}, env(nil)); err == nil || !strings.Contains(err.Error(), "ulr") {
+		t.Fatalf("a misspelt key must be refused by name: %v", err)
+	}
+}
+
+func TestTokenPINNeverASettingValue(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("tokens:\n  - module: /x.so\n    label: a\n"), 0o600)
+	if _, _, err := Load("serve", []string{"--config", file}, env(nil)); err == nil || !strings.Contains(err.Error(), "pin_file") {
+		t.Fatalf("a token without a PIN source must be refused: %v", err)
+	}
+}
+
+// Every setting must be documented in the README with its environment variable.
+func TestEverySettingIsInTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Defaults().Settings() {
+		if !strings.Contains(string(readme), "`"+s.Key+"`") || !strings.Contains(string(readme), s.Env()) {
+			t.Errorf("README.md does not document setting %s (%s)", s.Key, s.Env())
+		}
+	}
+}

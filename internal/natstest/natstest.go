@@ -1,0 +1,45 @@
+// Package natstest gives a test a real, embedded JetStream server in a temporary directory.
+package natstest
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/internal/natsembed"
+)
+
+// Server is a running embedded nats-server with a connected client.
+type Server struct {
+	Srv *server.Server
+	NC  *nats.Conn
+	JS  jetstream.JetStream
+	Dir string
+}
+
+// Start runs an embedded JetStream server for the test; it is shut down by t.Cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		srv.Shutdown()
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		nc.Close()
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return &Server{Srv: srv, NC: nc, JS: js, Dir: dir}
+}

@@ -1,0 +1,180 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestEnrolmentLinkAndOtpauthURL(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.addUser(t, "mary@example.com")
+	link, expires, err := f.svc.StartEnrolment(ctx, "mary@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(link, "http://signet.test:8080/enrol/") {
+		t.Fatalf("link %q does not start with the public URL", link)
+	}
+	if !expires.Equal(f.clock.Now().Add(time.Hour)) {
+		t.Fatalf("expires %v, want one hour from now", expires)
+	}
+	tok := tokenOf(t, link)
+	p, err := f.svc.PendingSecret(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "otpauth://totp/Signet:mary@example.com?secret=" + p.Secret + "&issuer=Signet&period=30&digits=6&algorithm=SHA1"
+	if p.URL != want {
+		t.Fatalf("otpauth URL\n got %s\nwant %s", p.URL, want)
+	}
+	if len(p.Secret) != 32 { // 160 bits in base32
+		t.Fatalf("secret length %d, want 32 base32 characters", len(p.Secret))
+	}
+	// Only the token's hash is stored.
+	keys, _ := listKeys(ctx, f.svc.enrol, ">")
+	for _, k := range keys {
+		e, _ := f.svc.enrol.Get(ctx, k)
+		if strings.Contains(k, tok) || strings.Contains(string(e.Value()), tok) {
+			t.Fatal("enrolment token stored in clear")
+		}
+	}
+	png, err := f.svc.EnrolmentQR(ctx, tok, 256)
+	if err != nil || !strings.HasPrefix(string(png), "\x89PNG") {
+		t.Fatalf("QR code: %v", err)
+	}
+	if u, _ := f.svc.GetUser(ctx, "mary@example.com"); u.Enrolled {
+		t.Fatal("enrolled before confirming")
+	}
+	if err := f.svc.ConfirmEnrolment(ctx, tok, wrongCode(totpCode(t, p.Secret, f.clock.Now()))); !errors.Is(err, ErrOTPInvalid) {
+		t.Fatalf("wrong confirmation code: %v", err)
+	}
+	code := totpCode(t, p.Secret, f.clock.Now())
+	if err := f.svc.ConfirmEnrolment(ctx, tok, code); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := f.svc.GetUser(ctx, "mary@example.com"); !u.Enrolled {
+		t.Fatal("not enrolled after confirming")
+	}
+	// The confirming code cannot also authorise a signature.
+	if _, err := f.svc.Authorize(ctx, "mary@example.com", code, "", ""); !errors.Is(err, ErrOTPReplayed) {
+		t.Fatalf("confirmation code reused for signing: %v", err)
+	}
+	// The link is now used: the page data and a second confirmation are refused.
+	if _, err := f.svc.PendingSecret(ctx, tok); !errors.Is(err, ErrEnrolmentUsed) {
+		t.Fatalf("PendingSecret of a used link: %v", err)
+	}
+	f.clock.Advance(30 * time.Second)
+	if err := f.svc.ConfirmEnrolment(ctx, tok, totpCode(t, p.Secret, f.clock.Now())); !errors.Is(err, ErrEnrolmentUsed) {
+		t.Fatalf("reused link: %v", err)
+	}
+	f.noSecretsLogged(t, p.Secret, tok, code)
+}
+
+func TestEnrolmentExpiredLinkChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.addUser(t, "ivan")
+	link, _, _ := f.svc.StartEnrolment(ctx, "ivan")
+	tok := tokenOf(t, link)
+	p, _ := f.svc.PendingSecret(ctx, tok)
+	f.clock.Advance(time.Hour)
+	if _, err := f.svc.PendingSecret(ctx, tok); !errors.Is(err, ErrEnrolmentExpired) {
+		t.Fatalf("page of an expired link: %v", err)
+	}
+	err := f.svc.ConfirmEnrolment(ctx, tok, totpCode(t, p.Secret, f.clock.Now()))
+	if !errors.Is(err, ErrEnrolmentExpired) || !strings.Contains(err.Error(), `"ivan"`) {
+		t.Fatalf("confirming an expired link: %v", err)
+	}
+	if u, _ := f.svc.GetUser(ctx, "ivan"); u.Enrolled {
+		t.Fatal("expired link enrolled the user")
+	}
+	if _, err := f.svc.PendingSecret(ctx, "not-a-token"); !errors.Is(err, ErrEnrolmentNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+}
+
+func TestReEnrolmentReplacesSecretOnlyWhenConfirmed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.addUser(t, "olga")
+	oldSecret := f.enrol(t, "olga")
+
+	link, _, _ := f.svc.StartEnrolment(ctx, "olga")
+	tok := tokenOf(t, link)
+	p, _ := f.svc.PendingSecret(ctx, tok)
+	if p.Secret == oldSecret {
+		t.Fatal("re-enrolment reused the old secret")
+	}
+	// Pending: the old secret still works, the new one does not yet.
+	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, p.Secret, f.clock.Now()), "", ""); !errors.Is(err, ErrOTPInvalid) {
+		t.Fatalf("pending secret accepted before confirmation: %v", err)
+	}
+	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, oldSecret, f.clock.Now()), "", ""); err != nil {
+		t.Fatalf("old secret during a pending re-enrolment: %v", err)
+	}
+	f.clock.Advance(30 * time.Second)
+	if err := f.svc.ConfirmEnrolment(ctx, tok, totpCode(t, p.Secret, f.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, oldSecret, f.clock.Now()), "", ""); !errors.Is(err, ErrOTPInvalid) {
+		t.Fatalf("old secret after re-enrolment: %v", err)
+	}
+	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, p.Secret, f.clock.Now()), "", ""); err != nil {
+		t.Fatalf("new secret after re-enrolment: %v", err)
+	}
+}
+
+func TestNewerLinkSupersedesOlder(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.addUser(t, "anna")
+	first, _, _ := f.svc.StartEnrolment(ctx, "anna")
+	p1, _ := f.svc.PendingSecret(ctx, tokenOf(t, first))
+	if _, _, err := f.svc.StartEnrolment(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	err := f.svc.ConfirmEnrolment(ctx, tokenOf(t, first), totpCode(t, p1.Secret, f.clock.Now()))
+	if !errors.Is(err, ErrEnrolmentSuperseded) {
+		t.Fatalf("older link after a newer one: %v", err)
+	}
+}
+
+func TestEnrolmentLinkUsableOnceUnderRace(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.addUser(t, "petr")
+	link, _, _ := f.svc.StartEnrolment(ctx, "petr")
+	tok := tokenOf(t, link)
+	p, _ := f.svc.PendingSecret(ctx, tok)
+	code := totpCode(t, p.Secret, f.clock.Now())
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = f.svc.ConfirmEnrolment(ctx, tok, code) }()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, ErrEnrolmentUsed) {
+			t.Errorf("loser: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d confirmations of one link succeeded, want 1", ok)
+	}
+	u, _ := url.Parse(link)
+	if u.RawQuery != "" {
+		t.Fatalf("link carries a query: %q", link)
+	}
+}

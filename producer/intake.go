@@ -1,0 +1,114 @@
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/producer/identity"
+)
+
+// Identity is what the intake needs from the identity service: who the signer is, and the one
+// authorisation check (OTP, OTP not required, or batch grant) that every intake path goes through.
+type Identity interface {
+	UserByBitrixID(ctx context.Context, memberID string, bitrixUserID int) (*identity.User, error)
+	Authorize(ctx context.Context, login, code, grantID, credentialURI string) (*identity.Decision, error)
+}
+
+// Intake receives sign requests and turns them into SignJobs.
+type Intake struct {
+	JS       jetstream.JetStream
+	Portals  *portals.Registry
+	Identity Identity
+	// Domains are the portal domains allowed to install Signet.
+	Domains []string
+	// RobotCode is the CODE of Signet's robot; calls for another code are refused.
+	RobotCode string
+	Log       *zap.Logger
+	Now       func() time.Time
+}
+
+// Routes mounts the Bitrix24 endpoints.
+func (in *Intake) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /bitrix24/robot", in.handleRobot)
+	mux.HandleFunc("POST /bitrix24/install", in.handleInstall)
+}
+
+func (in *Intake) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
+}
+
+// publishJob queues a job. The Nats-Msg-Id is the job id, so a Bitrix24 retry of the same robot call
+// (same event_token) inside the duplicate window is dropped by JetStream instead of signed twice.
+func (in *Intake) publishJob(ctx context.Context, job *contracts.SignJob) (duplicate bool, err error) {
+	data, err := job.Marshal()
+	if err != nil {
+		return false, err
+	}
+	ack, err := in.JS.PublishMsg(ctx, &nats.Msg{
+		Subject: job.Kind.Subject(),
+		Data:    data,
+		Header:  nats.Header{contracts.HeaderMsgID: []string{job.ID}},
+	}, jetstream.WithExpectStream(contracts.StreamSign))
+	if err != nil {
+		return false, fmt.Errorf("queueing job %s: %w", job.ID, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// publishRefusal sends a failed result straight to the callback stream, so a workflow whose request
+// was refused at intake learns why instead of waiting forever.
+func (in *Intake) publishRefusal(ctx context.Context, job *contracts.SignJob, reason string) error {
+	cb := &contracts.Callback{
+		JobID: job.ID, Kind: job.Kind, BatchID: job.BatchID, Portal: job.Portal, Document: job.Document,
+		Signer: job.Signer, Reply: job.Reply, Outcome: contracts.OutcomeFailed, Error: reason, Time: in.now(),
+	}
+	data, err := cb.Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = in.JS.PublishMsg(ctx, &nats.Msg{
+		Subject: contracts.SubjectCallback,
+		Data:    data,
+		Header:  nats.Header{contracts.HeaderMsgID: []string{"cb-" + job.ID}},
+	}, jetstream.WithExpectStream(contracts.StreamCallback))
+	if err != nil {
+		return fmt.Errorf("queueing the refusal of job %s: %w", job.ID, err)
+	}
+	return nil
+}
+
+// reply writes a small JSON answer. Bitrix24 does not read a robot handler's answer; people and tests do.
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type answer struct {
+	JobID     string `json:"job_id,omitempty"`
+	Status    string `json:"status"`
+	Error     string `json:"error,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// refusalReason turns an authorisation error into words for the workflow's log.
+func refusalReason(err error) string {
+	var pe *PropertyError
+	if errors.As(err, &pe) {
+		return pe.Error()
+	}
+	return err.Error()
+}

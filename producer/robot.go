@@ -1,0 +1,230 @@
+package producer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/portals"
+)
+
+// Robot property codes, as registered with bizproc.robot.add (see the README's robot contract).
+const (
+	PropDocument   = "document"   // Disk file id, or a file URL on the portal
+	PropSigner     = "signer"     // user_<ID>
+	PropCredential = "credential" // PKCS#11 URI of the key
+	PropOTP        = "otp"        // the signer's one-time password
+	PropVisible    = "visible"    // Y/N
+	PropPage       = "page"       // first/last
+	PropPosition   = "position"   // top-left … bottom-right
+	PropReason     = "reason"
+)
+
+// Positions of the visible signet, in the order of the dialog's grid.
+var Positions = []string{"top-left", "top-center", "top-right", "bottom-left", "bottom-center", "bottom-right"}
+
+// PropertyError says which robot property is wrong and how to fix it.
+type PropertyError struct{ Property, Problem string }
+
+func (e *PropertyError) Error() string {
+	return fmt.Sprintf("robot property %q: %s", e.Property, e.Problem)
+}
+
+// RobotJobID derives the job id from the portal and the robot's event_token, which Bitrix24 makes new for
+// every execution of a robot: the same call sent twice is the same job.
+func RobotJobID(memberID, eventToken string) string {
+	sum := sha256.Sum256([]byte(memberID + "|" + eventToken))
+	return "r" + hex.EncodeToString(sum[:16])
+}
+
+func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	req, err := bitrix24.ParseRobotRequest(r)
+	if err != nil {
+		in.Log.Warn("robot call refused: malformed", zap.Error(err))
+		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: err.Error()})
+		return
+	}
+	log := in.Log.With(zap.String("member_id", req.Auth.MemberID), zap.String("workflow_id", req.WorkflowID))
+	portal, _, err := in.Portals.Get(ctx, req.Auth.MemberID)
+	if err != nil {
+		if errors.Is(err, portals.ErrUnknownPortal) {
+			log.Warn("robot call refused: portal not registered")
+			reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "unknown portal: install the Signet application first"})
+			return
+		}
+		log.Error("robot call: portal registry unavailable", zap.Error(err))
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "portal registry unavailable; try again"})
+		return
+	}
+	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, req.Auth.ApplicationToken) {
+		log.Warn("robot call refused: application_token does not match the installed application")
+		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "application_token does not match"})
+		return
+	}
+
+	job := &contracts.SignJob{
+		ID:       RobotJobID(req.Auth.MemberID, req.EventToken),
+		Kind:     contracts.KindRobot,
+		Created:  in.now().UTC(),
+		Portal:   contracts.Portal{MemberID: req.Auth.MemberID, Domain: portal.Auth.Domain},
+		Reply:    contracts.Reply{EventToken: req.EventToken, WorkflowID: req.WorkflowID},
+		Document: contracts.Document{DocumentID: req.DocumentID},
+	}
+	if typ, id, err := req.DocumentItem(); err == nil && typ == "DEAL" {
+		job.Document.EntityTypeID, job.Document.EntityID = 2, id
+	}
+	log = log.With(zap.String("job_id", job.ID))
+	if req.Code != in.RobotCode {
+		in.refuse(ctx, w, log, job, fmt.Sprintf("robot code %q is not Signet's robot %q; re-register the robot with `signet admin bitrix24 register`", req.Code, in.RobotCode))
+		return
+	}
+	if err := in.fillFromProperties(ctx, req, portal, job); err != nil {
+		in.refuse(ctx, w, log, job, refusalReason(err))
+		return
+	}
+	dup, err := in.publishJob(ctx, job)
+	if err != nil {
+		log.Error("robot call: could not queue the job", zap.Error(err))
+		reply(w, http.StatusServiceUnavailable, answer{JobID: job.ID, Status: "error", Error: "queue unavailable; Bitrix24 may retry"})
+		return
+	}
+	log.Info("sign job queued", zap.String("login", job.Signer.Login), zap.String("authorization", job.Signer.Authorization), zap.Bool("duplicate", dup))
+	reply(w, http.StatusOK, answer{JobID: job.ID, Status: "queued", Duplicate: dup})
+}
+
+// refuse answers 422 and sends the reason to the workflow through the callback stream.
+func (in *Intake) refuse(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, reason string) {
+	log.Warn("sign request refused", zap.String("reason", reason))
+	if err := in.publishRefusal(ctx, job, reason); err != nil {
+		log.Error("could not queue the refusal for the workflow", zap.Error(err))
+		reply(w, http.StatusServiceUnavailable, answer{JobID: job.ID, Status: "error", Error: "queue unavailable; Bitrix24 may retry"})
+		return
+	}
+	reply(w, http.StatusUnprocessableEntity, answer{JobID: job.ID, Status: "refused", Error: reason})
+}
+
+// fillFromProperties validates the robot's properties, resolves the signer and authorises the request.
+func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotRequest, portal *portals.Portal, job *contracts.SignJob) error {
+	prop := func(k string) string {
+		switch v := req.Properties[k].(type) {
+		case string:
+			return strings.TrimSpace(v)
+		case []string:
+			if len(v) > 0 {
+				return strings.TrimSpace(v[0])
+			}
+		}
+		return ""
+	}
+	// The document: a Disk file id, or a URL on the portal's own host (a robot file property may
+	// arrive either way, see the reference §4.2).
+	doc := prop(PropDocument)
+	switch {
+	case doc == "":
+		return &PropertyError{PropDocument, "empty; choose the PDF file to sign"}
+	case isDigits(doc):
+		id, _ := strconv.Atoi(doc)
+		job.Document.DiskFileID = id
+	default:
+		u, err := url.Parse(doc)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return &PropertyError{PropDocument, "neither a Disk file id nor a file URL"}
+		}
+		if !strings.EqualFold(u.Host, portal.Auth.Domain) {
+			return &PropertyError{PropDocument, fmt.Sprintf("the file is on %s, outside the portal %s; Signet only downloads from the portal", u.Hostname(), portal.Auth.Domain)}
+		}
+		job.Document.URL = doc
+		job.Document.FileName = pathBase(u.Path)
+	}
+
+	signer := strings.TrimPrefix(prop(PropSigner), "user_")
+	uid, err := strconv.Atoi(signer)
+	if err != nil || uid <= 0 {
+		return &PropertyError{PropSigner, "must be a Bitrix24 user (user_<ID>)"}
+	}
+	user, err := in.Identity.UserByBitrixID(ctx, job.Portal.MemberID, uid)
+	if err != nil {
+		return fmt.Errorf("signer user_%d: %w", uid, err)
+	}
+	job.Signer = contracts.Signer{Login: user.Login, BitrixUserID: uid}
+	job.Reply.NotifyUserID = uid
+
+	job.Credential = prop(PropCredential)
+	if !strings.HasPrefix(job.Credential, "pkcs11:") {
+		return &PropertyError{PropCredential, "must be a certificate's PKCS#11 URI (pkcs11:token=…;object=…); see `signet admin cert list`"}
+	}
+	if strings.Contains(job.Credential, "pin-value") {
+		return &PropertyError{PropCredential, "must not carry a PIN"}
+	}
+
+	switch v := strings.ToUpper(prop(PropVisible)); v {
+	case "", "N":
+	case "Y":
+		job.Stamp.Visible = true
+	default:
+		return &PropertyError{PropVisible, "must be Y or N"}
+	}
+	switch v := prop(PropPage); v {
+	case "", "first", "last":
+		job.Stamp.Page = v
+	default:
+		return &PropertyError{PropPage, "must be first or last"}
+	}
+	if v := prop(PropPosition); v != "" {
+		if !contains(Positions, v) {
+			return &PropertyError{PropPosition, "must be one of " + strings.Join(Positions, ", ")}
+		}
+		job.Stamp.Position = v
+	}
+	job.Stamp.Reason = prop(PropReason)
+	if len(job.Stamp.Reason) > 200 {
+		return &PropertyError{PropReason, "longer than 200 characters"}
+	}
+
+	d, err := in.Identity.Authorize(ctx, user.Login, prop(PropOTP), "", job.Credential)
+	if err != nil {
+		return err
+	}
+	job.Signer.Authorization = d.Method
+	job.Signer.GrantID = d.GrantID
+	return nil
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func pathBase(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		p = p[i+1:]
+	}
+	if p == "" {
+		return "document.pdf"
+	}
+	return p
+}

@@ -1,0 +1,31 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+)
+
+// permanentError marks a failure that will never succeed however often it is retried: a corrupt or
+// encrypted PDF, an unknown or expired credential, a file outside the portal. It is classified once,
+// at the queue boundary: permanent → term, tell Bitrix24, DEAD; anything else → nak with a delay.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as never-will-work.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// Permanentf is Permanent(fmt.Errorf(...)).
+func Permanentf(format string, a ...any) error { return Permanent(fmt.Errorf(format, a...)) }
+
+// IsPermanent reports whether err was marked permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,290 @@
+package pades
+
+// The visible signet: a form XObject used as the normal appearance (/AP /N) of the signature widget
+// (ISO 32000-1 §12.5.5, §12.7.4.5). It is never drawn into the page content, which would need a
+// rewrite of the page and, for an already signed document, break nothing but still change more
+// than a signature must.
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
+)
+
+const (
+	signetWidth  = 220.0 // points, as the reader sees the page
+	signetHeight = 72.0
+	signetMargin = 24.0
+	imageWidth   = 56.0
+)
+
+// signetLines is the text of the signet: signer, date and time, certificate serial and issuer, reason.
+func signetLines(s Signer, o Options, when time.Time) []string {
+	name := o.Name
+	if name == "" {
+		name = s.Certificate.Subject.CommonName
+	}
+	if name == "" {
+		name = s.Certificate.Subject.String()
+	}
+	issuer := s.Certificate.Issuer.CommonName
+	if issuer == "" {
+		issuer = s.Certificate.Issuer.String()
+	}
+	lines := []string{
+		"Digitally signed by",
+		name,
+		"Date: " + when.Format("2006-01-02 15:04:05 -07:00"),
+		fmt.Sprintf("Serial: %X", s.Certificate.SerialNumber),
+		"Issuer: " + issuer,
+	}
+	if o.Reason != "" {
+		lines = append(lines, "Reason: "+o.Reason)
+	}
+	return lines
+}
+
+// drawAppearance writes the appearance stream (and its font and image) and returns its object
+// number and, for a new widget, its /Rect in default user space.
+func drawAppearance(w *increment, alloc func() int, d *document, page types.Dict, inh *model.InheritedPageAttrs,
+	s Signer, o Options, when time.Time, widget types.Dict) (int, types.Array, error) {
+	rotate := 0
+	if inh != nil {
+		rotate = inh.Rotate
+	}
+	if r, ok := page["Rotate"].(types.Integer); ok {
+		rotate = int(r)
+	}
+	rotate = ((rotate % 360) + 360) % 360 / 90 * 90
+
+	width, height := signetWidth, signetHeight
+	var rect types.Array
+	if existing := rectOf(d, widget["Rect"]); existing != nil && existing[2]-existing[0] > 1 && existing[3]-existing[1] > 1 {
+		// A prepared empty field keeps its place; the signet fills it.
+		width, height = existing[2]-existing[0], existing[3]-existing[1]
+		if rotate == 90 || rotate == 270 {
+			width, height = height, width
+		}
+	} else {
+		box := pageBox(d, page, inh)
+		if box == nil {
+			return 0, nil, docError(d.name, ErrCorrupt, "page without a MediaBox")
+		}
+		rect = placeSignet(*box, rotate, o.Position, width, height)
+		if rect == nil {
+			return 0, nil, docError(d.name, ErrBadOptions, "unknown position %q; use top|bottom-left|center|right", o.Position)
+		}
+	}
+
+	t, err := loadFont()
+	if err != nil {
+		return 0, nil, err
+	}
+	fu := newFontUse(t)
+	var content bytes.Buffer
+	// Frame: light fill, blue border.
+	fmt.Fprintf(&content, "q 0.96 0.97 1 rg 0.16 0.3 0.6 RG 1 w 0.5 0.5 %s %s re B Q\n", num(width-1), num(height-1))
+	textX := 6.0
+	var imgNr int
+	if len(o.Image) > 0 {
+		nr, iw, ih, err := writeImage(w, alloc, o.Image)
+		if err != nil {
+			return 0, nil, docError(d.name, ErrBadOptions, "signet image: %v", err)
+		}
+		imgNr = nr
+		boxW, boxH := imageWidth, height-8
+		scale := math.Min(boxW/float64(iw), boxH/float64(ih))
+		dw, dh := float64(iw)*scale, float64(ih)*scale
+		fmt.Fprintf(&content, "q %s 0 0 %s %s %s cm /Im1 Do Q\n", num(dw), num(dh), num(4+(boxW-dw)/2), num((height-dh)/2))
+		textX = imageWidth + 8
+	}
+	lines := signetLines(s, o, when)
+	avail := width - textX - 5
+	lineH := (height - 8) / float64(len(lines))
+	size := math.Min(9, lineH*0.85)
+	y := height - 4 - lineH*0.8
+	content.WriteString("BT 0.1 0.15 0.3 rg\n")
+	for i, line := range lines {
+		hexStr, wu := fu.encode(line)
+		sz := size
+		if i == 1 {
+			sz = size * 1.2 // the signer's name stands out
+		}
+		if lw := float64(wu) / 1000 * sz; lw > avail {
+			sz *= avail / lw
+		}
+		fmt.Fprintf(&content, "/F1 %s Tf 1 0 0 1 %s %s Tm <%s> Tj\n", num(sz), num(textX), num(y), hexStr)
+		y -= lineH
+	}
+	content.WriteString("ET\n")
+
+	fontNr, err := fu.writeObjects(w, alloc)
+	if err != nil {
+		return 0, nil, err
+	}
+	res := "/Font<</F1 " + itoa(fontNr) + " 0 R>>"
+	if imgNr != 0 {
+		res += "/XObject<</Im1 " + itoa(imgNr) + " 0 R>>"
+	}
+	// The form matrix turns the signet against the page's /Rotate so it reads upright (§8.10.1,
+	// §12.5.5: the transformed BBox is fitted to /Rect).
+	matrix := map[int]string{0: "1 0 0 1 0 0", 90: "0 1 -1 0 0 0", 180: "-1 0 0 -1 0 0", 270: "0 -1 1 0 0 0"}[rotate]
+	ap := alloc()
+	w.stream(ap, "/Type/XObject/Subtype/Form/BBox[0 0 "+num(width)+" "+num(height)+"]/Matrix["+matrix+"]/Resources<<"+res+">>/Filter/FlateDecode",
+		deflate(content.Bytes()))
+	return ap, rect, nil
+}
+
+func num(f float64) string {
+	s := fmt.Sprintf("%.3f", f)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if s == "-0" || s == "" {
+		return "0"
+	}
+	return s
+}
+
+func rectOf(d *document, o types.Object) []float64 {
+	a := d.array(o)
+	if len(a) != 4 {
+		return nil
+	}
+	r := make([]float64, 4)
+	for i, e := range a {
+		e, _ = d.ctx.Dereference(e)
+		switch v := e.(type) {
+		case types.Integer:
+			r[i] = float64(v)
+		case types.Float:
+			r[i] = float64(v)
+		default:
+			return nil
+		}
+	}
+	return []float64{math.Min(r[0], r[2]), math.Min(r[1], r[3]), math.Max(r[0], r[2]), math.Max(r[1], r[3])}
+}
+
+// pageBox is the visible area of the page: CropBox, else MediaBox (ISO 32000-1 §14.11.2).
+func pageBox(d *document, page types.Dict, inh *model.InheritedPageAttrs) *types.Rectangle {
+	for _, key := range []string{"CropBox", "MediaBox"} {
+		if r := rectOf(d, page[key]); r != nil {
+			return types.NewRectangle(r[0], r[1], r[2], r[3])
+		}
+	}
+	if inh != nil && inh.CropBox != nil {
+		return inh.CropBox
+	}
+	if inh != nil && inh.MediaBox != nil {
+		return inh.MediaBox
+	}
+	return nil
+}
+
+// placeSignet returns the widget /Rect for a w×h signet at position pos as the reader sees the page
+// (after /Rotate, which turns the page clockwise), in default user space.
+func placeSignet(box types.Rectangle, rotate int, pos Position, w, h float64) types.Array {
+	cw, ch := box.Width(), box.Height()
+	vw, vh := cw, ch // the page as displayed
+	if rotate == 90 || rotate == 270 {
+		vw, vh = ch, cw
+	}
+	if pos == "" {
+		pos = BottomRight
+	}
+	var vx, vy float64
+	switch pos {
+	case TopLeft, BottomLeft:
+		vx = signetMargin
+	case TopCenter, BottomCenter:
+		vx = (vw - w) / 2
+	case TopRight, BottomRight:
+		vx = vw - signetMargin - w
+	default:
+		return nil
+	}
+	if strings.HasPrefix(string(pos), "top") {
+		vy = vh - signetMargin - h
+	} else {
+		vy = signetMargin
+	}
+	// Displayed coordinates → user space relative to the box's lower-left corner.
+	toUser := func(x, y float64) (float64, float64) {
+		switch rotate {
+		case 90:
+			return cw - y, x
+		case 180:
+			return cw - x, ch - y
+		case 270:
+			return y, ch - x
+		}
+		return x, y
+	}
+	x1, y1 := toUser(vx, vy)
+	x2, y2 := toUser(vx+w, vy+h)
+	llx, lly := math.Min(x1, x2)+box.LL.X, math.Min(y1, y2)+box.LL.Y
+	urx, ury := math.Max(x1, x2)+box.LL.X, math.Max(y1, y2)+box.LL.Y
+	return types.Array{types.Float(round3(llx)), types.Float(round3(lly)), types.Float(round3(urx)), types.Float(round3(ury))}
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// writeImage embeds a JPEG as it is (DCTDecode) or a PNG as Flate RGB with its alpha channel as a
+// soft mask (ISO 32000-1 §8.9.5, §11.6.5.3).
+func writeImage(w *increment, alloc func() int, data []byte) (nr, width, height int, err error) {
+	if bytes.HasPrefix(data, []byte{0xFF, 0xD8}) {
+		cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		cs := "/DeviceRGB"
+		switch cfg.ColorModel {
+		case color.GrayModel:
+			cs = "/DeviceGray"
+		case color.CMYKModel:
+			cs = "/DeviceCMYK/Decode[1 0 1 0 1 0 1 0]"
+		}
+		nr = alloc()
+		w.stream(nr, fmt.Sprintf("/Type/XObject/Subtype/Image/Width %d/Height %d/ColorSpace%s/BitsPerComponent 8/Filter/DCTDecode", cfg.Width, cfg.Height, cs), data)
+		return nr, cfg.Width, cfg.Height, nil
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("not a PNG or JPEG image: %w", err)
+	}
+	b := img.Bounds()
+	if b.Dx()*b.Dy() > 4096*4096 {
+		return 0, 0, 0, fmt.Errorf("image too large (%dx%d)", b.Dx(), b.Dy())
+	}
+	rgb := make([]byte, 0, 3*b.Dx()*b.Dy())
+	alpha := make([]byte, 0, b.Dx()*b.Dy())
+	opaque := true
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+			rgb = append(rgb, c.R, c.G, c.B)
+			alpha = append(alpha, c.A)
+			opaque = opaque && c.A == 255
+		}
+	}
+	dims := fmt.Sprintf("/Width %d/Height %d/BitsPerComponent 8", b.Dx(), b.Dy())
+	smask := ""
+	if !opaque {
+		m := alloc()
+		w.stream(m, "/Type/XObject/Subtype/Image"+dims+"/ColorSpace/DeviceGray/Filter/FlateDecode", deflate(alpha))
+		smask = "/SMask " + itoa(m) + " 0 R"
+	}
+	nr = alloc()
+	w.stream(nr, "/Type/XObject/Subtype/Image"+dims+"/ColorSpace/DeviceRGB/Filter/FlateDecode"+smask, deflate(rgb))
+	return nr, b.Dx(), b.Dy(), nil
+}
+
+var _ image.Image // image decoders are registered by the imports above

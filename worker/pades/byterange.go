@@ -1,0 +1,114 @@
+package pades
+
+// The signature dictionary and its ByteRange (ISO 32000-1 §12.8.1): the signature covers the whole
+// file except the hexadecimal string of /Contents. /Contents is reserved as a fixed-size,
+// zero-padded hex string, so its size never depends on the CMS (a trial signature would not do:
+// ECDSA signatures vary by a byte or two).
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+)
+
+const byteRangeWidth = 10 // digits per ByteRange number: files up to 9.3 GiB
+
+// sigDictLayout says where the placeholders of a written signature dictionary are, relative to the
+// increment's buffer.
+type sigDictLayout struct {
+	byteRangeAt int // first byte of the 3 padded numbers after "[0 "
+	contentsAt  int // the '<' of /Contents
+	hexLen      int // number of hex digits between '<' and '>'
+}
+
+// writeSigDict writes the /Type/Sig dictionary (ISO 32000-1 Table 252) with PAdES SubFilter
+// ETSI.CAdES.detached (ETSI EN 319 142-1 §5.3); the signing time is /M, not a CMS attribute.
+func writeSigDict(w *increment, nr int, o Options, when time.Time, reserve int) sigDictLayout {
+	w.begin(nr, 0)
+	b := &w.buf
+	b.WriteString("<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/M ")
+	b.WriteString(pdfDate(when))
+	for _, e := range [][2]string{{"Name", o.Name}, {"Reason", o.Reason}, {"Location", o.Location}, {"ContactInfo", o.ContactInfo}} {
+		if e[1] != "" {
+			b.WriteString("/" + e[0] + " ")
+			b.WriteString(pdfText(e[1]))
+		}
+	}
+	b.WriteString("\n/ByteRange [0 ")
+	var l sigDictLayout
+	l.byteRangeAt = b.Len()
+	b.WriteString(strings.Repeat(" ", 3*byteRangeWidth+2))
+	b.WriteString("]\n/Contents ")
+	l.contentsAt = b.Len()
+	l.hexLen = 2 * reserve
+	b.WriteByte('<')
+	b.WriteString(strings.Repeat("0", l.hexLen))
+	b.WriteString(">>>")
+	w.end()
+	return l
+}
+
+// patchByteRange fills the ByteRange placeholders once the length of the update is known and
+// returns the four numbers.
+func patchByteRange(w *increment, l sigDictLayout) ([4]int64, error) {
+	a := w.base + int64(l.contentsAt)
+	b := a + int64(l.hexLen) + 2
+	c := w.pos() - b
+	br := [4]int64{0, a, b, c}
+	s := fmt.Sprintf("%-*d %-*d %-*d", byteRangeWidth, a, byteRangeWidth, b, byteRangeWidth, c)
+	if len(s) != 3*byteRangeWidth+2 {
+		return br, fmt.Errorf("%w: document too large for the ByteRange (%d bytes)", ErrCorrupt, w.pos())
+	}
+	copy(w.buf.Bytes()[l.byteRangeAt:], s)
+	return br, nil
+}
+
+// pdfDate formats a date as in ISO 32000-1 §7.9.4: D:YYYYMMDDHHmmSS+HH'mm'.
+func pdfDate(t time.Time) string {
+	_, off := t.Zone()
+	sign := '+'
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	if off == 0 {
+		return "(D:" + t.Format("20060102150405") + "Z)"
+	}
+	return fmt.Sprintf("(D:%s%c%02d'%02d')", t.Format("20060102150405"), sign, off/3600, off/60%60)
+}
+
+// pdfText encodes a text string (ISO 32000-1 §7.9.2.2): PDFDocEncoding-compatible ASCII as a literal
+// string, anything else as UTF-16BE with a byte order mark in a hex string.
+func pdfText(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		var b bytes.Buffer
+		b.WriteByte('(')
+		for i := 0; i < len(s); i++ {
+			if s[i] == '(' || s[i] == ')' || s[i] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s[i])
+		}
+		b.WriteByte(')')
+		return b.String()
+	}
+	var b strings.Builder
+	b.WriteString("<FEFF")
+	for _, u := range utf16.Encode([]rune(s)) {
+		fmt.Fprintf(&b, "%04X", u)
+	}
+	b.WriteByte('>')
+	return b.String()
+}
+
+// itoa is strconv.Itoa, short.
+func itoa(n int) string { return strconv.Itoa(n) }

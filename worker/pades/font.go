@@ -1,0 +1,316 @@
+package pades
+
+// The font of the visible signet: DejaVu Sans (Debian fonts-dejavu-core, licence in
+// fonts/LICENSE-DejaVu.txt), embedded in the binary and written into each signature as a subset
+// (ISO 32000-1 §9.7.4 CIDFontType2 with Identity-H encoding, §9.9 FontFile2, §9.10.3 ToUnicode), so
+// Cyrillic and other non-Latin signer names render and can be copied as text.
+
+import (
+	"bytes"
+	"compress/zlib"
+	_ "embed"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/sfnt"
+	"golang.org/x/image/math/fixed"
+)
+
+//go:embed fonts/DejaVuSans.ttf
+var dejaVuSans []byte
+
+const fontName = "DejaVuSans"
+
+type ttFont struct {
+	f       *sfnt.Font
+	upem    int
+	tables  map[string][]byte
+	ascent  int
+	descent int
+	bbox    [4]int
+}
+
+var (
+	fontOnce   sync.Once
+	signetFont *ttFont
+	fontErr    error
+)
+
+// loadFont parses the embedded font once per process.
+func loadFont() (*ttFont, error) {
+	fontOnce.Do(func() {
+		f, err := sfnt.Parse(dejaVuSans)
+		if err != nil {
+			fontErr = fmt.Errorf("embedded font: %w", err)
+			return
+		}
+		t := &ttFont{f: f, upem: int(f.UnitsPerEm()), tables: map[string][]byte{}}
+		n := int(binary.BigEndian.Uint16(dejaVuSans[4:]))
+		for i := 0; i < n; i++ {
+			rec := dejaVuSans[12+16*i:]
+			off, l := binary.BigEndian.Uint32(rec[8:]), binary.BigEndian.Uint32(rec[12:])
+			t.tables[string(rec[:4])] = dejaVuSans[off : off+l]
+		}
+		head := t.tables["head"]
+		for i := range 4 {
+			t.bbox[i] = int(int16(binary.BigEndian.Uint16(head[36+2*i:]))) * 1000 / t.upem
+		}
+		hhea := t.tables["hhea"]
+		t.ascent = int(int16(binary.BigEndian.Uint16(hhea[4:]))) * 1000 / t.upem
+		t.descent = int(int16(binary.BigEndian.Uint16(hhea[6:]))) * 1000 / t.upem
+		signetFont = t
+	})
+	return signetFont, fontErr
+}
+
+// fontUse collects the glyphs a signet uses.
+type fontUse struct {
+	t      *ttFont
+	buf    sfnt.Buffer
+	glyphs map[uint16]rune // glyph → the character it shows (for ToUnicode)
+	widths map[uint16]int  // glyph → advance in 1/1000 em
+}
+
+func newFontUse(t *ttFont) *fontUse {
+	return &fontUse{t: t, glyphs: map[uint16]rune{}, widths: map[uint16]int{}}
+}
+
+// encode returns the Identity-H string (2-byte glyph ids, as hex) of s and its width in 1/1000 em.
+func (u *fontUse) encode(s string) (string, int) {
+	var b strings.Builder
+	width := 0
+	for _, r := range s {
+		g, err := u.t.f.GlyphIndex(&u.buf, r)
+		if err != nil || g == 0 {
+			g, _ = u.t.f.GlyphIndex(&u.buf, '?')
+		}
+		gid := uint16(g)
+		w, ok := u.widths[gid]
+		if !ok {
+			adv, err := u.t.f.GlyphAdvance(&u.buf, g, fixed.I(u.t.upem), font.HintingNone)
+			if err == nil {
+				w = adv.Round() * 1000 / u.t.upem
+			}
+			u.widths[gid] = w
+			u.glyphs[gid] = r
+		}
+		width += w
+		fmt.Fprintf(&b, "%04X", gid)
+	}
+	return b.String(), width
+}
+
+// writeObjects writes the Type0 font and its descendants into the update; returns the Type0 number.
+func (u *fontUse) writeObjects(w *increment, alloc func() int) (int, error) {
+	sub, err := u.subset()
+	if err != nil {
+		return 0, err
+	}
+	type0, cid, desc, file, tu := alloc(), alloc(), alloc(), alloc(), alloc()
+	tag := subsetTag(u.glyphs)
+	base := tag + "+" + fontName
+	gids := slices.Sorted(mapKeys16(u.widths))
+	var wArr strings.Builder
+	for _, g := range gids {
+		fmt.Fprintf(&wArr, "%d[%d]", g, u.widths[g])
+	}
+	w.rawObject(type0, "<</Type/Font/Subtype/Type0/BaseFont/"+base+"/Encoding/Identity-H/DescendantFonts["+itoa(cid)+" 0 R]/ToUnicode "+itoa(tu)+" 0 R>>")
+	w.rawObject(cid, "<</Type/Font/Subtype/CIDFontType2/BaseFont/"+base+"/CIDSystemInfo<</Registry(Adobe)/Ordering(Identity)/Supplement 0>>/FontDescriptor "+itoa(desc)+" 0 R/CIDToGIDMap/Identity/DW 1000/W["+wArr.String()+"]>>")
+	t := u.t
+	w.rawObject(desc, fmt.Sprintf("<</Type/FontDescriptor/FontName/%s/Flags 32/FontBBox[%d %d %d %d]/ItalicAngle 0/Ascent %d/Descent %d/CapHeight %d/StemV 80/FontFile2 %d 0 R>>",
+		base, t.bbox[0], t.bbox[1], t.bbox[2], t.bbox[3], t.ascent, t.descent, t.ascent, file))
+	w.stream(file, "/Filter/FlateDecode/Length1 "+itoa(len(sub)), deflate(sub))
+	var cmap strings.Builder
+	cmap.WriteString("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo<</Registry(Adobe)/Ordering(UCS)/Supplement 0>> def\n/CMapName/Adobe-Identity-UCS def\n/CMapType 2 def\n1 begincodespacerange\n<0000><FFFF>\nendcodespacerange\n")
+	for i := 0; i < len(gids); i += 100 {
+		chunk := gids[i:min(i+100, len(gids))]
+		fmt.Fprintf(&cmap, "%d beginbfchar\n", len(chunk))
+		for _, g := range chunk {
+			fmt.Fprintf(&cmap, "<%04X><%s>\n", g, utf16Hex(u.glyphs[g]))
+		}
+		cmap.WriteString("endbfchar\n")
+	}
+	cmap.WriteString("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n")
+	w.stream(tu, "/Filter/FlateDecode", deflate([]byte(cmap.String())))
+	return type0, nil
+}
+
+func utf16Hex(r rune) string {
+	if r >= 0x10000 {
+		r -= 0x10000
+		return fmt.Sprintf("%04X%04X", 0xD800+(r>>10), 0xDC00+(r&0x3FF))
+	}
+	return fmt.Sprintf("%04X", r)
+}
+
+// subsetTag is the six-letter prefix of a subset font name (ISO 32000-1 §9.6.4).
+func subsetTag(glyphs map[uint16]rune) string {
+	h := uint32(2166136261)
+	for _, g := range slices.Sorted(mapKeys16r(glyphs)) {
+		h = (h ^ uint32(g)) * 16777619
+	}
+	tag := make([]byte, 6)
+	for i := range tag {
+		tag[i] = byte('A' + h%26)
+		h /= 26
+	}
+	return string(tag)
+}
+
+// subset returns a TrueType font with the outlines of the used glyphs only (others are empty, so
+// glyph ids stay the same and CIDToGIDMap can be Identity) and without the tables a PDF reader
+// does not need for a CIDFontType2 (cmap, names, layout tables).
+func (u *fontUse) subset() ([]byte, error) {
+	t := u.t
+	head, maxp, loca, glyf := t.tables["head"], t.tables["maxp"], t.tables["loca"], t.tables["glyf"]
+	numGlyphs := int(binary.BigEndian.Uint16(maxp[4:]))
+	long := binary.BigEndian.Uint16(head[50:]) == 1
+	offset := func(i int) int {
+		if long {
+			return int(binary.BigEndian.Uint32(loca[4*i:]))
+		}
+		return 2 * int(binary.BigEndian.Uint16(loca[2*i:]))
+	}
+	keep := map[int]bool{0: true}
+	var add func(g int)
+	add = func(g int) {
+		if g >= numGlyphs || keep[g] && g != 0 {
+			return
+		}
+		keep[g] = true
+		data := glyf[offset(g):offset(g+1)]
+		if len(data) < 10 || int16(binary.BigEndian.Uint16(data)) >= 0 {
+			return
+		}
+		// Composite glyph: keep its components (OpenType glyf table, composite glyph description).
+		p := 10
+		for p+4 <= len(data) {
+			flags := binary.BigEndian.Uint16(data[p:])
+			add(int(binary.BigEndian.Uint16(data[p+2:])))
+			p += 4
+			if flags&1 != 0 {
+				p += 4
+			} else {
+				p += 2
+			}
+			switch {
+			case flags&8 != 0:
+				p += 2
+			case flags&0x40 != 0:
+				p += 4
+			case flags&0x80 != 0:
+				p += 8
+			}
+			if flags&0x20 == 0 {
+				break
+			}
+		}
+	}
+	for g := range u.widths {
+		add(int(g))
+	}
+	var newGlyf bytes.Buffer
+	newLoca := make([]byte, 4*(numGlyphs+1))
+	for g := 0; g < numGlyphs; g++ {
+		binary.BigEndian.PutUint32(newLoca[4*g:], uint32(newGlyf.Len()))
+		if keep[g] {
+			newGlyf.Write(glyf[offset(g):offset(g+1)])
+			for newGlyf.Len()%4 != 0 {
+				newGlyf.WriteByte(0)
+			}
+		}
+	}
+	binary.BigEndian.PutUint32(newLoca[4*numGlyphs:], uint32(newGlyf.Len()))
+	newHead := slices.Clone(head)
+	binary.BigEndian.PutUint16(newHead[50:], 1) // indexToLocFormat: long offsets
+	binary.BigEndian.PutUint32(newHead[8:], 0)  // checkSumAdjustment: not used by PDF readers
+	tables := map[string][]byte{"head": newHead, "loca": newLoca, "glyf": newGlyf.Bytes()}
+	for _, tag := range []string{"hhea", "hmtx", "maxp", "cvt ", "fpgm", "prep"} {
+		if b, ok := t.tables[tag]; ok {
+			tables[tag] = b
+		}
+	}
+	return writeSFNT(tables), nil
+}
+
+// writeSFNT assembles a TrueType file from its tables (OpenType "Table Directory").
+func writeSFNT(tables map[string][]byte) []byte {
+	tags := make([]string, 0, len(tables))
+	for tag := range tables {
+		tags = append(tags, tag)
+	}
+	sort.Strings(tags)
+	n := len(tags)
+	entrySelector := 0
+	for 1<<(entrySelector+1) <= n {
+		entrySelector++
+	}
+	searchRange := 16 << entrySelector
+	var out bytes.Buffer
+	hdr := make([]byte, 12+16*n)
+	binary.BigEndian.PutUint32(hdr, 0x00010000)
+	binary.BigEndian.PutUint16(hdr[4:], uint16(n))
+	binary.BigEndian.PutUint16(hdr[6:], uint16(searchRange))
+	binary.BigEndian.PutUint16(hdr[8:], uint16(entrySelector))
+	binary.BigEndian.PutUint16(hdr[10:], uint16(16*n-searchRange))
+	off := len(hdr)
+	body := make([]byte, 0)
+	for i, tag := range tags {
+		data := tables[tag]
+		rec := hdr[12+16*i:]
+		copy(rec, tag)
+		binary.BigEndian.PutUint32(rec[4:], tableChecksum(data))
+		binary.BigEndian.PutUint32(rec[8:], uint32(off+len(body)))
+		binary.BigEndian.PutUint32(rec[12:], uint32(len(data)))
+		body = append(body, data...)
+		for len(body)%4 != 0 {
+			body = append(body, 0)
+		}
+	}
+	out.Write(hdr)
+	out.Write(body)
+	return out.Bytes()
+}
+
+func tableChecksum(b []byte) uint32 {
+	var sum uint32
+	for i := 0; i < len(b); i += 4 {
+		var w [4]byte
+		copy(w[:], b[i:])
+		sum += binary.BigEndian.Uint32(w[:])
+	}
+	return sum
+}
+
+func deflate(b []byte) []byte {
+	var out bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&out, zlib.BestSpeed)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}
+
+func mapKeys16(m map[uint16]int) func(func(uint16) bool) {
+	return func(yield func(uint16) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func mapKeys16r(m map[uint16]rune) func(func(uint16) bool) {
+	return func(yield func(uint16) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,282 @@
+package pades
+
+// Verify checks the signatures of a PDF (ISO 32000-1 §12.8.1, RFC 5652 §5.4–5.6) for
+// `signet verify`: which field, who, when, whether the ByteRange covers the file, whether the
+// digest and signature are right, and whether the certificate chains to the given roots.
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	_ "crypto/sha1" // SHA-1 digests of older signatures (adbe.pkcs7.sha1)
+	"crypto/x509"
+	encasn1 "encoding/asn1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// SignatureInfo is what Verify found about one signature.
+type SignatureInfo struct {
+	Field           string
+	Signer          string // the signer certificate's subject common name (or full subject)
+	Certificate     *x509.Certificate
+	SigningTime     time.Time // /M of the signature dictionary (zero when absent)
+	TimestampTime   time.Time // genTime of an RFC 3161 signature timestamp (B-T), zero when none
+	SubFilter       string
+	ByteRange       [4]int64
+	CoversWholeFile bool // the ByteRange ends at the end of the file: nothing was appended after it
+	DigestValid     bool // the ByteRange hashes to the signed message-digest and the signature verifies
+	ChainTrusted    bool // the certificate chains to roots at the signing time
+	Problems        []string
+}
+
+// Verify reads the PDF at path and checks every signature field that holds a signature. roots nil
+// means the system roots. A signature that does not verify is reported in its SignatureInfo, not
+// as an error; errors are for unreadable files and for files without signatures (ErrNoSignature).
+func Verify(path string, roots *x509.CertPool) (infos []SignatureInfo, err error) {
+	name := filepath.Base(path)
+	defer func() {
+		if r := recover(); r != nil {
+			infos, err = nil, docError(name, ErrCorrupt, "unreadable structure (%v)", r)
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open: %w", name, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: stat: %w", name, err)
+	}
+	d, err := readDocument(f, st.Size(), name)
+	if err != nil {
+		return nil, err
+	}
+	catalog := d.dict(*d.ctx.Root)
+	acro := d.dict(catalog["AcroForm"])
+	var out []SignatureInfo
+	var walk func(fields types.Array, depth int)
+	walk = func(fields types.Array, depth int) {
+		if depth > 16 {
+			return
+		}
+		for _, fo := range fields {
+			fd := d.dict(fo)
+			if fd == nil {
+				continue
+			}
+			if kids := d.array(fd["Kids"]); len(kids) > 0 && fd["V"] == nil {
+				walk(kids, depth+1)
+				continue
+			}
+			ft := fd.NameEntry("FT")
+			sig := d.dict(fd["V"])
+			if ft == nil || *ft != "Sig" || sig == nil {
+				continue
+			}
+			out = append(out, d.verifySignature(f, d.text(fd["T"]), sig, roots))
+		}
+	}
+	if acro != nil {
+		walk(d.array(acro["Fields"]), 0)
+	}
+	if len(out) == 0 {
+		return nil, docError(name, ErrNoSignature, "no signed signature field")
+	}
+	return out, nil
+}
+
+func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, roots *x509.CertPool) SignatureInfo {
+	info := SignatureInfo{Field: field}
+	problem := func(format string, args ...any) SignatureInfo {
+		info.Problems = append(info.Problems, fmt.Sprintf(format, args...))
+		return info
+	}
+	if sf := sig.NameEntry("SubFilter"); sf != nil {
+		info.SubFilter = *sf
+	}
+	if m := d.text(sig["M"]); m != "" {
+		if t, ok := types.DateTime(m, true); ok {
+			info.SigningTime = t
+		}
+	}
+	br := d.array(sig["ByteRange"])
+	if len(br) != 4 {
+		return problem("ByteRange is not 4 numbers")
+	}
+	for i, o := range br {
+		o, _ = d.ctx.Dereference(o)
+		n, ok := o.(types.Integer)
+		if !ok || n < 0 {
+			return problem("ByteRange entry %d is not a non-negative integer", i)
+		}
+		info.ByteRange[i] = int64(n)
+	}
+	r := info.ByteRange
+	if r[0] != 0 || r[1] > r[2] || r[2]+r[3] > d.size {
+		return problem("ByteRange %v does not fit the %d-byte file", r, d.size)
+	}
+	info.CoversWholeFile = r[2]+r[3] == d.size
+	var der []byte
+	contents, _ := d.ctx.Dereference(sig["Contents"])
+	switch v := contents.(type) {
+	case types.HexLiteral:
+		der, _ = hex.DecodeString(string(v))
+	case types.StringLiteral:
+		der, _ = types.Unescape(string(v))
+	}
+	if len(der) == 0 {
+		return problem("/Contents is empty or unreadable")
+	}
+	if d, err := berToDER(der); err == nil {
+		der = d
+	}
+	sd, err := parseSignedData(der)
+	if err != nil || len(sd.signers) != 1 {
+		return problem("/Contents is not a CMS SignedData with one signer")
+	}
+	si := sd.signers[0]
+	var certs []*x509.Certificate
+	for _, c := range sd.certs {
+		if cert, err := x509.ParseCertificate(c); err == nil {
+			certs = append(certs, cert)
+		}
+	}
+	for _, c := range certs {
+		if bytes.Equal(issuerAndSerial(c), si.issuerSerial) {
+			info.Certificate = c
+		}
+	}
+	if info.Certificate == nil {
+		return problem("the signer's certificate is not in the CMS")
+	}
+	info.Signer = info.Certificate.Subject.CommonName
+	if info.Signer == "" {
+		info.Signer = info.Certificate.Subject.String()
+	}
+	h, ok := hashByOID(si.digestAlg)
+	if !ok {
+		return problem("digest algorithm %s not supported", si.digestAlg)
+	}
+	hh := h.New()
+	for _, part := range [][2]int64{{r[0], r[1]}, {r[2], r[3]}} {
+		if _, err := io.Copy(hh, io.NewSectionReader(f, part[0], part[1])); err != nil {
+			return problem("reading the signed bytes: %v", err)
+		}
+	}
+	digest := hh.Sum(nil)
+	if si.signedAttrs == nil {
+		return problem("no signed attributes (not a CAdES signature)")
+	}
+	var md []byte
+	mdv := cryptobyte.String(si.attrs[oidAttrMessageDigest.String()])
+	if !mdv.ReadASN1Bytes(&md, asn1.OCTET_STRING) || !bytes.Equal(md, digest) {
+		return problem("the document bytes do not match the signed message-digest (modified after signing)")
+	}
+	if _, ok := si.attrs[oidAttrSigningTime.String()]; ok && info.SubFilter == "ETSI.CAdES.detached" {
+		info.Problems = append(info.Problems, "signing-time attribute present (PAdES puts the time in /M)")
+	}
+	signed := append([]byte{0x31}, si.signedAttrs[1:]...) // RFC 5652 §5.4: verified as SET OF
+	if err := verifyWith(info.Certificate, si.sigAlg, h, signed, si.signature); err != nil {
+		return problem("the signature value does not verify: %v", err)
+	}
+	info.DigestValid = true
+	if tok := si.unsigned[oidAttrTimeStampToken.String()]; tok != nil {
+		if ts, err := parseSignedData(tok); err == nil && ts.eContentType.Equal(oidTSTInfo) {
+			if ti, err := parseTSTInfo(ts.eContent); err == nil {
+				th, _ := hashByOID(ti.MessageImprint.HashAlgorithm.Algorithm)
+				if th != 0 {
+					x := th.New()
+					x.Write(si.signature)
+					if bytes.Equal(x.Sum(nil), ti.MessageImprint.HashedMessage) {
+						info.TimestampTime = ti.GenTime
+					}
+				}
+			}
+		}
+		if info.TimestampTime.IsZero() {
+			info.Problems = append(info.Problems, "the signature timestamp is not over this signature")
+		}
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs {
+		inter.AddCert(c)
+	}
+	at := info.SigningTime
+	if !info.TimestampTime.IsZero() {
+		at = info.TimestampTime
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if _, err := info.Certificate.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		info.Problems = append(info.Problems, "certificate not trusted: "+err.Error())
+	} else {
+		info.ChainTrusted = true
+	}
+	return info
+}
+
+func issuerAndSerial(c *x509.Certificate) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(c.RawIssuer)
+		b.AddASN1BigInt(c.SerialNumber)
+	})
+	return b.BytesOrPanic()
+}
+
+var oidSHA1 = encasn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
+
+func hashByOID(oid encasn1.ObjectIdentifier) (crypto.Hash, bool) {
+	switch {
+	case oid.Equal(oidSHA256):
+		return crypto.SHA256, true
+	case oid.Equal(oidSHA384):
+		return crypto.SHA384, true
+	case oid.Equal(oidSHA512):
+		return crypto.SHA512, true
+	case oid.Equal(oidSHA1):
+		return crypto.SHA1, true
+	}
+	return 0, false
+}
+
+// verifyWith checks a SignerInfo signature with the certificate's key; the algorithm is taken from
+// the key, RSA-PSS from the signatureAlgorithm OID (salt length: any, as RFC 4055 allows).
+func verifyWith(cert *x509.Certificate, sigAlg []byte, h crypto.Hash, msg, sig []byte) error {
+	var oid encasn1.ObjectIdentifier
+	s := cryptobyte.String(sigAlg)
+	var seq cryptobyte.String
+	if !s.ReadASN1(&seq, asn1.SEQUENCE) || !seq.ReadASN1ObjectIdentifier(&oid) {
+		return errBadCMS
+	}
+	x := h.New()
+	x.Write(msg)
+	sum := x.Sum(nil)
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if oid.Equal(oidRSASSAPSS) {
+			return rsa.VerifyPSS(k, h, sum, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
+		}
+		return rsa.VerifyPKCS1v15(k, h, sum, sig)
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(k, sum, sig) {
+			return errors.New("ECDSA verification failed")
+		}
+		return nil
+	}
+	return fmt.Errorf("public key type %T not supported", cert.PublicKey)
+}

@@ -1,0 +1,255 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/worker/keyring"
+	"github.com/signet-b24/signet/worker/pades"
+)
+
+// Keys resolves a credential URI to a key and its certificate (the keyring).
+type Keys interface {
+	Credential(ctx context.Context, uri string) (*keyring.Credential, error)
+}
+
+// Portal is what signing and calling back need from Bitrix24 (the REST client).
+type Portal interface {
+	Call(ctx context.Context, memberID, method string, params map[string]any, out any) error
+	Download(ctx context.Context, memberID, fileURL string, maxBytes int64, w io.Writer) (int64, error)
+	EventSend(ctx context.Context, memberID, eventToken string, returnValues map[string]any, logMessage string) error
+}
+
+// Signer signs one job: fetch the PDF, sign it, store the artefacts, record the result.
+type Signer struct {
+	Keys        Keys
+	Portal      Portal
+	Store       storage.Store
+	Results     *Results
+	TempDir     string
+	MaxPDFBytes int64
+	Now         func() time.Time
+	Log         *zap.Logger
+}
+
+// Report is the signing report stored beside the signed PDF as <job>.json.
+type Report struct {
+	JobID              string    `json:"job_id"`
+	BatchID            string    `json:"batch_id,omitempty"`
+	Kind               string    `json:"kind"`
+	Portal             string    `json:"portal"`
+	Domain             string    `json:"domain,omitempty"`
+	DocumentID         []string  `json:"document_id,omitempty"`
+	EntityTypeID       int       `json:"entity_type_id,omitempty"`
+	EntityID           int       `json:"entity_id,omitempty"`
+	DiskFileID         int       `json:"disk_file_id,omitempty"`
+	FileName           string    `json:"file_name,omitempty"`
+	Signer             string    `json:"signer"`
+	BitrixUserID       int       `json:"bitrix_user_id,omitempty"`
+	Authorization      string    `json:"authorization"`
+	GrantID            string    `json:"grant_id,omitempty"`
+	Credential         string    `json:"credential"`
+	CertificateSubject string    `json:"certificate_subject"`
+	CertificateIssuer  string    `json:"certificate_issuer"`
+	CertificateSerial  string    `json:"certificate_serial"`
+	SignedAt           time.Time `json:"signed_at"`
+	SubFilter          string    `json:"sub_filter"`
+	FieldName          string    `json:"field_name"`
+	SHA256Before       string    `json:"sha256_before"`
+	SHA256After        string    `json:"sha256_after"`
+	Size               int64     `json:"size"`
+}
+
+func (s *Signer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Sign makes the job's signed PDF and records it, or returns the result recorded by an earlier
+// delivery. The error is permanent when retrying cannot help.
+func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.Signed, error) {
+	if done, err := s.Results.Signed(ctx, job.ID); err != nil {
+		return nil, fmt.Errorf("job %s: reading the results bucket: %w", job.ID, err)
+	} else if done != nil {
+		return done, nil
+	}
+	cred, err := s.Keys.Credential(ctx, job.Credential)
+	if err != nil {
+		if tokenTrouble(err) {
+			return nil, fmt.Errorf("job %s: %w", job.ID, err)
+		}
+		return nil, Permanentf("credential %s: %w", job.Credential, err)
+	}
+	if err := cred.CheckValid(s.now()); err != nil {
+		return nil, Permanent(err)
+	}
+
+	dir, err := os.MkdirTemp(s.TempDir, "signet-"+job.ID+"-")
+	if err != nil {
+		return nil, fmt.Errorf("job %s: staging directory: %w", job.ID, err)
+	}
+	defer os.RemoveAll(dir)
+	in, out := filepath.Join(dir, "in.pdf"), filepath.Join(dir, "out.pdf")
+	name, err := s.fetch(ctx, job, in)
+	if err != nil {
+		return nil, err
+	}
+
+	now := s.now().UTC()
+	opts := pades.Options{
+		Time:     now,
+		Name:     cred.Certificate.Subject.CommonName,
+		Reason:   job.Stamp.Reason,
+		Location: job.Stamp.Location,
+		Visible:  job.Stamp.Visible,
+		Position: pades.Position(job.Stamp.Position),
+	}
+	if job.Stamp.Page == "last" {
+		opts.Page = -1
+	}
+	res, err := pades.SignFile(ctx, in, out, pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}, opts)
+	if err != nil {
+		if isPDFProblem(err) {
+			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
+		}
+		if tokenTrouble(err) {
+			return nil, fmt.Errorf("signing job %s: %w", job.ID, err)
+		}
+		return nil, fmt.Errorf("signing job %s: %w", job.ID, err)
+	}
+
+	group := "robot"
+	switch {
+	case job.BatchID != "":
+		group = "batch-" + job.BatchID
+	case job.Document.EntityTypeID == 2:
+		group = fmt.Sprintf("deal-%d", job.Document.EntityID)
+	}
+	portal := job.Portal.MemberID
+	if portal == "" {
+		portal = "local"
+	}
+	pdfKey, p7sKey, reportKey := storage.ArtefactKeys(portal, job.Created, group, job.ID)
+	after := hex.EncodeToString(res.SHA256After[:])
+	signed := &contracts.Signed{
+		PDFKey: pdfKey, CMSKey: p7sKey, ReportKey: reportKey,
+		SHA256Before:       hex.EncodeToString(res.SHA256Before[:]),
+		SHA256After:        after,
+		CertificateSubject: cred.Certificate.Subject.String(),
+		CertificateSerial:  serialHex(cred.Certificate.SerialNumber.Bytes()),
+		SignedAt:           res.SigningTime.UTC(),
+		FieldName:          res.FieldName,
+		FileName:           name,
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	signed.Size = st.Size()
+	if _, err := s.Store.Put(ctx, pdfKey, f, st.Size(), "application/pdf", after); err != nil {
+		return nil, fmt.Errorf("storing the signed PDF of job %s: %w", job.ID, err)
+	}
+	cmsSum := sha256.Sum256(res.CMS)
+	if _, err := s.Store.Put(ctx, p7sKey, bytes.NewReader(res.CMS), int64(len(res.CMS)), "application/pkcs7-signature", hex.EncodeToString(cmsSum[:])); err != nil {
+		return nil, fmt.Errorf("storing the CMS of job %s: %w", job.ID, err)
+	}
+	report, _ := json.MarshalIndent(Report{
+		JobID: job.ID, BatchID: job.BatchID, Kind: string(job.Kind), Portal: job.Portal.MemberID, Domain: job.Portal.Domain,
+		DocumentID: job.Document.DocumentID, EntityTypeID: job.Document.EntityTypeID, EntityID: job.Document.EntityID,
+		DiskFileID: job.Document.DiskFileID, FileName: name, Signer: job.Signer.Login, BitrixUserID: job.Signer.BitrixUserID,
+		Authorization: job.Signer.Authorization, GrantID: job.Signer.GrantID, Credential: cred.URI,
+		CertificateSubject: signed.CertificateSubject, CertificateIssuer: cred.Certificate.Issuer.String(),
+		CertificateSerial: signed.CertificateSerial, SignedAt: signed.SignedAt, SubFilter: "ETSI.CAdES.detached",
+		FieldName: res.FieldName, SHA256Before: signed.SHA256Before, SHA256After: after, Size: signed.Size,
+	}, "", "  ")
+	repSum := sha256.Sum256(report)
+	if _, err := s.Store.Put(ctx, reportKey, bytes.NewReader(report), int64(len(report)), "application/json", hex.EncodeToString(repSum[:])); err != nil {
+		return nil, fmt.Errorf("storing the report of job %s: %w", job.ID, err)
+	}
+	return s.Results.RecordSigned(ctx, job.ID, signed)
+}
+
+// fetch downloads the job's PDF into path, only from the job's own portal. A Disk file is resolved
+// with disk.file.get at signing time, so the download URL (with its short-lived auth=) is fresh.
+func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, path string) (string, error) {
+	fileURL, name := job.Document.URL, job.Document.FileName
+	if job.Document.DiskFileID != 0 {
+		var file struct {
+			Name        string `json:"NAME"`
+			DownloadURL string `json:"DOWNLOAD_URL"`
+		}
+		if err := s.Portal.Call(ctx, job.Portal.MemberID, "disk.file.get", map[string]any{"id": job.Document.DiskFileID}, &file); err != nil {
+			return "", classifyPortal(fmt.Errorf("looking up Disk file %d: %w", job.Document.DiskFileID, err))
+		}
+		fileURL, name = file.DownloadURL, file.Name
+	}
+	if name == "" {
+		name = "document.pdf"
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := s.Portal.Download(ctx, job.Portal.MemberID, fileURL, s.MaxPDFBytes, f); err != nil {
+		return "", classifyPortal(fmt.Errorf("downloading %s: %w", name, err))
+	}
+	return name, f.Close()
+}
+
+// classifyPortal keeps Bitrix24's retryable errors (rate limits, 5xx, network) retryable and makes
+// the others (file not found, access denied, a URL outside the portal) permanent.
+func classifyPortal(err error) error {
+	var be *bitrix24.Error
+	if errors.As(err, &be) && !be.Retryable() {
+		return Permanent(err)
+	}
+	if errors.Is(err, bitrix24.ErrForeignHost) || errors.Is(err, bitrix24.ErrPrivateAddress) || errors.Is(err, bitrix24.ErrTooLarge) {
+		return Permanent(err)
+	}
+	return err
+}
+
+// tokenTrouble: the token is offline or all its sessions are busy; the job waits and retries.
+func tokenTrouble(err error) bool {
+	return errors.Is(err, keyring.ErrTokenOffline) || errors.Is(err, keyring.ErrTokenBusy)
+}
+
+func isPDFProblem(err error) bool {
+	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func serialHex(b []byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02X", x)
+	}
+	return strings.Join(parts, ":")
+}
