@@ -63,6 +63,8 @@ type Client struct {
 // portalState is per member_id: rate limiter, refresh single-flight, operating_reset_at per method.
 type portalState struct {
 	limiter   *rate.Limiter
+	rate      rate.Limit
+	slowUntil time.Time // guarded by mu: after QUERY_LIMIT_EXCEEDED we run at 80 % for a while
 	refreshMu sync.Mutex
 	mu        sync.Mutex
 	opReset   map[string]time.Time
@@ -104,7 +106,8 @@ func (c *Client) portal(memberID string) *portalState {
 	defer c.mu.Unlock()
 	p, ok := c.portals[memberID]
 	if !ok {
-		p = &portalState{limiter: rate.NewLimiter(rate.Limit(c.cfg.RatePerSec), c.cfg.Burst), opReset: map[string]time.Time{}}
+		p = &portalState{limiter: rate.NewLimiter(rate.Limit(c.cfg.RatePerSec), c.cfg.Burst),
+			rate: rate.Limit(c.cfg.RatePerSec), opReset: map[string]time.Time{}}
 		c.portals[memberID] = p
 	}
 	return p
@@ -148,6 +151,12 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 		return nil, err
 	}
 	refreshed, opWaited, redirects, limited := false, false, 0, 0
+	if auth.AccessToken == "" { // e.g. saved from a robot call without AUTH_USER_ID (reference §11)
+		refreshed = true
+		if auth, err = c.refresh(ctx, memberID, ""); err != nil {
+			return nil, err
+		}
+	}
 	for {
 		if err := ps.limiter.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("bitrix24 %s on %s: waiting for the rate limiter: %w", method, auth.Domain, err)
@@ -166,6 +175,7 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 		if !errors.As(err, &apiErr) {
 			if err == nil {
 				ps.noteTime(method, env)
+				ps.recover()
 			}
 			return env, err
 		}
@@ -228,10 +238,29 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// drain empties our bucket and slows it to 80 % for 10 s: the portal's bucket is full (shared with
+// other apps on our IP, reference §8.1), and running at exactly its drain rate keeps us on the edge.
 func (ps *portalState) drain() {
 	now := time.Now()
 	if n := int(ps.limiter.TokensAt(now)); n > 0 {
 		ps.limiter.ReserveN(now, n)
+	}
+	ps.mu.Lock()
+	ps.slowUntil = now.Add(10 * time.Second)
+	ps.mu.Unlock()
+	ps.limiter.SetLimitAt(now, ps.rate*0.8)
+}
+
+// recover restores the configured rate once the slow period has passed.
+func (ps *portalState) recover() {
+	ps.mu.Lock()
+	restore := !ps.slowUntil.IsZero() && time.Now().After(ps.slowUntil)
+	if restore {
+		ps.slowUntil = time.Time{}
+	}
+	ps.mu.Unlock()
+	if restore {
+		ps.limiter.SetLimit(ps.rate)
 	}
 }
 
@@ -318,7 +347,8 @@ func (c *Client) post(ctx context.Context, a Auth, method string, params map[str
 }
 
 // moved follows a 302 domain move (reference §8.2): the portal keeps its member_id; we store the new
-// client_endpoint and domain so later calls go there directly.
+// client_endpoint and domain so later calls go there directly. It re-reads the stored Auth under the
+// refresh lock so a concurrent refresh's rotated tokens are never overwritten with spent ones.
 func (c *Client) moved(ctx context.Context, a Auth, loc string) (Auth, error) {
 	base, err := a.PortalBase()
 	if err != nil {
@@ -328,15 +358,22 @@ func (c *Client) moved(ctx context.Context, a Auth, loc string) (Auth, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return a, fmt.Errorf("%w: portal %s redirected to an unusable location", ErrUnexpectedAnswer, a.MemberID)
 	}
-	old := a.Domain
-	a.Domain = u.Host
-	a.ClientEndpoint = u.Scheme + "://" + u.Host + "/rest/"
-	c.log.Info("bitrix24 portal moved; saving new endpoint",
-		zap.String("member_id", a.MemberID), zap.String("from", old), zap.String("to", a.Domain))
-	if err := c.tok.Save(ctx, a); err != nil {
-		return a, fmt.Errorf("bitrix24: saving moved endpoint of portal %s: %w", a.MemberID, err)
+	ps := c.portal(a.MemberID)
+	ps.refreshMu.Lock()
+	defer ps.refreshMu.Unlock()
+	cur, err := c.load(ctx, a.MemberID)
+	if err != nil {
+		return a, err
 	}
-	return a, nil
+	old := cur.Domain
+	cur.Domain = u.Host
+	cur.ClientEndpoint = u.Scheme + "://" + u.Host + "/rest/"
+	c.log.Info("bitrix24 portal moved; saving new endpoint",
+		zap.String("member_id", cur.MemberID), zap.String("from", old), zap.String("to", cur.Domain))
+	if err := c.tok.Save(ctx, cur); err != nil {
+		return a, fmt.Errorf("bitrix24: saving moved endpoint of portal %s: %w", cur.MemberID, err)
+	}
+	return cur, nil
 }
 
 // stripURL drops the URL from *url.Error: it may carry auth= or the client secret.
@@ -349,8 +386,31 @@ func stripURL(err error) error {
 }
 
 // EventSend completes a robot with bizproc.event.send (reference §5). result:true is not proof of
-// completion: the portal ignores a token that was already used.
+// completion: the portal ignores a token that was already used. Because of that one-shot rule a
+// repeat is harmless, so unlike Call, EventSend retries a timeout or a retryable 5xx (twice).
 func (c *Client) EventSend(ctx context.Context, memberID, eventToken string, returnValues map[string]any, logMessage string) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = c.eventSend(ctx, memberID, eventToken, returnValues, logMessage); err == nil || ctx.Err() != nil {
+			return err
+		}
+		var apiErr *Error
+		if errors.As(err, &apiErr) && !apiErr.Retryable() {
+			return err
+		}
+		if errors.Is(err, ErrNoTokens) || errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrUnexpectedAnswer) {
+			return err
+		}
+		c.log.Warn("bitrix24: bizproc.event.send failed, repeating (one-shot per event_token, safe)",
+			zap.String("member_id", memberID), zap.Int("attempt", attempt+1), zap.Error(err))
+		if werr := sleepCtx(ctx, backoff(attempt+1)); werr != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func (c *Client) eventSend(ctx context.Context, memberID, eventToken string, returnValues map[string]any, logMessage string) error {
 	params := map[string]any{"EVENT_TOKEN": eventToken}
 	if len(returnValues) > 0 {
 		params["RETURN_VALUES"] = returnValues

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -230,6 +231,37 @@ func TestTimeoutNotRetried(t *testing.T) {
 	if err == nil || !strContains(err.Error(), "not retried") {
 		t.Fatalf("timeout: %v", err)
 	}
+	if n := len(p.Notifications()); n != 1 {
+		t.Fatalf("the call ran %d times, want 1 (ran once, answer lost, not repeated)", n)
+	}
+}
+
+// bizproc.event.send is one-shot per event_token, so EventSend may repeat after a lost answer.
+func TestEventSendRepeatsAfterTimeout(t *testing.T) {
+	p, c, _ := setup(t, emulator.Config{}, bitrix24.ClientConfig{HTTPClient: &http.Client{Timeout: 300 * time.Millisecond}})
+	app := &robotApp{appTk: p.ApplicationToken(), reqs: make(chan *bitrix24.RobotRequest, 1)}
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+	tok, _, err := p.RobotCall(ctx(t), srv.URL+"/robot", "sign_pdf", 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetFailure(emulator.Failure{Delay: time.Second, DelayCalls: 1})
+	if err := c.EventSend(ctx(t), p.MemberID(), tok, map[string]any{"signed": "Y"}, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	sends, dups := 0, 0
+	for _, call := range p.Calls() {
+		if call.Method == "bizproc.event.send" {
+			sends++
+			if call.Duplicate {
+				dups++
+			}
+		}
+	}
+	if len(p.EventsSent()[tok]) != 1 || sends != 2 || dups != 1 {
+		t.Fatalf("accepted %d, sends %d, duplicates %d", len(p.EventsSent()[tok]), sends, dups)
+	}
 }
 
 // Reference §3, §10: app context and admin, CODE validation, duplicates.
@@ -327,5 +359,46 @@ func BenchmarkCall(b *testing.B) {
 		if err := c.Call(context.Background(), p.MemberID(), "app.info", nil, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The emulator expires access tokens after AccessTokenTTL; the client refreshes once and goes on.
+func TestTokenTTL(t *testing.T) {
+	p, c, store := setup(t, emulator.Config{AccessTokenTTL: 300 * time.Millisecond}, bitrix24.ClientConfig{})
+	if err := c.Call(ctx(t), p.MemberID(), "app.info", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // let the token expire
+	if err := c.Call(ctx(t), p.MemberID(), "app.info", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p.Refreshes() != 1 || store.Saves() != 2 {
+		t.Fatalf("refreshes %d saves %d", p.Refreshes(), store.Saves())
+	}
+	var codes []string
+	for _, call := range p.Calls() {
+		codes = append(codes, call.ErrorCode)
+	}
+	if len(codes) != 3 || codes[1] != bitrix24.ErrCodeExpiredToken {
+		t.Fatalf("calls %q", codes)
+	}
+}
+
+// Stored auth with only a refresh token (no access token yet) refreshes before the first call.
+func TestRefreshWhenNoAccessToken(t *testing.T) {
+	p, c, store := setup(t, emulator.Config{}, bitrix24.ClientConfig{})
+	a, _ := store.Load(context.Background(), p.MemberID())
+	a.AccessToken = ""
+	_ = store.Save(context.Background(), a)
+	if err := c.Call(ctx(t), p.MemberID(), "app.info", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range p.Calls() {
+		if call.ErrorCode != "" {
+			t.Fatalf("a call went out without a token: %+v", call)
+		}
+	}
+	if p.Refreshes() != 1 {
+		t.Fatalf("refreshes %d", p.Refreshes())
 	}
 }

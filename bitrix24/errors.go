@@ -81,6 +81,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	where := e.Method
+	if where == "" {
+		where = "call"
+	}
 	if e.Portal != "" {
 		where += " on " + e.Portal
 	}

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +29,7 @@ const (
 	localInternal = ".signet"
 	localMetaDir  = ".signet/meta"
 	localTmpDir   = ".signet/tmp"
+	localLockDir  = ".signet/lock"
 )
 
 type sidecar struct {
@@ -41,7 +44,7 @@ type localStore struct {
 	o    Options
 	log  *zap.Logger
 
-	keyLocks sync.Map // key → *sync.Mutex: serialises writers of one key within this process
+	stripes [256]sync.Mutex // writers of one key, within this process; striped by key hash
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -53,7 +56,7 @@ func openLocal(dir string, o Options) (*localStore, error) {
 		return nil, fmt.Errorf("storage: local directory %q must be an absolute path (file:///var/lib/signet/artefacts)", dir)
 	}
 	root := filepath.Clean(dir)
-	for _, d := range []string{root, filepath.Join(root, localMetaDir), filepath.Join(root, localTmpDir)} {
+	for _, d := range []string{root, filepath.Join(root, localMetaDir), filepath.Join(root, localTmpDir), filepath.Join(root, localLockDir)} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("storage: cannot create local storage directory %s: %w; check permissions", d, err)
 		}
@@ -81,11 +84,20 @@ func (s *localStore) metaPath(key string) string {
 	return filepath.Join(s.root, filepath.FromSlash(localMetaDir), filepath.FromSlash(key)+".json")
 }
 
+// lock serialises the writers of one key: a mutex within this process, and an flock on one of 256
+// lock files (chosen by a hash of the key) across processes sharing the directory. If the lock file
+// cannot be used, the in-process mutex still holds and a rare cross-process race can only produce a
+// pair that fails the SHA-256 check, never wrong bytes that pass it.
 func (s *localStore) lock(key string) func() {
-	m, _ := s.keyLocks.LoadOrStore(key, new(sync.Mutex))
-	mu := m.(*sync.Mutex)
+	h := sha256.Sum256([]byte(key))
+	mu := &s.stripes[h[0]]
 	mu.Lock()
-	return mu.Unlock
+	funlock, err := flockFile(filepath.Join(s.root, localLockDir, hex.EncodeToString(h[:1])))
+	if err != nil {
+		s.log.Warn("cannot take the cross-process lock; relying on the in-process one", zap.String("key", key), zap.Error(err))
+		return mu.Unlock
+	}
+	return func() { funlock(); mu.Unlock() }
 }
 
 func (s *localStore) Put(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256Hex string) (Object, error) {

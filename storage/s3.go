@@ -43,6 +43,7 @@ type s3Store struct {
 	prefix   string // "" or "a/b/" (with the trailing slash)
 	endpoint string
 	region   string
+	md5      bool // bucket has Object Lock: AWS requires Content-MD5 (or a checksum) on every upload
 	o        Options
 	log      *zap.Logger
 }
@@ -156,7 +157,14 @@ func (s *s3Store) setupBucket(ctx context.Context) error {
 		}
 		s.log.Info("created bucket", zap.Bool("object_lock", mode != ""))
 	}
+	if mode == "" {
+		// Not asked for, but the bucket may have it (made by an administrator): uploads then need MD5s.
+		// Errors (no configuration, no permission to read it) just mean "assume not".
+		enabled, _, _, _, err := s.c.GetObjectLockConfig(ctx, s.bucket)
+		s.md5 = err == nil && enabled == "Enabled"
+	}
 	if mode != "" {
+		s.md5 = true
 		enabled, curMode, validity, unit, err := s.c.GetObjectLockConfig(ctx, s.bucket)
 		if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
 			return s.wrap(ctx, "read Object Lock configuration", "", err)
@@ -329,6 +337,8 @@ func (s *s3Store) upload(ctx context.Context, key string, r io.Reader, size int6
 		ContentType:  contentType,
 		UserMetadata: map[string]string{sha256Meta: sum},
 		PartSize:     s3PartSize,
+		// With MD5 minio-go buffers a non-seekable single PUT (≤ one part, 8 MiB) to hash it first.
+		SendContentMd5: s.md5,
 	})
 	if err != nil {
 		return Object{}, s.wrap(ctx, "put", key, err)

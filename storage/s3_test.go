@@ -353,6 +353,14 @@ func TestS3(t *testing.T) {
 		if _, err := locked.Put(ctx, key, bytes.NewReader(data), -1, "application/pdf", ""); err != nil {
 			t.Fatal(err)
 		}
+		// Multipart uploads work under Object Lock too (each part carries its Content-MD5).
+		big := "signed/acme/2026/11/g/locked-big.pdf"
+		if _, err := locked.Put(ctx, big, stream(4, 12<<20), 12<<20, "application/pdf", streamSum(4, 12<<20)); err != nil {
+			t.Fatalf("multipart Put under Object Lock: %v", err)
+		}
+		if _, err := locked.Put(ctx, big+".2", stream(4, 12<<20), -1, "application/pdf", streamSum(4, 12<<20)); err != nil {
+			t.Fatalf("multipart Put of unknown size under Object Lock: %v", err)
+		}
 		if err := locked.Delete(ctx, key); err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,10 @@
 package emulator
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,7 +61,7 @@ func (p *Portal) batch(c *callCtx, params map[string]any, order []string) (any, 
 	}
 	halt := paramString(params, "halt") == "1"
 	results, errs, times := map[string]any{}, map[string]any{}, map[string]any{}
-	methods := p.methods()
+	methods := p.table
 	for _, cm := range cmds {
 		start := time.Now()
 		name, query, _ := strings.Cut(cm.text, "?")
@@ -71,6 +74,9 @@ func (p *Portal) batch(c *callCtx, params map[string]any, order []string) (any, 
 			inner, err = bitrix24.DecodeForm(q)
 		}
 		delete(inner, "auth")
+		if err == nil {
+			inner = substituteResults(inner, results).(map[string]any)
+		}
 		p.mu.Lock()
 		switch {
 		case err != nil:
@@ -90,7 +96,11 @@ func (p *Portal) batch(c *callCtx, params map[string]any, order []string) (any, 
 				aerr = &apiError{status: 404, code: bitrix24.ErrCodeMethodNotFound, desc: "Method not found!"}
 				break
 			}
-			res, aerr = m(&callCtx{userID: c.userID, appContext: c.appContext, token: c.token, inBatch: true}, inner)
+			if !p.hasScope(name) {
+				aerr = errScope()
+				break
+			}
+			res, aerr = m(&callCtx{userID: c.userID, appContext: c.appContext, token: c.token}, inner)
 		}
 		call := Call{Method: name, Params: inner, Time: start, Batch: true, UserID: c.userID}
 		if aerr != nil {
@@ -126,4 +136,93 @@ func phpArray(m map[string]any) any {
 		return []any{}
 	}
 	return m
+}
+
+var resultRef = regexp.MustCompile(`\$result\[([^\]]+)\]((?:\[[^\]]*\])*)`)
+
+// substituteResults replaces $result[cmd][FIELD]… in command parameters with values of earlier
+// commands (reference §7); a reference that does not resolve stays literally in place.
+func substituteResults(v any, results map[string]any) any {
+	switch t := v.(type) {
+	case string:
+		if !strings.Contains(t, "$result[") {
+			return t
+		}
+		return resultRef.ReplaceAllStringFunc(t, func(ref string) string {
+			m := resultRef.FindStringSubmatch(ref)
+			cur, ok := results[m[1]]
+			if !ok {
+				return ref
+			}
+			cur = jsonGeneric(cur)
+			for _, key := range splitBrackets(m[2]) {
+				switch c := cur.(type) {
+				case map[string]any:
+					if cur, ok = c[key]; !ok {
+						return ref
+					}
+				case []any:
+					i, err := strconv.Atoi(key)
+					if err != nil || i < 0 || i >= len(c) {
+						return ref
+					}
+					cur = c[i]
+				default:
+					return ref
+				}
+			}
+			switch c := cur.(type) {
+			case string:
+				return c
+			case float64:
+				return strconv.FormatFloat(c, 'f', -1, 64)
+			case bool:
+				if c {
+					return "1"
+				}
+				return ""
+			case nil:
+				return ""
+			default:
+				return fmt.Sprint(c)
+			}
+		})
+	case map[string]any:
+		for k, c := range t {
+			t[k] = substituteResults(c, results)
+		}
+		return t
+	case []any:
+		for i, c := range t {
+			t[i] = substituteResults(c, results)
+		}
+		return t
+	}
+	return v
+}
+
+func splitBrackets(s string) []string {
+	var out []string
+	for len(s) > 1 && s[0] == '[' {
+		j := strings.IndexByte(s, ']')
+		if j < 0 {
+			break
+		}
+		out = append(out, s[1:j])
+		s = s[j+1:]
+	}
+	return out
+}
+
+// jsonGeneric turns a method result into the generic JSON shape a client would see.
+func jsonGeneric(v any) any {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	if json.Unmarshal(raw, &out) != nil {
+		return v
+	}
+	return out
 }

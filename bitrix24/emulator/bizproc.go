@@ -290,26 +290,39 @@ func (p *Portal) bizprocEventSend(_ *callCtx, params map[string]any) (any, *apiE
 			}
 		}
 	}
-	out["LOG_MESSAGE"] = paramString(params, "LOG_MESSAGE")
-	if out["LOG_MESSAGE"] == "" {
-		out["LOG_MESSAGE"] = "Received response from the application"
+	msg := paramString(params, "LOG_MESSAGE")
+	if msg == "" {
+		msg = "Received response from the application"
 	}
 	p.sent[tok] = append(p.sent[tok], out)
+	p.logMsgs[tok] = append(p.logMsgs[tok], msg)
+	return true, nil
+}
+
+// bizprocActivityLog writes to the workflow log without completing the robot (reference §5).
+func (p *Portal) bizprocActivityLog(_ *callCtx, params map[string]any) (any, *apiError) {
+	tok := paramString(params, "EVENT_TOKEN")
+	if tok == "" {
+		return nil, errArg("Empty EVENT_TOKEN")
+	}
+	if !p.validEventToken(tok) {
+		return nil, &apiError{status: 403, code: bitrix24.ErrCodeAccessDenied, desc: "Access denied!"}
+	}
+	if paramString(params, "LOG_MESSAGE") == "" {
+		return nil, &apiError{status: 400, code: "ERROR_EMPTY_LOG_MESSAGE", desc: "Empty log message!"}
+	}
 	return true, nil
 }
 
 // RobotCall builds a robot invocation exactly as Bitrix24 sends it (reference §4: form-encoded bracket
 // keys, a fresh event_token, auth of AUTH_USER_ID with a current access token and the
 // application_token) and POSTs it to handlerURL. Returns the event_token and the handler's status.
-// EventsSent()[token] then shows the handler's bizproc.event.send; the RETURN_VALUES also carry
-// LOG_MESSAGE under that key.
+// EventsSent()[token] then shows the handler's bizproc.event.send, LogMessages()[token] its LOG_MESSAGE.
 func (p *Portal) RobotCall(ctx context.Context, handlerURL, code string, dealID int, props map[string]any) (string, int, error) {
 	p.mu.Lock()
 	uid, useSub := AdminUserID, true
 	if r, ok := p.robots[code]; ok {
-		if n, ok := toInt(r.fields["AUTH_USER_ID"]); ok && n > 0 {
-			uid = n
-		}
+		uid, _ = toInt(r.fields["AUTH_USER_ID"]) // 0 when unset: no user token (reference §3.1, §11)
 		useSub = !strings.EqualFold(paramString(r.fields, "USE_SUBSCRIPTION"), "N")
 	}
 	if _, ok := p.deals[dealID]; !ok {
@@ -318,7 +331,16 @@ func (p *Portal) RobotCall(ctx context.Context, handlerURL, code string, dealID 
 	wf := fmt.Sprintf("%x.%08d", time.Now().UnixNano()/1e3, randInt(99999999))
 	tok := p.eventToken(wf)
 	p.events[tok] = &eventState{code: code, dealID: dealID, useSubscription: useSub}
-	a := p.newAuthLocked(uid)
+	var auth map[string]any
+	if uid > 0 {
+		auth = authFormFields(p.newAuthLocked(uid), p.cfg.AccessTokenTTL)
+	} else {
+		// The robot was registered without AUTH_USER_ID: Bitrix24 sends the portal fields only and the
+		// handler must fall back to its stored install tokens (reference §11, "Empty auth").
+		auth = map[string]any{"domain": p.domain, "client_endpoint": p.scheme + "://" + p.domain + "/rest/",
+			"server_endpoint": p.scheme + "://" + p.domain + "/oauth/rest/", "member_id": p.cfg.MemberID,
+			"application_token": p.cfg.ApplicationToken, "scope": p.cfg.Scope, "status": "L"}
+	}
 	p.mu.Unlock()
 
 	us := "Y"
@@ -331,7 +353,7 @@ func (p *Portal) RobotCall(ctx context.Context, handlerURL, code string, dealID 
 		"document_type":    []any{"crm", "CCrmDocumentDeal", "DEAL"},
 		"event_token":      tok,
 		"use_subscription": us, "timeout_duration": "0", "ts": strconv.FormatInt(time.Now().Unix(), 10),
-		"auth": authFormFields(a, p.cfg.AccessTokenTTL),
+		"auth": auth,
 	}
 	if len(props) > 0 {
 		form["properties"] = props
@@ -343,6 +365,8 @@ func (p *Portal) RobotCall(ctx context.Context, handlerURL, code string, dealID 
 	return tok, status, nil
 }
 
+var handlerClient = &http.Client{Timeout: 30 * time.Second}
+
 // postForm sends a form-encoded POST like the Bitrix24 queue server.
 func (p *Portal) postForm(ctx context.Context, target string, form map[string]any) (int, error) {
 	body := bitrix24.EncodeForm(form).Encode()
@@ -352,7 +376,7 @@ func (p *Portal) postForm(ctx context.Context, target string, form map[string]an
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("User-Agent", "Bitrix24 Webhook Engine")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := handlerClient.Do(req)
 	if err != nil {
 		return 0, err
 	}

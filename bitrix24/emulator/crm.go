@@ -51,6 +51,13 @@ type TimelineComment struct {
 	AuthorID   int
 }
 
+// LogMessage is a stored crm.timeline.logmessage.add.
+type LogMessage struct {
+	ID                     int
+	EntityTypeID, EntityID int
+	Title, Text, IconCode  string
+}
+
 // Notification is a stored im.notify.system.add.
 type Notification struct {
 	ID      int
@@ -338,6 +345,42 @@ func (p *Portal) timelineCommentAdd(c *callCtx, params map[string]any) (any, *ap
 	tc.ID = p.newIDLocked()
 	p.comments = append(p.comments, tc)
 	return tc.ID, nil
+}
+
+// timelineLogMessageAdd (reference §6.4): fields{entityTypeId*, entityId*, title*, text*, iconCode*};
+// the result is {"logMessage": {...}}.
+func (p *Portal) timelineLogMessageAdd(_ *callCtx, params map[string]any) (any, *apiError) {
+	fv, _ := param(params, "fields")
+	f, ok := fv.(map[string]any)
+	if !ok {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidArgValue, desc: "Parameter 'fields' is required"}
+	}
+	et, ok1 := toInt(mustParam(f, "entityTypeId"))
+	eid, ok2 := toInt(mustParam(f, "entityId"))
+	lm := LogMessage{EntityTypeID: et, EntityID: eid, Title: paramString(f, "title"), Text: paramString(f, "text"), IconCode: paramString(f, "iconCode")}
+	if !ok1 || !ok2 || lm.Title == "" || lm.Text == "" || lm.IconCode == "" {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidArgValue, desc: "entityTypeId, entityId, title, text and iconCode are required"}
+	}
+	if et != 2 || p.deals[eid] == nil {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeOwnerNotFound, desc: "Owner not found"}
+	}
+	lm.ID = p.newIDLocked()
+	p.logMessages = append(p.logMessages, lm)
+	return map[string]any{"logMessage": map[string]any{"id": lm.ID, "entityTypeId": et, "entityId": eid,
+		"title": lm.Title, "text": lm.Text, "iconCode": lm.IconCode}}, nil
+}
+
+// TimelineLogMessages returns the log messages added to a deal.
+func (p *Portal) TimelineLogMessages(dealID int) []LogMessage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []LogMessage
+	for _, m := range p.logMessages {
+		if m.EntityTypeID == 2 && m.EntityID == dealID {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // imNotifySystemAdd (reference §6.4): USER_ID, MESSAGE required; the same TAG replaces.

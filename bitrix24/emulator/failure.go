@@ -21,7 +21,8 @@ type Failure struct {
 	Code        string
 	Description string
 
-	// The next DelayCalls REST calls wait Delay before being handled (client timeouts).
+	// The next DelayCalls REST calls run, then hold their answer back for Delay: the client times
+	// out on a call that did happen.
 	Delay      time.Duration
 	DelayCalls int
 

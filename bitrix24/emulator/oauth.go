@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
@@ -12,7 +13,37 @@ import (
 // AdminUserID is the installing administrator; robots and placements need an admin (reference §3).
 const AdminUserID = 1
 
-const scope = "crm,bizproc,placement,disk,im,user_brief"
+const defaultScope = "crm,bizproc,placement,disk,im,user_brief"
+
+// methodScope is the scope a method needs (module prefix); "" = any authorised app.
+func methodScope(name string) string {
+	switch {
+	case strings.HasPrefix(name, "bizproc."):
+		return "bizproc"
+	case strings.HasPrefix(name, "placement."):
+		return "placement"
+	case strings.HasPrefix(name, "disk."):
+		return "disk"
+	case strings.HasPrefix(name, "crm."):
+		return "crm"
+	case strings.HasPrefix(name, "im."):
+		return "im"
+	}
+	return ""
+}
+
+func (p *Portal) hasScope(name string) bool {
+	need := methodScope(name)
+	if need == "" {
+		return true
+	}
+	for _, s := range strings.Split(p.cfg.Scope, ",") {
+		if strings.TrimSpace(s) == need {
+			return true
+		}
+	}
+	return false
+}
 
 // NewAuth issues a fresh access/refresh token pair for userID and returns it with the portal's
 // endpoints, as ONAPPINSTALL and robot calls deliver it.
@@ -32,7 +63,7 @@ func (p *Portal) newAuthLocked(userID int) bitrix24.Auth {
 		MemberID: p.cfg.MemberID, Domain: p.domain,
 		ClientEndpoint: p.scheme + "://" + p.domain + "/rest/",
 		ServerEndpoint: p.scheme + "://" + p.domain + "/oauth/rest/",
-		Scope:          scope, Status: "L", UserID: userID, Expires: exp,
+		Scope:          p.cfg.Scope, Status: "L", UserID: userID, Expires: exp,
 	}
 }
 

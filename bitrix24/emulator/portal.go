@@ -10,7 +10,6 @@
 package emulator
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -32,10 +31,13 @@ type Config struct {
 	ApplicationToken string // default: random 32 hex
 	ClientID         string // OAuth app client_id, default "local.emulator"
 	ClientSecret     string // default: random
-	AccessTokenTTL   time.Duration
-	RatePerSec       float64 // leaky bucket drain per second (reference §8.1); 0 = no limit
-	Burst            int     // bucket size; 0 = no limit
-	Log              *zap.Logger
+	// Scope is the app's comma-separated scope list; a method outside it answers 403
+	// insufficient_scope. Default: crm,bizproc,placement,disk,im,user_brief.
+	Scope          string
+	AccessTokenTTL time.Duration
+	RatePerSec     float64 // leaky bucket drain per second (reference §8.1); 0 = no limit
+	Burst          int     // bucket size; 0 = no limit
+	Log            *zap.Logger
 }
 
 // Call is one REST call the portal answered (inner batch commands included, with Batch set).
@@ -65,23 +67,26 @@ type Portal struct {
 	webhooks  map[string]int // "uid/code" → user id
 	refreshes int
 
-	robots     map[string]*robot
-	robotOrder []string
-	placements []placement
-	deals      map[int]*deal
-	files      map[int]*crmFile
-	disk       map[int]*diskFile
-	nextID     int
-	events     map[string]*eventState
-	sent       map[string][]map[string]any
-	calls      []Call
-	comments   []TimelineComment
-	notifies   []Notification
+	robots      map[string]*robot
+	robotOrder  []string
+	placements  []placement
+	deals       map[int]*deal
+	files       map[int]*crmFile
+	disk        map[int]*diskFile
+	nextID      int
+	events      map[string]*eventState
+	sent        map[string][]map[string]any
+	logMsgs     map[string][]string
+	calls       []Call
+	comments    []TimelineComment
+	logMessages []LogMessage
+	notifies    []Notification
 
 	bucketLevel float64
 	bucketAt    time.Time
 	opReset     map[string]time.Time // method → operating_reset_at
 	fail        failState
+	table       map[string]method
 }
 
 type token struct {
@@ -103,20 +108,25 @@ func New(cfg Config) *Portal {
 	if cfg.ClientSecret == "" {
 		cfg.ClientSecret = randHex(16)
 	}
+	if cfg.Scope == "" {
+		cfg.Scope = defaultScope
+	}
 	if cfg.AccessTokenTTL <= 0 {
 		cfg.AccessTokenTTL = time.Hour
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Portal{
+	p := &Portal{
 		cfg: cfg, log: cfg.Log, secret: []byte(randHex(32)),
 		domain: cfg.Domain, scheme: "http", oldHosts: map[string]bool{},
 		access: map[string]*token{}, refresh: map[string]int{}, webhooks: map[string]int{},
 		robots: map[string]*robot{}, deals: map[int]*deal{}, files: map[int]*crmFile{}, disk: map[int]*diskFile{},
-		nextID: 100, events: map[string]*eventState{}, sent: map[string][]map[string]any{},
+		nextID: 100, events: map[string]*eventState{}, sent: map[string][]map[string]any{}, logMsgs: map[string][]string{},
 		opReset: map[string]time.Time{},
 	}
+	p.table = p.methods()
+	return p
 }
 
 // Start listens on 127.0.0.1:0 and returns the base URL (http://127.0.0.1:port). Close stops it.
@@ -137,7 +147,7 @@ func (p *Portal) Start() (string, error) {
 	return base, nil
 }
 
-// Close stops every listener the portal started.
+// Close stops every listener the portal started and drops open connections.
 func (p *Portal) Close() error {
 	p.mu.Lock()
 	srvs := p.servers
@@ -145,9 +155,7 @@ func (p *Portal) Close() error {
 	p.mu.Unlock()
 	var errs []error
 	for _, s := range srvs {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		errs = append(errs, s.Shutdown(ctx))
-		cancel()
+		errs = append(errs, s.Close()) // not Shutdown: it waits for idle-but-new client connections
 	}
 	return errors.Join(errs...)
 }
@@ -185,13 +193,27 @@ func (p *Portal) Calls() []Call {
 }
 
 // EventsSent returns event_token → RETURN_VALUES of every accepted bizproc.event.send (duplicates are
-// not accepted: they show up in Calls with Duplicate set).
+// not accepted: they show up in Calls with Duplicate set). When the robot was registered, keys are
+// those of its RETURN_PROPERTIES (matched case-insensitively, unknown keys dropped, reference §5);
+// otherwise they are kept as sent.
 func (p *Portal) EventsSent() map[string][]map[string]any {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[string][]map[string]any, len(p.sent))
 	for k, v := range p.sent {
 		out[k] = append([]map[string]any(nil), v...)
+	}
+	return out
+}
+
+// LogMessages returns event_token → LOG_MESSAGE of every accepted bizproc.event.send (the portal's
+// default text when it was empty).
+func (p *Portal) LogMessages() map[string][]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string][]string, len(p.logMsgs))
+	for k, v := range p.logMsgs {
+		out[k] = append([]string(nil), v...)
 	}
 	return out
 }

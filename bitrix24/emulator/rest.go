@@ -34,6 +34,10 @@ func (e *apiError) body() map[string]any {
 	return m
 }
 
+func errScope() *apiError {
+	return &apiError{status: 403, code: bitrix24.ErrCodeInsufficientScope, desc: "The request requires higher privileges than provided by the access token"}
+}
+
 func errArg(desc string) *apiError {
 	return &apiError{status: 400, code: bitrix24.ErrCodeArgument, desc: desc}
 }
@@ -43,7 +47,6 @@ type callCtx struct {
 	userID     int
 	appContext bool
 	token      string // access token, for DOWNLOAD_URL; "" for webhooks
-	inBatch    bool
 }
 
 // listResult lets list methods add total/next to the envelope.
@@ -88,6 +91,9 @@ func (p *Portal) Handler() http.Handler {
 func (p *Portal) moved(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
+		if p.domain == "" { // Handler mounted without Start and without Config.Domain
+			p.domain = r.Host
+		}
 		old := p.oldHosts[r.Host]
 		target := p.scheme + "://" + p.domain + r.URL.RequestURI()
 		p.mu.Unlock()
@@ -136,12 +142,10 @@ func (p *Portal) serveREST(w http.ResponseWriter, r *http.Request) {
 	tok, _ := params["auth"].(string)
 	delete(params, "auth")
 
-	if d := p.takeDelay(); d > 0 {
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
-			return
-		}
+	// An injected delay is served after the method ran: the client times out on a call that did
+	// happen, the ambiguous case of reference §8.1.
+	if delay := p.takeDelay(); delay > 0 {
+		w = &delayedWriter{ResponseWriter: w, delay: delay, done: r.Context().Done()}
 	}
 	p.mu.Lock()
 	if aerr := p.injectedLocked(name); aerr != nil {
@@ -184,9 +188,13 @@ func (p *Portal) serveREST(w http.ResponseWriter, r *http.Request) {
 		p.finish(w, start, name, params, res, aerr)
 		return
 	}
-	m, ok := p.methods()[name]
+	m, ok := p.table[name]
 	if !ok {
 		p.finish(w, start, name, params, nil, &apiError{status: 404, code: bitrix24.ErrCodeMethodNotFound, desc: "Method not found!"})
+		return
+	}
+	if !p.hasScope(name) {
+		p.finish(w, start, name, params, nil, errScope())
 		return
 	}
 	p.mu.Lock()
@@ -274,6 +282,18 @@ func readParams(r *http.Request) (map[string]any, []string, *apiError) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var order []string
 	switch ct {
+	case "multipart/form-data": // accepted too (reference §2)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if err := r.ParseMultipartForm(maxRESTBody); err != nil {
+			return nil, nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidRequest, desc: "Malformed multipart body"}
+		}
+		m, err := bitrix24.DecodeForm(r.MultipartForm.Value)
+		if err != nil {
+			return nil, nil, &apiError{status: 400, code: bitrix24.ErrCodeInvalidRequest, desc: err.Error()}
+		}
+		for k, v := range m {
+			params[k] = v
+		}
 	case "application/json":
 		var m map[string]any
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -428,4 +448,30 @@ func paramString(m map[string]any, key string) string {
 	v, _ := param(m, key)
 	s, _ := v.(string)
 	return s
+}
+
+// delayedWriter holds the answer back (fault injection: Failure.Delay).
+type delayedWriter struct {
+	http.ResponseWriter
+	delay time.Duration
+	done  <-chan struct{}
+	slept bool
+}
+
+func (d *delayedWriter) WriteHeader(code int) {
+	if !d.slept {
+		d.slept = true
+		select {
+		case <-time.After(d.delay):
+		case <-d.done:
+		}
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *delayedWriter) Write(b []byte) (int, error) {
+	if !d.slept {
+		d.WriteHeader(http.StatusOK)
+	}
+	return d.ResponseWriter.Write(b)
 }

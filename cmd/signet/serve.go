@@ -75,8 +75,8 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 
 // running is a started process: its HTTP server and worker pool.
 type running struct {
-	http *http.Server
-	pool chan error
+	http     *http.Server
+	pool     chan error
 	stopPool context.CancelFunc
 }
 

@@ -180,3 +180,49 @@ func TestKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+func TestResealMovesEverySecretToTheNewKey(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.addUser(t, "a")
+	f.addUser(t, "b")
+	secretA := f.enrol(t, "a")
+	link, _, err := f.svc.StartEnrolment(ctx, "b") // pending, still under the old key
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := f.keys.ActiveID()
+	newLine, _ := GenerateKeyLine()
+	rotated, err := LoadKeys(f.keyLines[0] + "\n" + newLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := f.reopen(t, rotated)
+	use, err := svc.KeyUsage(ctx)
+	if err != nil || use[oldID] != 3 || len(use) != 1 { // a's secret, a's used link, b's pending link
+		t.Fatalf("KeyUsage before = %v, %v", use, err)
+	}
+	n, err := svc.Reseal(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("Reseal = %d, %v", n, err)
+	}
+	use, _ = svc.KeyUsage(ctx)
+	if use[rotated.ActiveID()] != 3 || use[oldID] != 0 {
+		t.Fatalf("KeyUsage after = %v", use)
+	}
+	newOnly, _ := LoadKeys(newLine)
+	svc = f.reopen(t, newOnly)
+	if _, err := svc.Authorize(ctx, "a", totpCode(t, secretA, f.clock.Now()), "", ""); err != nil {
+		t.Fatalf("a after reseal with only the new key: %v", err)
+	}
+	p, err := svc.PendingSecret(ctx, tokenOf(t, link))
+	if err != nil {
+		t.Fatalf("pending enrolment after reseal: %v", err)
+	}
+	if err := svc.ConfirmEnrolment(ctx, tokenOf(t, link), totpCode(t, p.Secret, f.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.Reseal(ctx); err != nil || n != 0 {
+		t.Fatalf("second Reseal = %d, %v", n, err)
+	}
+}

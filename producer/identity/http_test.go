@@ -191,17 +191,23 @@ func TestAdminAndGrantAPI(t *testing.T) {
 	if st, b, _ := c.do("POST", "/v1/admin/users", add, true); st != http.StatusConflict || !strings.Contains(string(b), `\"ivan\"`) {
 		t.Fatalf("add twice: %d %s", st, b)
 	}
-	for action, check := range map[string]func(User) bool{
-		"otp-disable": func(u User) bool { return u.OTPDisabled },
-		"otp-enable":  func(u User) bool { return !u.OTPDisabled },
-		"disable":     func(u User) bool { return u.Disabled },
-		"enable":      func(u User) bool { return !u.Disabled },
+	for _, a := range []struct { // in order: the user must end enabled, with OTP on
+		action string
+		check  func(User) bool
+	}{
+		{"otp-disable", func(u User) bool { return u.OTPDisabled }},
+		{"otp-enable", func(u User) bool { return !u.OTPDisabled }},
+		{"disable", func(u User) bool { return u.Disabled }},
+		{"enable", func(u User) bool { return !u.Disabled }},
 	} {
-		st, b, _ := c.do("POST", "/v1/admin/users/ivan/"+action, nil, true)
+		st, b, _ := c.do("POST", "/v1/admin/users/ivan/"+a.action, nil, true)
 		var u User
-		if st != http.StatusOK || json.Unmarshal(b, &u) != nil || !check(u) {
-			t.Errorf("%s: %d %s", action, st, b)
+		if st != http.StatusOK || json.Unmarshal(b, &u) != nil || !a.check(u) {
+			t.Errorf("%s: %d %s", a.action, st, b)
 		}
+	}
+	if st, _, _ := c.do("POST", "/v1/admin/users/ivan/explode", nil, true); st != http.StatusNotFound {
+		t.Errorf("unknown action: %d", st)
 	}
 	desc := "Night batch"
 	if st, b, _ := c.do("PATCH", "/v1/admin/users/ivan", UserPatch{Description: &desc}, true); st != http.StatusOK || !strings.Contains(string(b), desc) {

@@ -12,6 +12,12 @@ const portal = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 func TestUserCRUD(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
+	if us, err := f.svc.ListUsers(ctx); err != nil || len(us) != 0 {
+		t.Fatalf("ListUsers on an empty bucket = %v, %v", us, err)
+	}
+	if gs, err := f.svc.ListGrants(ctx); err != nil || len(gs) != 0 {
+		t.Fatalf("ListGrants on an empty bucket = %v, %v", gs, err)
+	}
 	u := User{Login: "Mary.Smith@example.com", Description: "Accountant", BitrixIDs: map[string]int{portal: 17}}
 	if err := f.svc.AddUser(ctx, u); err != nil {
 		t.Fatal(err)

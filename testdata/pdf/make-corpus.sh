@@ -36,6 +36,36 @@ tail = obj + b"xref\n%d 1\n%010d 00000 n\r\ntrailer\n<</Size %d/Root %s/Info %d 
     size, off, size + 1, root, size, ids, prev, xref)
 open("incremental.pdf", "wb").write(src + tail)
 PY
+# Hand-made structures: a page with an inline /Annots array (a link) and an inline AcroForm with
+# an empty, prepared signature field "Approval"; and a document certified with DocMDP P=1.
+python3 - <<'PY'
+def pdf(objs, name):
+    out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+    offs = []
+    for i, o in enumerate(objs, 1):
+        offs.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f\r\n" % (len(objs) + 1)
+    for o in offs:
+        out += b"%010d 00000 n\r\n" % o
+    out += b"trailer\n<</Size %d/Root 1 0 R/ID[<0123456789abcdef0123456789abcdef><0123456789abcdef0123456789abcdef>]>>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    open(name, "wb").write(out)
+content = b"BT /F1 18 Tf 72 760 Td (Contract with a prepared signature field) Tj ET"
+page = b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>/Annots[<</Type/Annot/Subtype/Link/Rect[72 700 300 720]/Border[0 0 0]/A<</S/URI/URI(https://example.com/)>>>> 6 0 R]>>"
+pdf([b"<</Type/Catalog/Pages 2 0 R/AcroForm<</Fields[6 0 R]>>>>",
+     b"<</Type/Pages/Kids[3 0 R]/Count 1>>", page,
+     b"<</Length %d>>\nstream\n" % len(content) + content + b"\nendstream",
+     b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
+     b"<</Type/Annot/Subtype/Widget/FT/Sig/T(Approval)/F 4/Rect[350 80 560 150]/P 3 0 R>>"], "form-field.pdf")
+page = b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>"
+content = b"BT /F1 18 Tf 72 760 Td (Certified, no changes allowed) Tj ET"
+pdf([b"<</Type/Catalog/Pages 2 0 R/Perms<</DocMDP 6 0 R>>>>",
+     b"<</Type/Pages/Kids[3 0 R]/Count 1>>", page,
+     b"<</Length %d>>\nstream\n" % len(content) + content + b"\nendstream",
+     b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
+     b"<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/ByteRange[0 0 0 0]/Contents<00>/Reference[<</Type/SigRef/TransformMethod/DocMDP/TransformParams<</Type/TransformParams/P 1/V/1.2>>>>]>>"], "certified.pdf")
+PY
 # Truncated and not-a-PDF inputs.
 head -c 1500 invoice.pdf > truncated.pdf
 printf 'PK\003\004 this is a zip archive, not a PDF\n' > not-a-pdf.pdf

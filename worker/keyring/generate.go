@@ -119,7 +119,11 @@ func (k *Keyring) generate(ctx context.Context, tokenName, label, subject string
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
-	err = t.do(func(c *crypto11.Context, _ uint64) error {
+	// The key is generated in one token operation, certified outside it (the signature is a token
+	// operation of its own, possibly on this very token: nesting them could deadlock against a
+	// reconnect), and the certificate stored in a third.
+	var newKey *key
+	err = t.do(func(c p11Context, gen uint64) error {
 		for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_CERTIFICATE} {
 			objs, err := t.findObjects(class, pkcs11.NewAttribute(pkcs11.CKA_LABEL, label))
 			if err != nil {
@@ -133,23 +137,41 @@ func (k *Keyring) generate(ctx context.Context, tokenName, label, subject string
 		if err != nil {
 			return fmt.Errorf("generate %s key %q on token %q: %w", kt, label, t.name, err)
 		}
-		cert, err := makeCertificate(signer, name, v, kind, issuer)
-		if err == nil {
-			err = storeCertificate(c, id, []byte(label), cert)
-		}
-		if err != nil {
-			if derr := signer.Delete(); derr != nil {
-				err = errors.Join(err, fmt.Errorf("removing the new key again: %w", derr))
-			}
-			return fmt.Errorf("certificate for key %q on token %q: %w", label, t.name, err)
-		}
-		if issuer != nil {
-			return storeChain(t, c, append([]*x509.Certificate{issuer.Certificate}, issuer.Chain...), issuer.ID, []byte(issuer.Label))
-		}
+		uri := URI{Token: t.id.label, Object: label, ID: id}.String()
+		newKey = &key{tok: t, id: id, label: []byte(label), pub: signer.Public(), uri: uri, gen: gen, signer: signer}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	var parentKey crypto.Signer = newKey
+	if issuer != nil {
+		parentKey = issuer.Key
+	}
+	cert, err := makeCertificate(newKey.pub, parentKey, name, v, kind, issuer)
+	if err == nil {
+		err = t.do(func(c p11Context, _ uint64) error {
+			if err := storeCertificate(c, id, []byte(label), cert); err != nil {
+				return err
+			}
+			if issuer != nil {
+				return storeChain(t, c, append([]*x509.Certificate{issuer.Certificate}, issuer.Chain...), issuer.ID, []byte(issuer.Label))
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		derr := t.do(func(c p11Context, gen uint64) error {
+			s, err := newKey.current(c, gen)
+			if err != nil {
+				return err
+			}
+			return s.Delete()
+		})
+		if derr != nil {
+			err = errors.Join(err, fmt.Errorf("removing the new key again (remove %s by hand): %w", newKey.uri, derr))
+		}
+		return nil, fmt.Errorf("certificate for key %q on token %q: %w", label, t.name, err)
 	}
 	k.invalidate(t)
 	cred, err := k.credential(ctx, t, id, []byte(label), true)
@@ -161,7 +183,7 @@ func (k *Keyring) generate(ctx context.Context, tokenName, label, subject string
 
 // generateKey creates a sign-only key pair: crypto11's default templates also allow decrypt and
 // unwrap, which a signing key must not (a decryption oracle on a signing key is a classic attack).
-func generateKey(c *crypto11.Context, id, label []byte, kt KeyType) (crypto11.Signer, error) {
+func generateKey(c p11Context, id, label []byte, kt KeyType) (crypto11.Signer, error) {
 	pub, err := crypto11.NewAttributeSetWithIDAndLabel(id, label)
 	if err != nil {
 		return nil, err
@@ -201,13 +223,14 @@ func generateKey(c *crypto11.Context, id, label []byte, kt KeyType) (crypto11.Si
 	return nil, fmt.Errorf("%w: key type %q; use rsa2048, rsa3072, p256 or p384", ErrInvalidConfig, kt)
 }
 
-// makeCertificate builds and signs the certificate for signer's public key (RFC 5280).
-func makeCertificate(signer crypto.Signer, subject pkix.Name, v validity, kind certKind, issuer *Credential) (*x509.Certificate, error) {
+// makeCertificate builds the certificate for pub (RFC 5280) and signs it with parentKey: the
+// issuer's key, or the key of pub itself for a self-signed certificate.
+func makeCertificate(pub crypto.PublicKey, parentKey crypto.Signer, subject pkix.Name, v validity, kind certKind, issuer *Credential) (*x509.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127)) // positive, ≤ 16 octets (§4.1.2.2)
 	if err != nil {
 		return nil, err
 	}
-	ski, err := subjectKeyID(signer.Public())
+	ski, err := subjectKeyID(pub)
 	if err != nil {
 		return nil, err
 	}
@@ -228,11 +251,11 @@ func makeCertificate(signer crypto.Signer, subject pkix.Name, v validity, kind c
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
 		tmpl.UnknownExtKeyUsage = []asn1.ObjectIdentifier{OIDExtKeyUsageDocumentSigning}
 	}
-	parent, parentKey := tmpl, signer
+	parent := tmpl
 	if issuer != nil {
-		parent, parentKey = issuer.Certificate, issuer.Key
+		parent = issuer.Certificate
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, signer.Public(), parentKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +279,7 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	return sum[:], nil
 }
 
-func storeCertificate(c *crypto11.Context, id, label []byte, cert *x509.Certificate) error {
+func storeCertificate(c p11Context, id, label []byte, cert *x509.Certificate) error {
 	tmpl, err := crypto11.NewAttributeSetWithIDAndLabel(id, label)
 	if err != nil {
 		return err
@@ -266,7 +289,7 @@ func storeCertificate(c *crypto11.Context, id, label []byte, cert *x509.Certific
 
 // storeChain stores each chain certificate not yet on the token. The first (the direct issuer) gets
 // issuerID/issuerLabel, so it reads as the CA's credential; the others their SKI and CN.
-func storeChain(t *token, c *crypto11.Context, chain []*x509.Certificate, issuerID, issuerLabel []byte) error {
+func storeChain(t *token, c p11Context, chain []*x509.Certificate, issuerID, issuerLabel []byte) error {
 	have, err := t.findObjects(pkcs11.CKO_CERTIFICATE)
 	if err != nil {
 		return err
@@ -297,16 +320,13 @@ next:
 	return nil
 }
 
-// ImportCertificate stores cert for the key named by keyURI (replacing the key's current
+// ImportCertificate stores cert for the key named by the key URI (replacing the key's current
 // certificate, if any) under the key's CKA_ID and label, and stores the chain certificates the token
 // does not hold yet. The certificate must carry the key's public key.
-func (k *Keyring) ImportCertificate(ctx context.Context, keyURI string, cert *x509.Certificate, chain []*x509.Certificate) error {
-	u, err := ParseURI(keyURI)
+func (k *Keyring) ImportCertificate(ctx context.Context, uri string, cert *x509.Certificate, chain []*x509.Certificate) error {
+	u, err := keyURI(uri)
 	if err != nil {
 		return err
-	}
-	if len(u.ID) == 0 && u.Object == "" {
-		return fmt.Errorf("%w: %s names no key; add id= or object=", ErrInvalidURI, u)
 	}
 	if cert == nil {
 		return fmt.Errorf("%w: no certificate given for %s", ErrInvalidConfig, u)
@@ -327,7 +347,7 @@ func (k *Keyring) ImportCertificate(ctx context.Context, keyURI string, cert *x5
 	if eq, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(cred.Key.Public()) {
 		return fmt.Errorf("%w: certificate %q is for another key than %s", ErrCertificateMismatch, cert.Subject.String(), cred.URI)
 	}
-	err = t.do(func(c *crypto11.Context, _ uint64) error {
+	err = t.do(func(c p11Context, _ uint64) error {
 		if err := t.destroyObjects(pkcs11.CKO_CERTIFICATE, cred.ID); err != nil {
 			return fmt.Errorf("remove the old certificate of %s: %w", cred.URI, err)
 		}

@@ -29,6 +29,19 @@ const (
 func softhsmStore(t testing.TB, labels ...string) (dir string, cfgs []TokenConfig) {
 	t.Helper()
 	testenv.RequireTool(t, "softhsm2-util")
+	// SoftHSM re-reads SOFTHSM2_CONF only when the module is initialised again, i.e. after every
+	// context was closed; a test that leaks a Keyring would make the next test's tokens invisible.
+	registryMu.Lock()
+	for path, m := range registry {
+		m.mu.Lock()
+		open := m.open
+		m.mu.Unlock()
+		if open != 0 {
+			registryMu.Unlock()
+			t.Fatalf("%d PKCS#11 contexts on %s are still open from an earlier test (a Keyring was not closed)", open, path)
+		}
+	}
+	registryMu.Unlock()
 	mod, err := softhsm.Module()
 	if err != nil {
 		if testenv.Strict() {

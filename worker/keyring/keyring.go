@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThalesIgnite/crypto11"
 	"github.com/miekg/pkcs11"
 	"go.uber.org/zap"
 )
@@ -80,6 +79,9 @@ func Open(ctx context.Context, tokens []TokenConfig, log *zap.Logger) (*Keyring,
 	}
 	k := &Keyring{log: log, byName: map[string]*token{}, cache: map[string]cacheEntry{}}
 	failed := map[string]error{}
+	// First build every token, so a configuration error that fails Open as a whole (duplicate
+	// names) is found before any context is opened.
+	cfgErrs := make([]error, len(tokens))
 	for i, tc := range tokens {
 		cfg, err := tc.normalize()
 		if cfg.Name == "" {
@@ -95,9 +97,13 @@ func Open(ctx context.Context, tokens []TokenConfig, log *zap.Logger) (*Keyring,
 		}
 		k.tokens = append(k.tokens, t)
 		k.byName[cfg.Name] = t
+		cfgErrs[i] = err
+	}
+	for i, t := range k.tokens {
+		err := cfgErrs[i]
 		if err == nil {
-			t.mod = moduleFor(cfg.Module)
-			t.pin, err = cfg.readPIN()
+			t.mod = moduleFor(t.cfg.Module)
+			t.pin, err = t.cfg.readPIN()
 		}
 		if err == nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -113,7 +119,7 @@ func Open(ctx context.Context, tokens []TokenConfig, log *zap.Logger) (*Keyring,
 			log.Error("PKCS#11 token did not open", zap.String("token", t.name), zap.Error(err))
 		} else {
 			log.Info("PKCS#11 token open", zap.String("token", t.name), zap.String("label", t.id.label),
-				zap.String("serial", t.id.serial), zap.String("module", cfg.Module), zap.Int("max_sessions", cfg.MaxSessions))
+				zap.String("serial", t.id.serial), zap.String("module", t.cfg.Module), zap.Int("max_sessions", t.cfg.MaxSessions))
 		}
 	}
 	for _, t := range k.tokens {
@@ -144,8 +150,7 @@ func (k *Keyring) Close() error {
 	for _, t := range k.tokens {
 		close(t.done)
 		if t.mod != nil {
-			t.setErr(ErrClosed, true)
-			t.disconnect()
+			t.shutdown()
 		}
 	}
 	return nil
@@ -186,7 +191,7 @@ func (k *Keyring) tokenFor(u URI) (*token, error) {
 	}
 	for _, t := range k.tokens {
 		t.mu.RLock()
-		id := t.id
+		id, gen := t.id, t.gen
 		t.mu.RUnlock()
 		if u.Token != "" && u.Token != t.name && u.Token != id.label && u.Token != t.cfg.Label {
 			continue
@@ -194,7 +199,7 @@ func (k *Keyring) tokenFor(u URI) (*token, error) {
 		if u.Serial != "" && u.Serial != id.serial && u.Serial != t.cfg.Serial {
 			continue
 		}
-		if u.Slot != nil && (t.ctx == nil || uint(*u.Slot) != id.slot) {
+		if u.Slot != nil && (gen == 0 || uint(*u.Slot) != id.slot) {
 			continue
 		}
 		return t, nil
@@ -215,7 +220,10 @@ func (k *Keyring) tokenNamed(name string) (*token, error) {
 		return t, nil
 	}
 	for _, t := range k.tokens {
-		if t.id.label == name && t.id.label != "" {
+		t.mu.RLock()
+		label := t.id.label
+		t.mu.RUnlock()
+		if label == name && label != "" {
 			return t, nil
 		}
 	}
@@ -228,14 +236,20 @@ func cacheKey(t *token, id, label []byte) string {
 
 // Credential resolves a key URI (token plus id and/or object label) to the key, its certificate
 // (same CKA_ID, else same label) and the chain certificates stored on the token (matched by
-// issuer, signatures checked). Results are cached for a few minutes.
+// issuer, signatures checked). Results are cached for a few minutes. Accepted forms:
+//
+//	pkcs11:token=acme;object=mary-2026;id=%01   token label (or configured name), label and CKA_ID
+//	pkcs11:token=acme;object=mary-2026          label only (must match exactly one key)
+//	pkcs11:serial=8b723c82d6f0b28e;id=%01       token by serial number, key by CKA_ID
+//	pkcs11:slot-id=3;object=mary-2026           token by slot
+//	pkcs11:object=mary-2026                     when exactly one token is configured
+//
+// module-path and pin-source are ignored (the token configuration decides them); a pin-value is
+// refused, so that a PIN never travels inside a job or a log line.
 func (k *Keyring) Credential(ctx context.Context, uri string) (*Credential, error) {
-	u, err := ParseURI(uri)
+	u, err := keyURI(uri)
 	if err != nil {
 		return nil, err
-	}
-	if len(u.ID) == 0 && u.Object == "" {
-		return nil, fmt.Errorf("%w: %s names no key; add id= or object=", ErrInvalidURI, u)
 	}
 	t, err := k.tokenFor(u)
 	if err != nil {
@@ -260,12 +274,16 @@ func (k *Keyring) credential(ctx context.Context, t *token, id, label []byte, ne
 	}
 	if e, ok := k.cache[ck]; ok && time.Since(e.at) < cacheTTL {
 		k.mu.Unlock()
+		if !t.online.Load() {
+			// Answer retry-later now rather than hand out a key that cannot sign.
+			return nil, t.offlineErr()
+		}
 		return e.cred, nil
 	}
 	k.mu.Unlock()
 
 	var cred *Credential
-	err := t.do(func(c *crypto11.Context, gen uint64) error {
+	err := t.do(func(c p11Context, gen uint64) error {
 		var err error
 		cred, err = k.resolve(c, gen, t, id, label)
 		return err
@@ -288,7 +306,7 @@ func (k *Keyring) credential(ctx context.Context, t *token, id, label []byte, ne
 }
 
 // resolve finds the key pair, then its certificate and chain. Runs inside token.do.
-func (k *Keyring) resolve(c *crypto11.Context, gen uint64, t *token, id, label []byte) (*Credential, error) {
+func (k *Keyring) resolve(c p11Context, gen uint64, t *token, id, label []byte) (*Credential, error) {
 	want := URI{Token: t.id.label, Object: string(label), ID: id}
 	signers, err := c.FindKeyPairs(id, label)
 	if err != nil {
@@ -365,7 +383,7 @@ func (k *Keyring) List(ctx context.Context, tokenName string) ([]*Credential, er
 	var out []*Credential
 	for _, t := range ts {
 		var keys []p11Object
-		err := t.do(func(*crypto11.Context, uint64) error {
+		err := t.do(func(p11Context, uint64) error {
 			var err error
 			keys, err = t.findObjects(pkcs11.CKO_PRIVATE_KEY)
 			return err
@@ -405,4 +423,19 @@ func (k *Keyring) invalidate(t *token) {
 			delete(k.cache, ck)
 		}
 	}
+}
+
+// keyURI parses a URI that must name a key and must not carry a PIN.
+func keyURI(s string) (URI, error) {
+	u, err := ParseURI(s)
+	if err != nil {
+		return u, err
+	}
+	if u.PinValue != "" {
+		return u, fmt.Errorf("%w: %s carries a pin-value; PINs come from the token configuration (pin_file or pin_env), never from a key URI", ErrInvalidURI, u)
+	}
+	if len(u.ID) == 0 && u.Object == "" {
+		return u, fmt.Errorf("%w: %s names no key; add id= or object=", ErrInvalidURI, u)
+	}
+	return u, nil
 }

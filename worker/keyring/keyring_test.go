@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"errors"
 	"encoding/pem"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,7 +83,7 @@ func checkSignOnlyKey(t *testing.T, k *Keyring, cred *Credential) {
 		crypto11.CkaSign: true, crypto11.CkaDecrypt: false, crypto11.CkaUnwrap: false,
 		crypto11.CkaExtractable: false, crypto11.CkaSensitive: true, crypto11.CkaPrivate: true,
 	}
-	err := tok.do(func(c *crypto11.Context, gen uint64) error {
+	err := tok.do(func(c p11Context, gen uint64) error {
 		s, err := cred.Key.(*key).current(c, gen)
 		if err != nil {
 			return err

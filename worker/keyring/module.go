@@ -195,7 +195,7 @@ func (m *module) precheck(t *token) (tokenIdentity, error) {
 }
 
 // disconnect closes a context opened by connect. crypto11 finalizes the module when it was the last.
-func (m *module) disconnect(t *token, ctx *crypto11.Context, serial string) error {
+func (m *module) disconnect(t *token, ctx p11Context, serial string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	err := ctx.Close()

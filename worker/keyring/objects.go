@@ -124,7 +124,7 @@ func buildChain(leaf *x509.Certificate, certs []p11Object) []*x509.Certificate {
 }
 
 // keyAttrs reads CKA_ID and CKA_LABEL of a crypto11 key.
-func keyAttrs(ctx *crypto11.Context, s crypto11.Signer) (id, label []byte, err error) {
+func keyAttrs(ctx p11Context, s crypto11.Signer) (id, label []byte, err error) {
 	as, err := ctx.GetAttributes(s, []crypto11.AttributeType{crypto11.CkaId, crypto11.CkaLabel})
 	if err != nil {
 		return nil, nil, err

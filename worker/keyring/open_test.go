@@ -3,10 +3,14 @@ package keyring
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestDemoFirstAndSecondRun is the demo's start-up: the first run creates the credential, the next
@@ -54,7 +58,20 @@ func TestMisconfiguredTokenDoesNotTakeOthersDown(t *testing.T) {
 	wrongPIN := TokenConfig{Name: "gamma-wrong-pin", Module: cfgs[2].Module, Label: "gamma", PinEnv: "SIGNET_TEST_WRONG_PIN"}
 	ctx := context.Background()
 
-	k, err := Open(ctx, []TokenConfig{cfgs[0], cfgs[1], wrongLabel, wrongPIN}, zaptest.NewLogger(t))
+	core, logs := observer.New(zap.DebugLevel)
+	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
+	defer func() {
+		for _, e := range logs.All() {
+			line := fmt.Sprintf("%s %v", e.Message, e.ContextMap())
+			if strings.Contains(line, "not-the-pin") || strings.Contains(line, testUserPIN) {
+				t.Errorf("log line leaks a PIN: %s", line)
+			}
+		}
+		if logs.Len() == 0 {
+			t.Error("nothing was logged about the failed tokens")
+		}
+	}()
+	k, err := Open(ctx, []TokenConfig{cfgs[0], cfgs[1], wrongLabel, wrongPIN}, log)
 	var oe *OpenError
 	if !errors.As(err, &oe) || k == nil {
 		t.Fatalf("Open = %v, %v; want a Keyring and an *OpenError", k, err)
@@ -100,7 +117,7 @@ func TestMisconfiguredTokenDoesNotTakeOthersDown(t *testing.T) {
 	// CKR_USER_ALREADY_LOGGED_IN and crypto11 would accept it).
 	wrongPINLoggedIn := TokenConfig{Name: "alpha-wrong-pin", Module: cfgs[0].Module, Label: "alpha", PinEnv: "SIGNET_TEST_WRONG_PIN"}
 	for _, bad := range []TokenConfig{wrongLabel, wrongPIN, wrongPINLoggedIn} {
-		k2, err := Open(ctx, []TokenConfig{bad}, zaptest.NewLogger(t))
+		k2, err := Open(ctx, []TokenConfig{bad}, log)
 		if !errors.As(err, &oe) {
 			t.Fatalf("Open(%s) = %v, want *OpenError", bad.Name, err)
 		}
@@ -150,5 +167,17 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 			t.Fatalf("%s: status %+v", name, st)
 		}
 		_ = k.Close()
+	}
+}
+
+func TestKeyURIRefusesPINValue(t *testing.T) {
+	_, cfgs := softhsmStore(t, "pinless")
+	k := openKeyring(t, cfgs)
+	_, err := k.Credential(context.Background(), "pkcs11:token=pinless;object=k?pin-value=1234")
+	if !errors.Is(err, ErrInvalidURI) || strings.Contains(err.Error(), "1234") {
+		t.Fatalf("Credential with pin-value: %v, want ErrInvalidURI without the PIN", err)
+	}
+	if _, err := k.Credential(context.Background(), "pkcs11:token=pinless"); !errors.Is(err, ErrInvalidURI) {
+		t.Fatalf("Credential without id or object: %v", err)
 	}
 }

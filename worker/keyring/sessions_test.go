@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ThalesIgnite/crypto11"
 )
 
 // TestConcurrentSigning signs from many goroutines through one context and checks every signature.
@@ -74,7 +72,7 @@ func TestSessionsInUseAndBusy(t *testing.T) {
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			_ = tok.do(func(*crypto11.Context, uint64) error {
+			_ = tok.do(func(p11Context, uint64) error {
 				held.Done()
 				<-release
 				return nil

@@ -29,15 +29,19 @@ type key struct {
 func (k *key) Public() crypto.PublicKey { return k.pub }
 
 // Sign signs a digest on the token. rsa.PSSSaltLengthAuto becomes PSSSaltLengthEqualsHash, which
-// crypto11 supports and every verifier accepts.
+// crypto11 supports and every verifier accepts. nil opts mean crypto.Hash(0), as in
+// rsa.SignPKCS1v15 (crypto11 would dereference them).
 func (k *key) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if opts == nil {
+		opts = crypto.Hash(0)
+	}
 	if pss, ok := opts.(*rsa.PSSOptions); ok && pss.SaltLength == rsa.PSSSaltLengthAuto {
 		c := *pss
 		c.SaltLength = rsa.PSSSaltLengthEqualsHash
 		opts = &c
 	}
 	var sig []byte
-	err := k.tok.do(func(ctx *crypto11.Context, gen uint64) error {
+	err := k.tok.do(func(ctx p11Context, gen uint64) error {
 		s, err := k.current(ctx, gen)
 		if err != nil {
 			return err
@@ -56,7 +60,7 @@ func (k *key) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 }
 
 // current returns the crypto11 signer valid in the context of generation gen.
-func (k *key) current(ctx *crypto11.Context, gen uint64) (crypto11.Signer, error) {
+func (k *key) current(ctx p11Context, gen uint64) (crypto11.Signer, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.signer != nil && k.gen == gen {

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThalesIgnite/crypto11"
 	"github.com/miekg/pkcs11"
 	"github.com/thales-e-security/pool"
 	"go.uber.org/zap"
@@ -31,9 +30,10 @@ type token struct {
 	// mu is held shared by every operation for its whole duration and exclusively by (re)connect and
 	// close, so a context is never closed under a running C_Sign.
 	mu  sync.RWMutex
-	ctx *crypto11.Context
+	ctx p11Context
 	id  tokenIdentity
 	gen uint64 // incremented on every successful connect; keys re-find their handles when it moves
+	shut bool // set by shutdown; connect refuses afterwards
 
 	online atomic.Bool
 	inUse  atomic.Int64
@@ -86,6 +86,9 @@ func (t *token) status() (error, bool) {
 func (t *token) connect() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.shut {
+		return fmt.Errorf("token %q: %w", t.name, ErrClosed)
+	}
 	if t.ctx != nil {
 		return nil
 	}
@@ -100,6 +103,16 @@ func (t *token) connect() error {
 	t.setErr(nil, false)
 	t.online.Store(true)
 	return nil
+}
+
+// shutdown closes the context for good: a reconnect that races with Keyring.Close cannot open a
+// new one afterwards.
+func (t *token) shutdown() {
+	t.setErr(ErrClosed, true)
+	t.mu.Lock()
+	t.shut = true
+	t.mu.Unlock()
+	t.disconnect()
 }
 
 // disconnect closes the context (if any) and leaves the token offline.
@@ -165,7 +178,7 @@ func (t *token) run() {
 }
 
 // do runs f with the live context, counting the session it occupies and classifying its error.
-func (t *token) do(f func(ctx *crypto11.Context, gen uint64) error) error {
+func (t *token) do(f func(ctx p11Context, gen uint64) error) error {
 	if !t.online.Load() {
 		return t.offlineErr()
 	}

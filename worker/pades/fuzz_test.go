@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 // FuzzSign feeds arbitrary bytes to the reader and updater: it must never panic, must fail only
@@ -16,7 +17,15 @@ func FuzzSign(f *testing.F) {
 	}
 	s := ecSigner(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, _, err := Sign(context.Background(), in, s, Options{Page: -1})
+		var out []byte
+		var err error
+		done := make(chan struct{})
+		go func() { out, _, err = Sign(context.Background(), in, s, Options{Page: -1}); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Sign did not return within 10 s") // a hang; not a timing assertion on speed
+		}
 		if err != nil {
 			for _, sentinel := range []error{ErrNotPDF, ErrCorrupt, ErrEncrypted, ErrCertified, ErrFieldInUse, ErrBadOptions, ErrCMSTooLarge} {
 				if errors.Is(err, sentinel) {

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/worker/keyring"
+)
+
+const adminCertUsage = `Usage: signet admin cert <action> [flags]
+
+Actions:
+  list         list the credentials (keys with a certificate) on every token, or on --token
+  self-signed  generate a key on --token and store a self-signed document-signing certificate
+  init-ca      generate the internal CA's key on --token and store its CA certificate (--export DIR
+               also writes root.pem and root.der for employees to install)
+  issue        generate a key on --token and store a certificate issued by the CA named by --ca
+  import       store a certificate (PEM, --cert) and its chain (--chain) for the key named by --key
+  export-root  write root.pem and root.der of the chain of the key named by --key to --dir
+
+Tokens and PINs come from the configuration (--config FILE or SIGNET_CONFIG, SIGNET_* variables);
+with no tokens configured the demo SoftHSM token under the data directory is used.
+`
+
+// runAdminCert is `signet admin cert …`: the administrator's certificate tasks on the configured
+// PKCS#11 tokens. args start after "cert".
+func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, adminCertUsage)
+		if len(args) == 0 {
+			return usageError{errors.New("an action is required")}
+		}
+		return nil
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("admin cert "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
+	token := fs.String("token", "", "token name (as configured) or label")
+	label := fs.String("label", "", "label (CKA_LABEL) of the new key and certificate, e.g. mary-2026")
+	subject := fs.String("subject", "", `certificate subject, e.g. "CN=Иванова Мария,O=Acme,C=RU"`)
+	keyType := fs.String("key-type", "", "rsa2048, rsa3072, p256 or p384 (default rsa2048; p384 for init-ca)")
+	days := fs.Int("days", 0, "validity in days (default 365; 3650 for init-ca)")
+	caURI := fs.String("ca", "", "key URI of the issuing CA (issue)")
+	keyURI := fs.String("key", "", "key URI, e.g. pkcs11:token=acme;object=mary-2026 (import, export-root)")
+	certFile := fs.String("cert", "", "PEM file with the certificate to import")
+	chainFile := fs.String("chain", "", "PEM file with the chain certificates to import (optional)")
+	dir := fs.String("dir", "", "directory for root.pem and root.der (export-root)")
+	export := fs.String("export", "", "also write root.pem and root.der to this directory (init-ca)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
+	}
+	need := func(name, v string) error {
+		if v == "" {
+			return usageError{fmt.Errorf("--%s is required for %s", name, action)}
+		}
+		return nil
+	}
+	kt := keyring.KeyType(*keyType)
+	if kt == "" {
+		kt = keyring.RSA2048
+		if action == "init-ca" {
+			kt = keyring.P384
+		}
+	}
+	if *days == 0 {
+		*days = 365
+		if action == "init-ca" {
+			*days = 3650
+		}
+	}
+	switch action {
+	case "list":
+	case "self-signed", "init-ca":
+		if err := errors.Join(need("token", *token), need("label", *label), need("subject", *subject)); err != nil {
+			return err
+		}
+	case "issue":
+		if err := errors.Join(need("ca", *caURI), need("token", *token), need("label", *label), need("subject", *subject)); err != nil {
+			return err
+		}
+	case "import":
+		if err := errors.Join(need("key", *keyURI), need("cert", *certFile)); err != nil {
+			return err
+		}
+	case "export-root":
+		if err := errors.Join(need("key", *keyURI), need("dir", *dir)); err != nil {
+			return err
+		}
+	default:
+		fmt.Fprint(stderr, adminCertUsage)
+		return usageError{fmt.Errorf("unknown action %q", action)}
+	}
+	if action != "list" && action != "import" && action != "export-root" {
+		if _, err := keyring.ParseSubject(*subject); err != nil {
+			return usageError{err}
+		}
+	}
+
+	var cfgArgs []string
+	if *configFile != "" {
+		cfgArgs = append(cfgArgs, "--config", *configFile)
+	}
+	cfg, _, err := config.Load("admin cert", cfgArgs, os.Getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	log, err := newLogger(cfg.Log.Format, "warn", stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	defer log.Sync()
+	a := &app{cfg: cfg, log: log}
+	k, err := a.openTokens(ctx)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+
+	switch action {
+	case "list":
+		creds, err := k.List(ctx, *token)
+		if err != nil {
+			return err
+		}
+		certPrintList(stdout, creds, k.Status())
+		return nil
+	case "self-signed":
+		c, err := k.GenerateSelfSigned(ctx, *token, *label, *subject, kt, *days)
+		if err != nil {
+			return err
+		}
+		certPrint(stdout, "created", c)
+	case "init-ca":
+		c, err := k.InitCA(ctx, *token, *label, *subject, kt, *days)
+		if err != nil {
+			return err
+		}
+		certPrint(stdout, "created CA", c)
+		if *export != "" {
+			if err := keyring.ExportRoot(c, *export); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "root certificate written to %s/root.pem and %s/root.der\n", *export, *export)
+		}
+	case "issue":
+		c, err := k.Issue(ctx, *caURI, *token, *label, *subject, kt, *days)
+		if err != nil {
+			return err
+		}
+		certPrint(stdout, "issued", c)
+	case "import":
+		certs, err := certReadPEM(*certFile)
+		if err != nil {
+			return err
+		}
+		var chain []*x509.Certificate
+		if *chainFile != "" {
+			if chain, err = certReadPEM(*chainFile); err != nil {
+				return err
+			}
+		}
+		// A bundle in --cert (leaf first, as CAs send them) carries its own chain.
+		chain = append(certs[1:], chain...)
+		if err := k.ImportCertificate(ctx, *keyURI, certs[0], chain); err != nil {
+			return err
+		}
+		c, err := k.Credential(ctx, *keyURI)
+		if err != nil {
+			return err
+		}
+		certPrint(stdout, "imported", c)
+	case "export-root":
+		c, err := k.Credential(ctx, *keyURI)
+		if err != nil {
+			return err
+		}
+		if err := keyring.ExportRoot(c, *dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "root certificate of %s written to %s/root.pem and %s/root.der\n", c.URI, *dir, *dir)
+	}
+	return nil
+}
+
+func certReadPEM(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM CERTIFICATE block", path)
+	}
+	return certs, nil
+}
+
+func certKeyDescription(c *keyring.Credential) string {
+	switch p := c.Key.Public().(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA-%d", p.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + p.Curve.Params().Name
+	}
+	return fmt.Sprintf("%T", c.Key.Public())
+}
+
+func certStatus(c *keyring.Credential) string {
+	if err := c.CheckValid(time.Now()); err != nil {
+		switch {
+		case errors.Is(err, keyring.ErrExpired):
+			return "EXPIRED"
+		case errors.Is(err, keyring.ErrNotYetValid):
+			return "NOT YET VALID"
+		}
+		return "INVALID"
+	}
+	return "valid"
+}
+
+func certPrint(w io.Writer, what string, c *keyring.Credential) {
+	fmt.Fprintf(w, "%s %s\n  subject:   %s\n  issuer:    %s\n  key:       %s (on token %s, not extractable)\n  valid:     %s … %s\n",
+		what, c.URI, c.Certificate.Subject, c.Certificate.Issuer, certKeyDescription(c), c.Token,
+		c.Certificate.NotBefore.UTC().Format(time.DateOnly), c.Certificate.NotAfter.UTC().Format(time.DateOnly))
+	if len(c.Chain) > 0 {
+		names := make([]string, len(c.Chain))
+		for i, cc := range c.Chain {
+			names[i] = cc.Subject.String()
+		}
+		fmt.Fprintf(w, "  chain:     %s\n", strings.Join(names, " → "))
+	}
+}
+
+func certPrintList(w io.Writer, creds []*keyring.Credential, status []keyring.TokenStatus) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOKEN\tLABEL\tKEY\tSUBJECT\tNOT AFTER\tSTATUS\tURI")
+	for _, c := range creds {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Token, c.Label, certKeyDescription(c),
+			c.Certificate.Subject.CommonName, c.Certificate.NotAfter.UTC().Format(time.DateOnly), certStatus(c), c.URI)
+	}
+	_ = tw.Flush()
+	for _, s := range status {
+		if !s.Online {
+			fmt.Fprintf(w, "token %s is OFFLINE: %s\n", s.Name, s.Err)
+		}
+	}
+}
