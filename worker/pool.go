@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -15,6 +16,14 @@ import (
 	"github.com/signet-b24/signet/internal/queue"
 )
 
+// DefaultDrainTimeout is how long jobs in hand may run on after a shutdown began (SIGTERM) before they
+// are handed back to JetStream (NAK) for another worker: under Kubernetes' default 30 s grace period.
+const DefaultDrainTimeout = 20 * time.Second
+
+// deadLetterGroup is the queue group of the MAX_DELIVERIES advisory subscription: one worker of the
+// cluster moves each such message to DEAD.
+const deadLetterGroup = "signet-dead-letters"
+
 // Pool runs the consumers: interactive and batch sign jobs, and callbacks, each with its own
 // concurrency so that a night batch never holds up a person in a deal card.
 type Pool struct {
@@ -26,60 +35,140 @@ type Pool struct {
 	Callbacks   int
 	AckWait     time.Duration
 	MaxDeliver  int
-	Log         *zap.Logger
-	Now         func() time.Time
+	// DrainTimeout bounds the jobs in hand after ctx ends; then they are NAKed (default
+	// DefaultDrainTimeout).
+	DrainTimeout time.Duration
+	Log          *zap.Logger
+	Now          func() time.Time
 }
 
-// Run consumes until ctx ends, then lets the jobs in hand finish before it returns.
+// Run consumes until ctx ends, then drains: no new message is started (those already buffered are
+// handed back with a NAK), the jobs in hand get DrainTimeout to finish and be acked, and whatever is
+// still running then is cancelled and NAKed, so another worker takes it at once. Nothing is lost:
+// a message is only ever acked after its result is stored and its callback queued.
 func (p *Pool) Run(ctx context.Context) error {
+	if p.Log == nil {
+		p.Log = zap.NewNop()
+	}
+	if p.DrainTimeout <= 0 {
+		p.DrainTimeout = DefaultDrainTimeout
+	}
+	// hard ends DrainTimeout after ctx: the deadline of the jobs in hand.
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+	stopTimer := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(p.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelHard()
+		case <-hard.Done():
+		}
+	})
+	defer stopTimer()
+
+	if sub, err := p.watchMaxDeliveries(); err != nil {
+		p.Log.Warn("not listening to MAX_DELIVERIES advisories; a job whose every delivery timed out stays in SIGN until `signet dlq` is run", zap.Error(err))
+	} else {
+		defer sub()
+	}
+
 	all := pool.New().WithContext(ctx).WithCancelOnError()
 	run := func(stream, consumer string, n int, handle func(context.Context, jetstream.Msg) error) {
 		all.Go(func(ctx context.Context) error {
-			return p.consume(ctx, stream, consumer, n, handle)
+			return p.consume(ctx, hard, stream, consumer, n, handle)
 		})
 	}
-	run(contracts.StreamSign, contracts.ConsumerSignInteractive, p.Interactive, p.handleJob)
-	run(contracts.StreamSign, contracts.ConsumerSignBatch, p.Batch, p.handleJob)
-	run(contracts.StreamCallback, contracts.ConsumerCallback, p.Callbacks, p.handleCallback)
+	run(contracts.StreamSign, contracts.ConsumerSignInteractive, max(p.Interactive, 1), p.handleJob)
+	run(contracts.StreamSign, contracts.ConsumerSignBatch, max(p.Batch, 1), p.handleJob)
+	run(contracts.StreamCallback, contracts.ConsumerCallback, max(p.Callbacks, 1), p.handleCallback)
 	return all.Wait()
 }
 
-// consume pulls small batches (at most n messages in the client at once, nats.go issue #1929: a
-// prefetched message's AckWait runs while it waits in the buffer) and handles up to n at a time.
-func (p *Pool) consume(ctx context.Context, stream, consumer string, n int, handle func(context.Context, jetstream.Msg) error) error {
-	cons, err := p.JS.Consumer(ctx, stream, consumer)
-	if err != nil {
-		return fmt.Errorf("consumer %s on %s: %w", consumer, stream, err)
+// consume pulls small batches and handles up to n messages at a time. A slot is taken before a
+// message is, so a message never waits in our hands without in-progress acks; the client buffer holds
+// at most n more (nats.go issue #1929: a prefetched message's AckWait runs while it waits there).
+func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int, handle func(context.Context, jetstream.Msg) error) error {
+	var cons jetstream.Consumer
+	for {
+		var err error
+		cons, err = p.JS.Consumer(ctx, stream, consumer)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		// NATS restarting or a leader election: wait, do not stop the worker.
+		p.Log.Warn("consumer not available yet; retrying", zap.String("consumer", consumer), zap.String("stream", stream), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(n), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", consumer, err)
 	}
-	go func() {
-		<-ctx.Done()
-		it.Drain()
-	}()
-	// Jobs in hand finish even when ctx ends (SIGTERM): they get their own context, bounded by AckWait
-	// per step through in-progress acks, and are acked before Run returns.
-	work := pool.New().WithMaxGoroutines(n)
+	stopIt := context.AfterFunc(ctx, it.Drain)
+	defer stopIt()
+	defer it.Stop()
+
+	slots := make(chan struct{}, n)
+	work := pool.New()
 	defer work.Wait()
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			// Hand back whatever the client still buffers; the in-flight jobs finish in work.Wait.
+			p.handBack(it, consumer)
+			return nil
+		}
 		msg, err := it.Next()
 		if err != nil {
+			<-slots
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
 				return nil
 			}
 			p.Log.Warn("pulling messages", zap.String("consumer", consumer), zap.Error(err))
 			continue
 		}
+		if ctx.Err() != nil {
+			<-slots
+			_ = msg.Nak()
+			p.handBack(it, consumer)
+			return nil
+		}
 		work.Go(func() {
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+			defer func() { <-slots }()
+			// A job in hand is not cancelled by a shutdown, only by the drain deadline; it keeps its
+			// own 10-minute ceiling, and in-progress acks keep JetStream from redelivering it meanwhile.
+			hctx, cancel := context.WithTimeout(hard, 10*time.Minute)
 			defer cancel()
 			stop := p.heartbeat(msg)
 			err := handle(hctx, msg)
 			stop()
-			p.settle(hctx, consumer, msg, err)
+			p.settle(consumer, msg, err, hard.Err() != nil)
 		})
+	}
+}
+
+// handBack NAKs the messages the iterator still delivers after a shutdown began, until it is closed.
+func (p *Pool) handBack(it jetstream.MessagesContext, consumer string) {
+	it.Drain()
+	n := 0
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			break
+		}
+		_ = msg.Nak()
+		n++
+	}
+	if n > 0 {
+		p.Log.Info("handed back buffered messages on shutdown", zap.String("consumer", consumer), zap.Int("messages", n))
 	}
 }
 
@@ -102,8 +191,11 @@ func (p *Pool) heartbeat(msg jetstream.Msg) (stop func()) {
 	return func() { close(done) }
 }
 
-// settle acks, naks with a delay, or terminates the message according to the handler's error.
-func (p *Pool) settle(ctx context.Context, consumer string, msg jetstream.Msg, err error) {
+// settle acks, naks with a delay, or terminates the message according to the handler's error. A job
+// cut short by the drain deadline is NAKed without delay: another worker takes it at once.
+func (p *Pool) settle(consumer string, msg jetstream.Msg, err error, draining bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	md, _ := msg.Metadata()
 	var delivered uint64 = 1
 	if md != nil {
@@ -117,7 +209,13 @@ func (p *Pool) settle(ctx context.Context, consumer string, msg jetstream.Msg, e
 		}
 	case IsPermanent(err):
 		log.Warn("failed for good", zap.Error(err))
-		_ = msg.Term()
+		// Term acks the message: in a WorkQueue stream that deletes it. Its copy is in DEAD.
+		if terr := msg.TermWithReason(reasonOf(err)); terr != nil {
+			log.Warn("term not sent; the message will be redelivered and fail again", zap.Error(terr))
+		}
+	case draining:
+		log.Info("shutting down: job handed back to JetStream", zap.Error(err))
+		_ = msg.Nak()
 	default:
 		d := queue.RetryDelay(delivered)
 		log.Warn("failed, will retry", zap.Duration("in", d), zap.Error(err))
@@ -125,17 +223,27 @@ func (p *Pool) settle(ctx context.Context, consumer string, msg jetstream.Msg, e
 	}
 }
 
+func reasonOf(err error) string {
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
 // handleJob signs one job and queues its callback. A permanent failure, or a retryable one on the last
 // delivery, becomes a failed callback (the workflow is told why) and a copy in DEAD.
 func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	job, err := contracts.DecodeSignJob(msg.Data())
 	if err != nil {
-		p.dead(ctx, contracts.SubjectDeadSign, msg.Data(), err.Error())
+		if derr := p.dead(ctx, msg, queue.JobIDOf(msg.Data()), err.Error()); derr != nil {
+			return derr
+		}
 		return Permanent(err)
 	}
 	log := p.Log.With(zap.String("job_id", job.ID), zap.String("kind", string(job.Kind)))
 	signed, err := p.Signer.Sign(ctx, job)
-	if err != nil && !IsPermanent(err) && p.lastDelivery(msg) {
+	if err != nil && !IsPermanent(err) && p.lastDelivery(msg) && ctx.Err() == nil {
 		err = Permanentf("gave up after %d attempts: %w", p.MaxDeliver, err)
 	}
 	if err != nil {
@@ -143,11 +251,15 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 			return err
 		}
 		log.Warn("job failed", zap.Error(err))
-		p.dead(ctx, contracts.SubjectDeadSign, msg.Data(), err.Error())
+		// The failed callback first: if it cannot be queued the job is retried (and fails again
+		// the same way), so the workflow always hears; DEAD is the operator's copy.
 		if cerr := p.publishCallback(ctx, job, nil, err.Error()); cerr != nil {
-			return cerr // retry: the workflow must hear about the failure
+			return cerr
 		}
-		return Permanent(err)
+		if derr := p.dead(ctx, msg, job.ID, err.Error()); derr != nil {
+			return derr
+		}
+		return err
 	}
 	log.Info("job signed", zap.String("sha256", signed.SHA256After), zap.String("certificate_serial", signed.CertificateSerial))
 	return p.publishCallback(ctx, job, signed, "")
@@ -190,26 +302,117 @@ func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, sign
 	return nil
 }
 
-// handleCallback delivers one result to Bitrix24.
+// handleCallback delivers one result to Bitrix24. It never signs: a failed step is retried from the
+// steps recorded in the results bucket.
 func (p *Pool) handleCallback(ctx context.Context, msg jetstream.Msg) error {
 	cb, err := contracts.DecodeCallback(msg.Data())
 	if err != nil {
-		p.dead(ctx, contracts.SubjectDeadCallback, msg.Data(), err.Error())
+		if derr := p.dead(ctx, msg, queue.JobIDOf(msg.Data()), err.Error()); derr != nil {
+			return derr
+		}
 		return Permanent(err)
 	}
 	err = p.Caller.Deliver(ctx, cb)
-	if err != nil && p.lastDelivery(msg) {
-		p.dead(ctx, contracts.SubjectDeadCallback, msg.Data(), err.Error())
-		return Permanentf("callback of job %s gave up after %d attempts: %w", cb.JobID, p.MaxDeliver, err)
+	if err != nil && p.lastDelivery(msg) && ctx.Err() == nil {
+		err = Permanentf("callback of job %s gave up after %d attempts: %w", cb.JobID, p.MaxDeliver, err)
+	}
+	if IsPermanent(err) {
+		if derr := p.dead(ctx, msg, cb.JobID, err.Error()); derr != nil {
+			return derr
+		}
 	}
 	return err
 }
 
-// dead keeps a copy of a message that failed for good, with its reason, in the DEAD stream.
-func (p *Pool) dead(ctx context.Context, subject string, data []byte, reason string) {
-	_, err := p.JS.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data,
-		Header: nats.Header{contracts.HeaderReason: []string{reason}}})
-	if err != nil {
-		p.Log.Error("could not write to DEAD", zap.Error(err))
+// dead copies a message that failed for good, with its reason, to DEAD. The caller then terminates
+// it, which removes it from its WorkQueue stream.
+func (p *Pool) dead(ctx context.Context, msg jetstream.Msg, jobID, reason string) error {
+	d := queue.Dead{Subject: msg.Subject(), JobID: jobID, Reason: reason, Data: msg.Data()}
+	if md, err := msg.Metadata(); err == nil {
+		d.Stream, d.Seq, d.Deliveries = md.Stream, md.Sequence.Stream, md.NumDelivered
 	}
+	if err := queue.MoveToDead(ctx, p.JS, d); err != nil {
+		p.Log.Error("could not write to DEAD; the message will be retried", zap.String("job_id", jobID), zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+// watchMaxDeliveries listens to JetStream's MAX_DELIVERIES advisories of SIGN and CALLBACK: a message
+// delivered MaxDeliver times without an ack (every worker that took it died or hung) is never
+// delivered again, and in a WorkQueue stream it is not removed either ("correct behaviour", says the
+// maintainer, nats-server#5564). One worker of the cluster (a queue group) moves it to DEAD, tells the
+// workflow, and deletes it.
+func (p *Pool) watchMaxDeliveries() (stop func(), err error) {
+	nc := p.JS.Conn()
+	var subs []*nats.Subscription
+	stop = func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}
+	for _, stream := range []string{contracts.StreamSign, contracts.StreamCallback} {
+		s, err := nc.QueueSubscribe(queue.MaxDeliveriesSubject(stream), deadLetterGroup, func(m *nats.Msg) {
+			var a queue.MaxDeliveries
+			if err := json.Unmarshal(m.Data, &a); err != nil || a.StreamSeq == 0 {
+				p.Log.Warn("unreadable MAX_DELIVERIES advisory", zap.Error(err))
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := p.onMaxDeliveries(ctx, a); err != nil {
+				p.Log.Error("could not move a message that exhausted its deliveries to DEAD; it stays in its stream",
+					zap.String("stream", a.Stream), zap.Uint64("seq", a.StreamSeq), zap.Error(err))
+			}
+		})
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		subs = append(subs, s)
+	}
+	return stop, nil
+}
+
+func (p *Pool) onMaxDeliveries(ctx context.Context, a queue.MaxDeliveries) error {
+	st, err := p.JS.Stream(ctx, a.Stream)
+	if err != nil {
+		return err
+	}
+	raw, err := st.GetMsg(ctx, a.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // settled after all, or already moved
+	}
+	if err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("gave up after %d deliveries without an answer from a worker (it stopped or hung each time); check the workers' logs, then `signet dlq retry`", a.Deliveries)
+	d := queue.Dead{Subject: raw.Subject, Stream: a.Stream, Seq: a.StreamSeq, Deliveries: a.Deliveries,
+		JobID: queue.JobIDOf(raw.Data), Reason: reason, Data: raw.Data}
+	log := p.Log.With(zap.String("stream", a.Stream), zap.Uint64("seq", a.StreamSeq), zap.String("job_id", d.JobID))
+	if a.Stream == contracts.StreamSign {
+		if job, derr := contracts.DecodeSignJob(raw.Data); derr == nil {
+			// Signed on an earlier delivery, but never acked: the result goes out, nothing is dead.
+			if signed, serr := p.Signer.Results.Signed(ctx, job.ID); serr != nil {
+				return serr
+			} else if signed != nil {
+				if err := p.publishCallback(ctx, job, signed, ""); err != nil {
+					return err
+				}
+				log.Warn("job exhausted its deliveries after it was signed; its callback is queued")
+				return st.DeleteMsg(ctx, a.StreamSeq)
+			}
+			if err := p.publishCallback(ctx, job, nil, reason); err != nil {
+				return err
+			}
+		}
+	}
+	if err := queue.MoveToDead(ctx, p.JS, d); err != nil {
+		return err
+	}
+	log.Warn("message exhausted its deliveries; moved to DEAD", zap.Uint64("deliveries", a.Deliveries))
+	if err := st.DeleteMsg(ctx, a.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return err
+	}
+	return nil
 }

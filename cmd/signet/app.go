@@ -73,6 +73,10 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 			return nil, err
 		}
 		natsURL = a.embedded.ClientURL()
+		if err := os.WriteFile(natsURLFile(cfg), []byte(natsURL+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { os.Remove(natsURLFile(cfg)) })
 		log.Info("embedded NATS with JetStream started", zap.String("url", natsURL), zap.String("store", filepath.Join(cfg.DataDir, "jetstream")))
 	}
 	opts := []nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}

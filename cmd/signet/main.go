@@ -26,10 +26,11 @@ func commands() map[string]command {
 		"worker": {runWorker, "run only the signing and callback workers (needs nats.url)"},
 		"demo":   {runDemo, "sign N documents end to end against an emulated Bitrix24 portal"},
 		"config": {runConfig, "print every setting with its environment variable, flag and default"},
+		"admin":  {runAdmin, "manage users, certificates and Bitrix24 portals (`signet admin help`)"},
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "config"}
+var order = []string{"serve", "intake", "worker", "demo", "admin", "config"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,5 +1,9 @@
 // Package queue provisions Signet's JetStream streams and consumers, idempotently, at the start of every
-// process that uses them, and holds the one rule for retry delays. Names come from contracts.
+// process that uses them, holds the one rule for retry delays, and owns the dead-letter stream DEAD
+// (moving a message there, listing, retrying and purging it). Names come from contracts.
+//
+// It must never delete a message from SIGN or CALLBACK that has not first been copied to DEAD or
+// settled: a WorkQueue stream is the only copy of a job.
 package queue
 
 import (
@@ -14,17 +18,26 @@ import (
 
 // Settings shape the streams and consumers.
 type Settings struct {
-	Replicas   int
-	AckWait    time.Duration
+	Replicas int
+	// AckWait is how long a delivered job may go without an ack or an in-progress ack (+WPI) before
+	// JetStream hands it to another worker. It is the first step of BackOff.
+	AckWait time.Duration
+	// MaxDeliver is the number of deliveries of one message; after the last, the message goes to DEAD.
 	MaxDeliver int
-	// MaxAckPending bounds the jobs handed out but not yet acked, per consumer.
+	// MaxAckPending bounds the jobs handed out but not yet acked, per consumer, across all workers.
 	MaxAckPending int
 }
 
 // DuplicateWindow is how long JetStream remembers a Nats-Msg-Id. It must outlast the longest publish
-// retry of any producer (the intake retries for at most a minute; `signet enqueue` can be re-run after a
-// crash), so it is longer than the 2-minute default.
+// retry of any producer (Bitrix24 retries a robot call for minutes, the intake retries a publish for at
+// most a minute, `signet enqueue` can be re-run after a crash), so it is far longer than the 2-minute
+// default. The cost is memory for one id per message of the last 24 hours.
 const DuplicateWindow = 24 * time.Hour
+
+// MaxRequestBatch caps one pull request. Workers pull at most their concurrency at a time (nats.go
+// issue #1929: AckWait runs while a message waits in the client's buffer); the cap stops a
+// misconfigured client from buffering hundreds.
+const MaxRequestBatch = 64
 
 // Streams returns the configuration of every stream.
 func Streams(s Settings) []jetstream.StreamConfig {
@@ -46,11 +59,33 @@ func Streams(s Settings) []jetstream.StreamConfig {
 			Storage: jetstream.FileStorage, Replicas: r, Duplicates: DuplicateWindow,
 		},
 		{
-			Name: contracts.StreamDead, Description: "Jobs and callbacks that failed for good, with the reason",
+			Name: contracts.StreamDead, Description: "Jobs and callbacks that failed for good, with the reason (signet dlq)",
 			Subjects: []string{contracts.SubjectDeadAll}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: r, Duplicates: DuplicateWindow,
+			MaxAge: 90 * 24 * time.Hour,
 		},
 	}
+}
+
+// BackOff is the redelivery schedule after an ack timeout (a worker that died or hung): AckWait, then
+// doubling, at most 5 minutes, one step per delivery. JetStream uses it instead of AckWait, so every
+// step is at least AckWait and the in-progress acks sent every third of AckWait keep a live job.
+// (A job that fails cleanly is NAKed with RetryDelay instead; BackOff does not apply to NAKs.)
+func BackOff(ackWait time.Duration, maxDeliver int) []time.Duration {
+	if ackWait <= 0 {
+		ackWait = 30 * time.Second
+	}
+	n := maxDeliver
+	if n <= 0 || n > 10 {
+		n = 10
+	}
+	steps := make([]time.Duration, n)
+	d := ackWait
+	for i := range steps {
+		steps[i] = d
+		d = min(2*d, max(5*time.Minute, ackWait))
+	}
+	return steps
 }
 
 // Consumers returns the durable pull consumers by stream.
@@ -58,8 +93,10 @@ func Consumers(s Settings) map[string][]jetstream.ConsumerConfig {
 	c := func(name, filter, desc string) jetstream.ConsumerConfig {
 		return jetstream.ConsumerConfig{
 			Durable: name, Description: desc, FilterSubject: filter,
-			AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.AckWait, MaxDeliver: s.MaxDeliver,
-			MaxAckPending: max(s.MaxAckPending, 1), Replicas: max(s.Replicas, 1),
+			DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: s.AckWait, BackOff: BackOff(s.AckWait, s.MaxDeliver), MaxDeliver: s.MaxDeliver,
+			MaxAckPending: max(s.MaxAckPending, 1), MaxRequestBatch: MaxRequestBatch,
+			Replicas: max(s.Replicas, 1),
 		}
 	}
 	return map[string][]jetstream.ConsumerConfig{
@@ -73,8 +110,13 @@ func Consumers(s Settings) map[string][]jetstream.ConsumerConfig {
 	}
 }
 
-// Provision creates or updates every stream and consumer.
+// Provision creates or updates every stream and consumer. It is safe to run from every process at
+// every start: an unchanged configuration is a no-op, a changed one is applied (JetStream refuses the
+// few changes it cannot make, such as the retention of a stream, and the error says which).
 func Provision(ctx context.Context, js jetstream.JetStream, s Settings) error {
+	if s.AckWait <= 0 {
+		s.AckWait = 30 * time.Second
+	}
 	for _, sc := range Streams(s) {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)

@@ -22,7 +22,11 @@ import (
 //     the same library (raw) that never finalizes while contexts are live, so Configure is only
 //     called when it will succeed;
 //   - a token already logged in by a live context is only opened again with the same PIN, compared
-//     as an HMAC under a per-process random key.
+//     as an HMAC under a per-process random key;
+//   - the library is finalized only by the Close of the last context, which waits for the token's
+//     operations to end (C_Finalize concurrent with C_Sign crashes SoftHSM inside the library);
+//   - should Configure still fail after the pre-check while other contexts are live, every token
+//     on the module is taken offline and reconnects, instead of failing later one by one.
 //
 // The registry is process-wide, so several Keyrings in one process (tests, `signet serve` running
 // the demo) share it. Code outside this package must not use crypto11 on the same module.

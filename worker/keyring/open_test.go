@@ -181,3 +181,53 @@ func TestKeyURIRefusesPINValue(t *testing.T) {
 		t.Fatalf("Credential without id or object: %v", err)
 	}
 }
+
+// TestSerialAndSlotSelectors opens a token by serial and by slot, and resolves URIs naming the token
+// by serial= and slot-id= (RFC 7512) as well as by label.
+func TestSerialAndSlotSelectors(t *testing.T) {
+	_, cfgs := softhsmStore(t, "by-label")
+	ctx := context.Background()
+	k := openKeyring(t, cfgs)
+	cred, err := k.GenerateSelfSigned(ctx, "by-label", "sel", "CN=Selector", P256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := k.byName["by-label"].id
+	_ = k.Close()
+
+	slot := int(id.slot)
+	for _, c := range []TokenConfig{
+		{Name: "by-serial", Module: cfgs[0].Module, Serial: id.serial, PinFile: cfgs[0].PinFile},
+		{Name: "by-slot", Module: cfgs[0].Module, Slot: &slot, PinFile: cfgs[0].PinFile},
+	} {
+		k := openKeyring(t, []TokenConfig{c})
+		for _, uri := range []string{
+			"pkcs11:serial=" + id.serial + ";object=sel",
+			URI{Slot: &slot, ID: cred.ID}.String(),
+			"pkcs11:token=by-label;object=sel", // the token's own label
+			"pkcs11:token=" + c.Name + ";object=sel",
+			"pkcs11:object=sel", // one token configured
+		} {
+			got, err := k.Credential(ctx, uri)
+			if err != nil {
+				t.Fatalf("%s: Credential(%s): %v", c.Name, uri, err)
+			}
+			if !got.Certificate.Equal(cred.Certificate) || got.URI != cred.URI || got.Token != c.Name {
+				t.Fatalf("%s: Credential(%s) = %s on %s", c.Name, uri, got.URI, got.Token)
+			}
+		}
+		got, err := k.Credential(ctx, cred.URI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signAndVerify(t, got, []byte(c.Name))
+		// The credential of the closed Keyring does not sign any more; it says why.
+		if _, err := cred.Key.Sign(nil, make([]byte, 32), nil); !errors.Is(err, ErrClosed) {
+			t.Fatalf("sign through a closed Keyring: %v, want ErrClosed", err)
+		}
+		if _, err := k.Credential(ctx, "pkcs11:serial=0000;object=sel"); !errors.Is(err, ErrUnknownToken) {
+			t.Fatalf("wrong serial: %v", err)
+		}
+		_ = k.Close()
+	}
+}

@@ -29,11 +29,11 @@ type token struct {
 
 	// mu is held shared by every operation for its whole duration and exclusively by (re)connect and
 	// close, so a context is never closed under a running C_Sign.
-	mu  sync.RWMutex
-	ctx p11Context
-	id  tokenIdentity
-	gen uint64 // incremented on every successful connect; keys re-find their handles when it moves
-	shut bool // set by shutdown; connect refuses afterwards
+	mu   sync.RWMutex
+	ctx  p11Context
+	id   tokenIdentity
+	gen  uint64 // incremented on every successful connect; keys re-find their handles when it moves
+	shut bool   // set by shutdown; connect refuses afterwards
 
 	online atomic.Bool
 	inUse  atomic.Int64
@@ -219,7 +219,11 @@ func (t *token) release() {
 func (t *token) offlineErr() error {
 	last, fatal := t.status()
 	what := "Signet reconnects in the background; retry later"
-	if fatal {
+	switch {
+	case errors.Is(last, ErrClosed):
+		// Still ErrTokenOffline: a job caught by a shutdown is retried by another worker.
+		what = "this process is shutting down; retry later"
+	case fatal:
 		what = "fix the token configuration and restart"
 	}
 	if last != nil {

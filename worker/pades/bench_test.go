@@ -25,11 +25,18 @@ func BenchmarkParse(b *testing.B) {
 func BenchmarkUpdate(b *testing.B) {
 	in := corpus(b, "invoice.pdf")
 	s := ecSigner(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := prepare(bytes.NewReader(in), int64(len(in)), "invoice.pdf", s, Options{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name string
+		o    Options
+	}{{"invisible", Options{}}, {"visible", Options{Visible: true, Name: "Иванов Иван Иванович"}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := prepare(bytes.NewReader(in), int64(len(in)), "invoice.pdf", s, c.o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -70,10 +77,17 @@ func BenchmarkCMS(b *testing.B) {
 func BenchmarkSignInvoice(b *testing.B) {
 	in := corpus(b, "invoice.pdf")
 	s := rsaSigner(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := Sign(context.Background(), in, s, Options{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name string
+		o    Options
+	}{{"invisible", Options{}}, {"visible", Options{Visible: true, Name: "Иванов Иван Иванович"}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Sign(context.Background(), in, s, c.o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

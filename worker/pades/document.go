@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
@@ -19,6 +20,8 @@ func init() {
 	// pdfcpu would otherwise create ~/.config/pdfcpu on first use; the engine needs no user fonts.
 	api.DisableConfigDir()
 }
+
+var xrefStreamStart = regexp.MustCompile(`^\d+\s+\d+\s+obj\b`)
 
 // source is the input document: a file or a byte slice.
 type source interface {
@@ -67,7 +70,16 @@ func readDocument(src source, size int64, name string) (d *document, err error) 
 	d.endsWithEOL = last == '\n' || last == '\r'
 	probe := make([]byte, 32)
 	n, _ := src.ReadAt(probe, prev)
-	d.xrefStream = !bytes.HasPrefix(bytes.TrimLeft(probe[:n], " \t\r\n\f\x00"), []byte("xref"))
+	section := bytes.TrimLeft(probe[:n], " \t\r\n\f\x00")
+	switch {
+	case bytes.HasPrefix(section, []byte("xref")):
+	case xrefStreamStart.Match(section):
+		d.xrefStream = true
+	default:
+		// A reader would have to reconstruct the cross-reference table; an update whose /Prev
+		// points at garbage would make the signed file worse, so the input is refused.
+		return nil, docError(name, ErrCorrupt, "startxref %d does not point at a cross-reference section; repair the file (re-save it) and send it again", prev)
+	}
 
 	defer func() {
 		if r := recover(); r != nil {

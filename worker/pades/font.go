@@ -11,6 +11,7 @@ import (
 	_ "embed"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -68,16 +69,30 @@ func loadFont() (*ttFont, error) {
 	return signetFont, fontErr
 }
 
-// fontUse collects the glyphs a signet uses.
+// fontUse collects the glyphs a signet uses. Glyphs get new, dense ids in order of first use
+// (0 stays .notdef); the subset font is renumbered the same way, so CIDs equal the new glyph ids
+// and CIDToGIDMap is Identity.
 type fontUse struct {
 	t      *ttFont
 	buf    sfnt.Buffer
-	glyphs map[uint16]rune // glyph → the character it shows (for ToUnicode)
-	widths map[uint16]int  // glyph → advance in 1/1000 em
+	newID  map[uint16]uint16 // original glyph id → subset glyph id
+	order  []uint16          // subset glyph id → original glyph id
+	glyphs map[uint16]rune   // subset glyph id → the character it shows (for ToUnicode)
+	widths map[uint16]int    // subset glyph id → advance in 1/1000 em
 }
 
 func newFontUse(t *ttFont) *fontUse {
-	return &fontUse{t: t, glyphs: map[uint16]rune{}, widths: map[uint16]int{}}
+	return &fontUse{t: t, newID: map[uint16]uint16{0: 0}, order: []uint16{0}, glyphs: map[uint16]rune{}, widths: map[uint16]int{}}
+}
+
+func (u *fontUse) mapGlyph(old uint16) (uint16, bool) {
+	if id, ok := u.newID[old]; ok {
+		return id, false
+	}
+	id := uint16(len(u.order))
+	u.newID[old] = id
+	u.order = append(u.order, old)
+	return id, true
 }
 
 // encode returns the Identity-H string (2-byte glyph ids, as hex) of s and its width in 1/1000 em.
@@ -89,18 +104,18 @@ func (u *fontUse) encode(s string) (string, int) {
 		if err != nil || g == 0 {
 			g, _ = u.t.f.GlyphIndex(&u.buf, '?')
 		}
-		gid := uint16(g)
-		w, ok := u.widths[gid]
-		if !ok {
+		id, added := u.mapGlyph(uint16(g))
+		if added {
+			w := 0
 			adv, err := u.t.f.GlyphAdvance(&u.buf, g, fixed.I(u.t.upem), font.HintingNone)
 			if err == nil {
 				w = adv.Round() * 1000 / u.t.upem
 			}
-			u.widths[gid] = w
-			u.glyphs[gid] = r
+			u.widths[id] = w
+			u.glyphs[id] = r
 		}
-		width += w
-		fmt.Fprintf(&b, "%04X", gid)
+		width += u.widths[id]
+		fmt.Fprintf(&b, "%04X", id)
 	}
 	return b.String(), width
 }
@@ -162,13 +177,15 @@ func subsetTag(glyphs map[uint16]rune) string {
 	return string(tag)
 }
 
-// subset returns a TrueType font with the outlines of the used glyphs only (others are empty, so
-// glyph ids stay the same and CIDToGIDMap can be Identity) and without the tables a PDF reader
-// does not need for a CIDFontType2 (cmap, names, layout tables).
+// subset returns a TrueType font holding only the used glyphs (and the components of composite
+// glyphs), renumbered densely, without the tables a PDF reader does not need for a CIDFontType2
+// (cmap, names, layout tables).
 func (u *fontUse) subset() ([]byte, error) {
 	t := u.t
-	head, maxp, loca, glyf := t.tables["head"], t.tables["maxp"], t.tables["loca"], t.tables["glyf"]
-	numGlyphs := int(binary.BigEndian.Uint16(maxp[4:]))
+	head, maxp, loca, glyf, hhea, hmtx := t.tables["head"], t.tables["maxp"], t.tables["loca"], t.tables["glyf"], t.tables["hhea"], t.tables["hmtx"]
+	if head == nil || maxp == nil || loca == nil || glyf == nil || hhea == nil || hmtx == nil {
+		return nil, fmt.Errorf("embedded font lacks TrueType tables")
+	}
 	long := binary.BigEndian.Uint16(head[50:]) == 1
 	offset := func(i int) int {
 		if long {
@@ -176,61 +193,62 @@ func (u *fontUse) subset() ([]byte, error) {
 		}
 		return 2 * int(binary.BigEndian.Uint16(loca[2*i:]))
 	}
-	keep := map[int]bool{0: true}
-	var add func(g int)
-	add = func(g int) {
-		if g >= numGlyphs || keep[g] && g != 0 {
-			return
-		}
-		keep[g] = true
-		data := glyf[offset(g):offset(g+1)]
-		if len(data) < 10 || int16(binary.BigEndian.Uint16(data)) >= 0 {
-			return
-		}
-		// Composite glyph: keep its components (OpenType glyf table, composite glyph description).
-		p := 10
-		for p+4 <= len(data) {
-			flags := binary.BigEndian.Uint16(data[p:])
-			add(int(binary.BigEndian.Uint16(data[p+2:])))
-			p += 4
-			if flags&1 != 0 {
-				p += 4
-			} else {
-				p += 2
-			}
-			switch {
-			case flags&8 != 0:
-				p += 2
-			case flags&0x40 != 0:
-				p += 4
-			case flags&0x80 != 0:
-				p += 8
-			}
-			if flags&0x20 == 0 {
-				break
-			}
-		}
-	}
-	for g := range u.widths {
-		add(int(g))
-	}
+	nhm := int(binary.BigEndian.Uint16(hhea[34:]))
 	var newGlyf bytes.Buffer
-	newLoca := make([]byte, 4*(numGlyphs+1))
-	for g := 0; g < numGlyphs; g++ {
-		binary.BigEndian.PutUint32(newLoca[4*g:], uint32(newGlyf.Len()))
-		if keep[g] {
-			newGlyf.Write(glyf[offset(g):offset(g+1)])
-			for newGlyf.Len()%4 != 0 {
-				newGlyf.WriteByte(0)
+	var newLoca, newHmtx []byte
+	// u.order grows while composite glyphs add their components.
+	for i := 0; i < len(u.order); i++ {
+		old := int(u.order[i])
+		newLoca = binary.BigEndian.AppendUint32(newLoca, uint32(newGlyf.Len()))
+		if old < nhm {
+			newHmtx = append(newHmtx, hmtx[4*old:4*old+4]...)
+		} else {
+			newHmtx = append(newHmtx, hmtx[4*(nhm-1):4*(nhm-1)+2]...)
+			newHmtx = append(newHmtx, hmtx[4*nhm+2*(old-nhm):4*nhm+2*(old-nhm)+2]...)
+		}
+		data := slices.Clone(glyf[offset(old):offset(old+1)])
+		if len(data) >= 10 && int16(binary.BigEndian.Uint16(data)) < 0 {
+			// Composite glyph (OpenType glyf table): renumber its components.
+			p := 10
+			for p+4 <= len(data) {
+				flags := binary.BigEndian.Uint16(data[p:])
+				id, _ := u.mapGlyph(binary.BigEndian.Uint16(data[p+2:]))
+				binary.BigEndian.PutUint16(data[p+2:], id)
+				p += 4
+				if flags&1 != 0 {
+					p += 4
+				} else {
+					p += 2
+				}
+				switch {
+				case flags&8 != 0:
+					p += 2
+				case flags&0x40 != 0:
+					p += 4
+				case flags&0x80 != 0:
+					p += 8
+				}
+				if flags&0x20 == 0 {
+					break
+				}
 			}
 		}
+		newGlyf.Write(data)
+		for newGlyf.Len()%4 != 0 {
+			newGlyf.WriteByte(0)
+		}
 	}
-	binary.BigEndian.PutUint32(newLoca[4*numGlyphs:], uint32(newGlyf.Len()))
+	n := len(u.order)
+	newLoca = binary.BigEndian.AppendUint32(newLoca, uint32(newGlyf.Len()))
 	newHead := slices.Clone(head)
 	binary.BigEndian.PutUint16(newHead[50:], 1) // indexToLocFormat: long offsets
 	binary.BigEndian.PutUint32(newHead[8:], 0)  // checkSumAdjustment: not used by PDF readers
-	tables := map[string][]byte{"head": newHead, "loca": newLoca, "glyf": newGlyf.Bytes()}
-	for _, tag := range []string{"hhea", "hmtx", "maxp", "cvt ", "fpgm", "prep"} {
+	newMaxp := slices.Clone(maxp)
+	binary.BigEndian.PutUint16(newMaxp[4:], uint16(n))
+	newHhea := slices.Clone(hhea)
+	binary.BigEndian.PutUint16(newHhea[34:], uint16(n))
+	tables := map[string][]byte{"head": newHead, "loca": newLoca, "glyf": newGlyf.Bytes(), "maxp": newMaxp, "hhea": newHhea, "hmtx": newHmtx}
+	for _, tag := range []string{"cvt ", "fpgm", "prep"} {
 		if b, ok := t.tables[tag]; ok {
 			tables[tag] = b
 		}
@@ -287,11 +305,21 @@ func tableChecksum(b []byte) uint32 {
 	return sum
 }
 
+// zlibWriters are reused: a new compressor allocates about 1 MB, more than the rest of a signature.
+var zlibWriters = sync.Pool{New: func() any {
+	zw, _ := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
+	return zw
+}}
+
+// deflate compresses a stream for /Filter/FlateDecode (ISO 32000-1 §7.4.4).
 func deflate(b []byte) []byte {
 	var out bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&out, zlib.BestSpeed)
+	out.Grow(len(b)/2 + 64)
+	zw := zlibWriters.Get().(*zlib.Writer)
+	zw.Reset(&out)
 	zw.Write(b)
 	zw.Close()
+	zlibWriters.Put(zw)
 	return out.Bytes()
 }
 

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/producer/identity"
+)
+
+func init() {
+	adminCommands["user"] = command{runAdminUser, "users, their OTP and enrolment links (add|list|show|disable|enable|otp-disable|otp-enable|delete|enrol)"}
+}
+
+const adminUserUsage = `Usage: signet admin user <action> [LOGIN] [flags]
+
+Actions:
+  add LOGIN [--description TEXT] [--bitrix MEMBER_ID:USER_ID]… [--otp-disabled]
+  list
+  show LOGIN
+  disable LOGIN | enable LOGIN          a disabled user cannot sign
+  otp-disable LOGIN | otp-enable LOGIN  sign without / with a one-time password
+  delete LOGIN
+  enrol LOGIN                           print an OTP enrolment link, valid one hour, usable once
+
+The commands talk to the same NATS as the server (nats.url, or the embedded server of a running
+` + "`signet serve`" + ` on the same data directory) and use its security.secret_keys_file.
+`
+
+// bitrixFlag collects --bitrix MEMBER_ID:USER_ID.
+type bitrixFlag map[string]int
+
+func (b bitrixFlag) String() string { return fmt.Sprint(map[string]int(b)) }
+func (b bitrixFlag) Set(v string) error {
+	member, id, ok := strings.Cut(v, ":")
+	n, err := strconv.Atoi(id)
+	if !ok || member == "" || err != nil || n <= 0 {
+		return fmt.Errorf("%q: want MEMBER_ID:USER_ID, e.g. 3d906b2a32030386ccc7274d2313a01b:7", v)
+	}
+	b[member] = n
+	return nil
+}
+
+func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, adminUserUsage)
+		if len(args) == 0 {
+			return usageError{errors.New("an action is required")}
+		}
+		return nil
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("admin user "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	description := fs.String("description", "", "what the user is for (add)")
+	otpOff := fs.Bool("otp-disabled", false, "the user signs without a one-time password (add)")
+	bitrix := bitrixFlag{}
+	fs.Var(bitrix, "bitrix", "MEMBER_ID:USER_ID of the user on a portal; repeat for several portals (add)")
+	configArgs := []string{}
+	// The server's settings (--config, --data-dir, --nats-url, …) are accepted too.
+	cfgFlags := config.Defaults().Settings()
+	for _, s := range cfgFlags {
+		v := fs.String(s.Flag(), "", "")
+		name := s.Flag()
+		defer func() {
+			if *v != "" {
+				configArgs = append(configArgs, "--"+name, *v)
+			}
+		}()
+	}
+	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
+	login, err := parseWithPositional(fs, args[1:])
+	if err != nil {
+		return usageError{err}
+	}
+	for _, s := range cfgFlags {
+		if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
+			configArgs = append(configArgs, "--"+s.Flag(), f.Value.String())
+		}
+	}
+	if *configFile != "" {
+		configArgs = append(configArgs, "--config", *configFile)
+	}
+	cfg, _, err := config.Load("admin user", configArgs, os.Getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	if action != "list" && login == "" {
+		return usageError{fmt.Errorf("%s needs a LOGIN", action)}
+	}
+	svc, closeFn, err := openIdentity(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+
+	switch action {
+	case "add":
+		if err := svc.AddUser(ctx, identity.User{Login: login, Description: *description, BitrixIDs: bitrix, OTPDisabled: *otpOff}); err != nil {
+			return err
+		}
+		u, err := svc.GetUser(ctx, login)
+		if err != nil {
+			return err
+		}
+		printUser(stdout, u)
+	case "list":
+		users, err := svc.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		sort.Slice(users, func(i, j int) bool { return users[i].Login < users[j].Login })
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "LOGIN\tOTP\tSTATE\tBITRIX24\tDESCRIPTION")
+		for i := range users {
+			u := &users[i]
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Login, otpState(u), userState(u), bitrixIDs(u), u.Description)
+		}
+		return tw.Flush()
+	case "show":
+		u, err := svc.GetUser(ctx, login)
+		if err != nil {
+			return err
+		}
+		printUser(stdout, u)
+	case "disable", "enable":
+		u, err := svc.SetDisabled(ctx, login, action == "disable")
+		if err != nil {
+			return err
+		}
+		printUser(stdout, u)
+	case "otp-disable", "otp-enable":
+		u, err := svc.SetOTPDisabled(ctx, login, action == "otp-disable")
+		if err != nil {
+			return err
+		}
+		printUser(stdout, u)
+	case "delete":
+		if err := svc.DeleteUser(ctx, login); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted %s\n", login)
+	case "enrol":
+		link, expires, err := svc.StartEnrolment(ctx, login)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\nvalid until %s (one hour), usable once; give it to %s only\n", link, expires.UTC().Format(time.RFC3339), login)
+	default:
+		return usageError{fmt.Errorf("unknown action %q; run `signet admin user help`", action)}
+	}
+	return nil
+}
+
+// parseWithPositional parses flags that may come before or after one positional argument.
+func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", nil
+	}
+	pos := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	return pos, nil
+}
+
+// openIdentity opens the identity service with the server's secret keys; it never creates keys, since
+// new keys would not decrypt what the server stored.
+func openIdentity(ctx context.Context, cfg *config.Config) (*identity.Service, func(), error) {
+	if _, err := os.Stat(cfg.Security.SecretKeysFile); err != nil {
+		return nil, nil, fmt.Errorf("security.secret_keys_file %s: %w; start `signet serve` once (it creates it) or point to the server's file", cfg.Security.SecretKeysFile, err)
+	}
+	keys, err := identity.LoadKeys(cfg.Security.SecretKeysFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, js, err := dialNATS(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := identity.New(ctx, js, identity.Config{PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: keys})
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return svc, nc.Close, nil
+}
+
+func otpState(u *identity.User) string {
+	switch {
+	case u.OTPDisabled:
+		return "not-required"
+	case u.Enrolled:
+		return "enrolled"
+	}
+	return "not-enrolled"
+}
+
+func userState(u *identity.User) string {
+	if u.Disabled {
+		return "disabled"
+	}
+	return "active"
+}
+
+func bitrixIDs(u *identity.User) string {
+	var parts []string
+	for m, id := range u.BitrixIDs {
+		parts = append(parts, fmt.Sprintf("%s:%d", m, id))
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ",")
+}
+
+func printUser(w io.Writer, u *identity.User) {
+	fmt.Fprintf(w, "login:       %s\ndescription: %s\notp:         %s\nstate:       %s\nbitrix24:    %s\ncreated:     %s\nupdated:     %s\n",
+		u.Login, u.Description, otpState(u), userState(u), bitrixIDs(u), u.Created.UTC().Format(time.RFC3339), u.Updated.UTC().Format(time.RFC3339))
+}
