@@ -24,6 +24,7 @@ type Auth struct {
 	Status           string // L local, F free, D demo, T trial, P paid
 	UserID           int
 	Expires          time.Time
+	webhook          bool // incoming-webhook mode: ClientEndpoint carries the secret, no tokens
 }
 
 // authFromMap reads auth[...] as decoded by DecodeForm. expires wins over expires_in; with neither,
@@ -130,4 +131,18 @@ func VerifyApplicationToken(expected, got string) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(expected), []byte(got)) == 1
+}
+
+// webhookAuth is the Auth of incoming-webhook mode: ClientEndpoint is the webhook's
+// https://portal/rest/<user>/<code>/, there are no tokens, and nothing is refreshed.
+func webhookAuth(memberID, webhookURL string) (Auth, error) {
+	u, err := url.Parse(webhookURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.Contains(u.Path, "/rest/") {
+		return Auth{}, fmt.Errorf("bitrix24: the incoming-webhook URL is not https://portal/rest/<user>/<code>/")
+	}
+	ep := webhookURL
+	if !strings.HasSuffix(ep, "/") {
+		ep += "/"
+	}
+	return Auth{MemberID: memberID, Domain: u.Host, ClientEndpoint: ep, webhook: true}, nil
 }

@@ -44,7 +44,17 @@ type ClientConfig struct {
 	// address: on-premise portals inside the company network, and the emulator on 127.0.0.1. Off,
 	// such downloads fail with ErrPrivateAddress (a forged client_endpoint cannot reach internal hosts).
 	AllowPrivate bool
-	Log          *zap.Logger
+	// WebhookURL switches the client to incoming-webhook mode (reference §9.3) for an on-premise portal
+	// that cannot install the app: every call goes to WebhookURL + method (WebhookURL is
+	// https://portal/rest/<user>/<code>/) with no OAuth token and no refresh, for whatever member_id
+	// is asked. Robots and placements cannot be registered in this mode (they need an application
+	// context); RegisterRobot and BindPlacement return ErrWebhookMode. The URL is a secret.
+	WebhookURL string
+	// OverloadPause is how long the client stops calling a portal after 503 OVERLOAD_LIMIT, a manual
+	// block by Bitrix24 support (reference §8.2): calls fail at once with ErrPortalOverloaded (retry
+	// later) and the gauge signet_bitrix24_overload is 1. Default 30 minutes.
+	OverloadPause time.Duration
+	Log           *zap.Logger
 }
 
 // Client calls Bitrix24 REST for many portals; safe for concurrent use. It never logs tokens or URLs
@@ -68,6 +78,7 @@ type portalState struct {
 	refreshMu sync.Mutex
 	mu        sync.Mutex
 	opReset   map[string]time.Time
+	overload  time.Time // guarded by mu: no calls before this (OVERLOAD_LIMIT)
 }
 
 // NewClient makes a Client that loads and saves tokens through tokens.
@@ -92,6 +103,9 @@ func NewClient(cfg ClientConfig, tokens TokenStore) *Client {
 	}
 	if cfg.OperatingLimitWait <= 0 {
 		cfg.OperatingLimitWait = time.Minute
+	}
+	if cfg.OverloadPause <= 0 {
+		cfg.OverloadPause = 30 * time.Minute
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -146,12 +160,15 @@ func (c *Client) Call(ctx context.Context, memberID, method string, params map[s
 
 func (c *Client) call(ctx context.Context, memberID, method string, params map[string]any) (*envelope, error) {
 	ps := c.portal(memberID)
+	if err := ps.checkOverload(memberID); err != nil {
+		return nil, err
+	}
 	auth, err := c.load(ctx, memberID)
 	if err != nil {
 		return nil, err
 	}
 	refreshed, opWaited, redirects, limited := false, false, 0, 0
-	if auth.AccessToken == "" { // e.g. saved from a robot call without AUTH_USER_ID (reference §11)
+	if auth.AccessToken == "" && !auth.webhook { // e.g. saved from a robot call without AUTH_USER_ID (reference §11)
 		refreshed = true
 		if auth, err = c.refresh(ctx, memberID, ""); err != nil {
 			return nil, err
@@ -180,7 +197,14 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 			return env, err
 		}
 		switch {
-		case apiErr.IsCode(ErrCodeExpiredToken) || apiErr.IsCode(ErrCodeInvalidToken):
+		case apiErr.IsCode(ErrCodeOverloadLimit):
+			until := ps.block(c.cfg.OverloadPause)
+			overloadAlert(memberID)
+			c.log.Error("ALERT: Bitrix24 answered OVERLOAD_LIMIT: the portal is blocked by Bitrix24 support; Signet stops calling it",
+				zap.String("member_id", memberID), zap.String("domain", auth.Domain), zap.String("method", method),
+				zap.Time("paused_until", until))
+			return nil, fmt.Errorf("%w: %s (until %s)", ErrPortalOverloaded, apiErr.Error(), until.UTC().Format(time.RFC3339))
+		case (apiErr.IsCode(ErrCodeExpiredToken) || apiErr.IsCode(ErrCodeInvalidToken)) && !auth.webhook:
 			if refreshed {
 				return nil, err
 			}
@@ -280,6 +304,9 @@ func (ps *portalState) resetAt(method string) time.Time {
 }
 
 func (c *Client) load(ctx context.Context, memberID string) (Auth, error) {
+	if c.cfg.WebhookURL != "" {
+		return webhookAuth(memberID, c.cfg.WebhookURL)
+	}
 	a, err := c.tok.Load(ctx, memberID)
 	if err != nil {
 		return Auth{}, fmt.Errorf("bitrix24: loading tokens of portal %s: %w", memberID, err)
@@ -303,7 +330,9 @@ func (c *Client) post(ctx context.Context, a Auth, method string, params map[str
 	for k, v := range params {
 		body[k] = v
 	}
-	body["auth"] = a.AccessToken
+	if !a.webhook { // a webhook authenticates by its URL
+		body["auth"] = a.AccessToken
+	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return nil, "", fmt.Errorf("bitrix24 %s: encoding params: %w", method, err)
@@ -350,6 +379,9 @@ func (c *Client) post(ctx context.Context, a Auth, method string, params map[str
 // client_endpoint and domain so later calls go there directly. It re-reads the stored Auth under the
 // refresh lock so a concurrent refresh's rotated tokens are never overwritten with spent ones.
 func (c *Client) moved(ctx context.Context, a Auth, loc string) (Auth, error) {
+	if a.webhook {
+		return a, fmt.Errorf("%w: the portal of the incoming webhook moved (HTTP 302); put its new URL into bitrix24.webhook_url_file", ErrUnexpectedAnswer)
+	}
 	base, err := a.PortalBase()
 	if err != nil {
 		return a, err
@@ -374,6 +406,36 @@ func (c *Client) moved(ctx context.Context, a Auth, loc string) (Auth, error) {
 		return a, fmt.Errorf("bitrix24: saving moved endpoint of portal %s: %w", cur.MemberID, err)
 	}
 	return cur, nil
+}
+
+// block stops calls to the portal for d and raises the overload alert metrics.
+func (ps *portalState) block(d time.Duration) time.Time {
+	ps.mu.Lock()
+	ps.overload = time.Now().Add(d)
+	until := ps.overload
+	ps.mu.Unlock()
+	return until
+}
+
+func overloadAlert(memberID string) {
+	overloadGauge.WithLabelValues(memberID).Set(1)
+	overloadTotal.WithLabelValues(memberID).Inc()
+}
+
+// checkOverload fails fast while the portal is blocked, and clears the gauge once the pause is over.
+func (ps *portalState) checkOverload(memberID string) error {
+	ps.mu.Lock()
+	until := ps.overload
+	if !until.IsZero() && time.Now().After(until) {
+		ps.overload = time.Time{}
+		until = time.Time{}
+		overloadGauge.WithLabelValues(memberID).Set(0)
+	}
+	ps.mu.Unlock()
+	if until.IsZero() {
+		return nil
+	}
+	return fmt.Errorf("%w: portal %s, not calling it before %s", ErrPortalOverloaded, memberID, until.UTC().Format(time.RFC3339))
 }
 
 // stripURL drops the URL from *url.Error: it may carry auth= or the client secret.
@@ -424,6 +486,45 @@ func (c *Client) eventSend(ctx context.Context, memberID, eventToken string, ret
 	}
 	if !ok {
 		return fmt.Errorf("%w: bizproc.event.send on portal %s returned false", ErrUnexpectedAnswer, memberID)
+	}
+	return nil
+}
+
+// CallAs calls method with a user's own access token (a placement's AUTH_ID, reference §10) instead
+// of the stored portal tokens, so the portal answers with that user's identity and rights. It shares
+// the portal's rate limiter; it never refreshes (the token belongs to the user's browser session) and
+// never stores the token.
+func (c *Client) CallAs(ctx context.Context, memberID, accessToken, method string, params map[string]any, out any) error {
+	if accessToken == "" {
+		return fmt.Errorf("%w: no access token for %s", ErrBadRequest, method)
+	}
+	ps := c.portal(memberID)
+	if err := ps.checkOverload(memberID); err != nil {
+		return err
+	}
+	auth, err := c.load(ctx, memberID)
+	if err != nil {
+		return err
+	}
+	if auth.webhook {
+		return ErrWebhookMode
+	}
+	auth.AccessToken = accessToken
+	if err := ps.limiter.Wait(ctx); err != nil {
+		return fmt.Errorf("bitrix24 %s on %s: waiting for the rate limiter: %w", method, auth.Domain, err)
+	}
+	env, loc, err := c.post(ctx, auth, method, params)
+	if err != nil {
+		return err
+	}
+	if loc != "" {
+		return fmt.Errorf("%w: %s on %s: the portal moved (HTTP 302); retry once Signet has followed it", ErrUnexpectedAnswer, method, auth.Domain)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(env.Result, out); err != nil {
+		return fmt.Errorf("%w: %s on portal %s: decoding result into %T: %v", ErrUnexpectedAnswer, method, memberID, out, err)
 	}
 	return nil
 }

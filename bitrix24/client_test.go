@@ -3,12 +3,15 @@ package bitrix24_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
@@ -219,9 +222,37 @@ func TestOperationTimeLimitAndOverload(t *testing.T) {
 	p.SetFailure(emulator.Failure{Calls: 1, Status: 503, Code: bitrix24.ErrCodeOverloadLimit, Description: "Portal overloaded"})
 	n := len(p.Calls())
 	err = c.Call(ctx(t), mid, "crm.item.get", map[string]any{"entityTypeId": 2, "id": 1}, nil)
-	if !errorsAs(err, &e) || !e.IsCode(bitrix24.ErrCodeOverloadLimit) || e.Retryable() || len(p.Calls()) != n+1 {
-		t.Fatalf("OVERLOAD_LIMIT must stop at once: %v (calls %d)", err, len(p.Calls())-n)
+	if !errors.Is(err, bitrix24.ErrPortalOverloaded) || errorsAs(err, &e) || len(p.Calls()) != n+1 {
+		t.Fatalf("OVERLOAD_LIMIT must stop at once with ErrPortalOverloaded (retry later, not a permanent *Error): %v (calls %d)", err, len(p.Calls())-n)
 	}
+	// Signet stops calling that portal: the next call fails without reaching it, and the alert gauge is up.
+	if err := c.Call(ctx(t), mid, "app.info", nil, nil); !errors.Is(err, bitrix24.ErrPortalOverloaded) || len(p.Calls()) != n+1 {
+		t.Fatalf("after OVERLOAD_LIMIT the portal must not be called: %v (calls %d)", err, len(p.Calls())-n)
+	}
+	if v := gaugeValue(t, "signet_bitrix24_overload", mid); v != 1 {
+		t.Fatalf("signet_bitrix24_overload{member_id=%s} = %v, want 1", mid, v)
+	}
+}
+
+func gaugeValue(t *testing.T, name, memberID string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "member_id" && l.GetValue() == memberID {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }
 
 func TestTimeoutNotRetried(t *testing.T) {

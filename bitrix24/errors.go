@@ -64,6 +64,12 @@ var (
 	ErrBatchTooLong = errors.New("bitrix24: batch holds more than 50 commands")
 	// ErrBatchNotExecuted: with halt=1 a command after a failed one was never run.
 	ErrBatchNotExecuted = errors.New("bitrix24: batch command not executed because an earlier one failed (halt)")
+	// ErrPortalOverloaded: the portal answered 503 OVERLOAD_LIMIT (blocked by Bitrix24 support) and
+	// the client stopped calling it for ClientConfig.OverloadPause; retry after that, and alert.
+	ErrPortalOverloaded = errors.New("bitrix24: portal blocked by Bitrix24 (OVERLOAD_LIMIT); Signet paused calls to it, contact Bitrix24 support")
+	// ErrWebhookMode: robots and placements need an application context; an incoming webhook cannot
+	// register them (reference §1 rule 8, §9.3).
+	ErrWebhookMode = errors.New("bitrix24: incoming-webhook mode cannot register robots or placements (application context required); install the Signet local application instead")
 	// ErrUnexpectedAnswer: the portal answered something that is not a REST envelope.
 	ErrUnexpectedAnswer = errors.New("bitrix24: unexpected answer from portal")
 )

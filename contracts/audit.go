@@ -6,18 +6,43 @@ import (
 	"time"
 )
 
-// Audit actions. The action is the last token of the event's subject.
+// Audit actions. The action is the third token of the event's subject (see AuditSubject).
 const (
 	AuditRequestAccepted = "request_accepted"
 	AuditRequestRefused  = "request_refused"
+	AuditOTPVerified     = "otp_verified"
+	AuditOTPNotRequired  = "otp_not_required"
+	AuditOTPFailed       = "otp_failed"
+	AuditOTPLockout      = "otp_lockout"
 	AuditJobSigned       = "job_signed"
+	AuditJobStored       = "job_stored"
 	AuditJobFailed       = "job_failed"
+	AuditJobDead         = "job_dead_lettered"
 	AuditCalledBack      = "called_back"
+	AuditCallbackFailed  = "callback_failed"
+	AuditAdminChange     = "admin_change"
+	AuditEnrolment       = "enrolment"
+	AuditGrantIssued     = "grant_issued"
+	AuditGrantRevoked    = "grant_revoked"
+	// AuditCheckpoint is written by the audit writer itself: a signature over the chain head.
+	AuditChainCheckpoint = "checkpoint"
+)
+
+// Audit outcomes: what happened, in one word a report can group by.
+const (
+	AuditOK      = "ok"
+	AuditRefused = "refused"
+	AuditError   = "error"
 )
 
 // AuditEvent is one step in a document's story. PrevHash chains it to the event before it in the AUDIT
-// stream (the hash chain is built by the audit writer).
+// stream (the hash chain is built by the audit writer, internal/audit): Seq is the event's own stream
+// sequence (written into the event, so that a deleted event leaves a visible gap even in a copy), Hash
+// the SHA-256 of the message bytes as stored, ID "<seq>-<first 8 hex of Hash>" — the id a person
+// quotes (it is in the deal's timeline entry). Hash and ID are not stored: readers compute them.
 type AuditEvent struct {
+	ID           string    `json:"id,omitempty"`
+	Seq          uint64    `json:"seq,omitempty"`
 	V            int       `json:"v"`
 	Time         time.Time `json:"time"`
 	Action       string    `json:"action"`
@@ -30,9 +55,30 @@ type AuditEvent struct {
 	SHA256After  string    `json:"sha256_after,omitempty"`
 	Credential   string    `json:"credential,omitempty"`
 	CertSerial   string    `json:"cert_serial,omitempty"`
+	CertSubject  string    `json:"cert_subject,omitempty"`
 	Outcome      string    `json:"outcome,omitempty"`
 	Reason       string    `json:"reason,omitempty"`
-	PrevHash     string    `json:"prev_hash,omitempty"`
+	// Detail is free text for admin changes, enrolments and grants (never a secret or an OTP).
+	Detail     string           `json:"detail,omitempty"`
+	Checkpoint *AuditCheckpoint `json:"checkpoint,omitempty"`
+	PrevHash   string           `json:"prev_hash,omitempty"`
+	Hash       string           `json:"hash,omitempty"`
+}
+
+// AuditCheckpoint is a signature by Signet's service key over the chain head it follows: the bytes
+// signed are AuditCheckpointMessage(HeadSeq, HeadHash), hashed with SHA-256.
+type AuditCheckpoint struct {
+	HeadSeq  uint64 `json:"head_seq"`
+	HeadHash string `json:"head_hash"`
+	// KeyID is the hex SHA-256 of the service key's SubjectPublicKeyInfo.
+	KeyID string `json:"key_id"`
+	// Signature is base64 (PKCS#1 v1.5 for RSA keys, ASN.1 for ECDSA).
+	Signature string `json:"signature"`
+}
+
+// AuditCheckpointMessage is what a checkpoint signs.
+func AuditCheckpointMessage(seq uint64, hash string) []byte {
+	return fmt.Appendf(nil, "signet-audit-checkpoint/v1 %d %s", seq, hash)
 }
 
 // Marshal writes the event with the current Version.
@@ -51,4 +97,29 @@ func DecodeAuditEvent(data []byte) (*AuditEvent, error) {
 		return nil, fmt.Errorf("audit event: %w: no action", ErrInvalid)
 	}
 	return &e, nil
+}
+
+// AuditEventSubject is the subject an event is published on: signet.audit.<action>.<job>, so that one
+// document's story is read with the filter signet.audit.*.<job> (AuditJobFilter) instead of a scan of
+// the whole trail. Events without a job use the token "none".
+func AuditEventSubject(action, jobID string) string {
+	return AuditSubject(action) + "." + auditToken(jobID)
+}
+
+// AuditJobFilter is the subject filter of every event of one job.
+func AuditJobFilter(jobID string) string { return "signet.audit.*." + auditToken(jobID) }
+
+// auditToken makes a job id a single subject token. Ids are [A-Za-z0-9_-] in practice; anything else
+// becomes '_' (readers compare JobID after filtering, so a collision only costs a skipped message).
+func auditToken(id string) string {
+	if id == "" {
+		return "none"
+	}
+	b := []byte(id)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }

@@ -38,7 +38,12 @@ type Document struct {
 	// DiskFileID is the Bitrix24 Disk file id when the document is a Disk file; the signed PDF then
 	// becomes its new version (disk.file.uploadVersion).
 	DiskFileID int    `json:"disk_file_id,omitempty"`
-	FileName   string `json:"file_name,omitempty"`
+	// FileField is a CRM item's "file" field (e.g. UF_CRM_1739432938 or ufCrm_1739432938) holding the
+	// PDF; FileID the file in it (0: the field's newest file). The worker reads it with crm.item.get and
+	// the signed PDF replaces that file with crm.item.update, keeping the field's other files.
+	FileField string `json:"file_field,omitempty"`
+	FileID    int    `json:"file_id,omitempty"`
+	FileName  string `json:"file_name,omitempty"`
 	// DocumentID is Bitrix24's document id of the workflow, e.g. ["crm","CCrmDocumentDeal","DEAL_1188"].
 	DocumentID []string `json:"document_id,omitempty"`
 	// EntityTypeID and EntityID name the CRM item (2 and the deal id for deals).
@@ -97,8 +102,8 @@ func (j *SignJob) Validate() error {
 		return fmt.Errorf("sign job: %w: no id", ErrInvalid)
 	case j.Kind != KindRobot && j.Kind != KindPlacement && j.Kind != KindBatch:
 		return fmt.Errorf("sign job %s: %w: unknown kind %q", j.ID, ErrInvalid, j.Kind)
-	case j.Document.URL == "" && j.Document.DiskFileID == 0:
-		return fmt.Errorf("sign job %s: %w: no document URL or Disk file id", j.ID, ErrInvalid)
+	case j.Document.URL == "" && j.Document.DiskFileID == 0 && j.Document.FileField == "":
+		return fmt.Errorf("sign job %s: %w: no document URL, Disk file id or CRM file field", j.ID, ErrInvalid)
 	case j.Credential == "":
 		return fmt.Errorf("sign job %s: %w: no credential", j.ID, ErrInvalid)
 	case j.Portal.MemberID == "" && j.Kind != KindBatch:

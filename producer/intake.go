@@ -33,14 +33,22 @@ type Intake struct {
 	Domains []string
 	// RobotCode is the CODE of Signet's robot; calls for another code are refused.
 	RobotCode string
-	Log       *zap.Logger
-	Now       func() time.Time
+	// Bitrix calls the portals: robot and Sign-button registration at install, and the Sign dialog's
+	// user and file lookups. Nil: installs are stored without registering anything.
+	Bitrix Bitrix
+	// PublicURL is where Bitrix24 and browsers reach Signet; handler URLs are built from it.
+	PublicURL string
+	// FormKey signs the Sign dialog's form tokens (CSRF); 32 random bytes, e.g. from <data_dir>.
+	FormKey []byte
+	Log     *zap.Logger
+	Now     func() time.Time
 }
 
 // Routes mounts the Bitrix24 endpoints.
 func (in *Intake) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /bitrix24/robot", in.handleRobot)
 	mux.HandleFunc("POST /bitrix24/install", in.handleInstall)
+	in.placementRoutes(mux)
 }
 
 func (in *Intake) now() time.Time {

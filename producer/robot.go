@@ -20,7 +20,7 @@ import (
 
 // Robot property codes, as registered with bizproc.robot.add (see the README's robot contract).
 const (
-	PropDocument   = "document"   // Disk file id, or a file URL on the portal
+	PropDocument   = "document"   // Disk file id, deal file field code (UF_CRM_…), or a file URL on the portal
 	PropSigner     = "signer"     // user_<ID>
 	PropCredential = "credential" // PKCS#11 URI of the key
 	PropOTP        = "otp"        // the signer's one-time password
@@ -127,12 +127,21 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 		}
 		return ""
 	}
-	// The document: a Disk file id, or a URL on the portal's own host (a robot file property may
-	// arrive either way, see the reference §4.2).
+	// The document: a Disk file id, a deal file field code, or a URL on the portal's own host (a robot
+	// file property may arrive as a URL or a numeric id, see the reference §4.2).
 	doc := prop(PropDocument)
 	switch {
 	case doc == "":
 		return &PropertyError{PropDocument, "empty; choose the PDF file to sign"}
+	case isFileFieldCode(doc):
+		field, fileID, ok := parseFileField(doc)
+		if !ok {
+			return &PropertyError{PropDocument, "a deal file field is UF_CRM_<code>, optionally with the file id: UF_CRM_<code>:<file id>"}
+		}
+		if job.Document.EntityTypeID != 2 {
+			return &PropertyError{PropDocument, "a file field code works only in a deal's robot; give a Disk file id or a file instead"}
+		}
+		job.Document.FileField, job.Document.FileID = field, fileID
 	case isDigits(doc):
 		id, _ := strconv.Atoi(doc)
 		job.Document.DiskFileID = id
@@ -161,6 +170,12 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	job.Reply.NotifyUserID = uid
 
 	job.Credential = prop(PropCredential)
+	if job.Credential == "" {
+		job.Credential = user.DefaultCredential
+	}
+	if job.Credential == "" {
+		return &PropertyError{PropCredential, fmt.Sprintf("empty, and %s has no default certificate; choose one or ask the administrator to map one", user.Login)}
+	}
 	if !strings.HasPrefix(job.Credential, "pkcs11:") {
 		return &PropertyError{PropCredential, "must be a certificate's PKCS#11 URI (pkcs11:token=…;object=…); see `signet admin cert list`"}
 	}
@@ -199,6 +214,31 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	job.Signer.Authorization = d.Method
 	job.Signer.GrantID = d.GrantID
 	return nil
+}
+
+// isFileFieldCode: UF_CRM_… (the user field code shown in the CRM settings) or ufCrm… (crm.item.*).
+func isFileFieldCode(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "uf_crm_") || strings.HasPrefix(l, "ufcrm")
+}
+
+// parseFileField splits "UF_CRM_X" or "UF_CRM_X:123" into the field code and the file id (0: the
+// field's newest file).
+func parseFileField(s string) (string, int, bool) {
+	field, id, hasID := strings.Cut(s, ":")
+	for _, r := range field {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return "", 0, false
+		}
+	}
+	if !hasID {
+		return field, 0, true
+	}
+	n, err := strconv.Atoi(id)
+	if err != nil || n <= 0 {
+		return "", 0, false
+	}
+	return field, n, true
 }
 
 func isDigits(s string) bool {

@@ -38,12 +38,12 @@ func newFixture(t *testing.T) *fixture {
 	if err := queue.Provision(ctx, ns.JS, queue.Settings{Replicas: 1, AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 10}); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := portals.Open(ctx, ns.JS, 1)
+	line, _ := identity.GenerateKeyLine()
+	keys, err := identity.LoadKeys(line)
 	if err != nil {
 		t.Fatal(err)
 	}
-	line, _ := identity.GenerateKeyLine()
-	keys, err := identity.LoadKeys(line)
+	reg, err := portals.Open(ctx, ns.JS, 1, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,8 @@ func (f *fixture) install(t *testing.T) {
 
 func (f *fixture) addSigner(t *testing.T, otpOff bool) {
 	t.Helper()
-	err := f.id.AddUser(context.Background(), identity.User{Login: "mary", BitrixIDs: map[string]int{f.portal.MemberID(): 7}, OTPDisabled: otpOff})
+	err := f.id.AddUser(context.Background(), identity.User{Login: "mary", BitrixIDs: map[string]int{f.portal.MemberID(): 7}, OTPDisabled: otpOff,
+		Credentials: []string{cred}})
 	if err != nil {
 		t.Fatal(err)
 	}

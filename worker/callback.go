@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,16 +12,30 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/storage"
 )
 
-// Caller delivers a job's result to Bitrix24: the signed PDF replaces the original Disk file
-// (disk.file.uploadVersion), the deal's timeline records the signature (crm.timeline.comment.add), and
-// the waiting robot completes (bizproc.event.send). Each step is recorded when done, so a redelivered
-// callback repeats none that succeeded; a callback never signs.
+// Batcher combines small REST commands of many callbacks into batch requests (bitrix24.Batcher).
+type Batcher interface {
+	Do(ctx context.Context, memberID string, cmds []bitrix24.BatchCommand) ([]bitrix24.BatchResult, error)
+}
+
+// Caller delivers a job's result to Bitrix24:
+//  1. the signed PDF replaces the original — a new version of the Disk file (disk.file.uploadVersion),
+//     or the file in the CRM item's file field (crm.item.update, the field's other files kept as
+//     {"id":N}); a document given as a URL has nothing to replace;
+//  2. the deal's timeline records the signature (crm.timeline.comment.add);
+//  3. the waiting robot completes (bizproc.event.send), with signed=N and errorText on failure, and on
+//     failure the requester is told (im.notify.system.add).
+//
+// Uploads are single calls (never inside batch, see bitrix24.Batcher); steps 2 and 3 of many jobs go
+// through Batch in shared batch requests. Each step is recorded in the jobs bucket when done, so a
+// redelivered callback repeats none that succeeded, and a callback never signs.
 type Caller struct {
 	Portal  Portal
+	Batch   Batcher // nil: small commands go one by one (tests, tools)
 	Store   storage.Store
 	Results *Results
 	LinkTTL time.Duration
@@ -37,6 +53,16 @@ const (
 	RetErrorText          = "errorText"
 )
 
+// step is one small REST command of a callback and the flag it sets when done.
+type step struct {
+	name   string // for logs
+	method string
+	params map[string]any
+	done   func(*Steps)
+	// mustBeTrue: the result must be JSON true (bizproc.event.send).
+	mustBeTrue bool
+}
+
 // Deliver performs the callback's remaining steps.
 func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback) error {
 	steps, err := c.Results.Steps(ctx, cb.JobID)
@@ -45,40 +71,39 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback) error {
 	}
 	member := cb.Portal.MemberID
 	if member == "" {
-		return nil // a local batch job: nothing to tell a portal
+		return c.Results.SaveOutcome(ctx, cb, "") // a local batch job: nothing to tell a portal
 	}
 	if cb.Outcome == contracts.OutcomeFailed {
 		return c.deliverFailure(ctx, cb, steps)
 	}
 	s := cb.Signed
 	writeBack := ""
-	if cb.Document.DiskFileID != 0 && !steps.Uploaded {
-		if err := c.uploadVersion(ctx, cb); err != nil {
+	if !steps.Uploaded && (cb.Document.DiskFileID != 0 || cb.Document.FileField != "") {
+		var err error
+		if cb.Document.DiskFileID != 0 {
+			err = c.uploadVersion(ctx, cb)
+		} else {
+			err = c.replaceCRMFile(ctx, cb)
+		}
+		if err != nil {
 			if !IsPermanent(err) {
 				return err
 			}
-			writeBack = fmt.Sprintf("signed, but the new version could not be saved to Disk file %d: %v", cb.Document.DiskFileID, err)
+			writeBack = fmt.Sprintf("signed, but the signed file could not replace the original: %v", err)
+			c.Log.Warn("write-back refused by the portal", zap.String("job_id", cb.JobID), zap.Error(err))
 		}
 		steps.Uploaded = true
 		if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
 			return err
 		}
 	}
+	var todo []step
 	if cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented {
 		comment := fmt.Sprintf("Document %s signed by %s with certificate %s, serial %s, at %s UTC. SHA-256 %s. Signet job %s.",
-			fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SignedAt.Format("2006-01-02 15:04:05"), s.SHA256After, cb.JobID)
-		err := c.Portal.Call(ctx, member, "crm.timeline.comment.add", map[string]any{"fields": map[string]any{
-			"ENTITY_ID": cb.Document.EntityID, "ENTITY_TYPE": "deal", "COMMENT": comment,
-		}}, nil)
-		if err := classifyPortal(err); err != nil && !IsPermanent(err) {
-			return fmt.Errorf("timeline comment for job %s: %w", cb.JobID, err)
-		} else if err != nil {
-			c.Log.Warn("timeline comment refused by the portal", zap.String("job_id", cb.JobID), zap.Error(err))
-		}
-		steps.Commented = true
-		if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
-			return err
-		}
+			fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.SHA256After, cb.JobID)
+		todo = append(todo, step{name: "timeline comment", method: "crm.timeline.comment.add",
+			params: map[string]any{"fields": map[string]any{"ENTITY_ID": cb.Document.EntityID, "ENTITY_TYPE": "deal", "COMMENT": comment}},
+			done:   func(s *Steps) { s.Commented = true }})
 	}
 	if cb.Reply.EventToken != "" && !steps.Sent {
 		link, err := c.Store.URL(ctx, s.PDFKey, c.LinkTTL)
@@ -88,67 +113,129 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback) error {
 		ret := map[string]any{
 			RetSigned: "Y", RetSignedFileURL: link, RetDocumentSHA256: s.SHA256After,
 			RetCertificateSubject: s.CertificateSubject, RetCertificateSerial: s.CertificateSerial,
-			RetSignedAt: s.SignedAt.Format(time.RFC3339), RetErrorText: writeBack,
+			RetSignedAt: s.SignedAt.UTC().Format(time.RFC3339), RetErrorText: writeBack,
 		}
-		msg := fmt.Sprintf("Signed by %s, certificate %s, serial %s", cb.Signer.Login, s.CertificateSubject, s.CertificateSerial)
-		if err := c.send(ctx, cb, ret, msg); err != nil {
-			return err
-		}
-		steps.Sent = true
-		if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
-			return err
-		}
+		msg := fmt.Sprintf("Signed by %s, certificate %s, serial %s, SHA-256 %s", cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SHA256After)
+		todo = append(todo, eventSend(cb, ret, msg))
 	}
-	return nil
+	if err := c.run(ctx, cb, &steps, todo); err != nil {
+		return err
+	}
+	return c.Results.SaveOutcome(ctx, cb, writeBack)
+}
+
+func eventSend(cb *contracts.Callback, ret map[string]any, msg string) step {
+	return step{name: "bizproc.event.send", method: "bizproc.event.send", mustBeTrue: true,
+		params: map[string]any{"EVENT_TOKEN": cb.Reply.EventToken, "RETURN_VALUES": ret, "LOG_MESSAGE": msg},
+		done:   func(s *Steps) { s.Sent = true }}
 }
 
 func (c *Caller) deliverFailure(ctx context.Context, cb *contracts.Callback, steps Steps) error {
+	var todo []step
 	if cb.Reply.EventToken != "" && !steps.Sent {
-		ret := map[string]any{RetSigned: "N", RetErrorText: cb.Error}
-		if err := c.send(ctx, cb, ret, "Not signed: "+cb.Error); err != nil {
-			return err
-		}
-		steps.Sent = true
-		if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
-			return err
-		}
+		todo = append(todo, eventSend(cb, map[string]any{RetSigned: "N", RetErrorText: cb.Error}, "Not signed: "+cb.Error))
 	}
 	if cb.Reply.NotifyUserID != 0 && !steps.Notified {
-		err := c.Portal.Call(ctx, cb.Portal.MemberID, "im.notify.system.add", map[string]any{
-			"USER_ID": cb.Reply.NotifyUserID,
-			"MESSAGE": fmt.Sprintf("Signet could not sign %s: %s", fileName(cb), cb.Error),
-			"TAG":     "signet-" + cb.JobID,
-		}, nil)
-		if err := classifyPortal(err); err != nil && !IsPermanent(err) {
-			return fmt.Errorf("notifying user %d of job %s: %w", cb.Reply.NotifyUserID, cb.JobID, err)
-		} else if err != nil {
-			c.Log.Warn("failure notification refused by the portal", zap.String("job_id", cb.JobID), zap.Error(err))
+		todo = append(todo, step{name: "failure notification", method: "im.notify.system.add",
+			params: map[string]any{
+				"USER_ID": cb.Reply.NotifyUserID,
+				"MESSAGE": fmt.Sprintf("Signet could not sign %s: %s", fileName(cb), cb.Error),
+				"TAG":     "signet-" + cb.JobID,
+			},
+			done: func(s *Steps) { s.Notified = true }})
+	}
+	if err := c.run(ctx, cb, &steps, todo); err != nil {
+		return err
+	}
+	return c.Results.SaveOutcome(ctx, cb, "")
+}
+
+// run sends the steps (through the Batcher when there is one, all in one batch request in order)
+// and records each that is done. A step the portal refused for good is logged and counted as done:
+// retrying cannot help and nobody else can be told. A step that may succeed later makes run return
+// a retryable error after the finished steps are recorded.
+func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, todo []step) error {
+	if len(todo) == 0 {
+		return nil
+	}
+	member := cb.Portal.MemberID
+	results := make([]error, len(todo))
+	if c.Batch != nil {
+		cmds := make([]bitrix24.BatchCommand, len(todo))
+		for i, st := range todo {
+			cmds[i] = bitrix24.BatchCommand{Method: st.method, Params: st.params}
 		}
-		steps.Notified = true
-		return c.Results.SaveSteps(ctx, cb.JobID, steps)
+		res, berr := c.Batch.Do(ctx, member, cmds)
+		for i := range todo {
+			switch {
+			case i < len(res) && res[i].Err == nil && res[i].Result != nil:
+				results[i] = checkTrue(todo[i], res[i].Result)
+			case i < len(res) && res[i].Err != nil && berr == nil:
+				results[i] = res[i].Err
+			case berr != nil:
+				results[i] = berr
+			default:
+				results[i] = fmt.Errorf("%w: no result for %s", bitrix24.ErrBatchNotExecuted, todo[i].method)
+			}
+		}
+	} else {
+		for i, st := range todo {
+			var raw json.RawMessage
+			if err := c.Portal.Call(ctx, member, st.method, st.params, &raw); err != nil {
+				results[i] = err
+				continue
+			}
+			results[i] = checkTrue(st, raw)
+		}
+	}
+	var retry error
+	changed := false
+	for i, st := range todo {
+		err := classifyPortal(results[i])
+		if errors.Is(results[i], bitrix24.ErrBatchNotExecuted) {
+			err = results[i] // not executed (halt or rate limit): retry later
+		}
+		switch {
+		case err == nil:
+			st.done(steps)
+			changed = true
+		case IsPermanent(err):
+			if st.method == "bizproc.event.send" {
+				c.Log.Error("the portal refused bizproc.event.send; the workflow cannot be completed", zap.String("job_id", cb.JobID), zap.Error(err))
+			} else {
+				c.Log.Warn("the portal refused a callback step", zap.String("job_id", cb.JobID), zap.String("step", st.name), zap.Error(err))
+			}
+			st.done(steps)
+			changed = true
+		default:
+			retry = errors.Join(retry, fmt.Errorf("%s for job %s: %w", st.name, cb.JobID, err))
+		}
+	}
+	if changed {
+		if err := c.Results.SaveSteps(ctx, cb.JobID, *steps); err != nil {
+			return errors.Join(retry, err)
+		}
+	}
+	return retry
+}
+
+// checkTrue: bizproc.event.send answers true; anything else is an unexpected answer (retried).
+func checkTrue(st step, raw json.RawMessage) error {
+	if !st.mustBeTrue {
+		return nil
+	}
+	var ok bool
+	if json.Unmarshal(raw, &ok) != nil || !ok {
+		return fmt.Errorf("%w: %s returned %.40s", bitrix24.ErrUnexpectedAnswer, st.method, raw)
 	}
 	return nil
 }
 
-// send completes the robot. A permanent refusal (ACCESS_DENIED for a bad token) is logged and the
-// callback ends: there is nobody else to tell.
-func (c *Caller) send(ctx context.Context, cb *contracts.Callback, ret map[string]any, msg string) error {
-	err := classifyPortal(c.Portal.EventSend(ctx, cb.Portal.MemberID, cb.Reply.EventToken, ret, msg))
-	if err != nil && !IsPermanent(err) {
-		return fmt.Errorf("bizproc.event.send for job %s: %w", cb.JobID, err)
-	}
-	if err != nil {
-		c.Log.Error("the portal refused bizproc.event.send; the workflow cannot be completed", zap.String("job_id", cb.JobID), zap.Error(err))
-	}
-	return nil
-}
-
-// uploadVersion replaces the Disk file with the signed PDF, read back from storage (which checks its
-// SHA-256 on the way).
-func (c *Caller) uploadVersion(ctx context.Context, cb *contracts.Callback) error {
+// signedBase64 reads the signed PDF back from storage (which checks its SHA-256 on the way).
+func (c *Caller) signedBase64(ctx context.Context, cb *contracts.Callback) (string, error) {
 	rc, _, err := c.Store.Get(ctx, cb.Signed.PDFKey)
 	if err != nil {
-		return fmt.Errorf("reading the signed PDF of job %s: %w", cb.JobID, err)
+		return "", fmt.Errorf("reading the signed PDF of job %s: %w", cb.JobID, err)
 	}
 	var b strings.Builder
 	enc := base64.NewEncoder(base64.StdEncoding, &b)
@@ -158,10 +245,19 @@ func (c *Caller) uploadVersion(ctx context.Context, cb *contracts.Callback) erro
 	}
 	enc.Close()
 	if err != nil {
-		return fmt.Errorf("reading the signed PDF of job %s: %w", cb.JobID, err)
+		return "", fmt.Errorf("reading the signed PDF of job %s: %w", cb.JobID, err)
+	}
+	return b.String(), nil
+}
+
+// uploadVersion makes the signed PDF the Disk file's new version (reference §6.1); history is kept.
+func (c *Caller) uploadVersion(ctx context.Context, cb *contracts.Callback) error {
+	b64, err := c.signedBase64(ctx, cb)
+	if err != nil {
+		return err
 	}
 	err = c.Portal.Call(ctx, cb.Portal.MemberID, "disk.file.uploadVersion", map[string]any{
-		"id": cb.Document.DiskFileID, "fileContent": []string{fileName(cb), b.String()},
+		"id": cb.Document.DiskFileID, "fileContent": []string{fileName(cb), b64},
 	}, nil)
 	return classifyPortal(err)
 }

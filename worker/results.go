@@ -34,6 +34,19 @@ func OpenResults(ctx context.Context, js jetstream.JetStream, replicas int, ttl 
 	return &Results{kv: kv}, nil
 }
 
+// LookupResults opens the existing bucket without changing it (for `signet dlq`, which must not
+// provision anything).
+func LookupResults(ctx context.Context, js jetstream.JetStream) (*Results, error) {
+	kv, err := js.KeyValue(ctx, contracts.BucketJobs)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("the jobs bucket %s does not exist yet: start a worker once (it creates it)", contracts.BucketJobs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobs bucket: %w", err)
+	}
+	return &Results{kv: kv}, nil
+}
+
 // Signed returns the recorded result of a job, or nil when it has not been signed yet.
 func (r *Results) Signed(ctx context.Context, jobID string) (*contracts.Signed, error) {
 	e, err := r.kv.Get(ctx, "res."+jobID)

@@ -35,9 +35,15 @@ type Portal interface {
 	EventSend(ctx context.Context, memberID, eventToken string, returnValues map[string]any, logMessage string) error
 }
 
+// Policy says whether an administrator disabled a credential after the job was queued.
+type Policy interface {
+	Disabled(ctx context.Context, credentialURI string) (bool, error)
+}
+
 // Signer signs one job: fetch the PDF, sign it, store the artefacts, record the result.
 type Signer struct {
 	Keys        Keys
+	Policy      Policy
 	Portal      Portal
 	Store       storage.Store
 	Results     *Results
@@ -99,6 +105,15 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	}
 	if err := cred.CheckValid(s.now()); err != nil {
 		return nil, Permanent(err)
+	}
+	if s.Policy != nil {
+		disabled, err := s.Policy.Disabled(ctx, job.Credential)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: reading the credential policy: %w", job.ID, err)
+		}
+		if disabled {
+			return nil, Permanentf("credential %s was disabled by the administrator; map another certificate to %s", job.Credential, job.Signer.Login)
+		}
 	}
 
 	dir, err := os.MkdirTemp(s.TempDir, "signet-"+job.ID+"-")
@@ -195,6 +210,12 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 // with disk.file.get at signing time, so the download URL (with its short-lived auth=) is fresh.
 func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, path string) (string, error) {
 	fileURL, name := job.Document.URL, job.Document.FileName
+	if job.Document.FileField != "" { // a CRM file field: crm.item.get now, for a fresh urlMachine
+		var err error
+		if fileURL, name, err = resolveCRMFile(ctx, s.Portal, job); err != nil {
+			return "", err
+		}
+	}
 	if job.Document.DiskFileID != 0 {
 		var file struct {
 			Name        string `json:"NAME"`

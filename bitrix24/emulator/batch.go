@@ -18,7 +18,7 @@ const maxBatch = 50
 
 // batch runs cmd (id → "method?query") in order (reference §7): HTTP 200 with result, result_error,
 // result_total, result_next, result_time; with halt=1 it stops at the first failure. Nested batch and
-// downloads are ERROR_BATCH_METHOD_NOT_ALLOWED. The whole batch counts once for the leaky bucket.
+// the upload/download endpoints are ERROR_BATCH_METHOD_NOT_ALLOWED. The whole batch counts once for the leaky bucket.
 func (p *Portal) batch(c *callCtx, params map[string]any, order []string) (any, *apiError) {
 	type cmd struct{ id, text string }
 	var cmds []cmd
@@ -81,7 +81,7 @@ func (p *Portal) batch(c *callCtx, params map[string]any, order []string) (any, 
 		switch {
 		case err != nil:
 			aerr = &apiError{status: 400, code: bitrix24.ErrCodeInvalidRequest, desc: "Malformed command query"}
-		case name == "batch" || name == "download":
+		case name == "batch" || name == "download" || name == "upload":
 			aerr = &apiError{status: 405, code: bitrix24.ErrCodeBatchMethodNotAllowed, desc: "Method is not allowed for batch usage"}
 		default:
 			if aerr = p.batchInjectedLocked(cm.id); aerr != nil {

@@ -75,6 +75,7 @@ func (p *Portal) methods() map[string]method {
 		"crm.timeline.comment.add": p.timelineCommentAdd,
 		"im.notify.system.add":     p.imNotifySystemAdd,
 		"app.info":                 p.appInfo,
+		"user.current":             p.userCurrent,
 	}
 }
 

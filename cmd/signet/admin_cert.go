@@ -22,17 +22,75 @@ import (
 const adminCertUsage = `Usage: signet admin cert <action> [flags]
 
 Actions:
-  list         list the credentials (keys with a certificate) on every token, or on --token
-  self-signed  generate a key on --token and store a self-signed document-signing certificate
-  init-ca      generate the internal CA's key on --token and store its CA certificate (--export DIR
-               also writes root.pem and root.der for employees to install)
-  issue        generate a key on --token and store a certificate issued by the CA named by --ca
-  import       store a certificate (PEM, --cert) and its chain (--chain) for the key named by --key
-  export-root  write root.pem and root.der of the chain of the key named by --key to --dir
+  list [--token URI]        the credentials (keys with a certificate) on every token, or on one
+  self-signed --token URI --label L --subject "CN=…,O=…" [--key-type rsa2048|rsa3072|p256|p384] [--days N]
+                            generate a sign-only key on the token and store a self-signed
+                            document-signing certificate under the same label and CKA_ID
+  import --key URI --cert FILE [--chain FILE]
+                            attach a certificate (PEM; a bundle carries its chain) to an existing key
+  disable URI | enable URI  stop or allow signing with a credential (needs the server's NATS)
 
-Tokens and PINs come from the configuration (--config FILE or SIGNET_CONFIG, SIGNET_* variables);
-with no tokens configured the demo SoftHSM token under the data directory is used.
+Internal CA (signet admin ca):
+  init --token URI --label L --subject …      the CA's key stays on the token
+  issue --ca CA-URI --token URI --label L --subject …
+  export --ca CA-URI --out DIR                writes DIR/root.pem and DIR/root.der
+
+A token is named by an RFC 7512 URI (pkcs11:token=acme) or a configured token name. The URI may carry
+the module and the PIN (pkcs11:token=acme?module-path=/usr/lib/x.so&pin-source=file:/etc/acme.pin, or
+pin-value=…); otherwise tokens and PINs come from the configuration (--config FILE or SIGNET_CONFIG),
+and with no tokens configured the demo SoftHSM token under the data directory is used.
 `
+
+func init() {
+	adminCommands["cert"] = command{runAdminCert, "credentials on the PKCS#11 tokens (list|self-signed|import|disable|enable)"}
+	adminCommands["ca"] = command{runAdminCA, "the internal CA (init|issue|export)"}
+}
+
+// runAdminCA is `signet admin ca init|issue|export`, the internal CA's side of runAdminCert.
+func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, adminCertUsage)
+		if len(args) == 0 {
+			return usageError{errors.New("an action is required")}
+		}
+		return nil
+	}
+	action := map[string]string{"init": "init-ca", "issue": "issue", "export": "export-root"}[args[0]]
+	if action == "" {
+		return usageError{fmt.Errorf("unknown CA action %q; use init, issue or export", args[0])}
+	}
+	return runAdminCert(ctx, append([]string{action}, args[1:]...), stdout, stderr)
+}
+
+// certTokenFromURI turns a token URI that carries its module (and PIN source) into a token
+// configuration, so certificates can be made on a token that no configuration file names.
+func certTokenFromURI(s string) (*config.Token, string, error) {
+	if !strings.HasPrefix(s, "pkcs11:") {
+		return nil, s, nil
+	}
+	u, err := keyring.ParseURI(s)
+	if err != nil {
+		return nil, "", err
+	}
+	if u.ModulePath == "" {
+		return nil, u.Token, nil
+	}
+	t := &config.Token{Name: u.Token, Module: u.ModulePath, Label: u.Token, Serial: u.Serial}
+	if u.Token == "" {
+		t.Name = u.Serial
+	}
+	switch {
+	case u.PinValue != "":
+		// The PIN stays inside this process: an environment variable of its own, never a file or a log.
+		os.Setenv("SIGNET_CLI_TOKEN_PIN", u.PinValue)
+		t.PinEnv = "SIGNET_CLI_TOKEN_PIN"
+	case u.PinSource != "":
+		t.PinFile = strings.TrimPrefix(u.PinSource, "file:")
+	default:
+		return nil, "", fmt.Errorf("token URI %s names a module but no PIN: add ?pin-source=file:/path (or pin-value=…)", u.String())
+	}
+	return t, t.Name, nil
+}
 
 // runAdminCert is `signet admin cert …`: the administrator's certificate tasks on the configured
 // PKCS#11 tokens. args start after "cert".
@@ -58,12 +116,17 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	certFile := fs.String("cert", "", "PEM file with the certificate to import")
 	chainFile := fs.String("chain", "", "PEM file with the chain certificates to import (optional)")
 	dir := fs.String("dir", "", "directory for root.pem and root.der (export-root)")
+	fs.StringVar(dir, "out", "", "directory for root.pem and root.der (ca export)")
 	export := fs.String("export", "", "also write root.pem and root.der to this directory (init-ca)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	positional, err := parseWithPositional(fs, args[1:])
+	if err != nil {
+		return usageError{err}
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
+	if positional != "" && action != "disable" && action != "enable" {
+		return usageError{fmt.Errorf("unexpected argument %q", positional)}
+	}
+	if action == "export-root" && *keyURI == "" {
+		*keyURI = *caURI // `ca export --ca URI`
 	}
 	need := func(name, v string) error {
 		if v == "" {
@@ -99,14 +162,18 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	case "export-root":
-		if err := errors.Join(need("key", *keyURI), need("dir", *dir)); err != nil {
+		if err := errors.Join(need("ca", *keyURI), need("out", *dir)); err != nil {
 			return err
+		}
+	case "disable", "enable":
+		if !strings.HasPrefix(positional, "pkcs11:") {
+			return usageError{fmt.Errorf("%s needs the credential's URI, e.g. signet admin cert %s 'pkcs11:token=acme;object=mary-2026'", action, action)}
 		}
 	default:
 		fmt.Fprint(stderr, adminCertUsage)
 		return usageError{fmt.Errorf("unknown action %q", action)}
 	}
-	if action != "list" && action != "import" && action != "export-root" {
+	if action == "self-signed" || action == "init-ca" || action == "issue" {
 		if _, err := keyring.ParseSubject(*subject); err != nil {
 			return usageError{err}
 		}
@@ -119,6 +186,30 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cfg, _, err := config.Load("admin cert", cfgArgs, os.Getenv)
 	if err != nil {
 		return usageError{err}
+	}
+	if action == "disable" || action == "enable" {
+		svc, closeFn, err := openIdentity(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		if err := svc.SetCredentialDisabled(ctx, positional, action == "disable"); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%sd %s\n", action, positional)
+		return nil
+	}
+	for _, v := range []*string{token, keyURI, caURI} {
+		t, name, err := certTokenFromURI(*v)
+		if err != nil {
+			return usageError{err}
+		}
+		if v == token {
+			*token = name
+		}
+		if t != nil {
+			cfg.Tokens = []config.Token{*t}
+		}
 	}
 	log, err := newLogger(cfg.Log.Format, "warn", stderr)
 	if err != nil {
@@ -235,6 +326,9 @@ func certKeyDescription(c *keyring.Credential) string {
 	return fmt.Sprintf("%T", c.Key.Public())
 }
 
+// ExpiryWarning is how long before a certificate's end Signet starts warning about it.
+const ExpiryWarning = 30 * 24 * time.Hour
+
 func certStatus(c *keyring.Credential) string {
 	if err := c.CheckValid(time.Now()); err != nil {
 		switch {
@@ -244,6 +338,9 @@ func certStatus(c *keyring.Credential) string {
 			return "NOT YET VALID"
 		}
 		return "INVALID"
+	}
+	if left := time.Until(c.Certificate.NotAfter); left < ExpiryWarning {
+		return fmt.Sprintf("EXPIRES IN %d DAYS", int(left.Hours()/24))
 	}
 	return "valid"
 }
@@ -263,10 +360,11 @@ func certPrint(w io.Writer, what string, c *keyring.Credential) {
 
 func certPrintList(w io.Writer, creds []*keyring.Credential, status []keyring.TokenStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOKEN\tLABEL\tKEY\tSUBJECT\tNOT AFTER\tSTATUS\tURI")
+	fmt.Fprintln(tw, "TOKEN\tLABEL\tID\tKEY\tSUBJECT\tISSUER\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS\tURI")
 	for _, c := range creds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Token, c.Label, certKeyDescription(c),
-			c.Certificate.Subject.CommonName, c.Certificate.NotAfter.UTC().Format(time.DateOnly), certStatus(c), c.URI)
+		fmt.Fprintf(tw, "%s\t%s\t%x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Token, c.Label, c.ID, certKeyDescription(c),
+			c.Certificate.Subject, c.Certificate.Issuer, c.Certificate.SerialNumber.Text(16),
+			c.Certificate.NotBefore.UTC().Format(time.DateOnly), c.Certificate.NotAfter.UTC().Format(time.DateOnly), certStatus(c), c.URI)
 	}
 	_ = tw.Flush()
 	for _, s := range status {

@@ -31,6 +31,8 @@ Actions:
   otp-disable LOGIN | otp-enable LOGIN  sign without / with a one-time password
   delete LOGIN
   enrol LOGIN                           print an OTP enrolment link, valid one hour, usable once
+  map LOGIN --credential URI [--default]  let the user sign with a credential (PKCS#11 URI)
+  unmap LOGIN --credential URI
 
 The commands talk to the same NATS as the server (nats.url, or the embedded server of a running
 ` + "`signet serve`" + ` on the same data directory) and use its security.secret_keys_file.
@@ -63,25 +65,21 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	description := fs.String("description", "", "what the user is for (add)")
 	otpOff := fs.Bool("otp-disabled", false, "the user signs without a one-time password (add)")
+	credential := fs.String("credential", "", "PKCS#11 URI of a credential (map, unmap; add: mapped and made the default)")
+	makeDefault := fs.Bool("default", false, "make the credential the user's default (map)")
 	bitrix := bitrixFlag{}
 	fs.Var(bitrix, "bitrix", "MEMBER_ID:USER_ID of the user on a portal; repeat for several portals (add)")
-	configArgs := []string{}
-	// The server's settings (--config, --data-dir, --nats-url, …) are accepted too.
+	// The server's settings (--data-dir, --nats-url, …) are accepted too, so the command finds its NATS.
 	cfgFlags := config.Defaults().Settings()
 	for _, s := range cfgFlags {
-		v := fs.String(s.Flag(), "", "")
-		name := s.Flag()
-		defer func() {
-			if *v != "" {
-				configArgs = append(configArgs, "--"+name, *v)
-			}
-		}()
+		fs.String(s.Flag(), "", s.Help)
 	}
 	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
 	login, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		return usageError{err}
 	}
+	var configArgs []string
 	for _, s := range cfgFlags {
 		if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
 			configArgs = append(configArgs, "--"+s.Flag(), f.Value.String())
@@ -107,6 +105,11 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case "add":
 		if err := svc.AddUser(ctx, identity.User{Login: login, Description: *description, BitrixIDs: bitrix, OTPDisabled: *otpOff}); err != nil {
 			return err
+		}
+		if *credential != "" {
+			if _, err := svc.MapCredential(ctx, login, *credential, true); err != nil {
+				return err
+			}
 		}
 		u, err := svc.GetUser(ctx, login)
 		if err != nil {
@@ -155,6 +158,20 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		fmt.Fprintf(stdout, "%s\nvalid until %s (one hour), usable once; give it to %s only\n", link, expires.UTC().Format(time.RFC3339), login)
+	case "map", "unmap":
+		if *credential == "" {
+			return usageError{fmt.Errorf("%s needs --credential URI", action)}
+		}
+		var u *identity.User
+		if action == "map" {
+			u, err = svc.MapCredential(ctx, login, *credential, *makeDefault)
+		} else {
+			u, err = svc.UnmapCredential(ctx, login, *credential)
+		}
+		if err != nil {
+			return err
+		}
+		printUser(stdout, u)
 	default:
 		return usageError{fmt.Errorf("unknown action %q; run `signet admin user help`", action)}
 	}
@@ -231,6 +248,14 @@ func bitrixIDs(u *identity.User) string {
 }
 
 func printUser(w io.Writer, u *identity.User) {
-	fmt.Fprintf(w, "login:       %s\ndescription: %s\notp:         %s\nstate:       %s\nbitrix24:    %s\ncreated:     %s\nupdated:     %s\n",
-		u.Login, u.Description, otpState(u), userState(u), bitrixIDs(u), u.Created.UTC().Format(time.RFC3339), u.Updated.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "login:       %s\ndescription: %s\notp:         %s\nstate:       %s\nbitrix24:    %s\n",
+		u.Login, u.Description, otpState(u), userState(u), bitrixIDs(u))
+	for _, c := range u.Credentials {
+		mark := ""
+		if c == u.DefaultCredential {
+			mark = " (default)"
+		}
+		fmt.Fprintf(w, "credential:  %s%s\n", c, mark)
+	}
+	fmt.Fprintf(w, "created:     %s\nupdated:     %s\n", u.Created.UTC().Format(time.RFC3339), u.Updated.UTC().Format(time.RFC3339))
 }

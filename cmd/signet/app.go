@@ -45,6 +45,7 @@ type app struct {
 	keys     *keyring.Keyring
 	b24      *bitrix24.Client
 	results  *worker.Results
+	policy   *identity.CredentialPolicy
 	closers  []func()
 }
 
@@ -94,18 +95,18 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if err := queue.Provision(ctx, a.js, qs); err != nil {
 		return nil, fmt.Errorf("provisioning JetStream: %w", err)
 	}
-	if a.portals, err = portals.Open(ctx, a.js, cfg.NATS.Replicas); err != nil {
+	secretKeys, err := loadOrCreateSecretKeys(cfg.Security.SecretKeysFile)
+	if err != nil {
+		return nil, err
+	}
+	if a.portals, err = portals.Open(ctx, a.js, cfg.NATS.Replicas, secretKeys); err != nil {
 		return nil, err
 	}
 	if a.store, err = a.openStorage(ctx); err != nil {
 		return nil, err
 	}
 	if r.intake {
-		keys, err := loadOrCreateSecretKeys(cfg.Security.SecretKeysFile)
-		if err != nil {
-			return nil, err
-		}
-		a.identity, err = identity.New(ctx, a.js, identity.Config{PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: keys, Log: log.Named("identity")})
+		a.identity, err = identity.New(ctx, a.js, identity.Config{PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: secretKeys, Log: log.Named("identity")})
 		if err != nil {
 			return nil, err
 		}
@@ -114,22 +115,17 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		if a.results, err = worker.OpenResults(ctx, a.js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
 			return nil, err
 		}
+		if a.policy, err = identity.NewCredentialPolicy(ctx, a.js, cfg.NATS.Replicas); err != nil {
+			return nil, err
+		}
 		if a.keys, err = a.openTokens(ctx); err != nil {
 			return nil, err
 		}
-		secret := ""
-		if cfg.Bitrix24.ClientSecretFile != "" {
-			b, err := os.ReadFile(cfg.Bitrix24.ClientSecretFile)
-			if err != nil {
-				return nil, fmt.Errorf("bitrix24.client_secret_file: %w", err)
-			}
-			secret = strings.TrimSpace(string(b))
-		}
-		a.b24 = bitrix24.NewClient(bitrix24.ClientConfig{
-			ClientID: cfg.Bitrix24.ClientID, ClientSecret: secret, OAuthURL: cfg.Bitrix24.OAuthURL,
-			UserAgent: "Signet/1.0", RatePerSec: cfg.Bitrix24.RatePerSec, Burst: cfg.Bitrix24.Burst,
-			AllowPrivate: cfg.Bitrix24.AllowPrivate, Log: log.Named("bitrix24"),
-		}, a.portals)
+	}
+	// Both roles call Bitrix24: the intake registers the robot and the Sign button at install and lists
+	// a deal's files for the Sign dialog; the workers sign and call back.
+	if a.b24, err = newBitrix24Client(cfg, a.portals, log.Named("bitrix24")); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

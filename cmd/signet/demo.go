@@ -152,7 +152,8 @@ func demo(ctx context.Context, o demoOptions) (*demoResult, error) {
 	}
 	signerID := emulator.AdminUserID
 	if err := a.identity.AddUser(ctx, identity.User{Login: "demo", Description: "Signet demo signer",
-		BitrixIDs: map[string]int{portal.MemberID(): signerID}, OTPDisabled: true}); err != nil && !errors.Is(err, identity.ErrUserExists) {
+		BitrixIDs: map[string]int{portal.MemberID(): signerID}, OTPDisabled: true,
+		Credentials: []string{cfg.Demo.Credential}, DefaultCredential: cfg.Demo.Credential}); err != nil && !errors.Is(err, identity.ErrUserExists) {
 		return nil, err
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {

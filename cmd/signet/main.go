@@ -25,12 +25,15 @@ func commands() map[string]command {
 		"intake": {runIntake, "run only the HTTP intake (needs nats.url)"},
 		"worker": {runWorker, "run only the signing and callback workers (needs nats.url)"},
 		"demo":   {runDemo, "sign N documents end to end against an emulated Bitrix24 portal"},
+		"dlq":    {runDLQ, "list, show, retry or purge the dead letters (jobs and callbacks that failed for good)"},
+		"sign":   {runSign, "sign a PDF, or a folder of PDFs, with a key on a PKCS#11 token (outside the queue)"},
+		"verify": {runVerify, "check every signature of a PDF; exit 0 when all are valid"},
 		"config": {runConfig, "print every setting with its environment variable, flag and default"},
 		"admin":  {runAdmin, "manage users, certificates and Bitrix24 portals (`signet admin help`)"},
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "admin", "config"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "config"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
 		}
 		var ue usageError
 		if errors.As(err, &ue) {

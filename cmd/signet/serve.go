@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/worker"
@@ -84,8 +86,12 @@ type running struct {
 func (a *app) start(ctx context.Context, r role) (*running, error) {
 	var in *producer.Intake
 	if r.intake {
+		formKey, err := loadOrCreateSecret(filepath.Join(a.cfg.DataDir, "placement.key"))
+		if err != nil {
+			return nil, err
+		}
 		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
-			RobotCode: a.cfg.Bitrix24.RobotCode, Log: a.log.Named("intake")}
+			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Log: a.log.Named("intake")}
 	}
 	l, err := a.listen()
 	if err != nil {
@@ -112,22 +118,33 @@ func (a *app) pool() *worker.Pool {
 	log := a.log.Named("worker")
 	return &worker.Pool{
 		JS: a.js, Interactive: a.cfg.Worker.Interactive, Batch: a.cfg.Worker.Batch, Callbacks: a.cfg.Worker.Callbacks,
-		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, Log: log,
-		Signer: &worker.Signer{Keys: a.keys, Portal: a.b24, Store: a.store, Results: a.results,
+		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, DrainTimeout: drainTimeout, Log: log,
+		Signer: &worker.Signer{Keys: a.keys, Policy: a.policy, Portal: a.b24, Store: a.store, Results: a.results,
 			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log},
-		Caller: &worker.Caller{Portal: a.b24, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log},
+		Caller: &worker.Caller{Portal: a.b24, Batch: bitrix24.NewBatcher(a.b24, 0), Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log},
 	}
 }
 
-// stop ends HTTP intake first (no new jobs), then the pool (jobs in hand finish and are acked).
+// drainTimeout is how long jobs in hand may run after SIGTERM before they are handed back (NAK) to
+// JetStream for another worker; with the HTTP shutdown it stays under Kubernetes' default 30 s grace.
+const drainTimeout = worker.DefaultDrainTimeout
+
+// stop ends HTTP intake first (no new jobs), then the pool: buffered messages are handed back at once,
+// jobs in hand get drainTimeout to finish and be acked, and the rest are NAKed. Nothing is lost; at
+// worst a job is signed by the next worker instead.
 func (r *running) stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := r.http.Shutdown(ctx)
 	if r.pool != nil {
 		r.stopPool()
-		if perr := <-r.pool; perr != nil && !errors.Is(perr, context.Canceled) {
-			err = errors.Join(err, perr)
+		select {
+		case perr := <-r.pool:
+			if perr != nil && !errors.Is(perr, context.Canceled) {
+				err = errors.Join(err, perr)
+			}
+		case <-time.After(drainTimeout + 10*time.Second):
+			err = errors.Join(err, errors.New("worker pool did not stop within the drain timeout; unacked jobs are redelivered after ack_wait"))
 		}
 	}
 	return err

@@ -72,6 +72,7 @@ type Config struct {
 		RatePerSec       float64  `yaml:"rate_per_sec"`
 		Burst            int      `yaml:"burst"`
 		RobotCode        string   `yaml:"robot_code"`
+		WebhookURLFile   string   `yaml:"webhook_url_file"`
 	} `yaml:"bitrix24"`
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
@@ -209,6 +210,7 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.rate_per_sec", "REST calls per second per portal (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
 		{"bitrix24.burst", "REST call burst per portal (250 for Enterprise plans)", &c.Bitrix24.Burst},
 		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
+		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
 		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
 		{"demo.token", "label of the SoftHSM token created under <data_dir>/softhsm when no tokens are configured", &c.Demo.Token},

@@ -1,6 +1,8 @@
 // Package portals keeps the Bitrix24 portals that installed Signet, keyed by member_id, in a JetStream
 // KV bucket: their endpoints, application_token and OAuth tokens. The intake reads it to authenticate
-// robot calls; the callback workers use it as the REST client's token store. It never logs a token.
+// robot calls; the callback workers use it as the REST client's token store. It never logs a token, and
+// never writes one to the bucket in clear: the access token, refresh token and application_token are
+// sealed with AES-256-GCM (the keys of security.secret_keys_file), bound to the portal's member_id.
 package portals
 
 import (
@@ -27,13 +29,75 @@ type Portal struct {
 	Updated   time.Time     `json:"updated"`
 }
 
-// Registry is the portals bucket.
-type Registry struct {
-	kv jetstream.KeyValue
+// Sealer encrypts the tokens at rest (identity.Keys implements it). aad binds a ciphertext to its
+// portal.
+type Sealer interface {
+	Seal(plain []byte, aad string) ([]byte, error)
+	Open(data []byte, aad string) ([]byte, error)
 }
 
-// Open creates or opens the bucket.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry, error) {
+// Registry is the portals bucket.
+type Registry struct {
+	kv     jetstream.KeyValue
+	sealer Sealer
+}
+
+// record is what the bucket holds: the Auth with its three secrets blanked, and the secrets sealed.
+type record struct {
+	Auth      bitrix24.Auth   `json:"auth"`
+	Sealed    json.RawMessage `json:"sealed"`
+	Installed time.Time       `json:"installed"`
+	Updated   time.Time       `json:"updated"`
+}
+
+type secrets struct {
+	AccessToken      string `json:"access_token"`
+	RefreshToken     string `json:"refresh_token"`
+	ApplicationToken string `json:"application_token"`
+}
+
+func aad(memberID string) string { return "signet-portal:" + memberID }
+
+func (r *Registry) encode(p Portal) ([]byte, error) {
+	plain, err := json.Marshal(secrets{p.Auth.AccessToken, p.Auth.RefreshToken, p.Auth.ApplicationToken})
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := r.sealer.Seal(plain, aad(p.Auth.MemberID))
+	if err != nil {
+		return nil, fmt.Errorf("portal %s: sealing tokens: %w", p.Auth.MemberID, err)
+	}
+	rec := record{Auth: p.Auth, Sealed: sealed, Installed: p.Installed, Updated: p.Updated}
+	rec.Auth.AccessToken, rec.Auth.RefreshToken, rec.Auth.ApplicationToken = "", "", ""
+	return json.Marshal(rec)
+}
+
+func (r *Registry) decode(memberID string, data []byte) (*Portal, error) {
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("portal %s: stored record unreadable: %w", memberID, err)
+	}
+	if rec.Auth.MemberID != memberID {
+		return nil, fmt.Errorf("portal %s: stored record belongs to %q", memberID, rec.Auth.MemberID)
+	}
+	plain, err := r.sealer.Open(rec.Sealed, aad(memberID))
+	if err != nil {
+		return nil, fmt.Errorf("portal %s: tokens: %w", memberID, err)
+	}
+	var sec secrets
+	if err := json.Unmarshal(plain, &sec); err != nil {
+		return nil, fmt.Errorf("portal %s: sealed tokens unreadable: %w", memberID, err)
+	}
+	p := &Portal{Auth: rec.Auth, Installed: rec.Installed, Updated: rec.Updated}
+	p.Auth.AccessToken, p.Auth.RefreshToken, p.Auth.ApplicationToken = sec.AccessToken, sec.RefreshToken, sec.ApplicationToken
+	return p, nil
+}
+
+// Open creates or opens the bucket. sealer encrypts the tokens at rest and is required.
+func Open(ctx context.Context, js jetstream.JetStream, replicas int, sealer Sealer) (*Registry, error) {
+	if sealer == nil {
+		return nil, errors.New("portals bucket: a Sealer (security.secret_keys_file) is required: tokens are never stored in clear")
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      contracts.BucketPortals,
 		Description: "Bitrix24 portals that installed Signet, by member_id",
@@ -44,7 +108,7 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry,
 	if err != nil {
 		return nil, fmt.Errorf("portals bucket: %w", err)
 	}
-	return &Registry{kv: kv}, nil
+	return &Registry{kv: kv, sealer: sealer}, nil
 }
 
 // key maps a member_id (hex in practice) to a KV key; anything outside [A-Za-z0-9_-] is refused so a
@@ -71,11 +135,11 @@ func (r *Registry) Get(ctx context.Context, memberID string) (*Portal, uint64, e
 	if err != nil {
 		return nil, 0, fmt.Errorf("portal %s: %w", memberID, err)
 	}
-	var p Portal
-	if err := json.Unmarshal(e.Value(), &p); err != nil {
-		return nil, 0, fmt.Errorf("portal %s: stored record unreadable: %w", memberID, err)
+	p, err := r.decode(memberID, e.Value())
+	if err != nil {
+		return nil, 0, err
 	}
-	return &p, e.Revision(), nil
+	return p, e.Revision(), nil
 }
 
 // Put stores a portal as installed now (ONAPPINSTALL); a re-install replaces the record.
@@ -88,7 +152,7 @@ func (r *Registry) Put(ctx context.Context, a bitrix24.Auth, now time.Time) erro
 	if old, _, err := r.Get(ctx, a.MemberID); err == nil {
 		p.Installed = old.Installed
 	}
-	data, err := json.Marshal(p)
+	data, err := r.encode(p)
 	if err != nil {
 		return err
 	}
@@ -153,7 +217,7 @@ func (r *Registry) Save(ctx context.Context, a bitrix24.Auth) error {
 			p.Auth.ApplicationToken = keepAppToken
 		}
 		p.Updated = time.Now()
-		data, err := json.Marshal(p)
+		data, err := r.encode(*p)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -150,6 +151,38 @@ func (k *Keys) open(s sealed, aad, owner string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OTP secret of %q does not decrypt with key id %q: the key file holds a different key under that id, or the record was altered; restore the original key line or enrol the user again: %w",
 			owner, s.KeyID, ErrDecrypt)
+	}
+	return plain, nil
+}
+
+// Seal encrypts plain under the active key for other secrets kept at rest (Bitrix24 portal tokens),
+// bound to aad: a ciphertext copied under another aad (another portal) does not open. The result is
+// self-describing JSON naming the key id, so key rotation works as for OTP secrets.
+func (k *Keys) Seal(plain []byte, aad string) ([]byte, error) {
+	s, err := k.seal(plain, aad)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(s)
+}
+
+// Open reverses Seal. Its errors name the key id and the aad (never the data).
+func (k *Keys) Open(data []byte, aad string) ([]byte, error) {
+	var s sealed
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("sealed secret for %q is damaged (not JSON): %w", aad, ErrDecrypt)
+	}
+	aead, ok := k.aeads[s.KeyID]
+	if !ok {
+		return nil, fmt.Errorf("sealed secret for %q uses key id %q, which is not loaded (loaded: %s); add that key line back to the key file: %w",
+			aad, s.KeyID, strings.Join(k.order, ", "), ErrKeyUnknown)
+	}
+	if len(s.Nonce) != aead.NonceSize() {
+		return nil, fmt.Errorf("sealed secret for %q is damaged (bad nonce): %w", aad, ErrDecrypt)
+	}
+	plain, err := aead.Open(nil, s.Nonce, s.Data, []byte(aad))
+	if err != nil {
+		return nil, fmt.Errorf("sealed secret for %q does not decrypt with key id %q: a different key under that id, or the record was altered: %w", aad, s.KeyID, ErrDecrypt)
 	}
 	return plain, nil
 }

@@ -25,6 +25,10 @@ var (
 	ErrEnrolmentUsed       = errors.New("enrolment link has already been used")
 	ErrEnrolmentSuperseded = errors.New("enrolment link was replaced by a newer one")
 
+	// Credentials.
+	ErrCredentialNotMapped = errors.New("credential not mapped to the user")
+	ErrCredentialDisabled  = errors.New("credential disabled by the administrator")
+
 	// Batch grants.
 	ErrGrantNotFound  = errors.New("no such batch grant")
 	ErrGrantExhausted = errors.New("batch grant has no documents left")

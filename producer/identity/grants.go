@@ -104,7 +104,8 @@ func (s *Service) GetGrant(ctx context.Context, id string) (*Grant, error) {
 
 // spendGrant consumes one document of the grant: Update on the revision read, retried on
 // conflict, so concurrent intakes never spend more than Max.
-func (s *Service) spendGrant(ctx context.Context, login, id, credentialURI string) (*Decision, error) {
+func (s *Service) spendGrant(ctx context.Context, u *User, id, credentialURI string) (*Decision, error) {
+	login := u.Login
 	for range casRetries {
 		g, rev, err := s.getGrant(ctx, id)
 		if err != nil {
@@ -121,6 +122,10 @@ func (s *Service) spendGrant(ctx context.Context, login, id, credentialURI strin
 			return nil, fmt.Errorf("batch grant %s refused for %q: %w at %s; create a new grant with a fresh OTP", id, login, ErrGrantExpired, g.Expires.Format(time.RFC3339))
 		case g.Used >= g.Max:
 			return nil, fmt.Errorf("batch grant %s refused for %q: %w (all %d used); create a new grant with a fresh OTP", id, login, ErrGrantExhausted, g.Max)
+		}
+		// A credential unmapped or disabled after the grant was made stops the grant too.
+		if err := s.checkCredential(ctx, u, credentialURI); err != nil {
+			return nil, err
 		}
 		g.Used++
 		b, err := json.Marshal(g)

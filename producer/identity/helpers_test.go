@@ -124,7 +124,7 @@ func tokenOf(t *testing.T, link string) string {
 // addUser adds login and returns it.
 func (f *fixture) addUser(t *testing.T, login string) {
 	t.Helper()
-	if err := f.svc.AddUser(context.Background(), User{Login: login, Description: "test user"}); err != nil {
+	if err := f.svc.AddUser(context.Background(), User{Login: login, Description: "test user", Credentials: []string{cred}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -48,6 +48,77 @@ func (s *Service) Routes(mux *http.ServeMux, admin func(http.Handler) http.Handl
 	a("PATCH /v1/admin/users/{login}", s.apiPatchUser)
 	a("DELETE /v1/admin/users/{login}", s.apiDeleteUser)
 	a("POST /v1/admin/users/{login}/{action}", s.apiUserAction)
+	a("POST /v1/admin/users/{login}/credentials", s.apiMapCredential)
+	a("DELETE /v1/admin/users/{login}/credentials", s.apiUnmapCredential)
+	a("GET /v1/admin/credentials/disabled", s.apiListDisabled)
+	a("POST /v1/admin/credentials/{action}", s.apiCredentialState)
+}
+
+// CredentialRequest names a credential for the mapping and disable/enable API.
+type CredentialRequest struct {
+	Credential string `json:"credential"`
+	Default    bool   `json:"default,omitempty"`
+}
+
+func (s *Service) readCredentialRequest(w http.ResponseWriter, r *http.Request) (*CredentialRequest, bool) {
+	var req CredentialRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&req); err != nil || req.Credential == "" {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: `send {"credential":"pkcs11:token=…;object=…"}`})
+		return nil, false
+	}
+	return &req, true
+}
+
+func (s *Service) apiMapCredential(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.readCredentialRequest(w, r)
+	if !ok {
+		return
+	}
+	u, err := s.MapCredential(r.Context(), r.PathValue("login"), req.Credential, req.Default)
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Service) apiUnmapCredential(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.readCredentialRequest(w, r)
+	if !ok {
+		return
+	}
+	u, err := s.UnmapCredential(r.Context(), r.PathValue("login"), req.Credential)
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Service) apiListDisabled(w http.ResponseWriter, r *http.Request) {
+	list, err := s.DisabledCredentials(r.Context())
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"disabled": list})
+}
+
+func (s *Service) apiCredentialState(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	if action != "disable" && action != "enable" {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "use /v1/admin/credentials/disable or /enable"})
+		return
+	}
+	req, ok := s.readCredentialRequest(w, r)
+	if !ok {
+		return
+	}
+	if err := s.SetCredentialDisabled(r.Context(), req.Credential, action == "disable"); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"credential": req.Credential, "state": action + "d"})
 }
 
 // ---- enrolment page ----
@@ -261,7 +332,8 @@ func HTTPStatus(err error) int {
 	case errors.Is(err, ErrInvalidLogin), errors.Is(err, ErrGrantInvalid), errors.Is(err, ErrOTPFormat):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrOTPInvalid), errors.Is(err, ErrOTPReplayed), errors.Is(err, ErrNotEnrolled),
-		errors.Is(err, ErrUserDisabled), errors.Is(err, ErrGrantScope):
+		errors.Is(err, ErrUserDisabled), errors.Is(err, ErrGrantScope), errors.Is(err, ErrCredentialNotMapped),
+		errors.Is(err, ErrCredentialDisabled):
 		return http.StatusForbidden
 	case errors.Is(err, ErrGrantExpired), errors.Is(err, ErrGrantRevoked), errors.Is(err, ErrGrantExhausted),
 		errors.Is(err, ErrEnrolmentExpired), errors.Is(err, ErrEnrolmentUsed), errors.Is(err, ErrEnrolmentSuperseded):

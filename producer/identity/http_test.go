@@ -219,6 +219,12 @@ func TestAdminAndGrantAPI(t *testing.T) {
 		t.Fatalf("list: %d %s", st, b)
 	}
 
+	if st, b, _ := c.do("POST", "/v1/admin/users/ivan/credentials", CredentialRequest{Credential: cred, Default: true}, true); st != http.StatusOK || !strings.Contains(string(b), `"default_credential"`) {
+		t.Fatalf("map credential: %d %s", st, b)
+	}
+	if st, _, _ := c.do("POST", "/v1/admin/users/ivan/credentials", CredentialRequest{Credential: cred}, false); st != http.StatusUnauthorized && st != http.StatusForbidden {
+		t.Fatalf("mapping a credential without the admin token: %d", st)
+	}
 	secret := f.enrol(t, "ivan")
 	req := GrantRequest{Login: "ivan", Code: totpCode(t, secret, f.clock.Now()), Credential: cred, Max: 2, TTL: "2h"}
 	st, b, _ = c.do("POST", "/v1/grants", req, false)

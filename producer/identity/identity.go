@@ -65,6 +65,7 @@ type Service struct {
 	otp    jetstream.KeyValue
 	enrol  jetstream.KeyValue
 	grants jetstream.KeyValue
+	creds  jetstream.KeyValue
 	log    *zap.Logger
 }
 
@@ -122,6 +123,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Service, err
 		// Enrolment records outlive their link so that an old link still gets a clear page for a week.
 		{&s.enrol, BucketEnrol, "Signet OTP enrolment links (token hashes, encrypted pending secrets)", 1, 7 * 24 * time.Hour},
 		{&s.grants, BucketGrants, "Signet batch grants", 1, 0},
+		{&s.creds, BucketCredentials, "Signet credentials disabled by an administrator", 1, 0},
 	}
 	for _, b := range buckets {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{

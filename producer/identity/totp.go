@@ -55,7 +55,10 @@ func (s *Service) Authorize(ctx context.Context, login, code, grantID, credentia
 		return nil, fmt.Errorf("signature refused for %q: %w; ask the administrator to enable the account", u.Login, ErrUserDisabled)
 	}
 	if grantID != "" {
-		return s.spendGrant(ctx, u.Login, grantID, credentialURI)
+		return s.spendGrant(ctx, u, grantID, credentialURI)
+	}
+	if err := s.checkCredential(ctx, u, credentialURI); err != nil {
+		return nil, err
 	}
 	if u.OTPDisabled {
 		return &Decision{Login: u.Login, Method: MethodOTPNotRequired}, nil

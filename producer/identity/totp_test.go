@@ -16,7 +16,7 @@ func TestAuthorizeAcceptsOathtoolCodeOnceAndRefusesReplay(t *testing.T) {
 	secret := f.enrol(t, "mary")
 
 	code := totpCode(t, secret, f.clock.Now())
-	d, err := f.svc.Authorize(ctx, "mary", code, "", "pkcs11:token=acme;object=mary")
+	d, err := f.svc.Authorize(ctx, "mary", code, "", cred)
 	if err != nil {
 		t.Fatalf("fresh oathtool code refused: %v", err)
 	}

@@ -22,10 +22,14 @@ type User struct {
 	Description string         `json:"description,omitempty"`
 	BitrixIDs   map[string]int `json:"bitrix_ids,omitempty"`
 	OTPDisabled bool           `json:"otp_disabled"`
-	Disabled    bool           `json:"disabled"`
-	Enrolled    bool           `json:"enrolled"`
-	Created     time.Time      `json:"created"`
-	Updated     time.Time      `json:"updated"`
+	// Credentials are the PKCS#11 URIs of the keys the user may sign with; DefaultCredential is used
+	// when a request names none.
+	Credentials       []string  `json:"credentials,omitempty"`
+	DefaultCredential string    `json:"default_credential,omitempty"`
+	Disabled          bool      `json:"disabled"`
+	Enrolled          bool      `json:"enrolled"`
+	Created           time.Time `json:"created"`
+	Updated           time.Time `json:"updated"`
 }
 
 func userKey(login string) string { return "user." + loginKey(login) }

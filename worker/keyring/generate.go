@@ -250,6 +250,10 @@ func makeCertificate(pub crypto.PublicKey, parentKey crypto.Signer, subject pkix
 	default:
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
 		tmpl.UnknownExtKeyUsage = []asn1.ObjectIdentifier{OIDExtKeyUsageDocumentSigning}
+		// PDF readers built on NSS (poppler's pdfsig, Firefox's viewer) validate a signer for the
+		// "email signer" usage and refuse a certificate whose EKU lacks emailProtection, so it is
+		// listed beside document signing, as public document-signing certificates do.
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}
 	}
 	parent := tmpl
 	if issuer != nil {

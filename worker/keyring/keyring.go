@@ -262,6 +262,24 @@ func (k *Keyring) Credential(ctx context.Context, uri string) (*Credential, erro
 	return k.credential(ctx, t, u.ID, label, true)
 }
 
+// Key is Credential for a key whose certificate may live outside the token (signet sign --cert): the
+// returned Credential's Certificate is nil when the token holds none.
+func (k *Keyring) Key(ctx context.Context, uri string) (*Credential, error) {
+	u, err := keyURI(uri)
+	if err != nil {
+		return nil, err
+	}
+	t, err := k.tokenFor(u)
+	if err != nil {
+		return nil, err
+	}
+	var label []byte
+	if u.Object != "" {
+		label = []byte(u.Object)
+	}
+	return k.credential(ctx, t, u.ID, label, false)
+}
+
 func (k *Keyring) credential(ctx context.Context, t *token, id, label []byte, needCert bool) (*Credential, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

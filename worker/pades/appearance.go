@@ -8,7 +8,6 @@ package pades
 import (
 	"bytes"
 	"fmt"
-	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
@@ -286,5 +285,3 @@ func writeImage(w *increment, alloc func() int, data []byte) (nr, width, height 
 	w.stream(nr, "/Type/XObject/Subtype/Image"+dims+"/ColorSpace/DeviceRGB/Filter/FlateDecode"+smask, deflate(rgb))
 	return nr, b.Dx(), b.Dy(), nil
 }
-
-var _ image.Image // image decoders are registered by the imports above

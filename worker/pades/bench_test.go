@@ -15,7 +15,7 @@ func BenchmarkParse(b *testing.B) {
 	in := corpus(b, "invoice.pdf")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := readDocument(bytes.NewReader(in), int64(len(in)), "invoice.pdf"); err != nil {
+		if _, err := readDocument(context.Background(), bytes.NewReader(in), int64(len(in)), "invoice.pdf"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,7 +32,7 @@ func BenchmarkUpdate(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := prepare(bytes.NewReader(in), int64(len(in)), "invoice.pdf", s, c.o); err != nil {
+				if _, err := prepare(context.Background(), bytes.NewReader(in), int64(len(in)), "invoice.pdf", s, c.o); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -42,7 +42,7 @@ func BenchmarkUpdate(b *testing.B) {
 
 func BenchmarkDigest(b *testing.B) {
 	in := corpus(b, "invoice.pdf")
-	p, err := prepare(bytes.NewReader(in), int64(len(in)), "invoice.pdf", ecSigner(b), Options{})
+	p, err := prepare(context.Background(), bytes.NewReader(in), int64(len(in)), "invoice.pdf", ecSigner(b), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -91,7 +90,7 @@ func signatureAlgorithm(pub crypto.PublicKey, h crypto.Hash, pss bool) ([]byte, 
 	}
 	var b cryptobyte.Builder
 	var opts crypto.SignerOpts = h
-	switch k := pub.(type) {
+	switch pub.(type) {
 	case *rsa.PublicKey:
 		if pss {
 			opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
@@ -122,7 +121,6 @@ func signatureAlgorithm(pub crypto.PublicKey, h crypto.Hash, pss bool) ([]byte, 
 				b.AddASN1NULL()
 			})
 		}
-		_ = k
 	case *ecdsa.PublicKey:
 		if pss {
 			return nil, nil, fmt.Errorf("%w: RSA-PSS requested for an ECDSA key", ErrBadSigner)
@@ -130,9 +128,8 @@ func signatureAlgorithm(pub crypto.PublicKey, h crypto.Hash, pss bool) ([]byte, 
 		oid := map[crypto.Hash]encasn1.ObjectIdentifier{crypto.SHA256: oidECDSAWithSHA256,
 			crypto.SHA384: oidECDSAWithSHA384, crypto.SHA512: oidECDSAWithSHA512}[h]
 		addAlgorithmIdentifier(&b, oid)
-	case ed25519.PublicKey:
-		return nil, nil, errUnsupportedKey
-	default:
+	default: // Ed25519 has no PAdES profile in ETSI EN 319 142-1 baseline; DSA is obsolete
+
 		return nil, nil, errUnsupportedKey
 	}
 	der, err := b.Bytes()

@@ -4,6 +4,7 @@ package pades
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +42,7 @@ type document struct {
 
 // readDocument checks the header and tail, then reads the object graph. Every failure is one of
 // ErrNotPDF, ErrEncrypted or ErrCorrupt, and a panic inside pdfcpu is turned into ErrCorrupt.
-func readDocument(src source, size int64, name string) (d *document, err error) {
+func readDocument(ctx context.Context, src source, size int64, name string) (d *document, err error) {
 	head := make([]byte, min(size, 1024))
 	if _, err := src.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: reading: %w", name, err)
@@ -91,26 +92,29 @@ func readDocument(src source, size int64, name string) (d *document, err error) 
 	}
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
-	ctx, err := api.ReadContext(src, conf)
+	pctx, err := pdfcpu.ReadWithContext(ctx, src, conf) // cancelled with the job, never stuck on a bad file
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: reading cancelled: %w", name, ctx.Err())
+		}
 		if errors.Is(err, pdfcpu.ErrWrongPassword) {
 			return nil, docError(name, ErrEncrypted, "password protected; send an unprotected copy")
 		}
 		return nil, docError(name, ErrCorrupt, "%v", err)
 	}
-	if ctx.Encrypt != nil || ctx.E != nil {
+	if pctx.Encrypt != nil || pctx.E != nil {
 		return nil, docError(name, ErrEncrypted, "the document is encrypted; send an unprotected copy")
 	}
-	if ctx.Root == nil || ctx.Size == nil {
+	if pctx.Root == nil || pctx.Size == nil {
 		return nil, docError(name, ErrCorrupt, "trailer without /Root or /Size")
 	}
-	if err := ctx.EnsurePageCount(); err != nil {
+	if err := pctx.EnsurePageCount(); err != nil {
 		return nil, docError(name, ErrCorrupt, "page tree: %v", err)
 	}
-	if ctx.PageCount < 1 {
+	if pctx.PageCount < 1 {
 		return nil, docError(name, ErrCorrupt, "the document has no pages")
 	}
-	d.ctx = ctx
+	d.ctx = pctx
 	return d, nil
 }
 

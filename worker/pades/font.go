@@ -95,30 +95,49 @@ func (u *fontUse) mapGlyph(old uint16) (uint16, bool) {
 	return id, true
 }
 
+// runeGlyph is a cached cmap and hmtx lookup.
+type runeGlyph struct {
+	gid   uint16
+	width int // 1/1000 em
+}
+
+// runeGlyphs caches lookups across signatures: the sfnt cmap walk costs more than the rest of a line.
+var runeGlyphs sync.Map // rune → runeGlyph
+
+func (u *fontUse) lookup(r rune) runeGlyph {
+	if v, ok := runeGlyphs.Load(r); ok {
+		return v.(runeGlyph)
+	}
+	g, err := u.t.f.GlyphIndex(&u.buf, r)
+	if err != nil || g == 0 {
+		g, _ = u.t.f.GlyphIndex(&u.buf, '?')
+	}
+	rg := runeGlyph{gid: uint16(g)}
+	if adv, err := u.t.f.GlyphAdvance(&u.buf, g, fixed.I(u.t.upem), font.HintingNone); err == nil {
+		rg.width = adv.Round() * 1000 / u.t.upem
+	}
+	runeGlyphs.Store(r, rg)
+	return rg
+}
+
 // encode returns the Identity-H string (2-byte glyph ids, as hex) of s and its width in 1/1000 em.
 func (u *fontUse) encode(s string) (string, int) {
-	var b strings.Builder
+	b := make([]byte, 0, 4*len(s))
 	width := 0
 	for _, r := range s {
-		g, err := u.t.f.GlyphIndex(&u.buf, r)
-		if err != nil || g == 0 {
-			g, _ = u.t.f.GlyphIndex(&u.buf, '?')
-		}
-		id, added := u.mapGlyph(uint16(g))
+		rg := u.lookup(r)
+		id, added := u.mapGlyph(rg.gid)
 		if added {
-			w := 0
-			adv, err := u.t.f.GlyphAdvance(&u.buf, g, fixed.I(u.t.upem), font.HintingNone)
-			if err == nil {
-				w = adv.Round() * 1000 / u.t.upem
-			}
-			u.widths[id] = w
+			u.widths[id] = rg.width
 			u.glyphs[id] = r
 		}
-		width += u.widths[id]
-		fmt.Fprintf(&b, "%04X", id)
+		width += rg.width
+		b = append(b, hexDigits[id>>12], hexDigits[id>>8&0xf], hexDigits[id>>4&0xf], hexDigits[id&0xf])
 	}
-	return b.String(), width
+	return string(b), width
 }
+
+const hexDigits = "0123456789ABCDEF"
 
 // writeObjects writes the Type0 font and its descendants into the update; returns the Type0 number.
 func (u *fontUse) writeObjects(w *increment, alloc func() int) (int, error) {

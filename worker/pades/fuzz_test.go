@@ -37,7 +37,7 @@ func FuzzSign(f *testing.F) {
 		if !bytes.HasPrefix(out, in) {
 			t.Fatal("input is not a prefix of the output")
 		}
-		if _, err := readDocument(bytes.NewReader(out), int64(len(out)), "out"); err != nil {
+		if _, err := readDocument(context.Background(), bytes.NewReader(out), int64(len(out)), "out"); err != nil {
 			t.Fatalf("signed output unreadable: %v", err)
 		}
 	})

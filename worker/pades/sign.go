@@ -82,7 +82,7 @@ func Sign(ctx context.Context, in []byte, s Signer, o Options) ([]byte, *Result,
 }
 
 func signBytes(ctx context.Context, in []byte, name string, s Signer, o Options) ([]byte, *Result, error) {
-	p, err := prepare(bytes.NewReader(in), int64(len(in)), name, s, o)
+	p, err := prepare(ctx, bytes.NewReader(in), int64(len(in)), name, s, o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +114,7 @@ func SignFile(ctx context.Context, inPath, outPath string, s Signer, o Options) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: stat input: %w", name, err)
 	}
-	p, err := prepare(in, st.Size(), name, s, o)
+	p, err := prepare(ctx, in, st.Size(), name, s, o)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +224,7 @@ func cloneHash(h hashWriter) (hashWriter, error) {
 // prepare parses the document and lays out the incremental update: the signature dictionary, the
 // signature field/widget, its appearance, the updated page (or /Annots array) and AcroForm, and the
 // cross-reference section of the same kind as the previous one.
-func prepare(src source, size int64, name string, s Signer, o Options) (p *prepared, err error) {
+func prepare(ctx context.Context, src source, size int64, name string, s Signer, o Options) (p *prepared, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// pdfcpu panics on some malformed objects; a bad document must never crash a worker.
@@ -238,7 +238,7 @@ func prepare(src source, size int64, name string, s Signer, o Options) (p *prepa
 	if err := checkSigner(s, h); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	d, err := readDocument(src, size, name)
+	d, err := readDocument(ctx, src, size, name)
 	if err != nil {
 		return nil, err
 	}
@@ -247,8 +247,8 @@ func prepare(src source, size int64, name string, s Signer, o Options) (p *prepa
 		when = time.Now()
 	}
 	when = when.Truncate(time.Second)
-	ctx := d.ctx
-	catalog := d.dict(*ctx.Root)
+	pc := d.ctx
+	catalog := d.dict(*pc.Root)
 	if catalog == nil {
 		return nil, docError(name, ErrCorrupt, "the /Root catalog is not a dictionary")
 	}
@@ -261,18 +261,18 @@ func prepare(src source, size int64, name string, s Signer, o Options) (p *prepa
 	case pageNr == 0:
 		pageNr = 1
 	case pageNr == -1:
-		pageNr = ctx.PageCount
-	case pageNr < -1 || pageNr > ctx.PageCount:
-		return nil, docError(name, ErrBadOptions, "page %d requested, the document has %d", o.Page, ctx.PageCount)
+		pageNr = pc.PageCount
+	case pageNr < -1 || pageNr > pc.PageCount:
+		return nil, docError(name, ErrBadOptions, "page %d requested, the document has %d", o.Page, pc.PageCount)
 	}
-	pageDict, pageRef, inh, err := ctx.PageDict(pageNr, false)
+	pageDict, pageRef, inh, err := pc.PageDict(pageNr, false)
 	if err != nil || pageDict == nil || pageRef == nil {
 		return nil, docError(name, ErrCorrupt, "page %d: %v", pageNr, err)
 	}
 
-	next := *ctx.Size
-	if ctx.MaxObjNr+1 > next {
-		next = ctx.MaxObjNr + 1
+	next := *pc.Size
+	if pc.MaxObjNr+1 > next {
+		next = pc.MaxObjNr + 1
 	}
 	alloc := func() int { n := next; next++; return n }
 
@@ -384,7 +384,7 @@ func prepare(src source, size int64, name string, s Signer, o Options) (p *prepa
 
 	// ISO 32000-1 Table 219: SigFlags 3 = SignaturesExist | AppendOnly.
 	flags := 0
-	if f, err := ctx.Dereference(acro["SigFlags"]); err == nil {
+	if f, err := pc.Dereference(acro["SigFlags"]); err == nil {
 		if i, ok := f.(types.Integer); ok {
 			flags = int(i)
 		}
@@ -398,18 +398,18 @@ func prepare(src source, size int64, name string, s Signer, o Options) (p *prepa
 	} else {
 		cat := maps.Clone(catalog)
 		cat["AcroForm"] = acro
-		if err := w.object(int(ctx.Root.ObjectNumber), int(ctx.Root.GenerationNumber), cat); err != nil {
+		if err := w.object(int(pc.Root.ObjectNumber), int(pc.Root.GenerationNumber), cat); err != nil {
 			return nil, docError(name, ErrCorrupt, "catalog: %v", err)
 		}
 	}
 
 	// Trailer (ISO 32000-1 §7.5.6): same /Root and /Info, /ID kept, /Prev to the last section.
-	t := trailerInfo{root: refString(*ctx.Root), prev: d.prevXRef}
-	if ctx.Info != nil {
-		t.info = refString(*ctx.Info)
+	t := trailerInfo{root: refString(*pc.Root), prev: d.prevXRef}
+	if pc.Info != nil {
+		t.info = refString(*pc.Info)
 	}
-	if len(ctx.ID) == 2 {
-		t.id = idString(ctx.ID)
+	if len(pc.ID) == 2 {
+		t.id = idString(pc.ID)
 	}
 	if t.id == "" {
 		sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%d", name, size, when.UnixNano())))

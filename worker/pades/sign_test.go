@@ -62,3 +62,15 @@ func TestSignErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestNoFinalEOL signs a file whose %%EOF has no end-of-line marker: the update must start on a
+// new line (ISO 32000-1 §7.5.6) and the input stays a prefix.
+func TestNoFinalEOL(t *testing.T) {
+	in := corpus(t, "invoice.pdf")
+	in = []byte(strings.TrimRight(string(in), "\r\n"))
+	out, res, err := Sign(context.Background(), in, ecSigner(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSigned(t, in, out, res, 1)
+}

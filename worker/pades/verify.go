@@ -6,6 +6,7 @@ package pades
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -59,7 +60,7 @@ func Verify(path string, roots *x509.CertPool) (infos []SignatureInfo, err error
 	if err != nil {
 		return nil, fmt.Errorf("%s: stat: %w", name, err)
 	}
-	d, err := readDocument(f, st.Size(), name)
+	d, err := readDocument(context.Background(), f, st.Size(), name)
 	if err != nil {
 		return nil, err
 	}
@@ -193,20 +194,11 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	info.DigestValid = true
 	if tok := si.unsigned[oidAttrTimeStampToken.String()]; tok != nil {
-		if ts, err := parseSignedData(tok); err == nil && ts.eContentType.Equal(oidTSTInfo) {
-			if ti, err := parseTSTInfo(ts.eContent); err == nil {
-				th, _ := hashByOID(ti.MessageImprint.HashAlgorithm.Algorithm)
-				if th != 0 {
-					x := th.New()
-					x.Write(si.signature)
-					if bytes.Equal(x.Sum(nil), ti.MessageImprint.HashedMessage) {
-						info.TimestampTime = ti.GenTime
-					}
-				}
-			}
-		}
-		if info.TimestampTime.IsZero() {
-			info.Problems = append(info.Problems, "the signature timestamp is not over this signature")
+		t, err := verifyTimestampToken(tok, si.signature, roots)
+		if err != nil {
+			info.Problems = append(info.Problems, "signature timestamp: "+err.Error())
+		} else {
+			info.TimestampTime = t
 		}
 	}
 	inter := x509.NewCertPool()
@@ -279,4 +271,64 @@ func verifyWith(cert *x509.Certificate, sigAlg []byte, h crypto.Hash, msg, sig [
 		return nil
 	}
 	return fmt.Errorf("public key type %T not supported", cert.PublicKey)
+}
+
+// verifyTimestampToken checks an RFC 3161 token of id-aa-signatureTimeStampToken: its TSTInfo
+// imprint is the hash of the signature value, its message-digest matches the TSTInfo, its
+// signature verifies with the TSA certificate, which chains to roots for timeStamping
+// (RFC 3161 §2.3). It returns genTime.
+func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Time, error) {
+	if d, err := berToDER(tok); err == nil {
+		tok = d
+	}
+	ts, err := parseSignedData(tok)
+	if err != nil || !ts.eContentType.Equal(oidTSTInfo) || len(ts.signers) != 1 {
+		return time.Time{}, errors.New("not an RFC 3161 token")
+	}
+	ti, err := parseTSTInfo(ts.eContent)
+	if err != nil {
+		return time.Time{}, err
+	}
+	th, ok := hashByOID(ti.MessageImprint.HashAlgorithm.Algorithm)
+	if !ok {
+		return time.Time{}, errors.New("imprint hash not supported")
+	}
+	x := th.New()
+	x.Write(signature)
+	if !bytes.Equal(x.Sum(nil), ti.MessageImprint.HashedMessage) {
+		return time.Time{}, errors.New("the token is over another signature")
+	}
+	si := ts.signers[0]
+	var tsaCert *x509.Certificate
+	inter := x509.NewCertPool()
+	for _, c := range ts.certs {
+		if cert, err := x509.ParseCertificate(c); err == nil {
+			inter.AddCert(cert)
+			if bytes.Equal(issuerAndSerial(cert), si.issuerSerial) {
+				tsaCert = cert
+			}
+		}
+	}
+	if tsaCert == nil {
+		return time.Time{}, errors.New("the TSA certificate is not in the token")
+	}
+	h, ok := hashByOID(si.digestAlg)
+	if !ok || si.signedAttrs == nil {
+		return time.Time{}, errors.New("token without usable signed attributes")
+	}
+	ch := h.New()
+	ch.Write(ts.eContent)
+	var md []byte
+	mdv := cryptobyte.String(si.attrs[oidAttrMessageDigest.String()])
+	if !mdv.ReadASN1Bytes(&md, asn1.OCTET_STRING) || !bytes.Equal(md, ch.Sum(nil)) {
+		return time.Time{}, errors.New("the token's message-digest does not match its TSTInfo")
+	}
+	if err := verifyWith(tsaCert, si.sigAlg, h, append([]byte{0x31}, si.signedAttrs[1:]...), si.signature); err != nil {
+		return time.Time{}, fmt.Errorf("the token signature does not verify: %w", err)
+	}
+	if _, err := tsaCert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: ti.GenTime,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping}}); err != nil {
+		return time.Time{}, fmt.Errorf("TSA certificate not trusted: %w", err)
+	}
+	return ti.GenTime, nil
 }

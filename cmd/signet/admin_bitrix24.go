@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/producer"
+)
+
+func init() {
+	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: register the robot and the Sign button, list installed portals (register|portals)"}
+}
+
+const adminBitrix24Usage = `Usage: signet admin bitrix24 <action> [flags]
+
+Actions:
+  register [--member-id ID] [--auth-user-id N]
+          add or update the robot "Sign PDF" (bizproc.robot.list → add or update) and bind the Sign
+          button (placement.bind CRM_DEAL_DETAIL_TOOLBAR) on every installed portal, or on --member-id.
+          Safe to repeat; run it after an application version update (Bitrix24 may drop robots then).
+          Handler URLs are built from public_url, which Bitrix24 must reach.
+  portals list the installed portals: member_id, domain, scope, installed
+
+Robots and the Sign button need the Signet application (OAuth); with bitrix24.webhook_url_file
+(incoming-webhook mode) they cannot be registered.
+`
+
+func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, adminBitrix24Usage)
+		if len(args) == 0 {
+			return usageError{errors.New("an action is required")}
+		}
+		return nil
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("admin bitrix24 "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	memberID := fs.String("member-id", "", "only this portal (register)")
+	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
+	cfgFlags := config.Defaults().Settings()
+	for _, s := range cfgFlags {
+		fs.String(s.Flag(), "", s.Help)
+	}
+	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
+	}
+	var configArgs []string
+	for _, s := range cfgFlags {
+		if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
+			configArgs = append(configArgs, "--"+s.Flag(), f.Value.String())
+		}
+	}
+	if *configFile != "" {
+		configArgs = append(configArgs, "--config", *configFile)
+	}
+	cfg, _, err := config.Load("admin bitrix24", configArgs, os.Getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	nc, js, err := dialNATS(cfg)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	keys, err := loadOrCreateSecretKeys(cfg.Security.SecretKeysFile)
+	if err != nil {
+		return err
+	}
+	reg, err := portals.Open(ctx, js, cfg.NATS.Replicas, keys)
+	if err != nil {
+		return err
+	}
+	list, err := reg.List(ctx)
+	if err != nil {
+		return fmt.Errorf("listing portals: %w", err)
+	}
+	switch action {
+	case "portals":
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MEMBER_ID\tDOMAIN\tSCOPE\tINSTALLED")
+		for _, p := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Auth.MemberID, p.Auth.Domain, p.Auth.Scope, p.Installed.Format("2006-01-02 15:04"))
+		}
+		return tw.Flush()
+	case "register":
+		client, err := newBitrix24Client(cfg, reg, zap.NewNop())
+		if err != nil {
+			return err
+		}
+		in := &producer.Intake{Bitrix: client, PublicURL: cfg.PublicURL, RobotCode: cfg.Bitrix24.RobotCode, Log: zap.NewNop()}
+		done := 0
+		var errs []error
+		for _, p := range list {
+			if *memberID != "" && p.Auth.MemberID != *memberID {
+				continue
+			}
+			done++
+			uid := *authUser
+			if uid == 0 {
+				uid = p.Auth.UserID
+			}
+			r, err := in.Register(ctx, p.Auth.MemberID, uid)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("portal %s (%s): %w", p.Auth.MemberID, p.Auth.Domain, err))
+				fmt.Fprintf(stdout, "%s\t%s\tFAILED\n", p.Auth.MemberID, p.Auth.Domain)
+				continue
+			}
+			robot, button := "robot updated", "Sign button already bound"
+			if r.RobotAdded {
+				robot = "robot added"
+			}
+			if r.PlacementBound {
+				button = "Sign button bound"
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s %s, %s\n", p.Auth.MemberID, p.Auth.Domain, robot, cfg.Bitrix24.RobotCode, button)
+		}
+		if done == 0 {
+			if *memberID != "" {
+				return fmt.Errorf("portal %s has not installed Signet", *memberID)
+			}
+			return errors.New("no portal has installed Signet yet: install the application on the portal first")
+		}
+		return errors.Join(errs...)
+	default:
+		return usageError{fmt.Errorf("unknown action %q; run `signet admin bitrix24 help`", action)}
+	}
+}
+
+// newBitrix24Client builds the REST client from the settings: the OAuth app's client secret and, in
+// incoming-webhook mode, the webhook URL, each read from its file (secrets are never setting values).
+func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, log *zap.Logger) (*bitrix24.Client, error) {
+	secret := ""
+	if cfg.Bitrix24.ClientSecretFile != "" {
+		b, err := os.ReadFile(cfg.Bitrix24.ClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("bitrix24.client_secret_file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	webhook := ""
+	if cfg.Bitrix24.WebhookURLFile != "" {
+		b, err := os.ReadFile(cfg.Bitrix24.WebhookURLFile)
+		if err != nil {
+			return nil, fmt.Errorf("bitrix24.webhook_url_file: %w", err)
+		}
+		webhook = strings.TrimSpace(string(b))
+		if u, err := url.Parse(webhook); err != nil || u.Host == "" || !strings.Contains(u.Path, "/rest/") {
+			// never quote the value: it is a secret
+			return nil, fmt.Errorf("bitrix24.webhook_url_file %s does not hold an incoming-webhook URL https://portal/rest/<user>/<code>/", cfg.Bitrix24.WebhookURLFile)
+		}
+		log.Warn("incoming-webhook mode: robots and the Sign button cannot be registered; Signet only calls the portal back")
+	}
+	return bitrix24.NewClient(bitrix24.ClientConfig{
+		ClientID: cfg.Bitrix24.ClientID, ClientSecret: secret, OAuthURL: cfg.Bitrix24.OAuthURL,
+		UserAgent: "Signet/1.0", RatePerSec: cfg.Bitrix24.RatePerSec, Burst: cfg.Bitrix24.Burst,
+		AllowPrivate: cfg.Bitrix24.AllowPrivate, WebhookURL: webhook, Log: log,
+	}, tokens), nil
+}

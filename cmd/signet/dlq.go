@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/worker"
+)
+
+const dlqUsage = `Usage: signet dlq <list|show SEQ|retry SEQ|retry --all|purge> [--nats-url URL] [--config FILE]
+
+  list         one line per dead message: seq, time, subject, job id, reason
+  show SEQ     the message (document URLs' auth= tokens blanked) and why it died
+  retry SEQ    republish the job to its original subject under a new Nats-Msg-Id and delete it
+               from DEAD; a sign job whose result is already stored is not signed again
+  retry --all  the same for every dead message
+  purge        delete every dead message`
+
+// runDLQ inspects and empties the dead-letter stream DEAD.
+func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	sub, flags, pos, all := splitDLQArgs(args)
+	if sub == "" || sub == "help" || sub == "-h" || sub == "--help" {
+		fmt.Fprintln(stdout, dlqUsage)
+		if sub == "" {
+			return usageError{errors.New("missing subcommand: list, show, retry or purge")}
+		}
+		return nil
+	}
+	cfg, rest, err := config.Load("dlq", flags, os.Getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	pos = append(pos, rest...)
+	if cfg.NATS.URL == "" {
+		return usageError{errors.New("nats.url is required: give --nats-url nats://HOST:4222 (or SIGNET_NATS_URL, or nats.url in --config); for `signet serve` with embedded NATS, set nats.port and use nats://127.0.0.1:PORT")}
+	}
+	seqArg := func() (uint64, error) {
+		if len(pos) != 1 {
+			return 0, usageError{fmt.Errorf("%s needs one sequence number (see `signet dlq list`)", sub)}
+		}
+		n, err := strconv.ParseUint(pos[0], 10, 64)
+		if err != nil || n == 0 {
+			return 0, usageError{fmt.Errorf("%q is not a sequence number (see `signet dlq list`)", pos[0])}
+		}
+		return n, nil
+	}
+	switch sub {
+	case "list", "purge":
+		if len(pos) > 0 || all {
+			return usageError{fmt.Errorf("%s takes no arguments", sub)}
+		}
+	case "show":
+		if all {
+			return usageError{errors.New("show takes one sequence number, not --all")}
+		}
+	case "retry":
+		if all && len(pos) > 0 {
+			return usageError{errors.New("give either a sequence number or --all")}
+		}
+	default:
+		return usageError{fmt.Errorf("unknown subcommand %q; use list, show, retry or purge", sub)}
+	}
+
+	opts := []nats.Option{nats.Name("signet dlq"), nats.Timeout(5 * time.Second)}
+	if cfg.NATS.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
+	}
+	nc, err := nats.Connect(cfg.NATS.URL, opts...)
+	if err != nil {
+		return fmt.Errorf("connecting to NATS at %s: %w; check nats.url and that the server runs", cfg.NATS.URL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	switch sub {
+	case "list":
+		letters, err := queue.ListDead(ctx, js)
+		if err != nil {
+			return err
+		}
+		for _, l := range letters {
+			fmt.Fprintf(stdout, "%d  %s  %s  %s  %s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, orDash(l.JobID), oneLine(l.Reason))
+		}
+		if len(letters) == 0 {
+			fmt.Fprintln(stderr, "DEAD is empty")
+		}
+		return nil
+	case "show":
+		seq, err := seqArg()
+		if err != nil {
+			return err
+		}
+		l, err := queue.GetDead(ctx, js, seq)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "seq:        %d\ntime:       %s\nsubject:    %s\nstream:     %s (seq %d)\njob:        %s\ndeliveries: %d\nreason:     %s\n\n%s\n",
+			l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, l.Stream, l.OrigSeq, orDash(l.JobID), l.Deliveries, l.Reason, redact(pretty(l.Data)))
+		return nil
+	case "retry":
+		results, err := worker.LookupResults(ctx, js)
+		if err != nil {
+			return err
+		}
+		var letters []queue.Letter
+		if all {
+			if letters, err = queue.ListDead(ctx, js); err != nil {
+				return err
+			}
+		} else {
+			seq, err := seqArg()
+			if err != nil {
+				return err
+			}
+			l, err := queue.GetDead(ctx, js, seq)
+			if err != nil {
+				return err
+			}
+			letters = append(letters, *l)
+		}
+		var errs []error
+		retried := 0
+		for _, l := range letters {
+			if l.Stream == contracts.StreamSign && l.JobID != "" {
+				done, err := results.Signed(ctx, l.JobID)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("DEAD message %d: %w", l.Seq, err))
+					continue
+				}
+				if done != nil {
+					fmt.Fprintf(stdout, "%d  job %s already has a stored result (signed %s); not retried — `signet dlq show %d`, then purge\n",
+						l.Seq, l.JobID, done.SignedAt.UTC().Format(time.RFC3339), l.Seq)
+					continue
+				}
+			}
+			if err := queue.Republish(ctx, js, &l); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			retried++
+			fmt.Fprintf(stdout, "%d  job %s republished to %s\n", l.Seq, orDash(l.JobID), l.Subject)
+		}
+		if all {
+			fmt.Fprintf(stderr, "%d of %d dead messages retried\n", retried, len(letters))
+		}
+		return errors.Join(errs...)
+	case "purge":
+		n, err := queue.PurgeDead(ctx, js)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "purged %d dead messages\n", n)
+		return nil
+	}
+	return nil
+}
+
+// splitDLQArgs separates the subcommand, the setting flags (all take a value), the positional
+// arguments and --all, so that flags may come before or after the sequence number.
+func splitDLQArgs(args []string) (sub string, flags, pos []string, all bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--all" || a == "-all":
+			all = true
+		case a == "-h" || a == "--help" || a == "-help":
+			if sub == "" {
+				sub = "help"
+			} else {
+				flags = append(flags, a)
+			}
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		case sub == "":
+			sub = a
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return sub, flags, pos, all
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func pretty(b []byte) string {
+	var out bytes.Buffer
+	if json.Indent(&out, b, "", "  ") != nil {
+		return string(b)
+	}
+	return out.String()
+}
+
+// authParam matches the short-lived auth= token of a Bitrix24 download URL (contracts.Document.URL).
+var authParam = regexp.MustCompile(`((?:^|[?&])auth=)[^&"\s\\]+`)
+
+func redact(s string) string { return authParam.ReplaceAllString(s, "${1}REDACTED") }

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/worker/pades"
+)
+
+// signOptions are the flags shared by the single-file and the batch form of `signet sign`.
+type signOptions struct {
+	key, certFile, image, tsa, page, position string
+	visible                                   bool
+	reason, location, name                    string
+}
+
+func (o *signOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.key, "key", "", "RFC 7512 URI of the signing key, e.g. pkcs11:token=acme;object=mary-2026")
+	fs.StringVar(&o.certFile, "cert", "", "PEM certificate (and chain) of the key, when it is not on the token")
+	fs.BoolVar(&o.visible, "visible", false, "draw a visible signet")
+	fs.StringVar(&o.page, "page", "first", "page of the visible signet: first, last or a number")
+	fs.StringVar(&o.position, "position", "bottom-right", "top-left, top-center, top-right, bottom-left, bottom-center or bottom-right")
+	fs.StringVar(&o.image, "image", "", "PNG (with transparency) or JPEG drawn in the signet")
+	fs.StringVar(&o.reason, "reason", "", "reason of the signature")
+	fs.StringVar(&o.location, "location", "", "location of the signature")
+	fs.StringVar(&o.name, "name", "", "signer name shown (default: the certificate's common name)")
+	fs.StringVar(&o.tsa, "tsa", "", "RFC 3161 timestamp authority URL (PAdES B-T)")
+}
+
+// padesOptions validates the flags and turns them into the engine's options.
+func (o *signOptions) padesOptions(cert *x509.Certificate) (pades.Options, error) {
+	po := pades.Options{Visible: o.visible, Reason: o.reason, Location: o.location, Name: o.name, Position: pades.Position(o.position)}
+	if po.Name == "" {
+		po.Name = cert.Subject.CommonName
+	}
+	switch o.page {
+	case "first", "":
+	case "last":
+		po.Page = -1
+	default:
+		n, err := strconv.Atoi(o.page)
+		if err != nil || n < 1 {
+			return po, fmt.Errorf("--page %q: use first, last or a page number", o.page)
+		}
+		po.Page = n
+	}
+	valid := false
+	for _, p := range []pades.Position{pades.TopLeft, pades.TopCenter, pades.TopRight, pades.BottomLeft, pades.BottomCenter, pades.BottomRight} {
+		valid = valid || p == po.Position
+	}
+	if !valid {
+		return po, fmt.Errorf("--position %q: use top-left, top-center, top-right, bottom-left, bottom-center or bottom-right", o.position)
+	}
+	if o.image != "" {
+		b, err := os.ReadFile(o.image)
+		if err != nil {
+			return po, fmt.Errorf("--image: %w", err)
+		}
+		po.Image = b
+	}
+	if o.tsa != "" {
+		po.TSA = pades.HTTPTimestamper{URL: o.tsa}
+	}
+	return po, nil
+}
+
+// openSigner opens the key's token (from the URI's module-path and PIN source, or the configuration)
+// and returns the signer with its certificate and chain.
+func openSigner(ctx context.Context, o *signOptions, cfgArgs []string, stderr io.Writer) (pades.Signer, func(), error) {
+	if o.key == "" {
+		return pades.Signer{}, nil, usageError{errors.New("--key URI is required")}
+	}
+	cfg, _, err := config.Load("sign", cfgArgs, os.Getenv)
+	if err != nil {
+		return pades.Signer{}, nil, usageError{err}
+	}
+	t, _, err := certTokenFromURI(o.key)
+	if err != nil {
+		return pades.Signer{}, nil, usageError{err}
+	}
+	if t != nil {
+		cfg.Tokens = []config.Token{*t}
+	}
+	log, err := newLogger(cfg.Log.Format, "warn", stderr)
+	if err != nil {
+		return pades.Signer{}, nil, err
+	}
+	a := &app{cfg: cfg, log: log}
+	k, err := a.openTokens(ctx)
+	if err != nil {
+		return pades.Signer{}, nil, err
+	}
+	keyURI := stripURIQuery(o.key)
+	cred, err := k.Key(ctx, keyURI)
+	if err != nil {
+		k.Close()
+		return pades.Signer{}, nil, err
+	}
+	if o.certFile != "" {
+		certs, err := certReadPEM(o.certFile)
+		if err != nil {
+			k.Close()
+			return pades.Signer{}, nil, err
+		}
+		if !publicKeysEqual(certs[0].PublicKey, cred.Key.Public()) {
+			k.Close()
+			return pades.Signer{}, nil, fmt.Errorf("--cert %s is not the certificate of key %s (the public keys differ)", o.certFile, cred.URI)
+		}
+		cred.Certificate, cred.Chain = certs[0], certs[1:]
+	}
+	if cred.Certificate == nil {
+		k.Close()
+		return pades.Signer{}, nil, fmt.Errorf("key %s has no certificate on its token; give one with --cert FILE or import it (signet admin cert import)", cred.URI)
+	}
+	if err := cred.CheckValid(time.Now()); err != nil {
+		k.Close()
+		return pades.Signer{}, nil, err
+	}
+	return pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}, func() { k.Close() }, nil
+}
+
+func publicKeysEqual(a, b any) bool {
+	x, err1 := x509.MarshalPKIXPublicKey(a)
+	y, err2 := x509.MarshalPKIXPublicKey(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// stripURIQuery drops the query (module-path, pin-source, pin-value) of a key URI once the token is open.
+func stripURIQuery(uri string) string {
+	if i := strings.IndexByte(uri, '?'); i >= 0 {
+		return uri[:i]
+	}
+	return uri
+}
+
+// runSign is `signet sign`: one file (--in/--out) or a folder (--in-dir/--out-dir), outside the queue.
+func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o signOptions
+	o.register(fs)
+	in := fs.String("in", "", "PDF to sign")
+	out := fs.String("out", "", "signed PDF to write")
+	inDir := fs.String("in-dir", "", "folder of PDFs to sign")
+	outDir := fs.String("out-dir", "", "folder for the signed PDFs")
+	workers := fs.Int("workers", 8, "documents signed at once (batch form)")
+	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file (tokens)")
+	dataDir := fs.String("data-dir", "", "data directory of the demo token (default ./data)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
+	}
+	single := *in != "" || *out != ""
+	batch := *inDir != "" || *outDir != ""
+	if single == batch || (single && (*in == "" || *out == "")) || (batch && (*inDir == "" || *outDir == "")) {
+		return usageError{errors.New("give either --in FILE --out FILE, or --in-dir DIR --out-dir DIR")}
+	}
+	var cfgArgs []string
+	if *configFile != "" {
+		cfgArgs = append(cfgArgs, "--config", *configFile)
+	}
+	if *dataDir != "" {
+		cfgArgs = append(cfgArgs, "--data-dir", *dataDir)
+	}
+	signer, closeFn, err := openSigner(ctx, &o, cfgArgs, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	po, err := o.padesOptions(signer.Certificate)
+	if err != nil {
+		return usageError{err}
+	}
+	if single {
+		res, err := pades.SignFile(ctx, *in, *out, signer, po)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "signed %s → %s: field %s, %s, SHA-256 %x\n", *in, *out, res.FieldName, signer.Certificate.Subject, res.SHA256After)
+		return nil
+	}
+	return signDir(ctx, *inDir, *outDir, *workers, signer, po, stdout, stderr)
+}
+
+// signDir signs every PDF of a folder with a pool of workers sharing the token's sessions, and ends
+// with the line `signed=N failed=M docs_per_s=X`.
+func signDir(ctx context.Context, inDir, outDir string, workers int, signer pades.Signer, po pades.Options, stdout, stderr io.Writer) error {
+	entries, err := os.ReadDir(inDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.EqualFold(filepath.Ext(e.Name()), ".pdf") {
+			names = append(names, e.Name())
+		}
+	}
+	var signed, failed atomic.Int64
+	var mu sync.Mutex
+	start := time.Now()
+	p := pool.New().WithMaxGoroutines(max(workers, 1))
+	for _, name := range names {
+		p.Go(func() {
+			if _, err := pades.SignFile(ctx, filepath.Join(inDir, name), filepath.Join(outDir, name), signer, po); err != nil {
+				failed.Add(1)
+				mu.Lock()
+				fmt.Fprintf(stderr, "%s: %v\n", name, err)
+				mu.Unlock()
+				return
+			}
+			signed.Add(1)
+		})
+	}
+	p.Wait()
+	elapsed := time.Since(start).Seconds()
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(signed.Load()) / elapsed
+	}
+	fmt.Fprintf(stdout, "signed=%d failed=%d docs_per_s=%.1f\n", signed.Load(), failed.Load(), rate)
+	if failed.Load() > 0 {
+		return fmt.Errorf("%d of %d documents were not signed", failed.Load(), len(names))
+	}
+	return nil
+}

@@ -1,0 +1,10 @@
+// Package faults holds Signet's fault-injection tests: the real `signet` binary (built once per test
+// run) as intake and worker processes, a real nats-server (one node, or a three-node cluster) embedded
+// in the test process, MinIO, SoftHSM and the Bitrix24 emulator, with faults injected while a batch of
+// robot calls is in flight: worker processes killed with SIGKILL, NATS restarted, MinIO stopped, the
+// portal answering 503 or dropping answers, the SoftHSM token taken away. Every test ends by counting,
+// per job, exactly one stored result, exactly one accepted bizproc.event.send and one signed version.
+//
+// Nothing here listens on or connects to anything but 127.0.0.1. The 10,000-document soak and the
+// 2,000-document cluster run are behind SIGNET_SOAK=1 (see bench/RESULTS.md).
+package faults

@@ -1,0 +1,456 @@
+package producer
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/portals"
+)
+
+//go:embed web/placement.html
+var webFS embed.FS
+
+var placementPage = template.Must(template.ParseFS(webFS, "web/placement.html"))
+
+// formTTL bounds how long a Sign dialog may be left open before its form token expires.
+const formTTL = 30 * time.Minute
+
+// positionWords describes each position in words, beside the grid.
+var positionWords = map[string]string{
+	"top-left": "Top left corner", "top-center": "Top edge, centred", "top-right": "Top right corner",
+	"bottom-left": "Bottom left corner", "bottom-center": "Bottom edge, centred", "bottom-right": "Bottom right corner",
+}
+
+var positionShort = map[string]string{
+	"top-left": "↖ top left", "top-center": "↑ top", "top-right": "↗ top right",
+	"bottom-left": "↙ bottom left", "bottom-center": "↓ bottom", "bottom-right": "↘ bottom right",
+}
+
+func (in *Intake) placementRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /bitrix24/placement", in.handlePlacement)
+	mux.HandleFunc("POST /bitrix24/placement/sign", in.handlePlacementSign)
+	mux.HandleFunc("GET /bitrix24/placement/job/{id}", in.handlePlacementJob)
+}
+
+// formContext is what the dialog's form carries back, signed (formToken): who opened it, where, and a
+// nonce that ties the submission to this one placement request.
+type formContext struct {
+	MemberID string `json:"m"`
+	DealID   int    `json:"d"`
+	UserID   int    `json:"u"`
+	Login    string `json:"l"`
+	Nonce    string `json:"n"`
+	Expires  int64  `json:"e"`
+}
+
+func (in *Intake) formMAC(ctxValue string) string {
+	m := hmac.New(sha256.New, in.FormKey)
+	m.Write([]byte("signet-placement-form|" + ctxValue))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+type fileOption struct{ Value, Label string }
+type credOption struct {
+	URI, Label string
+	Default    bool
+}
+type positionOption struct {
+	Code, Short, Words string
+	Selected           bool
+}
+
+type placementView struct {
+	Nonce, Action, Ctx, CSRF, Login string
+	DealID                          int
+	Files                           []fileOption
+	Credentials                     []credOption
+	OTPDisabled, CanSign            bool
+	Positions                       []positionOption
+	Position, PositionText          string
+	WordsJSON                       map[string]string
+}
+
+// placementFail answers the iframe with a short page a person can act on.
+func placementFail(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+// handlePlacement serves the Sign dialog that Bitrix24 opens from the deal card's toolbar (reference
+// §10): it checks APPLICATION_TOKEN against the installed portal, learns the viewing user from their
+// own AUTH_ID (user.current, so the page acts as that user), reads the deal id from
+// PLACEMENT_OPTIONS, lists the deal's files (crm.item.get, with the user's rights) and the certificates
+// mapped to the user, and renders the form. The page may be framed only by the portal.
+func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, bitrix24.MaxInboundBody)
+	if err := r.ParseForm(); err != nil {
+		placementFail(w, http.StatusBadRequest, "The Sign dialog must be opened from a Bitrix24 deal card.")
+		return
+	}
+	memberID := r.PostForm.Get("member_id")
+	log := in.Log.With(zap.String("member_id", memberID), zap.String("placement", r.PostForm.Get("PLACEMENT")))
+	portal, _, err := in.Portals.Get(ctx, memberID)
+	if err != nil {
+		if errors.Is(err, portals.ErrUnknownPortal) {
+			log.Warn("placement refused: portal not registered")
+			placementFail(w, http.StatusUnauthorized, "This portal has not installed Signet; ask the administrator to install the application.")
+			return
+		}
+		log.Error("placement: portal registry unavailable", zap.Error(err))
+		placementFail(w, http.StatusServiceUnavailable, "Signet is temporarily unavailable; try again in a minute.")
+		return
+	}
+	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, r.PostForm.Get("APPLICATION_TOKEN")) {
+		log.Warn("placement refused: APPLICATION_TOKEN does not match the installed application")
+		placementFail(w, http.StatusUnauthorized, "The request does not come from the installed Signet application.")
+		return
+	}
+	var opts map[string]any
+	if err := json.Unmarshal([]byte(r.PostForm.Get("PLACEMENT_OPTIONS")), &opts); err != nil {
+		placementFail(w, http.StatusBadRequest, "PLACEMENT_OPTIONS is not JSON; open the dialog from a deal card.")
+		return
+	}
+	dealID := optionID(opts, "ID")
+	if dealID == 0 {
+		dealID = optionID(opts, "ENTITY_ID")
+	}
+	if dealID <= 0 {
+		placementFail(w, http.StatusBadRequest, "No deal id in PLACEMENT_OPTIONS; open the dialog from a deal card.")
+		return
+	}
+	if in.Bitrix == nil {
+		placementFail(w, http.StatusServiceUnavailable, "Signet has no Bitrix24 client configured.")
+		return
+	}
+	var me struct {
+		ID bitrix24.ID `json:"ID"`
+	}
+	if err := in.Bitrix.CallAs(ctx, memberID, r.PostForm.Get("AUTH_ID"), "user.current", nil, &me); err != nil || me.ID <= 0 {
+		log.Warn("placement refused: AUTH_ID not accepted by the portal", zap.Error(err))
+		placementFail(w, http.StatusUnauthorized, "Bitrix24 did not confirm who you are; reload the deal and open Sign again.")
+		return
+	}
+	uid := int(me.ID)
+	user, err := in.Identity.UserByBitrixID(ctx, memberID, uid)
+	if err != nil {
+		log.Info("placement: the Bitrix24 user is not a Signet user", zap.Int("user_id", uid), zap.Error(err))
+		placementFail(w, http.StatusForbidden, fmt.Sprintf("Your Bitrix24 user (id %d) is not a Signet user; ask an administrator to add you.", uid))
+		return
+	}
+	files, err := in.dealFiles(ctx, memberID, r.PostForm.Get("AUTH_ID"), dealID)
+	if err != nil {
+		log.Warn("placement: listing the deal's files failed", zap.Int("deal", dealID), zap.Error(err))
+		placementFail(w, http.StatusBadGateway, fmt.Sprintf("The files of deal %d could not be read: %v", dealID, err))
+		return
+	}
+	nonce := randomHex(16)
+	fc := formContext{MemberID: memberID, DealID: dealID, UserID: uid, Login: user.Login, Nonce: nonce, Expires: in.now().Add(formTTL).Unix()}
+	raw, _ := json.Marshal(fc)
+	ctxValue := base64.RawURLEncoding.EncodeToString(raw)
+	view := placementView{
+		Nonce: randomHex(16), Action: "/bitrix24/placement/sign", Ctx: ctxValue, CSRF: in.formMAC(ctxValue),
+		Login: user.Login, DealID: dealID, Files: files, OTPDisabled: user.OTPDisabled,
+		Position: "bottom-right", WordsJSON: positionWords,
+	}
+	for _, c := range user.Credentials {
+		view.Credentials = append(view.Credentials, credOption{URI: c, Label: credentialLabel(c), Default: c == user.DefaultCredential})
+	}
+	for _, p := range Positions {
+		view.Positions = append(view.Positions, positionOption{Code: p, Short: positionShort[p], Words: positionWords[p], Selected: p == view.Position})
+	}
+	view.PositionText = positionWords[view.Position] + " of the last page."
+	view.CanSign = len(view.Files) > 0 && len(view.Credentials) > 0
+	var buf bytes.Buffer
+	if err := placementPage.Execute(&buf, view); err != nil {
+		log.Error("placement: rendering the dialog", zap.Error(err))
+		placementFail(w, http.StatusInternalServerError, "The dialog could not be rendered.")
+		return
+	}
+	origin := "'none'"
+	if base, err := portal.Auth.PortalBase(); err == nil {
+		origin = base.String()
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Framed by the portal only (no X-Frame-Options: DENY, reference §10); no outside assets at all.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+view.Nonce+"'; style-src 'nonce-"+view.Nonce+
+		"'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "+origin)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// optionID reads an id from PLACEMENT_OPTIONS, sent as a string or a number.
+func optionID(opts map[string]any, key string) int {
+	switch v := opts[key].(type) {
+	case string:
+		n, _ := strconv.Atoi(v)
+		return n
+	case float64:
+		return int(v)
+	}
+	return 0
+}
+
+func credentialLabel(uri string) string {
+	attrs := map[string]string{}
+	for _, part := range strings.Split(strings.TrimPrefix(uri, "pkcs11:"), ";") {
+		k, v, _ := strings.Cut(part, "=")
+		if u, err := url.PathUnescape(v); err == nil {
+			v = u
+		}
+		attrs[k] = v
+	}
+	if attrs["object"] != "" && attrs["token"] != "" {
+		return attrs["object"] + " (token " + attrs["token"] + ")"
+	}
+	return uri
+}
+
+// dealFiles lists the files in the deal's file fields (crm.item.get with the viewing user's token, so
+// the user sees only what they may read). crm.item.get gives {id, url, urlMachine} per file; a name is
+// shown when the URL carries one, and files whose name is known not to be a PDF are left out.
+func (in *Intake) dealFiles(ctx context.Context, memberID, userToken string, dealID int) ([]fileOption, error) {
+	var res struct {
+		Item map[string]json.RawMessage `json:"item"`
+	}
+	if err := in.Bitrix.CallAs(ctx, memberID, userToken, "crm.item.get", map[string]any{"entityTypeId": 2, "id": dealID}, &res); err != nil {
+		return nil, err
+	}
+	type file struct {
+		ID  bitrix24.ID `json:"id"`
+		URL string      `json:"url"`
+	}
+	var out []fileOption
+	keys := make([]string, 0, len(res.Item))
+	for k := range res.Item {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !isFileFieldCode(k) {
+			continue
+		}
+		raw := bytes.TrimSpace(res.Item[k])
+		var files []file
+		if len(raw) > 0 && raw[0] == '[' {
+			if json.Unmarshal(raw, &files) != nil {
+				continue
+			}
+		} else if len(raw) > 0 && raw[0] == '{' {
+			var f file
+			if json.Unmarshal(raw, &f) != nil {
+				continue
+			}
+			files = []file{f}
+		}
+		for _, f := range files {
+			if f.ID <= 0 {
+				continue
+			}
+			name := ""
+			if u, err := url.Parse(f.URL); err == nil {
+				if b, err := url.PathUnescape(path.Base(u.Path)); err == nil && strings.Contains(b, ".") && !strings.HasSuffix(b, ".php") {
+					name = b
+				}
+			}
+			if name != "" && !strings.HasSuffix(strings.ToLower(name), ".pdf") {
+				continue
+			}
+			label := fmt.Sprintf("file %d (field %s)", f.ID, k)
+			if name != "" {
+				label = fmt.Sprintf("%s (field %s)", name, k)
+			}
+			out = append(out, fileOption{Value: fmt.Sprintf("%s:%d", k, f.ID), Label: label})
+		}
+	}
+	return out, nil
+}
+
+// handlePlacementSign takes the dialog's submission: the form token must be this server's, unexpired,
+// and is tied to the one placement request (its nonce is part of the job id, so a double click queues
+// one job). The signer is authorised exactly like a robot call (identity.Authorize).
+func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: "malformed form"})
+		return
+	}
+	ctxValue := r.PostForm.Get("ctx")
+	if len(in.FormKey) < 16 || !hmac.Equal([]byte(in.formMAC(ctxValue)), []byte(r.PostForm.Get("csrf"))) {
+		reply(w, http.StatusForbidden, answer{Status: "refused", Error: "the form token is not valid; reopen Sign from the deal card"})
+		return
+	}
+	var fc formContext
+	raw, err := base64.RawURLEncoding.DecodeString(ctxValue)
+	if err != nil || json.Unmarshal(raw, &fc) != nil {
+		reply(w, http.StatusForbidden, answer{Status: "refused", Error: "the form token is not valid; reopen Sign from the deal card"})
+		return
+	}
+	if in.now().Unix() > fc.Expires {
+		reply(w, http.StatusForbidden, answer{Status: "refused", Error: "the dialog was open too long; reopen Sign from the deal card"})
+		return
+	}
+	portal, _, err := in.Portals.Get(ctx, fc.MemberID)
+	if err != nil {
+		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "this portal no longer has Signet installed"})
+		return
+	}
+	field, fileID, ok := parseFileField(r.PostForm.Get("document"))
+	if !ok || fileID == 0 || !isFileFieldCode(field) {
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "choose the PDF document to sign"})
+		return
+	}
+	job := &contracts.SignJob{
+		ID:      PlacementJobID(fc.MemberID, fc.Nonce, field, fileID),
+		Kind:    contracts.KindPlacement,
+		Created: in.now().UTC(),
+		Portal:  contracts.Portal{MemberID: fc.MemberID, Domain: portal.Auth.Domain},
+		Document: contracts.Document{FileField: field, FileID: fileID, EntityTypeID: 2, EntityID: fc.DealID,
+			DocumentID: []string{"crm", "CCrmDocumentDeal", "DEAL_" + strconv.Itoa(fc.DealID)}},
+		Signer:     contracts.Signer{Login: fc.Login, BitrixUserID: fc.UserID},
+		Credential: r.PostForm.Get("credential"),
+		Stamp:      contracts.Stamp{Visible: r.PostForm.Get("visible") == "Y", Page: r.PostForm.Get("page"), Position: r.PostForm.Get("position")},
+		Reply:      contracts.Reply{NotifyUserID: fc.UserID},
+	}
+	log := in.Log.With(zap.String("member_id", fc.MemberID), zap.String("job_id", job.ID), zap.String("login", fc.Login))
+	switch {
+	case !strings.HasPrefix(job.Credential, "pkcs11:"):
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "choose a certificate"})
+		return
+	case job.Stamp.Page != "first" && job.Stamp.Page != "last":
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "page must be first or last"})
+		return
+	case !contains(Positions, job.Stamp.Position):
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "choose one of the six positions"})
+		return
+	}
+	d, err := in.Identity.Authorize(ctx, fc.Login, strings.TrimSpace(r.PostForm.Get("otp")), "", job.Credential)
+	if err != nil {
+		log.Info("Sign dialog: refused", zap.Error(err))
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalReason(err)})
+		return
+	}
+	job.Signer.Authorization, job.Signer.GrantID = d.Method, d.GrantID
+	dup, err := in.publishJob(ctx, job)
+	if err != nil {
+		log.Error("Sign dialog: could not queue the job", zap.Error(err))
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet's queue is unavailable; try again in a minute"})
+		return
+	}
+	log.Info("sign job queued from the Sign dialog", zap.Bool("duplicate", dup))
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusAccepted)
+	_ = json.NewEncoder(w).Encode(map[string]any{"job_id": job.ID, "status": "queued", "duplicate": dup,
+		"status_url": "/bitrix24/placement/job/" + job.ID})
+}
+
+// PlacementJobID derives the job id from the dialog's nonce and the chosen file: unguessable (the
+// status endpoint treats it as a capability), and the same for a repeated submission.
+func PlacementJobID(memberID, nonce, field string, fileID int) string {
+	sum := sha256.Sum256([]byte(memberID + "|" + nonce + "|" + field + "|" + strconv.Itoa(fileID)))
+	return "p" + hex.EncodeToString(sum[:16])
+}
+
+// JobStatus is the answer of GET /bitrix24/placement/job/{id}.
+type JobStatus struct {
+	JobID   string `json:"job_id"`
+	State   string `json:"state"` // queued, signed (being saved to the deal), done, failed
+	Message string `json:"message"`
+	SHA256  string `json:"sha256,omitempty"`
+	Serial  string `json:"certificate_serial,omitempty"`
+}
+
+// handlePlacementJob reports a Sign-dialog job from the jobs bucket: "res.<id>" (the signature result,
+// written by the worker) and "out.<id>" (the delivered outcome, written by the callback worker).
+func (in *Intake) handlePlacementJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if len(id) != 33 || id[0] != 'p' {
+		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "no such job"})
+		return
+	}
+	st, err := in.jobStatus(r.Context(), id)
+	if err != nil {
+		in.Log.Warn("placement status: jobs bucket unavailable", zap.Error(err))
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "status unavailable; retrying"})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	reply(w, http.StatusOK, st)
+}
+
+func (in *Intake) jobStatus(ctx context.Context, id string) (*JobStatus, error) {
+	st := &JobStatus{JobID: id, State: "queued", Message: "Queued; waiting for a signing worker…"}
+	kv, err := in.JS.KeyValue(ctx, contracts.BucketJobs)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if e, err := kv.Get(ctx, "out."+id); err == nil {
+		var o struct {
+			Outcome contracts.Outcome `json:"outcome"`
+			Error   string            `json:"error"`
+		}
+		if json.Unmarshal(e.Value(), &o) == nil {
+			if o.Outcome == contracts.OutcomeFailed {
+				st.State, st.Message = "failed", "Not signed: "+o.Error
+				return st, nil
+			}
+			st.State, st.Message = "done", "Signed. The signed PDF replaced the original in the deal, and the timeline records the signature."
+			if o.Error != "" {
+				st.Message = "Signed, but: " + o.Error
+			}
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, err
+	}
+	if e, err := kv.Get(ctx, "res."+id); err == nil {
+		var s contracts.Signed
+		if json.Unmarshal(e.Value(), &s) == nil {
+			st.SHA256, st.Serial = s.SHA256After, s.CertificateSerial
+			if st.State == "queued" {
+				st.State, st.Message = "signed", "Signed; saving the signed PDF to the deal…"
+			}
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, err
+	}
+	return st, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
