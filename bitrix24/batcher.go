@@ -120,8 +120,6 @@ func (b *Batcher) send(memberID string, groups []*batchGroup, n int) {
 			all = append(all, c)
 		}
 	}
-	batchRequests.Inc()
-	batchCommands.Add(float64(len(all)))
 	res, err := b.c.Batch(ctx, memberID, all, false)
 	i := 0
 	for _, g := range groups {

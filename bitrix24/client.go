@@ -16,6 +16,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/signet-b24/signet/internal/metrics"
 )
 
 // DefaultOAuthURL is the Bitrix24 OAuth server's token endpoint (reference §9.1).
@@ -196,6 +198,7 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 			}
 			return env, err
 		}
+		metrics.Bitrix24Errors.WithLabelValues(strings.ToUpper(apiErr.Code)).Inc()
 		switch {
 		case apiErr.IsCode(ErrCodeOverloadLimit):
 			until := ps.block(c.cfg.OverloadPause)
@@ -219,6 +222,7 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 			// The portal's bucket is full: drain our own limiter so every goroutine for this portal
 			// slows to the portal's rate, then back off with jitter.
 			ps.drain()
+			metrics.Bitrix24RateLimitWaits.Inc()
 			if werr := sleepCtx(ctx, backoff(limited)); werr != nil {
 				return nil, fmt.Errorf("%w (gave up waiting: %v)", err, werr)
 			}
@@ -418,8 +422,7 @@ func (ps *portalState) block(d time.Duration) time.Time {
 }
 
 func overloadAlert(memberID string) {
-	overloadGauge.WithLabelValues(memberID).Set(1)
-	overloadTotal.WithLabelValues(memberID).Inc()
+	metrics.Bitrix24Overload.WithLabelValues(memberID).Set(1)
 }
 
 // checkOverload fails fast while the portal is blocked, and clears the gauge once the pause is over.
@@ -429,7 +432,7 @@ func (ps *portalState) checkOverload(memberID string) error {
 	if !until.IsZero() && time.Now().After(until) {
 		ps.overload = time.Time{}
 		until = time.Time{}
-		overloadGauge.WithLabelValues(memberID).Set(0)
+		metrics.Bitrix24Overload.WithLabelValues(memberID).Set(0)
 	}
 	ps.mu.Unlock()
 	if until.IsZero() {

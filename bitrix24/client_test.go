@@ -230,7 +230,7 @@ func TestOperationTimeLimitAndOverload(t *testing.T) {
 		t.Fatalf("after OVERLOAD_LIMIT the portal must not be called: %v (calls %d)", err, len(p.Calls())-n)
 	}
 	if v := gaugeValue(t, "signet_bitrix24_overload", mid); v != 1 {
-		t.Fatalf("signet_bitrix24_overload{member_id=%s} = %v, want 1", mid, v)
+		t.Fatalf("signet_bitrix24_overload{portal=%s} = %v, want 1", mid, v)
 	}
 }
 
@@ -246,7 +246,7 @@ func gaugeValue(t *testing.T, name, memberID string) float64 {
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "member_id" && l.GetValue() == memberID {
+				if l.GetName() == "portal" && l.GetValue() == memberID {
 					return m.GetGauge().GetValue()
 				}
 			}

@@ -154,3 +154,12 @@ func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback) err
 	}, nil)
 	return classifyPortal(err)
 }
+
+// diskLookupError words a failed disk.file.get for the workflow's log: a file that is gone says so
+// and what to do.
+func diskLookupError(id int, err error) error {
+	if bitrix24.IsCode(err, "ERROR_NOT_FOUND") || bitrix24.IsCode(err, bitrix24.ErrCodeNotFound) {
+		return fmt.Errorf("the Disk file %d is no longer on the portal (deleted or moved to the recycle bin); restore it or point the robot at the current file: %w", id, err)
+	}
+	return fmt.Errorf("looking up Disk file %d: %w", id, err)
+}

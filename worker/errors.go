@@ -29,3 +29,13 @@ func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
 }
+
+// retryable undoes Permanent: for a failure whose cause passes (the token went away in the middle of a
+// signature, and the signing engine reported it as a key that refused to sign).
+func retryable(err error) error {
+	var p *permanentError
+	if errors.As(err, &p) {
+		return p.err
+	}
+	return err
+}

@@ -243,6 +243,11 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	}
 	log := p.Log.With(zap.String("job_id", job.ID), zap.String("kind", string(job.Kind)))
 	signed, err := p.Signer.Sign(ctx, job)
+	if IsPermanent(err) && tokenTrouble(err) {
+		// The token went away during the signature: the PDF engine reports "the key refused to
+		// sign", but the cause is ErrTokenOffline/ErrTokenBusy, which passes (the keyring reconnects).
+		err = retryable(err)
+	}
 	if err != nil && !IsPermanent(err) && p.lastDelivery(msg) && ctx.Err() == nil {
 		err = Permanentf("gave up after %d attempts: %w", p.MaxDeliver, err)
 	}
@@ -253,7 +258,7 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		log.Warn("job failed", zap.Error(err))
 		// The failed callback first: if it cannot be queued the job is retried (and fails again
 		// the same way), so the workflow always hears; DEAD is the operator's copy.
-		if cerr := p.publishCallback(ctx, job, nil, err.Error()); cerr != nil {
+		if cerr := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), nil, err.Error()); cerr != nil {
 			return cerr
 		}
 		if derr := p.dead(ctx, msg, job.ID, err.Error()); derr != nil {
@@ -262,7 +267,17 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	}
 	log.Info("job signed", zap.String("sha256", signed.SHA256After), zap.String("certificate_serial", signed.CertificateSerial))
-	return p.publishCallback(ctx, job, signed, "")
+	return p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), signed, "")
+}
+
+// callbackID is the Nats-Msg-Id of a job's callback: "cb-" and the job message's own id, which is the
+// job id, or for a job put back by `signet dlq retry` the job id with "-retry-<seq>", so that the
+// callback of a retried job is not dropped as a duplicate of the failed one.
+func callbackID(h nats.Header, jobID string) string {
+	if id := h.Get(contracts.HeaderMsgID); id != "" {
+		return "cb-" + id
+	}
+	return "cb-" + jobID
 }
 
 func (p *Pool) lastDelivery(msg jetstream.Msg) bool {
@@ -279,7 +294,7 @@ func (p *Pool) now() time.Time {
 
 // publishCallback queues the job's one result; its Nats-Msg-Id makes a re-publish after a redelivery a
 // no-op inside the duplicate window.
-func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, signed *contracts.Signed, reason string) error {
+func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, msgID string, signed *contracts.Signed, reason string) error {
 	cb := &contracts.Callback{
 		JobID: job.ID, Kind: job.Kind, BatchID: job.BatchID, Portal: job.Portal, Document: job.Document,
 		Signer: job.Signer, Reply: job.Reply, Signed: signed, Error: reason, Time: p.now().UTC(),
@@ -294,7 +309,7 @@ func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, sign
 	}
 	_, err = p.JS.PublishMsg(ctx, &nats.Msg{
 		Subject: contracts.SubjectCallback, Data: data,
-		Header: nats.Header{contracts.HeaderMsgID: []string{"cb-" + job.ID}},
+		Header: nats.Header{contracts.HeaderMsgID: []string{msgID}},
 	}, jetstream.WithExpectStream(contracts.StreamCallback))
 	if err != nil {
 		return fmt.Errorf("queueing the callback of job %s: %w", job.ID, err)
@@ -396,13 +411,13 @@ func (p *Pool) onMaxDeliveries(ctx context.Context, a queue.MaxDeliveries) error
 			if signed, serr := p.Signer.Results.Signed(ctx, job.ID); serr != nil {
 				return serr
 			} else if signed != nil {
-				if err := p.publishCallback(ctx, job, signed, ""); err != nil {
+				if err := p.publishCallback(ctx, job, callbackID(raw.Header, job.ID), signed, ""); err != nil {
 					return err
 				}
 				log.Warn("job exhausted its deliveries after it was signed; its callback is queued")
 				return st.DeleteMsg(ctx, a.StreamSeq)
 			}
-			if err := p.publishCallback(ctx, job, nil, reason); err != nil {
+			if err := p.publishCallback(ctx, job, callbackID(raw.Header, job.ID), nil, reason); err != nil {
 				return err
 			}
 		}

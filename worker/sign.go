@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker/keyring"
 	"github.com/signet-b24/signet/worker/pades"
@@ -122,10 +123,12 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	}
 	defer os.RemoveAll(dir)
 	in, out := filepath.Join(dir, "in.pdf"), filepath.Join(dir, "out.pdf")
+	t0 := time.Now()
 	name, err := s.fetch(ctx, job, in)
 	if err != nil {
 		return nil, err
 	}
+	metrics.StageSeconds.WithLabelValues("download").Observe(time.Since(t0).Seconds())
 
 	now := s.now().UTC()
 	opts := pades.Options{
@@ -139,7 +142,9 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	if job.Stamp.Page == "last" {
 		opts.Page = -1
 	}
+	t0 = time.Now()
 	res, err := pades.SignFile(ctx, in, out, pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}, opts)
+	metrics.StageSeconds.WithLabelValues("sign").Observe(time.Since(t0).Seconds())
 	if err != nil {
 		if isPDFProblem(err) {
 			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
@@ -183,6 +188,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		return nil, err
 	}
 	signed.Size = st.Size()
+	t0 = time.Now()
 	if _, err := s.Store.Put(ctx, pdfKey, f, st.Size(), "application/pdf", after); err != nil {
 		return nil, fmt.Errorf("storing the signed PDF of job %s: %w", job.ID, err)
 	}
@@ -203,12 +209,17 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	if _, err := s.Store.Put(ctx, reportKey, bytes.NewReader(report), int64(len(report)), "application/json", hex.EncodeToString(repSum[:])); err != nil {
 		return nil, fmt.Errorf("storing the report of job %s: %w", job.ID, err)
 	}
+	metrics.StageSeconds.WithLabelValues("store").Observe(time.Since(t0).Seconds())
+	metrics.DocumentsBytesTotal.Add(float64(signed.Size))
 	return s.Results.RecordSigned(ctx, job.ID, signed)
 }
 
 // fetch downloads the job's PDF into path, only from the job's own portal. A Disk file is resolved
 // with disk.file.get at signing time, so the download URL (with its short-lived auth=) is fresh.
 func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, path string) (string, error) {
+	if isStoreDocument(job) { // a batch document uploaded by `signet enqueue` (fetch_batch.go)
+		return s.fetchBatch(ctx, job, path)
+	}
 	fileURL, name := job.Document.URL, job.Document.FileName
 	if job.Document.FileField != "" { // a CRM file field: crm.item.get now, for a fresh urlMachine
 		var err error
@@ -222,7 +233,7 @@ func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, path string)
 			DownloadURL string `json:"DOWNLOAD_URL"`
 		}
 		if err := s.Portal.Call(ctx, job.Portal.MemberID, "disk.file.get", map[string]any{"id": job.Document.DiskFileID}, &file); err != nil {
-			return "", classifyPortal(fmt.Errorf("looking up Disk file %d: %w", job.Document.DiskFileID, err))
+			return "", classifyPortal(diskLookupError(job.Document.DiskFileID, err))
 		}
 		fileURL, name = file.DownloadURL, file.Name
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/worker"
 	"github.com/signet-b24/signet/worker/keyring"
 )
 
@@ -316,19 +315,6 @@ func certReadPEM(path string) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-func certKeyDescription(c *keyring.Credential) string {
-	switch p := c.Key.Public().(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA-%d", p.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "ECDSA " + p.Curve.Params().Name
-	}
-	return fmt.Sprintf("%T", c.Key.Public())
-}
-
-// ExpiryWarning is how long before a certificate's end Signet starts warning about it.
-const ExpiryWarning = 30 * 24 * time.Hour
-
 func certStatus(c *keyring.Credential) string {
 	if err := c.CheckValid(time.Now()); err != nil {
 		switch {
@@ -339,7 +325,7 @@ func certStatus(c *keyring.Credential) string {
 		}
 		return "INVALID"
 	}
-	if left := time.Until(c.Certificate.NotAfter); left < ExpiryWarning {
+	if left := time.Until(c.Certificate.NotAfter); left < worker.ExpiryWarning {
 		return fmt.Sprintf("EXPIRES IN %d DAYS", int(left.Hours()/24))
 	}
 	return "valid"
@@ -347,7 +333,7 @@ func certStatus(c *keyring.Credential) string {
 
 func certPrint(w io.Writer, what string, c *keyring.Credential) {
 	fmt.Fprintf(w, "%s %s\n  subject:   %s\n  issuer:    %s\n  key:       %s (on token %s, not extractable)\n  valid:     %s … %s\n",
-		what, c.URI, c.Certificate.Subject, c.Certificate.Issuer, certKeyDescription(c), c.Token,
+		what, c.URI, c.Certificate.Subject, c.Certificate.Issuer, keyring.KeyDescription(c), c.Token,
 		c.Certificate.NotBefore.UTC().Format(time.DateOnly), c.Certificate.NotAfter.UTC().Format(time.DateOnly))
 	if len(c.Chain) > 0 {
 		names := make([]string, len(c.Chain))
@@ -362,7 +348,7 @@ func certPrintList(w io.Writer, creds []*keyring.Credential, status []keyring.To
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOKEN\tLABEL\tID\tKEY\tSUBJECT\tISSUER\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS\tURI")
 	for _, c := range creds {
-		fmt.Fprintf(tw, "%s\t%s\t%x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Token, c.Label, c.ID, certKeyDescription(c),
+		fmt.Fprintf(tw, "%s\t%s\t%x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Token, c.Label, c.ID, keyring.KeyDescription(c),
 			c.Certificate.Subject, c.Certificate.Issuer, c.Certificate.SerialNumber.Text(16),
 			c.Certificate.NotBefore.UTC().Format(time.DateOnly), c.Certificate.NotAfter.UTC().Format(time.DateOnly), certStatus(c), c.URI)
 	}

@@ -203,6 +203,9 @@ func (a *app) mux(in *producer.Intake) *http.ServeMux {
 	if in != nil {
 		in.Routes(mux)
 		a.identity.Routes(mux, a.adminOnly)
+		if a.keys != nil {
+			a.keys.Routes(mux, a.adminOnly)
+		}
 	}
 	mux.Handle("/files/", storage.LinkHandler(a.store))
 	mux.Handle("GET /metrics", promhttp.Handler())
@@ -220,22 +223,32 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 	if err := a.store.Ping(r.Context()); err != nil {
 		problems = append(problems, "storage: "+err.Error())
 	}
+	var tokens []string
 	if a.keys != nil {
 		online := 0
 		for _, t := range a.keys.Status() {
+			state := "online"
 			if t.Online {
 				online++
+			} else {
+				state = "OFFLINE: " + t.Err
 			}
+			tokens = append(tokens, fmt.Sprintf("token %s: %s, sessions %d/%d", t.Name, state, t.SessionsInUse, t.MaxSessions))
 		}
 		if online == 0 {
 			problems = append(problems, "no PKCS#11 token online")
 		}
 	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(problems) > 0 {
-		http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
-		return
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, strings.Join(problems, "\n"))
+	} else {
+		fmt.Fprintln(w, "ready")
 	}
-	w.Write([]byte("ready\n"))
+	for _, t := range tokens {
+		fmt.Fprintln(w, t)
+	}
 }
 
 // adminOnly guards the admin API with the bearer token in security.admin_token_file.

@@ -30,10 +30,11 @@ func commands() map[string]command {
 		"verify": {runVerify, "check every signature of a PDF; exit 0 when all are valid"},
 		"config": {runConfig, "print every setting with its environment variable, flag and default"},
 		"admin":  {runAdmin, "manage users, certificates and Bitrix24 portals (`signet admin help`)"},
+		"audit":  {runAudit, "verify the hash-chained audit trail, export it, or show one document's story"},
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "config"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "config"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

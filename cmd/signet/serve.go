@@ -110,6 +110,8 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		run.pool = make(chan error, 1)
 		p := a.pool()
 		go func() { run.pool <- p.Run(pctx) }()
+		m := &worker.Monitor{JS: a.js, Keys: a.keys, Log: a.log.Named("monitor")}
+		go m.Run(pctx)
 	}
 	return run, nil
 }

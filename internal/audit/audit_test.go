@@ -244,6 +244,7 @@ func TestVerifyFindsTheFirstBrokenLink(t *testing.T) {
 			m[3] = rewrite(t, m[3], func(e map[string]any) { e["login"] = "john" })
 			return m
 		}, 5, BrokenLink},
+		{"event 1 deleted", func(t *testing.T, m []Raw) []Raw { return m[1:] }, 2, Missing},
 		{"event 8 deleted", func(t *testing.T, m []Raw) []Raw { return append(m[:7:7], m[8:]...) }, 9, Missing},
 		{"events 3 and 4 swapped", func(t *testing.T, m []Raw) []Raw {
 			m[2], m[3] = m[3], m[2]
@@ -317,23 +318,30 @@ func TestVerifyFindsTheFirstBrokenLink(t *testing.T) {
 		})
 	}
 
-	// A deleted message in the live stream is a gap too.
+	// Deleting the newest events of the live stream leaves no gap to see, but the stream counts them.
 	st, _ := s.JS.Stream(ctx, contracts.StreamAudit)
-	if err := st.DeleteMsg(ctx, 10); err != nil {
+	if err := st.DeleteMsg(ctx, 14); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := Verify(ctx, s.JS, contracts.StreamAudit, trusted)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OK() || rep.Problem.Kind != Missing || rep.Problem.Seq != 11 {
-		t.Fatalf("deleted event 10: %+v %v", rep, rep.Problem)
+	if rep.OK() || rep.Problem.Kind != Missing || rep.Problem.Seq != 14 {
+		t.Fatalf("deleted the last event: %+v %v", rep, rep.Problem)
 	}
 	// And the writer refuses to chain onto a deleted head rather than start a second chain.
-	if err := st.DeleteMsg(ctx, 14); err != nil {
-		t.Fatal(err)
-	}
 	if err := NewWriter(s.JS, nil, Options{}).Record(ctx, event(99)); err == nil || !strings.Contains(err.Error(), "signet audit verify") {
 		t.Fatalf("append after the head was deleted: %v", err)
+	}
+	// A deleted message in the middle is a gap.
+	if err := st.DeleteMsg(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = Verify(ctx, s.JS, contracts.StreamAudit, trusted); err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || rep.Problem.Kind != Missing || rep.Problem.Seq != 11 {
+		t.Fatalf("deleted event 10: %+v %v", rep, rep.Problem)
 	}
 }

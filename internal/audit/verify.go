@@ -68,6 +68,9 @@ type VerifyOptions struct {
 	// Keys are the service keys whose checkpoint signatures are accepted. With none, checkpoints are
 	// counted but not checked.
 	Keys []crypto.PublicKey
+	// Start is the sequence the walk must begin with (default 1: the chain's first event). A later
+	// start is for a partial copy whose first event is trusted as given.
+	Start uint64
 }
 
 // Verify walks the whole of stream (normally contracts.StreamAudit, or a copy of it) and reports the
@@ -86,6 +89,22 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, opts Ver
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, err
+	}
+	if v.rep.Problem == nil {
+		// Deleting the newest events leaves no gap in what is read; the stream still counts them.
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return nil, err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if last := info.State.LastSeq; last > v.lastStreamSeq {
+			v.rep.Problem = &Problem{Seq: v.rep.LastSeq + 1, Kind: Missing, Detail: fmt.Sprintf(
+				"the stream holds messages up to sequence %d but the last event in it is at %d: the newest %d were deleted",
+				last, v.lastStreamSeq, last-v.lastStreamSeq)}
+		}
 	}
 	return v.report(), nil
 }
@@ -115,15 +134,18 @@ func VerifyLines(r io.Reader, opts VerifyOptions) (*Report, error) {
 var errStop = errors.New("stop")
 
 type verifier struct {
-	keys map[string]crypto.PublicKey
-	rep  Report
-	prev *contracts.AuditEvent
+	keys  map[string]crypto.PublicKey
+	rep   Report
+	start uint64
+	prev  *contracts.AuditEvent
 	// lastCkptSeq is the sequence of the last verified checkpoint event.
 	lastCkptSeq uint64
+	// lastStreamSeq is the stream sequence of the last message read.
+	lastStreamSeq uint64
 }
 
 func newVerifier(opts VerifyOptions) (*verifier, error) {
-	v := &verifier{keys: map[string]crypto.PublicKey{}}
+	v := &verifier{keys: map[string]crypto.PublicKey{}, start: max(opts.Start, 1)}
 	for _, k := range opts.Keys {
 		id, err := KeyID(k)
 		if err != nil {
@@ -147,9 +169,12 @@ func (v *verifier) add(r Raw) bool {
 	}
 	if v.prev == nil {
 		v.rep.FirstSeq = e.Seq
-		// The first event of the stream starts the chain; a later first event (the stream was
-		// limited or the copy is partial) is trusted as the start, and the report says where.
-		if e.Seq == 1 && e.PrevHash != "" {
+		switch {
+		case e.Seq < v.start:
+			return fail(OutOfOrder, "the first event read is %d; the walk was to start at %d", e.Seq, v.start)
+		case e.Seq > v.start:
+			return fail(Missing, "events %d to %d are missing (deleted) before event %d", v.start, e.Seq-1, e.Seq)
+		case e.Seq == 1 && e.PrevHash != "":
 			return fail(BrokenLink, "the first event has prev_hash %s; the chain starts with an empty one", short(e.PrevHash))
 		}
 	} else {
@@ -188,6 +213,7 @@ func (v *verifier) add(r Raw) bool {
 	}
 	v.rep.Events++
 	v.rep.LastSeq, v.rep.HeadHash = e.Seq, e.Hash
+	v.lastStreamSeq = r.StreamSeq
 	v.prev = e
 	return true
 }

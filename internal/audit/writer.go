@@ -38,6 +38,13 @@ type Recorder interface {
 	Record(ctx context.Context, e contracts.AuditEvent) error
 }
 
+// Appender is a Recorder that also returns the stored event: the worker puts its ID into the result,
+// and so into the deal's timeline entry. *Writer is one.
+type Appender interface {
+	Recorder
+	Append(ctx context.Context, e contracts.AuditEvent) (*contracts.AuditEvent, error)
+}
+
 // Options shape a Writer. Zero values take the defaults.
 type Options struct {
 	// Stream is the audit stream (default contracts.StreamAudit).
@@ -336,3 +343,5 @@ func nuid() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+var _ Appender = (*Writer)(nil)

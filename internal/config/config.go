@@ -77,6 +77,8 @@ type Config struct {
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
 		AdminTokenFile string `yaml:"admin_token_file"`
+		// AdminPasswordsFile holds the local administrators of the control panel (Argon2id hashes).
+		AdminPasswordsFile string `yaml:"admin_passwords_file"`
 	} `yaml:"security"`
 	Demo struct {
 		Token      string `yaml:"token"`
@@ -213,6 +215,7 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
 		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
+		{"security.admin_passwords_file", "local administrators of the /admin control panel, LOGIN:Argon2id hash lines written by `signet admin local-admin set` (default <data_dir>/admin.passwords)", &c.Security.AdminPasswordsFile},
 		{"demo.token", "label of the SoftHSM token created under <data_dir>/softhsm when no tokens are configured", &c.Demo.Token},
 		{"demo.credential", "key URI used by `signet demo` and the demo user", &c.Demo.Credential},
 	}
@@ -286,6 +289,9 @@ func (c *Config) fill() {
 	}
 	if c.Security.AdminTokenFile == "" {
 		c.Security.AdminTokenFile = filepath.Join(c.DataDir, "admin.token")
+	}
+	if c.Security.AdminPasswordsFile == "" {
+		c.Security.AdminPasswordsFile = filepath.Join(c.DataDir, "admin.passwords")
 	}
 }
 

@@ -469,7 +469,7 @@ func (p *pipeline) addSigner(ctx context.Context) {
 	user := map[string]any{
 		"login": "signer", "description": "fault-test signer", "otp_disabled": true,
 		"bitrix_ids":  map[string]int{p.portal.MemberID(): emulator.AdminUserID},
-		"credentials": []string{p.cred}, "default_credential": p.cred,
+		"credentials": []string{p.cred, missingCred}, "default_credential": p.cred,
 	}
 	status, answer := p.adminPost(ctx, tokHex, user)
 	if status == http.StatusBadRequest && strings.Contains(answer, "unknown field") {
@@ -501,12 +501,17 @@ func (p *pipeline) adminPost(ctx context.Context, token []byte, v any) (int, str
 
 // send makes n robot calls (4 at a time, like Bitrix24's queue server) and records their tokens.
 // A call the intake could not queue (503 while NATS is away) is repeated, as Bitrix24 repeats it.
-func (p *pipeline) send(ctx context.Context, n int) {
+func (p *pipeline) send(ctx context.Context, n int) []robotCall {
+	return p.sendWith(ctx, n, p.pdf, p.cred)
+}
+
+// sendWith is send with another document and credential.
+func (p *pipeline) sendWith(ctx context.Context, n int, pdf []byte, cred string) []robotCall {
 	p.t.Helper()
 	calls := make([]robotCall, n)
 	for i := range calls {
 		deal := 1000 + int(p.nextID.Add(1))
-		disk, _ := p.portal.AddDealFile(deal, fmt.Sprintf("invoice-%d.pdf", deal), p.pdf)
+		disk, _ := p.portal.AddDealFile(deal, fmt.Sprintf("invoice-%d.pdf", deal), pdf)
 		calls[i] = robotCall{deal: deal, disk: disk}
 	}
 	var next atomic.Int64
@@ -524,7 +529,7 @@ func (p *pipeline) send(ctx context.Context, n int) {
 				c := &calls[i]
 				props := map[string]any{
 					producer.PropDocument: strconv.Itoa(c.disk), producer.PropSigner: "user_" + strconv.Itoa(emulator.AdminUserID),
-					producer.PropCredential: p.cred, producer.PropPage: "last", producer.PropReason: "fault test",
+					producer.PropCredential: cred, producer.PropPage: "last", producer.PropReason: "fault test",
 				}
 				for attempt := 0; ; attempt++ {
 					tok, status, err := p.portal.RobotCall(ctx, p.intake.url+"/bitrix24/robot", "signet_sign_pdf", c.deal, props)
@@ -551,6 +556,7 @@ func (p *pipeline) send(ctx context.Context, n int) {
 	p.mu.Lock()
 	p.calls = append(p.calls, calls...)
 	p.mu.Unlock()
+	return calls
 }
 
 // completed counts the robots that got an accepted bizproc.event.send.
@@ -594,7 +600,11 @@ func (p *pipeline) logs() string {
 // one accepted (not duplicate) bizproc.event.send with signed=Y, and one signed version of the Disk file
 // whose SHA-256 is the stored result's (a job signed twice would show two different versions). The
 // queues end empty and nothing is dead.
-func (p *pipeline) verify(limit time.Duration) {
+func (p *pipeline) verify(limit time.Duration) { p.verifyOutcome(limit, nil) }
+
+// verifyOutcome is verify where the jobs of the event tokens in failed must fail for good instead:
+// exactly one accepted bizproc.event.send with signed=N, no stored result, one letter in DEAD.
+func (p *pipeline) verifyOutcome(limit time.Duration, failed map[string]bool) {
 	t := p.t
 	t.Helper()
 	p.waitProgress(1, limit)
@@ -626,6 +636,15 @@ func (p *pipeline) verify(limit time.Duration) {
 		if accepted[c.token] != 1 {
 			complain("job %s (deal %d): %d accepted bizproc.event.send, want exactly 1", c.jobID, c.deal, accepted[c.token])
 		}
+		if failed[c.token] {
+			if rv := sent[c.token]; len(rv) > 0 && (rv[0]["signed"] != "N" || rv[0]["errorText"] == "") {
+				complain("job %s should have failed: robot completed with signed=%v errorText=%v", c.jobID, rv[0]["signed"], rv[0]["errorText"])
+			}
+			if _, err := kv.Get(ctx, "res."+c.jobID); err == nil {
+				complain("job %s should have failed but has a stored result", c.jobID)
+			}
+			continue
+		}
 		if rv := sent[c.token]; len(rv) > 0 && rv[0]["signed"] != "Y" {
 			complain("job %s: robot completed with signed=%v: %v", c.jobID, rv[0]["signed"], rv[0]["errorText"])
 		}
@@ -655,8 +674,8 @@ func (p *pipeline) verify(limit time.Duration) {
 			}
 		}
 	}
-	if results != len(p.calls) {
-		complain("%d stored results for %d jobs", results, len(p.calls))
+	if results != len(p.calls)-len(failed) {
+		complain("%d stored results for %d jobs, %d of which must fail", results, len(p.calls), len(failed))
 	}
 	if len(bad) > 0 {
 		t.Errorf("%d jobs; problems:\n  %s", len(p.calls), strings.Join(bad, "\n  "))
@@ -674,7 +693,11 @@ func (p *pipeline) verify(limit time.Duration) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.State.Msgs > 0 {
+			want := uint64(0)
+			if s == contracts.StreamDead {
+				want = uint64(len(failed))
+			}
+			if info.State.Msgs != want {
 				pending[s] = info.State.Msgs
 			}
 		}
@@ -682,7 +705,7 @@ func (p *pipeline) verify(limit time.Duration) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("messages left in the streams after every robot completed: %v", pending)
+			t.Errorf("messages in the streams after every robot completed: %v (DEAD should hold %d)", pending, len(failed))
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -712,6 +735,19 @@ func (p *pipeline) tokenDir() string {
 }
 
 var errTimeout = errors.New("timeout")
+
+// missingCred is mapped to the signer but has no key on the token: the worker fails such a job for good.
+const missingCred = "pkcs11:token=signet-demo;object=nobody"
+
+// run runs the signet binary to completion (a CLI command such as dlq) and returns its stdout.
+func run(t testing.TB, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(signetBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
 
 // eventually polls cond every 20 ms until it holds or limit passes.
 func eventually(limit time.Duration, cond func() bool) error {

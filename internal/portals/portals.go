@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -206,7 +207,14 @@ func (r *Registry) Save(ctx context.Context, a bitrix24.Auth) error {
 	if err != nil {
 		return err
 	}
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 30; attempt++ {
+		if attempt > 0 { // another writer won the revision race: re-read and try again, spread out
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(attempt)*int64(5*time.Millisecond)) + 1)):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		p, rev, err := r.Get(ctx, a.MemberID)
 		if err != nil {
 			return err

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,6 +32,8 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
+
+	"github.com/signet-b24/signet/internal/fonts"
 )
 
 // Sentinel errors; all three are permanent for a job (retrying cannot help).
@@ -74,17 +75,14 @@ const (
 	keyVerifyURL   = "SignetVerifyURL"
 )
 
-//go:embed fonts/DejaVuSans.ttf
-var dejaVuSans []byte
-
 // fontName is how pdfcpu knows the embedded font once installed; it embeds a subset of it.
 const fontName = "DejaVuSans"
 
+// pdfcpu's font state is package-level but guarded by its own locks, and every document has its own
+// context, so Prepare calls run in parallel (go test -race runs four at once without a report).
 var (
 	setupOnce sync.Once
 	setupErr  error
-	// pdfcpuMu serialises Prepare: pdfcpu keeps font state in package variables.
-	pdfcpuMu sync.Mutex
 )
 
 // setup keeps pdfcpu away from ~/.config/pdfcpu and gives it the one font that renders every signer
@@ -99,7 +97,7 @@ func setup() error {
 			return
 		}
 		font.UserFontDir = dir
-		if err := font.InstallFontFromBytesQuiet(dir, fontName, dejaVuSans); err != nil {
+		if err := font.InstallFontFromBytesQuiet(dir, fontName, fonts.DejaVuSans); err != nil {
 			setupErr = fmt.Errorf("evidence: installing the font: %w", err)
 			return
 		}
@@ -116,6 +114,9 @@ func Prepare(ctx context.Context, inPath, outPath string, f Facts) error {
 	}
 	if f.DocumentID == "" || f.PublicURL == "" {
 		return errors.New("evidence: the document id and Signet's public_url are required")
+	}
+	if strings.Trim(f.DocumentID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" || len(f.DocumentID) > 128 {
+		return fmt.Errorf("evidence: document id %q: use at most 128 letters, digits, '-' and '_' (it goes into the verification URL)", f.DocumentID)
 	}
 	if err := setup(); err != nil {
 		return err
@@ -138,8 +139,6 @@ func Prepare(ctx context.Context, inPath, outPath string, f Facts) error {
 		f.FileName = name
 	}
 
-	pdfcpuMu.Lock()
-	defer pdfcpuMu.Unlock()
 	conf := model.NewDefaultConfiguration()
 	conf.Cmd = model.ADDWATERMARKS
 	pctx, err := api.ReadValidateAndOptimize(bytes.NewReader(in), conf)
@@ -206,9 +205,7 @@ func Read(path string) (*Facts, error) {
 		return nil, err
 	}
 	defer file.Close()
-	pdfcpuMu.Lock()
 	props, err := api.Properties(file, model.NewDefaultConfiguration())
-	pdfcpuMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", filepath.Base(path), ErrNotPDF, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"math/big"
@@ -16,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,4 +206,39 @@ func hasStripe(img image.Image) bool {
 		}
 	}
 	return grey > b.Dx()/8
+}
+
+// Workers prepare documents in parallel; each output must be whole and carry its own id.
+func TestPrepareConcurrently(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := Facts{DocumentID: fmt.Sprintf("r%d", i), Signer: "Мария Иванова", PublicURL: "https://signet.example"}
+			out := filepath.Join(dir, fmt.Sprintf("o%d.pdf", i))
+			if err := Prepare(context.Background(), corpus("multipage.pdf"), out, f); err != nil {
+				t.Error(err)
+				return
+			}
+			if got, err := Read(out); err != nil || got.DocumentID != f.DocumentID {
+				t.Errorf("document %d: read back %+v, %v", i, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkPrepare measures stripe + completion page on the one-page invoice (pdfcpu rewrites the
+// file; most of the time goes into subsetting and compressing the font).
+func BenchmarkPrepare(b *testing.B) {
+	dir := b.TempDir()
+	f := Facts{DocumentID: "r3f1c2a9d0b4e5f60718293a4b5c6d7e8", Signer: "Мария Иванова (mary)", Certificate: "CN=Мария Иванова,O=ACME",
+		CertSerial: "20:26", PublicURL: "https://signet.acme.example"}
+	for b.Loop() {
+		if err := Prepare(context.Background(), corpus("invoice.pdf"), filepath.Join(dir, "out.pdf"), f); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
@@ -54,13 +53,10 @@ func signetLines(s Signer, o Options, when time.Time) []string {
 
 // drawAppearance writes the appearance stream (and its font and image) and returns its object
 // number and, for a new widget, its /Rect in default user space.
-func drawAppearance(w *increment, alloc func() int, d *document, page types.Dict, inh *model.InheritedPageAttrs,
+func drawAppearance(w *increment, alloc func() int, d *document, page types.Dict, inh inherited,
 	s Signer, o Options, when time.Time, widget types.Dict) (int, types.Array, error) {
-	rotate := 0
-	if inh != nil {
-		rotate = inh.Rotate
-	}
-	if r, ok := page["Rotate"].(types.Integer); ok {
+	rotate := inh.rotate
+	if r, ok := d.deref(page["Rotate"]).(types.Integer); ok {
 		rotate = int(r)
 	}
 	rotate = ((rotate % 360) + 360) % 360 / 90 * 90
@@ -159,7 +155,7 @@ func rectOf(d *document, o types.Object) []float64 {
 	}
 	r := make([]float64, 4)
 	for i, e := range a {
-		e, _ = d.ctx.Dereference(e)
+		e = d.deref(e)
 		switch v := e.(type) {
 		case types.Integer:
 			r[i] = float64(v)
@@ -173,17 +169,16 @@ func rectOf(d *document, o types.Object) []float64 {
 }
 
 // pageBox is the visible area of the page: CropBox, else MediaBox (ISO 32000-1 §14.11.2).
-func pageBox(d *document, page types.Dict, inh *model.InheritedPageAttrs) *types.Rectangle {
+func pageBox(d *document, page types.Dict, inh inherited) *types.Rectangle {
 	for _, key := range []string{"CropBox", "MediaBox"} {
 		if r := rectOf(d, page[key]); r != nil {
 			return types.NewRectangle(r[0], r[1], r[2], r[3])
 		}
 	}
-	if inh != nil && inh.CropBox != nil {
-		return inh.CropBox
-	}
-	if inh != nil && inh.MediaBox != nil {
-		return inh.MediaBox
+	for _, b := range []types.Object{inh.cropBox, inh.mediaBox} {
+		if r := rectOf(d, b); r != nil {
+			return types.NewRectangle(r[0], r[1], r[2], r[3])
+		}
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package pades
 
-// Reading the input: header, startxref and the object graph through pdfcpu's reader.
+// Reading the input: header, startxref, the cross-reference chain (xref.go) and, lazily, only the
+// objects the update needs (objects.go): the catalog, AcroForm and fields, the page tree down to
+// the target page, its /Annots and a DocMDP /Perms. Nothing else of the file is read, so signing a
+// 1 GB scan costs the same memory as signing a 1-page invoice.
 
 import (
 	"bytes"
@@ -11,16 +14,8 @@ import (
 	"regexp"
 	"strconv"
 
-	"github.com/pdfcpu/pdfcpu/pkg/api"
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
-
-func init() {
-	// pdfcpu would otherwise create ~/.config/pdfcpu on first use; the engine needs no user fonts.
-	api.DisableConfigDir()
-}
 
 var xrefStreamStart = regexp.MustCompile(`^\d+\s+\d+\s+obj\b`)
 
@@ -34,20 +29,36 @@ type source interface {
 type document struct {
 	name        string
 	size        int64
-	ctx         *model.Context
-	prevXRef    int64 // the last startxref: /Prev of our update
-	xrefStream  bool  // the last section is a cross-reference stream
+	src         io.ReaderAt
+	ctx         context.Context // the job's; cancels reading
+	headerAt    int64           // offset of "%PDF-" (bytes before it shift every offset in some files)
+	prevXRef    int64           // the last startxref: /Prev of our update
+	xrefStream  bool            // the last section is a cross-reference stream
 	endsWithEOL bool
+
+	xref     map[int]xrefEntry
+	maxObjNr int
+	trailer  types.Dict // /Root, /Info, /ID, /Size, /Encrypt of the newest trailer holding them
+	root     types.IndirectRef
+	catalog  types.Dict
+	pages    types.Object // the catalog's /Pages
+	pageCnt  int          // /Count of the page tree root
+
+	cache   map[int]types.Object
+	loading map[int]bool
+	objStms map[int]*objStream
 }
 
-// readDocument checks the header and tail, then reads the object graph. Every failure is one of
-// ErrNotPDF, ErrEncrypted or ErrCorrupt, and a panic inside pdfcpu is turned into ErrCorrupt.
+// readDocument checks the header and tail, reads the cross-reference chain and the catalog. Every
+// failure is one of ErrNotPDF, ErrEncrypted or ErrCorrupt, and a panic in the object parser is
+// turned into ErrCorrupt.
 func readDocument(ctx context.Context, src source, size int64, name string) (d *document, err error) {
 	head := make([]byte, min(size, 1024))
 	if _, err := src.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: reading: %w", name, err)
 	}
-	if !bytes.Contains(head, []byte("%PDF-")) {
+	headerAt := bytes.Index(head, []byte("%PDF-"))
+	if headerAt < 0 {
 		return nil, docError(name, ErrNotPDF, "no %%PDF- header in the first KiB; upload the PDF itself")
 	}
 	tail := make([]byte, min(size, 2048))
@@ -66,7 +77,9 @@ func readDocument(ctx context.Context, src source, size int64, name string) (d *
 	if perr != nil || prev <= 0 || prev >= size {
 		return nil, docError(name, ErrCorrupt, "startxref offset %q outside the file", fields[0])
 	}
-	d = &document{name: name, size: size, prevXRef: prev}
+	d = &document{name: name, size: size, src: src, ctx: ctx, headerAt: int64(headerAt), prevXRef: prev,
+		xref: make(map[int]xrefEntry, 64), trailer: types.Dict{},
+		cache: make(map[int]types.Object, 16), loading: make(map[int]bool), objStms: make(map[int]*objStream)}
 	last := tail[len(tail)-1]
 	d.endsWithEOL = last == '\n' || last == '\r'
 	probe := make([]byte, 32)
@@ -87,73 +100,148 @@ func readDocument(ctx context.Context, src source, size int64, name string) (d *
 			d, err = nil, docError(name, ErrCorrupt, "unreadable structure (%v)", r)
 		}
 	}()
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("%s: reading: %w", name, err)
+	if err := d.readXRefChain(ctx, prev); err != nil {
+		return nil, d.readError(err)
 	}
-	conf := model.NewDefaultConfiguration()
-	conf.ValidationMode = model.ValidationRelaxed
-	pctx, err := pdfcpu.ReadWithContext(ctx, src, conf) // cancelled with the job, never stuck on a bad file
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: reading cancelled: %w", name, ctx.Err())
-		}
-		if errors.Is(err, pdfcpu.ErrWrongPassword) {
-			return nil, docError(name, ErrEncrypted, "password protected; send an unprotected copy")
-		}
-		return nil, docError(name, ErrCorrupt, "%v", err)
-	}
-	if pctx.Encrypt != nil || pctx.E != nil {
+	if d.trailer["Encrypt"] != nil {
 		return nil, docError(name, ErrEncrypted, "the document is encrypted; send an unprotected copy")
 	}
-	if pctx.Root == nil || pctx.Size == nil {
-		return nil, docError(name, ErrCorrupt, "trailer without /Root or /Size")
+	root, ok := d.trailer["Root"].(types.IndirectRef)
+	if !ok {
+		return nil, docError(name, ErrCorrupt, "trailer without an indirect /Root")
 	}
-	if err := pctx.EnsurePageCount(); err != nil {
-		return nil, docError(name, ErrCorrupt, "page tree: %v", err)
+	if _, ok := d.trailer["Size"].(types.Integer); !ok {
+		return nil, docError(name, ErrCorrupt, "trailer without /Size")
 	}
-	if pctx.PageCount < 1 {
+	d.root = root
+	o, err := d.object(ctx, int(root.ObjectNumber))
+	if err != nil {
+		return nil, d.readError(err)
+	}
+	if d.catalog, _ = o.(types.Dict); d.catalog == nil {
+		return nil, docError(name, ErrCorrupt, "the /Root catalog is not a dictionary")
+	}
+	d.pages = d.catalog["Pages"]
+	pages := d.dict(d.pages)
+	if pages == nil {
+		return nil, docError(name, ErrCorrupt, "the catalog has no /Pages tree")
+	}
+	if c, ok := d.deref(pages["Count"]).(types.Integer); ok {
+		d.pageCnt = int(c)
+	}
+	if d.pageCnt < 1 {
 		return nil, docError(name, ErrCorrupt, "the document has no pages")
 	}
-	d.ctx = pctx
 	return d, nil
 }
 
-// generation returns the generation number of an existing object (0 when unknown).
-func (d *document) generation(nr int) int {
-	if e, ok := d.ctx.Table[nr]; ok && e.Generation != nil {
-		return *e.Generation
+// readError keeps cancellation apart from corrupt input.
+func (d *document) readError(err error) error {
+	if d.ctx.Err() != nil && !errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%s: reading cancelled: %w", d.name, d.ctx.Err())
 	}
-	return 0
+	return err
 }
 
-// dict dereferences o as a dictionary; nil when o is not one.
-func (d *document) dict(o types.Object) types.Dict {
-	if o == nil {
-		return nil
+// inherited are the page attributes a page takes from its ancestors (ISO 32000-1 §7.7.3.4).
+type inherited struct {
+	rotate            int
+	mediaBox, cropBox types.Object
+}
+
+// page finds page n (1-based; -1 = the last) by walking down the page tree with the /Count of each
+// node (ISO 32000-1 §7.7.3.2), reading only the nodes on the way and their siblings' counts.
+func (d *document) page(n int) (types.Dict, types.IndirectRef, inherited, error) {
+	var inh inherited
+	node := d.pages
+	remaining := n
+	seen := make(map[int]bool)
+	for depth := 0; depth < 64; depth++ {
+		ref, ok := node.(types.IndirectRef)
+		if !ok {
+			return nil, ref, inh, fmt.Errorf("page tree node is not an indirect object")
+		}
+		if seen[int(ref.ObjectNumber)] {
+			return nil, ref, inh, fmt.Errorf("the page tree loops at object %d", ref.ObjectNumber)
+		}
+		seen[int(ref.ObjectNumber)] = true
+		dict := d.dict(ref)
+		if dict == nil {
+			return nil, ref, inh, fmt.Errorf("page tree node %d is not a dictionary", ref.ObjectNumber)
+		}
+		kids := d.array(dict["Kids"])
+		if d.nameOf(dict["Type"]) == "Page" || (kids == nil && depth > 0) {
+			if remaining != 1 && remaining != -1 {
+				return nil, ref, inh, fmt.Errorf("page %d not found (the /Count entries disagree with the tree)", n)
+			}
+			return dict, ref, inh, nil
+		}
+		if r, ok := d.deref(dict["Rotate"]).(types.Integer); ok {
+			inh.rotate = int(r)
+		}
+		if b := dict["MediaBox"]; b != nil {
+			inh.mediaBox = b
+		}
+		if b := dict["CropBox"]; b != nil {
+			inh.cropBox = b
+		}
+		var next types.Object
+		if remaining == -1 {
+			for i := len(kids) - 1; i >= 0 && next == nil; i-- {
+				if d.dict(kids[i]) != nil {
+					next = kids[i]
+				}
+			}
+		} else {
+			for _, k := range kids {
+				kd := d.dict(k)
+				if kd == nil {
+					continue
+				}
+				c := 1
+				if d.nameOf(kd["Type"]) == "Pages" || kd["Kids"] != nil {
+					cnt, _ := d.deref(kd["Count"]).(types.Integer)
+					c = int(cnt)
+				}
+				if remaining <= c {
+					next = k
+					break
+				}
+				remaining -= c
+			}
+		}
+		if next == nil {
+			return nil, ref, inh, fmt.Errorf("page %d not found in the page tree", n)
+		}
+		node = next
 	}
-	dd, err := d.ctx.DereferenceDict(o)
+	return nil, types.IndirectRef{}, inh, fmt.Errorf("page tree deeper than 64 levels")
+}
+
+// deref resolves o, nil when it cannot be read.
+func (d *document) deref(o types.Object) types.Object {
+	o, err := d.resolve(d.ctx, o)
 	if err != nil {
 		return nil
 	}
+	return o
+}
+
+// dict dereferences o as a dictionary; nil when o is not one (a stream is not).
+func (d *document) dict(o types.Object) types.Dict {
+	dd, _ := d.deref(o).(types.Dict)
 	return dd
 }
 
 // array dereferences o as an array; nil when o is not one.
 func (d *document) array(o types.Object) types.Array {
-	if o == nil {
-		return nil
-	}
-	a, err := d.ctx.DereferenceArray(o)
-	if err != nil {
-		return nil
-	}
+	a, _ := d.deref(o).(types.Array)
 	return a
 }
 
 // text decodes a PDF text string entry ("" when absent).
 func (d *document) text(o types.Object) string {
-	o, _ = d.ctx.Dereference(o)
-	s, err := types.StringOrHexLiteral(o)
+	s, err := types.StringOrHexLiteral(d.deref(o))
 	if err != nil || s == nil {
 		return ""
 	}
@@ -180,10 +268,8 @@ func (d *document) certifiedNoChanges(catalog types.Dict) bool {
 		}
 		p := 2
 		if params := d.dict(ref["TransformParams"]); params != nil {
-			if o, err := d.ctx.Dereference(params["P"]); err == nil {
-				if i, ok := o.(types.Integer); ok {
-					p = int(i)
-				}
+			if i, ok := d.deref(params["P"]).(types.Integer); ok {
+				p = int(i)
 			}
 		}
 		return p == 1

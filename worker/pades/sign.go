@@ -247,11 +247,7 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 		when = time.Now()
 	}
 	when = when.Truncate(time.Second)
-	pc := d.ctx
-	catalog := d.dict(*pc.Root)
-	if catalog == nil {
-		return nil, docError(name, ErrCorrupt, "the /Root catalog is not a dictionary")
-	}
+	catalog := d.catalog
 	if d.certifiedNoChanges(catalog) {
 		return nil, docError(name, ErrCertified, "its certification signature allows no changes; sign the original instead")
 	}
@@ -261,18 +257,20 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	case pageNr == 0:
 		pageNr = 1
 	case pageNr == -1:
-		pageNr = pc.PageCount
-	case pageNr < -1 || pageNr > pc.PageCount:
-		return nil, docError(name, ErrBadOptions, "page %d requested, the document has %d", o.Page, pc.PageCount)
+	case pageNr < -1 || pageNr > d.pageCnt:
+		return nil, docError(name, ErrBadOptions, "page %d requested, the document has %d", o.Page, d.pageCnt)
 	}
-	pageDict, pageRef, inh, err := pc.PageDict(pageNr, false)
-	if err != nil || pageDict == nil || pageRef == nil {
+	pageDict, pageRef, inh, err := d.page(pageNr)
+	if err != nil {
 		return nil, docError(name, ErrCorrupt, "page %d: %v", pageNr, err)
 	}
+	if pageNr == -1 {
+		pageNr = d.pageCnt
+	}
 
-	next := *pc.Size
-	if pc.MaxObjNr+1 > next {
-		next = pc.MaxObjNr + 1
+	next := int(d.trailer["Size"].(types.Integer))
+	if d.maxObjNr+1 > next {
+		next = d.maxObjNr + 1
 	}
 	alloc := func() int { n := next; next++; return n }
 
@@ -344,7 +342,7 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 		widget = types.Dict{
 			"Type": types.Name("Annot"), "Subtype": types.Name("Widget"), "FT": types.Name("Sig"),
 			"T": types.StringLiteral(pdfTextRaw(fieldName)), "F": types.Integer(132), // Print + Locked
-			"P": *pageRef, "Rect": types.Array{types.Integer(0), types.Integer(0), types.Integer(0), types.Integer(0)},
+			"P": pageRef, "Rect": types.Array{types.Integer(0), types.Integer(0), types.Integer(0), types.Integer(0)},
 		}
 	}
 	widget["V"] = sigRef
@@ -384,10 +382,8 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 
 	// ISO 32000-1 Table 219: SigFlags 3 = SignaturesExist | AppendOnly.
 	flags := 0
-	if f, err := pc.Dereference(acro["SigFlags"]); err == nil {
-		if i, ok := f.(types.Integer); ok {
-			flags = int(i)
-		}
+	if i, ok := d.deref(acro["SigFlags"]).(types.Integer); ok {
+		flags = int(i)
 	}
 	acro["SigFlags"] = types.Integer(flags | 3)
 	acro["Fields"] = fields
@@ -398,18 +394,18 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	} else {
 		cat := maps.Clone(catalog)
 		cat["AcroForm"] = acro
-		if err := w.object(int(pc.Root.ObjectNumber), int(pc.Root.GenerationNumber), cat); err != nil {
+		if err := w.object(int(d.root.ObjectNumber), int(d.root.GenerationNumber), cat); err != nil {
 			return nil, docError(name, ErrCorrupt, "catalog: %v", err)
 		}
 	}
 
 	// Trailer (ISO 32000-1 §7.5.6): same /Root and /Info, /ID kept, /Prev to the last section.
-	t := trailerInfo{root: refString(*pc.Root), prev: d.prevXRef}
-	if pc.Info != nil {
-		t.info = refString(*pc.Info)
+	t := trailerInfo{root: refString(d.root), prev: d.prevXRef}
+	if info, ok := d.trailer["Info"].(types.IndirectRef); ok {
+		t.info = refString(info)
 	}
-	if len(pc.ID) == 2 {
-		t.id = idString(pc.ID)
+	if id, ok := d.trailer["ID"].(types.Array); ok && len(id) == 2 {
+		t.id = idString(id)
 	}
 	if t.id == "" {
 		sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%d", name, size, when.UnixNano())))

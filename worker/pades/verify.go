@@ -64,7 +64,7 @@ func Verify(path string, roots *x509.CertPool) (infos []SignatureInfo, err error
 	if err != nil {
 		return nil, err
 	}
-	catalog := d.dict(*d.ctx.Root)
+	catalog := d.catalog
 	acro := d.dict(catalog["AcroForm"])
 	var out []SignatureInfo
 	var walk func(fields types.Array, depth int)
@@ -117,8 +117,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		return problem("ByteRange is not 4 numbers")
 	}
 	for i, o := range br {
-		o, _ = d.ctx.Dereference(o)
-		n, ok := o.(types.Integer)
+		n, ok := d.deref(o).(types.Integer)
 		if !ok || n < 0 {
 			return problem("ByteRange entry %d is not a non-negative integer", i)
 		}
@@ -130,8 +129,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	info.CoversWholeFile = r[2]+r[3] == d.size
 	var der []byte
-	contents, _ := d.ctx.Dereference(sig["Contents"])
-	switch v := contents.(type) {
+	switch v := d.deref(sig["Contents"]).(type) {
 	case types.HexLiteral:
 		der, _ = hex.DecodeString(string(v))
 	case types.StringLiteral:

@@ -1,0 +1,271 @@
+// Command memory measures the peak resident memory of signing PDFs of 1 MB, 100 MB and 1 GB with
+// the PAdES engine (worker/pades.SignFile): the ByteRange digest and the copy to the output stream
+// from disk and the reader loads no stream data, so the peak must stay flat as the file grows.
+//
+// Each input is generated at run time in a temporary folder (never committed) and signed in a child
+// process of this program, which reports its own VmHWM from /proc/self/status; the parent also
+// reads the child's rusage Maxrss. With -pdfcpu the child also measures pdfcpu's ReadContext on the
+// same file (what the engine used before), for sizes up to -pdfcpu-max.
+//
+//	go run ./bench/memory                      # 1MB,100MB,1GB
+//	go run ./bench/memory -sizes 1MB,100MB -pdfcpu
+//
+// The key is a software ECDSA P-256 key made in the child, so the figures are the engine's alone
+// (a PKCS#11 module adds its own constant few MB).
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"flag"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+
+	"github.com/signet-b24/signet/worker/pades"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-child" {
+		child(os.Args[2:])
+		return
+	}
+	sizes := flag.String("sizes", "1MB,100MB,1GB", "comma-separated input sizes (KB, MB, GB)")
+	dir := flag.String("dir", os.TempDir(), "where the inputs are generated (needs about 2× the largest size)")
+	withPdfcpu := flag.Bool("pdfcpu", false, "also measure pdfcpu's ReadContext on the same inputs")
+	pdfcpuMax := flag.String("pdfcpu-max", "100MB", "largest input read with pdfcpu")
+	flag.Parse()
+	limit, err := parseSize(*pdfcpuMax)
+	if err != nil {
+		fail(err)
+	}
+	work, err := os.MkdirTemp(*dir, "signet-memory-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(work)
+
+	host, _ := os.Hostname()
+	fmt.Printf("Peak RSS of `pades.SignFile` (visible signet on the last page, software P-256 key), %s, %s, %d cores (%s), %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), cpuModel(), runtime.Version())
+	fmt.Println("| input | file size | pages | sign: VmHWM | sign: Maxrss | sign time | pdfsig | pdfcpu ReadContext: VmHWM |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, s := range strings.Split(*sizes, ",") {
+		size, err := parseSize(s)
+		if err != nil {
+			fail(err)
+		}
+		in := filepath.Join(work, "in-"+s+".pdf")
+		out := filepath.Join(work, "out-"+s+".pdf")
+		pages, err := writeBigPDF(in, size)
+		if err != nil {
+			fail(err)
+		}
+		st, _ := os.Stat(in)
+		hwm, maxrss, took, err := measure("sign", in, out)
+		if err != nil {
+			fail(fmt.Errorf("%s: %w", s, err))
+		}
+		valid := "n/a"
+		if p, err := exec.LookPath("pdfsig"); err == nil {
+			o, _ := exec.Command(p, out).CombinedOutput()
+			valid = "invalid"
+			if strings.Contains(string(o), "Signature is Valid.") && strings.Contains(string(o), "Total document signed") {
+				valid = "valid"
+			}
+		}
+		pc := "—"
+		if *withPdfcpu && size <= limit {
+			h, _, t, err := measure("pdfcpu", in, "")
+			if err != nil {
+				pc = "error: " + err.Error()
+			} else {
+				pc = fmt.Sprintf("%s (%.2f s)", mib(h), t.Seconds())
+			}
+		}
+		fmt.Printf("| %s | %s | %d | %s | %s | %.3f s | %s | %s |\n", s, mib(st.Size()), pages, mib(hwm), mib(maxrss), took.Seconds(), valid, pc)
+		os.Remove(in)
+		os.Remove(out)
+	}
+}
+
+// measure runs this program as a child in the given mode and returns its VmHWM and Maxrss in bytes.
+func measure(mode, in, out string) (hwm, maxrss int64, took time.Duration, err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	cmd := exec.Command(exe, "-child", mode, in, out)
+	cmd.Stderr = os.Stderr
+	o, err := cmd.Output()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("child %s: %w", mode, err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		maxrss = ru.Maxrss * 1024 // KiB on Linux
+	}
+	for _, f := range strings.Fields(string(o)) {
+		k, v, _ := strings.Cut(f, "=")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "vmhwm_kb":
+			hwm = n * 1024
+		case "ns":
+			took = time.Duration(n)
+		}
+	}
+	return hwm, maxrss, took, nil
+}
+
+func child(args []string) {
+	mode, in, out := args[0], args[1], args[2]
+	start := time.Now()
+	switch mode {
+	case "sign":
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Memory Bench"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			fail(err)
+		}
+		cert, _ := x509.ParseCertificate(der)
+		if _, err := pades.SignFile(context.Background(), in, out, pades.Signer{Key: key, Certificate: cert},
+			pades.Options{Visible: true, Page: -1, Reason: "memory benchmark"}); err != nil {
+			fail(err)
+		}
+	case "pdfcpu":
+		api.DisableConfigDir()
+		conf := model.NewDefaultConfiguration()
+		conf.ValidationMode = model.ValidationRelaxed
+		if _, err := pdfcpu.ReadFile(in, conf); err != nil {
+			fail(err)
+		}
+	}
+	took := time.Since(start)
+	fmt.Printf("vmhwm_kb=%d ns=%d\n", vmHWM(), took.Nanoseconds())
+}
+
+// vmHWM is the peak resident set size of this process in KiB (/proc/self/status).
+func vmHWM() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// writeBigPDF writes a PDF of about size bytes: pages each showing one uncompressed 8-bit gray
+// image of up to 32 MiB, so nearly all of the file is stream data a signer must not load.
+func writeBigPDF(path string, size int64) (int, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	const width, chunk = 4096, 32 << 20
+	var offsets []int64
+	pos := int64(0)
+	out := func(format string, args ...any) {
+		n, _ := fmt.Fprintf(w, format, args...)
+		pos += int64(n)
+	}
+	obj := func(body string) {
+		offsets = append(offsets, pos)
+		out("%d 0 obj\n%s\nendobj\n", len(offsets), body)
+	}
+	out("%%PDF-1.7\n%%\xe2\xe3\xcf\xd3\n")
+	nPages := int((size + chunk - 1) / chunk)
+	var kids strings.Builder
+	for i := range nPages {
+		fmt.Fprintf(&kids, "%d 0 R ", 3+3*i)
+	}
+	obj("<</Type/Catalog/Pages 2 0 R>>")
+	obj(fmt.Sprintf("<</Type/Pages/Kids[%s]/Count %d>>", kids.String(), nPages))
+	row := make([]byte, width)
+	for i := range nPages {
+		height := max(int(min(chunk, size-int64(i)*chunk))/width, 1)
+		obj(fmt.Sprintf("<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents %d 0 R/Resources<</XObject<</Im1 %d 0 R>>>>>>", 4+3*i, 5+3*i))
+		content := "q 595 0 0 842 0 0 cm /Im1 Do Q"
+		obj(fmt.Sprintf("<</Length %d>>\nstream\n%s\nendstream", len(content), content))
+		offsets = append(offsets, pos)
+		out("%d 0 obj\n<</Type/XObject/Subtype/Image/Width %d/Height %d/ColorSpace/DeviceGray/BitsPerComponent 8/Length %d>>\nstream\n",
+			len(offsets), width, height, width*height)
+		for y := range height {
+			for x := range row {
+				row[x] = byte((x/16 + y/16 + i*40) % 256)
+			}
+			if _, err := w.Write(row); err != nil {
+				return 0, err
+			}
+		}
+		pos += int64(width * height)
+		out("\nendstream\nendobj\n")
+	}
+	xref := pos
+	out("xref\n0 %d\n0000000000 65535 f\r\n", len(offsets)+1)
+	for _, o := range offsets {
+		out("%010d 00000 n\r\n", o)
+	}
+	out("trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n", len(offsets)+1, xref)
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	return nPages, f.Close()
+}
+
+func parseSize(s string) (int64, error) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q: use e.g. 1MB, 100MB, 1GB", s)
+	}
+	return n * mult, nil
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "memory:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,288 @@
+// Command signbench compares, in one run on the same 1-page invoice (testdata/pdf/invoice.pdf) and
+// the same SoftHSM RSA-2048 key:
+//
+//	(a) the raw C_Sign rate of the key: SHA-256 digests signed through the crypto11 signer of
+//	    worker/keyring, best of 1, 2, 4, 8 and 16 goroutines;
+//	(b) `signet sign --in-dir … --out-dir … --workers N` (cmd/signet built with go build) on
+//	    -docs copies of the invoice, best of -workers;
+//	(c) poppler's `pdfsig -add-signature`, one process per document as it is used, with NSS
+//	    loading the same SoftHSM module (modutil), on -pdfsig-docs copies.
+//
+// It prints a Markdown table with the machine, the date and the ratios batch/C_Sign and
+// batch/pdfsig (the issue's targets: ≥ 0.8 and ≥ 100). Run it from the repository root:
+//
+//	go run ./bench/signbench
+//
+// pdfsig may crash at exit (139, a SoftHSM shutdown issue) after writing a valid file: every output
+// is judged by `pdfsig FILE`, never by the exit code.
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/worker/keyring"
+	"github.com/signet-b24/signet/worker/keyring/softhsm"
+	"github.com/signet-b24/signet/worker/pades"
+)
+
+const (
+	tokenLabel = "bench"
+	keyLabel   = "rsa-bench"
+	userPIN    = "bench-user-4711"
+)
+
+func main() {
+	docs := flag.Int("docs", 2000, "documents signed by the signet batch")
+	pdfsigDocs := flag.Int("pdfsig-docs", 50, "documents signed by pdfsig, one process each")
+	workersList := flag.String("workers", "4,8,16", "signet batch --workers values tried (best is kept)")
+	csDuration := flag.Duration("csign-time", 2*time.Second, "duration of each raw C_Sign run")
+	invoice := flag.String("invoice", "testdata/pdf/invoice.pdf", "the document signed")
+	keep := flag.Bool("keep", false, "keep the work folder")
+	cpuProfile := flag.String("cpuprofile", "", "also sign the -docs in this process (pades.SignFile, 8 goroutines) and write a CPU profile here")
+	flag.Parse()
+	ctx := context.Background()
+
+	work, err := os.MkdirTemp("", "signbench-")
+	check(err)
+	if *keep {
+		fmt.Fprintln(os.Stderr, "work folder:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	src, err := os.ReadFile(*invoice)
+	check(err)
+
+	// The binary, the token and the key.
+	signet := filepath.Join(work, "signet")
+	runOut("go", "build", "-o", signet, "./cmd/signet")
+	module, err := softhsm.Init(filepath.Join(work, "hsm"), tokenLabel, "bench-so-4711", userPIN)
+	check(err)
+	pinFile := filepath.Join(work, "pin")
+	check(os.WriteFile(pinFile, []byte(userPIN+"\n"), 0o600))
+	query := "?module-path=" + module + "&pin-source=file:" + pinFile
+	runOut(signet, "admin", "cert", "self-signed", "--token", "pkcs11:token="+tokenLabel+query, "--label", keyLabel,
+		"--subject", "CN=Signet Bench,O=Signet", "--key-type", "rsa2048", "--days", "30")
+	keyURI := "pkcs11:token=" + tokenLabel + ";object=" + keyLabel
+
+	// (a) raw C_Sign.
+	k, err := keyring.Open(ctx, []keyring.TokenConfig{{Module: module, Label: tokenLabel, PinFile: pinFile}}, zap.NewNop())
+	check(err)
+	cred, err := k.Key(ctx, keyURI)
+	check(err)
+	var csRows []string
+	bestCS, bestCSG := 0.0, 0
+	for _, g := range []int{1, 2, 4, 8, 16} {
+		rate := cSignRate(cred.Key, g, *csDuration)
+		csRows = append(csRows, fmt.Sprintf("%d: %.0f/s", g, rate))
+		if rate > bestCS {
+			bestCS, bestCSG = rate, g
+		}
+	}
+	inDir := filepath.Join(work, "in")
+	check(os.MkdirAll(inDir, 0o755))
+	for i := range *docs {
+		check(os.WriteFile(filepath.Join(inDir, fmt.Sprintf("invoice-%05d.pdf", i)), src, 0o644))
+	}
+	inProcess := ""
+	if *cpuProfile != "" {
+		rate := profiledBatch(ctx, *cpuProfile, cred, inDir, filepath.Join(work, "out-inprocess"), *docs)
+		inProcess = fmt.Sprintf("| (b') `pades.SignFile` in this process, 8 goroutines, %d docs | %.0f | CPU profile in %s |\n", *docs, rate, *cpuProfile)
+	}
+	check(k.Close())
+
+	// (b) signet sign, batch form.
+	line := regexp.MustCompile(`signed=(\d+) failed=(\d+) docs_per_s=([0-9.]+)`)
+	var batchRows []string
+	bestBatch, bestW := 0.0, 0
+	for _, ws := range strings.Split(*workersList, ",") {
+		outDir := filepath.Join(work, "out-"+ws)
+		o := runOut(signet, "sign", "--key", keyURI+query, "--in-dir", inDir, "--out-dir", outDir, "--workers", ws)
+		m := line.FindStringSubmatch(o)
+		if m == nil {
+			fail(fmt.Errorf("signet sign printed no summary line:\n%s", o))
+		}
+		if m[2] != "0" || m[1] != strconv.Itoa(*docs) {
+			fail(fmt.Errorf("signet sign --workers %s: %s", ws, m[0]))
+		}
+		rate, _ := strconv.ParseFloat(m[3], 64)
+		batchRows = append(batchRows, fmt.Sprintf("%s: %.0f/s", ws, rate))
+		if rate > bestBatch {
+			bestBatch, bestW = rate, mustAtoi(ws)
+		}
+		if o, _ := exec.Command("pdfsig", filepath.Join(outDir, "invoice-00000.pdf")).CombinedOutput(); !strings.Contains(string(o), "Signature is Valid.") {
+			fail(fmt.Errorf("a signet output does not verify with pdfsig:\n%s", o))
+		}
+		os.RemoveAll(outDir)
+	}
+
+	// (c) pdfsig -add-signature through NSS and the same SoftHSM module.
+	nss := filepath.Join(work, "nss")
+	check(os.MkdirAll(nss, 0o700))
+	runOut("certutil", "-N", "-d", "sql:"+nss, "--empty-password")
+	runOut("modutil", "-add", "softhsm2", "-libfile", module, "-dbdir", "sql:"+nss, "-force")
+	pIn, pOut := filepath.Join(work, "pdfsig-in"), filepath.Join(work, "pdfsig-out")
+	check(os.MkdirAll(pIn, 0o755))
+	check(os.MkdirAll(pOut, 0o755))
+	for i := range *pdfsigDocs {
+		check(os.WriteFile(filepath.Join(pIn, fmt.Sprintf("%03d.pdf", i)), src, 0o644))
+	}
+	crashes := 0
+	start := time.Now()
+	for i := range *pdfsigDocs {
+		name := fmt.Sprintf("%03d.pdf", i)
+		cmd := exec.Command("pdfsig", "-add-signature", "-nssdir", "sql:"+nss, "-nss-pwd", userPIN,
+			"-nick", tokenLabel+":"+keyLabel, "-reason", "benchmark", filepath.Join(pIn, name), filepath.Join(pOut, name))
+		if err := cmd.Run(); err != nil {
+			crashes++
+		}
+	}
+	pdfsigTime := time.Since(start)
+	valid := 0
+	for i := range *pdfsigDocs {
+		o, _ := exec.Command("pdfsig", filepath.Join(pOut, fmt.Sprintf("%03d.pdf", i))).CombinedOutput()
+		if strings.Contains(string(o), "Signature is Valid.") {
+			valid++
+		}
+	}
+	if valid == 0 {
+		fail(fmt.Errorf("no pdfsig output verifies (%d non-zero exits)", crashes))
+	}
+	pdfsigRate := float64(valid) / pdfsigTime.Seconds()
+	sizeIn, sizeOut := int64(len(src)), fileSize(filepath.Join(pOut, "000.pdf"))
+
+	host, _ := os.Hostname()
+	fmt.Printf("Signing throughput, one 1-page invoice (%d bytes), SoftHSM RSA-2048, %s, host %s: %d cores, %s, %s\n\n",
+		len(src), time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), cpuModel(), runtime.Version())
+	fmt.Println("| what | docs or signatures / s | detail |")
+	fmt.Println("|---|---|---|")
+	fmt.Printf("| (a) raw C_Sign, SHA-256 digest, crypto11 | %.0f | best of goroutines %s (best at %d) |\n", bestCS, strings.Join(csRows, ", "), bestCSG)
+	fmt.Printf("| (b) `signet sign` batch, invisible, %d docs | %.0f | best of --workers %s (best at %d) |\n", *docs, bestBatch, strings.Join(batchRows, ", "), bestW)
+	fmt.Print(inProcess)
+	fmt.Printf("| (c) `pdfsig -add-signature`, 1 process/doc, %d docs | %.1f | %d/%d outputs valid, %d non-zero exits; output %d→%d bytes |\n",
+		*pdfsigDocs, pdfsigRate, valid, *pdfsigDocs, crashes, sizeIn, sizeOut)
+	fmt.Printf("| batch / C_Sign | %.2f | target ≥ 0.8 |\n", bestBatch/bestCS)
+	fmt.Printf("| batch / pdfsig | %.0f | target ≥ 100 |\n", bestBatch/pdfsigRate)
+}
+
+// profiledBatch signs every document of inDir with pades.SignFile from 8 goroutines under the CPU
+// profiler, as `signet sign` does, and returns documents per second.
+func profiledBatch(ctx context.Context, profile string, cred *keyring.Credential, inDir, outDir string, docs int) float64 {
+	check(os.MkdirAll(outDir, 0o755))
+	f, err := os.Create(profile)
+	check(err)
+	defer f.Close()
+	signer := pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}
+	names := make(chan string, docs)
+	for i := range docs {
+		names <- fmt.Sprintf("invoice-%05d.pdf", i)
+	}
+	close(names)
+	check(pprof.StartCPUProfile(f))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for n := range names {
+				if _, err := pades.SignFile(ctx, filepath.Join(inDir, n), filepath.Join(outDir, n), signer, pades.Options{}); err != nil {
+					fail(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rate := float64(docs) / time.Since(start).Seconds()
+	pprof.StopCPUProfile()
+	os.RemoveAll(outDir)
+	return rate
+}
+
+// cSignRate signs SHA-256 digests with g goroutines for d and returns signatures per second.
+func cSignRate(key crypto.Signer, g int, d time.Duration) float64 {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for i := range g {
+		wg.Go(func() {
+			digest := sha256.Sum256([]byte(fmt.Sprintf("signbench %d", i)))
+			for time.Now().Before(deadline) {
+				if _, err := key.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+					fail(fmt.Errorf("C_Sign: %w", err))
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+func runOut(name string, args ...string) string {
+	o, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		fail(fmt.Errorf("%s %s: %w\n%s", name, strings.Join(redact(args), " "), err, o))
+	}
+	return string(o)
+}
+
+// redact hides the PIN in a printed command line.
+func redact(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.ReplaceAll(a, userPIN, "***")
+	}
+	return out
+}
+
+func fileSize(p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+func mustAtoi(s string) int {
+	n, err := strconv.Atoi(s)
+	check(err)
+	return n
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func check(err error) {
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "signbench:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/internal/config"
+)
+
+const auditUsage = `Usage: signet audit <action> [flags]
+
+Actions:
+  verify        walk the hash chain of the AUDIT stream (or --file, a raw export) and report the first
+                broken link, missing event or bad checkpoint signature; exit 1 when the chain is broken
+  export        write events as JSON lines, CSV or raw messages: --from, --to, --portal, --user, --format
+  show JOB      tell one document's story: every event recorded for the job id
+
+Every action reads NATS at --nats-url (or the configuration's nats.url, SIGNET_NATS_URL), or the
+embedded server of a "signet serve" running on the same data directory.
+`
+
+// runAudit is `signet audit …`: the auditor's view of the AUDIT stream.
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, auditUsage)
+		if len(args) == 0 {
+			return usageError{errors.New("an action is required")}
+		}
+		return nil
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("audit "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
+	natsURL := fs.String("nats-url", "", "NATS servers (default: the configuration's nats.url)")
+	creds := fs.String("nats-creds-file", "", "NATS credentials file (default: the configuration's nats.creds_file)")
+	dataDir := fs.String("data-dir", "", "data directory of a running `signet serve` whose embedded NATS to read (default: the configuration's data_dir)")
+	stream := fs.String("stream", contracts.StreamAudit, "the stream to read (a copy of AUDIT, for instance)")
+	var (
+		keyFile, keyURI, file             *string
+		from, to, portal, user, format, o *string
+	)
+	switch action {
+	case "verify":
+		keyFile = fs.String("key", "", "PEM certificate or public key of the audit service key; checkpoints are checked against it")
+		keyURI = fs.String("key-uri", "", "or: the service credential on a configured token, e.g. pkcs11:token=acme;object=signet-audit")
+		file = fs.String("file", "", "verify a raw export (`signet audit export --format raw`) instead of the stream")
+	case "export":
+		from = fs.String("from", "", "first day or instant (2026-11-01 or RFC 3339); default: the beginning")
+		to = fs.String("to", "", "last day (inclusive) or instant; default: now")
+		portal = fs.String("portal", "", "only this portal (member_id)")
+		user = fs.String("user", "", "only this signer or actor: Signet login or Bitrix24 user id")
+		format = fs.String("format", "jsonl", "jsonl, csv, or raw (the stored messages, for `audit verify --file`)")
+		o = fs.String("out", "", "write to this file instead of standard output")
+	case "show":
+	default:
+		fmt.Fprint(stderr, auditUsage)
+		return usageError{fmt.Errorf("unknown action %q", action)}
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if action == "show" && fs.NArg() != 1 {
+		return usageError{errors.New("show takes one job id: signet audit show JOB")}
+	}
+	if action != "show" && fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
+	}
+
+	if action == "verify" && *file != "" {
+		opts, err := verifyOptions(ctx, *configFile, *keyFile, *keyURI, stderr)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(*file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		rep, err := audit.VerifyLines(f, opts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *file, err)
+		}
+		return printReport(stdout, *file, rep, len(opts.Keys) > 0)
+	}
+
+	js, closeNATS, err := auditNATS(*configFile, *natsURL, *creds, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	switch action {
+	case "verify":
+		opts, err := verifyOptions(ctx, *configFile, *keyFile, *keyURI, stderr)
+		if err != nil {
+			return err
+		}
+		rep, err := audit.Verify(ctx, js, *stream, opts)
+		if err != nil {
+			return err
+		}
+		return printReport(stdout, *stream, rep, len(opts.Keys) > 0)
+	case "export":
+		f, err := newExportFilter(*from, *to, *portal, *user, time.Now())
+		if err != nil {
+			return usageError{err}
+		}
+		out := stdout
+		if *o != "" {
+			file, err := os.Create(*o)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			out = file
+		}
+		if err := exportEvents(ctx, js, *stream, f, *format, out); err != nil {
+			return err
+		}
+		if file, ok := out.(*os.File); ok && *o != "" {
+			return file.Close()
+		}
+		return nil
+	default: // show
+		return showJob(ctx, js, *stream, fs.Arg(0), stdout)
+	}
+}
+
+// auditNATS connects to the configured NATS (dialNATS: nats.url, or the embedded server of a running
+// `signet serve` on the same data directory). The flags override the configuration.
+func auditNATS(configFile, url, creds, dataDir string) (jetstream.JetStream, func(), error) {
+	var cfgArgs []string
+	for flag, v := range map[string]string{"--config": configFile, "--nats-url": url, "--nats-creds-file": creds, "--data-dir": dataDir} {
+		if v != "" {
+			cfgArgs = append(cfgArgs, flag, v)
+		}
+	}
+	cfg, _, err := config.Load("audit", cfgArgs, os.Getenv)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	nc, js, err := dialNATS(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
+}
+
+// verifyOptions reads the trusted service keys: a PEM file, or the certificate of a credential on
+// one of the configured tokens (the checkpoints' own key, read where it lives).
+func verifyOptions(ctx context.Context, configFile, keyFile, keyURI string, stderr io.Writer) (audit.VerifyOptions, error) {
+	var opts audit.VerifyOptions
+	if keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return opts, fmt.Errorf("--key: %w", err)
+		}
+		keys, err := audit.ParseKeys(b)
+		if err != nil {
+			return opts, fmt.Errorf("--key %s: %w", keyFile, err)
+		}
+		opts.Keys = append(opts.Keys, keys...)
+	}
+	if keyURI != "" {
+		var cfgArgs []string
+		if configFile != "" {
+			cfgArgs = []string{"--config", configFile}
+		}
+		cfg, _, err := config.Load("audit", cfgArgs, os.Getenv)
+		if err != nil {
+			return opts, usageError{err}
+		}
+		log, err := newLogger(cfg.Log.Format, "warn", stderr)
+		if err != nil {
+			return opts, usageError{err}
+		}
+		a := &app{cfg: cfg, log: log}
+		k, err := a.openTokens(ctx)
+		if err != nil {
+			return opts, err
+		}
+		defer k.Close()
+		cred, err := k.Credential(ctx, keyURI)
+		if err != nil {
+			return opts, fmt.Errorf("--key-uri: %w", err)
+		}
+		opts.Keys = append(opts.Keys, cred.Certificate.PublicKey)
+	}
+	return opts, nil
+}
+
+// printReport writes what verify found; a broken chain is an error (exit status 1).
+func printReport(w io.Writer, what string, r *audit.Report, keyed bool) error {
+	if r.Events == 0 && r.Problem == nil {
+		fmt.Fprintf(w, "%s: no events\n", what)
+		return nil
+	}
+	fmt.Fprintf(w, "%s: %d events (%d to %d), %d checkpoints", what, r.Events, r.FirstSeq, r.LastSeq, r.Checkpoints)
+	if keyed {
+		fmt.Fprintf(w, ", %d with a valid signature", r.VerifiedCkpts)
+	} else {
+		fmt.Fprint(w, " (signatures not checked: give --key)")
+	}
+	fmt.Fprintln(w)
+	if r.Problem != nil {
+		fmt.Fprintf(w, "BROKEN at event %d: %s: %s\n", r.Problem.Seq, r.Problem.Kind, r.Problem.Detail)
+		return fmt.Errorf("the audit chain of %s is broken at event %d (%s)", what, r.Problem.Seq, r.Problem.Kind)
+	}
+	fmt.Fprintf(w, "chain intact; head %s\n", audit.EventID(r.LastSeq, r.HeadHash))
+	if keyed && r.Unsigned > 0 {
+		fmt.Fprintf(w, "note: the last %d events follow the last signed checkpoint; the next checkpoint will cover them\n", r.Unsigned)
+	}
+	return nil
+}
+
+// exportFilter selects events for export.
+type exportFilter struct {
+	from, to       time.Time
+	portal, login  string
+	bitrixUserID   int
+	userIsBitrixID bool
+}
+
+func newExportFilter(from, to, portal, user string, now time.Time) (*exportFilter, error) {
+	f := &exportFilter{portal: portal, to: now}
+	var err error
+	if from != "" {
+		if f.from, err = parseWhen(from, false); err != nil {
+			return nil, fmt.Errorf("--from: %w", err)
+		}
+	}
+	if to != "" {
+		if f.to, err = parseWhen(to, true); err != nil {
+			return nil, fmt.Errorf("--to: %w", err)
+		}
+	}
+	if !f.from.IsZero() && f.to.Before(f.from) {
+		return nil, errors.New("--to is before --from")
+	}
+	if id, err := strconv.Atoi(strings.TrimPrefix(user, "user_")); err == nil && user != "" {
+		f.bitrixUserID, f.userIsBitrixID = id, true
+	} else {
+		f.login = user
+	}
+	return f, nil
+}
+
+// parseWhen reads a day (2026-11-22, UTC; as an end, the whole day) or an RFC 3339 instant.
+func parseWhen(s string, end bool) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a day (2026-11-22) nor an RFC 3339 time (2026-11-22T10:00:00Z)", s)
+	}
+	if end {
+		d = d.Add(24*time.Hour - time.Nanosecond)
+	}
+	return d, nil
+}
+
+func (f *exportFilter) keep(e *contracts.AuditEvent) bool {
+	switch {
+	case e.Time.Before(f.from) || e.Time.After(f.to):
+		return false
+	case f.portal != "" && e.Portal != f.portal:
+		return false
+	case f.userIsBitrixID && e.BitrixUserID != f.bitrixUserID:
+		return false
+	case f.login != "" && e.Login != f.login:
+		return false
+	}
+	return true
+}
+
+var csvHeader = []string{"id", "seq", "time", "action", "outcome", "portal", "bitrix_user_id", "login", "job_id", "batch_id",
+	"sha256_before", "sha256_after", "credential", "cert_serial", "cert_subject", "reason", "detail", "prev_hash", "hash"}
+
+func exportEvents(ctx context.Context, js jetstream.JetStream, stream string, f *exportFilter, format string, w io.Writer) error {
+	var write func(audit.Raw, *contracts.AuditEvent) error
+	var flush func() error
+	switch format {
+	case "jsonl":
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		write = func(_ audit.Raw, e *contracts.AuditEvent) error { return enc.Encode(e) }
+	case "raw":
+		write = func(r audit.Raw, _ *contracts.AuditEvent) error {
+			_, err := fmt.Fprintf(w, "%s\n", r.Data)
+			return err
+		}
+	case "csv":
+		cw := csv.NewWriter(w)
+		if err := cw.Write(csvHeader); err != nil {
+			return err
+		}
+		write = func(_ audit.Raw, e *contracts.AuditEvent) error {
+			uid := ""
+			if e.BitrixUserID != 0 {
+				uid = strconv.Itoa(e.BitrixUserID)
+			}
+			return cw.Write([]string{e.ID, strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), e.Action, e.Outcome,
+				e.Portal, uid, e.Login, e.JobID, e.BatchID, e.SHA256Before, e.SHA256After, e.Credential, e.CertSerial, e.CertSubject,
+				e.Reason, e.Detail, e.PrevHash, e.Hash})
+		}
+		flush = func() error { cw.Flush(); return cw.Error() }
+	default:
+		return usageError{fmt.Errorf("--format %q: use jsonl, csv or raw", format)}
+	}
+	// The stream's own timestamps start the read; events are stamped when appended, so an hour of
+	// slack covers writers' clock skew, and the filter then goes by the events' times.
+	q := audit.Query{}
+	if !f.from.IsZero() {
+		q.Since = f.from.Add(-time.Hour)
+	}
+	err := audit.Scan(ctx, js, stream, q, func(r audit.Raw) error {
+		e, err := audit.Decode(r.StreamSeq, r.Data)
+		if err != nil {
+			return err
+		}
+		if !f.keep(e) {
+			return nil
+		}
+		return write(r, e)
+	})
+	if err != nil {
+		return err
+	}
+	if flush != nil {
+		return flush()
+	}
+	return nil
+}
+
+// showJob prints one document's story, oldest first.
+func showJob(ctx context.Context, js jetstream.JetStream, stream, job string, w io.Writer) error {
+	events, err := audit.Story(ctx, js, stream, job)
+	if err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return fmt.Errorf("no audit events for job %q; check the id (it is in the robot's answer and the deal's timeline)", job)
+	}
+	fmt.Fprintf(w, "Job %s", job)
+	if p := events[0].Portal; p != "" {
+		fmt.Fprintf(w, ", portal %s", p)
+	}
+	if b := events[0].BatchID; b != "" {
+		fmt.Fprintf(w, ", batch %s", b)
+	}
+	fmt.Fprintln(w)
+	for _, e := range events {
+		var parts []string
+		add := func(format string, a ...any) { parts = append(parts, fmt.Sprintf(format, a...)) }
+		if e.Login != "" || e.BitrixUserID != 0 {
+			who := e.Login
+			if e.BitrixUserID != 0 {
+				who = strings.TrimSpace(fmt.Sprintf("%s (user_%d)", e.Login, e.BitrixUserID))
+			}
+			add("by %s", who)
+		}
+		if e.Outcome != "" {
+			add("%s", e.Outcome)
+		}
+		if e.Reason != "" {
+			add("reason: %s", e.Reason)
+		}
+		if e.Credential != "" {
+			add("credential %s", e.Credential)
+		}
+		if e.CertSerial != "" {
+			add("certificate serial %s", e.CertSerial)
+		}
+		if e.SHA256Before != "" {
+			add("sha256 before %s", e.SHA256Before)
+		}
+		if e.SHA256After != "" {
+			add("after %s", e.SHA256After)
+		}
+		if e.Detail != "" {
+			add("%s", e.Detail)
+		}
+		fmt.Fprintf(w, "%s  %-18s %s  [event %s]\n", e.Time.UTC().Format("2006-01-02 15:04:05Z"), e.Action, strings.Join(parts, ", "), e.ID)
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/producer/batch"
+	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/storage"
+)
+
+const enqueueUsage = `Usage: signet enqueue MANIFEST|FOLDER --login LOGIN [--credential URI] [flags]
+
+Queues a batch of PDFs for signing under one batch grant: the signer's OTP is asked once (from the
+terminal, or one line on standard input; --otp CODE for scripts — a code is single-use and dead within
+a minute, so shell history does not matter). Local files are uploaded to the artefact storage, so
+workers on other machines can read them.
+
+MANIFEST is CSV (a header line, then one row per document) or JSON lines (one object per line), with
+the columns / keys:
+  path            a local PDF (relative to the manifest)            ┐
+  key             an object already under incoming/ in the storage  ├ exactly one source
+  portal          member_id of an installed portal, with            │
+  disk_file_id    a Disk file id (its signed version replaces it)   │
+  url             or a file URL on that portal                      ┘
+  deal | entity_type_id, entity_id   the CRM item whose timeline records the signature
+  file_name, visible (Y/N), page (first|last), position (top-left … bottom-right), reason, location
+A FOLDER means every *.pdf in it.
+
+Running the same command again after a crash or Ctrl-C resumes: nothing is queued twice.
+Then: signet batch status BATCH-ID [--watch]
+`
+
+func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, enqueueUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	login := fs.String("login", "", "the signer's Signet login (required)")
+	credential := fs.String("credential", "", "PKCS#11 URI of the signing key (default: the signer's default credential)")
+	otp := fs.String("otp", "", "the signer's one-time password (default: asked on the terminal, or read from standard input)")
+	ttl := fs.Duration("grant-ttl", 0, "validity of the batch grant (default 12h, at most 7 days)")
+	visible := fs.Bool("visible", false, "draw a visible signet (default for rows that do not say)")
+	page := fs.String("page", "last", "first or last: where the signet goes")
+	position := fs.String("position", "bottom-right", "top-left, top-center, top-right, bottom-left, bottom-center or bottom-right")
+	reason := fs.String("reason", "", "the signatures' reason")
+	progress := fs.String("progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, lines or none")
+	load := settingFlags(fs)
+	src, err := parseWithPositional(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if src == "" || *login == "" {
+		fs.Usage()
+		return usageError{errors.New("a manifest or folder and --login are required")}
+	}
+	cfg, err := load("enqueue")
+	if err != nil {
+		return usageError{err}
+	}
+	m, err := readSource(src)
+	if err != nil {
+		return err
+	}
+
+	idsvc, closeID, err := openIdentity(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeID()
+	if *credential == "" {
+		u, err := idsvc.GetUser(ctx, *login)
+		if err != nil {
+			return err
+		}
+		if u.DefaultCredential == "" {
+			return usageError{fmt.Errorf("%q has no default credential; give --credential URI", *login)}
+		}
+		*credential = u.DefaultCredential
+	}
+	nc, js, err := dialNATS(cfg)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	store, err := storage.Open(ctx, cfg.Storage.URL, storage.Options{Retention: cfg.Storage.Retention, PruneInterval: -1})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	kv, err := batch.OpenBucket(ctx, js, cfg.NATS.Replicas, cfg.Storage.Retention)
+	if err != nil {
+		return err
+	}
+
+	bar := newProgressPrinter(stderr, *progress)
+	enq := &batch.Enqueuer{JS: js, KV: kv, Store: store, Identity: idsvc}
+	sum, err := enq.Enqueue(ctx, batch.Request{
+		Login: *login, Credential: *credential, Manifest: m, GrantTTL: *ttl,
+		Stamp: contracts.Stamp{Visible: *visible, Page: *page, Position: *position, Reason: *reason},
+		OTP: func() (string, error) {
+			if *otp != "" {
+				return *otp, nil
+			}
+			return readOTP(stderr, *login)
+		},
+		Progress: bar.update,
+	})
+	bar.done()
+	if err != nil {
+		if errors.Is(err, identity.ErrGrantExhausted) {
+			return fmt.Errorf("%w\n(run the same command again: it asks for a new OTP for the documents left)", err)
+		}
+		return err
+	}
+	queued := sum.Published - sum.Resumed - sum.Duplicate
+	fmt.Fprintf(stdout, "batch=%s documents=%d queued=%d already_queued=%d uploaded_bytes=%d grant_used=%d/%d elapsed=%s\n",
+		sum.BatchID, sum.Total, queued, sum.Resumed+sum.Duplicate, sum.Uploaded, sum.GrantUsed, sum.GrantMax, sum.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "follow it with: signet batch status %s --watch\n", sum.BatchID)
+	return nil
+}
+
+func readSource(src string) (*batch.Manifest, error) {
+	st, err := os.Stat(src)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return batch.ReadFolder(src)
+	}
+	return batch.ReadManifest(src)
+}
+
+// readOTP asks for the code without echo on a terminal, or reads one line from standard input (for
+// `echo 123456 | signet enqueue …`). The code is never printed.
+func readOTP(stderr io.Writer, login string) (string, error) {
+	fd := int(os.Stdin.Fd())
+	if term.IsTerminal(fd) {
+		fmt.Fprintf(stderr, "One-time password of %s: ", login)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the OTP: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the OTP from standard input: %w", err)
+	}
+	if strings.TrimSpace(line) == "" {
+		return "", errors.New("no OTP: type it on a terminal, pipe it on standard input, or give --otp")
+	}
+	return strings.TrimSpace(line), nil
+}
+
+// settingFlags adds the server's settings (--data-dir, --nats-url, …) and --config to fs, so a CLI
+// command finds the same NATS and storage as the server; the returned function loads them after Parse.
+func settingFlags(fs *flag.FlagSet) func(name string) (*config.Config, error) {
+	settings := config.Defaults().Settings()
+	for _, s := range settings {
+		fs.String(s.Flag(), "", s.Help)
+	}
+	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
+	return func(name string) (*config.Config, error) {
+		var args []string
+		for _, s := range settings {
+			if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
+				args = append(args, "--"+s.Flag(), f.Value.String())
+			}
+		}
+		if *configFile != "" {
+			args = append(args, "--config", *configFile)
+		}
+		cfg, _, err := config.Load(name, args, os.Getenv)
+		return cfg, err
+	}
+}
+
+// progressPrinter draws a bar on a terminal and plain lines (every 10 % or 5 s) otherwise.
+type progressPrinter struct {
+	w        io.Writer
+	mode     string
+	last     time.Time
+	lastPct  int
+	shown    bool
+	start    time.Time
+	lastSeen batch.Progress
+}
+
+func newProgressPrinter(w io.Writer, mode string) *progressPrinter {
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			mode = "bar"
+		}
+	}
+	return &progressPrinter{w: w, mode: mode, start: time.Now(), lastPct: -1}
+}
+
+func (p *progressPrinter) update(pr batch.Progress) {
+	p.lastSeen = pr
+	if pr.Total == 0 || p.mode == "none" {
+		return
+	}
+	pct := pr.Published * 100 / pr.Total
+	switch p.mode {
+	case "bar":
+		if time.Since(p.last) < 100*time.Millisecond && pr.Published < pr.Total {
+			return
+		}
+		const width = 30
+		fill := pr.Published * width / pr.Total
+		rate := float64(pr.Published-pr.Resumed) / max(time.Since(p.start).Seconds(), 0.001)
+		fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d %3d%% %.0f docs/s ", pr.BatchID, strings.Repeat("█", fill), strings.Repeat("·", width-fill),
+			pr.Published, pr.Total, pct, rate)
+		p.shown = true
+	default:
+		if pct/10 == p.lastPct/10 && time.Since(p.last) < 5*time.Second && pr.Published < pr.Total {
+			return
+		}
+		p.lastPct = pct
+		fmt.Fprintf(p.w, "batch %s: queued %d of %d (%d%%)\n", pr.BatchID, pr.Published, pr.Total, pct)
+	}
+	p.last = time.Now()
+}
+
+func (p *progressPrinter) done() {
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}

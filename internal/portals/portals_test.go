@@ -1,0 +1,113 @@
+package portals_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/natstest"
+	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/producer/identity"
+)
+
+func keys(t *testing.T) *identity.Keys {
+	t.Helper()
+	line, err := identity.GenerateKeyLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := identity.LoadKeys(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// The access token, refresh token and application_token are never in the bucket in clear, and a
+// record read with other keys does not open.
+func TestTokensAreSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	ns := natstest.Start(t)
+	reg, err := portals.Open(ctx, ns.JS, 1, keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := bitrix24.Auth{AccessToken: "access-SECRET-1", RefreshToken: "refresh-SECRET-2", ApplicationToken: "apptoken-SECRET-3",
+		MemberID: "abc123", Domain: "acme.bitrix24.com", ClientEndpoint: "https://acme.bitrix24.com/rest/", Scope: "crm,bizproc"}
+	if err := reg.Put(ctx, a, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := ns.JS.KeyValue(ctx, contracts.BucketPortals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, "m.abc123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{a.AccessToken, a.RefreshToken, a.ApplicationToken} {
+		if bytes.Contains(e.Value(), []byte(secret)) {
+			t.Fatalf("the stored record holds %q in clear", secret)
+		}
+	}
+	if !bytes.Contains(e.Value(), []byte("acme.bitrix24.com")) {
+		t.Fatal("domain and endpoints stay readable for operators")
+	}
+	got, err := reg.Load(ctx, "abc123")
+	if err != nil || got.AccessToken != a.AccessToken || got.RefreshToken != a.RefreshToken || got.ApplicationToken != a.ApplicationToken || got.Scope != a.Scope {
+		t.Fatalf("load: %+v %v", got, err)
+	}
+	other, err := portals.Open(ctx, ns.JS, 1, keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Load(ctx, "abc123"); err == nil {
+		t.Fatal("a record must not open with another key")
+	}
+	if err := reg.Delete(ctx, "abc123"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Load(ctx, "abc123"); err == nil {
+		t.Fatal("uninstalled portal still loads")
+	}
+}
+
+// Save (the token store of the REST client) keeps the application_token and survives concurrent
+// savers through the KV revision check: the last rotated pair wins, none is lost half-written.
+func TestSaveRotatesTokensAtomically(t *testing.T) {
+	ctx := context.Background()
+	ns := natstest.Start(t)
+	reg, err := portals.Open(ctx, ns.JS, 1, keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := bitrix24.Auth{AccessToken: "a0", RefreshToken: "r0", ApplicationToken: "app", MemberID: "m1", Domain: "x.bitrix24.com"}
+	if err := reg.Put(ctx, base, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := base
+			a.ApplicationToken = "" // a refresh answer carries none
+			a.AccessToken, a.RefreshToken = "a"+string(rune('1'+i)), "r"+string(rune('1'+i))
+			if err := reg.Save(ctx, a); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := reg.Load(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ApplicationToken != "app" || got.AccessToken[1:] != got.RefreshToken[1:] || got.AccessToken == "a0" {
+		t.Fatalf("after concurrent saves: access=%s refresh=%s app=%s", got.AccessToken, got.RefreshToken, got.ApplicationToken)
+	}
+}

@@ -1,0 +1,251 @@
+package pages
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/worker/keyring"
+)
+
+type credentialsData struct {
+	NoKeys   bool
+	Tokens   []tokenGroup
+	CAs      []credOption
+	Names    []string // token names for the forms
+	Form     certForm
+	Expiring int
+}
+
+type tokenGroup struct {
+	keyring.TokenStatus
+	Credentials []credRow
+	Problem     string
+}
+
+type credRow struct {
+	keyring.CredentialView
+	Disabled bool
+	Users    []string
+}
+
+type certForm struct {
+	Token, Label, Subject, KeyType, Days, CA, Key string
+}
+
+// credentialViews lists every credential on the online tokens as the admin API shows them.
+func (p *Pages) credentialViews(r *http.Request) []keyring.CredentialView {
+	if p.cfg.Keys == nil {
+		return nil
+	}
+	creds, err := p.cfg.Keys.List(r.Context(), "")
+	if err != nil {
+		p.log.Warn("control panel: listing credentials", zap.Error(err))
+	}
+	now := p.cfg.Now()
+	out := make([]keyring.CredentialView, 0, len(creds))
+	for _, c := range creds {
+		out = append(out, keyring.View(c, now))
+	}
+	return out
+}
+
+func (p *Pages) credentialsPage(w http.ResponseWriter, r *http.Request, s *session) {
+	p.renderCredentials(w, r, s, http.StatusOK, certForm{KeyType: "rsa2048", Days: "365"}, "")
+}
+
+func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *session, status int, form certForm, errText string) {
+	d := credentialsData{NoKeys: p.cfg.Keys == nil, Form: form}
+	if p.cfg.Keys != nil {
+		ctx := r.Context()
+		users, err := p.cfg.Identity.ListUsers(ctx)
+		if err != nil {
+			p.log.Warn("control panel: listing users", zap.Error(err))
+		}
+		disabled, _ := p.cfg.Identity.DisabledCredentials(ctx)
+		now := p.cfg.Now()
+		for _, t := range p.cfg.Keys.Status() {
+			g := tokenGroup{TokenStatus: t}
+			d.Names = append(d.Names, t.Name)
+			if t.Online {
+				creds, err := p.cfg.Keys.List(ctx, t.Name)
+				if err != nil {
+					g.Problem = err.Error()
+				}
+				for _, c := range creds {
+					row := credRow{CredentialView: keyring.View(c, now)}
+					for _, u := range disabled {
+						row.Disabled = row.Disabled || identity.SameCredential(u, c.URI)
+					}
+					for _, u := range users {
+						for _, m := range u.Credentials {
+							if identity.SameCredential(m, c.URI) {
+								row.Users = append(row.Users, u.Login)
+							}
+						}
+					}
+					if row.Status == "expiring" || row.Status == "expired" {
+						d.Expiring++
+					}
+					if row.IsCA {
+						d.CAs = append(d.CAs, credOption{URI: c.URI, Label: credentialLabel(c.URI) + " — " + c.Certificate.Subject.CommonName})
+					}
+					g.Credentials = append(g.Credentials, row)
+				}
+				sort.Slice(g.Credentials, func(i, j int) bool { return g.Credentials[i].Label < g.Credentials[j].Label })
+			}
+			d.Tokens = append(d.Tokens, g)
+		}
+	}
+	p.render(w, status, "credentials", view{Title: "Certificates", Section: "credentials", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
+}
+
+// credentialAction makes, imports, disables or enables a credential; the same operations as
+// `signet admin cert` and `signet admin ca` and the /v1/admin/credentials API.
+func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx, action := r.Context(), r.PathValue("action")
+	f := certForm{Token: r.PostFormValue("token"), Label: strings.TrimSpace(r.PostFormValue("label")),
+		Subject: strings.TrimSpace(r.PostFormValue("subject")), KeyType: r.PostFormValue("key_type"),
+		Days: strings.TrimSpace(r.PostFormValue("days")), CA: r.PostFormValue("ca"), Key: strings.TrimSpace(r.PostFormValue("key"))}
+	fail := func(status int, err error) {
+		p.renderCredentials(w, r, s, status, f, err.Error())
+	}
+	switch action {
+	case "disable", "enable":
+		uri := r.PostFormValue("credential")
+		if err := p.cfg.Identity.SetCredentialDisabled(ctx, uri, action == "disable"); err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		p.record(ctx, s, contracts.AuditAdminChange, "", uri, action+"d credential")
+		http.Redirect(w, r, "/admin/credentials?ok=cred-"+action+"d", http.StatusSeeOther)
+		return
+	}
+	if p.cfg.Keys == nil {
+		fail(http.StatusServiceUnavailable, errors.New("this Signet process has no PKCS#11 tokens (an intake-only process); use a `signet serve` or worker process's control panel"))
+		return
+	}
+	if action == "self-signed" && f.CA != "" {
+		action = "ca-issue" // the form's "Issued by" chose an internal CA
+	}
+	var (
+		c   *keyring.Credential
+		err error
+	)
+	switch action {
+	case "self-signed", "ca-init", "ca-issue":
+		days := 365
+		if f.Days != "" {
+			if days, err = strconv.Atoi(f.Days); err != nil || days <= 0 || days > 36500 {
+				fail(http.StatusUnprocessableEntity, fmt.Errorf("validity %q: give a number of days between 1 and 36500", f.Days))
+				return
+			}
+		}
+		if f.Token == "" || f.Label == "" || f.Subject == "" || (action == "ca-issue" && f.CA == "") {
+			fail(http.StatusUnprocessableEntity, errors.New("token, label and subject are required (and the issuing CA to issue a certificate)"))
+			return
+		}
+		kt := keyring.KeyType(f.KeyType)
+		if kt == "" {
+			kt = keyring.RSA2048
+		}
+		switch action {
+		case "self-signed":
+			c, err = p.cfg.Keys.GenerateSelfSigned(ctx, f.Token, f.Label, f.Subject, kt, days)
+		case "ca-init":
+			c, err = p.cfg.Keys.InitCA(ctx, f.Token, f.Label, f.Subject, kt, days)
+		case "ca-issue":
+			c, err = p.cfg.Keys.Issue(ctx, f.CA, f.Token, f.Label, f.Subject, kt, days)
+		}
+	case "import":
+		var certs []*x509.Certificate
+		certs, err = uploadedCerts(r)
+		if err == nil && (len(certs) == 0 || f.Key == "") {
+			err = errors.New("give the key's PKCS#11 URI and a PEM certificate (pasted or as a file)")
+		}
+		if err == nil {
+			if err = p.cfg.Keys.ImportCertificate(ctx, f.Key, certs[0], certs[1:]); err == nil {
+				c, err = p.cfg.Keys.Credential(ctx, f.Key)
+			}
+		}
+	default:
+		http.Error(w, "unknown action", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		status := http.StatusUnprocessableEntity
+		if errors.Is(err, keyring.ErrTokenOffline) || errors.Is(err, keyring.ErrTokenBusy) {
+			status = http.StatusServiceUnavailable
+		}
+		fail(status, err)
+		return
+	}
+	p.record(ctx, s, contracts.AuditAdminChange, "", c.URI, fmt.Sprintf("%s certificate %q serial %s", action, c.Certificate.Subject.String(), c.Certificate.SerialNumber.Text(16)))
+	ok := "created"
+	if action == "import" {
+		ok = "imported"
+	}
+	http.Redirect(w, r, "/admin/credentials?ok="+ok, http.StatusSeeOther)
+}
+
+// uploadedCerts reads the certificate and chain from the pasted PEM or the uploaded file.
+func uploadedCerts(r *http.Request) ([]*x509.Certificate, error) {
+	text := r.PostFormValue("cert_pem")
+	if fh, _, err := r.FormFile("cert_file"); err == nil {
+		b, err := io.ReadAll(io.LimitReader(fh, 1<<20))
+		fh.Close()
+		if err != nil {
+			return nil, err
+		}
+		text += "\n" + string(b)
+	}
+	var out []*x509.Certificate
+	data := []byte(text)
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("a certificate could not be read: %w", err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		if c, err := x509.ParseCertificate([]byte(text)); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// caRoot downloads a CA credential's root certificate, for employees to install once.
+func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
+	if p.cfg.Keys == nil {
+		http.Error(w, "no tokens in this process", http.StatusServiceUnavailable)
+		return
+	}
+	c, err := p.cfg.Keys.Credential(r.Context(), r.URL.Query().Get("ca"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", `attachment; filename="root.pem"`)
+	_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: c.Root().Raw})
+}

@@ -1,0 +1,224 @@
+// Package pages serves Signet's own web pages, server-rendered with html/template and a little
+// JavaScript, with their CSS and script embedded (no build step, nothing fetched at run time, so they
+// work on a closed network):
+//
+//	/admin/…   the administrator's control panel: users, enrolment links, credentials per token,
+//	           certificates, user ↔ credential mapping, portals and robot registration, batch grants
+//	/verify    the public verification page: upload a signed PDF and see each signature
+//
+// The deal-card Sign dialog is not here (producer/placement.go), nor the enrolment page
+// (producer/identity) nor the audit trail's /verify/{id} page (internal/audit); these pages link to them.
+//
+// The package must never put a secret (a password, a session or CSRF token, an OTP secret) in a log
+// line, an error message or a URL, and never serve a control-panel page or accept a change without an
+// administrator's session and the session's CSRF token.
+package pages
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/worker/keyring"
+)
+
+//go:embed templates/*.html static/*
+var files embed.FS
+
+// Recorder appends to the audit trail (internal/audit.Writer is one).
+type Recorder interface {
+	Record(ctx context.Context, e contracts.AuditEvent) error
+}
+
+// Bitrix calls a portal with the application's own token (bitrix24.Client is one); the portals page
+// uses it to show whether the robot and the Sign button are registered.
+type Bitrix interface {
+	Call(ctx context.Context, memberID, method string, params map[string]any, out any) error
+}
+
+// Config wires the pages to the services they show and change.
+type Config struct {
+	Identity *identity.Service
+	// Keys are the PKCS#11 tokens; nil in an intake-only process, whose credentials page then says
+	// so and the verification page trusts only the system roots.
+	Keys    *keyring.Keyring
+	Portals *portals.Registry
+	Bitrix  Bitrix
+	// JS holds the sessions bucket (signet_sessions), so a session works on every intake process.
+	JS       jetstream.JetStream
+	Replicas int
+	// PublicURL is where browsers reach Signet; with https the session cookie is Secure (__Host-).
+	PublicURL string
+	// PasswordsFile holds the local administrators (security.admin_passwords_file).
+	PasswordsFile string
+	// RobotCode is the robot CODE the portals page looks for.
+	RobotCode string
+	// MaxPDFBytes bounds an upload to the verification page (default 100 MiB).
+	MaxPDFBytes int64
+	// Audit records every change made in the control panel; nil logs the change instead.
+	Audit Recorder
+	Log   *zap.Logger
+	Now   func() time.Time
+}
+
+// Pages is the control panel and the verification page.
+type Pages struct {
+	cfg      Config
+	log      *zap.Logger
+	secure   bool
+	origin   string
+	throttle *throttle
+	kdf      chan struct{} // bounds concurrent Argon2id runs (64 MiB each)
+	verify   chan struct{} // bounds concurrent verifications of uploads
+
+	mu       sync.Mutex
+	sessions jetstream.KeyValue
+}
+
+// New returns the pages; nothing is opened until the first request.
+func New(cfg Config) *Pages {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxPDFBytes <= 0 {
+		cfg.MaxPDFBytes = 100 << 20
+	}
+	p := &Pages{cfg: cfg, log: cfg.Log, throttle: newThrottle(), kdf: make(chan struct{}, 2), verify: make(chan struct{}, 2)}
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
+		p.secure = u.Scheme == "https"
+		p.origin = u.Scheme + "://" + u.Host
+	}
+	return p
+}
+
+// Routes mounts the pages on mux.
+func (p *Pages) Routes(mux *http.ServeMux) {
+	static, _ := fs.Sub(files, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
+	mux.HandleFunc("GET /verify", p.verifyForm)
+	mux.HandleFunc("POST /verify", p.verifyUpload)
+
+	mux.HandleFunc("GET /admin/login", p.loginForm)
+	mux.HandleFunc("POST /admin/login", p.login)
+	mux.HandleFunc("POST /admin/logout", p.admin(p.logout))
+	mux.HandleFunc("GET /admin", p.admin(func(w http.ResponseWriter, r *http.Request, s *session) {
+		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+	}))
+	mux.HandleFunc("GET /admin/users", p.admin(p.usersPage))
+	mux.HandleFunc("POST /admin/users", p.admin(p.addUser))
+	mux.HandleFunc("GET /admin/users/{login}", p.admin(p.userPage))
+	mux.HandleFunc("POST /admin/users/{login}/{action}", p.admin(p.userAction))
+	mux.HandleFunc("GET /admin/credentials", p.admin(p.credentialsPage))
+	mux.HandleFunc("POST /admin/credentials/{action}", p.admin(p.credentialAction))
+	mux.HandleFunc("GET /admin/ca/root", p.admin(p.caRoot))
+	mux.HandleFunc("GET /admin/portals", p.admin(p.portalsPage))
+	mux.HandleFunc("GET /admin/grants", p.admin(p.grantsPage))
+	mux.HandleFunc("POST /admin/grants/revoke", p.admin(p.revokeGrant))
+}
+
+func staticHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+var funcs = template.FuncMap{
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"day":       func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"join":      strings.Join,
+	"credLabel": credentialLabel,
+	"short":     grantName,
+}
+
+// pageSet parses the layout with one page's template.
+func pageSet(name string) *template.Template {
+	return template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+}
+
+var tmpl = map[string]*template.Template{}
+
+func init() {
+	for _, n := range []string{"login", "users", "user", "credentials", "portals", "grants", "verify"} {
+		tmpl[n] = pageSet(n)
+	}
+}
+
+// view is what every page gets; Data is the page's own.
+type view struct {
+	Title   string
+	Section string // users, credentials, portals, grants, verify
+	Admin   string // the administrator signed in, "" on public pages
+	CSRF    string
+	Notice  string
+	Error   string
+	Data    any
+}
+
+// render writes a page with the security headers every page carries: no framing (the control panel
+// is never shown inside another site), nothing from elsewhere, no caching, no Referer.
+func (p *Pages) render(w http.ResponseWriter, status int, name string, v view) {
+	var buf bytes.Buffer
+	if err := tmpl[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		p.log.Error("rendering page", zap.String("page", name), zap.Error(err))
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// credentialLabel names a pkcs11: URI for people: "object (token)".
+func credentialLabel(uri string) string {
+	u, err := keyring.ParseURI(uri)
+	if err != nil || u.Object == "" {
+		return uri
+	}
+	if u.Token != "" {
+		return u.Object + " (token " + u.Token + ")"
+	}
+	return u.Object
+}
+
+// record puts an administrator's change in the audit trail.
+func (p *Pages) record(ctx context.Context, s *session, action, login, credential, detail string) {
+	e := contracts.AuditEvent{Time: p.cfg.Now().UTC(), Action: action, Login: login, Credential: credential,
+		Outcome: contracts.AuditOK, Detail: "by administrator " + s.Login + " (" + s.Kind + "): " + detail}
+	p.log.Info("control panel change", zap.String("admin", s.Login), zap.String("action", action), zap.String("login", login),
+		zap.String("credential", credential), zap.String("detail", detail))
+	if p.cfg.Audit == nil {
+		return
+	}
+	if err := p.cfg.Audit.Record(ctx, e); err != nil {
+		p.log.Error("audit trail unavailable: control panel change not recorded there", zap.String("action", action), zap.Error(err))
+	}
+}

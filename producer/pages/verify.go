@@ -1,0 +1,164 @@
+package pages
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/worker/pades"
+)
+
+// The verification page: anyone uploads a PDF and sees each signature — who signed, when, with which
+// certificate, whether the signed bytes are intact and whether the certificate is one this Signet
+// knows or the system trusts. The upload is streamed to a temporary file (never held in memory),
+// bounded by MaxPDFBytes, and removed when the answer is written.
+
+type verifyData struct {
+	File       string
+	Size       int64
+	SHA256     string
+	Signatures []signatureRow
+	Valid      bool
+	Checked    bool
+}
+
+type signatureRow struct {
+	Field, Signer, Subject, Issuer, Serial, SubFilter string
+	Time, Timestamp                                   time.Time
+	NotBefore, NotAfter                               time.Time
+	Intact, WholeFile, Trusted                        bool
+	Problems                                          []string
+}
+
+var documentID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// verifyForm shows the upload form; with ?id= (the document id under a signed document's QR code)
+// it sends the browser on to the audit trail's page for that document, /verify/{id}.
+func (p *Pages) verifyForm(w http.ResponseWriter, r *http.Request) {
+	if id := strings.TrimSpace(r.URL.Query().Get("id")); id != "" {
+		if !documentID.MatchString(id) {
+			p.render(w, http.StatusBadRequest, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: "A document id has only letters, digits, '-' and '_'; copy it from under the QR code.", Data: verifyData{}})
+			return
+		}
+		target := "/verify/" + url.PathEscape(id)
+		if sum := strings.ToLower(r.URL.Query().Get("sha256")); len(sum) == 64 {
+			if _, err := hex.DecodeString(sum); err == nil {
+				target += "?sha256=" + sum
+			}
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
+	p.render(w, http.StatusOK, "verify", view{Title: "Verify a signed PDF", Section: "verify", Data: verifyData{}})
+}
+
+func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, msg string) {
+		p.render(w, status, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: msg, Data: verifyData{}})
+	}
+	if !p.sameOrigin(r) {
+		fail(http.StatusForbidden, "Upload the PDF from this page.")
+		return
+	}
+	select {
+	case p.verify <- struct{}{}:
+		defer func() { <-p.verify }()
+	default:
+		fail(http.StatusServiceUnavailable, "Signet is checking other documents right now; try again in a few seconds.")
+		return
+	}
+	limit := p.cfg.MaxPDFBytes
+	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		fail(http.StatusBadRequest, "Choose a PDF file to upload.")
+		return
+	}
+	var part *multipart.Part
+	for {
+		part, err = mr.NextPart()
+		if err != nil {
+			fail(http.StatusBadRequest, "Choose a PDF file to upload.")
+			return
+		}
+		if part.FormName() == "pdf" && part.FileName() != "" {
+			break
+		}
+	}
+	name := part.FileName()
+	tmp, err := os.CreateTemp("", "signet-verify-*.pdf")
+	if err != nil {
+		p.log.Error("verification page: temporary file", zap.Error(err))
+		fail(http.StatusInternalServerError, "Signet could not store the upload; try again later.")
+		return
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(part, limit+1))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig) || n > limit:
+		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is larger than %d MB, the most this page checks.", limit>>20))
+		return
+	case err != nil:
+		fail(http.StatusBadRequest, "The upload was interrupted; try again.")
+		return
+	}
+	if err := tmp.Close(); err != nil {
+		fail(http.StatusInternalServerError, "Signet could not store the upload; try again later.")
+		return
+	}
+	d := verifyData{File: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Checked: true}
+	infos, err := pades.Verify(tmp.Name(), p.roots(r))
+	if err != nil {
+		msg := "This file could not be read as a PDF."
+		if errors.Is(err, pades.ErrNoSignature) {
+			msg = "This PDF has no digital signature."
+		}
+		p.render(w, http.StatusOK, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: msg, Data: d})
+		return
+	}
+	d.Valid = true
+	for _, i := range infos {
+		row := signatureRow{Field: i.Field, Signer: i.Signer, Time: i.SigningTime, Timestamp: i.TimestampTime, SubFilter: i.SubFilter,
+			Intact: i.DigestValid, WholeFile: i.CoversWholeFile, Trusted: i.ChainTrusted, Problems: i.Problems}
+		if c := i.Certificate; c != nil {
+			row.Subject, row.Issuer, row.Serial, row.NotBefore, row.NotAfter = c.Subject.String(), c.Issuer.String(), c.SerialNumber.Text(16), c.NotBefore, c.NotAfter
+		}
+		d.Valid = d.Valid && row.Intact && row.Trusted
+		d.Signatures = append(d.Signatures, row)
+	}
+	p.render(w, http.StatusOK, "verify", view{Title: "Verify a signed PDF", Section: "verify", Data: d})
+}
+
+// roots are the system's trusted roots plus the root of every certificate on this Signet's tokens:
+// documents signed with internal (self-signed or internal-CA) certificates are recognised here.
+func (p *Pages) roots(r *http.Request) *x509.CertPool {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if p.cfg.Keys == nil {
+		return pool
+	}
+	creds, _ := p.cfg.Keys.List(r.Context(), "")
+	for _, c := range creds {
+		if root := c.Root(); root != nil {
+			pool.AddCert(root)
+		}
+	}
+	return pool
+}

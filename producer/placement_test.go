@@ -1,0 +1,246 @@
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/emulator"
+	"github.com/signet-b24/signet/contracts"
+)
+
+// withBitrix gives the fixture's intake a REST client on the emulator, as `signet serve` does.
+func (f *fixture) withBitrix(t *testing.T) {
+	t.Helper()
+	f.in.Bitrix = bitrix24.NewClient(bitrix24.ClientConfig{ClientID: f.portal.ClientID(), ClientSecret: f.portal.ClientSecret(),
+		OAuthURL: f.portal.OAuthURL(), AllowPrivate: true}, f.in.Portals)
+	f.in.PublicURL = f.srv.URL
+	f.in.FormKey = []byte("0123456789abcdef0123456789abcdef")
+}
+
+// Install stores the portal and registers the robot (with the whole contract) and the Sign button;
+// uninstall removes the portal. Reference §3, §9.2, §10.
+func TestInstallRegistersRobotAndSignButton(t *testing.T) {
+	f := newFixture(t)
+	f.withBitrix(t)
+	f.install(t)
+	r, ok := f.portal.Robots()["signet_sign_pdf"]
+	if !ok {
+		t.Fatalf("robot not registered: %v", f.portal.Robots())
+	}
+	if r["HANDLER"] != f.srv.URL+"/bitrix24/robot" || r["USE_SUBSCRIPTION"] != "Y" || r["AUTH_USER_ID"] != "1" {
+		t.Errorf("robot fields: HANDLER=%v USE_SUBSCRIPTION=%v AUTH_USER_ID=%v", r["HANDLER"], r["USE_SUBSCRIPTION"], r["AUTH_USER_ID"])
+	}
+	props, _ := r["PROPERTIES"].(map[string]any)
+	for _, k := range []string{PropDocument, PropSigner, PropCredential, PropOTP, PropVisible, PropPage, PropPosition, PropReason} {
+		if _, ok := props[k]; !ok {
+			t.Errorf("robot property %s not registered", k)
+		}
+	}
+	ret, _ := r["RETURN_PROPERTIES"].(map[string]any)
+	for _, k := range []string{"signed", "signedFileUrl", "documentSha256", "certificateSubject", "certificateSerial", "signedAt", "errorText"} {
+		if _, ok := ret[k]; !ok {
+			t.Errorf("return property %s not registered", k)
+		}
+	}
+	if h := f.portal.Placements()[PlacementToolbar]; len(h) != 1 || h[0] != f.srv.URL+"/bitrix24/placement" {
+		t.Errorf("Sign button: %v", f.portal.Placements())
+	}
+	// A second install (reinstall, app update) updates instead of failing.
+	f.install(t)
+	if len(f.portal.Robots()) != 1 || len(f.portal.Placements()[PlacementToolbar]) != 1 {
+		t.Errorf("after reinstall: robots %d, placements %v", len(f.portal.Robots()), f.portal.Placements())
+	}
+	if err := f.portal.Uninstall(context.Background(), f.srv.URL+"/bitrix24/install", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.in.Portals.Get(context.Background(), f.portal.MemberID()); err == nil {
+		t.Fatal("the portal is still registered after ONAPPUNINSTALL")
+	}
+}
+
+// The document property may name a deal file field: UF_CRM_… (with or without a file id).
+func TestRobotAcceptsDealFileFieldCode(t *testing.T) {
+	f := newFixture(t)
+	f.install(t)
+	f.addSigner(t, true)
+	props := f.props("UF_CRM_SIGNET_FILES:123")
+	tok, status, err := f.portal.RobotCall(context.Background(), f.srv.URL+"/bitrix24/robot", "signet_sign_pdf", 77, props)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("robot call: %d %v", status, err)
+	}
+	job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := job.Document
+	if d.FileField != "UF_CRM_SIGNET_FILES" || d.FileID != 123 || d.EntityTypeID != 2 || d.EntityID != 77 || d.URL != "" || d.DiskFileID != 0 {
+		t.Fatalf("document %+v (event %.10s)", d, tok)
+	}
+}
+
+var (
+	hiddenRe = regexp.MustCompile(`name="(ctx|csrf)" value="([^"]+)"`)
+	optionRe = regexp.MustCompile(`<option value="(ufCrm[^"]+)"`)
+)
+
+func openDialog(t *testing.T, f *fixture, userID, dealID int, mutate func(*http.Request)) (*http.Response, string) {
+	t.Helper()
+	req, err := f.portal.PlacementRequest(context.Background(), f.srv.URL+"/bitrix24/placement", PlacementToolbar, userID, dealID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func submit(t *testing.T, f *fixture, form url.Values) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.PostForm(f.srv.URL+"/bitrix24/placement/sign", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// The Sign button's dialog (reference §10): APPLICATION_TOKEN checked, the viewer identified by their
+// own AUTH_ID, the deal's files and the viewer's certificates listed, framable by the portal only,
+// with the element ids the browser test relies on; the submission is CSRF-protected and queues one
+// placement job through the same authorisation as the robot.
+func TestPlacementDialogQueuesAJob(t *testing.T) {
+	f := newFixture(t)
+	f.withBitrix(t)
+	f.install(t)
+	f.addSigner(t, true)
+	_, _ = f.portal.AddDealFile(42, "contract.pdf", []byte("%PDF-1.4 contract"))
+	_, _ = f.portal.AddDealFile(42, "annex.pdf", []byte("%PDF-1.4 annex"))
+
+	resp, page := openDialog(t, f, 7, 42, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dialog: HTTP %d: %s", resp.StatusCode, page)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors "+f.portal.BaseURL()) || resp.Header.Get("X-Frame-Options") != "" {
+		t.Errorf("framing headers: CSP %q, X-Frame-Options %q", csp, resp.Header.Get("X-Frame-Options"))
+	}
+	if strings.Contains(page, "http://") && strings.Contains(page, "<script src") {
+		t.Error("the dialog loads outside assets")
+	}
+	for _, id := range []string{`id="credential"`, `id="otp"`, `id="visible"`, `id="page"`, `id="sign"`, `id="status"`, `id="document"`} {
+		if !strings.Contains(page, id) {
+			t.Errorf("dialog lacks %s", id)
+		}
+	}
+	for _, p := range Positions {
+		if !strings.Contains(page, fmt.Sprintf(`class="position" data-position="%s"`, p)) {
+			t.Errorf("dialog lacks the position button %s", p)
+		}
+	}
+	if !strings.Contains(page, "contract.pdf") || !strings.Contains(page, "annex.pdf") || !strings.Contains(page, cred) {
+		t.Errorf("dialog does not list the deal's files and the user's certificate")
+	}
+	if strings.Contains(page, f.portal.ApplicationToken()) {
+		t.Error("the dialog leaks the application_token")
+	}
+	hidden := map[string]string{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+		hidden[m[1]] = m[2]
+	}
+	docs := optionRe.FindAllStringSubmatch(page, -1)
+	if hidden["ctx"] == "" || hidden["csrf"] == "" || len(docs) != 2 {
+		t.Fatalf("form fields: %v, documents %v", hidden, docs)
+	}
+	form := url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {docs[0][1]}, "credential": {cred},
+		"otp": {""}, "visible": {"Y"}, "page": {"first"}, "position": {"top-right"}}
+
+	bad := url.Values{}
+	for k, v := range form {
+		bad[k] = v
+	}
+	bad.Set("csrf", strings.Repeat("A", len(hidden["csrf"])))
+	if st, _ := submit(t, f, bad); st != http.StatusForbidden {
+		t.Errorf("forged form token: HTTP %d, want 403", st)
+	}
+	before := streamMsgs(t, f.js, contracts.StreamSign)
+	st, out := submit(t, f, form)
+	if st != http.StatusAccepted {
+		t.Fatalf("submit: HTTP %d %v", st, out)
+	}
+	st2, out2 := submit(t, f, form) // a double click
+	if st2 != http.StatusAccepted || out2["job_id"] != out["job_id"] || streamMsgs(t, f.js, contracts.StreamSign) != before+1 {
+		t.Errorf("a repeated submission must be the same job: %v / %v", out, out2)
+	}
+	job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.ID != out["job_id"] || job.Kind != contracts.KindPlacement || job.Document.EntityID != 42 || job.Document.FileField != emulator.DealFileField ||
+		job.Document.FileID == 0 || job.Signer.Login != "mary" || job.Reply.NotifyUserID != 7 || job.Reply.EventToken != "" ||
+		!job.Stamp.Visible || job.Stamp.Page != "first" || job.Stamp.Position != "top-right" || job.Credential != cred {
+		t.Fatalf("queued job: %+v", job)
+	}
+	sresp, err := http.Get(f.srv.URL + out["status_url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status JobStatus
+	_ = json.NewDecoder(sresp.Body).Decode(&status)
+	sresp.Body.Close()
+	if status.State != "queued" || status.JobID != job.ID {
+		t.Fatalf("status: %+v", status)
+	}
+}
+
+func TestPlacementRefusals(t *testing.T) {
+	f := newFixture(t)
+	f.withBitrix(t)
+	f.install(t)
+	f.addSigner(t, false) // OTP required, not enrolled
+	_, _ = f.portal.AddDealFile(43, "contract.pdf", []byte("%PDF-1.4"))
+
+	resp, _ := openDialog(t, f, 7, 43, func(r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		v, _ := url.ParseQuery(string(body))
+		v.Set("APPLICATION_TOKEN", "forged")
+		r.Body = io.NopCloser(strings.NewReader(v.Encode()))
+		r.ContentLength = int64(len(v.Encode()))
+	})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong APPLICATION_TOKEN: HTTP %d, want 401", resp.StatusCode)
+	}
+	if resp, page := openDialog(t, f, 99, 43, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "not a Signet user") {
+		t.Errorf("unknown viewer: HTTP %d %s", resp.StatusCode, page)
+	}
+	resp, page := openDialog(t, f, 7, 43, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dialog: %d", resp.StatusCode)
+	}
+	hidden := map[string]string{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+		hidden[m[1]] = m[2]
+	}
+	doc := optionRe.FindStringSubmatch(page)[1]
+	st, out := submit(t, f, url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {doc}, "credential": {cred},
+		"otp": {"123456"}, "visible": {"Y"}, "page": {"last"}, "position": {"bottom-left"}})
+	if st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out["error"]), "mary") {
+		t.Fatalf("OTP refusal: HTTP %d %v", st, out)
+	}
+}
