@@ -3,7 +3,6 @@ package bitrix24
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -116,7 +115,7 @@ func (b *Batcher) send(memberID string, groups []*batchGroup, n int) {
 	all := make([]BatchCommand, 0, n)
 	for gi, g := range groups {
 		for ci, c := range g.cmds {
-			c.ID = "g" + strconv.Itoa(gi) + "_" + strconv.Itoa(ci)
+			c.ID = fmt.Sprintf("g%02d_%02d", gi, ci) // zero-padded: JSON object keys travel sorted, and order matters within a group
 			all = append(all, c)
 		}
 	}

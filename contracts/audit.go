@@ -24,7 +24,8 @@ const (
 	AuditEnrolment       = "enrolment"
 	AuditGrantIssued     = "grant_issued"
 	AuditGrantRevoked    = "grant_revoked"
-	// AuditCheckpoint is written by the audit writer itself: a signature over the chain head.
+	AuditGrantUsed       = "grant_used"
+	// AuditChainCheckpoint is written by the audit writer itself: a signature over the chain head.
 	AuditChainCheckpoint = "checkpoint"
 )
 

@@ -27,6 +27,8 @@ type Signed struct {
 	SignedAt           time.Time `json:"signed_at"`
 	FieldName          string    `json:"field_name"`
 	FileName           string    `json:"file_name,omitempty"`
+	// AuditID is the id of the job_signed audit event; the deal's timeline entry quotes it.
+	AuditID string `json:"audit_id,omitempty"`
 }
 
 // Callback is the result of one job on its way back to Bitrix24. It repeats what the callback worker

@@ -37,7 +37,7 @@ type Document struct {
 	URL string `json:"url,omitempty"`
 	// DiskFileID is the Bitrix24 Disk file id when the document is a Disk file; the signed PDF then
 	// becomes its new version (disk.file.uploadVersion).
-	DiskFileID int    `json:"disk_file_id,omitempty"`
+	DiskFileID int `json:"disk_file_id,omitempty"`
 	// FileField is a CRM item's "file" field (e.g. UF_CRM_1739432938 or ufCrm_1739432938) holding the
 	// PDF; FileID the file in it (0: the field's newest file). The worker reads it with crm.item.get and
 	// the signed PDF replaces that file with crm.item.update, keeping the field's other files.
@@ -67,6 +67,9 @@ type Stamp struct {
 	Position string `json:"position,omitempty"` // top-left … bottom-right
 	Reason   string `json:"reason,omitempty"`
 	Location string `json:"location,omitempty"`
+	// Evidence: before the first signature, stamp the document id on every page and append a
+	// certificate of completion with a QR code to the verification page.
+	Evidence bool `json:"evidence,omitempty"`
 }
 
 // Reply says how the result goes back to Bitrix24.

@@ -60,6 +60,8 @@ func RobotFields(handlerURL string, authUserID int) map[string]any {
 			PropPage:       prop("Page of the visible signature", "select", false, map[string]any{"Options": map[string]any{"first": "First page", "last": "Last page"}, "Default": "last"}),
 			PropPosition:   prop("Position of the visible signature", "select", false, map[string]any{"Options": positions, "Default": "bottom-right"}),
 			PropReason:     prop("Reason", "string", false, nil),
+			PropEvidence: prop("Self-proving document (document id on every page, certificate of completion with a QR code)", "bool", false,
+				map[string]any{"Default": "N"}),
 		},
 		"RETURN_PROPERTIES": map[string]any{
 			"signed":             prop("Signed", "bool", false, nil),

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/producer/identity"
 )
@@ -40,8 +41,10 @@ type Intake struct {
 	PublicURL string
 	// FormKey signs the Sign dialog's form tokens (CSRF); 32 random bytes, e.g. from <data_dir>.
 	FormKey []byte
-	Log     *zap.Logger
-	Now     func() time.Time
+	// Audit receives the intake's events: requests accepted and refused, OTP outcomes.
+	Audit identity.Recorder
+	Log   *zap.Logger
+	Now   func() time.Time
 }
 
 // Routes mounts the Bitrix24 endpoints.
@@ -73,7 +76,49 @@ func (in *Intake) publishJob(ctx context.Context, job *contracts.SignJob) (dupli
 	if err != nil {
 		return false, fmt.Errorf("queueing job %s: %w", job.ID, err)
 	}
+	if !ack.Duplicate {
+		e := audit.JobEvent(contracts.AuditRequestAccepted, job)
+		e.Outcome, e.Detail = contracts.AuditOK, "authorization "+job.Signer.Authorization
+		in.record(ctx, e)
+	}
 	return ack.Duplicate, nil
+}
+
+// record appends an audit event; a failure is logged: the trail must not turn a signature away.
+func (in *Intake) record(ctx context.Context, e contracts.AuditEvent) {
+	if in.Audit == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = in.now().UTC()
+	}
+	if err := in.Audit.Record(ctx, e); err != nil {
+		in.Log.Error("audit event not recorded", zap.String("action", e.Action), zap.String("job_id", e.JobID), zap.Error(err))
+	}
+}
+
+// authorize is the one check every intake path makes (identity.Authorize), with its outcome in the
+// audit trail: OTP verified, not required, grant used, or refused with the reason.
+func (in *Intake) authorize(ctx context.Context, job *contracts.SignJob, login, code, grantID string) (*identity.Decision, error) {
+	d, err := in.Identity.Authorize(ctx, login, code, grantID, job.Credential)
+	e := audit.JobEvent(contracts.AuditOTPVerified, job)
+	e.Login = login
+	switch {
+	case err == nil && d.Method == identity.MethodOTPNotRequired:
+		e.Action, e.Outcome = contracts.AuditOTPNotRequired, contracts.AuditOK
+	case err == nil && d.Method == identity.MethodGrant:
+		e.Action, e.Outcome, e.Detail = contracts.AuditGrantUsed, contracts.AuditOK, "batch grant"
+	case err == nil:
+		e.Outcome = contracts.AuditOK
+	case errors.Is(err, identity.ErrLockedOut):
+		return nil, err // the identity service records the lockout itself
+	case errors.Is(err, identity.ErrOTPInvalid), errors.Is(err, identity.ErrOTPReplayed), errors.Is(err, identity.ErrOTPFormat), errors.Is(err, identity.ErrNotEnrolled):
+		e.Action, e.Outcome, e.Reason = contracts.AuditOTPFailed, contracts.AuditRefused, err.Error()
+	default:
+		return nil, err // refused for another reason (user, credential): recorded with the refusal
+	}
+	in.record(ctx, e)
+	return d, err
 }
 
 // publishRefusal sends a failed result straight to the callback stream, so a workflow whose request

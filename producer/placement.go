@@ -26,6 +26,7 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/internal/portals"
 )
 
@@ -143,8 +144,8 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		placementFail(w, http.StatusBadRequest, "No deal id in PLACEMENT_OPTIONS; open the dialog from a deal card.")
 		return
 	}
-	if in.Bitrix == nil {
-		placementFail(w, http.StatusServiceUnavailable, "Signet has no Bitrix24 client configured.")
+	if in.Bitrix == nil || len(in.FormKey) < 16 {
+		placementFail(w, http.StatusServiceUnavailable, "Signet's Sign dialog is not configured (no Bitrix24 client or form key).")
 		return
 	}
 	var me struct {
@@ -305,12 +306,14 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	}
 	ctxValue := r.PostForm.Get("ctx")
 	if len(in.FormKey) < 16 || !hmac.Equal([]byte(in.formMAC(ctxValue)), []byte(r.PostForm.Get("csrf"))) {
+		metrics.IntakeTotal.WithLabelValues("placement", "unauthorized").Inc()
 		reply(w, http.StatusForbidden, answer{Status: "refused", Error: "the form token is not valid; reopen Sign from the deal card"})
 		return
 	}
 	var fc formContext
 	raw, err := base64.RawURLEncoding.DecodeString(ctxValue)
 	if err != nil || json.Unmarshal(raw, &fc) != nil {
+		metrics.IntakeTotal.WithLabelValues("placement", "unauthorized").Inc()
 		reply(w, http.StatusForbidden, answer{Status: "refused", Error: "the form token is not valid; reopen Sign from the deal card"})
 		return
 	}
@@ -352,9 +355,10 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "choose one of the six positions"})
 		return
 	}
-	d, err := in.Identity.Authorize(ctx, fc.Login, strings.TrimSpace(r.PostForm.Get("otp")), "", job.Credential)
+	d, err := in.authorize(ctx, job, fc.Login, strings.TrimSpace(r.PostForm.Get("otp")), "")
 	if err != nil {
 		log.Info("Sign dialog: refused", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("placement", "refused").Inc()
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalReason(err)})
 		return
 	}
@@ -362,10 +366,16 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	dup, err := in.publishJob(ctx, job)
 	if err != nil {
 		log.Error("Sign dialog: could not queue the job", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
 		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet's queue is unavailable; try again in a minute"})
 		return
 	}
 	log.Info("sign job queued from the Sign dialog", zap.Bool("duplicate", dup))
+	result := "queued"
+	if dup {
+		result = "duplicate"
+	}
+	metrics.IntakeTotal.WithLabelValues("placement", result).Inc()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusAccepted)
 	_ = json.NewEncoder(w).Encode(map[string]any{"job_id": job.ID, "status": "queued", "duplicate": dup,

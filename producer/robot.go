@@ -15,6 +15,8 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/internal/portals"
 )
 
@@ -28,6 +30,7 @@ const (
 	PropPage       = "page"       // first/last
 	PropPosition   = "position"   // top-left … bottom-right
 	PropReason     = "reason"
+	PropEvidence   = "evidence" // Y/N: stamp the document id and append a certificate of completion
 )
 
 // Positions of the visible signet, in the order of the dialog's grid.
@@ -52,6 +55,7 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 	req, err := bitrix24.ParseRobotRequest(r)
 	if err != nil {
 		in.Log.Warn("robot call refused: malformed", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("robot", "refused").Inc()
 		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: err.Error()})
 		return
 	}
@@ -60,15 +64,20 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, portals.ErrUnknownPortal) {
 			log.Warn("robot call refused: portal not registered")
+			in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: req.Auth.MemberID, Outcome: contracts.AuditRefused, Reason: "unknown portal"})
+			metrics.IntakeTotal.WithLabelValues("robot", "unauthorized").Inc()
 			reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "unknown portal: install the Signet application first"})
 			return
 		}
 		log.Error("robot call: portal registry unavailable", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("robot", "error").Inc()
 		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "portal registry unavailable; try again"})
 		return
 	}
 	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, req.Auth.ApplicationToken) {
 		log.Warn("robot call refused: application_token does not match the installed application")
+		in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: req.Auth.MemberID, Outcome: contracts.AuditRefused, Reason: "application_token does not match"})
+		metrics.IntakeTotal.WithLabelValues("robot", "unauthorized").Inc()
 		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "application_token does not match"})
 		return
 	}
@@ -96,16 +105,22 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 	dup, err := in.publishJob(ctx, job)
 	if err != nil {
 		log.Error("robot call: could not queue the job", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("robot", "error").Inc()
 		reply(w, http.StatusServiceUnavailable, answer{JobID: job.ID, Status: "error", Error: "queue unavailable; Bitrix24 may retry"})
 		return
 	}
 	log.Info("sign job queued", zap.String("login", job.Signer.Login), zap.String("authorization", job.Signer.Authorization), zap.Bool("duplicate", dup))
+	metrics.IntakeTotal.WithLabelValues("robot", intakeResult(dup)).Inc()
 	reply(w, http.StatusOK, answer{JobID: job.ID, Status: "queued", Duplicate: dup})
 }
 
 // refuse answers 422 and sends the reason to the workflow through the callback stream.
 func (in *Intake) refuse(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, reason string) {
+	e := audit.JobEvent(contracts.AuditRequestRefused, job)
+	e.Outcome, e.Reason = contracts.AuditRefused, reason
+	in.record(ctx, e)
 	log.Warn("sign request refused", zap.String("reason", reason))
+	metrics.IntakeTotal.WithLabelValues(string(job.Kind), "refused").Inc()
 	if err := in.publishRefusal(ctx, job, reason); err != nil {
 		log.Error("could not queue the refusal for the workflow", zap.Error(err))
 		reply(w, http.StatusServiceUnavailable, answer{JobID: job.ID, Status: "error", Error: "queue unavailable; Bitrix24 may retry"})
@@ -202,12 +217,19 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 		}
 		job.Stamp.Position = v
 	}
+	switch v := strings.ToUpper(prop(PropEvidence)); v {
+	case "", "N":
+	case "Y":
+		job.Stamp.Evidence = true
+	default:
+		return &PropertyError{PropEvidence, "must be Y or N"}
+	}
 	job.Stamp.Reason = prop(PropReason)
 	if len(job.Stamp.Reason) > 200 {
 		return &PropertyError{PropReason, "longer than 200 characters"}
 	}
 
-	d, err := in.Identity.Authorize(ctx, user.Login, prop(PropOTP), "", job.Credential)
+	d, err := in.authorize(ctx, job, user.Login, prop(PropOTP), "")
 	if err != nil {
 		return err
 	}
@@ -267,4 +289,12 @@ func pathBase(p string) string {
 		return "document.pdf"
 	}
 	return p
+}
+
+// intakeResult is the result label of signet_intake_requests_total for a published job.
+func intakeResult(duplicate bool) string {
+	if duplicate {
+		return "duplicate"
+	}
+	return "queued"
 }

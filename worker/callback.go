@@ -99,8 +99,8 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback) error {
 	}
 	var todo []step
 	if cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented {
-		comment := fmt.Sprintf("Document %s signed by %s with certificate %s, serial %s, at %s UTC. SHA-256 %s. Signet job %s.",
-			fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.SHA256After, cb.JobID)
+		comment := fmt.Sprintf("Document %s signed by %s with certificate %s, serial %s, at %s UTC. SHA-256 %s. Signet job %s, audit event %s.",
+			fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.SHA256After, cb.JobID, s.AuditID)
 		todo = append(todo, step{name: "timeline comment", method: "crm.timeline.comment.add",
 			params: map[string]any{"fields": map[string]any{"ENTITY_ID": cb.Document.EntityID, "ENTITY_TYPE": "deal", "COMMENT": comment}},
 			done:   func(s *Steps) { s.Commented = true }})

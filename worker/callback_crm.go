@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"path"
 	"strings"
@@ -27,14 +28,14 @@ func normField(s string) string { return strings.ToLower(strings.ReplaceAll(s, "
 
 // crmFieldFiles reads the item and returns the field's key as the portal spells it, its files, and
 // whether it is a multiple field.
-func crmFieldFiles(ctx context.Context, p Portal, memberID string, doc contracts.Document) (string, []crmFile, bool, error) {
+func crmFieldFiles(ctx context.Context, p Portal, b Batcher, memberID string, doc contracts.Document) (string, []crmFile, bool, error) {
 	if doc.EntityTypeID == 0 || doc.EntityID == 0 {
 		return "", nil, false, Permanentf("file field %s: the job names no CRM item; the robot must run on a deal", doc.FileField)
 	}
 	var res struct {
 		Item map[string]json.RawMessage `json:"item"`
 	}
-	err := p.Call(ctx, memberID, "crm.item.get", map[string]any{"entityTypeId": doc.EntityTypeID, "id": doc.EntityID}, &res)
+	err := lookup(ctx, p, b, memberID, "crm.item.get", map[string]any{"entityTypeId": doc.EntityTypeID, "id": doc.EntityID}, &res)
 	if err != nil {
 		return "", nil, false, classifyPortal(fmt.Errorf("reading deal %d (crm.item.get): %w", doc.EntityID, err))
 	}
@@ -81,8 +82,8 @@ func pickCRMFile(files []crmFile, fileID int) (crmFile, bool) {
 
 // resolveCRMFile finds the download URL of the job's CRM file (urlMachine, for servers) and pins the
 // file id in the job, so the callback replaces exactly the file that was signed.
-func resolveCRMFile(ctx context.Context, p Portal, job *contracts.SignJob) (fileURL, name string, err error) {
-	_, files, _, err := crmFieldFiles(ctx, p, job.Portal.MemberID, job.Document)
+func resolveCRMFile(ctx context.Context, p Portal, b Batcher, job *contracts.SignJob) (fileURL, name string, err error) {
+	_, files, _, err := crmFieldFiles(ctx, p, b, job.Portal.MemberID, job.Document)
 	if err != nil {
 		return "", "", err
 	}
@@ -110,23 +111,32 @@ func resolveCRMFile(ctx context.Context, p Portal, job *contracts.SignJob) (file
 	return fileURL, name, nil
 }
 
-// itemLocks serialises the read-modify-write of one CRM item's file field in this process: two jobs
-// signing two files of the same multiple field must not drop each other's new file.
-var itemLocks sync.Map // "member|type|id" → *sync.Mutex
+// itemLocks serialise the read-modify-write of one CRM item's file field in this process (striped by
+// item, so memory stays bounded): two jobs signing two files of the same multiple field must not drop
+// each other's new file.
+var itemLocks [256]sync.Mutex
+
+func itemLock(key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return &itemLocks[h.Sum32()%uint32(len(itemLocks))]
+}
 
 // replaceCRMFile puts the signed PDF in place of the signed file in the CRM item's field with
 // crm.item.update (reference §6.2): the field is set as a whole, so every other file is passed back
 // as {"id":N} or it would be deleted. A single field simply gets the new file.
 func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback) error {
 	key := fmt.Sprintf("%s|%d|%d", cb.Portal.MemberID, cb.Document.EntityTypeID, cb.Document.EntityID)
-	mu, _ := itemLocks.LoadOrStore(key, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	mu := itemLock(key)
+	mu.Lock()
+	defer mu.Unlock()
 	b64, err := c.signedBase64(ctx, cb)
 	if err != nil {
 		return err
 	}
-	field, files, multiple, err := crmFieldFiles(ctx, c.Portal, cb.Portal.MemberID, cb.Document)
+	// Read the field now, not at signing time: files may have been added since (one call, not batched,
+	// because the update that follows must see exactly this state).
+	field, files, multiple, err := crmFieldFiles(ctx, c.Portal, nil, cb.Portal.MemberID, cb.Document)
 	if err != nil {
 		return err
 	}
@@ -162,4 +172,37 @@ func diskLookupError(id int, err error) error {
 		return fmt.Errorf("the Disk file %d is no longer on the portal (deleted or moved to the recycle bin); restore it or point the robot at the current file: %w", id, err)
 	}
 	return fmt.Errorf("looking up Disk file %d: %w", id, err)
+}
+
+// lookup runs a read-only REST call, inside a batch request shared with other jobs when a Batcher is
+// given (at 2 requests per second, 50 lookups cost one request), else on its own.
+func lookup(ctx context.Context, p Portal, b Batcher, memberID, method string, params map[string]any, out any) error {
+	if b == nil {
+		return p.Call(ctx, memberID, method, params, out)
+	}
+	res, err := b.Do(ctx, memberID, []bitrix24.BatchCommand{{Method: method, Params: params}})
+	switch {
+	case len(res) == 1 && res[0].Err == nil && res[0].Result != nil:
+		if err := json.Unmarshal(res[0].Result, out); err != nil {
+			return fmt.Errorf("%w: %s on portal %s: %v", bitrix24.ErrUnexpectedAnswer, method, memberID, err)
+		}
+		return nil
+	case err != nil:
+		return err
+	case len(res) == 1 && res[0].Err != nil:
+		return res[0].Err
+	}
+	return fmt.Errorf("%w: %s on portal %s: no result in the batch answer", bitrix24.ErrUnexpectedAnswer, method, memberID)
+}
+
+// resolveDiskFile looks the job's Disk file up (disk.file.get) for its name and a fresh DOWNLOAD_URL.
+func resolveDiskFile(ctx context.Context, p Portal, b Batcher, job *contracts.SignJob) (fileURL, name string, err error) {
+	var file struct {
+		Name        string `json:"NAME"`
+		DownloadURL string `json:"DOWNLOAD_URL"`
+	}
+	if err := lookup(ctx, p, b, job.Portal.MemberID, "disk.file.get", map[string]any{"id": job.Document.DiskFileID}, &file); err != nil {
+		return "", "", classifyPortal(diskLookupError(job.Document.DiskFileID, err))
+	}
+	return file.DownloadURL, file.Name, nil
 }

@@ -20,6 +20,13 @@ import (
 // are handed back to JetStream (NAK) for another worker: under Kubernetes' default 30 s grace period.
 const DefaultDrainTimeout = 20 * time.Second
 
+// jobTimeout is the longest one job or callback may run before it is cancelled and retried.
+const jobTimeout = 10 * time.Minute
+
+// publishTimeout bounds one publish to JetStream: a PubAck lost in a leader election becomes an error
+// (and a retry, harmless thanks to Nats-Msg-Id) within seconds instead of holding the job.
+const publishTimeout = 10 * time.Second
+
 // deadLetterGroup is the queue group of the MAX_DELIVERIES advisory subscription: one worker of the
 // cluster moves each such message to DEAD.
 const deadLetterGroup = "signet-dead-letters"
@@ -144,9 +151,15 @@ func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int
 		work.Go(func() {
 			defer func() { <-slots }()
 			// A job in hand is not cancelled by a shutdown, only by the drain deadline; it keeps its
-			// own 10-minute ceiling, and in-progress acks keep JetStream from redelivering it meanwhile.
-			hctx, cancel := context.WithTimeout(hard, 10*time.Minute)
+			// own ceiling (jobTimeout), and in-progress acks keep JetStream from redelivering it
+			// meanwhile. The ceiling is a timer, not a context deadline: nats.go gives every
+			// JetStream request without a deadline its 5 s default timeout, whereas under a
+			// 10-minute deadline a KV read whose reply died with a stream leader (or the portal
+			// registry lookup inside every REST call) would hold the job for 10 minutes.
+			hctx, cancel := context.WithCancel(hard)
 			defer cancel()
+			ceiling := time.AfterFunc(jobTimeout, cancel)
+			defer ceiling.Stop()
 			stop := p.heartbeat(msg)
 			err := handle(hctx, msg)
 			stop()
@@ -307,6 +320,8 @@ func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, msgI
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
 	_, err = p.JS.PublishMsg(ctx, &nats.Msg{
 		Subject: contracts.SubjectCallback, Data: data,
 		Header: nats.Header{contracts.HeaderMsgID: []string{msgID}},
@@ -346,6 +361,8 @@ func (p *Pool) dead(ctx context.Context, msg jetstream.Msg, jobID, reason string
 	if md, err := msg.Metadata(); err == nil {
 		d.Stream, d.Seq, d.Deliveries = md.Stream, md.Sequence.Stream, md.NumDelivered
 	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
 	if err := queue.MoveToDead(ctx, p.JS, d); err != nil {
 		p.Log.Error("could not write to DEAD; the message will be retried", zap.String("job_id", jobID), zap.Error(err))
 		return err

@@ -12,6 +12,11 @@ import (
 	"github.com/signet-b24/signet/contracts"
 )
 
+// opTimeout bounds one KV operation. A job's context lives up to 10 minutes; a KV request whose reply is
+// lost (a stream leader killed, a reply dropped by a slow-consumer client) must fail in seconds and be
+// retried, not hold the job, its heartbeats and its ack for the whole 10 minutes.
+const opTimeout = 10 * time.Second
+
 // Results records, per job, the stored result of its signature and which callback steps are done, in
 // a JetStream KV bucket. It is what makes a redelivery harmless.
 type Results struct {
@@ -49,6 +54,8 @@ func LookupResults(ctx context.Context, js jetstream.JetStream) (*Results, error
 
 // Signed returns the recorded result of a job, or nil when it has not been signed yet.
 func (r *Results) Signed(ctx context.Context, jobID string) (*contracts.Signed, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	e, err := r.kv.Get(ctx, "res."+jobID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
@@ -66,6 +73,8 @@ func (r *Results) Signed(ctx context.Context, jobID string) (*contracts.Signed, 
 // RecordSigned stores the result of a job. Create, not Put: if another worker recorded one first (a
 // redelivery raced a slow ack), the first stays and is returned, so one result is ever announced.
 func (r *Results) RecordSigned(ctx context.Context, jobID string, s *contracts.Signed) (*contracts.Signed, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	data, err := json.Marshal(s)
 	if err != nil {
 		return nil, err
@@ -89,6 +98,8 @@ type Steps struct {
 
 // Steps returns the callback steps recorded for a job.
 func (r *Results) Steps(ctx context.Context, jobID string) (Steps, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	var s Steps
 	e, err := r.kv.Get(ctx, "cb."+jobID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -102,6 +113,8 @@ func (r *Results) Steps(ctx context.Context, jobID string) (Steps, error) {
 
 // SaveSteps records the callback steps done so far.
 func (r *Results) SaveSteps(ctx context.Context, jobID string, s Steps) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	data, _ := json.Marshal(s)
 	_, err := r.kv.Put(ctx, "cb."+jobID, data)
 	return err

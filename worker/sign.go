@@ -18,8 +18,10 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/worker/evidence"
 	"github.com/signet-b24/signet/worker/keyring"
 	"github.com/signet-b24/signet/worker/pades"
 )
@@ -43,9 +45,14 @@ type Policy interface {
 
 // Signer signs one job: fetch the PDF, sign it, store the artefacts, record the result.
 type Signer struct {
-	Keys        Keys
-	Policy      Policy
+	Keys   Keys
+	Policy Policy
+	// Audit records the signature (its event id goes into the result and the deal's timeline).
+	Audit audit.Appender
+	// PublicURL is where the verification page of a self-proving document lives.
+	PublicURL   string
 	Portal      Portal
+	Batch       Batcher // nil: lookups (disk.file.get, crm.item.get) go one by one
 	Store       storage.Store
 	Results     *Results
 	TempDir     string
@@ -142,8 +149,24 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	if job.Stamp.Page == "last" {
 		opts.Page = -1
 	}
+	original, err := fileSHA256(in)
+	if err != nil {
+		return nil, err
+	}
+	src := in
+	if job.Stamp.Evidence {
+		// A self-proving document: the stripe and the completion page are added before the first
+		// signature, which then covers them.
+		src = filepath.Join(dir, "prepared.pdf")
+		err := evidence.Prepare(ctx, in, src, evidence.Facts{DocumentID: job.ID, OriginalSHA256: original, FileName: name,
+			Signer: job.Signer.Login, Certificate: cred.Certificate.Subject.String(),
+			CertSerial: serialHex(cred.Certificate.SerialNumber.Bytes()), Time: now, PublicURL: s.PublicURL})
+		if err != nil {
+			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
+		}
+	}
 	t0 = time.Now()
-	res, err := pades.SignFile(ctx, in, out, pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}, opts)
+	res, err := pades.SignFile(ctx, src, out, pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}, opts)
 	metrics.StageSeconds.WithLabelValues("sign").Observe(time.Since(t0).Seconds())
 	if err != nil {
 		if isPDFProblem(err) {
@@ -170,7 +193,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	after := hex.EncodeToString(res.SHA256After[:])
 	signed := &contracts.Signed{
 		PDFKey: pdfKey, CMSKey: p7sKey, ReportKey: reportKey,
-		SHA256Before:       hex.EncodeToString(res.SHA256Before[:]),
+		SHA256Before:       original,
 		SHA256After:        after,
 		CertificateSubject: cred.Certificate.Subject.String(),
 		CertificateSerial:  serialHex(cred.Certificate.SerialNumber.Bytes()),
@@ -211,7 +234,33 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	}
 	metrics.StageSeconds.WithLabelValues("store").Observe(time.Since(t0).Seconds())
 	metrics.DocumentsBytesTotal.Add(float64(signed.Size))
+	if s.Audit != nil {
+		ev, err := s.Audit.Append(ctx, audit.SignedEvent(job, signed))
+		if err != nil {
+			return nil, fmt.Errorf("job %s: recording the signature in the audit trail: %w", job.ID, err)
+		}
+		signed.AuditID = ev.ID
+		stored := audit.JobEvent(contracts.AuditJobStored, job)
+		stored.Outcome, stored.Detail = contracts.AuditOK, pdfKey
+		if err := s.Audit.Record(ctx, stored); err != nil {
+			s.Log.Error("audit event not recorded", zap.String("job_id", job.ID), zap.Error(err))
+		}
+	}
 	return s.Results.RecordSigned(ctx, job.ID, signed)
+}
+
+// fileSHA256 is the hex SHA-256 of a file, read in chunks.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // fetch downloads the job's PDF into path, only from the job's own portal. A Disk file is resolved
@@ -223,19 +272,15 @@ func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, path string)
 	fileURL, name := job.Document.URL, job.Document.FileName
 	if job.Document.FileField != "" { // a CRM file field: crm.item.get now, for a fresh urlMachine
 		var err error
-		if fileURL, name, err = resolveCRMFile(ctx, s.Portal, job); err != nil {
+		if fileURL, name, err = resolveCRMFile(ctx, s.Portal, s.Batch, job); err != nil {
 			return "", err
 		}
 	}
-	if job.Document.DiskFileID != 0 {
-		var file struct {
-			Name        string `json:"NAME"`
-			DownloadURL string `json:"DOWNLOAD_URL"`
+	if job.Document.DiskFileID != 0 { // disk.file.get, in a batch shared with other jobs (callback_crm.go)
+		var err error
+		if fileURL, name, err = resolveDiskFile(ctx, s.Portal, s.Batch, job); err != nil {
+			return "", err
 		}
-		if err := s.Portal.Call(ctx, job.Portal.MemberID, "disk.file.get", map[string]any{"id": job.Document.DiskFileID}, &file); err != nil {
-			return "", classifyPortal(diskLookupError(job.Document.DiskFileID, err))
-		}
-		fileURL, name = file.DownloadURL, file.Name
 	}
 	if name == "" {
 		name = "document.pdf"
@@ -270,7 +315,8 @@ func tokenTrouble(err error) bool {
 }
 
 func isPDFProblem(err error) bool {
-	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse} {
+	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse,
+		evidence.ErrAlreadySigned, evidence.ErrEncrypted, evidence.ErrNotPDF} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -30,10 +30,12 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -56,6 +58,8 @@ func main() {
 	csDuration := flag.Duration("csign-time", 2*time.Second, "duration of each raw C_Sign run")
 	invoice := flag.String("invoice", "testdata/pdf/invoice.pdf", "the document signed")
 	keep := flag.Bool("keep", false, "keep the work folder")
+	tmpfs := flag.String("tmpfs", "/dev/shm", "also run the batch in this tmpfs folder (\"\" = no)")
+	rounds := flag.Int("rounds", 3, "rounds of (a) and (b); the best of each is reported")
 	cpuProfile := flag.String("cpuprofile", "", "also sign the -docs in this process (pades.SignFile, 8 goroutines) and write a CPU profile here")
 	flag.Parse()
 	ctx := context.Background()
@@ -69,6 +73,7 @@ func main() {
 	}
 	src, err := os.ReadFile(*invoice)
 	check(err)
+	loadBefore := loadAvg()
 
 	// The binary, the token and the key.
 	signet := filepath.Join(work, "signet")
@@ -82,55 +87,93 @@ func main() {
 		"--subject", "CN=Signet Bench,O=Signet", "--key-type", "rsa2048", "--days", "30")
 	keyURI := "pkcs11:token=" + tokenLabel + ";object=" + keyLabel
 
-	// (a) raw C_Sign.
+	// The batch runs on the disk of the work folder and, when there is one, on tmpfs: creating a
+	// file costs about 0.6 ms on this kind of virtual disk, which caps any per-document tool.
+	type place struct{ label, dir string }
+	places := []place{{"disk (" + os.TempDir() + ")", work}}
+	if *tmpfs != "" {
+		if st, err := os.Stat(*tmpfs); err == nil && st.IsDir() {
+			shm, err := os.MkdirTemp(*tmpfs, "signbench-")
+			check(err)
+			defer os.RemoveAll(shm)
+			places = append(places, place{"tmpfs (" + *tmpfs + ")", shm})
+		}
+	}
+	for _, p := range places {
+		in := filepath.Join(p.dir, "in")
+		check(os.MkdirAll(in, 0o755))
+		for i := range *docs {
+			check(os.WriteFile(filepath.Join(in, fmt.Sprintf("invoice-%05d.pdf", i)), src, 0o644))
+		}
+	}
+	inDir := filepath.Join(places[len(places)-1].dir, "in")
 	k, err := keyring.Open(ctx, []keyring.TokenConfig{{Module: module, Label: tokenLabel, PinFile: pinFile}}, zap.NewNop())
 	check(err)
 	cred, err := k.Key(ctx, keyURI)
 	check(err)
-	var csRows []string
-	bestCS, bestCSG := 0.0, 0
-	for _, g := range []int{1, 2, 4, 8, 16} {
-		rate := cSignRate(cred.Key, g, *csDuration)
-		csRows = append(csRows, fmt.Sprintf("%d: %.0f/s", g, rate))
-		if rate > bestCS {
-			bestCS, bestCSG = rate, g
-		}
-	}
-	inDir := filepath.Join(work, "in")
-	check(os.MkdirAll(inDir, 0o755))
-	for i := range *docs {
-		check(os.WriteFile(filepath.Join(inDir, fmt.Sprintf("invoice-%05d.pdf", i)), src, 0o644))
+
+	// (a) and (b) alternate for -rounds rounds and the best of each is kept: on a machine shared
+	// with other work, a figure taken once says more about the neighbours than about the code.
+	line := regexp.MustCompile(`signed=(\d+) failed=(\d+) docs_per_s=([0-9.]+)`)
+	bestCS := map[int]float64{}
+	bestBatch := map[string]map[string]float64{}
+	for _, p := range places {
+		bestBatch[p.label] = map[string]float64{}
 	}
 	inProcess := ""
-	if *cpuProfile != "" {
-		rate := profiledBatch(ctx, *cpuProfile, cred, inDir, filepath.Join(work, "out-inprocess"), *docs)
-		inProcess = fmt.Sprintf("| (b') `pades.SignFile` in this process, 8 goroutines, %d docs | %.0f | CPU profile in %s |\n", *docs, rate, *cpuProfile)
+	for round := range *rounds {
+		for _, g := range []int{1, 2, 4, 8, 16} {
+			bestCS[g] = max(bestCS[g], cSignRate(cred.Key, g, *csDuration))
+		}
+		for _, ws := range strings.Split(*workersList, ",") {
+			for _, p := range places {
+				outDir := filepath.Join(p.dir, "out-"+ws)
+				o := runOut(signet, "sign", "--key", keyURI+query, "--in-dir", filepath.Join(p.dir, "in"), "--out-dir", outDir, "--workers", ws)
+				m := line.FindStringSubmatch(o)
+				if m == nil {
+					fail(fmt.Errorf("signet sign printed no summary line:\n%s", o))
+				}
+				if m[2] != "0" || m[1] != strconv.Itoa(*docs) {
+					fail(fmt.Errorf("signet sign --workers %s: %s", ws, m[0]))
+				}
+				rate, _ := strconv.ParseFloat(m[3], 64)
+				bestBatch[p.label][ws] = max(bestBatch[p.label][ws], rate)
+				if o, _ := exec.Command("pdfsig", filepath.Join(outDir, "invoice-00000.pdf")).CombinedOutput(); !strings.Contains(string(o), "Signature is Valid.") {
+					fail(fmt.Errorf("a signet output does not verify with pdfsig:\n%s", o))
+				}
+				os.RemoveAll(outDir)
+			}
+		}
+		if *cpuProfile != "" && round == 0 {
+			rate := profiledBatch(ctx, *cpuProfile, cred, inDir, filepath.Join(filepath.Dir(inDir), "out-inprocess"), *docs)
+			inProcess = fmt.Sprintf("| (b') `pades.SignFile` in this process, 8 goroutines, %d docs | %.0f | CPU profile in %s |\n", *docs, rate, *cpuProfile)
+		}
 	}
 	check(k.Close())
-
-	// (b) signet sign, batch form.
-	line := regexp.MustCompile(`signed=(\d+) failed=(\d+) docs_per_s=([0-9.]+)`)
-	var batchRows []string
-	bestBatch, bestW := 0.0, 0
-	for _, ws := range strings.Split(*workersList, ",") {
-		outDir := filepath.Join(work, "out-"+ws)
-		o := runOut(signet, "sign", "--key", keyURI+query, "--in-dir", inDir, "--out-dir", outDir, "--workers", ws)
-		m := line.FindStringSubmatch(o)
-		if m == nil {
-			fail(fmt.Errorf("signet sign printed no summary line:\n%s", o))
+	var csRows []string
+	cs, csG := 0.0, 0
+	for _, g := range []int{1, 2, 4, 8, 16} {
+		csRows = append(csRows, fmt.Sprintf("%d: %.0f/s", g, bestCS[g]))
+		if bestCS[g] > cs {
+			cs, csG = bestCS[g], g
 		}
-		if m[2] != "0" || m[1] != strconv.Itoa(*docs) {
-			fail(fmt.Errorf("signet sign --workers %s: %s", ws, m[0]))
+	}
+	type batchResult struct {
+		rate    float64
+		workers string
+		rows    []string
+	}
+	results := map[string]batchResult{}
+	for _, p := range places {
+		var r batchResult
+		for _, ws := range strings.Split(*workersList, ",") {
+			v := bestBatch[p.label][ws]
+			r.rows = append(r.rows, fmt.Sprintf("%s: %.0f/s", ws, v))
+			if v > r.rate {
+				r.rate, r.workers = v, ws
+			}
 		}
-		rate, _ := strconv.ParseFloat(m[3], 64)
-		batchRows = append(batchRows, fmt.Sprintf("%s: %.0f/s", ws, rate))
-		if rate > bestBatch {
-			bestBatch, bestW = rate, mustAtoi(ws)
-		}
-		if o, _ := exec.Command("pdfsig", filepath.Join(outDir, "invoice-00000.pdf")).CombinedOutput(); !strings.Contains(string(o), "Signature is Valid.") {
-			fail(fmt.Errorf("a signet output does not verify with pdfsig:\n%s", o))
-		}
-		os.RemoveAll(outDir)
+		results[p.label] = r
 	}
 
 	// (c) pdfsig -add-signature through NSS and the same SoftHSM module.
@@ -144,14 +187,24 @@ func main() {
 	for i := range *pdfsigDocs {
 		check(os.WriteFile(filepath.Join(pIn, fmt.Sprintf("%03d.pdf", i)), src, 0o644))
 	}
-	crashes := 0
+	exits := map[string]int{} // exit status → documents; 139 is the known crash at exit
 	start := time.Now()
 	for i := range *pdfsigDocs {
 		name := fmt.Sprintf("%03d.pdf", i)
 		cmd := exec.Command("pdfsig", "-add-signature", "-nssdir", "sql:"+nss, "-nss-pwd", userPIN,
 			"-nick", tokenLabel+":"+keyLabel, "-reason", "benchmark", filepath.Join(pIn, name), filepath.Join(pOut, name))
 		if err := cmd.Run(); err != nil {
-			crashes++
+			if ee, ok := err.(*exec.ExitError); ok {
+				code := ee.ExitCode()
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					code = 128 + int(ws.Signal()) // as a shell reports a signal
+				}
+				exits[strconv.Itoa(code)]++
+			} else {
+				exits[err.Error()]++
+			}
+		} else {
+			exits["0"]++
 		}
 	}
 	pdfsigTime := time.Since(start)
@@ -163,7 +216,7 @@ func main() {
 		}
 	}
 	if valid == 0 {
-		fail(fmt.Errorf("no pdfsig output verifies (%d non-zero exits)", crashes))
+		fail(fmt.Errorf("no pdfsig output verifies (exit statuses %v)", exits))
 	}
 	pdfsigRate := float64(valid) / pdfsigTime.Seconds()
 	sizeIn, sizeOut := int64(len(src)), fileSize(filepath.Join(pOut, "000.pdf"))
@@ -171,15 +224,27 @@ func main() {
 	host, _ := os.Hostname()
 	fmt.Printf("Signing throughput, one 1-page invoice (%d bytes), SoftHSM RSA-2048, %s, host %s: %d cores, %s, %s\n\n",
 		len(src), time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), cpuModel(), runtime.Version())
+	fmt.Printf("Load average (1 min) before: %s, after: %s (other work on the machine lowers every figure).\n\n", loadBefore, loadAvg())
 	fmt.Println("| what | docs or signatures / s | detail |")
 	fmt.Println("|---|---|---|")
-	fmt.Printf("| (a) raw C_Sign, SHA-256 digest, crypto11 | %.0f | best of goroutines %s (best at %d) |\n", bestCS, strings.Join(csRows, ", "), bestCSG)
-	fmt.Printf("| (b) `signet sign` batch, invisible, %d docs | %.0f | best of --workers %s (best at %d) |\n", *docs, bestBatch, strings.Join(batchRows, ", "), bestW)
+	fmt.Printf("| (a) raw C_Sign, SHA-256 digest, crypto11 | %.0f | goroutines %s; best of %d rounds |\n", cs, strings.Join(csRows, ", "), *rounds)
+	for _, p := range places {
+		r := results[p.label]
+		fmt.Printf("| (b) `signet sign` batch on %s, invisible, %d docs | %.0f | --workers %s; best of %d rounds |\n", p.label, *docs, r.rate, strings.Join(r.rows, ", "), *rounds)
+	}
 	fmt.Print(inProcess)
-	fmt.Printf("| (c) `pdfsig -add-signature`, 1 process/doc, %d docs | %.1f | %d/%d outputs valid, %d non-zero exits; output %d→%d bytes |\n",
-		*pdfsigDocs, pdfsigRate, valid, *pdfsigDocs, crashes, sizeIn, sizeOut)
-	fmt.Printf("| batch / C_Sign | %.2f | target ≥ 0.8 |\n", bestBatch/bestCS)
-	fmt.Printf("| batch / pdfsig | %.0f | target ≥ 100 |\n", bestBatch/pdfsigRate)
+	var codes []string
+	for c, n := range exits {
+		codes = append(codes, fmt.Sprintf("%s×%d", c, n))
+	}
+	slices.Sort(codes)
+	fmt.Printf("| (c) `pdfsig -add-signature`, 1 process/doc, %d docs | %.1f | %d/%d outputs valid, exit statuses %s; output %d→%d bytes |\n",
+		*pdfsigDocs, pdfsigRate, valid, *pdfsigDocs, strings.Join(codes, ", "), sizeIn, sizeOut)
+	for _, p := range places {
+		r := results[p.label]
+		fmt.Printf("| batch on %s / C_Sign | %.2f | %d workers / %d goroutines; target ≥ 0.8 |\n", p.label, r.rate/cs, mustAtoi(r.workers), csG)
+		fmt.Printf("| batch on %s / pdfsig | %.0f | target ≥ 100 |\n", p.label, r.rate/pdfsigRate)
+	}
 }
 
 // profiledBatch signs every document of inDir with pades.SignFile from 8 goroutines under the CPU
@@ -274,6 +339,14 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func check(err error) {

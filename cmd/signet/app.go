@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -20,12 +21,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
 	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker"
 	"github.com/signet-b24/signet/worker/keyring"
@@ -46,6 +50,7 @@ type app struct {
 	b24      *bitrix24.Client
 	results  *worker.Results
 	policy   *identity.CredentialPolicy
+	audit    *audit.Writer
 	closers  []func()
 }
 
@@ -105,12 +110,6 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if a.store, err = a.openStorage(ctx); err != nil {
 		return nil, err
 	}
-	if r.intake {
-		a.identity, err = identity.New(ctx, a.js, identity.Config{PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: secretKeys, Log: log.Named("identity")})
-		if err != nil {
-			return nil, err
-		}
-	}
 	if r.worker {
 		if a.results, err = worker.OpenResults(ctx, a.js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
 			return nil, err
@@ -126,6 +125,23 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	// a deal's files for the Sign dialog; the workers sign and call back.
 	if a.b24, err = newBitrix24Client(cfg, a.portals, log.Named("bitrix24")); err != nil {
 		return nil, err
+	}
+	// One audit chain across every process; the workers, which hold the token, sign its checkpoints.
+	var auditKey crypto.Signer
+	if a.keys != nil && cfg.Audit.Credential != "" {
+		cred, err := a.keys.Credential(ctx, cfg.Audit.Credential)
+		if err != nil {
+			return nil, fmt.Errorf("audit.credential %s: %w", cfg.Audit.Credential, err)
+		}
+		auditKey = cred.Key
+	}
+	a.audit = audit.NewWriter(a.js, auditKey, audit.Options{CheckpointEvery: cfg.Audit.CheckpointEvery,
+		CheckpointInterval: cfg.Audit.CheckpointInterval, Log: log.Named("audit")})
+	if r.intake {
+		a.identity, err = identity.New(ctx, a.js, identity.Config{Audit: a.audit, PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: secretKeys, Log: log.Named("identity")})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -206,7 +222,14 @@ func (a *app) mux(in *producer.Intake) *http.ServeMux {
 		if a.keys != nil {
 			a.keys.Routes(mux, a.adminOnly)
 		}
+		// The control panel (/admin) and the verification page (/verify); /verify/{id} is what the audit
+		// trail recorded for one document (the QR code of a self-proving document points there).
+		pages.New(pages.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
+			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile,
+			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit}).Routes(mux)
+		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
 	}
+	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
 	mux.Handle("/files/", storage.LinkHandler(a.store))
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })

@@ -346,7 +346,7 @@ func TestFiveHundredJobsAtTwoRequestsPerSecond(t *testing.T) {
 		t.Skip("long: 500 signatures")
 	}
 	e := startB24(t, emulator.Config{RatePerSec: 2, Burst: 10},
-		"--bitrix24-rate-per-sec", "2", "--bitrix24-burst", "10", "--worker-callbacks", "100")
+		"--bitrix24-rate-per-sec", "2", "--bitrix24-burst", "10", "--worker-callbacks", "50")
 	e.addUser(t, "bob", 8, true, e.cfg.Demo.Credential)
 	const n = 500
 	type job struct {
@@ -354,34 +354,61 @@ func TestFiveHundredJobsAtTwoRequestsPerSecond(t *testing.T) {
 		url  string
 	}
 	jobs := make([]job, n)
-	for i := range jobs {
-		deal := 10000 + i
-		e.portal.AddDealFile(deal, fmt.Sprintf("invoice-%d.pdf", deal), demoInvoice)
-		var fid int
-		for id := range e.portal.DealFiles(deal) {
-			fid = id
+	// addFiles puts the PDFs of jobs [from, to) on the portal; their URLs carry a current auth= token.
+	addFiles := func(from, to int) {
+		for i := from; i < to; i++ {
+			deal := 10000 + i
+			e.portal.AddDealFile(deal, fmt.Sprintf("invoice-%d.pdf", deal), demoInvoice)
+			var fid int
+			for id := range e.portal.DealFiles(deal) {
+				fid = id
+			}
+			jobs[i] = job{deal, e.portal.FileURL(fid)}
 		}
-		jobs[i] = job{deal, e.portal.FileURL(fid)}
 	}
 	restBefore := len(e.portal.Calls())
 	tokens := make([]string, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
+	send := func(from, to int) {
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= to {
+						return
+					}
+					tokens[i] = e.robot(t, jobs[i].deal, robotProps(jobs[i].url, "user_8", e.cfg.Demo.Credential))
 				}
-				tokens[i] = e.robot(t, jobs[i].deal, robotProps(jobs[i].url, "user_8", e.cfg.Demo.Credential))
-			}
-		}()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	half := n / 2
+	addFiles(0, half)
+	send(0, half)
+	e.waitEvents(t, tokens[:half], 150*time.Second)
+	// Then every access token expires (reference §9.1: they live 1 hour): the callbacks of the second
+	// half must refresh once for the portal (single flight), store the rotated pair in the KV registry,
+	// and carry on.
+	before, err := e.a.portals.Load(context.Background(), e.portal.MemberID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.portal.SetFailure(emulator.Failure{ExpireTokens: true})
+	addFiles(half, n)
+	send(half, n)
 	sent := e.waitEvents(t, tokens, 150*time.Second)
+	after, err := e.a.portals.Load(context.Background(), e.portal.MemberID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.portal.Refreshes(); r != 1 || after.RefreshToken == before.RefreshToken {
+		t.Errorf("%d token refreshes after the expiry, want exactly 1 with the rotated refresh token stored", r)
+	}
 	time.Sleep(500 * time.Millisecond) // a duplicate send would show up now
 	sends := map[string]int{}
 	batches, limited := 0, 0
@@ -415,4 +442,33 @@ func TestFiveHundredJobsAtTwoRequestsPerSecond(t *testing.T) {
 		t.Errorf("%d of %d jobs not completed exactly once with signed=Y", failed, n)
 	}
 	t.Logf("%d jobs: %d batch requests, %d answered QUERY_LIMIT_EXCEEDED (retried)", n, batches, limited)
+}
+
+// `signet admin bitrix24 register` puts back a robot the portal dropped (as an app update may do,
+// reference §3.2) and leaves the existing Sign button alone; `portals` lists the installed portal.
+func TestAdminBitrix24Register(t *testing.T) {
+	e := startB24(t, emulator.Config{})
+	ctx := context.Background()
+	if err := e.a.b24.Call(ctx, e.portal.MemberID(), "bizproc.robot.delete", map[string]any{"CODE": e.cfg.Bitrix24.RobotCode}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.portal.Robots()) != 0 {
+		t.Fatal("robot not deleted")
+	}
+	flags := []string{"--data-dir", e.cfg.DataDir, "--public-url", e.cfg.PublicURL, "--bitrix24-allow-private", "true"}
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, append([]string{"admin", "bitrix24", "register"}, flags...), &stdout, &stderr); code != 0 {
+		t.Fatalf("register: exit %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, e.portal.MemberID()) || !strings.Contains(out, "robot added") || !strings.Contains(out, "Sign button already bound") {
+		t.Fatalf("register printed %q", out)
+	}
+	if _, ok := e.portal.Robots()[e.cfg.Bitrix24.RobotCode]; !ok || len(e.portal.Placements()[producer.PlacementToolbar]) != 1 {
+		t.Fatalf("after register: robots %v, placements %v", e.portal.Robots(), e.portal.Placements())
+	}
+	stdout.Reset()
+	if code := run(ctx, append([]string{"admin", "bitrix24", "portals"}, flags...), &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), e.portal.MemberID()) {
+		t.Fatalf("portals: exit %d: %s %s", code, stdout.String(), stderr.String())
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	_ "embed"
 	"errors"
 	"flag"
@@ -18,6 +19,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/identity"
@@ -36,6 +39,8 @@ type demoResult struct {
 	// EventTokens are the robot calls sent, and the portal is the emulator they were sent from, for tests.
 	EventTokens []string
 	Portal      *emulator.Portal
+	// Audit is the verification of the audit chain the run wrote, checkpoints checked with the demo key.
+	Audit *audit.Report
 }
 
 // runDemo starts everything in one process plus an emulated Bitrix24 portal, installs Signet on it,
@@ -246,6 +251,16 @@ func demo(ctx context.Context, o demoOptions) (*demoResult, error) {
 		}
 		res.Files[c.disk] = path
 		res.Signed++
+	}
+	cred, err := a.keys.Credential(ctx, cfg.Demo.Credential)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.audit.Checkpoint(ctx); err != nil {
+		return nil, fmt.Errorf("audit checkpoint: %w", err)
+	}
+	if res.Audit, err = audit.Verify(ctx, a.js, contracts.StreamAudit, audit.VerifyOptions{Keys: []crypto.PublicKey{cred.Key.Public()}}); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -21,20 +21,23 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":  {runServe, "run the intake, the workers and the web pages in one process (embedded NATS by default)"},
-		"intake": {runIntake, "run only the HTTP intake (needs nats.url)"},
-		"worker": {runWorker, "run only the signing and callback workers (needs nats.url)"},
-		"demo":   {runDemo, "sign N documents end to end against an emulated Bitrix24 portal"},
-		"dlq":    {runDLQ, "list, show, retry or purge the dead letters (jobs and callbacks that failed for good)"},
-		"sign":   {runSign, "sign a PDF, or a folder of PDFs, with a key on a PKCS#11 token (outside the queue)"},
-		"verify": {runVerify, "check every signature of a PDF; exit 0 when all are valid"},
-		"config": {runConfig, "print every setting with its environment variable, flag and default"},
-		"admin":  {runAdmin, "manage users, certificates and Bitrix24 portals (`signet admin help`)"},
-		"audit":  {runAudit, "verify the hash-chained audit trail, export it, or show one document's story"},
+		"serve":   {runServe, "run the intake, the workers and the web pages in one process (embedded NATS by default)"},
+		"intake":  {runIntake, "run only the HTTP intake (needs nats.url)"},
+		"worker":  {runWorker, "run only the signing and callback workers (needs nats.url)"},
+		"demo":    {runDemo, "sign N documents end to end against an emulated Bitrix24 portal"},
+		"dlq":     {runDLQ, "list, show, retry or purge the dead letters (jobs and callbacks that failed for good)"},
+		"sign":    {runSign, "sign a PDF, or a folder of PDFs, with a key on a PKCS#11 token (outside the queue)"},
+		"verify":  {runVerify, "check every signature of a PDF; exit 0 when all are valid"},
+		"config":  {runConfig, "print every setting with its environment variable, flag and default"},
+		"admin":   {runAdmin, "manage users, certificates and Bitrix24 portals (`signet admin help`)"},
+		"enqueue": {runEnqueue, "queue a manifest or a folder of PDFs for signing under one batch grant (one OTP)"},
+		"batch":   {runBatch, "progress of a batch: signed, failed, pending, rate, failures (`signet batch status ID --watch`)"},
+		"status":  {runStatus, "streams, consumers (pending, rate, time to drain), tokens, storage and portals on one screen"},
+		"audit":   {runAudit, "verify the hash-chained audit trail, export it, or show one document's story"},
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "config"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "enqueue", "batch", "status", "config"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

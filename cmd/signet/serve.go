@@ -80,6 +80,9 @@ type running struct {
 	http     *http.Server
 	pool     chan error
 	stopPool context.CancelFunc
+	// audit is the audit writer's checkpoint loop; it stops last, so shutdown signs a final checkpoint.
+	audit     chan error
+	stopAudit context.CancelFunc
 }
 
 // start serves HTTP (for an intake, and for health and metrics) and runs the worker pool.
@@ -91,7 +94,7 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 			return nil, err
 		}
 		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
-			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Log: a.log.Named("intake")}
+			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake")}
 	}
 	l, err := a.listen()
 	if err != nil {
@@ -113,17 +116,23 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		m := &worker.Monitor{JS: a.js, Keys: a.keys, Log: a.log.Named("monitor")}
 		go m.Run(pctx)
 	}
+	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
+	run.stopAudit, run.audit = acancel, make(chan error, 1)
+	go func() { run.audit <- a.audit.Run(actx) }()
 	return run, nil
 }
 
 func (a *app) pool() *worker.Pool {
+	// One Batcher for both: Disk and CRM lookups of jobs being signed and the callbacks of finished
+	// ones share batch requests of up to 50 commands per portal.
+	batch := bitrix24.NewBatcher(a.b24, 0)
 	log := a.log.Named("worker")
 	return &worker.Pool{
 		JS: a.js, Interactive: a.cfg.Worker.Interactive, Batch: a.cfg.Worker.Batch, Callbacks: a.cfg.Worker.Callbacks,
 		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, DrainTimeout: drainTimeout, Log: log,
-		Signer: &worker.Signer{Keys: a.keys, Policy: a.policy, Portal: a.b24, Store: a.store, Results: a.results,
+		Signer: &worker.Signer{Keys: a.keys, Policy: a.policy, Audit: a.audit, PublicURL: a.cfg.PublicURL, Portal: a.b24, Batch: batch, Store: a.store, Results: a.results,
 			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log},
-		Caller: &worker.Caller{Portal: a.b24, Batch: bitrix24.NewBatcher(a.b24, 0), Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log},
+		Caller: &worker.Caller{Portal: a.b24, Batch: batch, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log},
 	}
 }
 
@@ -148,6 +157,10 @@ func (r *running) stop() error {
 		case <-time.After(drainTimeout + 10*time.Second):
 			err = errors.Join(err, errors.New("worker pool did not stop within the drain timeout; unacked jobs are redelivered after ack_wait"))
 		}
+	}
+	r.stopAudit()
+	if aerr := <-r.audit; aerr != nil && !errors.Is(aerr, context.Canceled) {
+		err = errors.Join(err, fmt.Errorf("final audit checkpoint: %w", aerr))
 	}
 	return err
 }

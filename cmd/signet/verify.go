@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/signet-b24/signet/worker/evidence"
 	"github.com/signet-b24/signet/worker/pades"
 )
 
@@ -79,6 +80,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				fmt.Fprintf(stdout, "  problem: %s\n", p)
 			}
 		}
+	}
+	if f, err := evidence.Read(file); err == nil {
+		// Facts a self-proving document carries under its signature (trustworthy when the last
+		// signature covers the whole file).
+		fmt.Fprintf(stdout, "evidence: document %s, original SHA-256 %s, signer %q, certificate %q serial %s, %s, verify at %s\n",
+			f.DocumentID, f.OriginalSHA256, f.Signer, f.Certificate, f.CertSerial, f.Time.Format(time.RFC3339), f.VerifyURL())
 	}
 	if !allValid {
 		return exitError{1}

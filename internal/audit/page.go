@@ -92,6 +92,7 @@ var stepNames = map[string]string{
 	contracts.AuditOTPNotRequired:  "Signed without a one-time password (not required for this signer)",
 	contracts.AuditOTPFailed:       "One-time password rejected",
 	contracts.AuditOTPLockout:      "Signer locked out after wrong one-time passwords",
+	contracts.AuditGrantUsed:       "Authorised by the signer's batch grant",
 	contracts.AuditJobSigned:       "Signed",
 	contracts.AuditJobStored:       "Signed document stored",
 	contracts.AuditJobFailed:       "Signing failed",

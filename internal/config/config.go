@@ -80,6 +80,11 @@ type Config struct {
 		// AdminPasswordsFile holds the local administrators of the control panel (Argon2id hashes).
 		AdminPasswordsFile string `yaml:"admin_passwords_file"`
 	} `yaml:"security"`
+	Audit struct {
+		Credential         string        `yaml:"credential"`
+		CheckpointEvery    int           `yaml:"checkpoint_every"`
+		CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	} `yaml:"audit"`
 	Demo struct {
 		Token      string `yaml:"token"`
 		Credential string `yaml:"credential"`
@@ -100,7 +105,7 @@ func Defaults() *Config {
 	c.Storage.LinkTTL = 7 * 24 * time.Hour
 	c.Worker.Interactive = 8
 	c.Worker.Batch = 4
-	c.Worker.Callbacks = 4
+	c.Worker.Callbacks = 32 // callbacks in hand share batch requests of up to 50 commands (≤ 64: MaxRequestBatch)
 	c.Worker.AckWait = 30 * time.Second
 	c.Worker.MaxDeliver = 10
 	c.Worker.MaxPDFBytes = 100 << 20
@@ -108,6 +113,8 @@ func Defaults() *Config {
 	c.Bitrix24.RatePerSec = 2
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
+	c.Audit.CheckpointEvery = 100
+	c.Audit.CheckpointInterval = time.Minute
 	c.Demo.Token = "signet-demo"
 	c.Demo.Credential = "pkcs11:token=signet-demo;object=demo-signer"
 	return c
@@ -199,7 +206,7 @@ func (c *Config) Settings() []Setting {
 		{"storage.link_ttl", "validity of download links returned to Bitrix24 (at most 168h, S3's limit)", &c.Storage.LinkTTL},
 		{"worker.interactive", "concurrent jobs from robots and the Sign button", &c.Worker.Interactive},
 		{"worker.batch", "concurrent jobs from bulk batches", &c.Worker.Batch},
-		{"worker.callbacks", "concurrent callbacks to Bitrix24", &c.Worker.Callbacks},
+		{"worker.callbacks", "callbacks in hand at once; their REST commands share batch requests, so 25–64 keeps batches full (at most 64)", &c.Worker.Callbacks},
 		{"worker.ack_wait", "JetStream AckWait; in-progress acks are sent every third of it while a job runs", &c.Worker.AckWait},
 		{"worker.max_deliver", "deliveries of a job before it goes to DEAD", &c.Worker.MaxDeliver},
 		{"worker.max_pdf_bytes", "largest PDF accepted for signing", &c.Worker.MaxPDFBytes},
@@ -216,6 +223,9 @@ func (c *Config) Settings() []Setting {
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
 		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
 		{"security.admin_passwords_file", "local administrators of the /admin control panel, LOGIN:Argon2id hash lines written by `signet admin local-admin set` (default <data_dir>/admin.passwords)", &c.Security.AdminPasswordsFile},
+		{"audit.credential", "key URI of the service key that signs audit checkpoints (default: demo.credential when no tokens are configured; empty: no checkpoints)", &c.Audit.Credential},
+		{"audit.checkpoint_every", "a signed checkpoint of the audit chain after this many events", &c.Audit.CheckpointEvery},
+		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
 		{"demo.token", "label of the SoftHSM token created under <data_dir>/softhsm when no tokens are configured", &c.Demo.Token},
 		{"demo.credential", "key URI used by `signet demo` and the demo user", &c.Demo.Credential},
 	}
@@ -284,6 +294,9 @@ func (c *Config) fill() {
 		}
 		c.Storage.URL = "file://" + abs
 	}
+	if c.Audit.Credential == "" && len(c.Tokens) == 0 {
+		c.Audit.Credential = c.Demo.Credential
+	}
 	if c.Security.SecretKeysFile == "" {
 		c.Security.SecretKeysFile = filepath.Join(c.DataDir, "secret.keys")
 	}
@@ -303,6 +316,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.Interactive < 1 || c.Worker.Batch < 1 || c.Worker.Callbacks < 1 {
 		errs = append(errs, errors.New("worker.interactive, worker.batch and worker.callbacks must be at least 1"))
+	}
+	if c.Worker.Interactive > 64 || c.Worker.Batch > 64 || c.Worker.Callbacks > 64 {
+		// A pull request asks for as many messages as the pool works on; JetStream's MaxRequestBatch for
+		// Signet's consumers is 64, and a larger request is silently never answered.
+		errs = append(errs, errors.New("worker.interactive, worker.batch and worker.callbacks must be at most 64 (JetStream pull batch limit); run more worker processes instead"))
 	}
 	if c.Worker.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("worker.ack_wait %s is too short; use at least 1s", c.Worker.AckWait))

@@ -339,12 +339,15 @@ type pipeline struct {
 	mu     sync.Mutex
 	calls  []robotCall
 	nextID atomic.Int64
+	// pace, when set, hands out one robot call at a time (a ticker), for a steady arrival rate.
+	pace <-chan time.Time
 }
 
 type robotCall struct {
 	deal, disk int
 	token      string
 	jobID      string
+	sentAt     time.Time // when the robot call was made (the one that was accepted)
 }
 
 func newPipeline(t testing.TB, o options) *pipeline {
@@ -531,7 +534,11 @@ func (p *pipeline) sendWith(ctx context.Context, n int, pdf []byte, cred string)
 					producer.PropDocument: strconv.Itoa(c.disk), producer.PropSigner: "user_" + strconv.Itoa(emulator.AdminUserID),
 					producer.PropCredential: cred, producer.PropPage: "last", producer.PropReason: "fault test",
 				}
+				if p.pace != nil {
+					<-p.pace
+				}
 				for attempt := 0; ; attempt++ {
+					c.sentAt = time.Now()
 					tok, status, err := p.portal.RobotCall(ctx, p.intake.url+"/bitrix24/robot", "signet_sign_pdf", c.deal, props)
 					if err == nil && status == http.StatusOK {
 						c.token, c.jobID = tok, producer.RobotJobID(p.portal.MemberID(), tok)
@@ -580,12 +587,98 @@ func (p *pipeline) waitProgress(frac float64, limit time.Duration) {
 	want := int(frac * float64(len(p.calls)))
 	p.mu.Unlock()
 	deadline := time.Now().Add(limit)
+	last, lastAt := -1, time.Now()
 	for p.completed() < want {
+		// No progress for 90 s is a stall, whatever the limit: fail now and say where things are.
+		if n := p.completed(); n != last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) > 90*time.Second {
+			deadline = time.Now()
+		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("only %d of %d robots completed within %s%s", p.completed(), want, limit, p.logs())
+			p.t.Fatalf("only %d of %d robots completed within %s\n%s%s", p.completed(), want, limit, p.diagnose(), p.logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// diagnose describes the jobs whose robots have not completed, and the streams and consumers.
+func (p *pipeline) diagnose() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var b strings.Builder
+	if p.js == nil {
+		return ""
+	}
+	sent := p.portal.EventsSent()
+	kv, _ := p.js.KeyValue(ctx, contracts.BucketJobs)
+	p.mu.Lock()
+	calls := append([]robotCall(nil), p.calls...)
+	p.mu.Unlock()
+	shown := 0
+	for _, c := range calls {
+		if len(sent[c.token]) > 0 || shown >= 10 {
+			continue
+		}
+		shown++
+		fmt.Fprintf(&b, "not completed: job %s deal %d disk %d", c.jobID, c.deal, c.disk)
+		if kv != nil {
+			if e, err := kv.Get(ctx, "res."+c.jobID); err == nil {
+				fmt.Fprintf(&b, " result rev %d", e.Revision())
+			} else {
+				fmt.Fprintf(&b, " no result (%v)", err)
+			}
+			if e, err := kv.Get(ctx, "cb."+c.jobID); err == nil {
+				fmt.Fprintf(&b, " steps %s", e.Value())
+			}
+		}
+		fmt.Fprintf(&b, " versions %d\n", len(p.portal.FileVersions(c.disk)))
+	}
+	for _, s := range []string{contracts.StreamSign, contracts.StreamCallback, contracts.StreamDead} {
+		st, err := p.js.Stream(ctx, s)
+		if err != nil {
+			fmt.Fprintf(&b, "stream %s: %v\n", s, err)
+			continue
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			fmt.Fprintf(&b, "stream %s: %v\n", s, err)
+			continue
+		}
+		fmt.Fprintf(&b, "stream %s: msgs %d first %d last %d deleted %d cluster %+v\n", s, info.State.Msgs, info.State.FirstSeq, info.State.LastSeq, info.State.NumDeleted, info.Cluster)
+		for names := st.ConsumerNames(ctx); ; {
+			name, ok := <-names.Name()
+			if !ok {
+				break
+			}
+			c, err := st.Consumer(ctx, name)
+			if err != nil {
+				continue
+			}
+			ci := c.CachedInfo()
+			fmt.Fprintf(&b, "  consumer %s: pending %d ack_pending %d redelivered %d waiting %d delivered %+v ack_floor %+v cluster %+v\n",
+				name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered, ci.AckFloor, ci.Cluster)
+		}
+		if info.State.Msgs > 0 && info.State.Msgs < 20 {
+			for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+				m, err := st.GetMsg(ctx, seq)
+				if err != nil {
+					continue
+				}
+				fmt.Fprintf(&b, "  msg %d %s id=%s job=%s\n", seq, m.Subject, m.Header.Get(contracts.HeaderMsgID), queueJobID(m.Data))
+			}
+		}
+	}
+	return b.String()
+}
+
+func queueJobID(data []byte) string {
+	var v struct {
+		ID    string `json:"id"`
+		JobID string `json:"job_id"`
+	}
+	_ = json.Unmarshal(data, &v)
+	return v.ID + v.JobID
 }
 
 func (p *pipeline) logs() string {

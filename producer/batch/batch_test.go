@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -85,7 +86,7 @@ type env struct {
 	dir   string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	ns := natstest.Start(t)
@@ -339,5 +340,38 @@ func TestStatus(t *testing.T) {
 	recs, err := ListRecords(ctx, e.kv)
 	if err != nil || len(recs) != 1 || recs[0].ID != id || recs[0].Total != 5 {
 		t.Fatalf("list: %+v %v", recs, err)
+	}
+}
+
+// A grant revoked while the batch is queued stops it with the identity service's reason, and the
+// grant id (a bearer credential) appears only shortened.
+func TestRevokedGrantStopsTheBatchWithoutLeakingIt(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	m, _ := ReadFolder(e.folder(t, 3))
+	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id}
+	var grant string
+	_, err := enq.Enqueue(ctx, Request{Login: "mary", Credential: cred, Manifest: m, OTP: func() (string, error) { return "", nil },
+		Progress: func(p Progress) {
+			if p.Published == 1 && grant == "" {
+				rec, err := GetRecord(ctx, e.kv, p.BatchID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				grant = rec.GrantID
+				if err := e.id.RevokeGrant(ctx, grant); err != nil {
+					t.Error(err)
+				}
+			}
+		}})
+	if !errors.Is(err, identity.ErrGrantRevoked) {
+		t.Fatalf("want the revocation, got %v", err)
+	}
+	if grant == "" || strings.Contains(err.Error(), grant) {
+		t.Fatalf("the full grant id must not appear in the error: %v", err)
+	}
+	if got := e.signPending(t); got != 1 {
+		t.Fatalf("%d jobs queued; only the one before the revocation may be", got)
 	}
 }

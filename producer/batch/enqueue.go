@@ -164,7 +164,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request) (*Summary, error) {
 		p.Uploaded += size
 		d, err := e.Identity.Authorize(ctx, rec.Login, "", rec.GrantID, rec.Credential)
 		if err != nil {
-			return nil, fmt.Errorf("batch %s, document %d (%s) refused: %w", id, n+1, m.Documents[n].Name(), err)
+			return nil, redactGrant(fmt.Errorf("batch %s, document %d (%s) refused: %w", id, n+1, m.Documents[n].Name(), err), rec.GrantID)
 		}
 		metrics.GrantDocumentsTotal.Inc()
 		job.Signer = contracts.Signer{Login: d.Login, Authorization: d.Method, GrantID: d.GrantID}
@@ -270,3 +270,20 @@ func (e *Enqueuer) publish(ctx context.Context, job *contracts.SignJob) (duplica
 	}
 	return ack.Duplicate, nil
 }
+
+// redactGrant shortens every occurrence of the grant id in err's text (the identity service names the
+// grant in its refusals; the id is a bearer credential for the documents left), keeping errors.Is.
+func redactGrant(err error, grantID string) error {
+	if err == nil || grantID == "" || !strings.Contains(err.Error(), grantID) {
+		return err
+	}
+	return &redacted{msg: strings.ReplaceAll(err.Error(), grantID, shortGrant(grantID)), err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }

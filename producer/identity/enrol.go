@@ -16,6 +16,8 @@ import (
 
 	"github.com/pquerna/otp"
 	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
 )
 
 // enrolRecord is a pending enrolment in BucketEnrol under "t.<sha256(token)>": the token itself is
@@ -97,6 +99,8 @@ func (s *Service) StartEnrolment(ctx context.Context, login string) (string, tim
 		return "", time.Time{}, fmt.Errorf("enrolment for %q: storing link: %w", u.Login, err)
 	}
 	s.log.Info("OTP enrolment link created", zapLogin(u.Login), zap.String("enrolment", enrolID(hash)), zap.Time("expires", rec.Expires))
+	s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditEnrolment, Login: rec.Login, Outcome: contracts.AuditOK,
+		Detail: "enrolment link created, valid until " + rec.Expires.Format(time.RFC3339)})
 	return s.cfg.PublicURL + "/enrol/" + token, rec.Expires, nil
 }
 
@@ -218,6 +222,7 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string) erro
 			return fmt.Errorf("%w; the link is now used up, ask the administrator for a new one", err)
 		}
 		s.log.Info("OTP enrolment confirmed", zapLogin(rec.Login), zap.String("enrolment", enrolID(hash)))
+		s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditEnrolment, Login: rec.Login, Outcome: contracts.AuditOK, Detail: "OTP secret activated"})
 		return nil
 	}
 	return fmt.Errorf("enrolment: %w; try again", ErrBusy)

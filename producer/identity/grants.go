@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
 )
 
 // Grant is a batch grant: one OTP authorises up to Max documents signed as Login with the key
@@ -73,6 +75,8 @@ func (s *Service) CreateGrant(ctx context.Context, login, code, credentialURI st
 	if _, err := s.grants.Create(ctx, id, b); err != nil {
 		return nil, fmt.Errorf("batch grant for %q: storing: %w; try again", d.Login, err)
 	}
+	s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditGrantIssued, Login: d.Login, Credential: credentialURI, Outcome: contracts.AuditOK,
+		Detail: fmt.Sprintf("grant %s…: %d documents until %s, authorised by %s", id[:6], max, g.Expires.Format(time.RFC3339), d.Method)})
 	s.log.Info("batch grant created", zapLogin(d.Login), zap.String("grant", id), zap.String("credential", credentialURI),
 		zap.Int("max", max), zap.Time("expires", g.Expires), zap.String("authorised_by", d.Method))
 	return &g, nil
@@ -185,6 +189,8 @@ func (s *Service) RevokeGrant(ctx context.Context, id string) error {
 			}
 			return fmt.Errorf("revoking batch grant %s: %w; try again", id, err)
 		}
+		s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditGrantRevoked, Login: g.Login, Credential: g.Credential, Outcome: contracts.AuditOK,
+			Detail: fmt.Sprintf("grant %s…: %d of %d used", id[:6], g.Used, g.Max)})
 		s.log.Info("batch grant revoked", zapLogin(g.Login), zap.String("grant", id), zap.Int("used", g.Used), zap.Int("max", g.Max))
 		return nil
 	}

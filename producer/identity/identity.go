@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
 	"go.uber.org/zap"
 )
 
@@ -49,6 +51,26 @@ type Config struct {
 	Keys        *Keys         // secret encryption; required
 	Clock       Clock         // default time.Now
 	Log         *zap.Logger   // default no-op
+	// Audit receives enrolment, grant and lockout events (the AUDIT stream); nil records nothing.
+	Audit Recorder
+}
+
+// Recorder appends an event to the audit trail.
+type Recorder interface {
+	Record(ctx context.Context, e contracts.AuditEvent) error
+}
+
+// audit records e; a failure is logged, never returned: the trail must not block a signer.
+func (s *Service) audit(ctx context.Context, e contracts.AuditEvent) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = s.now().UTC()
+	}
+	if err := s.cfg.Audit.Record(ctx, e); err != nil {
+		s.log.Error("audit event not recorded", zap.String("action", e.Action), zap.Error(err))
+	}
 }
 
 // DefaultSkew is the default number of RFC 6238 time steps accepted either side of now.

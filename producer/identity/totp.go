@@ -11,6 +11,8 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
 )
 
 // Decision says why a signature was allowed; intake records it in the job and the audit trail.
@@ -174,6 +176,8 @@ func (s *Service) verifyOTP(ctx context.Context, login, code string) (uint64, er
 		if errors.Is(result, ErrLockedOut) {
 			s.log.Warn("user locked out after too many wrong OTP codes", zapLogin(login),
 				zap.Int("max_failures", s.cfg.MaxFailures), zap.Time("locked_until", st.LockedUntil))
+			s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditOTPLockout, Login: login, Outcome: contracts.AuditRefused,
+				Reason: fmt.Sprintf("%d wrong codes in a row; locked until %s", s.cfg.MaxFailures, st.LockedUntil.Format(time.RFC3339))})
 		} else if result != nil {
 			s.log.Info("wrong OTP code", zapLogin(login), zap.Int("failures", st.Failures))
 		}

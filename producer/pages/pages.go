@@ -3,7 +3,8 @@
 // work on a closed network):
 //
 //	/admin/…   the administrator's control panel: users, enrolment links, credentials per token,
-//	           certificates, user ↔ credential mapping, portals and robot registration, batch grants
+//	           certificates, user ↔ credential mapping, portals and robot registration, batch grants;
+//	           administrators sign in with a local account or come from their portal (portaladmin.go)
 //	/verify    the public verification page: upload a signed PDF and see each signature
 //
 // The deal-card Sign dialog is not here (producer/placement.go), nor the enrolment page
@@ -43,10 +44,12 @@ type Recorder interface {
 	Record(ctx context.Context, e contracts.AuditEvent) error
 }
 
-// Bitrix calls a portal with the application's own token (bitrix24.Client is one); the portals page
-// uses it to show whether the robot and the Sign button are registered.
+// Bitrix calls a portal (bitrix24.Client is one): with the application's own token, for the portals
+// page (are the robot and the Sign button registered?), and with a user's token from the portal, to
+// learn whether a portal administrator is opening the application.
 type Bitrix interface {
 	Call(ctx context.Context, memberID, method string, params map[string]any, out any) error
+	CallAs(ctx context.Context, memberID, accessToken, method string, params map[string]any, out any) error
 }
 
 // Config wires the pages to the services they show and change.
@@ -114,6 +117,8 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /verify", p.verifyForm)
 	mux.HandleFunc("POST /verify", p.verifyUpload)
 
+	mux.HandleFunc("POST /admin/bitrix24", p.portalAdminPage)
+	mux.HandleFunc("POST /admin/portal-session", p.portalSession)
 	mux.HandleFunc("GET /admin/login", p.loginForm)
 	mux.HandleFunc("POST /admin/login", p.login)
 	mux.HandleFunc("POST /admin/logout", p.admin(p.logout))
@@ -151,6 +156,8 @@ var funcs = template.FuncMap{
 	"join":      strings.Join,
 	"credLabel": credentialLabel,
 	"short":     grantName,
+	// pathEscape makes a login one path segment: a Bitrix24 login may hold '?' or '#'.
+	"pathEscape": url.PathEscape,
 }
 
 // pageSet parses the layout with one page's template.
@@ -161,7 +168,7 @@ func pageSet(name string) *template.Template {
 var tmpl = map[string]*template.Template{}
 
 func init() {
-	for _, n := range []string{"login", "users", "user", "credentials", "portals", "grants", "verify"} {
+	for _, n := range []string{"login", "users", "user", "credentials", "portals", "grants", "verify", "portaladmin"} {
 		tmpl[n] = pageSet(n)
 	}
 }
@@ -178,8 +185,13 @@ type view struct {
 }
 
 // render writes a page with the security headers every page carries: no framing (the control panel
-// is never shown inside another site), nothing from elsewhere, no caching, no Referer.
+// is never shown inside another site), nothing from elsewhere, no caching, no Referer to other sites.
 func (p *Pages) render(w http.ResponseWriter, status int, name string, v view) {
+	p.renderFramed(w, status, "'none'", name, v)
+}
+
+// renderFramed is render for a page that frameAncestors (a CSP source list) may frame.
+func (p *Pages) renderFramed(w http.ResponseWriter, status int, frameAncestors, name string, v view) {
 	var buf bytes.Buffer
 	if err := tmpl[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		p.log.Error("rendering page", zap.String("page", name), zap.Error(err))
@@ -188,9 +200,13 @@ func (p *Pages) render(w http.ResponseWriter, status int, name string, v view) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors "+frameAncestors+"; base-uri 'none'")
+	if frameAncestors == "'none'" {
+		h.Set("X-Frame-Options", "DENY")
+	}
+	// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the page's own
+	// forms, and the Origin check could not tell them from a forged one.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

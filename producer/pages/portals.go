@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/signet-b24/signet/contracts"
@@ -40,7 +41,7 @@ func (p *Pages) portalsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 	}
 	for _, pt := range list {
-		row := portalRow{MemberID: pt.Auth.MemberID, Domain: pt.Auth.Domain, Scope: pt.Auth.Scope, Installed: pt.Installed}
+		row := portalRow{MemberID: pt.Auth.MemberID, Domain: pt.Auth.Domain, Scope: strings.ReplaceAll(pt.Auth.Scope, ",", ", "), Installed: pt.Installed}
 		row.Robot, row.Button, row.Problem = p.registration(r, pt.Auth.MemberID)
 		d.Portals = append(d.Portals, row)
 	}

@@ -159,7 +159,7 @@ func (p *Pages) admin(h func(http.ResponseWriter, *http.Request, *session)) http
 				http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 				return
 			}
-			p.render(w, http.StatusUnauthorized, "login", view{Title: "Sign in", Error: "Your session has ended; sign in again. Nothing was changed."})
+			p.render(w, http.StatusUnauthorized, "login", p.loginView(w, "", "Your session has ended; sign in again. Nothing was changed."))
 			return
 		}
 		if r.Method == http.MethodPost {

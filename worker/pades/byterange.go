@@ -28,7 +28,7 @@ type sigDictLayout struct {
 // ETSI.CAdES.detached (ETSI EN 319 142-1 §5.3); the signing time is /M, not a CMS attribute.
 func writeSigDict(w *increment, nr int, o Options, when time.Time, reserve int) sigDictLayout {
 	w.begin(nr, 0)
-	b := &w.buf
+	b := w.buf
 	b.WriteString("<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/M ")
 	b.WriteString(pdfDate(when))
 	for _, e := range [][2]string{{"Name", o.Name}, {"Reason", o.Reason}, {"Location", o.Location}, {"ContactInfo", o.ContactInfo}} {

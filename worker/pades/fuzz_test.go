@@ -10,11 +10,12 @@ import (
 
 // FuzzSign feeds arbitrary bytes to the reader and updater: it must never panic, must fail only
 // with the package's sentinel errors, and a success must keep the input as an exact prefix and be
-// readable again. Seeds: testdata/fuzz/FuzzSign and the PDF corpus.
+// readable again. Seeds: testdata/fuzz/FuzzSign, the PDF corpus and a hybrid-reference file.
 func FuzzSign(f *testing.F) {
 	for _, name := range []string{"invoice.pdf", "xref-stream.pdf", "incremental.pdf", "truncated.pdf", "not-a-pdf.pdf", "multipage.pdf"} {
 		f.Add(corpus(f, name))
 	}
+	f.Add(hybridPDF())
 	s := ecSigner(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out []byte

@@ -10,23 +10,36 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
 // increment accumulates the bytes appended to a document.
 type increment struct {
-	buf     bytes.Buffer
+	buf     *bytes.Buffer // from updateBuffers; release returns it
 	base    int64         // absolute offset of buf[0] in the output file
 	offsets map[int]int64 // object number → absolute offset of "N G obj"
 	gens    map[int]int   // object number → generation
 	order   []int         // object numbers in writing order
 }
 
+// updateBuffers recycles the buffers of updates: a batch of small documents would otherwise
+// allocate and clear tens of KiB per document.
+var updateBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 32*1024)) }}
+
 func newIncrement(base int64) *increment {
-	w := &increment{base: base, offsets: make(map[int]int64, 8), gens: make(map[int]int, 8)}
-	w.buf.Grow(32 * 1024)
-	return w
+	b := updateBuffers.Get().(*bytes.Buffer)
+	b.Reset()
+	return &increment{buf: b, base: base, offsets: make(map[int]int64, 8), gens: make(map[int]int, 8)}
+}
+
+// release gives the buffer back once the update's bytes were written out; w is unusable after.
+func (w *increment) release() {
+	if w.buf.Cap() <= 1<<20 {
+		updateBuffers.Put(w.buf)
+	}
+	w.buf = nil
 }
 
 // pos is the absolute offset of the next byte written.
@@ -47,7 +60,7 @@ func (w *increment) end() { w.buf.WriteString("\nendobj\n") }
 // object writes a complete indirect object whose body is a pdfcpu object.
 func (w *increment) object(nr, gen int, o types.Object) error {
 	w.begin(nr, gen)
-	if err := writeObject(&w.buf, o); err != nil {
+	if err := writeObject(w.buf, o); err != nil {
 		return err
 	}
 	w.end()
@@ -113,9 +126,9 @@ func (w *increment) finishClassic(t trailerInfo) {
 	xref := w.pos()
 	w.buf.WriteString("xref\n")
 	for _, r := range subsections(nrs) {
-		fmt.Fprintf(&w.buf, "%d %d\n", r[0], r[1])
+		fmt.Fprintf(w.buf, "%d %d\n", r[0], r[1])
 		for n := r[0]; n < r[0]+r[1]; n++ {
-			fmt.Fprintf(&w.buf, "%010d %05d n\r\n", w.offsets[n], w.gens[n])
+			fmt.Fprintf(w.buf, "%010d %05d n\r\n", w.offsets[n], w.gens[n])
 		}
 	}
 	w.buf.WriteString("trailer\n<<" + t.entries() + ">>\nstartxref\n")

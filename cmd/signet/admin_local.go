@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/signet-b24/signet/producer/pages"
+)
+
+func init() {
+	adminCommands["local-admin"] = command{runAdminLocal, "local administrators of the /admin control panel (set|remove|list)"}
+}
+
+const adminLocalUsage = `Usage: signet admin local-admin <action> [LOGIN] [flags]
+
+Actions:
+  set LOGIN [--password-file FILE]   create the administrator or change their password; the password is
+                                     typed without echo on a terminal, read as the first line of standard
+                                     input, or of FILE (at least 12 characters)
+  remove LOGIN                       delete the administrator; their sessions end at the next request
+  list
+
+The accounts are LOGIN:Argon2id lines in security.admin_passwords_file (default
+<data_dir>/admin.passwords); the server reads the file at every sign-in, so no restart is needed.
+`
+
+// localAdminStdin is where `set` reads the password when no --password-file is given.
+var localAdminStdin io.Reader = os.Stdin
+
+func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, adminLocalUsage)
+		if len(args) == 0 {
+			return usageError{errors.New("an action is required")}
+		}
+		return nil
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("admin local-admin "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	passwordFile := fs.String("password-file", "", "read the password from the first line of this file (set)")
+	load := settingFlags(fs)
+	login, err := parseWithPositional(fs, args[1:])
+	if err != nil {
+		return usageError{err}
+	}
+	cfg, err := load("admin local-admin")
+	if err != nil {
+		return usageError{err}
+	}
+	path := cfg.Security.AdminPasswordsFile
+	switch action {
+	case "set":
+		if login == "" {
+			return usageError{errors.New("set needs a LOGIN: signet admin local-admin set LOGIN")}
+		}
+		pw, err := readAdminPassword(*passwordFile, stderr, login)
+		if err != nil {
+			return err
+		}
+		if err := pages.SetLocalAdmin(path, login, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "local administrator %s set in %s; sign in at %s/admin\n", login, path, cfg.PublicURL)
+	case "remove":
+		if login == "" {
+			return usageError{errors.New("remove needs a LOGIN")}
+		}
+		if err := pages.RemoveLocalAdmin(path, login); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "local administrator %s removed from %s\n", login, path)
+	case "list":
+		logins, err := pages.LocalAdmins(path)
+		if err != nil {
+			return err
+		}
+		for _, l := range logins {
+			fmt.Fprintln(stdout, l)
+		}
+	default:
+		return usageError{fmt.Errorf("unknown action %q; run `signet admin local-admin help`", action)}
+	}
+	return nil
+}
+
+// readAdminPassword reads the password without ever echoing or logging it: from a file, from a
+// terminal without echo (asked twice), or as the first line of standard input.
+func readAdminPassword(file string, stderr io.Writer, login string) ([]byte, error) {
+	firstLine := func(r io.Reader, from string) ([]byte, error) {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("reading the password from %s: %w", from, err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return nil, fmt.Errorf("no password in %s", from)
+		}
+		return []byte(line), nil
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--password-file: %w", err)
+		}
+		defer f.Close()
+		return firstLine(f, file)
+	}
+	if f, ok := localAdminStdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(stderr, "New password for %s: ", login)
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return nil, fmt.Errorf("reading the password: %w", err)
+		}
+		fmt.Fprintf(stderr, "Again: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return nil, fmt.Errorf("reading the password: %w", err)
+		}
+		if string(a) != string(b) {
+			return nil, errors.New("the two passwords differ; nothing was changed")
+		}
+		return a, nil
+	}
+	return firstLine(localAdminStdin, "standard input")
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/signet-b24/signet/internal/config"
+
+	"github.com/signet-b24/signet/internal/ops"
+)
+
+// mountOps serves the operator dashboard at /ops behind the administrator check, and samples the
+// streams and consumers for its charts (last hour, every 15 s) until the process ends.
+func (a *app) mountOps(mux *http.ServeMux) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.closers = append(a.closers, cancel)
+	ring := &ops.Ring{JS: a.js, Log: a.log.Named("ops")}
+	go ring.Run(ctx)
+	page := &ops.Page{JS: a.js, Ring: ring, Log: a.log.Named("ops")}
+	if a.keys != nil {
+		page.Tokens = func() []ops.Token {
+			var out []ops.Token
+			for _, t := range a.keys.Status() {
+				out = append(out, ops.Token{Name: t.Name, Online: t.Online, Err: t.Err, SessionsInUse: t.SessionsInUse, MaxSessions: t.MaxSessions})
+			}
+			return out
+		}
+	}
+	if a.results != nil {
+		page.Signed = func(ctx context.Context, jobID string) (bool, error) {
+			s, err := a.results.Signed(ctx, jobID)
+			return s != nil, err
+		}
+	}
+	page.Routes(mux, a.adminOnly)
+	// `signet status` on this machine finds this server's /metrics (tokens) the way CLI commands find
+	// its NATS: through a file in the data directory.
+	if err := os.WriteFile(httpURLFile(a.cfg), []byte(a.cfg.PublicURL+"\n"), 0o600); err == nil {
+		a.closers = append(a.closers, func() { os.Remove(httpURLFile(a.cfg)) })
+	}
+}
+
+func httpURLFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "http.url") }

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/internal/ops"
+	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/storage"
+)
+
+// statusReport is what `signet status --json` prints.
+type statusReport struct {
+	Time      time.Time      `json:"time"`
+	Streams   []ops.Stream   `json:"streams"`
+	Consumers []ops.Consumer `json:"consumers"`
+	Tokens    []ops.Token    `json:"tokens,omitempty"`
+	TokensErr string         `json:"tokens_error,omitempty"`
+	Storage   string         `json:"storage"`
+	StorageOK bool           `json:"storage_ok"`
+	Portals   []statusPortal `json:"portals,omitempty"`
+	Problems  []string       `json:"problems,omitempty"`
+}
+
+type statusPortal struct {
+	Domain    string    `json:"domain"`
+	MemberID  string    `json:"member_id"`
+	Installed time.Time `json:"installed"`
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
+	sample := fs.Duration("sample", 2*time.Second, "interval over which rates are measured")
+	server := fs.String("server", "", "URL of a running Signet whose /metrics gives the token state (default: the `signet serve` on this data_dir, else public_url)")
+	load := settingFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
+	}
+	cfg, err := load("status")
+	if err != nil {
+		return usageError{err}
+	}
+	nc, js, err := dialNATS(cfg)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+*sample)
+	defer cancel()
+
+	first, err := ops.Take(ctx, js)
+	if err != nil {
+		return fmt.Errorf("reading JetStream: %w", err)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(*sample):
+	}
+	snap, err := ops.Take(ctx, js)
+	if err != nil {
+		return fmt.Errorf("reading JetStream: %w", err)
+	}
+	snap.WithRates(first)
+	rep := statusReport{Time: snap.Time.UTC(), Streams: snap.Streams, Consumers: snap.Consumers}
+	if d := snap.Stream("DEAD"); d != nil && d.Msgs > 0 {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("DEAD holds %d messages: `signet dlq list`", d.Msgs))
+	}
+
+	base := *server
+	if base == "" {
+		base = cfg.PublicURL
+		if b, err := os.ReadFile(httpURLFile(cfg)); err == nil {
+			base = strings.TrimSpace(string(b))
+		}
+	}
+	rep.Tokens, err = tokensFromMetrics(ctx, base+"/metrics")
+	if err != nil {
+		rep.TokensErr = err.Error()
+	}
+	for _, t := range rep.Tokens {
+		if !t.Online {
+			rep.Problems = append(rep.Problems, "token "+t.Name+" is offline")
+		}
+	}
+
+	rep.Storage = redactURL(cfg.Storage.URL)
+	if st, err := storage.Open(ctx, cfg.Storage.URL, storage.Options{Retention: cfg.Storage.Retention, PruneInterval: -1}); err != nil {
+		rep.Problems = append(rep.Problems, "storage: "+err.Error())
+	} else {
+		if err := st.Ping(ctx); err != nil {
+			rep.Problems = append(rep.Problems, "storage: "+err.Error())
+		} else {
+			rep.StorageOK = true
+		}
+		st.Close()
+	}
+	if keys, err := loadKeysIfPresent(cfg); err == nil && keys != nil {
+		if reg, err := portals.Open(ctx, js, cfg.NATS.Replicas, keys); err == nil {
+			if list, err := reg.List(ctx); err == nil {
+				for _, p := range list {
+					rep.Portals = append(rep.Portals, statusPortal{Domain: p.Auth.Domain, MemberID: p.Auth.MemberID, Installed: p.Installed})
+				}
+			}
+		}
+	}
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printStatus(stdout, &rep)
+	return nil
+}
+
+func printStatus(w io.Writer, rep *statusReport) {
+	fmt.Fprintf(w, "Signet status at %s UTC\n\n", rep.Time.Format("2006-01-02 15:04:05"))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "STREAM/CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tRATE/s\tDRAIN IN\t")
+	for _, c := range rep.Consumers {
+		drain := "-"
+		switch {
+		case c.Drain > 0:
+			drain = c.Drain.Round(time.Second).String()
+		case c.NumPending == 0 && c.NumAckPending == 0:
+			drain = "empty"
+		case c.Rate == 0:
+			drain = "stalled?"
+		}
+		fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%d\t%.1f\t%s\t\n", c.Stream, c.Name, c.NumPending, c.NumAckPending, c.NumRedelivered, c.Rate, drain)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "STREAM\tMESSAGES\tBYTES\t")
+	for _, s := range rep.Streams {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", s.Name, s.Msgs, s.Bytes)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nTokens:")
+	if rep.TokensErr != "" {
+		fmt.Fprintf(w, "  unknown: %s\n", rep.TokensErr)
+	}
+	for _, t := range rep.Tokens {
+		state := "online"
+		if !t.Online {
+			state = "OFFLINE"
+		}
+		fmt.Fprintf(w, "  %-20s %-8s sessions %d/%d\n", t.Name, state, t.SessionsInUse, t.MaxSessions)
+	}
+	ok := "reachable"
+	if !rep.StorageOK {
+		ok = "NOT reachable"
+	}
+	fmt.Fprintf(w, "\nStorage: %s (%s)\n", rep.Storage, ok)
+	fmt.Fprintln(w, "\nPortals:")
+	if len(rep.Portals) == 0 {
+		fmt.Fprintln(w, "  none installed (or security.secret_keys_file not readable here)")
+	}
+	for _, p := range rep.Portals {
+		fmt.Fprintf(w, "  %-30s %s  installed %s\n", p.Domain, p.MemberID, p.Installed.UTC().Format("2006-01-02"))
+	}
+	if len(rep.Problems) > 0 {
+		fmt.Fprintln(w, "\nProblems:")
+		for _, p := range rep.Problems {
+			fmt.Fprintln(w, "  - "+p)
+		}
+	}
+}
+
+var tokenMetric = regexp.MustCompile(`^(signet_token_online|signet_token_sessions_in_use|signet_token_sessions_max)\{token="([^"]*)"\} (\S+)$`)
+
+// tokensFromMetrics reads the token gauges a worker's monitor exports (worker/monitor.go).
+func tokensFromMetrics(ctx context.Context, url string) ([]ops.Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no running Signet at %s (give --server URL of a worker): %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered HTTP %d", url, resp.StatusCode)
+	}
+	byName := map[string]*ops.Token{}
+	var order []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		m := tokenMetric.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		t := byName[m[2]]
+		if t == nil {
+			t = &ops.Token{Name: m[2]}
+			byName[m[2]] = t
+			order = append(order, m[2])
+		}
+		v, _ := strconv.ParseFloat(m[3], 64)
+		switch m[1] {
+		case "signet_token_online":
+			t.Online = v == 1
+		case "signet_token_sessions_in_use":
+			t.SessionsInUse = int(v)
+		case "signet_token_sessions_max":
+			t.MaxSessions = int(v)
+		}
+	}
+	out := make([]ops.Token, 0, len(order))
+	for _, n := range order {
+		out = append(out, *byName[n])
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s exports no token gauges (an intake-only process?)", url)
+	}
+	return out, sc.Err()
+}
+
+var userinfo = regexp.MustCompile(`//[^/@]*@`)
+
+func redactURL(u string) string { return userinfo.ReplaceAllString(u, "//") }
+
+// loadKeysIfPresent loads the secret keys (to read the portal registry) when this machine has them.
+func loadKeysIfPresent(cfg *config.Config) (portals.Sealer, error) {
+	if _, err := os.Stat(cfg.Security.SecretKeysFile); err != nil {
+		return nil, nil
+	}
+	return loadSealer(cfg.Security.SecretKeysFile)
+}
+
+func loadSealer(path string) (portals.Sealer, error) {
+	k, err := identity.LoadKeys(path)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
