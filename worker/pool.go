@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/sourcegraph/conc/pool"
 	"go.uber.org/zap"
 
@@ -229,6 +231,9 @@ func (p *Pool) settle(consumer string, msg jetstream.Msg, err error, draining bo
 	case draining:
 		log.Info("shutting down: job handed back to JetStream", zap.Error(err))
 		_ = msg.Nak()
+	case errors.Is(err, ErrBusy):
+		log.Info("job is being signed by another worker; looking again later", zap.Error(err))
+		_ = msg.NakWithDelay(p.ackWait())
 	default:
 		d := queue.RetryDelay(delivered)
 		log.Warn("failed, will retry", zap.Duration("in", d), zap.Error(err))
@@ -255,13 +260,24 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		return Permanent(err)
 	}
 	log := p.Log.With(zap.String("job_id", job.ID), zap.String("kind", string(job.Kind)))
+	lease, err := p.Signer.Results.Claim(ctx, job.ID, leaseHolder(), 2*p.ackWait())
+	if err != nil {
+		return err // ErrBusy: another worker signs it right now; NAKed and looked at again later
+	}
+	ctx, lost := context.WithCancel(ctx)
+	defer lost()
+	stopLease := p.keepLease(ctx, lease, lost, log)
+	defer func() {
+		stopLease()
+		lease.Release(context.WithoutCancel(ctx))
+	}()
 	signed, err := p.Signer.Sign(ctx, job)
 	if IsPermanent(err) && tokenTrouble(err) {
 		// The token went away during the signature: the PDF engine reports "the key refused to
 		// sign", but the cause is ErrTokenOffline/ErrTokenBusy, which passes (the keyring reconnects).
 		err = retryable(err)
 	}
-	if err != nil && !IsPermanent(err) && p.lastDelivery(msg) && ctx.Err() == nil {
+	if err != nil && !IsPermanent(err) && p.lastDelivery(msg) && ctx.Err() == nil && !errors.Is(err, ErrBusy) {
 		err = Permanentf("gave up after %d attempts: %w", p.MaxDeliver, err)
 	}
 	if err != nil {
@@ -291,6 +307,43 @@ func callbackID(h nats.Header, jobID string) string {
 		return "cb-" + id
 	}
 	return "cb-" + jobID
+}
+
+func (p *Pool) ackWait() time.Duration {
+	if p.AckWait > 0 {
+		return p.AckWait
+	}
+	return 30 * time.Second
+}
+
+// leaseHolder names one attempt at a job: process and a random id.
+func leaseHolder() string {
+	return fmt.Sprintf("pid %d %s", os.Getpid(), nuid.Next())
+}
+
+// keepLease refreshes the lease with the heartbeat; if another worker took it over (this one was cut
+// off from NATS for longer than the stale time), the job is cancelled so that only one signs.
+func (p *Pool) keepLease(ctx context.Context, l *Lease, lost context.CancelFunc, log *zap.Logger) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(max(p.ackWait()/3, 100*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := l.Refresh(ctx); errors.Is(err, ErrBusy) {
+					log.Warn("another worker took this job over while NATS was out of reach; stopping here")
+					lost()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func (p *Pool) lastDelivery(msg jetstream.Msg) bool {

@@ -119,3 +119,82 @@ func (r *Results) SaveSteps(ctx context.Context, jobID string, s Steps) error {
 	_, err := r.kv.Put(ctx, "cb."+jobID, data)
 	return err
 }
+
+// ErrBusy means another live worker holds the job's lease: it is being signed right now.
+var ErrBusy = errors.New("another worker is signing this job right now")
+
+// Lease is one worker's claim on signing a job. JetStream alone cannot rule out two workers signing
+// the same job at once: when NATS restarts, or a worker cannot reach it for longer than AckWait, the
+// job is redelivered while its first worker is still signing, and the second signature would replace
+// the first one's PDF in storage after the first result was recorded. The lease (key lease.<job> in
+// the jobs bucket, compare-and-set) makes the second worker wait instead.
+type Lease struct {
+	r      *Results
+	key    string
+	holder []byte
+	rev    uint64
+}
+
+// Claim takes the job's lease for holder (unique per attempt). A lease not refreshed for stale is
+// taken over (its worker died); a fresher one returns ErrBusy.
+func (r *Results) Claim(ctx context.Context, jobID, holder string, stale time.Duration) (*Lease, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	l := &Lease{r: r, key: "lease." + jobID, holder: []byte(holder)}
+	for range 2 {
+		rev, err := r.kv.Create(ctx, l.key, l.holder)
+		if err == nil {
+			l.rev = rev
+			return l, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("job %s: taking its lease: %w", jobID, err)
+		}
+		e, err := r.kv.Get(ctx, l.key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // released in between: try again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("job %s: reading its lease: %w", jobID, err)
+		}
+		if age := time.Since(e.Created()); age < stale {
+			return nil, fmt.Errorf("job %s: %w (lease refreshed %s ago)", jobID, ErrBusy, age.Round(time.Millisecond))
+		}
+		rev, err = r.kv.Update(ctx, l.key, l.holder, e.Revision())
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w (its stale lease was taken over by another worker)", jobID, ErrBusy)
+		}
+		l.rev = rev
+		return l, nil
+	}
+	return nil, fmt.Errorf("job %s: %w", jobID, ErrBusy)
+}
+
+// Refresh renews the lease. It returns ErrBusy when another worker took it over (this one was silent
+// for longer than the stale time); other errors (NATS unreachable) leave the lease as it was.
+func (l *Lease) Refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	rev, err := l.r.kv.Update(ctx, l.key, l.holder, l.rev)
+	if err == nil {
+		l.rev = rev
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
+	}
+	// Our last refresh may have been stored although its answer was lost: still ours if it says so.
+	e, gerr := l.r.kv.Get(ctx, l.key)
+	if gerr == nil && string(e.Value()) == string(l.holder) {
+		l.rev = e.Revision()
+		return nil
+	}
+	return ErrBusy
+}
+
+// Release gives the lease up, unless another worker holds it by now.
+func (l *Lease) Release(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	_ = l.r.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+}

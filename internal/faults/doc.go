@@ -5,6 +5,6 @@
 // portal answering 503 or dropping answers, the SoftHSM token taken away. Every test ends by counting,
 // per job, exactly one stored result, exactly one accepted bizproc.event.send and one signed version.
 //
-// Nothing here listens on or connects to anything but 127.0.0.1. The 10,000-document soak and the
-// 2,000-document cluster run are behind SIGNET_SOAK=1 (see bench/RESULTS.md).
+// Nothing here listens on or connects to anything but 127.0.0.1. The 10,000-document soak runs only
+// with SIGNET_SOAK=1; its figures are in bench/RESULTS.md.
 package faults

@@ -456,7 +456,7 @@ func (p *pipeline) addWorker() *proc {
 	w := &proc{name: fmt.Sprintf("worker-%d", len(p.workers)+1),
 		args: append([]string{"worker", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, p.common...),
 		env:  p.o.StorageEnv, url: fmt.Sprintf("http://127.0.0.1:%d", port),
-		log:  filepath.Join(p.dir, fmt.Sprintf("worker-%d.log", len(p.workers)+1))}
+		log: filepath.Join(p.dir, fmt.Sprintf("worker-%d.log", len(p.workers)+1))}
 	p.workers = append(p.workers, w)
 	return w
 }

@@ -66,7 +66,9 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	slices.Sort(lat)
-	pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))].Round(time.Millisecond) }
+	pct := func(q float64) time.Duration {
+		return lat[min(len(lat)-1, int(q*float64(len(lat))))].Round(time.Millisecond)
+	}
 	var mem []string
 	for _, pr := range append([]*proc{p.intake}, p.workers...) {
 		mem = append(mem, fmt.Sprintf("%s %s", pr.name, peakRSS(pr)))
@@ -83,6 +85,9 @@ func TestSoak(t *testing.T) {
 		_ = os.WriteFile(out, []byte(report+"\n"), 0o644)
 	}
 }
+
+// soak reports whether the long run is asked for (SIGNET_SOAK=1).
+func soak() bool { return os.Getenv("SIGNET_SOAK") == "1" }
 
 func rateString(r int) string {
 	if r == 0 {
