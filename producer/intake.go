@@ -41,6 +41,8 @@ type Intake struct {
 	PublicURL string
 	// FormKey signs the Sign dialog's form tokens (CSRF); 32 random bytes, e.g. from <data_dir>.
 	FormKey []byte
+	// Links makes a download link for a stored signed PDF (the Sign dialog shows it); nil shows none.
+	Links func(ctx context.Context, key string) (string, error)
 	// Audit receives the intake's events: requests accepted and refused, OTP outcomes.
 	Audit identity.Recorder
 	Log   *zap.Logger

@@ -396,6 +396,8 @@ type JobStatus struct {
 	Message string `json:"message"`
 	SHA256  string `json:"sha256,omitempty"`
 	Serial  string `json:"certificate_serial,omitempty"`
+	// Link downloads the signed PDF (a storage link valid Intake.LinkTTL).
+	Link string `json:"link,omitempty"`
 }
 
 // handlePlacementJob reports a Sign-dialog job from the jobs bucket: "res.<id>" (the signature result,
@@ -447,6 +449,13 @@ func (in *Intake) jobStatus(ctx context.Context, id string) (*JobStatus, error) 
 		var s contracts.Signed
 		if json.Unmarshal(e.Value(), &s) == nil {
 			st.SHA256, st.Serial = s.SHA256After, s.CertificateSerial
+			if in.Links != nil {
+				if link, err := in.Links(ctx, s.PDFKey); err == nil {
+					st.Link = link
+				} else {
+					in.Log.Warn("placement status: no download link", zap.String("job_id", id), zap.Error(err))
+				}
+			}
 			if st.State == "queued" {
 				st.State, st.Message = "signed", "Signed; saving the signed PDF to the deal…"
 			}

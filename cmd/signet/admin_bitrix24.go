@@ -50,27 +50,14 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.SetOutput(stderr)
 	memberID := fs.String("member-id", "", "only this portal (register)")
 	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
-	cfgFlags := config.Defaults().Settings()
-	for _, s := range cfgFlags {
-		fs.String(s.Flag(), "", s.Help)
-	}
-	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
+	load := settingFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
 	}
-	var configArgs []string
-	for _, s := range cfgFlags {
-		if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
-			configArgs = append(configArgs, "--"+s.Flag(), f.Value.String())
-		}
-	}
-	if *configFile != "" {
-		configArgs = append(configArgs, "--config", *configFile)
-	}
-	cfg, _, err := config.Load("admin bitrix24", configArgs, os.Getenv)
+	cfg, err := load("admin bitrix24")
 	if err != nil {
 		return usageError{err}
 	}

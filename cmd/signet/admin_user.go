@@ -70,25 +70,12 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	bitrix := bitrixFlag{}
 	fs.Var(bitrix, "bitrix", "MEMBER_ID:USER_ID of the user on a portal; repeat for several portals (add)")
 	// The server's settings (--data-dir, --nats-url, …) are accepted too, so the command finds its NATS.
-	cfgFlags := config.Defaults().Settings()
-	for _, s := range cfgFlags {
-		fs.String(s.Flag(), "", s.Help)
-	}
-	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
+	load := settingFlags(fs)
 	login, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		return usageError{err}
 	}
-	var configArgs []string
-	for _, s := range cfgFlags {
-		if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
-			configArgs = append(configArgs, "--"+s.Flag(), f.Value.String())
-		}
-	}
-	if *configFile != "" {
-		configArgs = append(configArgs, "--config", *configFile)
-	}
-	cfg, _, err := config.Load("admin user", configArgs, os.Getenv)
+	cfg, err := load("admin user")
 	if err != nil {
 		return usageError{err}
 	}
@@ -176,24 +163,6 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usageError{fmt.Errorf("unknown action %q; run `signet admin user help`", action)}
 	}
 	return nil
-}
-
-// parseWithPositional parses flags that may come before or after one positional argument.
-func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", err
-	}
-	if fs.NArg() == 0 {
-		return "", nil
-	}
-	pos := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected arguments %v", fs.Args())
-	}
-	return pos, nil
 }
 
 // openIdentity opens the identity service with the server's secret keys; it never creates keys, since

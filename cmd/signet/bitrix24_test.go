@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -320,8 +322,18 @@ func TestSignButtonEndToEnd(t *testing.T) {
 		_ = json.NewDecoder(r.Body).Decode(&st)
 		r.Body.Close()
 	}
-	if st.State != "done" || st.SHA256 == "" {
+	if st.State != "done" || st.SHA256 == "" || st.Link == "" {
 		t.Fatalf("status: %+v", st)
+	}
+	// The dialog's download link gives the signed PDF itself.
+	lr, err := http.Get(st.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked, _ := io.ReadAll(lr.Body)
+	lr.Body.Close()
+	if sum := sha256.Sum256(linked); lr.StatusCode != http.StatusOK || hex.EncodeToString(sum[:]) != st.SHA256 {
+		t.Fatalf("download link: HTTP %d, %d bytes, not the signed PDF", lr.StatusCode, len(linked))
 	}
 	files := e.portal.DealFileContents(701)
 	if len(files) != 1 {

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/storage"
@@ -165,29 +164,6 @@ func readOTP(stderr io.Writer, login string) (string, error) {
 		return "", errors.New("no OTP: type it on a terminal, pipe it on standard input, or give --otp")
 	}
 	return strings.TrimSpace(line), nil
-}
-
-// settingFlags adds the server's settings (--data-dir, --nats-url, …) and --config to fs, so a CLI
-// command finds the same NATS and storage as the server; the returned function loads them after Parse.
-func settingFlags(fs *flag.FlagSet) func(name string) (*config.Config, error) {
-	settings := config.Defaults().Settings()
-	for _, s := range settings {
-		fs.String(s.Flag(), "", s.Help)
-	}
-	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
-	return func(name string) (*config.Config, error) {
-		var args []string
-		for _, s := range settings {
-			if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
-				args = append(args, "--"+s.Flag(), f.Value.String())
-			}
-		}
-		if *configFile != "" {
-			args = append(args, "--config", *configFile)
-		}
-		cfg, _, err := config.Load(name, args, os.Getenv)
-		return cfg, err
-	}
 }
 
 // progressPrinter draws a bar on a terminal and plain lines (every 10 % or 5 s) otherwise.

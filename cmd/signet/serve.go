@@ -94,7 +94,10 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 			return nil, err
 		}
 		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
-			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake")}
+			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake"),
+			Links: func(ctx context.Context, key string) (string, error) {
+				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
+			}}
 	}
 	l, err := a.listen()
 	if err != nil {

@@ -361,8 +361,11 @@ func TestWebPagesInChromium(t *testing.T) {
 	do(t, b, "sign", chromedp.SetValue(chromedp.CSS("#otp"), signCode, in),
 		chromedp.WaitEnabled(chromedp.CSS("#sign"), in), chromedp.Click(chromedp.CSS("#sign"), in))
 	waitStatusNot(t, b, in, "error")
-	if status := waitStatus(t, b, in); !strings.Contains(status, "Signed") {
-		t.Fatalf("the dialog ends with %q", status)
+	if status := waitStatus(t, b, in); !strings.Contains(status, "Signed") || !strings.Contains(status, "Download the signed PDF") {
+		t.Fatalf("the dialog must end with the result and a link to the signed file, it says %q", status)
+	}
+	if href := get(t, b, "signed file link", chromedp.AttributeValue(chromedp.CSS("#signed-link"), "href", in)); !strings.Contains(href.Value, "/files/") {
+		t.Fatalf("the signed file link points to %q", href.Value)
 	}
 	save(t, shots, "sign-done.png", get(t, b, "screenshot the result", chromedp.Screenshot(chromedp.CSS("iframe"))))
 	var signed []byte

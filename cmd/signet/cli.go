@@ -1,0 +1,53 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/signet-b24/signet/internal/config"
+)
+
+// The helpers every CLI command shares: the server's settings as flags, and one positional argument
+// among flags.
+
+// settingFlags adds the server's settings (--data-dir, --nats-url, …) and --config to fs, so a CLI
+// command finds the same NATS and storage as the server; the returned function loads them after Parse.
+func settingFlags(fs *flag.FlagSet) func(name string) (*config.Config, error) {
+	settings := config.Defaults().Settings()
+	for _, s := range settings {
+		fs.String(s.Flag(), "", s.Help)
+	}
+	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
+	return func(name string) (*config.Config, error) {
+		var args []string
+		for _, s := range settings {
+			if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
+				args = append(args, "--"+s.Flag(), f.Value.String())
+			}
+		}
+		if *configFile != "" {
+			args = append(args, "--config", *configFile)
+		}
+		cfg, _, err := config.Load(name, args, os.Getenv)
+		return cfg, err
+	}
+}
+
+// parseWithPositional parses flags that may come before or after one positional argument.
+func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", nil
+	}
+	pos := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	return pos, nil
+}
