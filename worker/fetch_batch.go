@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 
@@ -30,7 +29,7 @@ func isStoreDocument(job *contracts.SignJob) bool {
 // fetchBatch copies a batch job's document from the artefact storage into path. The storage checks
 // the object's SHA-256 while it is read; a missing or altered object can never succeed (permanent),
 // an unreachable storage can (retried later).
-func (s *Signer) fetchBatch(ctx context.Context, job *contracts.SignJob, dst string) (string, error) {
+func (s *Signer) fetchBatch(ctx context.Context, job *contracts.SignJob, dst io.Writer) (string, error) {
 	key := strings.TrimPrefix(job.Document.URL, StoreURLPrefix)
 	name := job.Document.FileName
 	if name == "" {
@@ -47,18 +46,13 @@ func (s *Signer) fetchBatch(ctx context.Context, job *contracts.SignJob, dst str
 	if s.MaxPDFBytes > 0 && obj.Size > s.MaxPDFBytes {
 		return "", Permanentf("batch document %s of job %s is %d bytes, more than worker.max_pdf_bytes %d", name, job.ID, obj.Size, s.MaxPDFBytes)
 	}
-	f, err := os.Create(dst)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if _, err := io.Copy(f, rc); err != nil {
+	if _, err := io.Copy(dst, rc); err != nil {
 		return "", classifyStore(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))
 	}
 	if err := rc.Close(); err != nil {
 		return "", classifyStore(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))
 	}
-	return name, f.Close()
+	return name, nil
 }
 
 // classifyStore: an object that is gone or fails its checksum stays so; re-enqueue the batch.

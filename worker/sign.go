@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -124,14 +123,10 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		}
 	}
 
-	dir, err := os.MkdirTemp(s.TempDir, "signet-"+job.ID+"-")
-	if err != nil {
-		return nil, fmt.Errorf("job %s: staging directory: %w", job.ID, err)
-	}
-	defer os.RemoveAll(dir)
-	in, out := filepath.Join(dir, "in.pdf"), filepath.Join(dir, "out.pdf")
+	doc := &spool{tempDir: s.TempDir, prefix: job.ID}
+	defer doc.close()
 	t0 := time.Now()
-	name, err := s.fetch(ctx, job, in)
+	name, err := s.fetch(ctx, job, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -149,24 +144,59 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	if job.Stamp.Page == "last" {
 		opts.Page = -1
 	}
-	original, err := fileSHA256(in)
-	if err != nil {
-		return nil, err
-	}
-	src := in
-	if job.Stamp.Evidence {
-		// A self-proving document: the stripe and the completion page are added before the first
-		// signature, which then covers them.
-		src = filepath.Join(dir, "prepared.pdf")
-		err := evidence.Prepare(ctx, in, src, evidence.Facts{DocumentID: job.ID, OriginalSHA256: original, FileName: name,
-			Signer: job.Signer.Login, Certificate: cred.Certificate.Subject.String(),
-			CertSerial: serialHex(cred.Certificate.SerialNumber.Bytes()), Time: now, PublicURL: s.PublicURL})
-		if err != nil {
-			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
+	signer := pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}
+	var (
+		original  string
+		res       *pades.Result
+		signedPDF io.Reader // the signed document, to store
+		size      int64
+	)
+	t0 = time.Now()
+	if doc.inMemory() && !job.Stamp.Evidence {
+		// The common case, a small document: signed in memory, no file touched.
+		sum := sha256.Sum256(doc.bytes())
+		original = hex.EncodeToString(sum[:])
+		var out []byte
+		out, res, err = pades.Sign(ctx, doc.bytes(), signer, opts)
+		signedPDF, size = bytes.NewReader(out), int64(len(out))
+	} else {
+		var in, out string
+		if in, err = doc.file(); err != nil {
+			return nil, fmt.Errorf("job %s: staging the document: %w", job.ID, err)
+		}
+		if original, err = fileSHA256(in); err != nil {
+			return nil, err
+		}
+		src := in
+		if job.Stamp.Evidence {
+			// A self-proving document: the stripe and the completion page are added before the first
+			// signature, which then covers them.
+			if src, err = doc.path("prepared.pdf"); err != nil {
+				return nil, err
+			}
+			err := evidence.Prepare(ctx, in, src, evidence.Facts{DocumentID: job.ID, OriginalSHA256: original, FileName: name,
+				Signer: job.Signer.Login, Certificate: cred.Certificate.Subject.String(),
+				CertSerial: serialHex(cred.Certificate.SerialNumber.Bytes()), Time: now, PublicURL: s.PublicURL})
+			if err != nil {
+				return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
+			}
+		}
+		if out, err = doc.path("out.pdf"); err != nil {
+			return nil, err
+		}
+		if res, err = pades.SignFile(ctx, src, out, signer, opts); err == nil {
+			f, ferr := os.Open(out)
+			if ferr != nil {
+				return nil, ferr
+			}
+			defer f.Close()
+			st, ferr := f.Stat()
+			if ferr != nil {
+				return nil, ferr
+			}
+			signedPDF, size = f, st.Size()
 		}
 	}
-	t0 = time.Now()
-	res, err := pades.SignFile(ctx, src, out, pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}, opts)
 	metrics.StageSeconds.WithLabelValues("sign").Observe(time.Since(t0).Seconds())
 	if err != nil {
 		if isPDFProblem(err) {
@@ -201,18 +231,9 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		FieldName:          res.FieldName,
 		FileName:           name,
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	signed.Size = st.Size()
+	signed.Size = size
 	t0 = time.Now()
-	if _, err := s.Store.Put(ctx, pdfKey, f, st.Size(), "application/pdf", after); err != nil {
+	if _, err := s.Store.Put(ctx, pdfKey, signedPDF, size, "application/pdf", after); err != nil {
 		return nil, fmt.Errorf("storing the signed PDF of job %s: %w", job.ID, err)
 	}
 	cmsSum := sha256.Sum256(res.CMS)
@@ -265,9 +286,9 @@ func fileSHA256(path string) (string, error) {
 
 // fetch downloads the job's PDF into path, only from the job's own portal. A Disk file is resolved
 // with disk.file.get at signing time, so the download URL (with its short-lived auth=) is fresh.
-func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, path string) (string, error) {
+func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, dst io.Writer) (string, error) {
 	if isStoreDocument(job) { // a batch document uploaded by `signet enqueue` (fetch_batch.go)
-		return s.fetchBatch(ctx, job, path)
+		return s.fetchBatch(ctx, job, dst)
 	}
 	fileURL, name := job.Document.URL, job.Document.FileName
 	if job.Document.FileField != "" { // a CRM file field: crm.item.get now, for a fresh urlMachine
@@ -285,15 +306,10 @@ func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, path string)
 	if name == "" {
 		name = "document.pdf"
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if _, err := s.Portal.Download(ctx, job.Portal.MemberID, fileURL, s.MaxPDFBytes, f); err != nil {
+	if _, err := s.Portal.Download(ctx, job.Portal.MemberID, fileURL, s.MaxPDFBytes, dst); err != nil {
 		return "", classifyPortal(fmt.Errorf("downloading %s: %w", name, err))
 	}
-	return name, f.Close()
+	return name, nil
 }
 
 // classifyPortal keeps Bitrix24's retryable errors (rate limits, 5xx, network) retryable and makes

@@ -94,8 +94,10 @@ type demoOptions struct {
 	PDF     []byte
 	DataDir string
 	Visible bool
-	Timeout time.Duration
-	Log     *zap.Logger
+	// Evidence asks for self-proving documents (robot property evidence=Y).
+	Evidence bool
+	Timeout  time.Duration
+	Log      *zap.Logger
 	// Concurrency of the robot calls (Bitrix24's queue server sends several at once).
 	Senders int
 }
@@ -172,9 +174,12 @@ func demo(ctx context.Context, o demoOptions) (*demoResult, error) {
 		disk, _ := portal.AddDealFile(deal, fmt.Sprintf("invoice-%d.pdf", deal), o.PDF)
 		calls[i] = call{deal, disk}
 	}
-	visible := "N"
+	visible, evidenceYN := "N", "N"
 	if o.Visible {
 		visible = "Y"
+	}
+	if o.Evidence {
+		evidenceYN = "Y"
 	}
 	start := time.Now()
 	tokens := make([]string, o.Docs)
@@ -195,7 +200,7 @@ func demo(ctx context.Context, o demoOptions) (*demoResult, error) {
 				tok, status, err := portal.RobotCall(ctx, cfg.PublicURL+"/bitrix24/robot", cfg.Bitrix24.RobotCode, c.deal, map[string]any{
 					producer.PropDocument: strconv.Itoa(c.disk), producer.PropSigner: "user_" + strconv.Itoa(signerID),
 					producer.PropCredential: cfg.Demo.Credential, producer.PropVisible: visible, producer.PropPage: "last",
-					producer.PropPosition: "bottom-right", producer.PropReason: "Approved by Signet demo",
+					producer.PropPosition: "bottom-right", producer.PropReason: "Approved by Signet demo", producer.PropEvidence: evidenceYN,
 				})
 				if err == nil && status != 200 {
 					err = fmt.Errorf("robot call for deal %d: Signet answered HTTP %d", c.deal, status)

@@ -70,6 +70,43 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 }
 
+// A robot call with evidence=Y gets a self-proving document through the whole pipeline: the document
+// id on every page and a completion page whose QR code leads to the verification page, all covered by
+// a signature pdfsig calls valid, and `signet verify` reads the facts back.
+func TestSelfProvingDocumentThroughThePipeline(t *testing.T) {
+	pdfsig := testenv.RequireTool(t, "pdfsig")
+	pdftotext := testenv.RequireTool(t, "pdftotext")
+	testenv.RequireTool(t, "softhsm2-util")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := demo(ctx, demoOptions{Docs: 2, Out: t.TempDir(), PDF: demoInvoice, DataDir: t.TempDir(), Evidence: true, Visible: true,
+		Timeout: 2 * time.Minute, Log: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Signed != 2 {
+		t.Fatalf("signed=%d failed=%d", res.Signed, res.Failed)
+	}
+	for _, path := range res.Files {
+		o, _ := exec.Command(pdfsig, path).CombinedOutput()
+		if !strings.Contains(string(o), "Signature is Valid.") || !strings.Contains(string(o), "Total document signed") {
+			t.Fatalf("pdfsig %s:\n%s", path, o)
+		}
+		text, err := exec.Command(pdftotext, path, "-").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if code := run(ctx, []string{"verify", path}, &out, &out); code != 1 || !strings.Contains(out.String(), "evidence: document r") {
+			t.Fatalf("signet verify must print the evidence facts (exit 1: the demo certificate is not trusted): %d\n%s", code, out.String())
+		}
+		id := strings.TrimSuffix(strings.Fields(strings.SplitN(out.String(), "evidence: document ", 2)[1])[0], ",")
+		if strings.Count(string(text), id) < 2 {
+			t.Errorf("the document id %s must stand on the page and on the completion page:\n%s", id, text)
+		}
+	}
+}
+
 func TestDemoPrintsTheContractLine(t *testing.T) {
 	testenv.RequireTool(t, "softhsm2-util")
 	var stdout, stderr bytes.Buffer
