@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/internal/queue"
 )
 
@@ -47,8 +49,20 @@ type Pool struct {
 	// DrainTimeout bounds the jobs in hand after ctx ends; then they are NAKed (default
 	// DefaultDrainTimeout).
 	DrainTimeout time.Duration
-	Log          *zap.Logger
-	Now          func() time.Time
+	// Audit records the jobs that fail, go to DEAD or are called back.
+	Audit audit.Recorder
+	Log   *zap.Logger
+	Now   func() time.Time
+}
+
+// record appends an audit event; a failure is logged, it never holds up a job.
+func (p *Pool) record(ctx context.Context, e contracts.AuditEvent) {
+	if p.Audit == nil {
+		return
+	}
+	if err := p.Audit.Record(ctx, e); err != nil {
+		p.Log.Error("audit event not recorded", zap.String("action", e.Action), zap.String("job_id", e.JobID), zap.Error(err))
+	}
 }
 
 // Run consumes until ctx ends, then drains: no new message is started (those already buffered are
@@ -141,7 +155,12 @@ func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
 				return nil
 			}
+			// Missed heartbeats while NATS restarts or a leader moves: not terminal (nats.go #1729).
 			p.Log.Warn("pulling messages", zap.String("consumer", consumer), zap.Error(err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -260,6 +279,9 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		return Permanent(err)
 	}
 	log := p.Log.With(zap.String("job_id", job.ID), zap.String("kind", string(job.Kind)))
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered == 1 {
+		metrics.StageSeconds.WithLabelValues("queue_wait").Observe(p.now().Sub(md.Timestamp).Seconds())
+	}
 	lease, err := p.Signer.Results.Claim(ctx, job.ID, leaseHolder(), 2*p.ackWait())
 	if err != nil {
 		return err // ErrBusy: another worker signs it right now; NAKed and looked at again later
@@ -282,9 +304,13 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	}
 	if err != nil {
 		if !IsPermanent(err) {
+			metrics.JobsTotal.WithLabelValues(string(job.Kind), "retried").Inc()
 			return err
 		}
 		log.Warn("job failed", zap.Error(err))
+		e := audit.JobEvent(contracts.AuditJobFailed, job)
+		e.Outcome, e.Reason = contracts.AuditError, err.Error()
+		p.record(ctx, e)
 		// The failed callback first: if it cannot be queued the job is retried (and fails again
 		// the same way), so the workflow always hears; DEAD is the operator's copy.
 		if cerr := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), nil, err.Error()); cerr != nil {
@@ -293,10 +319,15 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		if derr := p.dead(ctx, msg, job.ID, err.Error()); derr != nil {
 			return derr
 		}
+		metrics.JobsTotal.WithLabelValues(string(job.Kind), "failed").Inc()
 		return err
 	}
 	log.Info("job signed", zap.String("sha256", signed.SHA256After), zap.String("certificate_serial", signed.CertificateSerial))
-	return p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), signed, "")
+	if err := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), signed, ""); err != nil {
+		return err
+	}
+	metrics.JobsTotal.WithLabelValues(string(job.Kind), "signed").Inc()
+	return nil
 }
 
 // callbackID is the Nats-Msg-Id of a job's callback: "cb-" and the job message's own id, which is the
@@ -395,14 +426,22 @@ func (p *Pool) handleCallback(ctx context.Context, msg jetstream.Msg) error {
 		}
 		return Permanent(err)
 	}
+	t0 := time.Now()
 	err = p.Caller.Deliver(ctx, cb)
+	metrics.StageSeconds.WithLabelValues("callback").Observe(time.Since(t0).Seconds())
 	if err != nil && p.lastDelivery(msg) && ctx.Err() == nil {
 		err = Permanentf("callback of job %s gave up after %d attempts: %w", cb.JobID, p.MaxDeliver, err)
 	}
 	if IsPermanent(err) {
+		e := audit.CallbackEvent(contracts.AuditCallbackFailed, cb)
+		e.Reason = err.Error()
+		p.record(ctx, e)
 		if derr := p.dead(ctx, msg, cb.JobID, err.Error()); derr != nil {
 			return derr
 		}
+	}
+	if err == nil {
+		p.record(ctx, audit.CallbackEvent(contracts.AuditCalledBack, cb))
 	}
 	return err
 }
@@ -420,6 +459,8 @@ func (p *Pool) dead(ctx context.Context, msg jetstream.Msg, jobID, reason string
 		p.Log.Error("could not write to DEAD; the message will be retried", zap.String("job_id", jobID), zap.Error(err))
 		return err
 	}
+	p.record(ctx, contracts.AuditEvent{Action: contracts.AuditJobDead, JobID: jobID, Outcome: contracts.AuditError, Reason: reason,
+		Detail: fmt.Sprintf("%s seq %d, %d deliveries", d.Stream, d.Seq, d.Deliveries)})
 	return nil
 }
 

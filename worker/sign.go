@@ -199,11 +199,13 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	}
 	metrics.StageSeconds.WithLabelValues("sign").Observe(time.Since(t0).Seconds())
 	if err != nil {
-		if isPDFProblem(err) {
-			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
-		}
+		// Token trouble first: the engine reports a key that refused to sign as ErrBadSigner, but when
+		// the cause is the token going away the job waits for the keyring to reconnect.
 		if tokenTrouble(err) {
 			return nil, fmt.Errorf("signing job %s: %w", job.ID, err)
+		}
+		if isPDFProblem(err) {
+			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
 		}
 		return nil, fmt.Errorf("signing job %s: %w", job.ID, err)
 	}

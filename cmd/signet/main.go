@@ -37,7 +37,7 @@ func commands() map[string]command {
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "enqueue", "batch", "status", "config"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "enqueue", "batch", "status", "dlq", "config"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -58,14 +58,18 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 		return err
 	}
 	if r.intake {
+		u := cfg.PublicURL
 		fmt.Fprintf(stdout, "Signet is running.\n"+
+			"  Control panel:             %s/admin   (create an administrator: signet admin local-admin set LOGIN)\n"+
+			"  Operator dashboard:        %s/ops\n"+
+			"  Verify a signed PDF:       %s/verify\n"+
+			"  Bitrix24 install handler:  %s/bitrix24/install   (add the portal's domain to bitrix24.portals)\n"+
 			"  Bitrix24 robot handler:    %s/bitrix24/robot\n"+
-			"  Bitrix24 install handler:  %s/bitrix24/install\n"+
+			"  Bitrix24 Sign button:      %s/bitrix24/placement\n"+
 			"  Health / readiness:        %s/healthz  %s/readyz\n"+
 			"  Prometheus metrics:        %s/metrics\n"+
 			"  Admin API token file:      %s\n"+
-			"  Data directory:            %s\n", cfg.PublicURL, cfg.PublicURL, cfg.PublicURL, cfg.PublicURL, cfg.PublicURL,
-			cfg.Security.AdminTokenFile, cfg.DataDir)
+			"  Data directory:            %s\n", u, u, u, u, u, u, u, u, u, cfg.Security.AdminTokenFile, cfg.DataDir)
 		if len(cfg.Tokens) == 0 {
 			fmt.Fprintf(stdout, "  Demo signing credential:   %s (SoftHSM token under %s/softhsm)\n", cfg.Demo.Credential, cfg.DataDir)
 		}
@@ -132,7 +136,7 @@ func (a *app) pool() *worker.Pool {
 	log := a.log.Named("worker")
 	return &worker.Pool{
 		JS: a.js, Interactive: a.cfg.Worker.Interactive, Batch: a.cfg.Worker.Batch, Callbacks: a.cfg.Worker.Callbacks,
-		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, DrainTimeout: drainTimeout, Log: log,
+		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, DrainTimeout: drainTimeout, Audit: a.audit, Log: log,
 		Signer: &worker.Signer{Keys: a.keys, Policy: a.policy, Audit: a.audit, PublicURL: a.cfg.PublicURL, Portal: a.b24, Batch: batch, Store: a.store, Results: a.results,
 			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log},
 		Caller: &worker.Caller{Portal: a.b24, Batch: batch, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log},

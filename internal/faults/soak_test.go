@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,10 +72,8 @@ func TestSoak(t *testing.T) {
 	for _, pr := range append([]*proc{p.intake}, p.workers...) {
 		mem = append(mem, fmt.Sprintf("%s %s", pr.name, peakRSS(pr)))
 	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
 	mem = append(mem, fmt.Sprintf("test process (nats-server + emulator) %s", selfPeakRSS()))
-	mem = append(mem, fmt.Sprintf("minio %s", "n/a"))
+	mem = append(mem, fmt.Sprintf("minio %s", cmdlinePeakRSS(m.Endpoint)))
 	report := fmt.Sprintf("docs=%d rate=%s sent_in=%s elapsed=%s throughput=%.1f docs/s latency p50=%s p90=%s p99=%s max=%s duplicates_absorbed=%d\npeak RSS: %s",
 		n, rateString(rate), sentIn.Round(time.Second), elapsed.Round(time.Second), float64(n)/last.Sub(start).Seconds(),
 		pct(0.5), pct(0.9), pct(0.99), lat[len(lat)-1].Round(time.Millisecond), p.duplicateSends(), strings.Join(mem, "; "))
@@ -111,6 +108,21 @@ func peakRSS(p *proc) string {
 		return "n/a"
 	}
 	return vmHWM(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+}
+
+// cmdlinePeakRSS is the VmHWM of the process whose command line contains s (MinIO, by its address).
+func cmdlinePeakRSS(s string) string {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), s) {
+			return vmHWM("/proc/" + e.Name() + "/status")
+		}
+	}
+	return "n/a"
 }
 
 func selfPeakRSS() string { return vmHWM("/proc/self/status") }

@@ -1,0 +1,152 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/natstest"
+)
+
+func TestBackOff(t *testing.T) {
+	for _, c := range []struct {
+		ackWait    time.Duration
+		maxDeliver int
+		want       []time.Duration
+	}{
+		{30 * time.Second, 5, []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute}},
+		{3 * time.Second, 3, []time.Duration{3 * time.Second, 6 * time.Second, 12 * time.Second}},
+		{10 * time.Minute, 2, []time.Duration{10 * time.Minute, 10 * time.Minute}}, // never below AckWait
+	} {
+		got := BackOff(c.ackWait, c.maxDeliver)
+		if len(got) != len(c.want) {
+			t.Fatalf("BackOff(%s, %d) = %v, want %v", c.ackWait, c.maxDeliver, got, c.want)
+		}
+		for i := range got {
+			if got[i] != c.want[i] || got[i] < c.ackWait {
+				t.Fatalf("BackOff(%s, %d) = %v, want %v", c.ackWait, c.maxDeliver, got, c.want)
+			}
+		}
+	}
+	if n := len(BackOff(time.Second, -1)); n != 10 {
+		t.Fatalf("unlimited MaxDeliver: %d steps, want 10", n)
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	for d, want := range map[uint64]time.Duration{1: 2 * time.Second, 2: 4 * time.Second, 5: 32 * time.Second, 9: 5 * time.Minute, 50: 5 * time.Minute} {
+		if got := RetryDelay(d); got != want {
+			t.Errorf("RetryDelay(%d) = %s, want %s", d, got, want)
+		}
+	}
+}
+
+// TestProvisionIdempotent provisions twice (every process does at start) and checks what the README
+// promises: work-queue SIGN and CALLBACK on file storage with a 24 h duplicate window, explicit-ack pull
+// consumers with BackOff starting at AckWait and bounded MaxAckPending; a changed AckWait is applied.
+func TestProvisionIdempotent(t *testing.T) {
+	ns := natstest.Start(t)
+	ctx := context.Background()
+	s := Settings{Replicas: 1, AckWait: 5 * time.Second, MaxDeliver: 4, MaxAckPending: 64}
+	for range 2 {
+		if err := Provision(ctx, ns.JS, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{contracts.StreamSign, contracts.StreamCallback} {
+		st, err := ns.JS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := st.CachedInfo().Config
+		if c.Retention != jetstream.WorkQueuePolicy || c.Storage != jetstream.FileStorage || c.Duplicates != DuplicateWindow {
+			t.Errorf("stream %s: retention %v storage %v duplicates %s", name, c.Retention, c.Storage, c.Duplicates)
+		}
+	}
+	cons, err := ns.JS.Consumer(ctx, contracts.StreamSign, contracts.ConsumerSignInteractive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cons.CachedInfo().Config
+	if cc.AckPolicy != jetstream.AckExplicitPolicy || cc.AckWait != 5*time.Second || cc.MaxDeliver != 4 ||
+		cc.MaxAckPending != 64 || len(cc.BackOff) != 4 || cc.BackOff[0] != 5*time.Second || cc.MaxRequestBatch != MaxRequestBatch {
+		t.Errorf("consumer config: %+v", cc)
+	}
+	s.AckWait = 7 * time.Second
+	if err := Provision(ctx, ns.JS, s); err != nil {
+		t.Fatal(err)
+	}
+	cons, _ = ns.JS.Consumer(ctx, contracts.StreamSign, contracts.ConsumerSignInteractive)
+	if got := cons.CachedInfo().Config.AckWait; got != 7*time.Second {
+		t.Errorf("AckWait after a changed provision: %s, want 7s", got)
+	}
+}
+
+// TestDeadLetters moves messages to DEAD (twice for the same one: one letter), lists, gets,
+// republishes under a new Nats-Msg-Id and purges.
+func TestDeadLetters(t *testing.T) {
+	ns := natstest.Start(t)
+	ctx := context.Background()
+	if err := Provision(ctx, ns.JS, Settings{AckWait: time.Second, MaxDeliver: 3, MaxAckPending: 8}); err != nil {
+		t.Fatal(err)
+	}
+	job := []byte(`{"v":1,"id":"job-1","kind":"robot"}`)
+	ack, err := ns.JS.PublishMsg(ctx, &nats.Msg{Subject: contracts.SubjectSignInteractive, Data: job,
+		Header: nats.Header{contracts.HeaderMsgID: []string{"job-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Dead{Subject: contracts.SubjectSignInteractive, Stream: contracts.StreamSign, Seq: ack.Sequence, JobID: "job-1",
+		Reason: "document invoice.pdf is corrupt", Deliveries: 1, Data: job}
+	for range 2 {
+		if err := MoveToDead(ctx, ns.JS, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := MoveToDead(ctx, ns.JS, Dead{Subject: contracts.SubjectCallback, Stream: contracts.StreamCallback, Seq: 9,
+		Reason: "gave up", Data: []byte(`{"job_id":"job-2"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := ListDead(ctx, ns.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 2 || ls[0].JobID != "job-1" || ls[0].Reason != d.Reason || ls[0].Subject != contracts.SubjectSignInteractive ||
+		ls[0].OrigSeq != ack.Sequence || ls[1].JobID != "job-2" || ls[1].Stream != contracts.StreamCallback {
+		t.Fatalf("ListDead = %+v", ls)
+	}
+	l, err := GetDead(ctx, ns.JS, ls[0].Seq)
+	if err != nil || string(l.Data) != string(job) {
+		t.Fatalf("GetDead: %+v, %v", l, err)
+	}
+	if _, err := GetDead(ctx, ns.JS, 999); err == nil {
+		t.Fatal("GetDead of a missing sequence: no error")
+	}
+	// The original publish id is still in the duplicate window; the retry must not be dropped.
+	before, _ := ns.JS.Stream(ctx, contracts.StreamSign)
+	info0, _ := before.Info(ctx)
+	if err := Republish(ctx, ns.JS, l); err != nil {
+		t.Fatal(err)
+	}
+	info1, _ := before.Info(ctx)
+	if info1.State.LastSeq != info0.State.LastSeq+1 {
+		t.Fatalf("republish was dropped: SIGN last seq %d → %d", info0.State.LastSeq, info1.State.LastSeq)
+	}
+	m, err := before.GetMsg(ctx, info1.State.LastSeq)
+	if err != nil || m.Header.Get(contracts.HeaderMsgID) == "job-1" {
+		t.Fatalf("republished message id %q, %v; want a new one", m.Header.Get(contracts.HeaderMsgID), err)
+	}
+	if ls, _ := ListDead(ctx, ns.JS); len(ls) != 1 {
+		t.Fatalf("after a retry DEAD holds %d letters, want 1", len(ls))
+	}
+	if n, err := PurgeDead(ctx, ns.JS); err != nil || n != 1 {
+		t.Fatalf("PurgeDead = %d, %v", n, err)
+	}
+	if ls, _ := ListDead(ctx, ns.JS); len(ls) != 0 {
+		t.Fatalf("after purge DEAD holds %v", ls)
+	}
+}
