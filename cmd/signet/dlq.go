@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/config"
@@ -46,9 +44,6 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{err}
 	}
 	pos = append(pos, rest...)
-	if cfg.NATS.URL == "" {
-		return usageError{errors.New("nats.url is required: give --nats-url nats://HOST:4222 (or SIGNET_NATS_URL, or nats.url in --config); for `signet serve` with embedded NATS, set nats.port and use nats://127.0.0.1:PORT")}
-	}
 	seqArg := func() (uint64, error) {
 		if len(pos) != 1 {
 			return 0, usageError{fmt.Errorf("%s needs one sequence number (see `signet dlq list`)", sub)}
@@ -76,19 +71,12 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{fmt.Errorf("unknown subcommand %q; use list, show, retry or purge", sub)}
 	}
 
-	opts := []nats.Option{nats.Name("signet dlq"), nats.Timeout(5 * time.Second)}
-	if cfg.NATS.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
-	}
-	nc, err := nats.Connect(cfg.NATS.URL, opts...)
-	if err != nil {
-		return fmt.Errorf("connecting to NATS at %s: %w; check nats.url and that the server runs", cfg.NATS.URL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	// nats.url, or the embedded server of a running `signet serve` on the same data directory.
+	nc, js, err := dialNATS(cfg)
 	if err != nil {
 		return err
 	}
+	defer nc.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 
