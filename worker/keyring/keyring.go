@@ -247,24 +247,16 @@ func cacheKey(t *token, id, label []byte) string {
 // module-path and pin-source are ignored (the token configuration decides them); a pin-value is
 // refused, so that a PIN never travels inside a job or a log line.
 func (k *Keyring) Credential(ctx context.Context, uri string) (*Credential, error) {
-	u, err := keyURI(uri)
-	if err != nil {
-		return nil, err
-	}
-	t, err := k.tokenFor(u)
-	if err != nil {
-		return nil, err
-	}
-	var label []byte
-	if u.Object != "" {
-		label = []byte(u.Object)
-	}
-	return k.credential(ctx, t, u.ID, label, true)
+	return k.lookup(ctx, uri, true)
 }
 
 // Key is Credential for a key whose certificate may live outside the token (signet sign --cert): the
 // returned Credential's Certificate is nil when the token holds none.
 func (k *Keyring) Key(ctx context.Context, uri string) (*Credential, error) {
+	return k.lookup(ctx, uri, false)
+}
+
+func (k *Keyring) lookup(ctx context.Context, uri string, needCert bool) (*Credential, error) {
 	u, err := keyURI(uri)
 	if err != nil {
 		return nil, err
@@ -277,7 +269,7 @@ func (k *Keyring) Key(ctx context.Context, uri string) (*Credential, error) {
 	if u.Object != "" {
 		label = []byte(u.Object)
 	}
-	return k.credential(ctx, t, u.ID, label, false)
+	return k.credential(ctx, t, u.ID, label, needCert)
 }
 
 func (k *Keyring) credential(ctx context.Context, t *token, id, label []byte, needCert bool) (*Credential, error) {
