@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/queue"
