@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,23 +43,16 @@ func startB24(t *testing.T, ecfg emulator.Config, extra ...string) *b24env {
 	ctx := context.Background()
 	dataDir := t.TempDir()
 	portal := emulator.New(ecfg)
-	base, err := portal.Start()
+	_, err := portal.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { portal.Close() })
-	addr, err := freeLoopbackAddr()
+	settings, err := emulatorSettings(portal, dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secretFile := filepath.Join(dataDir, "client_secret")
-	if err := os.WriteFile(secretFile, []byte(portal.ClientSecret()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"--data-dir", dataDir, "--listen", addr,
-		"--bitrix24-portals", strings.TrimPrefix(base, "http://"), "--bitrix24-allow-private", "true",
-		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
-		"--bitrix24-oauth-url", portal.OAuthURL(), "--worker-ack-wait", "30s"}, extra...)
+	args := append(append(settings, "--worker-ack-wait", "30s"), extra...)
 	cfg, _, err := config.Load("test", args, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

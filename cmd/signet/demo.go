@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,30 +117,16 @@ func demo(ctx context.Context, o demoOptions) (*demoResult, error) {
 		dataDir = d
 	}
 	portal := emulator.New(emulator.Config{Log: o.Log.Named("emulator")})
-	base, err := portal.Start()
-	if err != nil {
+	if _, err := portal.Start(); err != nil {
 		return nil, err
 	}
 	defer portal.Close()
-	domain := base[len("http://"):]
-
-	addr, err := freeLoopbackAddr()
+	settings, err := emulatorSettings(portal, dataDir)
 	if err != nil {
 		return nil, err
 	}
-	secretFile := filepath.Join(dataDir, "bitrix24.client_secret")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(secretFile, []byte(portal.ClientSecret()), 0o600); err != nil {
-		return nil, err
-	}
-	cfg, _, err := config.Load("demo", []string{
-		"--data-dir", dataDir, "--listen", addr,
-		"--bitrix24-portals", domain, "--bitrix24-allow-private", "true",
-		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
-		"--bitrix24-oauth-url", portal.OAuthURL(), "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000",
-	}, func(string) string { return "" })
+	cfg, _, err := config.Load("demo", append(settings, "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"),
+		func(string) string { return "" })
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +255,27 @@ func demo(ctx context.Context, o demoOptions) (*demoResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// emulatorSettings are the settings that point a Signet process at an emulated portal: a free loopback
+// address, the portal allowed to install it (on loopback, so allow_private), and the emulator's OAuth
+// server and client secret (written to a file in dataDir, as a secret must be).
+func emulatorSettings(portal *emulator.Portal, dataDir string) ([]string, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	secretFile := filepath.Join(dataDir, "bitrix24.client_secret")
+	if err := os.WriteFile(secretFile, []byte(portal.ClientSecret()), 0o600); err != nil {
+		return nil, err
+	}
+	return []string{"--data-dir", dataDir, "--listen", addr,
+		"--bitrix24-portals", strings.TrimPrefix(portal.BaseURL(), "http://"), "--bitrix24-allow-private", "true",
+		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
+		"--bitrix24-oauth-url", portal.OAuthURL()}, nil
 }
 
 func freeLoopbackAddr() (string, error) {

@@ -42,25 +42,16 @@ func startPipeline(t *testing.T, ctx context.Context, flags ...string) *pipeline
 	testenv.RequireTool(t, "softhsm2-util")
 	dataDir := t.TempDir()
 	portal := emulator.New(emulator.Config{Log: zap.NewNop()})
-	base, err := portal.Start()
+	_, err := portal.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { portal.Close() })
-	addr, err := freeLoopbackAddr()
+	settings, err := emulatorSettings(portal, dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secretFile := filepath.Join(dataDir, "bitrix24.client_secret")
-	if err := os.WriteFile(secretFile, []byte(portal.ClientSecret()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{
-		"--data-dir", dataDir, "--listen", addr,
-		"--bitrix24-portals", strings.TrimPrefix(base, "http://"), "--bitrix24-allow-private", "true",
-		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
-		"--bitrix24-oauth-url", portal.OAuthURL(), "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000",
-	}, flags...)
+	args := append(append(settings, "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"), flags...)
 	cfg, _, err := config.Load("test", args, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

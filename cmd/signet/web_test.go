@@ -42,25 +42,17 @@ func startWebEnv(t *testing.T, ctx context.Context) *webEnv {
 	dataDir := t.TempDir()
 	log := zap.NewNop()
 	portal := emulator.New(emulator.Config{Log: log})
-	pbase, err := portal.Start()
+	_, err := portal.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { portal.Close() })
-	addr, err := freeLoopbackAddr()
+	settings, err := emulatorSettings(portal, dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secretFile := filepath.Join(dataDir, "bitrix24.client_secret")
-	if err := os.WriteFile(secretFile, []byte(portal.ClientSecret()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Load("web-test", []string{
-		"--data-dir", dataDir, "--listen", addr,
-		"--bitrix24-portals", strings.TrimPrefix(pbase, "http://"), "--bitrix24-allow-private", "true",
-		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
-		"--bitrix24-oauth-url", portal.OAuthURL(), "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000",
-	}, func(string) string { return "" })
+	cfg, _, err := config.Load("web-test", append(settings, "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"),
+		func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
