@@ -16,6 +16,12 @@ func (p *Portal) userCurrent(c *callCtx, _ map[string]any) (any, *apiError) {
 		"EMAIL": fmt.Sprintf("user%d@example.com", c.userID), "ADMIN": c.userID == AdminUserID}, nil
 }
 
+// userAdmin answers whether the calling user administers the portal (user.admin: true or false);
+// in the emulator the installing administrator (AdminUserID) does.
+func (p *Portal) userAdmin(c *callCtx, _ map[string]any) (any, *apiError) {
+	return c.userID == AdminUserID, nil
+}
+
 // Placements returns code → handler URLs of the bound placements.
 func (p *Portal) Placements() map[string][]string {
 	p.mu.Lock()

@@ -76,6 +76,7 @@ func (p *Portal) methods() map[string]method {
 		"im.notify.system.add":     p.imNotifySystemAdd,
 		"app.info":                 p.appInfo,
 		"user.current":             p.userCurrent,
+		"user.admin":               p.userAdmin,
 	}
 }
 

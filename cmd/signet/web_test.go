@@ -651,3 +651,62 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 	}
 	return p
 }
+
+// A portal administrator who opens the application in Bitrix24 reaches the control panel through a
+// single-use ticket, checked against the (emulated) portal with their own AUTH_ID and user.admin; an
+// ordinary portal user does not.
+func TestPortalAdministratorThroughTheApp(t *testing.T) {
+	testenv.RequireTool(t, "softhsm2-util")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := startWebEnv(t, ctx)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	open := func(userID int) (int, string) {
+		req, err := env.portal.PlacementRequest(ctx, env.base+"/admin/bitrix24", "DEFAULT", userID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, page := open(7); st != http.StatusForbidden || strings.Contains(page, `name="ticket"`) {
+		t.Fatalf("a portal user who is not an administrator: %d", st)
+	}
+	st, page := open(emulator.AdminUserID)
+	const marker = `name="ticket" value="`
+	i := strings.Index(page, marker)
+	if st != http.StatusOK || i < 0 {
+		t.Fatalf("the portal administrator gets no ticket: %d\n%s", st, page)
+	}
+	ticket := page[i+len(marker):]
+	ticket = ticket[:strings.IndexByte(ticket, '"')]
+	resp, err := noRedirect.PostForm(env.base+"/admin/portal-session", url.Values{"ticket": {ticket}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "signet_admin" {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || cookie == nil {
+		t.Fatalf("the ticket gave no session: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, env.base+"/admin/users", nil)
+	req.AddCookie(cookie)
+	resp, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the portal administrator's session does not open the control panel: %d", resp.StatusCode)
+	}
+}
