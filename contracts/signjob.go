@@ -132,3 +132,12 @@ func DecodeSignJob(data []byte) (*SignJob, error) {
 	}
 	return &j, nil
 }
+
+// GrantRef names a batch grant in messages, logs, reports and audit events by the first characters of
+// its id: the whole id authorises signing, so it is shown once, to the person who created the grant.
+func GrantRef(id string) string {
+	if len(id) <= 7 {
+		return id
+	}
+	return id[:7] + "…"
+}

@@ -246,7 +246,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		JobID: job.ID, BatchID: job.BatchID, Kind: string(job.Kind), Portal: job.Portal.MemberID, Domain: job.Portal.Domain,
 		DocumentID: job.Document.DocumentID, EntityTypeID: job.Document.EntityTypeID, EntityID: job.Document.EntityID,
 		DiskFileID: job.Document.DiskFileID, FileName: name, Signer: job.Signer.Login, BitrixUserID: job.Signer.BitrixUserID,
-		Authorization: job.Signer.Authorization, GrantID: job.Signer.GrantID, Credential: cred.URI,
+		Authorization: job.Signer.Authorization, GrantID: contracts.GrantRef(job.Signer.GrantID), Credential: cred.URI,
 		CertificateSubject: signed.CertificateSubject, CertificateIssuer: cred.Certificate.Issuer.String(),
 		CertificateSerial: signed.CertificateSerial, SignedAt: signed.SignedAt, SubFilter: "ETSI.CAdES.detached",
 		FieldName: res.FieldName, SHA256Before: signed.SHA256Before, SHA256After: after, Size: signed.Size,

@@ -76,8 +76,8 @@ func (s *Service) CreateGrant(ctx context.Context, login, code, credentialURI st
 		return nil, fmt.Errorf("batch grant for %q: storing: %w; try again", d.Login, err)
 	}
 	s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditGrantIssued, Login: d.Login, Credential: credentialURI, Outcome: contracts.AuditOK,
-		Detail: fmt.Sprintf("grant %s…: %d documents until %s, authorised by %s", id[:6], max, g.Expires.Format(time.RFC3339), d.Method)})
-	s.log.Info("batch grant created", zapLogin(d.Login), zap.String("grant", id), zap.String("credential", credentialURI),
+		Detail: fmt.Sprintf("grant %s: %d documents until %s, authorised by %s", GrantRef(id), max, g.Expires.Format(time.RFC3339), d.Method)})
+	s.log.Info("batch grant created", zapLogin(d.Login), zap.String("grant", GrantRef(id)), zap.String("credential", credentialURI),
 		zap.Int("max", max), zap.Time("expires", g.Expires), zap.String("authorised_by", d.Method))
 	return &g, nil
 }
@@ -88,14 +88,14 @@ func (s *Service) getGrant(ctx context.Context, id string) (*Grant, uint64, erro
 	}
 	b, rev, err := getRev(ctx, s.grants, id)
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading batch grant %s: %w", id, err)
+		return nil, 0, fmt.Errorf("reading batch grant %s: %w", GrantRef(id), err)
 	}
 	if b == nil {
-		return nil, 0, fmt.Errorf("batch grant %s: %w; check the grant id or create a new grant", id, ErrGrantNotFound)
+		return nil, 0, fmt.Errorf("batch grant %s: %w; check the grant id or create a new grant", GrantRef(id), ErrGrantNotFound)
 	}
 	var g Grant
 	if err := json.Unmarshal(b, &g); err != nil {
-		return nil, 0, fmt.Errorf("batch grant %s: damaged record: %w", id, err)
+		return nil, 0, fmt.Errorf("batch grant %s: damaged record: %w", GrantRef(id), err)
 	}
 	return &g, rev, nil
 }
@@ -117,15 +117,15 @@ func (s *Service) spendGrant(ctx context.Context, u *User, id, credentialURI str
 		}
 		switch {
 		case loginKey(g.Login) != loginKey(login):
-			return nil, fmt.Errorf("batch grant %s refused for %q: %w: it belongs to %q; each signer needs their own grant", id, login, ErrGrantScope, g.Login)
+			return nil, fmt.Errorf("batch grant %s refused for %q: %w: it belongs to %q; each signer needs their own grant", GrantRef(id), login, ErrGrantScope, g.Login)
 		case g.Credential != credentialURI:
-			return nil, fmt.Errorf("batch grant %s refused for %q: %w: it covers key %s, not %s; create a grant for that key", id, login, ErrGrantScope, g.Credential, credentialURI)
+			return nil, fmt.Errorf("batch grant %s refused for %q: %w: it covers key %s, not %s; create a grant for that key", GrantRef(id), login, ErrGrantScope, g.Credential, credentialURI)
 		case g.Revoked:
-			return nil, fmt.Errorf("batch grant %s refused for %q: %w; create a new grant with a fresh OTP", id, login, ErrGrantRevoked)
+			return nil, fmt.Errorf("batch grant %s refused for %q: %w; create a new grant with a fresh OTP", GrantRef(id), login, ErrGrantRevoked)
 		case !s.now().Before(g.Expires):
-			return nil, fmt.Errorf("batch grant %s refused for %q: %w at %s; create a new grant with a fresh OTP", id, login, ErrGrantExpired, g.Expires.Format(time.RFC3339))
+			return nil, fmt.Errorf("batch grant %s refused for %q: %w at %s; create a new grant with a fresh OTP", GrantRef(id), login, ErrGrantExpired, g.Expires.Format(time.RFC3339))
 		case g.Used >= g.Max:
-			return nil, fmt.Errorf("batch grant %s refused for %q: %w (all %d used); create a new grant with a fresh OTP", id, login, ErrGrantExhausted, g.Max)
+			return nil, fmt.Errorf("batch grant %s refused for %q: %w (all %d used); create a new grant with a fresh OTP", GrantRef(id), login, ErrGrantExhausted, g.Max)
 		}
 		// A credential unmapped or disabled after the grant was made stops the grant too.
 		if err := s.checkCredential(ctx, u, credentialURI); err != nil {
@@ -140,11 +140,11 @@ func (s *Service) spendGrant(ctx context.Context, u *User, id, credentialURI str
 			if isConflict(err) {
 				continue
 			}
-			return nil, fmt.Errorf("batch grant %s for %q: %w; try again", id, login, err)
+			return nil, fmt.Errorf("batch grant %s for %q: %w; try again", GrantRef(id), login, err)
 		}
 		return &Decision{Login: g.Login, Method: MethodGrant, GrantID: id}, nil
 	}
-	return nil, fmt.Errorf("batch grant %s for %q: %w; try again", id, login, ErrBusy)
+	return nil, fmt.Errorf("batch grant %s for %q: %w; try again", GrantRef(id), login, ErrBusy)
 }
 
 // ListGrants returns all grants, newest first.
@@ -187,12 +187,15 @@ func (s *Service) RevokeGrant(ctx context.Context, id string) error {
 			if isConflict(err) {
 				continue
 			}
-			return fmt.Errorf("revoking batch grant %s: %w; try again", id, err)
+			return fmt.Errorf("revoking batch grant %s: %w; try again", GrantRef(id), err)
 		}
 		s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditGrantRevoked, Login: g.Login, Credential: g.Credential, Outcome: contracts.AuditOK,
-			Detail: fmt.Sprintf("grant %s…: %d of %d used", id[:6], g.Used, g.Max)})
-		s.log.Info("batch grant revoked", zapLogin(g.Login), zap.String("grant", id), zap.Int("used", g.Used), zap.Int("max", g.Max))
+			Detail: fmt.Sprintf("grant %s: %d of %d used", GrantRef(id), g.Used, g.Max)})
+		s.log.Info("batch grant revoked", zapLogin(g.Login), zap.String("grant", GrantRef(id)), zap.Int("used", g.Used), zap.Int("max", g.Max))
 		return nil
 	}
-	return fmt.Errorf("revoking batch grant %s: %w; try again", id, ErrBusy)
+	return fmt.Errorf("revoking batch grant %s: %w; try again", GrantRef(id), ErrBusy)
 }
+
+// GrantRef names a grant in messages, logs and audit events without its whole id (contracts.GrantRef).
+func GrantRef(id string) string { return contracts.GrantRef(id) }

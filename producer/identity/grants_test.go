@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,8 +65,8 @@ func TestGrantLifecycle(t *testing.T) {
 	if err := f.svc.RevokeGrant(ctx, g2.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Authorize(ctx, "mary", "", g2.ID, cred); !errors.Is(err, ErrGrantRevoked) {
-		t.Fatalf("revoked grant: %v", err)
+	if _, err := f.svc.Authorize(ctx, "mary", "", g2.ID, cred); !errors.Is(err, ErrGrantRevoked) || strings.Contains(err.Error(), g2.ID) {
+		t.Fatalf("revoked grant: want ErrGrantRevoked naming the grant without its whole id (it authorises signing): %v", err)
 	}
 	f.clock.Advance(30 * time.Second)
 	g3, err := f.svc.CreateGrant(ctx, "mary", totpCode(t, secret, f.clock.Now()), cred, 100, time.Hour)
