@@ -195,6 +195,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err := svc.SetCredentialDisabled(ctx, positional, action == "disable"); err != nil {
 			return err
 		}
+		svc.RecordAdminChange(ctx, "", positional, "signet admin cert "+action+" (command line)")
 		fmt.Fprintf(stdout, "%sd %s\n", action, positional)
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer/identity"
 )
@@ -52,7 +53,7 @@ func (b bitrixFlag) Set(v string) error {
 	return nil
 }
 
-func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, adminUserUsage)
 		if len(args) == 0 {
@@ -88,6 +89,13 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer closeFn()
 
+	if action != "list" && action != "show" && action != "enrol" { // enrolments are recorded by the service
+		defer func() {
+			if err == nil {
+				svc.RecordAdminChange(ctx, login, *credential, "signet admin user "+action+" (command line)")
+			}
+		}()
+	}
 	switch action {
 	case "add":
 		if err := svc.AddUser(ctx, identity.User{Login: login, Description: *description, BitrixIDs: bitrix, OTPDisabled: *otpOff}); err != nil {
@@ -179,7 +187,9 @@ func openIdentity(ctx context.Context, cfg *config.Config) (*identity.Service, f
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := identity.New(ctx, js, identity.Config{PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: keys})
+	// No service key here: the workers' checkpoints cover these events too (one chain).
+	w := audit.NewWriter(js, nil, audit.Options{})
+	svc, err := identity.New(ctx, js, identity.Config{PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: keys, Audit: w})
 	if err != nil {
 		nc.Close()
 		return nil, nil, err

@@ -8,9 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
+	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testenv"
 )
 
@@ -26,6 +33,15 @@ func TestAdminUserCommands(t *testing.T) {
 	}
 	defer srv.Shutdown()
 	os.WriteFile(filepath.Join(dir, "nats.url"), []byte(srv.ClientURL()+"\n"), 0o600)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := queue.Provision(context.Background(), js, queue.Settings{Replicas: 1, AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 10}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := loadOrCreateSecretKeys(filepath.Join(dir, "secret.keys")); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +111,16 @@ func TestAdminUserCommands(t *testing.T) {
 	}
 	if out := cli("delete", "ivan"); !strings.Contains(out, "deleted ivan") {
 		t.Errorf("delete: %s", out)
+	}
+	// Every change made on the command line is in the audit trail (the control panel records its own).
+	changes, err := audit.Events(context.Background(), js, contracts.StreamAudit, audit.Query{}, func(e *contracts.AuditEvent) bool {
+		return e.Action == contracts.AuditAdminChange
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 7 { // add ×2, disable, otp-enable, map, unmap, delete
+		t.Errorf("%d admin changes in the audit trail, want 7", len(changes))
 	}
 	if _, code := runCLI(t, append([]string{"admin", "user", "show", "ivan"}, d...)...); code != 1 {
 		t.Errorf("show of a deleted user must fail (exit 1), got %d", code)

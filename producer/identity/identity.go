@@ -217,3 +217,10 @@ func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]stri
 
 func zapLogin(login string) zap.Field    { return zap.String("login", login) }
 func zapBool(k string, v bool) zap.Field { return zap.Bool(k, v) }
+
+// RecordAdminChange puts a change made outside the control panel (the `signet admin` commands) in the
+// audit trail; the control panel records its own, with the administrator's name.
+func (s *Service) RecordAdminChange(ctx context.Context, login, credential, detail string) {
+	s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditAdminChange, Login: login, Credential: credential,
+		Outcome: contracts.AuditOK, Detail: detail})
+}
