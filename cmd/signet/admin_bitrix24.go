@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -38,16 +37,10 @@ Robots and the Sign button need the Signet application (OAuth); with bitrix24.we
 `
 
 func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, adminBitrix24Usage)
-		if len(args) == 0 {
-			return usageError{errors.New("an action is required")}
-		}
-		return nil
+	action, fs, err := actionFlags("admin bitrix24", adminBitrix24Usage, args, stdout, stderr)
+	if fs == nil {
+		return err
 	}
-	action := args[0]
-	fs := flag.NewFlagSet("admin bitrix24 "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	memberID := fs.String("member-id", "", "only this portal (register)")
 	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
 	load := settingFlags(fs)

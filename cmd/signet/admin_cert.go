@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -47,16 +46,13 @@ func init() {
 
 // runAdminCA is `signet admin ca init|issue|export`, the internal CA's side of runAdminCert.
 func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, adminCertUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("an action is required")}
-		}
-		return nil
+	name, fs, err := actionFlags("admin ca", adminCertUsage, args, stdout, stderr)
+	if fs == nil {
+		return err
 	}
-	action := map[string]string{"init": "init-ca", "issue": "issue", "export": "export-root"}[args[0]]
+	action := map[string]string{"init": "init-ca", "issue": "issue", "export": "export-root"}[name]
 	if action == "" {
-		return usageError{fmt.Errorf("unknown CA action %q; use init, issue or export", args[0])}
+		return usageError{fmt.Errorf("unknown CA action %q; use init, issue or export", name)}
 	}
 	return runAdminCert(ctx, append([]string{action}, args[1:]...), stdout, stderr)
 }
@@ -94,16 +90,10 @@ func certTokenFromURI(s string) (*config.Token, string, error) {
 // runAdminCert is `signet admin cert …`: the administrator's certificate tasks on the configured
 // PKCS#11 tokens. args start after "cert".
 func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, adminCertUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("an action is required")}
-		}
-		return nil
+	action, fs, err := actionFlags("admin cert", adminCertUsage, args, stdout, stderr)
+	if fs == nil {
+		return err
 	}
-	action := args[0]
-	fs := flag.NewFlagSet("admin cert "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
 	token := fs.String("token", "", "token name (as configured) or label")
 	label := fs.String("label", "", "label (CKA_LABEL) of the new key and certificate, e.g. mary-2026")

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,16 +35,10 @@ The accounts are LOGIN:Argon2id lines in security.admin_passwords_file (default
 var localAdminStdin io.Reader = os.Stdin
 
 func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, adminLocalUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("an action is required")}
-		}
-		return nil
+	action, fs, err := actionFlags("admin local-admin", adminLocalUsage, args, stdout, stderr)
+	if fs == nil {
+		return err
 	}
-	action := args[0]
-	fs := flag.NewFlagSet("admin local-admin "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	passwordFile := fs.String("password-file", "", "read the password from the first line of this file (set)")
 	load := settingFlags(fs)
 	login, err := parseWithPositional(fs, args[1:])

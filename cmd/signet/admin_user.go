@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -54,16 +52,10 @@ func (b bitrixFlag) Set(v string) error {
 }
 
 func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, adminUserUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("an action is required")}
-		}
-		return nil
+	action, fs, err := actionFlags("admin user", adminUserUsage, args, stdout, stderr)
+	if fs == nil {
+		return err
 	}
-	action := args[0]
-	fs := flag.NewFlagSet("admin user "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	description := fs.String("description", "", "what the user is for (add)")
 	otpOff := fs.Bool("otp-disabled", false, "the user signs without a one-time password (add)")
 	credential := fs.String("credential", "", "PKCS#11 URI of a credential (map, unmap; add: mapped and made the default)")

@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,16 +33,10 @@ embedded server of a "signet serve" running on the same data directory.
 
 // runAudit is `signet audit …`: the auditor's view of the AUDIT stream.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, auditUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("an action is required")}
-		}
-		return nil
+	action, fs, err := actionFlags("audit", auditUsage, args, stdout, stderr)
+	if fs == nil {
+		return err
 	}
-	action := args[0]
-	fs := flag.NewFlagSet("audit "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
 	natsURL := fs.String("nats-url", "", "NATS servers (default: the configuration's nats.url)")
 	creds := fs.String("nats-creds-file", "", "NATS credentials file (default: the configuration's nats.creds_file)")

@@ -25,16 +25,10 @@ const batchUsage = `Usage: signet batch <status BATCH-ID [--watch] [--json] | li
 `
 
 func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, batchUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("status or list")}
-		}
-		return nil
+	action, fs, err := actionFlags("batch", batchUsage, args, stdout, stderr)
+	if fs == nil {
+		return err
 	}
-	action := args[0]
-	fs := flag.NewFlagSet("batch "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	watch := fs.Bool("watch", false, "redraw until the batch is finished")
 	every := fs.Duration("every", 2*time.Second, "how often --watch redraws")
 	asJSON := fs.Bool("json", false, "print JSON")

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/signet-b24/signet/internal/config"
@@ -50,4 +52,20 @@ func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
 		return "", fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
 	return pos, nil
+}
+
+// actionFlags begins a `signet <command> <action> [flags]` command. With no action, or help, it prints
+// the usage and returns a nil FlagSet (no action at all is a usage error); otherwise it returns the
+// action and a FlagSet for it that reports to stderr.
+func actionFlags(command, usage string, args []string, stdout, stderr io.Writer) (string, *flag.FlagSet, error) {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return "", nil, usageError{errors.New("an action is required")}
+		}
+		return "", nil, nil
+	}
+	fs := flag.NewFlagSet(command+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return args[0], fs, nil
 }
