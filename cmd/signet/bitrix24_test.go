@@ -19,12 +19,10 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
-	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/internal/config"
-	"github.com/signet-b24/signet/internal/testenv"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/identity"
 )
@@ -39,37 +37,7 @@ type b24env struct {
 
 func startB24(t *testing.T, ecfg emulator.Config, extra ...string) *b24env {
 	t.Helper()
-	testenv.RequireTool(t, "softhsm2-util")
-	ctx := context.Background()
-	dataDir := t.TempDir()
-	portal := emulator.New(ecfg)
-	_, err := portal.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { portal.Close() })
-	settings, err := emulatorSettings(portal, dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append(append(settings, "--worker-ack-wait", "30s"), extra...)
-	cfg, _, err := config.Load("test", args, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := openApp(ctx, cfg, zap.NewNop(), role{intake: true, worker: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := a.start(ctx, role{intake: true, worker: true})
-	if err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.stop(); a.Close() })
-	if err := portal.Install(ctx, cfg.PublicURL+"/bitrix24/install"); err != nil {
-		t.Fatal(err)
-	}
+	a, cfg, portal := startInstalled(t, context.Background(), ecfg, append([]string{"--worker-ack-wait", "30s"}, extra...)...)
 	return &b24env{a: a, cfg: cfg, portal: portal}
 }
 

@@ -39,44 +39,13 @@ type pipeline struct {
 
 func startPipeline(t *testing.T, ctx context.Context, flags ...string) *pipeline {
 	t.Helper()
-	testenv.RequireTool(t, "softhsm2-util")
-	dataDir := t.TempDir()
-	portal := emulator.New(emulator.Config{Log: zap.NewNop()})
-	_, err := portal.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { portal.Close() })
-	settings, err := emulatorSettings(portal, dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append(append(settings, "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"), flags...)
-	cfg, _, err := config.Load("test", args, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := openApp(ctx, cfg, zap.NewNop(), role{intake: true, worker: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := a.start(ctx, role{intake: true, worker: true})
-	if err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = srv.stop()
-		a.Close()
-	})
-	if err := portal.Install(ctx, cfg.PublicURL+"/bitrix24/install"); err != nil {
-		t.Fatal(err)
-	}
+	a, cfg, portal := startInstalled(t, ctx, emulator.Config{Log: zap.NewNop()},
+		append([]string{"--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"}, flags...)...)
 	if err := a.identity.AddUser(ctx, identity.User{Login: "mary", BitrixIDs: map[string]int{portal.MemberID(): emulator.AdminUserID},
 		OTPDisabled: true, Credentials: []string{cfg.Demo.Credential}, DefaultCredential: cfg.Demo.Credential}); err != nil {
 		t.Fatal(err)
 	}
-	return &pipeline{app: a, cfg: cfg, portal: portal, dataDir: dataDir}
+	return &pipeline{app: a, cfg: cfg, portal: portal, dataDir: cfg.DataDir}
 }
 
 func (p *pipeline) batchStatus(t *testing.T, ctx context.Context, id string) *batch.Status {

@@ -39,36 +39,7 @@ type webEnv struct {
 
 func startWebEnv(t *testing.T, ctx context.Context) *webEnv {
 	t.Helper()
-	dataDir := t.TempDir()
-	log := zap.NewNop()
-	portal := emulator.New(emulator.Config{Log: log})
-	_, err := portal.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { portal.Close() })
-	settings, err := emulatorSettings(portal, dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Load("web-test", append(settings, "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"),
-		func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := openApp(ctx, cfg, log, role{intake: true, worker: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Close)
-	srv, err := a.start(ctx, role{intake: true, worker: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.stop() })
-	if err := portal.Install(ctx, cfg.PublicURL+"/bitrix24/install"); err != nil {
-		t.Fatal(err)
-	}
+	a, cfg, portal := startInstalled(t, ctx, emulator.Config{Log: zap.NewNop()}, "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000")
 	return &webEnv{cfg: cfg, app: a, portal: portal, base: cfg.PublicURL}
 }
 
