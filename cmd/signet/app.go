@@ -274,10 +274,14 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// adminOnly guards the admin API with the bearer token in security.admin_token_file.
+// adminOnly guards the admin API with the bearer token in security.admin_token_file, read (or made, on
+// first run) when the routes are built rather than on every request.
 func (a *app) adminOnly(next http.Handler) http.Handler {
+	want, err := loadOrCreateSecret(a.cfg.Security.AdminTokenFile)
+	if err != nil {
+		a.log.Error("admin API disabled: the administrator token cannot be read", zap.String("file", a.cfg.Security.AdminTokenFile), zap.Error(err))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		want, err := loadOrCreateSecret(a.cfg.Security.AdminTokenFile)
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if err != nil || !bitrix24.VerifyApplicationToken(hex.EncodeToString(want), got) {
 			http.Error(w, "administrator token required (Authorization: Bearer <contents of security.admin_token_file>)", http.StatusUnauthorized)
@@ -287,7 +291,7 @@ func (a *app) adminOnly(next http.Handler) http.Handler {
 	})
 }
 
-// listen opens the HTTP listener (a free port when listen ends in :0) and fixes public_url to it.
+// listen opens the HTTP listener on the listen setting.
 func (a *app) listen() (net.Listener, error) {
 	l, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
