@@ -45,14 +45,27 @@ func TestClusterLeaderKilled(t *testing.T) {
 	}
 	p.nats.stop(killed)
 	t.Logf("killed %s, the SIGN stream leader, at %d/%d completed", leader, p.completed(), n)
+	// Each poll has its own short deadline: a JetStream API request that was in flight to the killed
+	// node (or to a meta leader being replaced) gets no answer and would otherwise wait out ctx.
+	var lastErr error
+	newLeader := ""
 	if err := eventually(time.Minute, func() bool {
-		info, err := st.Info(ctx)
-		return err == nil && info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader != leader
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer pcancel()
+		info, err := st.Info(pctx)
+		if err != nil {
+			lastErr = err
+			return false
+		}
+		if info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader != leader {
+			newLeader = info.Cluster.Leader
+			return true
+		}
+		return false
 	}); err != nil {
-		t.Fatalf("no new SIGN leader within a minute")
+		t.Fatalf("no new SIGN leader within a minute (last error: %v)", lastErr)
 	}
-	info, _ = st.Info(ctx)
-	t.Logf("new SIGN leader %s", info.Cluster.Leader)
+	t.Logf("new SIGN leader %s", newLeader)
 	p.verify(8 * time.Minute)
 	t.Logf("%d documents through a three-node cluster with a leader killed in %s", n, time.Since(start).Round(time.Second))
 }
