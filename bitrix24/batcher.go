@@ -45,12 +45,12 @@ type batchReply struct {
 }
 
 // NewBatcher makes a Batcher on c. linger is how long an idle portal's first command waits for others
-// to join it (default 20 ms).
+// to join it; 0 sends it at once. Batching does not need a linger: the commands that arrive while one
+// request is in flight (or waiting for the rate limiter, which is when batching matters) all go in
+// the next one, so an idle portal answers a lone command without delay and a busy one gets full
+// batches.
 func NewBatcher(c *Client, linger time.Duration) *Batcher {
-	if linger <= 0 {
-		linger = 20 * time.Millisecond
-	}
-	return &Batcher{c: c, linger: linger, queues: map[string]*batchQueue{}}
+	return &Batcher{c: c, linger: max(linger, 0), queues: map[string]*batchQueue{}}
 }
 
 // Do sends cmds (at most 50; their IDs are ignored and assigned by the Batcher) in a batch request
@@ -87,7 +87,9 @@ func (b *Batcher) Do(ctx context.Context, memberID string, cmds []BatchCommand) 
 }
 
 func (b *Batcher) run(memberID string, q *batchQueue) {
-	time.Sleep(b.linger)
+	if b.linger > 0 {
+		time.Sleep(b.linger)
+	}
 	for {
 		b.mu.Lock()
 		if len(q.pending) == 0 {

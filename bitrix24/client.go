@@ -122,7 +122,9 @@ func (c *Client) portal(memberID string) *portalState {
 	defer c.mu.Unlock()
 	p, ok := c.portals[memberID]
 	if !ok {
-		p = &portalState{limiter: rate.NewLimiter(rate.Limit(c.cfg.RatePerSec), c.cfg.Burst),
+		// One request of margin below the portal's bucket: the portal counts a request when it arrives,
+		// and network jitter can bring two requests closer together there than they left here.
+		p = &portalState{limiter: rate.NewLimiter(rate.Limit(c.cfg.RatePerSec), max(c.cfg.Burst-1, 1)),
 			rate: rate.Limit(c.cfg.RatePerSec), opReset: map[string]time.Time{}}
 		c.portals[memberID] = p
 	}

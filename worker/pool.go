@@ -91,10 +91,12 @@ func (p *Pool) Run(ctx context.Context) error {
 	defer stopTimer()
 
 	if sub, err := p.watchMaxDeliveries(); err != nil {
-		p.Log.Warn("not listening to MAX_DELIVERIES advisories; a job whose every delivery timed out stays in SIGN until `signet dlq` is run", zap.Error(err))
+		p.Log.Warn("not listening to MAX_DELIVERIES advisories; a job whose every delivery timed out is moved to DEAD by the sweep within a minute or two", zap.Error(err))
 	} else {
 		defer sub()
 	}
+
+	go p.sweepStranded(ctx)
 
 	all := pool.New().WithContext(ctx).WithCancelOnError()
 	run := func(stream, consumer string, n int, handle func(context.Context, jetstream.Msg) error) {
@@ -487,7 +489,7 @@ func (p *Pool) watchMaxDeliveries() (stop func(), err error) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if err := p.onMaxDeliveries(ctx, a); err != nil {
-				p.Log.Error("could not move a message that exhausted its deliveries to DEAD; it stays in its stream",
+				p.Log.Error("could not move a message that exhausted its deliveries to DEAD; the sweep will try again",
 					zap.String("stream", a.Stream), zap.Uint64("seq", a.StreamSeq), zap.Error(err))
 			}
 		})
@@ -498,6 +500,35 @@ func (p *Pool) watchMaxDeliveries() (stop func(), err error) {
 		subs = append(subs, s)
 	}
 	return stop, nil
+}
+
+// StrandedSweep is how often a worker looks for messages that exhausted their deliveries but were
+// not moved to DEAD (see queue.Stranded): the advisory is sent once, and its handler can fail.
+const StrandedSweep = time.Minute
+
+// sweepStranded runs until ctx ends. Every worker sweeps; moving a message to DEAD is idempotent.
+func (p *Pool) sweepStranded(ctx context.Context) {
+	t := time.NewTicker(StrandedSweep)
+	defer t.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, StrandedSweep)
+		found, err := queue.Stranded(sctx, p.JS)
+		if err != nil && ctx.Err() == nil {
+			p.Log.Warn("looking for messages that exhausted their deliveries failed; will look again", zap.Error(err))
+		}
+		for _, a := range found {
+			if err := p.onMaxDeliveries(sctx, a); err != nil && ctx.Err() == nil {
+				p.Log.Error("could not move a message that exhausted its deliveries to DEAD; will try again",
+					zap.String("stream", a.Stream), zap.Uint64("seq", a.StreamSeq), zap.Error(err))
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (p *Pool) onMaxDeliveries(ctx context.Context, a queue.MaxDeliveries) error {

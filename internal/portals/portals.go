@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,6 +42,17 @@ type Sealer interface {
 type Registry struct {
 	kv     jetstream.KeyValue
 	sealer Sealer
+
+	// decoded keeps the last decoded record of each portal with its revision: every REST call reads the
+	// portal (tokens rotate, and another process may have rotated them), but a revision already seen
+	// need not be unsealed and parsed again.
+	mu      sync.Mutex
+	decoded map[string]decodedPortal
+}
+
+type decodedPortal struct {
+	rev uint64
+	p   Portal
 }
 
 // record is what the bucket holds: the Auth with its three secrets blanked, and the secrets sealed.
@@ -136,11 +148,36 @@ func (r *Registry) Get(ctx context.Context, memberID string) (*Portal, uint64, e
 	if err != nil {
 		return nil, 0, fmt.Errorf("portal %s: %w", memberID, err)
 	}
+	if p, ok := r.cached(memberID, e.Revision()); ok {
+		return p, e.Revision(), nil
+	}
 	p, err := r.decode(memberID, e.Value())
 	if err != nil {
 		return nil, 0, err
 	}
+	r.remember(memberID, e.Revision(), p)
 	return p, e.Revision(), nil
+}
+
+// cached returns a copy of the portal as decoded at revision rev, if that is the one remembered.
+func (r *Registry) cached(memberID string, rev uint64) (*Portal, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.decoded[memberID]
+	if !ok || d.rev != rev {
+		return nil, false
+	}
+	p := d.p
+	return &p, true
+}
+
+func (r *Registry) remember(memberID string, rev uint64, p *Portal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.decoded == nil {
+		r.decoded = map[string]decodedPortal{}
+	}
+	r.decoded[memberID] = decodedPortal{rev: rev, p: *p}
 }
 
 // Put stores a portal as installed now (ONAPPINSTALL); a re-install replaces the record.
@@ -172,6 +209,9 @@ func (r *Registry) Delete(ctx context.Context, memberID string) error {
 	if err := r.kv.Delete(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("portal %s: %w", memberID, err)
 	}
+	r.mu.Lock()
+	delete(r.decoded, memberID)
+	r.mu.Unlock()
 	return nil
 }
 

@@ -111,3 +111,57 @@ func TestSaveRotatesTokensAtomically(t *testing.T) {
 		t.Fatalf("after concurrent saves: access=%s refresh=%s app=%s", got.AccessToken, got.RefreshToken, got.ApplicationToken)
 	}
 }
+
+// countingSealer counts how often a record is unsealed.
+type countingSealer struct {
+	*identity.Keys
+	mu    sync.Mutex
+	opens int
+}
+
+func (c *countingSealer) Open(data []byte, aad string) ([]byte, error) {
+	c.mu.Lock()
+	c.opens++
+	c.mu.Unlock()
+	return c.Keys.Open(data, aad)
+}
+
+// Every REST call reads its portal, so a revision already decoded is not unsealed again; but tokens
+// rotated by another process (a new revision) are seen at once.
+func TestGetDecodesEachRevisionOnce(t *testing.T) {
+	ctx := context.Background()
+	ns := natstest.Start(t)
+	k := keys(t)
+	sealer := &countingSealer{Keys: k}
+	reg, err := portals.Open(ctx, ns.JS, 1, sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := portals.Open(ctx, ns.JS, 1, k) // another process sharing the bucket and the keys
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := bitrix24.Auth{AccessToken: "a0", RefreshToken: "r0", ApplicationToken: "app", MemberID: "m1", Domain: "x.bitrix24.com"}
+	if err := other.Put(ctx, base, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if got, err := reg.Load(ctx, "m1"); err != nil || got.AccessToken != "a0" {
+			t.Fatalf("load: %+v %v", got, err)
+		}
+	}
+	if sealer.opens != 1 {
+		t.Fatalf("5 reads of one revision unsealed it %d times, want 1", sealer.opens)
+	}
+	rotated := base
+	rotated.AccessToken, rotated.RefreshToken = "a1", "r1"
+	if err := other.Save(ctx, rotated); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reg.Load(ctx, "m1"); err != nil || got.AccessToken != "a1" || got.RefreshToken != "r1" {
+		t.Fatalf("after another process rotated the tokens: %+v %v", got, err)
+	}
+	if sealer.opens != 2 {
+		t.Fatalf("the new revision was unsealed %d times in all, want 2", sealer.opens)
+	}
+}

@@ -240,3 +240,65 @@ type MaxDeliveries struct {
 	StreamSeq  uint64 `json:"stream_seq"`
 	Deliveries uint64 `json:"deliveries"`
 }
+
+// StrandedAge is how old a message that JetStream delivered but holds neither acked nor pending must
+// be before Stranded reports it while other messages of its consumer are in flight: far longer than
+// MaxDeliver deliveries can take (at most 10 × a 5-minute back-off step, each plus a running job's
+// 10-minute ceiling).
+const StrandedAge = 6 * time.Hour
+
+// Stranded finds the messages of SIGN and CALLBACK that exhausted their deliveries but are still in
+// their stream. JetStream notices an exhausted message when a worker next pulls, sends one
+// MAX_DELIVERIES advisory and keeps the message (a WorkQueue stream only drops acked messages); if the
+// worker that heard the advisory failed to move it to DEAD, or none heard it, the message would stay
+// forever. JetStream does not move the consumer's ack floor past it either, so each one is a message
+// of the consumer's subject above the ack floor and at or below the last delivered sequence that is
+// not among the consumer's pending acks. Consumer info only counts those, so: with nothing pending
+// every such message is stranded; otherwise only those older than StrandedAge are reported. The
+// result has the shape of the advisory, for the same handler.
+func Stranded(ctx context.Context, js jetstream.JetStream) ([]MaxDeliveries, error) {
+	var out []MaxDeliveries
+	for stream, ccs := range Consumers(Settings{}) {
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return out, fmt.Errorf("stream %s: %w", stream, err)
+		}
+		for _, cc := range ccs {
+			found, err := strandedOf(ctx, st, stream, cc.Durable)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, found...)
+		}
+	}
+	return out, nil
+}
+
+func strandedOf(ctx context.Context, st jetstream.Stream, stream, consumer string) ([]MaxDeliveries, error) {
+	c, err := st.Consumer(ctx, consumer)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", consumer, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", consumer, err)
+	}
+	var out []MaxDeliveries
+	for seq := info.AckFloor.Stream + 1; seq <= info.Delivered.Stream; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(info.Config.FilterSubject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("stream %s from seq %d: %w", stream, seq, err)
+		}
+		if m.Sequence > info.Delivered.Stream {
+			break
+		}
+		if info.NumAckPending == 0 || time.Since(m.Time) > StrandedAge {
+			out = append(out, MaxDeliveries{Stream: stream, Consumer: consumer, StreamSeq: m.Sequence, Deliveries: uint64(info.Config.MaxDeliver)})
+		}
+		seq = m.Sequence + 1
+	}
+	return out, nil
+}

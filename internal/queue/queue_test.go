@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -148,5 +149,121 @@ func TestDeadLetters(t *testing.T) {
 	}
 	if ls, _ := ListDead(ctx, ns.JS); len(ls) != 0 {
 		t.Fatalf("after purge DEAD holds %v", ls)
+	}
+}
+
+// A job whose every delivery timed out while nobody listened to the MAX_DELIVERIES advisory stays in
+// SIGN; Stranded finds it, and only it: not a job that was acked, not one of the other consumer that
+// was never delivered.
+func TestStrandedFindsExhaustedMessages(t *testing.T) {
+	ns := natstest.Start(t)
+	ctx := context.Background()
+	if err := Provision(ctx, ns.JS, Settings{AckWait: time.Second, MaxDeliver: 2, MaxAckPending: 8}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(subject, id string) uint64 {
+		ack, err := ns.JS.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: []byte(`{"v":1,"id":"` + id + `"}`),
+			Header: nats.Header{contracts.HeaderMsgID: []string{id}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	hung := publish(contracts.SubjectSignInteractive, "hung")
+	publish(contracts.SubjectSignInteractive, "acked")
+	publish(contracts.SubjectSignBatch, "waiting") // the batch consumer never pulls in this test
+
+	none, err := Stranded(ctx, ns.JS)
+	if err != nil || len(none) != 0 {
+		t.Fatalf("before any delivery: %+v, %v", none, err)
+	}
+	c, err := ns.JS.Consumer(ctx, contracts.StreamSign, contracts.ConsumerSignInteractive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two deliveries of "hung", neither acked (a worker that dies each time); "acked" is acked.
+	deliveries := 0
+	deadline := time.Now().Add(15 * time.Second)
+	for deliveries < 2 && time.Now().Before(deadline) {
+		batch, err := c.Fetch(2, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			if JobIDOf(m.Data()) == "acked" {
+				if err := m.Ack(); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			deliveries++
+			// In a worker's hands (ack pending): never reported.
+			if inFlight, err := Stranded(ctx, ns.JS); err != nil || len(inFlight) != 0 {
+				t.Fatalf("a job in flight was reported stranded: %+v, %v", inFlight, err)
+			}
+		}
+	}
+	if deliveries != 2 {
+		t.Fatalf("%d deliveries of the hung job, want 2", deliveries)
+	}
+	// JetStream notices the exhausted job (and sends its one advisory, heard by nobody here) when a
+	// worker next asks for messages.
+	var found []MaxDeliveries
+	if err := waitFor(10*time.Second, func() bool {
+		if batch, err := c.Fetch(1, jetstream.FetchMaxWait(200*time.Millisecond)); err == nil {
+			for m := range batch.Messages() {
+				t.Errorf("delivered again after MaxDeliver: %s", m.Data())
+			}
+		}
+		found, err = Stranded(ctx, ns.JS)
+		return err == nil && len(found) > 0
+	}); err != nil {
+		ci, _ := c.Info(ctx)
+		t.Fatalf("the exhausted job was not found: %+v, %v; consumer ack floor %+v delivered %+v ack pending %d redelivered %d pending %d",
+			found, err, ci.AckFloor, ci.Delivered, ci.NumAckPending, ci.NumRedelivered, ci.NumPending)
+	}
+	if len(found) != 1 || found[0].StreamSeq != hung || found[0].Stream != contracts.StreamSign ||
+		found[0].Consumer != contracts.ConsumerSignInteractive || found[0].Deliveries != 2 {
+		t.Fatalf("Stranded = %+v, want only seq %d of %s", found, hung, contracts.ConsumerSignInteractive)
+	}
+}
+
+func waitFor(limit time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// A job NAKed for a later retry (the portal or S3 was down) is waiting, not stranded.
+func TestStrandedIgnoresJobsWaitingForRetry(t *testing.T) {
+	ns := natstest.Start(t)
+	ctx := context.Background()
+	if err := Provision(ctx, ns.JS, Settings{AckWait: time.Second, MaxDeliver: 5, MaxAckPending: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.JS.PublishMsg(ctx, &nats.Msg{Subject: contracts.SubjectSignInteractive, Data: []byte(`{"v":1,"id":"later"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ns.JS.Consumer(ctx, contracts.StreamSign, contracts.ConsumerSignInteractive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.NakWithDelay(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		time.Sleep(time.Second) // past AckWait: only the NAK delay keeps it
+		if found, err := Stranded(ctx, ns.JS); err != nil || len(found) != 0 {
+			t.Fatalf("a job waiting for its retry was reported stranded: %+v, %v", found, err)
+		}
 	}
 }
