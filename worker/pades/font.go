@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/sfnt"
@@ -50,13 +51,7 @@ func loadFont() (*ttFont, error) {
 			fontErr = fmt.Errorf("embedded font: %w", err)
 			return
 		}
-		t := &ttFont{f: f, upem: int(f.UnitsPerEm()), tables: map[string][]byte{}}
-		n := int(binary.BigEndian.Uint16(dejaVuSans[4:]))
-		for i := 0; i < n; i++ {
-			rec := dejaVuSans[12+16*i:]
-			off, l := binary.BigEndian.Uint32(rec[8:]), binary.BigEndian.Uint32(rec[12:])
-			t.tables[string(rec[:4])] = dejaVuSans[off : off+l]
-		}
+		t := &ttFont{f: f, upem: int(f.UnitsPerEm()), tables: sfntTables(dejaVuSans)}
 		head := t.tables["head"]
 		for i := range 4 {
 			t.bbox[i] = int(int16(binary.BigEndian.Uint16(head[36+2*i:]))) * 1000 / t.upem
@@ -69,30 +64,17 @@ func loadFont() (*ttFont, error) {
 	return signetFont, fontErr
 }
 
-// fontUse collects the glyphs a signet uses. Glyphs get new, dense ids in order of first use
-// (0 stays .notdef); the subset font is renumbered the same way, so CIDs equal the new glyph ids
-// and CIDToGIDMap is Identity.
-type fontUse struct {
-	t      *ttFont
-	buf    sfnt.Buffer
-	newID  map[uint16]uint16 // original glyph id → subset glyph id
-	order  []uint16          // subset glyph id → original glyph id
-	glyphs map[uint16]rune   // subset glyph id → the character it shows (for ToUnicode)
-	widths map[uint16]int    // subset glyph id → advance in 1/1000 em
-}
-
-func newFontUse(t *ttFont) *fontUse {
-	return &fontUse{t: t, newID: map[uint16]uint16{0: 0}, order: []uint16{0}, glyphs: map[uint16]rune{}, widths: map[uint16]int{}}
-}
-
-func (u *fontUse) mapGlyph(old uint16) (uint16, bool) {
-	if id, ok := u.newID[old]; ok {
-		return id, false
+// sfntTables returns the tables of a TrueType file by tag (OpenType "Table Directory"); the font
+// must be well-formed (it is embedded, or written by writeSFNT).
+func sfntTables(b []byte) map[string][]byte {
+	tables := map[string][]byte{}
+	n := int(binary.BigEndian.Uint16(b[4:]))
+	for i := 0; i < n; i++ {
+		rec := b[12+16*i:]
+		off, l := binary.BigEndian.Uint32(rec[8:]), binary.BigEndian.Uint32(rec[12:])
+		tables[string(rec[:4])] = b[off : off+l]
 	}
-	id := uint16(len(u.order))
-	u.newID[old] = id
-	u.order = append(u.order, old)
-	return id, true
+	return tables
 }
 
 // runeGlyph is a cached cmap and hmtx lookup.
@@ -104,35 +86,53 @@ type runeGlyph struct {
 // runeGlyphs caches lookups across signatures: the sfnt cmap walk costs more than the rest of a line.
 var runeGlyphs sync.Map // rune → runeGlyph
 
-func (u *fontUse) lookup(r rune) runeGlyph {
+// lookup returns the glyph of r, or of '?' when the font has none.
+func (t *ttFont) lookup(buf *sfnt.Buffer, r rune) runeGlyph {
 	if v, ok := runeGlyphs.Load(r); ok {
 		return v.(runeGlyph)
 	}
-	g, err := u.t.f.GlyphIndex(&u.buf, r)
+	g, err := t.f.GlyphIndex(buf, r)
 	if err != nil || g == 0 {
-		g, _ = u.t.f.GlyphIndex(&u.buf, '?')
+		g, _ = t.f.GlyphIndex(buf, '?')
 	}
 	rg := runeGlyph{gid: uint16(g)}
-	if adv, err := u.t.f.GlyphAdvance(&u.buf, g, fixed.I(u.t.upem), font.HintingNone); err == nil {
-		rg.width = adv.Round() * 1000 / u.t.upem
+	if adv, err := t.f.GlyphAdvance(buf, g, fixed.I(t.upem), font.HintingNone); err == nil {
+		rg.width = adv.Round() * 1000 / t.upem
 	}
 	runeGlyphs.Store(r, rg)
 	return rg
 }
 
+// glyphRef is where a character of the signet lands in a subset font.
+type glyphRef struct {
+	id    uint16 // subset glyph id = CID
+	width int    // 1/1000 em
+}
+
+// fontSubset is the finished font of one set of characters: everything writeObjects needs except
+// object numbers, with its streams already compressed. It is immutable once built and shared by all
+// signatures whose signets use exactly these characters (see fontcache.go).
+type fontSubset struct {
+	key       string            // the characters, sorted, without duplicates
+	glyphs    map[rune]glyphRef // every character of key
+	base      string            // "ABCDEF+DejaVuSans"
+	widths    string            // the contents of /W
+	desc      string            // the FontDescriptor up to the number of its FontFile2
+	fileDict  string            // the FontFile2 stream dictionary (without /Length)
+	fontFile  []byte            // the subset font program, deflated
+	toUnicode []byte            // the ToUnicode CMap, deflated
+	uses      atomic.Int64      // signatures that used it (for tests)
+}
+
 // encode returns the Identity-H string (2-byte glyph ids, as hex) of s and its width in 1/1000 em.
-func (u *fontUse) encode(s string) (string, int) {
+// Every character of s must be in the subset's key (signetFontKey guarantees it).
+func (fs *fontSubset) encode(s string) (string, int) {
 	b := make([]byte, 0, 4*len(s))
 	width := 0
 	for _, r := range s {
-		rg := u.lookup(r)
-		id, added := u.mapGlyph(rg.gid)
-		if added {
-			u.widths[id] = rg.width
-			u.glyphs[id] = r
-		}
-		width += rg.width
-		b = append(b, hexDigits[id>>12], hexDigits[id>>8&0xf], hexDigits[id>>4&0xf], hexDigits[id&0xf])
+		g := fs.glyphs[r]
+		width += g.width
+		b = append(b, hexDigits[g.id>>12], hexDigits[g.id>>8&0xf], hexDigits[g.id>>4&0xf], hexDigits[g.id&0xf])
 	}
 	return string(b), width
 }
@@ -140,38 +140,116 @@ func (u *fontUse) encode(s string) (string, int) {
 const hexDigits = "0123456789ABCDEF"
 
 // writeObjects writes the Type0 font and its descendants into the update; returns the Type0 number.
-func (u *fontUse) writeObjects(w *increment, alloc func() int) (int, error) {
-	sub, err := u.subset()
-	if err != nil {
-		return 0, err
-	}
+func (fs *fontSubset) writeObjects(w *increment, alloc func() int) int {
 	type0, cid, desc, file, tu := alloc(), alloc(), alloc(), alloc(), alloc()
-	tag := subsetTag(u.glyphs)
-	base := tag + "+" + fontName
-	gids := slices.Sorted(mapKeys16(u.widths))
-	var wArr strings.Builder
-	for _, g := range gids {
-		fmt.Fprintf(&wArr, "%d[%d]", g, u.widths[g])
+	w.rawObject(type0, "<</Type/Font/Subtype/Type0/BaseFont/"+fs.base+"/Encoding/Identity-H/DescendantFonts["+itoa(cid)+" 0 R]/ToUnicode "+itoa(tu)+" 0 R>>")
+	w.rawObject(cid, "<</Type/Font/Subtype/CIDFontType2/BaseFont/"+fs.base+"/CIDSystemInfo<</Registry(Adobe)/Ordering(Identity)/Supplement 0>>/FontDescriptor "+itoa(desc)+" 0 R/CIDToGIDMap/Identity/DW 1000/W["+fs.widths+"]>>")
+	w.rawObject(desc, fs.desc+itoa(file)+" 0 R>>")
+	w.stream(file, fs.fileDict, fs.fontFile)
+	w.stream(tu, "/Filter/FlateDecode", fs.toUnicode)
+	return type0
+}
+
+// stampRunes are always in the subset: the characters of the date and serial that change from one
+// signature to the next, so that consecutive signets of one signer share one subset.
+const stampRunes = "0123456789ABCDEF+-: "
+
+// signetFontKey is the cache key of the lines' font: their characters and stampRunes, sorted, each
+// once. It is exact (no hash), so two keys are equal only if the characters are.
+func signetFontKey(lines []string) string {
+	n := len(stampRunes)
+	for _, l := range lines {
+		n += len(l)
 	}
-	w.rawObject(type0, "<</Type/Font/Subtype/Type0/BaseFont/"+base+"/Encoding/Identity-H/DescendantFonts["+itoa(cid)+" 0 R]/ToUnicode "+itoa(tu)+" 0 R>>")
-	w.rawObject(cid, "<</Type/Font/Subtype/CIDFontType2/BaseFont/"+base+"/CIDSystemInfo<</Registry(Adobe)/Ordering(Identity)/Supplement 0>>/FontDescriptor "+itoa(desc)+" 0 R/CIDToGIDMap/Identity/DW 1000/W["+wArr.String()+"]>>")
-	t := u.t
-	w.rawObject(desc, fmt.Sprintf("<</Type/FontDescriptor/FontName/%s/Flags 32/FontBBox[%d %d %d %d]/ItalicAngle 0/Ascent %d/Descent %d/CapHeight %d/StemV 80/FontFile2 %d 0 R>>",
-		base, t.bbox[0], t.bbox[1], t.bbox[2], t.bbox[3], t.ascent, t.descent, t.ascent, file))
-	w.stream(file, "/Filter/FlateDecode/Length1 "+itoa(len(sub)), deflate(sub))
+	runes := make([]rune, 0, n)
+	runes = append(runes, []rune(stampRunes)...)
+	for _, l := range lines {
+		for _, r := range l {
+			runes = append(runes, r)
+		}
+	}
+	slices.Sort(runes)
+	return string(slices.Compact(runes))
+}
+
+// newFontSubset builds the subset font of the characters of key. Subset glyph ids follow the order
+// of the original ids (0 stays .notdef), so the result depends on the set of characters only, and
+// CIDs equal the new glyph ids (CIDToGIDMap Identity).
+func newFontSubset(t *ttFont, key string) (*fontSubset, error) {
+	var buf sfnt.Buffer
+	runes := []rune(key)
+	found := make([]runeGlyph, len(runes))
+	gids := make([]uint16, 0, len(runes))
+	for i, r := range runes {
+		found[i] = t.lookup(&buf, r)
+		if found[i].gid != 0 {
+			gids = append(gids, found[i].gid)
+		}
+	}
+	slices.Sort(gids)
+	gids = slices.Compact(gids)
+	sb := newSubsetBuilder(t)
+	for _, g := range gids {
+		sb.mapGlyph(g)
+	}
+	fs := &fontSubset{key: key, glyphs: make(map[rune]glyphRef, len(runes))}
+	// Subset ids 1..len(gids) are the characters' glyphs; each shows the first (lowest) character
+	// that maps to it, for ToUnicode.
+	toUni := make([]rune, len(gids)+1)
+	widths := make([]int, len(gids)+1)
+	named := make([]bool, len(gids)+1)
+	for i, r := range runes {
+		id := sb.newID[found[i].gid]
+		fs.glyphs[r] = glyphRef{id: id, width: found[i].width}
+		if !named[id] {
+			named[id], toUni[id], widths[id] = true, r, found[i].width
+		}
+	}
+	sub, err := sb.subset()
+	if err != nil {
+		return nil, err
+	}
+	fs.base = subsetTag(key) + "+" + fontName
+	fs.widths = widthsArray(widths[1:])
+	fs.desc = fmt.Sprintf("<</Type/FontDescriptor/FontName/%s/Flags 32/FontBBox[%d %d %d %d]/ItalicAngle 0/Ascent %d/Descent %d/CapHeight %d/StemV 80/FontFile2 ",
+		fs.base, t.bbox[0], t.bbox[1], t.bbox[2], t.bbox[3], t.ascent, t.descent, t.ascent)
+	fs.fileDict = "/Filter/FlateDecode/Length1 " + itoa(len(sub))
+	fs.fontFile = deflateBest(sub)
+	fs.toUnicode = deflateBest(toUnicodeCMap(toUni[1:]))
+	return fs, nil
+}
+
+// widthsArray is the /W entry of glyphs 1..len(widths): one run "1[w1 w2 …]" (ISO 32000-1 §9.7.4.3).
+func widthsArray(widths []int) string {
+	if len(widths) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("1[")
+	for i, w := range widths {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(itoa(w))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// toUnicodeCMap maps glyphs 1..len(chars) to their characters (ISO 32000-1 §9.10.3).
+func toUnicodeCMap(chars []rune) []byte {
 	var cmap strings.Builder
 	cmap.WriteString("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo<</Registry(Adobe)/Ordering(UCS)/Supplement 0>> def\n/CMapName/Adobe-Identity-UCS def\n/CMapType 2 def\n1 begincodespacerange\n<0000><FFFF>\nendcodespacerange\n")
-	for i := 0; i < len(gids); i += 100 {
-		chunk := gids[i:min(i+100, len(gids))]
+	for i := 0; i < len(chars); i += 100 {
+		chunk := chars[i:min(i+100, len(chars))]
 		fmt.Fprintf(&cmap, "%d beginbfchar\n", len(chunk))
-		for _, g := range chunk {
-			fmt.Fprintf(&cmap, "<%04X><%s>\n", g, utf16Hex(u.glyphs[g]))
+		for j, r := range chunk {
+			fmt.Fprintf(&cmap, "<%04X><%s>\n", i+j+1, utf16Hex(r))
 		}
 		cmap.WriteString("endbfchar\n")
 	}
 	cmap.WriteString("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n")
-	w.stream(tu, "/Filter/FlateDecode", deflate([]byte(cmap.String())))
-	return type0, nil
+	return []byte(cmap.String())
 }
 
 func utf16Hex(r rune) string {
@@ -182,11 +260,12 @@ func utf16Hex(r rune) string {
 	return fmt.Sprintf("%04X", r)
 }
 
-// subsetTag is the six-letter prefix of a subset font name (ISO 32000-1 §9.6.4).
-func subsetTag(glyphs map[uint16]rune) string {
+// subsetTag is the six-letter prefix of a subset font name (ISO 32000-1 §9.6.4), a hash of the
+// subset's characters.
+func subsetTag(key string) string {
 	h := uint32(2166136261)
-	for _, g := range slices.Sorted(mapKeys16r(glyphs)) {
-		h = (h ^ uint32(g)) * 16777619
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
 	}
 	tag := make([]byte, 6)
 	for i := range tag {
@@ -196,10 +275,32 @@ func subsetTag(glyphs map[uint16]rune) string {
 	return string(tag)
 }
 
+// subsetBuilder renumbers the glyphs of a subset densely: newID maps an original glyph id to its
+// subset id, order the other way.
+type subsetBuilder struct {
+	t     *ttFont
+	newID map[uint16]uint16
+	order []uint16
+}
+
+func newSubsetBuilder(t *ttFont) *subsetBuilder {
+	return &subsetBuilder{t: t, newID: map[uint16]uint16{0: 0}, order: []uint16{0}}
+}
+
+func (u *subsetBuilder) mapGlyph(old uint16) (uint16, bool) {
+	if id, ok := u.newID[old]; ok {
+		return id, false
+	}
+	id := uint16(len(u.order))
+	u.newID[old] = id
+	u.order = append(u.order, old)
+	return id, true
+}
+
 // subset returns a TrueType font holding only the used glyphs (and the components of composite
 // glyphs), renumbered densely, without the tables a PDF reader does not need for a CIDFontType2
 // (cmap, names, layout tables).
-func (u *fontUse) subset() ([]byte, error) {
+func (u *subsetBuilder) subset() ([]byte, error) {
 	t := u.t
 	head, maxp, loca, glyf, hhea, hmtx := t.tables["head"], t.tables["maxp"], t.tables["loca"], t.tables["glyf"], t.tables["hhea"], t.tables["hmtx"]
 	if head == nil || maxp == nil || loca == nil || glyf == nil || hhea == nil || hmtx == nil {
@@ -325,39 +426,32 @@ func tableChecksum(b []byte) uint32 {
 }
 
 // zlibWriters are reused: a new compressor allocates about 1 MB, more than the rest of a signature.
-var zlibWriters = sync.Pool{New: func() any {
-	zw, _ := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
-	return zw
-}}
+var (
+	zlibWriters     = zlibPool(zlib.BestSpeed)
+	zlibBestWriters = zlibPool(zlib.BestCompression)
+)
+
+func zlibPool(level int) *sync.Pool {
+	return &sync.Pool{New: func() any {
+		zw, _ := zlib.NewWriterLevel(io.Discard, level)
+		return zw
+	}}
+}
 
 // deflate compresses a stream for /Filter/FlateDecode (ISO 32000-1 §7.4.4).
-func deflate(b []byte) []byte {
+func deflate(b []byte) []byte { return deflateWith(zlibWriters, b) }
+
+// deflateBest compresses the streams of a cached font subset (fontcache.go): they are built once
+// and written into many signatures, so the smallest output is worth the slower compressor.
+func deflateBest(b []byte) []byte { return deflateWith(zlibBestWriters, b) }
+
+func deflateWith(pool *sync.Pool, b []byte) []byte {
 	var out bytes.Buffer
 	out.Grow(len(b)/2 + 64)
-	zw := zlibWriters.Get().(*zlib.Writer)
+	zw := pool.Get().(*zlib.Writer)
 	zw.Reset(&out)
 	zw.Write(b)
 	zw.Close()
-	zlibWriters.Put(zw)
+	pool.Put(zw)
 	return out.Bytes()
-}
-
-func mapKeys16(m map[uint16]int) func(func(uint16) bool) {
-	return func(yield func(uint16) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-func mapKeys16r(m map[uint16]rune) func(func(uint16) bool) {
-	return func(yield func(uint16) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
