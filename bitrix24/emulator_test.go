@@ -3,6 +3,7 @@ package bitrix24_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -293,6 +294,28 @@ func TestDiskCRMTimelineNotify(t *testing.T) {
 	err = c.Call(ctx(t), mid, "crm.timeline.comment.add", map[string]any{"fields": map[string]any{"ENTITY_ID": 999, "ENTITY_TYPE": "deal", "COMMENT": "x"}}, nil)
 	if !bitrix24.IsCode(err, bitrix24.ErrCodeOwnerNotFound) {
 		t.Fatalf("missing owner: %v", err)
+	}
+	// crm.timeline.comment.list: newest first with order[ID]=DESC, pages of 50, filter required.
+	for i := range 55 {
+		if err := c.Call(ctx(t), mid, "crm.timeline.comment.add", map[string]any{"fields": map[string]any{
+			"ENTITY_ID": 7, "ENTITY_TYPE": "deal", "COMMENT": fmt.Sprintf("comment %d", i)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var page []struct {
+		ID      string `json:"ID"`
+		Comment string `json:"COMMENT"`
+	}
+	if err := c.Call(ctx(t), mid, "crm.timeline.comment.list", map[string]any{
+		"filter": map[string]any{"ENTITY_ID": 7, "ENTITY_TYPE": "deal"}, "order": map[string]any{"ID": "DESC"}}, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 50 || page[0].Comment != "comment 54" || page[49].Comment != "comment 5" {
+		t.Fatalf("first page, newest first: %d comments, first %+v", len(page), page[0])
+	}
+	err = c.Call(ctx(t), mid, "crm.timeline.comment.list", map[string]any{"order": map[string]any{"ID": "DESC"}}, nil)
+	if !bitrix24.IsCode(err, bitrix24.ErrCodeArgument) {
+		t.Fatalf("a list without filter must fail: %v", err)
 	}
 
 	for i := 0; i < 2; i++ {

@@ -61,10 +61,44 @@ type step struct {
 	done   func(*Steps)
 	// mustBeTrue: the result must be JSON true (bizproc.event.send).
 	mustBeTrue bool
+	// unsure, when set, records that the step may have run although no answer said so.
+	unsure func(*Steps)
 }
 
-// Deliver performs the callback's remaining steps.
-func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback) error {
+// commentMark is the part of a job's timeline comment that names it: "Signet job <id>,".
+func commentMark(jobID string) string { return "Signet job " + jobID + "," }
+
+// commentExists looks through the deal's newest timeline comments for the job's own. Only the first
+// page (the 50 newest) is read: a retry follows its first attempt by seconds or minutes. A portal
+// that refuses the lookup (no permission) is answered with "not found", which at worst repeats the
+// comment; a portal that cannot be reached makes the callback retry later.
+func (c *Caller) commentExists(ctx context.Context, cb *contracts.Callback) (bool, error) {
+	var list []struct {
+		Comment string `json:"COMMENT"`
+	}
+	err := c.Portal.Call(ctx, cb.Portal.MemberID, "crm.timeline.comment.list", map[string]any{
+		"filter": map[string]any{"ENTITY_ID": cb.Document.EntityID, "ENTITY_TYPE": "deal"},
+		"order":  map[string]any{"ID": "DESC"},
+	}, &list)
+	if err != nil {
+		if IsPermanent(classifyPortal(err)) {
+			c.Log.Warn("cannot list the deal's timeline comments; the comment may be repeated", zap.String("job_id", cb.JobID), zap.Error(err))
+			return false, nil
+		}
+		return false, fmt.Errorf("looking for the timeline comment of job %s: %w", cb.JobID, err)
+	}
+	mark := commentMark(cb.JobID)
+	for _, cm := range list {
+		if strings.Contains(cm.Comment, mark) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Deliver performs the callback's remaining steps. redelivered says an earlier delivery of this
+// callback may have got part of the way (a worker died, or an answer was lost).
+func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivered bool) error {
 	steps, err := c.Results.Steps(ctx, cb.JobID)
 	if err != nil {
 		return fmt.Errorf("callback %s: reading its steps: %w", cb.JobID, err)
@@ -98,12 +132,26 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback) error {
 		}
 	}
 	var todo []step
+	if cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented && (redelivered || steps.CommentUnsure) {
+		// Bitrix24 has no idempotency key for comments: look before adding a second one.
+		found, err := c.commentExists(ctx, cb)
+		if err != nil {
+			return err
+		}
+		if found {
+			steps.Commented = true
+			if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
+				return err
+			}
+		}
+	}
 	if cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented {
-		comment := fmt.Sprintf("Document %s signed by %s with certificate %s, serial %s, at %s UTC. SHA-256 %s. Signet job %s, audit event %s.",
-			fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.SHA256After, cb.JobID, s.AuditID)
+		comment := fmt.Sprintf("Document %s signed by %s with certificate %s, serial %s, at %s UTC. SHA-256 %s. %s audit event %s.",
+			fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.SHA256After, commentMark(cb.JobID), s.AuditID)
 		todo = append(todo, step{name: "timeline comment", method: "crm.timeline.comment.add",
 			params: map[string]any{"fields": map[string]any{"ENTITY_ID": cb.Document.EntityID, "ENTITY_TYPE": "deal", "COMMENT": comment}},
-			done:   func(s *Steps) { s.Commented = true }})
+			done:   func(s *Steps) { s.Commented = true },
+			unsure: func(s *Steps) { s.CommentUnsure = true }})
 	}
 	if cb.Reply.EventToken != "" && !steps.Sent {
 		link, err := c.Store.URL(ctx, s.PDFKey, c.LinkTTL)
@@ -209,6 +257,13 @@ func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, 
 			changed = true
 		default:
 			retry = errors.Join(retry, fmt.Errorf("%s for job %s: %w", st.name, cb.JobID, err))
+			// No answer from the portal (a network error, a timeout): it may have run the command. An
+			// error answer (*bitrix24.Error) or "not executed" means it did not.
+			var answered *bitrix24.Error
+			if st.unsure != nil && !errors.Is(results[i], bitrix24.ErrBatchNotExecuted) && !errors.As(results[i], &answered) {
+				st.unsure(steps)
+				changed = true
+			}
 		}
 	}
 	if changed {

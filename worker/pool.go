@@ -429,7 +429,11 @@ func (p *Pool) handleCallback(ctx context.Context, msg jetstream.Msg) error {
 		return Permanent(err)
 	}
 	t0 := time.Now()
-	err = p.Caller.Deliver(ctx, cb)
+	redelivered := false
+	if md, merr := msg.Metadata(); merr == nil && md.NumDelivered > 1 {
+		redelivered = true
+	}
+	err = p.Caller.Deliver(ctx, cb, redelivered)
 	metrics.StageSeconds.WithLabelValues("callback").Observe(time.Since(t0).Seconds())
 	if err != nil && p.lastDelivery(msg) && ctx.Err() == nil {
 		err = Permanentf("callback of job %s gave up after %d attempts: %w", cb.JobID, p.MaxDeliver, err)

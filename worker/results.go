@@ -94,6 +94,9 @@ type Steps struct {
 	Commented bool `json:"commented,omitempty"`
 	Notified  bool `json:"notified,omitempty"`
 	Sent      bool `json:"sent,omitempty"`
+	// CommentUnsure: a request carrying the timeline comment got no answer; before adding it again,
+	// the deal's timeline is searched for it.
+	CommentUnsure bool `json:"comment_unsure,omitempty"`
 }
 
 // Steps returns the callback steps recorded for a job.

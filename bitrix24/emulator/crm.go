@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -346,6 +347,47 @@ func (p *Portal) timelineCommentAdd(c *callCtx, params map[string]any) (any, *ap
 	p.comments = append(p.comments, tc)
 	return tc.ID, nil
 }
+
+// timelineCommentList: filter{ENTITY_ID*, ENTITY_TYPE*}, order{ID: ASC|DESC} (default ASC), start;
+// pages of 50 with total and next, as every Bitrix24 list method.
+func (p *Portal) timelineCommentList(_ *callCtx, params map[string]any) (any, *apiError) {
+	fv, _ := param(params, "filter")
+	filter, ok := fv.(map[string]any)
+	if !ok {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeArgument, desc: "filter[ENTITY_ID] and filter[ENTITY_TYPE] are required"}
+	}
+	et := paramString(filter, "ENTITY_TYPE")
+	eid, ok := toInt(mustParam(filter, "ENTITY_ID"))
+	if et == "" || !ok {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeArgument, desc: "filter[ENTITY_ID] and filter[ENTITY_TYPE] are required"}
+	}
+	if !strings.EqualFold(et, "deal") || p.deals[eid] == nil {
+		return nil, &apiError{status: 400, code: bitrix24.ErrCodeOwnerNotFound, desc: "Owner not found"}
+	}
+	var all []map[string]any
+	for _, c := range p.comments {
+		if c.EntityID == eid && strings.EqualFold(c.EntityType, et) {
+			all = append(all, map[string]any{"ID": strconv.Itoa(c.ID), "ENTITY_ID": strconv.Itoa(c.EntityID),
+				"ENTITY_TYPE": c.EntityType, "AUTHOR_ID": strconv.Itoa(c.AuthorID), "COMMENT": c.Comment})
+		}
+	}
+	if ov, _ := param(params, "order"); ov != nil {
+		if order, ok := ov.(map[string]any); ok && strings.EqualFold(paramString(order, "ID"), "DESC") {
+			slices.Reverse(all)
+		}
+	}
+	start, _ := toInt(mustParam(params, "start"))
+	start = min(max(start, 0), len(all))
+	end := min(start+listPage, len(all))
+	next := 0
+	if end < len(all) {
+		next = end
+	}
+	return listResult{items: all[start:end], total: len(all), next: next}, nil
+}
+
+// listPage is the page size of every Bitrix24 list method.
+const listPage = 50
 
 // timelineLogMessageAdd (reference §6.4): fields{entityTypeId*, entityId*, title*, text*, iconCode*};
 // the result is {"logMessage": {...}}.

@@ -53,6 +53,7 @@ type callCtx struct {
 type listResult struct {
 	items any
 	total int
+	next  int // 0: the last page
 }
 
 type method func(c *callCtx, params map[string]any) (any, *apiError)
@@ -73,6 +74,7 @@ func (p *Portal) methods() map[string]method {
 		"crm.item.get":             p.crmItemGet,
 		"crm.item.update":          p.crmItemUpdate,
 		"crm.timeline.comment.add": p.timelineCommentAdd,
+		"crm.timeline.comment.list": p.timelineCommentList,
 		"im.notify.system.add":     p.imNotifySystemAdd,
 		"app.info":                 p.appInfo,
 		"user.current":             p.userCurrent,
@@ -231,6 +233,9 @@ func (p *Portal) finishCall(w http.ResponseWriter, start time.Time, name string,
 	if lr, ok := res.(listResult); ok {
 		env["result"] = lr.items
 		env["total"] = lr.total
+		if lr.next > 0 {
+			env["next"] = lr.next
+		}
 	} else {
 		env["result"] = res
 	}

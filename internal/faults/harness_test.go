@@ -756,6 +756,16 @@ func (p *pipeline) verifyOutcome(limit time.Duration, failed map[string]bool) {
 			complain("job %s: result unreadable: %v", c.jobID, err)
 			continue
 		}
+		// Exactly one timeline comment on the deal names the job, even when an answer was lost.
+		mine := 0
+		for _, cm := range p.portal.TimelineComments(c.deal) {
+			if strings.Contains(cm.Comment, "Signet job "+c.jobID+",") {
+				mine++
+			}
+		}
+		if mine != 1 {
+			complain("job %s: %d timeline comments on deal %d name it, want exactly 1", c.jobID, mine, c.deal)
+		}
 		versions := p.portal.FileVersions(c.disk)
 		if len(versions) < 2 {
 			complain("job %s: Disk file %d has no signed version", c.jobID, c.disk)
