@@ -7,22 +7,19 @@ import (
 	"syscall"
 )
 
-// flockFile takes an exclusive advisory lock, so that several Signet processes sharing one local
-// directory never interleave the data and sidecar renames of one key.
-func flockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o640)
-	if err != nil {
-		return nil, err
+// flock takes (exclusive) or releases an advisory lock on f, so that several Signet processes sharing
+// one local directory never interleave the writes of one key. The lock belongs to f's open file
+// description: a second flock through the same descriptor in this process would succeed at once,
+// which is why localStore.lock holds an in-process mutex around it.
+func flock(f *os.File, exclusive bool) error {
+	how := syscall.LOCK_UN
+	if exclusive {
+		how = syscall.LOCK_EX
 	}
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		err := syscall.Flock(int(f.Fd()), how)
 		if err != syscall.EINTR {
-			break
+			return err
 		}
 	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

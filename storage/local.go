@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,11 +21,22 @@ import (
 
 // Local layout under the root directory:
 //
-//	<root>/<key>                         the object's bytes, browsable as plain files
-//	<root>/.signet/meta/<key>.json       sidecar: SHA-256, size, content type, write time
+//	<root>/<key>                         the object's bytes, browsable as plain files; its metadata
+//	                                     (SHA-256, size, content type, write time as JSON) is in the
+//	                                     extended attribute user.signet.meta of the file itself
+//	<root>/.signet/meta/<key>.json       sidecar with the same JSON, on filesystems without user
+//	                                     extended attributes and for objects written by older versions
 //	<root>/.signet/tmp/                  temp files; a write becomes visible only by rename
+//	<root>/.signet/lock/00 … ff          flock files serialising the writers of one key across processes
 //
 // Keys may not have segments starting with ".", so no key can reach .signet.
+//
+// With the attribute, the bytes and their checksum live on one inode and appear together with a single
+// rename; a sidecar needs a second file and a second rename. Which one a store writes is decided once at
+// open by a probe (metaMode); readers always look at the attribute first and then at the sidecar, so
+// both kinds of object stay readable. Tools that copy or save a file as a new inode without its extended
+// attributes (plain cp, some editors and backup tools; rsync without -X) drop the checksum: such an
+// object fails with ErrIntegrity ("no checksum") until it is put again.
 const (
 	localInternal = ".signet"
 	localMetaDir  = ".signet/meta"
@@ -32,6 +44,7 @@ const (
 	localLockDir  = ".signet/lock"
 )
 
+// sidecar is an object's metadata, stored as JSON in the user.signet.meta attribute or a sidecar file.
 type sidecar struct {
 	SHA256      string    `json:"sha256"`
 	Size        int64     `json:"size"`
@@ -39,12 +52,40 @@ type sidecar struct {
 	Modified    time.Time `json:"modified"`
 }
 
+// metaMode is where a store writes new objects' metadata.
+type metaMode int
+
+const (
+	metaXattrMode   metaMode = iota // user.signet.meta on the data file
+	metaSidecarMode                 // .signet/meta/<key>.json
+)
+
+func (m metaMode) String() string {
+	if m == metaXattrMode {
+		return "xattr"
+	}
+	return "sidecar"
+}
+
+// metaSource says where Stat found an object's metadata.
+type metaSource int
+
+const (
+	fromXattr metaSource = iota + 1
+	fromSidecar
+)
+
 type localStore struct {
 	root string
 	o    Options
 	log  *zap.Logger
+	mode metaMode
 
-	stripes [256]sync.Mutex // writers of one key, within this process; striped by key hash
+	// Writers of one key are serialised by one of 256 stripes (chosen by a hash of the key): a mutex
+	// within this process, then an flock on the stripe's lock file across processes. lockFiles[i] is
+	// opened on first use and kept until Close; it is guarded by stripes[i].
+	stripes   [256]sync.Mutex
+	lockFiles [256]*os.File
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -52,6 +93,11 @@ type localStore struct {
 }
 
 func openLocal(dir string, o Options) (*localStore, error) {
+	return openLocalMode(dir, o, false)
+}
+
+// openLocalMode is openLocal; forceSidecar (tests only) skips the probe and writes sidecars.
+func openLocalMode(dir string, o Options, forceSidecar bool) (*localStore, error) {
 	if dir == "" || !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("storage: local directory %q must be an absolute path (file:///var/lib/signet/artefacts)", dir)
 	}
@@ -65,6 +111,7 @@ func openLocal(dir string, o Options) (*localStore, error) {
 		return nil, fmt.Errorf("storage: link secret is %d bytes; use at least 16 random bytes", len(o.LinkSecret))
 	}
 	s := &localStore{root: root, o: o, log: o.Log.With(zap.String("storage", "file"), zap.String("dir", root)), stop: make(chan struct{})}
+	s.chooseMode(forceSidecar)
 	interval := o.PruneInterval
 	if interval == 0 {
 		interval = min(max(o.Retention/24, time.Minute), time.Hour)
@@ -74,6 +121,46 @@ func openLocal(dir string, o Options) (*localStore, error) {
 		go s.pruneLoop(interval)
 	}
 	return s, nil
+}
+
+// chooseMode probes once whether this filesystem keeps user extended attributes (tmpfs builds without
+// them, NFS and others refuse with ENOTSUP or EPERM) and falls back to sidecar files if not.
+func (s *localStore) chooseMode(forceSidecar bool) {
+	s.mode = metaSidecarMode
+	reason := "forced (test)"
+	if !forceSidecar {
+		if err := s.probeXattr(); err != nil {
+			reason = err.Error()
+		} else {
+			s.mode, reason = metaXattrMode, "extended attribute "+metaXattr+" works on this filesystem"
+		}
+	}
+	s.log.Info("local storage metadata mode", zap.Stringer("mode", s.mode), zap.String("reason", reason))
+}
+
+// probeXattr writes, reads back and removes the attribute on a scratch file in .signet/tmp.
+func (s *localStore) probeXattr() error {
+	f, err := os.CreateTemp(filepath.Join(s.root, localTmpDir), "probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot create a probe file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	want := []byte(`{"probe":true}`)
+	if err := setMetaXattr(f, want); err != nil {
+		return fmt.Errorf("setting %s: %w", metaXattr, err)
+	}
+	got, err := fgetMetaXattr(f)
+	if err != nil {
+		return fmt.Errorf("reading %s back: %w", metaXattr, err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%s read back as %q, wrote %q", metaXattr, got, want)
+	}
+	if err := removeMetaXattr(f); err != nil {
+		return fmt.Errorf("removing %s: %w", metaXattr, err)
+	}
+	return nil
 }
 
 func (s *localStore) dataPath(key string) string {
@@ -86,18 +173,36 @@ func (s *localStore) metaPath(key string) string {
 
 // lock serialises the writers of one key: a mutex within this process, and an flock on one of 256
 // lock files (chosen by a hash of the key) across processes sharing the directory. If the lock file
-// cannot be used, the in-process mutex still holds and a rare cross-process race can only produce a
-// pair that fails the SHA-256 check, never wrong bytes that pass it.
+// cannot be used, the in-process mutex still holds and a rare cross-process race can only produce an
+// object that fails the SHA-256 check, never wrong bytes that pass it.
 func (s *localStore) lock(key string) func() {
 	h := sha256.Sum256([]byte(key))
-	mu := &s.stripes[h[0]]
+	i := h[0]
+	mu := &s.stripes[i]
 	mu.Lock()
-	funlock, err := flockFile(filepath.Join(s.root, localLockDir, hex.EncodeToString(h[:1])))
+	f, err := s.lockFile(i)
+	if err == nil {
+		err = flock(f, true)
+	}
 	if err != nil {
 		s.log.Warn("cannot take the cross-process lock; relying on the in-process one", zap.String("key", key), zap.Error(err))
 		return mu.Unlock
 	}
-	return func() { funlock(); mu.Unlock() }
+	return func() { _ = flock(f, false); mu.Unlock() }
+}
+
+// lockFile returns stripe i's lock file, opening (and creating) it on first use. Opening it once per
+// store instead of once per Put saves a path lookup and an open on every write. Caller holds stripes[i].
+func (s *localStore) lockFile(i byte) (*os.File, error) {
+	if f := s.lockFiles[i]; f != nil {
+		return f, nil
+	}
+	f, err := os.OpenFile(filepath.Join(s.root, localLockDir, hex.EncodeToString([]byte{i})), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	s.lockFiles[i] = f
+	return f, nil
 }
 
 func (s *localStore) Put(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256Hex string) (Object, error) {
@@ -121,42 +226,111 @@ func (s *localStore) Put(ctx context.Context, key string, r io.Reader, size int6
 	if err != nil {
 		return Object{}, fmt.Errorf("storage: put %q: cannot create temp file in %s: %w; check free space and permissions", key, s.root, err)
 	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // no-op after the rename
-	pr := newPutReader(ctxReader{ctx, r}, key, want, size)
-	if _, err := io.Copy(tmp, pr); err != nil {
-		tmp.Close()
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer tmp.Close()           // a second Close only returns an error, which is ignored
+	obj, inXattr, err := s.spool(ctx, tmp, key, r, size, contentType, want)
+	if err != nil {
 		return Object{}, err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return Object{}, fmt.Errorf("storage: put %q: flushing temp file: %w", key, err)
+
+	unlock := s.lock(key)
+	defer unlock()
+	old, src, err := s.stat(key, nil)
+	same := err == nil && old.SHA256 == obj.SHA256 && old.Size == obj.Size
+	if same {
+		// Idempotent: keep the recorded object (and its write time). The new bytes are known to match
+		// the record, so installing them repairs a file damaged on disk and changes nothing otherwise.
+		obj = old
+	}
+	if inXattr {
+		return s.installXattr(tmp, obj, same, src)
 	}
 	if err := tmp.Close(); err != nil {
 		return Object{}, fmt.Errorf("storage: put %q: closing temp file: %w", key, err)
 	}
-	obj := Object{Key: key, Size: pr.n, SHA256: pr.sum(), ContentType: contentType, Modified: s.o.Now().UTC()}
+	return s.installSidecar(tmp.Name(), obj, same && src == fromSidecar)
+}
 
-	unlock := s.lock(key)
-	defer unlock()
-	if old, err := s.Stat(ctx, key); err == nil && old.SHA256 == obj.SHA256 && old.Size == obj.Size {
-		// Idempotent: keep the recorded object (and its write time). The new bytes are known to match
-		// the record, so installing them repairs a file damaged on disk and changes nothing otherwise.
-		if err := os.Rename(tmpName, s.dataPath(key)); err != nil {
-			return Object{}, fmt.Errorf("storage: put %q: %w", key, err)
-		}
-		return old, nil
+// spool copies the stream into tmp, checking its size and digest, records the metadata in tmp's
+// attribute (in xattr mode) and fsyncs, so the bytes are on disk before the caller reports the job
+// done. inXattr is false if the metadata must go to a sidecar instead.
+func (s *localStore) spool(ctx context.Context, tmp *os.File, key string, r io.Reader, size int64, contentType, want string) (obj Object, inXattr bool, err error) {
+	pr := newPutReader(ctxReader{ctx, r}, key, want, size)
+	if _, err := io.Copy(tmp, pr); err != nil {
+		return Object{}, false, err
 	}
-	meta, err := json.Marshal(sidecar{SHA256: obj.SHA256, Size: obj.Size, ContentType: obj.ContentType, Modified: obj.Modified})
-	if err != nil {
+	obj = Object{Key: key, Size: pr.n, SHA256: pr.sum(), ContentType: contentType, Modified: s.o.Now().UTC()}
+	if s.mode == metaXattrMode {
+		err := setMeta(tmp, obj)
+		if err != nil {
+			// E.g. a content type too long for the filesystem's attribute space: this object gets a sidecar.
+			s.log.Warn("cannot record metadata in an extended attribute; using a sidecar file", zap.String("key", key), zap.Error(err))
+		}
+		inXattr = err == nil
+	}
+	if err := tmp.Sync(); err != nil {
+		return Object{}, false, fmt.Errorf("storage: put %q: flushing temp file: %w", key, err)
+	}
+	return obj, inXattr, nil
+}
+
+func setMeta(f *os.File, obj Object) error {
+	return setMetaXattr(f, encodeMeta(obj))
+}
+
+func encodeMeta(obj Object) []byte {
+	b, _ := json.Marshal(sidecar{SHA256: obj.SHA256, Size: obj.Size, ContentType: obj.ContentType, Modified: obj.Modified})
+	return b // a struct of strings, an int and a time always marshals
+}
+
+// installXattr makes tmp (bytes and attribute) visible under the key with one rename. In the
+// idempotent case the attribute is rewritten with the recorded object's write time first. A sidecar
+// left by an older version is removed afterwards: the attribute is read first, so it is only clutter.
+func (s *localStore) installXattr(tmp *os.File, obj Object, same bool, old metaSource) (Object, error) {
+	key := obj.Key
+	if same {
+		if err := setMeta(tmp, obj); err != nil {
+			return Object{}, fmt.Errorf("storage: put %q: recording metadata: %w", key, err)
+		}
+		if err := tmp.Sync(); err != nil {
+			return Object{}, fmt.Errorf("storage: put %q: flushing temp file: %w", key, err)
+		}
+	}
+	if err := tmp.Close(); err != nil {
+		return Object{}, fmt.Errorf("storage: put %q: closing temp file: %w", key, err)
+	}
+	dp := s.dataPath(key)
+	if err := os.MkdirAll(filepath.Dir(dp), 0o750); err != nil {
+		return Object{}, fmt.Errorf("storage: put %q: creating directory %s: %w", key, filepath.Dir(dp), err)
+	}
+	if err := os.Rename(tmp.Name(), dp); err != nil {
 		return Object{}, fmt.Errorf("storage: put %q: %w", key, err)
 	}
-	metaTmp, err := writeTemp(filepath.Join(s.root, localTmpDir), meta)
+	syncDir(filepath.Dir(dp))
+	if old != fromXattr {
+		// A sidecar may exist (older version, or an orphan). The attribute wins on reads, so it is only
+		// clutter now, and failing to remove it does not fail the Put.
+		_ = s.removeSidecar(key)
+	}
+	return obj, nil
+}
+
+// installSidecar renames the data file and then writes obj's sidecar (unless keepSidecar: the existing
+// one already describes these bytes).
+func (s *localStore) installSidecar(tmpName string, obj Object, keepSidecar bool) (Object, error) {
+	key := obj.Key
+	dp, mp := s.dataPath(key), s.metaPath(key)
+	if keepSidecar {
+		if err := os.Rename(tmpName, dp); err != nil {
+			return Object{}, fmt.Errorf("storage: put %q: %w", key, err)
+		}
+		return obj, nil
+	}
+	metaTmp, err := writeTemp(filepath.Join(s.root, localTmpDir), encodeMeta(obj))
 	if err != nil {
 		return Object{}, fmt.Errorf("storage: put %q: writing checksum sidecar: %w", key, err)
 	}
 	defer os.Remove(metaTmp)
-	dp, mp := s.dataPath(key), s.metaPath(key)
 	for _, d := range []string{filepath.Dir(dp), filepath.Dir(mp)} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return Object{}, fmt.Errorf("storage: put %q: creating directory %s: %w", key, d, err)
@@ -206,30 +380,68 @@ func (s *localStore) Stat(ctx context.Context, key string) (Object, error) {
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err
 	}
-	fi, err := os.Stat(s.dataPath(key))
+	obj, _, err := s.stat(key, nil)
+	return obj, err
+}
+
+// stat describes the object at key: from the open file f if given (Get: metadata and bytes then come
+// from the same inode), else by path. The attribute is read first, then the sidecar.
+func (s *localStore) stat(key string, f *os.File) (Object, metaSource, error) {
+	var fi fs.FileInfo
+	var err error
+	if f != nil {
+		fi, err = f.Stat()
+	} else {
+		fi, err = os.Stat(s.dataPath(key))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return Object{}, fmt.Errorf("%w: %q in %s", ErrNotFound, key, s.root)
+		return Object{}, 0, fmt.Errorf("%w: %q in %s", ErrNotFound, key, s.root)
 	}
 	if err != nil {
-		return Object{}, fmt.Errorf("storage: stat %q: %w", key, err)
+		return Object{}, 0, fmt.Errorf("storage: stat %q: %w", key, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return Object{}, fmt.Errorf("%w: %q is a directory, not an object", ErrNotFound, key)
+		return Object{}, 0, fmt.Errorf("%w: %q is a directory, not an object", ErrNotFound, key)
 	}
-	b, err := os.ReadFile(s.metaPath(key))
+	var b []byte
+	if f != nil {
+		b, err = fgetMetaXattr(f)
+	} else {
+		b, err = getMetaXattr(s.dataPath(key))
+	}
+	switch {
+	case err == nil:
+		obj, err := decodeMeta(key, b, "extended attribute "+metaXattr)
+		return obj, fromXattr, err
+	case errors.Is(err, fs.ErrNotExist): // deleted since the stat
+		return Object{}, 0, fmt.Errorf("%w: %q in %s", ErrNotFound, key, s.root)
+	case !xattrAbsent(err):
+		return Object{}, 0, fmt.Errorf("storage: stat %q: reading extended attribute %s: %w", key, metaXattr, err)
+	}
+	b, err = os.ReadFile(s.metaPath(key))
 	if err != nil {
-		return Object{}, fmt.Errorf("%w: %q has no readable checksum sidecar (%v); it was not written by Signet or the write was interrupted; put it again", ErrIntegrity, key, err)
+		return Object{}, fromSidecar, fmt.Errorf("%w: %q has no checksum: neither the %s extended attribute nor a sidecar (%v); "+
+			"it was not written by Signet, was copied or saved by a tool that drops extended attributes, or the write was interrupted; put it again",
+			ErrIntegrity, key, metaXattr, err)
 	}
+	obj, err := decodeMeta(key, b, "sidecar")
+	return obj, fromSidecar, err
+}
+
+// decodeMeta parses the metadata JSON; where names its origin for the error message.
+func decodeMeta(key string, b []byte, where string) (Object, error) {
 	var m sidecar
-	if err := json.Unmarshal(b, &m); err != nil || len(m.SHA256) != 64 {
-		return Object{}, fmt.Errorf("%w: %q has a damaged checksum sidecar; put it again", ErrIntegrity, key)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Object{}, fmt.Errorf("%w: %q has a damaged checksum %s (%v); put it again", ErrIntegrity, key, where, err)
+	}
+	if h, err := parseSHA256(m.SHA256); err != nil || h != m.SHA256 || h == "" || m.Size < 0 {
+		return Object{}, fmt.Errorf("%w: %q has a damaged checksum %s (sha256 %q, size %d); put it again", ErrIntegrity, key, where, m.SHA256, m.Size)
 	}
 	return Object{Key: key, Size: m.Size, SHA256: m.SHA256, ContentType: m.ContentType, Modified: m.Modified}, nil
 }
 
 func (s *localStore) Get(ctx context.Context, key string) (io.ReadCloser, Object, error) {
-	obj, err := s.Stat(ctx, key)
-	if err != nil {
+	if err := ValidateKey(key); err != nil {
 		return nil, Object{}, err
 	}
 	f, err := os.Open(s.dataPath(key))
@@ -238,6 +450,11 @@ func (s *localStore) Get(ctx context.Context, key string) (io.ReadCloser, Object
 	}
 	if err != nil {
 		return nil, Object{}, fmt.Errorf("storage: get %q: %w", key, err)
+	}
+	obj, _, err := s.stat(key, f)
+	if err != nil {
+		f.Close()
+		return nil, Object{}, err
 	}
 	return newGetReader(f, obj), obj, nil
 }
@@ -252,14 +469,27 @@ func (s *localStore) Delete(ctx context.Context, key string) error {
 }
 
 func (s *localStore) remove(key string) error {
-	dp, mp := s.dataPath(key), s.metaPath(key)
+	dp := s.dataPath(key)
 	if err := os.Remove(dp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("storage: delete %q: %w", key, err)
 	}
-	if err := os.Remove(mp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	s.removeEmptyParents(filepath.Dir(dp), s.root)
+	if err := s.removeSidecar(key); err != nil {
 		return fmt.Errorf("storage: delete %q: removing checksum sidecar: %w", key, err)
 	}
-	s.removeEmptyParents(filepath.Dir(dp), s.root)
+	return nil
+}
+
+// removeSidecar deletes key's sidecar if there is one, and the directories it leaves empty.
+func (s *localStore) removeSidecar(key string) error {
+	mp := s.metaPath(key)
+	err := os.Remove(mp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // the usual case in xattr mode; the parents need no tidying either
+	}
+	if err != nil {
+		return err
+	}
 	s.removeEmptyParents(filepath.Dir(mp), filepath.Join(s.root, localMetaDir))
 	return nil
 }
@@ -299,9 +529,18 @@ func (s *localStore) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Close stops the prune timer and closes the lock files. The store must not be used afterwards.
 func (s *localStore) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	s.wg.Wait()
+	for i := range s.stripes {
+		s.stripes[i].Lock()
+		if f := s.lockFiles[i]; f != nil {
+			f.Close()
+			s.lockFiles[i] = nil
+		}
+		s.stripes[i].Unlock()
+	}
 	return nil
 }
 
@@ -330,8 +569,9 @@ func (s *localStore) pruneLogged() {
 	}
 }
 
-// prune deletes objects written longer than Retention ago (by the sidecar's write time, or the file's
-// mtime when the sidecar is missing) and temp files left by interrupted writes.
+// prune deletes objects written longer than Retention ago (by the write time in the attribute or the
+// sidecar, or the file's mtime when neither is readable), sidecars whose object is gone, and temp files
+// left by interrupted writes.
 func (s *localStore) prune() (int, error) {
 	cutoff := s.o.Now().Add(-s.o.Retention)
 	removed := 0
@@ -393,8 +633,8 @@ func (s *localStore) prune() (int, error) {
 		rel, _ := filepath.Rel(metaRoot, strings.TrimSuffix(p, ".json"))
 		key := filepath.ToSlash(rel)
 		if _, err := os.Stat(s.dataPath(key)); errors.Is(err, fs.ErrNotExist) {
-			if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
-				os.Remove(p)
+			if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) && os.Remove(p) == nil {
+				s.removeEmptyParents(filepath.Dir(p), metaRoot)
 			}
 		}
 		return nil

@@ -6,17 +6,26 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
+
+	"github.com/signet-b24/signet/internal/testenv"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // fakeClock is an injectable clock for retention and link expiry.
@@ -28,19 +37,58 @@ type fakeClock struct {
 func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-func openTestLocal(t *testing.T, clk *fakeClock) (*localStore, string) {
+// testModes are the two ways a local store records metadata; most tests run in both.
+var testModes = []metaMode{metaXattrMode, metaSidecarMode}
+
+// forModes runs test once per metadata mode, as subtests named "xattr" and "sidecar".
+func forModes(t *testing.T, test func(t *testing.T, mode metaMode)) {
 	t.Helper()
-	dir := t.TempDir()
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) { test(t, mode) })
+	}
+}
+
+func testOptions(clk *fakeClock) Options {
 	o := Options{PublicURL: "http://127.0.0.1:1", LinkSecret: []byte("0123456789abcdef0123456789abcdef"), PruneInterval: -1}
 	if clk != nil {
 		o.Now = clk.Now
 	}
-	st, err := Open(context.Background(), "file://"+dir, o)
-	if err != nil {
-		t.Fatal(err)
+	return o
+}
+
+// openTestLocal opens a store in a new temp directory (see openTestLocalIn).
+func openTestLocal(t *testing.T, clk *fakeClock, mode metaMode) (*localStore, string) {
+	t.Helper()
+	dir := t.TempDir()
+	return openTestLocalIn(t, dir, clk, mode), dir
+}
+
+// openTestLocalIn opens a store on dir: in xattr mode through Open, as Signet does (skipping the test if
+// the filesystem has no user extended attributes, see TestLocalChoosesXattrMode), in sidecar mode with
+// the probe overridden.
+func openTestLocalIn(t *testing.T, dir string, clk *fakeClock, mode metaMode) *localStore {
+	t.Helper()
+	o := testOptions(clk)
+	var st *localStore
+	if mode == metaSidecarMode {
+		o.defaults()
+		s, err := openLocalMode(dir, o, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = s
+	} else {
+		s, err := Open(context.Background(), "file://"+dir, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = s.(*localStore)
 	}
 	t.Cleanup(func() { st.Close() })
-	return st.(*localStore), dir
+	if st.mode != mode {
+		t.Skipf("the store in %s chose %s mode, this test wants %s (no user extended attributes here?)", dir, st.mode, mode)
+	}
+	return st
 }
 
 func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
@@ -59,8 +107,10 @@ func readAll(t *testing.T, st Store, key string) ([]byte, Object, error) {
 	return b, obj, rerr
 }
 
-func TestLocalPutGetStat(t *testing.T) {
-	st, dir := openTestLocal(t, nil)
+func TestLocalPutGetStat(t *testing.T) { forModes(t, testLocalPutGetStat) }
+
+func testLocalPutGetStat(t *testing.T, mode metaMode) {
+	st, dir := openTestLocal(t, nil, mode)
 	ctx := context.Background()
 	data := []byte("%PDF-1.7 signed body")
 	key, _, _ := ArtefactKeys("acme.bitrix24.ru", time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC), "deal-42", "job-1")
@@ -84,6 +134,11 @@ func TestLocalPutGetStat(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(key))); err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("file on disk: %q, %v", b, err)
 	}
+	// Its metadata is where the mode says, and only there; no temp file is left behind.
+	checkMetaLocation(t, dir, key, mode, obj)
+	if ents, err := os.ReadDir(filepath.Join(dir, ".signet", "tmp")); err != nil || len(ents) != 0 {
+		t.Fatalf(".signet/tmp after Put: %v, %v; want empty", ents, err)
+	}
 	if _, err := st.Stat(ctx, "signed/none.pdf"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Stat(missing) = %v, want ErrNotFound", err)
 	}
@@ -104,9 +159,11 @@ func TestLocalPutGetStat(t *testing.T) {
 	}
 }
 
-func TestLocalPutIdempotentAndChecksum(t *testing.T) {
+func TestLocalPutIdempotentAndChecksum(t *testing.T) { forModes(t, testLocalPutIdempotentAndChecksum) }
+
+func testLocalPutIdempotentAndChecksum(t *testing.T, mode metaMode) {
 	clk := &fakeClock{t: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
-	st, _ := openTestLocal(t, clk)
+	st, _ := openTestLocal(t, clk, mode)
 	ctx := context.Background()
 	data := []byte("report json")
 	first, err := st.Put(ctx, "signed/a/2026/11/g/j.json", bytes.NewReader(data), -1, "application/json", "")
@@ -114,12 +171,21 @@ func TestLocalPutIdempotentAndChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Add(time.Hour)
-	// Same bytes again, with and without the digest: the existing object (same write time) comes back.
+	// Same bytes again, with and without the digest: the existing object (same write time) comes back,
+	// and the stored record keeps the first write time too.
 	for _, given := range []string{"", strings.ToUpper(sum(data))} {
 		again, err := st.Put(ctx, "signed/a/2026/11/g/j.json", bytes.NewReader(data), int64(len(data)), "application/json", given)
 		if err != nil || again != first {
 			t.Fatalf("repeated Put(sha %q) = %+v, %v; want the first object %+v", given, again, err, first)
 		}
+		if stored, err := st.Stat(ctx, "signed/a/2026/11/g/j.json"); err != nil || stored != first {
+			t.Fatalf("Stat after repeated Put(sha %q) = %+v, %v; want the first object %+v", given, stored, err, first)
+		}
+	}
+	// With the digest given and already stored, the stream is not read at all.
+	unreadable := iotest.ErrReader(errors.New("the stream was read"))
+	if again, err := st.Put(ctx, "signed/a/2026/11/g/j.json", unreadable, -1, "application/json", sum(data)); err != nil || again != first {
+		t.Fatalf("Put with a known digest = %+v, %v; want the first object without reading", again, err)
 	}
 	// A wrong digest stores nothing, for a new key and for an existing one.
 	other := []byte("different bytes")
@@ -147,10 +213,15 @@ func TestLocalPutIdempotentAndChecksum(t *testing.T) {
 	if err != nil || obj.SHA256 != sum(other) {
 		t.Fatalf("overwrite: %+v, %v", obj, err)
 	}
+	if got, gobj, err := readAll(t, st, "signed/a/2026/11/g/j.json"); err != nil || !bytes.Equal(got, other) || gobj != obj {
+		t.Fatalf("after overwrite: %q, %+v, %v; want %q, %+v", got, gobj, err, other, obj)
+	}
 }
 
-func TestLocalIntegrityAfterEditOnDisk(t *testing.T) {
-	st, dir := openTestLocal(t, nil)
+func TestLocalIntegrityAfterEditOnDisk(t *testing.T) { forModes(t, testLocalIntegrityAfterEditOnDisk) }
+
+func testLocalIntegrityAfterEditOnDisk(t *testing.T, mode metaMode) {
+	st, dir := openTestLocal(t, nil, mode)
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("signed pdf bytes "), 10000)
 	key := "signed/p/2026/11/g/tamper.pdf"
@@ -183,6 +254,21 @@ func TestLocalIntegrityAfterEditOnDisk(t *testing.T) {
 	if _, _, err := readAll(t, st, key); !errors.Is(err, ErrIntegrity) {
 		t.Fatalf("reading a truncated file: %v, want ErrIntegrity", err)
 	}
+	// A tool that saves by writing a new file and renaming it over the old one (some editors) leaves a
+	// new inode: in xattr mode its checksum is gone, in sidecar mode the old checksum no longer matches.
+	replacement := filepath.Join(dir, "edited.tmp")
+	if err := os.WriteFile(replacement, edited, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(replacement, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readAll(t, st, key); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("reading a file replaced by a new one: %v, want ErrIntegrity", err)
+	}
+	if _, err := st.Stat(ctx, key); mode == metaXattrMode && (!errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), "no checksum")) {
+		t.Fatalf("Stat of a replaced file in xattr mode = %v, want ErrIntegrity: no checksum", err)
+	}
 	// A file dropped in without a sidecar is not trusted.
 	os.WriteFile(filepath.Join(dir, "signed", "stray.pdf"), data, 0o640)
 	if _, err := st.Stat(ctx, "signed/stray.pdf"); !errors.Is(err, ErrIntegrity) {
@@ -198,7 +284,7 @@ func TestLocalIntegrityAfterEditOnDisk(t *testing.T) {
 }
 
 func TestLocalKeysCannotEscape(t *testing.T) {
-	st, dir := openTestLocal(t, nil)
+	st, dir := openTestLocal(t, nil, metaXattrMode)
 	ctx := context.Background()
 	for _, key := range []string{"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", ".signet/meta/x.json",
 		"a/.hidden", `a\..\b`, "a/b\x00c", "a/b\nc", strings.Repeat("k", 1025)} {
@@ -243,7 +329,7 @@ func TestArtefactKeys(t *testing.T) {
 
 func TestLocalLinks(t *testing.T) {
 	clk := &fakeClock{t: time.Now()}
-	st, _ := openTestLocal(t, clk)
+	st, _ := openTestLocal(t, clk, metaXattrMode)
 	ctx := context.Background()
 	data := []byte("%PDF-1.7 link test")
 	key := "signed/acme/2026/11/deal 42/job-1.pdf" // a space must survive escaping
@@ -314,7 +400,11 @@ func TestLocalLinks(t *testing.T) {
 }
 
 func TestLocalLinkTamperedFileFailsDownload(t *testing.T) {
-	st, dir := openTestLocal(t, nil)
+	forModes(t, testLocalLinkTamperedFileFailsDownload)
+}
+
+func testLocalLinkTamperedFileFailsDownload(t *testing.T, mode metaMode) {
+	st, dir := openTestLocal(t, nil, mode)
 	ctx := context.Background()
 	data := make([]byte, 200<<10)
 	rand.Read(data)
@@ -343,9 +433,11 @@ func TestLocalLinkTamperedFileFailsDownload(t *testing.T) {
 	}
 }
 
-func TestLocalPruneByRetention(t *testing.T) {
+func TestLocalPruneByRetention(t *testing.T) { forModes(t, testLocalPruneByRetention) }
+
+func testLocalPruneByRetention(t *testing.T, mode metaMode) {
 	clk := &fakeClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	st, dir := openTestLocal(t, clk)
+	st, dir := openTestLocal(t, clk, mode)
 	ctx := context.Background()
 	old, _, _ := ArtefactKeys("acme", clk.Now(), "deal-1", "old")
 	if _, err := st.Put(ctx, old, strings.NewReader("old"), -1, "", ""); err != nil {
@@ -413,8 +505,10 @@ func TestLocalPruneTimer(t *testing.T) {
 	}
 }
 
-func TestLocalConcurrentWriters(t *testing.T) {
-	st, _ := openTestLocal(t, nil)
+func TestLocalConcurrentWriters(t *testing.T) { forModes(t, testLocalConcurrentWriters) }
+
+func testLocalConcurrentWriters(t *testing.T, mode metaMode) {
+	st, _ := openTestLocal(t, nil, mode)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -444,6 +538,293 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		if st, err := Open(context.Background(), u, Options{}); err == nil {
 			st.Close()
 			t.Errorf("Open(%q) succeeded", u)
+		}
+	}
+}
+
+// checkMetaLocation asserts that key's metadata is recorded as obj in the place mode says (the
+// user.signet.meta attribute, or the sidecar file) and not in the other one.
+func checkMetaLocation(t *testing.T, dir, key string, mode metaMode, obj Object) {
+	t.Helper()
+	path := filepath.Join(dir, filepath.FromSlash(key))
+	sidecarPath := filepath.Join(dir, ".signet", "meta", filepath.FromSlash(key)+".json")
+	attr, xerr := testGetXattr(path, "user.signet.meta") // unix.Getxattr on Linux
+	side, serr := os.ReadFile(sidecarPath)
+	var raw []byte
+	switch mode {
+	case metaXattrMode:
+		if xerr != nil {
+			t.Fatalf("xattr mode: getxattr user.signet.meta on %s: %v", path, xerr)
+		}
+		if !errors.Is(serr, os.ErrNotExist) {
+			t.Fatalf("xattr mode wrote a sidecar too (%v)", serr)
+		}
+		raw = attr
+	case metaSidecarMode:
+		if !testNoXattr(xerr) {
+			t.Fatalf("sidecar mode: getxattr = %q, %v; want ENODATA (no attribute)", attr, xerr)
+		}
+		if serr != nil {
+			t.Fatalf("sidecar mode: no sidecar: %v", serr)
+		}
+		raw = side
+	}
+	var m sidecar
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s metadata %q is not JSON: %v", mode, raw, err)
+	}
+	if m.SHA256 != obj.SHA256 || m.Size != obj.Size || m.ContentType != obj.ContentType || !m.Modified.Equal(obj.Modified) {
+		t.Fatalf("%s metadata = %+v, want %+v", mode, m, obj)
+	}
+}
+
+// xattrSupported says whether dir's filesystem keeps user extended attributes, asked directly with
+// setxattr rather than through the store's probe.
+func xattrSupported(t *testing.T, dir string) bool {
+	t.Helper()
+	p := filepath.Join(dir, "xattr-check")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(p)
+	return testSetXattr(p, "user.test", []byte("1")) == nil
+}
+
+func TestLocalChoosesXattrMode(t *testing.T) {
+	dir := t.TempDir()
+	if !xattrSupported(t, dir) {
+		t.Skipf("%s has no user extended attributes; the sidecar fallback is covered by the sidecar subtests", dir)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	o := testOptions(nil)
+	o.Log = zap.New(core)
+	st, err := Open(context.Background(), "file://"+dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if m := st.(*localStore).mode; m != metaXattrMode {
+		t.Fatalf("store on %s chose %s mode although setxattr works there; want xattr", dir, m)
+	}
+	entries := logs.FilterMessage("local storage metadata mode").All()
+	if len(entries) != 1 || entries[0].ContextMap()["mode"] != "xattr" {
+		t.Fatalf("mode log entries = %+v; want one Info entry with mode=xattr", entries)
+	}
+	// The probe leaves nothing behind.
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".signet", "tmp")); len(ents) != 0 {
+		t.Fatalf("probe left %v in .signet/tmp", ents)
+	}
+
+	data := []byte("%PDF-1.7 xattr")
+	key := "signed/acme/2026/11/g/x.pdf"
+	obj, err := st.Put(context.Background(), key, bytes.NewReader(data), -1, "application/pdf", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMetaLocation(t, dir, key, metaXattrMode, obj) // read with unix.Getxattr
+	getfattr := testenv.RequireTool(t, "getfattr")     // Debian package attr, installed by `go tool task test`
+	out, err := exec.Command(getfattr, "--only-values", "-n", "user.signet.meta", filepath.Join(dir, filepath.FromSlash(key))).Output()
+	if err != nil || !bytes.Contains(out, []byte(`"sha256":"`+sum(data)+`"`)) {
+		t.Fatalf("getfattr -n user.signet.meta = %q, %v; want the JSON with sha256 %s", out, err, sum(data))
+	}
+}
+
+// A directory written by the previous version (sidecars only) stays readable by a store in xattr mode,
+// and putting an object again moves its metadata into the attribute.
+func TestLocalSidecarObjectsReadableInXattrMode(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	dir := t.TempDir()
+	legacy := openTestLocalIn(t, dir, clk, metaSidecarMode)
+	same, changed := "signed/acme/2026/11/g/same.pdf", "signed/acme/2026/11/g/changed.pdf"
+	data := []byte("%PDF-1.7 written by the sidecar version")
+	var written [2]Object
+	for i, key := range []string{same, changed} {
+		obj, err := legacy.Put(ctx, key, bytes.NewReader(data), -1, "application/pdf", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMetaLocation(t, dir, key, metaSidecarMode, obj)
+		written[i] = obj
+	}
+	legacy.Close()
+
+	clk.Add(time.Hour)
+	st := openTestLocalIn(t, dir, clk, metaXattrMode)
+	for i, key := range []string{same, changed} {
+		if got, obj, err := readAll(t, st, key); err != nil || !bytes.Equal(got, data) || obj != written[i] {
+			t.Fatalf("xattr store reading a sidecar object: %q, %+v, %v; want %+v", got, obj, err, written[i])
+		}
+		if obj, err := st.Stat(ctx, key); err != nil || obj != written[i] {
+			t.Fatalf("xattr store Stat of a sidecar object = %+v, %v", obj, err)
+		}
+	}
+	// The same bytes again: idempotent (first write time kept), now recorded in the attribute.
+	obj, err := st.Put(ctx, same, bytes.NewReader(data), -1, "application/pdf", "")
+	if err != nil || obj != written[0] {
+		t.Fatalf("re-Put of a sidecar object = %+v, %v; want %+v", obj, err, written[0])
+	}
+	checkMetaLocation(t, dir, same, metaXattrMode, written[0])
+	// New bytes: a new object, recorded in the attribute; the stale sidecar is gone.
+	newer := []byte("%PDF-1.7 replaced")
+	obj, err = st.Put(ctx, changed, bytes.NewReader(newer), -1, "application/pdf", "")
+	if err != nil || obj.SHA256 != sum(newer) || !obj.Modified.Equal(clk.Now()) {
+		t.Fatalf("overwriting a sidecar object = %+v, %v", obj, err)
+	}
+	checkMetaLocation(t, dir, changed, metaXattrMode, obj)
+	if got, _, err := readAll(t, st, changed); err != nil || !bytes.Equal(got, newer) {
+		t.Fatalf("after overwrite: %q, %v", got, err)
+	}
+	// Its sidecar directory was emptied and tidied away.
+	if _, err := os.Stat(filepath.Join(dir, ".signet", "meta", "signed")); !os.IsNotExist(err) {
+		t.Fatalf(".signet/meta/signed after all sidecars were replaced: %v; want it removed", err)
+	}
+}
+
+func TestLocalDamagedXattr(t *testing.T) {
+	st, dir := openTestLocal(t, nil, metaXattrMode)
+	ctx := context.Background()
+	data := []byte("%PDF-1.7 damaged attribute")
+	key := "signed/acme/2026/11/g/d.pdf"
+	obj, err := st.Put(ctx, key, bytes.NewReader(data), -1, "application/pdf", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, filepath.FromSlash(key))
+	good, _ := json.Marshal(sidecar{SHA256: obj.SHA256, Size: obj.Size, ContentType: obj.ContentType, Modified: obj.Modified})
+	cases := []struct{ name, value string }{
+		{"not JSON", `{"sha256":`},
+		{"short hash", strings.Replace(string(good), obj.SHA256, obj.SHA256[:40], 1)},
+		{"not hex", strings.Replace(string(good), obj.SHA256, strings.Repeat("z", 64), 1)},
+		{"no hash", `{"size":26}`},
+		{"negative size", strings.Replace(string(good), `"size":26`, `"size":-1`, 1)},
+		{"empty", ""},
+	}
+	for _, c := range cases {
+		if err := testSetXattr(path, "user.signet.meta", []byte(c.value)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Stat(ctx, key); !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), "damaged checksum extended attribute") {
+			t.Errorf("%s: Stat = %v; want ErrIntegrity about a damaged checksum extended attribute", c.name, err)
+		}
+		if _, _, err := st.Get(ctx, key); !errors.Is(err, ErrIntegrity) {
+			t.Errorf("%s: Get = %v; want ErrIntegrity", c.name, err)
+		}
+	}
+	// A valid attribute with another hash: Get's reader catches it at EOF.
+	wrong := strings.Replace(string(good), obj.SHA256, sum([]byte("other")), 1)
+	if err := testSetXattr(path, "user.signet.meta", []byte(wrong)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readAll(t, st, key); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("Get with a wrong recorded hash = %v; want ErrIntegrity", err)
+	}
+	// Putting the object again repairs the attribute.
+	if _, err := st.Put(ctx, key, bytes.NewReader(data), -1, "application/pdf", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := readAll(t, st, key); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after repair: %q, %v", got, err)
+	}
+}
+
+// Prune handles both kinds of metadata in one directory, and removes orphaned sidecars.
+func TestLocalPruneMixed(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	dir := t.TempDir()
+	legacy := openTestLocalIn(t, dir, clk, metaSidecarMode)
+	oldSidecar, orphan := "signed/acme/2026/11/a/old.pdf", "signed/acme/2026/11/b/orphan.pdf"
+	for _, key := range []string{oldSidecar, orphan} {
+		if _, err := legacy.Put(ctx, key, strings.NewReader(key), -1, "", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy.Close()
+	os.Remove(filepath.Join(dir, filepath.FromSlash(orphan))) // data deleted by hand, sidecar left
+	st := openTestLocalIn(t, dir, clk, metaXattrMode)
+	oldXattr := "signed/acme/2026/11/c/old.pdf"
+	if _, err := st.Put(ctx, oldXattr, strings.NewReader("x"), -1, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(10 * 24 * time.Hour)
+	fresh := "signed/acme/2026/11/d/fresh.pdf"
+	if _, err := st.Put(ctx, fresh, strings.NewReader("fresh"), -1, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Make the files' mtimes recent: the recorded write time, not the mtime, must decide.
+	now := time.Now()
+	for _, key := range []string{oldSidecar, oldXattr} {
+		os.Chtimes(filepath.Join(dir, filepath.FromSlash(key)), now, now)
+	}
+	// Sidecar files' mtimes are real time, so the orphan is judged against a clock far ahead.
+	clk.Add(4*24*time.Hour + time.Minute)
+	if n, err := st.prune(); err != nil || n != 2 {
+		t.Fatalf("prune = %d, %v; want 2 removed (one per metadata kind)", n, err)
+	}
+	for _, key := range []string{oldSidecar, oldXattr} {
+		if _, err := st.Stat(ctx, key); !errors.Is(err, ErrNotFound) {
+			t.Errorf("expired %s after prune: %v; want ErrNotFound", key, err)
+		}
+	}
+	if _, err := st.Stat(ctx, fresh); err != nil {
+		t.Errorf("fresh object after prune: %v", err)
+	}
+	// The orphaned sidecar is removed once older than the retention by its own mtime.
+	clk.t = time.Now().Add(15 * 24 * time.Hour)
+	if _, err := st.prune(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".signet", "meta", "signed")); !os.IsNotExist(err) {
+		t.Fatalf(".signet/meta/signed after pruning the orphan: %v; want it gone", err)
+	}
+}
+
+// The cross-process lock is a real flock held on a descriptor kept open by each store: a second store
+// on the same directory (as another process would be) waits for it, and Close releases the files.
+func TestLocalLockAcrossStores(t *testing.T) {
+	dir := t.TempDir()
+	a := openTestLocalIn(t, dir, nil, metaXattrMode)
+	b := openTestLocalIn(t, dir, nil, metaXattrMode)
+	key := "signed/acme/2026/11/g/locked.pdf"
+	unlockA := sync.OnceFunc(a.lock(key))
+	defer unlockA() // on failure, before the stores' Close (which takes every stripe)
+	got := make(chan struct{})
+	go func() {
+		unlockB := b.lock(key)
+		close(got)
+		unlockB()
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second store took the lock of a key while the first held it")
+	case <-time.After(200 * time.Millisecond):
+	}
+	unlockA()
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second store did not get the lock after the first released it")
+	}
+	// Lock files are opened once per stripe, not per operation.
+	for i := range 50 {
+		if _, err := a.Put(context.Background(), key, strings.NewReader(strings.Repeat("x", i)), -1, "", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := 0
+	for _, f := range a.lockFiles {
+		if f != nil {
+			open++
+		}
+	}
+	if open != 1 {
+		t.Fatalf("after 50 Puts to one key, %d lock files are open; want 1", open)
+	}
+	a.Close()
+	for i, f := range a.lockFiles {
+		if f != nil {
+			t.Fatalf("lock file %02x still open after Close", i)
 		}
 	}
 }

@@ -23,7 +23,7 @@ type Object struct {
 // Store is where signed artefacts live. Implementations are safe for concurrent use.
 type Store interface {
 	// Put streams r (multipart for S3, never held in memory whole); the SHA-256 is computed while
-	// streaming and stored in the object's metadata (x-amz-meta-sha256 / a sidecar for files).
+	// streaming and stored in the object's metadata (x-amz-meta-sha256 / the user.signet.meta extended attribute, or a sidecar, for files).
 	// Idempotent: if the key exists with the same SHA-256 it returns the existing Object, nil (when
 	// sha256Hex is given and already stored, r is not read at all).
 	// If sha256Hex is "" it is computed; if given and the data does not match → error, nothing stored.

@@ -5,7 +5,7 @@
 set -eu
 case "${1:-test}" in
   run)  want="softhsm2" ;;
-  test) want="softhsm2 opensc poppler-utils qpdf openssl libnss3-tools oathtool ghostscript fonts-dejavu-core zbar-tools chromium" ;;
+  test) want="softhsm2 opensc poppler-utils qpdf openssl libnss3-tools oathtool ghostscript fonts-dejavu-core zbar-tools attr chromium" ;;
   *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 missing=""
