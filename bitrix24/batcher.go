@@ -56,8 +56,10 @@ func NewBatcher(c *Client, linger time.Duration) *Batcher {
 // Do sends cmds (at most 50; their IDs are ignored and assigned by the Batcher) in a batch request
 // shared with other callers for the same portal, and returns their results in cmds' order. The
 // error is for the request as a whole (network, auth, portal blocked): a result with Err == nil and a
-// Result is still a command known to have run; the others are unknown and the caller retries later. If ctx ends first, Do returns ctx's error and the commands may still
-// be sent.
+// Result is still a command known to have run; the others are unknown and the caller retries later.
+// If ctx ends first, commands still waiting in the queue are withdrawn and Do returns an error that
+// wraps ErrBatchNotExecuted and ctx's error; commands already in a request in flight may still run,
+// and Do returns ctx's error alone.
 func (b *Batcher) Do(ctx context.Context, memberID string, cmds []BatchCommand) ([]BatchResult, error) {
 	if len(cmds) == 0 {
 		return nil, nil
@@ -82,8 +84,29 @@ func (b *Batcher) Do(ctx context.Context, memberID string, cmds []BatchCommand) 
 	case r := <-g.done:
 		return r.results, r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		if b.withdraw(memberID, g) {
+			// Still queued: it will never be sent, and the caller may safely send it again.
+			return nil, fmt.Errorf("%w: %w", ErrBatchNotExecuted, ctx.Err())
+		}
+		return nil, ctx.Err() // in a request already: it may have run
 	}
+}
+
+// withdraw takes a group that has not been sent yet out of its queue.
+func (b *Batcher) withdraw(memberID string, g *batchGroup) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queues[memberID]
+	if q == nil {
+		return false
+	}
+	for i, p := range q.pending {
+		if p == g {
+			q.pending = append(q.pending[:i], q.pending[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 func (b *Batcher) run(memberID string, q *batchQueue) {

@@ -428,6 +428,20 @@ func (p *Pool) handleCallback(ctx context.Context, msg jetstream.Msg) error {
 		}
 		return Permanent(err)
 	}
+	// Like a job, a callback is in one worker's hands at a time: a message that waited in a client's
+	// buffer past AckWait (nats.go #1929) reaches a second worker, or the same one twice, while its
+	// first delivery still runs, and both would send the same timeline comment.
+	lease, err := p.Signer.Results.Claim(ctx, "cb-"+cb.JobID, leaseHolder(), 2*p.ackWait())
+	if err != nil {
+		return err // ErrBusy: NAKed and looked at again later, when the first delivery is done
+	}
+	ctx, lost := context.WithCancel(ctx)
+	defer lost()
+	stopLease := p.keepLease(ctx, lease, lost, p.Log.With(zap.String("job_id", cb.JobID), zap.String("step", "callback")))
+	defer func() {
+		stopLease()
+		lease.Release(context.WithoutCancel(ctx))
+	}()
 	t0 := time.Now()
 	redelivered := false
 	if md, merr := msg.Metadata(); merr == nil && md.NumDelivered > 1 {

@@ -765,6 +765,14 @@ func (p *pipeline) verifyOutcome(limit time.Duration, failed map[string]bool) {
 		}
 		if mine != 1 {
 			complain("job %s: %d timeline comments on deal %d name it, want exactly 1", c.jobID, mine, c.deal)
+			for _, pr := range append([]*proc{p.intake}, p.workers...) {
+				b, _ := os.ReadFile(pr.log)
+				for _, line := range strings.Split(string(b), "\n") {
+					if strings.Contains(line, c.jobID) {
+						t.Logf("%s log: %.300s", pr.name, line)
+					}
+				}
+			}
 		}
 		versions := p.portal.FileVersions(c.disk)
 		if len(versions) < 2 {

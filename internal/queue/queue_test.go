@@ -239,7 +239,8 @@ func waitFor(limit time.Duration, cond func() bool) error {
 	return nil
 }
 
-// A job NAKed for a later retry (the portal or S3 was down) is waiting, not stranded.
+// A job NAKed for a later retry (the portal or S3 was down), one NAKed for an immediate retry and one
+// whose AckWait ran out are waiting for their next delivery, not stranded.
 func TestStrandedIgnoresJobsWaitingForRetry(t *testing.T) {
 	ns := natstest.Start(t)
 	ctx := context.Background()
@@ -259,6 +260,25 @@ func TestStrandedIgnoresJobsWaitingForRetry(t *testing.T) {
 	}
 	if err := m.NakWithDelay(time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	// Two more: one NAKed for an immediate retry, one whose AckWait runs out; nobody pulls again, so
+	// both wait for their next delivery.
+	for _, id := range []string{"nak-now", "timed-out"} {
+		if _, err := ns.JS.PublishMsg(ctx, &nats.Msg{Subject: contracts.SubjectSignInteractive, Data: []byte(`{"v":1,"id":"` + id + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := JobIDOf(m.Data()); got != id {
+			t.Fatalf("delivered %q, want %q", got, id)
+		}
+		if id == "nak-now" {
+			if err := m.NakWithDelay(time.Second); err != nil { // past the next Next, then due at once
+				t.Fatal(err)
+			}
+		}
 	}
 	for range 3 {
 		time.Sleep(time.Second) // past AckWait: only the NAK delay keeps it
