@@ -62,8 +62,10 @@ var (
 	ErrTooLarge = errors.New("bitrix24: file exceeds the size limit")
 	// ErrBatchTooLong: more than 50 commands in one batch (reference §7).
 	ErrBatchTooLong = errors.New("bitrix24: batch holds more than 50 commands")
-	// ErrBatchNotExecuted: with halt=1 a command after a failed one was never run.
-	ErrBatchNotExecuted = errors.New("bitrix24: batch command not executed because an earlier one failed (halt)")
+	// ErrBatchNotExecuted: a batch command known not to have run: with halt=1 it came after a failed
+	// one, the portal left it without a result, or its caller gave up while it still waited in the
+	// Batcher's queue. Sending it again is safe.
+	ErrBatchNotExecuted = errors.New("bitrix24: batch command not executed")
 	// ErrPortalOverloaded: the portal answered 503 OVERLOAD_LIMIT (blocked by Bitrix24 support) and
 	// the client stopped calling it for ClientConfig.OverloadPause; retry after that, and alert.
 	ErrPortalOverloaded = errors.New("bitrix24: portal blocked by Bitrix24 (OVERLOAD_LIMIT); Signet paused calls to it, contact Bitrix24 support")
