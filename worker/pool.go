@@ -582,6 +582,17 @@ func (p *Pool) onMaxDeliveries(ctx context.Context, a queue.MaxDeliveries) error
 			}
 		}
 	}
+	if a.Stream == contracts.StreamCallback {
+		// Delivered by a copy that ran while this one waited for its lease: nothing is dead.
+		if cb, derr := contracts.DecodeCallback(raw.Data); derr == nil {
+			if out, oerr := p.Signer.Results.DeliveredOutcome(ctx, cb.JobID); oerr != nil {
+				return oerr
+			} else if out != nil {
+				log.Info("callback exhausted its deliveries after another copy delivered it; removed")
+				return st.DeleteMsg(ctx, a.StreamSeq)
+			}
+		}
+	}
 	if err := queue.MoveToDead(ctx, p.JS, d); err != nil {
 		return err
 	}
