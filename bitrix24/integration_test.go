@@ -1,11 +1,13 @@
 package bitrix24_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
@@ -139,5 +141,34 @@ func TestWebhookMode(t *testing.T) {
 	}
 	if strings.Contains(bitrix24.ErrWebhookMode.Error(), hook) {
 		t.Fatal("error text carries the webhook URL")
+	}
+}
+
+// A caller that gives up while its commands still wait behind another request in flight gets an
+// error wrapping ErrBatchNotExecuted (safe to send again), and the portal never runs them.
+func TestBatcherWithdrawsCommandsOfCallersThatGaveUp(t *testing.T) {
+	p, c, _ := setup(t, emulator.Config{}, bitrix24.ClientConfig{})
+	b := bitrix24.NewBatcher(c, 0)
+	p.SetFailure(emulator.Failure{Delay: 2 * time.Second, DelayCalls: 1}) // the first request's answer is held
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.Do(ctx(t), p.MemberID(), []bitrix24.BatchCommand{{Method: "im.notify.system.add", Params: map[string]any{"USER_ID": 1, "MESSAGE": "first", "TAG": "a"}}})
+		first <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the first request is in flight now
+	short, cancel := context.WithTimeout(ctx(t), 300*time.Millisecond)
+	defer cancel()
+	_, err := b.Do(short, p.MemberID(), []bitrix24.BatchCommand{{Method: "im.notify.system.add", Params: map[string]any{"USER_ID": 1, "MESSAGE": "gave up", "TAG": "b"}}})
+	if !errors.Is(err, bitrix24.ErrBatchNotExecuted) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a withdrawn command: %v, want ErrBatchNotExecuted and the deadline", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the Batcher would have sent anything still queued by now
+	for _, n := range p.Notifications() {
+		if n.Message == "gave up" {
+			t.Fatal("the portal ran a command whose caller had given up while it was queued")
+		}
 	}
 }
