@@ -230,6 +230,41 @@ func TestDeadLetters(t *testing.T) {
 	if ls := dlqList(t, p); len(ls) != 0 {
 		t.Fatalf("after purge, signet dlq list shows %v", ls)
 	}
+
+	// A job that exhausts its deliveries while no worker runs: JetStream notices on the next pull and
+	// sends its one MAX_DELIVERIES advisory to nobody. The sweep of the next worker to start finds it
+	// (delivered, neither acked nor pending, still in SIGN) and gives it the same end: DEAD, signed=N.
+	p.workers[0].term(30 * time.Second)
+	unheard := p.send(ctx, 1)[0]
+	for i := 1; i <= 3; i++ {
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(20*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for range b.Messages() {
+			got++
+		}
+		if got != 1 {
+			t.Fatalf("delivery %d of the unheard job did not come (%v)", i, b.Error())
+		}
+	}
+	// The pull that exhausts it: open past the last back-off step (4 s after the third delivery).
+	if b, err := cons.Fetch(1, jetstream.FetchMaxWait(6*time.Second)); err == nil {
+		for m := range b.Messages() {
+			t.Fatalf("delivered a fourth time with MaxDeliver 3: %s", m.Data())
+		}
+	}
+	p.workers[0].start(t)
+	if err := eventually(time.Minute, func() bool {
+		rv := p.portal.EventsSent()[unheard.token]
+		return len(rv) > 0 && strings.Contains(fmt.Sprint(rv[0]["errorText"]), "gave up after 3 deliveries")
+	}); err != nil {
+		t.Fatalf("the sweep did not fail the unheard job %s: its workflow heard %v%s", unheard.jobID, p.portal.EventsSent()[unheard.token], p.logs())
+	}
+	if ls := dlqList(t, p); len(ls) != 1 || ls[0].job != unheard.jobID {
+		t.Fatalf("after the sweep, signet dlq list shows %+v, want only job %s", ls, unheard.jobID)
+	}
 }
 
 // TestWorkerDrainsOnSIGTERM stops a worker with SIGTERM in the middle of a batch: it exits within its
