@@ -96,7 +96,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		return nil, err
 	}
 	qs := queue.Settings{Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWait, MaxDeliver: cfg.Worker.MaxDeliver,
-		MaxAckPending: 4 * (cfg.Worker.Interactive + cfg.Worker.Batch + cfg.Worker.Callbacks)}
+		MaxAckPending: cfg.AckPending()}
 	if err := queue.Provision(ctx, a.js, qs); err != nil {
 		return nil, fmt.Errorf("provisioning JetStream: %w", err)
 	}

@@ -60,8 +60,10 @@ type Config struct {
 		Callbacks   int           `yaml:"callbacks"`
 		AckWait     time.Duration `yaml:"ack_wait"`
 		MaxDeliver  int           `yaml:"max_deliver"`
-		MaxPDFBytes int64         `yaml:"max_pdf_bytes"`
-		TempDir     string        `yaml:"temp_dir"`
+		// MaxAckPending: 0 derives it from this process's pools (see AckPending).
+		MaxAckPending int    `yaml:"max_ack_pending"`
+		MaxPDFBytes   int64  `yaml:"max_pdf_bytes"`
+		TempDir       string `yaml:"temp_dir"`
 	} `yaml:"worker"`
 	Bitrix24 struct {
 		ClientID         string   `yaml:"client_id"`
@@ -209,6 +211,7 @@ func (c *Config) Settings() []Setting {
 		{"worker.callbacks", "callbacks in hand at once; their REST commands share batch requests, so 25–64 keeps batches full (at most 64)", &c.Worker.Callbacks},
 		{"worker.ack_wait", "JetStream AckWait; in-progress acks are sent every third of it while a job runs", &c.Worker.AckWait},
 		{"worker.max_deliver", "deliveries of a job before it goes to DEAD", &c.Worker.MaxDeliver},
+		{"worker.max_ack_pending", "messages handed out but not yet acked, per consumer, across all worker processes (0: 4 × this process's interactive + batch + callbacks); set it to about 2 × the concurrency of all workers together", &c.Worker.MaxAckPending},
 		{"worker.max_pdf_bytes", "largest PDF accepted for signing", &c.Worker.MaxPDFBytes},
 		{"worker.temp_dir", "where PDFs are staged while being signed (default: the system's)", &c.Worker.TempDir},
 		{"bitrix24.client_id", "OAuth client_id of the Signet local application", &c.Bitrix24.ClientID},
@@ -322,6 +325,9 @@ func (c *Config) Validate() error {
 		// Signet's consumers is 64, and a larger request is silently never answered.
 		errs = append(errs, errors.New("worker.interactive, worker.batch and worker.callbacks must be at most 64 (JetStream pull batch limit); run more worker processes instead"))
 	}
+	if c.Worker.MaxAckPending < 0 {
+		errs = append(errs, fmt.Errorf("worker.max_ack_pending %d: use 0 (derived) or a positive number", c.Worker.MaxAckPending))
+	}
 	if c.Worker.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("worker.ack_wait %s is too short; use at least 1s", c.Worker.AckWait))
 	}
@@ -342,4 +348,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// AckPending is JetStream's MaxAckPending for each consumer: worker.max_ack_pending, or 4 × the sum
+// of this process's pools. It bounds the messages in workers' hands and buffers across the cluster,
+// so it must be at least the concurrency of all workers together or some of them idle.
+func (c *Config) AckPending() int {
+	if c.Worker.MaxAckPending > 0 {
+		return c.Worker.MaxAckPending
+	}
+	return 4 * (c.Worker.Interactive + c.Worker.Batch + c.Worker.Callbacks)
 }

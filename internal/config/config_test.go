@@ -47,10 +47,11 @@ func TestPrecedenceDefaultsFileEnvFlags(t *testing.T) {
 
 func TestBadSettingsAreRefusedWithTheirName(t *testing.T) {
 	cases := map[string][]string{
-		"storage.link_ttl": {"--storage-link-ttl", "200h"},
-		"worker.ack_wait":  {"--worker-ack-wait", "10ms"},
-		"log.format":       {"--log-format", "xml"},
-		"nats.replicas":    {"--nats-replicas", "7"},
+		"storage.link_ttl":       {"--storage-link-ttl", "200h"},
+		"worker.ack_wait":        {"--worker-ack-wait", "10ms"},
+		"log.format":             {"--log-format", "xml"},
+		"nats.replicas":          {"--nats-replicas", "7"},
+		"worker.max_ack_pending": {"--worker-max-ack-pending", "-1"},
 	}
 	for key, args := range cases {
 		_, _, err := Load("serve", args, env(nil))
@@ -60,6 +61,24 @@ func TestBadSettingsAreRefusedWithTheirName(t *testing.T) {
 	}
 	if _, _, err := Load("serve", []string{"--worker-batch", "many"}, env(nil)); err == nil || !strings.Contains(err.Error(), "worker-batch") {
 		t.Errorf("a non-number must be refused naming the flag: %v", err)
+	}
+}
+
+// MaxAckPending comes from worker.max_ack_pending, or 4 × this process's pools when it is 0.
+func TestAckPending(t *testing.T) {
+	c, _, err := Load("serve", []string{"--worker-interactive", "8", "--worker-batch", "4", "--worker-callbacks", "32"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.AckPending(); got != 176 {
+		t.Errorf("derived MaxAckPending %d, want 4 × (8+4+32) = 176", got)
+	}
+	c, _, err = Load("serve", nil, env(map[string]string{"SIGNET_WORKER_MAX_ACK_PENDING": "1000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.AckPending(); got != 1000 {
+		t.Errorf("MaxAckPending %d, want the configured 1000", got)
 	}
 }
 
