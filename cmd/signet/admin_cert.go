@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -284,21 +283,9 @@ func certReadPEM(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var certs []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		certs = append(certs, c)
+	certs, err := keyring.ParsePEMCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("%s holds no PEM CERTIFICATE block", path)

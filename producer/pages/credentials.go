@@ -209,22 +209,9 @@ func uploadedCerts(r *http.Request) ([]*x509.Certificate, error) {
 		}
 		text += "\n" + string(b)
 	}
-	var out []*x509.Certificate
-	data := []byte(text)
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("a certificate could not be read: %w", err)
-		}
-		out = append(out, c)
+	out, err := keyring.ParsePEMCertificates([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("a certificate could not be read: %w", err)
 	}
 	if len(out) == 0 {
 		if c, err := x509.ParseCertificate([]byte(text)); err == nil {

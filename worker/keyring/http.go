@@ -179,12 +179,12 @@ func (k *Keyring) apiImport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	certs, err := parsePEMCerts(req.CertPEM)
+	certs, err := ParsePEMCertificates([]byte(req.CertPEM))
 	if err != nil || len(certs) == 0 || req.Key == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "key and cert_pem (a PEM certificate) are required"})
 		return
 	}
-	chain, err := parsePEMCerts(req.ChainPEM)
+	chain, err := ParsePEMCertificates([]byte(req.ChainPEM))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "chain_pem: " + err.Error()})
 		return
@@ -214,9 +214,10 @@ func (k *Keyring) apiRoot(w http.ResponseWriter, r *http.Request) {
 	_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
 }
 
-func parsePEMCerts(s string) ([]*x509.Certificate, error) {
+// ParsePEMCertificates returns the certificates of every CERTIFICATE block in data, in order; other
+// blocks (keys, parameters) are skipped. A block that does not parse is an error.
+func ParsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
-	data := []byte(s)
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
