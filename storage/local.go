@@ -307,9 +307,10 @@ func (s *localStore) installXattr(tmp *os.File, obj Object, same bool, old metaS
 		return Object{}, fmt.Errorf("storage: put %q: %w", key, err)
 	}
 	syncDir(filepath.Dir(dp))
-	if old != fromXattr {
-		// A sidecar may exist (older version, or an orphan). The attribute wins on reads, so it is only
-		// clutter now, and failing to remove it does not fail the Put.
+	if old == fromSidecar {
+		// Written by an older version: the attribute wins on reads, so the sidecar is only clutter now,
+		// and failing to remove it does not fail the Put. (Orphaned sidecars are left to prune, so a new
+		// key costs no extra lookup.)
 		_ = s.removeSidecar(key)
 	}
 	return obj, nil
