@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,6 +114,20 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 	}
 	s := cb.Signed
 	writeBack := ""
+	if !steps.Uploaded && cb.Document.DiskFileID != 0 && redelivered {
+		// An earlier delivery may have uploaded the version and lost the answer: a second upload
+		// would add an identical version to the file's history.
+		done, err := c.diskHasSignedVersion(ctx, cb)
+		if err != nil {
+			return err
+		}
+		if done {
+			steps.Uploaded = true
+			if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
+				return err
+			}
+		}
+	}
 	if !steps.Uploaded && (cb.Document.DiskFileID != 0 || cb.Document.FileField != "") {
 		var err error
 		if cb.Document.DiskFileID != 0 {
@@ -306,6 +322,30 @@ func (c *Caller) signedBase64(ctx context.Context, cb *contracts.Callback) (stri
 }
 
 // uploadVersion makes the signed PDF the Disk file's new version (reference §6.1); history is kept.
+// diskHasSignedVersion says whether the Disk file's current version is the signed PDF: same size,
+// then same SHA-256 (downloaded only when the size matches).
+func (c *Caller) diskHasSignedVersion(ctx context.Context, cb *contracts.Callback) (bool, error) {
+	var file struct {
+		Size        json.Number `json:"SIZE"`
+		DownloadURL string      `json:"DOWNLOAD_URL"`
+	}
+	err := c.Portal.Call(ctx, cb.Portal.MemberID, "disk.file.get", map[string]any{"id": cb.Document.DiskFileID}, &file)
+	if err != nil {
+		if IsPermanent(classifyPortal(err)) {
+			return false, nil // the upload itself will say what is wrong
+		}
+		return false, fmt.Errorf("looking at Disk file %d before uploading again: %w", cb.Document.DiskFileID, err)
+	}
+	if size, err := file.Size.Int64(); err != nil || size != cb.Signed.Size || file.DownloadURL == "" {
+		return false, nil
+	}
+	h := sha256.New()
+	if _, err := c.Portal.Download(ctx, cb.Portal.MemberID, file.DownloadURL, cb.Signed.Size, h); err != nil {
+		return false, fmt.Errorf("reading Disk file %d before uploading again: %w", cb.Document.DiskFileID, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)) == cb.Signed.SHA256After, nil
+}
+
 func (c *Caller) uploadVersion(ctx context.Context, cb *contracts.Callback) error {
 	b64, err := c.signedBase64(ctx, cb)
 	if err != nil {

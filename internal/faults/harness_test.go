@@ -779,6 +779,9 @@ func (p *pipeline) verifyOutcome(limit time.Duration, failed map[string]bool) {
 			complain("job %s: Disk file %d has no signed version", c.jobID, c.disk)
 			continue
 		}
+		if len(versions) > 2 {
+			complain("job %s: Disk file %d has %d signed versions, want 1 (an upload repeated after a lost answer?)", c.jobID, c.disk, len(versions)-1)
+		}
 		for _, v := range versions[1:] {
 			sum := sha256.Sum256(v)
 			if hex.EncodeToString(sum[:]) != res.SHA256After {

@@ -1,0 +1,102 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/emulator"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/natstest"
+	"github.com/signet-b24/signet/storage"
+)
+
+// A redelivered callback whose signed version already reached the Disk file (the upload ran, its
+// answer was lost) does not upload it again; one that did not reach it is uploaded once. The Disk
+// file's history, read from the emulated portal, is what counts.
+func TestRedeliveredCallbackDoesNotUploadTwice(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	portal := emulator.New(emulator.Config{})
+	if _, err := portal.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = portal.Close() })
+	tokens := bitrix24.NewMemoryTokenStore()
+	if err := tokens.Save(ctx, portal.NewAuth(emulator.AdminUserID)); err != nil {
+		t.Fatal(err)
+	}
+	client := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
+		OAuthURL: portal.OAuthURL(), AllowPrivate: true, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, tokens)
+
+	ns := natstest.Start(t)
+	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	original, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "invoice.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := &Caller{Portal: client, Store: store, Results: results, LinkTTL: time.Hour, Log: zap.NewNop()}
+
+	// job makes a Disk file holding the original and stores a "signed" version of it (the bytes do
+	// not need to be a signature here: only which version reaches the portal, and how often, matters).
+	job := func(deal int) *contracts.Callback {
+		disk, _ := portal.AddDealFile(deal, "invoice.pdf", original)
+		signed := append(append([]byte{}, original...), []byte("\n% signed for deal "+strconv.Itoa(deal)+"\n")...)
+		sum := sha256.Sum256(signed)
+		key := "signed/test/deal-" + strconv.Itoa(deal) + ".pdf"
+		if _, err := store.Put(ctx, key, bytes.NewReader(signed), int64(len(signed)), "application/pdf", ""); err != nil {
+			t.Fatal(err)
+		}
+		return &contracts.Callback{JobID: "job-" + strconv.Itoa(deal), Kind: contracts.KindRobot,
+			Portal:   contracts.Portal{MemberID: portal.MemberID()},
+			Document: contracts.Document{DiskFileID: disk, FileName: "invoice.pdf"},
+			Outcome:  contracts.OutcomeSigned,
+			Signed:   &contracts.Signed{PDFKey: key, SHA256After: hex.EncodeToString(sum[:]), Size: int64(len(signed))}}
+	}
+
+	// The first delivery uploaded, then lost the answer; the redelivery must find the version there.
+	lost := job(1)
+	if err := caller.uploadVersion(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	if err := caller.Deliver(ctx, lost, true); err != nil {
+		t.Fatal(err)
+	}
+	if v := portal.FileVersions(lost.Document.DiskFileID); len(v) != 2 {
+		t.Errorf("after a lost answer and a redelivery the Disk file has %d versions, want 2 (original + signed)", len(v))
+	}
+	if steps, err := results.Steps(ctx, lost.JobID); err != nil || !steps.Uploaded {
+		t.Errorf("steps after the redelivery: %+v, %v; want uploaded", steps, err)
+	}
+
+	// A redelivery after a failure before the upload: the signed version goes up, once.
+	never := job(2)
+	if err := caller.Deliver(ctx, never, true); err != nil {
+		t.Fatal(err)
+	}
+	v := portal.FileVersions(never.Document.DiskFileID)
+	if len(v) != 2 {
+		t.Fatalf("the Disk file has %d versions, want 2", len(v))
+	}
+	if sum := sha256.Sum256(v[1]); hex.EncodeToString(sum[:]) != never.Signed.SHA256After {
+		t.Error("the new version is not the signed PDF")
+	}
+}
