@@ -321,7 +321,6 @@ func (c *Caller) signedBase64(ctx context.Context, cb *contracts.Callback) (stri
 	return b.String(), nil
 }
 
-// uploadVersion makes the signed PDF the Disk file's new version (reference §6.1); history is kept.
 // diskHasSignedVersion says whether the Disk file's current version is the signed PDF: same size,
 // then same SHA-256 (downloaded only when the size matches).
 func (c *Caller) diskHasSignedVersion(ctx context.Context, cb *contracts.Callback) (bool, error) {
@@ -346,6 +345,7 @@ func (c *Caller) diskHasSignedVersion(ctx context.Context, cb *contracts.Callbac
 	return hex.EncodeToString(h.Sum(nil)) == cb.Signed.SHA256After, nil
 }
 
+// uploadVersion makes the signed PDF the Disk file's new version (reference §6.1); history is kept.
 func (c *Caller) uploadVersion(ctx context.Context, cb *contracts.Callback) error {
 	b64, err := c.signedBase64(ctx, cb)
 	if err != nil {

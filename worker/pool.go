@@ -284,17 +284,11 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered == 1 {
 		metrics.StageSeconds.WithLabelValues("queue_wait").Observe(p.now().Sub(md.Timestamp).Seconds())
 	}
-	lease, err := p.Signer.Results.Claim(ctx, job.ID, leaseHolder(), 2*p.ackWait())
+	ctx, release, err := p.hold(ctx, job.ID, log)
 	if err != nil {
 		return err // ErrBusy: another worker signs it right now; NAKed and looked at again later
 	}
-	ctx, lost := context.WithCancel(ctx)
-	defer lost()
-	stopLease := p.keepLease(ctx, lease, lost, log)
-	defer func() {
-		stopLease()
-		lease.Release(context.WithoutCancel(ctx))
-	}()
+	defer release()
 	signed, err := p.Signer.Sign(ctx, job)
 	if IsPermanent(err) && tokenTrouble(err) {
 		// The token went away during the signature: the PDF engine reports "the key refused to
@@ -352,6 +346,23 @@ func (p *Pool) ackWait() time.Duration {
 // leaseHolder names one attempt at a job: process and a random id.
 func leaseHolder() string {
 	return fmt.Sprintf("pid %d %s", os.Getpid(), nuid.Next())
+}
+
+// hold takes the lease named key (a job id, or "cb-" and a job id for its callback) and keeps it
+// fresh until release is called. The returned context ends if another worker takes the lease over
+// (this one was cut off from NATS for longer than the stale time), so that only one does the work.
+func (p *Pool) hold(ctx context.Context, key string, log *zap.Logger) (context.Context, func(), error) {
+	lease, err := p.Signer.Results.Claim(ctx, key, leaseHolder(), 2*p.ackWait())
+	if err != nil {
+		return ctx, nil, err
+	}
+	ctx, lost := context.WithCancel(ctx)
+	stopLease := p.keepLease(ctx, lease, lost, log)
+	return ctx, func() {
+		stopLease()
+		lease.Release(context.WithoutCancel(ctx))
+		lost()
+	}, nil
 }
 
 // keepLease refreshes the lease with the heartbeat; if another worker took it over (this one was cut
@@ -431,23 +442,14 @@ func (p *Pool) handleCallback(ctx context.Context, msg jetstream.Msg) error {
 	// Like a job, a callback is in one worker's hands at a time: a message that waited in a client's
 	// buffer past AckWait (nats.go #1929) reaches a second worker, or the same one twice, while its
 	// first delivery still runs, and both would send the same timeline comment.
-	lease, err := p.Signer.Results.Claim(ctx, "cb-"+cb.JobID, leaseHolder(), 2*p.ackWait())
+	ctx, release, err := p.hold(ctx, "cb-"+cb.JobID, p.Log.With(zap.String("job_id", cb.JobID), zap.String("step", "callback")))
 	if err != nil {
 		return err // ErrBusy: NAKed and looked at again later, when the first delivery is done
 	}
-	ctx, lost := context.WithCancel(ctx)
-	defer lost()
-	stopLease := p.keepLease(ctx, lease, lost, p.Log.With(zap.String("job_id", cb.JobID), zap.String("step", "callback")))
-	defer func() {
-		stopLease()
-		lease.Release(context.WithoutCancel(ctx))
-	}()
+	defer release()
 	t0 := time.Now()
-	redelivered := false
-	if md, merr := msg.Metadata(); merr == nil && md.NumDelivered > 1 {
-		redelivered = true
-	}
-	err = p.Caller.Deliver(ctx, cb, redelivered)
+	md, merr := msg.Metadata()
+	err = p.Caller.Deliver(ctx, cb, merr == nil && md.NumDelivered > 1)
 	metrics.StageSeconds.WithLabelValues("callback").Observe(time.Since(t0).Seconds())
 	if err != nil && p.lastDelivery(msg) && ctx.Err() == nil {
 		err = Permanentf("callback of job %s gave up after %d attempts: %w", cb.JobID, p.MaxDeliver, err)

@@ -155,8 +155,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	t0 = time.Now()
 	if doc.inMemory() && !job.Stamp.Evidence {
 		// The common case, a small document: signed in memory, no file touched.
-		sum := sha256.Sum256(doc.bytes())
-		original = hex.EncodeToString(sum[:])
+		original = sha256Hex(doc.bytes())
 		var out []byte
 		out, res, err = pades.Sign(ctx, doc.bytes(), signer, opts)
 		signedPDF, size = bytes.NewReader(out), int64(len(out))
@@ -247,25 +246,24 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	// The three artefacts are independent objects: written at once, their latencies (an fsync each
 	// locally, a round trip each to S3) overlap.
 	t0 = time.Now()
+	artefacts := []struct {
+		what, key, contentType, sum string
+		r                           io.Reader
+		size                        int64
+	}{
+		{"signed PDF", pdfKey, "application/pdf", after, signedPDF, size},
+		{"CMS", p7sKey, "application/pkcs7-signature", sha256Hex(res.CMS), bytes.NewReader(res.CMS), int64(len(res.CMS))},
+		{"report", reportKey, "application/json", sha256Hex(report), bytes.NewReader(report), int64(len(report))},
+	}
 	puts := pool.New().WithErrors().WithContext(ctx)
-	puts.Go(func(ctx context.Context) error {
-		if _, err := s.Store.Put(ctx, pdfKey, signedPDF, size, "application/pdf", after); err != nil {
-			return fmt.Errorf("storing the signed PDF of job %s: %w", job.ID, err)
-		}
-		return nil
-	})
-	puts.Go(func(ctx context.Context) error {
-		if _, err := s.Store.Put(ctx, p7sKey, bytes.NewReader(res.CMS), int64(len(res.CMS)), "application/pkcs7-signature", sha256Hex(res.CMS)); err != nil {
-			return fmt.Errorf("storing the CMS of job %s: %w", job.ID, err)
-		}
-		return nil
-	})
-	puts.Go(func(ctx context.Context) error {
-		if _, err := s.Store.Put(ctx, reportKey, bytes.NewReader(report), int64(len(report)), "application/json", sha256Hex(report)); err != nil {
-			return fmt.Errorf("storing the report of job %s: %w", job.ID, err)
-		}
-		return nil
-	})
+	for _, a := range artefacts {
+		puts.Go(func(ctx context.Context) error {
+			if _, err := s.Store.Put(ctx, a.key, a.r, a.size, a.contentType, a.sum); err != nil {
+				return fmt.Errorf("storing the %s of job %s: %w", a.what, job.ID, err)
+			}
+			return nil
+		})
+	}
 	if err := puts.Wait(); err != nil {
 		return nil, err
 	}

@@ -221,7 +221,7 @@ func signDir(ctx context.Context, inDir, outDir string, workers int, signer pade
 	}
 	// A batch allocates about 70 KB per document and keeps almost nothing, so at Go's default
 	// (GOGC=100, a collection whenever the heap doubles over a few MB) the collector runs hundreds of
-	// times a second; measured here, a quarter of the throughput. A heap 5× the live one costs a few
+	// times a second; measured here, a fifth of the throughput. A heap 5× the live one costs a few
 	// tens of MB. GOGC in the environment still wins.
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(batchGCPercent))
