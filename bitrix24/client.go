@@ -89,7 +89,7 @@ func NewClient(cfg ClientConfig, tokens TokenStore) *Client {
 		cfg.OAuthURL = DefaultOAuthURL
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second, Transport: portalTransport()}
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "signet-bitrix24/1"

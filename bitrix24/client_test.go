@@ -277,6 +277,13 @@ func TestEventSendRepeatsAfterTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var mu sync.Mutex
+	var reported []string
+	p.OnEventSent(func(token string, _ map[string]any) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, token)
+	})
 	p.SetFailure(emulator.Failure{Delay: time.Second, DelayCalls: 1})
 	if err := c.EventSend(ctx(t), p.MemberID(), tok, map[string]any{"signed": "Y"}, "ok"); err != nil {
 		t.Fatal(err)
@@ -292,6 +299,45 @@ func TestEventSendRepeatsAfterTimeout(t *testing.T) {
 	}
 	if len(p.EventsSent()[tok]) != 1 || sends != 2 || dups != 1 {
 		t.Fatalf("accepted %d, sends %d, duplicates %d", len(p.EventsSent()[tok]), sends, dups)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(reported); n != 1 || reported[0] != tok {
+		t.Fatalf("OnEventSent reported %d completions %v, want the one accepted send of %s", n, reported, tok)
+	}
+}
+
+// Every sign and callback worker calls the same portal at once. With Go's default of two idle
+// connections per host, each response beyond the second closed its connection and the next request
+// dialled a new one (a TCP handshake and a goroutine pair per REST call); the client keeps them alive.
+func TestConnectionsKeptAlive(t *testing.T) {
+	p := emulator.New(emulator.Config{RatePerSec: 10000, Burst: 10000})
+	if _, err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	store := mustStore(t, p)
+	c := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: p.ClientID(), ClientSecret: p.ClientSecret(),
+		OAuthURL: p.OAuthURL(), AllowPrivate: true, RatePerSec: 10000, Burst: 10000}, store) // its own HTTP client
+	const workers, rounds = 16, 10
+	for range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for range workers {
+			wg.Go(func() { errs <- c.Call(ctx(t), p.MemberID(), "app.info", nil, nil) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// 160 calls, 16 at a time: at most one connection per concurrent call, plus a few the transport
+	// dials while another one is being returned to the pool.
+	if n := p.Connections(); n > 2*workers {
+		t.Fatalf("the client opened %d connections for %d calls, %d at a time: it does not keep them alive", n, workers*rounds, workers)
 	}
 }
 

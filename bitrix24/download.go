@@ -37,7 +37,7 @@ func newDownloadClient(allowPrivate bool) *http.Client {
 			return nil
 		}
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := portalTransport()
 	tr.DialContext = d.DialContext
 	tr.Proxy = nil // a proxy would dial for us and bypass the address check
 	tr.ResponseHeaderTimeout = 60 * time.Second
@@ -53,6 +53,19 @@ func newDownloadClient(allowPrivate bool) *http.Client {
 			return nil
 		},
 	}
+}
+
+// idleConnsPerHost is how many idle keep-alive connections to one portal are kept. Go's default is 2:
+// with more requests than that in flight at once (every sign and callback worker calls the same
+// portal), each extra response closed its connection and the next request dialled a new one.
+const idleConnsPerHost = 64
+
+// portalTransport is Go's default transport with enough idle connections per portal host.
+func portalTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = idleConnsPerHost
+	tr.MaxIdleConns = 4 * idleConnsPerHost
+	return tr
 }
 
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")

@@ -154,14 +154,17 @@ func run(n int, signet string, senders int, interactive, rawDur time.Duration, k
 
 var deal atomic.Int64
 
+// call is one robot call of the load: its deal and Disk file, when it was sent, and the event token
+// the portal gave it.
+type call struct {
+	disk, deal int
+	sent       time.Time
+	token      string
+}
+
 // load sends n robot calls (spaced by every when > 0, else back to back from the senders) and
 // returns each call's latency until its bizproc.event.send reached the portal, and the wall time.
 func load(ctx context.Context, portal *emulator.Portal, url string, n, senders int, every time.Duration) ([]time.Duration, time.Duration, error) {
-	type call struct {
-		disk, deal int
-		sent       time.Time
-		token      string
-	}
 	calls := make([]call, n)
 	for i := range calls {
 		d := int(deal.Add(1)) + 1000
@@ -170,6 +173,18 @@ func load(ctx context.Context, portal *emulator.Portal, url string, n, senders i
 	}
 	var mu sync.Mutex
 	var sendErr error
+	finished := map[string]completion{}
+	progress := make(chan struct{}, 1)
+	portal.OnEventSent(func(token string, rv map[string]any) {
+		mu.Lock()
+		finished[token] = completion{at: time.Now(), signed: rv["signed"] == "Y", errorText: fmt.Sprint(rv["errorText"])}
+		mu.Unlock()
+		select {
+		case progress <- struct{}{}:
+		default:
+		}
+	})
+	defer portal.OnEventSent(nil)
 	var next atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -204,47 +219,58 @@ func load(ctx context.Context, portal *emulator.Portal, url string, n, senders i
 			}
 		})
 	}
-	// Completion times are observed by polling the portal every 2 ms (the resolution of the figures).
-	done := make([]time.Time, n)
-	left := n
-	deadline := time.Now().Add(20 * time.Minute)
-	for left > 0 {
-		sentEvents := portal.EventsSent()
-		now := time.Now()
-		mu.Lock()
-		for i := range calls {
-			if done[i].IsZero() && calls[i].token != "" && len(sentEvents[calls[i].token]) > 0 {
-				if sentEvents[calls[i].token][0]["signed"] != "Y" {
-					sendErr = errors.Join(sendErr, fmt.Errorf("deal %d not signed: %v", calls[i].deal, sentEvents[calls[i].token][0]["errorText"]))
-				}
-				done[i] = now
-				left--
-			}
-		}
-		err := sendErr
-		mu.Unlock()
-		if err != nil {
-			return nil, 0, err
-		}
-		if now.After(deadline) {
-			return nil, 0, fmt.Errorf("%d of %d calls not completed after 20 minutes", left, n)
-		}
+	// A call is done when its bizproc.event.send reaches the portal: the emulator reports each one as
+	// it accepts it, so the completion time is exact and nothing polls.
+	wait := time.NewTimer(20 * time.Minute)
+	defer wait.Stop()
+	for left := n; left > 0; {
 		select {
 		case <-ctx.Done():
 			return nil, 0, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-wait.C:
+			return nil, 0, fmt.Errorf("%d of %d calls not completed after 20 minutes", left, n)
+		case <-progress:
+		}
+		mu.Lock()
+		done, err := matched(calls, finished)
+		left, err = n-done, errors.Join(sendErr, err)
+		mu.Unlock()
+		if err != nil {
+			return nil, 0, err
 		}
 	}
 	wg.Wait()
 	lat := make([]time.Duration, n)
 	last := start
 	for i := range calls {
-		lat[i] = done[i].Sub(calls[i].sent)
-		if done[i].After(last) {
-			last = done[i]
+		done := finished[calls[i].token].at
+		lat[i] = done.Sub(calls[i].sent)
+		if done.After(last) {
+			last = done
 		}
 	}
 	return lat, last.Sub(start), nil
+}
+
+// completion is when a robot call's bizproc.event.send reached the portal, and what it said.
+type completion struct {
+	at        time.Time
+	signed    bool
+	errorText string
+}
+
+// matched counts the calls already answered and completed; a completion that is not "signed" fails
+// the run.
+func matched(calls []call, finished map[string]completion) (n int, err error) {
+	for i := range calls {
+		if c, ok := finished[calls[i].token]; ok && calls[i].token != "" {
+			if !c.signed {
+				return n, fmt.Errorf("deal %d not signed: %s", calls[i].deal, c.errorText)
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // rawCSign signs SHA-256 digests with the demo key on the same SoftHSM token, from as many

@@ -296,6 +296,9 @@ func (p *Portal) bizprocEventSend(_ *callCtx, params map[string]any) (any, *apiE
 	}
 	p.sent[tok] = append(p.sent[tok], out)
 	p.logMsgs[tok] = append(p.logMsgs[tok], msg)
+	if p.onEventSent != nil {
+		p.onEventSent(tok, out)
+	}
 	return true, nil
 }
 

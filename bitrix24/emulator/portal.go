@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,6 +77,8 @@ type Portal struct {
 	nextID      int
 	events      map[string]*eventState
 	sent        map[string][]map[string]any
+	onEventSent func(token string, returnValues map[string]any)
+	conns       atomic.Int64
 	logMsgs     map[string][]string
 	calls       []Call
 	comments    []TimelineComment
@@ -135,7 +138,12 @@ func (p *Portal) Start() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("emulator: listen on 127.0.0.1: %w", err)
 	}
-	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				p.conns.Add(1)
+			}
+		}}
 	p.mu.Lock()
 	if p.domain == "" {
 		p.domain = ln.Addr().String()
@@ -146,6 +154,10 @@ func (p *Portal) Start() (string, error) {
 	go func() { _ = srv.Serve(ln) }()
 	return base, nil
 }
+
+// Connections is how many TCP connections the portal has accepted: a client that keeps its
+// connections alive opens about as many as it has requests in flight at once, not one per request.
+func (p *Portal) Connections() int64 { return p.conns.Load() }
 
 // Close stops every listener the portal started and drops open connections.
 func (p *Portal) Close() error {
@@ -204,6 +216,16 @@ func (p *Portal) EventsSent() map[string][]map[string]any {
 		out[k] = append([]map[string]any(nil), v...)
 	}
 	return out
+}
+
+// OnEventSent has f called for every accepted bizproc.event.send that completes a robot, with its
+// event token and return values, the moment the portal accepts it. f runs with the portal locked: it
+// must be quick and must not call the Portal. A benchmark waits on it instead of polling EventsSent,
+// which copies every event so far.
+func (p *Portal) OnEventSent(f func(token string, returnValues map[string]any)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onEventSent = f
 }
 
 // LogMessages returns event_token → LOG_MESSAGE of every accepted bizproc.event.send (the portal's
