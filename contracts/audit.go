@@ -91,7 +91,7 @@ func (e *AuditEvent) Marshal() ([]byte, error) {
 // DecodeAuditEvent reads an audit event, rejecting unknown versions.
 func DecodeAuditEvent(data []byte) (*AuditEvent, error) {
 	var e AuditEvent
-	if err := decode("audit event", data, &e); err != nil {
+	if err := decode("audit event", data, &e, func() int { return e.V }); err != nil {
 		return nil, err
 	}
 	if e.Action == "" {

@@ -71,7 +71,7 @@ func (c *Callback) Marshal() ([]byte, error) {
 // DecodeCallback reads a callback, rejecting unknown versions and invalid callbacks.
 func DecodeCallback(data []byte) (*Callback, error) {
 	var c Callback
-	if err := decode("callback", data, &c); err != nil {
+	if err := decode("callback", data, &c, func() int { return c.V }); err != nil {
 		return nil, err
 	}
 	if err := c.Validate(); err != nil {

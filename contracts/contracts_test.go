@@ -78,6 +78,8 @@ func TestUnknownVersionIsRejected(t *testing.T) {
 		"future version": `{"v":2,"id":"j1","kind":"robot"}`,
 		"no version":     `{"id":"j1","kind":"robot"}`,
 		"version zero":   `{"v":0,"id":"j1"}`,
+		// A field that changed its type with the version: still reported as the version.
+		"future version, another shape": `{"v":2,"id":{"portal":"p","n":1},"kind":["robot"]}`,
 	}
 	for name, msg := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -95,6 +97,11 @@ func TestUnknownVersionIsRejected(t *testing.T) {
 	_, err := DecodeSignJob([]byte(`{"v":2}`))
 	if err == nil || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), "understands version 1") {
 		t.Fatalf("the error must say which versions: %v", err)
+	}
+	// This version with a field of the wrong type: a plain decoding error, not a version one.
+	_, err = DecodeSignJob([]byte(`{"v":1,"id":5}`))
+	if err == nil || errors.Is(err, ErrUnknownVersion) || !strings.Contains(err.Error(), "sign job") {
+		t.Fatalf("a malformed job of this version: %v", err)
 	}
 }
 

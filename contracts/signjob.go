@@ -124,7 +124,7 @@ func (j *SignJob) Marshal() ([]byte, error) {
 // DecodeSignJob reads a job, rejecting unknown versions and invalid jobs.
 func DecodeSignJob(data []byte) (*SignJob, error) {
 	var j SignJob
-	if err := decode("sign job", data, &j); err != nil {
+	if err := decode("sign job", data, &j, func() int { return j.V }); err != nil {
 		return nil, err
 	}
 	if err := j.Validate(); err != nil {

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,7 +57,19 @@ func main() {
 	rawSecs := flag.Duration("raw", 3*time.Second, "length of the raw C_Sign measurement")
 	keep := flag.Bool("keep", false, "keep the data directory and print its path")
 	extra := flag.String("args", "", "extra flags for `signet serve`, space-separated (e.g. \"--worker-interactive 4\")")
+	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile (the emulated portal and the robot calls) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*n, *signet, *senders, *interactiveSecs, *rawSecs, *keep, strings.Fields(*extra)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -232,8 +245,8 @@ func load(ctx context.Context, portal *emulator.Portal, url string, n, senders i
 		case <-progress:
 		}
 		mu.Lock()
-		done, err := matched(calls, finished)
-		left, err = n-done, errors.Join(sendErr, err)
+		done, err := matched(calls[n-left:], finished)
+		left, err = left-done, errors.Join(sendErr, err)
 		mu.Unlock()
 		if err != nil {
 			return nil, 0, err
@@ -259,16 +272,19 @@ type completion struct {
 	errorText string
 }
 
-// matched counts the calls already answered and completed; a completion that is not "signed" fails
-// the run.
+// matched counts the calls at the head of calls that were answered and completed, up to the first
+// that is not (calls are sent and mostly finish in order, so each pass looks at few); a completion
+// that is not "signed" fails the run.
 func matched(calls []call, finished map[string]completion) (n int, err error) {
 	for i := range calls {
-		if c, ok := finished[calls[i].token]; ok && calls[i].token != "" {
-			if !c.signed {
-				return n, fmt.Errorf("deal %d not signed: %s", calls[i].deal, c.errorText)
-			}
-			n++
+		c, ok := finished[calls[i].token]
+		if !ok || calls[i].token == "" {
+			return n, nil
 		}
+		if !c.signed {
+			return n, fmt.Errorf("deal %d not signed: %s", calls[i].deal, c.errorText)
+		}
+		n++
 	}
 	return n, nil
 }

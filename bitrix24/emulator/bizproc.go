@@ -368,7 +368,13 @@ func (p *Portal) RobotCall(ctx context.Context, handlerURL, code string, dealID 
 	return tok, status, nil
 }
 
-var handlerClient = &http.Client{Timeout: 30 * time.Second}
+// handlerClient sends the portal's calls to the app (robot calls, install events). Like Bitrix24's
+// queue it sends several at once, so it keeps as many connections alive (Go's default keeps two).
+var handlerClient = &http.Client{Timeout: 30 * time.Second, Transport: func() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return tr
+}()}
 
 // postForm sends a form-encoded POST like the Bitrix24 queue server.
 func (p *Portal) postForm(ctx context.Context, target string, form map[string]any) (int, error) {

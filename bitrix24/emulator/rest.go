@@ -311,7 +311,9 @@ func readParams(r *http.Request) (map[string]any, []string, *apiError) {
 		for k, v := range m {
 			params[k] = normalizeJSON(v)
 		}
-		order = jsonCmdOrder(body)
+		if _, ok := m["cmd"]; ok { // a batch: its commands run in body order
+			order = jsonCmdOrder(body)
+		}
 	default:
 		q, err := url.ParseQuery(string(body))
 		if err != nil {

@@ -48,6 +48,9 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 		return usageError{err}
 	}
 	defer log.Sync()
+	gc, restoreGC := tuneGC(os.Getenv, serverGCPercent, serverMemoryLimit)
+	defer restoreGC()
+	log.Info("garbage collector", zap.String("gc_percent", gc.GCPercent), zap.String("memory_limit", gc.MemoryLimit))
 	a, err := openApp(ctx, cfg, log, r)
 	if err != nil {
 		return err
