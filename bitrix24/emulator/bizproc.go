@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -390,6 +391,8 @@ func (p *Portal) postForm(ctx context.Context, target string, form map[string]an
 		return 0, err
 	}
 	defer resp.Body.Close()
+	// Read to the end: a body closed unread costs the connection, and the next call dials again.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -153,6 +154,36 @@ func TestRobotCallWithoutAuthUser(t *testing.T) {
 	rr := <-got
 	if rr.Auth.AccessToken != "" || rr.Auth.MemberID != p.MemberID() || rr.UseSubscription || rr.Properties["k"] != "v" {
 		t.Fatalf("%+v", rr)
+	}
+}
+
+// Robot calls reuse their connection to the app: the benchmark sends thousands, and a new TCP
+// connection each (the answer's body closed unread) cost the load generator a dial per call.
+func TestRobotCallsKeepTheConnection(t *testing.T) {
+	p := start(t, emulator.Config{})
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"status":"queued","job_id":"`+strings.Repeat("x", 64)+`"}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	for i := range 5 {
+		if _, status, err := p.RobotCall(context.Background(), srv.URL, "any", 10+i, nil); err != nil || status != 200 {
+			t.Fatalf("robot call %d: %d %v", i, status, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Fatalf("5 robot calls one after another opened %d connections, want 1", conns)
 	}
 }
 
