@@ -132,42 +132,47 @@ func (s *Service) fillEnrolled(ctx context.Context, u *User) error {
 // The index is only a hint: the user record is checked, and a missing or stale index entry falls
 // back to a scan, so a crash between writing a user and its index never hides a user.
 func (s *Service) UserByBitrixID(ctx context.Context, memberID string, bitrixUserID int) (*User, error) {
-	login, err := s.bitrixOwner(ctx, memberID, bitrixUserID)
+	u, err := s.bitrixOwner(ctx, memberID, bitrixUserID)
 	if err != nil {
 		return nil, err
 	}
-	if login == "" {
+	if u == nil {
 		return nil, fmt.Errorf("Bitrix24 user %d on portal %s: %w; map the user with `signet admin user add --bitrix %s=%d LOGIN`",
 			bitrixUserID, memberID, ErrUserNotFound, memberID, bitrixUserID)
 	}
-	return s.GetUser(ctx, login)
+	// The record was just read (and checked against the index): every robot call comes this way, so
+	// it is not read a second time.
+	if err := s.fillEnrolled(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
-// bitrixOwner returns the login holding (memberID, id), or "".
-func (s *Service) bitrixOwner(ctx context.Context, memberID string, id int) (string, error) {
+// bitrixOwner returns the user holding (memberID, id), or nil.
+func (s *Service) bitrixOwner(ctx context.Context, memberID string, id int) (*User, error) {
 	b, _, err := getRev(ctx, s.users, bitrixKey(memberID, id))
 	if err != nil {
-		return "", fmt.Errorf("looking up Bitrix24 user %d on portal %s: %w", id, memberID, err)
+		return nil, fmt.Errorf("looking up Bitrix24 user %d on portal %s: %w", id, memberID, err)
 	}
 	if b != nil {
 		u, _, err := s.getUser(ctx, string(b))
 		if err == nil && u.BitrixIDs[memberID] == id {
-			return u.Login, nil
+			return u, nil
 		}
 		if err != nil && !errors.Is(err, ErrUserNotFound) {
-			return "", err
+			return nil, err
 		}
 	}
 	users, err := s.listUsers(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	for _, u := range users {
-		if u.BitrixIDs[memberID] == id {
-			return u.Login, nil
+	for i := range users {
+		if users[i].BitrixIDs[memberID] == id {
+			return &users[i], nil
 		}
 	}
-	return "", nil
+	return nil, nil
 }
 
 func (s *Service) checkBitrixFree(ctx context.Context, login string, ids map[string]int) error {
@@ -176,8 +181,8 @@ func (s *Service) checkBitrixFree(ctx context.Context, login string, ids map[str
 		if err != nil {
 			return err
 		}
-		if owner != "" && loginKey(owner) != loginKey(login) {
-			return fmt.Errorf("user %q: Bitrix24 user %d on portal %s belongs to %q; remove it there first: %w", login, id, m, owner, ErrBitrixIDTaken)
+		if owner != nil && loginKey(owner.Login) != loginKey(login) {
+			return fmt.Errorf("user %q: Bitrix24 user %d on portal %s belongs to %q; remove it there first: %w", login, id, m, owner.Login, ErrBitrixIDTaken)
 		}
 	}
 	return nil
