@@ -55,7 +55,7 @@ func main() {
 	senders := flag.Int("senders", 8, "concurrent robot calls (Bitrix24's queue sends several at once)")
 	interactiveSecs := flag.Duration("interactive", 10*time.Second, "length of the half-load interactive run (0: skip)")
 	rawSecs := flag.Duration("raw", 3*time.Second, "length of the raw C_Sign measurement")
-	keep := flag.Bool("keep", false, "keep the data directory and print its path")
+	keep := flag.Bool("keep", false, "keep the data directory and print its path (for figures on a disk: deleting it slows the file creations of the next run, see bench/RESULTS.md)")
 	extra := flag.String("args", "", "extra flags for `signet serve`, space-separated (e.g. \"--worker-interactive 4\")")
 	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile (the emulated portal and the robot calls) to this file")
 	flag.Parse()
