@@ -133,7 +133,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		if cb.Document.DiskFileID != 0 {
 			err = c.uploadVersion(ctx, cb)
 		} else {
-			err = c.replaceCRMFile(ctx, cb)
+			err = c.replaceCRMFile(ctx, cb, redelivered)
 		}
 		if err != nil {
 			if !IsPermanent(err) {

@@ -3,7 +3,10 @@ package worker
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/url"
@@ -124,8 +127,9 @@ func itemLock(key string) *sync.Mutex {
 
 // replaceCRMFile puts the signed PDF in place of the signed file in the CRM item's field with
 // crm.item.update (reference §6.2): the field is set as a whole, so every other file is passed back
-// as {"id":N} or it would be deleted. A single field simply gets the new file.
-func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback) error {
+// as {"id":N} or it would be deleted. A single field simply gets the new file. redelivered says an
+// earlier delivery may have made the update and lost the answer: the field is then checked first.
+func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback, redelivered bool) error {
 	key := fmt.Sprintf("%s|%d|%d", cb.Portal.MemberID, cb.Document.EntityTypeID, cb.Document.EntityID)
 	mu := itemLock(key)
 	mu.Lock()
@@ -139,6 +143,12 @@ func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback) err
 	field, files, multiple, err := crmFieldFiles(ctx, c.Portal, nil, cb.Portal.MemberID, cb.Document)
 	if err != nil {
 		return err
+	}
+	if redelivered {
+		done, err := c.crmHasSignedFile(ctx, cb, files)
+		if err != nil || done {
+			return err
+		}
 	}
 	newFile := []any{fileName(cb), b64}
 	var value any = newFile
@@ -163,6 +173,39 @@ func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback) err
 		"entityTypeId": cb.Document.EntityTypeID, "id": cb.Document.EntityID, "fields": map[string]any{field: value},
 	}, nil)
 	return classifyPortal(err)
+}
+
+// crmHasSignedFile says whether the field already holds the signed PDF, put there by an earlier
+// delivery whose answer was lost. Replacing it again would add a second signed copy to a multiple
+// field (the original is gone, so the new file is appended) and a new file id to a single one. The
+// signed file is the original's replacement, so it is looked for only once the original is gone, and
+// only among newer files (Bitrix24 numbers files upwards), by SHA-256.
+func (c *Caller) crmHasSignedFile(ctx context.Context, cb *contracts.Callback, files []crmFile) (bool, error) {
+	for _, f := range files {
+		if int(f.ID) == cb.Document.FileID {
+			return false, nil // the signed file never replaced it
+		}
+	}
+	for _, f := range files {
+		if int(f.ID) < cb.Document.FileID {
+			continue
+		}
+		u := f.URLMachine
+		if u == "" {
+			u = f.URL
+		}
+		h := sha256.New()
+		if _, err := c.Portal.Download(ctx, cb.Portal.MemberID, u, cb.Signed.Size, h); err != nil {
+			if errors.Is(err, bitrix24.ErrTooLarge) {
+				continue // larger than the signed PDF: another file
+			}
+			return false, fmt.Errorf("reading file %d of deal %d before replacing the original again: %w", f.ID, cb.Document.EntityID, err)
+		}
+		if hex.EncodeToString(h.Sum(nil)) == cb.Signed.SHA256After {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // diskLookupError words a failed disk.file.get for the workflow's log: a file that is gone says so

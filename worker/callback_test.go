@@ -22,8 +22,9 @@ import (
 )
 
 // A redelivered callback whose signed version already reached the Disk file (the upload ran, its
-// answer was lost) does not upload it again; one that did not reach it is uploaded once. The Disk
-// file's history, read from the emulated portal, is what counts.
+// answer was lost) does not upload it again; one that did not reach it is uploaded once. The same for
+// a CRM file field, where a second update would append a second signed copy. The Disk file's history
+// and the field's files, read from the emulated portal, are what counts.
 func TestRedeliveredCallbackDoesNotUploadTwice(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -99,4 +100,51 @@ func TestRedeliveredCallbackDoesNotUploadTwice(t *testing.T) {
 	if sum := sha256.Sum256(v[1]); hex.EncodeToString(sum[:]) != never.Signed.SHA256After {
 		t.Error("the new version is not the signed PDF")
 	}
+
+	// A CRM multiple file field: the update that replaced the original ran and its answer was lost.
+	// The redelivery finds the signed file in the field and adds no second copy; the other file stays.
+	crm := func(deal int) (*contracts.Callback, int) {
+		_, _ = portal.AddDealFile(deal, "other.pdf", []byte("%PDF-1.4 another file of the deal"))
+		cb := job(deal) // adds invoice.pdf to the deal's file field too
+		var other, target int
+		for id, name := range portal.DealFiles(deal) {
+			if name == "other.pdf" {
+				other = id
+			} else {
+				target = id
+			}
+		}
+		cb.Document = contracts.Document{EntityTypeID: 2, EntityID: deal, FileField: emulator.DealFileField, FileID: target, FileName: "invoice.pdf"}
+		return cb, other
+	}
+	checkField := func(deal, other int, cb *contracts.Callback) {
+		t.Helper()
+		files := portal.DealFiles(deal)
+		if len(files) != 2 || files[other] != "other.pdf" {
+			t.Fatalf("deal %d's file field holds %v; want other.pdf (id %d) and one signed file", deal, files, other)
+		}
+		for id := range files {
+			if id == other {
+				continue
+			}
+			if sum := sha256.Sum256(portal.CRMFileData(id)); hex.EncodeToString(sum[:]) != cb.Signed.SHA256After {
+				t.Errorf("deal %d: file %d is not the signed PDF", deal, id)
+			}
+		}
+	}
+	crmLost, other := crm(3)
+	if err := caller.replaceCRMFile(ctx, crmLost, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := caller.Deliver(ctx, crmLost, true); err != nil {
+		t.Fatal(err)
+	}
+	checkField(3, other, crmLost)
+
+	// A redelivery after a failure before the update: the original is replaced, once.
+	crmNever, other := crm(4)
+	if err := caller.Deliver(ctx, crmNever, true); err != nil {
+		t.Fatal(err)
+	}
+	checkField(4, other, crmNever)
 }

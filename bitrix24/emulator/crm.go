@@ -117,6 +117,16 @@ func (p *Portal) DealFiles(dealID int) map[int]string {
 	return out
 }
 
+// CRMFileData returns the content of a file of a CRM file field, or nil.
+func (p *Portal) CRMFileData(fileID int) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f, ok := p.files[fileID]; ok {
+		return append([]byte(nil), f.data...)
+	}
+	return nil
+}
+
 // TimelineComments returns the comments added to a deal.
 func (p *Portal) TimelineComments(dealID int) []TimelineComment {
 	p.mu.Lock()
