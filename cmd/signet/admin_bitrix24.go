@@ -50,11 +50,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
 	}
-	cfg, err := load("admin bitrix24")
-	if err != nil {
-		return usageError{err}
-	}
-	nc, js, err := dialNATS(cfg)
+	cfg, nc, js, err := loadAndDialNATS(load, "admin bitrix24")
 	if err != nil {
 		return err
 	}

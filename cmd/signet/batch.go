@@ -46,11 +46,7 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case action != "status" && action != "list":
 		return usageError{fmt.Errorf("unknown action %q; use status or list", action)}
 	}
-	cfg, err := load("batch")
-	if err != nil {
-		return usageError{err}
-	}
-	nc, js, err := dialNATS(cfg)
+	_, nc, js, err := loadAndDialNATS(load, "batch")
 	if err != nil {
 		return err
 	}

@@ -47,3 +47,14 @@ func dialNATS(cfg *config.Config) (*nats.Conn, jetstream.JetStream, error) {
 	}
 	return nc, js, nil
 }
+
+// loadAndDialNATS loads the named command's configuration with load (a usage error if it is wrong)
+// and connects to its NATS; the caller closes the connection.
+func loadAndDialNATS(load func(name string) (*config.Config, error), name string) (*config.Config, *nats.Conn, jetstream.JetStream, error) {
+	cfg, err := load(name)
+	if err != nil {
+		return nil, nil, nil, usageError{err}
+	}
+	nc, js, err := dialNATS(cfg)
+	return cfg, nc, js, err
+}

@@ -58,11 +58,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
 	}
-	cfg, err := load("status")
-	if err != nil {
-		return usageError{err}
-	}
-	nc, js, err := dialNATS(cfg)
+	cfg, nc, js, err := loadAndDialNATS(load, "status")
 	if err != nil {
 		return err
 	}

@@ -65,9 +65,7 @@ func rawOTPRecord(t *testing.T, f *fixture, login string) []byte {
 }
 
 func TestSecretsEncryptedAtRest(t *testing.T) {
-	f := newFixture(t)
-	f.addUser(t, "mary")
-	secret := f.enrol(t, "mary")
+	f, secret := newEnrolledFixture(t, "mary")
 	raw := rawOTPRecord(t, f, "mary")
 	plainBytes, err := base32NoPad.DecodeString(secret)
 	if err != nil {
@@ -101,10 +99,8 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 }
 
 func TestWrongKeyGivesClearError(t *testing.T) {
-	f := newFixture(t)
+	f, secret := newEnrolledFixture(t, "mary")
 	ctx := context.Background()
-	f.addUser(t, "mary")
-	secret := f.enrol(t, "mary")
 
 	// Same key id, different key bytes.
 	id := f.keys.ActiveID()
@@ -134,10 +130,8 @@ func TestWrongKeyGivesClearError(t *testing.T) {
 }
 
 func TestKeyRotation(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "old", "new")
 	ctx := context.Background()
-	f.addUser(t, "old")
-	f.addUser(t, "new")
 	oldSecret := f.enrol(t, "old")
 	oldID := f.keys.ActiveID()
 
@@ -182,10 +176,8 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestResealMovesEverySecretToTheNewKey(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "a", "b")
 	ctx := context.Background()
-	f.addUser(t, "a")
-	f.addUser(t, "b")
 	secretA := f.enrol(t, "a")
 	link, _, err := f.svc.StartEnrolment(ctx, "b") // pending, still under the old key
 	if err != nil {

@@ -11,9 +11,8 @@ import (
 )
 
 func TestEnrolmentLinkAndOtpauthURL(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "mary@example.com")
 	ctx := context.Background()
-	f.addUser(t, "mary@example.com")
 	link, expires, err := f.svc.StartEnrolment(ctx, "mary@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -77,12 +76,9 @@ func TestEnrolmentLinkAndOtpauthURL(t *testing.T) {
 }
 
 func TestEnrolmentExpiredLinkChangesNothing(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "ivan")
 	ctx := context.Background()
-	f.addUser(t, "ivan")
-	link, _, _ := f.svc.StartEnrolment(ctx, "ivan")
-	tok := tokenOf(t, link)
-	p, _ := f.svc.PendingSecret(ctx, tok)
+	_, tok, p := f.startEnrolment(t, "ivan")
 	f.clock.Advance(time.Hour)
 	if _, err := f.svc.PendingSecret(ctx, tok); !errors.Is(err, ErrEnrolmentExpired) {
 		t.Fatalf("page of an expired link: %v", err)
@@ -100,14 +96,10 @@ func TestEnrolmentExpiredLinkChangesNothing(t *testing.T) {
 }
 
 func TestReEnrolmentReplacesSecretOnlyWhenConfirmed(t *testing.T) {
-	f := newFixture(t)
+	f, oldSecret := newEnrolledFixture(t, "olga")
 	ctx := context.Background()
-	f.addUser(t, "olga")
-	oldSecret := f.enrol(t, "olga")
 
-	link, _, _ := f.svc.StartEnrolment(ctx, "olga")
-	tok := tokenOf(t, link)
-	p, _ := f.svc.PendingSecret(ctx, tok)
+	_, tok, p := f.startEnrolment(t, "olga")
 	if p.Secret == oldSecret {
 		t.Fatal("re-enrolment reused the old secret")
 	}
@@ -132,27 +124,22 @@ func TestReEnrolmentReplacesSecretOnlyWhenConfirmed(t *testing.T) {
 }
 
 func TestNewerLinkSupersedesOlder(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "anna")
 	ctx := context.Background()
-	f.addUser(t, "anna")
-	first, _, _ := f.svc.StartEnrolment(ctx, "anna")
-	p1, _ := f.svc.PendingSecret(ctx, tokenOf(t, first))
+	_, first, p1 := f.startEnrolment(t, "anna")
 	if _, _, err := f.svc.StartEnrolment(ctx, "anna"); err != nil {
 		t.Fatal(err)
 	}
-	err := f.svc.ConfirmEnrolment(ctx, tokenOf(t, first), totpCode(t, p1.Secret, f.clock.Now()))
+	err := f.svc.ConfirmEnrolment(ctx, first, totpCode(t, p1.Secret, f.clock.Now()))
 	if !errors.Is(err, ErrEnrolmentSuperseded) {
 		t.Fatalf("older link after a newer one: %v", err)
 	}
 }
 
 func TestEnrolmentLinkUsableOnceUnderRace(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "petr")
 	ctx := context.Background()
-	f.addUser(t, "petr")
-	link, _, _ := f.svc.StartEnrolment(ctx, "petr")
-	tok := tokenOf(t, link)
-	p, _ := f.svc.PendingSecret(ctx, tok)
+	link, tok, p := f.startEnrolment(t, "petr")
 	code := totpCode(t, p.Secret, f.clock.Now())
 	const n = 8
 	errs := make([]error, n)

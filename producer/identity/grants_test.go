@@ -12,10 +12,8 @@ import (
 const cred = "pkcs11:token=acme;object=mary-2026;id=%01"
 
 func TestGrantLifecycle(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "mary", "ivan")
 	ctx := context.Background()
-	f.addUser(t, "mary")
-	f.addUser(t, "ivan")
 	secret := f.enrol(t, "mary")
 
 	if _, err := f.svc.CreateGrant(ctx, "mary", wrongCode(totpCode(t, secret, f.clock.Now())), cred, 3, 0); !errors.Is(err, ErrOTPInvalid) {
@@ -100,9 +98,8 @@ func TestGrantLifecycle(t *testing.T) {
 }
 
 func TestGrantValidation(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "mary")
 	ctx := context.Background()
-	f.addUser(t, "mary")
 	f.svc.SetOTPDisabled(ctx, "mary", true)
 	for name, c := range map[string]struct {
 		cred string
@@ -124,10 +121,8 @@ func TestGrantValidation(t *testing.T) {
 }
 
 func TestGrantConcurrentConsumersNeverExceedMax(t *testing.T) {
-	f := newFixture(t)
+	f, secret := newEnrolledFixture(t, "acct")
 	ctx := context.Background()
-	f.addUser(t, "acct")
-	secret := f.enrol(t, "acct")
 	const max = 10
 	g, err := f.svc.CreateGrant(ctx, "acct", totpCode(t, secret, f.clock.Now()), cred, max, 0)
 	if err != nil {

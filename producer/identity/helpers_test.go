@@ -129,25 +129,49 @@ func (f *fixture) addUser(t *testing.T, login string) {
 	}
 }
 
-// enrol runs the real enrolment (link → page secret → oathtool code → confirm) and returns the
-// secret; the clock is then moved one step on, so the confirming code's step is in the past.
-func (f *fixture) enrol(t *testing.T, login string) string {
+// startEnrolment starts login's enrolment and opens the link's page, as the user would; it returns
+// the link, its token and what the page shows.
+func (f *fixture) startEnrolment(t *testing.T, login string) (link, tok string, p *PendingEnrolment) {
 	t.Helper()
 	ctx := context.Background()
 	link, _, err := f.svc.StartEnrolment(ctx, login)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := tokenOf(t, link)
-	p, err := f.svc.PendingSecret(ctx, tok)
-	if err != nil {
+	tok = tokenOf(t, link)
+	if p, err = f.svc.PendingSecret(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.ConfirmEnrolment(ctx, tok, totpCode(t, p.Secret, f.clock.Now())); err != nil {
+	return link, tok, p
+}
+
+// enrol runs the real enrolment (link → page secret → oathtool code → confirm) and returns the
+// secret; the clock is then moved one step on, so the confirming code's step is in the past.
+func (f *fixture) enrol(t *testing.T, login string) string {
+	t.Helper()
+	_, tok, p := f.startEnrolment(t, login)
+	if err := f.svc.ConfirmEnrolment(context.Background(), tok, totpCode(t, p.Secret, f.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(30 * time.Second)
 	return p.Secret
+}
+
+// newUserFixture is newFixture with the logins added as users.
+func newUserFixture(t *testing.T, logins ...string) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	for _, login := range logins {
+		f.addUser(t, login)
+	}
+	return f
+}
+
+// newEnrolledFixture is newUserFixture with login also enrolled; it returns login's secret.
+func newEnrolledFixture(t *testing.T, login string) (*fixture, string) {
+	t.Helper()
+	f := newUserFixture(t, login)
+	return f, f.enrol(t, login)
 }
 
 // noSecretsLogged fails if any log entry holds one of the secrets.

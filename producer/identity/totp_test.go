@@ -10,10 +10,8 @@ import (
 )
 
 func TestAuthorizeAcceptsOathtoolCodeOnceAndRefusesReplay(t *testing.T) {
-	f := newFixture(t)
+	f, secret := newEnrolledFixture(t, "mary")
 	ctx := context.Background()
-	f.addUser(t, "mary")
-	secret := f.enrol(t, "mary")
 
 	code := totpCode(t, secret, f.clock.Now())
 	d, err := f.svc.Authorize(ctx, "mary", code, "", cred)
@@ -49,10 +47,8 @@ func TestAuthorizeAcceptsOathtoolCodeOnceAndRefusesReplay(t *testing.T) {
 }
 
 func TestAuthorizeSkew(t *testing.T) {
-	f := newFixture(t)
+	f, secret := newEnrolledFixture(t, "ivan")
 	ctx := context.Background()
-	f.addUser(t, "ivan")
-	secret := f.enrol(t, "ivan")
 	f.clock.Advance(30 * time.Second) // so that now-1 step is not the enrolment's (spent) step
 	now := f.clock.Now()
 
@@ -75,10 +71,8 @@ func TestAuthorizeSkew(t *testing.T) {
 }
 
 func TestAuthorizeLockoutAndUnlock(t *testing.T) {
-	f := newFixture(t)
+	f, secret := newEnrolledFixture(t, "olga")
 	ctx := context.Background()
-	f.addUser(t, "olga")
-	secret := f.enrol(t, "olga")
 	good := totpCode(t, secret, f.clock.Now())
 	bad := wrongCode(good)
 
@@ -142,10 +136,8 @@ func TestAuthorizeConfigurableLockout(t *testing.T) {
 }
 
 func TestAuthorizeConcurrentSameCodeExactlyOneWins(t *testing.T) {
-	f := newFixture(t)
+	f, secret := newEnrolledFixture(t, "anna")
 	ctx := context.Background()
-	f.addUser(t, "anna")
-	secret := f.enrol(t, "anna")
 	code := totpCode(t, secret, f.clock.Now())
 
 	// Two Service values stand for two intake processes; only the KV revision check arbitrates.
@@ -179,9 +171,8 @@ func TestAuthorizeConcurrentSameCodeExactlyOneWins(t *testing.T) {
 }
 
 func TestAuthorizeUserStates(t *testing.T) {
-	f := newFixture(t)
+	f := newUserFixture(t, "nocode")
 	ctx := context.Background()
-	f.addUser(t, "nocode")
 	if _, err := f.svc.Authorize(ctx, "nocode", "123456", "", ""); !errors.Is(err, ErrNotEnrolled) {
 		t.Fatalf("not enrolled: %v", err)
 	}

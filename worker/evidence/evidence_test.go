@@ -2,8 +2,6 @@ package evidence
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testpki"
 	"github.com/signet-b24/signet/worker/pades"
 )
 
@@ -30,22 +29,11 @@ func corpus(name string) string { return filepath.Join("..", "..", "testdata", "
 // testSigner is an in-Go RSA key with a self-signed certificate, as in worker/pades's tests.
 func testSigner(t *testing.T) pades.Signer {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testpki.RSAKey(t, 2048)
 	now := time.Now()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x2026), Subject: pkix.Name{CommonName: "Мария Иванова", Organization: []string{"ACME Trading"}},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pades.Signer{Key: key, Certificate: cert}
+	return pades.Signer{Key: key, Certificate: testpki.SelfSigned(t, tmpl, key)}
 }
 
 func tool(t *testing.T, name string, args ...string) string {

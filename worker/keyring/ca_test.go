@@ -2,9 +2,6 @@ package keyring
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -18,6 +15,7 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testpki"
 )
 
 func TestInitCAIssueAndOpenSSLVerify(t *testing.T) {
@@ -86,30 +84,20 @@ func TestImportCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An outside CA (software key, as a commercial CA would be) certifies the token's key.
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	caKey := testpki.P256Key(t)
 	caTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: mustSubject(t, "CN=Outside CA,O=Elsewhere"),
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert := mustParse(t, caDER)
+	caCert := testpki.SelfSigned(t, caTmpl, caKey)
 	leafTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: mustSubject(t, "CN=Renewed"),
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(12 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, self.Key.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.ImportCertificate(ctx, self.URI, mustParse(t, leafDER), []*x509.Certificate{caCert}); err != nil {
+	leaf := testpki.Issue(t, leafTmpl, caCert, self.Key.Public(), caKey)
+	if err := k.ImportCertificate(ctx, self.URI, leaf, []*x509.Certificate{caCert}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := k.Credential(ctx, self.URI)

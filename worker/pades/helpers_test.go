@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testpki"
 )
 
 var (
@@ -35,34 +34,24 @@ var (
 	testSelfSigned *x509.Certificate
 )
 
+// mustCert makes the certificate tmpl for pub, issued by parent and signed with priv.
 func mustCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, priv crypto.Signer) *x509.Certificate {
 	t.Helper()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testpki.Issue(t, tmpl, parent, pub, priv)
 }
 
 // testKeys makes, once per test binary, a CA and RSA/ECDSA signers issued by it, plus a
 // self-signed RSA certificate.
 func testKeys(t testing.TB) {
 	keyOnce.Do(func() {
-		var err error
-		if testRSAKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			t.Fatal(err)
-		}
-		testECKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		testCAKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		testRSAKey = testpki.RSAKey(t, 2048)
+		testECKey = testpki.P256Key(t)
+		testCAKey = testpki.P256Key(t)
 		now := time.Now()
 		ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Signet Test CA", Organization: []string{"Signet"}},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
 			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-		testCACert = mustCert(t, ca, ca, testCAKey.Public(), testCAKey)
+		testCACert = testpki.SelfSigned(t, ca, testCAKey)
 		leaf := func(serial int64, cn string, pub crypto.PublicKey) *x509.Certificate {
 			return mustCert(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"ACME Trading"}},
 				NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
@@ -74,7 +63,7 @@ func testKeys(t testing.TB) {
 		testCyrCert = leaf(1003, "Иванов Иван Иванович", testRSAKey.Public())
 		self := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Self Signed"},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-		testSelfSigned = mustCert(t, self, self, testRSAKey.Public(), testRSAKey)
+		testSelfSigned = testpki.SelfSigned(t, self, testRSAKey)
 	})
 }
 
