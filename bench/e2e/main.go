@@ -229,6 +229,12 @@ func load(ctx context.Context, portal *emulator.Portal, url string, n, senders i
 					sendErr = errors.Join(sendErr, err)
 				}
 				mu.Unlock()
+				if err != nil { // no event.send will come for this call: look now
+					select {
+					case progress <- struct{}{}:
+					default:
+					}
+				}
 			}
 		})
 	}
@@ -253,6 +259,8 @@ func load(ctx context.Context, portal *emulator.Portal, url string, n, senders i
 		}
 	}
 	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
 	lat := make([]time.Duration, n)
 	last := start
 	for i := range calls {
