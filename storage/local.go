@@ -87,6 +87,9 @@ type localStore struct {
 	stripes   [256]sync.Mutex
 	lockFiles [256]*os.File
 
+	// syncDir makes the renames into a directory durable (the package's syncDir; tests count calls).
+	syncDir func(dir string)
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -110,7 +113,8 @@ func openLocalMode(dir string, o Options, forceSidecar bool) (*localStore, error
 	if len(o.LinkSecret) > 0 && len(o.LinkSecret) < 16 {
 		return nil, fmt.Errorf("storage: link secret is %d bytes; use at least 16 random bytes", len(o.LinkSecret))
 	}
-	s := &localStore{root: root, o: o, log: o.Log.With(zap.String("storage", "file"), zap.String("dir", root)), stop: make(chan struct{})}
+	s := &localStore{root: root, o: o, log: o.Log.With(zap.String("storage", "file"), zap.String("dir", root)), stop: make(chan struct{}),
+		syncDir: syncDir}
 	s.chooseMode(forceSidecar)
 	interval := o.PruneInterval
 	if interval == 0 {
@@ -206,6 +210,25 @@ func (s *localStore) lockFile(i byte) (*os.File, error) {
 }
 
 func (s *localStore) Put(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256Hex string) (Object, error) {
+	var dirs dirSet
+	obj, err := s.put(ctx, key, r, size, contentType, sha256Hex, &dirs)
+	dirs.sync(s.syncDir)
+	return obj, err
+}
+
+// putAll writes the items at once and then fsyncs each directory they were renamed into once.
+func (s *localStore) putAll(ctx context.Context, items []Item) ([]Object, error) {
+	var dirs dirSet
+	objs, err := putEach(ctx, items, func(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256Hex string) (Object, error) {
+		return s.put(ctx, key, r, size, contentType, sha256Hex, &dirs)
+	})
+	dirs.sync(s.syncDir)
+	return objs, err
+}
+
+// put is Put without the directory fsync: the directories of its renames are added to dirs, for the
+// caller to sync before it reports the object stored.
+func (s *localStore) put(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256Hex string, dirs *dirSet) (Object, error) {
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err
 	}
@@ -243,12 +266,12 @@ func (s *localStore) Put(ctx context.Context, key string, r io.Reader, size int6
 		obj = old
 	}
 	if inXattr {
-		return s.installXattr(tmp, obj, same, src)
+		return s.installXattr(tmp, obj, same, src, dirs)
 	}
 	if err := tmp.Close(); err != nil {
 		return Object{}, fmt.Errorf("storage: put %q: closing temp file: %w", key, err)
 	}
-	return s.installSidecar(tmp.Name(), obj, same && src == fromSidecar)
+	return s.installSidecar(tmp.Name(), obj, same && src == fromSidecar, dirs)
 }
 
 // spool copies the stream into tmp, checking its size and digest, records the metadata in tmp's
@@ -283,10 +306,11 @@ func encodeMeta(obj Object) []byte {
 	return b // a struct of strings, an int and a time always marshals
 }
 
-// installXattr makes tmp (bytes and attribute) visible under the key with one rename. In the
-// idempotent case the attribute is rewritten with the recorded object's write time first. A sidecar
-// left by an older version is removed afterwards: the attribute is read first, so it is only clutter.
-func (s *localStore) installXattr(tmp *os.File, obj Object, same bool, old metaSource) (Object, error) {
+// installXattr makes tmp (bytes and attribute) visible under the key with one rename, whose directory
+// it adds to dirs. In the idempotent case the attribute is rewritten with the recorded object's write
+// time first. A sidecar left by an older version is removed afterwards: the attribute is read first,
+// so it is only clutter.
+func (s *localStore) installXattr(tmp *os.File, obj Object, same bool, old metaSource, dirs *dirSet) (Object, error) {
 	key := obj.Key
 	if same {
 		if err := setMeta(tmp, obj); err != nil {
@@ -306,7 +330,7 @@ func (s *localStore) installXattr(tmp *os.File, obj Object, same bool, old metaS
 	if err := os.Rename(tmp.Name(), dp); err != nil {
 		return Object{}, fmt.Errorf("storage: put %q: %w", key, err)
 	}
-	syncDir(filepath.Dir(dp))
+	dirs.add(filepath.Dir(dp))
 	if old == fromSidecar {
 		// Written by an older version: the attribute wins on reads, so the sidecar is only clutter now,
 		// and failing to remove it does not fail the Put. (Orphaned sidecars are left to prune, so a new
@@ -317,14 +341,15 @@ func (s *localStore) installXattr(tmp *os.File, obj Object, same bool, old metaS
 }
 
 // installSidecar renames the data file and then writes obj's sidecar (unless keepSidecar: the existing
-// one already describes these bytes).
-func (s *localStore) installSidecar(tmpName string, obj Object, keepSidecar bool) (Object, error) {
+// one already describes these bytes); the directories of the renames are added to dirs.
+func (s *localStore) installSidecar(tmpName string, obj Object, keepSidecar bool, dirs *dirSet) (Object, error) {
 	key := obj.Key
 	dp, mp := s.dataPath(key), s.metaPath(key)
 	if keepSidecar {
 		if err := os.Rename(tmpName, dp); err != nil {
 			return Object{}, fmt.Errorf("storage: put %q: %w", key, err)
 		}
+		dirs.add(filepath.Dir(dp))
 		return obj, nil
 	}
 	metaTmp, err := writeTemp(filepath.Join(s.root, localTmpDir), encodeMeta(obj))
@@ -345,8 +370,7 @@ func (s *localStore) installSidecar(tmpName string, obj Object, keepSidecar bool
 	if err := os.Rename(metaTmp, mp); err != nil {
 		return Object{}, fmt.Errorf("storage: put %q: installing checksum sidecar: %w", key, err)
 	}
-	syncDir(filepath.Dir(dp))
-	syncDir(filepath.Dir(mp))
+	dirs.add(filepath.Dir(dp), filepath.Dir(mp))
 	return obj, nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sourcegraph/conc/pool"
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
@@ -243,29 +242,16 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		CertificateSerial: signed.CertificateSerial, SignedAt: signed.SignedAt, SubFilter: "ETSI.CAdES.detached",
 		FieldName: res.FieldName, SHA256Before: signed.SHA256Before, SHA256After: after, Size: signed.Size,
 	}, "", "  ")
-	// The three artefacts are independent objects: written at once, their latencies (an fsync each
-	// locally, a round trip each to S3) overlap.
+	// The three artefacts are written at once, so that their latencies (an fsync each locally, a round
+	// trip each to S3) overlap; a local store also syncs their shared directory once for all three.
 	t0 = time.Now()
-	artefacts := []struct {
-		what, key, contentType, sum string
-		r                           io.Reader
-		size                        int64
-	}{
-		{"signed PDF", pdfKey, "application/pdf", after, signedPDF, size},
-		{"CMS", p7sKey, "application/pkcs7-signature", sha256Hex(res.CMS), bytes.NewReader(res.CMS), int64(len(res.CMS))},
-		{"report", reportKey, "application/json", sha256Hex(report), bytes.NewReader(report), int64(len(report))},
-	}
-	puts := pool.New().WithErrors().WithContext(ctx)
-	for _, a := range artefacts {
-		puts.Go(func(ctx context.Context) error {
-			if _, err := s.Store.Put(ctx, a.key, a.r, a.size, a.contentType, a.sum); err != nil {
-				return fmt.Errorf("storing the %s of job %s: %w", a.what, job.ID, err)
-			}
-			return nil
-		})
-	}
-	if err := puts.Wait(); err != nil {
-		return nil, err
+	_, err = storage.PutAll(ctx, s.Store, []storage.Item{
+		{What: "signed PDF", Key: pdfKey, ContentType: "application/pdf", SHA256: after, R: signedPDF, Size: size},
+		{What: "CMS", Key: p7sKey, ContentType: "application/pkcs7-signature", SHA256: sha256Hex(res.CMS), R: bytes.NewReader(res.CMS), Size: int64(len(res.CMS))},
+		{What: "report", Key: reportKey, ContentType: "application/json", SHA256: sha256Hex(report), R: bytes.NewReader(report), Size: int64(len(report))},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", job.ID, err)
 	}
 	metrics.StageSeconds.WithLabelValues("store").Observe(time.Since(t0).Seconds())
 	metrics.DocumentsBytesTotal.Add(float64(signed.Size))
