@@ -7,8 +7,24 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"strings"
 )
+
+// FileSHA256 is the hex SHA-256 of the file at path, read in chunks: the digest a document is
+// recorded under before it is signed.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
 
 // parseSHA256 normalises a caller-supplied hex digest; "" means "compute it".
 func parseSHA256(s string) (string, error) {

@@ -163,7 +163,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		if in, err = doc.file(); err != nil {
 			return nil, fmt.Errorf("job %s: staging the document: %w", job.ID, err)
 		}
-		if original, err = fileSHA256(in); err != nil {
+		if original, err = storage.FileSHA256(in); err != nil {
 			return nil, err
 		}
 		src := in
@@ -275,19 +275,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// fileSHA256 is the hex SHA-256 of a file, read in chunks.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // fetch downloads the job's PDF into path, only from the job's own portal. A Disk file is resolved
 // with disk.file.get at signing time, so the download URL (with its short-lived auth=) is fresh.

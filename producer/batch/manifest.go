@@ -3,9 +3,7 @@ package batch
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/signet-b24/signet/storage"
 )
 
 // Document is one row of a manifest: which PDF to sign and how. Exactly one source is given: Path
@@ -297,7 +297,7 @@ func ReadFolder(dir string) (*Manifest, error) {
 	var content bytes.Buffer
 	for _, n := range names {
 		p := filepath.Join(dir, n)
-		sum, err := fileSHA256(p)
+		sum, err := storage.FileSHA256(p)
 		if err != nil {
 			return nil, err
 		}
@@ -308,15 +308,3 @@ func ReadFolder(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
