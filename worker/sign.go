@@ -275,7 +275,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-
 // fetch downloads the job's PDF into path, only from the job's own portal. A Disk file is resolved
 // with disk.file.get at signing time, so the download URL (with its short-lived auth=) is fresh.
 func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, dst io.Writer) (string, error) {

@@ -307,4 +307,3 @@ func ReadFolder(dir string) (*Manifest, error) {
 	m.content = content.Bytes()
 	return m, nil
 }
-
