@@ -18,29 +18,34 @@ import (
 //	GET  /enrol/{token}          enrolment page (QR code as an inline PNG data URI, secret as text)
 //	POST /enrol/{token}          confirm with the first code (form field "code")
 //	GET  /enrol/{token}/qr.png   the QR code alone
-//	POST   /v1/grants            create a grant; authorised by the user's OTP, no admin needed
-//	GET    /v1/grants/{id}       one grant (progress); knowing the id is holding the grant
-//	DELETE /v1/grants/{id}       revoke; whoever holds a grant may give it up
-//	GET    /v1/grants            list all grants (admin: the list reveals every grant id)
+//	POST   /v1/grants            create a grant (admin), confirmed by the user's own OTP
+//	GET    /v1/grants/{id}       one grant, its progress (admin)
+//	DELETE /v1/grants/{id}       revoke (admin)
+//	GET    /v1/grants            list all grants (admin)
 //	POST   /v1/admin/users                     add            GET /v1/admin/users          list
 //	GET    /v1/admin/users/{login}             show           PATCH /v1/admin/users/{login} description, bitrix_ids
 //	DELETE /v1/admin/users/{login}             delete
 //	POST   /v1/admin/users/{login}/{action}    disable | enable | otp-disable | otp-enable | enrol
+//	POST   /v1/admin/credentials/{action}      disable | enable | assign (to a portal's member_id)
 //
 // admin wraps the handlers that need an administrator; when it is nil those routes are not
-// registered at all (never served unauthenticated).
+// registered at all (never served unauthenticated). Every grant route is an administrator's: an
+// unauthenticated caller must not be able to spend a user's OTP attempts (a lockout), learn which
+// logins exist, or take a grant for a user whose OTP is off. The admin API's caller (the bearer token
+// of security.admin_token_file) is a Signet-wide administrator; portal administrators use the
+// control panel (producer/pages), which scopes them to their portal.
 func (s *Service) Routes(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
 	mux.HandleFunc("GET /enrol/{token}", s.enrolPage)
 	mux.HandleFunc("POST /enrol/{token}", s.enrolConfirm)
 	mux.HandleFunc("GET /enrol/{token}/qr.png", s.enrolQR)
-	mux.HandleFunc("POST /v1/grants", s.apiCreateGrant)
-	mux.HandleFunc("GET /v1/grants/{id}", s.apiGetGrant)
-	mux.HandleFunc("DELETE /v1/grants/{id}", s.apiRevokeGrant)
 	if admin == nil {
-		s.log.Warn("no administrator check given: user administration and grant listing routes are not served")
+		s.log.Warn("no administrator check given: user administration and batch grant routes are not served")
 		return
 	}
 	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, admin(h)) }
+	a("POST /v1/grants", s.apiCreateGrant)
+	a("GET /v1/grants/{id}", s.apiGetGrant)
+	a("DELETE /v1/grants/{id}", s.apiRevokeGrant)
 	a("GET /v1/grants", s.apiListGrants)
 	a("POST /v1/admin/users", s.apiAddUser)
 	a("GET /v1/admin/users", s.apiListUsers)
@@ -58,6 +63,8 @@ func (s *Service) Routes(mux *http.ServeMux, admin func(http.Handler) http.Handl
 type CredentialRequest struct {
 	Credential string `json:"credential"`
 	Default    bool   `json:"default,omitempty"`
+	// MemberID is the portal a credential is assigned to (assign; "" makes it Signet-wide).
+	MemberID string `json:"member_id,omitempty"`
 }
 
 func (s *Service) readCredentialRequest(w http.ResponseWriter, r *http.Request) (*CredentialRequest, bool) {
@@ -106,12 +113,20 @@ func (s *Service) apiListDisabled(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) apiCredentialState(w http.ResponseWriter, r *http.Request) {
 	action := r.PathValue("action")
-	if action != "disable" && action != "enable" {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "use /v1/admin/credentials/disable or /enable"})
+	if action != "disable" && action != "enable" && action != "assign" {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "use /v1/admin/credentials/disable, /enable or /assign"})
 		return
 	}
 	req, ok := s.readCredentialRequest(w, r)
 	if !ok {
+		return
+	}
+	if action == "assign" {
+		if err := s.AssignCredential(r.Context(), req.Credential, req.MemberID); err != nil {
+			s.writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, CredentialAssignment{Credential: req.Credential, MemberID: req.MemberID})
 		return
 	}
 	if err := s.SetCredentialDisabled(r.Context(), req.Credential, action == "disable"); err != nil {

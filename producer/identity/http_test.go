@@ -227,19 +227,19 @@ func TestAdminAndGrantAPI(t *testing.T) {
 	}
 	secret := f.enrol(t, "ivan")
 	req := GrantRequest{Login: "ivan", Code: totpCode(t, secret, f.clock.Now()), Credential: cred, Max: 2, TTL: "2h"}
-	st, b, _ = c.do("POST", "/v1/grants", req, false)
+	st, b, _ = c.do("POST", "/v1/grants", req, true)
 	var g Grant
 	if st != http.StatusCreated || json.Unmarshal(b, &g) != nil || g.Max != 2 || !g.Expires.Equal(f.clock.Now().Add(2*time.Hour)) {
 		t.Fatalf("create grant: %d %s", st, b)
 	}
-	st, b, _ = c.do("POST", "/v1/grants", req, false)
+	st, b, _ = c.do("POST", "/v1/grants", req, true)
 	if st != http.StatusForbidden || !strings.Contains(string(b), "already used") {
 		t.Fatalf("grant with a replayed code: %d %s", st, b)
 	}
 	if _, err := f.svc.Authorize(ctx, "ivan", "", g.ID, cred); err != nil {
 		t.Fatal(err)
 	}
-	st, b, _ = c.do("GET", "/v1/grants/"+g.ID, nil, false)
+	st, b, _ = c.do("GET", "/v1/grants/"+g.ID, nil, true)
 	var got Grant
 	if st != http.StatusOK || json.Unmarshal(b, &got) != nil || got.Used != 1 {
 		t.Fatalf("grant progress: %d %s", st, b)
@@ -252,11 +252,11 @@ func TestAdminAndGrantAPI(t *testing.T) {
 	if st != http.StatusOK || json.Unmarshal(b, &gs) != nil || len(gs) != 1 {
 		t.Fatalf("grant list: %d %s", st, b)
 	}
-	st, b, _ = c.do("DELETE", "/v1/grants/"+g.ID, nil, false)
+	st, b, _ = c.do("DELETE", "/v1/grants/"+g.ID, nil, true)
 	if st != http.StatusOK || json.Unmarshal(b, &got) != nil || !got.Revoked {
 		t.Fatalf("revoke: %d %s", st, b)
 	}
-	if st, _, _ := c.do("POST", "/v1/grants", map[string]any{"login": "ivan", "bogus": 1}, false); st != http.StatusBadRequest {
+	if st, _, _ := c.do("POST", "/v1/grants", map[string]any{"login": "ivan", "bogus": 1}, true); st != http.StatusBadRequest {
 		t.Fatalf("unknown field: %d", st)
 	}
 	if st, _, _ := c.do("DELETE", "/v1/admin/users/ivan", nil, true); st != http.StatusNoContent {
