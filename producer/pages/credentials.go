@@ -20,6 +20,8 @@ import (
 
 type credentialsData struct {
 	NoKeys   bool
+	Wide     bool           // a Signet-wide administrator: may import and assign
+	Portals  []portalOption // for the assign form
 	Tokens   []tokenGroup
 	CAs      []credOption
 	Names    []string // token names for the forms
@@ -37,6 +39,7 @@ type credRow struct {
 	keyring.CredentialView
 	Disabled bool
 	Users    []string
+	Portal   string // the portal it is assigned to (domain), "" when Signet-wide
 }
 
 type certForm struct {
@@ -65,14 +68,22 @@ func (p *Pages) credentialsPage(w http.ResponseWriter, r *http.Request, s *sessi
 }
 
 func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *session, status int, form certForm, errText string) {
-	d := credentialsData{NoKeys: p.cfg.Keys == nil, Form: form}
+	d := credentialsData{NoKeys: p.cfg.Keys == nil, Form: form, Wide: s.wide(), Portals: p.portalOptions(r, s)}
 	if p.cfg.Keys != nil {
 		ctx := r.Context()
-		users, err := p.cfg.Identity.ListUsers(ctx)
+		users, err := p.scopedUsers(ctx, s)
 		if err != nil {
 			p.log.Warn("control panel: listing users", zap.Error(err))
 		}
 		disabled, _ := p.cfg.Identity.DisabledCredentials(ctx)
+		assigned, err := p.cfg.Identity.CredentialAssignments(ctx)
+		if err != nil && errText == "" {
+			errText = "The credentials' portals could not be read: " + err.Error()
+		}
+		domains := map[string]string{}
+		for _, pt := range d.Portals {
+			domains[pt.MemberID] = pt.Domain
+		}
 		now := p.cfg.Now()
 		for _, t := range p.cfg.Keys.Status() {
 			g := tokenGroup{TokenStatus: t}
@@ -83,7 +94,19 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 					g.Problem = err.Error()
 				}
 				for _, c := range creds {
-					row := credRow{CredentialView: keyring.View(c, now)}
+					owner := ""
+					for _, a := range assigned {
+						if identity.SameCredential(a.Credential, c.URI) {
+							owner = a.MemberID
+						}
+					}
+					if !s.wide() && (owner != s.MemberID || assigned == nil) {
+						continue // Signet-wide or another portal's: not this portal administrator's
+					}
+					row := credRow{CredentialView: keyring.View(c, now), Portal: owner}
+					if dom := domains[owner]; dom != "" {
+						row.Portal = dom
+					}
 					for _, u := range disabled {
 						row.Disabled = row.Disabled || identity.SameCredential(u, c.URI)
 					}
@@ -123,6 +146,10 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	switch action {
 	case "disable", "enable":
 		uri := r.PostFormValue("credential")
+		if ok, err := p.mayCredential(ctx, s, uri); !ok || err != nil {
+			fail(http.StatusNotFound, errNoCredential(uri))
+			return
+		}
 		if err := p.cfg.Identity.SetCredentialDisabled(ctx, uri, action == "disable"); err != nil {
 			fail(http.StatusBadRequest, err)
 			return
@@ -130,6 +157,31 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		p.record(ctx, s, contracts.AuditAdminChange, "", uri, action+"d credential")
 		http.Redirect(w, r, "/admin/credentials?ok=cred-"+action+"d", http.StatusSeeOther)
 		return
+	case "assign":
+		uri, member := r.PostFormValue("credential"), r.PostFormValue("member_id")
+		if !s.wide() {
+			fail(http.StatusForbidden, fmt.Errorf("assigning a certificate to a portal: %w", errForbidden))
+			return
+		}
+		if err := p.cfg.Identity.AssignCredential(ctx, uri, member); err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		p.record(ctx, s, contracts.AuditAdminChange, "", uri, "assigned credential to portal "+map[bool]string{true: "(none: Signet-wide)", false: member}[member == ""])
+		http.Redirect(w, r, "/admin/credentials?ok=assigned", http.StatusSeeOther)
+		return
+	case "import":
+		if !s.wide() {
+			fail(http.StatusForbidden, fmt.Errorf("importing a certificate: %w", errForbidden))
+			return
+		}
+	case "ca-issue", "self-signed":
+		if f.CA != "" {
+			if ok, err := p.mayCredential(ctx, s, f.CA); !ok || err != nil {
+				fail(http.StatusNotFound, errNoCredential(f.CA))
+				return
+			}
+		}
 	}
 	if p.cfg.Keys == nil {
 		fail(http.StatusServiceUnavailable, errors.New("this Signet process has no PKCS#11 tokens (an intake-only process); use a `signet serve` or worker process's control panel"))
@@ -190,6 +242,13 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		fail(status, err)
 		return
 	}
+	if !s.wide() {
+		// What a portal administrator creates is their portal's.
+		if err := p.cfg.Identity.AssignCredential(ctx, c.URI, s.MemberID); err != nil {
+			fail(http.StatusServiceUnavailable, fmt.Errorf("the certificate %s was created but not assigned to your portal (%w); ask a Signet administrator to assign it", c.URI, err))
+			return
+		}
+	}
 	p.record(ctx, s, contracts.AuditAdminChange, "", c.URI, fmt.Sprintf("%s certificate %q serial %s", action, c.Certificate.Subject.String(), c.Certificate.SerialNumber.Text(16)))
 	ok := "created"
 	if action == "import" {
@@ -227,9 +286,14 @@ func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 		http.Error(w, "no tokens in this process", http.StatusServiceUnavailable)
 		return
 	}
-	c, err := p.cfg.Keys.Credential(r.Context(), r.URL.Query().Get("ca"))
+	uri := r.URL.Query().Get("ca")
+	if ok, err := p.mayCredential(r.Context(), s, uri); !ok || err != nil {
+		http.Error(w, errNoCredential(uri).Error(), http.StatusNotFound)
+		return
+	}
+	c, err := p.cfg.Keys.Credential(r.Context(), uri)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+		http.Error(w, errNoCredential(uri).Error(), http.StatusNotFound)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")

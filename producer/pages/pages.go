@@ -228,8 +228,8 @@ func credentialLabel(uri string) string {
 // record puts an administrator's change in the audit trail.
 func (p *Pages) record(ctx context.Context, s *session, action, login, credential, detail string) {
 	e := contracts.AuditEvent{Time: p.cfg.Now().UTC(), Action: action, Login: login, Credential: credential,
-		Outcome: contracts.AuditOK, Detail: "by administrator " + s.Login + " (" + s.Kind + "): " + detail}
-	p.log.Info("control panel change", zap.String("admin", s.Login), zap.String("action", action), zap.String("login", login),
+		Outcome: contracts.AuditOK, Detail: "by administrator " + s.Login + " (" + s.who() + "): " + detail}
+	p.log.Info("control panel change", zap.String("admin", s.Login), zap.String("scope", s.who()), zap.String("action", action), zap.String("login", login),
 		zap.String("credential", credential), zap.String("detail", detail))
 	if p.cfg.Audit == nil {
 		return

@@ -25,7 +25,8 @@ import (
 const ticketTTL = 2 * time.Minute
 
 type ticket struct {
-	Login   string    `json:"login"`
+	Login    string    `json:"login"`
+	MemberID string    `json:"member_id"`
 	Expires time.Time `json:"expires"`
 }
 
@@ -85,7 +86,7 @@ func (p *Pages) portalAdminPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := randomToken()
-	b, _ := json.Marshal(ticket{Login: login, Expires: p.cfg.Now().Add(ticketTTL)})
+	b, _ := json.Marshal(ticket{Login: login, MemberID: portal.Auth.MemberID, Expires: p.cfg.Now().Add(ticketTTL)})
 	if _, err := kv.Create(ctx, "t"+sessionKey(tok)[1:], b); err != nil {
 		fail(http.StatusServiceUnavailable, "Signet's state store is unavailable; try again in a minute.")
 		return
@@ -125,15 +126,15 @@ func (p *Pages) portalSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t ticket
-	if json.Unmarshal(e.Value(), &t) != nil || p.cfg.Now().After(t.Expires) || strings.TrimSpace(t.Login) == "" {
+	if json.Unmarshal(e.Value(), &t) != nil || p.cfg.Now().After(t.Expires) || strings.TrimSpace(t.Login) == "" || t.MemberID == "" {
 		gone()
 		return
 	}
-	if err := p.newSession(r.Context(), w, t.Login, "portal"); err != nil {
+	if err := p.newSession(r.Context(), w, t.Login, "portal", t.MemberID); err != nil {
 		p.log.Error("portal administrator sign-in", zap.Error(err))
 		gone()
 		return
 	}
-	p.log.Info("control panel: portal administrator signed in", zap.String("admin", t.Login))
+	p.log.Info("control panel: portal administrator signed in", zap.String("admin", t.Login), zap.String("member_id", t.MemberID))
 	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
 }

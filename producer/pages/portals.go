@@ -2,6 +2,7 @@ package pages
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -41,6 +42,9 @@ func (p *Pages) portalsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 	}
 	for _, pt := range list {
+		if !s.mayPortal(pt.Auth.MemberID) {
+			continue
+		}
 		row := portalRow{MemberID: pt.Auth.MemberID, Domain: pt.Auth.Domain, Scope: strings.ReplaceAll(pt.Auth.Scope, ",", ", "), Installed: pt.Installed}
 		row.Robot, row.Button, row.Problem = p.registration(r, pt.Auth.MemberID)
 		d.Portals = append(d.Portals, row)
@@ -102,9 +106,16 @@ func (p *Pages) renderGrants(w http.ResponseWriter, r *http.Request, s *session,
 	if err != nil {
 		errText = "The grants could not be read: " + err.Error()
 	}
+	mine, err := p.grantScope(r, s)
+	if err != nil {
+		errText = "The users could not be read: " + err.Error()
+	}
 	now := p.cfg.Now()
 	var d grantsData
 	for _, g := range gs {
+		if !mine(g.Login) {
+			continue
+		}
 		row := grantRow{Grant: g}
 		switch {
 		case g.Revoked:
@@ -126,6 +137,14 @@ func (p *Pages) revokeGrant(w http.ResponseWriter, r *http.Request, s *session) 
 	id := r.PostFormValue("id")
 	g, err := p.cfg.Identity.GetGrant(r.Context(), id)
 	if err == nil {
+		var mine func(string) bool
+		if mine, err = p.grantScope(r, s); err == nil && !mine(g.Login) {
+			err = errNoGrant(id)
+		}
+	} else if errors.Is(err, identity.ErrGrantNotFound) {
+		err = errNoGrant(id)
+	}
+	if err == nil {
 		err = p.cfg.Identity.RevokeGrant(r.Context(), id)
 	}
 	if err != nil {
@@ -142,4 +161,20 @@ func grantName(id string) string {
 		return id[:8] + "…"
 	}
 	return id
+}
+
+// grantScope says which grants the session sees: a grant is its user's portal's.
+func (p *Pages) grantScope(r *http.Request, s *session) (func(login string) bool, error) {
+	if s.wide() {
+		return func(string) bool { return true }, nil
+	}
+	users, err := p.scopedUsers(r.Context(), s)
+	if err != nil {
+		return func(string) bool { return false }, err
+	}
+	logins := map[string]bool{}
+	for _, u := range users {
+		logins[strings.ToLower(u.Login)] = true
+	}
+	return func(login string) bool { return logins[strings.ToLower(login)] }, nil
 }

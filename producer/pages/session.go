@@ -32,11 +32,12 @@ const (
 	loginLockout     = 15 * time.Minute
 )
 
-// session is one signed-in administrator. Kind is "local" (a local administrator account) or
-// "portal" (a Bitrix24 portal administrator, see README: not yet built).
+// session is one signed-in administrator. Kind is "local" (a local administrator account,
+// Signet-wide) or "portal" (a Bitrix24 portal administrator, scoped to the portal MemberID: scope.go).
 type session struct {
-	Login   string    `json:"login"`
-	Kind    string    `json:"kind"`
+	Login    string    `json:"login"`
+	Kind     string    `json:"kind"`
+	MemberID string    `json:"member_id,omitempty"`
 	CSRF    string    `json:"csrf"`
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
@@ -88,13 +89,13 @@ func (p *Pages) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-func (p *Pages) newSession(ctx context.Context, w http.ResponseWriter, login, kind string) error {
+func (p *Pages) newSession(ctx context.Context, w http.ResponseWriter, login, kind, memberID string) error {
 	kv, err := p.bucket(ctx)
 	if err != nil {
 		return err
 	}
 	now := p.cfg.Now().UTC()
-	s := session{Login: login, Kind: kind, CSRF: randomToken(), Created: now, Expires: now.Add(SessionTTL)}
+	s := session{Login: login, Kind: kind, MemberID: memberID, CSRF: randomToken(), Created: now, Expires: now.Add(SessionTTL)}
 	b, _ := json.Marshal(s)
 	token := randomToken()
 	if _, err := kv.Create(ctx, sessionKey(token), b); err != nil {
@@ -126,7 +127,21 @@ func (p *Pages) current(r *http.Request) (*session, string) {
 	if json.Unmarshal(e.Value(), &s) != nil || p.cfg.Now().After(s.Expires) {
 		return nil, ""
 	}
-	if s.Kind == "local" && !localAdminExists(p.cfg.PasswordsFile, s.Login) {
+	switch s.Kind {
+	case "local":
+		if !localAdminExists(p.cfg.PasswordsFile, s.Login) {
+			return nil, ""
+		}
+	case "portal":
+		// A portal administrator's session is scoped to one portal, and ends when that portal
+		// uninstalls Signet (or cannot be read: fail closed).
+		if s.MemberID == "" || p.cfg.Portals == nil {
+			return nil, ""
+		}
+		if _, _, err := p.cfg.Portals.Get(r.Context(), s.MemberID); err != nil {
+			return nil, ""
+		}
+	default:
 		return nil, ""
 	}
 	return &s, c.Value
@@ -236,7 +251,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.throttle.reset(login)
-	if err := p.newSession(r.Context(), w, login, "local"); err != nil {
+	if err := p.newSession(r.Context(), w, login, "local", ""); err != nil {
 		p.log.Error("control panel: sign-in", zap.Error(err))
 		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet's state store is unavailable; try again in a minute."))
 		return

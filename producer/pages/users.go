@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,7 +25,7 @@ var notices = map[string]string{
 	"otp-enabled": "One-time passwords turned on.", "deleted": "User deleted.", "mapped": "Certificate mapped.",
 	"unmapped": "Certificate unmapped.", "default": "Default certificate changed.",
 	"created": "Certificate created.", "imported": "Certificate imported.", "cred-disabled": "Certificate disabled: nobody can sign with it.",
-	"cred-enabled": "Certificate enabled.", "revoked": "Grant revoked.",
+	"cred-enabled": "Certificate enabled.", "revoked": "Grant revoked.", "assigned": "Certificate assigned.",
 }
 
 func noticeOf(r *http.Request) string { return notices[r.URL.Query().Get("ok")] }
@@ -45,7 +46,7 @@ type addUserForm struct {
 
 type credOption struct{ URI, Label string }
 
-func (p *Pages) portalOptions(r *http.Request) []portalOption {
+func (p *Pages) portalOptions(r *http.Request, s *session) []portalOption {
 	if p.cfg.Portals == nil {
 		return nil
 	}
@@ -56,13 +57,15 @@ func (p *Pages) portalOptions(r *http.Request) []portalOption {
 	}
 	out := make([]portalOption, 0, len(list))
 	for _, pt := range list {
-		out = append(out, portalOption{MemberID: pt.Auth.MemberID, Domain: pt.Auth.Domain})
+		if s.mayPortal(pt.Auth.MemberID) {
+			out = append(out, portalOption{MemberID: pt.Auth.MemberID, Domain: pt.Auth.Domain})
+		}
 	}
 	return out
 }
 
-// credentialOptions lists the credentials on the tokens (for the drop-downs).
-func (p *Pages) credentialOptions(r *http.Request) []credOption {
+// credentialOptions lists the credentials on the tokens the session may map (for the drop-downs).
+func (p *Pages) credentialOptions(r *http.Request, s *session) []credOption {
 	if p.cfg.Keys == nil {
 		return nil
 	}
@@ -70,6 +73,9 @@ func (p *Pages) credentialOptions(r *http.Request) []credOption {
 	out := make([]credOption, 0, len(creds))
 	for _, c := range creds {
 		if c.Certificate.IsCA {
+			continue
+		}
+		if ok, _ := p.mayCredential(r.Context(), s, c.URI); !ok {
 			continue
 		}
 		out = append(out, credOption{URI: c.URI, Label: credentialLabel(c.URI) + " — " + c.Certificate.Subject.CommonName})
@@ -83,12 +89,12 @@ func (p *Pages) usersPage(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (p *Pages) renderUsers(w http.ResponseWriter, r *http.Request, s *session, status int, form addUserForm, errText string) {
-	users, err := p.cfg.Identity.ListUsers(r.Context())
+	users, err := p.scopedUsers(r.Context(), s)
 	if err != nil {
 		p.log.Error("control panel: listing users", zap.Error(err))
 		errText = "The users could not be read: " + err.Error()
 	}
-	d := usersData{Users: users, Portals: p.portalOptions(r), Credentials: p.credentialOptions(r), Form: form}
+	d := usersData{Users: users, Portals: p.portalOptions(r, s), Credentials: p.credentialOptions(r, s), Form: form}
 	p.render(w, status, "users", view{Title: "Users", Section: "users", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
 }
 
@@ -97,6 +103,22 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 		MemberID: r.PostFormValue("member_id"), BitrixID: strings.TrimSpace(r.PostFormValue("bitrix_id")),
 		Credential: r.PostFormValue("credential"), OTPDisabled: r.PostFormValue("otp_disabled") == "on"}
 	u := identity.User{Login: f.Login, Description: f.Description, OTPDisabled: f.OTPDisabled}
+	if !s.wide() {
+		// A portal administrator adds users of their own portal only, linked to a user id there.
+		if f.MemberID == "" {
+			f.MemberID = s.MemberID
+		}
+		if f.MemberID != s.MemberID || f.BitrixID == "" {
+			p.renderUsers(w, r, s, http.StatusUnprocessableEntity, f, "Give the user's Bitrix24 user id on your portal: a portal administrator adds the portal's own users only.")
+			return
+		}
+		if f.Credential != "" {
+			if ok, err := p.mayCredential(r.Context(), s, f.Credential); !ok || err != nil {
+				p.renderUsers(w, r, s, http.StatusUnprocessableEntity, f, errNoCredential(f.Credential).Error())
+				return
+			}
+		}
+	}
 	if f.BitrixID != "" {
 		id, err := strconv.Atoi(f.BitrixID)
 		if err != nil || id <= 0 || f.MemberID == "" {
@@ -106,6 +128,7 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 		u.BitrixIDs = map[string]int{f.MemberID: id}
 	}
 	if err := p.cfg.Identity.AddUser(r.Context(), u); err != nil {
+		err = bitrixTaken(s, err)
 		p.renderUsers(w, r, s, identity.HTTPStatus(err), f, err.Error())
 		return
 	}
@@ -156,7 +179,7 @@ func (p *Pages) userPage(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, s *session, login string, status int, x userExtra) {
 	ctx := r.Context()
-	u, err := p.cfg.Identity.GetUser(ctx, login)
+	u, err := p.scopedUser(ctx, s, login)
 	if err != nil {
 		if errors.Is(err, identity.ErrUserNotFound) {
 			p.renderUsers(w, r, s, http.StatusNotFound, addUserForm{}, err.Error())
@@ -165,7 +188,7 @@ func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, s *session, l
 		p.renderUsers(w, r, s, http.StatusInternalServerError, addUserForm{}, err.Error())
 		return
 	}
-	d := userData{User: u, Portals: p.portalOptions(r), Link: x.Link, LinkExpires: x.Expires}
+	d := userData{User: u, Portals: p.portalOptions(r, s), Link: x.Link, LinkExpires: x.Expires}
 	domains := map[string]string{}
 	for _, pt := range d.Portals {
 		domains[pt.MemberID] = pt.Domain
@@ -185,7 +208,7 @@ func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, s *session, l
 		}
 		d.Mapped = append(d.Mapped, m)
 	}
-	for _, c := range p.credentialOptions(r) {
+	for _, c := range p.credentialOptions(r, s) {
 		mapped := false
 		for _, m := range u.Credentials {
 			mapped = mapped || identity.SameCredential(m, c.URI)
@@ -206,11 +229,20 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 		cred   = r.PostFormValue("credential")
 		kind   = contracts.AuditAdminChange
 	)
+	// Another portal's user answers as a missing one, before anything is read from the form.
+	if _, err := p.scopedUser(ctx, s, login); err != nil {
+		p.renderUser(w, r, s, login, identity.HTTPStatus(err), userExtra{})
+		return
+	}
 	switch action {
 	case "edit":
 		desc := strings.TrimSpace(r.PostFormValue("description"))
 		member, idText := r.PostFormValue("member_id"), strings.TrimSpace(r.PostFormValue("bitrix_id"))
-		_, err = p.cfg.Identity.UpdateUser(ctx, login, func(u *identity.User) error {
+		if !s.mayPortal(member) && member != "" {
+			err = fmt.Errorf("a portal administrator links users to their own portal only: %w", identity.ErrInvalidLogin)
+			break
+		}
+		_, err = p.scopedUpdate(ctx, s, login, func(u *identity.User) error {
 			u.Description = desc
 			if member == "" {
 				return nil
@@ -229,12 +261,15 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 			u.BitrixIDs[member] = id
 			return nil
 		})
+		err = bitrixTaken(s, err)
 		detail, action = "edited description and Bitrix24 id", "saved"
 	case "disable", "enable":
-		_, err = p.cfg.Identity.SetDisabled(ctx, login, action == "disable")
+		off := action == "disable"
+		_, err = p.scopedUpdate(ctx, s, login, func(u *identity.User) error { u.Disabled = off; return nil })
 		detail, action = action+"d user", action+"d"
 	case "otp-disable", "otp-enable":
-		_, err = p.cfg.Identity.SetOTPDisabled(ctx, login, action == "otp-disable")
+		off := action == "otp-disable"
+		_, err = p.scopedUpdate(ctx, s, login, func(u *identity.User) error { u.OTPDisabled = off; return nil })
 		detail, action = "turned one-time passwords "+map[bool]string{true: "off", false: "on"}[action == "otp-disable"], action+"d"
 	case "delete":
 		err = p.cfg.Identity.DeleteUser(ctx, login)
@@ -244,6 +279,9 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 			return
 		}
 	case "map", "default":
+		if err = p.checkMappable(ctx, s, login, cred); err != nil {
+			break
+		}
 		_, err = p.cfg.Identity.MapCredential(ctx, login, cred, action == "default" || r.PostFormValue("default") == "on")
 		detail = "mapped credential"
 		if action == "default" {
@@ -269,7 +307,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	if err != nil {
-		p.renderUser(w, r, s, login, identity.HTTPStatus(err), userExtra{Error: err.Error()})
+		p.renderUser(w, r, s, login, statusOf(err), userExtra{Error: err.Error()})
 		return
 	}
 	if action == "mapped" || action == "unmapped" || action == "default" {
@@ -278,4 +316,35 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 		p.record(ctx, s, kind, login, "", detail)
 	}
 	http.Redirect(w, r, "/admin/users/"+url.PathEscape(login)+"?ok="+action, http.StatusSeeOther)
+}
+
+// checkMappable refuses to map a credential the session may not use; a credential already mapped to
+// the user (by a local administrator) may still be made the default.
+func (p *Pages) checkMappable(ctx context.Context, s *session, login, cred string) error {
+	ok, err := p.mayCredential(ctx, s, cred)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	if u, err := p.scopedUser(ctx, s, login); err == nil {
+		for _, m := range u.Credentials {
+			if identity.SameCredential(m, cred) {
+				return nil
+			}
+		}
+	}
+	return errNoCredential(cred)
+}
+
+// statusOf is the HTTP status of an error of the control panel.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	}
+	return identity.HTTPStatus(err)
 }
