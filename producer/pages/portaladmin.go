@@ -27,7 +27,7 @@ const ticketTTL = 2 * time.Minute
 type ticket struct {
 	Login    string    `json:"login"`
 	MemberID string    `json:"member_id"`
-	Expires time.Time `json:"expires"`
+	Expires  time.Time `json:"expires"`
 }
 
 type portalAdminData struct {

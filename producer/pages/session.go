@@ -38,9 +38,9 @@ type session struct {
 	Login    string    `json:"login"`
 	Kind     string    `json:"kind"`
 	MemberID string    `json:"member_id,omitempty"`
-	CSRF    string    `json:"csrf"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
+	CSRF     string    `json:"csrf"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires"`
 }
 
 func (p *Pages) cookieName(base string) string {
