@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,27 +92,49 @@ func TestCheckHashRefusesMalformed(t *testing.T) {
 }
 
 func TestThrottleLocksAfterFailures(t *testing.T) {
-	th := newThrottle()
+	th := newThrottle(DefaultLoginMaxFailures, DefaultLoginMaxPerAddress, DefaultLoginLockout)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	for i := 0; i < maxLoginFailures-1; i++ {
-		th.fail("alice", now)
+	fail := func(login, addr string) {
+		t.Helper()
+		if _, ok := th.admit(login, addr, now); !ok {
+			t.Fatalf("attempt for %s from %s refused", login, addr)
+		}
+		th.done(login, addr, false, false, now)
 	}
-	if th.blocked("alice", now) != 0 {
-		t.Fatalf("locked after %d failures, want %d", maxLoginFailures-1, maxLoginFailures)
+	blocked := func(login, addr string, at time.Time) bool {
+		wait, ok := th.admit(login, addr, at)
+		if ok {
+			th.done(login, addr, false, true, at)
+		}
+		return !ok && wait > 0
 	}
-	th.fail("alice", now)
-	if th.blocked("alice", now) == 0 || th.blocked("bob", now) != 0 {
+	for range DefaultLoginMaxFailures - 1 {
+		fail("alice", "192.0.2.1")
+	}
+	if blocked("alice", "192.0.2.1", now) {
+		t.Fatalf("locked after %d failures, want %d", DefaultLoginMaxFailures-1, DefaultLoginMaxFailures)
+	}
+	fail("alice", "192.0.2.1")
+	if !blocked("alice", "192.0.2.9", now) || blocked("bob", "192.0.2.1", now) {
 		t.Fatal("the lockout hit the wrong login")
 	}
-	if th.blocked("alice", now.Add(loginLockout+time.Second)) != 0 {
+	if blocked("alice", "192.0.2.1", now.Add(DefaultLoginLockout+time.Second)) {
 		t.Fatal("the lockout does not end")
 	}
-	th.fail("bob", now)
-	th.reset("bob")
-	for i := 0; i < maxLoginFailures-1; i++ {
-		th.fail("bob", now)
+	fail("bob", "192.0.2.2")
+	th.admit("bob", "192.0.2.2", now)
+	th.done("bob", "192.0.2.2", true, false, now)
+	for range DefaultLoginMaxFailures - 1 {
+		fail("bob", "192.0.2.2")
 	}
-	if th.blocked("bob", now) != 0 {
+	if blocked("bob", "192.0.2.2", now) {
 		t.Fatal("a successful sign-in did not reset the count")
+	}
+	// One address trying many logins is stopped by the per-address limit.
+	for i := range DefaultLoginMaxPerAddress {
+		fail(fmt.Sprintf("guess%d", i), "198.51.100.7")
+	}
+	if !blocked("someone-else", "198.51.100.7", now) || blocked("someone-else", "198.51.100.8", now) {
+		t.Fatal("the per-address limit did not hold, or hit another address")
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,6 +74,12 @@ type Config struct {
 	MaxPDFBytes int64
 	// Audit records every change made in the control panel; nil logs the change instead.
 	Audit Recorder
+	// Sign-in limits (throttle.go); zero takes the Default… constant. LoginMaxPerAddress < 0 turns
+	// the per-address limit off (behind a reverse proxy every client has the proxy's address).
+	LoginMaxFailures    int
+	LoginLockout        time.Duration
+	LoginMaxPerAddress  int
+	MaxConcurrentHashes int
 	Log   *zap.Logger
 	Now   func() time.Time
 }
@@ -86,6 +93,8 @@ type Pages struct {
 	throttle *throttle
 	kdf      chan struct{} // bounds concurrent Argon2id runs (64 MiB each)
 	verify   chan struct{} // bounds concurrent verifications of uploads
+	// hashing and peakHashing count the Argon2id checks running now and at most at once.
+	hashing, peakHashing atomic.Int32
 
 	mu       sync.Mutex
 	sessions jetstream.KeyValue
@@ -102,7 +111,20 @@ func New(cfg Config) *Pages {
 	if cfg.MaxPDFBytes <= 0 {
 		cfg.MaxPDFBytes = 100 << 20
 	}
-	p := &Pages{cfg: cfg, log: cfg.Log, throttle: newThrottle(), kdf: make(chan struct{}, 2), verify: make(chan struct{}, 2)}
+	if cfg.LoginMaxFailures <= 0 {
+		cfg.LoginMaxFailures = DefaultLoginMaxFailures
+	}
+	if cfg.LoginLockout <= 0 {
+		cfg.LoginLockout = DefaultLoginLockout
+	}
+	if cfg.LoginMaxPerAddress == 0 {
+		cfg.LoginMaxPerAddress = DefaultLoginMaxPerAddress
+	}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = DefaultMaxConcurrentHashes
+	}
+	p := &Pages{cfg: cfg, log: cfg.Log, throttle: newThrottle(cfg.LoginMaxFailures, cfg.LoginMaxPerAddress, cfg.LoginLockout),
+		kdf: make(chan struct{}, cfg.MaxConcurrentHashes), verify: make(chan struct{}, 2)}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
 		p.secure = u.Scheme == "https"
 		p.origin = u.Scheme + "://" + u.Host

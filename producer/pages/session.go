@@ -11,8 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,12 +25,6 @@ const BucketSessions = "signet_sessions"
 
 // SessionTTL is how long a control-panel session lasts after sign-in.
 const SessionTTL = 8 * time.Hour
-
-// Login throttling: this many wrong passwords in a row for one login block it for lockout.
-const (
-	maxLoginFailures = 5
-	loginLockout     = 15 * time.Minute
-)
 
 // session is one signed-in administrator. Kind is "local" (a local administrator account,
 // Signet-wide) or "portal" (a Bitrix24 portal administrator, scoped to the portal MemberID: scope.go).
@@ -230,27 +224,47 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		p.render(w, http.StatusForbidden, "login", p.loginView(w, login, "The sign-in form had expired; type the password again."))
 		return
 	}
-	if wait := p.throttle.blocked(login, p.cfg.Now()); wait > 0 {
-		p.log.Warn("control panel: sign-in refused, login locked after wrong passwords", zap.String("admin", login))
-		p.render(w, http.StatusTooManyRequests, "login", p.loginView(w, login,
-			fmt.Sprintf("Too many wrong passwords for %q; try again in %d minutes.", login, int(wait.Minutes())+1)))
+	if len(login) > 128 {
+		p.render(w, http.StatusUnauthorized, "login", p.loginView(w, "", "Wrong login or password."))
 		return
 	}
-	p.kdf <- struct{}{}
+	// Counted before hashing: attempts past a limit, however many arrive at once, are refused here.
+	addr, now := clientAddress(r), p.cfg.Now()
+	if wait, ok := p.throttle.admit(login, addr, now); !ok {
+		p.log.Warn("control panel: sign-in refused, too many wrong passwords for the login or from the address", zap.String("admin", login), zap.String("address", addr))
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		p.render(w, http.StatusTooManyRequests, "login", p.loginView(w, login,
+			fmt.Sprintf("Too many wrong passwords; try again in %d minutes.", int(wait.Minutes())+1)))
+		return
+	}
+	select {
+	case p.kdf <- struct{}{}:
+	default:
+		// Every Argon2id slot is busy: answer at once rather than queue 64 MiB hashes.
+		p.throttle.done(login, addr, false, true, now)
+		w.Header().Set("Retry-After", "1")
+		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet is busy checking other sign-ins; try again in a second."))
+		return
+	}
+	if n := p.hashing.Add(1); n > p.peakHashing.Load() {
+		p.peakHashing.Store(n) // only a test reads it; a lost race under-reports by one at most
+	}
 	err = checkLocalAdmin(p.cfg.PasswordsFile, login, []byte(r.PostFormValue("password")))
+	p.hashing.Add(-1)
 	<-p.kdf
 	if err != nil {
 		if errors.Is(err, ErrBadPassword) {
-			p.throttle.fail(login, p.cfg.Now())
-			p.log.Warn("control panel: wrong login or password", zap.String("admin", login))
+			p.throttle.done(login, addr, false, false, p.cfg.Now())
+			p.log.Warn("control panel: wrong login or password", zap.String("admin", login), zap.String("address", addr))
 			p.render(w, http.StatusUnauthorized, "login", p.loginView(w, login, "Wrong login or password."))
 			return
 		}
+		p.throttle.done(login, addr, false, true, p.cfg.Now())
 		p.log.Error("control panel: sign-in", zap.Error(err))
 		p.render(w, http.StatusInternalServerError, "login", p.loginView(w, login, "Signet could not check the password; see its log."))
 		return
 	}
-	p.throttle.reset(login)
+	p.throttle.done(login, addr, true, false, p.cfg.Now())
 	if err := p.newSession(r.Context(), w, login, "local", ""); err != nil {
 		p.log.Error("control panel: sign-in", zap.Error(err))
 		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet's state store is unavailable; try again in a minute."))
@@ -270,49 +284,4 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	p.setCookie(w, "signet_admin", "", -1)
 	p.log.Info("control panel: administrator signed out", zap.String("admin", s.Login))
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
-}
-
-// throttle counts wrong passwords per login in this process.
-type throttle struct {
-	mu sync.Mutex
-	m  map[string]*failures
-}
-
-type failures struct {
-	n     int
-	until time.Time
-}
-
-func newThrottle() *throttle { return &throttle{m: map[string]*failures{}} }
-
-func (t *throttle) blocked(login string, now time.Time) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if f := t.m[login]; f != nil && now.Before(f.until) {
-		return f.until.Sub(now)
-	}
-	return 0
-}
-
-func (t *throttle) fail(login string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.m) > 10000 {
-		t.m = map[string]*failures{} // bound memory against a flood of made-up logins
-	}
-	f := t.m[login]
-	if f == nil {
-		f = &failures{}
-		t.m[login] = f
-	}
-	f.n++
-	if f.n >= maxLoginFailures {
-		f.n, f.until = 0, now.Add(loginLockout)
-	}
-}
-
-func (t *throttle) reset(login string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.m, login)
 }
