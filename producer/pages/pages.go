@@ -80,8 +80,8 @@ type Config struct {
 	LoginLockout        time.Duration
 	LoginMaxPerAddress  int
 	MaxConcurrentHashes int
-	Log   *zap.Logger
-	Now   func() time.Time
+	Log                 *zap.Logger
+	Now                 func() time.Time
 }
 
 // Pages is the control panel and the verification page.

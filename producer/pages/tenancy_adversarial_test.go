@@ -195,7 +195,7 @@ func TestAttackPortalAdministratorCrossesPortals(t *testing.T) {
 		for _, secret := range []string{"qmary", "Acme sales", "acme-ca", "qmary-acme", domainA, memberA, grantName(grant.ID)} {
 			if strings.Contains(page, secret) {
 				i := strings.Index(page, secret)
-			t.Errorf("GET %s as B shows A's %q: …%s…", path, secret, page[max(i-200, 0):min(i+100, len(page))])
+				t.Errorf("GET %s as B shows A's %q: …%s…", path, secret, page[max(i-200, 0):min(i+100, len(page))])
 			}
 		}
 	}
