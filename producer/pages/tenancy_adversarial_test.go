@@ -148,7 +148,7 @@ func TestAttackPortalAdministratorCrossesPortals(t *testing.T) {
 	resp, body = env.post(t, sessA, csrfA, "/admin/credentials/self-signed", url.Values{"token": {"acme"}, "label": {"qmary-acme"}, "subject": {"CN=Mary"}, "key_type": {"p256"}, "ca": {caA}})
 	mustRedirect(resp, body, "A issues Mary's certificate")
 	credA := findCredential(t, env.keys, "qmary-acme")
-	resp, body = env.post(t, sessA, csrfA, "/admin/users", url.Values{"login": {"qmary"}, "description": {"Acme sales"}, "bitrix_id": {"7"}, "credential": {credA}})
+	resp, body = env.post(t, sessA, csrfA, "/admin/users", url.Values{"login": {"qmary"}, "description": {"Acme sales"}, "member_id": {memberA}, "bitrix_id": {"7"}, "credential": {credA}})
 	mustRedirect(resp, body, "A adds Mary")
 	if _, err := env.id.SetOTPDisabled(ctx, "qmary", true); err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestAttackPortalAdministratorCrossesPortals(t *testing.T) {
 	resp, body = env.post(t, sessB, csrfB, "/admin/credentials/self-signed", url.Values{"token": {"acme"}, "label": {"bob-beta"}, "subject": {"CN=Bob"}, "key_type": {"p256"}})
 	mustRedirect(resp, body, "B creates its own certificate")
 	credB := findCredential(t, env.keys, "bob-beta")
-	resp, body = env.post(t, sessB, csrfB, "/admin/users", url.Values{"login": {"bob"}, "bitrix_id": {"5"}, "credential": {credB}})
+	resp, body = env.post(t, sessB, csrfB, "/admin/users", url.Values{"login": {"bob"}, "member_id": {memberB}, "bitrix_id": {"5"}, "credential": {credB}})
 	mustRedirect(resp, body, "B adds Bob")
 	eventsBefore := len(env.audit.events)
 
