@@ -32,6 +32,7 @@ func (r *recorder) Record(_ context.Context, e contracts.AuditEvent) error {
 }
 
 type panel struct {
+	pages  *Pages
 	srv    *httptest.Server
 	id     *identity.Service
 	audit  *recorder
@@ -70,7 +71,8 @@ func newPanel(t *testing.T, publicURL string, extra ...func(*Config, *natstest.S
 	for _, f := range extra {
 		f(&cfg, ns, keys)
 	}
-	New(cfg).Routes(mux)
+	pn.pages = New(cfg)
+	pn.pages.Routes(mux)
 	if err := SetLocalAdmin(pn.file, "alice", []byte("alice's long password")); err != nil {
 		t.Fatal(err)
 	}

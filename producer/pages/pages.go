@@ -93,8 +93,10 @@ type Pages struct {
 	throttle *throttle
 	kdf      chan struct{} // bounds concurrent Argon2id runs (64 MiB each)
 	verify   chan struct{} // bounds concurrent verifications of uploads
-	// hashing and peakHashing count the Argon2id checks running now and at most at once.
+	// hashing and peakHashing count the Argon2id checks running now and at most at once; hashed
+	// counts them all.
 	hashing, peakHashing atomic.Int32
+	hashed               atomic.Int64
 
 	mu       sync.Mutex
 	sessions jetstream.KeyValue

@@ -23,6 +23,9 @@ import (
 // itself is never stored), so a stolen bucket gives no session and a session works on every intake.
 const BucketSessions = "signet_sessions"
 
+// hashSlotWait is how long a sign-in waits for a free Argon2id slot before it is answered 503.
+const hashSlotWait = time.Second
+
 // SessionTTL is how long a control-panel session lasts after sign-in.
 const SessionTTL = 8 * time.Hour
 
@@ -237,17 +240,22 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Too many wrong passwords; try again in %d minutes.", int(wait.Minutes())+1)))
 		return
 	}
+	wait := time.NewTimer(hashSlotWait)
+	defer wait.Stop()
 	select {
 	case p.kdf <- struct{}{}:
-	default:
-		// Every Argon2id slot is busy: answer at once rather than queue 64 MiB hashes.
+	case <-wait.C:
+		// Every Argon2id slot stayed busy: answer rather than queue more 64 MiB hashes.
 		p.throttle.done(login, addr, false, true, now)
 		w.Header().Set("Retry-After", "1")
 		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet is busy checking other sign-ins; try again in a second."))
 		return
 	}
-	if n := p.hashing.Add(1); n > p.peakHashing.Load() {
-		p.peakHashing.Store(n) // only a test reads it; a lost race under-reports by one at most
+	p.hashed.Add(1)
+	for n := p.hashing.Add(1); ; {
+		if old := p.peakHashing.Load(); n <= old || p.peakHashing.CompareAndSwap(old, n) {
+			break
+		}
 	}
 	err = checkLocalAdmin(p.cfg.PasswordsFile, login, []byte(r.PostFormValue("password")))
 	p.hashing.Add(-1)
