@@ -26,6 +26,9 @@ Actions:
   import --key URI --cert FILE [--chain FILE]
                             attach a certificate (PEM; a bundle carries its chain) to an existing key
   disable URI | enable URI  stop or allow signing with a credential (needs the server's NATS)
+  assign URI --portal MEMBER_ID
+                            make a credential one portal's: only that portal's administrators see and
+                            map it in the control panel (--portal "" makes it Signet-wide again)
 
 Internal CA (signet admin ca):
   init --token URI --label L --subject …      the CA's key stays on the token
@@ -39,7 +42,7 @@ and with no tokens configured the demo SoftHSM token under the data directory is
 `
 
 func init() {
-	adminCommands["cert"] = command{runAdminCert, "credentials on the PKCS#11 tokens (list|self-signed|import|disable|enable)"}
+	adminCommands["cert"] = command{runAdminCert, "credentials on the PKCS#11 tokens (list|self-signed|import|disable|enable|assign)"}
 	adminCommands["ca"] = command{runAdminCA, "the internal CA (init|issue|export)"}
 }
 
@@ -106,11 +109,12 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dir := fs.String("dir", "", "directory for root.pem and root.der (export-root)")
 	fs.StringVar(dir, "out", "", "directory for root.pem and root.der (ca export)")
 	export := fs.String("export", "", "also write root.pem and root.der to this directory (init-ca)")
+	portal := fs.String("portal", "", "member_id of the portal the credential belongs to (assign)")
 	positional, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		return usageError{err}
 	}
-	if positional != "" && action != "disable" && action != "enable" {
+	if positional != "" && action != "disable" && action != "enable" && action != "assign" {
 		return usageError{fmt.Errorf("unexpected argument %q", positional)}
 	}
 	if action == "export-root" && *keyURI == "" {
@@ -153,7 +157,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err := errors.Join(need("ca", *keyURI), need("out", *dir)); err != nil {
 			return err
 		}
-	case "disable", "enable":
+	case "disable", "enable", "assign":
 		if !strings.HasPrefix(positional, "pkcs11:") {
 			return usageError{fmt.Errorf("%s needs the credential's URI, e.g. signet admin cert %s 'pkcs11:token=acme;object=mary-2026'", action, action)}
 		}
@@ -175,12 +179,24 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return usageError{err}
 	}
-	if action == "disable" || action == "enable" {
+	if action == "disable" || action == "enable" || action == "assign" {
 		svc, closeFn, err := openIdentity(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer closeFn()
+		if action == "assign" {
+			if err := svc.AssignCredential(ctx, positional, *portal); err != nil {
+				return err
+			}
+			to := "Signet-wide"
+			if *portal != "" {
+				to = "portal " + *portal
+			}
+			svc.RecordAdminChange(ctx, "", positional, "signet admin cert assign: "+to+" (command line)")
+			fmt.Fprintf(stdout, "assigned %s to %s\n", positional, to)
+			return nil
+		}
 		if err := svc.SetCredentialDisabled(ctx, positional, action == "disable"); err != nil {
 			return err
 		}

@@ -122,6 +122,15 @@ func TestAdminUserCommands(t *testing.T) {
 	if len(changes) != 7 { // add ×2, disable, otp-enable, map, unmap, delete
 		t.Errorf("%d admin changes in the audit trail, want 7", len(changes))
 	}
+	// A credential assigned to a portal on the command line (the control panel then shows it to that
+	// portal's administrators only), and made Signet-wide again.
+	t.Setenv("SIGNET_DATA_DIR", dir)
+	for _, portal := range []string{"3d906b2a32030386ccc7274d2313a01b", ""} {
+		out, code := runCLI(t, "admin", "cert", "assign", cred, "--portal", portal)
+		if got, err := svc.CredentialPortal(context.Background(), cred); code != 0 || err != nil || got != portal || !strings.Contains(out, "assigned") {
+			t.Errorf("admin cert assign --portal %q: exit %d, now %q (%v)\n%s", portal, code, got, err, out)
+		}
+	}
 	if _, code := runCLI(t, append([]string{"admin", "user", "show", "ivan"}, d...)...); code != 1 {
 		t.Errorf("show of a deleted user must fail (exit 1), got %d", code)
 	}
