@@ -5,4 +5,8 @@
 //
 // It reads JetStream and never changes a stream, except that a retry republishes one dead letter and
 // deletes it from DEAD (internal/queue.Republish, the same as `signet dlq retry`).
+//
+// The page is Signet-wide: DEAD and the consumers hold every portal's jobs, so its guard must admit
+// only a Signet-wide administrator (the admin API's bearer token), never a portal administrator's
+// control-panel session.
 package ops
