@@ -83,9 +83,10 @@ func (p *Pages) scopedUpdate(ctx context.Context, s *session, login string, fn f
 		if err := fn(u); err != nil {
 			return err
 		}
-		// A portal administrator's change must leave the user on their portal (or on none).
-		if !s.wide() && len(u.BitrixIDs) > 0 && !u.BelongsTo(s.MemberID) {
-			return fmt.Errorf("user %q may be linked to this portal only: %w", login, identity.ErrInvalidLogin)
+		// A portal administrator's change must leave the user theirs: linked to their portal only, and
+		// still linked (a user without a link is a Signet-wide administrator's; delete it instead).
+		if !s.wide() && !u.BelongsTo(s.MemberID) {
+			return fmt.Errorf("user %q must stay linked to a Bitrix24 user of this portal, and to no other portal; to remove the user, delete it: %w", login, identity.ErrInvalidLogin)
 		}
 		return nil
 	})

@@ -233,6 +233,7 @@ func TestAttackPortalAdministratorCrossesPortals(t *testing.T) {
 		form       url.Values
 	}{
 		{"link Bob to a user of A", "/admin/users/bob/edit", url.Values{"member_id": {memberA}, "bitrix_id": {"8"}}},
+		{"unlink Bob from B (making him Signet-wide)", "/admin/users/bob/edit", url.Values{"member_id": {memberB}, "bitrix_id": {""}}},
 		{"map A's certificate to Bob", "/admin/users/bob/map", url.Values{"credential": {credA}}},
 		{"make A's certificate Bob's default", "/admin/users/bob/default", url.Values{"credential": {credA}}},
 		{"add a user on A", "/admin/users", url.Values{"login": {"eve"}, "member_id": {memberA}, "bitrix_id": {"9"}}},
