@@ -152,9 +152,15 @@ func TestParseInstallEvent(t *testing.T) {
 	if err != nil || ev.Event != EventAppUninstall || !ev.Clean {
 		t.Fatalf("uninstall: %+v %v", ev, err)
 	}
+	// The current reference: ONAPPINSTALL's auth carries no access or refresh token.
+	ev, err = ParseInstallEvent(robotPost(t, "event=ONAPPINSTALL&auth[domain]=p&auth[member_id]=mid&auth[application_token]=x", "application/x-www-form-urlencoded"))
+	if err != nil || ev.HasTokens() {
+		t.Fatalf("token-less install: %+v %v", ev, err)
+	}
 	for _, bad := range []string{
 		"event=ONCRMDEALADD&auth[member_id]=m&auth[application_token]=a",
-		"event=ONAPPINSTALL&auth[member_id]=m&auth[application_token]=a", // no tokens
+		"event=ONAPPINSTALL&auth[member_id]=m&auth[domain]=d",            // no application_token
+		"event=ONAPPINSTALL&auth[member_id]=m&auth[application_token]=a", // no domain
 		"event=ONAPPUNINSTALL&auth[member_id]=m",
 	} {
 		if _, err := ParseInstallEvent(robotPost(t, bad, "application/x-www-form-urlencoded")); !errors.Is(err, ErrBadRequest) {
