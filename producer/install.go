@@ -440,11 +440,14 @@ func (in *Intake) handleUninstall(w http.ResponseWriter, r *http.Request, ev *bi
 // portalOrigin is scheme://host of a portal listed in bitrix24.portals. An entry is a host
 // ("acme.bitrix24.ru": https) or, for an on-premise portal without TLS and the emulator,
 // "http://host:port" written out: plain http is never assumed.
-func (in *Intake) portalOrigin(domain string) (*url.URL, bool) {
+func (in *Intake) portalOrigin(domain string) (*url.URL, bool) { return PortalOrigin(in.Domains, domain) }
+
+// PortalOrigin finds domain among the entries of bitrix24.portals (see Intake.portalOrigin).
+func PortalOrigin(entries []string, domain string) (*url.URL, bool) {
 	if domain == "" {
 		return nil, false
 	}
-	for _, e := range in.Domains {
+	for _, e := range entries {
 		e = strings.TrimSpace(e)
 		scheme, host := "https", e
 		if u, err := url.Parse(e); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
