@@ -410,6 +410,44 @@ func (in *Intake) registerAfterInstall(ctx context.Context, log *zap.Logger, p p
 	return ""
 }
 
+// ConfirmApplicationToken closes the gap a token-less ONAPPINSTALL leaves (docs/security/portal.md):
+// while a portal's application_token is only TokenWindow (accepted because it came soon after the
+// installation page, not because anything proved it), a robot or placement call is accepted only if
+// it also carries an access token that the portal, asked at its registered address, answers as an
+// administrator's of this application (robot calls carry the installing administrator's, the robot's
+// AUTH_USER_ID). The first such call confirms the token (TokenProven). It returns nil for a portal already proven,
+// ErrNotProven-wrapped errors for a call to refuse (401), others for a transient fault (503).
+// The caller has already compared a.ApplicationToken with the stored one.
+func (in *Intake) ConfirmApplicationToken(ctx context.Context, p *portals.Portal, a bitrix24.Auth) error {
+	if p.Install.TokenSource != portals.TokenWindow {
+		return nil
+	}
+	origin, ok := in.portalOrigin(p.Auth.Domain)
+	if !ok {
+		return fmt.Errorf("%w: portal %s is no longer in bitrix24.portals", bitrix24.ErrNotProven, p.Auth.Domain)
+	}
+	if _, err := in.prover().ProveInstaller(ctx, origin, a.AccessToken); err != nil {
+		return err
+	}
+	cur, rev, err := in.Portals.Get(ctx, p.Auth.MemberID)
+	if err != nil {
+		return err
+	}
+	if !bitrix24.VerifyApplicationToken(cur.Auth.ApplicationToken, a.ApplicationToken) {
+		return fmt.Errorf("%w: the portal's application_token changed meanwhile", bitrix24.ErrNotProven)
+	}
+	if cur.Install.TokenSource == portals.TokenWindow {
+		cur.Install.TokenSource, cur.Install.TokenSet = portals.TokenProven, in.now().UTC()
+		if err := in.Portals.Store(ctx, *cur, rev); err != nil {
+			return err
+		}
+		in.Log.Info("application_token of a token-less install confirmed by a call of the installing administrator",
+			zap.String("member_id", cur.Auth.MemberID))
+	}
+	p.Install = cur.Install
+	return nil
+}
+
 // handleUninstall removes the portal when ONAPPUNINSTALL carries the stored application_token, its
 // only proof (reference §4.1).
 func (in *Intake) handleUninstall(w http.ResponseWriter, r *http.Request, ev *bitrix24.InstallEvent, log *zap.Logger) {
@@ -440,7 +478,9 @@ func (in *Intake) handleUninstall(w http.ResponseWriter, r *http.Request, ev *bi
 // portalOrigin is scheme://host of a portal listed in bitrix24.portals. An entry is a host
 // ("acme.bitrix24.ru": https) or, for an on-premise portal without TLS and the emulator,
 // "http://host:port" written out: plain http is never assumed.
-func (in *Intake) portalOrigin(domain string) (*url.URL, bool) { return PortalOrigin(in.Domains, domain) }
+func (in *Intake) portalOrigin(domain string) (*url.URL, bool) {
+	return PortalOrigin(in.Domains, domain)
+}
 
 // PortalOrigin finds domain among the entries of bitrix24.portals (see Intake.portalOrigin).
 func PortalOrigin(entries []string, domain string) (*url.URL, bool) {
