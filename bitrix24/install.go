@@ -105,6 +105,13 @@ func ParseInstallRequest(r *http.Request) (*InstallEvent, *InstallPage, error) {
 		return nil, nil, err
 	}
 	if _, ok := m["AUTH_ID"]; !ok {
+		// A headless application's installation callback POSTs auth[...] with the tokens and may carry
+		// no event name (reference §9.2): it is an install, proven by its tokens like any other.
+		if _, named := m["event"]; !named {
+			if am, ok := m["auth"].(map[string]any); ok && am["access_token"] != nil {
+				m["event"] = EventAppInstall
+			}
+		}
 		ev, err := installEventFromForm(m)
 		return ev, nil, err
 	}
