@@ -320,10 +320,20 @@ func (in *Intake) handleInstallPage(w http.ResponseWriter, r *http.Request, page
 		fail(status, reason)
 		return
 	}
+	// The same URL is the application's page in the portal's menu: a user opening an installed Signet
+	// (the form carries the stored APPLICATION_TOKEN) sees that it is installed; nothing changes.
+	if existing != nil && bitrix24.VerifyApplicationToken(existing.Auth.ApplicationToken, page.Auth.ApplicationToken) {
+		in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: existing.Auth.Domain}, origin.String())
+		return
+	}
 	inst, err := in.prover().ProveInstaller(ctx, origin, page.Auth.AccessToken)
 	if err != nil {
 		if errors.Is(err, bitrix24.ErrNotProven) {
-			fail(http.StatusForbidden, "The portal did not confirm you as its administrator: "+err.Error())
+			msg := "The portal did not confirm you as its administrator: " + err.Error()
+			if existing != nil && existing.Auth.ApplicationToken != "" {
+				msg = "Signet is installed on this portal; only a portal administrator can install it again. (" + err.Error() + ")"
+			}
+			fail(http.StatusForbidden, msg)
 			return
 		}
 		log.Warn("installation page: the portal could not be asked", zap.Error(err))

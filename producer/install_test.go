@@ -183,3 +183,30 @@ func TestPortalOrigin(t *testing.T) {
 		}
 	}
 }
+
+// The install URL is also the application's page in the portal's menu: an ordinary user opening an
+// installed Signet (the form carries APPLICATION_TOKEN) is told it is installed, and nothing changes.
+func TestInstallURLAsApplicationPage(t *testing.T) {
+	f := newInstallFixture(t, emulator.Config{})
+	f.install(t)
+	before := f.stored(t)
+	req, err := f.portal.InstallPageRequest(context.Background(), f.srv.URL+"/bitrix24/install", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = req.ParseForm()
+	form := req.PostForm
+	form.Set("APPLICATION_TOKEN", f.portal.ApplicationToken())
+	resp, err := http.Post(req.URL.String(), "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Signet is installed") {
+		t.Fatalf("application page: %d %s", resp.StatusCode, body)
+	}
+	if after := f.stored(t); after.Updated != before.Updated || after.Auth.AccessToken != before.Auth.AccessToken {
+		t.Fatal("opening the application changed the stored portal")
+	}
+}
