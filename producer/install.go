@@ -172,6 +172,17 @@ func (in *Intake) handleInstall(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: err.Error()})
 		return
 	}
+	memberID := ""
+	if page != nil {
+		memberID = page.Auth.MemberID
+	} else {
+		memberID = ev.Auth.MemberID
+	}
+	if auditMemberID(memberID) != memberID {
+		in.Log.Warn("install request refused: member_id is not a Bitrix24 member_id", zap.Int("length", len(memberID)))
+		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: "member_id is not a Bitrix24 member_id"})
+		return
+	}
 	if page != nil {
 		in.handleInstallPage(w, r, page)
 		return
