@@ -521,7 +521,6 @@ func PortalOrigin(entries []string, domain string) (*url.URL, bool) {
 	return nil, false
 }
 
-
 // auditMemberID bounds a member_id taken from a refused request before it reaches the audit trail:
 // Bitrix24's are 32 hex digits; anything else is recorded as "(invalid)".
 func auditMemberID(id string) string {
