@@ -147,7 +147,8 @@ type envelope struct {
 // (out may be nil). It follows reference §8: expired_token/invalid_token → one single-flight refresh per
 // member_id, Save, retry once; QUERY_LIMIT_EXCEEDED → back off and retry (the call was not executed);
 // OPERATION_TIME_LIMIT → wait for operating_reset_at once; OVERLOAD_LIMIT and everything else →
-// returned as *Error. A 302 (portal moved) is followed and the new endpoint saved.
+// returned as *Error. A redirect is never followed (see redirectError): the token stays on the portal's
+// registered host and the stored endpoint never moves without an administrator.
 func (c *Client) Call(ctx context.Context, memberID, method string, params map[string]any, out any) error {
 	env, err := c.call(ctx, memberID, method, params)
 	if err != nil {
@@ -171,7 +172,7 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 	if err != nil {
 		return nil, err
 	}
-	refreshed, opWaited, redirects, limited := false, false, 0, 0
+	refreshed, opWaited, limited := false, false, 0
 	if auth.AccessToken == "" && !auth.webhook { // e.g. saved from a robot call without AUTH_USER_ID (reference §11)
 		refreshed = true
 		if auth, err = c.refresh(ctx, memberID, ""); err != nil {
@@ -184,13 +185,7 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 		}
 		env, loc, err := c.post(ctx, auth, method, params)
 		if loc != "" {
-			if redirects++; redirects > 3 {
-				return nil, fmt.Errorf("%w: %s on %s: more than 3 redirects", ErrUnexpectedAnswer, method, auth.Domain)
-			}
-			if auth, err = c.moved(ctx, auth, loc); err != nil {
-				return nil, err
-			}
-			continue
+			return nil, c.redirectError(auth, method, loc)
 		}
 		var apiErr *Error
 		if !errors.As(err, &apiErr) {
@@ -355,7 +350,7 @@ func (c *Client) post(ctx context.Context, a Auth, method string, params map[str
 		return nil, "", fmt.Errorf("bitrix24 %s on %s: request failed (not retried: it may have run): %w", method, a.Domain, stripURL(err))
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusMovedPermanently {
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.StatusCode != http.StatusNotModified {
 		loc := resp.Header.Get("Location")
 		if loc == "" {
 			return nil, "", fmt.Errorf("%w: %s on %s: HTTP %d without Location", ErrUnexpectedAnswer, method, a.Domain, resp.StatusCode)
@@ -381,37 +376,27 @@ func (c *Client) post(ctx context.Context, a Auth, method string, params map[str
 	return &env, "", nil
 }
 
-// moved follows a 302 domain move (reference §8.2): the portal keeps its member_id; we store the new
-// client_endpoint and domain so later calls go there directly. It re-reads the stored Auth under the
-// refresh lock so a concurrent refresh's rotated tokens are never overwritten with spent ones.
-func (c *Client) moved(ctx context.Context, a Auth, loc string) (Auth, error) {
+// redirectError refuses a redirect from the portal (issue 15, found 4). Bitrix24 answers 302 when a
+// portal was renamed (reference §8.2), but the answer alone proves nothing: following it would send
+// the access token to whatever host the Location names (another domain, plain http, an internal
+// address) and storing it would move every later call there. So nothing is followed and nothing is
+// stored; the error (ErrPortalMoved, retry-later for jobs) names only the hosts, never the URL, and
+// says what the administrator does about a real rename.
+func (c *Client) redirectError(a Auth, method, loc string) error {
+	to := "an unusable location"
+	if base, err := a.PortalBase(); err == nil {
+		if u, err := base.Parse(loc); err == nil && u.Host != "" {
+			to = u.Scheme + "://" + u.Host
+		}
+	}
+	c.log.Warn("bitrix24: portal answered a redirect; not followed, stored endpoint unchanged",
+		zap.String("member_id", a.MemberID), zap.String("domain", a.Domain), zap.String("method", method), zap.String("to", to))
 	if a.webhook {
-		return a, fmt.Errorf("%w: the portal of the incoming webhook moved (HTTP 302); put its new URL into bitrix24.webhook_url_file", ErrUnexpectedAnswer)
+		return fmt.Errorf("%w: %s on the incoming webhook's portal redirected to %s; if the portal was renamed, put its new URL into bitrix24.webhook_url_file", ErrPortalMoved, method, to)
 	}
-	base, err := a.PortalBase()
-	if err != nil {
-		return a, err
-	}
-	u, err := base.Parse(loc)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return a, fmt.Errorf("%w: portal %s redirected to an unusable location", ErrUnexpectedAnswer, a.MemberID)
-	}
-	ps := c.portal(a.MemberID)
-	ps.refreshMu.Lock()
-	defer ps.refreshMu.Unlock()
-	cur, err := c.load(ctx, a.MemberID)
-	if err != nil {
-		return a, err
-	}
-	old := cur.Domain
-	cur.Domain = u.Host
-	cur.ClientEndpoint = u.Scheme + "://" + u.Host + "/rest/"
-	c.log.Info("bitrix24 portal moved; saving new endpoint",
-		zap.String("member_id", cur.MemberID), zap.String("from", old), zap.String("to", cur.Domain))
-	if err := c.tok.Save(ctx, cur); err != nil {
-		return a, fmt.Errorf("bitrix24: saving moved endpoint of portal %s: %w", cur.MemberID, err)
-	}
-	return cur, nil
+	return fmt.Errorf("%w: %s on portal %s (%s) redirected to %s; no token was sent there and the stored endpoint is unchanged. "+
+		"If the portal was renamed, add the new domain to bitrix24.portals and run `signet admin bitrix24 move --member-id %s --domain <new domain>`; jobs wait and retry meanwhile",
+		ErrPortalMoved, method, a.MemberID, a.Domain, to, a.MemberID)
 }
 
 // block stops calls to the portal for d and raises the overload alert metrics.
@@ -523,7 +508,7 @@ func (c *Client) CallAs(ctx context.Context, memberID, accessToken, method strin
 		return err
 	}
 	if loc != "" {
-		return fmt.Errorf("%w: %s on %s: the portal moved (HTTP 302); retry once Signet has followed it", ErrUnexpectedAnswer, method, auth.Domain)
+		return c.redirectError(auth, method, loc)
 	}
 	if out == nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,20 +186,29 @@ func TestBatchHaltAndLimit(t *testing.T) {
 	}
 }
 
+// A renamed portal answers 302 (reference §8.2). The client follows nothing and stores nothing: the
+// call fails with ErrPortalMoved (retry later) until an administrator moves the stored endpoint.
 func TestDomainMove(t *testing.T) {
 	p, c, store := setup(t, emulator.Config{}, bitrix24.ClientConfig{})
 	old := p.BaseURL()
+	before, _ := store.Load(context.Background(), p.MemberID())
 	p.SetFailure(emulator.Failure{MoveDomain: true})
-	if err := c.Call(ctx(t), p.MemberID(), "app.info", nil, nil); err != nil {
-		t.Fatal(err)
+	err := c.Call(ctx(t), p.MemberID(), "app.info", nil, nil)
+	if !errors.Is(err, bitrix24.ErrPortalMoved) || !strings.Contains(err.Error(), "signet admin bitrix24 move") {
+		t.Fatalf("a redirect must fail with ErrPortalMoved and say what to do: %v", err)
 	}
 	a, _ := store.Load(context.Background(), p.MemberID())
-	if p.BaseURL() == old || a.ClientEndpoint != p.BaseURL()+"/rest/" || "http://"+a.Domain != p.BaseURL() {
-		t.Fatalf("stored endpoint %q domain %q, portal now %s", a.ClientEndpoint, a.Domain, p.BaseURL())
+	if p.BaseURL() == old || a.ClientEndpoint != before.ClientEndpoint || a.Domain != before.Domain {
+		t.Fatalf("stored endpoint moved silently to %q (domain %q)", a.ClientEndpoint, a.Domain)
+	}
+	// The administrator's step: the stored endpoint is moved; calls go to the new host directly.
+	a.ClientEndpoint, a.Domain = p.BaseURL()+"/rest/", strings.TrimPrefix(p.BaseURL(), "http://")
+	if err := store.Save(context.Background(), a); err != nil {
+		t.Fatal(err)
 	}
 	n := len(p.Calls())
 	if err := c.Call(ctx(t), p.MemberID(), "app.info", nil, nil); err != nil || len(p.Calls()) != n+1 {
-		t.Fatalf("second call: %v", err)
+		t.Fatalf("after the move: %v", err)
 	}
 }
 

@@ -47,8 +47,11 @@ func newDownloadClient(allowPrivate bool) *http.Client {
 			if len(via) >= 5 {
 				return fmt.Errorf("bitrix24: download: more than 5 redirects")
 			}
+			// Another host or scheme (https→http included) is where the auth= of the URL must not go; a
+			// renamed portal is an administrator's step (ErrPortalMoved: the job retries later).
 			if !sameOrigin(req.URL, via[0].URL) {
-				return fmt.Errorf("%w: download redirected to another host (%s)", ErrForeignHost, req.URL.Host)
+				return fmt.Errorf("%w: download redirected from %s://%s to %s://%s; not followed, no token was sent there",
+					ErrPortalMoved, via[0].URL.Scheme, via[0].URL.Host, req.URL.Scheme, req.URL.Host)
 			}
 			return nil
 		},

@@ -353,7 +353,7 @@ func TestDownloadRefusals(t *testing.T) {
 
 	// The portal now redirects everything elsewhere; the stored endpoint still names the old host.
 	p.SetFailure(emulator.Failure{MoveDomain: true})
-	if _, err := c.Download(ctx(t), mid, dl, 1<<20, io.Discard); !errorsIs(err, bitrix24.ErrForeignHost) {
+	if _, err := c.Download(ctx(t), mid, dl, 1<<20, io.Discard); !errorsIs(err, bitrix24.ErrPortalMoved) {
 		t.Fatalf("redirect to another host: %v", err)
 	}
 	if foreignHits.Load() != 0 {

@@ -72,6 +72,10 @@ var (
 	// ErrWebhookMode: robots and placements need an application context; an incoming webhook cannot
 	// register them (reference §1 rule 8, §9.3).
 	ErrWebhookMode = errors.New("bitrix24: incoming-webhook mode cannot register robots or placements (application context required); install the Signet local application instead")
+	// ErrPortalMoved: the portal answered a redirect (301, 302, 307, 308). Signet follows none: no token
+	// leaves the registered host and the stored endpoint stays; retry later, and if the portal was renamed
+	// an administrator runs `signet admin bitrix24 move`.
+	ErrPortalMoved = errors.New("bitrix24: portal redirected elsewhere; not followed")
 	// ErrUnexpectedAnswer: the portal answered something that is not a REST envelope.
 	ErrUnexpectedAnswer = errors.New("bitrix24: unexpected answer from portal")
 )

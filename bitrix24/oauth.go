@@ -90,10 +90,15 @@ func (c *Client) refresh(ctx context.Context, memberID, stale string) (Auth, err
 	case r.ExpiresIn > 0:
 		next.Expires = time.Now().Add(time.Duration(r.ExpiresIn) * time.Second)
 	}
+	// The answer's client_endpoint is not taken over: the stored endpoint is the registered one and only
+	// an administrator moves it (`signet admin bitrix24 move`). A different one is reported.
 	if r.ClientEndpoint != "" {
-		next.ClientEndpoint = r.ClientEndpoint
-		if cu, err := url.Parse(r.ClientEndpoint); err == nil && cu.Host != "" {
-			next.Domain = cu.Host // the answer's "domain" is oauth.bitrix.info, not the portal
+		if cu, err := url.Parse(r.ClientEndpoint); err == nil {
+			if base, berr := cur.PortalBase(); berr == nil && !sameOrigin(cu, base) {
+				c.log.Warn("bitrix24: the OAuth server reports another endpoint for the portal; stored endpoint unchanged, "+
+					"run `signet admin bitrix24 move` if the portal was renamed",
+					zap.String("member_id", memberID), zap.String("stored", base.Host), zap.String("reported", cu.Scheme+"://"+cu.Host))
+			}
 		}
 	}
 	if r.ServerEndpoint != "" {

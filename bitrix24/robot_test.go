@@ -152,9 +152,24 @@ func TestParseInstallEvent(t *testing.T) {
 	if err != nil || ev.Event != EventAppUninstall || !ev.Clean {
 		t.Fatalf("uninstall: %+v %v", ev, err)
 	}
+	// The current reference: ONAPPINSTALL's auth carries no access or refresh token.
+	ev, err = ParseInstallEvent(robotPost(t, "event=ONAPPINSTALL&auth[domain]=p&auth[member_id]=mid&auth[application_token]=x", "application/x-www-form-urlencoded"))
+	if err != nil || ev.HasTokens() {
+		t.Fatalf("token-less install: %+v %v", ev, err)
+	}
+	// A headless application's installation callback: auth[...] with tokens, no event name.
+	ev, page, err := ParseInstallRequest(robotPost(t, "auth[domain]=p&auth[member_id]=mid&auth[application_token]=x&auth[access_token]=at", "application/x-www-form-urlencoded"))
+	if err != nil || page != nil || ev.Event != EventAppInstall || !ev.HasTokens() {
+		t.Fatalf("installation callback: %+v %v", ev, err)
+	}
+	ev, page, err = ParseInstallRequest(robotPost(t, "AUTH_ID=at&REFRESH_ID=rt&member_id=mid&AUTH_EXPIRES=3600", "application/x-www-form-urlencoded"))
+	if err == nil {
+		t.Fatalf("installation page without DOMAIN: %+v", page)
+	}
 	for _, bad := range []string{
 		"event=ONCRMDEALADD&auth[member_id]=m&auth[application_token]=a",
-		"event=ONAPPINSTALL&auth[member_id]=m&auth[application_token]=a", // no tokens
+		"event=ONAPPINSTALL&auth[member_id]=m&auth[domain]=d",            // no application_token
+		"event=ONAPPINSTALL&auth[member_id]=m&auth[application_token]=a", // no domain
 		"event=ONAPPUNINSTALL&auth[member_id]=m",
 	} {
 		if _, err := ParseInstallEvent(robotPost(t, bad, "application/x-www-form-urlencoded")); !errors.Is(err, ErrBadRequest) {

@@ -37,6 +37,10 @@ type Intake struct {
 	// Bitrix calls the portals: robot and Sign-button registration at install, and the Sign dialog's
 	// user and file lookups. Nil: installs are stored without registering anything.
 	Bitrix Bitrix
+	// Prover confirms an install's access token with the portal (nil: Bitrix if it can, else a plain
+	// client); InstallWindow bounds a token-less ONAPPINSTALL after the installation page (install.go).
+	Prover        InstallProver
+	InstallWindow time.Duration
 	// PublicURL is where Bitrix24 and browsers reach Signet; handler URLs are built from it.
 	PublicURL string
 	// FormKey signs the Sign dialog's form tokens (CSRF); 32 random bytes, e.g. from <data_dir>.

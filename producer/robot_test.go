@@ -57,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	in := &Intake{JS: ns.JS, Portals: reg, Identity: id, Domains: []string{strings.TrimPrefix(base, "http://")},
+	in := &Intake{JS: ns.JS, Portals: reg, Identity: id, Domains: []string{base}, // "http://127.0.0.1:port": plain http only when written out
 		RobotCode: "signet_sign_pdf", Log: zap.NewNop()}
 	mux := http.NewServeMux()
 	in.Routes(mux)
@@ -255,7 +255,7 @@ func TestInstallOnlyFromAllowedPortals(t *testing.T) {
 	if _, _, err := f.in.Portals.Get(context.Background(), f.portal.MemberID()); err == nil {
 		t.Fatal("a refused install must store nothing")
 	}
-	f.in.Domains = []string{strings.TrimPrefix(f.portal.BaseURL(), "http://")}
+	f.in.Domains = []string{f.portal.BaseURL()}
 	f.install(t)
 	p, _, err := f.in.Portals.Get(context.Background(), f.portal.MemberID())
 	if err != nil || p.Auth.ApplicationToken != f.portal.ApplicationToken() || p.Auth.RefreshToken == "" {

@@ -49,7 +49,7 @@ func requireAppAdmin(c *callCtx, webhookCode string) *apiError {
 		}
 		return &apiError{status: 403, code: bitrix24.ErrCodeAccessDenied, desc: "Application context required"}
 	}
-	if c.userID != AdminUserID {
+	if !c.admin {
 		return &apiError{status: 403, code: bitrix24.ErrCodeAccessDenied, desc: "Access denied!"}
 	}
 	return nil
@@ -413,6 +413,20 @@ func (p *Portal) Install(ctx context.Context, handlerURL string) error {
 		return fmt.Errorf("emulator: ONAPPINSTALL: handler answered HTTP %d", st)
 	}
 	return nil
+}
+
+// InstallWithoutTokens POSTs ONAPPINSTALL as the current official reference shows it (§9.2): auth
+// carries domain, endpoints, member_id and application_token, no access or refresh token. The portal
+// sends it after the installation page called BX24.installFinish().
+func (p *Portal) InstallWithoutTokens(ctx context.Context, handlerURL string) (int, error) {
+	p.mu.Lock()
+	auth := map[string]any{"domain": p.domain, "client_endpoint": p.scheme + "://" + p.domain + "/rest/",
+		"server_endpoint": p.scheme + "://" + p.domain + "/oauth/rest/", "member_id": p.cfg.MemberID,
+		"application_token": p.cfg.ApplicationToken}
+	p.mu.Unlock()
+	return p.postForm(ctx, handlerURL, map[string]any{"event": "ONAPPINSTALL",
+		"data": map[string]any{"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "en"},
+		"ts":   strconv.FormatInt(time.Now().Unix(), 10), "auth": auth})
 }
 
 // Uninstall POSTs ONAPPUNINSTALL; its auth carries no tokens (reference §9.2). Robots are dropped.

@@ -260,3 +260,35 @@ func TestScope(t *testing.T) {
 		t.Fatalf("%d %v", st, m)
 	}
 }
+
+// user.admin and user.current answer for the token's user; Config.Admins adds administrators, who
+// alone may register robots (reference §3).
+func TestAdminsAndInstallRequests(t *testing.T) {
+	p := emulator.New(emulator.Config{Admins: []int{5}})
+	base, err := p.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for uid, want := range map[int]bool{emulator.AdminUserID: true, 5: true, 7: false} {
+		body := `{"auth":"` + p.NewAuth(uid).AccessToken + `"}`
+		resp, err := http.Post(base+"/rest/user.admin", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct{ Result bool }
+		_ = json.NewDecoder(resp.Body).Decode(&env)
+		resp.Body.Close()
+		if env.Result != want {
+			t.Errorf("user.admin for %d = %v", uid, env.Result)
+		}
+	}
+	req, err := p.InstallPageRequest(context.Background(), "http://127.0.0.1:1/install", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := req.ParseForm(); err != nil || req.PostForm.Get("AUTH_ID") == "" || req.PostForm.Get("member_id") != p.MemberID() ||
+		req.URL.Query().Get("DOMAIN") == "" || req.PostForm.Get("APPLICATION_TOKEN") != "" {
+		t.Fatalf("installation page request: %v %v", req.PostForm, err)
+	}
+}

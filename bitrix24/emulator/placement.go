@@ -13,13 +13,61 @@ import (
 // userCurrent (scope user_brief in reality; any app token here) answers who the token belongs to.
 func (p *Portal) userCurrent(c *callCtx, _ map[string]any) (any, *apiError) {
 	return map[string]any{"ID": strconv.Itoa(c.userID), "NAME": "User", "LAST_NAME": strconv.Itoa(c.userID),
-		"EMAIL": fmt.Sprintf("user%d@example.com", c.userID), "ADMIN": c.userID == AdminUserID}, nil
+		"EMAIL": fmt.Sprintf("user%d@example.com", c.userID), "ADMIN": c.admin}, nil
 }
 
-// userAdmin answers whether the calling user administers the portal (user.admin: true or false);
-// in the emulator the installing administrator (AdminUserID) does.
+// userAdmin answers whether the calling user administers the portal (user.admin: true or false):
+// AdminUserID and Config.Admins do.
 func (p *Portal) userAdmin(c *callCtx, _ map[string]any) (any, *apiError) {
-	return c.userID == AdminUserID, nil
+	return c.admin, nil
+}
+
+func (p *Portal) isAdmin(uid int) bool {
+	if uid == AdminUserID {
+		return true
+	}
+	for _, a := range p.cfg.Admins {
+		if a == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// InstallPageRequest builds what the portal POSTs into its iframe when administrator userID opens
+// the application's installation page (reference §9.2, §10 widget_data): query DOMAIN, PROTOCOL,
+// LANG, APP_SID; form AUTH_ID (a fresh token of userID), AUTH_EXPIRES, REFRESH_ID, SERVER_ENDPOINT,
+// member_id, status, PLACEMENT=DEFAULT. No APPLICATION_TOKEN: the application must not need it here.
+func (p *Portal) InstallPageRequest(ctx context.Context, handlerURL string, userID int) (*http.Request, error) {
+	p.mu.Lock()
+	a := p.newAuthLocked(userID)
+	domain, scheme := p.domain, p.scheme
+	p.mu.Unlock()
+	form := url.Values{
+		"AUTH_ID": {a.AccessToken}, "AUTH_EXPIRES": {"3600"}, "REFRESH_ID": {a.RefreshToken},
+		"SERVER_ENDPOINT": {scheme + "://" + domain + "/oauth/rest/"}, "member_id": {p.cfg.MemberID}, "status": {"L"},
+		"PLACEMENT": {"DEFAULT"}, "PLACEMENT_OPTIONS": {"{}"},
+	}
+	proto := "0"
+	if scheme == "https" {
+		proto = "1"
+	}
+	u, err := url.Parse(handlerURL)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	q.Set("DOMAIN", domain)
+	q.Set("PROTOCOL", proto)
+	q.Set("LANG", "en")
+	q.Set("APP_SID", randHex(16))
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req, nil
 }
 
 // Placements returns code → handler URLs of the bound placements.

@@ -36,9 +36,12 @@ type Config struct {
 	// insufficient_scope. Default: crm,bizproc,placement,disk,im,user_brief.
 	Scope          string
 	AccessTokenTTL time.Duration
-	RatePerSec     float64 // leaky bucket drain per second (reference §8.1); 0 = no limit
-	Burst          int     // bucket size; 0 = no limit
-	Log            *zap.Logger
+	// Admins are further portal administrators besides AdminUserID: user.admin answers true for them
+	// and they may register robots and placements (reference §3).
+	Admins     []int
+	RatePerSec float64 // leaky bucket drain per second (reference §8.1); 0 = no limit
+	Burst      int     // bucket size; 0 = no limit
+	Log        *zap.Logger
 }
 
 // Call is one REST call the portal answered (inner batch commands included, with Batch set).

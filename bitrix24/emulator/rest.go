@@ -45,6 +45,7 @@ func errArg(desc string) *apiError {
 // callCtx is who is calling: an OAuth app token (application context) or an incoming webhook.
 type callCtx struct {
 	userID     int
+	admin      bool // the user administers the portal
 	appContext bool
 	token      string // access token, for DOWNLOAD_URL; "" for webhooks
 }
@@ -170,7 +171,7 @@ func (p *Portal) serveREST(w http.ResponseWriter, r *http.Request) {
 			p.finish(w, start, name, params, nil, &apiError{status: 401, code: bitrix24.ErrCodeNoAuthFound, desc: "Wrong authorization data"})
 			return
 		}
-		c.userID = uid
+		c.userID, c.admin = uid, p.isAdmin(uid)
 	} else {
 		uid, aerr := p.checkTokenLocked(tok)
 		if aerr != nil {
@@ -178,7 +179,7 @@ func (p *Portal) serveREST(w http.ResponseWriter, r *http.Request) {
 			p.finish(w, start, name, params, nil, aerr)
 			return
 		}
-		c.userID, c.appContext, c.token = uid, true, tok
+		c.userID, c.appContext, c.token, c.admin = uid, true, tok, p.isAdmin(uid)
 	}
 	if until, ok := p.fail.opBlocked[name]; ok && time.Now().Before(until) {
 		p.mu.Unlock()

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: register the robot and the Sign button, list installed portals (register|portals)"}
+	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: register the robot and the Sign button, list installed portals, move a renamed portal (register|portals|move)"}
 }
 
 const adminBitrix24Usage = `Usage: signet admin bitrix24 <action> [flags]
@@ -31,6 +31,11 @@ Actions:
           Safe to repeat; run it after an application version update (Bitrix24 may drop robots then).
           Handler URLs are built from public_url, which Bitrix24 must reach.
   portals list the installed portals: member_id, domain, scope, installed
+  move --member-id ID --domain NEW
+          a renamed portal: its REST endpoint redirects and Signet follows no redirect (tokens stay on
+          the registered host). After checking in the portal that it was really renamed, add NEW to
+          bitrix24.portals and run this: the stored domain and endpoint become NEW, then app.info is
+          called there with the stored tokens to confirm.
 
 Robots and the Sign button need the Signet application (OAuth); with bitrix24.webhook_url_file
 (incoming-webhook mode) they cannot be registered.
@@ -42,6 +47,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	memberID := fs.String("member-id", "", "only this portal (register)")
+	newDomain := fs.String("domain", "", "the portal's new domain (move)")
 	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
 	load := settingFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
@@ -75,6 +81,27 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Auth.MemberID, p.Auth.Domain, p.Auth.Scope, p.Installed.Format("2006-01-02 15:04"))
 		}
 		return tw.Flush()
+	case "move":
+		if *memberID == "" || *newDomain == "" {
+			return usageError{errors.New("move needs --member-id and --domain")}
+		}
+		origin, ok := producer.PortalOrigin(cfg.Bitrix24.Portals, *newDomain)
+		if !ok {
+			return fmt.Errorf("%s is not in bitrix24.portals; add it there first (this is the only way a portal's address changes)", *newDomain)
+		}
+		if err := reg.Move(ctx, *memberID, origin.Scheme, origin.Host); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\tmoved to %s\n", *memberID, origin.String())
+		client, err := newBitrix24Client(cfg, reg, zap.NewNop())
+		if err != nil {
+			return err
+		}
+		if err := client.Call(ctx, *memberID, "app.info", nil, nil); err != nil {
+			return fmt.Errorf("portal %s moved, but app.info at %s failed: %w; check the domain, or move it back", *memberID, origin.Host, err)
+		}
+		fmt.Fprintf(stdout, "%s\tapp.info answered at %s\n", *memberID, origin.Host)
+		return nil
 	case "register":
 		client, err := newBitrix24Client(cfg, reg, zap.NewNop())
 		if err != nil {

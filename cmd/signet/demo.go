@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -273,7 +272,7 @@ func emulatorSettings(portal *emulator.Portal, dataDir string) ([]string, error)
 		return nil, err
 	}
 	return []string{"--data-dir", dataDir, "--listen", addr,
-		"--bitrix24-portals", strings.TrimPrefix(portal.BaseURL(), "http://"), "--bitrix24-allow-private", "true",
+		"--bitrix24-portals", portal.BaseURL(), "--bitrix24-allow-private", "true",
 		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
 		"--bitrix24-oauth-url", portal.OAuthURL()}, nil
 }

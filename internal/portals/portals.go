@@ -29,7 +29,30 @@ type Portal struct {
 	Auth      bitrix24.Auth `json:"auth"`
 	Installed time.Time     `json:"installed"`
 	Updated   time.Time     `json:"updated"`
+	Install   Install       `json:"install"`
 }
+
+// Install says how the portal proved itself (producer/install.go, docs/security/portal.md).
+type Install struct {
+	// Proven is when the portal last confirmed an administrator's access token for this member_id at
+	// its registered address (the installation page, or an install event carrying tokens).
+	Proven time.Time `json:"proven,omitempty"`
+	// TokenSource is how the stored application_token was accepted: TokenProven (it arrived with a
+	// proven access token, or matched the stored one) or TokenWindow (a token-less ONAPPINSTALL soon
+	// after the installation page proved the portal).
+	TokenSource string    `json:"token_source,omitempty"`
+	TokenSet    time.Time `json:"token_set,omitempty"`
+}
+
+// Token sources of Install.TokenSource.
+const (
+	TokenProven = "proven"
+	TokenWindow = "window"
+)
+
+// ErrChanged: the portal's record changed since it was read (another install at the same time); read
+// it again and retry.
+var ErrChanged = errors.New("portal record changed meanwhile; retry")
 
 // Sealer encrypts the tokens at rest (identity.Keys implements it). aad binds a ciphertext to its
 // portal.
@@ -61,6 +84,7 @@ type record struct {
 	Sealed    json.RawMessage `json:"sealed"`
 	Installed time.Time       `json:"installed"`
 	Updated   time.Time       `json:"updated"`
+	Install   Install         `json:"install"`
 }
 
 type secrets struct {
@@ -80,7 +104,7 @@ func (r *Registry) encode(p Portal) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portal %s: sealing tokens: %w", p.Auth.MemberID, err)
 	}
-	rec := record{Auth: p.Auth, Sealed: sealed, Installed: p.Installed, Updated: p.Updated}
+	rec := record{Auth: p.Auth, Sealed: sealed, Installed: p.Installed, Updated: p.Updated, Install: p.Install}
 	rec.Auth.AccessToken, rec.Auth.RefreshToken, rec.Auth.ApplicationToken = "", "", ""
 	return json.Marshal(rec)
 }
@@ -101,7 +125,7 @@ func (r *Registry) decode(memberID string, data []byte) (*Portal, error) {
 	if err := json.Unmarshal(plain, &sec); err != nil {
 		return nil, fmt.Errorf("portal %s: sealed tokens unreadable: %w", memberID, err)
 	}
-	p := &Portal{Auth: rec.Auth, Installed: rec.Installed, Updated: rec.Updated}
+	p := &Portal{Auth: rec.Auth, Installed: rec.Installed, Updated: rec.Updated, Install: rec.Install}
 	p.Auth.AccessToken, p.Auth.RefreshToken, p.Auth.ApplicationToken = sec.AccessToken, sec.RefreshToken, sec.ApplicationToken
 	return p, nil
 }
@@ -200,6 +224,75 @@ func (r *Registry) Put(ctx context.Context, a bitrix24.Auth, now time.Time) erro
 	return nil
 }
 
+// Store writes p as read at revision rev (0: the portal must not exist yet), so that two installs at
+// once cannot both win: the loser gets ErrChanged. The install date of an existing record is kept.
+func (r *Registry) Store(ctx context.Context, p Portal, rev uint64) error {
+	k, err := key(p.Auth.MemberID)
+	if err != nil {
+		return err
+	}
+	data, err := r.encode(p)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		_, err = r.kv.Create(ctx, k, data)
+	} else {
+		_, err = r.kv.Update(ctx, k, data, rev)
+	}
+	var apiErr *jetstream.APIError
+	if errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+		return fmt.Errorf("portal %s: %w", p.Auth.MemberID, ErrChanged)
+	}
+	if err != nil {
+		return fmt.Errorf("portal %s: %w", p.Auth.MemberID, err)
+	}
+	return nil
+}
+
+// ByDomain returns the installed portal whose registered domain is domain (case-insensitive), or
+// ErrUnknownPortal. A domain belongs to one member_id.
+func (r *Registry) ByDomain(ctx context.Context, domain string) (*Portal, error) {
+	keys, err := r.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = keys.Stop() }()
+	for k := range keys.Keys() {
+		p, _, err := r.Get(ctx, strings.TrimPrefix(k, "m."))
+		if err != nil {
+			if errors.Is(err, ErrUnknownPortal) {
+				continue
+			}
+			return nil, err
+		}
+		if strings.EqualFold(p.Auth.Domain, domain) {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no portal with domain %s", ErrUnknownPortal, domain)
+}
+
+// Move is the administrator's step for a renamed portal (`signet admin bitrix24 move`): the stored
+// domain and client_endpoint become scheme://domain/rest/. Nothing else moves them.
+func (r *Registry) Move(ctx context.Context, memberID, scheme, domain string) error {
+	if scheme != "https" && scheme != "http" || domain == "" || strings.ContainsAny(domain, "/?#@ ") {
+		return fmt.Errorf("portal %s: %q is not a portal domain", memberID, domain)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		p, rev, err := r.Get(ctx, memberID)
+		if err != nil {
+			return err
+		}
+		p.Auth.Domain, p.Auth.ClientEndpoint = domain, scheme+"://"+domain+"/rest/"
+		p.Updated = time.Now().UTC()
+		if err = r.Store(ctx, *p, rev); !errors.Is(err, ErrChanged) {
+			return err
+		}
+	}
+	return fmt.Errorf("portal %s: %w", memberID, ErrChanged)
+}
+
 // Delete removes a portal (ONAPPUNINSTALL).
 func (r *Registry) Delete(ctx context.Context, memberID string) error {
 	k, err := key(memberID)
@@ -240,8 +333,9 @@ func (r *Registry) Load(ctx context.Context, memberID string) (bitrix24.Auth, er
 	return p.Auth, nil
 }
 
-// Save implements bitrix24.TokenStore: it stores rotated tokens and endpoints with a revision check, so
-// that two workers refreshing at once cannot put back an older refresh token.
+// Save implements bitrix24.TokenStore: it stores rotated tokens with a revision check, so that two
+// workers refreshing at once cannot put back an older refresh token. The stored domain and
+// client_endpoint are kept: only Move changes them.
 func (r *Registry) Save(ctx context.Context, a bitrix24.Auth) error {
 	k, err := key(a.MemberID)
 	if err != nil {
@@ -259,11 +353,13 @@ func (r *Registry) Save(ctx context.Context, a bitrix24.Auth) error {
 		if err != nil {
 			return err
 		}
-		keepAppToken := p.Auth.ApplicationToken
+		keepAppToken, keepDomain, keepEndpoint := p.Auth.ApplicationToken, p.Auth.Domain, p.Auth.ClientEndpoint
 		p.Auth = a
 		if p.Auth.ApplicationToken == "" {
 			p.Auth.ApplicationToken = keepAppToken
 		}
+		// Rotated tokens never move the portal: its address changes only through Move (issue 15).
+		p.Auth.Domain, p.Auth.ClientEndpoint = keepDomain, keepEndpoint
 		p.Updated = time.Now()
 		data, err := r.encode(*p)
 		if err != nil {

@@ -3,6 +3,7 @@ package portals_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +164,57 @@ func TestGetDecodesEachRevisionOnce(t *testing.T) {
 	}
 	if sealer.opens != 2 {
 		t.Fatalf("the new revision was unsealed %d times in all, want 2", sealer.opens)
+	}
+}
+
+// Store is a compare-and-set (two installs at once: one wins), ByDomain finds a portal by its
+// registered domain, Save (rotated tokens) never moves a portal, Move does.
+func TestStoreByDomainMove(t *testing.T) {
+	ctx := context.Background()
+	ns := natstest.Start(t)
+	reg, err := portals.Open(ctx, ns.JS, 1, keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := portals.Portal{Auth: bitrix24.Auth{MemberID: "m1", Domain: "acme.bitrix24.com", ClientEndpoint: "https://acme.bitrix24.com/rest/",
+		AccessToken: "at", RefreshToken: "rt", ApplicationToken: "app"}, Install: portals.Install{TokenSource: portals.TokenProven}}
+	if err := reg.Store(ctx, p, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Store(ctx, p, 0); !errors.Is(err, portals.ErrChanged) {
+		t.Fatalf("second create: %v", err)
+	}
+	got, rev, err := reg.Get(ctx, "m1")
+	if err != nil || got.Install.TokenSource != portals.TokenProven {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if err := reg.Store(ctx, *got, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Store(ctx, *got, rev); !errors.Is(err, portals.ErrChanged) {
+		t.Fatalf("stale revision: %v", err)
+	}
+	if q, err := reg.ByDomain(ctx, "ACME.bitrix24.com"); err != nil || q.Auth.MemberID != "m1" {
+		t.Fatalf("by domain: %v", err)
+	}
+	if _, err := reg.ByDomain(ctx, "other.bitrix24.com"); !errors.Is(err, portals.ErrUnknownPortal) {
+		t.Fatalf("unknown domain: %v", err)
+	}
+	moved := got.Auth
+	moved.Domain, moved.ClientEndpoint, moved.AccessToken = "evil.example", "http://evil.example/rest/", "at2"
+	if err := reg.Save(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := reg.Load(ctx, "m1"); a.Domain != "acme.bitrix24.com" || a.ClientEndpoint != "https://acme.bitrix24.com/rest/" || a.AccessToken != "at2" {
+		t.Fatalf("Save moved the portal: %+v", a)
+	}
+	if err := reg.Move(ctx, "m1", "https", "acme-new.bitrix24.com"); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := reg.Load(ctx, "m1"); a.ClientEndpoint != "https://acme-new.bitrix24.com/rest/" || a.AccessToken != "at2" {
+		t.Fatalf("after Move: %+v", a)
+	}
+	if err := reg.Move(ctx, "m1", "https", "x/../y"); err == nil {
+		t.Fatal("Move accepted a path as a domain")
 	}
 }
