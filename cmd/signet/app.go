@@ -52,6 +52,9 @@ type app struct {
 	policy   *identity.CredentialPolicy
 	audit    *audit.Writer
 	closers  []func()
+	// jobKey signs jobs (intake), jobKeys verifies them (worker): jobkeys.go.
+	jobKey  *contracts.JobSigner
+	jobKeys *contracts.JobKeys
 }
 
 // role says which parts a process needs.
@@ -68,6 +71,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	if err := a.openJobKeys(r); err != nil {
+		return nil, err
 	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
