@@ -34,6 +34,10 @@ type Settings struct {
 // default. The cost is memory for one id per message of the last 24 hours.
 const DuplicateWindow = 24 * time.Hour
 
+// AuditMaxMsgSize bounds one audit event. Events carry bounded values (ids, logins, reasons); the
+// largest honest one, a checkpoint, is under 2 KiB.
+const AuditMaxMsgSize = 64 << 10
+
 // MaxRequestBatch caps one pull request. Workers pull at most their concurrency at a time (nats.go
 // issue #1929: AckWait runs while a message waits in the client's buffer); the cap stops a
 // misconfigured client from buffering hundreds.
@@ -57,6 +61,9 @@ func Streams(s Settings) []jetstream.StreamConfig {
 			Name: contracts.StreamAudit, Description: "Hash-chained audit trail of every step",
 			Subjects: []string{contracts.SubjectAuditAll}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: r, Duplicates: DuplicateWindow,
+			// Append-only on the server too: no message delete, no purge (JetStream never lets
+			// either be switched off again), and no event larger than an honest one can be.
+			DenyDelete: true, DenyPurge: true, MaxMsgSize: AuditMaxMsgSize,
 		},
 		{
 			Name: contracts.StreamDead, Description: "Jobs and callbacks that failed for good, with the reason (signet dlq)",
@@ -118,8 +125,19 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) error {
 		s.AckWait = 30 * time.Second
 	}
 	for _, sc := range Streams(s) {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		st, err := js.CreateOrUpdateStream(ctx, sc)
+		if err != nil && sc.Name == contracts.StreamAudit {
+			return fmt.Errorf("stream %s: the server refused to make it append-only (deny_delete, deny_purge, max_msg_size): %w; "+
+				"export it (`signet audit export`), then have the NATS operator recreate it — see docs/security/nats.md", sc.Name, err)
+		}
+		if err != nil {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
+		}
+		if sc.Name == contracts.StreamAudit {
+			// An older server may accept the update and ignore the flags: check what it holds.
+			if c := st.CachedInfo().Config; !c.DenyDelete || !c.DenyPurge {
+				return fmt.Errorf("stream %s: the server kept it deletable (deny_delete %v, deny_purge %v); upgrade nats-server to 2.10 or later", sc.Name, c.DenyDelete, c.DenyPurge)
+			}
 		}
 	}
 	for stream, ccs := range Consumers(s) {
