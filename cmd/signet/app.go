@@ -77,9 +77,16 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
+		// The embedded server's client port is open to every local user: it takes one user, whose
+		// password is made on first run beside the other secrets (the CLI reads it there).
+		pw, err := loadOrCreateSecret(natsPasswordFile(cfg))
+		if err != nil {
+			return nil, err
+		}
 		a.embedded, err = natsembed.Start(natsembed.Options{
 			StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Port: cfg.NATS.Port,
 			MonitorPort: cfg.NATS.MonitorPort, SyncAlways: cfg.NATS.SyncAlways,
+			User: embeddedUser, Password: hex.EncodeToString(pw),
 		})
 		if err != nil {
 			return nil, err
@@ -91,10 +98,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		a.closers = append(a.closers, func() { os.Remove(natsURLFile(cfg)) })
 		log.Info("embedded NATS with JetStream started", zap.String("url", natsURL), zap.String("store", filepath.Join(cfg.DataDir, "jetstream")))
 	}
-	opts := []nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
-	if cfg.NATS.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
+	auth, err := natsAuth(cfg)
+	if err != nil {
+		return nil, err
 	}
+	opts := append([]nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}, auth...)
 	if a.embedded != nil {
 		// In the same process the connection is a pipe, not a loopback socket: no system call per
 		// message (a read and a write on each side were a seventh of the CPU of a signed document).
