@@ -9,6 +9,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -125,6 +126,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) error {
 		s.AckWait = 30 * time.Second
 	}
 	for _, sc := range Streams(s) {
+		if sc.Name == contracts.StreamAudit && auditInPlace(ctx, js, sc) {
+			// Already append-only: no update request, so that the service roles need no right to
+			// change AUDIT's configuration (docs/security/nats.md: only the admin role has it).
+			continue
+		}
 		st, err := js.CreateOrUpdateStream(ctx, sc)
 		if err != nil && sc.Name == contracts.StreamAudit {
 			return fmt.Errorf("stream %s: the server refused to make it append-only (deny_delete, deny_purge, max_msg_size): %w; "+
@@ -148,6 +154,17 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) error {
 		}
 	}
 	return nil
+}
+
+// auditInPlace reports whether AUDIT exists with the settings that make it append-only.
+func auditInPlace(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) bool {
+	st, err := js.Stream(ctx, want.Name)
+	if err != nil {
+		return false
+	}
+	c := st.CachedInfo().Config
+	return c.DenyDelete && c.DenyPurge && c.MaxMsgSize == want.MaxMsgSize && c.Replicas == want.Replicas &&
+		c.Duplicates == want.Duplicates && slices.Equal(c.Subjects, want.Subjects)
 }
 
 // RetryDelay is the NAK delay after a retry-later failure on the given delivery: 2 s doubling up to
