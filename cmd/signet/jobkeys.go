@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -16,14 +17,16 @@ import (
 func (a *app) openJobKeys(r role) error {
 	sec := a.cfg.Security
 	if r.intake {
-		_, statErr := os.Stat(sec.JobSigningKeyFile)
-		s, err := jobkey.LoadOrCreateSigner(sec.JobSigningKeyFile, sec.JobVerifyKeysFile, sec.JobTTL)
+		s, err := jobkey.LoadSigner(sec.JobSigningKeyFile, sec.JobTTL)
+		if errors.Is(err, os.ErrNotExist) {
+			// First run: the key is made, and its public key added to the verification file.
+			if s, err = jobkey.LoadOrCreateSigner(sec.JobSigningKeyFile, sec.JobVerifyKeysFile, sec.JobTTL); err == nil {
+				a.log.Info("job signing key created; give every worker its public key (security.job_verify_keys_file)",
+					zap.String("key_id", s.KeyID()), zap.String("public_keys", sec.JobVerifyKeysFile))
+			}
+		}
 		if err != nil {
 			return err
-		}
-		if statErr != nil {
-			a.log.Info("job signing key created; give every worker its public key (security.job_verify_keys_file)",
-				zap.String("key_id", s.KeyID()), zap.String("public_keys", sec.JobVerifyKeysFile))
 		}
 		a.jobKey = s
 	}
