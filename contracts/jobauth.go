@@ -200,6 +200,15 @@ func (k *JobKeys) Verify(j *SignJob, now time.Time) error {
 	if err := k.Authentic(j); err != nil {
 		return err
 	}
+	return j.AuthExpired(now)
+}
+
+// AuthExpired says whether the job's authorisation has expired at now (nil when it has not). It
+// checks the expiry alone: call it on a job found Authentic.
+func (j *SignJob) AuthExpired(now time.Time) error {
+	if j.Auth == nil {
+		return fmt.Errorf("%w: it carries no authorisation signature", ErrJobUnauthorised)
+	}
 	if !now.Before(j.Auth.Expires) {
 		return fmt.Errorf("job %s: %w at %s (it waited in the queue longer than security.job_ttl); submit the document again",
 			j.ID, ErrJobAuthExpired, j.Auth.Expires.Format(time.RFC3339))

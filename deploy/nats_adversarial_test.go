@@ -223,10 +223,7 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 		t.Errorf("the server does not require TLS of clients: %s", info)
 	}
 
-	// The admin provisions once (what the first `signet serve` or `signet admin` does).
-	admin := m.roleConn(t, s, "admin")
 	qs := queue.Settings{Replicas: 1, AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 10}
-	allowed(t, "admin", "provision the streams", queue.Provision(ctx, admin.js, qs))
 
 	line, _ := identity.GenerateKeyLine()
 	keys, err := identity.LoadKeys(line)
@@ -255,11 +252,13 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 		allowed(t, role, "append to the audit trail", audit.NewWriter(c.js, nil, audit.Options{}).Record(ctx,
 			contracts.AuditEvent{Action: contracts.AuditAdminChange, Detail: role + " started"}))
 	}
-	open("admin", admin, true, true)
-
-	// The intake: starts, queues a job and a refusal.
+	// The intake starts first, on an empty server: it creates every stream, AUDIT append-only.
 	in := m.roleConn(t, s, "intake")
 	open("intake", in, true, false)
+	admin := m.roleConn(t, s, "admin")
+	open("admin", admin, true, true)
+
+	// The intake queues a job and a refusal.
 	_, err = in.js.Publish(ctx, contracts.SubjectSignInteractive, []byte(`{"v":1,"id":"j1"}`))
 	allowed(t, "intake", "queue a sign job", err)
 	_, err = in.js.Publish(ctx, contracts.SubjectCallback, []byte(`{"v":1,"job_id":"j0"}`))

@@ -33,7 +33,7 @@ func (s *Signer) authentic(job *contracts.SignJob) error {
 
 // unexpired refuses an authentic job whose authorisation has expired.
 func (s *Signer) unexpired(job *contracts.SignJob) error {
-	if err := s.JobKeys.Verify(job, s.now()); err != nil {
+	if err := job.AuthExpired(s.now()); err != nil {
 		return Permanent(err)
 	}
 	return nil

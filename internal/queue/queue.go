@@ -8,6 +8,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -126,15 +127,29 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) error {
 		s.AckWait = 30 * time.Second
 	}
 	for _, sc := range Streams(s) {
-		if sc.Name == contracts.StreamAudit && auditInPlace(ctx, js, sc) {
-			// Already append-only: no update request, so that the service roles need no right to
-			// change AUDIT's configuration (docs/security/nats.md: only the admin role has it).
-			continue
+		var (
+			st  jetstream.Stream
+			err error
+		)
+		if sc.Name == contracts.StreamAudit {
+			// Created if missing, updated only if not yet append-only: the service roles may create
+			// AUDIT but have no right to change its configuration (docs/security/nats.md).
+			var ok bool
+			if st, ok, err = auditInPlace(ctx, js, sc); ok {
+				continue
+			}
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				st, err = js.CreateStream(ctx, sc)
+			} else {
+				st, err = js.UpdateStream(ctx, sc)
+			}
+		} else {
+			st, err = js.CreateOrUpdateStream(ctx, sc)
 		}
-		st, err := js.CreateOrUpdateStream(ctx, sc)
 		if err != nil && sc.Name == contracts.StreamAudit {
 			return fmt.Errorf("stream %s: the server refused to make it append-only (deny_delete, deny_purge, max_msg_size): %w; "+
-				"export it (`signet audit export`), then have the NATS operator recreate it — see docs/security/nats.md", sc.Name, err)
+				"start Signet once as the NATS admin user (nats.user admin) to upgrade it; if the server still refuses, "+
+				"export it (`signet audit export`) and have the NATS operator recreate it (docs/security/nats.md)", sc.Name, err)
 		}
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
@@ -156,15 +171,16 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) error {
 	return nil
 }
 
-// auditInPlace reports whether AUDIT exists with the settings that make it append-only.
-func auditInPlace(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) bool {
+// auditInPlace reports whether AUDIT exists (err ErrStreamNotFound if not) with the settings that
+// make it append-only.
+func auditInPlace(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, bool, error) {
 	st, err := js.Stream(ctx, want.Name)
 	if err != nil {
-		return false
+		return nil, false, err
 	}
 	c := st.CachedInfo().Config
-	return c.DenyDelete && c.DenyPurge && c.MaxMsgSize == want.MaxMsgSize && c.Replicas == want.Replicas &&
-		c.Duplicates == want.Duplicates && slices.Equal(c.Subjects, want.Subjects)
+	return st, c.DenyDelete && c.DenyPurge && c.MaxMsgSize == want.MaxMsgSize && c.Replicas == want.Replicas &&
+		c.Duplicates == want.Duplicates && slices.Equal(c.Subjects, want.Subjects), nil
 }
 
 // RetryDelay is the NAK delay after a retry-later failure on the given delivery: 2 s doubling up to
