@@ -102,7 +102,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}, auth...)
+	opts := append([]nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		// A permission this role lacks is reported asynchronously by the server: say which.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Warn("NATS error", zap.Error(err))
+		})}, auth...)
 	if a.embedded != nil {
 		// In the same process the connection is a pipe, not a loopback socket: no system call per
 		// message (a read and a write on each side were a seventh of the CPU of a signed document).
