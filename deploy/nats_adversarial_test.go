@@ -22,6 +22,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/internal/ops"
 	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testenv"
@@ -355,6 +356,8 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 	allowed(t, "status", "read SIGN's state", err)
 	_, err = st.js.Consumer(ctx, contracts.StreamSign, contracts.ConsumerSignInteractive)
 	allowed(t, "status", "read a consumer's state", err)
+	_, err = ops.Take(ctx, st.js)
+	allowed(t, "status", "take the snapshot of `signet status`", err)
 	refused(t, st, "status", "publish a sign job", contracts.SubjectSignInteractive, publish(st, contracts.SubjectSignInteractive))
 	refused(t, st, "status", "publish an audit event", "signet.audit.x", publish(st, "signet.audit.x"))
 	refused(t, st, "status", "write a portal", "$KV.signet_portals.p", publish(st, "$KV.signet_portals.p"))
