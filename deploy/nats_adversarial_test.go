@@ -394,3 +394,41 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 }
 
 var tlsSkipVerify = tls.Config{InsecureSkipVerify: true} //nolint:gosec // the attacker's client
+
+// gen-users.sh writes one password file per role (0600) and the bcrypt lines the node configurations
+// read, quoted so that neither a shell nor systemd expands the '$' of a hash. (htpasswd is replaced by
+// a stand-in printing a fixed hash: the hashing itself is htpasswd's.)
+func TestGenUsersScript(t *testing.T) {
+	testenv.RequireTool(t, "openssl")
+	bin := t.TempDir()
+	fake := "#!/bin/sh\nprintf ':$2y$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012'\n"
+	if err := os.WriteFile(filepath.Join(bin, "htpasswd"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "users")
+	cmd := exec.Command("sh", "nats/gen-users.sh", out)
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gen-users.sh: %v\n%s", err, b)
+	}
+	env, err := os.ReadFile(filepath.Join(out, "signet-users.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range natsRoles {
+		st, err := os.Stat(filepath.Join(out, "nats-"+r+".password"))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("nats-%s.password: %v", r, err)
+		}
+		line := "SIGNET_NATS_" + strings.ToUpper(r) + "_BCRYPT='$2a$04$"
+		if !strings.Contains(string(env), line) {
+			t.Errorf("signet-users.env has no %s…' line:\n%s", line, env)
+		}
+	}
+	for _, r := range natsRoles {
+		pw, _ := os.ReadFile(filepath.Join(out, "nats-"+r+".password"))
+		if p := strings.TrimSpace(string(pw)); len(p) < 32 || strings.Contains(string(env), p) {
+			t.Errorf("%s: password %d characters, or written in the nodes' environment file", r, len(p))
+		}
+	}
+}
