@@ -29,6 +29,10 @@ const (
 	AuditChainCheckpoint = "checkpoint"
 )
 
+// AuditJobRefused: a worker refused a job that carries no valid authorisation from a trusted intake
+// (forged or altered on NATS); it is dead-lettered and the portal is not called.
+const AuditJobRefused = "job_refused"
+
 // Audit outcomes: what happened, in one word a report can group by.
 const (
 	AuditOK      = "ok"

@@ -4,4 +4,8 @@
 //
 // A message carries a version field "v". A reader rejects a version it does not know with
 // ErrUnknownVersion instead of guessing; a writer always writes the current Version.
+//
+// A SignJob carries the intake's Ed25519 signature over all its fields (JobAuth, jobauth.go): the
+// canonical bytes signed are defined here, so that the intake that signs and the worker that
+// verifies read them from one place.
 package contracts

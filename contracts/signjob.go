@@ -96,6 +96,9 @@ type SignJob struct {
 	Credential string    `json:"credential"` // RFC 7512 PKCS#11 URI of the key, without PIN
 	Stamp      Stamp     `json:"stamp"`
 	Reply      Reply     `json:"reply"`
+	// Auth is the intake's signature over the job (jobauth.go); a worker refuses a job without a
+	// valid, unexpired one before it touches a key or downloads anything.
+	Auth *JobAuth `json:"auth,omitempty"`
 }
 
 // Validate checks the fields every worker relies on.

@@ -6,6 +6,7 @@ package deploy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +21,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
 
@@ -29,9 +29,11 @@ import (
 )
 
 // The three NATS configurations parse with nats-server's own loader, and three servers started from
-// them (ports and routes moved to loopback) form a cluster that accepts an R3 stream.
+// them (ports and routes moved to loopback, certificates from gen-certs.sh, password hashes as
+// gen-users.sh makes them) form a cluster over mutual-TLS routes that accepts an R3 stream.
 func TestNATSClusterConfig(t *testing.T) {
-	files, _ := filepath.Glob("nats/*.conf")
+	m := newNATSMaterial(t)
+	files := m.configs
 	if len(files) != 3 {
 		t.Fatalf("want three node configurations, found %v", files)
 	}
@@ -55,6 +57,9 @@ func TestNATSClusterConfig(t *testing.T) {
 			t.Fatalf("%s: want JetStream, cluster signet, 3 routes, sync_interval always; got js=%v cluster=%q routes=%d sync=%v",
 				f, opts.JetStream, opts.Cluster.Name, len(opts.Routes), opts.SyncAlways)
 		}
+		if opts.TLSConfig == nil || opts.Cluster.TLSConfig == nil || opts.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert {
+			t.Fatalf("%s: want TLS for clients and mutual TLS on routes", f)
+		}
 		opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, -1
 		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", ports[i]
 		opts.Routes = server.RoutesFromStr(fmt.Sprintf("nats-route://127.0.0.1:%d,nats-route://127.0.0.1:%d,nats-route://127.0.0.1:%d", ports[0], ports[1], ports[2]))
@@ -72,16 +77,13 @@ func TestNATSClusterConfig(t *testing.T) {
 			t.Fatal("a NATS node did not start")
 		}
 	}
-	nc, err := nats.Connect(servers[0].ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := m.connect(t, servers[0], "admin")
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: 3})
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: 3})
 		cancel()
 		if err == nil {
 			break

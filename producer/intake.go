@@ -47,6 +47,9 @@ type Intake struct {
 	FormKey []byte
 	// Links makes a download link for a stored signed PDF (the Sign dialog shows it); nil shows none.
 	Links func(ctx context.Context, key string) (string, error)
+	// JobKey signs each job's authorisation, which workers verify before touching a key. Nil: no job
+	// is queued (the intake refuses to publish an unsigned job).
+	JobKey *contracts.JobSigner
 	// Audit receives the intake's events: requests accepted and refused, OTP outcomes.
 	Audit identity.Recorder
 	Log   *zap.Logger
@@ -69,7 +72,12 @@ func (in *Intake) now() time.Time {
 
 // publishJob queues a job. The Nats-Msg-Id is the job id, so a Bitrix24 retry of the same robot call
 // (same event_token) inside the duplicate window is dropped by JetStream instead of signed twice.
+// The job is signed last, after every field is set: the authorisation covers all of them.
 func (in *Intake) publishJob(ctx context.Context, job *contracts.SignJob) (duplicate bool, err error) {
+	if in.JobKey == nil {
+		return false, fmt.Errorf("job %s not queued: the intake has no job signing key (security.job_signing_key_file)", job.ID)
+	}
+	in.JobKey.Sign(job, in.now())
 	data, err := job.Marshal()
 	if err != nil {
 		return false, err

@@ -15,6 +15,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/jobkey"
 	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
@@ -59,6 +60,9 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { p.Close() })
 	in := &Intake{JS: ns.JS, Portals: reg, Identity: id, Domains: []string{base}, // "http://127.0.0.1:port": plain http only when written out
 		RobotCode: "signet_sign_pdf", Log: zap.NewNop()}
+	if in.JobKey, err = jobkey.Generate(0); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	in.Routes(mux)
 	srv := httptest.NewServer(mux)
@@ -129,6 +133,10 @@ func TestRobotCallIsQueuedOnceWithItsEventToken(t *testing.T) {
 		job.Signer.Login != "mary" || job.Signer.Authorization != "otp-not-required" || !job.Stamp.Visible ||
 		job.Stamp.Page != "last" || job.Stamp.Position != "bottom-left" || job.Credential != cred {
 		t.Fatalf("job does not carry the robot call: %+v", job)
+	}
+	// The intake signed the job's authorisation with its key, for the workers to check.
+	if err := contracts.NewJobKeys(f.in.JobKey.Public()).Verify(job, time.Now()); err != nil {
+		t.Fatalf("the queued job's authorisation: %v", err)
 	}
 }
 

@@ -76,6 +76,9 @@ func (p *Pool) Run(ctx context.Context) error {
 	if p.DrainTimeout <= 0 {
 		p.DrainTimeout = DefaultDrainTimeout
 	}
+	if p.Signer == nil || p.Signer.JobKeys == nil || p.Signer.JobKeys.Len() == 0 {
+		return ErrNoJobKeys
+	}
 	// hard ends DrainTimeout after ctx: the deadline of the jobs in hand.
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
@@ -279,6 +282,14 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 			return derr
 		}
 		return Permanent(err)
+	}
+	// Proof of authorisation first: a forged job takes no lease, reads no result, touches no key.
+	if err := p.Signer.authentic(job); err != nil {
+		p.refuseUnauthorised(ctx, msg, job, err)
+		if derr := p.dead(ctx, msg, bounded(job.ID, 64), err.Error()); derr != nil {
+			return derr
+		}
+		return err
 	}
 	log := p.Log.With(zap.String("job_id", job.ID), zap.String("kind", string(job.Kind)))
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered == 1 {
@@ -568,7 +579,8 @@ func (p *Pool) onMaxDeliveries(ctx context.Context, a queue.MaxDeliveries) error
 		JobID: queue.JobIDOf(raw.Data), Reason: reason, Data: raw.Data}
 	log := p.Log.With(zap.String("stream", a.Stream), zap.Uint64("seq", a.StreamSeq), zap.String("job_id", d.JobID))
 	if a.Stream == contracts.StreamSign {
-		if job, derr := contracts.DecodeSignJob(raw.Data); derr == nil {
+		// Only a job an intake authorised may make Signet call its portal (authorise.go).
+		if job, derr := contracts.DecodeSignJob(raw.Data); derr == nil && p.Signer.authentic(job) == nil {
 			// Signed on an earlier delivery, but never acked: the result goes out, nothing is dead.
 			if signed, serr := p.Signer.Results.Signed(ctx, job.ID); serr != nil {
 				return serr

@@ -58,6 +58,9 @@ type Signer struct {
 	MaxPDFBytes int64
 	Now         func() time.Time
 	Log         *zap.Logger
+	// JobKeys are the intakes' public keys; a job not signed by one of them is never signed here
+	// (authorise.go). Nil trusts no job.
+	JobKeys *contracts.JobKeys
 }
 
 // Report is the signing report stored beside the signed PDF as <job>.json.
@@ -98,10 +101,18 @@ func (s *Signer) now() time.Time {
 // Sign makes the job's signed PDF and records it, or returns the result recorded by an earlier
 // delivery. The error is permanent when retrying cannot help.
 func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.Signed, error) {
+	if err := s.authentic(job); err != nil {
+		return nil, err
+	}
 	if done, err := s.Results.Signed(ctx, job.ID); err != nil {
 		return nil, fmt.Errorf("job %s: reading the results bucket: %w", job.ID, err)
 	} else if done != nil {
 		return done, nil
+	}
+	// A genuine job that waited too long: refused before the key is touched (a result stored by an
+	// earlier delivery, above, still goes out).
+	if err := s.unexpired(job); err != nil {
+		return nil, err
 	}
 	cred, err := s.Keys.Credential(ctx, job.Credential)
 	if err != nil {

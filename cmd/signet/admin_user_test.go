@@ -27,13 +27,15 @@ import (
 func TestAdminUserCommands(t *testing.T) {
 	oathtool := testenv.RequireTool(t, "oathtool")
 	dir := t.TempDir()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "jetstream")})
+	// As `signet serve` leaves it: the URL and the password of its embedded server's one user.
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "jetstream"), User: embeddedUser, Password: "4711abcd"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
 	os.WriteFile(filepath.Join(dir, "nats.url"), []byte(srv.ClientURL()+"\n"), 0o600)
-	nc, err := nats.Connect(srv.ClientURL())
+	os.WriteFile(filepath.Join(dir, "nats.password"), []byte("4711abcd\n"), 0o600)
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(embeddedUser, "4711abcd"))
 	if err != nil {
 		t.Fatal(err)
 	}

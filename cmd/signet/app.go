@@ -52,6 +52,9 @@ type app struct {
 	policy   *identity.CredentialPolicy
 	audit    *audit.Writer
 	closers  []func()
+	// jobKey signs jobs (intake), jobKeys verifies them (worker): jobkeys.go.
+	jobKey  *contracts.JobSigner
+	jobKeys *contracts.JobKeys
 }
 
 // role says which parts a process needs.
@@ -69,11 +72,21 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
+	if err := a.openJobKeys(r); err != nil {
+		return nil, err
+	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
+		// The embedded server's client port is open to every local user: it takes one user, whose
+		// password is made on first run beside the other secrets (the CLI reads it there).
+		pw, err := loadOrCreateSecret(natsPasswordFile(cfg))
+		if err != nil {
+			return nil, err
+		}
 		a.embedded, err = natsembed.Start(natsembed.Options{
 			StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Port: cfg.NATS.Port,
 			MonitorPort: cfg.NATS.MonitorPort, SyncAlways: cfg.NATS.SyncAlways,
+			User: embeddedUser, Password: hex.EncodeToString(pw),
 		})
 		if err != nil {
 			return nil, err
@@ -85,10 +98,15 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		a.closers = append(a.closers, func() { os.Remove(natsURLFile(cfg)) })
 		log.Info("embedded NATS with JetStream started", zap.String("url", natsURL), zap.String("store", filepath.Join(cfg.DataDir, "jetstream")))
 	}
-	opts := []nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
-	if cfg.NATS.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
+	auth, err := natsAuth(cfg)
+	if err != nil {
+		return nil, err
 	}
+	opts := append([]nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		// A permission this role lacks is reported asynchronously by the server: say which.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Warn("NATS error", zap.Error(err))
+		})}, auth...)
 	if a.embedded != nil {
 		// In the same process the connection is a pipe, not a loopback socket: no system call per
 		// message (a read and a write on each side were a seventh of the CPU of a signed document).

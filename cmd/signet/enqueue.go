@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/jobkey"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/storage"
@@ -105,8 +106,14 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 
+	// The intake's key: workers refuse jobs not signed by it. Never created here (no worker trusts a
+	// new key).
+	jobKey, err := jobkey.LoadSigner(cfg.Security.JobSigningKeyFile, cfg.Security.JobTTL)
+	if err != nil {
+		return fmt.Errorf("%w; `signet enqueue` runs where the intake's signing key is", err)
+	}
 	bar := newProgressPrinter(stderr, *progress)
-	enq := &batch.Enqueuer{JS: js, KV: kv, Store: store, Identity: idsvc}
+	enq := &batch.Enqueuer{JS: js, KV: kv, Store: store, Identity: idsvc, JobKey: jobKey}
 	sum, err := enq.Enqueue(ctx, batch.Request{
 		Login: *login, Credential: *credential, Manifest: m, GrantTTL: *ttl,
 		Stamp: contracts.Stamp{Visible: *visible, Page: *page, Position: *position, Reason: *reason},

@@ -107,7 +107,7 @@ func TestInteractiveJobIsNotStuckBehindABatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enq := &batch.Enqueuer{JS: a.js, KV: kv, Store: a.store, Identity: a.identity}
+	enq := &batch.Enqueuer{JS: a.js, KV: kv, Store: a.store, Identity: a.identity, JobKey: a.jobKey}
 	sum, err := enq.Enqueue(ctx, batch.Request{Login: "mary", Credential: p.cfg.Demo.Credential, Manifest: m,
 		OTP: func() (string, error) { return "", nil }})
 	if err != nil {

@@ -32,10 +32,11 @@ func dialNATS(cfg *config.Config) (*nats.Conn, jetstream.JetStream, error) {
 		}
 		url = strings.TrimSpace(string(b))
 	}
-	opts := []nats.Option{nats.Name("signet-cli"), nats.Timeout(5 * time.Second)}
-	if cfg.NATS.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
+	auth, err := natsAuth(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
+	opts := append([]nats.Option{nats.Name("signet-cli"), nats.Timeout(5 * time.Second)}, auth...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to NATS at %s: %w (is `signet serve` running?)", url, err)
@@ -46,6 +47,44 @@ func dialNATS(cfg *config.Config) (*nats.Conn, jetstream.JetStream, error) {
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// embeddedUser is the one user of the embedded nats-server; its password is <data_dir>/nats.password.
+const embeddedUser = "signet"
+
+func natsPasswordFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "nats.password") }
+
+// natsAuth returns the connection options that prove who this process is and protect the wire:
+// nats.creds_file, or nats.user with the password read from nats.password_file (never a setting
+// value), or, with no nats.url, the embedded server's own password; and TLS when a CA or a client
+// certificate is configured. The inbox prefix is the user's own (_INBOX_<user>), so that the
+// servers can let each role read only its own replies.
+func natsAuth(cfg *config.Config) ([]nats.Option, error) {
+	var opts []nats.Option
+	n := cfg.NATS
+	switch {
+	case n.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(n.CredsFile))
+	case n.User != "":
+		pw, err := os.ReadFile(n.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.password_file: %w", err)
+		}
+		opts = append(opts, nats.UserInfo(n.User, strings.TrimSpace(string(pw))), nats.CustomInboxPrefix("_INBOX_"+n.User))
+	case n.URL == "":
+		pw, err := os.ReadFile(natsPasswordFile(cfg))
+		if err != nil {
+			return nil, fmt.Errorf("the embedded NATS password (%s): %w; is `signet serve` running on this data_dir?", natsPasswordFile(cfg), err)
+		}
+		opts = append(opts, nats.UserInfo(embeddedUser, strings.TrimSpace(string(pw))))
+	}
+	if n.TLSCAFile != "" {
+		opts = append(opts, nats.RootCAs(n.TLSCAFile))
+	}
+	if n.TLSCertFile != "" {
+		opts = append(opts, nats.ClientCert(n.TLSCertFile, n.TLSKeyFile))
+	}
+	return opts, nil
 }
 
 // loadAndDialNATS loads the named command's configuration with load (a usage error if it is wrong)

@@ -101,7 +101,7 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 			return nil, err
 		}
 		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
-			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake"),
+			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake"), JobKey: a.jobKey,
 			Links: func(ctx context.Context, key string) (string, error) {
 				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
 			}}
@@ -141,7 +141,7 @@ func (a *app) pool() *worker.Pool {
 		JS: a.js, Interactive: a.cfg.Worker.Interactive, Batch: a.cfg.Worker.Batch, Callbacks: a.cfg.Worker.Callbacks,
 		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, DrainTimeout: drainTimeout, Audit: a.audit, Log: log,
 		Signer: &worker.Signer{Keys: a.keys, Policy: a.policy, Audit: a.audit, PublicURL: a.cfg.PublicURL, Portal: a.b24, Batch: batch, Store: a.store, Results: a.results,
-			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log},
+			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log, JobKeys: a.jobKeys},
 		Caller: &worker.Caller{Portal: a.b24, Batch: batch, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log},
 	}
 }

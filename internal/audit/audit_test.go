@@ -38,6 +38,23 @@ func startAudit(t *testing.T) *natstest.Server {
 	return s
 }
 
+// startTamperableAudit is startAudit without deny_delete: the AUDIT that someone with the server's
+// store files in hand can change (the live stream refuses deletes, internal/queue's
+// TestAttackPurgeOrDeleteAudit); the hash chain must still show what was removed.
+func startTamperableAudit(t *testing.T) *natstest.Server {
+	t.Helper()
+	s := natstest.Start(t)
+	for _, sc := range queue.Streams(queue.Settings{}) {
+		if sc.Name == contracts.StreamAudit {
+			sc.DenyDelete, sc.DenyPurge = false, false
+			if _, err := s.JS.CreateStream(context.Background(), sc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return s
+}
+
 // process is a separate connection with its own Writer: what a second intake or worker process is.
 func process(t *testing.T, s *natstest.Server, key crypto.Signer, opts Options) *Writer {
 	t.Helper()
@@ -213,7 +230,7 @@ func relink(t *testing.T, msgs []Raw, from int) []Raw {
 }
 
 func TestVerifyFindsTheFirstBrokenLink(t *testing.T) {
-	s := startAudit(t)
+	s := startTamperableAudit(t)
 	ctx := context.Background()
 	key := serviceKey(t)
 	// Events 1–5, checkpoint 6, events 7–11, checkpoint 12, events 13–14.

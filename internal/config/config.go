@@ -48,6 +48,15 @@ type Config struct {
 		SyncAlways  bool   `yaml:"sync_always"`
 		MonitorPort int    `yaml:"monitor_port"`
 		Port        int    `yaml:"port"`
+
+		// User and PasswordFile: user/password authentication (the password is read from the file).
+		User         string `yaml:"user"`
+		PasswordFile string `yaml:"password_file"`
+		// TLS to the NATS servers: the CA that signed their certificates, and this client's own
+		// certificate and key when the servers verify clients (verify: true).
+		TLSCAFile   string `yaml:"tls_ca_file"`
+		TLSCertFile string `yaml:"tls_cert_file"`
+		TLSKeyFile  string `yaml:"tls_key_file"`
 	} `yaml:"nats"`
 	Storage struct {
 		URL       string        `yaml:"url"`
@@ -81,6 +90,11 @@ type Config struct {
 		AdminTokenFile string `yaml:"admin_token_file"`
 		// AdminPasswordsFile holds the local administrators of the control panel (Argon2id hashes).
 		AdminPasswordsFile string `yaml:"admin_passwords_file"`
+		// JobSigningKeyFile is the intake's Ed25519 key that signs each job's authorisation;
+		// JobVerifyKeysFile the public keys workers accept; JobTTL how long a signed job stays valid.
+		JobSigningKeyFile string        `yaml:"job_signing_key_file"`
+		JobVerifyKeysFile string        `yaml:"job_verify_keys_file"`
+		JobTTL            time.Duration `yaml:"job_ttl"`
 	} `yaml:"security"`
 	Audit struct {
 		Credential         string        `yaml:"credential"`
@@ -115,6 +129,7 @@ func Defaults() *Config {
 	c.Bitrix24.RatePerSec = 2
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
+	c.Security.JobTTL = 24 * time.Hour
 	c.Audit.CheckpointEvery = 100
 	c.Audit.CheckpointInterval = time.Minute
 	c.Demo.Token = "signet-demo"
@@ -199,6 +214,11 @@ func (c *Config) Settings() []Setting {
 		{"log.level", "debug, info, warn or error", &c.Log.Level},
 		{"nats.url", "NATS servers (comma-separated); empty starts an embedded nats-server with JetStream", &c.NATS.URL},
 		{"nats.creds_file", "NATS credentials file for a secured cluster", &c.NATS.CredsFile},
+		{"nats.user", "NATS user name (with nats.password_file) for a secured cluster", &c.NATS.User},
+		{"nats.password_file", "file holding the NATS password of nats.user", &c.NATS.PasswordFile},
+		{"nats.tls_ca_file", "CA certificate(s) that signed the NATS servers' certificates (PEM); setting it requires TLS", &c.NATS.TLSCAFile},
+		{"nats.tls_cert_file", "this process's client certificate for NATS (PEM), when the servers verify clients", &c.NATS.TLSCertFile},
+		{"nats.tls_key_file", "the private key of nats.tls_cert_file (PEM, mode 0600)", &c.NATS.TLSKeyFile},
 		{"nats.replicas", "replicas of every stream and KV bucket (3 on a three-node cluster)", &c.NATS.Replicas},
 		{"nats.sync_always", "embedded server: fsync every JetStream write (no loss window on power failure, slower)", &c.NATS.SyncAlways},
 		{"nats.port", "embedded server: client port (-1 picks a free one)", &c.NATS.Port},
@@ -226,6 +246,9 @@ func (c *Config) Settings() []Setting {
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
 		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
 		{"security.admin_passwords_file", "local administrators of the /admin control panel, LOGIN:Argon2id hash lines written by `signet admin local-admin set` (default <data_dir>/admin.passwords)", &c.Security.AdminPasswordsFile},
+		{"security.job_signing_key_file", "Ed25519 private key (PKCS#8 PEM) with which the intake and `signet enqueue` sign each job's authorisation; intake hosts only (default <data_dir>/job-signing.key, created on first run when the verification file is also default)", &c.Security.JobSigningKeyFile},
+		{"security.job_verify_keys_file", "PEM public keys whose job signatures workers accept; several during a rotation (default <data_dir>/job-verify.pem)", &c.Security.JobVerifyKeysFile},
+		{"security.job_ttl", "how long a queued job's authorisation stays valid; a job still waiting then is refused and its workflow told", &c.Security.JobTTL},
 		{"audit.credential", "key URI of the service key that signs audit checkpoints (default: demo.credential when no tokens are configured; empty: no checkpoints)", &c.Audit.Credential},
 		{"audit.checkpoint_every", "a signed checkpoint of the audit chain after this many events", &c.Audit.CheckpointEvery},
 		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
@@ -309,6 +332,12 @@ func (c *Config) fill() {
 	if c.Security.AdminPasswordsFile == "" {
 		c.Security.AdminPasswordsFile = filepath.Join(c.DataDir, "admin.passwords")
 	}
+	if c.Security.JobSigningKeyFile == "" {
+		c.Security.JobSigningKeyFile = filepath.Join(c.DataDir, "job-signing.key")
+	}
+	if c.Security.JobVerifyKeysFile == "" {
+		c.Security.JobVerifyKeysFile = filepath.Join(c.DataDir, "job-verify.pem")
+	}
 }
 
 // Validate refuses settings that cannot work, saying which and why.
@@ -333,6 +362,18 @@ func (c *Config) Validate() error {
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("nats.replicas %d: JetStream allows 1 to 5", c.NATS.Replicas))
+	}
+	if c.Security.JobTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("security.job_ttl %s: use at least 1m (24h, the duplicate window, is the default)", c.Security.JobTTL))
+	}
+	if (c.NATS.User == "") != (c.NATS.PasswordFile == "") {
+		errs = append(errs, errors.New("nats.user and nats.password_file go together (the password is never a setting value)"))
+	}
+	if c.NATS.User != "" && c.NATS.CredsFile != "" {
+		errs = append(errs, errors.New("give nats.creds_file or nats.user with nats.password_file, not both"))
+	}
+	if (c.NATS.TLSCertFile == "") != (c.NATS.TLSKeyFile == "") {
+		errs = append(errs, errors.New("nats.tls_cert_file and nats.tls_key_file go together"))
 	}
 	switch c.Log.Format {
 	case "auto", "json", "console":

@@ -1,6 +1,7 @@
 // Package natsembed runs an in-process nats-server with JetStream: the embedded default of
 // `signet serve` when no NATS URL is configured, and the real JetStream every test runs against.
-// It never listens on anything but loopback unless told to.
+// It never listens on anything but loopback unless told to, and never on anything but loopback
+// without a password.
 package natsembed
 
 import (
@@ -24,6 +25,10 @@ type Options struct {
 	SyncAlways bool
 	// ServerName is the node's name in advisories and `nats server ls`. Default "signet".
 	ServerName string
+	// User and Password, when set, are the only credentials the server accepts (in-process
+	// connections included). `signet serve` always sets them: its client port is open to every
+	// local user of the machine.
+	User, Password string
 }
 
 // Start starts the server and waits until it accepts clients.
@@ -56,6 +61,11 @@ func Start(o Options) (*server.Server, error) {
 	}
 	if o.SyncAlways {
 		opts.SyncAlways = true
+	}
+	if o.User != "" {
+		opts.Users = []*server.User{{Username: o.User, Password: o.Password}}
+	} else if o.Host != "127.0.0.1" && o.Host != "localhost" && o.Host != "::1" {
+		return nil, fmt.Errorf("embedded NATS: refusing to listen on %s without a password", o.Host)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

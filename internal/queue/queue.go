@@ -8,7 +8,9 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,6 +36,10 @@ type Settings struct {
 // default. The cost is memory for one id per message of the last 24 hours.
 const DuplicateWindow = 24 * time.Hour
 
+// AuditMaxMsgSize bounds one audit event. Events carry bounded values (ids, logins, reasons); the
+// largest honest one, a checkpoint, is under 2 KiB.
+const AuditMaxMsgSize = 64 << 10
+
 // MaxRequestBatch caps one pull request. Workers pull at most their concurrency at a time (nats.go
 // issue #1929: AckWait runs while a message waits in the client's buffer); the cap stops a
 // misconfigured client from buffering hundreds.
@@ -57,6 +63,9 @@ func Streams(s Settings) []jetstream.StreamConfig {
 			Name: contracts.StreamAudit, Description: "Hash-chained audit trail of every step",
 			Subjects: []string{contracts.SubjectAuditAll}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: r, Duplicates: DuplicateWindow,
+			// Append-only on the server too: no message delete, no purge (JetStream never lets
+			// either be switched off again), and no event larger than an honest one can be.
+			DenyDelete: true, DenyPurge: true, MaxMsgSize: AuditMaxMsgSize,
 		},
 		{
 			Name: contracts.StreamDead, Description: "Jobs and callbacks that failed for good, with the reason (signet dlq)",
@@ -118,8 +127,38 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) error {
 		s.AckWait = 30 * time.Second
 	}
 	for _, sc := range Streams(s) {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		var (
+			st  jetstream.Stream
+			err error
+		)
+		if sc.Name == contracts.StreamAudit {
+			// Created if missing, updated only if not yet append-only: the service roles may create
+			// AUDIT but have no right to change its configuration (docs/security/nats.md).
+			var ok bool
+			if st, ok, err = auditInPlace(ctx, js, sc); ok {
+				continue
+			}
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				st, err = js.CreateStream(ctx, sc)
+			} else {
+				st, err = js.UpdateStream(ctx, sc)
+			}
+		} else {
+			st, err = js.CreateOrUpdateStream(ctx, sc)
+		}
+		if err != nil && sc.Name == contracts.StreamAudit {
+			return fmt.Errorf("stream %s: the server refused to make it append-only (deny_delete, deny_purge, max_msg_size): %w; "+
+				"start Signet once as the NATS admin user (nats.user admin) to upgrade it; if the server still refuses, "+
+				"export it (`signet audit export`) and have the NATS operator recreate it (docs/security/nats.md)", sc.Name, err)
+		}
+		if err != nil {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
+		}
+		if sc.Name == contracts.StreamAudit {
+			// An older server may accept the update and ignore the flags: check what it holds.
+			if c := st.CachedInfo().Config; !c.DenyDelete || !c.DenyPurge {
+				return fmt.Errorf("stream %s: the server kept it deletable (deny_delete %v, deny_purge %v); upgrade nats-server to 2.10 or later", sc.Name, c.DenyDelete, c.DenyPurge)
+			}
 		}
 	}
 	for stream, ccs := range Consumers(s) {
@@ -130,6 +169,18 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) error {
 		}
 	}
 	return nil
+}
+
+// auditInPlace reports whether AUDIT exists (err ErrStreamNotFound if not) with the settings that
+// make it append-only.
+func auditInPlace(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, bool, error) {
+	st, err := js.Stream(ctx, want.Name)
+	if err != nil {
+		return nil, false, err
+	}
+	c := st.CachedInfo().Config
+	return st, c.DenyDelete && c.DenyPurge && c.MaxMsgSize == want.MaxMsgSize && c.Replicas == want.Replicas &&
+		c.Duplicates == want.Duplicates && slices.Equal(c.Subjects, want.Subjects), nil
 }
 
 // RetryDelay is the NAK delay after a retry-later failure on the given delivery: 2 s doubling up to

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/jobkey"
 	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/producer/identity"
@@ -82,6 +83,7 @@ type env struct {
 	js    jetstream.JetStream
 	kv    jetstream.KeyValue
 	store storage.Store
+	key   *contracts.JobSigner
 	id    *identity.Service
 	dir   string
 }
@@ -122,7 +124,11 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{js: ns.JS, kv: kv, store: st, id: id, dir: dir}
+	key, err := jobkey.Generate(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{js: ns.JS, kv: kv, store: st, id: id, dir: dir, key: key}
 }
 
 func (e *env) folder(t *testing.T, n int) string {
@@ -163,7 +169,7 @@ func TestEnqueueIdempotentAndResumable(t *testing.T) {
 		t.Fatal(err)
 	}
 	otps := 0
-	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id}
+	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id, JobKey: e.key}
 	req := Request{Login: "mary", Credential: cred, Manifest: m, OTP: func() (string, error) { otps++; return "", nil },
 		Stamp: contracts.Stamp{Visible: true, Page: "last"}}
 
@@ -263,7 +269,7 @@ func TestBatchIDFollowsContentAndSigner(t *testing.T) {
 func TestEnqueueRefusedQueuesNothing(t *testing.T) {
 	e := newEnv(t)
 	m, _ := ReadFolder(e.folder(t, 2))
-	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id}
+	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id, JobKey: e.key}
 	_, err := enq.Enqueue(context.Background(), Request{Login: "mary", Credential: "pkcs11:token=acme;object=other", Manifest: m,
 		OTP: func() (string, error) { return "123456", nil }})
 	if err == nil || !strings.Contains(err.Error(), "not mapped") && !strings.Contains(err.Error(), "map") {
@@ -283,7 +289,7 @@ func TestStatus(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	m, _ := ReadFolder(e.folder(t, 5))
-	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id}
+	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id, JobKey: e.key}
 	sum, err := enq.Enqueue(ctx, Request{Login: "mary", Credential: cred, Manifest: m, OTP: func() (string, error) { return "", nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +355,7 @@ func TestRevokedGrantStopsTheBatchWithoutLeakingIt(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	m, _ := ReadFolder(e.folder(t, 3))
-	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id}
+	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id, JobKey: e.key}
 	var grant string
 	_, err := enq.Enqueue(ctx, Request{Login: "mary", Credential: cred, Manifest: m, OTP: func() (string, error) { return "", nil },
 		Progress: func(p Progress) {

@@ -34,6 +34,9 @@ type Enqueuer struct {
 	Identity Identity
 	Log      *zap.Logger
 	Now      func() time.Time
+	// JobKey signs each job's authorisation (the intake's key, security.job_signing_key_file);
+	// without one nothing is queued.
+	JobKey *contracts.JobSigner
 }
 
 // Request is one batch to enqueue.
@@ -84,6 +87,9 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request) (*Summary, error) {
 	}
 	if req.Login == "" || req.Credential == "" {
 		return nil, errors.New("a batch needs the signer's login and a credential (pkcs11: URI)")
+	}
+	if e.JobKey == nil {
+		return nil, errors.New("no job signing key (security.job_signing_key_file): workers refuse unsigned jobs; run `signet enqueue` where the intake's key is, nothing was queued")
 	}
 	m := req.Manifest
 	for i := range m.Documents {
@@ -255,8 +261,9 @@ func (e *Enqueuer) job(ctx context.Context, rec *Record, n int, d *Document, def
 	return job, size, job.Validate()
 }
 
-// publish queues one job; its Nats-Msg-Id is the job id.
+// publish signs the job's authorisation and queues it; its Nats-Msg-Id is the job id.
 func (e *Enqueuer) publish(ctx context.Context, job *contracts.SignJob) (duplicate bool, err error) {
+	e.JobKey.Sign(job, e.now())
 	data, err := job.Marshal()
 	if err != nil {
 		return false, err

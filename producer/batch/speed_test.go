@@ -24,7 +24,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id}
+	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id, JobKey: e.key}
 	b.ResetTimer()
 	if _, err := enq.Enqueue(context.Background(), Request{Login: "mary", Credential: cred, Manifest: m, OTP: func() (string, error) { return "", nil }}); err != nil {
 		b.Fatal(err)

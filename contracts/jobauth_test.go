@@ -1,0 +1,151 @@
+package contracts
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func newJobKey(t testing.TB) ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// A signed job survives the wire (JSON) and verifies; it expires at its exp.
+func TestJobAuthRoundTrip(t *testing.T) {
+	s := NewJobSigner(newJobKey(t), time.Hour)
+	now := time.Date(2026, 12, 3, 10, 0, 0, 123, time.UTC)
+	j := sampleJob()
+	j.Created = now
+	s.Sign(j, now)
+	data, err := j.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSignJob(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := NewJobKeys(newJobKey(t).Public().(ed25519.PublicKey), s.Public())
+	if err := keys.Verify(got, now.Add(59*time.Minute)); err != nil {
+		t.Fatalf("a genuine job: %v", err)
+	}
+	if err := keys.Verify(got, now.Add(time.Hour)); !errors.Is(err, ErrJobAuthExpired) || errors.Is(err, ErrJobUnauthorised) {
+		t.Fatalf("at its expiry: %v, want ErrJobAuthExpired", err)
+	}
+	if err := keys.Authentic(got); err != nil {
+		t.Fatalf("an expired job is still authentic: %v", err)
+	}
+}
+
+// Every field of a SignJob is covered by the signature: changing any one (found by reflection, so a
+// field added to SignJob without being added to JobAuthMessage fails here) changes the signed bytes.
+func TestJobAuthMessageCoversEveryField(t *testing.T) {
+	base := sampleJob()
+	exp := time.Unix(1_800_000_000, 0)
+	want := base.JobAuthMessage("kid", exp)
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		for i := 0; i < v.NumField(); i++ {
+			f, name := v.Field(i), path+v.Type().Field(i).Name
+			if name == "Auth" {
+				continue
+			}
+			if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Time{}) {
+				walk(f, name+".")
+				continue
+			}
+			old := reflect.New(f.Type()).Elem()
+			old.Set(f)
+			switch f.Kind() {
+			case reflect.String:
+				f.SetString(f.String() + "x")
+			case reflect.Int:
+				f.SetInt(f.Int() + 1)
+			case reflect.Bool:
+				f.SetBool(!f.Bool())
+			case reflect.Slice:
+				f.Set(reflect.Append(f, reflect.ValueOf("x")))
+			case reflect.Struct: // time.Time
+				f.Set(reflect.ValueOf(f.Interface().(time.Time).Add(time.Nanosecond)))
+			default:
+				t.Fatalf("field %s of kind %s: teach JobAuthMessage and this test about it", name, f.Kind())
+			}
+			if string(base.JobAuthMessage("kid", exp)) == string(want) {
+				t.Errorf("SignJob.%s is not covered by JobAuthMessage", name)
+			}
+			f.Set(old)
+		}
+	}
+	walk(reflect.ValueOf(base).Elem(), "")
+	if string(base.JobAuthMessage("kid2", exp)) == string(want) || string(base.JobAuthMessage("kid", exp.Add(time.Second))) == string(want) {
+		t.Error("the key id and the expiry must be covered")
+	}
+	// Length prefixes: moving a character from one field to the next changes the bytes.
+	a, b := sampleJob(), sampleJob()
+	a.Signer.Login, a.Signer.Authorization = "mary", "otp"
+	b.Signer.Login, b.Signer.Authorization = "maryo", "tp"
+	if string(a.JobAuthMessage("k", exp)) == string(b.JobAuthMessage("k", exp)) {
+		t.Error("field boundaries are ambiguous")
+	}
+}
+
+// The contract-level refusals: no signature, another key, an altered job, a wrong algorithm.
+func TestJobAuthRefusals(t *testing.T) {
+	now := time.Now()
+	trusted := NewJobSigner(newJobKey(t), time.Hour)
+	keys := NewJobKeys(trusted.Public())
+	other := NewJobSigner(newJobKey(t), time.Hour)
+	cases := map[string]func(j *SignJob){
+		"unsigned":     func(j *SignJob) { j.Auth = nil },
+		"another key":  func(j *SignJob) { other.Sign(j, now) },
+		"credential":   func(j *SignJob) { trusted.Sign(j, now); j.Credential = "pkcs11:token=acme;object=ceo" },
+		"signer":       func(j *SignJob) { trusted.Sign(j, now); j.Signer.Login = "ceo" },
+		"expiry moved": func(j *SignJob) { trusted.Sign(j, now); j.Auth.Expires = j.Auth.Expires.Add(time.Hour) },
+		"kid swapped":  func(j *SignJob) { other.Sign(j, now); j.Auth.KeyID = trusted.KeyID() },
+		"alg":          func(j *SignJob) { trusted.Sign(j, now); j.Auth.Alg = "none" },
+		"short sig":    func(j *SignJob) { trusted.Sign(j, now); j.Auth.Sig = j.Auth.Sig[:10] },
+	}
+	for name, forge := range cases {
+		j := sampleJob()
+		forge(j)
+		if err := keys.Verify(j, now); !errors.Is(err, ErrJobUnauthorised) {
+			t.Errorf("%s: %v, want ErrJobUnauthorised", name, err)
+		}
+	}
+	var none *JobKeys
+	j := sampleJob()
+	trusted.Sign(j, now)
+	if err := none.Verify(j, now); !errors.Is(err, ErrJobUnauthorised) {
+		t.Errorf("no trusted keys: %v", err)
+	}
+}
+
+// The cost of the proof per job, signing at the intake and verifying at the worker.
+func BenchmarkJobAuthSign(b *testing.B) {
+	s := NewJobSigner(newJobKey(b), time.Hour)
+	j := sampleJob()
+	now := time.Now()
+	for b.Loop() {
+		s.Sign(j, now)
+	}
+}
+
+func BenchmarkJobAuthVerify(b *testing.B) {
+	s := NewJobSigner(newJobKey(b), time.Hour)
+	keys := NewJobKeys(s.Public())
+	j := sampleJob()
+	now := time.Now()
+	s.Sign(j, now)
+	for b.Loop() {
+		if err := keys.Verify(j, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
