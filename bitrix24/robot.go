@@ -136,8 +136,8 @@ func propertyValue(v any) any {
 		idx := make([]int, 0, len(t))
 		for k, it := range t {
 			n, err := strconv.Atoi(k)
-			if _, isStr := it.(string); err != nil || !isStr {
-				return v
+			if _, isStr := it.(string); err != nil || !isStr || strconv.Itoa(n) != k {
+				return v // "01", "+1": not an index; the lookup by Itoa(n) below would miss
 			}
 			idx = append(idx, n)
 		}
