@@ -26,9 +26,12 @@ func FuzzParseRobotCall(f *testing.F) {
 			if !isBadRequest(err) {
 				t.Fatalf("a malformed robot call must be ErrBadRequest, got %v", err)
 			}
+			if len(err.Error()) > 2*maxErrorText {
+				t.Fatalf("the error about a malformed robot call is %d bytes; it must be bounded", len(err.Error()))
+			}
 			return
 		}
-		if rr.Auth.MemberID == "" || rr.Auth.ApplicationToken == "" || rr.EventToken == "" || len(rr.DocumentID) != 3 {
+		if !ValidMemberID(rr.Auth.MemberID) || rr.Auth.ApplicationToken == "" || rr.EventToken == "" || len(rr.DocumentID) != 3 {
 			t.Fatalf("parsed a robot call without its required fields: %+v", rr)
 		}
 		_, _, _ = rr.DocumentItem()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxInboundBody bounds what ParseRobotRequest and ParseInstallEvent read; robot calls are a few KB.
@@ -37,6 +38,11 @@ type RobotRequest struct {
 // without AUTH_USER_ID, reference §11) and then the caller falls back to the stored portal tokens.
 // It does not check application_token: the caller compares it with VerifyApplicationToken.
 func ParseRobotRequest(r *http.Request) (*RobotRequest, error) {
+	rr, err := parseRobotRequest(r)
+	return rr, boundError(err)
+}
+
+func parseRobotRequest(r *http.Request) (*RobotRequest, error) {
 	m, err := readInboundForm(r, "robot call")
 	if err != nil {
 		return nil, err
@@ -115,7 +121,30 @@ func ParseRobotRequest(r *http.Request) (*RobotRequest, error) {
 	if rr.Auth.MemberID == "" || rr.Auth.ApplicationToken == "" {
 		return nil, fmt.Errorf("%w: robot call %s lacks auth[member_id] or auth[application_token]", ErrBadRequest, rr.Code)
 	}
+	if !ValidMemberID(rr.Auth.MemberID) {
+		return nil, fmt.Errorf("%w: robot call %s: auth[member_id] is not a Bitrix24 member_id (%d bytes; at most %d of A-Z a-z 0-9 _ -)",
+			ErrBadRequest, rr.Code, len(rr.Auth.MemberID), MaxMemberID)
+	}
 	return rr, nil
+}
+
+// MaxMemberID bounds a member_id; Bitrix24's are 32 hex digits.
+const MaxMemberID = 128
+
+// ValidMemberID reports whether s can be a Bitrix24 member_id: 1 to MaxMemberID characters of
+// [A-Za-z0-9_-], the same rule the portal registry keys by. A value that fails is the caller's and is
+// never echoed, logged or audited as it came.
+func ValidMemberID(s string) bool {
+	if s == "" || len(s) > MaxMemberID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // propertyValue turns a decoded property into string or []string; sparse multiple values
@@ -197,8 +226,38 @@ func (r *RobotRequest) DealID() (int, error) {
 	return id, err
 }
 
+// maxErrorText bounds the text of an error about an inbound request: its messages quote the
+// request's own values (a key, a code, a timestamp), and a 1 MB value must not become a 1 MB log line,
+// HTTP answer or audit reason.
+const maxErrorText = 512
+
+// boundedError is an error whose text was cut at maxErrorText; errors.Is still sees the cause.
+type boundedError struct {
+	msg string
+	err error
+}
+
+func (e *boundedError) Error() string { return e.msg }
+func (e *boundedError) Unwrap() error { return e.err }
+
+func boundError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if len(msg) <= maxErrorText {
+		return err
+	}
+	cut := maxErrorText
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return &boundedError{msg: fmt.Sprintf("%s… (cut; %d bytes)", msg[:cut], len(msg)), err: err}
+}
+
 // readInboundForm checks method and Content-Type, reads at most MaxInboundBody and decodes brackets.
-func readInboundForm(r *http.Request, what string) (map[string]any, error) {
+func readInboundForm(r *http.Request, what string) (m map[string]any, err error) {
+	defer func() { err = boundError(err) }()
 	if r.Method != http.MethodPost {
 		return nil, fmt.Errorf("%w: %s must be POST, got %s", ErrBadRequest, what, r.Method)
 	}
@@ -217,8 +276,7 @@ func readInboundForm(r *http.Request, what string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s body is not url-encoded: %v", ErrBadRequest, what, err)
 	}
-	m, err := DecodeForm(vals)
-	if err != nil {
+	if m, err = DecodeForm(vals); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrBadRequest, what, err)
 	}
 	return m, nil
