@@ -59,6 +59,9 @@ func parseRobotRequest(r *http.Request) (*RobotRequest, error) {
 		if s == "" {
 			return nil, fmt.Errorf("%w: robot call without %s; is the handler URL used for something else?", ErrBadRequest, f.key)
 		}
+		if len(s) > MaxRobotField {
+			return nil, fmt.Errorf("%w: robot call: %s is %d bytes, longer than any Bitrix24 sends (%d)", ErrBadRequest, f.key, len(s), MaxRobotField)
+		}
 		*f.dst = s
 	}
 	if rr.DocumentID, err = formStrings(m, "document_id"); err != nil {
@@ -66,6 +69,11 @@ func parseRobotRequest(r *http.Request) (*RobotRequest, error) {
 	}
 	if len(rr.DocumentID) != 3 || rr.DocumentID[2] == "" {
 		return nil, fmt.Errorf("%w: robot call %s: document_id must be [module, class, TYPE_ID], got %q", ErrBadRequest, rr.Code, rr.DocumentID)
+	}
+	for _, part := range rr.DocumentID {
+		if len(part) > MaxRobotField {
+			return nil, fmt.Errorf("%w: robot call %s: a document_id part is %d bytes (at most %d)", ErrBadRequest, rr.Code, len(part), MaxRobotField)
+		}
 	}
 	if _, ok := m["document_type"]; ok {
 		if rr.DocumentType, err = formStrings(m, "document_type"); err != nil {
@@ -127,6 +135,11 @@ func parseRobotRequest(r *http.Request) (*RobotRequest, error) {
 	}
 	return rr, nil
 }
+
+// MaxRobotField bounds workflow_id, code, event_token and each document_id part: they travel in every
+// job and callback message. Bitrix24's are under 200 bytes (an event_token is the workflow id, the
+// activity name and a signature).
+const MaxRobotField = 512
 
 // MaxMemberID bounds a member_id; Bitrix24's are 32 hex digits.
 const MaxMemberID = 128

@@ -114,6 +114,11 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	memberID := r.PostForm.Get("member_id")
+	if !bitrix24.ValidMemberID(memberID) {
+		in.Log.Warn("placement refused: member_id is not a Bitrix24 member_id", zap.Int("bytes", len(memberID)))
+		placementFail(w, http.StatusBadRequest, "The Sign dialog must be opened from a Bitrix24 deal card.")
+		return
+	}
 	log := in.Log.With(zap.String("member_id", memberID), zap.String("placement", r.PostForm.Get("PLACEMENT")))
 	portal, _, err := in.Portals.Get(ctx, memberID)
 	if err != nil {
@@ -158,6 +163,11 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	}
 	uid := int(me.ID)
 	user, err := in.Identity.UserByBitrixID(ctx, memberID, uid)
+	if err != nil && !isRefusal(err) {
+		log.Error("placement: looking up the Bitrix24 user failed", zap.Int("user_id", uid), zap.Error(err))
+		placementFail(w, http.StatusServiceUnavailable, "Signet is temporarily unavailable; try again in a minute.")
+		return
+	}
 	if err != nil {
 		log.Info("placement: the Bitrix24 user is not a Signet user", zap.Int("user_id", uid), zap.Error(err))
 		placementFail(w, http.StatusForbidden, fmt.Sprintf("Your Bitrix24 user (id %d) is not a Signet user; ask an administrator to add you.", uid))
@@ -323,6 +333,12 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	}
 	portal, _, err := in.Portals.Get(ctx, fc.MemberID)
 	if err != nil {
+		if !errors.Is(err, portals.ErrUnknownPortal) {
+			in.Log.Error("Sign dialog: portal registry unavailable", zap.Error(err))
+			metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
+			reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+			return
+		}
 		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "this portal no longer has Signet installed"})
 		return
 	}
@@ -356,6 +372,12 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := in.authorize(ctx, job, fc.Login, strings.TrimSpace(r.PostForm.Get("otp")), "")
+	if err != nil && !isRefusal(err) {
+		log.Error("Sign dialog: could not authorise; answered 503", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+		return
+	}
 	if err != nil {
 		log.Info("Sign dialog: refused", zap.Error(err))
 		metrics.IntakeTotal.WithLabelValues("placement", "refused").Inc()

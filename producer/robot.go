@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -110,7 +111,7 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Code != in.RobotCode {
-		in.refuse(ctx, w, log, job, claim, fmt.Sprintf("robot code %q is not Signet's robot %q; re-register the robot with `signet admin bitrix24 register`", req.Code, in.RobotCode))
+		in.refuse(ctx, w, log, job, claim, fmt.Sprintf("robot code %q is not Signet's robot %q; re-register the robot with `signet admin bitrix24 register`", clip(req.Code, 64), in.RobotCode))
 		return
 	}
 	if err := in.fillFromProperties(ctx, req, portal, job); err != nil {
@@ -210,6 +211,11 @@ func (in *Intake) sendRefusal(ctx context.Context, w http.ResponseWriter, log *z
 
 // fillFromProperties validates the robot's properties, resolves the signer and authorises the request.
 func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotRequest, portal *portals.Portal, job *contracts.SignJob) error {
+	for k, v := range req.Properties {
+		if n := propertySize(v); n > maxProperty {
+			return &PropertyError{clip(k, 64), fmt.Sprintf("%d bytes, longer than any value Signet takes (%d)", n, maxProperty)}
+		}
+	}
 	prop := func(k string) string {
 		switch v := req.Properties[k].(type) {
 		case string:
@@ -315,6 +321,35 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	job.Signer.Authorization = d.Method
 	job.Signer.GrantID = d.GrantID
 	return nil
+}
+
+// maxProperty bounds one robot property (all its values together): the longest Signet takes is a
+// file URL on the portal or a PKCS#11 URI.
+const maxProperty = 4096
+
+func propertySize(v any) int {
+	switch t := v.(type) {
+	case string:
+		return len(t)
+	case []string:
+		n := 0
+		for _, s := range t {
+			n += len(s)
+		}
+		return n
+	}
+	return 0 // nested deeper than Bitrix24 sends: never read (prop gives "")
+}
+
+// clip quotes at most n bytes of a value the caller sent, for an error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // isFileFieldCode: UF_CRM_… (the user field code shown in the CRM settings) or ufCrm… (crm.item.*).
