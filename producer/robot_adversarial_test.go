@@ -302,13 +302,14 @@ func TestAttackNATSOutageDuringSignerLookup(t *testing.T) {
 	_, code := f.enrolSigner(t)
 	flaky := &flakyIdentity{Identity: f.in.Identity}
 	f.in.Identity = flaky
+	_, deliver := f.portal.NewRobotCall("signet_sign_pdf", 12, f.otpProps(code()))
 	for _, c := range []struct {
 		name         string
 		lookup, auth bool
 	}{{"signer lookup", true, false}, {"OTP check", false, true}} {
 		flaky.set(c.lookup, c.auth)
-		_, st, err := f.portal.RobotCallCopies(context.Background(), f.srv.URL+"/bitrix24/robot", "signet_sign_pdf", 12, f.otpProps(code()), 1, false)
-		if err != nil || st[0] != http.StatusServiceUnavailable {
+		st, err := deliver(context.Background(), f.srv.URL+"/bitrix24/robot")
+		if err != nil || st != http.StatusServiceUnavailable {
 			t.Fatalf("%s times out: HTTP %v %v; want 503", c.name, st, err)
 		}
 		if sign, cb := f.counts(t); sign != 0 || cb != 0 {
@@ -317,9 +318,12 @@ func TestAttackNATSOutageDuringSignerLookup(t *testing.T) {
 	}
 	// NATS back: the retry (same event_token) is not blocked by the failed copy's claim.
 	flaky.set(false, false)
-	_, st, err := f.portal.RobotCallCopies(context.Background(), f.srv.URL+"/bitrix24/robot", "signet_sign_pdf", 12, f.otpProps(code()), 1, false)
-	if err != nil || st[0] != http.StatusOK {
-		t.Fatalf("after the outage: HTTP %v %v; want 200", st, err)
+	st, err := deliver(context.Background(), f.srv.URL+"/bitrix24/robot")
+	if err != nil || st != http.StatusOK {
+		t.Fatalf("the same call after the outage: HTTP %v %v; want 200", st, err)
+	}
+	if sign, cb := f.counts(t); sign != 1 || cb != 0 {
+		t.Fatalf("after the outage: SIGN %d, CALLBACK %d; want the one job", sign, cb)
 	}
 }
 

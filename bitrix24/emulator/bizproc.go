@@ -338,12 +338,12 @@ func (p *Portal) RobotCall(ctx context.Context, handlerURL, code string, dealID 
 // two copies of it in flight (issue 15, found 5). The event stays one-shot: only the first
 // bizproc.event.send for the token is accepted. Returns the token and each copy's status.
 func (p *Portal) RobotCallCopies(ctx context.Context, handlerURL, code string, dealID int, props map[string]any, copies int, together bool) (string, []int, error) {
-	tok, form := p.robotForm(code, dealID, props)
+	tok, deliver := p.NewRobotCall(code, dealID, props)
 	statuses := make([]int, copies)
 	errs := make([]error, copies)
 	var wg sync.WaitGroup
 	for i := range copies {
-		post := func() { statuses[i], errs[i] = p.postForm(ctx, handlerURL, form) }
+		post := func() { statuses[i], errs[i] = deliver(ctx, handlerURL) }
 		if !together {
 			post()
 			continue
@@ -356,6 +356,13 @@ func (p *Portal) RobotCallCopies(ctx context.Context, handlerURL, code string, d
 		return tok, statuses, fmt.Errorf("emulator: robot call %s for deal %d: %w", code, dealID, err)
 	}
 	return tok, statuses, nil
+}
+
+// NewRobotCall registers a fresh robot event and returns its token and a function that delivers that
+// same call (same event_token, same auth) each time it is called: a re-send at any later moment.
+func (p *Portal) NewRobotCall(code string, dealID int, props map[string]any) (string, func(ctx context.Context, handlerURL string) (int, error)) {
+	tok, form := p.robotForm(code, dealID, props)
+	return tok, func(ctx context.Context, handlerURL string) (int, error) { return p.postForm(ctx, handlerURL, form) }
 }
 
 // robotForm registers a fresh event and builds its robot call.
