@@ -412,3 +412,46 @@ func mustStreamInfo(t *testing.T, f *fixture) (uint64, error) {
 	}
 	return info.State.Bytes, nil
 }
+
+// The Sign dialog's double click: the same form sent twice with a valid code is one job, and the
+// second answer is the first's (queued), not "code already used". A wrong code is not remembered: the
+// person corrects it in the same dialog.
+func TestAttackSignDialogDoubleSubmit(t *testing.T) {
+	f := newFixture(t)
+	f.withBitrix(t)
+	f.install(t)
+	_, code := f.enrolSigner(t)
+	_, _ = f.portal.AddDealFile(43, "contract.pdf", []byte("%PDF-1.4"))
+	resp, page := openDialog(t, f, 7, 43, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dialog: %d", resp.StatusCode)
+	}
+	hidden := map[string]string{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+		hidden[m[1]] = m[2]
+	}
+	doc := optionRe.FindStringSubmatch(page)[1]
+	form := func(otp string) url.Values {
+		return url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {doc}, "credential": {cred},
+			"otp": {otp}, "visible": {"Y"}, "page": {"last"}, "position": {"bottom-left"}}
+	}
+	good := code()
+	n, _ := strconv.Atoi(good)
+	if st, out := submit(t, f, form(fmt.Sprintf("%06d", (n+500000)%1000000))); st != http.StatusUnprocessableEntity {
+		t.Fatalf("wrong code: HTTP %d %v; want 422", st, out)
+	}
+	var answers []map[string]any
+	for range 2 {
+		st, out := submit(t, f, form(good))
+		if st != http.StatusAccepted {
+			t.Fatalf("right code in the same dialog: HTTP %d %v; want 202", st, out)
+		}
+		answers = append(answers, out)
+	}
+	if answers[0]["job_id"] != answers[1]["job_id"] || answers[1]["duplicate"] != true {
+		t.Fatalf("double submit answered %v; want the same job, the second as a duplicate", answers)
+	}
+	if sign, cb := f.counts(t); sign != 1 || cb != 0 {
+		t.Fatalf("SIGN %d, CALLBACK %d; want one job", sign, cb)
+	}
+}
