@@ -119,7 +119,7 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		placementFail(w, http.StatusBadRequest, "The Sign dialog must be opened from a Bitrix24 deal card.")
 		return
 	}
-	log := in.Log.With(zap.String("member_id", memberID), zap.String("placement", r.PostForm.Get("PLACEMENT")))
+	log := in.Log.With(zap.String("member_id", memberID), zap.String("placement", clip(r.PostForm.Get("PLACEMENT"), 64)))
 	portal, _, err := in.Portals.Get(ctx, memberID)
 	if err != nil {
 		if errors.Is(err, portals.ErrUnknownPortal) {
