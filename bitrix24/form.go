@@ -37,7 +37,12 @@ func DecodeForm(v url.Values) (map[string]any, error) {
 			}
 		}
 	}
-	return normalizeForm(root).(map[string]any), nil
+	// The top level is always a map of names, whatever they look like: "0=x" is a field named "0", not
+	// a list (PHP's $_POST is an array keyed by name), so only the values below it are normalised.
+	for k, c := range root {
+		root[k] = normalizeForm(c)
+	}
+	return root, nil
 }
 
 // splitFormKey splits "a[b][]" into ["a","b",""]; "" stands for "append".

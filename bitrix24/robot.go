@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxInboundBody bounds what ParseRobotRequest and ParseInstallEvent read; robot calls are a few KB.
@@ -37,6 +38,11 @@ type RobotRequest struct {
 // without AUTH_USER_ID, reference §11) and then the caller falls back to the stored portal tokens.
 // It does not check application_token: the caller compares it with VerifyApplicationToken.
 func ParseRobotRequest(r *http.Request) (*RobotRequest, error) {
+	rr, err := parseRobotRequest(r)
+	return rr, boundError(err)
+}
+
+func parseRobotRequest(r *http.Request) (*RobotRequest, error) {
 	m, err := readInboundForm(r, "robot call")
 	if err != nil {
 		return nil, err
@@ -53,6 +59,9 @@ func ParseRobotRequest(r *http.Request) (*RobotRequest, error) {
 		if s == "" {
 			return nil, fmt.Errorf("%w: robot call without %s; is the handler URL used for something else?", ErrBadRequest, f.key)
 		}
+		if len(s) > MaxRobotField {
+			return nil, fmt.Errorf("%w: robot call: %s is %d bytes, longer than any Bitrix24 sends (%d)", ErrBadRequest, f.key, len(s), MaxRobotField)
+		}
 		*f.dst = s
 	}
 	if rr.DocumentID, err = formStrings(m, "document_id"); err != nil {
@@ -60,6 +69,11 @@ func ParseRobotRequest(r *http.Request) (*RobotRequest, error) {
 	}
 	if len(rr.DocumentID) != 3 || rr.DocumentID[2] == "" {
 		return nil, fmt.Errorf("%w: robot call %s: document_id must be [module, class, TYPE_ID], got %q", ErrBadRequest, rr.Code, rr.DocumentID)
+	}
+	for _, part := range rr.DocumentID {
+		if len(part) > MaxRobotField {
+			return nil, fmt.Errorf("%w: robot call %s: a document_id part is %d bytes (at most %d)", ErrBadRequest, rr.Code, len(part), MaxRobotField)
+		}
 	}
 	if _, ok := m["document_type"]; ok {
 		if rr.DocumentType, err = formStrings(m, "document_type"); err != nil {
@@ -115,7 +129,35 @@ func ParseRobotRequest(r *http.Request) (*RobotRequest, error) {
 	if rr.Auth.MemberID == "" || rr.Auth.ApplicationToken == "" {
 		return nil, fmt.Errorf("%w: robot call %s lacks auth[member_id] or auth[application_token]", ErrBadRequest, rr.Code)
 	}
+	if !ValidMemberID(rr.Auth.MemberID) {
+		return nil, fmt.Errorf("%w: robot call %s: auth[member_id] is not a Bitrix24 member_id (%d bytes; at most %d of A-Z a-z 0-9 _ -)",
+			ErrBadRequest, rr.Code, len(rr.Auth.MemberID), MaxMemberID)
+	}
 	return rr, nil
+}
+
+// MaxRobotField bounds workflow_id, code, event_token and each document_id part: they travel in every
+// job and callback message. Bitrix24's are under 200 bytes (an event_token is the workflow id, the
+// activity name and a signature).
+const MaxRobotField = 512
+
+// MaxMemberID bounds a member_id; Bitrix24's are 32 hex digits.
+const MaxMemberID = 128
+
+// ValidMemberID reports whether s can be a Bitrix24 member_id: 1 to MaxMemberID characters of
+// [A-Za-z0-9_-], the same rule the portal registry keys by. A value that fails is the caller's and is
+// never echoed, logged or audited as it came.
+func ValidMemberID(s string) bool {
+	if s == "" || len(s) > MaxMemberID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // propertyValue turns a decoded property into string or []string; sparse multiple values
@@ -136,8 +178,8 @@ func propertyValue(v any) any {
 		idx := make([]int, 0, len(t))
 		for k, it := range t {
 			n, err := strconv.Atoi(k)
-			if _, isStr := it.(string); err != nil || !isStr {
-				return v
+			if _, isStr := it.(string); err != nil || !isStr || strconv.Itoa(n) != k {
+				return v // "01", "+1": not an index; the lookup by Itoa(n) below would miss
 			}
 			idx = append(idx, n)
 		}
@@ -197,8 +239,38 @@ func (r *RobotRequest) DealID() (int, error) {
 	return id, err
 }
 
+// maxErrorText bounds the text of an error about an inbound request: its messages quote the
+// request's own values (a key, a code, a timestamp), and a 1 MB value must not become a 1 MB log line,
+// HTTP answer or audit reason.
+const maxErrorText = 512
+
+// boundedError is an error whose text was cut at maxErrorText; errors.Is still sees the cause.
+type boundedError struct {
+	msg string
+	err error
+}
+
+func (e *boundedError) Error() string { return e.msg }
+func (e *boundedError) Unwrap() error { return e.err }
+
+func boundError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if len(msg) <= maxErrorText {
+		return err
+	}
+	cut := maxErrorText
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return &boundedError{msg: fmt.Sprintf("%s… (cut; %d bytes)", msg[:cut], len(msg)), err: err}
+}
+
 // readInboundForm checks method and Content-Type, reads at most MaxInboundBody and decodes brackets.
-func readInboundForm(r *http.Request, what string) (map[string]any, error) {
+func readInboundForm(r *http.Request, what string) (m map[string]any, err error) {
+	defer func() { err = boundError(err) }()
 	if r.Method != http.MethodPost {
 		return nil, fmt.Errorf("%w: %s must be POST, got %s", ErrBadRequest, what, r.Method)
 	}
@@ -217,8 +289,7 @@ func readInboundForm(r *http.Request, what string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s body is not url-encoded: %v", ErrBadRequest, what, err)
 	}
-	m, err := DecodeForm(vals)
-	if err != nil {
+	if m, err = DecodeForm(vals); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrBadRequest, what, err)
 	}
 	return m, nil

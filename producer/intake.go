@@ -27,6 +27,8 @@ type Identity interface {
 
 // Intake receives sign requests and turns them into SignJobs.
 type Intake struct {
+	callsState // the robot calls bucket, opened on first use (calls.go)
+
 	JS       jetstream.JetStream
 	Portals  *portals.Registry
 	Identity Identity

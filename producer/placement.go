@@ -114,7 +114,12 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	memberID := r.PostForm.Get("member_id")
-	log := in.Log.With(zap.String("member_id", memberID), zap.String("placement", r.PostForm.Get("PLACEMENT")))
+	if !bitrix24.ValidMemberID(memberID) {
+		in.Log.Warn("placement refused: member_id is not a Bitrix24 member_id", zap.Int("bytes", len(memberID)))
+		placementFail(w, http.StatusBadRequest, "The Sign dialog must be opened from a Bitrix24 deal card.")
+		return
+	}
+	log := in.Log.With(zap.String("member_id", memberID), zap.String("placement", clip(r.PostForm.Get("PLACEMENT"), 64)))
 	portal, _, err := in.Portals.Get(ctx, memberID)
 	if err != nil {
 		if errors.Is(err, portals.ErrUnknownPortal) {
@@ -158,6 +163,11 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	}
 	uid := int(me.ID)
 	user, err := in.Identity.UserByBitrixID(ctx, memberID, uid)
+	if err != nil && !isRefusal(err) {
+		log.Error("placement: looking up the Bitrix24 user failed", zap.Int("user_id", uid), zap.Error(err))
+		placementFail(w, http.StatusServiceUnavailable, "Signet is temporarily unavailable; try again in a minute.")
+		return
+	}
 	if err != nil {
 		log.Info("placement: the Bitrix24 user is not a Signet user", zap.Int("user_id", uid), zap.Error(err))
 		placementFail(w, http.StatusForbidden, fmt.Sprintf("Your Bitrix24 user (id %d) is not a Signet user; ask an administrator to add you.", uid))
@@ -323,6 +333,12 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	}
 	portal, _, err := in.Portals.Get(ctx, fc.MemberID)
 	if err != nil {
+		if !errors.Is(err, portals.ErrUnknownPortal) {
+			in.Log.Error("Sign dialog: portal registry unavailable", zap.Error(err))
+			metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
+			reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+			return
+		}
 		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "this portal no longer has Signet installed"})
 		return
 	}
@@ -355,14 +371,61 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "choose one of the six positions"})
 		return
 	}
-	d, err := in.authorize(ctx, job, fc.Login, strings.TrimSpace(r.PostForm.Get("otp")), "")
+	// A double click (or a re-sent form) is the same job id: known before the code is checked, and
+	// answered like the first, as for robot calls (calls.go). Only an authorised submission is
+	// remembered: after a wrong code the person corrects it in the same dialog, so a refusal releases
+	// the claim.
+	ctx, cancel := context.WithTimeout(ctx, claimHold)
+	defer cancel()
+	claim, prev, err := in.claimCall(ctx, job.ID)
 	if err != nil {
+		log.Error("Sign dialog: could not claim the submission; answered 503", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+		return
+	}
+	if prev != nil {
+		if prev.State != callAuthorized {
+			reply(w, http.StatusUnprocessableEntity, answer{JobID: job.ID, Status: "refused", Error: prev.Reason, Duplicate: true})
+			return
+		}
+		if !prev.Sent && prev.Job != nil {
+			in.placementSend(ctx, w, log, prev.Job, claim, true)
+			return
+		}
+		in.placementQueued(w, log, job.ID, true)
+		return
+	}
+	d, err := in.authorize(ctx, job, fc.Login, strings.TrimSpace(r.PostForm.Get("otp")), "")
+	if err != nil && !isRefusal(err) {
+		claim.release(ctx)
+		log.Error("Sign dialog: could not authorise; answered 503", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+		return
+	}
+	if err != nil {
+		claim.release(ctx)
 		log.Info("Sign dialog: refused", zap.Error(err))
 		metrics.IntakeTotal.WithLabelValues("placement", "refused").Inc()
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalReason(err)})
 		return
 	}
 	job.Signer.Authorization, job.Signer.GrantID = d.Method, d.GrantID
+	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Job: job}); err != nil {
+		if !errors.Is(err, errClaimLost) {
+			claim.release(ctx)
+		}
+		log.Error("Sign dialog: could not record the authorised submission; answered 503", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+		return
+	}
+	in.placementSend(ctx, w, log, job, claim, false)
+}
+
+// placementSend publishes an authorised Sign-dialog job and marks its submission sent.
+func (in *Intake) placementSend(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, repeat bool) {
 	dup, err := in.publishJob(ctx, job)
 	if err != nil {
 		log.Error("Sign dialog: could not queue the job", zap.Error(err))
@@ -370,16 +433,19 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet's queue is unavailable; try again in a minute"})
 		return
 	}
-	log.Info("sign job queued from the Sign dialog", zap.Bool("duplicate", dup))
-	result := "queued"
-	if dup {
-		result = "duplicate"
+	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Sent: true}); err != nil {
+		log.Warn("Sign dialog: job queued, but not marked sent; a repeat re-publishes it (dropped as a duplicate)", zap.Error(err))
 	}
-	metrics.IntakeTotal.WithLabelValues("placement", result).Inc()
+	in.placementQueued(w, log, job.ID, dup || repeat)
+}
+
+func (in *Intake) placementQueued(w http.ResponseWriter, log *zap.Logger, jobID string, dup bool) {
+	log.Info("sign job queued from the Sign dialog", zap.Bool("duplicate", dup))
+	metrics.IntakeTotal.WithLabelValues("placement", intakeResult(dup)).Inc()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusAccepted)
-	_ = json.NewEncoder(w).Encode(map[string]any{"job_id": job.ID, "status": "queued", "duplicate": dup,
-		"status_url": "/bitrix24/placement/job/" + job.ID})
+	_ = json.NewEncoder(w).Encode(map[string]any{"job_id": jobID, "status": "queued", "duplicate": dup,
+		"status_url": "/bitrix24/placement/job/" + jobID})
 }
 
 // PlacementJobID derives the job id from the dialog's nonce and the chosen file: unguessable (the

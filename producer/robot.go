@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -94,43 +95,127 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		job.Document.EntityTypeID, job.Document.EntityID = 2, id
 	}
 	log = log.With(zap.String("job_id", job.ID))
+	// A repeat of this call (Bitrix24 retrying, or two copies at once) must be known as one before the
+	// OTP is checked: the first copy consumed the code, and a second check would refuse the repeat and
+	// tell the workflow it failed while the first copy's document is signed. The claim is atomic (KV
+	// Create keyed by the job id); the copy holding it finishes within claimHold.
+	ctx, cancel := context.WithTimeout(ctx, claimHold)
+	defer cancel()
+	claim, prev, err := in.claimCall(ctx, job.ID)
+	if err != nil {
+		in.unavailable(w, log, job, "could not claim the robot call", err)
+		return
+	}
+	if prev != nil {
+		in.answerRepeat(ctx, w, log, job, claim, prev)
+		return
+	}
 	if req.Code != in.RobotCode {
-		in.refuse(ctx, w, log, job, fmt.Sprintf("robot code %q is not Signet's robot %q; re-register the robot with `signet admin bitrix24 register`", req.Code, in.RobotCode))
+		in.refuse(ctx, w, log, job, claim, fmt.Sprintf("robot code %q is not Signet's robot %q; re-register the robot with `signet admin bitrix24 register`", clip(req.Code, 64), in.RobotCode))
 		return
 	}
 	if err := in.fillFromProperties(ctx, req, portal, job); err != nil {
-		in.refuse(ctx, w, log, job, refusalReason(err))
+		if !isRefusal(err) {
+			claim.release(ctx)
+			in.unavailable(w, log, job, "could not authorise the robot call", err)
+			return
+		}
+		in.refuse(ctx, w, log, job, claim, refusalReason(err))
 		return
 	}
+	// Recorded before it is published: a repeat after a lost publish sends this job, without asking
+	// for the (now used) code again.
+	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Job: job}); err != nil {
+		if !errors.Is(err, errClaimLost) {
+			claim.release(ctx)
+		}
+		in.unavailable(w, log, job, "could not record the authorised robot call", err)
+		return
+	}
+	in.sendJob(ctx, w, log, job, claim, false)
+}
+
+// sendJob publishes an authorised robot job and marks its call sent.
+func (in *Intake) sendJob(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, repeat bool) {
 	dup, err := in.publishJob(ctx, job)
 	if err != nil {
-		log.Error("robot call: could not queue the job", zap.Error(err))
-		metrics.IntakeTotal.WithLabelValues("robot", "error").Inc()
-		reply(w, http.StatusServiceUnavailable, answer{JobID: job.ID, Status: "error", Error: "queue unavailable; Bitrix24 may retry"})
+		in.unavailable(w, log, job, "could not queue the job", err)
 		return
 	}
+	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Sent: true}); err != nil {
+		log.Warn("robot call: job queued, but not marked sent; a repeat re-publishes it (dropped as a duplicate)", zap.Error(err))
+	}
+	dup = dup || repeat
 	log.Info("sign job queued", zap.String("login", job.Signer.Login), zap.String("authorization", job.Signer.Authorization), zap.Bool("duplicate", dup))
 	metrics.IntakeTotal.WithLabelValues("robot", intakeResult(dup)).Inc()
 	reply(w, http.StatusOK, answer{JobID: job.ID, Status: "queued", Duplicate: dup})
 }
 
-// refuse answers 422 and sends the reason to the workflow through the callback stream.
-func (in *Intake) refuse(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, reason string) {
+// answerRepeat answers a repeated robot call like the first copy was answered, without checking
+// anything again: the job was authorised (queued, duplicate) or refused (the same reason). What the
+// first copy could not send (a transient fault after the decision) is sent now, once.
+func (in *Intake) answerRepeat(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, prev *callRecord) {
+	log = log.With(zap.Bool("repeat", true))
+	switch {
+	case prev.State == callAuthorized && !prev.Sent && prev.Job != nil:
+		in.sendJob(ctx, w, log, prev.Job, claim, true)
+	case prev.State == callAuthorized:
+		log.Info("repeated robot call: the job was queued already")
+		metrics.IntakeTotal.WithLabelValues("robot", "duplicate").Inc()
+		reply(w, http.StatusOK, answer{JobID: job.ID, Status: "queued", Duplicate: true})
+	case prev.State == callRefused && !prev.Sent && prev.Job != nil:
+		in.sendRefusal(ctx, w, log, prev.Job, claim, prev.Reason, true)
+	default:
+		log.Info("repeated robot call: refused already", zap.String("reason", prev.Reason))
+		metrics.IntakeTotal.WithLabelValues("robot", "refused").Inc()
+		reply(w, http.StatusUnprocessableEntity, answer{JobID: job.ID, Status: "refused", Error: prev.Reason, Duplicate: true})
+	}
+}
+
+// unavailable answers a transient fault: 503, so Bitrix24 may retry, and nothing to the workflow.
+func (in *Intake) unavailable(w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, what string, err error) {
+	log.Error("robot call: "+what+"; answered 503", zap.Error(err))
+	metrics.IntakeTotal.WithLabelValues(string(job.Kind), "error").Inc()
+	reply(w, http.StatusServiceUnavailable, answer{JobID: job.ID, Status: "error", Error: "Signet is temporarily unavailable; Bitrix24 may retry"})
+}
+
+// refuse records the refusal of the claimed call, answers 422 and sends the reason to the workflow
+// through the callback stream.
+func (in *Intake) refuse(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, reason string) {
 	e := audit.JobEvent(contracts.AuditRequestRefused, job)
 	e.Outcome, e.Reason = contracts.AuditRefused, reason
 	in.record(ctx, e)
 	log.Warn("sign request refused", zap.String("reason", reason))
-	metrics.IntakeTotal.WithLabelValues(string(job.Kind), "refused").Inc()
-	if err := in.publishRefusal(ctx, job, reason); err != nil {
-		log.Error("could not queue the refusal for the workflow", zap.Error(err))
-		reply(w, http.StatusServiceUnavailable, answer{JobID: job.ID, Status: "error", Error: "queue unavailable; Bitrix24 may retry"})
+	if err := claim.set(ctx, callRecord{State: callRefused, Since: in.now().UTC(), Job: job, Reason: reason}); err != nil {
+		if !errors.Is(err, errClaimLost) {
+			claim.release(ctx)
+		}
+		in.unavailable(w, log, job, "could not record the refusal", err)
 		return
 	}
-	reply(w, http.StatusUnprocessableEntity, answer{JobID: job.ID, Status: "refused", Error: reason})
+	in.sendRefusal(ctx, w, log, job, claim, reason, false)
+}
+
+// sendRefusal queues a refused call's failed result for the workflow and marks the call sent.
+func (in *Intake) sendRefusal(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, reason string, repeat bool) {
+	metrics.IntakeTotal.WithLabelValues(string(job.Kind), "refused").Inc()
+	if err := in.publishRefusal(ctx, job, reason); err != nil {
+		in.unavailable(w, log, job, "could not queue the refusal for the workflow", err)
+		return
+	}
+	if err := claim.set(ctx, callRecord{State: callRefused, Since: in.now().UTC(), Reason: reason, Sent: true}); err != nil {
+		log.Warn("robot call: refusal queued, but not marked sent; a repeat re-publishes it (dropped as a duplicate)", zap.Error(err))
+	}
+	reply(w, http.StatusUnprocessableEntity, answer{JobID: job.ID, Status: "refused", Error: reason, Duplicate: repeat})
 }
 
 // fillFromProperties validates the robot's properties, resolves the signer and authorises the request.
 func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotRequest, portal *portals.Portal, job *contracts.SignJob) error {
+	for k, v := range req.Properties {
+		if n := propertySize(v); n > maxProperty {
+			return &PropertyError{clip(k, 64), fmt.Sprintf("%d bytes, longer than any value Signet takes (%d)", n, maxProperty)}
+		}
+	}
 	prop := func(k string) string {
 		switch v := req.Properties[k].(type) {
 		case string:
@@ -236,6 +321,35 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	job.Signer.Authorization = d.Method
 	job.Signer.GrantID = d.GrantID
 	return nil
+}
+
+// maxProperty bounds one robot property (all its values together): the longest Signet takes is a
+// file URL on the portal or a PKCS#11 URI.
+const maxProperty = 4096
+
+func propertySize(v any) int {
+	switch t := v.(type) {
+	case string:
+		return len(t)
+	case []string:
+		n := 0
+		for _, s := range t {
+			n += len(s)
+		}
+		return n
+	}
+	return 0 // nested deeper than Bitrix24 sends: never read (prop gives "")
+}
+
+// clip quotes at most n bytes of a value the caller sent, for an error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // isFileFieldCode: UF_CRM_… (the user field code shown in the CRM settings) or ufCrm… (crm.item.*).

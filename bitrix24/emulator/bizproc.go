@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
@@ -323,6 +325,48 @@ func (p *Portal) bizprocActivityLog(_ *callCtx, params map[string]any) (any, *ap
 // application_token) and POSTs it to handlerURL. Returns the event_token and the handler's status.
 // EventsSent()[token] then shows the handler's bizproc.event.send, LogMessages()[token] its LOG_MESSAGE.
 func (p *Portal) RobotCall(ctx context.Context, handlerURL, code string, dealID int, props map[string]any) (string, int, error) {
+	tok, form := p.robotForm(code, dealID, props)
+	status, err := p.postForm(ctx, handlerURL, form)
+	if err != nil {
+		return tok, status, fmt.Errorf("emulator: robot call %s for deal %d: %w", code, dealID, err)
+	}
+	return tok, status, nil
+}
+
+// RobotCallCopies delivers one robot call (one event_token) copies times, all at once when together is
+// set, else one after the other: the queue server re-sending a call whose answer it did not get, or
+// two copies of it in flight (issue 15, found 5). The event stays one-shot: only the first
+// bizproc.event.send for the token is accepted. Returns the token and each copy's status.
+func (p *Portal) RobotCallCopies(ctx context.Context, handlerURL, code string, dealID int, props map[string]any, copies int, together bool) (string, []int, error) {
+	tok, deliver := p.NewRobotCall(code, dealID, props)
+	statuses := make([]int, copies)
+	errs := make([]error, copies)
+	var wg sync.WaitGroup
+	for i := range copies {
+		post := func() { statuses[i], errs[i] = deliver(ctx, handlerURL) }
+		if !together {
+			post()
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); post() }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return tok, statuses, fmt.Errorf("emulator: robot call %s for deal %d: %w", code, dealID, err)
+	}
+	return tok, statuses, nil
+}
+
+// NewRobotCall registers a fresh robot event and returns its token and a function that delivers that
+// same call (same event_token, same auth) each time it is called: a re-send at any later moment.
+func (p *Portal) NewRobotCall(code string, dealID int, props map[string]any) (string, func(ctx context.Context, handlerURL string) (int, error)) {
+	tok, form := p.robotForm(code, dealID, props)
+	return tok, func(ctx context.Context, handlerURL string) (int, error) { return p.postForm(ctx, handlerURL, form) }
+}
+
+// robotForm registers a fresh event and builds its robot call.
+func (p *Portal) robotForm(code string, dealID int, props map[string]any) (string, map[string]any) {
 	p.mu.Lock()
 	uid, useSub := AdminUserID, true
 	if r, ok := p.robots[code]; ok {
@@ -362,11 +406,7 @@ func (p *Portal) RobotCall(ctx context.Context, handlerURL, code string, dealID 
 	if len(props) > 0 {
 		form["properties"] = props
 	}
-	status, err := p.postForm(ctx, handlerURL, form)
-	if err != nil {
-		return tok, status, fmt.Errorf("emulator: robot call %s for deal %d: %w", code, dealID, err)
-	}
-	return tok, status, nil
+	return tok, form
 }
 
 // handlerClient sends the portal's calls to the app (robot calls, install events). Like Bitrix24's

@@ -132,6 +132,7 @@ func (w *Writer) Append(ctx context.Context, e contracts.AuditEvent) (*contracts
 		e.Time = w.opts.Now()
 	}
 	e.Time = e.Time.UTC()
+	e = Bound(e)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	stored, err := w.appendLocked(ctx, func(uint64, string) (contracts.AuditEvent, error) { return e, nil })
