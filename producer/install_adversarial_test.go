@@ -301,3 +301,28 @@ func TestAttackWindowTokenNeedsAnAdministratorsCall(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// A forger who wins the token-less window has their application_token stored, but their robot calls
+// carry no access token the portal confirms as the installing administrator's: refused at the robot
+// handler, nothing queued, and the token stays unconfirmed.
+func TestAttackWindowTokenRobotCallRefused(t *testing.T) {
+	f := newInstallFixture(t, emulator.Config{})
+	if resp, _ := f.openInstallPage(t, emulator.AdminUserID); resp.StatusCode != http.StatusOK {
+		t.Fatalf("installation page: %d", resp.StatusCode)
+	}
+	if st, _ := postInstallForm(t, f.srv.URL+"/bitrix24/install", installForm("ONAPPINSTALL", f.portalAuth("forged-app-token"))); st != http.StatusOK {
+		t.Fatalf("token-less event: HTTP %d", st)
+	}
+	if st := f.forgedRobotCall(t, "forged-app-token"); st != http.StatusUnauthorized {
+		t.Fatalf("the forger's robot call with the window token: HTTP %d, want 401", st)
+	}
+	if n := streamMsgs(t, f.js, contracts.StreamSign); n != 0 {
+		t.Fatalf("%d jobs queued by the forger", n)
+	}
+	if n := streamMsgs(t, f.js, contracts.StreamCallback); n != 0 {
+		t.Fatalf("%d callbacks queued by the forger", n)
+	}
+	if f.stored(t).Install.TokenSource != "window" {
+		t.Fatal("the forger's call confirmed the token")
+	}
+}

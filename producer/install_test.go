@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"github.com/signet-b24/signet/internal/jobkey"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,6 +50,9 @@ func newInstallFixture(t *testing.T, cfg emulator.Config) *fixture {
 	}
 	t.Cleanup(func() { p.Close() })
 	in := &Intake{JS: ns.JS, Portals: reg, Identity: id, Domains: []string{base}, RobotCode: "signet_sign_pdf", Log: zap.NewNop()}
+	if in.JobKey, err = jobkey.Generate(0); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	in.Routes(mux)
 	srv := httptest.NewServer(mux)

@@ -136,6 +136,16 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		placementFail(w, http.StatusUnauthorized, "The request does not come from the installed Signet application.")
 		return
 	}
+	if err := in.ConfirmApplicationToken(ctx, portal, bitrix24.Auth{MemberID: memberID, ApplicationToken: r.PostForm.Get("APPLICATION_TOKEN"), AccessToken: r.PostForm.Get("AUTH_ID")}); err != nil {
+		if errors.Is(err, bitrix24.ErrNotProven) {
+			log.Warn("placement refused: the application_token of a token-less install is not confirmed yet", zap.Error(err))
+			placementFail(w, http.StatusUnauthorized, "Signet's installation is not confirmed yet: a portal administrator opens Signet in the portal once.")
+			return
+		}
+		log.Error("placement: confirming the application_token with the portal failed", zap.Error(err))
+		placementFail(w, http.StatusServiceUnavailable, "Signet is temporarily unavailable; try again in a minute.")
+		return
+	}
 	var opts map[string]any
 	if err := json.Unmarshal([]byte(r.PostForm.Get("PLACEMENT_OPTIONS")), &opts); err != nil {
 		placementFail(w, http.StatusBadRequest, "PLACEMENT_OPTIONS is not JSON; open the dialog from a deal card.")

@@ -82,6 +82,21 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "application_token does not match"})
 		return
 	}
+	// A token that only a token-less ONAPPINSTALL brought is believed once a call of the installing
+	// administrator (the robot's AUTH_USER_ID) confirms it with the portal (docs/security/portal.md).
+	if err := in.ConfirmApplicationToken(ctx, portal, req.Auth); err != nil {
+		if errors.Is(err, bitrix24.ErrNotProven) {
+			log.Warn("robot call refused: the application_token of a token-less install is not confirmed yet", zap.Error(err))
+			in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: req.Auth.MemberID, Outcome: contracts.AuditRefused, Reason: "application_token not confirmed by the portal"})
+			metrics.IntakeTotal.WithLabelValues("robot", "unauthorized").Inc()
+			reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "the application's install is not confirmed yet: an administrator opens Signet in the portal"})
+			return
+		}
+		log.Error("robot call: confirming the application_token with the portal failed", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("robot", "error").Inc()
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "portal unavailable; try again"})
+		return
+	}
 
 	job := &contracts.SignJob{
 		ID:       RobotJobID(req.Auth.MemberID, req.EventToken),
