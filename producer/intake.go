@@ -23,6 +23,8 @@ import (
 type Identity interface {
 	UserByBitrixID(ctx context.Context, memberID string, bitrixUserID int) (*identity.User, error)
 	Authorize(ctx context.Context, login, code, grantID, credentialURI string) (*identity.Decision, error)
+	// CredentialPortal names the portal (member_id) a credential is assigned to; "" is Signet-wide.
+	CredentialPortal(ctx context.Context, credentialURI string) (string, error)
 }
 
 // Intake receives sign requests and turns them into SignJobs.
@@ -116,6 +118,18 @@ func (in *Intake) record(ctx context.Context, e contracts.AuditEvent) {
 // authorize is the one check every intake path makes (identity.Authorize), with its outcome in the
 // audit trail: OTP verified, not required, grant used, or refused with the reason.
 func (in *Intake) authorize(ctx context.Context, job *contracts.SignJob, login, code, grantID string) (*identity.Decision, error) {
+	// A credential assigned to one portal signs only for that portal's calls, whatever a mapping says
+	// (docs/security/tenancy.md): a user mapped on two portals cannot carry one company's key to the other.
+	if job.Credential != "" && job.Portal.MemberID != "" {
+		owner, err := in.Identity.CredentialPortal(ctx, job.Credential)
+		if err != nil {
+			return nil, err
+		}
+		if owner != "" && owner != job.Portal.MemberID {
+			return nil, fmt.Errorf("certificate %s belongs to another Bitrix24 portal; choose one of this portal's certificates: %w",
+				job.Credential, identity.ErrCredentialNotMapped)
+		}
+	}
 	d, err := in.Identity.Authorize(ctx, login, code, grantID, job.Credential)
 	e := audit.JobEvent(contracts.AuditOTPVerified, job)
 	e.Login = login

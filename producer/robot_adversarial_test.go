@@ -455,3 +455,39 @@ func TestAttackSignDialogDoubleSubmit(t *testing.T) {
 		t.Fatalf("SIGN %d, CALLBACK %d; want one job", sign, cb)
 	}
 }
+
+// A credential assigned to another portal does not sign for this portal's robot call, even when a
+// mapping lets the signer use it (a user mapped on two portals, or a local administrator's slip):
+// refused as never-will-work, the workflow told why, nothing queued to SIGN.
+func TestAttackCredentialOfAnotherPortal(t *testing.T) {
+	f := newFixture(t)
+	f.install(t)
+	f.addSigner(t, true)
+	if err := f.id.AssignCredential(context.Background(), cred, "other-portal-member-id"); err != nil {
+		t.Fatal(err)
+	}
+	_, status, err := f.portal.RobotCall(context.Background(), f.srv.URL+"/bitrix24/robot", "signet_sign_pdf", 1188, f.props("42"))
+	if err != nil || status != http.StatusUnprocessableEntity {
+		t.Fatalf("robot call with another portal's certificate: status %d, %v; want 422", status, err)
+	}
+	if n := streamMsgs(t, f.js, contracts.StreamSign); n != 0 {
+		t.Fatalf("SIGN holds %d jobs, want none", n)
+	}
+	cb, err := contracts.DecodeCallback(lastMsg(t, f.js, contracts.StreamCallback, contracts.SubjectCallback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.Outcome != contracts.OutcomeFailed || !strings.Contains(cb.Error, "another Bitrix24 portal") {
+		t.Fatalf("the workflow is told %q (%s), want a refusal naming the other portal", cb.Error, cb.Outcome)
+	}
+	// Assigned to this portal, the same call signs.
+	if err := f.id.AssignCredential(context.Background(), cred, f.portal.MemberID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, status, err := f.portal.RobotCall(context.Background(), f.srv.URL+"/bitrix24/robot", "signet_sign_pdf", 1189, f.props("42")); err != nil || status != http.StatusOK {
+		t.Fatalf("robot call with this portal's certificate: status %d, %v", status, err)
+	}
+	if n := streamMsgs(t, f.js, contracts.StreamSign); n != 1 {
+		t.Fatalf("SIGN holds %d jobs, want 1", n)
+	}
+}
