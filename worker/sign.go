@@ -322,7 +322,7 @@ func tokenTrouble(err error) bool {
 }
 
 func isPDFProblem(err error) bool {
-	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse,
+	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse, pades.ErrTooLarge,
 		evidence.ErrAlreadySigned, evidence.ErrEncrypted, evidence.ErrNotPDF} {
 		if errors.Is(err, e) {
 			return true

@@ -1,0 +1,285 @@
+package pades
+
+// Adversarial tests of the decoding budgets (budget.go): inputs built to cost memory or time, each
+// refused with ErrTooLarge (or ErrCorrupt) and nothing written. Memory is measured, never time.
+
+import (
+	"bytes"
+	"compress/zlib"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// xrefStreamPDF writes the plain objects (number → body, streams included), then a cross-reference
+// stream listing them and the compressed objects (number → object stream, index).
+func xrefStreamPDF(plain map[int]string, order []int, compressed map[int][2]int, root int) []byte {
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+	offsets := map[int]int{}
+	size := 0
+	for _, nr := range order {
+		offsets[nr] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", nr, plain[nr])
+		size = max(size, nr+1)
+	}
+	for nr := range compressed {
+		size = max(size, nr+1)
+	}
+	xrefNr := size
+	size++
+	offsets[xrefNr] = b.Len()
+	var rows bytes.Buffer
+	for nr := range size {
+		row := make([]byte, 7)
+		switch {
+		case offsets[nr] != 0:
+			row[0] = 1
+			binary.BigEndian.PutUint32(row[1:5], uint32(offsets[nr]))
+		case compressed[nr] != [2]int{}:
+			row[0] = 2
+			binary.BigEndian.PutUint32(row[1:5], uint32(compressed[nr][0]))
+			binary.BigEndian.PutUint16(row[5:7], uint16(compressed[nr][1]))
+		}
+		rows.Write(row)
+	}
+	fmt.Fprintf(&b, "%d 0 obj\n<</Type/XRef/Size %d/W[1 4 2]/Root %d 0 R/Length %d>>\nstream\n", xrefNr, size, root, rows.Len())
+	b.Write(rows.Bytes())
+	fmt.Fprintf(&b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", offsets[xrefNr])
+	return b.Bytes()
+}
+
+var (
+	bombOnce sync.Once
+	bombPDF  []byte
+)
+
+// bomb is a 1-page PDF of about 300 KB whose catalog and page tree live in an object stream that
+// inflates (/FlateDecode) to 320 MB: the "1 MB object-stream bomb" of issue 15.
+func bomb(t testing.TB) []byte {
+	bombOnce.Do(func() {
+		objs := "<</Type/Catalog/Pages 2 0 R>>\n<</Type/Pages/Kids[3 0 R]/Count 1>>\n"
+		prolog := fmt.Sprintf("1 0 2 %d ", strings.Index(objs, "\n")+1)
+		var z bytes.Buffer
+		zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+		zw.Write([]byte(prolog + objs))
+		zeros := make([]byte, 1<<20) // NUL is white space (ISO 32000-1 Table 1)
+		for range 320 {
+			zw.Write(zeros)
+		}
+		zw.Close()
+		stm := fmt.Sprintf("<</Type/ObjStm/N 2/First %d/Filter/FlateDecode/Length %d>>\nstream\n", len(prolog), z.Len()) + z.String() + "\nendstream"
+		bombPDF = xrefStreamPDF(map[int]string{3: "<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>", 4: stm}, []int{3, 4},
+			map[int][2]int{1: {4, 0}, 2: {4, 1}}, 1)
+	})
+	if len(bombPDF) > 1<<20 {
+		t.Fatalf("the bomb is %d bytes; it should be under 1 MB", len(bombPDF))
+	}
+	return bombPDF
+}
+
+// withLimits sets the package limits for one test.
+func withLimits(t *testing.T, l Limits) {
+	SetLimits(l)
+	t.Cleanup(func() { SetLimits(DefaultLimits()) })
+}
+
+// allocated runs f and returns the bytes it allocated (all of them, freed or not: a bound on the
+// heap it can have needed).
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// peakHeap runs f and samples the live heap (objects, reachable or not yet collected) every
+// millisecond, returning the highest sample above the heap before f.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	base := sample[0].Value.Uint64()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
+				peak.Store(v - base)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(done)
+	return peak.Load()
+}
+
+func wantTooLarge(t *testing.T, err error, phrase string) {
+	t.Helper()
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), phrase) {
+		t.Fatalf("want ErrTooLarge saying %q, got %v", phrase, err)
+	}
+}
+
+// TestAttackObjectStreamBomb signs the bomb: refused with the clear never-will-work error, no output
+// file, and far less memory than the 320 MB the stream inflates to.
+func TestAttackObjectStreamBomb(t *testing.T) {
+	in := bomb(t)
+	dir := t.TempDir()
+	src, out := filepath.Join(dir, "bomb.pdf"), filepath.Join(dir, "signed.pdf")
+	if err := os.WriteFile(src, in, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := ecSigner(t)
+	var err error
+	n := allocated(func() { _, err = SignFile(context.Background(), src, out, s, Options{Page: -1}) })
+	wantTooLarge(t, err, "expands to more than 32 MB when decoded")
+	t.Logf("signing the bomb allocated %d MiB: %v", n>>20, err)
+	if n > 160<<20 {
+		t.Errorf("signing the bomb allocated %d MiB; the decoding budget should keep it near 2 × 32 MiB", n>>20)
+	}
+	if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("a signed file was written for the bomb (%v)", serr)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("files left behind: %v", ents)
+	}
+
+	// In memory (the worker's path for small documents) the same.
+	_, _, err = Sign(context.Background(), in, s, Options{})
+	wantTooLarge(t, err, "when decoded")
+}
+
+// TestAttackBombThroughVerify: the verification path reads with the same budget.
+func TestAttackBombThroughVerify(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "bomb.pdf")
+	if err := os.WriteFile(src, bomb(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	n := allocated(func() { _, err = Verify(src, nil) })
+	wantTooLarge(t, err, "when decoded")
+	if n > 160<<20 {
+		t.Errorf("verifying the bomb allocated %d MiB", n>>20)
+	}
+}
+
+// TestAttackTwelveBombsAtOnce: twelve bombs at once share the process budget, so the live heap stays
+// near the budget instead of twelve times a document's share (issue 15: 1.07 GB RSS).
+func TestAttackTwelveBombsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decodes twelve bombs")
+	}
+	in := bomb(t)
+	withLimits(t, Limits{MaxStreamBytes: 16 << 20, MaxDocumentBytes: 16 << 20, ProcessBytes: 40 << 20})
+	s := ecSigner(t)
+	errs := make([]error, 12)
+	peak := peakHeap(func() {
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() { _, _, errs[i] = Sign(context.Background(), in, s, Options{}) })
+		}
+		wg.Wait()
+	})
+	for i, err := range errs {
+		if !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrBusy) {
+			t.Errorf("bomb %d: want ErrTooLarge or ErrBusy, got %v", i, err)
+		}
+	}
+	t.Logf("twelve bombs at once: peak heap %d MiB above the start (process budget 40 MiB)", peak>>20)
+	// Unshared, each bomb would hold 16 MiB decoded plus its filter's buffer: over 200 MiB at once.
+	if peak > 150<<20 {
+		t.Errorf("twelve bombs at once took a peak of %d MiB of heap; the process budget is 40 MiB", peak>>20)
+	}
+}
+
+// TestAttackDeepNesting: arrays nested 100,000 deep in the catalog, in a plain object and in an
+// object stream, are refused as corrupt, not a stack overflow.
+func TestAttackDeepNesting(t *testing.T) {
+	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	plain := buildPDF([]string{"<</Type/Catalog/Pages 2 0 R/X " + deep + ">>", "<</Type/Pages/Kids[3 0 R]/Count 1>>", "<</Type/Page/Parent 2 0 R>>"}, "", nil)
+	objs := "<</Type/Catalog/Pages 2 0 R/X " + deep + ">>\n<</Type/Pages/Kids[3 0 R]/Count 1>>\n"
+	prolog := fmt.Sprintf("1 0 2 %d ", strings.Index(objs, "\n")+1)
+	stm := fmt.Sprintf("<</Type/ObjStm/N 2/First %d/Length %d>>\nstream\n%s\nendstream", len(prolog), len(prolog+objs), prolog+objs)
+	packed := xrefStreamPDF(map[int]string{3: "<</Type/Page/Parent 2 0 R>>", 4: stm}, []int{3, 4}, map[int][2]int{1: {4, 0}, 2: {4, 1}}, 1)
+	s := ecSigner(t)
+	for name, in := range map[string][]byte{"plain": plain, "object stream": packed} {
+		_, _, err := Sign(context.Background(), in, s, Options{})
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: want ErrCorrupt, got %v", name, err)
+		}
+	}
+}
+
+// TestAttackHugeObjectCount: a cross-reference stream of 10 KB that lists 20 million objects (one
+// byte each, /W [1 0 0]) is refused before the reader builds a map of them.
+func TestAttackHugeObjectCount(t *testing.T) {
+	const count = 20_000_000
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw.Write(bytes.Repeat([]byte{1}, count))
+	zw.Close()
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.7\n")
+	at := b.Len()
+	fmt.Fprintf(&b, "1 0 obj\n<</Type/XRef/Size %d/W[1 0 0]/Root 2 0 R/Filter/FlateDecode/Length %d>>\nstream\n", count, z.Len())
+	b.Write(z.Bytes())
+	fmt.Fprintf(&b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", at)
+	in := b.Bytes()
+	var err error
+	n := allocated(func() { _, _, err = Sign(context.Background(), in, ecSigner(t), Options{}) })
+	wantTooLarge(t, err, "lists more than 1048576 objects")
+	t.Logf("a %d KB file listing %d objects: refused after allocating %d MiB", len(in)>>10, count, n>>20)
+	if n > 256<<20 {
+		t.Errorf("refusing %d objects allocated %d MiB", count, n>>20)
+	}
+}
+
+// TestAttackHugeKidsArray: a page tree node whose /Kids array is 8 MB of "1 0 R" is charged to the
+// document's budget as it is parsed; with a small budget it is refused.
+func TestAttackHugeKidsArray(t *testing.T) {
+	withLimits(t, Limits{MaxDocumentBytes: 16 << 20})
+	kids := strings.Repeat("3 0 R ", (8<<20)/6-16)
+	in := buildPDF([]string{"<</Type/Catalog/Pages 2 0 R>>", "<</Type/Pages/Kids[" + kids + "]/Count 1>>", "<</Type/Page/Parent 2 0 R>>"}, "", nil)
+	_, _, err := Sign(context.Background(), in, ecSigner(t), Options{})
+	wantTooLarge(t, err, "when decoded")
+}
+
+// TestBudgetReleased: after refused bombs every byte of the process budget is back; an ordinary
+// document then signs.
+func TestBudgetReleased(t *testing.T) {
+	withLimits(t, Limits{ProcessBytes: 100 << 20})
+	s := ecSigner(t)
+	for range 3 {
+		if _, _, err := Sign(context.Background(), bomb(t), s, Options{}); !errors.Is(err, ErrTooLarge) {
+			t.Fatal(err)
+		}
+	}
+	_, sem := currentLimits()
+	if !sem.TryAcquire(100 << 20) {
+		t.Fatal("the process budget was not given back after refusing the bombs")
+	}
+	sem.Release(100 << 20)
+	if _, _, err := Sign(context.Background(), corpus(t, "xref-stream.pdf"), s, Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
