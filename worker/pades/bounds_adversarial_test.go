@@ -67,25 +67,32 @@ var (
 // bomb is a 1-page PDF of about 300 KB whose catalog and page tree live in an object stream that
 // inflates (/FlateDecode) to 320 MB: the "1 MB object-stream bomb" of issue 15.
 func bomb(t testing.TB) []byte {
-	bombOnce.Do(func() {
-		objs := "<</Type/Catalog/Pages 2 0 R>>\n<</Type/Pages/Kids[3 0 R]/Count 1>>\n"
-		prolog := fmt.Sprintf("1 0 2 %d ", strings.Index(objs, "\n")+1)
-		var z bytes.Buffer
-		zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
-		zw.Write([]byte(prolog + objs))
-		zeros := make([]byte, 1<<20) // NUL is white space (ISO 32000-1 Table 1)
-		for range 320 {
-			zw.Write(zeros)
-		}
-		zw.Close()
-		stm := fmt.Sprintf("<</Type/ObjStm/N 2/First %d/Filter/FlateDecode/Length %d>>\nstream\n", len(prolog), z.Len()) + z.String() + "\nendstream"
-		bombPDF = xrefStreamPDF(map[int]string{3: "<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>", 4: stm}, []int{3, 4},
-			map[int][2]int{1: {4, 0}, 2: {4, 1}}, 1)
-	})
+	bombOnce.Do(func() { bombPDF = bombOf(320) })
 	if len(bombPDF) > 1<<20 {
 		t.Fatalf("the bomb is %d bytes; it should be under 1 MB", len(bombPDF))
 	}
 	return bombPDF
+}
+
+// smallBomb inflates to 40 MB, just over the default stream limit: a fuzzing seed.
+func smallBomb() []byte { return bombOf(40) }
+
+// bombOf builds a bomb whose object stream inflates to mb megabytes of white space (NUL, ISO
+// 32000-1 Table 1) after its two objects.
+func bombOf(mb int) []byte {
+	objs := "<</Type/Catalog/Pages 2 0 R>>\n<</Type/Pages/Kids[3 0 R]/Count 1>>\n"
+	prolog := fmt.Sprintf("1 0 2 %d ", strings.Index(objs, "\n")+1)
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw.Write([]byte(prolog + objs))
+	zeros := make([]byte, 1<<20)
+	for range mb {
+		zw.Write(zeros)
+	}
+	zw.Close()
+	stm := fmt.Sprintf("<</Type/ObjStm/N 2/First %d/Filter/FlateDecode/Length %d>>\nstream\n", len(prolog), z.Len()) + z.String() + "\nendstream"
+	return xrefStreamPDF(map[int]string{3: "<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>", 4: stm}, []int{3, 4},
+		map[int][2]int{1: {4, 0}, 2: {4, 1}}, 1)
 }
 
 // withLimits sets the package limits for one test.
