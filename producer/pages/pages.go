@@ -71,6 +71,8 @@ type Config struct {
 	RobotCode string
 	// MaxPDFBytes bounds an upload to the verification page (default 100 MiB).
 	MaxPDFBytes int64
+	// Verify bounds the verification page per client and in total (verifylimit.go).
+	Verify VerifyLimits
 	// Audit records every change made in the control panel; nil logs the change instead.
 	Audit Recorder
 	Log   *zap.Logger
@@ -85,7 +87,7 @@ type Pages struct {
 	origin   string
 	throttle *throttle
 	kdf      chan struct{} // bounds concurrent Argon2id runs (64 MiB each)
-	verify   chan struct{} // bounds concurrent verifications of uploads
+	verify   *verifyLimiter
 
 	mu       sync.Mutex
 	sessions jetstream.KeyValue
@@ -102,7 +104,7 @@ func New(cfg Config) *Pages {
 	if cfg.MaxPDFBytes <= 0 {
 		cfg.MaxPDFBytes = 100 << 20
 	}
-	p := &Pages{cfg: cfg, log: cfg.Log, throttle: newThrottle(), kdf: make(chan struct{}, 2), verify: make(chan struct{}, 2)}
+	p := &Pages{cfg: cfg, log: cfg.Log, throttle: newThrottle(), kdf: make(chan struct{}, 2), verify: newVerifyLimiter(cfg.Verify)}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
 		p.secure = u.Scheme == "https"
 		p.origin = u.Scheme + "://" + u.Host

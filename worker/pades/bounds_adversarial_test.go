@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -19,45 +18,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/signet-b24/signet/internal/pdfgen"
 )
 
-// xrefStreamPDF writes the plain objects (number → body, streams included), then a cross-reference
-// stream listing them and the compressed objects (number → object stream, index).
-func xrefStreamPDF(plain map[int]string, order []int, compressed map[int][2]int, root int) []byte {
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	offsets := map[int]int{}
-	size := 0
-	for _, nr := range order {
-		offsets[nr] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", nr, plain[nr])
-		size = max(size, nr+1)
-	}
-	for nr := range compressed {
-		size = max(size, nr+1)
-	}
-	xrefNr := size
-	size++
-	offsets[xrefNr] = b.Len()
-	var rows bytes.Buffer
-	for nr := range size {
-		row := make([]byte, 7)
-		switch {
-		case offsets[nr] != 0:
-			row[0] = 1
-			binary.BigEndian.PutUint32(row[1:5], uint32(offsets[nr]))
-		case compressed[nr] != [2]int{}:
-			row[0] = 2
-			binary.BigEndian.PutUint32(row[1:5], uint32(compressed[nr][0]))
-			binary.BigEndian.PutUint16(row[5:7], uint16(compressed[nr][1]))
-		}
-		rows.Write(row)
-	}
-	fmt.Fprintf(&b, "%d 0 obj\n<</Type/XRef/Size %d/W[1 4 2]/Root %d 0 R/Length %d>>\nstream\n", xrefNr, size, root, rows.Len())
-	b.Write(rows.Bytes())
-	fmt.Fprintf(&b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", offsets[xrefNr])
-	return b.Bytes()
-}
+// xrefStreamPDF: see pdfgen.XRefStreamPDF.
+var xrefStreamPDF = pdfgen.XRefStreamPDF
 
 var (
 	bombOnce sync.Once
@@ -77,23 +43,8 @@ func bomb(t testing.TB) []byte {
 // smallBomb inflates to 40 MB, just over the default stream limit: a fuzzing seed.
 func smallBomb() []byte { return bombOf(40) }
 
-// bombOf builds a bomb whose object stream inflates to mb megabytes of white space (NUL, ISO
-// 32000-1 Table 1) after its two objects.
-func bombOf(mb int) []byte {
-	objs := "<</Type/Catalog/Pages 2 0 R>>\n<</Type/Pages/Kids[3 0 R]/Count 1>>\n"
-	prolog := fmt.Sprintf("1 0 2 %d ", strings.Index(objs, "\n")+1)
-	var z bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
-	zw.Write([]byte(prolog + objs))
-	zeros := make([]byte, 1<<20)
-	for range mb {
-		zw.Write(zeros)
-	}
-	zw.Close()
-	stm := fmt.Sprintf("<</Type/ObjStm/N 2/First %d/Filter/FlateDecode/Length %d>>\nstream\n", len(prolog), z.Len()) + z.String() + "\nendstream"
-	return xrefStreamPDF(map[int]string{3: "<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>", 4: stm}, []int{3, 4},
-		map[int][2]int{1: {4, 0}, 2: {4, 1}}, 1)
-}
+// bombOf: see pdfgen.Bomb.
+var bombOf = pdfgen.Bomb
 
 // withLimits sets the package limits for one test.
 func withLimits(t *testing.T, l Limits) {
@@ -217,6 +168,55 @@ func TestAttackTwelveBombsAtOnce(t *testing.T) {
 	if peak > 150<<20 {
 		t.Errorf("twelve bombs at once took a peak of %d MiB of heap; the process budget is 40 MiB", peak>>20)
 	}
+}
+
+// TestAttackTwelveLargeDocumentsAtOnce: documents that may each decode a large object stream (12 MB,
+// under the document's limit) share the process budget: twelve of them read at once, each kept open
+// until all have tried, hold no more than the budget between them; the others wait and are turned
+// away (ErrBusy, or their deadline), instead of twelve times 12 MB being decoded at once.
+func TestAttackTwelveLargeDocumentsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decodes twelve 12 MB streams")
+	}
+	in := bombOf(12)
+	withLimits(t, Limits{MaxStreamBytes: 16 << 20, MaxDocumentBytes: 16 << 20, ProcessBytes: 40 << 20})
+	docs := make([]*document, 12)
+	errs := make([]error, 12)
+	peak := peakHeap(func() {
+		var wg sync.WaitGroup
+		for i := range docs {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				docs[i], errs[i] = readDocument(ctx, bytes.NewReader(in), int64(len(in)), "large.pdf")
+			})
+		}
+		wg.Wait() // every document read so far is still open: what they hold adds up
+		runtime.GC()
+	})
+	read := 0
+	for i, d := range docs {
+		if d != nil {
+			read++
+			d.release()
+		} else if !errors.Is(errs[i], ErrBusy) && !errors.Is(errs[i], context.DeadlineExceeded) {
+			t.Errorf("document %d: want ErrBusy or the deadline, got %v", i, errs[i])
+		}
+	}
+	t.Logf("twelve 12 MB documents at once: %d read, peak heap %d MiB above the start (process budget 40 MiB)", read, peak>>20)
+	if read == 0 || read > 3 {
+		t.Errorf("%d of twelve documents read at once; the 40 MiB budget has room for two or three", read)
+	}
+	if peak > 110<<20 {
+		t.Errorf("a peak of %d MiB of heap; the process budget is 40 MiB", peak>>20)
+	}
+	budgetFree(t)
+	// With the budget free again, a document is read at once.
+	d, err := readDocument(context.Background(), bytes.NewReader(in), int64(len(in)), "large.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.release()
 }
 
 // TestAttackDeepNesting: arrays nested 100,000 deep in the catalog, in a plain object and in an

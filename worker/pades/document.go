@@ -50,7 +50,7 @@ type document struct {
 	// budget bounds the bytes decoded and held for this document (budget.go); release gives them back.
 	budget   *budget
 	entries  int   // cross-reference entries read, over all sections
-	limitErr error // the first ErrTooLarge or ErrBusy met while dereferencing
+	limitErr error // the first ErrTooLarge, ErrBusy or cancellation met while dereferencing
 }
 
 // release gives the document's share of the process decoding budget back; the document must not be
@@ -238,12 +238,13 @@ func (d *document) page(n int) (types.Dict, types.IndirectRef, inherited, error)
 	return nil, types.IndirectRef{}, inh, fmt.Errorf("page tree deeper than 64 levels")
 }
 
-// deref resolves o, nil when it cannot be read. Going over the decoding limits is remembered, so
-// that the reader answers with it (limitError) rather than with what the missing object broke.
+// deref resolves o, nil when it cannot be read. Going over the decoding limits (or the job's
+// deadline) is remembered, so that the reader answers with it (limitError) rather than with what
+// the missing object broke.
 func (d *document) deref(o types.Object) types.Object {
 	o, err := d.resolve(d.ctx, o)
 	if err != nil {
-		if d.limitErr == nil && (errors.Is(err, ErrTooLarge) || errors.Is(err, ErrBusy)) {
+		if d.limitErr == nil && (errors.Is(err, ErrTooLarge) || errors.Is(err, ErrBusy) || d.ctx.Err() != nil) {
 			d.limitErr = err
 		}
 		return nil
@@ -251,7 +252,7 @@ func (d *document) deref(o types.Object) types.Object {
 	return o
 }
 
-// limitError is the first time reading went over the decoding limits, if it did.
+// limitError is the first time reading went over the decoding limits or was cancelled, if it did.
 func (d *document) limitError() error { return d.limitErr }
 
 // dict dereferences o as a dictionary; nil when o is not one (a stream is not).

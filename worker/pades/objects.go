@@ -7,6 +7,7 @@ package pades
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -264,6 +265,9 @@ func (d *document) compressedObject(ctx context.Context, stm, index, nr int) (ty
 	}
 	o, err := model.ParseObjectContext(ctx, &l, 0, maxParseDepth)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, docError(d.name, ErrCorrupt, "object %d in object stream %d: %v", nr, stm, err)
 	}
 	return o, nil
@@ -311,34 +315,155 @@ func (d *document) streamData(ctx context.Context, sd types.StreamDict) ([]byte,
 			parms = append(parms, p)
 		}
 	}
-	// The filters are given at most limit bytes of output; the process budget covers the raw bytes
-	// and twice the bound while decoding (a filter's buffer may grow to twice what it holds).
+	// No filter may produce more than limit bytes. The process budget covers the raw bytes, then
+	// each filter's output as it is made (decode).
 	limit := min(lim.MaxStreamBytes, d.budget.remaining())
 	if limit <= 0 {
 		return nil, overDocument(d.name, lim)
 	}
-	bound, ok := decodeBound(length, names, limit)
-	if !ok {
+	if _, ok := decodeBound(length, names, limit); !ok {
 		return nil, docError(d.name, ErrCorrupt, "stream at offset %d: filter %v is not one a structure stream uses", sd.StreamOffset, names)
 	}
-	reserved := min(length+2*bound, lim.ProcessBytes)
-	if err := d.budget.reserve(ctx, d.name, reserved); err != nil {
+	if err := d.budget.reserve(ctx, d.name, length); err != nil {
 		return nil, err
 	}
-	data, err := d.decode(ctx, sd, length, names, parms, limit, bound)
+	data, held, err := d.decode(ctx, sd, length, names, parms, limit)
 	if err != nil {
-		// The work a failed decode did counts (up to bound bytes), so a document whose objects all
-		// point into one bomb fails fast instead of decoding it again for each of them.
-		d.budget.give(reserved)
-		d.budget.used = min(d.budget.used+bound, d.budget.lim.MaxDocumentBytes)
+		d.budget.give(held)
+		if errors.Is(err, ErrTooLarge) {
+			// The work a refused decode did counts, so a document whose objects all point into one
+			// bomb fails fast instead of inflating it again for each of them.
+			d.budget.used = min(d.budget.used+limit, lim.MaxDocumentBytes)
+		}
 		return nil, err
 	}
 	if err := d.budget.charge(d.name, int64(len(data))); err != nil {
-		d.budget.give(reserved)
+		d.budget.give(held)
 		return nil, err
 	}
-	d.budget.give(reserved - int64(len(data)))
+	d.budget.give(held - int64(len(data)))
 	return data, nil
+}
+
+// decode reads length raw bytes of sd (already reserved) and runs them through the filters, none of
+// which may produce more than limit bytes. It returns the data and how much of the process budget
+// the stream holds now; each filter's output is reserved before it is made. FlateDecode, the filter
+// of nearly every structure stream, is inflated twice: once to count (a 32 KiB window, whatever
+// the output), then into a buffer of the counted size, so a bomb is refused without its memory.
+func (d *document) decode(ctx context.Context, sd types.StreamDict, length int64, names []string, parms []types.Dict, limit int64) (data []byte, held int64, err error) {
+	held = length
+	data = make([]byte, length)
+	if _, err := d.src.ReadAt(data, sd.StreamOffset); err != nil && err != io.EOF {
+		return nil, held, fmt.Errorf("%s: reading: %w", d.name, err)
+	}
+	tooLarge := func() error {
+		if limit == d.budget.lim.MaxStreamBytes {
+			return errStreamTooLarge(d.name, sd.StreamOffset, d.budget.lim)
+		}
+		return overDocument(d.name, d.budget.lim)
+	}
+	for i, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, held, err
+		}
+		var pm map[string]int
+		for k, v := range parms[i] {
+			if n, ok := v.(types.Integer); ok {
+				if pm == nil {
+					pm = make(map[string]int)
+				}
+				pm[k] = int(n)
+			}
+		}
+		in := data
+		out, reserved := limit, int64(0)
+		if name == filter.Flate || name == "Fl" {
+			if out, err = inflatedSize(in, limit); err != nil {
+				return nil, held, docError(d.name, ErrCorrupt, "stream at offset %d: %v", sd.StreamOffset, err)
+			}
+			if out > limit {
+				return nil, held, tooLarge()
+			}
+			name = filter.Flate
+		} else {
+			out, _ = decodeBound(int64(len(in)), []string{name}, limit)
+		}
+		// A predictor works on rows of /Columns samples; a row longer than the output is a lie that
+		// would only cost memory.
+		if cols, ok := pm["Columns"]; ok && (cols < 0 || int64(cols) > out+1) {
+			return nil, held, docError(d.name, ErrCorrupt, "stream at offset %d: /Columns %d", sd.StreamOffset, cols)
+		}
+		// The filter's buffer may grow to twice what it holds, plus two rows of a predictor.
+		reserved = min(2*out+1024, d.budget.lim.ProcessBytes)
+		if err := d.budget.reserve(ctx, d.name, reserved); err != nil {
+			return nil, held, err
+		}
+		held += reserved
+		if name == filter.Flate && (pm["Predictor"] <= 1) {
+			data, err = inflate(in, out)
+		} else {
+			data, err = pdfcpuDecode(name, pm, in, max(out, 1))
+		}
+		if errors.Is(err, filter.ErrDecodeLimitExceeded) {
+			return nil, held, tooLarge()
+		}
+		if err != nil {
+			return nil, held, docError(d.name, ErrCorrupt, "stream at offset %d: %v", sd.StreamOffset, err)
+		}
+		if int64(len(data)) > limit {
+			return nil, held, tooLarge()
+		}
+		// The input is dropped; the stream holds its output.
+		d.budget.give(held - int64(len(data)))
+		held = int64(len(data))
+	}
+	return data, held, nil
+}
+
+// inflatedSize counts the bytes a zlib stream inflates to, up to limit+1, without keeping them. A
+// stream cut short (io.ErrUnexpectedEOF) counts what it gave, as pdfcpu's reader tolerates it.
+func inflatedSize(in []byte, limit int64) (int64, error) {
+	zr, err := zlib.NewReader(bytes.NewReader(in))
+	if err != nil {
+		return 0, err
+	}
+	defer zr.Close()
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, limit+1))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil
+	}
+	return n, err
+}
+
+// inflate inflates in into a buffer of exactly size bytes (inflatedSize).
+func inflate(in []byte, size int64) ([]byte, error) {
+	zr, err := zlib.NewReader(bytes.NewReader(in))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	out := make([]byte, size)
+	n, err := io.ReadFull(zr, out)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return out[:n], err
+}
+
+// pdfcpuDecode runs one of pdfcpu's filters with limit as its output limit.
+func pdfcpuDecode(name string, pm map[string]int, in []byte, limit int64) ([]byte, error) {
+	f, err := filter.NewFilter(name, pm, limit)
+	if err != nil {
+		return nil, err
+	}
+	r, err := f.Decode(bytes.NewReader(in))
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := r.(*bytes.Buffer); ok {
+		return b.Bytes(), nil
+	}
+	return io.ReadAll(io.LimitReader(r, limit+1))
 }
 
 // findEndstream is the offset of "endstream" from at, looked for in the next max bytes a chunk at a
@@ -353,61 +478,6 @@ func (d *document) findEndstream(at, max int64) int64 {
 		}
 	}
 	return -1
-}
-
-// decode reads length raw bytes of sd and runs them through the filters, none of which may produce
-// more than limit bytes (bound is the most the filters can produce from the raw bytes).
-func (d *document) decode(ctx context.Context, sd types.StreamDict, length int64, names []string, parms []types.Dict, limit, bound int64) ([]byte, error) {
-	raw := make([]byte, length)
-	if _, err := d.src.ReadAt(raw, sd.StreamOffset); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("%s: reading: %w", d.name, err)
-	}
-	tooLarge := func() error {
-		if limit == d.budget.lim.MaxStreamBytes {
-			return errStreamTooLarge(d.name, sd.StreamOffset, d.budget.lim)
-		}
-		return overDocument(d.name, d.budget.lim)
-	}
-	data := raw
-	for i, name := range names {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		var pm map[string]int
-		for k, v := range parms[i] {
-			if n, ok := v.(types.Integer); ok {
-				if pm == nil {
-					pm = make(map[string]int)
-				}
-				pm[k] = int(n)
-			}
-		}
-		// A predictor works on rows of /Columns samples; a row longer than the stream can decode to
-		// is a lie that would only cost memory.
-		if cols, ok := pm["Columns"]; ok && (cols < 0 || int64(cols) > bound) {
-			return nil, docError(d.name, ErrCorrupt, "stream at offset %d: /Columns %d", sd.StreamOffset, cols)
-		}
-		f, err := filter.NewFilter(name, pm, limit)
-		if err != nil {
-			return nil, docError(d.name, ErrCorrupt, "stream at offset %d: %v", sd.StreamOffset, err)
-		}
-		r, err := f.Decode(bytes.NewReader(data))
-		if errors.Is(err, filter.ErrDecodeLimitExceeded) {
-			return nil, tooLarge()
-		}
-		if err != nil {
-			return nil, docError(d.name, ErrCorrupt, "stream at offset %d: %v", sd.StreamOffset, err)
-		}
-		if b, ok := r.(*bytes.Buffer); ok {
-			data = b.Bytes()
-		} else if data, err = io.ReadAll(io.LimitReader(r, limit+1)); err != nil {
-			return nil, docError(d.name, ErrCorrupt, "stream at offset %d: undecodable (%v)", sd.StreamOffset, err)
-		}
-		if int64(len(data)) > limit {
-			return nil, tooLarge()
-		}
-	}
-	return data, nil
 }
 
 // hold charges n bytes to the document and keeps them reserved in the process budget until the
