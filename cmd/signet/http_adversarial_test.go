@@ -159,4 +159,3 @@ func TestAttackHugeHeaders(t *testing.T) {
 		t.Error("the handler ran for an oversized header block")
 	}
 }
-
