@@ -67,3 +67,23 @@ func XRefStreamPDF(plain map[int]string, order []int, compressed map[int][2]int,
 	fmt.Fprintf(&b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", offsets[xrefNr])
 	return b.Bytes()
 }
+
+// ContentBomb is a small one-page PDF whose page content stream /FlateDecode inflates to inflatedMB
+// megabytes of white space: harmless to a signer that never decodes page content, a bomb for a
+// reader that rewrites the page (the evidence stripe).
+func ContentBomb(inflatedMB int) []byte {
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zeros := make([]byte, 1<<20)
+	for range inflatedMB {
+		zw.Write(zeros)
+	}
+	zw.Write([]byte("\n72 700 m 540 700 l S\n"))
+	zw.Close()
+	return XRefStreamPDF(map[int]string{
+		1: "<</Type/Catalog/Pages 2 0 R>>",
+		2: "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+		3: "<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R>>",
+		4: fmt.Sprintf("<</Length %d/Filter/FlateDecode>>\nstream\n", z.Len()) + z.String() + "\nendstream",
+	}, []int{1, 2, 3, 4}, nil, 1)
+}

@@ -290,3 +290,39 @@ func TestBudgetReleased(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCensus counts what a PDF's streams decode to (worker/evidence's guard before pdfcpu): an
+// ordinary document is counted; a page content stream inflating to 200 MB is refused; an image
+// stream is not counted (a reader keeps it encoded).
+func TestCensus(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	n, err := Census(context.Background(), write("invoice.pdf", corpus(t, "invoice.pdf")))
+	if err != nil || n <= 0 {
+		t.Fatalf("invoice: %d bytes, %v", n, err)
+	}
+	_, err = Census(context.Background(), write("content-bomb.pdf", pdfgen.ContentBomb(200)))
+	wantTooLarge(t, err, "when decoded")
+	_, err = Census(context.Background(), write("bomb.pdf", bomb(t)))
+	wantTooLarge(t, err, "when decoded")
+
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw.Write(make([]byte, 100<<20))
+	zw.Close()
+	img := xrefStreamPDF(map[int]string{
+		1: "<</Type/Catalog/Pages 2 0 R>>", 2: "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+		3: "<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Resources<</XObject<</Im 4 0 R>>>>>>",
+		4: fmt.Sprintf("<</Type/XObject/Subtype/Image/Width 10240/Height 10240/ColorSpace/DeviceGray/BitsPerComponent 8/Filter/FlateDecode/Length %d>>\nstream\n", z.Len()) + z.String() + "\nendstream",
+	}, []int{1, 2, 3, 4}, nil, 1)
+	if n, err := Census(context.Background(), write("scan.pdf", img)); err != nil || n > 1<<20 {
+		t.Errorf("a 100 MB image: counted %d bytes, %v; images stay encoded", n, err)
+	}
+	budgetFree(t)
+}

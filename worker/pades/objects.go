@@ -423,7 +423,11 @@ func (d *document) decode(ctx context.Context, sd types.StreamDict, length int64
 // inflatedSize counts the bytes a zlib stream inflates to, up to limit+1, without keeping them. A
 // stream cut short (io.ErrUnexpectedEOF) counts what it gave, as pdfcpu's reader tolerates it.
 func inflatedSize(in []byte, limit int64) (int64, error) {
-	zr, err := zlib.NewReader(bytes.NewReader(in))
+	return inflatedSizeFrom(bytes.NewReader(in), limit)
+}
+
+func inflatedSizeFrom(in io.Reader, limit int64) (int64, error) {
+	zr, err := zlib.NewReader(in)
 	if err != nil {
 		return 0, err
 	}
