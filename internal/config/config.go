@@ -269,7 +269,7 @@ func (c *Config) Settings() []Setting {
 		{"verify.concurrency", "verifications running at once on /verify", &c.Verify.Concurrency},
 		{"verify.min_upload_rate", "slowest average rate (bytes/s) of a /verify upload, after 15 s of grace; a slower one is cut off (408)", &c.Verify.MinUploadRate},
 		{"pdf.max_stream_bytes", "most one object or cross-reference stream of a PDF may decode to", &c.PDF.MaxStreamBytes},
-		{"pdf.max_document_bytes", "most all the structure streams and parsed objects of one PDF may take when decoded", &c.PDF.MaxDocumentBytes},
+		{"pdf.max_document_bytes", "most one PDF may decode to: its structure streams and parsed objects when signed or verified, every stream but images when a self-proving page is added", &c.PDF.MaxDocumentBytes},
 		{"pdf.max_objects", "most objects a PDF may list in its cross-reference sections", &c.PDF.MaxObjects},
 		{"pdf.decode_budget", "decoded bytes held at once by every PDF being read in the process (signing and /verify)", &c.PDF.DecodeBudget},
 		{"bitrix24.client_id", "OAuth client_id of the Signet local application", &c.Bitrix24.ClientID},
