@@ -282,10 +282,10 @@ func TestBudgetReleased(t *testing.T) {
 		}
 	}
 	_, sem := currentLimits()
-	if !sem.TryAcquire(100 << 20) {
+	if !sem.tryAcquire(100 << 20) {
 		t.Fatal("the process budget was not given back after refusing the bombs")
 	}
-	sem.Release(100 << 20)
+	sem.release(100 << 20)
 	if _, _, err := Sign(context.Background(), corpus(t, "xref-stream.pdf"), s, Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -325,4 +325,26 @@ func TestCensus(t *testing.T) {
 		t.Errorf("a 100 MB image: counted %d bytes, %v; images stay encoded", n, err)
 	}
 	budgetFree(t)
+}
+
+// TestBudgetServesWhatFits: a document holding part of the budget gets the little more it needs
+// while a newcomer waits for a large reservation; a first-come queue would deadlock the two.
+func TestBudgetServesWhatFits(t *testing.T) {
+	w := newWeighted(100)
+	if !w.tryAcquire(60) {
+		t.Fatal("60 of 100")
+	}
+	big := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { big <- w.acquire(ctx, 50) }()
+	time.Sleep(10 * time.Millisecond) // let the large request wait (ordering, not a timing assertion)
+	if err := w.acquire(context.Background(), 30); err != nil {
+		t.Fatalf("the holder's small request waited behind the newcomer: %v", err)
+	}
+	w.release(90)
+	if err := <-big; err != nil {
+		t.Fatalf("the newcomer was not served once the holder finished: %v", err)
+	}
+	w.release(50)
 }

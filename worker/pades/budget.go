@@ -13,8 +13,6 @@ import (
 	"math"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // Limits bound what reading one PDF may cost.
@@ -40,7 +38,7 @@ func DefaultLimits() Limits {
 var (
 	limitsMu  sync.Mutex
 	limits    = DefaultLimits()
-	decodeSem = semaphore.NewWeighted(limits.ProcessBytes)
+	decodeSem = newWeighted(limits.ProcessBytes)
 )
 
 // SetLimits replaces the limits of every document read from now on (zero fields keep the
@@ -63,13 +61,67 @@ func SetLimits(l Limits) {
 	l.MaxDocumentBytes = min(l.MaxDocumentBytes, l.ProcessBytes)
 	limitsMu.Lock()
 	defer limitsMu.Unlock()
-	limits, decodeSem = l, semaphore.NewWeighted(l.ProcessBytes)
+	limits, decodeSem = l, newWeighted(l.ProcessBytes)
 }
 
-func currentLimits() (Limits, *semaphore.Weighted) {
+func currentLimits() (Limits, *weighted) {
 	limitsMu.Lock()
 	defer limitsMu.Unlock()
 	return limits, decodeSem
+}
+
+// weighted is the process budget: a counting semaphore of bytes. Unlike a FIFO semaphore it serves
+// any request that fits: a document that holds part of the budget and needs a little more (to read
+// one more object) must not queue behind a newcomer's large reservation, or neither finishes.
+type weighted struct {
+	mu   sync.Mutex
+	size int64
+	cur  int64
+	wake chan struct{} // closed, and replaced, on every release
+}
+
+func newWeighted(size int64) *weighted {
+	return &weighted{size: size, wake: make(chan struct{})}
+}
+
+func (w *weighted) tryAcquire(n int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur+n > w.size {
+		return false
+	}
+	w.cur += n
+	return true
+}
+
+// acquire waits until n fits or ctx ends; n must not exceed the size.
+func (w *weighted) acquire(ctx context.Context, n int64) error {
+	for {
+		w.mu.Lock()
+		if w.cur+n <= w.size {
+			w.cur += n
+			w.mu.Unlock()
+			return nil
+		}
+		wake := w.wake
+		w.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *weighted) release(n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cur -= n
+	if w.cur < 0 {
+		panic("pades: decoding budget released more than held")
+	}
+	close(w.wake)
+	w.wake = make(chan struct{})
 }
 
 // busyWait is how long a document that already holds part of the process budget waits for more
@@ -81,7 +133,7 @@ const busyWait = 5 * time.Second
 // holds of the process budget.
 type budget struct {
 	lim  Limits
-	sem  *semaphore.Weighted
+	sem  *weighted
 	used int64 // decoded (and charged for parsing) so far
 	held int64 // reserved from sem
 }
@@ -108,12 +160,12 @@ func (b *budget) reserve(ctx context.Context, name string, n int64) error {
 		return overDocument(name, b.lim)
 	}
 	if b.held == 0 {
-		if err := b.sem.Acquire(ctx, n); err != nil {
+		if err := b.sem.acquire(ctx, n); err != nil {
 			return err
 		}
-	} else if !b.sem.TryAcquire(n) {
+	} else if !b.sem.tryAcquire(n) {
 		wctx, cancel := context.WithTimeout(ctx, busyWait)
-		err := b.sem.Acquire(wctx, n)
+		err := b.sem.acquire(wctx, n)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -131,7 +183,7 @@ func (b *budget) give(n int64) {
 	n = min(n, b.held)
 	if n > 0 {
 		b.held -= n
-		b.sem.Release(n)
+		b.sem.release(n)
 	}
 }
 

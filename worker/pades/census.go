@@ -14,10 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/pdfcpu/pdfcpu/pkg/filter"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
-	"golang.org/x/sync/semaphore"
 )
 
 // CurrentLimits are the limits in force (SetLimits).
@@ -154,19 +154,9 @@ func (d *document) decodedSize(ctx context.Context, sd types.StreamDict, limit i
 func Reserve(ctx context.Context, n int64) (release func(), err error) {
 	l, sem := currentLimits()
 	n = max(min(n, l.ProcessBytes), 1)
-	if err := sem.Acquire(ctx, n); err != nil {
+	if err := sem.acquire(ctx, n); err != nil {
 		return nil, err
 	}
-	return sync1(sem, n), nil
-}
-
-// sync1 releases n to sem once, however often it is called.
-func sync1(sem *semaphore.Weighted, n int64) func() {
-	done := false
-	return func() {
-		if !done {
-			done = true
-			sem.Release(n)
-		}
-	}
+	var once sync.Once
+	return func() { once.Do(func() { sem.release(n) }) }, nil
 }

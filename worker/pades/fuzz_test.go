@@ -64,10 +64,10 @@ func isSentinel(err error, sentinels ...error) bool {
 func budgetFree(t *testing.T) {
 	t.Helper()
 	l, sem := currentLimits()
-	if !sem.TryAcquire(l.ProcessBytes) {
+	if !sem.tryAcquire(l.ProcessBytes) {
 		t.Fatal("the process decoding budget was not given back")
 	}
-	sem.Release(l.ProcessBytes)
+	sem.release(l.ProcessBytes)
 }
 
 // fuzzSeeds are the corpus PDFs, a hybrid-reference file and a small object-stream bomb; more
