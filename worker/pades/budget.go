@@ -3,10 +3,11 @@ package pades
 // Decoding budgets. Whatever the input, reading one PDF decodes a bounded number of bytes, lists a
 // bounded number of objects and parses objects of a bounded size; and every document being read in
 // the process at once shares one budget of decoded bytes, so twelve decompression bombs arriving
-// together cannot add up. A stream's decoded size is not known before it is decoded, so the reader
-// reserves a sound upper bound first (its raw length times the largest expansion its filters can
-// make, ISO 32000-1 §7.4), decodes with that bound as the filter's limit, and keeps only what the
-// stream really decoded to.
+// together cannot add up. A stream's output is reserved before it is made: a FlateDecode stream
+// is inflated once to count its bytes (without keeping them) and then into a buffer of that size;
+// for another filter the reader reserves a sound upper bound (the raw length times the largest
+// expansion the filter can make, ISO 32000-1 §7.4), decodes with that bound as the filter's limit,
+// and keeps only what the stream really decoded to (objects.go, streamData).
 
 import (
 	"context"
