@@ -248,3 +248,42 @@ func TestClientAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestSteadyUploadOutlivesReadTimeout: a large upload that keeps arriving faster than
+// verify.min_upload_rate is not cut off by the server's (short) read and write timeouts: the page
+// moves the deadlines as the bytes come.
+func TestSteadyUploadOutlivesReadTimeout(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.pdf")
+	if _, err := pdfgen.WriteBig(big, 400<<10, 100<<10); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := verifyServer(t, 4<<20, VerifyLimits{MinUploadRate: 64 << 10, UploadGrace: time.Second})
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = time.Second, time.Second
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		fw, _ := mw.CreateFormFile("pdf", "big.pdf")
+		for off := 0; off < len(data); off += 32 << 10 { // 128 KiB/s: twice the minimum, over ~3 s
+			fw.Write(data[off:min(off+32<<10, len(data))])
+			time.Sleep(250 * time.Millisecond)
+		}
+		mw.Close()
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/verify", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// The whole file arrived and was read: an unsigned PDF is reported as such.
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "This PDF has no digital signature.") {
+		t.Fatalf("a steady 3 s upload with 1 s server timeouts: %d\n%s", resp.StatusCode, page)
+	}
+}
