@@ -29,13 +29,8 @@ func CurrentLimits() Limits {
 // Census returns the bytes the streams of the PDF at path decode to, images aside (a reader keeps
 // their encoded bytes). Over the document's limit it is ErrTooLarge; a PDF that cannot be read is
 // ErrNotPDF, ErrCorrupt or ErrEncrypted, like Sign.
-func Census(ctx context.Context, path string) (total int64, err error) {
+func Census(ctx context.Context, path string) (int64, error) {
 	name := filepath.Base(path)
-	defer func() {
-		if r := recover(); r != nil {
-			total, err = 0, docError(name, ErrCorrupt, "unreadable structure (%v)", r)
-		}
-	}()
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("%s: open: %w", name, err)
@@ -45,7 +40,17 @@ func Census(ctx context.Context, path string) (total int64, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: stat: %w", name, err)
 	}
-	d, err := readDocument(ctx, f, st.Size(), name)
+	return census(ctx, f, st.Size(), name)
+}
+
+// census is Census of src; a panic in pdfcpu's object parser is ErrCorrupt.
+func census(ctx context.Context, src source, size int64, name string) (total int64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			total, err = 0, docError(name, ErrCorrupt, "unreadable structure (%v)", r)
+		}
+	}()
+	d, err := readDocument(ctx, src, size, name)
 	if err != nil {
 		return 0, err
 	}

@@ -81,8 +81,8 @@ func fuzzSeeds(f *testing.F) {
 }
 
 // FuzzReadPDF feeds arbitrary bytes to the reader as the signer uses it (cross-reference chain,
-// catalog, page tree, AcroForm): it must never panic or hang, must fail only with the reader's
-// sentinels, and must give back every byte of the decoding budget it took.
+// catalog, page tree, AcroForm) and to the census of its streams: it must never panic or hang, must
+// fail only with the reader's sentinels, and must give back every byte of the decoding budget.
 func FuzzReadPDF(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -110,6 +110,10 @@ func FuzzReadPDF(f *testing.F) {
 				}
 			}
 			d.certifiedNoChanges(d.catalog)
+			// The census (before a self-proving page) reads every stream but images.
+			if _, cerr := census(context.Background(), bytes.NewReader(in), int64(len(in)), "fuzz.pdf"); cerr != nil && !isSentinel(cerr, readSentinels...) {
+				t.Errorf("census: error without a sentinel: %v", cerr)
+			}
 		}()
 		select {
 		case <-done:
