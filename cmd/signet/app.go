@@ -236,7 +236,7 @@ func (a *app) mux(in *producer.Intake) *http.ServeMux {
 		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
 	}
 	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
-	mux.Handle("/files/", storage.LinkHandler(a.store))
+	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", a.ready)

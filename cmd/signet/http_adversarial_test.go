@@ -159,3 +159,46 @@ func TestAttackHugeHeaders(t *testing.T) {
 		t.Error("the handler ran for an oversized header block")
 	}
 }
+
+// TestSlowDownloadOutlivesWriteTimeout: a download that keeps moving (/files/) is not cut off by
+// http.write_timeout, which bounds each write instead of the whole answer; without the rolling
+// deadline the same answer is cut.
+func TestSlowDownloadOutlivesWriteTimeout(t *testing.T) {
+	cfg, _, err := config.Load("serve", []string{"--http-write-timeout", "1s"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{cfg: cfg, log: zap.NewNop()}
+	chunk := strings.Repeat("x", 64<<10)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 8 { // 8 writes 400 ms apart: 3 s in all
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+			time.Sleep(400 * time.Millisecond)
+		}
+	})
+	for _, c := range []struct {
+		name    string
+		h       http.Handler
+		reached bool
+	}{{"rolling", rollingWrites(slow, cfg.HTTP.WriteTimeout), true}, {"whole answer", slow, false}} {
+		srv := a.httpServer(c.h)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(l)
+		resp, err := http.Get("http://" + l.Addr().String() + "/files/x")
+		n := int64(0)
+		if err == nil {
+			n, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		srv.Close()
+		if got := n == int64(8*len(chunk)); got != c.reached {
+			t.Errorf("%s: %d of %d bytes arrived", c.name, n, 8*len(chunk))
+		}
+	}
+}

@@ -146,6 +146,29 @@ func (a *app) httpServer(h http.Handler) *http.Server {
 		ErrorLog: zap.NewStdLog(a.log.Named("http"))}
 }
 
+// rollingWrites lets a response take as long as it keeps moving: each write must finish within the
+// server's write timeout, instead of the whole response. For downloads (/files/): a 100 MB signed
+// PDF to a slow client outlasts http.write_timeout, a reader that stops reading does not.
+func rollingWrites(h http.Handler, per time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&rollingWriter{ResponseWriter: w, rc: http.NewResponseController(w), per: per}, r)
+	})
+}
+
+type rollingWriter struct {
+	http.ResponseWriter
+	rc  *http.ResponseController
+	per time.Duration
+}
+
+func (w *rollingWriter) Write(p []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.per))
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *rollingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // verifyLimits are the verification page's limits from the verify and http settings.
 func (a *app) verifyLimits() pages.VerifyLimits {
 	v := a.cfg.Verify
