@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,31 @@ func verifyServer(t *testing.T, maxPDF int64, lim VerifyLimits) (*httptest.Serve
 	srv.Start()
 	t.Cleanup(srv.Close)
 	p.origin = srv.URL
+	servers.Store(srv, p)
 	return srv, tmp
+}
+
+// servers maps a test server to its pages, for uploading waits on the limiter's state.
+var servers sync.Map
+
+// uploading waits until client has n uploads in progress on srv (a liveness bound of a minute).
+func uploading(t *testing.T, srv *httptest.Server, client string, n int) {
+	t.Helper()
+	v, _ := servers.Load(srv)
+	p := v.(*Pages)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		p.verify.mu.Lock()
+		c := p.verify.clients[client]
+		active := 0
+		if c != nil {
+			active = c.active
+		}
+		p.verify.mu.Unlock()
+		if active == n {
+			return
+		}
+	}
+	t.Fatalf("%s never had %d uploads in progress", client, n)
 }
 
 // uploadFrom posts data as the verification form does, as client address from.
@@ -121,7 +146,7 @@ func TestAttackSlowLorisVerify(t *testing.T) {
 	srv, tmp := verifyServer(t, 1<<20, VerifyLimits{PerClient: 2, MinUploadRate: 64 << 10, UploadGrace: 2 * time.Second})
 	const attacker, honest = "203.0.113.7", "198.51.100.9"
 	slow := []net.Conn{slowUpload(t, srv, attacker, 512<<10), slowUpload(t, srv, attacker, 512<<10)}
-	time.Sleep(200 * time.Millisecond) // let both be admitted (ordering, not a timing assertion)
+	uploading(t, srv, attacker, 2)
 
 	third := slowUpload(t, srv, attacker, 512<<10)
 	if status := answer(t, third); status != http.StatusTooManyRequests {
