@@ -184,9 +184,14 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 			if src, err = doc.path("prepared.pdf"); err != nil {
 				return nil, err
 			}
-			err := evidence.Prepare(ctx, in, src, evidence.Facts{DocumentID: job.ID, OriginalSHA256: original, FileName: name,
+			release, err := s.reserveForEvidence(ctx, job, name, in)
+			if err != nil {
+				return nil, err
+			}
+			err = evidence.Prepare(ctx, in, src, evidence.Facts{DocumentID: job.ID, OriginalSHA256: original, FileName: name,
 				Signer: job.Signer.Login, Certificate: cred.Certificate.Subject.String(),
 				CertSerial: serialHex(cred.Certificate.SerialNumber.Bytes()), Time: now, PublicURL: s.PublicURL})
+			release()
 			if err != nil {
 				return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
 			}
@@ -281,6 +286,29 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	return s.Results.RecordSigned(ctx, job.ID, signed)
 }
 
+// reserveForEvidence holds the process decoding budget for the evidence pass: pdfcpu reads the whole
+// document and decodes its streams with no budget of its own, so the census (pades.Census) counts
+// what they decode to first, refusing a document over pdf.max_document_bytes, and the file (read
+// whole) and what its streams decode to are held while pdfcpu runs.
+func (s *Signer) reserveForEvidence(ctx context.Context, job *contracts.SignJob, name, path string) (func(), error) {
+	decoded, err := pades.Census(ctx, path)
+	if err != nil {
+		if isPDFProblem(err) {
+			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
+		}
+		return nil, fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	release, err := pades.Reserve(ctx, 2*st.Size()+2*decoded)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: waiting for the decoding budget: %w", job.ID, err)
+	}
+	return release, nil
+}
+
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
@@ -333,7 +361,7 @@ func tokenTrouble(err error) bool {
 }
 
 func isPDFProblem(err error) bool {
-	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse,
+	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse, pades.ErrTooLarge,
 		evidence.ErrAlreadySigned, evidence.ErrEncrypted, evidence.ErrNotPDF} {
 		if errors.Is(err, e) {
 			return true

@@ -15,7 +15,9 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer"
+	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/worker"
+	"github.com/signet-b24/signet/worker/pades"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +50,8 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 		return usageError{err}
 	}
 	defer log.Sync()
+	pades.SetLimits(pades.Limits{MaxStreamBytes: cfg.PDF.MaxStreamBytes, MaxDocumentBytes: cfg.PDF.MaxDocumentBytes,
+		MaxObjects: cfg.PDF.MaxObjects, ProcessBytes: cfg.PDF.DecodeBudget})
 	gc, restoreGC := tuneGC(os.Getenv, serverGCPercent, serverMemoryLimit)
 	defer restoreGC()
 	log.Info("garbage collector", zap.String("gc_percent", gc.GCPercent), zap.String("memory_limit", gc.MemoryLimit))
@@ -110,7 +114,7 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &running{http: &http.Server{Handler: a.mux(in), ReadHeaderTimeout: 10 * time.Second}}
+	run := &running{http: a.httpServer(a.mux(in))}
 	go func() {
 		if err := run.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("HTTP server stopped", zap.Error(err))
@@ -130,6 +134,47 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 	run.stopAudit, run.audit = acancel, make(chan error, 1)
 	go func() { run.audit <- a.audit.Run(actx) }()
 	return run, nil
+}
+
+// httpServer serves h with every timeout set: a slow client is cut off instead of holding a
+// connection (and, before, a verification slot) for as long as it likes. The verification page
+// moves its upload's deadlines while the upload keeps arriving (producer/pages/verifylimit.go).
+func (a *app) httpServer(h http.Handler) *http.Server {
+	c := a.cfg.HTTP
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes,
+		ErrorLog: zap.NewStdLog(a.log.Named("http"))}
+}
+
+// rollingWrites lets a response take as long as it keeps moving: each write must finish within the
+// server's write timeout, instead of the whole response. For downloads (/files/): a 100 MB signed
+// PDF to a slow client outlasts http.write_timeout, a reader that stops reading does not.
+func rollingWrites(h http.Handler, per time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&rollingWriter{ResponseWriter: w, rc: http.NewResponseController(w), per: per}, r)
+	})
+}
+
+type rollingWriter struct {
+	http.ResponseWriter
+	rc  *http.ResponseController
+	per time.Duration
+}
+
+func (w *rollingWriter) Write(p []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.per))
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *rollingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// verifyLimits are the verification page's limits from the verify and http settings.
+func (a *app) verifyLimits() pages.VerifyLimits {
+	v := a.cfg.Verify
+	proxies, _ := a.cfg.TrustedProxies() // checked by config.Validate
+	return pages.VerifyLimits{PerClient: v.PerClient, RatePerMinute: v.RatePerMinute, Burst: v.Burst, Uploads: v.Uploads,
+		Concurrency: v.Concurrency, MinUploadRate: v.MinUploadRate, TrustedProxies: proxies}
 }
 
 func (a *app) pool() *worker.Pool {

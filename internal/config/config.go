@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,6 +75,32 @@ type Config struct {
 		MaxPDFBytes   int64  `yaml:"max_pdf_bytes"`
 		TempDir       string `yaml:"temp_dir"`
 	} `yaml:"worker"`
+	// HTTP bounds how long a request may take to arrive and to be answered (the verification page
+	// extends them for an upload that keeps arriving at verify.min_upload_rate).
+	HTTP struct {
+		ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+		ReadTimeout       time.Duration `yaml:"read_timeout"`
+		WriteTimeout      time.Duration `yaml:"write_timeout"`
+		IdleTimeout       time.Duration `yaml:"idle_timeout"`
+		MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+		TrustedProxies    []string      `yaml:"trusted_proxies"`
+	} `yaml:"http"`
+	// Verify bounds the public verification page per client address and in total.
+	Verify struct {
+		PerClient     int     `yaml:"per_client"`
+		RatePerMinute float64 `yaml:"rate_per_minute"`
+		Burst         int     `yaml:"burst"`
+		Uploads       int     `yaml:"uploads"`
+		Concurrency   int     `yaml:"concurrency"`
+		MinUploadRate int64   `yaml:"min_upload_rate"`
+	} `yaml:"verify"`
+	// PDF bounds what reading one PDF may decode, and what all of them together may hold.
+	PDF struct {
+		MaxStreamBytes   int64 `yaml:"max_stream_bytes"`
+		MaxDocumentBytes int64 `yaml:"max_document_bytes"`
+		MaxObjects       int   `yaml:"max_objects"`
+		DecodeBudget     int64 `yaml:"decode_budget"`
+	} `yaml:"pdf"`
 	Bitrix24 struct {
 		ClientID         string   `yaml:"client_id"`
 		ClientSecretFile string   `yaml:"client_secret_file"`
@@ -125,6 +152,21 @@ func Defaults() *Config {
 	c.Worker.AckWait = 30 * time.Second
 	c.Worker.MaxDeliver = 10
 	c.Worker.MaxPDFBytes = 100 << 20
+	c.HTTP.ReadHeaderTimeout = 10 * time.Second
+	c.HTTP.ReadTimeout = time.Minute
+	c.HTTP.WriteTimeout = 2 * time.Minute
+	c.HTTP.IdleTimeout = 2 * time.Minute
+	c.HTTP.MaxHeaderBytes = 64 << 10
+	c.Verify.PerClient = 2
+	c.Verify.RatePerMinute = 30
+	c.Verify.Burst = 10
+	c.Verify.Uploads = 32
+	c.Verify.Concurrency = 2
+	c.Verify.MinUploadRate = 64 << 10
+	c.PDF.MaxStreamBytes = 32 << 20
+	c.PDF.MaxDocumentBytes = 64 << 20
+	c.PDF.MaxObjects = 1 << 20
+	c.PDF.DecodeBudget = 256 << 20
 	c.Bitrix24.OAuthURL = "https://oauth.bitrix.info/oauth/token/"
 	c.Bitrix24.RatePerSec = 2
 	c.Bitrix24.Burst = 50
@@ -234,6 +276,22 @@ func (c *Config) Settings() []Setting {
 		{"worker.max_ack_pending", "messages handed out but not yet acked, per consumer, across all worker processes (0: 4 × this process's interactive + batch + callbacks); set it to about 2 × the concurrency of all workers together", &c.Worker.MaxAckPending},
 		{"worker.max_pdf_bytes", "largest PDF accepted for signing", &c.Worker.MaxPDFBytes},
 		{"worker.temp_dir", "where PDFs are staged while being signed (default: the system's)", &c.Worker.TempDir},
+		{"http.read_header_timeout", "time a client has to send a request's headers", &c.HTTP.ReadHeaderTimeout},
+		{"http.read_timeout", "time a client has to send a whole request (a /verify upload has more while it keeps arriving at verify.min_upload_rate)", &c.HTTP.ReadTimeout},
+		{"http.write_timeout", "time to answer a request, from the end of its headers", &c.HTTP.WriteTimeout},
+		{"http.idle_timeout", "how long an idle keep-alive connection stays open", &c.HTTP.IdleTimeout},
+		{"http.max_header_bytes", "largest request header block", &c.HTTP.MaxHeaderBytes},
+		{"http.trusted_proxies", "reverse proxies (IP or CIDR, comma-separated) whose X-Forwarded-For names the client for per-client limits; empty: the peer address is the client", &c.HTTP.TrustedProxies},
+		{"verify.per_client", "uploads one client address may have in progress on /verify", &c.Verify.PerClient},
+		{"verify.rate_per_minute", "uploads one client address may start on /verify per minute", &c.Verify.RatePerMinute},
+		{"verify.burst", "uploads one client address may start at once on /verify", &c.Verify.Burst},
+		{"verify.uploads", "uploads in progress on /verify from everyone (each a temporary file)", &c.Verify.Uploads},
+		{"verify.concurrency", "verifications running at once on /verify", &c.Verify.Concurrency},
+		{"verify.min_upload_rate", "slowest average rate (bytes/s) of a /verify upload, after 15 s of grace; a slower one is cut off (408)", &c.Verify.MinUploadRate},
+		{"pdf.max_stream_bytes", "most one object or cross-reference stream of a PDF may decode to", &c.PDF.MaxStreamBytes},
+		{"pdf.max_document_bytes", "most one PDF may decode to: its structure streams and parsed objects when signed or verified, every stream but images when a self-proving page is added", &c.PDF.MaxDocumentBytes},
+		{"pdf.max_objects", "most objects a PDF may list in its cross-reference sections", &c.PDF.MaxObjects},
+		{"pdf.decode_budget", "decoded bytes held at once by every PDF being read in the process (signing and /verify)", &c.PDF.DecodeBudget},
 		{"bitrix24.client_id", "OAuth client_id of the Signet local application", &c.Bitrix24.ClientID},
 		{"bitrix24.client_secret_file", "file holding the application's client_secret", &c.Bitrix24.ClientSecretFile},
 		{"bitrix24.oauth_url", "Bitrix24 OAuth server", &c.Bitrix24.OAuthURL},
@@ -375,6 +433,21 @@ func (c *Config) Validate() error {
 	if (c.NATS.TLSCertFile == "") != (c.NATS.TLSKeyFile == "") {
 		errs = append(errs, errors.New("nats.tls_cert_file and nats.tls_key_file go together"))
 	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("http.read_header_timeout, http.read_timeout, http.write_timeout and http.idle_timeout must be positive: a server without them is held by slow clients"))
+	}
+	if c.HTTP.MaxHeaderBytes < 4<<10 {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes %d: use at least 4096", c.HTTP.MaxHeaderBytes))
+	}
+	if _, err := c.TrustedProxies(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Verify.PerClient < 1 || c.Verify.Burst < 1 || c.Verify.Uploads < 1 || c.Verify.Concurrency < 1 || c.Verify.RatePerMinute <= 0 || c.Verify.MinUploadRate < 1<<10 {
+		errs = append(errs, errors.New("verify.per_client, verify.burst, verify.uploads, verify.concurrency and verify.rate_per_minute must be positive, verify.min_upload_rate at least 1024"))
+	}
+	if c.PDF.MaxStreamBytes < 1<<20 || c.PDF.MaxDocumentBytes < c.PDF.MaxStreamBytes || c.PDF.DecodeBudget < c.PDF.MaxDocumentBytes || c.PDF.MaxObjects < 1000 {
+		errs = append(errs, errors.New("pdf limits: want 1 MiB <= pdf.max_stream_bytes <= pdf.max_document_bytes <= pdf.decode_budget, and pdf.max_objects >= 1000"))
+	}
 	switch c.Log.Format {
 	case "auto", "json", "console":
 	default:
@@ -399,4 +472,21 @@ func (c *Config) AckPending() int {
 		return c.Worker.MaxAckPending
 	}
 	return 4 * (c.Worker.Interactive + c.Worker.Batch + c.Worker.Callbacks)
+}
+
+// TrustedProxies parses http.trusted_proxies: addresses or CIDR prefixes.
+func (c *Config) TrustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range c.HTTP.TrustedProxies {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pfx.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("http.trusted_proxies: %q is neither an IP address nor a CIDR prefix", p)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -72,10 +72,12 @@ type Config struct {
 	RobotCode string
 	// MaxPDFBytes bounds an upload to the verification page (default 100 MiB).
 	MaxPDFBytes int64
+	// Verify bounds the verification page per client and in total (verifylimit.go).
+	Verify VerifyLimits
 	// Audit records every change made in the control panel; nil logs the change instead.
 	Audit Recorder
 	// Sign-in limits (throttle.go); zero takes the Default… constant. LoginMaxPerAddress < 0 turns
-	// the per-address limit off (behind a reverse proxy every client has the proxy's address).
+	// the per-address limit off; behind a reverse proxy, list it in VerifyLimits.TrustedProxies instead.
 	LoginMaxFailures    int
 	LoginLockout        time.Duration
 	LoginMaxPerAddress  int
@@ -92,7 +94,7 @@ type Pages struct {
 	origin   string
 	throttle *throttle
 	kdf      chan struct{} // bounds concurrent Argon2id runs (64 MiB each)
-	verify   chan struct{} // bounds concurrent verifications of uploads
+	verify   *verifyLimiter
 	// hashing and peakHashing count the Argon2id checks running now and at most at once; hashed
 	// counts them all.
 	hashing, peakHashing atomic.Int32
@@ -126,7 +128,7 @@ func New(cfg Config) *Pages {
 		cfg.MaxConcurrentHashes = DefaultMaxConcurrentHashes
 	}
 	p := &Pages{cfg: cfg, log: cfg.Log, throttle: newThrottle(cfg.LoginMaxFailures, cfg.LoginMaxPerAddress, cfg.LoginLockout),
-		kdf: make(chan struct{}, cfg.MaxConcurrentHashes), verify: make(chan struct{}, 2)}
+		kdf: make(chan struct{}, cfg.MaxConcurrentHashes), verify: newVerifyLimiter(cfg.Verify)}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
 		p.secure = u.Scheme == "https"
 		p.origin = u.Scheme + "://" + u.Host

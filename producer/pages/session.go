@@ -232,7 +232,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Counted before hashing: attempts past a limit, however many arrive at once, are refused here.
-	addr, now := clientAddress(r), p.cfg.Now()
+	addr, now := clientAddress(r, p.verify.lim.TrustedProxies), p.cfg.Now() // the proxies of http.trusted_proxies
 	if wait, ok := p.throttle.admit(login, addr, now); !ok {
 		p.log.Warn("control panel: sign-in refused, too many wrong passwords for the login or from the address", zap.String("admin", login), zap.String("address", addr))
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))

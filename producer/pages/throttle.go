@@ -1,8 +1,6 @@
 package pages
 
 import (
-	"net"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -107,14 +105,4 @@ func (t *throttle) done(login, addr string, ok, abandoned bool, now time.Time) {
 			a.failed, a.since, a.until = 0, time.Time{}, now.Add(t.lockout)
 		}
 	}
-}
-
-// clientAddress is the address limits are counted by: the peer's IP. Behind a reverse proxy every
-// client shares the proxy's address; set LoginMaxPerAddress negative there to count by login only.
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -23,7 +24,9 @@ import (
 // The verification page: anyone uploads a PDF and sees each signature — who signed, when, with which
 // certificate, whether the signed bytes are intact and whether the certificate is one this Signet
 // knows or the system trusts. The upload is streamed to a temporary file (never held in memory),
-// bounded by MaxPDFBytes, and removed when the answer is written.
+// bounded by MaxPDFBytes, and removed when the answer is written. Uploads are limited per client
+// address and must keep arriving; only the verification takes one of the few verification slots,
+// and it reads within the PDF engine's decoding budget (verifylimit.go, worker/pades/budget.go).
 
 type verifyData struct {
 	File       string
@@ -41,6 +44,9 @@ type signatureRow struct {
 	Intact, WholeFile, Trusted                        bool
 	Problems                                          []string
 }
+
+// verifyWait is how long an uploaded file waits for a verification slot before the page says "busy".
+const verifyWait = 30 * time.Second
 
 var documentID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
@@ -66,21 +72,38 @@ func (p *Pages) verifyForm(w http.ResponseWriter, r *http.Request) {
 
 func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	fail := func(status int, msg string) {
+		if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "30")
+		}
 		p.render(w, status, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: msg, Data: verifyData{}})
 	}
 	if !p.sameOrigin(r) {
 		fail(http.StatusForbidden, "Upload the PDF from this page.")
 		return
 	}
-	select {
-	case p.verify <- struct{}{}:
-		defer func() { <-p.verify }()
-	default:
-		fail(http.StatusServiceUnavailable, "Signet is checking other documents right now; try again in a few seconds.")
+	limit := p.cfg.MaxPDFBytes
+	if r.ContentLength > limit+64<<10 {
+		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is larger than %d MB, the most this page checks.", limit>>20))
 		return
 	}
-	limit := p.cfg.MaxPDFBytes
+	// The upload: a few at a time per client address, and it must keep arriving (verifylimit.go).
+	done, no := p.verify.admit(clientAddress(r, p.verify.lim.TrustedProxies))
+	if no != nil {
+		fail(no.status, no.msg)
+		return
+	}
+	uploading := true
+	defer func() {
+		if uploading {
+			done()
+		}
+	}()
+	rc := http.NewResponseController(w)
 	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{&minRateReader{r: r.Body, rc: rc, start: time.Now(), grace: p.verify.lim.UploadGrace, rate: p.verify.lim.MinUploadRate}, r.Body}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		fail(http.StatusBadRequest, "Choose a PDF file to upload.")
@@ -113,6 +136,9 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &tooBig) || n > limit:
 		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is larger than %d MB, the most this page checks.", limit>>20))
 		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		fail(http.StatusRequestTimeout, "The upload arrived too slowly; try again on a faster connection.")
+		return
 	case err != nil:
 		fail(http.StatusBadRequest, "The upload was interrupted; try again.")
 		return
@@ -121,14 +147,33 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, "Signet could not store the upload; try again later.")
 		return
 	}
-	d := verifyData{File: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Checked: true}
-	infos, err := pades.Verify(tmp.Name(), p.roots(r))
+	// The file is in: the upload's slot is free, and the verification waits for one of its own.
+	uploading = false
+	done()
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Now().Add(verifyWait + 2*time.Minute))
+	wctx, cancel := context.WithTimeout(r.Context(), verifyWait)
+	release, err := p.verify.check(wctx)
+	cancel()
 	if err != nil {
-		msg := "This file could not be read as a PDF."
-		if errors.Is(err, pades.ErrNoSignature) {
+		fail(http.StatusServiceUnavailable, "Signet is checking other documents right now; try again in a few seconds.")
+		return
+	}
+	defer release()
+	d := verifyData{File: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Checked: true}
+	infos, err := pades.VerifyContext(r.Context(), tmp.Name(), p.roots(r))
+	if err != nil {
+		status, msg := http.StatusOK, "This file could not be read as a PDF."
+		switch {
+		case errors.Is(err, pades.ErrNoSignature):
 			msg = "This PDF has no digital signature."
+		case errors.Is(err, pades.ErrTooLarge):
+			status, msg = http.StatusUnprocessableEntity, "This PDF expands beyond what this page decodes (its compressed structure is far larger than the file, or it lists too many objects); it may be a decompression bomb. A PDF saved again by an ordinary PDF tool can be checked."
+		case errors.Is(err, pades.ErrBusy):
+			w.Header().Set("Retry-After", "30")
+			status, msg = http.StatusServiceUnavailable, "Signet is checking other large documents right now; try again in a minute."
 		}
-		p.render(w, http.StatusOK, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: msg, Data: d})
+		p.render(w, status, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: msg, Data: d})
 		return
 	}
 	d.Valid = true

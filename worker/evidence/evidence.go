@@ -34,6 +34,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
 	"github.com/signet-b24/signet/internal/fonts"
+	"github.com/signet-b24/signet/worker/pades"
 )
 
 // Sentinel errors; all three are permanent for a job (retrying cannot help).
@@ -141,6 +142,12 @@ func Prepare(ctx context.Context, inPath, outPath string, f Facts) error {
 
 	conf := model.NewDefaultConfiguration()
 	conf.Cmd = model.ADDWATERMARKS
+	// pdfcpu's own limits, per stream, at Signet's (worker/pades/budget.go); the document as a whole
+	// is counted by the caller (pades.Census) before it comes here.
+	lim := pades.CurrentLimits()
+	conf.Limits.MaxDecodeBytes = lim.MaxStreamBytes
+	conf.Limits.MaxObjectCount = lim.MaxObjects
+	conf.Limits.MaxXRefEntries = lim.MaxObjects
 	pctx, err := api.ReadValidateAndOptimize(bytes.NewReader(in), conf)
 	if err != nil {
 		if strings.Contains(strings.ToLower(err.Error()), "password") || strings.Contains(strings.ToLower(err.Error()), "encrypt") {

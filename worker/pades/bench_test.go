@@ -31,9 +31,11 @@ func BenchmarkParse(b *testing.B) {
 	in := corpus(b, "invoice.pdf")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := readDocument(context.Background(), bytes.NewReader(in), int64(len(in)), "invoice.pdf"); err != nil {
+		d, err := readDocument(context.Background(), bytes.NewReader(in), int64(len(in)), "invoice.pdf")
+		if err != nil {
 			b.Fatal(err)
 		}
+		d.release()
 	}
 }
 

@@ -47,6 +47,18 @@ type document struct {
 	cache   map[int]types.Object
 	loading map[int]bool
 	objStms map[int]*objStream
+	// budget bounds the bytes decoded and held for this document (budget.go); release gives them back.
+	budget   *budget
+	entries  int   // cross-reference entries read, over all sections
+	limitErr error // the first ErrTooLarge, ErrBusy or cancellation met while dereferencing
+}
+
+// release gives the document's share of the process decoding budget back; the document must not be
+// read afterwards.
+func (d *document) release() {
+	if d != nil && d.budget != nil {
+		d.budget.releaseAll()
+	}
 }
 
 // readDocument checks the header and tail, reads the cross-reference chain and the catalog. Every
@@ -77,9 +89,10 @@ func readDocument(ctx context.Context, src source, size int64, name string) (d *
 	if perr != nil || prev <= 0 || prev >= size {
 		return nil, docError(name, ErrCorrupt, "startxref offset %q outside the file", fields[0])
 	}
-	d = &document{name: name, size: size, src: src, ctx: ctx, headerAt: int64(headerAt), prevXRef: prev,
+	doc := &document{name: name, size: size, src: src, ctx: ctx, headerAt: int64(headerAt), prevXRef: prev,
 		xref: make(map[int]xrefEntry, 64), trailer: types.Dict{},
-		cache: make(map[int]types.Object, 16), loading: make(map[int]bool), objStms: make(map[int]*objStream)}
+		cache: make(map[int]types.Object, 16), loading: make(map[int]bool), objStms: make(map[int]*objStream), budget: newBudget()}
+	d = doc
 	last := tail[len(tail)-1]
 	d.endsWithEOL = last == '\n' || last == '\r'
 	probe := make([]byte, 32)
@@ -97,7 +110,11 @@ func readDocument(ctx context.Context, src source, size int64, name string) (d *
 
 	defer func() {
 		if r := recover(); r != nil {
-			d, err = nil, docError(name, ErrCorrupt, "unreadable structure (%v)", r)
+			err = docError(name, ErrCorrupt, "unreadable structure (%v)", r)
+		}
+		if err != nil {
+			doc.release() // not d: a return statement has set it to nil already
+			d = nil
 		}
 	}()
 	if err := d.readXRefChain(ctx, prev); err != nil {
@@ -123,6 +140,9 @@ func readDocument(ctx context.Context, src source, size int64, name string) (d *
 	}
 	d.pages = d.catalog["Pages"]
 	pages := d.dict(d.pages)
+	if err := d.limitError(); err != nil {
+		return nil, err
+	}
 	if pages == nil {
 		return nil, docError(name, ErrCorrupt, "the catalog has no /Pages tree")
 	}
@@ -218,14 +238,22 @@ func (d *document) page(n int) (types.Dict, types.IndirectRef, inherited, error)
 	return nil, types.IndirectRef{}, inh, fmt.Errorf("page tree deeper than 64 levels")
 }
 
-// deref resolves o, nil when it cannot be read.
+// deref resolves o, nil when it cannot be read. Going over the decoding limits (or the job's
+// deadline) is remembered, so that the reader answers with it (limitError) rather than with what
+// the missing object broke.
 func (d *document) deref(o types.Object) types.Object {
 	o, err := d.resolve(d.ctx, o)
 	if err != nil {
+		if d.limitErr == nil && (errors.Is(err, ErrTooLarge) || errors.Is(err, ErrBusy) || d.ctx.Err() != nil) {
+			d.limitErr = err
+		}
 		return nil
 	}
 	return o
 }
+
+// limitError is the first time reading went over the decoding limits or was cancelled, if it did.
+func (d *document) limitError() error { return d.limitErr }
 
 // dict dereferences o as a dictionary; nil when o is not one (a stream is not).
 func (d *document) dict(o types.Object) types.Dict {

@@ -25,6 +25,11 @@ var (
 	ErrBadSigner = errors.New("unusable signer")
 	// ErrNoSignature: Verify found no signature in the document.
 	ErrNoSignature = errors.New("no signature in PDF")
+	// ErrTooLarge: reading the PDF would go beyond the decoding limits (Limits): its structure streams
+	// expand too far when decoded, or it lists too many objects. Retrying cannot help.
+	ErrTooLarge = errors.New("PDF exceeds the decoding limits")
+	// ErrBusy: other documents being read hold the process's decoding budget; retry later.
+	ErrBusy = errors.New("decoding budget in use")
 )
 
 // docError wraps a sentinel with the document name and a reason.

@@ -63,6 +63,7 @@ func TestPageTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer d.release()
 	if d.pageCnt != 3 {
 		t.Fatalf("page count %d, want 3", d.pageCnt)
 	}

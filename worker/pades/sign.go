@@ -276,6 +276,7 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	if err != nil {
 		return nil, err
 	}
+	defer d.release()
 	when := o.Time
 	if when.IsZero() {
 		when = time.Now()
@@ -295,6 +296,9 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 		return nil, docError(name, ErrBadOptions, "page %d requested, the document has %d", o.Page, d.pageCnt)
 	}
 	pageDict, pageRef, inh, err := d.page(pageNr)
+	if lerr := d.limitError(); lerr != nil {
+		return nil, lerr
+	}
 	if err != nil {
 		return nil, docError(name, ErrCorrupt, "page %d: %v", pageNr, err)
 	}
@@ -455,6 +459,10 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	}
 	br, err := patchByteRange(w, layout)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.limitError(); err != nil {
+		w.release()
 		return nil, err
 	}
 	return &prepared{name: name, w: w, layout: layout, byteRange: br, fieldName: fieldName, when: when, hash: h}, nil

@@ -45,6 +45,19 @@ type SignatureInfo struct {
 // means the system roots. A signature that does not verify is reported in its SignatureInfo, not
 // as an error; errors are for unreadable files and for files without signatures (ErrNoSignature).
 func Verify(path string, roots *x509.CertPool) (infos []SignatureInfo, err error) {
+	return VerifyContext(context.Background(), path, roots)
+}
+
+// maxSignatures bounds the signatures Verify checks in one document (each hashes up to the whole
+// file), and maxFields the form fields it looks at to find them.
+const (
+	maxSignatures = 100
+	maxFields     = 10000
+)
+
+// VerifyContext is Verify under ctx: a cancelled request stops reading, and waiting for the
+// process's decoding budget (ErrBusy after a while).
+func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (infos []SignatureInfo, err error) {
 	name := filepath.Base(path)
 	defer func() {
 		if r := recover(); r != nil {
@@ -60,19 +73,24 @@ func Verify(path string, roots *x509.CertPool) (infos []SignatureInfo, err error
 	if err != nil {
 		return nil, fmt.Errorf("%s: stat: %w", name, err)
 	}
-	d, err := readDocument(context.Background(), f, st.Size(), name)
+	d, err := readDocument(ctx, f, st.Size(), name)
 	if err != nil {
 		return nil, err
 	}
+	defer d.release()
 	catalog := d.catalog
 	acro := d.dict(catalog["AcroForm"])
 	var out []SignatureInfo
 	var walk func(fields types.Array, depth int)
+	visited := 0
 	walk = func(fields types.Array, depth int) {
 		if depth > 16 {
 			return
 		}
 		for _, fo := range fields {
+			if visited++; visited > maxFields || len(out) >= maxSignatures || ctx.Err() != nil {
+				return
+			}
 			fd := d.dict(fo)
 			if fd == nil {
 				continue
@@ -91,6 +109,12 @@ func Verify(path string, roots *x509.CertPool) (infos []SignatureInfo, err error
 	}
 	if acro != nil {
 		walk(d.array(acro["Fields"]), 0)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := d.limitError(); err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, docError(name, ErrNoSignature, "no signed signature field")

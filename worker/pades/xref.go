@@ -76,7 +76,9 @@ func (d *document) readXRefSection(ctx context.Context, off int64) (types.Dict, 
 			if err != nil {
 				return nil, err
 			}
-			d.addEntries(entries)
+			if err := d.addEntries(ctx, entries); err != nil {
+				return nil, err
+			}
 			return trailer, nil
 		}
 	}
@@ -91,7 +93,29 @@ func (d *document) candidates(off int64) []int64 {
 	return []int64{off}
 }
 
-func (d *document) addEntries(entries []numberedEntry) {
+// entryCost is what one cross-reference entry costs in the document's map, charged to its budget.
+const entryCost = 48
+
+// addEntries adds the entries of a section the newer sections did not list. The entries of every
+// section count against MaxObjects twice over (an old section re-listing every object is normal,
+// a thousand of them is not), and the distinct ones once.
+func (d *document) addEntries(ctx context.Context, entries []numberedEntry) error {
+	d.entries += len(entries)
+	if d.entries > 2*d.budget.lim.MaxObjects {
+		return errTooManyObjects(d.name, d.budget.lim)
+	}
+	added := 0
+	for _, e := range entries {
+		if _, ok := d.xref[e.nr]; !ok {
+			added++
+		}
+	}
+	if len(d.xref)+added > d.budget.lim.MaxObjects {
+		return errTooManyObjects(d.name, d.budget.lim)
+	}
+	if err := d.hold(ctx, entryCost*int64(added)); err != nil {
+		return err
+	}
 	for _, e := range entries {
 		if _, ok := d.xref[e.nr]; !ok {
 			d.xref[e.nr] = e.xrefEntry
@@ -100,6 +124,7 @@ func (d *document) addEntries(entries []numberedEntry) {
 			}
 		}
 	}
+	return nil
 }
 
 type numberedEntry struct {
@@ -126,7 +151,13 @@ func (d *document) readXRefTable(ctx context.Context, off int64) (types.Dict, er
 		if err1 != nil || err2 != nil || start < 0 || count < 0 {
 			return nil, docError(d.name, ErrCorrupt, "bad cross-reference subsection header %q at offset %d", t, off)
 		}
+		if count > d.budget.lim.MaxObjects {
+			return nil, errTooManyObjects(d.name, d.budget.lim)
+		}
 		for i := range count {
+			if len(entries) >= d.budget.lim.MaxObjects {
+				return nil, errTooManyObjects(d.name, d.budget.lim)
+			}
 			o, g, k := tr.next(), tr.next(), tr.next()
 			offset, err1 := strconv.ParseInt(o, 10, 64)
 			gen, err2 := strconv.Atoi(g)
@@ -156,9 +187,13 @@ func (d *document) readXRefTable(ctx context.Context, off int64) (types.Dict, er
 		if err != nil {
 			return nil, err
 		}
-		d.addEntries(stm)
+		if err := d.addEntries(ctx, stm); err != nil {
+			return nil, err
+		}
 	}
-	d.addEntries(entries)
+	if err := d.addEntries(ctx, entries); err != nil {
+		return nil, err
+	}
 	return trailer, nil
 }
 
@@ -172,10 +207,25 @@ func (d *document) readXRefStream(ctx context.Context, off int64) ([]numberedEnt
 	if !ok || d.nameOf(sd.Dict["Type"]) != "XRef" {
 		return nil, nil, docError(d.name, ErrCorrupt, "offset %d is not a cross-reference stream", off)
 	}
+	// The entries the stream declares are counted before its data is decoded.
+	declared := int64(0)
+	if ia, ok := sd.Dict["Index"].(types.Array); ok {
+		for i := 1; i < len(ia); i += 2 {
+			if n, ok := ia[i].(types.Integer); ok && n > 0 {
+				declared += int64(n)
+			}
+		}
+	} else if size, ok := sd.Dict["Size"].(types.Integer); ok {
+		declared = int64(size)
+	}
+	if declared > int64(d.budget.lim.MaxObjects) {
+		return nil, nil, errTooManyObjects(d.name, d.budget.lim)
+	}
 	data, err := d.streamData(ctx, sd)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer d.budget.give(int64(len(data))) // the entries are kept, not the data
 	var w [3]int
 	wa, _ := sd.Dict["W"].(types.Array)
 	if len(wa) != 3 {
@@ -216,6 +266,9 @@ func (d *document) readXRefStream(ctx context.Context, off int64) ([]numberedEnt
 	pos := 0
 	for i := 0; i < len(index); i += 2 {
 		for j := range index[i+1] {
+			if len(entries) >= d.budget.lim.MaxObjects {
+				return nil, nil, errTooManyObjects(d.name, d.budget.lim)
+			}
 			if pos+rec > len(data) {
 				return nil, nil, docError(d.name, ErrCorrupt, "cross-reference stream at %d shorter than its /Index", off)
 			}
