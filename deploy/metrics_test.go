@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"errors"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,72 +28,57 @@ func TestMetricsListenerInDeployments(t *testing.T) {
 	}
 	pods := map[string]pod{}
 	var servicePorts []string
-	files, _ := filepath.Glob("k8s/*.yaml")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		for {
-			var o struct {
-				Kind     string
-				Metadata struct{ Name string }
-				Data     map[string]string
-				Spec     struct {
-					Ports    []struct{ Name, TargetPort string } `yaml:"ports"`
-					Template struct {
-						Metadata struct{ Annotations map[string]string }
-						Spec     struct {
-							Containers []struct {
-								Ports []struct {
-									Name          string
-									ContainerPort int `yaml:"containerPort"`
-								}
+	for _, d := range k8sDocuments(t) {
+		var o struct {
+			Kind     string
+			Metadata struct{ Name string }
+			Data     map[string]string
+			Spec     struct {
+				Ports    []struct{ Name, TargetPort string } `yaml:"ports"`
+				Template struct {
+					Metadata struct{ Annotations map[string]string }
+					Spec     struct {
+						Containers []struct {
+							Ports []struct {
+								Name          string
+								ContainerPort int `yaml:"containerPort"`
 							}
-							Volumes []struct {
-								Name   string
-								Secret struct {
-									Items []struct{ Key, Path string }
-								}
+						}
+						Volumes []struct {
+							Name   string
+							Secret struct {
+								Items []struct{ Key, Path string }
 							}
 						}
 					}
 				}
 			}
-			err := dec.Decode(&o)
-			if errors.Is(err, io.EOF) {
-				break
+		}
+		if err := d.node.Decode(&o); err != nil {
+			t.Fatalf("%s: %v", d.file, err)
+		}
+		switch o.Kind {
+		case "ConfigMap":
+			var err error
+			if cm, err = loadSignetYAML(t, o.Data["signet.yaml"]); err != nil {
+				t.Fatalf("%s: %v", d.file, err)
 			}
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
+		case "Deployment":
+			pd := pod{annotations: o.Spec.Template.Metadata.Annotations, ports: map[string]int{}}
+			for _, c := range o.Spec.Template.Spec.Containers {
+				for _, p := range c.Ports {
+					pd.ports[p.Name] = p.ContainerPort
+				}
 			}
-			switch o.Kind {
-			case "ConfigMap":
-				p := filepath.Join(t.TempDir(), "signet.yaml")
-				if err := os.WriteFile(p, []byte(o.Data["signet.yaml"]), 0o600); err != nil {
-					t.Fatal(err)
+			for _, v := range o.Spec.Template.Spec.Volumes {
+				for _, it := range v.Secret.Items {
+					pd.secrets = append(pd.secrets, it.Path)
 				}
-				if cm, _, err = config.Load("deploy", []string{"--config", p}, func(string) string { return "" }); err != nil {
-					t.Fatalf("%s: %v", f, err)
-				}
-			case "Deployment":
-				pd := pod{annotations: o.Spec.Template.Metadata.Annotations, ports: map[string]int{}}
-				for _, c := range o.Spec.Template.Spec.Containers {
-					for _, p := range c.Ports {
-						pd.ports[p.Name] = p.ContainerPort
-					}
-				}
-				for _, v := range o.Spec.Template.Spec.Volumes {
-					for _, it := range v.Secret.Items {
-						pd.secrets = append(pd.secrets, it.Path)
-					}
-				}
-				pods[o.Metadata.Name] = pd
-			case "Service":
-				for _, p := range o.Spec.Ports {
-					servicePorts = append(servicePorts, p.Name, p.TargetPort)
-				}
+			}
+			pods[o.Metadata.Name] = pd
+		case "Service":
+			for _, p := range o.Spec.Ports {
+				servicePorts = append(servicePorts, p.Name, p.TargetPort)
 			}
 		}
 	}
