@@ -307,6 +307,11 @@ func TestStatusAndHealth(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "SIGN/sign-batch") || !strings.Contains(string(page), "<svg") {
 		t.Errorf("/ops with the administrator's token: HTTP %d", resp.StatusCode)
 	}
+	// The dashboard names the metrics listener instead of linking to a /metrics the public listener
+	// does not serve.
+	if !strings.Contains(string(page), metricsURL+"/metrics") || strings.Contains(string(page), `href="/metrics"`) {
+		t.Errorf("/ops does not name the metrics listener %s, or still links /metrics", metricsURL)
+	}
 
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)

@@ -143,7 +143,7 @@ func (a *app) serveListeners(in *producer.Intake, r role) error {
 			for _, l := range ls {
 				l.Close()
 			}
-			return fmt.Errorf("%s %s: %w (give another address; metrics.listen also takes off)", w.setting, w.addr, err)
+			return fmt.Errorf("%s %s: %w (choose a free address; metrics.listen: off turns the metrics listener off)", w.setting, w.addr, err)
 		}
 		ls = append(ls, l)
 		a.served = append(a.served, &served{Name: w.name, Addr: l.Addr().String()})
