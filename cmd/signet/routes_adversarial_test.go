@@ -685,6 +685,16 @@ func (e *walkEnv) walkAsPortalB(t *testing.T, ctx context.Context) {
 			}
 		}
 	}
+	// B's lists show B's things only: portal A's user is not even named.
+	for _, list := range []string{"/admin/users", "/admin/grants", "/admin/portals"} {
+		status, body := e.call(t, base, door{method: http.MethodGet, path: list}, b)
+		if status != http.StatusOK || strings.Contains(body, ">mary<") || strings.Contains(body, "/admin/users/mary") || strings.Contains(body, e.portalA.MemberID()) {
+			t.Errorf("GET %s as portal B's administrator: HTTP %d, and it names portal A or its user", list, status)
+		}
+		if list == "/admin/users" && !strings.Contains(body, "/admin/users/bob") {
+			t.Errorf("GET /admin/users as portal B's administrator does not list bob, B's own user")
+		}
+	}
 	// Portal B's application token on a robot call and a Sign dialog that name portal A.
 	for _, path := range []string{"/bitrix24/robot", "/bitrix24/placement"} {
 		d := door{method: http.MethodPost, path: path}
