@@ -39,3 +39,9 @@ func retryable(err error) error {
 	}
 	return err
 }
+
+// ErrBusy means another live worker holds the job's lease: it is being signed right now.
+var ErrBusy = errors.New("another worker is signing this job right now")
+
+// ErrNoJobKeys: a worker was started without any public key to verify jobs with.
+var ErrNoJobKeys = errors.New("no job verification keys (security.job_verify_keys_file): every job would be refused")

@@ -314,34 +314,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// fetch downloads the job's PDF into path, only from the job's own portal. A Disk file is resolved
-// with disk.file.get at signing time, so the download URL (with its short-lived auth=) is fresh.
-func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, dst io.Writer) (string, error) {
-	if isStoreDocument(job) { // a batch document uploaded by `signet enqueue` (fetch_batch.go)
-		return s.fetchBatch(ctx, job, dst)
-	}
-	fileURL, name := job.Document.URL, job.Document.FileName
-	if job.Document.FileField != "" { // a CRM file field: crm.item.get now, for a fresh urlMachine
-		var err error
-		if fileURL, name, err = resolveCRMFile(ctx, s.Portal, s.Batch, job); err != nil {
-			return "", err
-		}
-	}
-	if job.Document.DiskFileID != 0 { // disk.file.get, in a batch shared with other jobs (callback_crm.go)
-		var err error
-		if fileURL, name, err = resolveDiskFile(ctx, s.Portal, s.Batch, job); err != nil {
-			return "", err
-		}
-	}
-	if name == "" {
-		name = "document.pdf"
-	}
-	if _, err := s.Portal.Download(ctx, job.Portal.MemberID, fileURL, s.MaxPDFBytes, dst); err != nil {
-		return "", classifyPortal(fmt.Errorf("downloading %s: %w", name, err))
-	}
-	return name, nil
-}
-
 // classifyPortal keeps Bitrix24's retryable errors (rate limits, 5xx, network) retryable and makes
 // the others (file not found, access denied, a URL outside the portal) permanent.
 func classifyPortal(err error) error {
