@@ -71,7 +71,7 @@ func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback, red
 	err = c.Portal.Call(ctx, cb.Portal.MemberID, "crm.item.update", map[string]any{
 		"entityTypeId": cb.Document.EntityTypeID, "id": cb.Document.EntityID, "fields": map[string]any{field: value},
 	}, nil)
-	return classifyPortal(err)
+	return classify(err)
 }
 
 // crmHasSignedFile says whether the field already holds the signed PDF, put there by an earlier

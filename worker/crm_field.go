@@ -35,7 +35,7 @@ func crmFieldFiles(ctx context.Context, p Portal, b Batcher, memberID string, do
 	}
 	err := lookup(ctx, p, b, memberID, "crm.item.get", map[string]any{"entityTypeId": doc.EntityTypeID, "id": doc.EntityID}, &res)
 	if err != nil {
-		return "", nil, false, classifyPortal(fmt.Errorf("reading deal %d (crm.item.get): %w", doc.EntityID, err))
+		return "", nil, false, classify(fmt.Errorf("reading deal %d (crm.item.get): %w", doc.EntityID, err))
 	}
 	want := normField(doc.FileField)
 	for k, raw := range res.Item {

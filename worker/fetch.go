@@ -36,7 +36,7 @@ func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, dst io.Write
 		name = "document.pdf"
 	}
 	if _, err := s.Portal.Download(ctx, job.Portal.MemberID, fileURL, s.MaxPDFBytes, dst); err != nil {
-		return "", classifyPortal(fmt.Errorf("downloading %s: %w", name, err))
+		return "", classify(fmt.Errorf("downloading %s: %w", name, err))
 	}
 	return name, nil
 }
@@ -79,7 +79,7 @@ func resolveDiskFile(ctx context.Context, p Portal, b Batcher, job *contracts.Si
 		DownloadURL string `json:"DOWNLOAD_URL"`
 	}
 	if err := lookup(ctx, p, b, job.Portal.MemberID, "disk.file.get", map[string]any{"id": job.Document.DiskFileID}, &file); err != nil {
-		return "", "", classifyPortal(diskLookupError(job.Document.DiskFileID, err))
+		return "", "", classify(diskLookupError(job.Document.DiskFileID, err))
 	}
 	return file.DownloadURL, file.Name, nil
 }

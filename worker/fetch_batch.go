@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -40,24 +39,25 @@ func (s *Signer) fetchBatch(ctx context.Context, job *contracts.SignJob, dst io.
 	}
 	rc, obj, err := s.Store.Get(ctx, key)
 	if err != nil {
-		return "", classifyStore(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))
+		return "", batchDocumentError(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))
 	}
 	defer rc.Close()
 	if s.MaxPDFBytes > 0 && obj.Size > s.MaxPDFBytes {
 		return "", Permanentf("batch document %s of job %s is %d bytes, more than worker.max_pdf_bytes %d", name, job.ID, obj.Size, s.MaxPDFBytes)
 	}
 	if _, err := io.Copy(dst, rc); err != nil {
-		return "", classifyStore(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))
+		return "", batchDocumentError(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))
 	}
 	if err := rc.Close(); err != nil {
-		return "", classifyStore(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))
+		return "", batchDocumentError(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))
 	}
 	return name, nil
 }
 
-// classifyStore: an object that is gone or fails its checksum stays so; re-enqueue the batch.
-func classifyStore(err error) error {
-	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrIntegrity) || errors.Is(err, storage.ErrInvalidKey) {
+// batchDocumentError classifies a failure to read a batch document (errors.go): one that is gone or
+// fails its checksum stays so, and the batch's owner is told to enqueue it again.
+func batchDocumentError(err error) error {
+	if err = classify(err); IsPermanent(err) {
 		return Permanentf("%w; enqueue the document again", err)
 	}
 	return err

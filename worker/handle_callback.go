@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,8 +32,8 @@ func (p *Pool) handleCallback(ctx context.Context, msg jetstream.Msg) error {
 	md, merr := msg.Metadata()
 	err = p.Caller.Deliver(ctx, cb, merr == nil && md.NumDelivered > 1)
 	metrics.StageSeconds.WithLabelValues("callback").Observe(time.Since(t0).Seconds())
-	if err != nil && p.lastDelivery(msg) && ctx.Err() == nil {
-		err = Permanentf("callback of job %s gave up after %d attempts: %w", cb.JobID, p.MaxDeliver, err)
+	if p.final(ctx, msg, err) {
+		err = fmt.Errorf("callback of job %s %w", cb.JobID, giveUp(err, p.MaxDeliver))
 	}
 	if IsPermanent(err) {
 		e := audit.CallbackEvent(contracts.AuditCallbackFailed, cb)

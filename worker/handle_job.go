@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -38,14 +37,12 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		return err // ErrBusy: another worker signs it right now; NAKed and looked at again later
 	}
 	defer release()
+	// The token went away during the signature: the PDF engine may report "the key refused to sign",
+	// but the cause is ErrTokenOffline/ErrTokenBusy, which passes (the keyring reconnects); classify
+	// takes the mark off.
 	signed, err := p.Signer.Sign(ctx, job)
-	if IsPermanent(err) && tokenTrouble(err) {
-		// The token went away during the signature: the PDF engine reports "the key refused to
-		// sign", but the cause is ErrTokenOffline/ErrTokenBusy, which passes (the keyring reconnects).
-		err = retryable(err)
-	}
-	if err != nil && !IsPermanent(err) && p.lastDelivery(msg) && ctx.Err() == nil && !errors.Is(err, ErrBusy) {
-		err = Permanentf("gave up after %d attempts: %w", p.MaxDeliver, err)
+	if err = classify(err); p.final(ctx, msg, err) {
+		err = giveUp(err, p.MaxDeliver)
 	}
 	if err != nil {
 		if !IsPermanent(err) {

@@ -54,6 +54,13 @@ func reasonOf(err error) string {
 	return s
 }
 
+// final says whether a failure that would be retried ends here (errors.go, giveUp): it happened on the
+// message's last delivery, the handler ran to its end (one cut short by a shutdown or a lost lease is
+// another worker's to finish), and it was not only waiting for another worker's lease (ErrBusy).
+func (p *Pool) final(ctx context.Context, msg jetstream.Msg, err error) bool {
+	return err != nil && !IsPermanent(err) && !errors.Is(err, ErrBusy) && ctx.Err() == nil && p.lastDelivery(msg)
+}
+
 func (p *Pool) lastDelivery(msg jetstream.Msg) bool {
 	md, err := msg.Metadata()
 	return err == nil && p.MaxDeliver > 0 && md.NumDelivered >= uint64(p.MaxDeliver)
