@@ -85,15 +85,7 @@ func callbackID(h nats.Header, jobID string) string {
 // publishCallback queues the job's one result; its Nats-Msg-Id makes a re-publish after a redelivery a
 // no-op inside the duplicate window.
 func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, msgID string, signed *contracts.Signed, reason string) error {
-	cb := &contracts.Callback{
-		JobID: job.ID, Kind: job.Kind, BatchID: job.BatchID, Portal: job.Portal, Document: job.Document,
-		Signer: job.Signer, Reply: job.Reply, Signed: signed, Error: reason, Time: p.now().UTC(),
-		Outcome: contracts.OutcomeSigned,
-	}
-	if signed == nil {
-		cb.Outcome = contracts.OutcomeFailed
-	}
-	data, err := cb.Marshal()
+	data, err := contracts.NewCallback(job, signed, reason, p.now().UTC()).Marshal()
 	if err != nil {
 		return err
 	}
