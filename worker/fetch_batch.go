@@ -11,25 +11,20 @@ import (
 	"github.com/signet-b24/signet/storage"
 )
 
-// StoreURLPrefix marks a batch document that `signet enqueue` uploaded to the artefact storage
-// (producer/batch.StoreURLPrefix, the same string): "signet-store:incoming/<batch>/<n>.pdf". Workers
-// may run on other machines than the enqueue, so local files travel through the storage they share.
-const StoreURLPrefix = "signet-store:"
-
 // incomingPrefix is the only part of the storage a batch job may read: a job can never name a signed
 // artefact of another portal as its input.
 const incomingPrefix = "incoming/"
 
 // isStoreDocument says whether a job's document is in the artefact storage rather than on a portal.
 func isStoreDocument(job *contracts.SignJob) bool {
-	return job.Kind == contracts.KindBatch && strings.HasPrefix(job.Document.URL, StoreURLPrefix)
+	return job.Kind == contracts.KindBatch && strings.HasPrefix(job.Document.URL, contracts.SharedStoragePrefix)
 }
 
 // fetchBatch copies a batch job's document from the artefact storage into path. The storage checks
 // the object's SHA-256 while it is read; a missing or altered object can never succeed (permanent),
 // an unreachable storage can (retried later).
 func (s *Signer) fetchBatch(ctx context.Context, job *contracts.SignJob, dst io.Writer) (string, error) {
-	key := strings.TrimPrefix(job.Document.URL, StoreURLPrefix)
+	key := strings.TrimPrefix(job.Document.URL, contracts.SharedStoragePrefix)
 	name := job.Document.FileName
 	if name == "" {
 		name = path.Base(key)
