@@ -49,6 +49,20 @@ type Callback struct {
 	Time   time.Time `json:"time"`
 }
 
+// NewCallback is job's result on its way back: signed, or failed for reason when signed is nil. The
+// job's fields that the callback worker needs are copied here and nowhere else (the worker's result,
+// the intake's refusal), so that a field added to both types cannot be forgotten on one path.
+func NewCallback(job *SignJob, signed *Signed, reason string, at time.Time) *Callback {
+	cb := &Callback{
+		JobID: job.ID, Kind: job.Kind, BatchID: job.BatchID, Portal: job.Portal, Document: job.Document,
+		Signer: job.Signer, Reply: job.Reply, Signed: signed, Error: reason, Time: at, Outcome: OutcomeSigned,
+	}
+	if signed == nil {
+		cb.Outcome = OutcomeFailed
+	}
+	return cb
+}
+
 // Validate checks the fields the callback worker relies on.
 func (c *Callback) Validate() error {
 	switch {
