@@ -113,7 +113,7 @@ func portalRefused(err error) bool {
 // documentUnusable: the PDF engine (or the evidence pass before it) cannot sign this document.
 func documentUnusable(err error) bool {
 	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse, pades.ErrTooLarge,
-		evidence.ErrAlreadySigned, evidence.ErrEncrypted, evidence.ErrNotPDF} {
+		evidence.ErrAlreadySigned, evidence.ErrEncrypted, evidence.ErrNotPDF, evidence.ErrUnusable} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -193,7 +193,9 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 				CertSerial: serialHex(cred.Certificate.SerialNumber.Bytes()), Time: now, PublicURL: s.PublicURL})
 			release()
 			if err != nil {
-				return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
+				// classify, not Permanent: a job cancelled at the drain deadline, a full disk or a
+				// file changed on disk passes; a document that cannot take the page does not.
+				return nil, classify(fmt.Errorf("document %s of job %s: %w", name, job.ID, err))
 			}
 		}
 		if out, err = doc.path("out.pdf"); err != nil {
