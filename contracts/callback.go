@@ -14,6 +14,20 @@ const (
 	OutcomeFailed Outcome = "failed"
 )
 
+// Delivered is a job's outcome once its callback was delivered (or, for a local batch job, once its
+// result was recorded): the worker writes it in the jobs bucket under DeliveredKey; the Sign dialog's
+// status endpoint and `signet batch status` read it.
+type Delivered struct {
+	Outcome Outcome `json:"outcome"`
+	// Error is why the job was not signed, or why the signed file could not replace the original.
+	Error     string    `json:"error,omitempty"`
+	Delivered time.Time `json:"delivered"`
+}
+
+// DeliveredKey is the jobs-bucket key of a job's Delivered record ("out.<job id>", beside the
+// worker's "res." and "cb." records).
+func DeliveredKey(jobID string) string { return "out." + jobID }
+
 // Signed describes the stored result of a signed job.
 type Signed struct {
 	PDFKey             string    `json:"pdf_key"`

@@ -59,6 +59,10 @@ type Document struct {
 // under incoming/ with it.
 const SharedStoragePrefix = "signet-store:"
 
+// IncomingPrefix is the part of Signet's storage a batch job may read through SharedStoragePrefix:
+// `signet enqueue` uploads there, and a job can never name a signed file, evidence or a staging object.
+const IncomingPrefix = "incoming/"
+
 // Signer is the person the signature is made for.
 type Signer struct {
 	Login        string `json:"login"`

@@ -11,10 +11,6 @@ import (
 	"github.com/signet-b24/signet/storage"
 )
 
-// incomingPrefix is the only part of the storage a batch job may read: a job can never name a signed
-// artefact of another portal as its input.
-const incomingPrefix = "incoming/"
-
 // isStoreDocument says whether a job's document is in the artefact storage rather than on a portal.
 func isStoreDocument(job *contracts.SignJob) bool {
 	return job.Kind == contracts.KindBatch && strings.HasPrefix(job.Document.URL, contracts.SharedStoragePrefix)
@@ -29,8 +25,8 @@ func (s *Signer) fetchBatch(ctx context.Context, job *contracts.SignJob, dst io.
 	if name == "" {
 		name = path.Base(key)
 	}
-	if err := storage.ValidateKey(key); err != nil || !strings.HasPrefix(key, incomingPrefix) {
-		return "", Permanentf("batch document %s of job %s: %q is not an object under %s in Signet's storage", name, job.ID, key, incomingPrefix)
+	if err := storage.ValidateKey(key); err != nil || !strings.HasPrefix(key, contracts.IncomingPrefix) {
+		return "", Permanentf("batch document %s of job %s: %q is not an object under %s in Signet's storage", name, job.ID, key, contracts.IncomingPrefix)
 	}
 	rc, obj, err := s.Store.Get(ctx, key)
 	if err != nil {
