@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/internal/testenv"
 )
 
 // SSRF through a document URL at signing time (issue 15, must 8: "SSRF forms", defended before the
@@ -20,28 +21,6 @@ import (
 // may name any address; Download fetches only from the portal's own scheme and host, and never from a
 // loopback, private or link-local address unless the portal is on-premise (AllowPrivate). Each form
 // must fail before a connection is made: the witness counts TCP connections, not requests.
-
-// dialWitness counts the TCP connections made to it.
-func dialWitness(t *testing.T) (string, *atomic.Int32) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			c.Close()
-		}
-	}()
-	return l.Addr().String(), &n
-}
 
 // countedPortal is a portal that serves a file and counts its connections. It is plain http (the
 // download client trusts only the system's roots); the https→http downgrade is in the redirect tests.
@@ -75,7 +54,7 @@ func downloadClient(t *testing.T, domain string, allowPrivate bool) *bitrix24.Cl
 
 func TestAttackSSRFDownloadURLForms(t *testing.T) {
 	portal, portalConns := countedPortal(t)
-	witness, dials := dialWitness(t)
+	witness, dials := testenv.DialWitness(t)
 	_, wport, _ := net.SplitHostPort(witness)
 	host := strings.TrimPrefix(portal.URL, "http://") // 127.0.0.1:port
 	ip, _, _ := net.SplitHostPort(host)

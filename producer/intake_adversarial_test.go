@@ -6,11 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/testenv"
 )
 
 // Attacks on the intake that were defended before issue 15 and stay in the standing suite (issue 15,
@@ -52,7 +52,7 @@ func TestAttackForgedApplicationToken(t *testing.T) {
 	callsBefore := len(f.portal.Calls())
 
 	forged := map[string]string{
-		"portal B's application_token": b.ApplicationToken(),
+		"portal B's application_token":  b.ApplicationToken(),
 		"A's token, last digit changed": flipped,
 		"A's token and more":            real + "00",
 		"a short token":                 "0",
@@ -109,29 +109,6 @@ func hasSignetWork(calls []emulator.Call) bool {
 	return false
 }
 
-// connWitness is a TCP listener that counts connections: an address the document URL points to, which
-// must never be dialled.
-func connWitness(t *testing.T) (string, *atomic.Int32) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			c.Close()
-		}
-	}()
-	return l.Addr().String(), &n
-}
-
 // SSRF through the robot's document property: every form of a URL that is not a file on the portal's
 // own host — another host, the portal's name as user info or as a subdomain of the attacker's, another
 // port of the portal's address, the cloud metadata address, loopback as IPv6 and as a decimal number,
@@ -141,7 +118,7 @@ func TestAttackSSRFDocumentURL(t *testing.T) {
 	f := newFixture(t)
 	f.install(t)
 	f.addSigner(t, true)
-	witness, dials := connWitness(t)
+	witness, dials := testenv.DialWitness(t)
 	_, wport, _ := net.SplitHostPort(witness)
 	portal := strings.TrimPrefix(f.portal.BaseURL(), "http://")
 	phost, _, _ := net.SplitHostPort(portal)
