@@ -181,3 +181,33 @@ func TestAttackSSRFDocumentURL(t *testing.T) {
 		t.Fatalf("SIGN %d after a genuine URL; want 1", sign)
 	}
 }
+
+// XSS through the portal's data: a deal file whose name carries markup (any portal user who can attach
+// a file can name it) is shown in the Sign dialog as text, and the dialog's CSP runs only its own
+// nonce'd script. The page of the portal administrator (TestAttackStoredXSS in producer/pages) is the
+// other place where people's text is shown.
+func TestAttackXSSInSignDialog(t *testing.T) {
+	f := newFixture(t)
+	f.withBitrix(t)
+	f.install(t)
+	f.addSigner(t, true)
+	name := `"><img src=x onerror=alert(document.domain)>.pdf`
+	_, _ = f.portal.AddDealFile(42, name, []byte("%PDF-1.4 contract"))
+	resp, page := openDialog(t, f, 7, 42, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dialog: HTTP %d", resp.StatusCode)
+	}
+	if strings.Contains(page, "<img src=x") || strings.Contains(page, `"><img`) {
+		t.Fatalf("the file name's markup is in the page unescaped:\n%s", page)
+	}
+	if !strings.Contains(page, "&lt;img src=x onerror=alert(document.domain)&gt;.pdf") {
+		t.Errorf("the file name is not shown as text")
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'nonce-") || strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("CSP %q lets injected script run", csp)
+	}
+	if sign, cb := f.counts(t); sign != 0 || cb != 0 {
+		t.Fatalf("opening the dialog queued SIGN %d, CALLBACK %d", sign, cb)
+	}
+}
