@@ -253,3 +253,51 @@ func TestAttackStoredXSS(t *testing.T) {
 		}
 	}
 }
+
+// A session stolen before the administrator changed the password (or before the login was removed)
+// is over at its next request: it reads nothing and changes nothing.
+func TestAttackSessionOutlivesItsPassword(t *testing.T) {
+	pn := newPanel(t, "")
+	ctx := context.Background()
+	if err := pn.id.AddUser(ctx, identity.User{Login: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	_, stolen, csrf := pn.signIn(t, "alice's long password")
+	if stolen == "" || csrf == "" {
+		t.Fatal("sign-in failed")
+	}
+	if resp, _ := pn.do(t, http.MethodGet, "/admin/users", stolen, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the fresh session does not work: %d", resp.StatusCode)
+	}
+	// The same password set again is a new hash with a new salt: it counts as a change.
+	if err := SetLocalAdmin(pn.file, "alice", []byte("alice's new long password")); err != nil {
+		t.Fatal(err)
+	}
+	changes := pn.auditChanges()
+	if resp, _ := pn.do(t, http.MethodGet, "/admin/users", stolen, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the session opened before the password change still reads: %d", resp.StatusCode)
+	}
+	if resp, _ := pn.do(t, http.MethodPost, "/admin/users/carol/otp-disable", stolen, url.Values{"csrf": {csrf}}); resp.StatusCode < 300 {
+		t.Errorf("the session opened before the password change still changes: %d", resp.StatusCode)
+	}
+	if u, _ := pn.id.GetUser(ctx, "carol"); u == nil || u.OTPDisabled {
+		t.Errorf("the old session changed a user: %+v", u)
+	}
+	if n := pn.auditChanges() - changes; n != 0 {
+		t.Errorf("%d changes audited through the old session", n)
+	}
+	// The new password opens a session that works; removing the login ends it too.
+	_, fresh, _ := pn.signIn(t, "alice's new long password")
+	if resp, _ := pn.do(t, http.MethodGet, "/admin/users", fresh, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a session with the new password does not work: %d", resp.StatusCode)
+	}
+	if err := SetLocalAdmin(pn.file, "bob", []byte("bob's long password!")); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveLocalAdmin(pn.file, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := pn.do(t, http.MethodGet, "/admin/users", fresh, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the session of a removed administrator still reads: %d", resp.StatusCode)
+	}
+}
