@@ -14,6 +14,20 @@ const (
 	OutcomeFailed Outcome = "failed"
 )
 
+// Delivered is a job's outcome once its callback was delivered (or, for a local batch job, once its
+// result was recorded): the worker writes it in the jobs bucket under DeliveredKey; the Sign dialog's
+// status endpoint and `signet batch status` read it.
+type Delivered struct {
+	Outcome Outcome `json:"outcome"`
+	// Error is why the job was not signed, or why the signed file could not replace the original.
+	Error     string    `json:"error,omitempty"`
+	Delivered time.Time `json:"delivered"`
+}
+
+// DeliveredKey is the jobs-bucket key of a job's Delivered record ("out.<job id>", beside the
+// worker's "res." and "cb." records).
+func DeliveredKey(jobID string) string { return "out." + jobID }
+
 // Signed describes the stored result of a signed job.
 type Signed struct {
 	PDFKey             string    `json:"pdf_key"`
@@ -47,6 +61,20 @@ type Callback struct {
 	Error  string    `json:"error,omitempty"`
 	Signed *Signed   `json:"signed,omitempty"`
 	Time   time.Time `json:"time"`
+}
+
+// NewCallback is job's result on its way back: signed, or failed for reason when signed is nil. The
+// job's fields that the callback worker needs are copied here and nowhere else (the worker's result,
+// the intake's refusal), so that a field added to both types cannot be forgotten on one path.
+func NewCallback(job *SignJob, signed *Signed, reason string, at time.Time) *Callback {
+	cb := &Callback{
+		JobID: job.ID, Kind: job.Kind, BatchID: job.BatchID, Portal: job.Portal, Document: job.Document,
+		Signer: job.Signer, Reply: job.Reply, Signed: signed, Error: reason, Time: at, Outcome: OutcomeSigned,
+	}
+	if signed == nil {
+		cb.Outcome = OutcomeFailed
+	}
+	return cb
 }
 
 // Validate checks the fields the callback worker relies on.

@@ -127,3 +127,52 @@ func TestSubjectsByKind(t *testing.T) {
 		t.Fatal("batch jobs must go to the batch subject and the others to the interactive one")
 	}
 }
+
+// NewCallback copies every field a Callback shares with its SignJob (by name, and the job id), for a
+// signed and a failed job alike, and the result decodes as a valid callback.
+func TestNewCallbackCopiesTheJob(t *testing.T) {
+	job := sampleJob()
+	job.BatchID = "night-7"
+	job.Reply.NotifyUserID = 7
+	at := time.Date(2026, 11, 22, 10, 5, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		signed  *Signed
+		reason  string
+		outcome Outcome
+	}{
+		{"signed", &Signed{PDFKey: "signed/x.pdf", SHA256After: "ab"}, "", OutcomeSigned},
+		{"failed", nil, "the document is encrypted; send it without a password", OutcomeFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cb := NewCallback(job, tc.signed, tc.reason, at)
+			if cb.JobID != job.ID || cb.Outcome != tc.outcome || cb.Signed != tc.signed || cb.Error != tc.reason || !cb.Time.Equal(at) {
+				t.Fatalf("callback %+v: want job id %s, outcome %s, error %q, time %s", cb, job.ID, tc.outcome, tc.reason, at)
+			}
+			jv, cv := reflect.ValueOf(job).Elem(), reflect.ValueOf(cb).Elem()
+			shared := 0
+			for i := range cv.NumField() {
+				name := cv.Type().Field(i).Name
+				if name == "V" {
+					continue
+				}
+				if f := jv.FieldByName(name); f.IsValid() {
+					shared++
+					if !reflect.DeepEqual(f.Interface(), cv.Field(i).Interface()) {
+						t.Errorf("field %s: callback has %+v, job %+v", name, cv.Field(i).Interface(), f.Interface())
+					}
+				}
+			}
+			if shared != 6 {
+				t.Errorf("%d fields shared by SignJob and Callback, 6 expected (Kind, BatchID, Portal, Document, Signer, Reply): copy a new one in NewCallback and count it here", shared)
+			}
+			data, err := cb.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := DecodeCallback(data); err != nil {
+				t.Fatalf("NewCallback made an invalid callback: %v", err)
+			}
+		})
+	}
+}

@@ -32,8 +32,9 @@ type Portal struct {
 
 // Document says which PDF to sign and where its signed version goes.
 type Document struct {
-	// URL of the PDF on the portal's own host (a robot file property, a Disk DOWNLOAD_URL) or a
-	// file:// / s3:// location for batch jobs. It may carry an auth= token: never log it.
+	// URL of the PDF on the portal's own host (a robot file property, a Disk DOWNLOAD_URL), or for a
+	// batch document `signet enqueue` uploaded, SharedStoragePrefix and the object's key. It may carry
+	// an auth= token: never log it.
 	URL string `json:"url,omitempty"`
 	// DiskFileID is the Bitrix24 Disk file id when the document is a Disk file; the signed PDF then
 	// becomes its new version (disk.file.uploadVersion).
@@ -50,6 +51,17 @@ type Document struct {
 	EntityTypeID int `json:"entity_type_id,omitempty"`
 	EntityID     int `json:"entity_id,omitempty"`
 }
+
+// SharedStoragePrefix begins a Document.URL that names an object in Signet's own artefact storage
+// instead of a file on a portal: "signet-store:incoming/<batch>/<n>.pdf". `signet enqueue` uploads a
+// folder's PDFs there because the workers that sign them may run on other machines than the enqueue:
+// the storage is what both sides share. Only batch jobs may carry it, and a worker reads only keys
+// under incoming/ with it.
+const SharedStoragePrefix = "signet-store:"
+
+// IncomingPrefix is the part of Signet's storage a batch job may read through SharedStoragePrefix:
+// `signet enqueue` uploads there, and a job can never name a signed file, evidence or a staging object.
+const IncomingPrefix = "incoming/"
 
 // Signer is the person the signature is made for.
 type Signer struct {

@@ -155,11 +155,7 @@ func (in *Intake) authorize(ctx context.Context, job *contracts.SignJob, login, 
 // publishRefusal sends a failed result straight to the callback stream, so a workflow whose request
 // was refused at intake learns why instead of waiting forever.
 func (in *Intake) publishRefusal(ctx context.Context, job *contracts.SignJob, reason string) error {
-	cb := &contracts.Callback{
-		JobID: job.ID, Kind: job.Kind, BatchID: job.BatchID, Portal: job.Portal, Document: job.Document,
-		Signer: job.Signer, Reply: job.Reply, Outcome: contracts.OutcomeFailed, Error: reason, Time: in.now(),
-	}
-	data, err := cb.Marshal()
+	data, err := contracts.NewCallback(job, nil, reason, in.now()).Marshal()
 	if err != nil {
 		return err
 	}

@@ -504,11 +504,8 @@ func (in *Intake) jobStatus(ctx context.Context, id string) (*JobStatus, error) 
 	if err != nil {
 		return nil, err
 	}
-	if e, err := kv.Get(ctx, "out."+id); err == nil {
-		var o struct {
-			Outcome contracts.Outcome `json:"outcome"`
-			Error   string            `json:"error"`
-		}
+	if e, err := kv.Get(ctx, contracts.DeliveredKey(id)); err == nil {
+		var o contracts.Delivered
 		if json.Unmarshal(e.Value(), &o) == nil {
 			if o.Outcome == contracts.OutcomeFailed {
 				st.State, st.Message = "failed", "Not signed: "+o.Error

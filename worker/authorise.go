@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -66,6 +65,3 @@ func bounded(s string, n int) string {
 	}
 	return s + "…"
 }
-
-// ErrNoJobKeys: a worker was started without any public key to verify jobs with.
-var ErrNoJobKeys = errors.New("no job verification keys (security.job_verify_keys_file): every job would be refused")

@@ -83,7 +83,7 @@ func (c *Caller) commentExists(ctx context.Context, cb *contracts.Callback) (boo
 		"order":  map[string]any{"ID": "DESC"},
 	}, &list)
 	if err != nil {
-		if IsPermanent(classifyPortal(err)) {
+		if IsPermanent(classify(err)) {
 			c.Log.Warn("cannot list the deal's timeline comments; the comment may be repeated", zap.String("job_id", cb.JobID), zap.Error(err))
 			return false, nil
 		}
@@ -255,10 +255,7 @@ func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, 
 	var retry error
 	changed := false
 	for i, st := range todo {
-		err := classifyPortal(results[i])
-		if errors.Is(results[i], bitrix24.ErrBatchNotExecuted) {
-			err = results[i] // not executed (halt or rate limit): retry later
-		}
+		err := classify(results[i]) // a command not executed (halt or rate limit) is retried later
 		switch {
 		case err == nil:
 			st.done(steps)
@@ -330,7 +327,7 @@ func (c *Caller) diskHasSignedVersion(ctx context.Context, cb *contracts.Callbac
 	}
 	err := c.Portal.Call(ctx, cb.Portal.MemberID, "disk.file.get", map[string]any{"id": cb.Document.DiskFileID}, &file)
 	if err != nil {
-		if IsPermanent(classifyPortal(err)) {
+		if IsPermanent(classify(err)) {
 			return false, nil // the upload itself will say what is wrong
 		}
 		return false, fmt.Errorf("looking at Disk file %d before uploading again: %w", cb.Document.DiskFileID, err)
@@ -354,7 +351,7 @@ func (c *Caller) uploadVersion(ctx context.Context, cb *contracts.Callback) erro
 	err = c.Portal.Call(ctx, cb.Portal.MemberID, "disk.file.uploadVersion", map[string]any{
 		"id": cb.Document.DiskFileID, "fileContent": []string{fileName(cb), b64},
 	}, nil)
-	return classifyPortal(err)
+	return classify(err)
 }
 
 func fileName(cb *contracts.Callback) string {

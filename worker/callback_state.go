@@ -11,38 +11,26 @@ import (
 	"github.com/signet-b24/signet/contracts"
 )
 
-// Outcome is what the Sign dialog's status endpoint shows once a callback is delivered: stored in the
-// jobs bucket under "out.<job id>" (beside "res." and "cb." of results.go).
-type Outcome struct {
-	Outcome contracts.Outcome `json:"outcome"`
-	// Error is why the job was not signed, or why the signed file could not replace the original.
-	Error     string    `json:"error,omitempty"`
-	Delivered time.Time `json:"delivered"`
-}
-
-// OutcomeKey is the jobs-bucket key of a job's delivered outcome.
-func OutcomeKey(jobID string) string { return "out." + jobID }
-
 // SaveOutcome records that the callback of cb was delivered.
 func (r *Results) SaveOutcome(ctx context.Context, cb *contracts.Callback, writeBackError string) error {
-	o := Outcome{Outcome: cb.Outcome, Error: cb.Error, Delivered: time.Now().UTC()}
+	o := contracts.Delivered{Outcome: cb.Outcome, Error: cb.Error, Delivered: time.Now().UTC()}
 	if o.Error == "" {
 		o.Error = writeBackError
 	}
 	data, _ := json.Marshal(o)
-	_, err := r.kv.Put(ctx, OutcomeKey(cb.JobID), data)
+	_, err := r.kv.Put(ctx, contracts.DeliveredKey(cb.JobID), data)
 	return err
 }
 
 // DeliveredOutcome returns the recorded outcome of a job, or nil before its callback was delivered.
-func (r *Results) DeliveredOutcome(ctx context.Context, jobID string) (*Outcome, error) {
-	e, err := r.kv.Get(ctx, OutcomeKey(jobID))
+func (r *Results) DeliveredOutcome(ctx context.Context, jobID string) (*contracts.Delivered, error) {
+	e, err := r.kv.Get(ctx, contracts.DeliveredKey(jobID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var o Outcome
+	var o contracts.Delivered
 	return &o, json.Unmarshal(e.Value(), &o)
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/metrics"
@@ -116,10 +114,12 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	}
 	cred, err := s.Keys.Credential(ctx, job.Credential)
 	if err != nil {
-		if tokenTrouble(err) {
-			return nil, fmt.Errorf("job %s: %w", job.ID, err)
+		// A credential the keyring cannot give never works, unless the token is only offline or
+		// busy: classify takes the mark off then.
+		if err = classify(Permanent(err)); IsPermanent(err) {
+			return nil, Permanentf("credential %s: %w", job.Credential, err)
 		}
-		return nil, Permanentf("credential %s: %w", job.Credential, err)
+		return nil, fmt.Errorf("job %s: %w", job.ID, err)
 	}
 	if err := cred.CheckValid(s.now()); err != nil {
 		return nil, Permanent(err)
@@ -193,7 +193,9 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 				CertSerial: serialHex(cred.Certificate.SerialNumber.Bytes()), Time: now, PublicURL: s.PublicURL})
 			release()
 			if err != nil {
-				return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
+				// classify, not Permanent: a job cancelled at the drain deadline, a full disk or a
+				// file changed on disk passes; a document that cannot take the page does not.
+				return nil, classify(fmt.Errorf("document %s of job %s: %w", name, job.ID, err))
 			}
 		}
 		if out, err = doc.path("out.pdf"); err != nil {
@@ -214,15 +216,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	}
 	metrics.StageSeconds.WithLabelValues("sign").Observe(time.Since(t0).Seconds())
 	if err != nil {
-		// Token trouble first: the engine reports a key that refused to sign as ErrBadSigner, but when
-		// the cause is the token going away the job waits for the keyring to reconnect.
-		if tokenTrouble(err) {
-			return nil, fmt.Errorf("signing job %s: %w", job.ID, err)
-		}
-		if isPDFProblem(err) {
-			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
-		}
-		return nil, fmt.Errorf("signing job %s: %w", job.ID, err)
+		return nil, documentError(err, name, job.ID, "signing job "+job.ID)
 	}
 
 	group := "robot"
@@ -293,10 +287,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 func (s *Signer) reserveForEvidence(ctx context.Context, job *contracts.SignJob, name, path string) (func(), error) {
 	decoded, err := pades.Census(ctx, path)
 	if err != nil {
-		if isPDFProblem(err) {
-			return nil, Permanentf("document %s of job %s: %w", name, job.ID, err)
-		}
-		return nil, fmt.Errorf("job %s: %w", job.ID, err)
+		return nil, documentError(err, name, job.ID, "job "+job.ID)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -309,65 +300,20 @@ func (s *Signer) reserveForEvidence(ctx context.Context, job *contracts.SignJob,
 	return release, nil
 }
 
+// documentError classifies a failure of the PDF engine (errors.go) and words it for its reader: a
+// document that can never be signed is named, for the workflow's log; a failure that passes (the token
+// went away: the engine reports that as a key that refused to sign) names the job, for the retry's
+// log line.
+func documentError(err error, name, jobID, retry string) error {
+	if IsPermanent(classify(err)) {
+		return Permanentf("document %s of job %s: %w", name, jobID, err)
+	}
+	return fmt.Errorf("%s: %w", retry, err)
+}
+
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// fetch downloads the job's PDF into path, only from the job's own portal. A Disk file is resolved
-// with disk.file.get at signing time, so the download URL (with its short-lived auth=) is fresh.
-func (s *Signer) fetch(ctx context.Context, job *contracts.SignJob, dst io.Writer) (string, error) {
-	if isStoreDocument(job) { // a batch document uploaded by `signet enqueue` (fetch_batch.go)
-		return s.fetchBatch(ctx, job, dst)
-	}
-	fileURL, name := job.Document.URL, job.Document.FileName
-	if job.Document.FileField != "" { // a CRM file field: crm.item.get now, for a fresh urlMachine
-		var err error
-		if fileURL, name, err = resolveCRMFile(ctx, s.Portal, s.Batch, job); err != nil {
-			return "", err
-		}
-	}
-	if job.Document.DiskFileID != 0 { // disk.file.get, in a batch shared with other jobs (callback_crm.go)
-		var err error
-		if fileURL, name, err = resolveDiskFile(ctx, s.Portal, s.Batch, job); err != nil {
-			return "", err
-		}
-	}
-	if name == "" {
-		name = "document.pdf"
-	}
-	if _, err := s.Portal.Download(ctx, job.Portal.MemberID, fileURL, s.MaxPDFBytes, dst); err != nil {
-		return "", classifyPortal(fmt.Errorf("downloading %s: %w", name, err))
-	}
-	return name, nil
-}
-
-// classifyPortal keeps Bitrix24's retryable errors (rate limits, 5xx, network) retryable and makes
-// the others (file not found, access denied, a URL outside the portal) permanent.
-func classifyPortal(err error) error {
-	var be *bitrix24.Error
-	if errors.As(err, &be) && !be.Retryable() {
-		return Permanent(err)
-	}
-	if errors.Is(err, bitrix24.ErrForeignHost) || errors.Is(err, bitrix24.ErrPrivateAddress) || errors.Is(err, bitrix24.ErrTooLarge) {
-		return Permanent(err)
-	}
-	return err
-}
-
-// tokenTrouble: the token is offline or all its sessions are busy; the job waits and retries.
-func tokenTrouble(err error) bool {
-	return errors.Is(err, keyring.ErrTokenOffline) || errors.Is(err, keyring.ErrTokenBusy)
-}
-
-func isPDFProblem(err error) bool {
-	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse, pades.ErrTooLarge,
-		evidence.ErrAlreadySigned, evidence.ErrEncrypted, evidence.ErrNotPDF} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 func serialHex(b []byte) string {

@@ -73,12 +73,6 @@ func TestParseManifest(t *testing.T) {
 	}
 }
 
-func TestStoreURLPrefixMatchesWorker(t *testing.T) {
-	if StoreURLPrefix != worker.StoreURLPrefix {
-		t.Fatalf("producer %q and worker %q must name storage documents the same way", StoreURLPrefix, worker.StoreURLPrefix)
-	}
-}
-
 type env struct {
 	js    jetstream.JetStream
 	kv    jetstream.KeyValue
@@ -229,7 +223,7 @@ func TestEnqueueIdempotentAndResumable(t *testing.T) {
 		if job.Signer.Authorization != identity.MethodGrant || job.Signer.GrantID == "" || job.Signer.Login != "mary" {
 			t.Fatalf("job %s is not authorised by the grant: %+v", job.ID, job.Signer)
 		}
-		key := strings.TrimPrefix(job.Document.URL, StoreURLPrefix)
+		key := strings.TrimPrefix(job.Document.URL, contracts.SharedStoragePrefix)
 		rc, _, err := e.store.Get(ctx, key)
 		if err != nil {
 			t.Fatalf("job %s: document %s not in storage: %v", job.ID, key, err)

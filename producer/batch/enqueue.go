@@ -245,7 +245,7 @@ func (e *Enqueuer) job(ctx context.Context, rec *Record, n int, d *Document, def
 			return nil, 0, fmt.Errorf("uploading to the artefact storage: %w", err)
 		}
 		size = st.Size()
-		job.Document.URL = StoreURLPrefix + key
+		job.Document.URL = contracts.SharedStoragePrefix + key
 		if job.Document.FileName == "" {
 			job.Document.FileName = d.Name()
 		}
@@ -253,7 +253,7 @@ func (e *Enqueuer) job(ctx context.Context, rec *Record, n int, d *Document, def
 		if err := storage.ValidateKey(d.Key); err != nil {
 			return nil, 0, err
 		}
-		job.Document.URL = StoreURLPrefix + d.Key
+		job.Document.URL = contracts.SharedStoragePrefix + d.Key
 	default:
 		job.Portal = contracts.Portal{MemberID: d.Portal}
 		job.Document.DiskFileID, job.Document.URL = d.DiskFileID, d.URL

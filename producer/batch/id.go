@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
+
+	"github.com/signet-b24/signet/contracts"
 )
 
 // ID derives a batch id from who signs, with which key, and what: the same manifest enqueued again by
@@ -18,17 +20,14 @@ func ID(login, credential string, m *Manifest) string {
 
 // JobID is the id of document n (from 0) of a batch: "<batch>.<n>". The dot makes the batch id its
 // own token in subjects and KV keys, so the results of one batch are read with the filter
-// "out.<batch>.*" (worker.OutcomeKey) instead of a scan of every job.
+// "out.<batch>.*" (contracts.DeliveredKey) instead of a scan of every job.
 func JobID(batchID string, n int) string { return batchID + "." + strconv.Itoa(n) }
 
-// IncomingKey is where a local file of a batch is uploaded in the artefact storage.
+// IncomingKey is where a local file of a batch is uploaded in the artefact storage; its job's document
+// URL is contracts.SharedStoragePrefix and this key.
 func IncomingKey(batchID string, n int) string {
-	return "incoming/" + batchID + "/" + strconv.Itoa(n) + ".pdf"
+	return contracts.IncomingPrefix + batchID + "/" + strconv.Itoa(n) + ".pdf"
 }
-
-// StoreURLPrefix marks a document URL that names an object in Signet's own artefact storage; the
-// worker (worker.StoreURLPrefix, the same string) fetches it from there instead of a portal.
-const StoreURLPrefix = "signet-store:"
 
 // shortGrant shows a grant id as a person may see it in logs and output: enough to tell two apart,
 // not enough to use it (a grant id is a bearer credential for its remaining documents).

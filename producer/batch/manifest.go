@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/storage"
 )
 
@@ -70,7 +71,7 @@ func (d *Document) validate(base string) error {
 	}
 	if d.Key != "" {
 		sources++
-		if !strings.HasPrefix(d.Key, "incoming/") {
+		if !strings.HasPrefix(d.Key, contracts.IncomingPrefix) {
 			return fmt.Errorf("key %q: batch documents in Signet's storage live under incoming/", d.Key)
 		}
 	}

@@ -47,14 +47,6 @@ type Failure struct {
 	Dead uint64 `json:"dead_seq,omitempty"`
 }
 
-// outcome mirrors worker.Outcome (worker/callback_state.go); the producer side reads it, it does not
-// import the worker.
-type outcome struct {
-	Outcome   contracts.Outcome `json:"outcome"`
-	Error     string            `json:"error,omitempty"`
-	Delivered time.Time         `json:"delivered"`
-}
-
 // ReadStatus computes a batch's status. jobs is the jobs bucket (contracts.BucketJobs); it may be
 // nil before any worker has created it.
 func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetstream.KeyValue, id string) (*Status, error) {
@@ -75,7 +67,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 		return ""
 	}
 	if jobs != nil {
-		w, err := jobs.WatchFiltered(ctx, []string{"out." + id + ".*"}, jetstream.IgnoreDeletes())
+		w, err := jobs.WatchFiltered(ctx, []string{contracts.DeliveredKey(id + ".*")}, jetstream.IgnoreDeletes())
 		if err != nil {
 			return nil, fmt.Errorf("batch %s: reading results: %w", id, err)
 		}
@@ -83,11 +75,11 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 			if e == nil {
 				break
 			}
-			n, ok := indexOf(strings.TrimPrefix(e.Key(), "out."), id)
+			n, ok := indexOf(strings.TrimPrefix(e.Key(), contracts.DeliveredKey("")), id)
 			if !ok || seen[n] {
 				continue
 			}
-			var o outcome
+			var o contracts.Delivered
 			if json.Unmarshal(e.Value(), &o) != nil {
 				continue
 			}

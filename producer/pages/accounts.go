@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -164,7 +166,8 @@ func SetLocalAdmin(path, login string, password []byte) error {
 	return writeAccounts(path, accounts)
 }
 
-// RemoveLocalAdmin deletes the local administrator login; its open sessions end at their next request.
+// RemoveLocalAdmin deletes the local administrator login; its open sessions end at their next request
+// (as they do when SetLocalAdmin changes its password: localAdminStamp).
 func RemoveLocalAdmin(path, login string) error {
 	accounts, err := readAccounts(path)
 	if err != nil {
@@ -208,12 +211,19 @@ func checkLocalAdmin(path, login string, password []byte) error {
 	return nil
 }
 
-// localAdminExists reports whether login is still a local administrator (a removed one loses its sessions).
-func localAdminExists(path, login string) bool {
+// localAdminStamp names the login's current password: a digest of its stored hash, which has a fresh
+// salt each time the password is set. A session keeps the stamp it was opened with, so a removed
+// login or a changed password ends every session opened before — a stolen session dies with the
+// password. "" when the login is not (or no longer) a local administrator.
+func localAdminStamp(path, login string) string {
 	accounts, err := readAccounts(path)
 	if err != nil {
-		return false
+		return ""
 	}
-	_, ok := accounts[login]
-	return ok
+	phc, ok := accounts[login]
+	if !ok {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("signet local admin session\x00" + phc))
+	return hex.EncodeToString(sum[:16])
 }

@@ -2,6 +2,7 @@ package pages
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/producer/identity"
 )
@@ -24,6 +28,40 @@ func (pn *panel) loginToken(t *testing.T) (string, string) {
 		}
 	}
 	return cookie, field(page, "csrf")
+}
+
+// sessions counts the session records stored (signet_sessions): a refused sign-in must leave none.
+func (pn *panel) sessions(t *testing.T) int {
+	t.Helper()
+	kv, err := pn.pages.cfg.JS.KeyValue(context.Background(), BucketSessions)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return 0 // made with the first session
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.ListKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range keys.Keys() {
+		n++
+	}
+	return n
+}
+
+// auditChanges counts the audit events that record a change (anything but a refused sign-in).
+func (pn *panel) auditChanges() int {
+	pn.audit.mu.Lock()
+	defer pn.audit.mu.Unlock()
+	n := 0
+	for _, e := range pn.audit.events {
+		if e.Action == contracts.AuditAdminChange {
+			n++
+		}
+	}
+	return n
 }
 
 // parallelLogins sends the sign-ins at once and counts the answers by status.
@@ -87,6 +125,9 @@ func TestAttackParallelLoginsPastTheLimit(t *testing.T) {
 	if pn.pages.hashed.Load() != before {
 		t.Error("a locked login's password was hashed")
 	}
+	if n := pn.sessions(t); n != 0 {
+		t.Errorf("%d sessions stored after refused sign-ins; want none", n)
+	}
 }
 
 // With hash slots for every attempt, the count taken before hashing alone stops parallel attempts
@@ -128,6 +169,9 @@ func TestAttackParallelLoginsFromOneAddress(t *testing.T) {
 	if resp, session, _ := pn.signIn(t, "alice's long password"); session != "" || resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("a sign-in from the locked address: %d, session %v", resp.StatusCode, session != "")
 	}
+	if n := pn.sessions(t); n != 0 {
+		t.Errorf("%d sessions stored after refused sign-ins; want none", n)
+	}
 }
 
 // A form posted from another site is refused even with the victim's session cookie and a valid CSRF
@@ -141,6 +185,7 @@ func TestAttackCrossOriginPost(t *testing.T) {
 	if err := env.id.AddUser(ctx, identity.User{Login: "carol", BitrixIDs: map[string]int{memberB: 3}}); err != nil {
 		t.Fatal(err)
 	}
+	changes, sessions := env.auditChanges(), env.sessions(t)
 	send := func(session, origin string, form url.Values, path string) int {
 		req, _ := http.NewRequest(http.MethodPost, env.srv.URL+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -170,9 +215,15 @@ func TestAttackCrossOriginPost(t *testing.T) {
 	if u, _ := env.id.GetUser(ctx, "carol"); u == nil || u.OTPDisabled {
 		t.Errorf("a forged form changed the user: %+v", u)
 	}
+	if n := env.auditChanges() - changes; n != 0 {
+		t.Errorf("forged forms recorded %d changes in the audit trail", n)
+	}
 	cookie, token := env.loginToken(t)
 	if st := send(cookie, "https://evil.example", url.Values{"login": {"alice"}, "password": {"alice's long password"}, "csrf": {token}}, "/admin/login"); st != http.StatusForbidden {
 		t.Errorf("a sign-in posted from another site: %d, want 403", st)
+	}
+	if n := env.sessions(t) - sessions; n != 0 {
+		t.Errorf("a sign-in posted from another site stored %d sessions", n)
 	}
 }
 
@@ -200,5 +251,53 @@ func TestAttackStoredXSS(t *testing.T) {
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 			t.Errorf("GET %s: CSP %q allows inline script", path, csp)
 		}
+	}
+}
+
+// A session stolen before the administrator changed the password (or before the login was removed)
+// is over at its next request: it reads nothing and changes nothing.
+func TestAttackSessionOutlivesItsPassword(t *testing.T) {
+	pn := newPanel(t, "")
+	ctx := context.Background()
+	if err := pn.id.AddUser(ctx, identity.User{Login: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	_, stolen, csrf := pn.signIn(t, "alice's long password")
+	if stolen == "" || csrf == "" {
+		t.Fatal("sign-in failed")
+	}
+	if resp, _ := pn.do(t, http.MethodGet, "/admin/users", stolen, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the fresh session does not work: %d", resp.StatusCode)
+	}
+	// The same password set again is a new hash with a new salt: it counts as a change.
+	if err := SetLocalAdmin(pn.file, "alice", []byte("alice's new long password")); err != nil {
+		t.Fatal(err)
+	}
+	changes := pn.auditChanges()
+	if resp, _ := pn.do(t, http.MethodGet, "/admin/users", stolen, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the session opened before the password change still reads: %d", resp.StatusCode)
+	}
+	if resp, _ := pn.do(t, http.MethodPost, "/admin/users/carol/otp-disable", stolen, url.Values{"csrf": {csrf}}); resp.StatusCode < 300 {
+		t.Errorf("the session opened before the password change still changes: %d", resp.StatusCode)
+	}
+	if u, _ := pn.id.GetUser(ctx, "carol"); u == nil || u.OTPDisabled {
+		t.Errorf("the old session changed a user: %+v", u)
+	}
+	if n := pn.auditChanges() - changes; n != 0 {
+		t.Errorf("%d changes audited through the old session", n)
+	}
+	// The new password opens a session that works; removing the login ends it too.
+	_, fresh, _ := pn.signIn(t, "alice's new long password")
+	if resp, _ := pn.do(t, http.MethodGet, "/admin/users", fresh, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a session with the new password does not work: %d", resp.StatusCode)
+	}
+	if err := SetLocalAdmin(pn.file, "bob", []byte("bob's long password!")); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveLocalAdmin(pn.file, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := pn.do(t, http.MethodGet, "/admin/users", fresh, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the session of a removed administrator still reads: %d", resp.StatusCode)
 	}
 }

@@ -130,7 +130,7 @@ func (p *Pages) portalSession(w http.ResponseWriter, r *http.Request) {
 		gone()
 		return
 	}
-	if err := p.newSession(r.Context(), w, t.Login, "portal", t.MemberID); err != nil {
+	if err := p.newSession(r.Context(), w, t.Login, "portal", t.MemberID, ""); err != nil {
 		p.log.Error("portal administrator sign-in", zap.Error(err))
 		gone()
 		return

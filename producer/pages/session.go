@@ -32,12 +32,14 @@ const SessionTTL = 8 * time.Hour
 // session is one signed-in administrator. Kind is "local" (a local administrator account,
 // Signet-wide) or "portal" (a Bitrix24 portal administrator, scoped to the portal MemberID: scope.go).
 type session struct {
-	Login    string    `json:"login"`
-	Kind     string    `json:"kind"`
-	MemberID string    `json:"member_id,omitempty"`
-	CSRF     string    `json:"csrf"`
-	Created  time.Time `json:"created"`
-	Expires  time.Time `json:"expires"`
+	Login    string `json:"login"`
+	Kind     string `json:"kind"`
+	MemberID string `json:"member_id,omitempty"`
+	// Stamp is the local administrator's password stamp at sign-in (localAdminStamp).
+	Stamp   string    `json:"stamp,omitempty"`
+	CSRF    string    `json:"csrf"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
 }
 
 func (p *Pages) cookieName(base string) string {
@@ -86,13 +88,13 @@ func (p *Pages) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-func (p *Pages) newSession(ctx context.Context, w http.ResponseWriter, login, kind, memberID string) error {
+func (p *Pages) newSession(ctx context.Context, w http.ResponseWriter, login, kind, memberID, stamp string) error {
 	kv, err := p.bucket(ctx)
 	if err != nil {
 		return err
 	}
 	now := p.cfg.Now().UTC()
-	s := session{Login: login, Kind: kind, MemberID: memberID, CSRF: randomToken(), Created: now, Expires: now.Add(SessionTTL)}
+	s := session{Login: login, Kind: kind, MemberID: memberID, Stamp: stamp, CSRF: randomToken(), Created: now, Expires: now.Add(SessionTTL)}
 	b, _ := json.Marshal(s)
 	token := randomToken()
 	if _, err := kv.Create(ctx, sessionKey(token), b); err != nil {
@@ -126,7 +128,8 @@ func (p *Pages) current(r *http.Request) (*session, string) {
 	}
 	switch s.Kind {
 	case "local":
-		if !localAdminExists(p.cfg.PasswordsFile, s.Login) {
+		// Removed, or its password changed since this session began: the session is over.
+		if st := localAdminStamp(p.cfg.PasswordsFile, s.Login); st == "" || !tokensEqual(st, s.Stamp) {
 			return nil, ""
 		}
 	case "portal":
@@ -273,7 +276,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.throttle.done(login, addr, true, false, p.cfg.Now())
-	if err := p.newSession(r.Context(), w, login, "local", ""); err != nil {
+	if err := p.newSession(r.Context(), w, login, "local", "", localAdminStamp(p.cfg.PasswordsFile, login)); err != nil {
 		p.log.Error("control panel: sign-in", zap.Error(err))
 		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet's state store is unavailable; try again in a minute."))
 		return

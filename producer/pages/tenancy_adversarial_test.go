@@ -313,12 +313,27 @@ func TestAttackPortalAdministratorCrossesPortals(t *testing.T) {
 // A portal administrator's session ends when the portal is uninstalled.
 func TestAttackPortalSessionOutlivesItsPortal(t *testing.T) {
 	env := newTenancyEnv(t)
-	sessB, _ := env.portalSession(t, memberB, "admin-of-beta")
-	if err := env.reg.Delete(context.Background(), memberB); err != nil {
+	ctx := context.Background()
+	sessB, csrfB := env.portalSession(t, memberB, "admin-of-beta")
+	if err := env.id.AddUser(ctx, identity.User{Login: "carol", BitrixIDs: map[string]int{memberB: 3}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := env.reg.Delete(ctx, memberB); err != nil {
+		t.Fatal(err)
+	}
+	changes := env.auditChanges()
 	if resp, _ := env.do(t, http.MethodGet, "/admin/users", sessB, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("the session of an uninstalled portal's administrator still works: %d", resp.StatusCode)
+	}
+	// A change with the session and its CSRF token, from Signet's origin: refused, nothing changed.
+	if resp, _ := env.do(t, http.MethodPost, "/admin/users/carol/otp-disable", sessB, url.Values{"csrf": {csrfB}}); resp.StatusCode < 300 {
+		t.Errorf("a change through the session of an uninstalled portal: %d", resp.StatusCode)
+	}
+	if u, _ := env.id.GetUser(ctx, "carol"); u == nil || u.OTPDisabled {
+		t.Errorf("the session of an uninstalled portal changed its user: %+v", u)
+	}
+	if n := env.auditChanges() - changes; n != 0 {
+		t.Errorf("%d changes audited through the session of an uninstalled portal", n)
 	}
 }
 

@@ -241,7 +241,7 @@ func TestAttackBombThroughVerifyPage(t *testing.T) {
 
 // TestAttackUploadRate: one client may start only Burst uploads at once, then RatePerMinute.
 func TestAttackUploadRate(t *testing.T) {
-	srv, _ := verifyServer(t, 1<<20, VerifyLimits{RatePerMinute: 1, Burst: 3})
+	srv, tmp := verifyServer(t, 1<<20, VerifyLimits{RatePerMinute: 1, Burst: 3})
 	for i := range 5 {
 		status, _ := uploadFrom(t, srv, "203.0.113.7", "x.pdf", []byte("not a pdf"))
 		if want := map[bool]int{true: http.StatusOK, false: http.StatusTooManyRequests}[i < 3]; status != want {
@@ -251,6 +251,7 @@ func TestAttackUploadRate(t *testing.T) {
 	if status, _ := uploadFrom(t, srv, "198.51.100.9", "x.pdf", []byte("not a pdf")); status != http.StatusOK {
 		t.Errorf("another client: %d", status)
 	}
+	noUploadsLeft(t, tmp) // the refused uploads were not stored, the accepted ones deleted
 }
 
 // TestClientAddress: X-Forwarded-For counts only from a trusted proxy, and only its untrusted end.

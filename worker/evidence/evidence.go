@@ -43,6 +43,10 @@ var (
 	ErrEncrypted     = errors.New("the PDF is encrypted; send it without a password to add the evidence page")
 	ErrNotPDF        = errors.New("not a readable PDF")
 	ErrNoEvidence    = errors.New("the PDF carries no Signet evidence (it was not prepared as a self-proving document)")
+	// ErrUnusable: this document (or this job's id) cannot take the evidence page however often it is
+	// tried — pdfcpu fails on its page tree, or the id cannot go into a URL. Reading the file, the
+	// font set-up and a cancelled job are not this: they pass.
+	ErrUnusable = errors.New("the evidence page cannot be added to this document")
 )
 
 // Facts are what the stripe, the completion page and the document information record.
@@ -117,7 +121,7 @@ func Prepare(ctx context.Context, inPath, outPath string, f Facts) error {
 		return errors.New("evidence: the document id and Signet's public_url are required")
 	}
 	if strings.Trim(f.DocumentID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" || len(f.DocumentID) > 128 {
-		return fmt.Errorf("evidence: document id %q: use at most 128 letters, digits, '-' and '_' (it goes into the verification URL)", f.DocumentID)
+		return fmt.Errorf("%w: document id %q: use at most 128 letters, digits, '-' and '_' (it goes into the verification URL)", ErrUnusable, f.DocumentID)
 	}
 	if err := setup(); err != nil {
 		return err
@@ -166,14 +170,14 @@ func Prepare(ctx context.Context, inPath, outPath string, f Facts) error {
 	}
 	n := pctx.PageCount
 	if err := pctx.InsertBlankPages(types.IntSet{n: true}, completionPageSize(pctx, n), false); err != nil {
-		return fmt.Errorf("%s: adding the completion page: %w", name, err)
+		return fmt.Errorf("%s: %w: adding the completion page: %w", name, ErrUnusable, err)
 	}
 	pctx.PageCount = 0 // pdfcpu caches the count; read it again from the page tree
 	if err := pctx.EnsurePageCount(); err != nil {
-		return err
+		return fmt.Errorf("%s: %w: %w", name, ErrUnusable, err)
 	}
 	if pctx.PageCount != n+1 {
-		return fmt.Errorf("%s: the completion page was not added (%d pages, want %d)", name, pctx.PageCount, n+1)
+		return fmt.Errorf("%s: %w: the completion page was not added (%d pages, want %d)", name, ErrUnusable, pctx.PageCount, n+1)
 	}
 	m := map[int][]*model.Watermark{}
 	for p := 1; p <= pctx.PageCount; p++ {
@@ -190,13 +194,13 @@ func Prepare(ctx context.Context, inPath, outPath string, f Facts) error {
 	last := pctx.PageCount
 	m[last] = append(page, m[last]...)
 	if err := pdfcpu.AddWatermarksSliceMap(pctx, m); err != nil {
-		return fmt.Errorf("%s: drawing the evidence: %w", name, err)
+		return fmt.Errorf("%s: %w: drawing the evidence: %w", name, ErrUnusable, err)
 	}
 	if err := pdfcpu.PropertiesAdd(pctx, map[string]string{
 		keyDocumentID: f.DocumentID, keyOriginal: f.OriginalSHA256, keyFileName: f.FileName, keySigner: f.Signer,
 		keyCertificate: f.Certificate, keySerial: f.CertSerial, keyTime: f.Time.UTC().Format(time.RFC3339), keyVerifyURL: f.VerifyURL(),
 	}); err != nil {
-		return fmt.Errorf("%s: recording the evidence: %w", name, err)
+		return fmt.Errorf("%s: %w: recording the evidence: %w", name, ErrUnusable, err)
 	}
 	return writeAtomically(outPath, func(w io.Writer) error { return api.Write(pctx, w, conf) })
 }

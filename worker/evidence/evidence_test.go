@@ -167,6 +167,29 @@ func TestPrepareRefusesWhatItMustNotRewrite(t *testing.T) {
 	}
 }
 
+// What never works is ErrUnusable (the worker refuses the job for good); what passes is not: a job
+// cancelled at the worker's drain deadline, or a file that cannot be read now, is tried again.
+func TestPrepareTellsWhatPassesFromWhatNeverWorks(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.pdf")
+	err := Prepare(context.Background(), corpus("invoice.pdf"), out, Facts{DocumentID: "a/../b", PublicURL: "https://signet.example"})
+	if !errors.Is(err, ErrUnusable) {
+		t.Errorf("a document id that cannot go into a URL: %v, want ErrUnusable", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = Prepare(ctx, corpus("invoice.pdf"), out, Facts{DocumentID: "r1", PublicURL: "https://signet.example"})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnusable) || errors.Is(err, ErrNotPDF) {
+		t.Errorf("a cancelled job: %v, want context.Canceled and nothing that reads as never-will-work", err)
+	}
+	err = Prepare(context.Background(), filepath.Join(t.TempDir(), "gone.pdf"), out, Facts{DocumentID: "r1", PublicURL: "https://signet.example"})
+	if err == nil || errors.Is(err, ErrUnusable) || errors.Is(err, ErrNotPDF) {
+		t.Errorf("a file that cannot be read now: %v, want an error that passes", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused Prepare left %s behind (%v)", out, err)
+	}
+}
+
 func readPNG(t *testing.T, path string) image.Image {
 	t.Helper()
 	f, err := os.Open(path)
