@@ -31,7 +31,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
@@ -405,26 +404,67 @@ func (e *walkEnv) call(t *testing.T, base string, d door, c caller) (int, string
 	return resp.StatusCode, string(b)
 }
 
-// expiredSession stores a control-panel session of a real local administrator that ended an hour
-// ago, the way producer/pages stores sessions (the SHA-256 of the cookie's token names the record).
+// expiredSession signs a real local administrator in, checks the session opens the control panel,
+// then moves its end an hour into the past in the sessions bucket (the SHA-256 of the cookie's token
+// names the record, as producer/pages stores it): everything about it is genuine but its age.
 func (e *walkEnv) expiredSession(t *testing.T, ctx context.Context) caller {
 	t.Helper()
-	if err := pages.SetLocalAdmin(e.cfg.Security.AdminPasswordsFile, "root", []byte("a password of the walk")); err != nil {
+	const password = "a password of the walk"
+	if err := pages.SetLocalAdmin(e.cfg.Security.AdminPasswordsFile, "root", []byte(password)); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := e.a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: pages.BucketSessions, TTL: pages.SessionTTL + time.Hour, History: 1})
+	base := e.cfg.PublicURL
+	form, err := noRedirects.Get(base + "/admin/login")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, csrf := randomText(t), randomText(t)
-	now := time.Now().UTC()
-	rec, _ := json.Marshal(map[string]any{"login": "root", "kind": "local", "csrf": csrf,
-		"created": now.Add(-pages.SessionTTL - time.Hour), "expires": now.Add(-time.Hour)})
-	sum := sha256.Sum256([]byte(tok))
-	if _, err := kv.Put(ctx, "s."+hex.EncodeToString(sum[:]), rec); err != nil {
+	page, _ := io.ReadAll(form.Body)
+	form.Body.Close()
+	body := url.Values{"login": {"root"}, "password": {password}, "csrf": {between(string(page), `name="csrf" value="`, `"`)}}.Encode()
+	req, _ := http.NewRequest(http.MethodPost, base+"/admin/login", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	for _, k := range form.Cookies() {
+		req.AddCookie(k)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return caller{name: "expired session", cookie: &http.Cookie{Name: "signet_admin", Value: tok}, csrf: csrf}
+	resp.Body.Close()
+	c := caller{name: "expired session"}
+	for _, k := range resp.Cookies() {
+		if k.Name == "signet_admin" {
+			c.cookie = &http.Cookie{Name: k.Name, Value: k.Value}
+		}
+	}
+	if c.cookie == nil {
+		t.Fatalf("signing in as root: HTTP %d, no session", resp.StatusCode)
+	}
+	status, users := e.call(t, base, door{method: http.MethodGet, path: "/admin/users"}, c)
+	if c.csrf = between(users, `name="csrf" value="`, `"`); status != http.StatusOK || c.csrf == "" {
+		t.Fatalf("root's fresh session does not open the control panel: HTTP %d", status)
+	}
+	kv, err := e.a.js.KeyValue(ctx, pages.BucketSessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(c.cookie.Value))
+	key := "s." + hex.EncodeToString(sum[:])
+	entry, err := kv.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(entry.Value(), &rec); err != nil || rec["expires"] == nil {
+		t.Fatalf("the session record %s has no end to move: %v", entry.Value(), err)
+	}
+	rec["expires"] = time.Now().Add(-time.Hour).UTC()
+	b, _ := json.Marshal(rec)
+	if _, err := kv.Put(ctx, key, b); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // portalBSession opens a control-panel session as portal B's administrator, through the app as a
@@ -475,7 +515,7 @@ func between(s, start, end string) string {
 	return v
 }
 
-// stateBefore is what no refused call may change.
+// walkState is what no refused call may change.
 type walkState struct {
 	users, grants, disabled string
 	signJobs                uint64
@@ -517,8 +557,7 @@ func (e *walkEnv) state(t *testing.T, ctx context.Context) walkState {
 	return s
 }
 
-// walk calls every door of every listener as c and checks the answers; it returns what it saw,
-// "listener pattern" → status, for the callers whose answers must equal the documented ones.
+// walk calls every door of every listener as c and hands each answer to check.
 func (e *walkEnv) walk(t *testing.T, c caller, rows []endpointRow, check func(r endpointRow, d door, status int, body string)) {
 	t.Helper()
 	for _, s := range e.a.served {
@@ -573,8 +612,8 @@ func checkTable(t *testing.T, e *walkEnv, rows []endpointRow, file string) {
 // stateChanging is every method but GET and HEAD.
 func stateChanging(m string) bool { return m != http.MethodGet && m != http.MethodHead }
 
-// publicAnswers are the doors anyone may use, with the answer the walk's plausible request gets;
-// every other state-changing door refuses.
+// refusals are the answers a state-changing door gives a caller it does not accept (405: a download
+// link is read, never written).
 var refusals = []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed}
 
 func TestEveryRouteWalkedWithoutCredentials(t *testing.T) {
