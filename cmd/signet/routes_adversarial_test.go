@@ -432,7 +432,7 @@ func (e *walkEnv) expiredSession(t *testing.T, ctx context.Context) caller {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	c := caller{name: "expired session"}
+	c := caller{name: "an expired session"}
 	for _, k := range resp.Cookies() {
 		if k.Name == "signet_admin" {
 			c.cookie = &http.Cookie{Name: k.Name, Value: k.Value}
@@ -672,7 +672,7 @@ func TestEveryRouteWalkedWithoutCredentials(t *testing.T) {
 			for _, c := range callers {
 				e.walk(t, c, rows, func(r endpointRow, d door, status int, body string) {
 					if !slices.Contains(r.answers, status) {
-						t.Errorf("%s %s with a %s: HTTP %d, the README says %q\n%s", d.method, d.path, c.name, status, r.answerText, clip(body, 300))
+						t.Errorf("%s %s with %s: HTTP %d, the README says %q\n%s", d.method, d.path, c.name, status, r.answerText, clip(body, 300))
 					}
 				})
 			}
