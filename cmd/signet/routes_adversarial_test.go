@@ -665,7 +665,7 @@ func TestEveryRouteWalkedWithoutCredentials(t *testing.T) {
 			}
 			// A forged session cookie, and a real administrator's session that has expired, get
 			// exactly what no credentials get.
-			callers := []caller{{name: "forged session", cookie: &http.Cookie{Name: "signet_admin", Value: randomText(t)}, csrf: randomText(t)}}
+			callers := []caller{{name: "a forged session", cookie: &http.Cookie{Name: "signet_admin", Value: randomText(t)}, csrf: randomText(t)}}
 			if e.a.identity != nil {
 				callers = append(callers, e.expiredSession(t, ctx))
 			}
