@@ -196,9 +196,48 @@ type probe struct {
 // /healthz (liveness) and /readyz (readiness), a Service selecting the intake, and a ConfigMap whose
 // signet.yaml Signet's loader accepts.
 func TestKubernetesManifests(t *testing.T) {
-	files, _ := filepath.Glob("k8s/*.yaml")
 	kinds := map[string]int{}
 	deployments := map[string]bool{}
+	for _, d := range k8sDocuments(t) {
+		f := d.file
+		var o k8sObject
+		if err := d.node.Decode(&o); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if o.APIVersion == "" || o.Kind == "" || o.Metadata["name"] == nil {
+			t.Fatalf("%s: an object without apiVersion, kind or name", f)
+		}
+		kinds[o.Kind]++
+		switch o.Kind {
+		case "Deployment":
+			for _, c := range o.Spec.Template.Spec.Containers {
+				if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+					t.Errorf("%s: container %s must probe /healthz (liveness) and /readyz (readiness)", f, c.Name)
+				}
+				deployments[strings.Join(c.Args, " ")] = true
+			}
+		case "ConfigMap":
+			if _, err := loadSignetYAML(t, o.Data["signet.yaml"]); err != nil {
+				t.Errorf("%s: signet.yaml: %v", f, err)
+			}
+		}
+	}
+	if kinds["Deployment"] != 2 || kinds["Service"] < 1 || kinds["ConfigMap"] != 1 || !deployments["intake"] || !deployments["worker"] {
+		t.Fatalf("kinds %v, deployments %v; want intake and worker Deployments, a Service and a ConfigMap", kinds, deployments)
+	}
+}
+
+// k8sDocument is one YAML document of a file in k8s/.
+type k8sDocument struct {
+	file string
+	node *yaml.Node
+}
+
+// k8sDocuments reads every document of every file in k8s/.
+func k8sDocuments(t *testing.T) []k8sDocument {
+	t.Helper()
+	files, _ := filepath.Glob("k8s/*.yaml")
+	var out []k8sDocument
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -206,40 +245,29 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 		dec := yaml.NewDecoder(strings.NewReader(string(b)))
 		for {
-			var o k8sObject
-			err := dec.Decode(&o)
+			var n yaml.Node
+			err := dec.Decode(&n)
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
-			if o.APIVersion == "" || o.Kind == "" || o.Metadata["name"] == nil {
-				t.Fatalf("%s: an object without apiVersion, kind or name", f)
-			}
-			kinds[o.Kind]++
-			switch o.Kind {
-			case "Deployment":
-				for _, c := range o.Spec.Template.Spec.Containers {
-					if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
-						t.Errorf("%s: container %s must probe /healthz (liveness) and /readyz (readiness)", f, c.Name)
-					}
-					deployments[strings.Join(c.Args, " ")] = true
-				}
-			case "ConfigMap":
-				p := filepath.Join(t.TempDir(), "signet.yaml")
-				if err := os.WriteFile(p, []byte(o.Data["signet.yaml"]), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if _, _, err := config.Load("deploy", []string{"--config", p}, func(string) string { return "" }); err != nil {
-					t.Errorf("%s: signet.yaml: %v", f, err)
-				}
-			}
+			out = append(out, k8sDocument{file: f, node: &n})
 		}
 	}
-	if kinds["Deployment"] != 2 || kinds["Service"] < 1 || kinds["ConfigMap"] != 1 || !deployments["intake"] || !deployments["worker"] {
-		t.Fatalf("kinds %v, deployments %v; want intake and worker Deployments, a Service and a ConfigMap", kinds, deployments)
+	return out
+}
+
+// loadSignetYAML loads a signet.yaml text with Signet's own strict loader.
+func loadSignetYAML(t *testing.T, text string) (*config.Config, error) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "signet.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	c, _, err := config.Load("deploy", []string{"--config", p}, func(string) string { return "" })
+	return c, err
 }
 
 var metricName = regexp.MustCompile(`\bsignet_[a-z0-9_]+`)

@@ -15,6 +15,7 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/identity"
 )
 
@@ -61,7 +62,7 @@ type Intake struct {
 }
 
 // Routes mounts the Bitrix24 endpoints.
-func (in *Intake) Routes(mux *http.ServeMux) {
+func (in *Intake) Routes(mux routes.Mux) {
 	mux.HandleFunc("POST /bitrix24/robot", in.handleRobot)
 	mux.HandleFunc("POST /bitrix24/install", in.handleInstall)
 	in.placementRoutes(mux)

@@ -28,6 +28,7 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/internal/routes"
 )
 
 //go:embed web/placement.html
@@ -49,7 +50,7 @@ var positionShort = map[string]string{
 	"bottom-left": "↙ bottom left", "bottom-center": "↓ bottom", "bottom-right": "↘ bottom right",
 }
 
-func (in *Intake) placementRoutes(mux *http.ServeMux) {
+func (in *Intake) placementRoutes(mux routes.Mux) {
 	mux.HandleFunc("POST /bitrix24/placement", in.handlePlacement)
 	mux.HandleFunc("POST /bitrix24/placement/sign", in.handlePlacementSign)
 	mux.HandleFunc("GET /bitrix24/placement/job/{id}", in.handlePlacementJob)

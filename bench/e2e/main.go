@@ -103,8 +103,12 @@ func run(n int, signet string, senders int, interactive, rawDur time.Duration, k
 	if err != nil {
 		return err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	common := []string{"--data-dir", dataDir}
-	args := append([]string{"serve", "--listen", addr, "--log-level", "warn",
+	args := append([]string{"serve", "--listen", addr, "--metrics-listen", metricsAddr, "--log-level", "warn",
 		"--bitrix24-portals", base, "--bitrix24-allow-private", "true",
 		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
 		"--bitrix24-oauth-url", portal.OAuthURL(), "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"}, common...)
@@ -154,7 +158,7 @@ func run(n int, signet string, senders int, interactive, rawDur time.Duration, k
 		fmt.Fprintf(os.Stderr, "bound by Signet's CPU alone (%d cores, portal elsewhere): %.0f docs/s, %.2f × raw C_Sign\n",
 			runtime.NumCPU(), bound, bound/raw)
 	}
-	if st := stages(url + "/metrics"); st != "" {
+	if st := stages("http://" + metricsAddr + "/metrics"); st != "" {
 		fmt.Fprintln(os.Stderr, "mean per stage:", st)
 	}
 	fmt.Printf("docs=%d docs_per_s=%.1f p50_ms=%.0f p99_ms=%.0f peak_rss_mb=%.0f raw_csign_per_s=%.1f ratio=%.2f\n",

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
@@ -27,9 +25,7 @@ import (
 	"github.com/signet-b24/signet/internal/natsembed"
 	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
-	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/identity"
-	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker"
 	"github.com/signet-b24/signet/worker/keyring"
@@ -55,6 +51,8 @@ type app struct {
 	// jobKey signs jobs (intake), jobKeys verifies them (worker): jobkeys.go.
 	jobKey  *contracts.JobSigner
 	jobKeys *contracts.JobKeys
+	// served are the HTTP listeners, public and metrics (listeners.go), once started.
+	served []*served
 }
 
 // role says which parts a process needs.
@@ -236,68 +234,6 @@ func (a *app) openTokens(ctx context.Context) (*keyring.Keyring, error) {
 	return k, nil
 }
 
-// mux builds the HTTP routes of the process.
-func (a *app) mux(in *producer.Intake) *http.ServeMux {
-	mux := http.NewServeMux()
-	if in != nil {
-		in.Routes(mux)
-		a.identity.Routes(mux, a.adminOnly)
-		if a.keys != nil {
-			a.keys.Routes(mux, a.adminOnly)
-		}
-		// The control panel (/admin) and the verification page (/verify); /verify/{id} is what the audit
-		// trail recorded for one document (the QR code of a self-proving document points there).
-		pages.New(pages.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
-			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile,
-			Verify:    a.verifyLimits(),
-			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit}).Routes(mux)
-		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
-	}
-	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
-	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))
-	mux.Handle("GET /metrics", promhttp.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", a.ready)
-	return mux
-}
-
-// ready answers 200 when NATS is connected, storage answers and (for workers) a token is online.
-func (a *app) ready(w http.ResponseWriter, r *http.Request) {
-	var problems []string
-	if !a.nc.IsConnected() {
-		problems = append(problems, "NATS not connected")
-	}
-	if err := a.store.Ping(r.Context()); err != nil {
-		problems = append(problems, "storage: "+err.Error())
-	}
-	var tokens []string
-	if a.keys != nil {
-		online := 0
-		for _, t := range a.keys.Status() {
-			state := "online"
-			if t.Online {
-				online++
-			} else {
-				state = "OFFLINE: " + t.Err
-			}
-			tokens = append(tokens, fmt.Sprintf("token %s: %s, sessions %d/%d", t.Name, state, t.SessionsInUse, t.MaxSessions))
-		}
-		if online == 0 {
-			problems = append(problems, "no PKCS#11 token online")
-		}
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if len(problems) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, strings.Join(problems, "\n"))
-	} else {
-		fmt.Fprintln(w, "ready")
-	}
-	for _, t := range tokens {
-		fmt.Fprintln(w, t)
-	}
-}
-
 // adminOnly guards the admin API with the bearer token in security.admin_token_file, read (or made, on
 // first run) when the routes are built rather than on every request.
 func (a *app) adminOnly(next http.Handler) http.Handler {
@@ -313,15 +249,6 @@ func (a *app) adminOnly(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// listen opens the HTTP listener on the listen setting.
-func (a *app) listen() (net.Listener, error) {
-	l, err := net.Listen("tcp", a.cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
-	}
-	return l, nil
 }
 
 func (a *app) Close() {

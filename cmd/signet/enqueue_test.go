@@ -244,8 +244,8 @@ func TestStatusAndHealth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := startPipeline(t, ctx)
-	get := func(path string) (int, string) {
-		resp, err := http.Get(p.cfg.PublicURL + path)
+	getAt := func(base, path string) (int, string) {
+		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,9 +253,15 @@ func TestStatusAndHealth(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	get := func(path string) (int, string) { return getAt(p.cfg.PublicURL, path) }
+	// /metrics and the detailed /readyz are on the metrics listener only (metrics.listen).
+	metricsURL := p.app.listener(listenerMetrics).URL()
+	if code, _ := get("/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the public listener: HTTP %d, want 404", code)
+	}
 	// The monitor sets the token gauges at start; wait for the first round.
 	waitFor(t, 30*time.Second, "the token gauges", func() bool {
-		_, m := get("/metrics")
+		_, m := getAt(metricsURL, "/metrics")
 		return strings.Contains(m, `signet_token_online{token="signet-demo"} 1`)
 	})
 	var stdout, stderr bytes.Buffer
@@ -301,12 +307,20 @@ func TestStatusAndHealth(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "SIGN/sign-batch") || !strings.Contains(string(page), "<svg") {
 		t.Errorf("/ops with the administrator's token: HTTP %d", resp.StatusCode)
 	}
+	// The dashboard names the metrics listener instead of linking to a /metrics the public listener
+	// does not serve.
+	if !strings.Contains(string(page), metricsURL+"/metrics") || strings.Contains(string(page), `href="/metrics"`) {
+		t.Errorf("/ops does not name the metrics listener %s, or still links /metrics", metricsURL)
+	}
 
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	if code, body := get("/readyz"); code != 200 || !strings.HasPrefix(body, "ready\n") || !strings.Contains(body, "token signet-demo: online") {
-		t.Errorf("/readyz: %d %q", code, body)
+	if code, body := get("/readyz"); code != 200 || body != "ready\ntokens online: 1 of 1\n" {
+		t.Errorf("public /readyz: %d %q; want ready and the count of tokens online, no token's name", code, body)
+	}
+	if code, body := getAt(metricsURL, "/readyz"); code != 200 || !strings.HasPrefix(body, "ready\n") || !strings.Contains(body, "token signet-demo: online") {
+		t.Errorf("/readyz on the metrics listener: %d %q", code, body)
 	}
 	p.app.embedded.Shutdown()
 	waitFor(t, 30*time.Second, "NATS to be seen as gone", func() bool { return !p.app.nc.IsConnected() })

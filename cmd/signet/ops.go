@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"net/http"
-	"os"
-	"path/filepath"
-
-	"github.com/signet-b24/signet/internal/config"
 
 	"github.com/signet-b24/signet/internal/ops"
+	"github.com/signet-b24/signet/internal/routes"
 )
 
 // mountOps serves the operator dashboard at /ops behind the administrator check, and samples the
 // streams and consumers for its charts (last hour, every 15 s) until the process ends.
-func (a *app) mountOps(mux *http.ServeMux) {
+func (a *app) mountOps(mux routes.Mux) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.closers = append(a.closers, cancel)
 	ring := &ops.Ring{JS: a.js, Log: a.log.Named("ops")}
@@ -34,12 +30,8 @@ func (a *app) mountOps(mux *http.ServeMux) {
 			return s != nil, err
 		}
 	}
-	page.Routes(mux, a.adminOnly)
-	// `signet status` on this machine finds this server's /metrics (tokens) the way CLI commands find
-	// its NATS: through a file in the data directory.
-	if err := os.WriteFile(httpURLFile(a.cfg), []byte(a.cfg.PublicURL+"\n"), 0o600); err == nil {
-		a.closers = append(a.closers, func() { os.Remove(httpURLFile(a.cfg)) })
+	if m := a.listener(listenerMetrics); m != nil {
+		page.Metrics = m.URL()
 	}
+	page.Routes(mux, a.adminOnly)
 }
-
-func httpURLFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "http.url") }

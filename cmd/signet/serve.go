@@ -74,9 +74,9 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 			"  Bitrix24 robot handler:    %s/bitrix24/robot\n"+
 			"  Bitrix24 Sign button:      %s/bitrix24/placement\n"+
 			"  Health / readiness:        %s/healthz  %s/readyz\n"+
-			"  Prometheus metrics:        %s/metrics\n"+
+			"  Prometheus metrics:        %s   (metrics.listen; not on the public listener)\n"+
 			"  Admin API token file:      %s\n"+
-			"  Data directory:            %s\n", u, u, u, u, u, u, u, u, u, cfg.Security.AdminTokenFile, cfg.DataDir)
+			"  Data directory:            %s\n", u, u, u, u, u, u, u, u, metricsWhere(a), cfg.Security.AdminTokenFile, cfg.DataDir)
 		if len(cfg.Tokens) == 0 {
 			fmt.Fprintf(stdout, "  Demo signing credential:   %s (SoftHSM token under %s/softhsm)\n", cfg.Demo.Credential, cfg.DataDir)
 		}
@@ -86,9 +86,17 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 	return srv.stop()
 }
 
-// running is a started process: its HTTP server and worker pool.
+// metricsWhere says where the process serves /metrics, for the start-up banner.
+func metricsWhere(a *app) string {
+	if m := a.listener(listenerMetrics); m != nil {
+		return m.URL() + "/metrics"
+	}
+	return "off"
+}
+
+// running is a started process: its HTTP listeners and worker pool.
 type running struct {
-	http     *http.Server
+	app      *app // its listeners (app.served)
 	pool     chan error
 	stopPool context.CancelFunc
 	// audit is the audit writer's checkpoint loop; it stops last, so shutdown signs a final checkpoint.
@@ -96,7 +104,7 @@ type running struct {
 	stopAudit context.CancelFunc
 }
 
-// start serves HTTP (for an intake, and for health and metrics) and runs the worker pool.
+// start serves HTTP (the public listener and the metrics one, listeners.go) and runs the worker pool.
 func (a *app) start(ctx context.Context, r role) (*running, error) {
 	var in *producer.Intake
 	if r.intake {
@@ -110,17 +118,10 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
 			}}
 	}
-	l, err := a.listen()
-	if err != nil {
+	if err := a.serveListeners(in, r); err != nil {
 		return nil, err
 	}
-	run := &running{http: a.httpServer(a.mux(in))}
-	go func() {
-		if err := run.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("HTTP server stopped", zap.Error(err))
-		}
-	}()
-	a.log.Info("HTTP listening", zap.String("addr", l.Addr().String()), zap.String("public_url", a.cfg.PublicURL))
+	run := &running{app: a}
 	if r.worker {
 		pctx, cancel := context.WithCancel(ctx)
 		run.stopPool = cancel
@@ -201,7 +202,7 @@ const drainTimeout = worker.DefaultDrainTimeout
 func (r *running) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := r.http.Shutdown(ctx)
+	err := r.app.shutdownListeners(ctx)
 	if r.pool != nil {
 		r.stopPool()
 		select {

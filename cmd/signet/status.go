@@ -47,7 +47,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
 	sample := fs.Duration("sample", 2*time.Second, "interval over which rates are measured")
-	server := fs.String("server", "", "URL of a running Signet whose /metrics gives the token state (default: the `signet serve` on this data_dir, else public_url)")
+	server := fs.String("server", "", "URL of a running Signet worker's metrics listener, whose /metrics gives the token state (default: the worker on this data_dir, else http://<metrics.listen>)")
 	load := settingFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -85,15 +85,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rep.Problems = append(rep.Problems, fmt.Sprintf("DEAD holds %d messages: `signet dlq list`", d.Msgs))
 	}
 
-	base := *server
-	if base == "" {
-		base = cfg.PublicURL
-		if b, err := os.ReadFile(httpURLFile(cfg)); err == nil {
-			base = strings.TrimSpace(string(b))
-		}
-	}
-	rep.Tokens, err = tokensFromMetrics(ctx, base+"/metrics")
+	base, auth, err := metricsSource(cfg, *server)
 	if err != nil {
+		rep.TokensErr = err.Error()
+	} else if rep.Tokens, err = tokensFromMetrics(ctx, base+"/metrics", auth); err != nil {
 		rep.TokensErr = err.Error()
 	}
 	for _, t := range rep.Tokens {
@@ -190,16 +185,19 @@ func printStatus(w io.Writer, rep *statusReport) {
 var tokenMetric = regexp.MustCompile(`^(signet_token_online|signet_token_sessions_in_use|signet_token_sessions_max)\{token="([^"]*)"\} (\S+)$`)
 
 // tokensFromMetrics reads the token gauges a worker's monitor exports (worker/monitor.go).
-func tokensFromMetrics(ctx context.Context, url string) ([]ops.Token, error) {
+func tokensFromMetrics(ctx context.Context, url, auth string) ([]ops.Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("no running Signet at %s (give --server URL of a worker): %w", url, err)
+		return nil, fmt.Errorf("no running Signet at %s (give --server URL of a worker's metrics listener): %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -238,6 +236,29 @@ func tokensFromMetrics(ctx context.Context, url string) ([]ops.Token, error) {
 		return nil, fmt.Errorf("%s exports no token gauges (an intake-only process?)", url)
 	}
 	return out, sc.Err()
+}
+
+// metricsSource says where the token gauges are read: --server, else the metrics listener a worker on
+// this data directory wrote down, else metrics.listen; and the bearer token of metrics.token_file.
+func metricsSource(cfg *config.Config, server string) (base, auth string, err error) {
+	base = strings.TrimRight(server, "/")
+	if base == "" {
+		if b, err := os.ReadFile(metricsURLFile(cfg)); err == nil {
+			base = strings.TrimSpace(string(b))
+		} else if cfg.Metrics.Listen != "" {
+			base = "http://" + cfg.Metrics.Listen
+		} else {
+			return "", "", errors.New("metrics.listen is off here: give --server URL of a worker's metrics listener")
+		}
+	}
+	if f := cfg.Metrics.TokenFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", "", fmt.Errorf("metrics.token_file: %w", err)
+		}
+		auth = strings.TrimSpace(string(b))
+	}
+	return base, auth, nil
 }
 
 var userinfo = regexp.MustCompile(`//[^/@]*@`)

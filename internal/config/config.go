@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -85,6 +86,12 @@ type Config struct {
 		MaxHeaderBytes    int           `yaml:"max_header_bytes"`
 		TrustedProxies    []string      `yaml:"trusted_proxies"`
 	} `yaml:"http"`
+	// Metrics is the listener of /metrics, apart from the public one: its labels name tokens,
+	// credentials and portals, which the internet has no business reading (issue 15, must 9).
+	Metrics struct {
+		Listen    string `yaml:"listen"`
+		TokenFile string `yaml:"token_file"`
+	} `yaml:"metrics"`
 	// Verify bounds the public verification page per client address and in total.
 	Verify struct {
 		PerClient     int     `yaml:"per_client"`
@@ -157,6 +164,7 @@ func Defaults() *Config {
 	c.HTTP.WriteTimeout = 2 * time.Minute
 	c.HTTP.IdleTimeout = 2 * time.Minute
 	c.HTTP.MaxHeaderBytes = 64 << 10
+	c.Metrics.Listen = "127.0.0.1:9464"
 	c.Verify.PerClient = 2
 	c.Verify.RatePerMinute = 30
 	c.Verify.Burst = 10
@@ -249,7 +257,7 @@ func (s Setting) set(v string) error {
 // Settings lists every scalar setting of c. (Tokens are a YAML list; see the README.)
 func (c *Config) Settings() []Setting {
 	return []Setting{
-		{"listen", "HTTP address of the intake, the pages and /metrics", &c.Listen},
+		{"listen", "HTTP address of the intake, the pages, the admin API, /healthz and /readyz (public)", &c.Listen},
 		{"public_url", "URL at which Bitrix24 and browsers reach Signet (default http://<listen>)", &c.PublicURL},
 		{"data_dir", "directory for the embedded NATS store, local storage and the demo token", &c.DataDir},
 		{"log.format", "auto (readable on a terminal, JSON otherwise), json or console", &c.Log.Format},
@@ -282,6 +290,8 @@ func (c *Config) Settings() []Setting {
 		{"http.idle_timeout", "how long an idle keep-alive connection stays open", &c.HTTP.IdleTimeout},
 		{"http.max_header_bytes", "largest request header block", &c.HTTP.MaxHeaderBytes},
 		{"http.trusted_proxies", "reverse proxies (IP or CIDR, comma-separated) whose X-Forwarded-For names the client for per-client limits; empty: the peer address is the client", &c.HTTP.TrustedProxies},
+		{"metrics.listen", "HTTP address of /metrics and the detailed /readyz, apart from the public listener (off or empty: none; a non-loopback address wants metrics.token_file)", &c.Metrics.Listen},
+		{"metrics.token_file", "file holding the bearer token Prometheus must send to metrics.listen (empty = none, for a loopback listener)", &c.Metrics.TokenFile},
 		{"verify.per_client", "uploads one client address may have in progress on /verify", &c.Verify.PerClient},
 		{"verify.rate_per_minute", "uploads one client address may start on /verify per minute", &c.Verify.RatePerMinute},
 		{"verify.burst", "uploads one client address may start at once on /verify", &c.Verify.Burst},
@@ -371,6 +381,10 @@ func (c *Config) fill() {
 		c.PublicURL = "http://" + c.Listen
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	// "off" is how a flag or an environment variable, which cannot be empty, turns metrics off.
+	if c.Metrics.Listen == "off" {
+		c.Metrics.Listen = ""
+	}
 	if c.Storage.URL == "" {
 		abs, err := filepath.Abs(filepath.Join(c.DataDir, "artefacts"))
 		if err != nil {
@@ -442,6 +456,9 @@ func (c *Config) Validate() error {
 	if _, err := c.TrustedProxies(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.checkMetrics(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Verify.PerClient < 1 || c.Verify.Burst < 1 || c.Verify.Uploads < 1 || c.Verify.Concurrency < 1 || c.Verify.RatePerMinute <= 0 || c.Verify.MinUploadRate < 1<<10 {
 		errs = append(errs, errors.New("verify.per_client, verify.burst, verify.uploads, verify.concurrency and verify.rate_per_minute must be positive, verify.min_upload_rate at least 1024"))
 	}
@@ -472,6 +489,38 @@ func (c *Config) AckPending() int {
 		return c.Worker.MaxAckPending
 	}
 	return 4 * (c.Worker.Interactive + c.Worker.Batch + c.Worker.Callbacks)
+}
+
+// checkMetrics refuses a metrics listener that is not an address or shares the public one: /metrics
+// on the public listener is what issue 15 (must 9) moved away from.
+func (c *Config) checkMetrics() error {
+	m := c.Metrics
+	if m.Listen == "" {
+		if m.TokenFile != "" {
+			return errors.New("metrics.token_file is set but metrics.listen is empty (metrics off): set both, or neither")
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+		return fmt.Errorf("metrics.listen %q: want host:port, e.g. 127.0.0.1:9464 (empty turns metrics off)", m.Listen)
+	}
+	if m.Listen == c.Listen {
+		return fmt.Errorf("metrics.listen %s is the public listener's address: give /metrics its own (e.g. 127.0.0.1:9464)", m.Listen)
+	}
+	return nil
+}
+
+// MetricsLoopback says whether metrics.listen takes connections from this machine only.
+func (c *Config) MetricsLoopback() bool {
+	host, _, err := net.SplitHostPort(c.Metrics.Listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // TrustedProxies parses http.trusted_proxies: addresses or CIDR prefixes.

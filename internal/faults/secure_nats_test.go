@@ -108,7 +108,7 @@ func TestAttackSecuredNATSEndToEnd(t *testing.T) {
 	os.WriteFile(filepath.Join(data, "admin.token"), []byte(hex.EncodeToString(adminToken)+"\n"), 0o600)
 	common := []string{
 		"--nats-url", natsURL, "--nats-tls-ca-file", filepath.Join(tlsDir, "ca.pem"), "--data-dir", data,
-		"--log-format", "json", "--log-level", "warn",
+		"--log-format", "json", "--log-level", "warn", "--metrics-listen", "127.0.0.1:0", // processes share the machine
 		"--bitrix24-portals", "http://" + realLn.Addr().String(), "--bitrix24-allow-private", "true",
 		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
 		"--bitrix24-oauth-url", "http://" + realLn.Addr().String() + "/oauth/token/",

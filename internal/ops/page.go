@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/internal/routes"
 )
 
 // Token is one PKCS#11 token's state as the page shows it.
@@ -39,13 +40,17 @@ type Page struct {
 	Ring   *Ring
 	Tokens func() []Token // nil in a process without tokens (intake only)
 	Signed SignedLookup   // nil: retry without the check
-	Log    *zap.Logger
+	// Metrics is where this process serves /metrics (metrics.listen), "" when it serves none. It is
+	// text, not a link: that listener is apart from the public one, usually on loopback, so the
+	// administrator's browser cannot follow a link to it (issue 15, must 9).
+	Metrics string
+	Log     *zap.Logger
 
 	csrf string
 }
 
 // Routes mounts GET /ops and POST /ops/dead/{seq}/retry behind guard (the administrator check).
-func (p *Page) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler) {
+func (p *Page) Routes(mux routes.Mux, guard func(http.Handler) http.Handler) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	p.csrf = hex.EncodeToString(b)
@@ -74,12 +79,13 @@ type view struct {
 	Flash     string
 	CSRF      string
 	Err       string
+	Metrics   string
 }
 
 func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	v := view{Now: time.Now().UTC(), CSRF: p.csrf, Flash: r.URL.Query().Get("flash")}
+	v := view{Now: time.Now().UTC(), CSRF: p.csrf, Flash: r.URL.Query().Get("flash"), Metrics: p.Metrics}
 	snap, err := Take(ctx, p.JS)
 	if err != nil {
 		v.Err = "JetStream: " + err.Error()
@@ -216,7 +222,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 form{margin:0}
 </style></head><body>
 <h1>Signet operations</h1>
-<p>{{.Now.Format "2006-01-02 15:04:05"}} UTC · refreshes every 15 s · <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></p>
+<p>{{.Now.Format "2006-01-02 15:04:05"}} UTC · refreshes every 15 s · {{if .Metrics}}Prometheus metrics: <code>{{.Metrics}}/metrics</code> (metrics.listen, not on this listener){{else}}Prometheus metrics off (metrics.listen){{end}} · <a href="/readyz">/readyz</a></p>
 {{if .Flash}}<p class="flash">{{.Flash}}</p>{{end}}
 {{if .Err}}<p class="err">{{.Err}}</p>{{end}}
 
@@ -235,7 +241,7 @@ form{margin:0}
 <h2>Tokens</h2>
 {{if .HasTokens}}<table><tr><th>token</th><th>state</th><th>sessions in use</th></tr>
 {{range .Tokens}}<tr><td>{{.Name}}</td><td>{{if .Online}}<span class="ok">online</span>{{else}}<span class="bad">OFFLINE</span> {{.Err}}{{end}}</td><td class="n">{{.SessionsInUse}} / {{.MaxSessions}}</td></tr>
-{{end}}</table>{{else}}<p>This process runs no workers; see a worker's /readyz or signet_token_online in Prometheus.</p>{{end}}
+{{end}}</table>{{else}}<p>This process runs no workers; see a worker's /readyz on its metrics listener or signet_token_online in Prometheus.</p>{{end}}
 
 <h2>Dead letters and recent failures ({{.DeadTotal}})</h2>
 {{if .Dead}}<table><tr><th>seq</th><th>when</th><th>subject</th><th>job</th><th>deliveries</th><th>reason</th><th></th></tr>

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/internal/routes"
 )
 
 // Routes registers the enrolment page, the batch grant API and the user administration API:
@@ -34,7 +36,7 @@ import (
 // logins exist, or take a grant for a user whose OTP is off. The admin API's caller (the bearer token
 // of security.admin_token_file) is a Signet-wide administrator; portal administrators use the
 // control panel (producer/pages), which scopes them to their portal.
-func (s *Service) Routes(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
+func (s *Service) Routes(mux routes.Mux, admin func(http.Handler) http.Handler) {
 	mux.HandleFunc("GET /enrol/{token}", s.enrolPage)
 	mux.HandleFunc("POST /enrol/{token}", s.enrolConfirm)
 	mux.HandleFunc("GET /enrol/{token}/qr.png", s.enrolQR)

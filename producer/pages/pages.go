@@ -33,6 +33,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/worker/keyring"
 )
@@ -137,7 +138,7 @@ func New(cfg Config) *Pages {
 }
 
 // Routes mounts the pages on mux.
-func (p *Pages) Routes(mux *http.ServeMux) {
+func (p *Pages) Routes(mux routes.Mux) {
 	static, _ := fs.Sub(files, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
 	mux.HandleFunc("GET /verify", p.verifyForm)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/signet-b24/signet/internal/routes"
 )
 
 // CredentialView is a credential as the admin API shows it.
@@ -80,7 +82,7 @@ type CertRequest struct {
 
 // Routes mounts the credential administration API behind admin: the same operations as
 // `signet admin cert` and `signet admin ca`.
-func (k *Keyring) Routes(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
+func (k *Keyring) Routes(mux routes.Mux, admin func(http.Handler) http.Handler) {
 	h := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, admin(f)) }
 	h("GET /v1/admin/credentials", k.apiList)
 	h("POST /v1/admin/credentials/self-signed", k.apiMake("self-signed"))

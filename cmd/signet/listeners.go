@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/producer"
+	"github.com/signet-b24/signet/producer/pages"
+	"github.com/signet-b24/signet/storage"
+)
+
+// Every process serves two HTTP listeners at most, whatever its role (serve, intake, worker):
+//
+//   - public (listen): what Bitrix24, browsers and the admin API's callers reach — the intake's
+//     handlers and pages when the process has an intake, and in every role /verify/{id}, /files/,
+//     /healthz and a /readyz that names no token, credential or error;
+//   - metrics (metrics.listen, default 127.0.0.1:9464, off when empty): /metrics and the detailed
+//     /readyz, optionally behind metrics.token_file. Their labels and lines name tokens, credentials and
+//     portals, which is why they left the public listener (issue 15, must 9).
+//
+// Each listener's routes are a routes.Table, so TestEveryRouteWalkedWithoutCredentials lists every
+// pattern of every listener and README's "Endpoints: who may call what" must name each one.
+const (
+	listenerPublic  = "public"
+	listenerMetrics = "metrics"
+)
+
+// served is one listener of a running process.
+type served struct {
+	Name   string
+	Addr   string // the address it listens on (the port chosen, when the setting said :0)
+	Routes *routes.Table
+	http   *http.Server
+}
+
+// URL is the listener's base URL as a client on this machine reaches it.
+func (s *served) URL() string { return "http://" + s.Addr }
+
+// publicRoutes builds the public listener's routes: the intake's when in is not nil.
+func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
+	mux := routes.New()
+	if in != nil {
+		in.Routes(mux)
+		a.identity.Routes(mux, a.adminOnly)
+		if a.keys != nil {
+			a.keys.Routes(mux, a.adminOnly)
+		}
+		// The control panel (/admin) and the verification page (/verify); /verify/{id} is what the audit
+		// trail recorded for one document (the QR code of a self-proving document points there).
+		pages.New(pages.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
+			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile,
+			Verify:    a.verifyLimits(),
+			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit}).Routes(mux)
+		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
+	}
+	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
+	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", a.readyz(false))
+	return mux
+}
+
+// metricsRoutes builds the metrics listener's routes, behind the bearer token of metrics.token_file
+// when one is set.
+func (a *app) metricsRoutes() (*routes.Table, error) {
+	guard := func(h http.Handler) http.Handler { return h }
+	if f := a.cfg.Metrics.TokenFile; f != "" {
+		want, err := loadOrCreateToken(f)
+		if err != nil {
+			return nil, fmt.Errorf("metrics.token_file: %w", err)
+		}
+		guard = func(h http.Handler) http.Handler { return bearer(want, "metrics.token_file", h) }
+	} else if !a.cfg.MetricsLoopback() {
+		a.log.Warn("metrics.listen takes connections from other machines without a token: anyone who reaches it reads the token, credential and portal names; set metrics.token_file",
+			zap.String("metrics_listen", a.cfg.Metrics.Listen))
+	}
+	mux := routes.New()
+	mux.Handle("GET /metrics", guard(promhttp.Handler()))
+	mux.Handle("GET /readyz", guard(a.readyz(true)))
+	return mux, nil
+}
+
+// bearer lets through the requests whose Authorization header carries want.
+func bearer(want, setting string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="signet-metrics"`)
+			http.Error(w, "bearer token required (Authorization: Bearer <contents of "+setting+">)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loadOrCreateToken reads a bearer token from path, making one (64 hex characters) on first run.
+// The token is the file's text without surrounding white space, as Prometheus sends it
+// (authorization.credentials_file).
+func loadOrCreateToken(path string) (string, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if _, err := loadOrCreateSecret(path); err != nil {
+			return "", err
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 32 {
+		return "", fmt.Errorf("%s holds %d characters; a token needs at least 32 (make one: openssl rand -hex 32 > %s)", path, len(tok), path)
+	}
+	return tok, nil
+}
+
+// serveListeners opens and serves the public listener and, when metrics.listen is set, the metrics
+// one. A listener that cannot be opened stops the start: an operator who set an address expects it.
+// Both are opened before any route is built, so the dashboard can name the metrics listener's real
+// address (the port chosen for :0).
+func (a *app) serveListeners(in *producer.Intake, r role) error {
+	addrs := []struct{ name, setting, addr string }{{listenerPublic, "listen", a.cfg.Listen}}
+	if a.cfg.Metrics.Listen != "" {
+		addrs = append(addrs, struct{ name, setting, addr string }{listenerMetrics, "metrics.listen", a.cfg.Metrics.Listen})
+	}
+	var ls []net.Listener
+	for _, w := range addrs {
+		l, err := net.Listen("tcp", w.addr)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fmt.Errorf("%s %s: %w (choose a free address; metrics.listen: off turns the metrics listener off)", w.setting, w.addr, err)
+		}
+		ls = append(ls, l)
+		a.served = append(a.served, &served{Name: w.name, Addr: l.Addr().String()})
+	}
+	for _, s := range a.served {
+		var err error
+		if s.Name == listenerMetrics {
+			s.Routes, err = a.metricsRoutes()
+		} else {
+			s.Routes = a.publicRoutes(in)
+		}
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return err
+		}
+	}
+	for i, s := range a.served {
+		s.http = a.httpServer(s.Routes)
+		go func(s *served, l net.Listener) {
+			if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("HTTP server stopped", zap.String("listener", s.Name), zap.Error(err))
+			}
+		}(s, ls[i])
+		a.log.Info("HTTP listening", zap.String("listener", s.Name), zap.String("addr", s.Addr))
+	}
+	if m := a.listener(listenerMetrics); m != nil && r.worker {
+		// `signet status` on this machine finds the token gauges, which workers export, the way CLI
+		// commands find the embedded NATS: through a file in the data directory.
+		if err := os.WriteFile(metricsURLFile(a.cfg), []byte(m.URL()+"\n"), 0o600); err == nil {
+			a.closers = append(a.closers, func() { os.Remove(metricsURLFile(a.cfg)) })
+		}
+	}
+	return nil
+}
+
+// shutdownListeners stops every listener: no new requests, those in hand finish within ctx.
+func (a *app) shutdownListeners(ctx context.Context) error {
+	var err error
+	for _, s := range a.served {
+		if s.http != nil {
+			err = errors.Join(err, s.http.Shutdown(ctx))
+		}
+	}
+	return err
+}
+
+// listener returns the served listener called name, nil when the process does not serve it.
+func (a *app) listener(name string) *served {
+	for _, s := range a.served {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func metricsURLFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "metrics.url") }
