@@ -73,6 +73,19 @@ func (in *Intake) formMAC(ctxValue string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// statusMAC is the Sign dialog's proof that it queued job id: handed out with the job id, sent back in
+// the StatusTokenHeader of every status poll. The job id alone is not enough — it is printed on
+// self-proving documents and shown in the timeline, and the status carries a fresh download link.
+func (in *Intake) statusMAC(id string) string {
+	m := hmac.New(sha256.New, in.FormKey)
+	m.Write([]byte("signet-placement-status|" + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// StatusTokenHeader carries the status token of a Sign-dialog job (a header, never the URL: URLs end
+// up in proxy and browser logs).
+const StatusTokenHeader = "X-Signet-Status-Token"
+
 type fileOption struct{ Value, Label string }
 type credOption struct {
 	URI, Label string
@@ -456,7 +469,7 @@ func (in *Intake) placementQueued(w http.ResponseWriter, log *zap.Logger, jobID 
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusAccepted)
 	_ = json.NewEncoder(w).Encode(map[string]any{"job_id": jobID, "status": "queued", "duplicate": dup,
-		"status_url": "/bitrix24/placement/job/" + jobID})
+		"status_url": "/bitrix24/placement/job/" + jobID, "status_token": in.statusMAC(jobID)})
 }
 
 // PlacementJobID derives the job id from the dialog's nonce and the chosen file: unguessable (the
@@ -478,10 +491,12 @@ type JobStatus struct {
 }
 
 // handlePlacementJob reports a Sign-dialog job from the jobs bucket: "res.<id>" (the signature result,
-// written by the worker) and "out.<id>" (the delivered outcome, written by the callback worker).
+// written by the worker) and "out.<id>" (the delivered outcome, written by the callback worker). Only
+// to the dialog that queued it: without its status token the answer is the one for no such job.
 func (in *Intake) handlePlacementJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if len(id) != 33 || id[0] != 'p' {
+	if len(id) != 33 || id[0] != 'p' || len(in.FormKey) < 16 ||
+		!hmac.Equal([]byte(in.statusMAC(id)), []byte(r.Header.Get(StatusTokenHeader))) {
 		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "no such job"})
 		return
 	}

@@ -197,15 +197,28 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 		!job.Stamp.Visible || job.Stamp.Page != "first" || job.Stamp.Position != "top-right" || job.Credential != cred {
 		t.Fatalf("queued job: %+v", job)
 	}
-	sresp, err := http.Get(f.srv.URL + out["status_url"].(string))
-	if err != nil {
-		t.Fatal(err)
+	poll := func(token string) (int, JobStatus) {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+out["status_url"].(string), nil)
+		if token != "" {
+			req.Header.Set(StatusTokenHeader, token)
+		}
+		sresp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sresp.Body.Close()
+		var status JobStatus
+		_ = json.NewDecoder(sresp.Body).Decode(&status)
+		return sresp.StatusCode, status
 	}
-	var status JobStatus
-	_ = json.NewDecoder(sresp.Body).Decode(&status)
-	sresp.Body.Close()
-	if status.State != "queued" || status.JobID != job.ID {
-		t.Fatalf("status: %+v", status)
+	if code, status := poll(out["status_token"].(string)); code != http.StatusOK || status.State != "queued" || status.JobID != job.ID {
+		t.Fatalf("status with the dialog's token: HTTP %d %+v", code, status)
+	}
+	// The job id alone (printed on documents, shown in timelines) shows nothing: not even that it exists.
+	for _, token := range []string{"", "forged", f.in.statusMAC("p" + strings.Repeat("0", 32))} {
+		if code, status := poll(token); code != http.StatusNotFound || status.JobID != "" || status.Link != "" {
+			t.Errorf("status with token %q: HTTP %d %+v, want 404 and nothing", token, code, status)
+		}
 	}
 }
 

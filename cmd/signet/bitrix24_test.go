@@ -258,9 +258,10 @@ func TestSignButtonEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var queued struct {
-		JobID     string `json:"job_id"`
-		StatusURL string `json:"status_url"`
-		Error     string `json:"error"`
+		JobID       string `json:"job_id"`
+		StatusURL   string `json:"status_url"`
+		StatusToken string `json:"status_token"`
+		Error       string `json:"error"`
 	}
 	_ = json.NewDecoder(sresp.Body).Decode(&queued)
 	sresp.Body.Close()
@@ -274,7 +275,9 @@ func TestSignButtonEndToEnd(t *testing.T) {
 			t.Fatalf("job still %q", st.State)
 		}
 		time.Sleep(100 * time.Millisecond)
-		r, err := http.Get(e.cfg.PublicURL + queued.StatusURL)
+		req, _ := http.NewRequest(http.MethodGet, e.cfg.PublicURL+queued.StatusURL, nil)
+		req.Header.Set(producer.StatusTokenHeader, queued.StatusToken)
+		r, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
