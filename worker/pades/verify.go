@@ -36,9 +36,18 @@ type SignatureInfo struct {
 	SubFilter       string
 	ByteRange       [4]int64
 	CoversWholeFile bool // the ByteRange ends at the end of the file: nothing was appended after it
-	DigestValid     bool // the ByteRange hashes to the signed message-digest and the signature verifies
-	ChainTrusted    bool // the certificate chains to roots at the signing time
-	Problems        []string
+	// ByteRangeValid: the ByteRange is [0 a b c] and its gap holds exactly the /Contents hex string
+	// (ISO 32000-1 §12.8.1), so every other byte of the signed revision is signed.
+	ByteRangeValid bool
+	DigestValid    bool // the ByteRange hashes to the signed message-digest and the signature verifies
+	ChainTrusted   bool // the certificate chains to roots at the signing time
+	// Revision is the size of the signed revision: the file up to the end of the ByteRange.
+	Revision int64
+	// Changes are what the revisions appended after this signature changed (diff.go); Modified
+	// says one of them is not allowed, and the signature no longer vouches for what is shown.
+	Changes  []Change
+	Modified bool
+	Problems []string
 }
 
 // Verify reads the PDF at path and checks every signature field that holds a signature. roots nil
@@ -78,37 +87,20 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 		return nil, err
 	}
 	defer d.release()
-	catalog := d.catalog
-	acro := d.dict(catalog["AcroForm"])
-	var out []SignatureInfo
-	var walk func(fields types.Array, depth int)
-	visited := 0
-	walk = func(fields types.Array, depth int) {
-		if depth > 16 {
-			return
-		}
-		for _, fo := range fields {
-			if visited++; visited > maxFields || len(out) >= maxSignatures || ctx.Err() != nil {
-				return
-			}
-			fd := d.dict(fo)
-			if fd == nil {
-				continue
-			}
-			if kids := d.array(fd["Kids"]); len(kids) > 0 && fd["V"] == nil {
-				walk(kids, depth+1)
-				continue
-			}
-			ft := fd.NameEntry("FT")
-			sig := d.dict(fd["V"])
-			if ft == nil || *ft != "Sig" || sig == nil {
-				continue
-			}
-			out = append(out, d.verifySignature(f, d.text(fd["T"]), sig, roots))
-		}
+	// Every signature field holding a signature: those of AcroForm /Fields and those only on a
+	// page's /Annots (roles.go).
+	found := d.walk(false)
+	if err := d.limitError(); err != nil {
+		return nil, err
 	}
-	if acro != nil {
-		walk(d.array(acro["Fields"]), 0)
+	var out []SignatureInfo
+	for _, fd := range found.sigFields {
+		if len(out) >= maxSignatures || ctx.Err() != nil {
+			break
+		}
+		if sig := d.dict(fd.dict["V"]); sig != nil {
+			out = append(out, d.verifySignature(f, fd.name, sig, roots))
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -119,7 +111,45 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 	if len(out) == 0 {
 		return nil, docError(name, ErrNoSignature, "no signed signature field")
 	}
+	if err := d.analyseAll(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// analyseAll runs the modification analysis for every signature followed by other revisions;
+// signatures of the same revision share one analysis.
+func (d *document) analyseAll(ctx context.Context, infos []SignatureInfo) error {
+	var final *structure
+	done := make(map[int64][]Change)
+	for i := range infos {
+		in := &infos[i]
+		if in.Revision == 0 || in.CoversWholeFile {
+			continue
+		}
+		changes, ok := done[in.Revision]
+		if !ok {
+			if final == nil {
+				final = d.walk(true)
+				if err := d.limitError(); err != nil {
+					return err
+				}
+			}
+			var err error
+			if changes, err = d.analyse(ctx, in.Revision, final); err != nil {
+				return err
+			}
+			done[in.Revision] = changes
+		}
+		in.Changes = changes
+		for _, c := range changes {
+			if !c.Allowed {
+				in.Modified = true
+				in.Problems = append(in.Problems, "modified after signing: "+c.What)
+			}
+		}
+	}
+	return ctx.Err()
 }
 
 func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, roots *x509.CertPool) SignatureInfo {
@@ -152,6 +182,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		return problem("ByteRange %v does not fit the %d-byte file", r, d.size)
 	}
 	info.CoversWholeFile = r[2]+r[3] == d.size
+	info.Revision = r[2] + r[3]
 	var der []byte
 	switch v := d.deref(sig["Contents"]).(type) {
 	case types.HexLiteral:
@@ -161,6 +192,11 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	if len(der) == 0 {
 		return problem("/Contents is empty or unreadable")
+	}
+	if why := gapProblem(f, r, der); why != "" {
+		info.Problems = append(info.Problems, why)
+	} else {
+		info.ByteRangeValid = true
 	}
 	if d, err := berToDER(der); err == nil {
 		der = d

@@ -1,0 +1,375 @@
+package pades
+
+// Forgeries of signed documents, made in the tests as an attacker would make them, and the
+// legitimate updates that must not be mistaken for them. Each is judged by Verify's modification
+// analysis and, where they have something to say, by pdfsig, qpdf --check and pdftotext.
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
+
+	"github.com/signet-b24/signet/internal/testenv"
+)
+
+func refTo(nr int) types.IndirectRef { return *types.NewIndirectRef(nr, 0) }
+
+func arrayOf(o ...types.Object) types.Array { return types.Array(o) }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// signedInvoice is invoice.pdf signed once by Mary Smith (RSA, invisible).
+func signedInvoice(t *testing.T) []byte {
+	t.Helper()
+	doc, _, err := Sign(context.Background(), corpus(t, "invoice.pdf"), rsaSigner(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// verifyDoc writes doc to a file and verifies it against the test CA.
+func verifyDoc(t *testing.T, doc []byte) (string, []SignatureInfo) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "doc.pdf")
+	writeFile(t, path, doc)
+	roots := x509.NewCertPool()
+	roots.AddCert(testCACert)
+	infos, err := Verify(path, roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, infos
+}
+
+// wantModified checks that signature i is intact but modified after signing, with a change
+// whose description contains want.
+func wantModified(t *testing.T, infos []SignatureInfo, i int, want string) {
+	t.Helper()
+	in := infos[i]
+	if !in.Modified || in.Verdict() != VerdictInvalid {
+		t.Fatalf("signature %d not reported modified: %+v", i, in)
+	}
+	for _, c := range in.Changes {
+		if !c.Allowed && strings.Contains(c.What, want) {
+			if !strings.Contains(in.Reason(), "modified after signing") {
+				t.Errorf("reason %q does not say modified after signing", in.Reason())
+			}
+			return
+		}
+	}
+	t.Fatalf("signature %d: no disallowed change %q among %+v", i, want, in.Changes)
+}
+
+// wantValid checks that every signature is valid and every change after it allowed.
+func wantValid(t *testing.T, infos []SignatureInfo, n int) {
+	t.Helper()
+	if len(infos) != n {
+		t.Fatalf("%d signatures, want %d: %+v", len(infos), n, infos)
+	}
+	for i, in := range infos {
+		if in.Verdict() != VerdictValid || in.Modified || len(in.Problems) > 0 {
+			t.Errorf("signature %d (%s): %s %+v", i, in.Field, in.Verdict(), in)
+		}
+	}
+}
+
+func pdfsigOutput(t *testing.T, path string) string {
+	t.Helper()
+	testenv.RequireTool(t, "pdfsig")
+	out, _ := run(t, "pdfsig", path)
+	return out
+}
+
+func qpdfCheck(t *testing.T, path string) {
+	t.Helper()
+	testenv.RequireTool(t, "qpdf")
+	if out, err := run(t, "qpdf", "--check", path); err != nil {
+		t.Fatalf("qpdf --check: %v\n%s", err, out)
+	}
+}
+
+func streamObj(content string) string {
+	return fmt.Sprintf("<</Length %d>>\nstream\n%s\nendstream", len(content), content)
+}
+
+const forgedText = "BT /R7 24 Tf 72 600 Td (PAY 1000000 RUB TO MALLORY) Tj ET"
+
+// Shadow attack, replace variant: an update redefines the page's content stream in place; no page
+// dictionary changes. pdfsig still calls the signature valid (only "Not total document signed").
+func TestAttackShadowContentReplaced(t *testing.T) {
+	doc := signedInvoice(t)
+	f := facts(t, doc)
+	forged, _ := appendUpdate(t, doc, []upObj{obj(f.contentsNr, streamObj(forgedText))}, "")
+	path, infos := verifyDoc(t, forged)
+	wantModified(t, infos, 0, "page 1 content replaced")
+	if !infos[0].DigestValid || !infos[0].ByteRangeValid {
+		t.Errorf("the signed bytes themselves are intact: %+v", infos[0])
+	}
+	qpdfCheck(t, path)
+	testenv.RequireTool(t, "pdftotext")
+	if text, _ := run(t, "pdftotext", path, "-"); !strings.Contains(text, "MALLORY") {
+		t.Fatalf("the forgery does not show its text, so the test proves nothing:\n%s", text)
+	}
+	if out := pdfsigOutput(t, path); !strings.Contains(out, "Not total document signed") {
+		t.Errorf("pdfsig:\n%s", out)
+	}
+}
+
+// Shadow attack, hide-and-replace: the signed revision already holds a second definition of the
+// content object that its cross-reference table does not list; after signing, an update made of a
+// cross-reference section alone points the object number at it. No byte of the update is an object.
+func TestAttackShadowHideAndReplace(t *testing.T) {
+	base := corpus(t, "invoice.pdf")
+	f := facts(t, base)
+	// The preparer's revision: a harmless /Info update, followed by the hidden object (unlisted).
+	prepared, _ := appendUpdate(t, base, []upObj{obj(f.next, "<</Title (Invoice)>>")}, fmt.Sprintf("/Info %d 0 R", f.next))
+	hiddenAt := int64(len(prepared))
+	hidden := fmt.Sprintf("%d 0 obj\n%s\nendobj\n", f.contentsNr, streamObj(forgedText))
+	prepared = append(prepared, hidden...)
+	// Keep the file's end a revision end: repeat the last startxref/%%EOF.
+	tail := prepared[strings.LastIndex(string(prepared[:hiddenAt]), "startxref"):hiddenAt]
+	prepared = append(prepared, tail...)
+	signed, _, err := Sign(context.Background(), prepared, rsaSigner(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, infos := verifyDoc(t, signed)
+	wantValid(t, infos, 1)
+	forged, _ := appendUpdate(t, signed, []upObj{{nr: f.contentsNr, at: hiddenAt}}, "")
+	path, infos := verifyDoc(t, forged)
+	wantModified(t, infos, 0, "page 1 content replaced")
+	testenv.RequireTool(t, "pdftotext")
+	if text, _ := run(t, "pdftotext", path, "-"); !strings.Contains(text, "MALLORY") {
+		t.Fatalf("the forgery does not show its text, so the test proves nothing:\n%s", text)
+	}
+}
+
+// Content hidden in the ByteRange gap: the signed revision's page points at a content stream that
+// lies in the gap, after the /Contents string, so it was never signed and is swapped afterwards.
+func TestAttackGapHoldsContent(t *testing.T) {
+	base := corpus(t, "invoice.pdf")
+	f := facts(t, base)
+	sigNr, widgetNr, contentNr := f.next, f.next+1, f.next+2
+	pg := maps.Clone(f.page1)
+	pg["Contents"] = refTo(contentNr)
+	pg["Annots"] = arrayOf(refTo(widgetNr))
+	cat := maps.Clone(f.catalog)
+	cat["AcroForm"] = types.Dict{"Fields": arrayOf(refTo(widgetNr)), "SigFlags": types.Integer(3)}
+	harmless := "BT /R7 24 Tf 72 600 Td (TOTAL DUE: 100 RUB         ) Tj ET"
+	evil := "BT /R7 24 Tf 72 600 Td (TOTAL DUE: 100000000 RUB   ) Tj ET"
+	doc, offs := appendUpdate(t, base, []upObj{
+		obj(sigNr, sigDictBody()),
+		obj(contentNr, streamObj(harmless)),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Signature1)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.page1Ref))),
+		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
+		obj(int(f.root.ObjectNumber), cat.PDFString()),
+	}, "")
+	gapEnd := offs[widgetNr] // the gap runs over the content stream
+	signed := signUpdate(t, doc, rsaSigner(t), gapEnd)
+	forged := []byte(strings.Replace(string(signed), harmless, evil, 1))
+	for name, d := range map[string][]byte{"as signed": signed, "swapped": forged} {
+		path, infos := verifyDoc(t, d)
+		in := infos[0]
+		if !in.DigestValid || in.ByteRangeValid || in.Verdict() != VerdictInvalid || !strings.Contains(in.Reason(), "not the whole revision is signed") {
+			t.Errorf("%s: %s %q %+v", name, in.Verdict(), in.Reason(), in)
+		}
+		if out := pdfsigOutput(t, path); !strings.Contains(out, "Not total document signed") {
+			t.Errorf("%s: pdfsig:\n%s", name, out)
+		}
+	}
+}
+
+// Evidence forgery: Signet's facts in the document information are changed by an update after the
+// signature; the change is disallowed and marked as touching the evidence.
+func TestAttackEvidenceForged(t *testing.T) {
+	base := corpus(t, "invoice.pdf")
+	f := facts(t, base)
+	info := "<</SignetDocumentID (doc-1)/SignetSigner (Mary Smith \\(mary\\))/SignetOriginalSHA256 (" + strings.Repeat("ab", 32) + ")>>"
+	withEvidence, _ := appendUpdate(t, base, []upObj{obj(f.next, info)}, fmt.Sprintf("/Info %d 0 R", f.next))
+	signed, _, err := Sign(context.Background(), withEvidence, rsaSigner(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedInfo := strings.Replace(info, "Mary Smith", "Eve Forger", 1)
+	for name, update := range map[string][]upObj{
+		"in place":   {obj(f.next, forgedInfo)},
+		"new object": {obj(facts(t, signed).next, forgedInfo)},
+	} {
+		extra := ""
+		if name == "new object" {
+			extra = fmt.Sprintf("/Info %d 0 R", facts(t, signed).next)
+		}
+		forged, _ := appendUpdate(t, signed, update, extra)
+		_, infos := verifyDoc(t, forged)
+		wantModified(t, infos, 0, "evidence /SignetSigner changed after signing")
+		ev := false
+		for _, c := range infos[0].Changes {
+			ev = ev || c.Evidence
+		}
+		if !ev {
+			t.Errorf("%s: no change marked as evidence: %+v", name, infos[0].Changes)
+		}
+	}
+}
+
+// An annotation drawn over the signed page after signing (a FreeText box covering the amount).
+func TestAttackOverlayAnnotation(t *testing.T) {
+	doc := signedInvoice(t)
+	f := facts(t, doc)
+	pg := maps.Clone(f.page1)
+	annots, _ := f.page1["Annots"].(types.Array)
+	annots = append(slices.Clone(annots), refTo(f.next))
+	pg["Annots"] = annots
+	forged, _ := appendUpdate(t, doc, []upObj{
+		obj(f.next, "<</Type/Annot/Subtype/FreeText/Rect[60 580 540 640]/Contents(PAY 1000000 RUB)/DA(/Helv 24 Tf 0 g)>>"),
+		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
+	}, "")
+	_, infos := verifyDoc(t, forged)
+	wantModified(t, infos, 0, "page 1: annotation /FreeText added")
+}
+
+// The signature field's value swapped for another signature dictionary (another document's
+// signature by the same signer, say).
+func TestAttackSignatureSwapped(t *testing.T) {
+	doc := signedInvoice(t)
+	other := signedInvoice(t) // same layout, another signature value
+	d, err := readDocument(context.Background(), bytesReader(doc), int64(len(doc)), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := d.walk(false)
+	fieldNr := found.sigNrs[0]
+	widget := maps.Clone(found.sigFields[0].dict)
+	d.release()
+	f := facts(t, doc)
+	od, _ := readDocument(context.Background(), bytesReader(other), int64(len(other)), "other")
+	sig := maps.Clone(od.dict(od.walk(false).sigFields[0].dict["V"]))
+	od.release()
+	widget["V"] = refTo(f.next)
+	forged, _ := appendUpdate(t, doc, []upObj{obj(f.next, sig.PDFString()), obj(fieldNr, widget.PDFString())}, "")
+	_, infos := verifyDoc(t, forged)
+	if len(infos) != 1 {
+		t.Fatalf("%d signatures", len(infos))
+	}
+	// The swapped-in signature does not match these bytes; the analysis names the swap too.
+	if infos[0].Verdict() != VerdictInvalid {
+		t.Fatalf("swapped signature: %s %+v", infos[0].Verdict(), infos[0])
+	}
+}
+
+// A page appended after signing.
+func TestAttackPageAdded(t *testing.T) {
+	doc := signedInvoice(t)
+	f := facts(t, doc)
+	d, _ := readDocument(context.Background(), bytesReader(doc), int64(len(doc)), "doc")
+	pagesRef := d.catalog["Pages"]
+	pages := maps.Clone(d.dict(pagesRef))
+	d.release()
+	pg := maps.Clone(f.page1)
+	pg["Contents"] = refTo(f.next + 1)
+	delete(pg, "Annots")
+	kids := append(slices.Clone(pages["Kids"].(types.Array)), refTo(f.next))
+	pages["Kids"] = kids
+	pages["Count"] = types.Integer(len(kids))
+	forged, _ := appendUpdate(t, doc, []upObj{
+		obj(f.next, pg.PDFString()), obj(f.next+1, streamObj(forgedText)), obj(refNumber(pagesRef), pages.PDFString()),
+	}, "")
+	_, infos := verifyDoc(t, forged)
+	wantModified(t, infos, 0, "pages added or removed (1 before, 2 now)")
+}
+
+// Legitimate: a second signature, visible, by another signer (new field, widget on the page,
+// appearance streams and an embedded font); the first stays valid. pdfsig agrees.
+func TestAllowedSecondSignature(t *testing.T) {
+	doc := signedInvoice(t)
+	doc, _, err := Sign(context.Background(), doc, ecSigner(t), Options{Visible: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, infos := verifyDoc(t, doc)
+	wantValid(t, infos, 2)
+	if len(infos[0].Changes) == 0 {
+		t.Errorf("the second signature is not listed as a change after the first: %+v", infos[0])
+	}
+	for _, c := range infos[0].Changes {
+		if !c.Allowed {
+			t.Errorf("disallowed: %s", c.What)
+		}
+	}
+	qpdfCheck(t, path)
+	if out := pdfsigOutput(t, path); strings.Count(out, "Signature is Valid.") != 2 {
+		t.Errorf("pdfsig:\n%s", out)
+	}
+	// The same on a document with cross-reference streams and an existing signature field.
+	for _, name := range []string{"xref-stream.pdf", "form-field.pdf"} {
+		doc, _, err := Sign(context.Background(), corpus(t, name), rsaSigner(t), Options{Visible: true, FieldName: map[string]string{"form-field.pdf": "Approval"}[name]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _, err = Sign(context.Background(), doc, ecSigner(t), Options{Visible: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, infos := verifyDoc(t, doc)
+		wantValid(t, infos, 2)
+	}
+}
+
+// Legitimate: a DSS with the signer's chain appended after the signature (B-LT's update), and a
+// document information change (/ModDate) that touches no evidence.
+func TestAllowedDSSAppended(t *testing.T) {
+	doc := signedInvoice(t)
+	f := facts(t, doc)
+	cat := maps.Clone(f.catalog)
+	cat["DSS"] = refTo(f.next)
+	cert := string(testCACert.Raw)
+	forged, _ := appendUpdate(t, doc, []upObj{
+		obj(f.next, fmt.Sprintf("<</Type/DSS/Certs[%d 0 R]>>", f.next+1)),
+		obj(f.next+1, fmt.Sprintf("<</Length %d>>\nstream\n%s\nendstream", len(cert), cert)),
+		obj(f.next+2, "<</ModDate (D:20261203130000Z)/Producer (a later tool)>>"),
+		obj(int(f.root.ObjectNumber), cat.PDFString()),
+	}, fmt.Sprintf("/Info %d 0 R", f.next+2))
+	path, infos := verifyDoc(t, forged)
+	wantValid(t, infos, 1)
+	if len(infos[0].Changes) < 2 {
+		t.Errorf("the DSS and the information change are not listed: %+v", infos[0].Changes)
+	}
+	qpdfCheck(t, path)
+	if out := pdfsigOutput(t, path); !strings.Contains(out, "Signature is Valid.") {
+		t.Errorf("pdfsig:\n%s", out)
+	}
+}
+
+// A signature whose field is missing from AcroForm /Fields (only on the page's /Annots, as poppler
+// 22.12's pdfsig -add-signature writes it) is found and judged, like pdfsig does.
+func TestSignatureOutsideFields(t *testing.T) {
+	doc := signedInvoice(t)
+	f := facts(t, doc)
+	sigNr, widgetNr := f.next, f.next+1
+	pg := maps.Clone(f.page1)
+	annots, _ := f.page1["Annots"].(types.Array)
+	pg["Annots"] = append(slices.Clone(annots), refTo(widgetNr))
+	unsigned, _ := appendUpdate(t, doc, []upObj{
+		obj(sigNr, sigDictBody()),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Hidden)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.page1Ref))),
+		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
+	}, "")
+	signed := signUpdate(t, unsigned, ecSigner(t), 0)
+	path, infos := verifyDoc(t, signed)
+	wantValid(t, infos, 2)
+	if infos[1].Field != "Hidden" || infos[1].Signer != "John Doe" {
+		t.Errorf("second signature: %+v", infos[1])
+	}
+	if out := pdfsigOutput(t, path); strings.Count(out, "Signature is Valid.") != 2 {
+		t.Errorf("pdfsig:\n%s", out)
+	}
+}
