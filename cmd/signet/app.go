@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -55,6 +56,8 @@ type app struct {
 	// jobKey signs jobs (intake), jobKeys verifies them (worker): jobkeys.go.
 	jobKey  *contracts.JobSigner
 	jobKeys *contracts.JobKeys
+	// trust are the verification page's trust anchors (verify.trust_anchors); none: the system's.
+	trust []*x509.Certificate
 }
 
 // role says which parts a process needs.
@@ -74,6 +77,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	}
 	if err := a.openJobKeys(r); err != nil {
 		return nil, err
+	}
+	if f := cfg.Verify.TrustAnchors; f != "" && r.intake {
+		if a.trust, err = certReadPEM(f); err != nil {
+			return nil, fmt.Errorf("verify.trust_anchors: %w; give a PEM file of root certificates", err)
+		}
 	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
@@ -249,7 +257,7 @@ func (a *app) mux(in *producer.Intake) *http.ServeMux {
 		// trail recorded for one document (the QR code of a self-proving document points there).
 		pages.New(pages.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
 			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile,
-			Verify:    a.verifyLimits(),
+			Verify: a.verifyLimits(), TrustAnchors: a.trust,
 			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit}).Routes(mux)
 		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
 	}
