@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -112,8 +113,8 @@ func appendUpdate(t testing.TB, doc []byte, objs []upObj, extra string) ([]byte,
 }
 
 // sigDictBody is a signature dictionary with placeholders that signUpdate fills.
-func sigDictBody() string {
-	return "<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/M " + pdfDate(time.Now().UTC()) + "\n/ByteRange [0 " +
+func sigDictBody(extra ...string) string {
+	return "<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached" + strings.Join(extra, "") + "/M " + pdfDate(time.Now().UTC()) + "\n/ByteRange [0 " +
 		strings.Repeat(" ", 3*byteRangeWidth+2) + "]\n/Contents <" + strings.Repeat("0", 8192) + ">>>"
 }
 
@@ -147,4 +148,42 @@ func signUpdate(t testing.TB, doc []byte, s Signer, gapEnd int64) []byte {
 	hx := fmt.Sprintf("%X", cms)
 	copy(out[a+1:], hx)
 	return out
+}
+
+// forgeSignature appends a signature field name on page 1 (a new widget in /Annots and in
+// AcroForm /Fields) signed by s; sigExtra goes into the signature dictionary, fieldExtra into the
+// field, catExtra (key → value) into the catalog.
+func forgeSignature(t testing.TB, doc []byte, s Signer, name, sigExtra, fieldExtra string, catExtra types.Dict) []byte {
+	t.Helper()
+	f := facts(t, doc)
+	sigNr, widgetNr := f.next, f.next+1
+	pg := maps.Clone(f.page1)
+	annots, _ := f.page1["Annots"].(types.Array)
+	pg["Annots"] = append(slices.Clone(annots), *types.NewIndirectRef(widgetNr, 0))
+	d, err := readDocument(context.Background(), bytes.NewReader(doc), int64(len(doc)), "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acro := types.Dict{}
+	if a := d.dict(f.catalog["AcroForm"]); a != nil {
+		acro = maps.Clone(a)
+	}
+	fields := append(slices.Clone(d.array(acro["Fields"])), *types.NewIndirectRef(widgetNr, 0))
+	d.release()
+	acro["Fields"], acro["SigFlags"] = fields, types.Integer(3)
+	objs := []upObj{
+		obj(sigNr, sigDictBody(sigExtra)),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(%s)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s%s>>", name, sigNr, refString(f.page1Ref), fieldExtra)),
+		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
+	}
+	cat := maps.Clone(f.catalog)
+	maps.Copy(cat, catExtra)
+	if r, ok := f.catalog["AcroForm"].(types.IndirectRef); ok {
+		objs = append(objs, obj(int(r.ObjectNumber), acro.PDFString()))
+	} else {
+		cat["AcroForm"] = acro
+	}
+	objs = append(objs, obj(int(f.root.ObjectNumber), cat.PDFString()))
+	unsigned, _ := appendUpdate(t, doc, objs, "")
+	return signUpdate(t, unsigned, s, 0)
 }

@@ -309,18 +309,22 @@ func TestAllowedSecondSignature(t *testing.T) {
 	if out := pdfsigOutput(t, path); strings.Count(out, "Signature is Valid.") != 2 {
 		t.Errorf("pdfsig:\n%s", out)
 	}
-	// The same on a document with cross-reference streams and an existing signature field.
-	for _, name := range []string{"xref-stream.pdf", "form-field.pdf"} {
-		doc, _, err := Sign(context.Background(), corpus(t, name), rsaSigner(t), Options{Visible: true, FieldName: map[string]string{"form-field.pdf": "Approval"}[name]})
+	// The same on other layouts: cross-reference streams, linearized, several pages, an earlier
+	// update, rotated pages; and a prepared empty field signed first or second.
+	for _, c := range []struct{ name, first, second string }{
+		{"xref-stream.pdf", "", ""}, {"linearized.pdf", "", ""}, {"multipage-xref-stream.pdf", "", ""},
+		{"incremental.pdf", "", ""}, {"rotated-90.pdf", "", ""}, {"form-field.pdf", "Approval", ""}, {"form-field.pdf", "", "Approval"},
+	} {
+		doc, _, err := Sign(context.Background(), corpus(t, c.name), rsaSigner(t), Options{Visible: true, FieldName: c.first})
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc, _, err = Sign(context.Background(), doc, ecSigner(t), Options{Visible: true})
+		doc, _, err = Sign(context.Background(), doc, ecSigner(t), Options{Visible: true, FieldName: c.second, Page: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, infos := verifyDoc(t, doc)
-		wantValid(t, infos, 2)
+		t.Run(c.name+"/"+c.first+c.second, func(t *testing.T) { wantValid(t, infos, 2) })
 	}
 }
 
@@ -372,4 +376,97 @@ func TestSignatureOutsideFields(t *testing.T) {
 	if out := pdfsigOutput(t, path); strings.Count(out, "Signature is Valid.") != 2 {
 		t.Errorf("pdfsig:\n%s", out)
 	}
+}
+
+// certified is invoice.pdf certified by Mary Smith with DocMDP level p (ISO 32000-1 §12.8.2.2).
+func certified(t *testing.T, p int) []byte {
+	t.Helper()
+	base := corpus(t, "invoice.pdf")
+	sigNr := facts(t, base).next
+	return forgeSignature(t, base, rsaSigner(t), "Certification",
+		fmt.Sprintf("/Reference[<</Type/SigRef/TransformMethod/DocMDP/TransformParams<</Type/TransformParams/P %d/V/1.2>>>>]", p), "",
+		types.Dict{"Perms": types.Dict{"DocMDP": refTo(sigNr)}})
+}
+
+// A certification with P=1 allows no further signature; P=2 allows one. Validation data (DSS)
+// is not a change even under P=1 (ISO 32000-2, as corrected).
+func TestAttackSignatureAfterNoChangesCertification(t *testing.T) {
+	for _, p := range []int{1, 2} {
+		doc := certified(t, p)
+		_, infos := verifyDoc(t, doc)
+		wantValid(t, infos, 1)
+		two := forgeSignature(t, doc, ecSigner(t), "Second", "", "", nil)
+		path, infos := verifyDoc(t, two)
+		if p == 1 {
+			wantModified(t, infos, 0, `signature field "Second" added: the certification (DocMDP P=1) allows no further signatures`)
+		} else {
+			wantValid(t, infos, 2)
+		}
+		qpdfCheck(t, path)
+	}
+	doc := certified(t, 1)
+	f := facts(t, doc)
+	cat := maps.Clone(f.catalog)
+	cat["DSS"] = refTo(f.next)
+	withDSS, _ := appendUpdate(t, doc, []upObj{obj(f.next, "<</Type/DSS/Certs[]>>"), obj(int(f.root.ObjectNumber), cat.PDFString())}, "")
+	_, infos := verifyDoc(t, withDSS)
+	wantValid(t, infos, 1)
+}
+
+// withTextField is invoice.pdf with a text field "Amount" on page 1, not yet filled.
+func withTextField(t *testing.T) []byte {
+	t.Helper()
+	base := corpus(t, "invoice.pdf")
+	f := facts(t, base)
+	pg := maps.Clone(f.page1)
+	pg["Annots"] = arrayOf(refTo(f.next))
+	cat := maps.Clone(f.catalog)
+	cat["AcroForm"] = types.Dict{"Fields": arrayOf(refTo(f.next))}
+	doc, _ := appendUpdate(t, base, []upObj{
+		obj(f.next, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Tx/T(Amount)/Rect[72 500 300 520]/P %s>>", refString(f.page1Ref))),
+		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
+		obj(int(f.root.ObjectNumber), cat.PDFString()),
+	}, "")
+	return doc
+}
+
+// fill sets the value of field nr to v in an update.
+func fill(t *testing.T, doc []byte, v string) []byte {
+	t.Helper()
+	d, err := readDocument(context.Background(), bytesReader(doc), int64(len(doc)), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.release()
+	for nr, f := range d.walk(false).fields {
+		if f.name == "Amount" {
+			fd := maps.Clone(f.dict)
+			fd["V"] = types.StringLiteral(v)
+			out, _ := appendUpdate(t, doc, []upObj{obj(nr, fd.PDFString())}, "")
+			return out
+		}
+	}
+	t.Fatal("no field Amount")
+	return nil
+}
+
+// Filling a form field after a signature is allowed, unless a signature field locks it (FieldMDP,
+// ISO 32000-1 §12.7.4.5 /Lock) or a certification forbids changes.
+func TestFormFillingAfterSigning(t *testing.T) {
+	signed, _, err := Sign(context.Background(), withTextField(t), rsaSigner(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, infos := verifyDoc(t, fill(t, signed, "100 RUB"))
+	wantValid(t, infos, 1)
+	if len(infos[0].Changes) != 1 || infos[0].Changes[0].What != `form field "Amount" filled` {
+		t.Errorf("changes: %+v", infos[0].Changes)
+	}
+	locked := forgeSignature(t, withTextField(t), rsaSigner(t), "Approval", "", "/Lock<</Type/SigFieldLock/Action/Include/Fields[(Amount)]>>", nil)
+	_, infos = verifyDoc(t, fill(t, locked, "100000000 RUB"))
+	wantModified(t, infos, 0, `form field "Amount" filled: signature field "Approval" locks it`)
+	_, infos = verifyDoc(t, fill(t, forgeSignature(t, withTextField(t), rsaSigner(t), "Cert",
+		"/Reference[<</Type/SigRef/TransformMethod/DocMDP/TransformParams<</P 1/V/1.2>>>>]", "",
+		types.Dict{"Perms": types.Dict{"DocMDP": refTo(facts(t, withTextField(t)).next)}}), "1 RUB"))
+	wantModified(t, infos, 0, `form field "Amount" filled: the certification (DocMDP P=1) allows no changes`)
 }
