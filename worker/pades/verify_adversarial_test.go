@@ -470,3 +470,40 @@ func TestFormFillingAfterSigning(t *testing.T) {
 		types.Dict{"Perms": types.Dict{"DocMDP": refTo(facts(t, withTextField(t)).next)}}), "1 RUB"))
 	wantModified(t, infos, 0, `form field "Amount" filled: the certification (DocMDP P=1) allows no changes`)
 }
+
+// A second signature by another tool: poppler 22.12's pdfsig -add-signature after Signet's. Its
+// update adds a field, a widget with an embedded font and rewrites the AcroForm; Signet's signature
+// stays valid, and both signatures are found, as pdfsig finds them.
+func TestAllowedSecondSignatureByPdfsig(t *testing.T) {
+	for _, tool := range []string{"pdfsig", "openssl", "certutil", "pk12util"} {
+		testenv.RequireTool(t, tool)
+	}
+	dir := t.TempDir()
+	key, crt, p12 := filepath.Join(dir, "k.pem"), filepath.Join(dir, "c.pem"), filepath.Join(dir, "p.p12")
+	for _, args := range [][]string{
+		{"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Poppler Second", "-keyout", key, "-out", crt},
+		{"openssl", "pkcs12", "-export", "-inkey", key, "-in", crt, "-name", "pop", "-passout", "pass:", "-out", p12},
+		{"certutil", "-N", "-d", "sql:" + dir, "--empty-password"},
+		{"pk12util", "-i", p12, "-d", "sql:" + dir, "-W", ""},
+	} {
+		if out, err := run(t, args[0], args[1:]...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	in, out := filepath.Join(dir, "in.pdf"), filepath.Join(dir, "out.pdf")
+	writeFile(t, in, signedInvoice(t))
+	// pdfsig may crash at exit after writing (NSS shutdown); the file is what is judged.
+	run(t, "pdfsig", "-nssdir", "sql:"+dir, "-add-signature", "-nick", "pop", "-new-signature-field-name", "Second", in, out)
+	if o := pdfsigOutput(t, out); strings.Count(o, "Signature is Valid.") != 2 {
+		t.Fatalf("pdfsig did not make a second valid signature:\n%s", o)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(testCACert)
+	infos, err := Verify(out, roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 2 || infos[0].Verdict() != VerdictValid || infos[1].Field != "Second" || !infos[1].Intact() {
+		t.Fatalf("%+v", infos)
+	}
+}
