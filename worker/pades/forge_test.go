@@ -114,7 +114,16 @@ func appendUpdate(t testing.TB, doc []byte, objs []upObj, extra string) ([]byte,
 
 // sigDictBody is a signature dictionary with placeholders that signUpdate fills.
 func sigDictBody(extra ...string) string {
-	return "<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached" + strings.Join(extra, "") + "/M " + pdfDate(time.Now().UTC()) + "\n/ByteRange [0 " +
+	return sigBody("/Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached" + strings.Join(extra, "") + "/M " + pdfDate(time.Now().UTC()))
+}
+
+// docTimestampBody is a document timestamp dictionary (ISO 32000-2 §12.8.5) with placeholders.
+func docTimestampBody() string {
+	return sigBody("/Type/DocTimeStamp/Filter/Adobe.PPKLite/SubFilter/ETSI.RFC3161")
+}
+
+func sigBody(entries string) string {
+	return "<<" + entries + "\n/ByteRange [0 " +
 		strings.Repeat(" ", 3*byteRangeWidth+2) + "]\n/Contents <" + strings.Repeat("0", 8192) + ">>>"
 }
 
@@ -124,6 +133,18 @@ var byteRangeHole = regexp.MustCompile(`/ByteRange \[0 {33}\]`)
 // the ByteRange gap end there instead of just after the /Contents string: a gap holding more than
 // the signature, as a careless or malicious preparer would lay it out.
 func signUpdate(t testing.TB, doc []byte, s Signer, gapEnd int64) []byte {
+	t.Helper()
+	return signUpdateWith(t, doc, gapEnd, func(digest []byte) []byte {
+		cms, err := buildCMS(context.Background(), digest, s, cmsParams{hash: crypto.SHA256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cms
+	})
+}
+
+// signUpdateWith is signUpdate with the /Contents made by sign from the SHA-256 of the ByteRange.
+func signUpdateWith(t testing.TB, doc []byte, gapEnd int64, sign func(digest []byte) []byte) []byte {
 	t.Helper()
 	out := bytes.Clone(doc)
 	locs := byteRangeHole.FindAllIndex(out, -1)
@@ -141,11 +162,7 @@ func signUpdate(t testing.TB, doc []byte, s Signer, gapEnd int64) []byte {
 	h := crypto.SHA256.New()
 	h.Write(out[:a])
 	h.Write(out[b:])
-	cms, err := buildCMS(context.Background(), h.Sum(nil), s, cmsParams{hash: crypto.SHA256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hx := fmt.Sprintf("%X", cms)
+	hx := fmt.Sprintf("%X", sign(h.Sum(nil)))
 	copy(out[a+1:], hx)
 	return out
 }
@@ -154,6 +171,14 @@ func signUpdate(t testing.TB, doc []byte, s Signer, gapEnd int64) []byte {
 // AcroForm /Fields) signed by s; sigExtra goes into the signature dictionary, fieldExtra into the
 // field, catExtra (key → value) into the catalog.
 func forgeSignature(t testing.TB, doc []byte, s Signer, name, sigExtra, fieldExtra string, catExtra types.Dict) []byte {
+	t.Helper()
+	unsigned := addSignatureField(t, doc, name, sigDictBody(sigExtra), fieldExtra, catExtra)
+	return signUpdate(t, unsigned, s, 0)
+}
+
+// addSignatureField appends a signature field name on page 1 whose value is the dictionary sig
+// (with placeholders), unsigned.
+func addSignatureField(t testing.TB, doc []byte, name, sig, fieldExtra string, catExtra types.Dict) []byte {
 	t.Helper()
 	f := facts(t, doc)
 	sigNr, widgetNr := f.next, f.next+1
@@ -172,7 +197,7 @@ func forgeSignature(t testing.TB, doc []byte, s Signer, name, sigExtra, fieldExt
 	d.release()
 	acro["Fields"], acro["SigFlags"] = fields, types.Integer(3)
 	objs := []upObj{
-		obj(sigNr, sigDictBody(sigExtra)),
+		obj(sigNr, sig),
 		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(%s)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s%s>>", name, sigNr, refString(f.page1Ref), fieldExtra)),
 		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
 	}
@@ -185,5 +210,5 @@ func forgeSignature(t testing.TB, doc []byte, s Signer, name, sigExtra, fieldExt
 	}
 	objs = append(objs, obj(int(f.root.ObjectNumber), cat.PDFString()))
 	unsigned, _ := appendUpdate(t, doc, objs, "")
-	return signUpdate(t, unsigned, s, 0)
+	return unsigned
 }

@@ -201,6 +201,9 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	if d, err := berToDER(der); err == nil {
 		der = d
 	}
+	if info.SubFilter == "ETSI.RFC3161" {
+		return verifyDocTimestamp(info, f, der, roots)
+	}
 	sd, err := parseSignedData(der)
 	if err != nil || len(sd.signers) != 1 {
 		return problem("/Contents is not a CMS SignedData with one signer")
@@ -336,25 +339,45 @@ func verifyWith(cert *x509.Certificate, sigAlg []byte, h crypto.Hash, msg, sig [
 // signature verifies with the TSA certificate, which chains to roots for timeStamping
 // (RFC 3161 §2.3). It returns genTime.
 func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Time, error) {
+	t, _, err := verifyToken(tok, func(h crypto.Hash) ([]byte, error) {
+		x := h.New()
+		x.Write(signature)
+		return x.Sum(nil), nil
+	}, roots)
+	if errors.Is(err, errImprint) {
+		err = errors.New("the token is over another signature")
+	}
+	return t, err
+}
+
+var errImprint = errors.New("the token's message imprint is over other data")
+
+// verifyToken checks an RFC 3161 TimeStampToken whose message imprint must be imprint(hash
+// algorithm of the imprint); it returns genTime and the TSA certificate. A TSA certificate that
+// does not chain to roots for timeStamping is an error wrapping errUntrustedTSA, after every other
+// check passed.
+func verifyToken(tok []byte, imprint func(crypto.Hash) ([]byte, error), roots *x509.CertPool) (time.Time, *x509.Certificate, error) {
 	if d, err := berToDER(tok); err == nil {
 		tok = d
 	}
 	ts, err := parseSignedData(tok)
 	if err != nil || !ts.eContentType.Equal(oidTSTInfo) || len(ts.signers) != 1 {
-		return time.Time{}, errors.New("not an RFC 3161 token")
+		return time.Time{}, nil, errors.New("not an RFC 3161 token")
 	}
 	ti, err := parseTSTInfo(ts.eContent)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
 	th, ok := hashByOID(ti.MessageImprint.HashAlgorithm.Algorithm)
 	if !ok {
-		return time.Time{}, errors.New("imprint hash not supported")
+		return time.Time{}, nil, errors.New("imprint hash not supported")
 	}
-	x := th.New()
-	x.Write(signature)
-	if !bytes.Equal(x.Sum(nil), ti.MessageImprint.HashedMessage) {
-		return time.Time{}, errors.New("the token is over another signature")
+	want, err := imprint(th)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	if !bytes.Equal(want, ti.MessageImprint.HashedMessage) {
+		return time.Time{}, nil, errImprint
 	}
 	si := ts.signers[0]
 	var tsaCert *x509.Certificate
@@ -368,25 +391,27 @@ func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Tim
 		}
 	}
 	if tsaCert == nil {
-		return time.Time{}, errors.New("the TSA certificate is not in the token")
+		return time.Time{}, nil, errors.New("the TSA certificate is not in the token")
 	}
 	h, ok := hashByOID(si.digestAlg)
 	if !ok || si.signedAttrs == nil {
-		return time.Time{}, errors.New("token without usable signed attributes")
+		return time.Time{}, nil, errors.New("token without usable signed attributes")
 	}
 	ch := h.New()
 	ch.Write(ts.eContent)
 	var md []byte
 	mdv := cryptobyte.String(si.attrs[oidAttrMessageDigest.String()])
 	if !mdv.ReadASN1Bytes(&md, asn1.OCTET_STRING) || !bytes.Equal(md, ch.Sum(nil)) {
-		return time.Time{}, errors.New("the token's message-digest does not match its TSTInfo")
+		return time.Time{}, nil, errors.New("the token's message-digest does not match its TSTInfo")
 	}
 	if err := verifyWith(tsaCert, si.sigAlg, h, append([]byte{0x31}, si.signedAttrs[1:]...), si.signature); err != nil {
-		return time.Time{}, fmt.Errorf("the token signature does not verify: %w", err)
+		return time.Time{}, nil, fmt.Errorf("the token signature does not verify: %w", err)
 	}
 	if _, err := tsaCert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: ti.GenTime,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping}}); err != nil {
-		return time.Time{}, fmt.Errorf("TSA certificate not trusted: %w", err)
+		return ti.GenTime, tsaCert, fmt.Errorf("%w: %w", errUntrustedTSA, err)
 	}
-	return ti.GenTime, nil
+	return ti.GenTime, tsaCert, nil
 }
+
+var errUntrustedTSA = errors.New("TSA certificate not trusted")

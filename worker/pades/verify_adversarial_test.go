@@ -7,9 +7,11 @@ package pades
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"maps"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -505,5 +507,36 @@ func TestAllowedSecondSignatureByPdfsig(t *testing.T) {
 	}
 	if len(infos) != 2 || infos[0].Verdict() != VerdictValid || infos[1].Field != "Second" || !infos[1].Intact() {
 		t.Fatalf("%+v", infos)
+	}
+}
+
+// Legitimate: a document timestamp (B-LTA's update) after the signature, from a TSA on loopback. It
+// is found and verified (its imprint is the ByteRange's hash), and the signature before it stays
+// valid; the same timestamp with a changed byte in its range is not.
+func TestAllowedDocumentTimestamp(t *testing.T) {
+	srv := httptest.NewServer(newTestTSA(t))
+	defer srv.Close()
+	doc := addSignatureField(t, signedInvoice(t), "Timestamp1", docTimestampBody(), "", nil)
+	stamped := signUpdateWith(t, doc, 0, func(digest []byte) []byte {
+		tok, err := HTTPTimestamper{URL: srv.URL}.Timestamp(context.Background(), digest, crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	})
+	path, infos := verifyDoc(t, stamped)
+	wantValid(t, infos, 2)
+	if in := infos[1]; in.SubFilter != "ETSI.RFC3161" || in.Signer != "Signet Test TSA" || in.TimestampTime.IsZero() {
+		t.Errorf("document timestamp: %+v", in)
+	}
+	if c := infos[0].Changes; len(c) != 1 || c[0].What != `document timestamp "Timestamp1" added` || !c[0].Allowed {
+		t.Errorf("changes after the signature: %+v", c)
+	}
+	qpdfCheck(t, path)
+	tampered := bytes.Clone(stamped)
+	tampered[len(tampered)-30] ^= 1 // in the trailer, after /Contents: inside the timestamp's range
+	_, infos = verifyDoc(t, tampered)
+	if infos[1].DigestValid || infos[1].Verdict() != VerdictInvalid {
+		t.Errorf("a changed byte under the timestamp: %+v", infos[1])
 	}
 }
