@@ -23,6 +23,7 @@ type verifyReport struct {
 	Valid      bool                `json:"valid"`
 	Signatures []verifiedSignature `json:"signatures"`
 	Evidence   *evidenceReport     `json:"evidence,omitempty"`
+	Error      string              `json:"error,omitempty"` // the file could not be verified at all
 }
 
 // verifiedSignature is one line of `signet verify` (and one object of --json). Times that are
@@ -89,6 +90,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	infos, err := pades.VerifyContext(ctx, file, roots)
 	if err != nil {
+		if *asJSON {
+			// --json always prints one JSON document; the reason goes to stderr as well.
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(verifyReport{File: file, Verdict: pades.VerdictInvalid, Signatures: []verifiedSignature{}, Error: err.Error()})
+		}
 		return err
 	}
 	rep := verifyReport{File: file, Verdict: pades.Summary(infos)}

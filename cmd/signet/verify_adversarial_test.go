@@ -122,3 +122,13 @@ func TestVerifyJSON(t *testing.T) {
 		t.Errorf("without --trust: exit %d %v\n%s", code, err, out)
 	}
 }
+
+// An unsigned or unreadable file still gets one JSON document from --json, with the reason.
+func TestVerifyJSONWithoutSignature(t *testing.T) {
+	var out, errb strings.Builder
+	code := run(context.Background(), []string{"verify", "--json", "../../testdata/pdf/invoice.pdf"}, &out, &errb)
+	var rep verifyReport
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil || code != 1 || rep.Valid || !strings.Contains(rep.Error, "no signature") {
+		t.Errorf("exit %d, %v\n%s%s", code, err, out.String(), errb.String())
+	}
+}
