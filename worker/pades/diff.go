@@ -277,13 +277,15 @@ func isDocTimestamp(d *document, sig types.Dict) bool {
 // /DR, /DA and /NeedAppearances may change (form filling); anything else is a change.
 func (a *analysis) acroForm() {
 	o, n := a.old.dict(a.old.catalog["AcroForm"]), a.new.dict(a.new.catalog["AcroForm"])
+	// The lists are compared even when the entry is the same reference: the array object itself
+	// may have been rewritten.
+	a.fieldList("", o["Fields"], n["Fields"])
 	for _, k := range unionKeys(o, n) {
 		if sameValue(o[k], n[k]) {
 			continue
 		}
 		switch k {
 		case "Fields":
-			a.fieldList("", o[k], n[k])
 		case "SigFlags":
 		case "DR", "DA", "NeedAppearances":
 			a.add(a.perms.docMDP != 1, "form default appearance /%s changed", k)
@@ -337,6 +339,9 @@ func (a *analysis) fields() {
 			} else {
 				continue // no longer in the form: fieldList reports it
 			}
+		}
+		if sameValue(of.dict["Kids"], nf.dict["Kids"]) {
+			a.fieldList(of.name, of.dict["Kids"], nf.dict["Kids"]) // the same reference, maybe rewritten
 		}
 		if sameValue(of.dict, nf.dict) {
 			continue

@@ -540,3 +540,31 @@ func TestAllowedDocumentTimestamp(t *testing.T) {
 		t.Errorf("a changed byte under the timestamp: %+v", infos[1])
 	}
 }
+
+// A form field slipped into the form by rewriting an indirect /Fields array, the AcroForm itself
+// untouched.
+func TestAttackFieldAddedThroughIndirectFields(t *testing.T) {
+	base := corpus(t, "invoice.pdf")
+	f := facts(t, base)
+	sigNr, widgetNr, listNr, fieldNr := f.next, f.next+1, f.next+2, f.next+3
+	pg := maps.Clone(f.page1)
+	pg["Annots"] = arrayOf(refTo(widgetNr))
+	cat := maps.Clone(f.catalog)
+	cat["AcroForm"] = types.Dict{"Fields": refTo(listNr), "SigFlags": types.Integer(3)}
+	unsigned, _ := appendUpdate(t, base, []upObj{
+		obj(sigNr, sigDictBody()),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Signature1)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.page1Ref))),
+		obj(listNr, arrayOf(refTo(widgetNr)).PDFString()),
+		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
+		obj(int(f.root.ObjectNumber), cat.PDFString()),
+	}, "")
+	signed := signUpdate(t, unsigned, rsaSigner(t), 0)
+	_, infos := verifyDoc(t, signed)
+	wantValid(t, infos, 1)
+	forged, _ := appendUpdate(t, signed, []upObj{
+		obj(fieldNr, "<</FT/Tx/T(Total)/V(100000000 RUB)>>"),
+		obj(listNr, arrayOf(refTo(widgetNr), refTo(fieldNr)).PDFString()),
+	}, "")
+	_, infos = verifyDoc(t, forged)
+	wantModified(t, infos, 0, `form field "Total" added`)
+}
