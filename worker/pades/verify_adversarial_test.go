@@ -568,3 +568,30 @@ func TestAttackFieldAddedThroughIndirectFields(t *testing.T) {
 	_, infos = verifyDoc(t, forged)
 	wantModified(t, infos, 0, `form field "Total" added`)
 }
+
+// BenchmarkVerifyModificationAnalysis is what the analysis costs: verifying an invoice signed once
+// (no analysis: the signature covers the file) and twice (the first signature's later revision is
+// analysed), on a 1-page and a 3-page document with cross-reference streams.
+func BenchmarkVerifyModificationAnalysis(b *testing.B) {
+	for _, name := range []string{"invoice.pdf", "multipage-xref-stream.pdf"} {
+		once, _, err := Sign(context.Background(), corpus(b, name), rsaSigner(b), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		twice, _, err := Sign(context.Background(), once, ecSigner(b), Options{Visible: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for label, doc := range map[string][]byte{"once": once, "twice": twice} {
+			path := filepath.Join(b.TempDir(), "doc.pdf")
+			writeFile(b, path, doc)
+			b.Run(name+"/"+label, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := Verify(path, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
