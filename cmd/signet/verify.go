@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -61,7 +63,7 @@ type evidenceReport struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// runVerify is `signet verify FILE.pdf [--trust CA.pem] [--json]`: one line per signature and the
+// runVerify is `signet verify FILE.pdf [--trust CA.pem] [--json] [--report FILE]`: one line per signature and the
 // document's verdict; exit 0 when every signature is valid (intact, not modified after signing by
 // anything its rules forbid, and chaining to a trust anchor) and the evidence, if any, is signed;
 // 1 otherwise.
@@ -70,6 +72,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	trust := fs.String("trust", "", "PEM file of the trust anchors (root certificates); default: the system's roots")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of lines")
+	report := fs.String("report", "", "also write a validation report (JSON, ETSI TS 119 102-2 indications) to this file")
 	file, err := parseWithPositional(fs, args)
 	if err != nil {
 		return usageError{err}
@@ -110,6 +113,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rep.Verdict = pades.VerdictInvalid
 	}
 	rep.Valid = rep.Verdict == pades.VerdictValid
+	if *report != "" {
+		if err := writeReport(*report, file, infos); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -204,6 +212,28 @@ func signedEvidence(file string, infos []pades.SignatureInfo) *evidenceReport {
 		r.Problem = "the evidence facts were changed after signing; the signed ones are shown"
 	}
 	return r
+}
+
+// writeReport writes the validation report of file to path.
+func writeReport(path, file string, infos []pades.SignatureInfo) error {
+	in, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, in)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(pades.NewReport(filepath.Base(file), n, h.Sum(nil), infos, time.Now()), "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	return nil
 }
 
 func sameFacts(a, b evidence.Facts) bool {

@@ -91,7 +91,13 @@ func TestAttackEvidenceForgedThroughVerify(t *testing.T) {
 		!strings.Contains(out, `signer "Mary Smith (mary)"`) || strings.Contains(out, "Eve Forger") {
 		t.Fatalf("the forged document: exit %d\n%s", code, out)
 	}
-	out, code = runCLI(t, "verify", signed, "--trust", caPEM, "--json")
+	reportFile := filepath.Join(t.TempDir(), "report.json")
+	out, code = runCLI(t, "verify", signed, "--trust", caPEM, "--json", "--report", reportFile)
+	var report pades.Report
+	if b, err := os.ReadFile(reportFile); err != nil || json.Unmarshal(b, &report) != nil || len(report.Signatures) != 1 ||
+		report.Signatures[0].Indication != pades.IndicationFailed || !strings.HasSuffix(report.Signatures[0].SubIndication, "FORMAT_FAILURE") {
+		t.Errorf("--report: %v\n%s", err, b)
+	}
 	var rep map[string]any
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rep); err != nil || code != 1 {
 		t.Fatalf("--json must print one JSON document (exit 1): %v, exit %d\n%s", err, code, out)

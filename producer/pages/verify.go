@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -39,6 +42,8 @@ type verifyData struct {
 	Headline, HeadlineRU string
 	Valid                bool
 	Checked              bool
+	// Report is the validation report (pades.Report) as a data: URL, for the download link.
+	Report template.URL
 }
 
 type signatureRow struct {
@@ -167,7 +172,8 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	d := verifyData{File: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Checked: true}
+	sum := h.Sum(nil)
+	d := verifyData{File: name, Size: n, SHA256: hex.EncodeToString(sum), Checked: true}
 	infos, err := pades.VerifyContext(r.Context(), tmp.Name(), p.roots())
 	if err != nil {
 		status, msg := http.StatusOK, "This file could not be read as a PDF."
@@ -195,6 +201,10 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	d.Verdict = pades.Summary(infos)
 	d.Valid = d.Verdict == pades.VerdictValid
 	d.Headline, d.HeadlineRU = d.Verdict.Wording("en"), d.Verdict.Wording("ru")
+	if b, err := json.MarshalIndent(pades.NewReport(name, n, sum, infos, time.Now()), "", "  "); err == nil {
+		// A data: URL: the report is the page's own output, so nothing is kept on the server for it.
+		d.Report = template.URL("data:application/json;base64," + base64.StdEncoding.EncodeToString(b))
+	}
 	p.render(w, http.StatusOK, "verify", view{Title: "Verify a signed PDF", Section: "verify", Data: d})
 }
 

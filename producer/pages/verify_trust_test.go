@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,8 +55,19 @@ func TestVerifyPageTrustAndModification(t *testing.T) {
 		t.Errorf("no trust anchor configured:\n%s", page)
 	}
 	trusted := verifyPage(t, cert)
-	if _, page := upload(t, trusted, "signed.pdf", signed); !strings.Contains(page, "Valid: intact, unchanged since signing, signer trusted") {
+	_, page := upload(t, trusted, "signed.pdf", signed)
+	if !strings.Contains(page, "Valid: intact, unchanged since signing, signer trusted") {
 		t.Errorf("the certificate is a trust anchor:\n%s", page)
+	}
+	// The validation report is offered for download, in the page itself.
+	m := regexp.MustCompile(`href="data:application/json;base64,([A-Za-z0-9+/=]+)" download="signed.pdf.validation-report.json"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no report link:\n%s", page)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(m[1])
+	var rep pades.Report
+	if err := json.Unmarshal(raw, &rep); err != nil || rep.Signatures[0].Indication != pades.IndicationPassed || rep.Document.Name != "signed.pdf" {
+		t.Errorf("report: %v\n%s", err, raw)
 	}
 	content, err := pdfgen.PageContent(invoice)
 	if err != nil {
@@ -64,7 +78,7 @@ func TestVerifyPageTrustAndModification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, page := upload(t, trusted, "forged.pdf", forged)
+	_, page = upload(t, trusted, "forged.pdf", forged)
 	if !strings.Contains(page, "Not valid") || !strings.Contains(page, "modified after signing: page 1 content replaced") ||
 		strings.Contains(page, "Valid:") || !strings.Contains(page, "Недействительна") {
 		t.Errorf("a shadow attack:\n%s", page)

@@ -48,6 +48,9 @@ type SignatureInfo struct {
 	Changes  []Change
 	Modified bool
 	Problems []string
+
+	failure  string // the ETSI TS 119 102-2 sub-indication of the first failure (report.go)
+	chainErr error  // why the chain is not trusted
 }
 
 // Verify reads the PDF at path and checks every signature field that holds a signature. roots nil
@@ -154,8 +157,11 @@ func (d *document) analyseAll(ctx context.Context, infos []SignatureInfo) error 
 
 func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, roots *x509.CertPool) SignatureInfo {
 	info := SignatureInfo{Field: field}
-	problem := func(format string, args ...any) SignatureInfo {
+	problem := func(sub, format string, args ...any) SignatureInfo {
 		info.Problems = append(info.Problems, fmt.Sprintf(format, args...))
+		if info.failure == "" {
+			info.failure = sub
+		}
 		return info
 	}
 	if sf := sig.NameEntry("SubFilter"); sf != nil {
@@ -168,18 +174,18 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	br := d.array(sig["ByteRange"])
 	if len(br) != 4 {
-		return problem("ByteRange is not 4 numbers")
+		return problem("FORMAT_FAILURE", "ByteRange is not 4 numbers")
 	}
 	for i, o := range br {
 		n, ok := d.deref(o).(types.Integer)
 		if !ok || n < 0 {
-			return problem("ByteRange entry %d is not a non-negative integer", i)
+			return problem("FORMAT_FAILURE", "ByteRange entry %d is not a non-negative integer", i)
 		}
 		info.ByteRange[i] = int64(n)
 	}
 	r := info.ByteRange
 	if r[0] != 0 || r[1] > r[2] || r[2]+r[3] > d.size {
-		return problem("ByteRange %v does not fit the %d-byte file", r, d.size)
+		return problem("FORMAT_FAILURE", "ByteRange %v does not fit the %d-byte file", r, d.size)
 	}
 	info.CoversWholeFile = r[2]+r[3] == d.size
 	info.Revision = r[2] + r[3]
@@ -191,10 +197,11 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		der, _ = types.Unescape(string(v))
 	}
 	if len(der) == 0 {
-		return problem("/Contents is empty or unreadable")
+		return problem("FORMAT_FAILURE", "/Contents is empty or unreadable")
 	}
 	if why := gapProblem(f, r, der); why != "" {
 		info.Problems = append(info.Problems, why)
+		info.failure = "FORMAT_FAILURE"
 	} else {
 		info.ByteRangeValid = true
 	}
@@ -206,7 +213,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	sd, err := parseSignedData(der)
 	if err != nil || len(sd.signers) != 1 {
-		return problem("/Contents is not a CMS SignedData with one signer")
+		return problem("FORMAT_FAILURE", "/Contents is not a CMS SignedData with one signer")
 	}
 	si := sd.signers[0]
 	var certs []*x509.Certificate
@@ -221,7 +228,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		}
 	}
 	if info.Certificate == nil {
-		return problem("the signer's certificate is not in the CMS")
+		return problem("NO_SIGNING_CERTIFICATE_FOUND", "the signer's certificate is not in the CMS")
 	}
 	info.Signer = info.Certificate.Subject.CommonName
 	if info.Signer == "" {
@@ -229,29 +236,29 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	h, ok := hashByOID(si.digestAlg)
 	if !ok {
-		return problem("digest algorithm %s not supported", si.digestAlg)
+		return problem("CRYPTO_CONSTRAINTS_FAILURE", "digest algorithm %s not supported", si.digestAlg)
 	}
 	hh := h.New()
 	for _, part := range [][2]int64{{r[0], r[1]}, {r[2], r[3]}} {
 		if _, err := io.Copy(hh, io.NewSectionReader(f, part[0], part[1])); err != nil {
-			return problem("reading the signed bytes: %v", err)
+			return problem("FORMAT_FAILURE", "reading the signed bytes: %v", err)
 		}
 	}
 	digest := hh.Sum(nil)
 	if si.signedAttrs == nil {
-		return problem("no signed attributes (not a CAdES signature)")
+		return problem("FORMAT_FAILURE", "no signed attributes (not a CAdES signature)")
 	}
 	var md []byte
 	mdv := cryptobyte.String(si.attrs[oidAttrMessageDigest.String()])
 	if !mdv.ReadASN1Bytes(&md, asn1.OCTET_STRING) || !bytes.Equal(md, digest) {
-		return problem("the document bytes do not match the signed message-digest (modified after signing)")
+		return problem("HASH_FAILURE", "the document bytes do not match the signed message-digest (modified after signing)")
 	}
 	if _, ok := si.attrs[oidAttrSigningTime.String()]; ok && info.SubFilter == "ETSI.CAdES.detached" {
 		info.Problems = append(info.Problems, "signing-time attribute present (PAdES puts the time in /M)")
 	}
 	signed := append([]byte{0x31}, si.signedAttrs[1:]...) // RFC 5652 §5.4: verified as SET OF
 	if err := verifyWith(info.Certificate, si.sigAlg, h, signed, si.signature); err != nil {
-		return problem("the signature value does not verify: %v", err)
+		return problem("SIG_CRYPTO_FAILURE", "the signature value does not verify: %v", err)
 	}
 	info.DigestValid = true
 	if tok := si.unsigned[oidAttrTimeStampToken.String()]; tok != nil {
@@ -276,6 +283,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	if _, err := info.Certificate.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		info.Problems = append(info.Problems, "certificate not trusted: "+err.Error())
+		info.chainErr = err
 	} else {
 		info.ChainTrusted = true
 	}
