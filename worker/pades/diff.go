@@ -71,9 +71,11 @@ func (d *document) analyse(ctx context.Context, end int64, final *structure) ([]
 		return nil, err
 	}
 	changed := a.changedObjects()
-	if len(changed) == 0 {
+	if len(changed) == 0 && sameValue(sd.trailer["Root"], d.trailer["Root"]) && sameValue(sd.trailer["Info"], d.trailer["Info"]) {
 		return nil, nil
 	}
+	// Even with no object changed, a trailer may point /Root or /Info at another object the signed
+	// revision already held, unreferenced: the structural comparisons below run on what they resolve to.
 	a.markHandled()
 	a.catalog()
 	a.info()

@@ -101,7 +101,10 @@ func appendUpdate(t testing.TB, doc []byte, objs []upObj, extra string) ([]byte,
 			fmt.Fprintf(&b, "%010d 00000 n\r\n", offs[n])
 		}
 	}
-	tr := fmt.Sprintf("/Size %d/Root %s/Prev %d", size, refString(f.root), f.prev)
+	tr := fmt.Sprintf("/Size %d/Prev %d", size, f.prev)
+	if !strings.Contains(extra, "/Root") {
+		tr += "/Root " + refString(f.root)
+	}
 	if f.info != "" && !strings.Contains(extra, "/Info") {
 		tr += "/Info " + f.info
 	}

@@ -595,3 +595,42 @@ func BenchmarkVerifyModificationAnalysis(b *testing.B) {
 		}
 	}
 }
+
+// Shadow attack through the trailer alone: the signed revision holds a second, unreferenced
+// catalog with its own page tree (listed in its cross-reference table, so nothing looks broken);
+// after signing, an update with an empty cross-reference section points /Root at it. No object
+// changes; what the document shows does.
+func TestAttackTrailerRootRepointed(t *testing.T) {
+	base := corpus(t, "invoice.pdf")
+	f := facts(t, base)
+	acroNr, widgetNr, contentNr, pageNr, pagesNr, catNr := f.next, f.next+1, f.next+2, f.next+3, f.next+4, f.next+5
+	page := maps.Clone(f.page1)
+	page["Annots"] = arrayOf(refTo(widgetNr))
+	cat := maps.Clone(f.catalog)
+	cat["AcroForm"] = refTo(acroNr)
+	hidden := maps.Clone(page)
+	hidden["Parent"], hidden["Contents"] = refTo(pagesNr), refTo(contentNr)
+	prepared, _ := appendUpdate(t, base, []upObj{
+		obj(acroNr, fmt.Sprintf("<</Fields[%d 0 R]>>", widgetNr)),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Approval)/F 4/Rect[0 0 0 0]/P %s>>", refString(f.page1Ref))),
+		obj(int(f.page1Ref.ObjectNumber), page.PDFString()),
+		obj(int(f.root.ObjectNumber), cat.PDFString()),
+		obj(contentNr, streamObj(forgedText)),
+		obj(pageNr, hidden.PDFString()),
+		obj(pagesNr, fmt.Sprintf("<</Type/Pages/Kids[%d 0 R]/Count 1>>", pageNr)),
+		obj(catNr, fmt.Sprintf("<</Type/Catalog/Pages %d 0 R/AcroForm %d 0 R>>", pagesNr, acroNr)),
+	}, "")
+	signed, _, err := Sign(context.Background(), prepared, rsaSigner(t), Options{FieldName: "Approval"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, infos := verifyDoc(t, signed)
+	wantValid(t, infos, 1)
+	forged, _ := appendUpdate(t, signed, nil, fmt.Sprintf("/Root %d 0 R", catNr))
+	path, infos := verifyDoc(t, forged)
+	wantModified(t, infos, 0, "page 1 content replaced")
+	testenv.RequireTool(t, "pdftotext")
+	if text, _ := run(t, "pdftotext", path, "-"); !strings.Contains(text, "MALLORY") {
+		t.Fatalf("the forgery does not show its text, so the test proves nothing:\n%s", text)
+	}
+}
