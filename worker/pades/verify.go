@@ -1,8 +1,10 @@
 package pades
 
 // Verify checks the signatures of a PDF (ISO 32000-1 §12.8.1, RFC 5652 §5.4–5.6) for
-// `signet verify`: which field, who, when, whether the ByteRange covers the file, whether the
-// digest and signature are right, and whether the certificate chains to the given roots.
+// `signet verify` and the /verify page: which field, who, when, whether the ByteRange signs the
+// whole revision, whether the digest and signature are right, what the revisions after each
+// signature changed and whether that is allowed (diff.go), and whether the certificate chains to
+// the given roots. verdict.go turns that into one verdict and one wording.
 
 import (
 	"bytes"
