@@ -2,18 +2,11 @@ package pades
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	encasn1 "encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,7 +14,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/signet-b24/signet/internal/testenv"
 )
@@ -38,14 +30,8 @@ type opensslTSA struct {
 // directory.
 func newOpenSSLTSA(t *testing.T) *opensslTSA {
 	t.Helper()
-	testKeys(t)
 	a := &opensslTSA{openssl: testenv.RequireTool(t, "openssl"), dir: t.TempDir()}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	eku, _ := encasn1.Marshal([]encasn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
-	cert := mustCert(t, &x509.Certificate{SerialNumber: big.NewInt(5002), Subject: pkix.Name{CommonName: "OpenSSL Test TSA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtraExtensions: []pkix.Extension{{Id: encasn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}},
-		testCACert, key.Public(), testCAKey)
+	key, cert := tsaCertificate(t, 5002, "OpenSSL Test TSA")
 	writePEM(t, filepath.Join(a.dir, "tsa.pem"), cert)
 	writePEM(t, filepath.Join(a.dir, "ca.pem"), testCACert)
 	der, err := x509.MarshalPKCS8PrivateKey(key)
@@ -111,13 +97,7 @@ func TestTimestampsFromOpenSSLTSA(t *testing.T) {
 		"-digest", hex.EncodeToString(rec.digest), "-CAfile", filepath.Join(tsa.dir, "ca.pem")); err != nil {
 		t.Fatalf("openssl ts -verify: %v\n%s", err, o)
 	}
-	stamped := signUpdateWith(t, addSignatureField(t, doc, "Timestamp1", docTimestampBody(), "", nil), 0, func(digest []byte) []byte {
-		tok, err := HTTPTimestamper{URL: srv.URL}.Timestamp(context.Background(), digest, crypto.SHA256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	})
+	stamped := signUpdateWith(t, addSignatureField(t, doc, "Timestamp1", docTimestampBody(), "", nil), 0, docTimestamper(t, srv.URL))
 	_, infos := verifyDoc(t, stamped)
 	wantValid(t, infos, 2)
 	if infos[0].TimestampTime.IsZero() || infos[1].Signer != "OpenSSL Test TSA" || infos[1].TimestampTime.IsZero() {

@@ -7,7 +7,6 @@ package pades
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/x509"
 	"fmt"
 	"maps"
@@ -517,13 +516,7 @@ func TestAllowedDocumentTimestamp(t *testing.T) {
 	srv := httptest.NewServer(newTestTSA(t))
 	defer srv.Close()
 	doc := addSignatureField(t, signedInvoice(t), "Timestamp1", docTimestampBody(), "", nil)
-	stamped := signUpdateWith(t, doc, 0, func(digest []byte) []byte {
-		tok, err := HTTPTimestamper{URL: srv.URL}.Timestamp(context.Background(), digest, crypto.SHA256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	})
+	stamped := signUpdateWith(t, doc, 0, docTimestamper(t, srv.URL))
 	path, infos := verifyDoc(t, stamped)
 	wantValid(t, infos, 2)
 	if in := infos[1]; in.SubFilter != "ETSI.RFC3161" || in.Signer != "Signet Test TSA" || in.TimestampTime.IsZero() {
