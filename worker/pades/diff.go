@@ -53,26 +53,38 @@ type analysis struct {
 	seen     map[string]int // What → index in changes
 }
 
+// revisionAnalysis is what analyse found for one signed revision.
+type revisionAnalysis struct {
+	changes []Change
+	// sigs are the object numbers of the signature dictionaries the revision's fields hold: a
+	// signature whose dictionary is not among them was put into the file by a later revision.
+	sigs map[int]bool
+}
+
 // analyse reports what the revisions after the one ending at end changed. final is the final
 // document's full structure (walk(true)). Errors are only the reader's limits and cancellation; a
 // signed range that does not end at a revision's end is a disallowed change.
-func (d *document) analyse(ctx context.Context, end int64, final *structure) ([]Change, error) {
+func (d *document) analyse(ctx context.Context, end int64, final *structure) (revisionAnalysis, error) {
 	sd, err := readDocument(ctx, io.NewSectionReader(d.src, 0, end), end, d.name)
 	if err != nil {
 		if isLimit(err) || ctx.Err() != nil {
-			return nil, err
+			return revisionAnalysis{}, err
 		}
-		return []Change{{What: "the signed bytes do not end where a revision of the file ends (" + err.Error() + ")"}}, nil
+		return revisionAnalysis{changes: []Change{{What: "the signed bytes do not end where a revision of the file ends (" + err.Error() + ")"}}}, nil
 	}
 	defer sd.release()
 	a := &analysis{old: sd, new: d, os: sd.walk(true), ns: final, handled: make(map[int]bool), seen: make(map[string]int)}
 	a.perms = sd.permissions(a.os)
 	if err := sd.limitError(); err != nil {
-		return nil, err
+		return revisionAnalysis{}, err
+	}
+	ra := revisionAnalysis{sigs: make(map[int]bool)}
+	for _, f := range a.os.sigFields {
+		ra.sigs[refNumber(f.dict["V"])] = true
 	}
 	changed := a.changedObjects()
 	if len(changed) == 0 && sameValue(sd.trailer["Root"], d.trailer["Root"]) && sameValue(sd.trailer["Info"], d.trailer["Info"]) {
-		return nil, nil
+		return ra, nil
 	}
 	// Even with no object changed, a trailer may point /Root or /Info at another object the signed
 	// revision already held, unreferenced: the structural comparisons below run on what they resolve to.
@@ -88,9 +100,10 @@ func (d *document) analyse(ctx context.Context, end int64, final *structure) ([]
 		}
 	}
 	if err := sd.limitError(); err != nil {
-		return nil, err
+		return revisionAnalysis{}, err
 	}
-	return a.changes, nil
+	ra.changes = a.changes
+	return ra, nil
 }
 
 func isLimit(err error) bool {

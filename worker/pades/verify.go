@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -53,6 +54,7 @@ type SignatureInfo struct {
 
 	failure  string // the ETSI TS 119 102-2 sub-indication of the first failure (report.go)
 	chainErr error  // why the chain is not trusted
+	sigNr    int    // object number of the signature dictionary, -1 when direct
 }
 
 // Verify reads the PDF at path and checks every signature field that holds a signature. roots nil
@@ -104,7 +106,9 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 			break
 		}
 		if sig := d.dict(fd.dict["V"]); sig != nil {
-			out = append(out, d.verifySignature(f, fd.name, sig, roots))
+			info := d.verifySignature(f, fd.name, sig, roots)
+			info.sigNr = refNumber(fd.dict["V"])
+			out = append(out, info)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -126,13 +130,13 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 // signatures of the same revision share one analysis.
 func (d *document) analyseAll(ctx context.Context, infos []SignatureInfo) error {
 	var final *structure
-	done := make(map[int64][]Change)
+	done := make(map[int64]revisionAnalysis)
 	for i := range infos {
 		in := &infos[i]
 		if in.Revision == 0 || in.CoversWholeFile {
 			continue
 		}
-		changes, ok := done[in.Revision]
+		ra, ok := done[in.Revision]
 		if !ok {
 			if final == nil {
 				final = d.walk(true)
@@ -141,13 +145,18 @@ func (d *document) analyseAll(ctx context.Context, infos []SignatureInfo) error 
 				}
 			}
 			var err error
-			if changes, err = d.analyse(ctx, in.Revision, final); err != nil {
+			if ra, err = d.analyse(ctx, in.Revision, final); err != nil {
 				return err
 			}
-			done[in.Revision] = changes
+			done[in.Revision] = ra
 		}
-		in.Changes = changes
-		for _, c := range changes {
+		in.Changes = ra.changes
+		if ra.sigs != nil && in.sigNr >= 0 && !ra.sigs[in.sigNr] {
+			// EU DSS's PdfSignatureDictionary check: the dictionary must be part of the revision it
+			// signs. A copy put into a later revision re-uses someone's signature for a field it never had.
+			in.Changes = append(slices.Clone(in.Changes), Change{What: fmt.Sprintf("the signature of field %q was copied in after signing (its dictionary is not in the revision it signs)", in.Field)})
+		}
+		for _, c := range in.Changes {
 			if !c.Allowed {
 				in.Modified = true
 				in.Problems = append(in.Problems, "modified after signing: "+c.What)

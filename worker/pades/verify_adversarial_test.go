@@ -627,3 +627,25 @@ func TestAttackTrailerRootRepointed(t *testing.T) {
 		t.Fatalf("the forgery does not show its text, so the test proves nothing:\n%s", text)
 	}
 }
+
+// A signature copied into a new field: an update adds a field "CEO Approval" whose value is a copy
+// of Mary's signature dictionary (same ByteRange, same /Contents). Its bytes verify, but the
+// dictionary is not part of the revision it signs.
+func TestAttackSignatureCopiedIntoNewField(t *testing.T) {
+	doc := signedInvoice(t)
+	d, err := readDocument(context.Background(), bytesReader(doc), int64(len(doc)), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := maps.Clone(d.dict(d.walk(false).sigFields[0].dict["V"]))
+	d.release()
+	forged := addSignatureField(t, doc, "CEO Approval", sig.PDFString(), "", nil)
+	_, infos := verifyDoc(t, forged)
+	if len(infos) != 2 || infos[0].Verdict() != VerdictValid {
+		t.Fatalf("%+v", infos)
+	}
+	wantModified(t, infos, 1, `the signature of field "CEO Approval" was copied in after signing`)
+	if Summary(infos) != VerdictInvalid {
+		t.Error("the document is not invalid")
+	}
+}
