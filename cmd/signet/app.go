@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -53,6 +54,8 @@ type app struct {
 	jobKeys *contracts.JobKeys
 	// served are the HTTP listeners, public and metrics (listeners.go), once started.
 	served []*served
+	// trust are the verification page's trust anchors (verify.trust_anchors); none: the system's.
+	trust []*x509.Certificate
 }
 
 // role says which parts a process needs.
@@ -72,6 +75,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	}
 	if err := a.openJobKeys(r); err != nil {
 		return nil, err
+	}
+	if f := cfg.Verify.TrustAnchors; f != "" && r.intake {
+		if a.trust, err = certReadPEM(f); err != nil {
+			return nil, fmt.Errorf("verify.trust_anchors: %w; give a PEM file of root certificates", err)
+		}
 	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {

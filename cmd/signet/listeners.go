@@ -63,7 +63,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		// trail recorded for one document (the QR code of a self-proving document points there).
 		pages.New(pages.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
 			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile,
-			Verify:    a.verifyLimits(),
+			Verify: a.verifyLimits(), TrustAnchors: a.trust,
 			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit}).Routes(mux)
 		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
 	}

@@ -2,39 +2,77 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/signet-b24/signet/worker/evidence"
 	"github.com/signet-b24/signet/worker/pades"
 )
 
-// verifiedSignature is one line of `signet verify` (and one object of --json).
-type verifiedSignature struct {
-	Field           string    `json:"field"`
-	Signer          string    `json:"signer"`
-	Time            time.Time `json:"time,omitempty"`
-	Timestamp       time.Time `json:"timestamp,omitempty"`
-	SubFilter       string    `json:"sub_filter"`
-	ByteRange       [4]int64  `json:"byte_range"`
-	CoversWholeFile bool      `json:"covers_whole_file"`
-	DigestValid     bool      `json:"digest_valid"`
-	ChainTrusted    bool      `json:"chain_trusted"`
-	Problems        []string  `json:"problems,omitempty"`
+// verifyReport is what `signet verify --json` prints: one JSON document.
+type verifyReport struct {
+	File       string              `json:"file"`
+	Verdict    pades.Verdict       `json:"verdict"`
+	Valid      bool                `json:"valid"`
+	Signatures []verifiedSignature `json:"signatures"`
+	Evidence   *evidenceReport     `json:"evidence,omitempty"`
+	Error      string              `json:"error,omitempty"` // the file could not be verified at all
 }
 
-// runVerify is `signet verify FILE.pdf [--trust CA.pem] [--json]`: one line per signature; exit 0 when
-// every signature is valid (digest and, with --trust, the chain), 1 otherwise.
+// verifiedSignature is one line of `signet verify` (and one object of --json). Times that are
+// absent are left out, never printed as year 1.
+type verifiedSignature struct {
+	Field           string         `json:"field"`
+	Signer          string         `json:"signer"`
+	Time            time.Time      `json:"time,omitzero"`
+	Timestamp       time.Time      `json:"timestamp,omitzero"`
+	SubFilter       string         `json:"sub_filter"`
+	ByteRange       [4]int64       `json:"byte_range"`
+	CoversWholeFile bool           `json:"covers_whole_file"`
+	ByteRangeValid  bool           `json:"byte_range_valid"`
+	DigestValid     bool           `json:"digest_valid"`
+	Modified        bool           `json:"modified"`
+	ChainTrusted    bool           `json:"chain_trusted"`
+	Verdict         pades.Verdict  `json:"verdict"`
+	Reason          string         `json:"reason"`
+	Changes         []pades.Change `json:"changes,omitempty"`
+	Problems        []string       `json:"problems,omitempty"`
+}
+
+// evidenceReport is the self-proving document's facts, as read from the last signed revision.
+type evidenceReport struct {
+	DocumentID     string    `json:"document_id"`
+	OriginalSHA256 string    `json:"original_sha256"`
+	Signer         string    `json:"signer"`
+	Certificate    string    `json:"certificate"`
+	CertSerial     string    `json:"certificate_serial"`
+	Time           time.Time `json:"time,omitzero"`
+	VerifyURL      string    `json:"verify_url,omitempty"`
+	// Signed: the facts come from a revision a signature covers and no later revision changed
+	// them; Problem says otherwise.
+	Signed  bool   `json:"signed"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// runVerify is `signet verify FILE.pdf [--trust CA.pem] [--json] [--report FILE]`: one line per signature and the
+// document's verdict; exit 0 when every signature is valid (intact, not modified after signing by
+// anything its rules forbid, and chaining to a trust anchor) and the evidence, if any, is signed;
+// 1 otherwise.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	trust := fs.String("trust", "", "PEM file of trusted root certificates (default: the system's)")
-	asJSON := fs.Bool("json", false, "print JSON instead of lines")
+	trust := fs.String("trust", "", "PEM file of the trust anchors (root certificates); default: the system's roots")
+	asJSON := fs.Bool("json", false, "print one JSON document instead of lines")
+	report := fs.String("report", "", "also write a validation report (JSON, ETSI TS 119 102-2 indications) to this file")
 	file, err := parseWithPositional(fs, args)
 	if err != nil {
 		return usageError{err}
@@ -53,44 +91,177 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			roots.AddCert(c)
 		}
 	}
-	infos, err := pades.Verify(file, roots)
+	infos, err := pades.VerifyContext(ctx, file, roots)
 	if err != nil {
+		if *asJSON {
+			// --json always prints one JSON document; the reason goes to stderr as well.
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(verifyReport{File: file, Verdict: pades.VerdictInvalid, Signatures: []verifiedSignature{}, Error: err.Error()})
+		}
 		return err
 	}
-	allValid := true
-	var out []verifiedSignature
+	rep := verifyReport{File: file, Verdict: pades.Summary(infos)}
 	for _, i := range infos {
-		v := verifiedSignature{Field: i.Field, Signer: i.Signer, Time: i.SigningTime, Timestamp: i.TimestampTime, SubFilter: i.SubFilter,
-			ByteRange: i.ByteRange, CoversWholeFile: i.CoversWholeFile, DigestValid: i.DigestValid, ChainTrusted: i.ChainTrusted, Problems: i.Problems}
-		allValid = allValid && i.DigestValid && i.ChainTrusted
-		out = append(out, v)
+		rep.Signatures = append(rep.Signatures, verifiedSignature{Field: i.Field, Signer: i.Signer, Time: i.SigningTime,
+			Timestamp: i.TimestampTime, SubFilter: i.SubFilter, ByteRange: i.ByteRange, CoversWholeFile: i.CoversWholeFile,
+			ByteRangeValid: i.ByteRangeValid, DigestValid: i.DigestValid, Modified: i.Modified, ChainTrusted: i.ChainTrusted,
+			Verdict: i.Verdict(), Reason: i.Reason(), Changes: i.Changes, Problems: i.Problems})
+	}
+	rep.Evidence = signedEvidence(file, infos)
+	if rep.Evidence != nil && !rep.Evidence.Signed {
+		rep.Verdict = pades.VerdictInvalid
+	}
+	rep.Valid = rep.Verdict == pades.VerdictValid
+	if *report != "" {
+		if err := writeReport(*report, file, infos); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := enc.Encode(rep); err != nil {
 			return err
 		}
 	} else {
-		for _, v := range out {
-			fmt.Fprintf(stdout, "%s signer=%q time=%s subfilter=%s byterange=[%d %d %d %d] whole_file=%s digest=%s chain=%s\n",
-				v.Field, v.Signer, v.Time.UTC().Format(time.RFC3339), v.SubFilter, v.ByteRange[0], v.ByteRange[1], v.ByteRange[2], v.ByteRange[3],
-				yesNo(v.CoversWholeFile, "yes", "no"), yesNo(v.DigestValid, "valid", "INVALID"), yesNo(v.ChainTrusted, "trusted", "UNTRUSTED"))
-			for _, p := range v.Problems {
-				fmt.Fprintf(stdout, "  problem: %s\n", p)
-			}
-		}
+		printVerifyText(stdout, rep)
 	}
-	if f, err := evidence.Read(file); err == nil {
-		// Facts a self-proving document carries under its signature (trustworthy when the last
-		// signature covers the whole file).
-		fmt.Fprintf(stdout, "evidence: document %s, original SHA-256 %s, signer %q, certificate %q serial %s, %s, verify at %s\n",
-			f.DocumentID, f.OriginalSHA256, f.Signer, f.Certificate, f.CertSerial, f.Time.Format(time.RFC3339), f.VerifyURL())
-	}
-	if !allValid {
+	if !rep.Valid {
 		return exitError{1}
 	}
 	return nil
+}
+
+func printVerifyText(w io.Writer, rep verifyReport) {
+	for _, v := range rep.Signatures {
+		when := "-"
+		if !v.Time.IsZero() {
+			when = v.Time.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s signer=%q time=%s subfilter=%s byterange=[%d %d %d %d] whole_file=%s gap=%s modified=%s digest=%s chain=%s verdict=%s\n",
+			v.Field, v.Signer, when, v.SubFilter, v.ByteRange[0], v.ByteRange[1], v.ByteRange[2], v.ByteRange[3],
+			yesNo(v.CoversWholeFile, "yes", "no"), yesNo(v.ByteRangeValid, "exact", "EXTRA"), yesNo(v.Modified, "YES", "no"),
+			yesNo(v.DigestValid, "valid", "INVALID"), yesNo(v.ChainTrusted, "trusted", "UNTRUSTED"), v.Verdict)
+		if !v.Timestamp.IsZero() {
+			fmt.Fprintf(w, "  timestamp: %s\n", v.Timestamp.UTC().Format(time.RFC3339))
+		}
+		for _, c := range v.Changes {
+			fmt.Fprintf(w, "  changed after signing: %s (%s)\n", c.What, yesNo(c.Allowed, "allowed", "NOT ALLOWED"))
+		}
+		for _, p := range v.Problems {
+			fmt.Fprintf(w, "  problem: %s\n", p)
+		}
+	}
+	if e := rep.Evidence; e != nil {
+		if e.DocumentID != "" {
+			when := "-"
+			if !e.Time.IsZero() {
+				when = e.Time.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "evidence: document %s, original SHA-256 %s, signer %q, certificate %q serial %s, %s, verify at %s\n",
+				e.DocumentID, e.OriginalSHA256, e.Signer, e.Certificate, e.CertSerial, when, e.VerifyURL)
+		}
+		if e.Problem != "" {
+			fmt.Fprintf(w, "evidence problem: %s\n", e.Problem)
+		}
+	}
+	line := rep.Verdict.Wording("en")
+	if rep.Verdict == pades.VerdictInvalid {
+		var why []string
+		for _, v := range rep.Signatures {
+			if v.Verdict == pades.VerdictInvalid {
+				why = append(why, v.Field+": "+v.Reason)
+			}
+		}
+		if e := rep.Evidence; e != nil && e.Problem != "" {
+			why = append(why, "evidence: "+e.Problem)
+		}
+		line += ": " + strings.Join(why, "; ")
+	}
+	fmt.Fprintf(w, "verdict: %s\n", line)
+}
+
+// signedEvidence reads the self-proving document's facts from the newest revision that an intact
+// signature covers, and compares them with what the whole file says: facts added or changed by an
+// unsigned update are not trusted (issue 17). nil when the file carries no evidence at all.
+func signedEvidence(file string, infos []pades.SignatureInfo) *evidenceReport {
+	final, ferr := evidence.Read(file)
+	var rev int64
+	for _, i := range infos {
+		if i.DigestValid && i.ByteRangeValid && i.Revision > rev {
+			rev = i.Revision
+		}
+	}
+	var signed *evidence.Facts
+	if st, err := os.Stat(file); err == nil && rev == st.Size() {
+		signed = final // the whole file is signed
+	} else if rev > 0 {
+		signed, _ = readEvidenceRevision(file, rev)
+	}
+	if signed == nil && ferr != nil {
+		return nil
+	}
+	if signed == nil {
+		return &evidenceReport{Problem: "the evidence facts were added after signing: they are not trusted and not shown"}
+	}
+	r := &evidenceReport{DocumentID: signed.DocumentID, OriginalSHA256: signed.OriginalSHA256, Signer: signed.Signer,
+		Certificate: signed.Certificate, CertSerial: signed.CertSerial, Time: signed.Time, VerifyURL: signed.VerifyURL(), Signed: true}
+	if final == nil || !sameFacts(*final, *signed) {
+		r.Signed = false
+		r.Problem = "the evidence facts were changed after signing; the signed ones are shown"
+	}
+	return r
+}
+
+// writeReport writes the validation report of file to path.
+func writeReport(path, file string, infos []pades.SignatureInfo) error {
+	in, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, in)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(pades.NewReport(filepath.Base(file), n, h.Sum(nil), infos, time.Now()), "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	return nil
+}
+
+func sameFacts(a, b evidence.Facts) bool {
+	at, bt := a.Time, b.Time
+	a.Time, b.Time = time.Time{}, time.Time{}
+	return a == b && at.Equal(bt)
+}
+
+// readEvidenceRevision reads the evidence of the file's first size bytes (a signed revision).
+func readEvidenceRevision(file string, size int64) (*evidence.Facts, error) {
+	in, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp("", "signet-verify-revision-*.pdf")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := io.Copy(tmp, io.NewSectionReader(in, 0, size)); err != nil {
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	return evidence.Read(tmp.Name())
 }
 
 func yesNo(b bool, yes, no string) string {

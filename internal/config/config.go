@@ -100,6 +100,8 @@ type Config struct {
 		Uploads       int     `yaml:"uploads"`
 		Concurrency   int     `yaml:"concurrency"`
 		MinUploadRate int64   `yaml:"min_upload_rate"`
+		// TrustAnchors is the PEM file of root certificates the page trusts (`signet verify --trust`).
+		TrustAnchors string `yaml:"trust_anchors"`
 	} `yaml:"verify"`
 	// PDF bounds what reading one PDF may decode, and what all of them together may hold.
 	PDF struct {
@@ -297,6 +299,7 @@ func (c *Config) Settings() []Setting {
 		{"verify.burst", "uploads one client address may start at once on /verify", &c.Verify.Burst},
 		{"verify.uploads", "uploads in progress on /verify from everyone (each a temporary file)", &c.Verify.Uploads},
 		{"verify.concurrency", "verifications running at once on /verify", &c.Verify.Concurrency},
+		{"verify.trust_anchors", "PEM file of the root certificates /verify trusts, as `signet verify --trust` does; empty: the system's roots (Signet's own certificates are not trusted by themselves)", &c.Verify.TrustAnchors},
 		{"verify.min_upload_rate", "slowest average rate (bytes/s) of a /verify upload, after 15 s of grace; a slower one is cut off (408)", &c.Verify.MinUploadRate},
 		{"pdf.max_stream_bytes", "most one object or cross-reference stream of a PDF may decode to", &c.PDF.MaxStreamBytes},
 		{"pdf.max_document_bytes", "most one PDF may decode to: its structure streams and parsed objects when signed or verified, every stream but images when a self-proving page is added", &c.PDF.MaxDocumentBytes},

@@ -18,6 +18,7 @@ package pages
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"embed"
 	"html/template"
 	"io/fs"
@@ -75,6 +76,9 @@ type Config struct {
 	MaxPDFBytes int64
 	// Verify bounds the verification page per client and in total (verifylimit.go).
 	Verify VerifyLimits
+	// TrustAnchors are the roots the verification page trusts (verify.trust_anchors), exactly as
+	// `signet verify --trust` does; none means the system's roots.
+	TrustAnchors []*x509.Certificate
 	// Audit records every change made in the control panel; nil logs the change instead.
 	Audit Recorder
 	// Sign-in limits (throttle.go); zero takes the Default… constant. LoginMaxPerAddress < 0 turns

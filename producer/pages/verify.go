@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -33,15 +36,24 @@ type verifyData struct {
 	Size       int64
 	SHA256     string
 	Signatures []signatureRow
-	Valid      bool
-	Checked    bool
+	Verdict    pades.Verdict
+	// Headline and HeadlineRU are the verdict's wording (pades.Verdict.Wording), the same as
+	// `signet verify` prints.
+	Headline, HeadlineRU string
+	Valid                bool
+	Checked              bool
+	// Report is the validation report (pades.Report) as a data: URL, for the download link.
+	Report template.URL
 }
 
 type signatureRow struct {
 	Field, Signer, Subject, Issuer, Serial, SubFilter string
 	Time, Timestamp                                   time.Time
 	NotBefore, NotAfter                               time.Time
-	Intact, WholeFile, Trusted                        bool
+	Intact, WholeFile, Trusted, Modified              bool
+	Verdict                                           pades.Verdict
+	Reason                                            string
+	Changes                                           []pades.Change
 	Problems                                          []string
 }
 
@@ -160,8 +172,9 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	d := verifyData{File: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Checked: true}
-	infos, err := pades.VerifyContext(r.Context(), tmp.Name(), p.roots(r))
+	sum := h.Sum(nil)
+	d := verifyData{File: name, Size: n, SHA256: hex.EncodeToString(sum), Checked: true}
+	infos, err := pades.VerifyContext(r.Context(), tmp.Name(), p.roots())
 	if err != nil {
 		status, msg := http.StatusOK, "This file could not be read as a PDF."
 		switch {
@@ -176,34 +189,37 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 		p.render(w, status, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: msg, Data: d})
 		return
 	}
-	d.Valid = true
 	for _, i := range infos {
 		row := signatureRow{Field: i.Field, Signer: i.Signer, Time: i.SigningTime, Timestamp: i.TimestampTime, SubFilter: i.SubFilter,
-			Intact: i.DigestValid, WholeFile: i.CoversWholeFile, Trusted: i.ChainTrusted, Problems: i.Problems}
+			Intact: i.Intact(), WholeFile: i.CoversWholeFile, Trusted: i.ChainTrusted, Modified: i.Modified,
+			Verdict: i.Verdict(), Reason: i.Reason(), Changes: i.Changes, Problems: i.Problems}
 		if c := i.Certificate; c != nil {
 			row.Subject, row.Issuer, row.Serial, row.NotBefore, row.NotAfter = c.Subject.String(), c.Issuer.String(), c.SerialNumber.Text(16), c.NotBefore, c.NotAfter
 		}
-		d.Valid = d.Valid && row.Intact && row.Trusted
 		d.Signatures = append(d.Signatures, row)
+	}
+	d.Verdict = pades.Summary(infos)
+	d.Valid = d.Verdict == pades.VerdictValid
+	d.Headline, d.HeadlineRU = d.Verdict.Wording("en"), d.Verdict.Wording("ru")
+	if b, err := json.MarshalIndent(pades.NewReport(name, n, sum, infos, time.Now()), "", "  "); err == nil {
+		// A data: URL: the report is the page's own output, so nothing is kept on the server for it.
+		d.Report = template.URL("data:application/json;base64," + base64.StdEncoding.EncodeToString(b))
 	}
 	p.render(w, http.StatusOK, "verify", view{Title: "Verify a signed PDF", Section: "verify", Data: d})
 }
 
-// roots are the system's trusted roots plus the root of every certificate on this Signet's tokens:
-// documents signed with internal (self-signed or internal-CA) certificates are recognised here.
-func (p *Pages) roots(r *http.Request) *x509.CertPool {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if p.cfg.Keys == nil {
+// roots are the trust anchors of verify.trust_anchors, or the system's roots when none are
+// configured: the same trust store as `signet verify --trust`. Signet's own self-signed or
+// internal-CA certificates are not trusted merely because they are on its tokens: pdfsig and
+// Acrobat would not trust them either, and a page calling them trusted would vouch for anyone who
+// got a certificate made there (issue 17).
+func (p *Pages) roots() *x509.CertPool {
+	if len(p.cfg.TrustAnchors) > 0 {
+		pool := x509.NewCertPool()
+		for _, c := range p.cfg.TrustAnchors {
+			pool.AddCert(c)
+		}
 		return pool
 	}
-	creds, _ := p.cfg.Keys.List(r.Context(), "")
-	for _, c := range creds {
-		if root := c.Root(); root != nil {
-			pool.AddCert(root)
-		}
-	}
-	return pool
+	return nil // pades.Verify: the system's roots
 }

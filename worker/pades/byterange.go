@@ -7,7 +7,10 @@ package pades
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,3 +115,40 @@ func pdfText(s string) string {
 
 // itoa is strconv.Itoa, short.
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// maxGap bounds the ByteRange gap read to check it: far more than any /Contents Signet or another
+// signer reserves (a CMS with a chain and a timestamp is a few KiB).
+const maxGap = 4 << 20
+
+// gapProblem checks the ByteRange gap (ISO 32000-1 §12.8.1; ETSI EN 319 142-1 §5.1): it must hold
+// exactly the hexadecimal string of /Contents, '<' and '>' included, and that string must be the
+// signature dictionary's /Contents (contents). A larger gap leaves bytes of the revision unsigned:
+// the "signature wrapping" attack hides content there (pdfsig: "Not total document signed"). It
+// returns what is wrong, "" when nothing is.
+func gapProblem(f io.ReaderAt, r [4]int64, contents []byte) string {
+	n := r[2] - r[1]
+	if n < 2 || n > maxGap {
+		return fmt.Sprintf("the ByteRange gap of %d bytes is not the /Contents string: not the whole revision is signed", n)
+	}
+	gap := make([]byte, n)
+	if _, err := f.ReadAt(gap, r[1]); err != nil {
+		return "reading the ByteRange gap: " + err.Error()
+	}
+	if gap[0] != '<' || gap[n-1] != '>' {
+		return "the ByteRange gap does not hold exactly the /Contents hex string: not the whole revision is signed"
+	}
+	digits := gap[1 : n-1]
+	for _, c := range digits {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return "the ByteRange gap holds more than the /Contents hex string: not the whole revision is signed"
+		}
+	}
+	if len(digits)%2 != 0 {
+		digits = append(slices.Clone(digits), '0') // ISO 32000-1 §7.3.4.3: a missing last digit is 0
+	}
+	decoded, err := hex.DecodeString(string(digits))
+	if err != nil || !bytes.Equal(decoded, contents) {
+		return "the ByteRange gap is not this signature's /Contents: not the whole revision is signed"
+	}
+	return ""
+}

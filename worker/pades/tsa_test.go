@@ -29,14 +29,33 @@ type testTSA struct {
 }
 
 func newTestTSA(t testing.TB) *testTSA {
+	key, cert := tsaCertificate(t, 5001, "Signet Test TSA")
+	return &testTSA{signer: Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{testCACert}}}
+}
+
+// tsaCertificate is a P-256 key and its certificate from the test CA with the critical
+// timeStamping extended key usage (RFC 3161 §2.3).
+func tsaCertificate(t testing.TB, serial int64, cn string) (*ecdsa.PrivateKey, *x509.Certificate) {
 	testKeys(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	eku, _ := encasn1.Marshal([]encasn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
-	cert := mustCert(t, &x509.Certificate{SerialNumber: big.NewInt(5001), Subject: pkix.Name{CommonName: "Signet Test TSA"},
+	cert := mustCert(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtraExtensions: []pkix.Extension{{Id: encasn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}},
 		testCACert, key.Public(), testCAKey)
-	return &testTSA{signer: Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{testCACert}}}
+	return key, cert
+}
+
+// docTimestamper makes the /Contents of a document timestamp: a token from the TSA at url over
+// the ByteRange digest.
+func docTimestamper(t testing.TB, url string) func(digest []byte) []byte {
+	return func(digest []byte) []byte {
+		tok, err := HTTPTimestamper{URL: url}.Timestamp(context.Background(), digest, crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
 }
 
 type serverTSTInfo struct {

@@ -1,8 +1,10 @@
 package pades
 
 // Verify checks the signatures of a PDF (ISO 32000-1 §12.8.1, RFC 5652 §5.4–5.6) for
-// `signet verify`: which field, who, when, whether the ByteRange covers the file, whether the
-// digest and signature are right, and whether the certificate chains to the given roots.
+// `signet verify` and the /verify page: which field, who, when, whether the ByteRange signs the
+// whole revision, whether the digest and signature are right, what the revisions after each
+// signature changed and whether that is allowed (diff.go), and whether the certificate chains to
+// the given roots. verdict.go turns that into one verdict and one wording.
 
 import (
 	"bytes"
@@ -19,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -36,9 +39,22 @@ type SignatureInfo struct {
 	SubFilter       string
 	ByteRange       [4]int64
 	CoversWholeFile bool // the ByteRange ends at the end of the file: nothing was appended after it
-	DigestValid     bool // the ByteRange hashes to the signed message-digest and the signature verifies
-	ChainTrusted    bool // the certificate chains to roots at the signing time
-	Problems        []string
+	// ByteRangeValid: the ByteRange is [0 a b c] and its gap holds exactly the /Contents hex string
+	// (ISO 32000-1 §12.8.1), so every other byte of the signed revision is signed.
+	ByteRangeValid bool
+	DigestValid    bool // the ByteRange hashes to the signed message-digest and the signature verifies
+	ChainTrusted   bool // the certificate chains to roots at the signing time
+	// Revision is the size of the signed revision: the file up to the end of the ByteRange.
+	Revision int64
+	// Changes are what the revisions appended after this signature changed (diff.go); Modified
+	// says one of them is not allowed, and the signature no longer vouches for what is shown.
+	Changes  []Change
+	Modified bool
+	Problems []string
+
+	failure  string // the ETSI TS 119 102-2 sub-indication of the first failure (report.go)
+	chainErr error  // why the chain is not trusted
+	sigNr    int    // object number of the signature dictionary, -1 when direct
 }
 
 // Verify reads the PDF at path and checks every signature field that holds a signature. roots nil
@@ -78,37 +94,22 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 		return nil, err
 	}
 	defer d.release()
-	catalog := d.catalog
-	acro := d.dict(catalog["AcroForm"])
-	var out []SignatureInfo
-	var walk func(fields types.Array, depth int)
-	visited := 0
-	walk = func(fields types.Array, depth int) {
-		if depth > 16 {
-			return
-		}
-		for _, fo := range fields {
-			if visited++; visited > maxFields || len(out) >= maxSignatures || ctx.Err() != nil {
-				return
-			}
-			fd := d.dict(fo)
-			if fd == nil {
-				continue
-			}
-			if kids := d.array(fd["Kids"]); len(kids) > 0 && fd["V"] == nil {
-				walk(kids, depth+1)
-				continue
-			}
-			ft := fd.NameEntry("FT")
-			sig := d.dict(fd["V"])
-			if ft == nil || *ft != "Sig" || sig == nil {
-				continue
-			}
-			out = append(out, d.verifySignature(f, d.text(fd["T"]), sig, roots))
-		}
+	// Every signature field holding a signature: those of AcroForm /Fields and those only on a
+	// page's /Annots (roles.go).
+	found := d.walk(false)
+	if err := d.limitError(); err != nil {
+		return nil, err
 	}
-	if acro != nil {
-		walk(d.array(acro["Fields"]), 0)
+	var out []SignatureInfo
+	for _, fd := range found.sigFields {
+		if len(out) >= maxSignatures || ctx.Err() != nil {
+			break
+		}
+		if sig := d.dict(fd.dict["V"]); sig != nil {
+			info := d.verifySignature(f, fd.name, sig, roots)
+			info.sigNr = refNumber(fd.dict["V"])
+			out = append(out, info)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -119,13 +120,59 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 	if len(out) == 0 {
 		return nil, docError(name, ErrNoSignature, "no signed signature field")
 	}
+	if err := d.analyseAll(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// analyseAll runs the modification analysis for every signature followed by other revisions;
+// signatures of the same revision share one analysis.
+func (d *document) analyseAll(ctx context.Context, infos []SignatureInfo) error {
+	var final *structure
+	done := make(map[int64]revisionAnalysis)
+	for i := range infos {
+		in := &infos[i]
+		if in.Revision == 0 || in.CoversWholeFile {
+			continue
+		}
+		ra, ok := done[in.Revision]
+		if !ok {
+			if final == nil {
+				final = d.walk(true)
+				if err := d.limitError(); err != nil {
+					return err
+				}
+			}
+			var err error
+			if ra, err = d.analyse(ctx, in.Revision, final); err != nil {
+				return err
+			}
+			done[in.Revision] = ra
+		}
+		in.Changes = ra.changes
+		if ra.sigs != nil && in.sigNr >= 0 && !ra.sigs[in.sigNr] {
+			// EU DSS's PdfSignatureDictionary check: the dictionary must be part of the revision it
+			// signs. A copy put into a later revision re-uses someone's signature for a field it never had.
+			in.Changes = append(slices.Clone(in.Changes), Change{What: fmt.Sprintf("the signature of field %q was copied in after signing (its dictionary is not in the revision it signs)", in.Field)})
+		}
+		for _, c := range in.Changes {
+			if !c.Allowed {
+				in.Modified = true
+				in.Problems = append(in.Problems, "modified after signing: "+c.What)
+			}
+		}
+	}
+	return ctx.Err()
 }
 
 func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, roots *x509.CertPool) SignatureInfo {
 	info := SignatureInfo{Field: field}
-	problem := func(format string, args ...any) SignatureInfo {
+	problem := func(sub, format string, args ...any) SignatureInfo {
 		info.Problems = append(info.Problems, fmt.Sprintf(format, args...))
+		if info.failure == "" {
+			info.failure = sub
+		}
 		return info
 	}
 	if sf := sig.NameEntry("SubFilter"); sf != nil {
@@ -138,20 +185,21 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	br := d.array(sig["ByteRange"])
 	if len(br) != 4 {
-		return problem("ByteRange is not 4 numbers")
+		return problem("FORMAT_FAILURE", "ByteRange is not 4 numbers")
 	}
 	for i, o := range br {
 		n, ok := d.deref(o).(types.Integer)
 		if !ok || n < 0 {
-			return problem("ByteRange entry %d is not a non-negative integer", i)
+			return problem("FORMAT_FAILURE", "ByteRange entry %d is not a non-negative integer", i)
 		}
 		info.ByteRange[i] = int64(n)
 	}
 	r := info.ByteRange
 	if r[0] != 0 || r[1] > r[2] || r[2]+r[3] > d.size {
-		return problem("ByteRange %v does not fit the %d-byte file", r, d.size)
+		return problem("FORMAT_FAILURE", "ByteRange %v does not fit the %d-byte file", r, d.size)
 	}
 	info.CoversWholeFile = r[2]+r[3] == d.size
+	info.Revision = r[2] + r[3]
 	var der []byte
 	switch v := d.deref(sig["Contents"]).(type) {
 	case types.HexLiteral:
@@ -160,14 +208,23 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		der, _ = types.Unescape(string(v))
 	}
 	if len(der) == 0 {
-		return problem("/Contents is empty or unreadable")
+		return problem("FORMAT_FAILURE", "/Contents is empty or unreadable")
+	}
+	if why := gapProblem(f, r, der); why != "" {
+		info.Problems = append(info.Problems, why)
+		info.failure = "FORMAT_FAILURE"
+	} else {
+		info.ByteRangeValid = true
 	}
 	if d, err := berToDER(der); err == nil {
 		der = d
 	}
+	if info.SubFilter == "ETSI.RFC3161" {
+		return verifyDocTimestamp(info, f, der, roots)
+	}
 	sd, err := parseSignedData(der)
 	if err != nil || len(sd.signers) != 1 {
-		return problem("/Contents is not a CMS SignedData with one signer")
+		return problem("FORMAT_FAILURE", "/Contents is not a CMS SignedData with one signer")
 	}
 	si := sd.signers[0]
 	var certs []*x509.Certificate
@@ -182,7 +239,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		}
 	}
 	if info.Certificate == nil {
-		return problem("the signer's certificate is not in the CMS")
+		return problem("NO_SIGNING_CERTIFICATE_FOUND", "the signer's certificate is not in the CMS")
 	}
 	info.Signer = info.Certificate.Subject.CommonName
 	if info.Signer == "" {
@@ -190,29 +247,29 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	h, ok := hashByOID(si.digestAlg)
 	if !ok {
-		return problem("digest algorithm %s not supported", si.digestAlg)
+		return problem("CRYPTO_CONSTRAINTS_FAILURE", "digest algorithm %s not supported", si.digestAlg)
 	}
 	hh := h.New()
 	for _, part := range [][2]int64{{r[0], r[1]}, {r[2], r[3]}} {
 		if _, err := io.Copy(hh, io.NewSectionReader(f, part[0], part[1])); err != nil {
-			return problem("reading the signed bytes: %v", err)
+			return problem("FORMAT_FAILURE", "reading the signed bytes: %v", err)
 		}
 	}
 	digest := hh.Sum(nil)
 	if si.signedAttrs == nil {
-		return problem("no signed attributes (not a CAdES signature)")
+		return problem("FORMAT_FAILURE", "no signed attributes (not a CAdES signature)")
 	}
 	var md []byte
 	mdv := cryptobyte.String(si.attrs[oidAttrMessageDigest.String()])
 	if !mdv.ReadASN1Bytes(&md, asn1.OCTET_STRING) || !bytes.Equal(md, digest) {
-		return problem("the document bytes do not match the signed message-digest (modified after signing)")
+		return problem("HASH_FAILURE", "the document bytes do not match the signed message-digest (modified after signing)")
 	}
 	if _, ok := si.attrs[oidAttrSigningTime.String()]; ok && info.SubFilter == "ETSI.CAdES.detached" {
 		info.Problems = append(info.Problems, "signing-time attribute present (PAdES puts the time in /M)")
 	}
 	signed := append([]byte{0x31}, si.signedAttrs[1:]...) // RFC 5652 §5.4: verified as SET OF
 	if err := verifyWith(info.Certificate, si.sigAlg, h, signed, si.signature); err != nil {
-		return problem("the signature value does not verify: %v", err)
+		return problem("SIG_CRYPTO_FAILURE", "the signature value does not verify: %v", err)
 	}
 	info.DigestValid = true
 	if tok := si.unsigned[oidAttrTimeStampToken.String()]; tok != nil {
@@ -237,6 +294,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	if _, err := info.Certificate.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		info.Problems = append(info.Problems, "certificate not trusted: "+err.Error())
+		info.chainErr = err
 	} else {
 		info.ChainTrusted = true
 	}
@@ -300,25 +358,45 @@ func verifyWith(cert *x509.Certificate, sigAlg []byte, h crypto.Hash, msg, sig [
 // signature verifies with the TSA certificate, which chains to roots for timeStamping
 // (RFC 3161 §2.3). It returns genTime.
 func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Time, error) {
+	t, _, err := verifyToken(tok, func(h crypto.Hash) ([]byte, error) {
+		x := h.New()
+		x.Write(signature)
+		return x.Sum(nil), nil
+	}, roots)
+	if errors.Is(err, errImprint) {
+		err = errors.New("the token is over another signature")
+	}
+	return t, err
+}
+
+var errImprint = errors.New("the token's message imprint is over other data")
+
+// verifyToken checks an RFC 3161 TimeStampToken whose message imprint must be imprint(hash
+// algorithm of the imprint); it returns genTime and the TSA certificate. A TSA certificate that
+// does not chain to roots for timeStamping is an error wrapping errUntrustedTSA, after every other
+// check passed.
+func verifyToken(tok []byte, imprint func(crypto.Hash) ([]byte, error), roots *x509.CertPool) (time.Time, *x509.Certificate, error) {
 	if d, err := berToDER(tok); err == nil {
 		tok = d
 	}
 	ts, err := parseSignedData(tok)
 	if err != nil || !ts.eContentType.Equal(oidTSTInfo) || len(ts.signers) != 1 {
-		return time.Time{}, errors.New("not an RFC 3161 token")
+		return time.Time{}, nil, errors.New("not an RFC 3161 token")
 	}
 	ti, err := parseTSTInfo(ts.eContent)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
 	th, ok := hashByOID(ti.MessageImprint.HashAlgorithm.Algorithm)
 	if !ok {
-		return time.Time{}, errors.New("imprint hash not supported")
+		return time.Time{}, nil, errors.New("imprint hash not supported")
 	}
-	x := th.New()
-	x.Write(signature)
-	if !bytes.Equal(x.Sum(nil), ti.MessageImprint.HashedMessage) {
-		return time.Time{}, errors.New("the token is over another signature")
+	want, err := imprint(th)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	if !bytes.Equal(want, ti.MessageImprint.HashedMessage) {
+		return time.Time{}, nil, errImprint
 	}
 	si := ts.signers[0]
 	var tsaCert *x509.Certificate
@@ -332,25 +410,27 @@ func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Tim
 		}
 	}
 	if tsaCert == nil {
-		return time.Time{}, errors.New("the TSA certificate is not in the token")
+		return time.Time{}, nil, errors.New("the TSA certificate is not in the token")
 	}
 	h, ok := hashByOID(si.digestAlg)
 	if !ok || si.signedAttrs == nil {
-		return time.Time{}, errors.New("token without usable signed attributes")
+		return time.Time{}, nil, errors.New("token without usable signed attributes")
 	}
 	ch := h.New()
 	ch.Write(ts.eContent)
 	var md []byte
 	mdv := cryptobyte.String(si.attrs[oidAttrMessageDigest.String()])
 	if !mdv.ReadASN1Bytes(&md, asn1.OCTET_STRING) || !bytes.Equal(md, ch.Sum(nil)) {
-		return time.Time{}, errors.New("the token's message-digest does not match its TSTInfo")
+		return time.Time{}, nil, errors.New("the token's message-digest does not match its TSTInfo")
 	}
 	if err := verifyWith(tsaCert, si.sigAlg, h, append([]byte{0x31}, si.signedAttrs[1:]...), si.signature); err != nil {
-		return time.Time{}, fmt.Errorf("the token signature does not verify: %w", err)
+		return time.Time{}, nil, fmt.Errorf("the token signature does not verify: %w", err)
 	}
 	if _, err := tsaCert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: ti.GenTime,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping}}); err != nil {
-		return time.Time{}, fmt.Errorf("TSA certificate not trusted: %w", err)
+		return ti.GenTime, tsaCert, fmt.Errorf("%w: %w", errUntrustedTSA, err)
 	}
-	return ti.GenTime, nil
+	return ti.GenTime, tsaCert, nil
 }
+
+var errUntrustedTSA = errors.New("TSA certificate not trusted")

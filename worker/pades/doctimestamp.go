@@ -1,0 +1,52 @@
+package pades
+
+// Document timestamps (ISO 32000-2 §12.8.5; ETSI EN 319 142-1 §5.4, PAdES B-LTA): a signature
+// dictionary of /Type /DocTimeStamp with /SubFilter /ETSI.RFC3161 whose /Contents is an RFC 3161
+// TimeStampToken, the imprint of which is the hash of the ByteRange bytes. It proves the document
+// existed at genTime; its "signer" is the TSA.
+
+import (
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"io"
+)
+
+// verifyDocTimestamp judges a document timestamp whose token is der.
+func verifyDocTimestamp(info SignatureInfo, f io.ReaderAt, der []byte, roots *x509.CertPool) SignatureInfo {
+	r := info.ByteRange
+	genTime, tsa, err := verifyToken(der, func(h crypto.Hash) ([]byte, error) {
+		x := h.New()
+		for _, part := range [][2]int64{{r[0], r[1]}, {r[2], r[3]}} {
+			if _, err := io.Copy(x, io.NewSectionReader(f, part[0], part[1])); err != nil {
+				return nil, err
+			}
+		}
+		return x.Sum(nil), nil
+	}, roots)
+	if tsa != nil {
+		info.Certificate = tsa
+		info.Signer = tsa.Subject.CommonName
+		if info.Signer == "" {
+			info.Signer = tsa.Subject.String()
+		}
+	}
+	switch {
+	case err == nil:
+		info.DigestValid, info.ChainTrusted, info.TimestampTime = true, true, genTime
+	case errors.Is(err, errUntrustedTSA):
+		info.DigestValid, info.TimestampTime = true, genTime
+		info.Problems = append(info.Problems, "certificate not trusted: "+err.Error())
+		info.chainErr = err
+	case errors.Is(err, errImprint):
+		info.Problems = append(info.Problems, "the document bytes do not match the timestamp's imprint (modified after timestamping)")
+		info.failure = "HASH_FAILURE"
+	default:
+		info.Problems = append(info.Problems, "document timestamp: "+err.Error())
+		info.failure = "SIG_CRYPTO_FAILURE"
+	}
+	if info.SigningTime.IsZero() {
+		info.SigningTime = info.TimestampTime
+	}
+	return info
+}

@@ -1,0 +1,94 @@
+package pades
+
+// One verdict for `signet verify` (text and --json), the /verify page and the evidence check, in
+// one wording, English and Russian. A signature is valid when its signed bytes are intact (digest,
+// signature value, a ByteRange that signs the whole revision), nothing disallowed was changed
+// after it (diff.go), and its certificate chains to a trust anchor. Intact but not trusted is its
+// own verdict, as pdfsig and Acrobat have it: the document is what was signed, but by whom is only
+// what the certificate claims.
+
+import "strings"
+
+// Verdict is the judgement of one signature or of a whole document.
+type Verdict string
+
+const (
+	VerdictValid     Verdict = "valid"
+	VerdictUntrusted Verdict = "untrusted" // intact and unmodified, but the signer is not trusted
+	VerdictInvalid   Verdict = "invalid"
+)
+
+// Intact reports that the signed bytes are what was signed and nothing disallowed came after.
+func (i SignatureInfo) Intact() bool { return i.DigestValid && i.ByteRangeValid && !i.Modified }
+
+// Verdict judges the signature.
+func (i SignatureInfo) Verdict() Verdict {
+	switch {
+	case !i.Intact():
+		return VerdictInvalid
+	case !i.ChainTrusted:
+		return VerdictUntrusted
+	}
+	return VerdictValid
+}
+
+// Reason says in one line why the signature has its verdict.
+func (i SignatureInfo) Reason() string {
+	switch i.Verdict() {
+	case VerdictValid:
+		return "intact, unchanged since signing, signer trusted"
+	case VerdictUntrusted:
+		return "intact but signer not trusted"
+	}
+	if i.Modified {
+		var what []string
+		for _, c := range i.Changes {
+			if !c.Allowed {
+				what = append(what, c.What)
+			}
+		}
+		return "modified after signing: " + strings.Join(what, "; ")
+	}
+	if len(i.Problems) > 0 {
+		return i.Problems[0]
+	}
+	return "the signature does not verify"
+}
+
+// Summary is the verdict of a document: the worst of its signatures'.
+func Summary(infos []SignatureInfo) Verdict {
+	if len(infos) == 0 {
+		return VerdictInvalid
+	}
+	v := VerdictValid
+	for _, i := range infos {
+		switch i.Verdict() {
+		case VerdictInvalid:
+			return VerdictInvalid
+		case VerdictUntrusted:
+			v = VerdictUntrusted
+		}
+	}
+	return v
+}
+
+// Wording is the headline of a verdict in English ("en") or Russian ("ru").
+func (v Verdict) Wording(lang string) string {
+	ru := lang == "ru"
+	switch v {
+	case VerdictValid:
+		if ru {
+			return "Действительна: подписанные данные не изменены, подписант доверенный"
+		}
+		return "Valid: intact, unchanged since signing, signer trusted"
+	case VerdictUntrusted:
+		if ru {
+			return "Данные не изменены, но подписант не доверенный"
+		}
+		return "Intact but signer not trusted"
+	}
+	if ru {
+		return "Недействительна"
+	}
+	return "Not valid"
+}
