@@ -37,7 +37,14 @@ type Change struct {
 	What     string `json:"what"`
 	Allowed  bool   `json:"allowed"`
 	Evidence bool   `json:"evidence,omitempty"` // it changes Signet's evidence facts (document information)
+	// Metadata: it changes what the document says about itself (document information other than
+	// the bookkeeping keys, XMP). Allowed only when a later intact signature covers it (analyseAll).
+	Metadata bool `json:"metadata,omitempty"`
 }
+
+// bookkeepingInfo are the document-information keys every PDF writer updates when it appends a
+// revision (a DSS, a document timestamp): what they say is about the file, not about the document.
+var bookkeepingInfo = map[string]bool{"ModDate": true, "Producer": true}
 
 // evidencePrefix marks the document information keys of Signet's self-proving documents
 // (worker/evidence): facts a verifier prints, so they may only come from signed revisions.
@@ -177,7 +184,7 @@ func (a *analysis) catalog() {
 		case "Extensions", "Version":
 			a.add(a.perms.docMDP != 1, "catalog /%s changed", k)
 		case "Metadata":
-			a.add(a.perms.docMDP != 1, "XMP metadata changed")
+			a.changes[a.add(a.perms.docMDP != 1, "XMP metadata changed")].Metadata = true
 		default:
 			a.add(false, "catalog entry /%s %s", k, addedRemoved(oc[k], nc[k]))
 		}
@@ -194,8 +201,9 @@ func addedRemoved(o, n types.Object) string {
 	return "changed"
 }
 
-// info compares the document information: Signet's evidence keys may never change; other keys
-// (a later signer's /ModDate, /Producer) may, unless the certification forbids any change.
+// info compares the document information: Signet's evidence keys may never change; /ModDate and
+// /Producer may (unless the certification forbids any change); any other key (title, author,
+// subject, keywords …) is metadata: allowed only under a later signature (analyseAll).
 func (a *analysis) info() {
 	oi, ni := a.old.dict(a.old.trailer["Info"]), a.new.dict(a.new.trailer["Info"])
 	for _, k := range unionKeys(oi, ni) {
@@ -207,7 +215,8 @@ func (a *analysis) info() {
 			a.changes[a.add(false, "evidence /%s %s after signing", k, addedRemoved(oi[k], ni[k]))].Evidence = true
 			continue
 		}
-		a.add(a.perms.docMDP != 1, "document information /%s %s", k, addedRemoved(oi[k], ni[k]))
+		i := a.add(a.perms.docMDP != 1, "document information /%s %s", k, addedRemoved(oi[k], ni[k]))
+		a.changes[i].Metadata = !bookkeepingInfo[k]
 	}
 }
 
@@ -480,7 +489,7 @@ func (a *analysis) judge(u use, existed bool, oldUses []use) {
 	case roleDSS:
 		a.add(true, "validation data (DSS) added")
 	case roleMetadata:
-		a.add(a.perms.docMDP != 1, "XMP metadata changed")
+		a.changes[a.add(a.perms.docMDP != 1, "XMP metadata changed")].Metadata = true
 	case roleOther:
 		a.add(false, "catalog /%s changed", u.key)
 	}

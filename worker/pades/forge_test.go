@@ -36,6 +36,7 @@ type baseFacts struct {
 	next       int
 	prev       int64
 	info, id   string
+	infoDict   types.Dict // the document information as the revision has it (nil when none)
 	page1      types.Dict
 	page1Ref   types.IndirectRef
 	acroForm   types.Object
@@ -57,6 +58,9 @@ func facts(t testing.TB, doc []byte) baseFacts {
 	}
 	if r, ok := d.trailer["Info"].(types.IndirectRef); ok {
 		f.info = refString(r)
+	}
+	if info := d.dict(d.trailer["Info"]); info != nil {
+		f.infoDict = maps.Clone(info)
 	}
 	if id, ok := d.trailer["ID"].(types.Array); ok {
 		f.id = idString(id)

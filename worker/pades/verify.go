@@ -128,29 +128,64 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 
 // analyseAll runs the modification analysis for every signature followed by other revisions;
 // signatures of the same revision share one analysis.
+//
+// Metadata (document information, XMP) changed after a signature is allowed only when a later
+// signature — intact, over its whole signed range — covers the change: a second signer's tool may
+// retitle or restamp the document and sign what it wrote, but nobody may relabel a signed document
+// without signing (issue 17: "Info/metadata" is not an allowed change). So: the newest intact
+// signature's revision is analysed first; metadata changed after it is disallowed for every
+// signature, and metadata changed before it is allowed for the signatures it follows.
 func (d *document) analyseAll(ctx context.Context, infos []SignatureInfo) error {
 	var final *structure
 	done := make(map[int64]revisionAnalysis)
+	analysed := func(rev int64) (revisionAnalysis, error) {
+		if ra, ok := done[rev]; ok {
+			return ra, nil
+		}
+		if final == nil {
+			final = d.walk(true)
+			if err := d.limitError(); err != nil {
+				return revisionAnalysis{}, err
+			}
+		}
+		ra, err := d.analyse(ctx, rev, final)
+		if err == nil {
+			done[rev] = ra
+		}
+		return ra, err
+	}
+	var newest int64 // the end of the newest intact signature's revision
+	for _, in := range infos {
+		if in.DigestValid && in.ByteRangeValid && in.Revision > newest {
+			newest = in.Revision
+		}
+	}
+	metadataAfterNewest := false
+	if newest > 0 && newest < d.size {
+		ra, err := analysed(newest)
+		if err != nil {
+			return err
+		}
+		metadataAfterNewest = slices.ContainsFunc(ra.changes, func(c Change) bool { return c.Metadata })
+	}
 	for i := range infos {
 		in := &infos[i]
 		if in.Revision == 0 || in.CoversWholeFile {
 			continue
 		}
-		ra, ok := done[in.Revision]
-		if !ok {
-			if final == nil {
-				final = d.walk(true)
-				if err := d.limitError(); err != nil {
-					return err
-				}
-			}
-			var err error
-			if ra, err = d.analyse(ctx, in.Revision, final); err != nil {
-				return err
-			}
-			done[in.Revision] = ra
+		ra, err := analysed(in.Revision)
+		if err != nil {
+			return err
 		}
 		in.Changes = ra.changes
+		if covered := in.Revision < newest && !metadataAfterNewest; !covered && slices.ContainsFunc(in.Changes, func(c Change) bool { return c.Metadata && c.Allowed }) {
+			in.Changes = slices.Clone(in.Changes)
+			for j := range in.Changes {
+				if c := &in.Changes[j]; c.Metadata && c.Allowed {
+					c.Allowed, c.What = false, c.What+" without a later signature over it"
+				}
+			}
+		}
 		if ra.sigs != nil && in.sigNr >= 0 && !ra.sigs[in.sigNr] {
 			// EU DSS's PdfSignatureDictionary check: the dictionary must be part of the revision it
 			// signs. A copy put into a later revision re-uses someone's signature for a field it never had.

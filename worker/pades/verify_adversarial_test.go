@@ -222,6 +222,62 @@ func TestAttackEvidenceForged(t *testing.T) {
 	}
 }
 
+// withInfo is the document information info with keys set, as a later tool writes it (it keeps the
+// other keys).
+func withInfo(info types.Dict, kv ...string) string {
+	d := types.Dict{}
+	for k, v := range info {
+		d[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		d[kv[i]] = types.StringLiteral(kv[i+1])
+	}
+	return d.PDFString()
+}
+
+// Relabelling a signed document without signing: a new title and author in the document
+// information, or new XMP metadata, appended after the signature. pdfsig does not look; the signed
+// revision said something else about the document.
+func TestAttackMetadataChangedAfterSigning(t *testing.T) {
+	doc := signedInvoice(t)
+	f := facts(t, doc)
+	forged, _ := appendUpdate(t, doc, []upObj{obj(f.next, withInfo(f.infoDict, "Title", "Loan agreement, 1,000,000 EUR", "Author", "Eve Forger"))},
+		fmt.Sprintf("/Info %d 0 R", f.next))
+	_, infos := verifyDoc(t, forged)
+	wantModified(t, infos, 0, "document information /Title")
+
+	xmp := `<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">Loan agreement</rdf:li></rdf:Alt></dc:title></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>`
+	cat := maps.Clone(f.catalog)
+	cat["Metadata"] = refTo(f.next)
+	forged, _ = appendUpdate(t, doc, []upObj{
+		obj(f.next, fmt.Sprintf("<</Type/Metadata/Subtype/XML/Length %d>>\nstream\n%s\nendstream", len(xmp), xmp)),
+		obj(int(f.root.ObjectNumber), cat.PDFString()),
+	}, "")
+	_, infos = verifyDoc(t, forged)
+	wantModified(t, infos, 0, "XMP metadata changed")
+}
+
+// A second signer's tool that retitles the document and then signs what it wrote: the first
+// signature stays valid (the change is signed), and the second covers the whole file.
+func TestAllowedMetadataUnderALaterSignature(t *testing.T) {
+	doc := signedInvoice(t)
+	f := facts(t, doc)
+	retitled, _ := appendUpdate(t, doc, []upObj{obj(f.next, withInfo(f.infoDict, "Title", "Invoice 42, approved"))}, fmt.Sprintf("/Info %d 0 R", f.next))
+	signed, _, err := Sign(context.Background(), retitled, ecSigner(t), Options{FieldName: "Approval"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, infos := verifyDoc(t, signed)
+	wantValid(t, infos, 2)
+	// The same retitling after the second signature is nobody's: both signatures are then invalid.
+	g := facts(t, signed)
+	forged, _ := appendUpdate(t, signed, []upObj{obj(g.next, withInfo(g.infoDict, "Title", "Something else"))}, fmt.Sprintf("/Info %d 0 R", g.next))
+	_, infos = verifyDoc(t, forged)
+	for i := range infos {
+		wantModified(t, infos, i, "document information /Title")
+	}
+}
+
 // An annotation drawn over the signed page after signing (a FreeText box covering the amount).
 func TestAttackOverlayAnnotation(t *testing.T) {
 	doc := signedInvoice(t)
@@ -340,7 +396,7 @@ func TestAllowedDSSAppended(t *testing.T) {
 	forged, _ := appendUpdate(t, doc, []upObj{
 		obj(f.next, fmt.Sprintf("<</Type/DSS/Certs[%d 0 R]>>", f.next+1)),
 		obj(f.next+1, fmt.Sprintf("<</Length %d>>\nstream\n%s\nendstream", len(cert), cert)),
-		obj(f.next+2, "<</ModDate (D:20261203130000Z)/Producer (a later tool)>>"),
+		obj(f.next+2, withInfo(f.infoDict, "ModDate", "D:20261203130000Z", "Producer", "a later tool")),
 		obj(int(f.root.ObjectNumber), cat.PDFString()),
 	}, fmt.Sprintf("/Info %d 0 R", f.next+2))
 	path, infos := verifyDoc(t, forged)
