@@ -207,7 +207,20 @@ func TestEnqueueAndBatchStatusCommands(t *testing.T) {
 	}
 
 	// A signed batch document, read back from storage, is a valid signature over the uploaded file.
-	signed, err := p.app.results.Signed(ctx, batch.JobID(id, 0))
+	kv, err := p.app.js.KeyValue(ctx, batch.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := batch.GetRecord(ctx, kv, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The batch's secrets stay in NATS: the grant id (a bearer credential) and the key of its job ids.
+	if code, out, _ := cli("batch", "list", "--json"); code != 0 || !strings.Contains(out, id) ||
+		rec.DocKey == "" || strings.Contains(out, rec.DocKey) || rec.GrantID == "" || strings.Contains(out, rec.GrantID) {
+		t.Errorf("batch list --json: exit %d, prints a secret of the batch:\n%s", code, out)
+	}
+	signed, err := p.app.results.Signed(ctx, rec.JobID(0))
 	if err != nil || signed == nil {
 		t.Fatalf("result of document 1: %v %v", signed, err)
 	}

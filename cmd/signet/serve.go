@@ -178,6 +178,19 @@ func (a *app) verifyLimits() pages.VerifyLimits {
 		Concurrency: v.Concurrency, MinUploadRate: v.MinUploadRate, TrustedProxies: proxies}
 }
 
+// loginLimits applies the security.login_* settings to the control panel's sign-in throttle
+// (producer/pages/throttle.go; issue 15, found 6). security.login_max_per_address 0 turns the
+// per-address limit off, which pages.Config spells as a negative number.
+func (a *app) loginLimits(c pages.Config) pages.Config {
+	s := a.cfg.Security
+	c.LoginMaxFailures, c.LoginLockout, c.MaxConcurrentHashes = s.LoginMaxFailures, s.LoginLockout, s.LoginConcurrentHashes
+	c.LoginMaxPerAddress = s.LoginMaxPerAddress
+	if c.LoginMaxPerAddress == 0 {
+		c.LoginMaxPerAddress = -1
+	}
+	return c
+}
+
 func (a *app) pool() *worker.Pool {
 	// One Batcher for both: Disk and CRM lookups of jobs being signed and the callbacks of finished
 	// ones share batch requests of up to 50 commands per portal.

@@ -19,6 +19,10 @@ import (
 // itself already shows (signer, certificate, hashes, time) and nothing of the portal, the token or
 // the reasons a request was refused. With ?sha256=<hex> it also says whether a file with that hash
 // is the signed document or its original.
+//
+// Holding one document's id must not show another's: every id is unguessable from the others (robot:
+// a hash of the portal's signed event_token; Sign dialog: of a 128-bit random nonce; batch: a tag
+// under the batch's secret key), so the page needs no further check (docs/security/ids.md).
 func Page(js jetstream.JetStream, stream string, log *zap.Logger) http.Handler {
 	if stream == "" {
 		stream = contracts.StreamAudit
@@ -66,7 +70,11 @@ func Page(js jetstream.JetStream, stream string, log *zap.Logger) http.Handler {
 	})
 }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+// validID: a job id of letters, digits, '-' and '_' (robot, Sign dialog), or a batch document's
+// "<batch>.<n>-<tag>" (producer/batch JobID). A batch id without its 128-bit tag — "<batch>.<n>", the
+// ids of batches recorded before the tag existed — is not looked up: those would name every document of
+// their batch.
+var validID = regexp.MustCompile(`^(?:[A-Za-z0-9_-]{1,128}|[A-Za-z0-9_-]{1,64}\.[0-9]{1,9}-[0-9a-f]{32})$`)
 
 type pageStep struct {
 	Time    string

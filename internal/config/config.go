@@ -131,6 +131,11 @@ type Config struct {
 		JobSigningKeyFile string        `yaml:"job_signing_key_file"`
 		JobVerifyKeysFile string        `yaml:"job_verify_keys_file"`
 		JobTTL            time.Duration `yaml:"job_ttl"`
+		// Sign-in limits of the control panel (login.go; producer/pages/throttle.go).
+		LoginMaxFailures      int           `yaml:"login_max_failures"`
+		LoginLockout          time.Duration `yaml:"login_lockout"`
+		LoginMaxPerAddress    int           `yaml:"login_max_per_address"`
+		LoginConcurrentHashes int           `yaml:"login_concurrent_hashes"`
 	} `yaml:"security"`
 	Audit struct {
 		Credential         string        `yaml:"credential"`
@@ -182,6 +187,10 @@ func Defaults() *Config {
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
 	c.Security.JobTTL = 24 * time.Hour
+	c.Security.LoginMaxFailures = 5
+	c.Security.LoginLockout = 15 * time.Minute
+	c.Security.LoginMaxPerAddress = 20
+	c.Security.LoginConcurrentHashes = 2
 	c.Audit.CheckpointEvery = 100
 	c.Audit.CheckpointInterval = time.Minute
 	c.Demo.Token = "signet-demo"
@@ -320,6 +329,10 @@ func (c *Config) Settings() []Setting {
 		{"security.job_signing_key_file", "Ed25519 private key (PKCS#8 PEM) with which the intake and `signet enqueue` sign each job's authorisation; intake hosts only (default <data_dir>/job-signing.key, created on first run when the verification file is also default)", &c.Security.JobSigningKeyFile},
 		{"security.job_verify_keys_file", "PEM public keys whose job signatures workers accept; several during a rotation (default <data_dir>/job-verify.pem)", &c.Security.JobVerifyKeysFile},
 		{"security.job_ttl", "how long a queued job's authorisation stays valid; a job still waiting then is refused and its workflow told", &c.Security.JobTTL},
+		{"security.login_max_failures", "wrong control-panel passwords in a row for one login before it is locked for security.login_lockout (counted before hashing)", &c.Security.LoginMaxFailures},
+		{"security.login_lockout", "how long a login or a client address stays locked after too many wrong passwords", &c.Security.LoginLockout},
+		{"security.login_max_per_address", "wrong passwords from one client address, any logins, within security.login_lockout before the address is locked (0 = off; behind a reverse proxy list it in http.trusted_proxies)", &c.Security.LoginMaxPerAddress},
+		{"security.login_concurrent_hashes", "control-panel password checks (Argon2id, 64 MiB each) running at once per process; a sign-in beyond them is answered 503", &c.Security.LoginConcurrentHashes},
 		{"audit.credential", "key URI of the service key that signs audit checkpoints (default: demo.credential when no tokens are configured; empty: no checkpoints)", &c.Audit.Credential},
 		{"audit.checkpoint_every", "a signed checkpoint of the audit chain after this many events", &c.Audit.CheckpointEvery},
 		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
@@ -440,6 +453,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Security.JobTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("security.job_ttl %s: use at least 1m (24h, the duplicate window, is the default)", c.Security.JobTTL))
+	}
+	if err := c.checkLogin(); err != nil {
+		errs = append(errs, err)
 	}
 	if (c.NATS.User == "") != (c.NATS.PasswordFile == "") {
 		errs = append(errs, errors.New("nats.user and nats.password_file go together (the password is never a setting value)"))

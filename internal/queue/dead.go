@@ -117,7 +117,9 @@ func letterFrom(seq uint64, t time.Time, subject string, h nats.Header, data []b
 	return l
 }
 
-// ListDead returns every letter in DEAD, oldest first.
+// ListDead returns every letter in DEAD, oldest first. It answers as soon as it has read them: the
+// stream's state says whether there is anything to read and where it ends, and each pull asks only for
+// what is there (no-wait), so an empty or small DEAD is not held for a pull's wait (`signet dlq list`).
 func ListDead(ctx context.Context, js jetstream.JetStream) ([]Letter, error) {
 	st, err := js.Stream(ctx, contracts.StreamDead)
 	if err != nil {
@@ -130,13 +132,17 @@ func ListDead(ctx context.Context, js jetstream.JetStream) ([]Letter, error) {
 	if info.State.Msgs == 0 {
 		return nil, nil
 	}
+	end := info.State.LastSeq
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("reading DEAD: %w", err)
 	}
-	var out []Letter
+	out := make([]Letter, 0, min(info.State.Msgs, 1000))
 	for {
-		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(2*time.Second))
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("reading DEAD: %w", err)
+		}
+		batch, err := cons.FetchNoWait(100)
 		if err != nil {
 			return nil, fmt.Errorf("reading DEAD: %w", err)
 		}
@@ -148,9 +154,9 @@ func ListDead(ctx context.Context, js jetstream.JetStream) ([]Letter, error) {
 				return nil, err
 			}
 			out = append(out, letterFrom(md.Sequence.Stream, md.Timestamp, m.Subject(), m.Headers(), m.Data()))
-			last = md.NumPending == 0
+			last = md.NumPending == 0 || md.Sequence.Stream >= end
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
 			return nil, fmt.Errorf("reading DEAD: %w", err)
 		}
 		if last || n == 0 {

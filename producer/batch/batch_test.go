@@ -140,6 +140,41 @@ func (e *env) folder(t *testing.T, n int) string {
 	return d
 }
 
+// enqueue queues a batch of n documents signed by mary (whose OTP is off) and returns its record.
+func (e *env) enqueue(t *testing.T, n int) *Record {
+	t.Helper()
+	ctx := context.Background()
+	m, _ := ReadFolder(e.folder(t, n))
+	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id, JobKey: e.key}
+	sum, err := enq.Enqueue(ctx, Request{Login: "mary", Credential: cred, Manifest: m, OTP: func() (string, error) { return "", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := GetRecord(ctx, e.kv, sum.BatchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// queued reads the job at seq in SIGN.
+func (e *env) queued(t *testing.T, seq uint64) (*jetstream.RawStreamMsg, *contracts.SignJob) {
+	t.Helper()
+	stream, err := e.js.Stream(context.Background(), contracts.StreamSign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.GetMsg(context.Background(), seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := contracts.DecodeSignJob(msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg, job
+}
+
 func (e *env) signPending(t *testing.T) uint64 {
 	t.Helper()
 	s, err := e.js.Stream(context.Background(), contracts.StreamSign)
@@ -199,26 +234,19 @@ func TestEnqueueIdempotentAndResumable(t *testing.T) {
 	}
 
 	// The jobs: batch kind and subject, derived ids, the grant, documents in storage.
-	stream, err := e.js.Stream(ctx, contracts.StreamSign)
+	id := ID("mary", cred, m)
+	rec, err := GetRecord(ctx, e.kv, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := ID("mary", cred, m)
 	n := 0
 	for seq := uint64(1); seq <= 6; seq++ {
-		msg, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		job, err := contracts.DecodeSignJob(msg.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		msg, job := e.queued(t, seq)
 		if msg.Subject != contracts.SubjectSignBatch || job.Kind != contracts.KindBatch || job.BatchID != id {
 			t.Fatalf("job %s: subject %s kind %s batch %s", job.ID, msg.Subject, job.Kind, job.BatchID)
 		}
-		if job.ID != JobID(id, n) || msg.Header.Get(contracts.HeaderMsgID) != job.ID {
-			t.Fatalf("job %d has id %s and Nats-Msg-Id %s, want %s", n, job.ID, msg.Header.Get(contracts.HeaderMsgID), JobID(id, n))
+		if job.ID != rec.JobID(n) || msg.Header.Get(contracts.HeaderMsgID) != job.ID {
+			t.Fatalf("job %d has id %s and Nats-Msg-Id %s, want %s", n, job.ID, msg.Header.Get(contracts.HeaderMsgID), rec.JobID(n))
 		}
 		if job.Signer.Authorization != identity.MethodGrant || job.Signer.GrantID == "" || job.Signer.Login != "mary" {
 			t.Fatalf("job %s is not authorised by the grant: %+v", job.ID, job.Signer)
@@ -282,13 +310,8 @@ func TestEnqueueRefusedQueuesNothing(t *testing.T) {
 func TestStatus(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	m, _ := ReadFolder(e.folder(t, 5))
-	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id, JobKey: e.key}
-	sum, err := enq.Enqueue(ctx, Request{Login: "mary", Credential: cred, Manifest: m, OTP: func() (string, error) { return "", nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := sum.BatchID
+	rec := e.enqueue(t, 5)
+	id := rec.ID
 	results, err := worker.OpenResults(ctx, e.js, 1, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +328,7 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("before any result: %+v", st)
 	}
 	save := func(n int, o contracts.Outcome, reason string) {
-		cb := &contracts.Callback{JobID: JobID(id, n), Kind: contracts.KindBatch, BatchID: id, Outcome: o, Error: reason}
+		cb := &contracts.Callback{JobID: rec.JobID(n), Kind: contracts.KindBatch, BatchID: id, Outcome: o, Error: reason}
 		if err := results.SaveOutcome(ctx, cb, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -314,12 +337,14 @@ func TestStatus(t *testing.T) {
 	save(1, contracts.OutcomeSigned, "")
 	save(3, contracts.OutcomeFailed, "document inv-003.pdf: encrypted PDF")
 	if err := queue.MoveToDead(ctx, e.js, queue.Dead{Subject: contracts.SubjectCallback, Stream: contracts.StreamCallback, Seq: 99,
-		JobID: JobID(id, 4), Reason: "callback gave up", Data: []byte(`{"job_id":"` + JobID(id, 4) + `"}`)}); err != nil {
+		JobID: rec.JobID(4), Reason: "callback gave up", Data: []byte(`{"job_id":"` + rec.JobID(4) + `"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	// Another batch's results do not count.
-	if err := results.SaveOutcome(ctx, &contracts.Callback{JobID: id + "x.0", Outcome: contracts.OutcomeSigned}, ""); err != nil {
-		t.Fatal(err)
+	// Another batch's results do not count, nor a result under this batch's id with another tag.
+	for _, other := range []string{id + "x.0", id + ".2-" + strings.Repeat("0", 2*tagBytes), id + ".2"} {
+		if err := results.SaveOutcome(ctx, &contracts.Callback{JobID: other, Outcome: contracts.OutcomeSigned}, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st, err = ReadStatus(ctx, e.js, e.kv, jobs, id)
 	if err != nil {

@@ -112,8 +112,20 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request) (*Summary, error) {
 				rec.Names = append(rec.Names, m.Documents[i].Name())
 			}
 		}
+		if rec.DocKey, err = newDocKey(); err != nil {
+			return nil, err
+		}
+		if rec, err = createRecord(ctx, e.KV, rec); err != nil {
+			return nil, fmt.Errorf("batch %s: storing its record: %w", id, err)
+		}
 	} else if err != nil {
 		return nil, err
+	}
+	if rec.DocKey == "" {
+		// A record written before job ids carried a tag: its documents not yet published get tagged ids.
+		if rec.DocKey, err = newDocKey(); err != nil {
+			return nil, err
+		}
 	}
 	published, err := getPublished(ctx, e.KV, id)
 	if err != nil {
@@ -209,7 +221,7 @@ func (e *Enqueuer) summary(ctx context.Context, p Progress, rec *Record, start t
 // the same key are stored once).
 func (e *Enqueuer) job(ctx context.Context, rec *Record, n int, d *Document, def contracts.Stamp) (*contracts.SignJob, int64, error) {
 	job := &contracts.SignJob{
-		ID: JobID(rec.ID, n), Kind: contracts.KindBatch, BatchID: rec.ID, Created: rec.Created,
+		ID: rec.JobID(n), Kind: contracts.KindBatch, BatchID: rec.ID, Created: rec.Created,
 		Credential: rec.Credential, Stamp: def,
 		Document: contracts.Document{FileName: d.FileName, EntityTypeID: d.EntityTypeID, EntityID: d.EntityID},
 	}

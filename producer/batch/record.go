@@ -26,6 +26,9 @@ type Record struct {
 	GrantID string `json:"grant_id,omitempty"`
 	// Names of the documents by index, for the failure list (left out above maxNames).
 	Names []string `json:"names,omitempty"`
+	// DocKey is the secret of the batch's job ids (JobID): made with the record, kept in NATS like
+	// the grant id, never printed.
+	DocKey string `json:"doc_key,omitempty"`
 }
 
 // maxNames bounds the names kept in a record (a KV value must fit a NATS message, 1 MB by default).
@@ -65,6 +68,20 @@ func GetRecord(ctx context.Context, kv jetstream.KeyValue, id string) (*Record, 
 	return &r, nil
 }
 
+// createRecord stores a new batch's record unless another run of the same batch stored one first; then
+// it returns that one, so that both runs publish the same job ids (made from its DocKey) and JetStream
+// drops the second copy of each.
+func createRecord(ctx context.Context, kv jetstream.KeyValue, r *Record) (*Record, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err = kv.Create(ctx, recKey(r.ID), b); errors.Is(err, jetstream.ErrKeyExists) {
+		return GetRecord(ctx, kv, r.ID)
+	}
+	return r, err
+}
+
 func putRecord(ctx context.Context, kv jetstream.KeyValue, r *Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -91,7 +108,8 @@ func putPublished(ctx context.Context, kv jetstream.KeyValue, id string, n int) 
 	return err
 }
 
-// ListRecords returns every batch record, newest first.
+// ListRecords returns every batch record, newest first, without the names of its documents and
+// without its secrets (the grant id and the document key: `signet batch list --json` prints them).
 func ListRecords(ctx context.Context, kv jetstream.KeyValue) ([]Record, error) {
 	w, err := kv.WatchFiltered(ctx, []string{"rec.*"}, jetstream.IgnoreDeletes())
 	if err != nil {
@@ -105,7 +123,7 @@ func ListRecords(ctx context.Context, kv jetstream.KeyValue) ([]Record, error) {
 		}
 		var r Record
 		if json.Unmarshal(e.Value(), &r) == nil {
-			r.Names = nil
+			r.Names, r.GrantID, r.DocKey = nil, "", ""
 			out = append(out, r)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -75,7 +74,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 			if e == nil {
 				break
 			}
-			n, ok := indexOf(strings.TrimPrefix(e.Key(), contracts.DeliveredKey("")), id)
+			n, ok := rec.index(strings.TrimPrefix(e.Key(), contracts.DeliveredKey("")))
 			if !ok || seen[n] {
 				continue
 			}
@@ -88,7 +87,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 				st.Signed++
 			} else {
 				st.Failed++
-				st.Failures = append(st.Failures, Failure{N: n + 1, JobID: JobID(id, n), Name: name(n), Reason: o.Error})
+				st.Failures = append(st.Failures, Failure{N: n + 1, JobID: rec.JobID(n), Name: name(n), Reason: o.Error})
 			}
 			if st.First.IsZero() || o.Delivered.Before(st.First) {
 				st.First = o.Delivered
@@ -105,7 +104,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 		return nil, err
 	}
 	for _, l := range letters {
-		n, ok := indexOf(l.JobID, id)
+		n, ok := rec.index(l.JobID)
 		if !ok {
 			continue
 		}
@@ -128,16 +127,6 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 		st.Rate = float64(st.Signed+st.Failed) / d
 	}
 	return st, nil
-}
-
-// indexOf reads n from a job id "<batch>.<n>".
-func indexOf(jobID, batchID string) (int, bool) {
-	rest, ok := strings.CutPrefix(jobID, batchID+".")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(rest)
-	return n, err == nil && n >= 0
 }
 
 // ETA estimates the time left at the given rate (0 when unknown).

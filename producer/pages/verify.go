@@ -60,14 +60,15 @@ type signatureRow struct {
 // verifyWait is how long an uploaded file waits for a verification slot before the page says "busy".
 const verifyWait = 30 * time.Second
 
-var documentID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+// documentID is a job id as /verify/{id} takes it (internal/audit validID): a batch document's has dots.
+var documentID = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
 
 // verifyForm shows the upload form; with ?id= (the document id under a signed document's QR code)
 // it sends the browser on to the audit trail's page for that document, /verify/{id}.
 func (p *Pages) verifyForm(w http.ResponseWriter, r *http.Request) {
 	if id := strings.TrimSpace(r.URL.Query().Get("id")); id != "" {
 		if !documentID.MatchString(id) {
-			p.render(w, http.StatusBadRequest, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: "A document id has only letters, digits, '-' and '_'; copy it from under the QR code.", Data: verifyData{}})
+			p.render(w, http.StatusBadRequest, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: "A document id has only letters, digits, '.', '-' and '_'; copy it from under the QR code.", Data: verifyData{}})
 			return
 		}
 		target := "/verify/" + url.PathEscape(id)

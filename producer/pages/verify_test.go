@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -83,12 +84,24 @@ func TestVerifyPage(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/verify/p0123abc?sha256="+sum {
 		t.Errorf("document id: %d → %q", resp.StatusCode, loc)
 	}
-	resp, err = noRedirect.Get(srv.URL + "/verify?id=../admin")
+	// A batch document's id has dots ("<batch>.<n>-<tag>"); a path does not pass.
+	batchDoc := "b0123456789abcdef01234567.7-" + strings.Repeat("9f", 16)
+	resp, err = noRedirect.Get(srv.URL + "/verify?id=" + batchDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("a document id with a path: %d, want 400", resp.StatusCode)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/verify/"+batchDoc {
+		t.Errorf("batch document id: %d → %q", resp.StatusCode, loc)
+	}
+	for _, bad := range []string{"../admin", "..", ".hidden", "a/b"} {
+		resp, err = noRedirect.Get(srv.URL + "/verify?id=" + url.QueryEscape(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("document id %q: %d, want 400", bad, resp.StatusCode)
+		}
 	}
 }
