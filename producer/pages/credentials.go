@@ -46,6 +46,9 @@ type certForm struct {
 	Token, Label, Subject, KeyType, Days, CA, Key string
 }
 
+// Defaults describes the key and validity an empty field stands for, for the form's hints.
+func (certForm) Defaults() string { return keyring.DefaultsText() }
+
 // credentialViews lists every credential on the online tokens as the admin API shows them.
 func (p *Pages) credentialViews(r *http.Request) []keyring.CredentialView {
 	if p.cfg.Keys == nil {
@@ -64,7 +67,9 @@ func (p *Pages) credentialViews(r *http.Request) []keyring.CredentialView {
 }
 
 func (p *Pages) credentialsPage(w http.ResponseWriter, r *http.Request, s *session) {
-	p.renderCredentials(w, r, s, http.StatusOK, certForm{KeyType: "rsa2048", Days: "365"}, "")
+	// Key and validity are left empty: the keyring fills in the defaults of what is made (a signer's
+	// or a CA's, keyring/defaults.go), the same as `signet admin cert|ca` and the admin API do.
+	p.renderCredentials(w, r, s, http.StatusOK, certForm{}, "")
 }
 
 func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *session, status int, form certForm, errText string) {
@@ -196,10 +201,10 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	)
 	switch action {
 	case "self-signed", "ca-init", "ca-issue":
-		days := 365
+		days := 0 // the default of what is made
 		if f.Days != "" {
-			if days, err = strconv.Atoi(f.Days); err != nil || days <= 0 || days > 36500 {
-				fail(http.StatusUnprocessableEntity, fmt.Errorf("validity %q: give a number of days between 1 and 36500", f.Days))
+			if days, err = strconv.Atoi(f.Days); err != nil || days <= 0 || days > keyring.MaxDays {
+				fail(http.StatusUnprocessableEntity, fmt.Errorf("validity %q: give a number of days between 1 and %d, or leave it empty for the default (%s)", f.Days, keyring.MaxDays, keyring.DefaultsText()))
 				return
 			}
 		}
@@ -208,9 +213,6 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 			return
 		}
 		kt := keyring.KeyType(f.KeyType)
-		if kt == "" {
-			kt = keyring.RSA2048
-		}
 		switch action {
 		case "self-signed":
 			c, err = p.cfg.Keys.GenerateSelfSigned(ctx, f.Token, f.Label, f.Subject, kt, days)

@@ -71,8 +71,8 @@ type CertRequest struct {
 	Token   string `json:"token"`
 	Label   string `json:"label"`
 	Subject string `json:"subject"`
-	KeyType string `json:"key_type,omitempty"`
-	Days    int    `json:"days,omitempty"`
+	KeyType string `json:"key_type,omitempty"` // default: ProfileFor(purpose).KeyType
+	Days    int    `json:"days,omitempty"`     // default: ProfileFor(purpose).Days
 	CA      string `json:"ca,omitempty"`
 	Key     string `json:"key,omitempty"`
 	// CertPEM and ChainPEM carry a certificate to import.
@@ -148,14 +148,8 @@ func (k *Keyring) apiMake(what string) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "token, label and subject are required (and ca to issue)"})
 			return
 		}
-		kt := KeyType(req.KeyType)
-		if kt == "" {
-			kt = RSA2048
-		}
-		days := req.Days
-		if days <= 0 {
-			days = 365
-		}
+		// An empty key_type and days take the purpose's defaults (defaults.go), as on the command line.
+		kt, days := KeyType(req.KeyType), req.Days
 		var (
 			c   *Credential
 			err error
