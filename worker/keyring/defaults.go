@@ -146,7 +146,7 @@ func (kt KeyType) valid() bool {
 // DefaultsText describes the defaults in one line, for help texts and forms.
 func DefaultsText() string {
 	s, c := profiles[ForSigner], profiles[ForCA]
-	return fmt.Sprintf("a signer's key is %s (%s) for %d days, a CA's %s (%s) for %d days",
+	return fmt.Sprintf("%s (%s) for %d days for a signer, %s (%s) for %d days for a CA",
 		s.KeyType.Description(), s.KeyType, s.Days, c.KeyType.Description(), c.KeyType, c.Days)
 }
 
