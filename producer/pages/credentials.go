@@ -298,7 +298,12 @@ func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 		http.Error(w, errNoCredential(uri).Error(), http.StatusNotFound)
 		return
 	}
+	root := c.Root()
+	if root == nil {
+		http.Error(w, "The chain of "+c.URI+" does not end in a root certificate stored on the token; import the root with the chain.", http.StatusNotFound)
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Content-Disposition", `attachment; filename="root.pem"`)
-	_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: c.Root().Raw})
+	_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
 }

@@ -205,6 +205,10 @@ func (k *Keyring) apiRoot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	root := c.Root()
+	if root == nil {
+		writeErr(w, fmt.Errorf("%w: the chain of %s does not end in a self-signed root stored on the token; import the root with the chain (signet admin cert import --chain)", ErrCertificateNotFound, c.URI))
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Content-Disposition", `attachment; filename="root.pem"`)
 	_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
