@@ -148,6 +148,12 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	fail := func(status int, err error) {
 		p.renderCredentials(w, r, s, status, f, err.Error())
 	}
+	if err := pinInURI(f.Token, f.CA, f.Key, r.PostFormValue("credential")); err != nil {
+		// The one answer to a PIN in a URI (keyring/pin.go), before anything could echo the URI back.
+		f.Token, f.CA, f.Key = "", "", ""
+		fail(http.StatusUnprocessableEntity, err)
+		return
+	}
 	switch action {
 	case "disable", "enable":
 		uri := r.PostFormValue("credential")
@@ -259,6 +265,17 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	http.Redirect(w, r, "/admin/credentials?ok="+ok, http.StatusSeeOther)
 }
 
+// pinInURI returns the keyring's error for the first form value that is a PKCS#11 URI carrying a
+// pin-value (keyring/pin.go, rule 1), so that no page, error or log line repeats such a URI.
+func pinInURI(values ...string) error {
+	for _, v := range values {
+		if _, err := keyring.ParseURI(v); errors.Is(err, keyring.ErrPINInURI) {
+			return err
+		}
+	}
+	return nil
+}
+
 // uploadedCerts reads the certificate and chain from the pasted PEM or the uploaded file.
 func uploadedCerts(r *http.Request) ([]*x509.Certificate, error) {
 	text := r.PostFormValue("cert_pem")
@@ -289,6 +306,10 @@ func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	uri := r.URL.Query().Get("ca")
+	if err := pinInURI(uri); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	if ok, err := p.mayCredential(r.Context(), s, uri); !ok || err != nil {
 		http.Error(w, errNoCredential(uri).Error(), http.StatusNotFound)
 		return
