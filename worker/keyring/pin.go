@@ -39,9 +39,9 @@ func PINFile(source string) (string, error) {
 			return "", fmt.Errorf("%w: pin-source %q names a host; write file:/path/to/pin", ErrInvalidURI, source)
 		}
 		return rest, nil
-	case strings.HasPrefix(source, "file:"):
+	case strings.HasPrefix(source, "file:") && len(source) > len("file:"):
 		return strings.TrimPrefix(source, "file:"), nil
-	case source == "":
+	case source == "" || source == "file:":
 		return "", fmt.Errorf("%w: pin-source is empty; write pin-source=file:/path/to/pin", ErrInvalidURI)
 	}
 	if i := strings.IndexByte(source, ':'); i > 0 && !strings.ContainsAny(source[:i], "/.") {

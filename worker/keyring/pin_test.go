@@ -17,6 +17,7 @@ func TestPINFile(t *testing.T) {
 		{in: "env:SIGNET_PIN", errSub: "only from a file"},
 		{in: "https://example.com/pin", errSub: "only from a file"},
 		{in: "", errSub: "empty"},
+		{in: "file:", errSub: "empty"},
 	} {
 		got, err := PINFile(tt.in)
 		if tt.errSub != "" {
