@@ -16,11 +16,13 @@ import (
 	"github.com/signet-b24/signet/worker/keyring"
 )
 
-const adminCertUsage = `Usage: signet admin cert <action> [flags]
+// adminCertUsage is the help of `signet admin cert` and `signet admin ca`; the defaults and the PIN
+// rule are the keyring's (worker/keyring/defaults.go and pin.go).
+var adminCertUsage = `Usage: signet admin cert <action> [flags]
 
 Actions:
   list [--token URI]        the credentials (keys with a certificate) on every token, or on one
-  self-signed --token URI --label L --subject "CN=…,O=…" [--key-type rsa2048|rsa3072|p256|p384] [--days N]
+  self-signed --token URI --label L --subject "CN=…,O=…" [--key-type p256|p384|rsa3072|rsa2048] [--days N]
                             generate a sign-only key on the token and store a self-signed
                             document-signing certificate under the same label and CKA_ID
   import --key URI --cert FILE [--chain FILE]
@@ -35,10 +37,15 @@ Internal CA (signet admin ca):
   issue --ca CA-URI --token URI --label L --subject …
   export --ca CA-URI --out DIR                writes DIR/root.pem and DIR/root.der
 
-A token is named by an RFC 7512 URI (pkcs11:token=acme) or a configured token name. The URI may carry
-the module and the PIN (pkcs11:token=acme?module-path=/usr/lib/x.so&pin-source=file:/etc/acme.pin, or
-pin-value=…); otherwise tokens and PINs come from the configuration (--config FILE or SIGNET_CONFIG),
-and with no tokens configured the demo SoftHSM token under the data directory is used.
+Defaults when --key-type and --days are left out: ` + keyring.DefaultsText() + `.
+
+A token is named by an RFC 7512 URI (pkcs11:token=acme) or a configured token name. Tokens and PINs
+come from the configuration (--config FILE or SIGNET_CONFIG; with no tokens configured, the demo SoftHSM
+token under the data directory). A URI may also carry the module and the PIN file, so the commands work
+on a token no configuration names:
+  pkcs11:token=acme?module-path=/usr/lib/x.so&pin-source=file:/etc/acme.pin
+or give the PIN file with --pin-file FILE (it also replaces a configured token's pin_file/pin_env).
+A PIN itself is never accepted: not in a URI (pin-value), not as a flag.
 `
 
 func init() {
@@ -59,34 +66,25 @@ func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return runAdminCert(ctx, append([]string{action}, args[1:]...), stdout, stderr)
 }
 
-// certTokenFromURI turns a token URI that carries its module (and PIN source) into a token
-// configuration, so certificates can be made on a token that no configuration file names.
-func certTokenFromURI(s string) (*config.Token, string, error) {
-	if !strings.HasPrefix(s, "pkcs11:") {
-		return nil, s, nil
+// commandLineTokens applies the keyring's PIN rule for command lines (worker/keyring/pin.go, rule 3)
+// to the configuration: a URI with module-path and a PIN file opens a token no configuration names,
+// and a PIN file (pin-source or --pin-file) replaces a configured token's.
+func commandLineTokens(cfg *config.Config, pinFile string, uris ...string) error {
+	configured := make([]keyring.TokenConfig, len(cfg.Tokens))
+	for i, t := range cfg.Tokens {
+		configured[i] = keyring.TokenConfig{Name: t.Name, Module: t.Module, Label: t.Label, Serial: t.Serial,
+			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout}
 	}
-	u, err := keyring.ParseURI(s)
+	tokens, err := keyring.CommandLineTokens(configured, uris, pinFile)
 	if err != nil {
-		return nil, "", err
+		return err
 	}
-	if u.ModulePath == "" {
-		return nil, u.Token, nil
+	cfg.Tokens = make([]config.Token, len(tokens))
+	for i, t := range tokens {
+		cfg.Tokens[i] = config.Token{Name: t.Name, Module: t.Module, Label: t.Label, Serial: t.Serial,
+			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout}
 	}
-	t := &config.Token{Name: u.Token, Module: u.ModulePath, Label: u.Token, Serial: u.Serial}
-	if u.Token == "" {
-		t.Name = u.Serial
-	}
-	switch {
-	case u.PinValue != "":
-		// The PIN stays inside this process: an environment variable of its own, never a file or a log.
-		os.Setenv("SIGNET_CLI_TOKEN_PIN", u.PinValue)
-		t.PinEnv = "SIGNET_CLI_TOKEN_PIN"
-	case u.PinSource != "":
-		t.PinFile = strings.TrimPrefix(u.PinSource, "file:")
-	default:
-		return nil, "", fmt.Errorf("token URI %s names a module but no PIN: add ?pin-source=file:/path (or pin-value=…)", u.String())
-	}
-	return t, t.Name, nil
+	return nil
 }
 
 // runAdminCert is `signet admin cert …`: the administrator's certificate tasks on the configured
@@ -100,8 +98,9 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	token := fs.String("token", "", "token name (as configured) or label")
 	label := fs.String("label", "", "label (CKA_LABEL) of the new key and certificate, e.g. mary-2026")
 	subject := fs.String("subject", "", `certificate subject, e.g. "CN=Иванова Мария,O=Acme,C=RU"`)
-	keyType := fs.String("key-type", "", "rsa2048, rsa3072, p256 or p384 (default rsa2048; p384 for init-ca)")
-	days := fs.Int("days", 0, "validity in days (default 365; 3650 for init-ca)")
+	keyType := fs.String("key-type", "", "p256, p384, rsa3072 or rsa2048 (default: "+keyring.DefaultsText()+")")
+	days := fs.Int("days", 0, "validity in days (default: see --key-type)")
+	pinFile := fs.String("pin-file", "", "file holding the PIN of the token the command names (instead of the configuration's)")
 	caURI := fs.String("ca", "", "key URI of the issuing CA (issue)")
 	keyURI := fs.String("key", "", "key URI, e.g. pkcs11:token=acme;object=mary-2026 (import, export-root)")
 	certFile := fs.String("cert", "", "PEM file with the certificate to import")
@@ -126,19 +125,8 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		return nil
 	}
+	// An empty key type and zero days take the defaults of what is made (keyring/defaults.go).
 	kt := keyring.KeyType(*keyType)
-	if kt == "" {
-		kt = keyring.RSA2048
-		if action == "init-ca" {
-			kt = keyring.P384
-		}
-	}
-	if *days == 0 {
-		*days = 365
-		if action == "init-ca" {
-			*days = 3650
-		}
-	}
 	switch action {
 	case "list":
 	case "self-signed", "init-ca":
@@ -167,6 +155,13 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if action == "self-signed" || action == "init-ca" || action == "issue" {
 		if _, err := keyring.ParseSubject(*subject); err != nil {
+			return usageError{err}
+		}
+		purpose := keyring.ForSigner
+		if action == "init-ca" {
+			purpose = keyring.ForCA
+		}
+		if _, _, err := purpose.Choose(kt, *days); err != nil {
 			return usageError{err}
 		}
 	}
@@ -204,17 +199,8 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "%sd %s\n", action, positional)
 		return nil
 	}
-	for _, v := range []*string{token, keyURI, caURI} {
-		t, name, err := certTokenFromURI(*v)
-		if err != nil {
-			return usageError{err}
-		}
-		if v == token {
-			*token = name
-		}
-		if t != nil {
-			cfg.Tokens = []config.Token{*t}
-		}
+	if err := commandLineTokens(cfg, *pinFile, *token, *keyURI, *caURI); err != nil {
+		return usageError{err}
 	}
 	log, err := newLogger(cfg.Log.Format, "warn", stderr)
 	if err != nil {

@@ -230,7 +230,8 @@ func (a *app) openTokens(ctx context.Context) (*keyring.Keyring, error) {
 			if perr != nil {
 				return nil, fmt.Errorf("demo.credential: %w", perr)
 			}
-			cred, err := k.GenerateSelfSigned(ctx, cfg.Demo.Token, u.Object, "CN=Signet Demo Signer,O=Signet", keyring.KeyType("rsa2048"), 365)
+			// Key type and validity: the signer's defaults (keyring/defaults.go).
+			cred, err := k.GenerateSelfSigned(ctx, cfg.Demo.Token, u.Object, "CN=Signet Demo Signer,O=Signet", "", 0)
 			if err != nil {
 				return nil, fmt.Errorf("creating the demo certificate: %w", err)
 			}

@@ -24,13 +24,14 @@ import (
 
 // signOptions are the flags shared by the single-file and the batch form of `signet sign`.
 type signOptions struct {
-	key, certFile, image, tsa, page, position string
-	visible                                   bool
-	reason, location, name                    string
+	key, pinFile, certFile, image, tsa, page, position string
+	visible                                            bool
+	reason, location, name                             string
 }
 
 func (o *signOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.key, "key", "", "RFC 7512 URI of the signing key, e.g. pkcs11:token=acme;object=mary-2026")
+	fs.StringVar(&o.pinFile, "pin-file", "", "file holding the PIN of the key's token (instead of the URI's pin-source or the configuration's)")
 	fs.StringVar(&o.certFile, "cert", "", "PEM certificate (and chain) of the key, when it is not on the token")
 	fs.BoolVar(&o.visible, "visible", false, "draw a visible signet")
 	fs.StringVar(&o.page, "page", "first", "page of the visible signet: first, last or a number")
@@ -79,7 +80,8 @@ func (o *signOptions) padesOptions(cert *x509.Certificate) (pades.Options, error
 	return po, nil
 }
 
-// openSigner opens the key's token (from the URI's module-path and PIN source, or the configuration)
+// openSigner opens the key's token (from the URI's module-path and PIN file, or the configuration: the
+// keyring's PIN rule, commandLineTokens)
 // and returns the signer with its certificate and chain.
 func openSigner(ctx context.Context, o *signOptions, cfgArgs []string, stderr io.Writer) (pades.Signer, func(), error) {
 	if o.key == "" {
@@ -89,12 +91,8 @@ func openSigner(ctx context.Context, o *signOptions, cfgArgs []string, stderr io
 	if err != nil {
 		return pades.Signer{}, nil, usageError{err}
 	}
-	t, _, err := certTokenFromURI(o.key)
-	if err != nil {
+	if err := commandLineTokens(cfg, o.pinFile, o.key); err != nil {
 		return pades.Signer{}, nil, usageError{err}
-	}
-	if t != nil {
-		cfg.Tokens = []config.Token{*t}
 	}
 	log, err := newLogger(cfg.Log.Format, "warn", stderr)
 	if err != nil {
@@ -140,7 +138,7 @@ func publicKeysEqual(a, b any) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
-// stripURIQuery drops the query (module-path, pin-source, pin-value) of a key URI once the token is open.
+// stripURIQuery drops the query (module-path, pin-source) of a key URI once the token is open.
 func stripURIQuery(uri string) string {
 	if i := strings.IndexByte(uri, '?'); i >= 0 {
 		return uri[:i]

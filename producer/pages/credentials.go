@@ -46,6 +46,9 @@ type certForm struct {
 	Token, Label, Subject, KeyType, Days, CA, Key string
 }
 
+// Defaults describes the key and validity an empty field stands for, for the form's hints.
+func (certForm) Defaults() string { return keyring.DefaultsText() }
+
 // credentialViews lists every credential on the online tokens as the admin API shows them.
 func (p *Pages) credentialViews(r *http.Request) []keyring.CredentialView {
 	if p.cfg.Keys == nil {
@@ -64,7 +67,9 @@ func (p *Pages) credentialViews(r *http.Request) []keyring.CredentialView {
 }
 
 func (p *Pages) credentialsPage(w http.ResponseWriter, r *http.Request, s *session) {
-	p.renderCredentials(w, r, s, http.StatusOK, certForm{KeyType: "rsa2048", Days: "365"}, "")
+	// Key and validity are left empty: the keyring fills in the defaults of what is made (a signer's
+	// or a CA's, keyring/defaults.go), the same as `signet admin cert|ca` and the admin API do.
+	p.renderCredentials(w, r, s, http.StatusOK, certForm{}, "")
 }
 
 func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *session, status int, form certForm, errText string) {
@@ -143,6 +148,12 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	fail := func(status int, err error) {
 		p.renderCredentials(w, r, s, status, f, err.Error())
 	}
+	if err := pinInURI(f.Token, f.CA, f.Key, r.PostFormValue("credential")); err != nil {
+		// The one answer to a PIN in a URI (keyring/pin.go), before anything could echo the URI back.
+		f.Token, f.CA, f.Key = "", "", ""
+		fail(http.StatusUnprocessableEntity, err)
+		return
+	}
 	switch action {
 	case "disable", "enable":
 		uri := r.PostFormValue("credential")
@@ -196,10 +207,10 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	)
 	switch action {
 	case "self-signed", "ca-init", "ca-issue":
-		days := 365
+		days := 0 // the default of what is made
 		if f.Days != "" {
-			if days, err = strconv.Atoi(f.Days); err != nil || days <= 0 || days > 36500 {
-				fail(http.StatusUnprocessableEntity, fmt.Errorf("validity %q: give a number of days between 1 and 36500", f.Days))
+			if days, err = strconv.Atoi(f.Days); err != nil || days <= 0 || days > keyring.MaxDays {
+				fail(http.StatusUnprocessableEntity, fmt.Errorf("validity %q: give a number of days between 1 and %d, or leave it empty for the default (%s)", f.Days, keyring.MaxDays, keyring.DefaultsText()))
 				return
 			}
 		}
@@ -208,9 +219,6 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 			return
 		}
 		kt := keyring.KeyType(f.KeyType)
-		if kt == "" {
-			kt = keyring.RSA2048
-		}
 		switch action {
 		case "self-signed":
 			c, err = p.cfg.Keys.GenerateSelfSigned(ctx, f.Token, f.Label, f.Subject, kt, days)
@@ -257,6 +265,17 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	http.Redirect(w, r, "/admin/credentials?ok="+ok, http.StatusSeeOther)
 }
 
+// pinInURI returns the keyring's error for the first form value that is a PKCS#11 URI carrying a
+// pin-value (keyring/pin.go, rule 1), so that no page, error or log line repeats such a URI.
+func pinInURI(values ...string) error {
+	for _, v := range values {
+		if _, err := keyring.ParseURI(v); errors.Is(err, keyring.ErrPINInURI) {
+			return err
+		}
+	}
+	return nil
+}
+
 // uploadedCerts reads the certificate and chain from the pasted PEM or the uploaded file.
 func uploadedCerts(r *http.Request) ([]*x509.Certificate, error) {
 	text := r.PostFormValue("cert_pem")
@@ -287,6 +306,10 @@ func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	uri := r.URL.Query().Get("ca")
+	if err := pinInURI(uri); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	if ok, err := p.mayCredential(r.Context(), s, uri); !ok || err != nil {
 		http.Error(w, errNoCredential(uri).Error(), http.StatusNotFound)
 		return
@@ -296,7 +319,12 @@ func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 		http.Error(w, errNoCredential(uri).Error(), http.StatusNotFound)
 		return
 	}
+	root := c.Root()
+	if root == nil {
+		http.Error(w, "The chain of "+c.URI+" does not end in a root certificate stored on the token; import the root with the chain.", http.StatusNotFound)
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Content-Disposition", `attachment; filename="root.pem"`)
-	_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: c.Root().Raw})
+	_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
 }

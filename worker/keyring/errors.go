@@ -5,6 +5,9 @@ import "errors"
 var (
 	// ErrInvalidURI means a string is not a PKCS#11 URI Signet can use (RFC 7512).
 	ErrInvalidURI = errors.New("invalid PKCS#11 URI")
+	// ErrPINInURI means a PKCS#11 URI carried a pin-value, which Signet never accepts (pin.go). It
+	// comes wrapped together with ErrInvalidURI.
+	ErrPINInURI = errors.New("a PIN in a PKCS#11 URI (pin-value) is not accepted")
 	// ErrInvalidConfig means a TokenConfig is incomplete or contradictory.
 	ErrInvalidConfig = errors.New("invalid token configuration")
 	// ErrUnknownToken means no configured token has the name a URI or a call asked for.

@@ -36,48 +36,45 @@ var OIDExtKeyUsageDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3
 // validity is the certificate period; tests use it to make expired and not-yet-valid certificates.
 type validity struct{ notBefore, notAfter time.Time }
 
-func validFor(n int) (validity, error) {
-	if n <= 0 {
-		return validity{}, fmt.Errorf("%w: validity must be at least 1 day (got %d)", ErrInvalidConfig, n)
+// validFor applies the purpose's defaults (defaults.go) to what was asked and returns the key type and
+// the period.
+func validFor(p Purpose, kt KeyType, days int) (KeyType, validity, error) {
+	kt, days, err := p.Choose(kt, days)
+	if err != nil {
+		return "", validity{}, err
 	}
-	now := time.Now().Add(-5 * time.Minute).Truncate(time.Second) // tolerate verifiers' clock skew
-	return validity{notBefore: now, notAfter: now.Add(time.Duration(n) * 24 * time.Hour)}, nil
+	now := time.Now().Add(-clockSkew).Truncate(time.Second)
+	return kt, validity{notBefore: now, notAfter: now.Add(time.Duration(days) * 24 * time.Hour)}, nil
 }
-
-type certKind int
-
-const (
-	leafCert certKind = iota
-	caCert
-)
 
 // GenerateSelfSigned generates a sign-only, non-extractable key on the token (CKA_SIGN true,
-// CKA_DECRYPT false, CKA_EXTRACTABLE false, CKA_SENSITIVE true) and stores a self-signed certificate
-// (key usage digitalSignature|nonRepudiation, EKU documentSigning 1.3.6.1.5.5.7.3.36) under the same
-// label and CKA_ID.
+// CKA_DECRYPT false, CKA_EXTRACTABLE false, CKA_SENSITIVE true) and stores a self-signed signer's
+// certificate (ProfileFor(ForSigner)) under the same label and CKA_ID. An empty key type and zero
+// days take the signer's defaults.
 func (k *Keyring) GenerateSelfSigned(ctx context.Context, token, label, subject string, kt KeyType, days int) (*Credential, error) {
-	v, err := validFor(days)
+	kt, v, err := validFor(ForSigner, kt, days)
 	if err != nil {
 		return nil, err
 	}
-	return k.generate(ctx, token, label, subject, kt, v, leafCert, nil)
+	return k.generate(ctx, token, label, subject, kt, v, ForSigner, nil)
 }
 
-// InitCA generates a CA key on the token and stores its self-signed CA certificate (basic
-// constraints CA, path length 0: it issues employees' certificates, not other CAs).
+// InitCA generates a CA key on the token and stores its self-signed CA certificate
+// (ProfileFor(ForCA)). An empty key type and zero days take the CA's defaults.
 func (k *Keyring) InitCA(ctx context.Context, token, label, subject string, kt KeyType, days int) (*Credential, error) {
-	v, err := validFor(days)
+	kt, v, err := validFor(ForCA, kt, days)
 	if err != nil {
 		return nil, err
 	}
-	return k.generate(ctx, token, label, subject, kt, v, caCert, nil)
+	return k.generate(ctx, token, label, subject, kt, v, ForCA, nil)
 }
 
-// Issue generates a key on the token and stores a document-signing certificate for it issued by the
-// CA named by caURI (which may be on another token); the CA certificate and its chain are stored on
-// the token too, so the credential carries its chain. The validity ends no later than the CA's.
+// Issue generates a key on the token and stores a signer's certificate for it issued by the CA named
+// by caURI (which may be on another token); the CA certificate and its chain are stored on the token
+// too, so the credential carries its chain. The validity ends no later than the CA's. An empty key
+// type and zero days take the signer's defaults.
 func (k *Keyring) Issue(ctx context.Context, caURI, token, label, subject string, kt KeyType, days int) (*Credential, error) {
-	v, err := validFor(days)
+	kt, v, err := validFor(ForSigner, kt, days)
 	if err != nil {
 		return nil, err
 	}
@@ -94,13 +91,13 @@ func (k *Keyring) Issue(ctx context.Context, caURI, token, label, subject string
 	if v.notAfter.After(ca.Certificate.NotAfter) {
 		v.notAfter = ca.Certificate.NotAfter
 	}
-	return k.generate(ctx, token, label, subject, kt, v, leafCert, ca)
+	return k.generate(ctx, token, label, subject, kt, v, ForSigner, ca)
 }
 
 // generate makes the key pair, the certificate (self-signed when issuer is nil), and stores both.
 // When storing the certificate fails the new key is destroyed again, so a failed call leaves no
 // key without certificate behind.
-func (k *Keyring) generate(ctx context.Context, tokenName, label, subject string, kt KeyType, v validity, kind certKind, issuer *Credential) (*Credential, error) {
+func (k *Keyring) generate(ctx context.Context, tokenName, label, subject string, kt KeyType, v validity, purpose Purpose, issuer *Credential) (*Credential, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -148,7 +145,7 @@ func (k *Keyring) generate(ctx context.Context, tokenName, label, subject string
 	if issuer != nil {
 		parentKey = issuer.Key
 	}
-	cert, err := makeCertificate(newKey.pub, parentKey, name, v, kind, issuer)
+	cert, err := makeCertificate(newKey.pub, parentKey, name, v, ProfileFor(purpose), issuer)
 	if err == nil {
 		err = t.do(func(c p11Context, _ uint64) error {
 			if err := storeCertificate(c, id, []byte(label), cert); err != nil {
@@ -223,10 +220,11 @@ func generateKey(c p11Context, id, label []byte, kt KeyType) (crypto11.Signer, e
 	return nil, fmt.Errorf("%w: key type %q; use rsa2048, rsa3072, p256 or p384", ErrInvalidConfig, kt)
 }
 
-// makeCertificate builds the certificate for pub (RFC 5280) and signs it with parentKey: the
-// issuer's key, or the key of pub itself for a self-signed certificate.
-func makeCertificate(pub crypto.PublicKey, parentKey crypto.Signer, subject pkix.Name, v validity, kind certKind, issuer *Credential) (*x509.Certificate, error) {
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127)) // positive, ≤ 16 octets (§4.1.2.2)
+// makeCertificate builds the certificate for pub in the shape of profile pr (RFC 5280; defaults.go says
+// why each field) and signs it with parentKey: the issuer's key, or the key of pub itself for a
+// self-signed certificate.
+func makeCertificate(pub crypto.PublicKey, parentKey crypto.Signer, subject pkix.Name, v validity, pr Profile, issuer *Credential) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), serialBits))
 	if err != nil {
 		return nil, err
 	}
@@ -241,19 +239,12 @@ func makeCertificate(pub crypto.PublicKey, parentKey crypto.Signer, subject pkix
 		NotAfter:              v.notAfter,
 		SubjectKeyId:          ski,
 		BasicConstraintsValid: true,
-	}
-	switch kind {
-	case caCert:
-		tmpl.IsCA = true
-		tmpl.MaxPathLenZero = true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
-	default:
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
-		tmpl.UnknownExtKeyUsage = []asn1.ObjectIdentifier{OIDExtKeyUsageDocumentSigning}
-		// PDF readers built on NSS (poppler's pdfsig, Firefox's viewer) validate a signer for the
-		// "email signer" usage and refuse a certificate whose EKU lacks emailProtection, so it is
-		// listed beside document signing, as public document-signing certificates do.
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}
+		IsCA:                  pr.IsCA,
+		MaxPathLen:            pr.MaxPathLen,
+		MaxPathLenZero:        pr.IsCA && pr.MaxPathLen == 0,
+		KeyUsage:              pr.KeyUsage,
+		ExtKeyUsage:           pr.ExtKeyUsage,
+		UnknownExtKeyUsage:    pr.OtherExtKeyUsage,
 	}
 	parent := tmpl
 	if issuer != nil {

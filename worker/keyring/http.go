@@ -71,8 +71,8 @@ type CertRequest struct {
 	Token   string `json:"token"`
 	Label   string `json:"label"`
 	Subject string `json:"subject"`
-	KeyType string `json:"key_type,omitempty"`
-	Days    int    `json:"days,omitempty"`
+	KeyType string `json:"key_type,omitempty"` // default: ProfileFor(purpose).KeyType
+	Days    int    `json:"days,omitempty"`     // default: ProfileFor(purpose).Days
 	CA      string `json:"ca,omitempty"`
 	Key     string `json:"key,omitempty"`
 	// CertPEM and ChainPEM carry a certificate to import.
@@ -148,14 +148,8 @@ func (k *Keyring) apiMake(what string) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "token, label and subject are required (and ca to issue)"})
 			return
 		}
-		kt := KeyType(req.KeyType)
-		if kt == "" {
-			kt = RSA2048
-		}
-		days := req.Days
-		if days <= 0 {
-			days = 365
-		}
+		// An empty key_type and days take the purpose's defaults (defaults.go), as on the command line.
+		kt, days := KeyType(req.KeyType), req.Days
 		var (
 			c   *Credential
 			err error
@@ -211,6 +205,10 @@ func (k *Keyring) apiRoot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	root := c.Root()
+	if root == nil {
+		writeErr(w, fmt.Errorf("%w: the chain of %s does not end in a self-signed root stored on the token; import the root with the chain (signet admin cert import --chain)", ErrCertificateNotFound, c.URI))
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Content-Disposition", `attachment; filename="root.pem"`)
 	_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})

@@ -2,13 +2,19 @@ package keyring
 
 import (
 	"bytes"
+	"context"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/signet-b24/signet/internal/testpki"
 )
 
 // The admin API does what `signet admin cert` and `signet admin ca` do, behind the administrator check.
@@ -75,4 +81,62 @@ func TestAdminCredentialAPI(t *testing.T) {
 	if st, _ := call("POST", "/v1/admin/credentials/import", CertRequest{Key: "pkcs11:token=acme;object=ivan", CertPEM: "junk"}, true); st != http.StatusBadRequest {
 		t.Fatalf("import of junk must be refused: %d", st)
 	}
+
+	// Left out, key type and validity are the signer's defaults; the token may be named by its URI,
+	// whose module-path and pin-source the server ignores (pin.go, rule 2: the file is never read).
+	st, b = call("POST", "/v1/admin/credentials/self-signed", CertRequest{Token: "pkcs11:token=acme?module-path=/nonexistent.so&pin-source=file:/nonexistent.pin", Label: "seal", Subject: "CN=Acme Seal,O=Acme"}, true)
+	if st != http.StatusCreated || json.Unmarshal(b, &v) != nil || v.KeyType != ProfileFor(ForSigner).KeyType.Description() ||
+		v.NotAfter.Sub(v.NotBefore) != 365*24*time.Hour {
+		t.Fatalf("self-signed at the defaults: %d %s", st, b)
+	}
+	// A PIN in a URI gets the one answer (pin.go, rule 1), wherever the URI is.
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/admin/credentials/self-signed", CertRequest{Token: "pkcs11:token=acme?pin-value=4711", Label: "y", Subject: "CN=Y"}},
+		{"POST", "/v1/admin/ca/issue", CertRequest{CA: "pkcs11:token=acme;object=ca?pin-value=4711", Token: "acme", Label: "y", Subject: "CN=Y"}},
+		{"POST", "/v1/admin/credentials/import", CertRequest{Key: "pkcs11:token=acme;object=ivan?pin-value=4711", CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: list[0].raw(t, k)}))}},
+		{"GET", "/v1/admin/ca/root?ca=pkcs11:token%3Dacme%3Bobject%3Dca%3Fpin-value%3D4711", nil},
+	} {
+		st, b := call(c.method, c.path, c.body, true)
+		if st != http.StatusBadRequest || !strings.Contains(string(b), "pin-source=file:/path/to/pin") || strings.Contains(string(b), "4711") {
+			t.Errorf("%s %s with a pin-value: %d %s", c.method, c.path, st, b)
+		}
+	}
+	for _, req := range []CertRequest{
+		{Token: "acme", Label: "z", Subject: "CN=Z", KeyType: "ed25519"},
+		{Token: "acme", Label: "z", Subject: "CN=Z", Days: -3},
+	} {
+		if st, b := call("POST", "/v1/admin/credentials/self-signed", req, true); st != http.StatusBadRequest || !strings.Contains(string(b), "default") {
+			t.Errorf("self-signed %+v: %d %s, want 400 naming the default", req, st, b)
+		}
+	}
+	// The root of a credential whose chain does not end on the token is a 404 that says what to do,
+	// not a crash: the seal's certificate, issued by an outside CA, imported without its chain.
+	seal, err := k.Credential(context.Background(), "pkcs11:token=acme;object=seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey := testpki.P256Key(t)
+	caCert := testpki.SelfSigned(t, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: mustSubject(t, "CN=Outside CA"),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, caKey)
+	leaf := testpki.Issue(t, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: mustSubject(t, "CN=Acme Seal"),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}, caCert, seal.Key.Public(), caKey)
+	if err := k.ImportCertificate(context.Background(), seal.URI, leaf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, b := call("GET", "/v1/admin/ca/root?ca=pkcs11:token%3Dacme%3Bobject%3Dseal", nil, true); st != http.StatusNotFound || !strings.Contains(string(b), "import the root") {
+		t.Fatalf("root of a credential without its chain: %d %s", st, b)
+	}
+}
+
+// raw reads the certificate of a listed credential back from the keyring.
+func (v CredentialView) raw(t *testing.T, k *Keyring) []byte {
+	t.Helper()
+	c, err := k.Credential(context.Background(), v.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Certificate.Raw
 }

@@ -215,7 +215,16 @@ func (k *Keyring) names() []string {
 	return n
 }
 
+// tokenNamed finds a token by its configured name or label, or by a token URI (pkcs11:token=acme),
+// which is resolved like a key URI's token part (tokenFor).
 func (k *Keyring) tokenNamed(name string) (*token, error) {
+	if strings.HasPrefix(strings.ToLower(name), uriScheme) {
+		u, err := ParseURI(name)
+		if err != nil {
+			return nil, err
+		}
+		return k.tokenFor(u)
+	}
 	if t := k.byName[name]; t != nil {
 		return t, nil
 	}
@@ -244,8 +253,8 @@ func cacheKey(t *token, id, label []byte) string {
 //	pkcs11:slot-id=3;object=mary-2026           token by slot
 //	pkcs11:object=mary-2026                     when exactly one token is configured
 //
-// module-path and pin-source are ignored (the token configuration decides them); a pin-value is
-// refused, so that a PIN never travels inside a job or a log line.
+// module-path and pin-source are ignored (the token is open already; pin.go, rule 2); a pin-value is
+// refused (rule 1), so that a PIN never travels inside a job or a log line.
 func (k *Keyring) Credential(ctx context.Context, uri string) (*Credential, error) {
 	return k.lookup(ctx, uri, true)
 }
@@ -435,14 +444,11 @@ func (k *Keyring) invalidate(t *token) {
 	}
 }
 
-// keyURI parses a URI that must name a key and must not carry a PIN.
+// keyURI parses a URI that must name a key (a pin-value is refused by ParseURI, pin.go).
 func keyURI(s string) (URI, error) {
 	u, err := ParseURI(s)
 	if err != nil {
 		return u, err
-	}
-	if u.PinValue != "" {
-		return u, fmt.Errorf("%w: %s carries a pin-value; PINs come from the token configuration (pin_file or pin_env), never from a key URI", ErrInvalidURI, u)
 	}
 	if len(u.ID) == 0 && u.Object == "" {
 		return u, fmt.Errorf("%w: %s names no key; add id= or object=", ErrInvalidURI, u)

@@ -79,7 +79,7 @@ func TestCheckValid(t *testing.T) {
 		{"future", validity{now.Add(24 * time.Hour), now.Add(48 * time.Hour)}, ErrNotYetValid},
 	}
 	for _, c := range cases {
-		cred, err := k.generate(ctx, "validity", c.label, "CN=Validity "+c.label, P256, c.v, leafCert, nil)
+		cred, err := k.generate(ctx, "validity", c.label, "CN=Validity "+c.label, P256, c.v, ForSigner, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

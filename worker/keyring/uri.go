@@ -12,16 +12,17 @@ import (
 //	pkcs11:serial=8b723c82d6f0b28e;id=%a1%b2?pin-source=file:/etc/signet/acme.pin
 //	pkcs11:slot-id=3;object=invoices?module-path=/usr/lib/softhsm/libsofthsm2.so
 //
-// Path attributes used: token, serial, slot-id, object, id. Query attributes used: pin-source,
-// pin-value, module-path. The other attributes RFC 7512 defines (manufacturer, model, type,
-// library-*, slot-description, slot-manufacturer, module-name) and vendor attributes ("x-…") are
-// accepted and ignored, as §2.3 asks of a consumer that does not use them.
+// Path attributes used: token, serial, slot-id, object, id. Query attributes used: pin-source and
+// module-path (on the command line only: pin.go); pin-value is refused (pin.go says why). The other
+// attributes RFC 7512 defines (manufacturer, model, type, library-*, slot-description,
+// slot-manufacturer, module-name) and vendor attributes ("x-…") are accepted and ignored, as §2.3
+// asks of a consumer that does not use them.
 type URI struct {
 	Token, Serial, Object string
 	ID                    []byte
 	Slot                  *int
 	ModulePath            string
-	PinSource, PinValue   string
+	PinSource             string
 }
 
 const uriScheme = "pkcs11:"
@@ -38,9 +39,8 @@ var (
 
 // ParseURI parses an RFC 7512 PKCS#11 URI. Values are percent-decoded (§2.3: any byte may be
 // written as %XX; a label such as "Иванов" arrives as UTF-8 escapes). A repeated attribute, an
-// unknown non-vendor attribute, pin-source together with pin-value (§2.3 says such a URI should be
-// refused), or a malformed escape is an error wrapping ErrInvalidURI. The error never contains the
-// pin-value.
+// unknown non-vendor attribute, a pin-value (errPINValue: Signet's rule, pin.go), or a malformed
+// escape is an error wrapping ErrInvalidURI. The error never contains the pin-value.
 func ParseURI(s string) (URI, error) {
 	var u URI
 	if len(s) < len(uriScheme) || !strings.EqualFold(s[:len(uriScheme)], uriScheme) {
@@ -51,6 +51,9 @@ func ParseURI(s string) (URI, error) {
 	seen := map[string]bool{}
 	if path != "" {
 		for _, attr := range strings.Split(path, ";") {
+			if strings.HasPrefix(strings.ToLower(attr), "pin-value") {
+				return URI{}, errPINValue() // in the wrong place, but a PIN all the same
+			}
 			name, raw, ok := strings.Cut(attr, "=")
 			if !ok || name == "" {
 				return URI{}, fmt.Errorf("%w: path attribute %q is not name=value", ErrInvalidURI, attr)
@@ -86,11 +89,11 @@ func ParseURI(s string) (URI, error) {
 	}
 	if hasQuery && query != "" {
 		for _, attr := range strings.Split(query, "&") {
+			if strings.HasPrefix(strings.ToLower(attr), "pin-value") {
+				return URI{}, errPINValue()
+			}
 			name, raw, ok := strings.Cut(attr, "=")
 			if !ok || name == "" {
-				if name == "pin-value" {
-					attr = "pin-value=…"
-				}
 				return URI{}, fmt.Errorf("%w: query attribute %q is not name=value", ErrInvalidURI, attr)
 			}
 			if seen["?"+name] {
@@ -99,16 +102,11 @@ func ParseURI(s string) (URI, error) {
 			seen["?"+name] = true
 			val, err := pctDecode(raw, querySafe)
 			if err != nil {
-				if name == "pin-value" {
-					return URI{}, fmt.Errorf("%w: attribute pin-value is not correctly percent-encoded", ErrInvalidURI)
-				}
 				return URI{}, fmt.Errorf("%w: attribute %q: %v", ErrInvalidURI, name, err)
 			}
 			switch {
 			case name == "pin-source":
 				u.PinSource = string(val)
-			case name == "pin-value":
-				u.PinValue = string(val)
 			case name == "module-path":
 				u.ModulePath = string(val)
 			case ignoredQueryAttrs[name] || strings.HasPrefix(name, "x-"):
@@ -117,14 +115,11 @@ func ParseURI(s string) (URI, error) {
 			}
 		}
 	}
-	if u.PinSource != "" && u.PinValue != "" {
-		return URI{}, fmt.Errorf("%w: both pin-source and pin-value given; use one", ErrInvalidURI)
-	}
 	return u, nil
 }
 
 // String returns the canonical form: path attributes in the order token, serial, slot-id, object,
-// id, then module-path and pin-source. pin-value is always left out, so the result is safe to log.
+// id, then module-path and pin-source. A URI never holds a PIN, so the result is safe to log.
 // The id is written entirely as %XX escapes (RFC 7512 §2.3 recommends it for binary values).
 func (u URI) String() string {
 	var path []string
