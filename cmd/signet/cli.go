@@ -69,3 +69,42 @@ func actionFlags(command, usage string, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	return args[0], fs, nil
 }
+
+// newFlagSet is a command's flag set: errors and --help go to stderr, --help shows usage then the
+// command's own flags.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseArgs parses flags that may come before, between or after the positional arguments, and
+// returns the positional ones; want is how many there must be (-1: any number). A --help returns
+// flag.ErrHelp (exit 0); anything else wrong is a usageError (exit 2).
+func parseArgs(fs *flag.FlagSet, args []string, want int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if want >= 0 && len(pos) != want {
+		if len(pos) > want {
+			return nil, usageError{fmt.Errorf("unexpected arguments %v", pos[want:])}
+		}
+		return nil, usageError{fmt.Errorf("%d argument(s) missing; see `signet %s --help`", want-len(pos), fs.Name())}
+	}
+	return pos, nil
+}
