@@ -49,7 +49,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	memberID := fs.String("member-id", "", "only this portal (register)")
 	newDomain := fs.String("domain", "", "the portal's new domain (move)")
 	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
-	load := settingFlags(fs)
+	load := settingFlags(fs, keys(natsClientKeys, bitrix24Keys, []string{"public_url", "security.secret_keys_file"})...)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	passwordFile := fs.String("password-file", "", "read the password from the first line of this file (set)")
-	load := settingFlags(fs)
+	load := settingFlags(fs, "public_url", "security.admin_passwords_file")
 	login, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		return usageError{err}

@@ -63,7 +63,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	bitrix := bitrixFlag{}
 	fs.Var(bitrix, "bitrix", "MEMBER_ID:USER_ID of the user on a portal; repeat for several portals (add)")
 	// The server's settings (--data-dir, --nats-url, …) are accepted too, so the command finds its NATS.
-	load := settingFlags(fs)
+	load := settingFlags(fs, keys(natsClientKeys, []string{"public_url", "security.secret_keys_file"})...)
 	login, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		return usageError{err}

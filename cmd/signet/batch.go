@@ -32,7 +32,7 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	watch := fs.Bool("watch", false, "redraw until the batch is finished")
 	every := fs.Duration("every", 2*time.Second, "how often --watch redraws")
 	asJSON := fs.Bool("json", false, "print JSON")
-	load := settingFlags(fs)
+	load := settingFlags(fs, natsClientKeys...)
 	id, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

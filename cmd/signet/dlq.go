@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/worker"
 )
@@ -30,19 +28,26 @@ const dlqUsage = `Usage: signet dlq <list|show SEQ|retry SEQ|retry --all|purge> 
 
 // runDLQ inspects and empties the dead-letter stream DEAD.
 func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, flags, pos, all := splitDLQArgs(args)
-	if sub == "" || sub == "help" || sub == "-h" || sub == "--help" {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		fmt.Fprintln(stdout, dlqUsage)
-		if sub == "" {
+		if len(args) == 0 {
 			return usageError{errors.New("missing subcommand: list, show, retry or purge")}
 		}
 		return nil
 	}
-	cfg, rest, err := config.Load("dlq", flags, os.Getenv)
+	sub := args[0]
+	fs := newFlagSet("dlq "+sub, dlqUsage+"\n", stderr)
+	allFlag := fs.Bool("all", false, "retry every dead message (retry)")
+	load := settingFlags(fs, natsClientKeys...)
+	pos, err := parseArgs(fs, args[1:], -1)
+	if err != nil {
+		return err
+	}
+	all := *allFlag
+	cfg, err := load("dlq")
 	if err != nil {
 		return usageError{err}
 	}
-	pos = append(pos, rest...)
 	seqArg := func() (uint64, error) {
 		if len(pos) != 1 {
 			return 0, usageError{fmt.Errorf("%s needs one sequence number (see `signet dlq list`)", sub)}
@@ -160,35 +165,6 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	return nil
-}
-
-// splitDLQArgs separates the subcommand, the setting flags (all take a value), the positional
-// arguments and --all, so that flags may come before or after the sequence number.
-func splitDLQArgs(args []string) (sub string, flags, pos []string, all bool) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--all" || a == "-all":
-			all = true
-		case a == "-h" || a == "--help" || a == "-help":
-			if sub == "" {
-				sub = "help"
-			} else {
-				flags = append(flags, a)
-			}
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) {
-				i++
-				flags = append(flags, args[i])
-			}
-		case sub == "":
-			sub = a
-		default:
-			pos = append(pos, a)
-		}
-	}
-	return sub, flags, pos, all
 }
 
 func orDash(s string) string {

@@ -55,7 +55,7 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	position := fs.String("position", "bottom-right", "top-left, top-center, top-right, bottom-left, bottom-center or bottom-right")
 	reason := fs.String("reason", "", "the signatures' reason")
 	progress := fs.String("progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, lines or none")
-	load := settingFlags(fs)
+	load := settingFlags(fs, keys(natsClientKeys, storageKeys, []string{"security.secret_keys_file", "security.job_signing_key_file", "security.job_ttl"})...)
 	src, err := parseWithPositional(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

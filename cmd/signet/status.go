@@ -48,7 +48,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
 	sample := fs.Duration("sample", 2*time.Second, "interval over which rates are measured")
 	server := fs.String("server", "", "URL of a running Signet worker's metrics listener, whose /metrics gives the token state (default: the worker on this data_dir, else http://<metrics.listen>)")
-	load := settingFlags(fs)
+	load := settingFlags(fs, keys(natsClientKeys, storageKeys, []string{"metrics.listen", "metrics.token_file", "security.secret_keys_file"})...)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

@@ -328,8 +328,13 @@ func (c *Config) Settings() []Setting {
 // Load builds the configuration for a command: defaults, the YAML file named by --config or
 // SIGNET_CONFIG, the environment, then the flags in args. It returns the arguments left after the flags.
 func Load(name string, args []string, getenv func(string) string) (*Config, []string, error) {
+	return LoadFlags(flag.NewFlagSet(name, flag.ContinueOnError), args, getenv)
+}
+
+// LoadFlags is Load on the caller's flag set, which may hold flags of its own and says where --help
+// and flag errors are written.
+func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, []string, error) {
 	c := Defaults()
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	file := fs.String("config", getenv("SIGNET_CONFIG"), "YAML configuration file")
 	settings := c.Settings()
 	flagged := map[string]*string{}
