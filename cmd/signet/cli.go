@@ -52,17 +52,20 @@ func settingFlags(fs *flag.FlagSet, keys ...string) func(name string) (*config.C
 	if len(wanted) > 0 {
 		panic(fmt.Sprintf("settingFlags: no such settings %v", wanted)) // a programming error, caught by every test
 	}
+	mine := map[string]bool{}
 	for _, s := range settings {
-		fs.String(s.Flag(), "", s.Help+" (env "+s.Env()+")")
+		s.Define(fs)
+		mine[s.Flag()] = true
 	}
 	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file (env SIGNET_CONFIG)")
 	return func(name string) (*config.Config, error) {
+		// The settings given on the command line, as --flag=value (a bool flag takes no separate value).
 		var args []string
-		for _, s := range settings {
-			if f := fs.Lookup(s.Flag()); f != nil && f.Value.String() != "" {
-				args = append(args, "--"+s.Flag(), f.Value.String())
+		fs.Visit(func(f *flag.Flag) {
+			if mine[f.Name] {
+				args = append(args, "--"+f.Name+"="+f.Value.String())
 			}
-		}
+		})
 		if *configFile != "" {
 			args = append(args, "--config", *configFile)
 		}

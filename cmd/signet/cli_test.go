@@ -5,6 +5,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/signet-b24/signet/internal/config"
 )
 
 // everyCommand is every command and subcommand line, for the tests that walk them all.
@@ -63,6 +66,37 @@ func TestHelpShowsOnlyTheCommandsFlags(t *testing.T) {
 			if strings.Contains(help, f) {
 				t.Errorf("signet %s --help lists %s, which it does not read", strings.Join(tc.args, " "), f)
 			}
+		}
+	}
+}
+
+// Settings are typed flags: a bool alone sets it, a duration or a number is checked while parsing and
+// the error names the flag; the file and the environment are still overridden only by flags given.
+func TestTypedSettingFlags(t *testing.T) {
+	env := func(k string) string {
+		if k == "SIGNET_WORKER_BATCH" {
+			return "7"
+		}
+		return ""
+	}
+	cfg, rest, err := config.Load("serve", []string{"--nats-sync-always", "--worker-ack-wait", "45s", "--bitrix24-portals=a.example,b.example", "--data-dir", t.TempDir(), "extra"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.NATS.SyncAlways || cfg.Worker.AckWait != 45*time.Second || cfg.Worker.Batch != 7 ||
+		len(cfg.Bitrix24.Portals) != 2 || len(rest) != 1 || rest[0] != "extra" {
+		t.Errorf("sync_always %v, ack_wait %s, batch %d (env), portals %q, rest %q", cfg.NATS.SyncAlways, cfg.Worker.AckWait, cfg.Worker.Batch, cfg.Bitrix24.Portals, rest)
+	}
+	for _, bad := range [][]string{{"--worker-batch", "many"}, {"--worker-ack-wait", "30"}, {"--nats-sync-always=maybe"}} {
+		if _, _, err := config.Load("serve", bad, env); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(strings.SplitN(bad[0], "=", 2)[0], "--")) {
+			t.Errorf("%q: error %v, want one naming the flag", bad, err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	run(context.Background(), []string{"serve", "--help"}, &stdout, &stderr)
+	for _, line := range []string{"  -nats-sync-always\n", "  -worker-ack-wait duration\n", "  -worker-batch int\n", "  -verify-rate-per-minute float\n"} {
+		if !strings.Contains(stderr.String(), line) {
+			t.Errorf("serve --help has no line %q", line)
 		}
 	}
 }

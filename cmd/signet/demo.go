@@ -273,7 +273,7 @@ func emulatorSettings(portal *emulator.Portal, dataDir string) ([]string, error)
 	}
 	// The metrics listener on a port of its own choosing: tests and demos run side by side.
 	return []string{"--data-dir", dataDir, "--listen", addr, "--metrics-listen", "127.0.0.1:0",
-		"--bitrix24-portals", portal.BaseURL(), "--bitrix24-allow-private", "true",
+		"--bitrix24-portals", portal.BaseURL(), "--bitrix24-allow-private",
 		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
 		"--bitrix24-oauth-url", portal.OAuthURL()}, nil
 }

@@ -337,9 +337,8 @@ func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Co
 	c := Defaults()
 	file := fs.String("config", getenv("SIGNET_CONFIG"), "YAML configuration file")
 	settings := c.Settings()
-	flagged := map[string]*string{}
-	for _, s := range settings {
-		flagged[s.Key] = fs.String(s.Flag(), "", s.Help+" (env "+s.Env()+", default "+quote(s.Value())+")")
+	for _, s := range Defaults().Settings() {
+		s.Define(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
@@ -362,23 +361,63 @@ func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Co
 			}
 		}
 	}
+	// Only the flags given on the command line override: a flag's default is the embedded one, which
+	// the file and the environment have already overridden.
+	byFlag := map[string]Setting{}
 	for _, s := range settings {
-		if v := *flagged[s.Key]; v != "" {
-			if err := s.set(v); err != nil {
-				return nil, nil, fmt.Errorf("--%s: %w", s.Flag(), err)
+		byFlag[s.Flag()] = s
+	}
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		if s, ok := byFlag[f.Name]; ok && flagErr == nil {
+			if err := s.set(f.Value.String()); err != nil {
+				flagErr = fmt.Errorf("--%s: %w", s.Flag(), err)
 			}
 		}
+	})
+	if flagErr != nil {
+		return nil, nil, flagErr
 	}
 	c.fill()
 	return c, fs.Args(), c.Validate()
 }
 
-func quote(s string) string {
-	if s == "" {
-		return "empty"
+// Define registers the setting on fs as a flag of its own type, bound to the setting's value: a bool
+// setting is a bool flag (`--nats-sync-always` alone sets it), a duration a duration, a number a
+// number, so a wrong value is refused while parsing, naming the flag (issue 16, must 6). Call it on a
+// scratch Config's settings (Defaults().Settings()): the flag's default is the value the setting has.
+func (s Setting) Define(fs *flag.FlagSet) {
+	usage := s.Help + " (env " + s.Env() + ")"
+	switch p := s.ptr.(type) {
+	case *string:
+		fs.StringVar(p, s.Flag(), *p, usage)
+	case *int:
+		fs.IntVar(p, s.Flag(), *p, usage)
+	case *int64:
+		fs.Int64Var(p, s.Flag(), *p, usage)
+	case *float64:
+		fs.Float64Var(p, s.Flag(), *p, usage)
+	case *bool:
+		fs.BoolVar(p, s.Flag(), *p, usage)
+	case *time.Duration:
+		fs.DurationVar(p, s.Flag(), *p, usage)
+	case *[]string:
+		fs.Var(listValue{s}, s.Flag(), usage+" (comma-separated)")
+	default:
+		panic("config: setting " + s.Key + " has a type Define does not know")
 	}
-	return s
 }
+
+// listValue is a comma-separated list setting as a flag.
+type listValue struct{ s Setting }
+
+func (v listValue) String() string {
+	if v.s.ptr == nil {
+		return ""
+	}
+	return v.s.Value()
+}
+func (v listValue) Set(x string) error { return v.s.set(x) }
 
 // fill derives the settings whose defaults depend on others.
 func (c *Config) fill() {
