@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -351,7 +352,7 @@ func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Co
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, nil, fmt.Errorf("configuration file %s: %w", *file, err)
+			return nil, nil, fmt.Errorf("configuration file %s: %s", *file, yamlProblem(err))
 		}
 	}
 	for _, s := range settings {
@@ -380,6 +381,21 @@ func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Co
 	}
 	c.fill()
 	return c, fs.Args(), c.Validate()
+}
+
+// unknownKey is yaml.v3's message for a key that is no setting, which goes on to print the Go struct.
+var unknownKey = regexp.MustCompile(`field (\S+) not found in type (struct \{[^}]*\}|[\w.]+)`)
+
+// yamlProblem words a YAML error for the person who wrote the file: "line 2: unknown key ur; line 3: …".
+func yamlProblem(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, unknownKey.ReplaceAllString(l, "unknown key $1 (`signet config` lists every setting)"))
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // Define registers the setting on fs as a flag of its own type, bound to the setting's value: a bool

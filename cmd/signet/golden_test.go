@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Golden output: what a command prints is kept in testdata/NAME.golden and compared byte for byte, as
+// litestream's cmd/litestream tests do. `go test ./cmd/signet -run Golden -update` rewrites the files;
+// review the diff before committing it.
+var update = flag.Bool("update", false, "rewrite cmd/signet/testdata/*.golden from the commands' output")
+
+// golden compares got with testdata/name.golden (or writes it with -update).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the command's output (-update rewrites it)\n--- want\n%s\n--- got\n%s", path, want, got)
+	}
+}
+
+// Volatile parts of the output, replaced so that the golden files hold only what a run decides.
+var volatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`), "TIME"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`), "TIME"},
+	{regexp.MustCompile(`\bb[0-9a-z]{12,}\b`), "BATCH"},
+	{regexp.MustCompile(`(elapsed|"elapsed_ms")[=:]\s*[0-9.]+(ms|s|µs)?`), "${1}=ELAPSED"},
+	{regexp.MustCompile(`[0-9]+(\.[0-9]+)? docs/s`), "N docs/s"},
+	{regexp.MustCompile(`"rate":[0-9.e+-]+`), `"rate":RATE`},
+}
+
+// normalise replaces each of dirs (temporary folders) with $TMP, then the volatile patterns.
+func normalise(s string, dirs ...string) string {
+	for _, d := range dirs {
+		if d != "" {
+			s = strings.ReplaceAll(s, d, "$TMP")
+		}
+	}
+	for _, v := range volatile {
+		s = v.re.ReplaceAllString(s, v.with)
+	}
+	return s
+}
+
+// signet runs the command line args and returns its exit code and what it printed on each stream.
+func signet(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
