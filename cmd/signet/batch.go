@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +20,7 @@ const batchUsage = `Usage: signet batch <status BATCH-ID [--watch] [--json] | li
   status ID   documents signed, failed and pending, the rate and the time left, and every failure
               with its reason (and its DEAD sequence, for ` + "`signet dlq retry SEQ`" + `)
   --watch     redraw every --every (2s) until the batch is finished
-  list        every batch, newest first
+  list        every batch, newest first (--json: a JSON array)
 `
 
 func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,7 +63,21 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		if *asJSON {
-			return json.NewEncoder(stdout).Encode(recs)
+			// The record's grant id stays in NATS (never printed whole) and its names are per
+			// document: a list shows neither.
+			type entry struct {
+				ID         string    `json:"id"`
+				Created    time.Time `json:"created"`
+				Login      string    `json:"login"`
+				Credential string    `json:"credential"`
+				Total      int       `json:"total"`
+				Source     string    `json:"source"`
+			}
+			out := make([]entry, 0, len(recs))
+			for _, r := range recs {
+				out = append(out, entry{r.ID, r.Created, r.Login, r.Credential, r.Total, r.Source})
+			}
+			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "BATCH\tCREATED\tLOGIN\tDOCUMENTS\tSOURCE")
@@ -93,7 +106,7 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		prev, prevAt = st, time.Now()
 		if *asJSON {
-			if err := json.NewEncoder(stdout).Encode(st); err != nil {
+			if err := writeJSON(stdout, st); err != nil {
 				return err
 			}
 		} else {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -69,4 +71,41 @@ func signet(args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
 	code = run(context.Background(), args, &out, &errOut)
 	return code, out.String(), errOut.String()
+}
+
+// Every command's --help, as a person reads it: its usage and its own flags only.
+func TestHelpGolden(t *testing.T) {
+	t.Setenv("SIGNET_CONFIG", "")
+	var all strings.Builder
+	for _, cmd := range everyCommand {
+		code, stdout, stderr := signet(append(append([]string{}, cmd...), "--help")...)
+		fmt.Fprintf(&all, "$ signet %s --help   (exit %d)\n%s%s\n", strings.Join(cmd, " "), code, stdout, stderr)
+	}
+	golden(t, "help", all.String())
+}
+
+// `signet version` and `signet --version`, with the -ldflags -X values a release build sets.
+func TestVersionGolden(t *testing.T) {
+	defer func(v, r, rt string) { version, revision, revisionTime = v, r, rt }(version, revision, revisionTime)
+	version, revision, revisionTime = "v1.2.3", "0123456789abcdef0123456789abcdef01234567", "2026-12-03T12:00:00Z"
+	var all strings.Builder
+	for _, args := range [][]string{{"--version"}, {"version"}, {"version", "--json"}} {
+		code, stdout, stderr := signet(args...)
+		fmt.Fprintf(&all, "$ signet %s   (exit %d)\n%s%s\n", strings.Join(args, " "), code, stdout, stderr)
+	}
+	// The Go version and platform are the toolchain's, not the program's.
+	out := strings.ReplaceAll(all.String(), runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH, "GO PLATFORM")
+	out = strings.ReplaceAll(out, `"go_version":"`+runtime.Version()+`","platform":"`+runtime.GOOS+"/"+runtime.GOARCH+`"`, `"go_version":"GO","platform":"PLATFORM"`)
+	golden(t, "version", out)
+}
+
+// transcript runs each command line with extra appended (not shown: --data-dir and the like) and
+// returns what a terminal would show, with dirs and the volatile parts normalised.
+func transcript(dirs, extra []string, cmds ...[]string) string {
+	var b strings.Builder
+	for _, args := range cmds {
+		code, stdout, stderr := signet(append(append([]string{}, args...), extra...)...)
+		fmt.Fprintf(&b, "$ signet %s   (exit %d)\n%s%s\n", strings.Join(args, " "), code, stdout, stderr)
+	}
+	return normalise(b.String(), dirs...)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -31,8 +30,10 @@ type verifiedSignature struct {
 // runVerify is `signet verify FILE.pdf [--trust CA.pem] [--json]`: one line per signature; exit 0 when
 // every signature is valid (digest and, with --trust, the chain), 1 otherwise.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("verify", `Usage: signet verify FILE.pdf [--trust CA.pem] [--json]
+
+Checks every signature of the PDF: one line each; exit 0 when all are valid.
+`, stderr)
 	trust := fs.String("trust", "", "PEM file of trusted root certificates (default: the system's)")
 	asJSON := fs.Bool("json", false, "print JSON instead of lines")
 	file, err := parseWithPositional(fs, args)
