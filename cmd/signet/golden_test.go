@@ -50,7 +50,9 @@ var volatile = []struct {
 	{regexp.MustCompile(`\bb[0-9a-z]{12,}\b`), "BATCH"},
 	{regexp.MustCompile(`(elapsed|"elapsed_ms")[=:]\s*[0-9.]+(ms|s|µs)?`), "${1}=ELAPSED"},
 	{regexp.MustCompile(`[0-9]+(\.[0-9]+)? docs/s`), "N docs/s"},
-	{regexp.MustCompile(`"rate":[0-9.e+-]+`), `"rate":RATE`},
+	{regexp.MustCompile(`"(rate|docs_per_s|eta_s)":[0-9.e+-]+`), `"$1":RATE`},
+	{regexp.MustCompile(`"size":[0-9]+`), `"size":SIZE`},
+	{regexp.MustCompile(`signed/local/\d{4}/\d\d/`), "signed/local/YYYY/MM/"},
 }
 
 // normalise replaces each of dirs (temporary folders) with $TMP, then the volatile patterns.
