@@ -46,7 +46,10 @@ var volatile = []struct {
 	with string
 }{
 	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`), "TIME"},
-	{regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`), "TIME"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?Z?`), "TIME"},
+	// The audit chain's hashes cover each event's time.
+	{regexp.MustCompile(`"(prev_hash|hash)":"[0-9a-f]{64}"`), `"$1":"HASH"`},
+	{regexp.MustCompile(`\b(\d+)-[0-9a-f]{8}\b`), "$1-HASH"},
 	{regexp.MustCompile(`\bb[0-9a-z]{12,}\b`), "BATCH"},
 	{regexp.MustCompile(`(elapsed|"elapsed_ms")[=:]\s*[0-9.]+(ms|s|µs)?`), "${1}=ELAPSED"},
 	{regexp.MustCompile(`[0-9]+(\.[0-9]+)? docs/s`), "N docs/s"},
