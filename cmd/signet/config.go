@@ -9,10 +9,10 @@ import (
 	"github.com/signet-b24/signet/internal/config"
 )
 
-const configUsage = `Usage: signet config [print | check [--role serve|intake|worker] [flags]]
+const configUsage = `Usage: signet config [print [--json] | check [--role serve|intake|worker] [flags]]
 
   print   (the default) every setting as a Markdown table: YAML key, environment variable, flag,
-          default and meaning; the README's settings table is this output
+          default and meaning; the README's settings table is this output (--json: an array)
   check   load the configuration as ` + "`signet serve`" + ` would (--config FILE or SIGNET_CONFIG, the
           environment, the flags), validate it and read the files it names; one line per problem,
           each naming its setting; exit 0 when there is none, 1 otherwise
@@ -27,8 +27,12 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch action {
 	case "print":
 		fs := newFlagSet("config print", configUsage, stderr)
+		asJSON := fs.Bool("json", false, "print the settings as a JSON array")
 		if _, err := parseArgs(fs, args, 0); err != nil {
 			return err
+		}
+		if *asJSON {
+			return writeSettingsJSON(stdout)
 		}
 		printSettings(stdout)
 		return nil
@@ -53,4 +57,20 @@ func printSettings(stdout io.Writer) {
 		}
 		fmt.Fprintf(stdout, "| `%s` | `%s` | `--%s` | `%s` | %s |\n", s.Key, s.Env(), s.Flag(), def, strings.ReplaceAll(s.Help, "|", "\\|"))
 	}
+}
+
+// writeSettingsJSON prints every setting with its names and embedded default.
+func writeSettingsJSON(stdout io.Writer) error {
+	type setting struct {
+		Key     string `json:"key"`
+		Env     string `json:"env"`
+		Flag    string `json:"flag"`
+		Default string `json:"default"`
+		Help    string `json:"help"`
+	}
+	var out []setting
+	for _, s := range config.Defaults().Settings() {
+		out = append(out, setting{s.Key, s.Env(), "--" + s.Flag(), s.Value(), s.Help})
+	}
+	return writeJSON(stdout, out)
 }

@@ -74,3 +74,29 @@ func TestREADMECommandsExist(t *testing.T) {
 		}
 	}
 }
+
+// The README's settings table is `signet config`'s output: every row it prints is a line there.
+func TestREADMESettingsTableIsConfigOutput(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(string(readme), "\n") {
+		lines[l] = true
+	}
+	code, table, _ := signet("config")
+	if code != 0 {
+		t.Fatalf("signet config: exit %d", code)
+	}
+	rows := strings.Split(strings.TrimSpace(table), "\n")
+	for _, row := range rows {
+		if !lines[row] {
+			t.Errorf("README.md lacks this row of `signet config` (paste the command's output):\n%s", row)
+		}
+	}
+	// --json lists the same settings: one object per row below the table's two header lines.
+	if code, js, _ := signet("config", "--json"); code != 0 || strings.Count(js, `"key":`) != len(rows)-2 {
+		t.Errorf("signet config --json: exit %d, %d settings, want %d", code, strings.Count(js, `"key":`), len(rows)-2)
+	}
+}
