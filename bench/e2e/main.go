@@ -109,7 +109,7 @@ func run(n int, signet string, senders int, interactive, rawDur time.Duration, k
 	}
 	common := []string{"--data-dir", dataDir}
 	args := append([]string{"serve", "--listen", addr, "--metrics-listen", metricsAddr, "--log-level", "warn",
-		"--bitrix24-portals", base, "--bitrix24-allow-private", "true",
+		"--bitrix24-portals", base, "--bitrix24-allow-private",
 		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
 		"--bitrix24-oauth-url", portal.OAuthURL(), "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"}, common...)
 	args = append(args, extra...)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -30,7 +31,8 @@ Actions:
           button (placement.bind CRM_DEAL_DETAIL_TOOLBAR) on every installed portal, or on --member-id.
           Safe to repeat; run it after an application version update (Bitrix24 may drop robots then).
           Handler URLs are built from public_url, which Bitrix24 must reach.
-  portals list the installed portals: member_id, domain, scope, installed
+  portals [--json]
+          list the installed portals: member_id, domain, scope, installed
   move --member-id ID --domain NEW
           a renamed portal: its REST endpoint redirects and Signet follows no redirect (tokens stay on
           the registered host). After checking in the portal that it was really renamed, add NEW to
@@ -48,8 +50,9 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	memberID := fs.String("member-id", "", "only this portal (register)")
 	newDomain := fs.String("domain", "", "the portal's new domain (move)")
+	asJSON := fs.Bool("json", false, "print JSON (portals)")
 	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
-	load := settingFlags(fs)
+	load := settingFlags(fs, keys(natsClientKeys, bitrix24Keys, []string{"public_url", "security.secret_keys_file"})...)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -75,6 +78,19 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	switch action {
 	case "portals":
+		if *asJSON {
+			type portal struct {
+				MemberID  string    `json:"member_id"`
+				Domain    string    `json:"domain"`
+				Scope     string    `json:"scope"`
+				Installed time.Time `json:"installed"`
+			}
+			out := make([]portal, 0, len(list))
+			for _, p := range list {
+				out = append(out, portal{p.Auth.MemberID, p.Auth.Domain, p.Auth.Scope, p.Installed})
+			}
+			return writeJSON(stdout, out)
+		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER_ID\tDOMAIN\tSCOPE\tINSTALLED")
 		for _, p := range list {

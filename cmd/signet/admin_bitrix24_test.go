@@ -23,7 +23,7 @@ func TestAdminBitrix24Move(t *testing.T) {
 		t.Fatalf("call to the renamed portal: %v", err)
 	}
 	newHost := strings.TrimPrefix(e.portal.BaseURL(), "http://")
-	flags := []string{"--data-dir", e.cfg.DataDir, "--bitrix24-allow-private", "true", "--member-id", mid, "--domain", newHost}
+	flags := []string{"--data-dir", e.cfg.DataDir, "--bitrix24-allow-private", "--member-id", mid, "--domain", newHost}
 	var stdout, stderr bytes.Buffer
 	if code := run(ctx, append([]string{"admin", "bitrix24", "move", "--bitrix24-portals", old}, flags...), &stdout, &stderr); code == 0 {
 		t.Fatalf("move to a domain outside bitrix24.portals succeeded: %s", stdout.String())

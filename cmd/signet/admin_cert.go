@@ -96,6 +96,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	configFile := fs.String("config", os.Getenv("SIGNET_CONFIG"), "YAML configuration file")
 	token := fs.String("token", "", "token name (as configured) or label")
+	asJSON := fs.Bool("json", false, "print JSON (list)")
 	label := fs.String("label", "", "label (CKA_LABEL) of the new key and certificate, e.g. mary-2026")
 	subject := fs.String("subject", "", `certificate subject, e.g. "CN=Иванова Мария,O=Acme,C=RU"`)
 	keyType := fs.String("key-type", "", "p256, p384, rsa3072 or rsa2048 (default: "+keyring.DefaultsText()+")")
@@ -219,6 +220,9 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		creds, err := k.List(ctx, *token)
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			return certWriteJSON(stdout, creds, k.Status())
 		}
 		certPrintList(stdout, creds, k.Status())
 		return nil

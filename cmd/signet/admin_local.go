@@ -25,7 +25,7 @@ Actions:
                                      typed without echo on a terminal, read as the first line of standard
                                      input, or of FILE (at least 12 characters)
   remove LOGIN                       delete the administrator; their sessions end at the next request
-  list
+  list [--json]
 
 The accounts are LOGIN:Argon2id lines in security.admin_passwords_file (default
 <data_dir>/admin.passwords); the server reads the file at every sign-in, so no restart is needed.
@@ -40,7 +40,8 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	passwordFile := fs.String("password-file", "", "read the password from the first line of this file (set)")
-	load := settingFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON (list)")
+	load := settingFlags(fs, "public_url", "security.admin_passwords_file")
 	login, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		return usageError{err}
@@ -75,6 +76,16 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		logins, err := pages.LocalAdmins(path)
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			type entry struct {
+				Login string `json:"login"`
+			}
+			out := make([]entry, len(logins))
+			for i, l := range logins {
+				out[i] = entry{l}
+			}
+			return writeJSON(stdout, out)
 		}
 		for _, l := range logins {
 			fmt.Fprintln(stdout, l)

@@ -22,7 +22,7 @@ func init() {
 
 const adminUserUsage = `Usage: signet admin user <action> [LOGIN] [flags]
 
-Actions:
+Actions (--json prints JSON instead of text):
   add LOGIN [--description TEXT] [--bitrix MEMBER_ID:USER_ID]… [--otp-disabled]
   list
   show LOGIN
@@ -60,10 +60,11 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	otpOff := fs.Bool("otp-disabled", false, "the user signs without a one-time password (add)")
 	credential := fs.String("credential", "", "PKCS#11 URI of a credential (map, unmap; add: mapped and made the default)")
 	makeDefault := fs.Bool("default", false, "make the credential the user's default (map)")
+	asJSON := fs.Bool("json", false, "print JSON (list, show and the actions that print the user)")
 	bitrix := bitrixFlag{}
 	fs.Var(bitrix, "bitrix", "MEMBER_ID:USER_ID of the user on a portal; repeat for several portals (add)")
 	// The server's settings (--data-dir, --nats-url, …) are accepted too, so the command finds its NATS.
-	load := settingFlags(fs)
+	load := settingFlags(fs, keys(natsClientKeys, []string{"public_url", "security.secret_keys_file"})...)
 	login, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		return usageError{err}
@@ -102,13 +103,20 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		printUser(stdout, u)
+		printUser(stdout, u, *asJSON)
 	case "list":
 		users, err := svc.ListUsers(ctx)
 		if err != nil {
 			return err
 		}
 		sort.Slice(users, func(i, j int) bool { return users[i].Login < users[j].Login })
+		if *asJSON {
+			out := make([]userJSON, len(users))
+			for i := range users {
+				out[i] = newUserJSON(&users[i])
+			}
+			return writeJSON(stdout, out)
+		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "LOGIN\tOTP\tSTATE\tBITRIX24\tDESCRIPTION")
 		for i := range users {
@@ -121,19 +129,19 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		printUser(stdout, u)
+		printUser(stdout, u, *asJSON)
 	case "disable", "enable":
 		u, err := svc.SetDisabled(ctx, login, action == "disable")
 		if err != nil {
 			return err
 		}
-		printUser(stdout, u)
+		printUser(stdout, u, *asJSON)
 	case "otp-disable", "otp-enable":
 		u, err := svc.SetOTPDisabled(ctx, login, action == "otp-disable")
 		if err != nil {
 			return err
 		}
-		printUser(stdout, u)
+		printUser(stdout, u, *asJSON)
 	case "delete":
 		if err := svc.DeleteUser(ctx, login); err != nil {
 			return err
@@ -158,7 +166,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		printUser(stdout, u)
+		printUser(stdout, u, *asJSON)
 	default:
 		return usageError{fmt.Errorf("unknown action %q; run `signet admin user help`", action)}
 	}
@@ -218,7 +226,22 @@ func bitrixIDs(u *identity.User) string {
 	return strings.Join(parts, ",")
 }
 
-func printUser(w io.Writer, u *identity.User) {
+// userJSON is a user as `--json` prints it: the stored fields and the two derived states.
+type userJSON struct {
+	identity.User
+	OTP   string `json:"otp"`
+	State string `json:"state"`
+}
+
+func newUserJSON(u *identity.User) userJSON {
+	return userJSON{User: *u, OTP: otpState(u), State: userState(u)}
+}
+
+func printUser(w io.Writer, u *identity.User, asJSON bool) {
+	if asJSON {
+		writeJSON(w, newUserJSON(u))
+		return
+	}
 	fmt.Fprintf(w, "login:       %s\ndescription: %s\notp:         %s\nstate:       %s\nbitrix24:    %s\n",
 		u.Login, u.Description, otpState(u), userState(u), bitrixIDs(u))
 	for _, c := range u.Credentials {

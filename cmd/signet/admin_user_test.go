@@ -111,6 +111,10 @@ func TestAdminUserCommands(t *testing.T) {
 	if out := cli("show", "mary@acme.example"); !strings.Contains(out, "otp:         enrolled") || strings.Contains(out, pending.Secret) {
 		t.Errorf("show after enrolment (and never the secret):\n%s", out)
 	}
+	golden(t, "admin_user", transcript([]string{dir}, d,
+		[]string{"admin", "user", "list"}, []string{"admin", "user", "list", "--json"},
+		[]string{"admin", "user", "show", "mary@acme.example", "--json"},
+		[]string{"dlq", "list"}, []string{"dlq", "list", "--json"}))
 	if out := cli("delete", "ivan"); !strings.Contains(out, "deleted ivan") {
 		t.Errorf("delete: %s", out)
 	}

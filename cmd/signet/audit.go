@@ -25,7 +25,7 @@ Actions:
   verify        walk the hash chain of the AUDIT stream (or --file, a raw export) and report the first
                 broken link, missing event or bad checkpoint signature; exit 1 when the chain is broken
   export        write events as JSON lines, CSV or raw messages: --from, --to, --portal, --user, --format
-  show JOB      tell one document's story: every event recorded for the job id
+  show JOB      tell one document's story: every event recorded for the job id (--json: an array)
 
 Every action reads NATS at --nats-url (or the configuration's nats.url, SIGNET_NATS_URL), or the
 embedded server of a "signet serve" running on the same data directory.
@@ -44,6 +44,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stream := fs.String("stream", contracts.StreamAudit, "the stream to read (a copy of AUDIT, for instance)")
 	var (
 		keyFile, keyURI, file             *string
+		showJSON                          = new(bool)
 		from, to, portal, user, format, o *string
 	)
 	switch action {
@@ -59,18 +60,21 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		format = fs.String("format", "jsonl", "jsonl, csv, or raw (the stored messages, for `audit verify --file`)")
 		o = fs.String("out", "", "write to this file instead of standard output")
 	case "show":
+		showJSON = fs.Bool("json", false, "print the events as a JSON array (the stored fields)")
 	default:
 		fmt.Fprint(stderr, auditUsage)
 		return usageError{fmt.Errorf("unknown action %q", action)}
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	// Flags may come before or after the job id.
+	pos, err := parseArgs(fs, args[1:], -1)
+	if err != nil {
 		return err
 	}
-	if action == "show" && fs.NArg() != 1 {
+	if action == "show" && len(pos) != 1 {
 		return usageError{errors.New("show takes one job id: signet audit show JOB")}
 	}
-	if action != "show" && fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
+	if action != "show" && len(pos) > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %v", pos)}
 	}
 
 	if action == "verify" && *file != "" {
@@ -128,7 +132,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	default: // show
-		return showJob(ctx, js, *stream, fs.Arg(0), stdout)
+		return showJob(ctx, js, *stream, pos[0], *showJSON, stdout)
 	}
 }
 
@@ -340,13 +344,16 @@ func exportEvents(ctx context.Context, js jetstream.JetStream, stream string, f 
 }
 
 // showJob prints one document's story, oldest first.
-func showJob(ctx context.Context, js jetstream.JetStream, stream, job string, w io.Writer) error {
+func showJob(ctx context.Context, js jetstream.JetStream, stream, job string, asJSON bool, w io.Writer) error {
 	events, err := audit.Story(ctx, js, stream, job)
 	if err != nil {
 		return err
 	}
 	if len(events) == 0 {
 		return fmt.Errorf("no audit events for job %q; check the id (it is in the robot's answer and the deal's timeline)", job)
+	}
+	if asJSON {
+		return writeJSON(w, events)
 	}
 	fmt.Fprintf(w, "Job %s", job)
 	if p := events[0].Portal; p != "" {

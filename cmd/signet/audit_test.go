@@ -83,6 +83,8 @@ func TestAuditCommands(t *testing.T) {
 		!strings.Contains(out, "request_accepted") || !strings.Contains(out, "certificate serial 01:02") || strings.Contains(out, "john") {
 		t.Fatalf("show: exit %d\n%s%s", code, out, errOut)
 	}
+	golden(t, "audit_show", transcript([]string{url}, []string{"--nats-url", url},
+		[]string{"audit", "show", "r1"}, []string{"audit", "show", "r1", "--json"}))
 	if code, _, errOut := signet("audit", "show", "--nats-url", url, "r404"); code != 1 || !strings.Contains(errOut, "no audit events") {
 		t.Fatalf("show of an unknown job: exit %d %s", code, errOut)
 	}

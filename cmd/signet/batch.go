@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,15 +12,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer/batch"
+	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/worker"
 )
 
-const batchUsage = `Usage: signet batch <status BATCH-ID [--watch] [--json] | list> [flags]
+const batchUsage = `Usage: signet batch <status BATCH-ID [--watch] [--json] | list [--json] | collect BATCH-ID --out DIR> [flags]
 
   status ID   documents signed, failed and pending, the rate and the time left, and every failure
-              with its reason (and its DEAD sequence, for ` + "`signet dlq retry SEQ`" + `)
+              with its reason (and its DEAD sequence, for ` + "`signet dlq retry SEQ`" + `); a batch
+              with no result for a while is shown as stalled, without a rate or a time left
   --watch     redraw every --every (2s) until the batch is finished
-  list        every batch, newest first
+  list        every batch, newest first (--json: a JSON array)
+  collect ID  copy the batch's signed PDFs from the storage into --out DIR under their original
+              names (never overwriting a file); exit 1 while some are not signed
 `
 
 func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -32,7 +37,12 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	watch := fs.Bool("watch", false, "redraw until the batch is finished")
 	every := fs.Duration("every", 2*time.Second, "how often --watch redraws")
 	asJSON := fs.Bool("json", false, "print JSON")
-	load := settingFlags(fs)
+	outDir := fs.String("out", "", "folder the signed PDFs are written to (collect)")
+	settings := natsClientKeys
+	if action == "collect" {
+		settings = keys(natsClientKeys, storageKeys)
+	}
+	load := settingFlags(fs, settings...)
 	id, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -41,12 +51,14 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{err}
 	}
 	switch {
-	case action == "status" && id == "":
-		return usageError{errors.New("status needs a BATCH-ID (see `signet batch list`)")}
-	case action != "status" && action != "list":
-		return usageError{fmt.Errorf("unknown action %q; use status or list", action)}
+	case (action == "status" || action == "collect") && id == "":
+		return usageError{fmt.Errorf("%s needs a BATCH-ID (see `signet batch list`)", action)}
+	case action == "collect" && *outDir == "":
+		return usageError{errors.New("collect needs --out DIR, the folder for the signed PDFs")}
+	case action != "status" && action != "list" && action != "collect":
+		return usageError{fmt.Errorf("unknown action %q; use status, list or collect", action)}
 	}
-	_, nc, js, err := loadAndDialNATS(load, "batch")
+	cfg, nc, js, err := loadAndDialNATS(load, "batch")
 	if err != nil {
 		return err
 	}
@@ -58,13 +70,30 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if action == "collect" {
+		return collectBatch(ctx, cfg, js, kv, id, *outDir, *asJSON, stdout)
+	}
 	if action == "list" {
 		recs, err := batch.ListRecords(ctx, kv)
 		if err != nil {
 			return err
 		}
 		if *asJSON {
-			return json.NewEncoder(stdout).Encode(recs)
+			// The record's grant id stays in NATS (never printed whole) and its names are per
+			// document: a list shows neither.
+			type entry struct {
+				ID         string    `json:"id"`
+				Created    time.Time `json:"created"`
+				Login      string    `json:"login"`
+				Credential string    `json:"credential"`
+				Total      int       `json:"total"`
+				Source     string    `json:"source"`
+			}
+			out := make([]entry, 0, len(recs))
+			for _, r := range recs {
+				out = append(out, entry{r.ID, r.Created, r.Login, r.Credential, r.Total, r.Source})
+			}
+			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "BATCH\tCREATED\tLOGIN\tDOCUMENTS\tSOURCE")
@@ -91,16 +120,17 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				rate = float64(st.Signed+st.Failed-prev.Signed-prev.Failed) / d
 			}
 		}
+		watched := prev != nil
 		prev, prevAt = st, time.Now()
 		if *asJSON {
-			if err := json.NewEncoder(stdout).Encode(st); err != nil {
+			if err := writeJSON(stdout, newBatchStatusJSON(st, time.Now())); err != nil {
 				return err
 			}
 		} else {
 			if *watch {
 				fmt.Fprint(stdout, "\033[H\033[2J")
 			}
-			printBatchStatus(stdout, st, rate)
+			printBatchStatus(stdout, st, rate, watched, time.Now())
 		}
 		if !*watch || st.Done {
 			break
@@ -120,14 +150,70 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func printBatchStatus(w io.Writer, st *batch.Status, rate float64) {
+// stallAfter is how long a batch may go without a result before it is called stalled: at least a
+// minute, and ten times the mean interval between its results so far (a slow batch is not stalled).
+func stallAfter(st *batch.Status) time.Duration {
+	d := time.Minute
+	if st.Rate > 0 {
+		d = max(d, time.Duration(10/st.Rate*float64(time.Second)))
+	}
+	return d
+}
+
+// stalledSince says whether an unfinished batch has had no result for stallAfter, and since when: a
+// rate and a time left computed from its past would then be a promise nothing keeps.
+func stalledSince(st *batch.Status, now time.Time) (time.Time, bool) {
+	if st.Done {
+		return time.Time{}, false
+	}
+	last := st.Last
+	if last.IsZero() {
+		last = st.Created
+	}
+	return last, now.Sub(last) > stallAfter(st)
+}
+
+// batchStatusJSON is `signet batch status --json`: the status, whether it is stalled, and the time
+// left in seconds only while there is a rate to estimate it from.
+type batchStatusJSON struct {
+	*batch.Status
+	Stalled bool     `json:"stalled"`
+	ETA     *float64 `json:"eta_s,omitempty"`
+}
+
+func newBatchStatusJSON(st *batch.Status, now time.Time) batchStatusJSON {
+	_, stalled := stalledSince(st, now)
+	out := batchStatusJSON{Status: st, Stalled: stalled}
+	if !stalled && !st.Done && st.Rate > 0 {
+		eta := st.ETA(st.Rate).Seconds()
+		out.ETA = &eta
+	}
+	return out
+}
+
+// printBatchStatus prints a batch's progress; rate is over the last --watch interval when watched,
+// else the batch's overall rate.
+func printBatchStatus(w io.Writer, st *batch.Status, rate float64, watched bool, now time.Time) {
 	fmt.Fprintf(w, "batch %s  (%s, %d documents, from %s, created %s)\n", st.ID, st.Login, st.Total, st.Source, st.Created.Format(time.RFC3339))
 	fmt.Fprintf(w, "signed %d  failed %d  pending %d  queued %d/%d\n", st.Signed, st.Failed, st.Pending, st.Published, st.Total)
+	since, stalled := stalledSince(st, now)
 	switch {
 	case st.Done:
 		fmt.Fprintf(w, "finished at %s, %.1f docs/s overall\n", st.Last.Format(time.RFC3339), st.Rate)
+	case stalled:
+		what := "no document has finished since " + since.Format(time.RFC3339)
+		if st.Last.IsZero() {
+			what = "no document has finished since the batch was created"
+		}
+		fmt.Fprintf(w, "STALLED: %s (%s ago)\n", what, now.Sub(since).Round(time.Second))
+		if st.Published < st.Total {
+			fmt.Fprintf(w, "  %d documents were never queued: run the same `signet enqueue` command again to queue them\n", st.Total-st.Published)
+		}
+		fmt.Fprintln(w, "  are workers running and tokens online? `signet status`; failures waiting in DEAD: `signet dlq list`")
 	case rate > 0:
 		fmt.Fprintf(w, "rate %.1f docs/s, about %s left\n", rate, st.ETA(rate).Round(time.Second))
+	case watched && st.Signed+st.Failed > 0:
+		fmt.Fprintln(w, "rate: no document finished since the last refresh")
 	default:
 		fmt.Fprintln(w, "rate: no document finished yet")
 	}
@@ -144,4 +230,65 @@ func printBatchStatus(w io.Writer, st *batch.Status, rate float64) {
 		}
 		tw.Flush()
 	}
+}
+
+// collectBatch is `signet batch collect ID --out DIR`.
+func collectBatch(ctx context.Context, cfg *config.Config, js jetstream.JetStream, kv jetstream.KeyValue, id, dir string, asJSON bool, stdout io.Writer) error {
+	results, err := worker.LookupResults(ctx, js)
+	if err != nil {
+		return err
+	}
+	store, err := storage.Open(ctx, cfg.Storage.URL, storage.Options{Retention: cfg.Storage.Retention, PruneInterval: -1})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	c, err := batch.Collect(ctx, kv, store, results.Signed, id, dir)
+	if c != nil {
+		if asJSON {
+			type file struct {
+				N        int    `json:"n"`
+				Name     string `json:"name"`
+				Size     int64  `json:"size,omitempty"`
+				Existing bool   `json:"existing,omitempty"`
+			}
+			out := struct {
+				BatchID  string `json:"batch_id"`
+				Dir      string `json:"dir"`
+				Total    int    `json:"total"`
+				Written  []file `json:"written"`
+				Unsigned []file `json:"unsigned"`
+			}{BatchID: c.BatchID, Dir: dir, Total: c.Total, Written: []file{}, Unsigned: []file{}}
+			for _, f := range c.Written {
+				out.Written = append(out.Written, file{f.N, f.Name, f.Size, f.Existing})
+			}
+			for _, f := range c.Unsigned {
+				out.Unsigned = append(out.Unsigned, file{N: f.N, Name: f.Name})
+			}
+			if jerr := writeJSON(stdout, out); jerr != nil && err == nil {
+				err = jerr
+			}
+		} else {
+			existing := 0
+			for _, f := range c.Written {
+				if f.Existing {
+					existing++
+				}
+			}
+			fmt.Fprintf(stdout, "%d of %d signed PDFs in %s (%d written now, %d already there)\n", len(c.Written), c.Total, dir, len(c.Written)-existing, existing)
+			if len(c.Unsigned) > 0 {
+				fmt.Fprintf(stdout, "not signed (failed, or still pending: `signet batch status %s`):\n", c.BatchID)
+				for _, f := range c.Unsigned {
+					fmt.Fprintf(stdout, "  %d\t%s\n", f.N, f.Name)
+				}
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(c.Unsigned) > 0 {
+		return exitError{code: 1}
+	}
+	return nil
 }

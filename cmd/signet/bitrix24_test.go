@@ -429,7 +429,7 @@ func TestAdminBitrix24Register(t *testing.T) {
 	if len(e.portal.Robots()) != 0 {
 		t.Fatal("robot not deleted")
 	}
-	flags := []string{"--data-dir", e.cfg.DataDir, "--public-url", e.cfg.PublicURL, "--bitrix24-allow-private", "true"}
+	flags := []string{"--data-dir", e.cfg.DataDir, "--public-url", e.cfg.PublicURL, "--bitrix24-allow-private"}
 	var stdout, stderr bytes.Buffer
 	if code := run(ctx, append([]string{"admin", "bitrix24", "register"}, flags...), &stdout, &stderr); code != 0 {
 		t.Fatalf("register: exit %d: %s", code, stderr.String())

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	_ "embed"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -46,8 +45,12 @@ type demoResult struct {
 // runDemo starts everything in one process plus an emulated Bitrix24 portal, installs Signet on it,
 // sends N robot calls exactly as Bitrix24 would, waits for N callbacks and prints one line.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", `Usage: signet demo [--docs N] [--out DIR] [flags]
+
+Starts everything in one process plus an emulated Bitrix24 portal, installs Signet on it, sends N robot
+calls exactly as Bitrix24 does, waits for the N callbacks and prints one line:
+signed=N failed=0 docs_per_s=X out=DIR.
+`, stderr)
 	docs := fs.Int("docs", 100, "number of documents (robot calls)")
 	out := fs.String("out", "demo-out", "directory for the signed PDFs")
 	pdf := fs.String("pdf", "", "PDF to sign (default: the built-in one-page invoice)")
@@ -273,7 +276,7 @@ func emulatorSettings(portal *emulator.Portal, dataDir string) ([]string, error)
 	}
 	// The metrics listener on a port of its own choosing: tests and demos run side by side.
 	return []string{"--data-dir", dataDir, "--listen", addr, "--metrics-listen", "127.0.0.1:0",
-		"--bitrix24-portals", portal.BaseURL(), "--bitrix24-allow-private", "true",
+		"--bitrix24-portals", portal.BaseURL(), "--bitrix24-allow-private",
 		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
 		"--bitrix24-oauth-url", portal.OAuthURL()}, nil
 }

@@ -7,21 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/worker"
 )
 
-const dlqUsage = `Usage: signet dlq <list|show SEQ|retry SEQ|retry --all|purge> [--nats-url URL] [--config FILE]
+const dlqUsage = `Usage: signet dlq <list|show SEQ|retry SEQ|retry --all|purge> [--json] [--nats-url URL] [--config FILE]
 
-  list         one line per dead message: seq, time, subject, job id, reason
+  list         one line per dead message: seq, time, subject, job id, reason (--json: an array)
   show SEQ     the message (document URLs' auth= tokens blanked) and why it died
   retry SEQ    republish the job to its original subject under a new Nats-Msg-Id and delete it
                from DEAD; a sign job whose result is already stored is not signed again
@@ -30,19 +28,27 @@ const dlqUsage = `Usage: signet dlq <list|show SEQ|retry SEQ|retry --all|purge> 
 
 // runDLQ inspects and empties the dead-letter stream DEAD.
 func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, flags, pos, all := splitDLQArgs(args)
-	if sub == "" || sub == "help" || sub == "-h" || sub == "--help" {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		fmt.Fprintln(stdout, dlqUsage)
-		if sub == "" {
+		if len(args) == 0 {
 			return usageError{errors.New("missing subcommand: list, show, retry or purge")}
 		}
 		return nil
 	}
-	cfg, rest, err := config.Load("dlq", flags, os.Getenv)
+	sub := args[0]
+	fs := newFlagSet("dlq "+sub, dlqUsage+"\n", stderr)
+	allFlag := fs.Bool("all", false, "retry every dead message (retry)")
+	asJSON := fs.Bool("json", false, "print JSON (list, show)")
+	load := settingFlags(fs, natsClientKeys...)
+	pos, err := parseArgs(fs, args[1:], -1)
+	if err != nil {
+		return err
+	}
+	all := *allFlag
+	cfg, err := load("dlq")
 	if err != nil {
 		return usageError{err}
 	}
-	pos = append(pos, rest...)
 	seqArg := func() (uint64, error) {
 		if len(pos) != 1 {
 			return 0, usageError{fmt.Errorf("%s needs one sequence number (see `signet dlq list`)", sub)}
@@ -85,6 +91,13 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
+		if *asJSON {
+			out := make([]deadLetter, 0, len(letters))
+			for i := range letters {
+				out = append(out, newDeadLetter(&letters[i], false))
+			}
+			return writeJSON(stdout, out)
+		}
 		for _, l := range letters {
 			fmt.Fprintf(stdout, "%d  %s  %s  %s  %s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, orDash(l.JobID), oneLine(l.Reason))
 		}
@@ -100,6 +113,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		l, err := queue.GetDead(ctx, js, seq)
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, newDeadLetter(l, true))
 		}
 		fmt.Fprintf(stdout, "seq:        %d\ntime:       %s\nsubject:    %s\nstream:     %s (seq %d)\njob:        %s\ndeliveries: %d\nreason:     %s\n\n%s\n",
 			l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, l.Stream, l.OrigSeq, orDash(l.JobID), l.Deliveries, l.Reason, redact(pretty(l.Data)))
@@ -162,33 +178,32 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// splitDLQArgs separates the subcommand, the setting flags (all take a value), the positional
-// arguments and --all, so that flags may come before or after the sequence number.
-func splitDLQArgs(args []string) (sub string, flags, pos []string, all bool) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--all" || a == "-all":
-			all = true
-		case a == "-h" || a == "--help" || a == "-help":
-			if sub == "" {
-				sub = "help"
-			} else {
-				flags = append(flags, a)
-			}
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) {
-				i++
-				flags = append(flags, args[i])
-			}
-		case sub == "":
-			sub = a
-		default:
-			pos = append(pos, a)
+// deadLetter is a DEAD message as --json prints it; the message itself (show only) with document
+// URLs' auth= tokens blanked, as in the text form.
+type deadLetter struct {
+	Seq        uint64          `json:"seq"`
+	Time       time.Time       `json:"time"`
+	Subject    string          `json:"subject"`
+	Stream     string          `json:"stream"`
+	StreamSeq  uint64          `json:"stream_seq"`
+	JobID      string          `json:"job_id,omitempty"`
+	Deliveries uint64          `json:"deliveries"`
+	Reason     string          `json:"reason"`
+	Message    json.RawMessage `json:"message,omitempty"`
+	Text       string          `json:"message_text,omitempty"`
+}
+
+func newDeadLetter(l *queue.Letter, withData bool) deadLetter {
+	d := deadLetter{Seq: l.Seq, Time: l.Time.UTC(), Subject: l.Subject, Stream: l.Stream, StreamSeq: l.OrigSeq,
+		JobID: l.JobID, Deliveries: l.Deliveries, Reason: l.Reason}
+	if withData {
+		if red := redact(string(l.Data)); json.Valid([]byte(red)) {
+			d.Message = json.RawMessage(red)
+		} else {
+			d.Text = red
 		}
 	}
-	return sub, flags, pos, all
+	return d
 }
 
 func orDash(s string) string {

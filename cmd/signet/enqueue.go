@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,7 +38,9 @@ the columns / keys:
   url             or a file URL on that portal                      ┘
   deal | entity_type_id, entity_id   the CRM item whose timeline records the signature
   file_name, visible (Y/N), page (first|last), position (top-left … bottom-right), reason, location
-A FOLDER means every *.pdf in it.
+A FOLDER means every *.pdf in it; once signed, ` + "`signet batch collect BATCH-ID --out DIR`" + ` copies the
+signed PDFs from the storage into DIR under their original names. A signer whose OTP an administrator
+switched off is asked no code.
 
 Running the same command again after a crash or Ctrl-C resumes: nothing is queued twice.
 Then: signet batch status BATCH-ID [--watch]
@@ -55,7 +59,7 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	position := fs.String("position", "bottom-right", "top-left, top-center, top-right, bottom-left, bottom-center or bottom-right")
 	reason := fs.String("reason", "", "the signatures' reason")
 	progress := fs.String("progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, lines or none")
-	load := settingFlags(fs)
+	load := settingFlags(fs, keys(natsClientKeys, storageKeys, []string{"security.secret_keys_file", "security.job_signing_key_file", "security.job_ttl"})...)
 	src, err := parseWithPositional(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,11 +85,11 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeID()
+	u, err := idsvc.GetUser(ctx, *login)
+	if err != nil {
+		return err
+	}
 	if *credential == "" {
-		u, err := idsvc.GetUser(ctx, *login)
-		if err != nil {
-			return err
-		}
 		if u.DefaultCredential == "" {
 			return usageError{fmt.Errorf("%q has no default credential; give --credential URI", *login)}
 		}
@@ -121,6 +125,11 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			if *otp != "" {
 				return *otp, nil
 			}
+			if u.OTPDisabled {
+				// An administrator switched this signer's OTP off: the grant needs no code, so none is
+				// asked (identity.Authorize passes such a user as "otp-not-required").
+				return "", nil
+			}
 			return readOTP(stderr, *login)
 		},
 		Progress: bar.update,
@@ -136,7 +145,25 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "batch=%s documents=%d queued=%d already_queued=%d uploaded_bytes=%d grant_used=%d/%d elapsed=%s\n",
 		sum.BatchID, sum.Total, queued, sum.Resumed+sum.Duplicate, sum.Uploaded, sum.GrantUsed, sum.GrantMax, sum.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "follow it with: signet batch status %s --watch\n", sum.BatchID)
+	if m.Source != "" && isDir(src) {
+		// A folder's documents are signed into the artefact storage, named by job; collect puts them
+		// back under their own names.
+		pdf, _, _ := storage.ArtefactKeys("local", time.Now(), "batch-"+sum.BatchID, sum.BatchID+".N")
+		fmt.Fprintf(stdout, "signed PDFs are stored in %s under %s/, named by job (%s.N.pdf);\n", redactURL(cfg.Storage.URL), path.Dir(pdf), sum.BatchID)
+		fmt.Fprintf(stdout, "copy them under their original names with: signet batch collect %s --out %s\n", sum.BatchID, collectDir(src))
+	}
 	return nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// collectDir suggests where `signet batch collect` puts a folder's signed PDFs: a sibling folder
+// named after it (inside it, a second enqueue of the folder would not see them, but people would).
+func collectDir(src string) string {
+	return filepath.Clean(src) + "-signed"
 }
 
 func readSource(src string) (*batch.Manifest, error) {

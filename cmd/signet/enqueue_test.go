@@ -176,6 +176,7 @@ func TestEnqueueAndBatchStatusCommands(t *testing.T) {
 		t.Fatalf("enqueue summary: %q", out)
 	}
 	id := m[1]
+	enqueueOut := out
 	if !strings.Contains(errOut, "queued 4 of 4 (100%)") {
 		t.Errorf("progress lines: %q", errOut)
 	}
@@ -242,6 +243,40 @@ func TestEnqueueAndBatchStatusCommands(t *testing.T) {
 	}
 	if o, err := exec.Command(pdfsig, path).CombinedOutput(); err != nil || !strings.Contains(string(o), "Signature is Valid.") {
 		t.Errorf("pdfsig: %v\n%s", err, o)
+	}
+
+	// The signed PDFs come out of the storage under the folder's own names; the one that failed is
+	// listed, and the command says so with exit 1.
+	if !strings.Contains(enqueueOut, "signet batch collect "+id+" --out "+dir+"-signed") {
+		t.Errorf("the folder form of enqueue must say how to collect the signed PDFs:\n%s", enqueueOut)
+	}
+	outDir := filepath.Join(t.TempDir(), "signed")
+	code, out, errOut = cli("batch", "collect", id, "--out", outDir)
+	if code != 1 || !strings.Contains(out, "3 of 4 signed PDFs") || !strings.Contains(out, "4\tinv-9.pdf") {
+		t.Fatalf("batch collect: exit %d (want 1: one document is not signed)\n%s\n%s", code, out, errOut)
+	}
+	for i := range 3 {
+		f := filepath.Join(outDir, fmt.Sprintf("inv-%d.pdf", i))
+		if o, err := exec.Command(pdfsig, f).CombinedOutput(); err != nil || !strings.Contains(string(o), "Signature is Valid.") {
+			t.Errorf("pdfsig %s: %v\n%s", f, err, o)
+		}
+	}
+	golden(t, "enqueue_batch", normalise(
+		"$ signet enqueue DIR --login mary --otp 000000 --progress lines --visible   (exit 0)\n"+enqueueOut+"\n"+
+			transcript(nil, []string{"--data-dir", p.dataDir},
+				[]string{"batch", "status", id}, []string{"batch", "status", id, "--json"},
+				[]string{"batch", "list"}, []string{"batch", "list", "--json"},
+				[]string{"batch", "collect", id, "--out", outDir}, []string{"batch", "collect", id, "--out", outDir, "--json"}),
+		dir, outDir, p.dataDir))
+
+	// A signer whose OTP is off is asked no code: without --otp, and with nothing on standard input,
+	// a new batch is queued.
+	dir2 := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir2, "other.pdf"), demoInvoice, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut = cli("enqueue", dir2, "--login", "mary", "--progress", "none"); code != 0 || !strings.Contains(out, "queued=1") {
+		t.Fatalf("enqueue for a signer without OTP, no --otp: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	// Again: nothing new is queued and no grant is spent.

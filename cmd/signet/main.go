@@ -37,10 +37,11 @@ func commands() map[string]command {
 		"batch":   {runBatch, "progress of a batch: signed, failed, pending, rate, failures (`signet batch status ID --watch`)"},
 		"status":  {runStatus, "streams, consumers (pending, rate, time to drain), tokens, storage and portals on one screen"},
 		"audit":   {runAudit, "verify the hash-chained audit trail, export it, or show one document's story"},
+		"version": {runVersion, "the version, VCS revision and Go version of this binary (also `signet --version`)"},
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "enqueue", "batch", "status", "dlq", "config"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "enqueue", "batch", "status", "dlq", "config", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -78,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stdout, cmds)
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		fmt.Fprintln(stdout, currentBuild())
+		return 0
+	}
 	c, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "signet: unknown command %q\n\n", args[0])
@@ -112,5 +117,8 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nRun `signet <command> --help` for a command's flags.")
 }
 
-// usageError is a mistake in the command line (exit code 2).
+// usageError is a mistake in the command line (exit code 2). It unwraps, so that a --help found by a
+// command's flag set (flag.ErrHelp inside a usageError) still exits 0.
 type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }

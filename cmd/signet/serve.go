@@ -20,6 +20,12 @@ import (
 	"github.com/signet-b24/signet/worker/pades"
 )
 
+const serveUsage = `Usage: signet %s [flags]
+
+Every setting is a flag here, an environment variable and a key of the YAML file given with --config
+(` + "`signet config`" + ` prints them all; ` + "`signet config check`" + ` checks a configuration without starting).
+`
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runRole(ctx, "serve", role{intake: true, worker: true}, args, stdout, stderr)
 }
@@ -35,7 +41,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // runRole runs the intake, the workers, or both, until ctx ends (SIGINT/SIGTERM), then drains: the
 // HTTP server stops taking requests, jobs in hand finish and are acked, and NATS is drained.
 func runRole(ctx context.Context, name string, r role, args []string, stdout, stderr io.Writer) error {
-	cfg, rest, err := config.Load(name, args, os.Getenv)
+	cfg, rest, err := config.LoadFlags(newFlagSet(name, fmt.Sprintf(serveUsage, name), stderr), args, os.Getenv)
 	if err != nil {
 		return usageError{err}
 	}

@@ -148,8 +148,11 @@ func stripURIQuery(uri string) string {
 
 // runSign is `signet sign`: one file (--in/--out) or a folder (--in-dir/--out-dir), outside the queue.
 func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("sign", `Usage: signet sign --key URI --in IN.pdf --out OUT.pdf [flags]
+       signet sign --key URI --in-dir DIR --out-dir DIR [--workers N] [flags]
+
+Signs outside the queue with a key on a PKCS#11 token (PAdES).
+`, stderr)
 	var o signOptions
 	o.register(fs)
 	in := fs.String("in", "", "PDF to sign")

@@ -28,12 +28,21 @@ type statusReport struct {
 	Time      time.Time      `json:"time"`
 	Streams   []ops.Stream   `json:"streams"`
 	Consumers []ops.Consumer `json:"consumers"`
-	Tokens    []ops.Token    `json:"tokens,omitempty"`
+	Tokens    []statusToken  `json:"tokens,omitempty"`
 	TokensErr string         `json:"tokens_error,omitempty"`
 	Storage   string         `json:"storage"`
 	StorageOK bool           `json:"storage_ok"`
 	Portals   []statusPortal `json:"portals,omitempty"`
 	Problems  []string       `json:"problems,omitempty"`
+}
+
+// statusToken is ops.Token with the snake_case names every --json output uses.
+type statusToken struct {
+	Name          string `json:"name"`
+	Online        bool   `json:"online"`
+	Err           string `json:"error,omitempty"`
+	SessionsInUse int    `json:"sessions_in_use"`
+	MaxSessions   int    `json:"max_sessions"`
 }
 
 type statusPortal struct {
@@ -43,12 +52,15 @@ type statusPortal struct {
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("status", `Usage: signet status [--json] [--sample 2s] [flags]
+
+Streams and consumers (pending, ack pending, redelivered, rate, time to drain), DEAD, the tokens, the
+storage and the installed portals, on one screen.
+`, stderr)
 	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
 	sample := fs.Duration("sample", 2*time.Second, "interval over which rates are measured")
 	server := fs.String("server", "", "URL of a running Signet worker's metrics listener, whose /metrics gives the token state (default: the worker on this data_dir, else http://<metrics.listen>)")
-	load := settingFlags(fs)
+	load := settingFlags(fs, keys(natsClientKeys, storageKeys, []string{"metrics.listen", "metrics.token_file", "security.secret_keys_file"})...)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -88,8 +100,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	base, auth, err := metricsSource(cfg, *server)
 	if err != nil {
 		rep.TokensErr = err.Error()
-	} else if rep.Tokens, err = tokensFromMetrics(ctx, base+"/metrics", auth); err != nil {
+	} else if tokens, err := tokensFromMetrics(ctx, base+"/metrics", auth); err != nil {
 		rep.TokensErr = err.Error()
+	} else {
+		for _, t := range tokens {
+			rep.Tokens = append(rep.Tokens, statusToken(t))
+		}
 	}
 	for _, t := range rep.Tokens {
 		if !t.Online {

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -68,8 +67,11 @@ type evidenceReport struct {
 // anything its rules forbid, and chaining to a trust anchor) and the evidence, if any, is signed;
 // 1 otherwise.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("verify", `Usage: signet verify FILE.pdf [--trust CA.pem] [--json] [--report FILE]
+
+Checks every signature of the PDF and what was changed after it: one line each and the document's
+verdict; exit 0 when every signature is valid, 1 otherwise.
+`, stderr)
 	trust := fs.String("trust", "", "PEM file of the trust anchors (root certificates); default: the system's roots")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of lines")
 	report := fs.String("report", "", "also write a validation report (JSON, ETSI TS 119 102-2 indications) to this file")

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -308,7 +309,7 @@ func (c *Config) Settings() []Setting {
 		{"verify.burst", "uploads one client address may start at once on /verify", &c.Verify.Burst},
 		{"verify.uploads", "uploads in progress on /verify from everyone (each a temporary file)", &c.Verify.Uploads},
 		{"verify.concurrency", "verifications running at once on /verify", &c.Verify.Concurrency},
-		{"verify.trust_anchors", "PEM file of the root certificates /verify trusts, as `signet verify --trust` does; empty: the system's roots (Signet's own certificates are not trusted by themselves)", &c.Verify.TrustAnchors},
+		{"verify.trust_anchors", "PEM file of the root certificates /verify trusts, as signet verify --trust does; empty: the system's roots (Signet's own certificates are not trusted by themselves)", &c.Verify.TrustAnchors},
 		{"verify.min_upload_rate", "slowest average rate (bytes/s) of a /verify upload, after 15 s of grace; a slower one is cut off (408)", &c.Verify.MinUploadRate},
 		{"pdf.max_stream_bytes", "most one object or cross-reference stream of a PDF may decode to", &c.PDF.MaxStreamBytes},
 		{"pdf.max_document_bytes", "most one PDF may decode to: its structure streams and parsed objects when signed or verified, every stream but images when a self-proving page is added", &c.PDF.MaxDocumentBytes},
@@ -344,13 +345,17 @@ func (c *Config) Settings() []Setting {
 // Load builds the configuration for a command: defaults, the YAML file named by --config or
 // SIGNET_CONFIG, the environment, then the flags in args. It returns the arguments left after the flags.
 func Load(name string, args []string, getenv func(string) string) (*Config, []string, error) {
+	return LoadFlags(flag.NewFlagSet(name, flag.ContinueOnError), args, getenv)
+}
+
+// LoadFlags is Load on the caller's flag set, which may hold flags of its own and says where --help
+// and flag errors are written.
+func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, []string, error) {
 	c := Defaults()
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	file := fs.String("config", getenv("SIGNET_CONFIG"), "YAML configuration file")
 	settings := c.Settings()
-	flagged := map[string]*string{}
-	for _, s := range settings {
-		flagged[s.Key] = fs.String(s.Flag(), "", s.Help+" (env "+s.Env()+", default "+quote(s.Value())+")")
+	for _, s := range Defaults().Settings() {
+		s.Define(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
@@ -363,7 +368,7 @@ func Load(name string, args []string, getenv func(string) string) (*Config, []st
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, nil, fmt.Errorf("configuration file %s: %w", *file, err)
+			return nil, nil, fmt.Errorf("configuration file %s: %s", *file, yamlProblem(err))
 		}
 	}
 	for _, s := range settings {
@@ -373,23 +378,80 @@ func Load(name string, args []string, getenv func(string) string) (*Config, []st
 			}
 		}
 	}
+	// Only the flags given on the command line override: a flag's default is the embedded one, which
+	// the file and the environment have already overridden.
+	byFlag := map[string]Setting{}
 	for _, s := range settings {
-		if v := *flagged[s.Key]; v != "" {
-			if err := s.set(v); err != nil {
-				return nil, nil, fmt.Errorf("--%s: %w", s.Flag(), err)
+		byFlag[s.Flag()] = s
+	}
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		if s, ok := byFlag[f.Name]; ok && flagErr == nil {
+			if err := s.set(f.Value.String()); err != nil {
+				flagErr = fmt.Errorf("--%s: %w", s.Flag(), err)
 			}
 		}
+	})
+	if flagErr != nil {
+		return nil, nil, flagErr
 	}
 	c.fill()
 	return c, fs.Args(), c.Validate()
 }
 
-func quote(s string) string {
-	if s == "" {
-		return "empty"
+// unknownKey is yaml.v3's message for a key that is no setting, which goes on to print the Go struct.
+var unknownKey = regexp.MustCompile(`field (\S+) not found in type (struct \{[^}]*\}|[\w.]+)`)
+
+// yamlProblem words a YAML error for the person who wrote the file: "line 2: unknown key ur; line 3: …".
+func yamlProblem(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, unknownKey.ReplaceAllString(l, "unknown key $1 (`signet config` lists every setting)"))
+		}
 	}
-	return s
+	return strings.Join(lines, "; ")
 }
+
+// Define registers the setting on fs as a flag of its own type, bound to the setting's value: a bool
+// setting is a bool flag (`--nats-sync-always` alone sets it), a duration a duration, a number a
+// number, so a wrong value is refused while parsing, naming the flag (issue 16, must 6). Call it on a
+// scratch Config's settings (Defaults().Settings()): the flag's default is the value the setting has.
+func (s Setting) Define(fs *flag.FlagSet) {
+	// flag.PrintDefaults takes a `quoted` word of the usage as the value's name; the help quotes
+	// commands that way for the README, so the flag shows them with plain quotes.
+	usage := strings.ReplaceAll(s.Help, "`", "'") + " (env " + s.Env() + ")"
+	switch p := s.ptr.(type) {
+	case *string:
+		fs.StringVar(p, s.Flag(), *p, usage)
+	case *int:
+		fs.IntVar(p, s.Flag(), *p, usage)
+	case *int64:
+		fs.Int64Var(p, s.Flag(), *p, usage)
+	case *float64:
+		fs.Float64Var(p, s.Flag(), *p, usage)
+	case *bool:
+		fs.BoolVar(p, s.Flag(), *p, usage)
+	case *time.Duration:
+		fs.DurationVar(p, s.Flag(), *p, usage)
+	case *[]string:
+		fs.Var(listValue{s}, s.Flag(), usage+" (comma-separated)")
+	default:
+		panic("config: setting " + s.Key + " has a type Define does not know")
+	}
+}
+
+// listValue is a comma-separated list setting as a flag.
+type listValue struct{ s Setting }
+
+func (v listValue) String() string {
+	if v.s.ptr == nil {
+		return ""
+	}
+	return v.s.Value()
+}
+func (v listValue) Set(x string) error { return v.s.set(x) }
 
 // fill derives the settings whose defaults depend on others.
 func (c *Config) fill() {

@@ -390,7 +390,7 @@ func newPipeline(t testing.TB, o options) *pipeline {
 	p.common = []string{
 		"--nats-url", p.nats.URL(), "--nats-replicas", strconv.Itoa(o.Nodes), "--data-dir", p.dir,
 		"--log-format", "json", "--log-level", "warn", "--metrics-listen", "127.0.0.1:0", // processes share the machine
-		"--bitrix24-portals", "http://" + p.proxy.Addr(), "--bitrix24-allow-private", "true",
+		"--bitrix24-portals", "http://" + p.proxy.Addr(), "--bitrix24-allow-private",
 		"--bitrix24-client-id", p.portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
 		"--bitrix24-oauth-url", "http://" + p.proxy.Addr() + "/oauth/token/",
 		"--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000",

@@ -109,7 +109,7 @@ func TestAttackSecuredNATSEndToEnd(t *testing.T) {
 	common := []string{
 		"--nats-url", natsURL, "--nats-tls-ca-file", filepath.Join(tlsDir, "ca.pem"), "--data-dir", data,
 		"--log-format", "json", "--log-level", "warn", "--metrics-listen", "127.0.0.1:0", // processes share the machine
-		"--bitrix24-portals", "http://" + realLn.Addr().String(), "--bitrix24-allow-private", "true",
+		"--bitrix24-portals", "http://" + realLn.Addr().String(), "--bitrix24-allow-private",
 		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
 		"--bitrix24-oauth-url", "http://" + realLn.Addr().String() + "/oauth/token/",
 		"--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000", "--worker-ack-wait", "5s",

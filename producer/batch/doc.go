@@ -3,7 +3,8 @@
 // the artefact storage (incoming/<batch>/<n>.pdf) so that workers anywhere can fetch them, and
 // publishes one SignJob per document on signet.sign.batch, each authorised through
 // identity.Authorize with the grant, the one check every intake path uses. It also reads a batch's
-// progress back (Status) from the results the callback path records.
+// progress back (Status) from the results the callback path records, and copies its signed PDFs out
+// of the storage under their original names (Collect).
 //
 // Ids are derived, never random: the batch id from the login, the credential and the manifest's
 // content, a job id from the batch id and the document's index. Running the same command again after

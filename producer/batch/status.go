@@ -28,8 +28,8 @@ type Status struct {
 	Failed    int       `json:"failed"`
 	Pending   int       `json:"pending"`
 	// First and Last are when the first and the latest result were delivered.
-	First time.Time `json:"first,omitempty"`
-	Last  time.Time `json:"last,omitempty"`
+	First time.Time `json:"first,omitzero"`
+	Last  time.Time `json:"last,omitzero"`
 	// Rate is documents finished per second between the batch's creation and its latest result.
 	Rate     float64   `json:"docs_per_s"`
 	Failures []Failure `json:"failures,omitempty"`

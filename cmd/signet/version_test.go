@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// `signet --version` and `signet version` print the same line; -ldflags -X values win over the
+// embedded build information.
+func TestVersion(t *testing.T) {
+	defer func(v, r, rt string) { version, revision, revisionTime = v, r, rt }(version, revision, revisionTime)
+	version, revision, revisionTime = "v1.2.3", "0123456789abcdef", "2026-12-03T12:00:00Z"
+	var a, b, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--version"}, &a, &stderr); code != 0 {
+		t.Fatalf("--version: exit %d: %s", code, stderr.String())
+	}
+	if code := run(context.Background(), []string{"version"}, &b, &stderr); code != 0 {
+		t.Fatalf("version: exit %d: %s", code, stderr.String())
+	}
+	want := "signet v1.2.3, 0123456789abcdef of 2026-12-03T12:00:00Z, " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	if a.String() != want || b.String() != want {
+		t.Errorf("--version printed %q, version %q; want %q", a.String(), b.String(), want)
+	}
+	var j bytes.Buffer
+	if code := run(context.Background(), []string{"version", "--json"}, &j, &stderr); code != 0 {
+		t.Fatalf("version --json: exit %d", code)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(j.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["version"] != "v1.2.3" || got["revision"] != "0123456789abcdef" || got["go_version"] != runtime.Version() {
+		t.Errorf("version --json = %s", strings.TrimSpace(j.String()))
+	}
+}
