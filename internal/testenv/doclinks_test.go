@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -15,8 +16,8 @@ import (
 
 // The README is short and sends each reader to a page of docs/ (issue 16, must 5); a link that points
 // nowhere, or at a heading that was renamed or moved, sends them nowhere. This test reads every
-// README*.md at the root and every docs/**/*.md and follows each relative link: the file (or folder)
-// must exist, and an anchor must name a heading of the target by GitHub's rules.
+// Markdown file (README*.md, docs/**/*.md and the rest) and follows each relative link: the file (or
+// folder) must exist, and an anchor must name a heading of the target by GitHub's rules.
 
 var (
 	// inlineLink matches [text](target) and ![alt](target), with an optional "title".
@@ -112,16 +113,17 @@ func readMarkdown(t *testing.T, path string) mdFile {
 	return md
 }
 
-// manual is every README*.md at the module root and every Markdown page under docs/.
+// manual is every Markdown file of the module: the README*.md at the root, the pages under docs/ and
+// any other (bench/RESULTS.md), skipping hidden folders and testdata.
 func manual(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(root, "README*.md"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no README*.md at %s: %v", root, err)
-	}
-	err = filepath.WalkDir(filepath.Join(root, "docs"), func(path string, d fs.DirEntry, err error) error {
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != root || d.Name() == "testdata") {
+			return filepath.SkipDir
 		}
 		if !d.IsDir() && strings.HasSuffix(path, ".md") {
 			files = append(files, path)
@@ -130,6 +132,11 @@ func manual(t *testing.T) []string {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, must := range []string{"README.md", "README.ru.md", "docs/admin.md"} {
+		if !slices.Contains(files, filepath.Join(root, must)) {
+			t.Fatalf("%s not found under %s: is the module root ../..?", must, root)
+		}
 	}
 	return files
 }
