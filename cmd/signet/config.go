@@ -12,7 +12,7 @@ import (
 const configUsage = `Usage: signet config [print [--json] | check [--role serve|intake|worker] [flags]]
 
   print   (the default) every setting as a Markdown table: YAML key, environment variable, flag,
-          default and meaning; the README's settings table is this output (--json: an array)
+          default and meaning; the settings table of docs/operations.md is this output (--json: an array)
   check   load the configuration as ` + "`signet serve`" + ` would (--config FILE or SIGNET_CONFIG, the
           environment, the flags), validate it and read the files it names; one line per problem,
           each naming its setting; exit 0 when there is none, 1 otherwise

@@ -3,47 +3,62 @@ package main
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-// Every signet command line the README shows, in a shell block or in running text, names a command
-// that exists (its --help exits 0) and only flags that command has (issue 16, must 5 and 6).
+// manualPages are the README and the pages of docs/ it sends each reader to (issue 16, must 5): the
+// commands they show are checked together.
+func manualPages(t *testing.T) []string {
+	pages, err := filepath.Glob("../../docs/*.md")
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no pages in docs/: %v", err)
+	}
+	return append([]string{"../../README.md"}, pages...)
+}
+
+// Every signet command line the README and the pages of docs/ show, in a shell block or in running
+// text, names a command that exists (its --help exits 0) and only flags that command has (issue 16,
+// must 5 and 6).
 func TestREADMECommandsExist(t *testing.T) {
 	t.Setenv("SIGNET_CONFIG", "")
-	f, err := os.Open("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	inline := regexp.MustCompile("`(?:go run \\./cmd/)?signet ([^`]+)`")
 	flagRe := regexp.MustCompile(`(?:^|[\s\[|(])--([a-z][a-z0-9-]*)`)
-	var lines []string
-	inShell := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "```") {
-			inShell = l == "```sh"
-			continue
+	var lines, where []string
+	for _, page := range manualPages(t) {
+		f, err := os.Open(page)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if inShell {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "signet "); ok {
-				lines = append(lines, rest)
+		inShell := false
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			l := sc.Text()
+			if strings.HasPrefix(l, "```") {
+				inShell = l == "```sh"
+				continue
 			}
-			continue
+			if inShell {
+				if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "signet "); ok {
+					lines, where = append(lines, rest), append(where, page)
+				}
+				continue
+			}
+			for _, m := range inline.FindAllStringSubmatch(l, -1) {
+				lines, where = append(lines, m[1]), append(where, page)
+			}
 		}
-		for _, m := range inline.FindAllStringSubmatch(l, -1) {
-			lines = append(lines, m[1])
-		}
+		f.Close()
 	}
 	t.Logf("%d command lines", len(lines))
 	if len(lines) < 30 {
-		t.Fatalf("found only %d signet command lines in README.md", len(lines))
+		t.Fatalf("found only %d signet command lines in README.md and docs/*.md", len(lines))
 	}
 	helps := map[string]string{}
-	for _, line := range lines {
+	for i, line := range lines {
+		page := strings.TrimPrefix(where[i], "../../")
 		line, _, _ = strings.Cut(line, "#") // a comment
 		first, _, _ := strings.Cut(line, " | ")
 		var words []string
@@ -61,7 +76,7 @@ func TestREADMECommandsExist(t *testing.T) {
 		if !ok {
 			code, stdout, stderr := signet(append(append([]string{}, words...), "--help")...)
 			if code != 0 {
-				t.Errorf("README shows `signet %s`, but `signet %s --help` exits %d:\n%s", strings.TrimSpace(line), key, code, stderr)
+				t.Errorf("%s shows `signet %s`, but `signet %s --help` exits %d:\n%s", page, strings.TrimSpace(line), key, code, stderr)
 				continue
 			}
 			help = stdout + stderr
@@ -69,15 +84,16 @@ func TestREADMECommandsExist(t *testing.T) {
 		}
 		for _, m := range flagRe.FindAllStringSubmatch(first, -1) {
 			if !strings.Contains(help, "-"+m[1]+" ") && !strings.Contains(help, "-"+m[1]+"\n") && !strings.Contains(help, "--"+m[1]) {
-				t.Errorf("README shows `signet %s`, but `signet %s` has no flag --%s", strings.TrimSpace(line), key, m[1])
+				t.Errorf("%s shows `signet %s`, but `signet %s` has no flag --%s", page, strings.TrimSpace(line), key, m[1])
 			}
 		}
 	}
 }
 
-// The README's settings table is `signet config`'s output: every row it prints is a line there.
+// The settings table of docs/operations.md (moved there from the README, issue 16 must 5) is
+// `signet config`'s output: every row it prints is a line there.
 func TestREADMESettingsTableIsConfigOutput(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +108,7 @@ func TestREADMESettingsTableIsConfigOutput(t *testing.T) {
 	rows := strings.Split(strings.TrimSpace(table), "\n")
 	for _, row := range rows {
 		if !lines[row] {
-			t.Errorf("README.md lacks this row of `signet config` (paste the command's output):\n%s", row)
+			t.Errorf("docs/operations.md lacks this row of `signet config` (paste the command's output):\n%s", row)
 		}
 	}
 	// --json lists the same settings: one object per row below the table's two header lines.

@@ -5,8 +5,8 @@ package main
 // routes.Table, and calls each one — every method it answers, its {params} filled with plausible
 // values, a plausible body — without credentials, with a forged session cookie and with an expired
 // one, and (where a portal's credentials mean anything) with another portal's. Every answer must be
-// the one README's "Endpoints: who may call what" documents, every state-changing door must refuse,
-// and afterwards nothing may have changed: no user, credential, grant or job, nothing sent to a portal.
+// the one "Endpoints: who may call what" in docs/security/endpoints.md documents, every state-changing
+// door must refuse, and afterwards nothing may have changed: no user, credential, grant or job, nothing sent to a portal.
 
 import (
 	"bytes"
@@ -43,7 +43,7 @@ import (
 	"github.com/signet-b24/signet/producer/pages"
 )
 
-// endpointRow is one row of README's endpoint table.
+// endpointRow is one row of the endpoint table (docs/security/endpoints.md).
 type endpointRow struct {
 	pattern, listener string
 	roles             []string // the topologies whose listener serves it: serve, intake, worker
@@ -619,7 +619,7 @@ var refusals = []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusN
 func TestEveryRouteWalkedWithoutCredentials(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	rows := endpointTable(t, "../../README.md", "## Endpoints: who may call what")
+	rows := endpointTable(t, "../../docs/security/endpoints.md", "## Endpoints: who may call what")
 	ru := endpointTable(t, "../../docs/security/endpoints.ru.md", "## Точки входа: кто что может вызвать")
 	var en, rus []string
 	for _, r := range rows {
@@ -631,18 +631,18 @@ func TestEveryRouteWalkedWithoutCredentials(t *testing.T) {
 	sort.Strings(en)
 	sort.Strings(rus)
 	if !slices.Equal(en, rus) {
-		t.Errorf("docs/security/endpoints.ru.md lists other endpoints than the README:\n en %v\n ru %v", en, rus)
+		t.Errorf("docs/security/endpoints.ru.md lists other endpoints than docs/security/endpoints.md:\n en %v\n ru %v", en, rus)
 	}
 	for _, r := range rows {
 		if x, ok := findRow(ru, r.listener, r.pattern); ok && (!slices.Equal(x.answers, r.answers) || !slices.Equal(x.roles, r.roles)) {
-			t.Errorf("docs/security/endpoints.ru.md: %s (%s) says %v %v, the README %v %v", r.pattern, r.listener, x.roles, x.answers, r.roles, r.answers)
+			t.Errorf("docs/security/endpoints.ru.md: %s (%s) says %v %v, docs/security/endpoints.md %v %v", r.pattern, r.listener, x.roles, x.answers, r.roles, r.answers)
 		}
 	}
 
 	for _, topology := range []string{"serve", "intake", "worker"} {
 		t.Run(topology, func(t *testing.T) {
 			e := startWalkEnv(t, ctx, topology)
-			checkTable(t, e, rows, "README.md")
+			checkTable(t, e, rows, "docs/security/endpoints.md")
 			before := e.state(t, ctx)
 			seen := 0
 			// Without credentials: exactly the documented answer; a state-changing door refuses
@@ -651,7 +651,7 @@ func TestEveryRouteWalkedWithoutCredentials(t *testing.T) {
 				seen++
 				t.Logf("%-8s %-7s %-60s %d", r.listener, d.method, clip(d.path, 60), status)
 				if !slices.Contains(r.answers, status) {
-					t.Errorf("%s %s (%s listener) without credentials: HTTP %d, the README says %q\n%s", d.method, d.path, r.listener, status, r.answerText, clip(body, 300))
+					t.Errorf("%s %s (%s listener) without credentials: HTTP %d, docs/security/endpoints.md says %q\n%s", d.method, d.path, r.listener, status, r.answerText, clip(body, 300))
 				}
 				if r.listener == listenerMetrics && e.metricsTok != "" && status != http.StatusUnauthorized {
 					t.Errorf("%s %s on the metrics listener with metrics.token_file set: HTTP %d without the token, want 401", d.method, d.path, status)
@@ -672,7 +672,7 @@ func TestEveryRouteWalkedWithoutCredentials(t *testing.T) {
 			for _, c := range callers {
 				e.walk(t, c, rows, func(r endpointRow, d door, status int, body string) {
 					if !slices.Contains(r.answers, status) {
-						t.Errorf("%s %s with %s: HTTP %d, the README says %q\n%s", d.method, d.path, c.name, status, r.answerText, clip(body, 300))
+						t.Errorf("%s %s with %s: HTTP %d, docs/security/endpoints.md says %q\n%s", d.method, d.path, c.name, status, r.answerText, clip(body, 300))
 					}
 				})
 			}
