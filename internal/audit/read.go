@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/queue"
 )
 
 // Raw is one message of an audit stream as stored: its stream sequence and its bytes.
@@ -37,10 +38,11 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream string, q Query, f
 		t := q.Since
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
 	}
-	cons, err := js.OrderedConsumer(ctx, stream, cfg)
+	cons, done, err := queue.Reader(ctx, js, stream, cfg)
 	if err != nil {
 		return fmt.Errorf("reading stream %s: %w", stream, err)
 	}
+	defer done()
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("reading stream %s: %w", stream, err)

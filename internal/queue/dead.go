@@ -133,10 +133,11 @@ func ListDead(ctx context.Context, js jetstream.JetStream) ([]Letter, error) {
 		return nil, nil
 	}
 	end := info.State.LastSeq
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	cons, done, err := Reader(ctx, js, contracts.StreamDead, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("reading DEAD: %w", err)
 	}
+	defer done()
 	out := make([]Letter, 0, min(info.State.Msgs, 1000))
 	for {
 		if err := ctx.Err(); err != nil {

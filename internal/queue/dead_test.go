@@ -77,3 +77,26 @@ func BenchmarkListDead(b *testing.B) {
 		}
 	}
 }
+
+// Every `signet dlq list` (and the /ops page's list) deletes the consumer it read DEAD with: a
+// stream holds at most 1,000, and left idle for nats.go's five minutes they ran out.
+func TestListDeadLeavesNoConsumer(t *testing.T) {
+	js := provisioned(t)
+	bury(t, js, 0, 3)
+	for i := range 1100 {
+		if ls, err := ListDead(context.Background(), js); err != nil || len(ls) != 3 {
+			t.Fatalf("list %d: %d letters, %v", i+1, len(ls), err)
+		}
+	}
+	st, err := js.Stream(context.Background(), contracts.StreamDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Errorf("%d consumers left on DEAD", info.State.Consumers)
+	}
+}
