@@ -99,7 +99,7 @@ func TestSessionsInUseAndBusy(t *testing.T) {
 }
 
 // BenchmarkSign measures raw signatures of a SHA-256 digest through one shared context.
-// Run: go test -run '^$' -bench Sign -benchtime 2s ./worker/keyring/
+// Run: go test -run '^$' -bench Sign -benchtime 2s ./keyring/
 func BenchmarkSign(b *testing.B) {
 	_, cfgs := softhsmStore(b, "bench")
 	cfgs[0].MaxSessions = 32

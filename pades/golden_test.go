@@ -26,7 +26,7 @@ const (
 
 // TestGoldenPositions signs invoice.pdf visibly at each of the six positions and compares the page,
 // rendered by pdftoppm at 50 dpi, with testdata/golden/<position>.png. Regenerate with
-// `go test ./worker/pades -run TestGoldenPositions -update` and look at the pictures before
+// `go test ./pades -run TestGoldenPositions -update` and look at the pictures before
 // committing them.
 func TestGoldenPositions(t *testing.T) {
 	pdftoppm := testenv.RequireTool(t, "pdftoppm")

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/signet-b24/signet/internal/testenv"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
+	"github.com/signet-b24/signet/keyring/softhsm"
 	"go.uber.org/zap/zaptest"
 )
 

@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/internal/testenv"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/softhsm"
 )
 
 // The PDF work per document (parse, update, digest, CMS encoding) must stay far below one RSA-2048
@@ -117,7 +117,7 @@ func BenchmarkCMS(b *testing.B) {
 }
 
 // BenchmarkCSign is one signature of a SHA-256 digest by an RSA-2048 key on a SoftHSM token
-// through crypto11 (worker/keyring), the stage every document pays; -cpu 1,2 shows how it scales.
+// through crypto11 (keyring), the stage every document pays; -cpu 1,2 shows how it scales.
 func BenchmarkCSign(b *testing.B) {
 	testenv.RequireTool(b, "softhsm2-util")
 	dir := b.TempDir()

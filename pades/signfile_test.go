@@ -11,7 +11,7 @@ import (
 
 func TestSignFile(t *testing.T) {
 	dir := t.TempDir()
-	inPath := filepath.Join("..", "..", "testdata", "pdf", "multipage-xref-stream.pdf")
+	inPath := filepath.Join("..", "testdata", "pdf", "multipage-xref-stream.pdf")
 	outPath := filepath.Join(dir, "signed.pdf")
 	res, err := SignFile(context.Background(), inPath, outPath, rsaSigner(t), Options{Page: -1, Reason: "streamed"})
 	if err != nil {
@@ -29,7 +29,7 @@ func TestSignFile(t *testing.T) {
 
 	// A refused input leaves no output behind.
 	bad := filepath.Join(dir, "bad.pdf")
-	_, err = SignFile(context.Background(), filepath.Join("..", "..", "testdata", "pdf", "encrypted.pdf"), bad, rsaSigner(t), Options{})
+	_, err = SignFile(context.Background(), filepath.Join("..", "testdata", "pdf", "encrypted.pdf"), bad, rsaSigner(t), Options{})
 	if !errors.Is(err, ErrEncrypted) {
 		t.Fatalf("got %v, want ErrEncrypted", err)
 	}

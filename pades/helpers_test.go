@@ -79,7 +79,7 @@ func ecSigner(t testing.TB) Signer {
 
 func corpus(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "pdf", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func TestVerify(t *testing.T) {
 	}
 
 	// A poppler-made adbe.pkcs7.detached signature is read too.
-	infos, err = Verify(filepath.Join("..", "..", "testdata", "pdf", "pdfsig-signed.pdf"), nil)
+	infos, err = Verify(filepath.Join("..", "testdata", "pdf", "pdfsig-signed.pdf"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestVerify(t *testing.T) {
 		t.Errorf("pdfsig-signed.pdf: %+v", infos)
 	}
 
-	if _, err := Verify(filepath.Join("..", "..", "testdata", "pdf", "invoice.pdf"), roots); !errors.Is(err, ErrNoSignature) {
+	if _, err := Verify(filepath.Join("..", "testdata", "pdf", "invoice.pdf"), roots); !errors.Is(err, ErrNoSignature) {
 		t.Errorf("unsigned file: got %v, want ErrNoSignature", err)
 	}
 }

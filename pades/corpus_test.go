@@ -28,7 +28,7 @@ func TestCorpus(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			if _, err := os.Stat(filepath.Join("..", "..", "testdata", "pdf", c.file)); err != nil && c.earlier > 0 {
+			if _, err := os.Stat(filepath.Join("..", "testdata", "pdf", c.file)); err != nil && c.earlier > 0 {
 				t.Skip("optional corpus file not made (pdfsig -add-signature unavailable)")
 			}
 			in := corpus(t, c.file)

@@ -80,7 +80,7 @@ func Init(dir, label, soPIN, userPIN string) (module string, err error) {
 		return "", fmt.Errorf("softhsm: create token directory: %w", err)
 	}
 	conf := filepath.Join(dir, "softhsm2.conf")
-	body := fmt.Sprintf("# written by signet worker/keyring/softhsm\ndirectories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n", tokens)
+	body := fmt.Sprintf("# written by signet keyring/softhsm\ndirectories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n", tokens)
 
 	mu.Lock()
 	defer mu.Unlock()
