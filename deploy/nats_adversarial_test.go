@@ -25,7 +25,7 @@ import (
 	"github.com/signet-b24/signet/internal/ops"
 	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/worker"

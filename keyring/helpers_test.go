@@ -13,7 +13,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"go.uber.org/zap/zaptest"
 )

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testpki"
+	"github.com/signet-b24/signet/internal/testsupport/testpki"
 )
 
 // The admin API does what `signet admin cert` and `signet admin ca` do, behind the administrator check.

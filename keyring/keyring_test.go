@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/ThalesIgnite/crypto11"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 func TestGenerateSelfSignedAndSign(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // testImage is a round stamp with a transparent background.

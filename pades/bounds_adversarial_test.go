@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
 )
 
 // xrefStreamPDF: see pdfgen.XRefStreamPDF.

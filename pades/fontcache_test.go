@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/image/font/sfnt"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // TestFontCache signs twice with the same signer at different times: the stamps differ only in

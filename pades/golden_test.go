@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden PNGs of testdata/golden")

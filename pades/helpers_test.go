@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testenv"
-	"github.com/signet-b24/signet/internal/testpki"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testpki"
 )
 
 var (

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/signet-b24/signet/internal/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
 )
 
 // TestSignFileMemory signs a 50 MB PDF and checks that the engine allocated far less than the file:

@@ -11,7 +11,7 @@ import (
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // buildPDF writes objects 1..n (objs[i] is the body of object i+1; "" leaves the number free) with

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // opensslTSA is `openssl ts -reply` behind a tiny HTTP handler (openssl ts has no server of its

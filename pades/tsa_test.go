@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // testTSA is a tiny RFC 3161 authority on loopback: it answers a TimeStampReq with a token whose

@@ -18,7 +18,7 @@ import (
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 func refTo(nr int) types.IndirectRef { return *types.NewIndirectRef(nr, 0) }

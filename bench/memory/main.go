@@ -37,7 +37,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 
-	"github.com/signet-b24/signet/internal/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
 	"github.com/signet-b24/signet/pades"
 )
 

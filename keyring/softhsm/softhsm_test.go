@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 func TestInitCreatesOnceAndReuses(t *testing.T) {

@@ -14,9 +14,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
-	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/portals"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"

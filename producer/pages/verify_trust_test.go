@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/pdfgen"
-	"github.com/signet-b24/signet/internal/testpki"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/testpki"
 	"github.com/signet-b24/signet/pades"
 )
 
