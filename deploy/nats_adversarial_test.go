@@ -20,10 +20,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/ops"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/producer/batch"

@@ -20,11 +20,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
-	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"

@@ -3,6 +3,10 @@
 // robot calls; the callback workers use it as the REST client's token store. It never logs a token, and
 // never writes one to the bucket in clear: the access token, refresh token and application_token are
 // sealed with AES-256-GCM (the keys of security.secret_keys_file), bound to the portal's member_id.
+//
+// It sits beside bitrix24 rather than in internal/ because a portal record is a bitrix24.Auth and the
+// Registry is the REST client's bitrix24.TokenStore: it belongs to the protocol, and internal/ imports
+// no domain package (docs/architecture.md).
 package portals
 
 import (
