@@ -72,7 +72,7 @@ func testPDF(t testing.TB) []byte {
 
 func repoRoot(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..")
 }
 
 func freePort(t testing.TB) int {
