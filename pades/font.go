@@ -1,14 +1,14 @@
 package pades
 
 // The font of the visible signet: DejaVu Sans (Debian fonts-dejavu-core, licence in
-// fonts/LICENSE-DejaVu.txt), embedded in the binary and written into each signature as a subset
+// internal/fonts/LICENSE-DejaVu.txt), embedded once in the binary by internal/fonts (evidence pages
+// draw with the same file) and written into each signature as a subset
 // (ISO 32000-1 §9.7.4 CIDFontType2 with Identity-H encoding, §9.9 FontFile2, §9.10.3 ToUnicode), so
 // Cyrillic and other non-Latin signer names render and can be copied as text.
 
 import (
 	"bytes"
 	"compress/zlib"
-	_ "embed"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -21,10 +21,9 @@ import (
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/sfnt"
 	"golang.org/x/image/math/fixed"
-)
 
-//go:embed fonts/DejaVuSans.ttf
-var dejaVuSans []byte
+	"github.com/signet-b24/signet/internal/fonts"
+)
 
 const fontName = "DejaVuSans"
 
@@ -46,12 +45,12 @@ var (
 // loadFont parses the embedded font once per process.
 func loadFont() (*ttFont, error) {
 	fontOnce.Do(func() {
-		f, err := sfnt.Parse(dejaVuSans)
+		f, err := sfnt.Parse(fonts.DejaVuSans)
 		if err != nil {
 			fontErr = fmt.Errorf("embedded font: %w", err)
 			return
 		}
-		t := &ttFont{f: f, upem: int(f.UnitsPerEm()), tables: sfntTables(dejaVuSans)}
+		t := &ttFont{f: f, upem: int(f.UnitsPerEm()), tables: sfntTables(fonts.DejaVuSans)}
 		head := t.tables["head"]
 		for i := range 4 {
 			t.bbox[i] = int(int16(binary.BigEndian.Uint16(head[36+2*i:]))) * 1000 / t.upem
