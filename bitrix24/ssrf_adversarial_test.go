@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // SSRF through a document URL at signing time (issue 15, must 8: "SSRF forms", defended before the

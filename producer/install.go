@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/portals"
 )
 
 // Bitrix is what the intake needs from the Bitrix24 REST client.

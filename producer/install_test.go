@@ -14,10 +14,10 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/producer/identity"
 )
 

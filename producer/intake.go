@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/identity"
 )

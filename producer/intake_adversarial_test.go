@@ -10,7 +10,7 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // Attacks on the intake that were defended before issue 15 and stay in the standing suite (issue 15,

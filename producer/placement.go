@@ -25,9 +25,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/metrics"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/routes"
 )
 

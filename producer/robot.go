@@ -15,10 +15,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/metrics"
-	"github.com/signet-b24/signet/internal/portals"
 )
 
 // Robot property codes, as registered with bizproc.robot.add (see the README's robot contract).

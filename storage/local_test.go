@@ -21,7 +21,7 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"

@@ -17,7 +17,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/storage"
 )
 

@@ -5,10 +5,10 @@ import (
 	"fmt"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker/evidence"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/pades"
 )
 
 // A failure is either for good (permanent: term the message, tell Bitrix24, copy it to DEAD) or

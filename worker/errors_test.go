@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker/evidence"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/pades"
 )
 
 // Every rule of classify, with the errors as the portal client, the storage, the keyring and the PDF

@@ -9,7 +9,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/metrics"
-	"github.com/signet-b24/signet/worker/keyring"
+	"github.com/signet-b24/signet/keyring"
 )
 
 // ExpiryWarning is how long before a certificate ends Signet starts warning about it.

@@ -11,8 +11,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
 // queueRig is a real, embedded JetStream with Signet's streams and consumers as every process

@@ -17,10 +17,10 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/metrics"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker/evidence"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/pades"
 )
 
 // Keys resolves a credential URI to a key and its certificate (the keyring).

@@ -22,12 +22,12 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/jobkey"
-	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/queue"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/storage"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
 )
 
 // countingKeys is the real keyring, counting every time a job reaches for a key.

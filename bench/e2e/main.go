@@ -40,9 +40,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
 )
 
 //go:embed invoice.pdf

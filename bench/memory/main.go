@@ -1,5 +1,5 @@
 // Command memory measures the peak resident memory of signing PDFs of 1 MB, 100 MB and 1 GB with
-// the PAdES engine (worker/pades.SignFile): the ByteRange digest and the copy to the output stream
+// the PAdES engine (pades.SignFile): the ByteRange digest and the copy to the output stream
 // from disk and the reader loads no stream data, so the peak must stay flat as the file grows.
 //
 // Each input is generated at run time in a temporary folder (never committed) and signed in a child
@@ -37,8 +37,8 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 
-	"github.com/signet-b24/signet/internal/pdfgen"
-	"github.com/signet-b24/signet/worker/pades"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
+	"github.com/signet-b24/signet/pades"
 )
 
 func main() {

@@ -2,7 +2,7 @@
 // the same SoftHSM RSA-2048 key:
 //
 //	(a) the raw C_Sign rate of the key: SHA-256 digests signed through the crypto11 signer of
-//	    worker/keyring, best of 1, 2, 4, 8 and 16 goroutines;
+//	    keyring, best of 1, 2, 4, 8 and 16 goroutines;
 //	(b) `signet sign --in-dir … --out-dir … --workers N` (cmd/signet built with go build) on
 //	    -docs copies of the invoice, best of -workers;
 //	(c) poppler's `pdfsig -add-signature`, one process per document as it is used, with NSS
@@ -40,9 +40,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
-	"github.com/signet-b24/signet/worker/pades"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/softhsm"
+	"github.com/signet-b24/signet/pades"
 )
 
 const (

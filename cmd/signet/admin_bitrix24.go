@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/config"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/producer"
 )
 

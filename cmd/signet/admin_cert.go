@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/worker"
-	"github.com/signet-b24/signet/worker/keyring"
 )
 
 // adminCertUsage is the help of `signet admin cert` and `signet admin ca`; the defaults and the PIN
-// rule are the keyring's (worker/keyring/defaults.go and pin.go).
+// rule are the keyring's (keyring/defaults.go and pin.go).
 var adminCertUsage = `Usage: signet admin cert <action> [flags]
 
 Actions:
@@ -66,7 +66,7 @@ func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return runAdminCert(ctx, append([]string{action}, args[1:]...), stdout, stderr)
 }
 
-// commandLineTokens applies the keyring's PIN rule for command lines (worker/keyring/pin.go, rule 3)
+// commandLineTokens applies the keyring's PIN rule for command lines (keyring/pin.go, rule 3)
 // to the configuration: a URI with module-path and a PIN file opens a token no configuration names,
 // and a PIN file (pin-source or --pin-file) replaces a configured token's.
 func commandLineTokens(cfg *config.Config, pinFile string, uris ...string) error {

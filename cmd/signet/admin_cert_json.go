@@ -4,7 +4,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/signet-b24/signet/worker/keyring"
+	"github.com/signet-b24/signet/keyring"
 )
 
 type tokenJSON struct {

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-b24/signet/internal/testenv"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/keyring/softhsm"
 )
 
-// Every command that opens a token takes its PIN by the keyring's one rule (worker/keyring/pin.go),
+// Every command that opens a token takes its PIN by the keyring's one rule (keyring/pin.go),
 // in each form: a PIN file named in the URI (file: or a plain path), --pin-file, the configuration's
 // pin_file or pin_env, and a command-line PIN file in place of an unusable configured one. Each
 // command with each form works, without a configuration file where the URI carries the module; a

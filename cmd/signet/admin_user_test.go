@@ -18,7 +18,7 @@ import (
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
 	"github.com/signet-b24/signet/internal/queue"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // `signet admin user …` works against the NATS of a running `signet serve` found through its data

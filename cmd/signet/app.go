@@ -20,17 +20,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
 )
 
 // app is one Signet process: the parts that serve, intake and worker share.

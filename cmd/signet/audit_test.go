@@ -21,9 +21,9 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
-	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/queue"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 func TestAuditCommands(t *testing.T) {

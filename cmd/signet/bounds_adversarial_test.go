@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
-	"github.com/signet-b24/signet/internal/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
 	"github.com/signet-b24/signet/producer"
 )
 

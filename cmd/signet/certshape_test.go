@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testenv"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/softhsm"
 )
 
 // The three doors that make certificates (the command line, the admin API, the control panel) make
 // the same certificates when the administrator leaves key type and validity out: the defaults are
-// decided once (worker/keyring/defaults.go). openssl judges the shape: its `x509 -text` of each
+// decided once (keyring/defaults.go). openssl judges the shape: its `x509 -text` of each
 // door's CA, self-signed signer and CA-issued signer is the same once the values that must differ
 // (serial, keys, key identifiers, signature, dates) are blanked, and shows what the profile promises.
 func TestCertificateDefaultsAreTheSameThroughEveryDoor(t *testing.T) {

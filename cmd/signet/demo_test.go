@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // TestDemoEndToEnd is the walking skeleton: 20 robot calls sent over HTTP exactly as Bitrix24 sends

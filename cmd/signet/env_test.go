@@ -8,7 +8,7 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/internal/config"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // startInstalled runs one Signet process (intake and workers, embedded NATS, the SoftHSM demo token)

@@ -37,7 +37,7 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/jobkey"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/producer/pages"

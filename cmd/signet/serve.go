@@ -14,10 +14,10 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/worker"
-	"github.com/signet-b24/signet/worker/pades"
 )
 
 const serveUsage = `Usage: signet %s [flags]

@@ -19,7 +19,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/signet-b24/signet/internal/config"
-	"github.com/signet-b24/signet/worker/pades"
+	"github.com/signet-b24/signet/pades"
 )
 
 // signOptions are the flags shared by the single-file and the batch form of `signet sign`.

@@ -16,9 +16,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/ops"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/storage"
 )

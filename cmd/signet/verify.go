@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/worker/evidence"
-	"github.com/signet-b24/signet/worker/pades"
 )
 
 // verifyReport is what `signet verify --json` prints: one JSON document.

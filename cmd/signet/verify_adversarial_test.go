@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/pdfgen"
-	"github.com/signet-b24/signet/internal/testpki"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/testpki"
+	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/worker/evidence"
-	"github.com/signet-b24/signet/worker/pades"
 )
 
 // selfProvingSigned makes a self-proving invoice (evidence facts in the document information)

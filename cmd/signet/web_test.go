@@ -25,7 +25,7 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/internal/config"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // webEnv is a whole Signet (intake and workers, embedded NATS, the demo SoftHSM token) with an

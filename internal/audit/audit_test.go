@@ -20,8 +20,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
 // startAudit runs an embedded JetStream with Signet's AUDIT stream as provisioned in production.

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
 func setup(t *testing.T) (*natstest.Server, *httptest.Server, *Page) {

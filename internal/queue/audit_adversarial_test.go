@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
 // The audit trail cannot be cut short through JetStream's API: purging AUDIT (whole, or by subject),

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
 func provisioned(t testing.TB) jetstream.JetStream {

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
 func TestBackOff(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/jobkey"
-	"github.com/signet-b24/signet/internal/natstest"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker"

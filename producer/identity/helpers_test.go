@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/signet-b24/signet/internal/natstest"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // testClock is a controllable Clock; it starts 10 s into an RFC 6238 time step.

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // testAdmin stands in for the caller's administrator check: a fixed header.

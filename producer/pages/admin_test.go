@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/producer/identity"
 )
 

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/producer/identity"
-	"github.com/signet-b24/signet/worker/keyring"
 )
 
 type credentialsData struct {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-b24/signet/worker/keyring"
+	"github.com/signet-b24/signet/keyring"
 )
 
 // The control panel's certificate forms leave key and validity to the keyring's defaults

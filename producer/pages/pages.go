@@ -32,11 +32,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/producer/identity"
-	"github.com/signet-b24/signet/worker/keyring"
 )
 
 //go:embed templates/*.html static/*

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
-	"github.com/signet-b24/signet/internal/natstest"
-	"github.com/signet-b24/signet/internal/portals"
+	"github.com/signet-b24/signet/bitrix24/portals"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/producer/identity"
 )
 

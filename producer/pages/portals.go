@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/portals"
 	"github.com/signet-b24/signet/producer/identity"
 )
 

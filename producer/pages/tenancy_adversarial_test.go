@@ -14,12 +14,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
-	"github.com/signet-b24/signet/internal/natstest"
-	"github.com/signet-b24/signet/internal/portals"
-	"github.com/signet-b24/signet/internal/testenv"
+	"github.com/signet-b24/signet/bitrix24/portals"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
-	"github.com/signet-b24/signet/worker/keyring"
-	"github.com/signet-b24/signet/worker/keyring/softhsm"
 )
 
 // Two portals that installed Signet, each with its own administrator: A (acme, member_id "m-acme")

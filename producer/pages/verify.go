@@ -21,7 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/signet-b24/signet/worker/pades"
+	"github.com/signet-b24/signet/pades"
 )
 
 // The verification page: anyone uploads a PDF and sees each signature — who signed, when, with which
@@ -29,7 +29,7 @@ import (
 // knows or the system trusts. The upload is streamed to a temporary file (never held in memory),
 // bounded by MaxPDFBytes, and removed when the answer is written. Uploads are limited per client
 // address and must keep arriving; only the verification takes one of the few verification slots,
-// and it reads within the PDF engine's decoding budget (verifylimit.go, worker/pades/budget.go).
+// and it reads within the PDF engine's decoding budget (verifylimit.go, pades/budget.go).
 
 type verifyData struct {
 	File       string

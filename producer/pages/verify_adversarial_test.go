@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
 )
 
 // verifyServer serves the verification page behind a "proxy" at 127.0.0.1, so that each test

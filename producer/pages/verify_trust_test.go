@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/pdfgen"
-	"github.com/signet-b24/signet/internal/testpki"
-	"github.com/signet-b24/signet/worker/pades"
+	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/testpki"
+	"github.com/signet-b24/signet/pades"
 )
 
 // verifyPage serves the verification page with the given trust anchors.

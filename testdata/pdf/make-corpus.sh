@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the PDF test corpus of worker/pades from Debian tools (ghostscript, qpdf, poppler-utils,
+# Builds the PDF test corpus of pades from Debian tools (ghostscript, qpdf, poppler-utils,
 # libnss3-tools, openssl). Its outputs are committed; rerun after changing a recipe:
 #   cd testdata/pdf && ./make-corpus.sh
 set -eu

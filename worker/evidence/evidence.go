@@ -34,7 +34,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
 	"github.com/signet-b24/signet/internal/fonts"
-	"github.com/signet-b24/signet/worker/pades"
+	"github.com/signet-b24/signet/pades"
 )
 
 // Sentinel errors; all three are permanent for a job (retrying cannot help).
@@ -146,7 +146,7 @@ func Prepare(ctx context.Context, inPath, outPath string, f Facts) error {
 
 	conf := model.NewDefaultConfiguration()
 	conf.Cmd = model.ADDWATERMARKS
-	// pdfcpu's own limits, per stream, at Signet's (worker/pades/budget.go); the document as a whole
+	// pdfcpu's own limits, per stream, at Signet's (pades/budget.go); the document as a whole
 	// is counted by the caller (pades.Census) before it comes here.
 	lim := pades.CurrentLimits()
 	conf.Limits.MaxDecodeBytes = lim.MaxStreamBytes

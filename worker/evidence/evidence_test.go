@@ -19,14 +19,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-b24/signet/internal/testenv"
-	"github.com/signet-b24/signet/internal/testpki"
-	"github.com/signet-b24/signet/worker/pades"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/internal/testsupport/testpki"
+	"github.com/signet-b24/signet/pades"
 )
 
 func corpus(name string) string { return filepath.Join("..", "..", "testdata", "pdf", name) }
 
-// testSigner is an in-Go RSA key with a self-signed certificate, as in worker/pades's tests.
+// testSigner is an in-Go RSA key with a self-signed certificate, as in pades's tests.
 func testSigner(t *testing.T) pades.Signer {
 	t.Helper()
 	key := testpki.RSAKey(t, 2048)
