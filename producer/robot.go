@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/signet-b24/signet/keyring"
+
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
@@ -294,8 +296,9 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	if !strings.HasPrefix(job.Credential, "pkcs11:") {
 		return &PropertyError{PropCredential, "must be a certificate's PKCS#11 URI (pkcs11:token=…;object=…); see `signet admin cert list`"}
 	}
-	if strings.Contains(job.Credential, "pin-value") {
-		return &PropertyError{PropCredential, "must not carry a PIN"}
+	if _, err := keyring.ParseURI(job.Credential); errors.Is(err, keyring.ErrPINInURI) {
+		// keyring's one rule: a pin-value is refused with words that never hold the PIN.
+		return &PropertyError{PropCredential, err.Error()}
 	}
 
 	switch v := strings.ToUpper(prop(PropVisible)); v {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-b24/signet/keyring"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -26,6 +28,11 @@ const disabledKey = "disabled"
 
 // credentialAttrs reads the path attributes of a pkcs11: URI (RFC 7512 §2.3), percent-decoded.
 func credentialAttrs(uri string) (map[string]string, error) {
+	// keyring's one rule first: a pin-value is refused there with an error that never holds the PIN
+	// (the errors below quote the URI).
+	if _, err := keyring.ParseURI(strings.TrimSpace(uri)); errors.Is(err, keyring.ErrPINInURI) {
+		return nil, err
+	}
 	rest, ok := strings.CutPrefix(strings.TrimSpace(uri), "pkcs11:")
 	if !ok {
 		return nil, fmt.Errorf("%q is not a PKCS#11 URI (pkcs11:token=…;object=…)", uri)
@@ -96,8 +103,9 @@ func (s *Service) MapCredential(ctx context.Context, login, credentialURI string
 	if _, err := credentialAttrs(credentialURI); err != nil {
 		return nil, fmt.Errorf("mapping a credential to %q: %w", login, err)
 	}
-	if strings.Contains(credentialURI, "pin-value") || strings.Contains(credentialURI, "pin-source") {
-		return nil, fmt.Errorf("mapping a credential to %q: the URI must not carry a PIN", login)
+	if u, _ := keyring.ParseURI(strings.TrimSpace(credentialURI)); u.PinSource != "" || u.ModulePath != "" {
+		// The server opens tokens with its configured module and PIN only (keyring/pin.go, rule 2).
+		return nil, fmt.Errorf("mapping a credential to %q: the URI names a PIN source or a module; map the certificate's URI alone (token=…;object=…)", login)
 	}
 	return s.UpdateUser(ctx, login, func(u *User) error {
 		if !slices.ContainsFunc(u.Credentials, func(m string) bool { return SameCredential(m, credentialURI) }) {
