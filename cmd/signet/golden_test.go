@@ -50,9 +50,10 @@ var volatile = []struct {
 	// The audit chain's hashes cover each event's time.
 	{regexp.MustCompile(`"(prev_hash|hash)":"[0-9a-f]{64}"`), `"$1":"HASH"`},
 	{regexp.MustCompile(`\b(\d+)-[0-9a-f]{8}\b`), "$1-HASH"},
+	// A batch document's tag: an HMAC under the batch's random key (producer/batch/id.go). Before the
+	// batch id's own pattern, which would take a tag that happens to start with b.
+	{regexp.MustCompile(`\b(b[0-9a-z]{12,}\.\d+)-[0-9a-f]{32}\b`), "$1-TAG"},
 	{regexp.MustCompile(`\bb[0-9a-z]{12,}\b`), "BATCH"},
-	// A batch document's tag: an HMAC under the batch's random key (producer/batch/id.go).
-	{regexp.MustCompile(`\b(BATCH\.\d+)-[0-9a-f]{32}\b`), "$1-TAG"},
 	{regexp.MustCompile(`(elapsed|"elapsed_ms")[=:]\s*[0-9.]+(ms|s|µs)?`), "${1}=ELAPSED"},
 	{regexp.MustCompile(`[0-9]+(\.[0-9]+)? docs/s`), "N docs/s"},
 	{regexp.MustCompile(`"(rate|docs_per_s|eta_s)":[0-9.e+-]+`), `"$1":RATE`},
