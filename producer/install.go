@@ -18,6 +18,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 )
 
 // Bitrix is what the intake needs from the Bitrix24 REST client.
@@ -36,9 +37,14 @@ const PlacementToolbar = "CRM_DEAL_DETAIL_TOOLBAR"
 // makes the workflow wait for bizproc.event.send; AUTH_USER_ID is set because a robot without it may
 // arrive with no access token (reference §3.1, §11): it is the installing administrator as the portal
 // named them (user.current), never a guess.
-func RobotFields(handlerURL string, authUserID int) map[string]any {
-	prop := func(name, typ string, required bool, extra map[string]any) map[string]any {
-		p := map[string]any{"Name": map[string]any{"en": name}, "Type": typ, "Required": yn(required), "Multiple": "N"}
+//
+// NAME, DESCRIPTION and every property's Name and Description are {lang: text} maps in every language
+// of the catalogue (reference §3.1; bitrix24-people-notes.md §4: the portal picks the reader's
+// language, then EN). The options of a select property are plain text in the portal's language lang:
+// nothing documents {lang: text} for them.
+func RobotFields(handlerURL string, authUserID int, lang *i18n.Localizer) map[string]any {
+	prop := func(key, typ string, required bool, extra map[string]any) map[string]any {
+		p := map[string]any{"Name": langMap(key), "Type": typ, "Required": yn(required), "Multiple": "N"}
 		for k, v := range extra {
 			p[k] = v
 		}
@@ -46,38 +52,55 @@ func RobotFields(handlerURL string, authUserID int) map[string]any {
 	}
 	positions := map[string]any{}
 	for _, p := range Positions {
-		positions[p] = strings.ReplaceAll(p, "-", " ")
+		positions[p] = lang.T("robot.prop.position." + p)
 	}
 	return map[string]any{
 		"HANDLER":          handlerURL,
 		"AUTH_USER_ID":     authUserID,
 		"USE_SUBSCRIPTION": "Y",
-		"NAME":             map[string]any{"en": "Sign PDF (Signet)", "ru": "Подписать PDF (Signet)"},
-		"DESCRIPTION": map[string]any{"en": "Signs a PDF with a PAdES signature made on a PKCS#11 token; the signed PDF replaces the original.",
-			"ru": "Подписывает PDF подписью PAdES ключом на токене PKCS#11; подписанный PDF заменяет исходный."},
+		"NAME":             langMap("robot.name"),
+		"DESCRIPTION":      langMap("robot.description"),
 		"PROPERTIES": map[string]any{
-			PropDocument: prop("Document: a file, a deal file field code (UF_CRM_…) or a Disk file id", "string", true, map[string]any{
-				"Description": "A file on this portal (URL or file id), UF_CRM_<code>[:<file id>] of a deal file field, or a Disk file id"}),
-			PropSigner:     prop("Signer", "user", true, nil),
-			PropCredential: prop("Certificate (PKCS#11 URI)", "string", true, map[string]any{"Description": "e.g. pkcs11:token=acme;object=mary-2026 — see `signet admin cert list`"}),
-			PropOTP:        prop("One-time password of the signer", "string", false, nil),
-			PropVisible:    prop("Visible signature", "bool", false, map[string]any{"Default": "N"}),
-			PropPage:       prop("Page of the visible signature", "select", false, map[string]any{"Options": map[string]any{"first": "First page", "last": "Last page"}, "Default": "last"}),
-			PropPosition:   prop("Position of the visible signature", "select", false, map[string]any{"Options": positions, "Default": "bottom-right"}),
-			PropReason:     prop("Reason", "string", false, nil),
-			PropEvidence: prop("Self-proving document (document id on every page, certificate of completion with a QR code)", "bool", false,
-				map[string]any{"Default": "N"}),
+			PropDocument:   prop("robot.prop.document", "string", true, map[string]any{"Description": langMap("robot.prop.document.description")}),
+			PropSigner:     prop("robot.prop.signer", "user", true, nil),
+			PropCredential: prop("robot.prop.credential", "string", true, map[string]any{"Description": langMap("robot.prop.credential.description")}),
+			PropOTP:        prop("robot.prop.otp", "string", false, nil),
+			PropVisible:    prop("robot.prop.visible", "bool", false, map[string]any{"Default": "N"}),
+			PropPage: prop("robot.prop.page", "select", false, map[string]any{
+				"Options": map[string]any{"first": lang.T("robot.prop.page.first"), "last": lang.T("robot.prop.page.last")}, "Default": "last"}),
+			PropPosition: prop("robot.prop.position", "select", false, map[string]any{"Options": positions, "Default": "bottom-right"}),
+			PropReason:   prop("robot.prop.reason", "string", false, nil),
+			PropEvidence: prop("robot.prop.evidence", "bool", false, map[string]any{"Default": "N"}),
 		},
 		"RETURN_PROPERTIES": map[string]any{
-			"signed":             prop("Signed", "bool", false, nil),
-			"signedFileUrl":      prop("Signed file URL", "string", false, nil),
-			"documentSha256":     prop("SHA-256 of the signed PDF", "string", false, nil),
-			"certificateSubject": prop("Certificate subject", "string", false, nil),
-			"certificateSerial":  prop("Certificate serial number", "string", false, nil),
-			"signedAt":           prop("Signed at (RFC 3339)", "string", false, nil),
-			"errorText":          prop("Error", "text", false, nil),
+			"signed":             prop("robot.ret.signed", "bool", false, nil),
+			"signedFileUrl":      prop("robot.ret.signedFileUrl", "string", false, nil),
+			"documentSha256":     prop("robot.ret.documentSha256", "string", false, nil),
+			"certificateSubject": prop("robot.ret.certificateSubject", "string", false, nil),
+			"certificateSerial":  prop("robot.ret.certificateSerial", "string", false, nil),
+			"signedAt":           prop("robot.ret.signedAt", "string", false, nil),
+			"errorText":          prop("robot.ret.errorText", "text", false, nil),
 		},
 	}
+}
+
+// langMap is a catalogue message as Bitrix24's {lang: text} map, keyed by Bitrix24 language ids.
+func langMap(key string) map[string]any {
+	out := map[string]any{}
+	for _, tag := range i18n.Languages() {
+		out[i18n.Bitrix24ID(tag)] = i18n.For(tag).T(key)
+	}
+	return out
+}
+
+// placementTitles is placement.bind's LANG_ALL: {lang: {TITLE: …}} in every catalogue language
+// (reference §10).
+func placementTitles(key string) map[string]any {
+	out := map[string]any{}
+	for id, title := range langMap(key) {
+		out[id] = map[string]any{"TITLE": title}
+	}
+	return out
 }
 
 func yn(b bool) string {
@@ -109,13 +132,25 @@ func (in *Intake) Register(ctx context.Context, memberID string, authUserID int)
 		return r, fmt.Errorf("portal %s: the installing user is not known; run `signet admin bitrix24 register --member-id %s --auth-user-id N` "+
 			"with the Bitrix24 id of an administrator, or open Signet in the portal again", memberID, memberID)
 	}
+	lang := in.portalLanguage(ctx, memberID)
 	var err error
-	if r.RobotAdded, err = in.Bitrix.RegisterRobot(ctx, memberID, in.RobotCode, RobotFields(base+"/bitrix24/robot", authUserID)); err != nil {
+	if r.RobotAdded, err = in.Bitrix.RegisterRobot(ctx, memberID, in.RobotCode, RobotFields(base+"/bitrix24/robot", authUserID, lang)); err != nil {
 		return r, err
 	}
-	r.PlacementBound, err = in.Bitrix.BindPlacement(ctx, memberID, PlacementToolbar, base+"/bitrix24/placement", "Sign",
-		map[string]any{"en": map[string]any{"TITLE": "Sign"}, "ru": map[string]any{"TITLE": "Подписать"}})
+	r.PlacementBound, err = in.Bitrix.BindPlacement(ctx, memberID, PlacementToolbar, base+"/bitrix24/placement", lang.T("placement.sign.title"),
+		placementTitles("placement.sign.title"))
 	return r, err
+}
+
+// portalLanguage is the Localizer of the portal's recorded language (portals.Portal.Language); English
+// when the portal or its language is not known.
+func (in *Intake) portalLanguage(ctx context.Context, memberID string) *i18n.Localizer {
+	if in.Portals != nil {
+		if p, _, err := in.Portals.Get(ctx, memberID); err == nil {
+			return i18n.For(i18n.FromBitrix24(p.Language))
+		}
+	}
+	return i18n.For(i18n.Fallback)
 }
 
 // InstallProver asks a portal, at its registered address, whose access token an install carries
@@ -259,6 +294,9 @@ func (in *Intake) handleInstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Auth.ApplicationToken = ev.Auth.ApplicationToken
+	if ev.Language != "" { // the portal's language (reference §9.2 data[LANGUAGE_ID]); stored as sent, read by i18n.FromBitrix24
+		p.Language = ev.Language
+	}
 	if err := in.Portals.Store(ctx, p, rev); err != nil {
 		log.Error("install: could not store the portal", zap.Error(err))
 		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "portal registry unavailable; try again"})
@@ -367,6 +405,9 @@ func (in *Intake) handleInstallPage(w http.ResponseWriter, r *http.Request, page
 		p.Auth.Status = a.Status
 	}
 	p.Install.Proven = now
+	if p.Language == "" { // until ONAPPINSTALL brings LANGUAGE_ID: the installing administrator's LANG
+		p.Language = page.Lang
+	}
 	if a.ApplicationToken != "" { // sent in the same proven request
 		p.Auth.ApplicationToken = a.ApplicationToken
 		p.Install.TokenSource, p.Install.TokenSet = portals.TokenProven, now

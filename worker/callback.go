@@ -15,7 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/storage"
 )
 
@@ -42,6 +44,26 @@ type Caller struct {
 	Results *Results
 	LinkTTL time.Duration
 	Log     *zap.Logger
+	// Portals gives the portal's recorded language, in which the timeline comment, the workflow log
+	// and the notification are written (issue 18, must 2: "in messages to a portal, the portal's
+	// language"). nil, or a portal without one: English.
+	Portals PortalLanguages
+}
+
+// PortalLanguages is what the callbacks need of bitrix24/portals: a portal's record, for its language.
+type PortalLanguages interface {
+	Get(ctx context.Context, memberID string) (*portals.Portal, uint64, error)
+}
+
+// lang is the Localizer of the portal's language. A registry that cannot answer now costs nothing but
+// the language: the message goes out in English rather than waiting.
+func (c *Caller) lang(ctx context.Context, memberID string) *i18n.Localizer {
+	if c.Portals != nil {
+		if p, _, err := c.Portals.Get(ctx, memberID); err == nil {
+			return i18n.For(i18n.FromBitrix24(p.Language))
+		}
+	}
+	return i18n.For(i18n.Fallback)
 }
 
 // Return values of the robot (RETURN_PROPERTIES registered with bizproc.robot.add).
@@ -113,6 +135,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		return c.deliverFailure(ctx, cb, steps)
 	}
 	s := cb.Signed
+	l := c.lang(ctx, member)
 	writeBack := ""
 	if !steps.Uploaded && cb.Document.DiskFileID != 0 && redelivered {
 		// An earlier delivery may have uploaded the version and lost the answer: a second upload
@@ -139,7 +162,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			if !IsPermanent(err) {
 				return err
 			}
-			writeBack = fmt.Sprintf("signed, but the signed file could not replace the original: %v", err)
+			writeBack = l.T("callback.writeback.failed", err)
 			c.Log.Warn("write-back refused by the portal", zap.String("job_id", cb.JobID), zap.Error(err))
 		}
 		steps.Uploaded = true
@@ -162,8 +185,9 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		}
 	}
 	if cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented {
-		comment := fmt.Sprintf("Document %s signed by %s with certificate %s, serial %s, at %s UTC. SHA-256 %s. %s audit event %s.",
-			fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.SHA256After, commentMark(cb.JobID), s.AuditID)
+		// commentMark stays the same in every language: commentExists finds the comment by it.
+		comment := l.T("callback.comment.signed", fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial,
+			s.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.SHA256After, commentMark(cb.JobID), s.AuditID)
 		todo = append(todo, step{name: "timeline comment", method: "crm.timeline.comment.add",
 			params: map[string]any{"fields": map[string]any{"ENTITY_ID": cb.Document.EntityID, "ENTITY_TYPE": "deal", "COMMENT": comment}},
 			done:   func(s *Steps) { s.Commented = true },
@@ -179,7 +203,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			RetCertificateSubject: s.CertificateSubject, RetCertificateSerial: s.CertificateSerial,
 			RetSignedAt: s.SignedAt.UTC().Format(time.RFC3339), RetErrorText: writeBack,
 		}
-		msg := fmt.Sprintf("Signed by %s, certificate %s, serial %s, SHA-256 %s", cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SHA256After)
+		msg := l.T("callback.log.signed", cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SHA256After)
 		todo = append(todo, eventSend(cb, ret, msg))
 	}
 	if err := c.run(ctx, cb, &steps, todo); err != nil {
@@ -196,14 +220,15 @@ func eventSend(cb *contracts.Callback, ret map[string]any, msg string) step {
 
 func (c *Caller) deliverFailure(ctx context.Context, cb *contracts.Callback, steps Steps) error {
 	var todo []step
+	l := c.lang(ctx, cb.Portal.MemberID)
 	if cb.Reply.EventToken != "" && !steps.Sent {
-		todo = append(todo, eventSend(cb, map[string]any{RetSigned: "N", RetErrorText: cb.Error}, "Not signed: "+cb.Error))
+		todo = append(todo, eventSend(cb, map[string]any{RetSigned: "N", RetErrorText: cb.Error}, l.T("callback.log.failed", cb.Error)))
 	}
 	if cb.Reply.NotifyUserID != 0 && !steps.Notified {
 		todo = append(todo, step{name: "failure notification", method: "im.notify.system.add",
 			params: map[string]any{
 				"USER_ID": cb.Reply.NotifyUserID,
-				"MESSAGE": fmt.Sprintf("Signet could not sign %s: %s", fileName(cb), cb.Error),
+				"MESSAGE": l.T("callback.notify.failed", fileName(cb), cb.Error),
 				"TAG":     "signet-" + cb.JobID,
 			},
 			done: func(s *Steps) { s.Notified = true }})

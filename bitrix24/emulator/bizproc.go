@@ -114,7 +114,7 @@ func validateRobotFields(f map[string]any, add bool) *apiError {
 				return validation("Wrong properties array!")
 			}
 			name, _ := param(pm, "NAME")
-			if name == nil || name == "" {
+			if nm, isMap := name.(map[string]any); name == nil || name == "" || isMap && len(nm) == 0 {
 				return validation(fmt.Sprintf("Empty property NAME (%s)!", k))
 			}
 		}
@@ -441,7 +441,7 @@ func (p *Portal) Install(ctx context.Context, handlerURL string) error {
 	a := p.NewAuth(AdminUserID)
 	form := map[string]any{
 		"event": "ONAPPINSTALL",
-		"data":  map[string]any{"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "en"},
+		"data":  map[string]any{"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": p.cfg.Language},
 		"ts":    strconv.FormatInt(time.Now().Unix(), 10),
 		"auth":  authFormFields(a, p.cfg.AccessTokenTTL),
 	}
@@ -465,7 +465,7 @@ func (p *Portal) InstallWithoutTokens(ctx context.Context, handlerURL string) (i
 		"application_token": p.cfg.ApplicationToken}
 	p.mu.Unlock()
 	return p.postForm(ctx, handlerURL, map[string]any{"event": "ONAPPINSTALL",
-		"data": map[string]any{"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "en"},
+		"data": map[string]any{"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": p.cfg.Language},
 		"ts":   strconv.FormatInt(time.Now().Unix(), 10), "auth": auth})
 }
 
@@ -482,7 +482,7 @@ func (p *Portal) Uninstall(ctx context.Context, handlerURL string, clean bool) e
 		c = "1"
 	}
 	st, err := p.postForm(ctx, handlerURL, map[string]any{"event": "ONAPPUNINSTALL",
-		"data": map[string]any{"LANGUAGE_ID": "en", "CLEAN": c}, "ts": strconv.FormatInt(time.Now().Unix(), 10), "auth": auth})
+		"data": map[string]any{"LANGUAGE_ID": p.cfg.Language, "CLEAN": c}, "ts": strconv.FormatInt(time.Now().Unix(), 10), "auth": auth})
 	if err != nil {
 		return fmt.Errorf("emulator: ONAPPUNINSTALL: %w", err)
 	}

@@ -463,11 +463,12 @@ func (p *Portal) appInfo(c *callCtx, _ map[string]any) (any, *apiError) {
 		return nil, &apiError{status: 403, code: bitrix24.ErrCodeAccessDenied, desc: "Application context required"}
 	}
 	return map[string]any{"ID": 1, "CODE": p.cfg.ClientID, "VERSION": 1, "STATUS": "L", "INSTALLED": true,
-		"PAYMENT_EXPIRED": "N", "DAYS": nil, "LANGUAGE_ID": "en", "LICENSE": "en_project"}, nil
+		"PAYMENT_EXPIRED": "N", "DAYS": nil, "LANGUAGE_ID": p.cfg.Language, "LICENSE": p.cfg.Language + "_project"}, nil
 }
 
 type placement struct {
 	code, handler, title string
+	langAll              map[string]string // LANG_ALL: language id (upper-cased) → TITLE
 }
 
 var knownPlacements = []string{"CRM_DEAL_DETAIL_TAB", "CRM_DEAL_DETAIL_TOOLBAR", "CRM_DEAL_DETAIL_ACTIVITY",
@@ -491,7 +492,11 @@ func (p *Portal) placementBind(c *callCtx, params map[string]any) (any, *apiErro
 			return nil, &apiError{status: 400, code: bitrix24.ErrCodePlacementHandlerExists, desc: "Handler already binded"}
 		}
 	}
-	p.placements = append(p.placements, placement{code: code, handler: h, title: paramString(params, "TITLE")})
+	langAll, e := placementLangAll(params)
+	if e != nil {
+		return nil, e
+	}
+	p.placements = append(p.placements, placement{code: code, handler: h, title: paramString(params, "TITLE"), langAll: langAll})
 	return true, nil
 }
 

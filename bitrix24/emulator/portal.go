@@ -38,7 +38,11 @@ type Config struct {
 	AccessTokenTTL time.Duration
 	// Admins are further portal administrators besides AdminUserID: user.admin answers true for them
 	// and they may register robots and placements (reference §3).
-	Admins     []int
+	Admins []int
+	// Language is the portal's language id: LANGUAGE_ID of ONAPPINSTALL/ONAPPUNINSTALL and app.info, and
+	// LANG of the installation page and placement requests (every user of the emulator reads the
+	// portal's language). Default "en".
+	Language   string
 	RatePerSec float64 // leaky bucket drain per second (reference §8.1); 0 = no limit
 	Burst      int     // bucket size; 0 = no limit
 	Log        *zap.Logger
@@ -116,6 +120,9 @@ func New(cfg Config) *Portal {
 	}
 	if cfg.Scope == "" {
 		cfg.Scope = defaultScope
+	}
+	if cfg.Language == "" {
+		cfg.Language = "en"
 	}
 	if cfg.AccessTokenTTL <= 0 {
 		cfg.AccessTokenTTL = time.Hour

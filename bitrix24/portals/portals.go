@@ -34,6 +34,11 @@ type Portal struct {
 	Installed time.Time     `json:"installed"`
 	Updated   time.Time     `json:"updated"`
 	Install   Install       `json:"install"`
+	// Language is the portal's Bitrix24 language id: LANGUAGE_ID of ONAPPINSTALL, or until one arrives
+	// LANG of the installation page (the installing administrator's). Messages to the portal (timeline
+	// comments, notifications) are written in it (issue 18, must 2; internal/i18n.FromBitrix24). Empty
+	// for portals installed before it was recorded: English.
+	Language string `json:"language,omitempty"`
 }
 
 // Install says how the portal proved itself (producer/install.go, docs/security/portal.md).
@@ -89,6 +94,7 @@ type record struct {
 	Installed time.Time       `json:"installed"`
 	Updated   time.Time       `json:"updated"`
 	Install   Install         `json:"install"`
+	Language  string          `json:"language,omitempty"`
 }
 
 type secrets struct {
@@ -108,7 +114,7 @@ func (r *Registry) encode(p Portal) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portal %s: sealing tokens: %w", p.Auth.MemberID, err)
 	}
-	rec := record{Auth: p.Auth, Sealed: sealed, Installed: p.Installed, Updated: p.Updated, Install: p.Install}
+	rec := record{Auth: p.Auth, Sealed: sealed, Installed: p.Installed, Updated: p.Updated, Install: p.Install, Language: p.Language}
 	rec.Auth.AccessToken, rec.Auth.RefreshToken, rec.Auth.ApplicationToken = "", "", ""
 	return json.Marshal(rec)
 }
@@ -129,7 +135,7 @@ func (r *Registry) decode(memberID string, data []byte) (*Portal, error) {
 	if err := json.Unmarshal(plain, &sec); err != nil {
 		return nil, fmt.Errorf("portal %s: sealed tokens unreadable: %w", memberID, err)
 	}
-	p := &Portal{Auth: rec.Auth, Installed: rec.Installed, Updated: rec.Updated, Install: rec.Install}
+	p := &Portal{Auth: rec.Auth, Installed: rec.Installed, Updated: rec.Updated, Install: rec.Install, Language: rec.Language}
 	p.Auth.AccessToken, p.Auth.RefreshToken, p.Auth.ApplicationToken = sec.AccessToken, sec.RefreshToken, sec.ApplicationToken
 	return p, nil
 }
