@@ -651,11 +651,11 @@ func plainHTTPURL(v string) error {
 		return nil
 	}
 	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http:// or https:// URL", v)
-	}
-	if u.User != nil {
+	if err == nil && u.User != nil {
 		return errors.New("the URL carries a user name or password; secrets never go into URLs: use an authority that needs none, or a local proxy that adds them")
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an http:// or https:// URL") // not repeated: it might hold a secret
 	}
 	return nil
 }
