@@ -378,9 +378,13 @@ func (p *Responder) ocspAnswer(ctx context.Context, e *caEntry, req *ocsp.Reques
 	if ok && c.list == fp && now.Sub(c.madeAt) < ocspKeep {
 		return c.der, nil
 	}
+	// thisUpdate is truncated to the minute as x/crypto/ocsp truncates producedAt: NSS (pdfsig)
+	// refused responses whose thisUpdate was seconds later than their producedAt or than the
+	// signing time it validates at (revocation_pdfsig_test.go).
+	this := now.UTC().Truncate(time.Minute)
 	tmpl := ocsp.Response{
 		Status: ocsp.Good, SerialNumber: req.SerialNumber, IssuerHash: req.HashAlgorithm,
-		ThisUpdate: now.UTC().Truncate(time.Second), NextUpdate: now.UTC().Truncate(time.Second).Add(ocspValidity),
+		ThisUpdate: this, NextUpdate: this.Add(ocspValidity),
 	}
 	if i := slices.IndexFunc(list, func(r contracts.Revocation) bool { return r.Serial == serial }); i >= 0 {
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, list[i].RevokedAt.UTC(), list[i].Reason
