@@ -36,9 +36,10 @@ Internal CA (signet admin ca):
   init --token URI --label L --subject …      the CA's key stays on the token
   issue --ca CA-URI --token URI --label L --subject …
   export --ca CA-URI --out DIR                writes DIR/root.pem and DIR/root.der
-  revoke SERIAL|URI [--reason R]              revoke a certificate the CA issued: its CRL and OCSP
-                            responder say so and Signet refuses to sign with it (needs the server's
-                            NATS; R: ` + keyring.ReasonNames + `)
+  revoke SERIAL|URI [--reason R]              revoke a certificate the CA issued: its CRL and
+                            OCSP responder say so at once and Signet no longer signs with it (needs
+                            the server's NATS; R: an RFC 5280 reason such as keyCompromise or
+                            superseded, default unspecified)
 
 Defaults when --key-type and --days are left out: ` + keyring.DefaultsText() + `.
 
