@@ -69,6 +69,6 @@ func runAdminCARevoke(ctx context.Context, fs *flag.FlagSet, args []string, stdo
 	if err := svc.RevokeCertificate(ctx, rev, "signet admin ca revoke (command line)"); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked serial %s (reason %s); the CRL and OCSP of %s say so now\n", rev.Serial, *reasonName, cfg.CA.RevocationURL)
+	fmt.Fprintf(stdout, "revoked serial %s (reason %s); Signet's CRL and OCSP responder report it from now on, and no job signs with it\n", rev.Serial, *reasonName)
 	return nil
 }
