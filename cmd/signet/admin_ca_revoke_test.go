@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -16,18 +17,26 @@ import (
 	"github.com/signet-b24/signet/worker/keyring/softhsm"
 )
 
+// serveLikeNATS is the embedded NATS as `signet serve` leaves it in dir: its URL and the password
+// of its one user in files, where the admin commands find them.
+func serveLikeNATS(t *testing.T, dir string) *server.Server {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "jetstream"), User: embeddedUser, Password: "4711abcd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	os.WriteFile(filepath.Join(dir, "nats.url"), []byte(srv.ClientURL()+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "nats.password"), []byte("4711abcd\n"), 0o600)
+	return srv
+}
+
 // `signet admin ca revoke` records a revocation, by key URI (read from the token) or by serial, in
 // the NATS of a running Signet, where the workers and the OCSP responder read it; the same
 // certificate twice, an unknown reason or a serial that is not hex are refused.
 func TestAdminCARevoke(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "jetstream"), User: embeddedUser, Password: "4711abcd"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	os.WriteFile(filepath.Join(dir, "nats.url"), []byte(srv.ClientURL()+"\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "nats.password"), []byte("4711abcd\n"), 0o600)
+	srv := serveLikeNATS(t, dir)
 	if _, err := loadOrCreateSecretKeys(filepath.Join(dir, "secret.keys")); err != nil {
 		t.Fatal(err)
 	}
