@@ -67,7 +67,8 @@ type forgeRig struct {
 	sink string
 }
 
-func newForgeRig(t *testing.T, ctx context.Context) *forgeRig {
+// newForgeRig starts the rig; opts change the worker's Signer before the pool starts.
+func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forgeRig {
 	t.Helper()
 	mod, err := softhsm.Module()
 	if err != nil {
@@ -139,6 +140,9 @@ func newForgeRig(t *testing.T, ctx context.Context) *forgeRig {
 		Signer: &Signer{Keys: r.keys, Audit: aw, Portal: client, Store: store, Results: results, TempDir: t.TempDir(),
 			MaxPDFBytes: 10 << 20, Log: log, JobKeys: contracts.NewJobKeys(intake.Public()), Revocations: r.revoked},
 		Caller: &Caller{Portal: client, Store: store, Results: results, LinkTTL: time.Hour, Log: log}}
+	for _, o := range opts {
+		o(pool.Signer)
+	}
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- pool.Run(pctx) }()
