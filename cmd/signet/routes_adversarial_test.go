@@ -226,7 +226,7 @@ func (e *walkEnv) fill(t *testing.T, pattern string) []string {
 	case strings.HasPrefix(path, "/admin/users/"):
 		values["{action}"] = []string{"edit", "disable", "enable", "otp-disable", "otp-enable", "delete", "map", "default", "unmap", "enrol"}
 	case strings.HasPrefix(path, "/v1/admin/credentials/"), strings.HasPrefix(path, "/admin/credentials/"):
-		values["{action}"] = []string{"disable", "enable", "assign", "self-signed", "ca-init", "ca-issue", "import"}
+		values["{action}"] = []string{"disable", "enable", "assign", "self-signed", "ca-init", "ca-issue", "import", "revoke"}
 	case strings.HasPrefix(path, "/v1/grants/"):
 		values["{id}"] = []string{"g" + hex.EncodeToString(randomBytes(t, 16))}
 	case strings.HasPrefix(path, "/verify/"):
