@@ -31,6 +31,7 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/crypto/ocsp"
+	"golang.org/x/time/rate"
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/routes"
@@ -48,6 +49,15 @@ const (
 	ocspCacheMax  = 4096
 	caListRefresh = 10 * time.Second // an unknown CA id lists the tokens again at most this often
 	caListMaxAge  = 5 * time.Minute
+)
+
+var (
+	// signsPerSecond bounds the signatures the public endpoints ask of the CA's token: every new
+	// serial in an OCSP request costs one, and anyone may send requests. Beyond it (and a burst of
+	// signBurst) the responder answers tryLater (RFC 6960 §2.3) and the CRL route 503; cached
+	// answers are still served.
+	signsPerSecond rate.Limit = 20
+	signBurst                 = 40
 )
 
 // ErrInvalidSerial: what was given as a serial number is not hexadecimal.
@@ -148,6 +158,8 @@ type Responder struct {
 	log *zap.Logger
 	now func() time.Time
 
+	signs *rate.Limiter // signatures asked of the CA's token by the public endpoints
+
 	mu       sync.Mutex
 	cas      map[string]*caEntry // by subject key identifier (hex)
 	listedAt time.Time
@@ -173,7 +185,8 @@ func NewResponder(k *Keyring, src RevocationSource, log *zap.Logger) *Responder 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Responder{k: k, src: src, log: log, now: time.Now, crls: map[string]cachedCRL{}, answers: map[string]cachedAnswer{}}
+	return &Responder{k: k, src: src, log: log, now: time.Now, crls: map[string]cachedCRL{}, answers: map[string]cachedAnswer{},
+		signs: rate.NewLimiter(signsPerSecond, signBurst)}
 }
 
 // Routes mounts the public revocation endpoints. They need no credentials: what they say is public
@@ -245,8 +258,15 @@ func (p *Responder) revoked(ctx context.Context, ski string) ([]contracts.Revoca
 	return mine, fp.String(), nil
 }
 
-// signer is the CA's key, looked up again so that a reconnected token is used.
+// errTooManySignatures: the public endpoints asked more of the CA's token than signsPerSecond.
+var errTooManySignatures = errors.New("too many revocation answers to sign right now; try again in a second")
+
+// signer is the CA's key, looked up again so that a reconnected token is used, if the token may be
+// asked for one more signature now.
 func (p *Responder) signer(ctx context.Context, e *caEntry) (*Credential, error) {
+	if !p.signs.Allow() {
+		return nil, errTooManySignatures
+	}
 	return p.k.Credential(ctx, e.cred.URI)
 }
 
@@ -262,7 +282,9 @@ func (p *Responder) serveCRL(w http.ResponseWriter, r *http.Request) {
 	}
 	der, err := p.crl(r.Context(), e)
 	if err != nil {
-		p.log.Error("making the CRL", zap.String("ca", e.cred.URI), zap.Error(err))
+		if !errors.Is(err, errTooManySignatures) {
+			p.log.Error("making the CRL", zap.String("ca", e.cred.URI), zap.Error(err))
+		}
 		http.Error(w, "the CRL cannot be made right now (the CA's token or NATS is unavailable); try again later", http.StatusServiceUnavailable)
 		return
 	}
@@ -351,7 +373,9 @@ func (p *Responder) serveOCSP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.ocspAnswer(r.Context(), e, req)
 	if err != nil {
-		p.log.Error("answering OCSP", zap.String("ca", e.cred.URI), zap.Error(err))
+		if !errors.Is(err, errTooManySignatures) {
+			p.log.Error("answering OCSP", zap.String("ca", e.cred.URI), zap.Error(err))
+		}
 		answer(ocsp.TryLaterErrorResponse)
 		return
 	}

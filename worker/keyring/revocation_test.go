@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/routes"
@@ -158,8 +161,12 @@ func TestCRLAndOCSPJudgedByOpenSSL(t *testing.T) {
 }
 
 // An OCSP GET (RFC 6960 §A.1: base64 of the DER request in the path) answers as a POST does; junk
-// is a malformedRequest answer, an unknown CRL id 404.
+// is a malformedRequest answer, an unknown CRL id 404; a flood of requests for new serials is
+// answered tryLater beyond signsPerSecond, while a cached answer is still served.
 func TestOCSPGetAndBadRequests(t *testing.T) {
+	// Ten signatures and no more, whatever the machine's speed.
+	defer func(r rate.Limit, b int) { signsPerSecond, signBurst = r, b }(signsPerSecond, signBurst)
+	signsPerSecond, signBurst = 0, 10
 	_, src, srv, root, mary := caService(t, P256)
 	src.list = []contracts.Revocation{{Serial: contracts.NormalSerial(mary.Certificate.SerialNumber.Text(16)), Reason: 4}}
 	req, err := ocspRequest(mary.Certificate, root.Certificate)
@@ -187,5 +194,23 @@ func TestOCSPGetAndBadRequests(t *testing.T) {
 				t.Errorf("%s: HTTP %d %x, want an OCSP malformedRequest", path, r.StatusCode, body)
 			}
 		}
+	}
+	tryLater := 0
+	for i := range 120 {
+		r, err := http.Get(srv.URL + "/ca/ocsp/" + ocspRequestFor(t, root.Certificate, big.NewInt(int64(1000+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := readAllLimited(r)
+		r.Body.Close()
+		if ocspTryLater(body) {
+			tryLater++
+		}
+	}
+	if tryLater != 120-(signBurst-1) { // the GET above signed one
+		t.Errorf("%d of 120 requests for new serials answered tryLater, want %d", tryLater, 120-(signBurst-1))
+	}
+	if got := ocspGet(t, srv.URL+"/ca/ocsp/"+req, root.Certificate); got.Status != 1 {
+		t.Errorf("the cached answer during the flood: status %d", got.Status)
 	}
 }
