@@ -643,6 +643,9 @@ func (c *Config) TrustedProxies() ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// CheckServiceURL is the rule of signing.tsa_url for a URL given elsewhere (signet sign --tsa).
+func CheckServiceURL(v string) error { return plainHTTPURL(v) }
+
 // plainHTTPURL accepts an empty setting or an http(s) URL without credentials: the timestamp
 // authority's and the revocation URLs are shown in errors and written into certificates, and secrets
 // never go into URLs (common rules).
