@@ -145,7 +145,7 @@ func (k *Keyring) generate(ctx context.Context, tokenName, label, subject string
 	if issuer != nil {
 		parentKey = issuer.Key
 	}
-	cert, err := makeCertificate(newKey.pub, parentKey, name, v, ProfileFor(purpose), issuer)
+	cert, err := makeCertificate(newKey.pub, parentKey, name, v, ProfileFor(purpose), issuer, k.revocationBase())
 	if err == nil {
 		err = t.do(func(c p11Context, _ uint64) error {
 			if err := storeCertificate(c, id, []byte(label), cert); err != nil {
@@ -223,7 +223,11 @@ func generateKey(c p11Context, id, label []byte, kt KeyType) (crypto11.Signer, e
 // makeCertificate builds the certificate for pub in the shape of profile pr (RFC 5280; defaults.go says
 // why each field) and signs it with parentKey: the issuer's key, or the key of pub itself for a
 // self-signed certificate.
-func makeCertificate(pub crypto.PublicKey, parentKey crypto.Signer, subject pkix.Name, v validity, pr Profile, issuer *Credential) (*x509.Certificate, error) {
+//
+// A certificate issued by a CA names where its revocation status is published when base is set
+// (revocation.go): the CRL distribution point (RFC 5280 §4.2.1.13) and the OCSP responder in the
+// authority information access (RFC 5280 §4.2.2.1), so that verifiers find them by themselves.
+func makeCertificate(pub crypto.PublicKey, parentKey crypto.Signer, subject pkix.Name, v validity, pr Profile, issuer *Credential, base string) (*x509.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), serialBits))
 	if err != nil {
 		return nil, err
@@ -249,6 +253,10 @@ func makeCertificate(pub crypto.PublicKey, parentKey crypto.Signer, subject pkix
 	parent := tmpl
 	if issuer != nil {
 		parent = issuer.Certificate
+		if base != "" {
+			tmpl.CRLDistributionPoints = []string{CRLURL(base, issuer.Certificate)}
+			tmpl.OCSPServer = []string{OCSPURL(base)}
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
 	if err != nil {

@@ -30,6 +30,9 @@ type Keyring struct {
 	mu     sync.Mutex
 	cache  map[string]cacheEntry
 	closed bool
+	// revocationURL is the base URL of the CA's CRL and OCSP responder, written into the
+	// certificates the CA issues (ca.revocation_url; SetRevocationURL).
+	revocationURL string
 }
 
 type cacheEntry struct {

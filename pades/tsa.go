@@ -25,6 +25,14 @@ import (
 // ErrTimestamp: the timestamp authority failed or answered with something unusable; retry later.
 var ErrTimestamp = errors.New("timestamp authority failed")
 
+// ErrTimestampRefused: the timestamp authority refused the request (PKIStatus rejection, RFC 3161
+// §2.4.2, or an HTTP 4xx other than 408 and 429): asking again will not help, the setting
+// (signing.tsa_url, --tsa) or the authority's account must change. It wraps ErrTimestamp.
+var ErrTimestampRefused = fmt.Errorf("%w: the timestamp authority refused the request; check signing.tsa_url (or --tsa) and the authority's terms", ErrTimestamp)
+
+// errRejected marks a TimeStampResp whose status is not granted.
+var errRejected = errors.New("request rejected")
+
 type messageImprint struct {
 	HashAlgorithm pkix.AlgorithmIdentifier
 	HashedMessage []byte
@@ -75,9 +83,15 @@ func (t HTTPTimestamper) Timestamp(ctx context.Context, digest []byte, h crypto.
 		return nil, fmt.Errorf("%w: reading the answer of %s: %v", ErrTimestamp, t.URL, err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
+			return nil, fmt.Errorf("%w: %s answered HTTP %d", ErrTimestampRefused, t.URL, resp.StatusCode)
+		}
 		return nil, fmt.Errorf("%w: %s answered HTTP %d", ErrTimestamp, t.URL, resp.StatusCode)
 	}
 	token, err := parseTimeStampResp(body, digest, nonce)
+	if errors.Is(err, errRejected) {
+		return nil, fmt.Errorf("%w: %s: %v", ErrTimestampRefused, t.URL, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrTimestamp, t.URL, err)
 	}
@@ -94,7 +108,7 @@ func parseTimeStampResp(der, digest []byte, nonce *big.Int) ([]byte, error) {
 		return nil, errors.New("malformed TimeStampResp")
 	}
 	if code != 0 && code != 1 {
-		return nil, fmt.Errorf("request rejected (PKIStatus %d)", code)
+		return nil, fmt.Errorf("%w (PKIStatus %d)", errRejected, code)
 	}
 	var token cryptobyte.String
 	if !resp.ReadASN1Element(&token, asn1.SEQUENCE) {

@@ -59,7 +59,8 @@ func IsPermanent(err error) bool {
 //  3. a batch command the portal did not execute (halt, rate limit) passes: it never ran;
 //  4. the portal refused for good (an answer that is not a rate limit or a 5xx), or the file is
 //     outside the portal, on a private address or too large;
-//  5. the document cannot be signed (not a PDF, encrypted, corrupt, certified, already signed …);
+//  5. the document cannot be signed (not a PDF, encrypted, corrupt, certified, already signed …), or
+//     the timestamp authority refused the request (its outage passes);
 //  6. a stored object is gone, fails its checksum, or its key is not one Signet may read.
 //
 // Anything else (the network, NATS, a 5xx, a timeout) passes.
@@ -112,7 +113,7 @@ func portalRefused(err error) bool {
 
 // documentUnusable: the PDF engine (or the evidence pass before it) cannot sign this document.
 func documentUnusable(err error) bool {
-	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse, pades.ErrTooLarge,
+	for _, e := range []error{pades.ErrNotPDF, pades.ErrEncrypted, pades.ErrCorrupt, pades.ErrCertified, pades.ErrCMSTooLarge, pades.ErrBadSigner, pades.ErrFieldInUse, pades.ErrTooLarge, pades.ErrTimestampRefused,
 		evidence.ErrAlreadySigned, evidence.ErrEncrypted, evidence.ErrNotPDF, evidence.ErrUnusable} {
 		if errors.Is(err, e) {
 			return true

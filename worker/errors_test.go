@@ -35,6 +35,8 @@ func TestClassify(t *testing.T) {
 		{"not executed, after a refusal halted the batch", fmt.Errorf("%w: %w", bitrix24.ErrBatchNotExecuted, refused), false},
 		{"an encrypted PDF", fmt.Errorf("signing: %w", pades.ErrEncrypted), true},
 		{"a corrupt PDF", pades.ErrCorrupt, true},
+		{"the timestamp authority down", fmt.Errorf("timestamp authority: %w: http://tsa answered HTTP 503", pades.ErrTimestamp), false},
+		{"the timestamp authority refusing", fmt.Errorf("timestamp authority: %w: http://tsa: request rejected (PKIStatus 2)", pades.ErrTimestampRefused), true},
 		{"a document already signed (evidence)", evidence.ErrAlreadySigned, true},
 		{"a document that cannot take the evidence page", fmt.Errorf("document a.pdf of job j: a.pdf: %w: drawing the evidence: bad font", evidence.ErrUnusable), true},
 		{"the evidence step cancelled at the drain deadline", fmt.Errorf("document a.pdf of job j: %w", context.Canceled), false},

@@ -54,6 +54,12 @@ type Signer struct {
 	Results     *Results
 	TempDir     string
 	MaxPDFBytes int64
+	// TSA, when set (signing.tsa_url), adds an RFC 3161 signature timestamp to every signature
+	// (PAdES B-T, issue 17 must 2); an outage is retried, a refusal is permanent (errors.go).
+	TSA pades.Timestamper
+	// Revocations, when set, lists the certificates the internal CA revoked: a job whose credential
+	// is among them is refused before the key signs (revoked.go, issue 17 must 3).
+	Revocations RevocationLister
 	Now         func() time.Time
 	Log         *zap.Logger
 	// JobKeys are the intakes' public keys; a job not signed by one of them is never signed here
@@ -133,6 +139,9 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 			return nil, Permanentf("credential %s was disabled by the administrator; map another certificate to %s", job.Credential, job.Signer.Login)
 		}
 	}
+	if err := s.notRevoked(ctx, job, cred.Certificate); err != nil {
+		return nil, err
+	}
 
 	doc := &spool{tempDir: s.TempDir, prefix: job.ID}
 	defer doc.close()
@@ -151,6 +160,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		Location: job.Stamp.Location,
 		Visible:  job.Stamp.Visible,
 		Position: pades.Position(job.Stamp.Position),
+		TSA:      s.TSA,
 	}
 	if job.Stamp.Page == "last" {
 		opts.Page = -1

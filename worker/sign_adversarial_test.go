@@ -32,13 +32,20 @@ import (
 
 // countingKeys is the real keyring, counting every time a job reaches for a key.
 type countingKeys struct {
-	k *keyring.Keyring
-	n atomic.Int64
+	k     *keyring.Keyring
+	n     atomic.Int64
+	signs atomic.Int64 // signatures the keys made (C_Sign)
 }
 
 func (c *countingKeys) Credential(ctx context.Context, uri string) (*keyring.Credential, error) {
 	c.n.Add(1)
-	return c.k.Credential(ctx, uri)
+	cred, err := c.k.Credential(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	counted := *cred
+	counted.Key = &countingSigner{Signer: cred.Key, n: &c.signs}
+	return &counted, nil
 }
 
 // forgeRig is a worker pool on a real JetStream, a SoftHSM key, local storage and the emulated
@@ -54,12 +61,14 @@ type forgeRig struct {
 	results *Results
 	intake  *contracts.JobSigner // the intake's key, trusted by the workers
 	cred    string
+	revoked *revokedList // what the internal CA revoked (empty until a test revokes)
 	// sink stands in for the intake's robot handler: it takes the portal's robot calls, so that each
 	// job carries a real, waiting event_token (a workflow the portal would let Signet complete).
 	sink string
 }
 
-func newForgeRig(t *testing.T, ctx context.Context) *forgeRig {
+// newForgeRig starts the rig; opts change the worker's Signer before the pool starts.
+func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forgeRig {
 	t.Helper()
 	mod, err := softhsm.Module()
 	if err != nil {
@@ -123,14 +132,17 @@ func newForgeRig(t *testing.T, ctx context.Context) *forgeRig {
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	t.Cleanup(sink.Close)
 	r := &forgeRig{sink: sink.URL, t: t, ctx: ctx, js: ns.JS, portal: portal, keys: &countingKeys{k: kr}, store: store, storeAt: storeAt,
-		results: results, intake: intake, cred: cred.URI}
+		results: results, intake: intake, cred: cred.URI, revoked: &revokedList{}}
 
 	log := zaptest.NewLogger(t)
 	aw := audit.NewWriter(ns.JS, nil, audit.Options{Log: log})
 	pool := &Pool{JS: ns.JS, Interactive: 2, Batch: 1, Callbacks: 2, AckWait: 5 * time.Second, MaxDeliver: 3, Audit: aw, Log: log,
 		Signer: &Signer{Keys: r.keys, Audit: aw, Portal: client, Store: store, Results: results, TempDir: t.TempDir(),
-			MaxPDFBytes: 10 << 20, Log: log, JobKeys: contracts.NewJobKeys(intake.Public())},
+			MaxPDFBytes: 10 << 20, Log: log, JobKeys: contracts.NewJobKeys(intake.Public()), Revocations: r.revoked},
 		Caller: &Caller{Portal: client, Store: store, Results: results, LinkTTL: time.Hour, Log: log}}
+	for _, o := range opts {
+		o(pool.Signer)
+	}
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- pool.Run(pctx) }()

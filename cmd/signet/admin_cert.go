@@ -36,6 +36,10 @@ Internal CA (signet admin ca):
   init --token URI --label L --subject …      the CA's key stays on the token
   issue --ca CA-URI --token URI --label L --subject …
   export --ca CA-URI --out DIR                writes DIR/root.pem and DIR/root.der
+  revoke SERIAL|URI [--reason R]              revoke a certificate the CA issued: its CRL and
+                            OCSP responder say so at once and Signet no longer signs with it (needs
+                            the server's NATS; R: an RFC 5280 reason such as keyCompromise or
+                            superseded, default unspecified)
 
 Defaults when --key-type and --days are left out: ` + keyring.DefaultsText() + `.
 
@@ -50,7 +54,7 @@ A PIN itself is never accepted: not in a URI (pin-value), not as a flag.
 
 func init() {
 	adminCommands["cert"] = command{runAdminCert, "credentials on the PKCS#11 tokens (list|self-signed|import|disable|enable|assign)"}
-	adminCommands["ca"] = command{runAdminCA, "the internal CA (init|issue|export)"}
+	adminCommands["ca"] = command{runAdminCA, "the internal CA (init|issue|export|revoke)"}
 }
 
 // runAdminCA is `signet admin ca init|issue|export`, the internal CA's side of runAdminCert.
@@ -59,9 +63,12 @@ func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs == nil {
 		return err
 	}
+	if name == "revoke" {
+		return runAdminCARevoke(ctx, fs, args[1:], stdout)
+	}
 	action := map[string]string{"init": "init-ca", "issue": "issue", "export": "export-root"}[name]
 	if action == "" {
-		return usageError{fmt.Errorf("unknown CA action %q; use init, issue or export", name)}
+		return usageError{fmt.Errorf("unknown CA action %q; use init, issue, export or revoke", name)}
 	}
 	return runAdminCert(ctx, append([]string{action}, args[1:]...), stdout, stderr)
 }

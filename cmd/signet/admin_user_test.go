@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
-	"github.com/signet-b24/signet/internal/natsembed"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
@@ -27,14 +25,7 @@ import (
 func TestAdminUserCommands(t *testing.T) {
 	oathtool := testenv.RequireTool(t, "oathtool")
 	dir := t.TempDir()
-	// As `signet serve` leaves it: the URL and the password of its embedded server's one user.
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "jetstream"), User: embeddedUser, Password: "4711abcd"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	os.WriteFile(filepath.Join(dir, "nats.url"), []byte(srv.ClientURL()+"\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "nats.password"), []byte("4711abcd\n"), 0o600)
+	srv := serveLikeNATS(t, dir)
 	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(embeddedUser, "4711abcd"))
 	if err != nil {
 		t.Fatal(err)

@@ -224,6 +224,10 @@ func (a *app) openTokens(ctx context.Context) (*keyring.Keyring, error) {
 	if err != nil {
 		a.log.Warn("some tokens are offline; their jobs wait until they come back", zap.Error(err))
 	}
+	// Certificates the internal CA issues name its CRL and OCSP responder (issue 17 must 3).
+	if cfg.CA.RevocationURL != "off" {
+		k.SetRevocationURL(cfg.CA.RevocationURL)
+	}
 	if demo {
 		if _, err := k.Credential(ctx, cfg.Demo.Credential); errors.Is(err, keyring.ErrKeyNotFound) {
 			u, perr := keyring.ParseURI(cfg.Demo.Credential)

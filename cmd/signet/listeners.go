@@ -21,6 +21,7 @@ import (
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/keyring"
 )
 
 // Every process serves two HTTP listeners at most, whatever its role (serve, intake, worker):
@@ -58,6 +59,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		a.identity.Routes(mux, a.adminOnly)
 		if a.keys != nil {
 			a.keys.Routes(mux, a.adminOnly)
+			a.keys.RevocationAPI(mux, a.adminOnly, a.identity)
 		}
 		// The control panel (/admin) and the verification page (/verify); /verify/{id} is what the audit
 		// trail recorded for one document (the QR code of a self-proving document points there).
@@ -66,6 +68,10 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 			Verify: a.verifyLimits(), TrustAnchors: a.trust,
 			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit})).Routes(mux)
 		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
+	}
+	if a.keys != nil && a.policy != nil {
+		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3).
+		keyring.NewResponder(a.keys, a.policy, a.log.Named("ca")).Routes(mux)
 	}
 	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
 	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))

@@ -213,10 +213,12 @@ func (e *walkEnv) fill(t *testing.T, pattern string) []string {
 		path = p
 	}
 	values := map[string][]string{
-		"{token}": {randomText(t)}, // an enrolment link's token nobody sent
-		"{login}": {"mary"},        // a real user of portal A
-		"{id}":    {"p" + hex.EncodeToString(randomBytes(t, 16))},
-		"{seq}":   {"1"},
+		"{token}":      {randomText(t)}, // an enrolment link's token nobody sent
+		"{login}":      {"mary"},        // a real user of portal A
+		"{id}":         {"p" + hex.EncodeToString(randomBytes(t, 16))},
+		"{seq}":        {"1"},
+		"{ca}":         {hex.EncodeToString(randomBytes(t, 20))},                // a CA key id this Signet does not hold
+		"{request...}": {base64.StdEncoding.EncodeToString(randomBytes(t, 32))}, // not an OCSP request
 	}
 	switch {
 	case strings.HasPrefix(path, "/v1/admin/users/"):
@@ -224,7 +226,7 @@ func (e *walkEnv) fill(t *testing.T, pattern string) []string {
 	case strings.HasPrefix(path, "/admin/users/"):
 		values["{action}"] = []string{"edit", "disable", "enable", "otp-disable", "otp-enable", "delete", "map", "default", "unmap", "enrol"}
 	case strings.HasPrefix(path, "/v1/admin/credentials/"), strings.HasPrefix(path, "/admin/credentials/"):
-		values["{action}"] = []string{"disable", "enable", "assign", "self-signed", "ca-init", "ca-issue", "import"}
+		values["{action}"] = []string{"disable", "enable", "assign", "self-signed", "ca-init", "ca-issue", "import", "revoke"}
 	case strings.HasPrefix(path, "/v1/grants/"):
 		values["{id}"] = []string{"g" + hex.EncodeToString(randomBytes(t, 16))}
 	case strings.HasPrefix(path, "/verify/"):

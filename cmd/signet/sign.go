@@ -173,6 +173,11 @@ Signs outside the queue with a key on a PKCS#11 token (PAdES).
 	if single == batch || (single && (*in == "" || *out == "")) || (batch && (*inDir == "" || *outDir == "")) {
 		return usageError{errors.New("give either --in FILE --out FILE, or --in-dir DIR --out-dir DIR")}
 	}
+	// The same rule as signing.tsa_url, before the token is opened: the URL is shown in errors, so
+	// no credentials in it.
+	if err := config.CheckServiceURL(o.tsa); err != nil {
+		return usageError{fmt.Errorf("--tsa: %w", err)}
+	}
 	var cfgArgs []string
 	if *configFile != "" {
 		cfgArgs = append(cfgArgs, "--config", *configFile)

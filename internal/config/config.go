@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -143,6 +144,16 @@ type Config struct {
 		CheckpointEvery    int           `yaml:"checkpoint_every"`
 		CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	} `yaml:"audit"`
+	// Signing is how workers sign: signing.tsa_url adds an RFC 3161 signature timestamp (PAdES B-T,
+	// issue 17 must 2) to every signature.
+	Signing struct {
+		TSAURL string `yaml:"tsa_url"`
+	} `yaml:"signing"`
+	// CA is the internal CA's revocation service (issue 17 must 3): RevocationURL is the base URL
+	// written into the certificates it issues (CRL distribution point, OCSP responder).
+	CA struct {
+		RevocationURL string `yaml:"revocation_url"`
+	} `yaml:"ca"`
 	Demo struct {
 		Token      string `yaml:"token"`
 		Credential string `yaml:"credential"`
@@ -337,6 +348,8 @@ func (c *Config) Settings() []Setting {
 		{"audit.credential", "key URI of the service key that signs audit checkpoints (default: demo.credential when no tokens are configured; empty: no checkpoints)", &c.Audit.Credential},
 		{"audit.checkpoint_every", "a signed checkpoint of the audit chain after this many events", &c.Audit.CheckpointEvery},
 		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
+		{"signing.tsa_url", "RFC 3161 timestamp authority (http or https URL, no credentials in it) that adds a signature timestamp to every signature (PAdES B-T); empty: none", &c.Signing.TSAURL},
+		{"ca.revocation_url", "base URL written into the certificates the internal CA issues, where its CRL (<url>/ca/crl/<CA key id>) and OCSP responder (<url>/ca/ocsp) answer (default public_url; off: none, when verifiers cannot reach Signet — NSS readers such as pdfsig refuse a certificate whose OCSP responder does not answer)", &c.CA.RevocationURL},
 		{"demo.token", "label of the SoftHSM token created under <data_dir>/softhsm when no tokens are configured", &c.Demo.Token},
 		{"demo.credential", "key URI used by `signet demo` and the demo user", &c.Demo.Credential},
 	}
@@ -459,6 +472,10 @@ func (c *Config) fill() {
 		c.PublicURL = "http://" + c.Listen
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.CA.RevocationURL == "" {
+		c.CA.RevocationURL = c.PublicURL
+	}
+	c.CA.RevocationURL = strings.TrimRight(c.CA.RevocationURL, "/")
 	// "off" is how a flag or an environment variable, which cannot be empty, turns metrics off.
 	if c.Metrics.Listen == "off" {
 		c.Metrics.Listen = ""
@@ -509,6 +526,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("worker.ack_wait %s is too short; use at least 1s", c.Worker.AckWait))
+	}
+	for _, u := range []struct{ name, v string }{{"signing.tsa_url", c.Signing.TSAURL}, {"ca.revocation_url", c.CA.RevocationURL}} {
+		if err := plainHTTPURL(u.v); err != nil && !(u.name == "ca.revocation_url" && u.v == "off") {
+			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
+		}
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("nats.replicas %d: JetStream allows 1 to 5", c.NATS.Replicas))
@@ -619,4 +641,24 @@ func (c *Config) TrustedProxies() ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
+}
+
+// CheckServiceURL is the rule of signing.tsa_url for a URL given elsewhere (signet sign --tsa).
+func CheckServiceURL(v string) error { return plainHTTPURL(v) }
+
+// plainHTTPURL accepts an empty setting or an http(s) URL without credentials: the timestamp
+// authority's and the revocation URLs are shown in errors and written into certificates, and secrets
+// never go into URLs (common rules).
+func plainHTTPURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err == nil && u.User != nil {
+		return errors.New("the URL carries a user name or password; secrets never go into URLs: use an authority that needs none, or a local proxy that adds them")
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an http:// or https:// URL") // not repeated: it might hold a secret
+	}
+	return nil
 }

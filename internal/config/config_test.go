@@ -52,12 +52,18 @@ func TestBadSettingsAreRefusedWithTheirName(t *testing.T) {
 		"log.format":             {"--log-format", "xml"},
 		"nats.replicas":          {"--nats-replicas", "7"},
 		"worker.max_ack_pending": {"--worker-max-ack-pending", "-1"},
+		"signing.tsa_url":        {"--signing-tsa-url", "ftp://tsa.example/"},
+		"ca.revocation_url":      {"--ca-revocation-url", "signet.example"},
 	}
 	for key, args := range cases {
 		_, _, err := Load("serve", args, env(nil))
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%v: want an error naming %s, got %v", args, key, err)
 		}
+	}
+	// A timestamp authority's password would be shown in errors: refused, and not repeated.
+	if _, _, err := Load("serve", []string{"--signing-tsa-url", "https://user:s3cret@tsa.example/"}, env(nil)); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a TSA URL with a password must be refused without repeating it: %v", err)
 	}
 	if _, _, err := Load("serve", []string{"--worker-batch", "many"}, env(nil)); err == nil || !strings.Contains(err.Error(), "worker-batch") {
 		t.Errorf("a non-number must be refused naming the flag: %v", err)

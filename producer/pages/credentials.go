@@ -38,8 +38,11 @@ type tokenGroup struct {
 type credRow struct {
 	keyring.CredentialView
 	Disabled bool
-	Users    []string
-	Portal   string // the portal it is assigned to (domain), "" when Signet-wide
+	// Revocable: issued by a CA (not self-signed, not a CA), so its CA can revoke it; Revoked: it is
+	// on the CA's list (issue 17 must 3).
+	Revocable, Revoked bool
+	Users              []string
+	Portal             string // the portal it is assigned to (domain), "" when Signet-wide
 }
 
 type certForm struct {
@@ -81,6 +84,7 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 			p.log.Warn("control panel: listing users", zap.Error(err))
 		}
 		disabled, _ := p.cfg.Identity.DisabledCredentials(ctx)
+		revoked, _ := p.cfg.Identity.Revocations(ctx)
 		assigned, err := p.cfg.Identity.CredentialAssignments(ctx)
 		if err != nil && errText == "" {
 			errText = "The credentials' portals could not be read: " + err.Error()
@@ -115,6 +119,7 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 					for _, u := range disabled {
 						row.Disabled = row.Disabled || identity.SameCredential(u, c.URI)
 					}
+					row.Revocable, row.Revoked = revocationState(c, revoked)
 					for _, u := range users {
 						for _, m := range u.Credentials {
 							if identity.SameCredential(m, c.URI) {
@@ -196,6 +201,10 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	if p.cfg.Keys == nil {
 		fail(http.StatusServiceUnavailable, errors.New("this Signet process has no PKCS#11 tokens (an intake-only process); use a `signet serve` or worker process's control panel"))
+		return
+	}
+	if action == "revoke" {
+		p.revokeCredential(w, r, s, fail)
 		return
 	}
 	if action == "self-signed" && f.CA != "" {

@@ -25,6 +25,7 @@ var notices = map[string]string{
 	"otp-enabled": "One-time passwords turned on.", "deleted": "User deleted.", "mapped": "Certificate mapped.",
 	"unmapped": "Certificate unmapped.", "default": "Default certificate changed.",
 	"created": "Certificate created.", "imported": "Certificate imported.", "cred-disabled": "Certificate disabled: nobody can sign with it.",
+	"cert-revoked": "Certificate revoked: the CA's CRL and OCSP responder report it, and nobody can sign with it.",
 	"cred-enabled": "Certificate enabled.", "revoked": "Grant revoked.", "assigned": "Certificate assigned.",
 }
 

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/natsembed"
+	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/keyring/softhsm"
+)
+
+// serveLikeNATS is the embedded NATS as `signet serve` leaves it in dir: its URL and the password
+// of its one user in files, where the admin commands find them.
+func serveLikeNATS(t *testing.T, dir string) *server.Server {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "jetstream"), User: embeddedUser, Password: "4711abcd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	os.WriteFile(filepath.Join(dir, "nats.url"), []byte(srv.ClientURL()+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "nats.password"), []byte("4711abcd\n"), 0o600)
+	return srv
+}
+
+// `signet admin ca revoke` records a revocation, by key URI (read from the token) or by serial, in
+// the NATS of a running Signet, where the workers and the OCSP responder read it; the same
+// certificate twice, an unknown reason or a serial that is not hex are refused.
+func TestAdminCARevoke(t *testing.T) {
+	dir := t.TempDir()
+	srv := serveLikeNATS(t, dir)
+	if _, err := loadOrCreateSecretKeys(filepath.Join(dir, "secret.keys")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIGNET_DATA_DIR", dir)
+
+	module, err := softhsm.Init(filepath.Join(dir, "hsm"), "acme", "so-4711", "user-4711")
+	if err != nil {
+		t.Skip(err)
+	}
+	pinFile := filepath.Join(dir, "acme.pin")
+	os.WriteFile(pinFile, []byte("user-4711\n"), 0o600)
+	q := "?module-path=" + module + "&pin-source=file:" + pinFile
+	if out, code := runCLI(t, "admin", "ca", "init", "--token", "pkcs11:token=acme"+q, "--label", "acme-ca", "--subject", "CN=Acme CA"); code != 0 {
+		t.Fatalf("ca init: %d\n%s", code, out)
+	}
+	if out, code := runCLI(t, "admin", "ca", "issue", "--ca", "pkcs11:token=acme;object=acme-ca", "--token", "pkcs11:token=acme"+q,
+		"--label", "mary", "--subject", "CN=Mary"); code != 0 {
+		t.Fatalf("ca issue: %d\n%s", code, out)
+	}
+
+	out, code := runCLI(t, "admin", "ca", "revoke", "pkcs11:token=acme;object=mary"+q, "--reason", "keyCompromise")
+	if code != 0 || !strings.Contains(out, "revoked serial") {
+		t.Fatalf("revoke by URI: exit %d\n%s", code, out)
+	}
+	if out, code := runCLI(t, "admin", "ca", "revoke", "--reason", "superseded", "0A:1B:2C"); code != 0 {
+		t.Fatalf("revoke by serial: exit %d\n%s", code, out)
+	}
+	if out, code := runCLI(t, "admin", "ca", "revoke", "pkcs11:token=acme;object=mary"+q); code != 1 || !strings.Contains(out, "already revoked") {
+		t.Errorf("revoking again: exit %d\n%s", code, out)
+	}
+	if out, code := runCLI(t, "admin", "ca", "revoke", "--reason", "bored", "0a"); code != 2 || !strings.Contains(out, "keyCompromise") {
+		t.Errorf("an unknown reason: exit %d\n%s", code, out)
+	}
+	if out, code := runCLI(t, "admin", "ca", "revoke", "mary"); code != 2 || !strings.Contains(out, "hexadecimal") {
+		t.Errorf("a serial that is not hex: exit %d\n%s", code, out)
+	}
+
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(embeddedUser, "4711abcd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	p, err := identity.NewCredentialPolicy(context.Background(), js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := p.Revocations(context.Background())
+	if err != nil || len(list) != 2 {
+		t.Fatalf("revocations in NATS: %v %+v", err, list)
+	}
+	if list[0].Reason != 1 || list[0].Issuer == "" || list[0].Subject != "CN=Mary" || list[1] != (contracts.Revocation{Serial: "a1b2c", Reason: 4, RevokedAt: list[1].RevokedAt}) {
+		t.Errorf("recorded: %+v", list)
+	}
+}

@@ -1,0 +1,431 @@
+package keyring
+
+// Revocation for Signet's internal CA (issue 17 must 3): the CA publishes a CRL (RFC 5280 §5) and
+// answers OCSP (RFC 6960) for the certificates it issued, at the URLs makeCertificate writes into
+// them. Both are signed by the CA's own key on its token (RFC 6960 §4.2.2.2 allows the CA itself as
+// responder), so no delegated responder certificate has to be issued, stored or renewed. The list of
+// revoked certificates lives in NATS KV (producer/identity/revocations.go); this file only reads it.
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/ocsp"
+	"golang.org/x/time/rate"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/routes"
+)
+
+// Lifetimes of what the CA publishes. A CRL is good for a day (nextUpdate), and made again at least
+// every hour and at once after a revocation; an OCSP response is good for an hour and kept for ten
+// minutes (RFC 5019 §6 lets a responder answer from such a cache). Verifiers learn of a revocation
+// within that: the cache is dropped when the list changes.
+const (
+	crlValidity   = 24 * time.Hour
+	crlRefresh    = time.Hour
+	ocspValidity  = time.Hour
+	ocspKeep      = 10 * time.Minute
+	ocspCacheMax  = 4096
+	caListRefresh = 10 * time.Second // an unknown CA id lists the tokens again at most this often
+	caListMaxAge  = 5 * time.Minute
+)
+
+var (
+	// signsPerSecond bounds the signatures the public endpoints ask of the CA's token: every new
+	// serial in an OCSP request costs one, and anyone may send requests. Beyond it (and a burst of
+	// signBurst) the responder answers tryLater (RFC 6960 §2.3) and the CRL route 503; cached
+	// answers are still served.
+	signsPerSecond rate.Limit = 20
+	signBurst                 = 40
+)
+
+// ErrInvalidSerial: what was given as a serial number is not hexadecimal.
+var ErrInvalidSerial = errors.New("a serial number is hexadecimal (as `signet admin cert list` shows it, colons allowed)")
+
+// SetRevocationURL sets the base URL written into the certificates the CA issues from now on
+// (ca.revocation_url, default public_url); empty writes none.
+func (k *Keyring) SetRevocationURL(base string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.revocationURL = strings.TrimRight(base, "/")
+}
+
+func (k *Keyring) revocationBase() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.revocationURL
+}
+
+// CRLURL is where the CA ca publishes its CRL: one per CA, named by its subject key identifier.
+func CRLURL(base string, ca *x509.Certificate) string {
+	return base + "/ca/crl/" + hex.EncodeToString(ca.SubjectKeyId)
+}
+
+// OCSPURL is the OCSP responder of every Signet CA (a request names its CA by key hash).
+func OCSPURL(base string) string { return base + "/ca/ocsp" }
+
+// reasons are the CRLReason codes (RFC 5280 §5.3.1) an administrator may give; certificateHold is
+// left out (a revocation is final) and so are the CA-only ones.
+var reasons = map[string]int{
+	"unspecified": ocsp.Unspecified, "keyCompromise": ocsp.KeyCompromise, "affiliationChanged": ocsp.AffiliationChanged,
+	"superseded": ocsp.Superseded, "cessationOfOperation": ocsp.CessationOfOperation, "privilegeWithdrawn": ocsp.PrivilegeWithdrawn,
+}
+
+// ReasonNames lists the reasons ParseReason knows, for help texts.
+const ReasonNames = "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn"
+
+// ParseReason reads a CRLReason by its RFC 5280 name (case does not matter); empty is unspecified.
+func ParseReason(name string) (int, error) {
+	if name == "" {
+		return ocsp.Unspecified, nil
+	}
+	for n, code := range reasons {
+		if strings.EqualFold(n, name) {
+			return code, nil
+		}
+	}
+	return 0, fmt.Errorf("revocation reason %q: use one of %s", name, ReasonNames)
+}
+
+// Revocation describes the revocation of what the administrator named: a key URI (the certificate
+// is read from its token, so the CRL of its own CA lists it) or a serial number in hex.
+func (k *Keyring) Revocation(ctx context.Context, serialOrURI string, reason int) (contracts.Revocation, error) {
+	r := contracts.Revocation{Reason: reason}
+	if strings.HasPrefix(serialOrURI, "pkcs11:") {
+		c, err := k.Credential(ctx, serialOrURI)
+		if err != nil {
+			return r, err
+		}
+		if len(c.Certificate.AuthorityKeyId) == 0 || bytes.Equal(c.Certificate.RawIssuer, c.Certificate.RawSubject) {
+			return r, fmt.Errorf("%w: %s is self-signed: no CA publishes its status; disable it instead (signet admin cert disable)", ErrInvalidConfig, serialOrURI)
+		}
+		r.Serial = contracts.NormalSerial(c.Certificate.SerialNumber.Text(16))
+		r.Issuer = hex.EncodeToString(c.Certificate.AuthorityKeyId)
+		r.Subject = c.Certificate.Subject.String()
+		return r, nil
+	}
+	return SerialRevocation(serialOrURI, reason)
+}
+
+// SerialRevocation describes the revocation of a serial number (hex, colons allowed) whose CA is
+// not known: it counts for every CA of this Signet.
+func SerialRevocation(serial string, reason int) (contracts.Revocation, error) {
+	r := contracts.Revocation{Serial: contracts.NormalSerial(serial), Reason: reason}
+	if _, ok := new(big.Int).SetString(r.Serial, 16); !ok {
+		return r, fmt.Errorf("%q: %w", serial, ErrInvalidSerial)
+	}
+	return r, nil
+}
+
+// RevocationSource lists the revoked certificates (identity.CredentialPolicy, from NATS KV).
+type RevocationSource interface {
+	Revocations(ctx context.Context) ([]contracts.Revocation, error)
+}
+
+// caEntry is one CA on the tokens, with the key hashes an OCSP request may name it by (RFC 6960
+// §4.1.1: the hash of the subjectPublicKey bit string).
+type caEntry struct {
+	cred    *Credential
+	ski     string
+	keyHash map[crypto.Hash][]byte
+}
+
+// Responder serves the CRLs and OCSP answers of the CAs on the keyring's tokens.
+type Responder struct {
+	k   *Keyring
+	src RevocationSource
+	log *zap.Logger
+	now func() time.Time
+
+	signs *rate.Limiter // signatures asked of the CA's token by the public endpoints
+
+	mu       sync.Mutex
+	cas      map[string]*caEntry // by subject key identifier (hex)
+	listedAt time.Time
+	crls     map[string]cachedCRL
+	answers  map[string]cachedAnswer
+}
+
+type cachedCRL struct {
+	der     []byte
+	list    string // fingerprint of the revocations it was made from
+	madeAt  time.Time
+	expires time.Time
+}
+
+type cachedAnswer struct {
+	der    []byte
+	list   string
+	madeAt time.Time
+}
+
+// NewResponder answers for the CAs of k from the revocations src lists.
+func NewResponder(k *Keyring, src RevocationSource, log *zap.Logger) *Responder {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Responder{k: k, src: src, log: log, now: time.Now, crls: map[string]cachedCRL{}, answers: map[string]cachedAnswer{},
+		signs: rate.NewLimiter(signsPerSecond, signBurst)}
+}
+
+// Routes mounts the public revocation endpoints. They need no credentials: what they say is public
+// by nature (RFC 5280 §5, RFC 6960 §A.1), and every answer is signed by the CA.
+func (p *Responder) Routes(mux routes.Mux) {
+	mux.HandleFunc("GET /ca/crl/{ca}", p.serveCRL)
+	mux.HandleFunc("GET /ca/ocsp/{request...}", p.serveOCSP)
+	mux.HandleFunc("POST /ca/ocsp", p.serveOCSP)
+}
+
+// ca finds the CA with this subject key identifier, listing the tokens again when it is unknown
+// (not more often than caListRefresh, so random ids cannot make a token busy).
+func (p *Responder) ca(ctx context.Context, match func(*caEntry) bool) (*caEntry, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	find := func() *caEntry {
+		for _, e := range p.cas {
+			if match(e) {
+				return e
+			}
+		}
+		return nil
+	}
+	now := p.now()
+	if e := find(); e != nil && now.Sub(p.listedAt) < caListMaxAge {
+		return e, nil
+	}
+	if now.Sub(p.listedAt) < caListRefresh {
+		return find(), nil
+	}
+	creds, err := p.k.List(ctx, "")
+	if err != nil {
+		return find(), err
+	}
+	p.cas, p.listedAt = map[string]*caEntry{}, now
+	for _, c := range creds {
+		cert := c.Certificate
+		if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCRLSign == 0 || len(cert.SubjectKeyId) == 0 {
+			continue
+		}
+		var spki struct {
+			Algorithm pkix.AlgorithmIdentifier
+			PublicKey asn1.BitString
+		}
+		if _, err := asn1.Unmarshal(cert.RawSubjectPublicKeyInfo, &spki); err != nil {
+			continue
+		}
+		h1, h256 := sha1.Sum(spki.PublicKey.Bytes), sha256.Sum256(spki.PublicKey.Bytes)
+		ski := hex.EncodeToString(cert.SubjectKeyId)
+		p.cas[ski] = &caEntry{cred: c, ski: ski, keyHash: map[crypto.Hash][]byte{crypto.SHA1: h1[:], crypto.SHA256: h256[:]}}
+	}
+	return find(), nil
+}
+
+// revoked returns the revocations of the CA ski and a fingerprint of them.
+func (p *Responder) revoked(ctx context.Context, ski string) ([]contracts.Revocation, string, error) {
+	all, err := p.src.Revocations(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var mine []contracts.Revocation
+	var fp strings.Builder
+	for _, r := range all {
+		if r.Issuer == "" || r.Issuer == ski {
+			mine = append(mine, r)
+			fmt.Fprintf(&fp, "%s/%d/%d;", r.Serial, r.Reason, r.RevokedAt.Unix())
+		}
+	}
+	return mine, fp.String(), nil
+}
+
+// errTooManySignatures: the public endpoints asked more of the CA's token than signsPerSecond.
+var errTooManySignatures = errors.New("too many revocation answers to sign right now; try again in a second")
+
+// signer is the CA's key, looked up again so that a reconnected token is used, if the token may be
+// asked for one more signature now.
+func (p *Responder) signer(ctx context.Context, e *caEntry) (*Credential, error) {
+	if !p.signs.Allow() {
+		return nil, errTooManySignatures
+	}
+	return p.k.Credential(ctx, e.cred.URI)
+}
+
+func (p *Responder) serveCRL(w http.ResponseWriter, r *http.Request) {
+	ski := strings.ToLower(r.PathValue("ca"))
+	e, err := p.ca(r.Context(), func(e *caEntry) bool { return e.ski == ski })
+	if e == nil {
+		if err != nil {
+			p.log.Warn("listing the CAs for a CRL", zap.Error(err))
+		}
+		http.Error(w, "no such CA on this Signet; the URL is the one in the certificate's CRL distribution point", http.StatusNotFound)
+		return
+	}
+	der, err := p.crl(r.Context(), e)
+	if err != nil {
+		if !errors.Is(err, errTooManySignatures) {
+			p.log.Error("making the CRL", zap.String("ca", e.cred.URI), zap.Error(err))
+		}
+		http.Error(w, "the CRL cannot be made right now (the CA's token or NATS is unavailable); try again later", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(der)
+}
+
+// crl returns the CA's current CRL, made again when the revocations changed or it is an hour old.
+func (p *Responder) crl(ctx context.Context, e *caEntry) ([]byte, error) {
+	list, fp, err := p.revoked(ctx, e.ski)
+	if err != nil {
+		return nil, err
+	}
+	now := p.now()
+	p.mu.Lock()
+	c, ok := p.crls[e.ski]
+	p.mu.Unlock()
+	if ok && c.list == fp && now.Sub(c.madeAt) < crlRefresh {
+		return c.der, nil
+	}
+	cred, err := p.signer(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.RevocationList{
+		// RFC 5280 §5.2.3: a monotonically increasing number; the clock in microseconds is one.
+		Number:     big.NewInt(now.UnixMicro()),
+		ThisUpdate: now.UTC().Truncate(time.Second),
+		NextUpdate: now.UTC().Truncate(time.Second).Add(crlValidity),
+	}
+	for _, r := range list {
+		serial, ok := new(big.Int).SetString(r.Serial, 16)
+		if !ok {
+			continue
+		}
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
+			SerialNumber: serial, RevocationTime: r.RevokedAt.UTC(), ReasonCode: r.Reason})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, cred.Certificate, cred.Key)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.crls[e.ski] = cachedCRL{der: der, list: fp, madeAt: now, expires: tmpl.NextUpdate}
+	p.mu.Unlock()
+	return der, nil
+}
+
+// serveOCSP answers an OCSP request by GET (base64 in the path) or POST (DER body), RFC 6960 §A.1.
+// Errors of the request are OCSP answers too (§2.3), with HTTP 200.
+func (p *Responder) serveOCSP(w http.ResponseWriter, r *http.Request) {
+	var der []byte
+	var err error
+	if r.Method == http.MethodPost {
+		der, err = io.ReadAll(http.MaxBytesReader(w, r.Body, 8<<10))
+	} else {
+		raw := r.PathValue("request")
+		if u, uerr := url.PathUnescape(raw); uerr == nil {
+			raw = u
+		}
+		der, err = base64.StdEncoding.DecodeString(raw)
+	}
+	answer := func(b []byte) {
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(b)
+	}
+	if err != nil {
+		answer(ocsp.MalformedRequestErrorResponse)
+		return
+	}
+	req, err := ocsp.ParseRequest(der)
+	if err != nil {
+		answer(ocsp.MalformedRequestErrorResponse)
+		return
+	}
+	e, lerr := p.ca(r.Context(), func(e *caEntry) bool { return bytes.Equal(e.keyHash[req.HashAlgorithm], req.IssuerKeyHash) })
+	if e == nil {
+		if lerr != nil {
+			p.log.Warn("listing the CAs for OCSP", zap.Error(lerr))
+			answer(ocsp.TryLaterErrorResponse)
+			return
+		}
+		answer(ocsp.UnauthorizedErrorResponse) // not a CA of this Signet (§2.3)
+		return
+	}
+	resp, err := p.ocspAnswer(r.Context(), e, req)
+	if err != nil {
+		if !errors.Is(err, errTooManySignatures) {
+			p.log.Error("answering OCSP", zap.String("ca", e.cred.URI), zap.Error(err))
+		}
+		answer(ocsp.TryLaterErrorResponse)
+		return
+	}
+	if r.Method == http.MethodGet {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+	}
+	answer(resp)
+}
+
+// ocspAnswer is "good" for a serial not on the list and "revoked" (with time and reason) for one on
+// it. Signet does not keep a register of every serial it issued (certificates live on the tokens),
+// so it does not answer "unknown"; RFC 6960 §2.2 allows "good" for a certificate that is not revoked.
+func (p *Responder) ocspAnswer(ctx context.Context, e *caEntry, req *ocsp.Request) ([]byte, error) {
+	list, fp, err := p.revoked(ctx, e.ski)
+	if err != nil {
+		return nil, err
+	}
+	serial := contracts.NormalSerial(req.SerialNumber.Text(16))
+	key := e.ski + "/" + req.HashAlgorithm.String() + "/" + serial
+	now := p.now()
+	p.mu.Lock()
+	c, ok := p.answers[key]
+	p.mu.Unlock()
+	if ok && c.list == fp && now.Sub(c.madeAt) < ocspKeep {
+		return c.der, nil
+	}
+	// thisUpdate is truncated to the minute as x/crypto/ocsp truncates producedAt: NSS (pdfsig)
+	// refused responses whose thisUpdate was seconds later than their producedAt or than the
+	// signing time it validates at (revocation_pdfsig_test.go).
+	this := now.UTC().Truncate(time.Minute)
+	tmpl := ocsp.Response{
+		Status: ocsp.Good, SerialNumber: req.SerialNumber, IssuerHash: req.HashAlgorithm,
+		ThisUpdate: this, NextUpdate: this.Add(ocspValidity),
+	}
+	if i := slices.IndexFunc(list, func(r contracts.Revocation) bool { return r.Serial == serial }); i >= 0 {
+		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, list[i].RevokedAt.UTC(), list[i].Reason
+	}
+	cred, err := p.signer(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	der, err := ocsp.CreateResponse(cred.Certificate, cred.Certificate, tmpl, cred.Key)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if len(p.answers) >= ocspCacheMax {
+		clear(p.answers)
+	}
+	p.answers[key] = cachedAnswer{der: der, list: fp, madeAt: now}
+	p.mu.Unlock()
+	return der, nil
+}
