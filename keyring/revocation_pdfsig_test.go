@@ -20,7 +20,7 @@ func TestPdfsigSeesTheRevocationThroughOCSP(t *testing.T) {
 	pdfsig := testenv.RequireTool(t, "pdfsig")
 	certutil := testenv.RequireTool(t, "certutil")
 	_, _, srv, root, mary := caService(t, P384)
-	in, err := os.ReadFile(filepath.Join("..", "..", "testdata", "pdf", "invoice.pdf"))
+	in, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "invoice.pdf"))
 	if err != nil {
 		t.Fatal(err)
 	}

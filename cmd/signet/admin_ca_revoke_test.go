@@ -13,8 +13,8 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/natsembed"
-	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/keyring/softhsm"
+	"github.com/signet-b24/signet/producer/identity"
 )
 
 // serveLikeNATS is the embedded NATS as `signet serve` leaves it in dir: its URL and the password

@@ -18,10 +18,10 @@ import (
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/storage"
-	"github.com/signet-b24/signet/keyring"
 )
 
 // Every process serves two HTTP listeners at most, whatever its role (serve, intake, worker):
