@@ -48,26 +48,7 @@ func (p *Portal) InstallPageRequest(ctx context.Context, handlerURL string, user
 		"SERVER_ENDPOINT": {scheme + "://" + domain + "/oauth/rest/"}, "member_id": {p.cfg.MemberID}, "status": {"L"},
 		"PLACEMENT": {"DEFAULT"}, "PLACEMENT_OPTIONS": {"{}"},
 	}
-	proto := "0"
-	if scheme == "https" {
-		proto = "1"
-	}
-	u, err := url.Parse(handlerURL)
-	if err != nil {
-		return nil, err
-	}
-	q := u.Query()
-	q.Set("DOMAIN", domain)
-	q.Set("PROTOCOL", proto)
-	q.Set("LANG", p.cfg.Language)
-	q.Set("APP_SID", randHex(16))
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return req, nil
+	return p.appRequest(ctx, handlerURL, scheme, domain, form)
 }
 
 // Placements returns code → handler URLs of the bound placements.
@@ -100,26 +81,7 @@ func (p *Portal) PlacementRequest(ctx context.Context, handlerURL, placementCode
 		"APPLICATION_SCOPE": {p.cfg.Scope}, "member_id": {p.cfg.MemberID}, "status": {"L"},
 		"PLACEMENT": {placementCode}, "PLACEMENT_OPTIONS": {string(opts)},
 	}
-	proto := "0"
-	if scheme == "https" {
-		proto = "1"
-	}
-	u, err := url.Parse(handlerURL)
-	if err != nil {
-		return nil, err
-	}
-	q := u.Query()
-	q.Set("DOMAIN", domain)
-	q.Set("PROTOCOL", proto)
-	q.Set("LANG", p.cfg.Language)
-	q.Set("APP_SID", randHex(16))
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return req, nil
+	return p.appRequest(ctx, handlerURL, scheme, domain, form)
 }
 
 // RemoveDiskFile deletes a Disk file (the "portal file gone" case): disk.file.get answers
@@ -150,4 +112,29 @@ func (p *Portal) FileURL(fileID int) string {
 	defer p.mu.Unlock()
 	a := p.newAuthLocked(AdminUserID)
 	return p.crmFileURLLocked(fileID, a.AccessToken)
+}
+
+// appRequest is the POST Bitrix24 sends to an application page (the handler path or a placement):
+// query DOMAIN, PROTOCOL (1 for https), LANG (the portal's language) and APP_SID; the form as given.
+func (p *Portal) appRequest(ctx context.Context, handlerURL, scheme, domain string, form url.Values) (*http.Request, error) {
+	proto := "0"
+	if scheme == "https" {
+		proto = "1"
+	}
+	u, err := url.Parse(handlerURL)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	q.Set("DOMAIN", domain)
+	q.Set("PROTOCOL", proto)
+	q.Set("LANG", p.cfg.Language)
+	q.Set("APP_SID", randHex(16))
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req, nil
 }
