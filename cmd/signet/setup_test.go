@@ -14,7 +14,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/internal/natsembed"
 	"github.com/signet-b24/signet/storage/miniotest"
 )
 
@@ -208,4 +211,63 @@ func TestStatusExitCodesGolden(t *testing.T) {
 		[]string{"setup", "--data-dir", dir},
 		append([]string{"status"}, d...))
 	golden(t, "status_setup", got)
+}
+
+// A server with nats.provision false only checks (issue 21 must 3): on a NATS nobody provisioned it
+// refuses to start and names `signet setup`; after setup it starts with other worker settings and
+// leaves every stream and consumer as setup made it.
+func TestServerWithoutProvisionOnlyChecks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t.Setenv("SIGNET_CONFIG", "")
+	dir := t.TempDir()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "jetstream")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	url := srv.ClientURL()
+	load := func(extra ...string) *config.Config {
+		t.Helper()
+		cfg, _, err := config.Load("test", append([]string{"--nats-url", url, "--data-dir", dir}, extra...), func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	noProvision := load("--nats-provision=false", "--worker-max-deliver", "3", "--worker-ack-wait", "7s")
+	if _, err := openApp(ctx, noProvision, zap.NewNop(), role{}); err == nil || !strings.Contains(err.Error(), "signet setup") {
+		t.Fatalf("a non-provisioning server on an empty NATS: %v, want an error naming signet setup", err)
+	}
+	if out, code := runCLI(t, "setup", "--nats-url", url, "--data-dir", dir); code != 0 {
+		t.Fatalf("signet setup: exit %d\n%s", code, out)
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	before := clusterState(t, ctx, js)
+	a, err := openApp(ctx, noProvision, zap.NewNop(), role{})
+	if err != nil {
+		t.Fatalf("after setup: %v", err)
+	}
+	a.Close()
+	after := clusterState(t, ctx, js)
+	for k, b := range before {
+		if !reflect.DeepEqual(after[k], b) {
+			t.Errorf("%s changed by a server with nats.provision false:\nbefore %+v\nafter  %+v", k, b, after[k])
+		}
+	}
+	// The default still provisions, as `signet serve` always did.
+	a, err = openApp(ctx, load("--worker-max-deliver", "3", "--worker-ack-wait", "7s"), zap.NewNop(), role{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	c, ok := clusterState(t, ctx, js)["consumer SIGN/sign-batch"].(jetstream.ConsumerConfig)
+	if !ok || c.MaxDeliver != 3 || c.AckWait != 7*time.Second {
+		t.Errorf("a provisioning server did not apply its worker settings: %+v", c)
+	}
 }
