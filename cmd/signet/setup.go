@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -107,7 +108,25 @@ func requireProvisioned(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return err
 	}
-	return queue.MissingError(missing)
+	buckets, err := missingBuckets(ctx, js)
+	if err != nil {
+		return err
+	}
+	return queue.MissingError(append(missing, buckets...))
+}
+
+// missingBuckets looks every bucket setup makes up, changing nothing, and names those that are missing.
+func missingBuckets(ctx context.Context, js jetstream.JetStream) ([]string, error) {
+	var missing []string
+	for _, b := range setupBuckets {
+		_, err := js.KeyValue(ctx, b)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			missing = append(missing, "bucket "+b)
+		} else if err != nil {
+			return nil, fmt.Errorf("looking up bucket %s: %w", b, err)
+		}
+	}
+	return missing, nil
 }
 
 // openStorage opens cfg's storage; provision false opens it read-only (no bucket, no lifecycle rule).

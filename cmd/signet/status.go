@@ -16,10 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/signet-b24/signet/bitrix24/portals"
-	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/ops"
 	"github.com/signet-b24/signet/internal/queue"
@@ -106,6 +103,11 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 	if err != nil {
 		return fmt.Errorf("reading JetStream: %w", err)
 	}
+	buckets, err := missingBuckets(ctx, js)
+	if err != nil {
+		return fmt.Errorf("reading JetStream: %w", err)
+	}
+	missing = append(missing, buckets...)
 	for _, m := range missing {
 		rep.Problems = append(rep.Problems, m+" is missing: run `signet setup` or start a server")
 	}
@@ -142,10 +144,8 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 		st.Close()
 	}
 	if keys, err := loadKeysIfPresent(cfg); err == nil && keys != nil {
-		reg, err := portals.Lookup(ctx, js, keys)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			rep.Problems = append(rep.Problems, "bucket "+contracts.BucketPortals+" is missing: run `signet setup` or start a server")
-		} else if err == nil {
+		// A missing bucket is already listed above.
+		if reg, err := portals.Lookup(ctx, js, keys); err == nil {
 			if list, err := reg.List(ctx); err == nil {
 				for _, p := range list {
 					rep.Portals = append(rep.Portals, statusPortal{Domain: p.Auth.Domain, MemberID: p.Auth.MemberID, Installed: p.Installed})
