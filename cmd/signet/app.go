@@ -126,7 +126,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	}
 	// nats.provision (setup.go): provision as `signet setup` does, or only check that someone did.
 	if cfg.NATS.Provision {
-		err = provisionNATS(ctx, cfg, a.js)
+		err = provisionNATS(ctx, cfg, a.js, r)
 	} else {
 		err = requireProvisioned(ctx, a.js)
 	}

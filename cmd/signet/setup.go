@@ -49,7 +49,7 @@ whose servers have nats.provision false, after each change of those settings.
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := provisionNATS(ctx, cfg, js); err != nil {
+	if err := provisionNATS(ctx, cfg, js, role{intake: true, worker: true}); err != nil {
 		return err
 	}
 	st, err := openStorage(ctx, cfg, storage.Options{PruneInterval: -1}, true)
@@ -78,25 +78,34 @@ func queueSettings(cfg *config.Config) queue.Settings {
 		MaxAckPending: cfg.AckPending()}
 }
 
-// provisionNATS creates or updates the streams, consumers and the buckets every role shares.
-func provisionNATS(ctx context.Context, cfg *config.Config, js jetstream.JetStream) error {
+// provisionNATS creates or updates the streams, consumers and buckets of role r (setup: every role).
+// A server provisions only its own role's buckets, which its NATS user may create
+// (deploy/nats/signet-accounts.conf: a worker may not touch the identity buckets).
+func provisionNATS(ctx context.Context, cfg *config.Config, js jetstream.JetStream, r role) error {
 	if err := queue.Provision(ctx, js, queueSettings(cfg)); err != nil {
 		return fmt.Errorf("provisioning JetStream: %w", err)
 	}
 	if _, err := portals.Provision(ctx, js, cfg.NATS.Replicas); err != nil {
 		return err
 	}
-	if _, err := worker.OpenResults(ctx, js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
-		return err
+	if r.worker {
+		if _, err := worker.OpenResults(ctx, js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
+			return err
+		}
+		if _, err := identity.NewCredentialPolicy(ctx, js, cfg.NATS.Replicas); err != nil {
+			return err
+		}
 	}
-	if err := identity.Provision(ctx, js, cfg.NATS.Replicas); err != nil {
-		return err
-	}
-	if _, err := batch.OpenBucket(ctx, js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
-		return err
-	}
-	if _, err := pages.ProvisionSessions(ctx, js, cfg.NATS.Replicas); err != nil {
-		return fmt.Errorf("sessions bucket: %w", err)
+	if r.intake {
+		if err := identity.Provision(ctx, js, cfg.NATS.Replicas); err != nil {
+			return err
+		}
+		if _, err := batch.OpenBucket(ctx, js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
+			return err
+		}
+		if _, err := pages.ProvisionSessions(ctx, js, cfg.NATS.Replicas); err != nil {
+			return fmt.Errorf("sessions bucket: %w", err)
+		}
 	}
 	return nil
 }
