@@ -105,6 +105,11 @@ func openLocalMode(dir string, o Options, forceSidecar bool) (*localStore, error
 		return nil, fmt.Errorf("storage: local directory %q must be an absolute path (file:///var/lib/signet/artefacts)", dir)
 	}
 	root := filepath.Clean(dir)
+	if o.ReadOnly {
+		if _, err := os.Stat(root); err != nil {
+			return nil, fmt.Errorf("storage: local directory %s: %w; run `signet setup` or start a server", root, err)
+		}
+	}
 	for _, d := range []string{root, filepath.Join(root, localMetaDir), filepath.Join(root, localTmpDir), filepath.Join(root, localLockDir)} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("storage: cannot create local storage directory %s: %w; check permissions", d, err)

@@ -828,3 +828,26 @@ func TestLocalLockAcrossStores(t *testing.T) {
 		}
 	}
 }
+
+// ReadOnly (issue 21 must 3) never creates the storage directory: a missing one is an error that
+// names `signet setup`, and nothing appears on disk; an existing one opens and answers Ping.
+func TestLocalReadOnlyCreatesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "artefacts")
+	if _, err := Open(context.Background(), "file://"+dir, Options{ReadOnly: true, PruneInterval: -1}); err == nil || !strings.Contains(err.Error(), "signet setup") {
+		t.Fatalf("read-only open of a missing directory: %v, want an error naming signet setup", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a read-only open made %s: %v", dir, err)
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(context.Background(), "file://"+dir, Options{ReadOnly: true, PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -150,6 +150,15 @@ func (s *s3Store) setupBucket(ctx context.Context) error {
 	if err != nil {
 		return s.wrap(ctx, "check bucket", "", err)
 	}
+	if s.o.ReadOnly {
+		// Look, never set: another process (`signet setup`, the owner) provisions the bucket.
+		if !exists {
+			return fmt.Errorf("storage: bucket %q at %s does not exist; run `signet setup` or start a server that provisions (nats.provision true)", s.bucket, s.endpoint)
+		}
+		enabled, _, _, _, err := s.c.GetObjectLockConfig(ctx, s.bucket)
+		s.md5 = err == nil && enabled == "Enabled"
+		return nil
+	}
 	if !exists {
 		err := s.c.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region, ObjectLocking: mode != ""})
 		if code := minio.ToErrorResponse(err).Code; err != nil && code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
@@ -456,7 +465,7 @@ func (s *s3Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("%w: storage: ping bucket %q at %s: %v", ErrUnavailable, s.bucket, s.endpoint, err)
 	}
 	if !ok {
-		return fmt.Errorf("%w: storage: bucket %q at %s no longer exists; restart Signet to recreate it", ErrUnavailable, s.bucket, s.endpoint)
+		return fmt.Errorf("%w: storage: bucket %q at %s does not exist; run `signet setup` or restart Signet to create it", ErrUnavailable, s.bucket, s.endpoint)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -451,5 +452,43 @@ func TestS3Outage(t *testing.T) {
 	}
 	if b, err := getAll(st, "signed/a/before.pdf"); err != nil || !bytes.Equal(b, before) {
 		t.Fatalf("object stored before the outage: %q, %v", b, err)
+	}
+}
+
+// ReadOnly (issue 21 must 3) creates no bucket and sets no lifecycle rule: a missing bucket is an
+// error naming `signet setup`; an existing one keeps the rule its provisioner set.
+func TestS3ReadOnlySetsNothing(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	if _, err := storage.Open(ctx, srv.URL("readonly", "p"), storage.Options{Credentials: creds(srv), ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "signet setup") {
+		t.Fatalf("read-only open of a missing bucket: %v, want an error naming signet setup", err)
+	}
+	mc := srv.Client(t)
+	if ok, err := mc.BucketExists(ctx, "readonly"); err != nil || ok {
+		t.Fatalf("a read-only open made the bucket (exists %v, %v)", ok, err)
+	}
+	st, err := storage.Open(ctx, srv.URL("readonly", "p"), storage.Options{Credentials: creds(srv), Retention: 14 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	rules := func() string {
+		lc, err := mc.GetBucketLifecycle(ctx, "readonly")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%+v", lc.Rules)
+	}
+	before := rules()
+	st, err = storage.Open(ctx, srv.URL("readonly", "p"), storage.Options{Credentials: creds(srv), Retention: 24 * time.Hour, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := rules(); after != before {
+		t.Errorf("a read-only open changed the lifecycle rule:\nbefore %s\nafter  %s", before, after)
 	}
 }

@@ -80,6 +80,11 @@ type Options struct {
 	// TempDir: S3 backend, where a Put without a known SHA-256 spools the stream to compute it before
 	// upload (S3 metadata must be sent first). Default os.TempDir().
 	TempDir string
+	// ReadOnly opens an existing store without provisioning it (issue 21 must 3: read-only commands
+	// and servers with nats.provision false): S3 creates no bucket and sets no Object Lock or lifecycle
+	// rule, and the bucket must exist; local creates no storage directory, which must exist (its
+	// working subdirectories are host-local and still made).
+	ReadOnly bool
 }
 
 func (o *Options) defaults() {

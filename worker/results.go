@@ -44,7 +44,7 @@ func OpenResults(ctx context.Context, js jetstream.JetStream, replicas int, ttl 
 func LookupResults(ctx context.Context, js jetstream.JetStream) (*Results, error) {
 	kv, err := js.KeyValue(ctx, contracts.BucketJobs)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("the jobs bucket %s does not exist yet: start a worker once (it creates it)", contracts.BucketJobs)
+		return nil, fmt.Errorf("the jobs bucket %s does not exist yet: run `signet setup` or start a server with nats.provision true", contracts.BucketJobs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jobs bucket: %w", err)

@@ -145,13 +145,35 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, sealer Seal
 	if sealer == nil {
 		return nil, errors.New("portals bucket: a Sealer (security.secret_keys_file) is required: tokens are never stored in clear")
 	}
+	kv, err := Provision(ctx, js, replicas)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{kv: kv, sealer: sealer}, nil
+}
+
+// Provision creates or updates the bucket (`signet setup`, a provisioning server); it needs no keys.
+func Provision(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      contracts.BucketPortals,
 		Description: "Bitrix24 portals that installed Signet, by member_id",
 		History:     1,
-		Replicas:    replicas,
+		Replicas:    max(replicas, 1),
 		Storage:     jetstream.FileStorage,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("portals bucket: %w", err)
+	}
+	return kv, nil
+}
+
+// Lookup opens the existing bucket without creating or changing it, for read-only commands (issue 21
+// must 3: `signet status` must not rescale a bucket); jetstream.ErrBucketNotFound when it is missing.
+func Lookup(ctx context.Context, js jetstream.JetStream, sealer Sealer) (*Registry, error) {
+	if sealer == nil {
+		return nil, errors.New("portals bucket: a Sealer (security.secret_keys_file) is required to read the tokens")
+	}
+	kv, err := js.KeyValue(ctx, contracts.BucketPortals)
 	if err != nil {
 		return nil, fmt.Errorf("portals bucket: %w", err)
 	}

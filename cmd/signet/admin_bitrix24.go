@@ -64,13 +64,15 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer nc.Close()
-	keys, err := loadOrCreateSecretKeys(cfg.Security.SecretKeysFile)
+	// The server's keys, never new ones (they would not decrypt the stored tokens); the bucket is
+	// looked up, never created or rescaled (issue 21 must 3).
+	keys, err := loadSealer(cfg.Security.SecretKeysFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("security.secret_keys_file: %w; point it to the server's file", err)
 	}
-	reg, err := portals.Open(ctx, js, cfg.NATS.Replicas, keys)
+	reg, err := portals.Lookup(ctx, js, keys)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; run `signet setup` or start a server", err)
 	}
 	list, err := reg.List(ctx)
 	if err != nil {

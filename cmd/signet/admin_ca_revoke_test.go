@@ -41,6 +41,10 @@ func TestAdminCARevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("SIGNET_DATA_DIR", dir)
+	// The CLI only looks buckets up: provision them as an operator would.
+	if out, code := runCLI(t, "setup"); code != 0 {
+		t.Fatalf("signet setup: exit %d\n%s", code, out)
+	}
 
 	module, err := softhsm.Init(filepath.Join(dir, "hsm"), "acme", "so-4711", "user-4711")
 	if err != nil {

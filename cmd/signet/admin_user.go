@@ -189,10 +189,11 @@ func openIdentity(ctx context.Context, cfg *config.Config) (*identity.Service, f
 	}
 	// No service key here: the workers' checkpoints cover these events too (one chain).
 	w := audit.NewWriter(js, nil, audit.Options{})
-	svc, err := identity.New(ctx, js, identity.Config{PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: keys, Audit: w})
+	// Lookup: a CLI command never creates or rescales a bucket (issue 21 must 3).
+	svc, err := identity.New(ctx, js, identity.Config{PublicURL: cfg.PublicURL, Keys: keys, Audit: w, Lookup: true})
 	if err != nil {
 		nc.Close()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w; run `signet setup` or start a server", err)
 	}
 	return svc, nc.Close, nil
 }

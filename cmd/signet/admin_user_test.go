@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,7 +14,6 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
-	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
@@ -32,13 +30,14 @@ func TestAdminUserCommands(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	if err := queue.Provision(context.Background(), js, queue.Settings{Replicas: 1, AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 10}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := loadOrCreateSecretKeys(filepath.Join(dir, "secret.keys")); err != nil {
 		t.Fatal(err)
 	}
 	d := []string{"--data-dir", dir}
+	// The CLI only looks buckets up: provision them as an operator would.
+	if out, code := runCLI(t, append([]string{"setup"}, d...)...); code != 0 {
+		t.Fatalf("signet setup: exit %d\n%s", code, out)
+	}
 	cli := func(args ...string) string {
 		t.Helper()
 		out, code := runCLI(t, append(append([]string{"admin", "user"}, args...), d...)...)

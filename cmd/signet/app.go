@@ -25,7 +25,6 @@ import (
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
-	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
@@ -61,7 +60,8 @@ type app struct {
 // role says which parts a process needs.
 type role struct{ intake, worker bool }
 
-// openApp connects to (or starts) NATS, provisions streams and buckets, and opens storage, the tokens
+// openApp connects to (or starts) NATS, provisions streams and buckets (unless nats.provision is
+// false: then it checks they exist), and opens storage, the tokens
 // and the Bitrix24 client as the role needs them.
 func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (_ *app, err error) {
 	a := &app{cfg: cfg, log: log}
@@ -124,26 +124,30 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, err
 	}
-	qs := queue.Settings{Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWait, MaxDeliver: cfg.Worker.MaxDeliver,
-		MaxAckPending: cfg.AckPending()}
-	if err := queue.Provision(ctx, a.js, qs); err != nil {
-		return nil, fmt.Errorf("provisioning JetStream: %w", err)
+	// nats.provision (setup.go): provision as `signet setup` does, or only check that someone did.
+	if cfg.NATS.Provision {
+		err = provisionNATS(ctx, cfg, a.js, r)
+	} else {
+		err = requireProvisioned(ctx, a.js)
+	}
+	if err != nil {
+		return nil, err
 	}
 	secretKeys, err := loadOrCreateSecretKeys(cfg.Security.SecretKeysFile)
 	if err != nil {
 		return nil, err
 	}
-	if a.portals, err = portals.Open(ctx, a.js, cfg.NATS.Replicas, secretKeys); err != nil {
-		return nil, err
+	if a.portals, err = portals.Lookup(ctx, a.js, secretKeys); err != nil {
+		return nil, fmt.Errorf("%w; run `signet setup` or start a server with nats.provision true", err)
 	}
 	if a.store, err = a.openStorage(ctx); err != nil {
 		return nil, err
 	}
 	if r.worker {
-		if a.results, err = worker.OpenResults(ctx, a.js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
+		if a.results, err = worker.LookupResults(ctx, a.js); err != nil {
 			return nil, err
 		}
-		if a.policy, err = identity.NewCredentialPolicy(ctx, a.js, cfg.NATS.Replicas); err != nil {
+		if a.policy, err = identity.LookupCredentialPolicy(ctx, a.js); err != nil {
 			return nil, err
 		}
 		if a.keys, err = a.openTokens(ctx); err != nil {
@@ -167,7 +171,8 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	a.audit = audit.NewWriter(a.js, auditKey, audit.Options{CheckpointEvery: cfg.Audit.CheckpointEvery,
 		CheckpointInterval: cfg.Audit.CheckpointInterval, Log: log.Named("audit")})
 	if r.intake {
-		a.identity, err = identity.New(ctx, a.js, identity.Config{Audit: a.audit, PublicURL: cfg.PublicURL, Replicas: cfg.NATS.Replicas, Keys: secretKeys, Log: log.Named("identity")})
+		a.identity, err = identity.New(ctx, a.js, identity.Config{Audit: a.audit, PublicURL: cfg.PublicURL, Keys: secretKeys,
+			Log: log.Named("identity"), Lookup: true}) // provisioned above (provisionNATS)
 		if err != nil {
 			return nil, err
 		}
@@ -180,9 +185,8 @@ func (a *app) openStorage(ctx context.Context) (storage.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return storage.Open(ctx, a.cfg.Storage.URL, storage.Options{
-		Retention: a.cfg.Storage.Retention, PublicURL: a.cfg.PublicURL, LinkSecret: secret, Log: a.log.Named("storage"),
-	})
+	return openStorage(ctx, a.cfg, storage.Options{PublicURL: a.cfg.PublicURL, LinkSecret: secret, Log: a.log.Named("storage")},
+		a.cfg.NATS.Provision)
 }
 
 // openTokens opens the configured tokens; with none configured it creates (on first run) and opens the

@@ -238,7 +238,7 @@ func collectBatch(ctx context.Context, cfg *config.Config, js jetstream.JetStrea
 	if err != nil {
 		return err
 	}
-	store, err := storage.Open(ctx, cfg.Storage.URL, storage.Options{Retention: cfg.Storage.Retention, PruneInterval: -1})
+	store, err := openStorage(ctx, cfg, storage.Options{PruneInterval: -1}, false) // reads only (issue 21 must 3)
 	if err != nil {
 		return err
 	}

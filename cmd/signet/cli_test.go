@@ -22,7 +22,7 @@ var everyCommand = [][]string{
 	{"admin", "local-admin", "set"}, {"admin", "local-admin", "list"}, {"admin", "local-admin", "remove"},
 	{"audit"}, {"audit", "verify"}, {"audit", "export"}, {"audit", "show"},
 	{"enqueue"}, {"batch"}, {"batch", "status"}, {"batch", "list"}, {"batch", "collect"}, {"config", "check"}, {"config", "print"},
-	{"status"}, {"dlq"}, {"dlq", "list"}, {"dlq", "show"}, {"dlq", "retry"}, {"dlq", "purge"},
+	{"setup"}, {"status"}, {"dlq"}, {"dlq", "list"}, {"dlq", "show"}, {"dlq", "retry"}, {"dlq", "purge"},
 }
 
 // --help, -h and `help` exit 0 on every command and subcommand and print something (issue 16, must 6).

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/jobkey"
 	"github.com/signet-b24/signet/producer/batch"
@@ -100,12 +102,18 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer nc.Close()
-	store, err := storage.Open(ctx, cfg.Storage.URL, storage.Options{Retention: cfg.Storage.Retention, PruneInterval: -1})
+	// The servers' storage, used as it is: no bucket or lifecycle rule set from this command's
+	// configuration (issue 21 must 3).
+	store, err := openStorage(ctx, cfg, storage.Options{PruneInterval: -1}, false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	kv, err := batch.OpenBucket(ctx, js, cfg.NATS.Replicas, cfg.Storage.Retention)
+	// Created when missing, never rescaled from here: that is `signet setup`'s (issue 21 must 3).
+	kv, err := js.KeyValue(ctx, batch.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = batch.OpenBucket(ctx, js, cfg.NATS.Replicas, cfg.Storage.Retention)
+	}
 	if err != nil {
 		return err
 	}

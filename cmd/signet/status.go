@@ -19,6 +19,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/ops"
+	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/storage"
 )
@@ -55,7 +56,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("status", `Usage: signet status [--json] [--sample 2s] [flags]
 
 Streams and consumers (pending, ack pending, redelivered, rate, time to drain), DEAD, the tokens, the
-storage and the installed portals, on one screen.
+storage and the installed portals, on one screen. It only reads: a missing stream, consumer or bucket
+is listed as a problem ("run signet setup"), never created.
+
+Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be read), 2 on bad usage.
 `, stderr)
 	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
 	sample := fs.Duration("sample", 2*time.Second, "interval over which rates are measured")
@@ -93,6 +97,20 @@ storage and the installed portals, on one screen.
 	}
 	snap.WithRates(first)
 	rep := statusReport{Time: snap.Time.UTC(), Streams: snap.Streams, Consumers: snap.Consumers}
+	// Looked up, never created (issue 21 must 3): a status run with another configuration than the
+	// cluster's must not rescale or reconfigure it.
+	missing, err := queue.Missing(ctx, js)
+	if err != nil {
+		return fmt.Errorf("reading JetStream: %w", err)
+	}
+	buckets, err := missingBuckets(ctx, js)
+	if err != nil {
+		return fmt.Errorf("reading JetStream: %w", err)
+	}
+	missing = append(missing, buckets...)
+	for _, m := range missing {
+		rep.Problems = append(rep.Problems, m+" is missing: run `signet setup` or start a server")
+	}
 	if d := snap.Stream("DEAD"); d != nil && d.Msgs > 0 {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("DEAD holds %d messages: `signet dlq list`", d.Msgs))
 	}
@@ -114,18 +132,20 @@ storage and the installed portals, on one screen.
 	}
 
 	rep.Storage = redactURL(cfg.Storage.URL)
-	if st, err := storage.Open(ctx, cfg.Storage.URL, storage.Options{Retention: cfg.Storage.Retention, PruneInterval: -1}); err != nil {
-		rep.Problems = append(rep.Problems, "storage: "+err.Error())
+	storageProblem := func(err error) string { return "storage: " + strings.TrimPrefix(err.Error(), "storage: ") }
+	if st, err := openStorage(ctx, cfg, storage.Options{PruneInterval: -1}, false); err != nil {
+		rep.Problems = append(rep.Problems, storageProblem(err))
 	} else {
 		if err := st.Ping(ctx); err != nil {
-			rep.Problems = append(rep.Problems, "storage: "+err.Error())
+			rep.Problems = append(rep.Problems, storageProblem(err))
 		} else {
 			rep.StorageOK = true
 		}
 		st.Close()
 	}
 	if keys, err := loadKeysIfPresent(cfg); err == nil && keys != nil {
-		if reg, err := portals.Open(ctx, js, cfg.NATS.Replicas, keys); err == nil {
+		// A missing bucket is already listed above.
+		if reg, err := portals.Lookup(ctx, js, keys); err == nil {
 			if list, err := reg.List(ctx); err == nil {
 				for _, p := range list {
 					rep.Portals = append(rep.Portals, statusPortal{Domain: p.Auth.Domain, MemberID: p.Auth.MemberID, Installed: p.Installed})
@@ -137,9 +157,17 @@ storage and the installed portals, on one screen.
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printStatus(stdout, &rep)
 	}
-	printStatus(stdout, &rep)
+	if len(rep.Problems) > 0 {
+		// Exit codes (docs/operations.md, "signet status"): 0 nothing wrong, 1 a problem listed or
+		// the cluster unreadable, 2 bad usage. A listed problem is already on stdout.
+		return exitError{code: 1}
+	}
 	return nil
 }
 

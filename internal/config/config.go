@@ -52,6 +52,10 @@ type Config struct {
 		SyncAlways  bool   `yaml:"sync_always"`
 		MonitorPort int    `yaml:"monitor_port"`
 		Port        int    `yaml:"port"`
+		// Provision: the server creates and updates the streams, consumers and buckets at start (issue
+		// 21 must 3). Off on every process of a cluster but one declared owner, or all when `signet
+		// setup` provisions, so that the last process to start no longer sets cluster-wide settings.
+		Provision bool `yaml:"provision"`
 
 		// User and PasswordFile: user/password authentication (the password is read from the file).
 		User         string `yaml:"user"`
@@ -169,6 +173,7 @@ func Defaults() *Config {
 	c.Log.Format = "auto"
 	c.Log.Level = "info"
 	c.NATS.Replicas = 1
+	c.NATS.Provision = true
 	c.NATS.Port = -1
 	c.Storage.Retention = 14 * 24 * time.Hour
 	c.Storage.LinkTTL = 7 * 24 * time.Hour
@@ -293,6 +298,7 @@ func (c *Config) Settings() []Setting {
 		{"nats.tls_cert_file", "this process's client certificate for NATS (PEM), when the servers verify clients", &c.NATS.TLSCertFile},
 		{"nats.tls_key_file", "the private key of nats.tls_cert_file (PEM, mode 0600)", &c.NATS.TLSKeyFile},
 		{"nats.replicas", "replicas of every stream and KV bucket (3 on a three-node cluster)", &c.NATS.Replicas},
+		{"nats.provision", "create and update the streams, consumers, buckets and S3 lifecycle rule at server start (false: only `signet setup` or the one owner process does)", &c.NATS.Provision},
 		{"nats.sync_always", "embedded server: fsync every JetStream write (no loss window on power failure, slower)", &c.NATS.SyncAlways},
 		{"nats.port", "embedded server: client port (-1 picks a free one)", &c.NATS.Port},
 		{"nats.monitor_port", "embedded server: monitoring port for /jsz and /healthz (0 = off)", &c.NATS.MonitorPort},

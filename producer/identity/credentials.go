@@ -216,6 +216,16 @@ func NewCredentialPolicy(ctx context.Context, js jetstream.JetStream, replicas i
 	return &CredentialPolicy{kv: kv}, nil
 }
 
+// LookupCredentialPolicy opens the existing bucket without creating or changing it (a worker with
+// nats.provision false, issue 21 must 3).
+func LookupCredentialPolicy(ctx context.Context, js jetstream.JetStream) (*CredentialPolicy, error) {
+	kv, err := js.KeyValue(ctx, BucketCredentials)
+	if err != nil {
+		return nil, fmt.Errorf("KV bucket %s: %w; run `signet setup` or start a server with nats.provision true", BucketCredentials, err)
+	}
+	return &CredentialPolicy{kv: kv}, nil
+}
+
 // Disabled reports whether an administrator disabled the credential.
 func (p *CredentialPolicy) Disabled(ctx context.Context, credentialURI string) (bool, error) {
 	l, _, err := readDisabled(ctx, p.kv)

@@ -53,6 +53,9 @@ type Config struct {
 	Log         *zap.Logger   // default no-op
 	// Audit receives enrolment, grant and lockout events (the AUDIT stream); nil records nothing.
 	Audit Recorder
+	// Lookup opens the existing buckets and creates or changes none (CLI commands, servers with
+	// nats.provision false: issue 21 must 3); Provision makes them.
+	Lookup bool
 }
 
 // Recorder appends an event to the audit trail.
@@ -133,31 +136,65 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Service, err
 	if s.skew == 0 {
 		s.skew = DefaultSkew
 	}
-	buckets := []struct {
-		kv   *jetstream.KeyValue
-		name string
-		desc string
-		hist uint8
-		ttl  time.Duration
-	}{
-		{&s.users, BucketUsers, "Signet users and Bitrix24 user id index", 5, 0},
-		{&s.otp, BucketOTP, "Signet OTP state: encrypted secret, last used step, failures", 1, 0},
-		// Enrolment records outlive their link so that an old link still gets a clear page for a week.
-		{&s.enrol, BucketEnrol, "Signet OTP enrolment links (token hashes, encrypted pending secrets)", 1, 7 * 24 * time.Hour},
-		{&s.grants, BucketGrants, "Signet batch grants", 1, 0},
-		{&s.creds, BucketCredentials, "Signet credentials disabled by an administrator", 1, 0},
-	}
+	into := map[string]*jetstream.KeyValue{BucketUsers: &s.users, BucketOTP: &s.otp, BucketEnrol: &s.enrol,
+		BucketGrants: &s.grants, BucketCredentials: &s.creds}
 	for _, b := range buckets {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: b.name, Description: b.desc, History: b.hist, TTL: b.ttl,
-			Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-		})
+		var (
+			kv  jetstream.KeyValue
+			err error
+		)
+		if cfg.Lookup {
+			kv, err = js.KeyValue(ctx, b.name)
+		} else {
+			kv, err = js.CreateOrUpdateKeyValue(ctx, b.config(cfg.Replicas))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("identity: opening KV bucket %s: %w", b.name, err)
 		}
-		*b.kv = kv
+		*into[b.name] = kv
 	}
 	return s, nil
+}
+
+// bucket is one of the identity service's KV buckets.
+type bucket struct {
+	name string
+	desc string
+	hist uint8
+	ttl  time.Duration
+}
+
+var buckets = []bucket{
+	{BucketUsers, "Signet users and Bitrix24 user id index", 5, 0},
+	{BucketOTP, "Signet OTP state: encrypted secret, last used step, failures", 1, 0},
+	// Enrolment records outlive their link so that an old link still gets a clear page for a week.
+	{BucketEnrol, "Signet OTP enrolment links (token hashes, encrypted pending secrets)", 1, 7 * 24 * time.Hour},
+	{BucketGrants, "Signet batch grants", 1, 0},
+	{BucketCredentials, "Signet credentials disabled by an administrator", 1, 0},
+}
+
+func (b bucket) config(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: b.name, Description: b.desc, History: b.hist, TTL: b.ttl,
+		Storage: jetstream.FileStorage, Replicas: max(replicas, 1)}
+}
+
+// Provision creates or updates every identity bucket (`signet setup`, a provisioning server).
+func Provision(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	for _, b := range buckets {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, b.config(replicas)); err != nil {
+			return fmt.Errorf("identity: KV bucket %s: %w", b.name, err)
+		}
+	}
+	return nil
+}
+
+// Buckets names the identity buckets.
+func Buckets() []string {
+	out := make([]string, 0, len(buckets))
+	for _, b := range buckets {
+		out = append(out, b.name)
+	}
+	return out
 }
 
 func (s *Service) now() time.Time { return s.cfg.Clock() }

@@ -77,15 +77,24 @@ func (p *Pages) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if p.cfg.JS == nil {
 		return nil, errors.New("no NATS connection for sessions")
 	}
-	replicas := max(p.cfg.Replicas, 1)
-	kv, err := p.cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketSessions,
-		Description: "Signet control-panel sessions (SHA-256 of the cookie token)", TTL: SessionTTL + time.Hour,
-		History: 1, Replicas: replicas})
+	// Looked up first and created only when missing: an existing bucket's replicas are `signet
+	// setup`'s to change, not the last intake's to start (issue 21 must 3).
+	kv, err := p.cfg.JS.KeyValue(ctx, BucketSessions)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = ProvisionSessions(ctx, p.cfg.JS, p.cfg.Replicas)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the sessions bucket %s: %w", BucketSessions, err)
 	}
 	p.sessions = kv
 	return kv, nil
+}
+
+// ProvisionSessions creates or updates the sessions bucket (`signet setup`).
+func ProvisionSessions(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketSessions,
+		Description: "Signet control-panel sessions (SHA-256 of the cookie token)", TTL: SessionTTL + time.Hour,
+		History: 1, Replicas: max(replicas, 1)})
 }
 
 func (p *Pages) newSession(ctx context.Context, w http.ResponseWriter, login, kind, memberID, stamp string) error {
