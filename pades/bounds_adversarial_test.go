@@ -12,12 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 
 	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
 )
@@ -61,34 +61,6 @@ func allocated(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
-}
-
-// peakHeap runs f and samples the live heap (objects, reachable or not yet collected) every
-// millisecond, returning the highest sample above the heap before f.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base := sample[0].Value.Uint64()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	go func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	f()
-	close(done)
-	return peak.Load()
 }
 
 func wantTooLarge(t *testing.T, err error, phrase string) {
@@ -151,7 +123,7 @@ func TestAttackTwelveBombsAtOnce(t *testing.T) {
 	withLimits(t, Limits{MaxStreamBytes: 16 << 20, MaxDocumentBytes: 16 << 20, ProcessBytes: 40 << 20})
 	s := ecSigner(t)
 	errs := make([]error, 12)
-	peak := peakHeap(func() {
+	peak := testenv.PeakHeap(func() {
 		var wg sync.WaitGroup
 		for i := range errs {
 			wg.Go(func() { _, _, errs[i] = Sign(context.Background(), in, s, Options{}) })
@@ -182,7 +154,7 @@ func TestAttackTwelveLargeDocumentsAtOnce(t *testing.T) {
 	withLimits(t, Limits{MaxStreamBytes: 16 << 20, MaxDocumentBytes: 16 << 20, ProcessBytes: 40 << 20})
 	docs := make([]*document, 12)
 	errs := make([]error, 12)
-	peak := peakHeap(func() {
+	peak := testenv.PeakHeap(func() {
 		var wg sync.WaitGroup
 		for i := range docs {
 			wg.Go(func() {

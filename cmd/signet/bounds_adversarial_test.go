@@ -6,16 +6,14 @@ package main
 // heap stays bounded.
 
 import (
-	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/internal/testsupport/pdfgen"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/producer"
 )
 
@@ -41,32 +39,14 @@ func TestAttackBombsThroughRobotCalls(t *testing.T) {
 	ev[producer.PropEvidence] = "Y"
 	calls = append(calls, call{700, file, ev})
 
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base := sample[0].Value.Uint64()
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	go func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
 	tokens := make([]string, len(calls))
-	for i, c := range calls {
-		tokens[i] = e.robot(t, c.deal, c.props)
-	}
-	sent := e.waitEvents(t, tokens, 2*time.Minute)
-	close(stop)
+	var sent map[string][]map[string]any
+	peak := testenv.PeakHeap(func() {
+		for i, c := range calls {
+			tokens[i] = e.robot(t, c.deal, c.props)
+		}
+		sent = e.waitEvents(t, tokens, 2*time.Minute)
+	})
 
 	for i, c := range calls {
 		ret := sent[tokens[i]]
@@ -82,11 +62,11 @@ func TestAttackBombsThroughRobotCalls(t *testing.T) {
 			t.Errorf("deal %d: the Disk file has %d versions; nothing may be sent back", c.deal, len(v))
 		}
 	}
-	t.Logf("twelve object-stream bombs and a content bomb with evidence: peak heap %d MiB above the start", peak.Load()>>20)
+	t.Logf("twelve object-stream bombs and a content bomb with evidence: peak heap %d MiB above the start", peak>>20)
 	// Before the budgets the twelve bombs alone took over a gigabyte; now each is refused after
 	// counting what it inflates to, without keeping it.
-	if peak.Load() > 300<<20 {
-		t.Errorf("a peak of %d MiB of heap while refusing the bombs", peak.Load()>>20)
+	if peak > 300<<20 {
+		t.Errorf("a peak of %d MiB of heap while refusing the bombs", peak>>20)
 	}
 	if msg, _ := sent[tokens[0]][0]["errorText"].(string); msg != "" {
 		t.Logf("errorText: %s", msg)
