@@ -66,10 +66,7 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 	portal, _, err := in.Portals.Get(ctx, req.Auth.MemberID)
 	if err != nil {
 		if errors.Is(err, portals.ErrUnknownPortal) {
-			log.Warn("robot call refused: portal not registered")
-			in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: req.Auth.MemberID, Outcome: contracts.AuditRefused, Reason: "unknown portal"})
-			metrics.IntakeTotal.WithLabelValues("robot", "unauthorized").Inc()
-			reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "unknown portal: install the Signet application first"})
+			in.refuseCaller(ctx, w, log, req.Auth.MemberID, "unknown portal", "unknown portal: install the Signet application first")
 			return
 		}
 		log.Error("robot call: portal registry unavailable", zap.Error(err))
@@ -78,20 +75,14 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, req.Auth.ApplicationToken) {
-		log.Warn("robot call refused: application_token does not match the installed application")
-		in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: req.Auth.MemberID, Outcome: contracts.AuditRefused, Reason: "application_token does not match"})
-		metrics.IntakeTotal.WithLabelValues("robot", "unauthorized").Inc()
-		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "application_token does not match"})
+		in.refuseCaller(ctx, w, log, req.Auth.MemberID, "application_token does not match", "application_token does not match")
 		return
 	}
 	// A token that only a token-less ONAPPINSTALL brought is believed once a call of the installing
 	// administrator (the robot's AUTH_USER_ID) confirms it with the portal (docs/security/portal.md).
 	if err := in.ConfirmApplicationToken(ctx, portal, req.Auth); err != nil {
 		if errors.Is(err, bitrix24.ErrNotProven) {
-			log.Warn("robot call refused: the application_token of a token-less install is not confirmed yet", zap.Error(err))
-			in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: req.Auth.MemberID, Outcome: contracts.AuditRefused, Reason: "application_token not confirmed by the portal"})
-			metrics.IntakeTotal.WithLabelValues("robot", "unauthorized").Inc()
-			reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "the application's install is not confirmed yet: an administrator opens Signet in the portal"})
+			in.refuseCaller(ctx, w, log.With(zap.Error(err)), req.Auth.MemberID, "application_token not confirmed by the portal", "the application's install is not confirmed yet: an administrator opens Signet in the portal")
 			return
 		}
 		log.Error("robot call: confirming the application_token with the portal failed", zap.Error(err))
@@ -429,4 +420,13 @@ func intakeResult(duplicate bool) string {
 		return "duplicate"
 	}
 	return "queued"
+}
+
+// refuseCaller answers a robot call whose caller is not proven (an unknown portal, a wrong or not yet
+// confirmed application_token): 401, audited with the reason, counted; nothing is queued.
+func (in *Intake) refuseCaller(ctx context.Context, w http.ResponseWriter, log *zap.Logger, memberID, reason, message string) {
+	log.Warn("robot call refused: " + reason)
+	in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: memberID, Outcome: contracts.AuditRefused, Reason: reason})
+	metrics.IntakeTotal.WithLabelValues("robot", "unauthorized").Inc()
+	reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: message})
 }
