@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -257,6 +259,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		certPrint(stdout, "issued", c)
+		warnLoopbackRevocation(stderr, cfg)
 	case "import":
 		certs, err := certReadPEM(*certFile)
 		if err != nil {
@@ -348,5 +351,20 @@ func certPrintList(w io.Writer, creds []*keyring.Credential, status []keyring.To
 		if !s.Online {
 			fmt.Fprintf(w, "token %s is OFFLINE: %s\n", s.Name, s.Err)
 		}
+	}
+}
+
+// warnLoopbackRevocation says so when an issued certificate names a CRL and OCSP address that only
+// this machine reaches (ca.revocation_url, by default public_url, left at its loopback default):
+// PDF readers elsewhere cannot check it, and pdfsig then refuses the certificate.
+func warnLoopbackRevocation(w io.Writer, cfg *config.Config) {
+	u, err := url.Parse(cfg.CA.RevocationURL)
+	if cfg.CA.RevocationURL == "off" || err != nil {
+		return
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		fmt.Fprintf(w, "warning: the certificate names %s for its CRL and OCSP, which only this machine reaches; "+
+			"run with the server's configuration (public_url or ca.revocation_url), or set ca.revocation_url: off\n", cfg.CA.RevocationURL)
 	}
 }

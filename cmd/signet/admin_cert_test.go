@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"
@@ -163,5 +164,25 @@ func TestSignBatchFormPrintsTheContractLine(t *testing.T) {
 	}
 	if o, _ := exec.Command(pdfsig, filepath.Join(outDir, "b.pdf")).CombinedOutput(); !strings.Contains(string(o), "Signature is Valid.") {
 		t.Fatalf("pdfsig b.pdf:\n%s", o)
+	}
+}
+
+// A certificate issued with the loopback default as its CRL and OCSP address is one nobody else can
+// check: the command says so, and says nothing when the address is public or switched off.
+func TestIssueWarnsOfALoopbackRevocationURL(t *testing.T) {
+	for url, warn := range map[string]bool{
+		"http://127.0.0.1:8080":     true,
+		"http://localhost:8080":     true,
+		"http://[::1]:8080":         true,
+		"https://signet.example.ru": false,
+		"off":                       false,
+	} {
+		var b strings.Builder
+		cfg := &config.Config{}
+		cfg.CA.RevocationURL = url
+		warnLoopbackRevocation(&b, cfg)
+		if got := strings.Contains(b.String(), "only this machine reaches"); got != warn {
+			t.Errorf("%s: warned %v, want %v (%q)", url, got, warn, b.String())
+		}
 	}
 }
