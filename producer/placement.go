@@ -65,6 +65,8 @@ type formContext struct {
 	Login    string `json:"l"`
 	Nonce    string `json:"n"`
 	Expires  int64  `json:"e"`
+	// Lang is LANG of the placement request: the language of the job's stamp (locale.go).
+	Lang string `json:"g,omitempty"`
 }
 
 func (in *Intake) formMAC(ctxValue string) string {
@@ -204,7 +206,8 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nonce := randomHex(16)
-	fc := formContext{MemberID: memberID, DealID: dealID, UserID: uid, Login: user.Login, Nonce: nonce, Expires: in.now().Add(formTTL).Unix()}
+	fc := formContext{MemberID: memberID, DealID: dealID, UserID: uid, Login: user.Login, Nonce: nonce, Expires: in.now().Add(formTTL).Unix(),
+		Lang: clip(r.URL.Query().Get("LANG"), 8)}
 	raw, _ := json.Marshal(fc)
 	ctxValue := base64.RawURLEncoding.EncodeToString(raw)
 	view := placementView{
@@ -436,6 +439,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	job.Signer.Authorization, job.Signer.GrantID = d.Method, d.GrantID
+	in.setLocale(ctx, job, fc.Lang)
 	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Job: job}); err != nil {
 		if !errors.Is(err, errClaimLost) {
 			claim.release(ctx)
