@@ -186,12 +186,3 @@ type answer struct {
 	Error     string `json:"error,omitempty"`
 	Duplicate bool   `json:"duplicate,omitempty"`
 }
-
-// refusalReason turns an authorisation error into words for the workflow's log.
-func refusalReason(err error) string {
-	var pe *PropertyError
-	if errors.As(err, &pe) {
-		return pe.Error()
-	}
-	return err.Error()
-}

@@ -27,6 +27,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/internal/routes"
 )
@@ -435,7 +436,9 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		claim.release(ctx)
 		log.Info("Sign dialog: refused", zap.Error(err))
 		metrics.IntakeTotal.WithLabelValues("placement", "refused").Inc()
-		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalReason(err)})
+		// In the language of the person at the dialog (LANG of the placement request), as a robot's
+		// refusal is in the portal's (refusal.go).
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalIn(i18n.For(i18n.FromBitrix24(fc.Lang)), err, fc.Login)})
 		return
 	}
 	job.Signer.Authorization, job.Signer.GrantID = d.Method, d.GrantID

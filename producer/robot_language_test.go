@@ -2,7 +2,9 @@ package producer
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -75,5 +77,43 @@ func TestRobotSpeaksThePortalsLanguage(t *testing.T) {
 				t.Errorf("the job's signature does not cover its language and zone: %v", err)
 			}
 		})
+	}
+}
+
+// The Sign dialog's job takes the language of the person at the dialog (LANG of the placement
+// request) and the signer's zone; its refusals are in that language too.
+func TestSignDialogJobInTheViewersLanguage(t *testing.T) {
+	for _, otpOff := range []bool{false, true} {
+		f := newInstallFixture(t, emulator.Config{Language: "ru", TimeZones: map[int]string{7: "Europe/Moscow"}})
+		f.withBitrix(t)
+		f.install(t)
+		f.addSigner(t, otpOff)
+		_, _ = f.portal.AddDealFile(43, "contract.pdf", []byte("%PDF-1.4"))
+		resp, page := openDialog(t, f, 7, 43, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("dialog: %d", resp.StatusCode)
+		}
+		hidden := map[string]string{}
+		for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+			hidden[m[1]] = m[2]
+		}
+		st, out := submit(t, f, url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {optionRe.FindStringSubmatch(page)[1]},
+			"credential": {cred}, "otp": {"123456"}, "visible": {"Y"}, "page": {"last"}, "position": {"bottom-left"}})
+		if !otpOff {
+			if want := "подписант mary ещё не подключил"; st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out["error"]), want) {
+				t.Errorf("refusal: HTTP %d %v, want %q", st, out, want)
+			}
+			continue
+		}
+		if st != http.StatusAccepted {
+			t.Fatalf("submit: HTTP %d %v", st, out)
+		}
+		job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.Language != "ru" || job.TimeZone != "Europe/Moscow" {
+			t.Errorf("Sign dialog job: language %q, zone %q; want ru, Europe/Moscow", job.Language, job.TimeZone)
+		}
 	}
 }
