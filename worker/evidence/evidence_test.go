@@ -283,6 +283,12 @@ func TestEvidenceInSignersLanguageAndZone(t *testing.T) {
 			}
 			// Rendered (the words must be drawn, not only present) and read back.
 			tool(t, "pdftoppm", "-png", "-r", "50", out, filepath.Join(dir, "page"))
+			if keep := os.Getenv("SIGNET_KEEP_PNG"); keep != "" { // to look at the pages
+				for _, n := range []string{"page-1.png", "page-2.png"} {
+					b, _ := os.ReadFile(filepath.Join(dir, n))
+					os.WriteFile(filepath.Join(keep, c.lang+"-"+strings.ReplaceAll(c.zone, "/", "-")+"-"+n), b, 0o644)
+				}
+			}
 			text := tool(t, "pdftotext", "-layout", out, "-")
 			for _, want := range c.want {
 				if !strings.Contains(text, want) {
