@@ -62,3 +62,13 @@ func TestLoadZone(t *testing.T) {
 		}
 	}
 }
+
+// The stamp formats its lines once per signature: the cost of a Localizer and a date.
+func BenchmarkStampLine(b *testing.B) {
+	at := time.Date(2026, 12, 2, 11, 5, 0, 0, time.UTC)
+	zone, _ := LoadZone("Europe/Moscow")
+	for b.Loop() {
+		l := New("ru")
+		_ = l.T("stamp.time", l.DateTime(at.In(zone)))
+	}
+}
