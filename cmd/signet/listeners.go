@@ -20,8 +20,8 @@ import (
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/producer"
-	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/web"
 )
 
 // Every process serves two HTTP listeners at most, whatever its role (serve, intake, worker):
@@ -63,7 +63,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		}
 		// The control panel (/admin) and the verification page (/verify); /verify/{id} is what the audit
 		// trail recorded for one document (the QR code of a self-proving document points there).
-		pages.New(a.loginLimits(pages.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
+		web.New(a.loginLimits(web.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
 			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile,
 			Verify: a.verifyLimits(), TrustAnchors: a.trust,
 			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit})).Routes(mux)

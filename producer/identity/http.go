@@ -35,7 +35,7 @@ import (
 // unauthenticated caller must not be able to spend a user's OTP attempts (a lockout), learn which
 // logins exist, or take a grant for a user whose OTP is off. The admin API's caller (the bearer token
 // of security.admin_token_file) is a Signet-wide administrator; portal administrators use the
-// control panel (producer/pages), which scopes them to their portal.
+// control panel (web), which scopes them to their portal.
 func (s *Service) Routes(mux routes.Mux, admin func(http.Handler) http.Handler) {
 	mux.HandleFunc("GET /enrol/{token}", s.enrolPage)
 	mux.HandleFunc("POST /enrol/{token}", s.enrolConfirm)

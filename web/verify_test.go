@@ -1,4 +1,4 @@
-package pages
+package web
 
 import (
 	"bytes"
@@ -35,11 +35,11 @@ func upload(t *testing.T, srv *httptest.Server, name string, data []byte) (int, 
 // The verification page judges signatures made by another tool (poppler's pdfsig corpus file): the
 // digest is intact, and a certificate nobody here trusts is said to be untrusted, not "valid".
 func TestVerifyPage(t *testing.T) {
-	signed, err := os.ReadFile("../../testdata/pdf/pdfsig-signed.pdf")
+	signed, err := os.ReadFile("../testdata/pdf/pdfsig-signed.pdf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	invoice, err := os.ReadFile("../../testdata/pdf/invoice.pdf")
+	invoice, err := os.ReadFile("../testdata/pdf/invoice.pdf")
 	if err != nil {
 		t.Fatal(err)
 	}

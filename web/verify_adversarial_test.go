@@ -1,4 +1,4 @@
-package pages
+package web
 
 // Adversarial tests of the public verification page's limits (verifylimit.go): a slow upload, an
 // oversized one and a decompression bomb are refused without taking the page from anyone else, and
@@ -139,7 +139,7 @@ func noUploadsLeft(t *testing.T, dir string) {
 // off (408) instead of being waited for. Before the fix, two slow uploads held both verification
 // slots and everyone else got 503.
 func TestAttackSlowLorisVerify(t *testing.T) {
-	signed, err := os.ReadFile("../../testdata/pdf/pdfsig-signed.pdf")
+	signed, err := os.ReadFile("../testdata/pdf/pdfsig-signed.pdf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestAttackBombThroughVerifyPage(t *testing.T) {
 	if allocated > 200<<20 {
 		t.Errorf("verifying the bomb allocated %d MiB; the decoding budget should keep it near 2 × 32 MiB", allocated>>20)
 	}
-	signed, err := os.ReadFile("../../testdata/pdf/pdfsig-signed.pdf")
+	signed, err := os.ReadFile("../testdata/pdf/pdfsig-signed.pdf")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package pages
+package web
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func TestVerifyPageTrustAndModification(t *testing.T) {
 	now := time.Now()
 	cert := testpki.SelfSigned(t, &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "Internal Signer"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}, key)
-	invoice, err := os.ReadFile("../../testdata/pdf/invoice.pdf")
+	invoice, err := os.ReadFile("../testdata/pdf/invoice.pdf")
 	if err != nil {
 		t.Fatal(err)
 	}

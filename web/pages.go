@@ -1,4 +1,4 @@
-// Package pages serves Signet's own web pages, server-rendered with html/template and a little
+// Package web serves Signet's own web pages, server-rendered with html/template and a little
 // JavaScript, with their CSS and script embedded (no build step, nothing fetched at run time, so they
 // work on a closed network):
 //
@@ -13,7 +13,7 @@
 // The package must never put a secret (a password, a session or CSRF token, an OTP secret) in a log
 // line, an error message or a URL, and never serve a control-panel page or accept a change without an
 // administrator's session and the session's CSRF token.
-package pages
+package web
 
 import (
 	"bytes"

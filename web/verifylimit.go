@@ -1,4 +1,4 @@
-package pages
+package web
 
 // Limits of the public verification page. Anyone may upload, so no one may take it from the others:
 // each client address has a few uploads at a time and a rate, uploads in total are capped, an
