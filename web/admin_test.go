@@ -45,14 +45,7 @@ type panel struct {
 func newPanel(t *testing.T, publicURL string, extra ...func(*Config, *natstest.Server, *identity.Keys)) *panel {
 	t.Helper()
 	ns := natstest.Start(t)
-	line, err := identity.GenerateKeyLine()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := identity.LoadKeys(line)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testKeys(t)
 	id, err := identity.New(context.Background(), ns.JS, identity.Config{Keys: keys, PublicURL: "http://signet.test"})
 	if err != nil {
 		t.Fatal(err)

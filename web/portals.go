@@ -148,7 +148,7 @@ func (p *Pages) revokeGrant(w http.ResponseWriter, r *http.Request, s *session) 
 		err = p.cfg.Identity.RevokeGrant(r.Context(), id)
 	}
 	if err != nil {
-		p.renderGrants(w, r, s, identity.HTTPStatus(err), err.Error())
+		p.renderGrants(w, r, s, identityStatus(err), err.Error())
 		return
 	}
 	p.record(r.Context(), s, contracts.AuditGrantRevoked, g.Login, g.Credential, "revoked batch grant "+grantName(id))

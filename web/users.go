@@ -130,7 +130,7 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	if err := p.cfg.Identity.AddUser(r.Context(), u); err != nil {
 		err = bitrixTaken(s, err)
-		p.renderUsers(w, r, s, identity.HTTPStatus(err), f, err.Error())
+		p.renderUsers(w, r, s, identityStatus(err), f, err.Error())
 		return
 	}
 	p.record(r.Context(), s, contracts.AuditAdminChange, u.Login, "", fmt.Sprintf("added user %q (otp_disabled=%t, bitrix %v)", u.Login, u.OTPDisabled, u.BitrixIDs))
@@ -232,7 +232,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 	)
 	// Another portal's user answers as a missing one, before anything is read from the form.
 	if _, err := p.scopedUser(ctx, s, login); err != nil {
-		p.renderUser(w, r, s, login, identity.HTTPStatus(err), userExtra{})
+		p.renderUser(w, r, s, login, identityStatus(err), userExtra{})
 		return
 	}
 	switch action {
@@ -297,7 +297,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 		// The link is shown in this response only: never in a redirect, a URL of the panel or a log.
 		link, exp, err := p.cfg.Identity.StartEnrolment(ctx, login)
 		if err != nil {
-			p.renderUser(w, r, s, login, identity.HTTPStatus(err), userExtra{Error: err.Error()})
+			p.renderUser(w, r, s, login, identityStatus(err), userExtra{Error: err.Error()})
 			return
 		}
 		p.record(ctx, s, contracts.AuditEnrolment, login, "", "created a one-hour enrolment link")
@@ -347,5 +347,5 @@ func statusOf(err error) int {
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
 	}
-	return identity.HTTPStatus(err)
+	return identityStatus(err)
 }

@@ -56,7 +56,8 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 	mux := routes.New()
 	if in != nil {
 		in.Routes(mux)
-		a.identity.Routes(mux, a.adminOnly)
+		(&web.Enrolment{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux)
+		(&web.UsersAPI{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux, a.adminOnly)
 		if a.keys != nil {
 			a.keys.Routes(mux, a.adminOnly)
 			a.keys.RevocationAPI(mux, a.adminOnly, a.identity)

@@ -1,9 +1,11 @@
-package identity
+package web
 
 import (
 	"context"
 	"net/http"
 	"testing"
+
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // An unauthenticated caller of the grant API learns nothing and changes nothing: no grant for a user
@@ -48,7 +50,7 @@ func TestAttackUnauthenticatedGrant(t *testing.T) {
 	if gs, err := f.svc.ListGrants(ctx); err != nil || len(gs) != 0 {
 		t.Fatalf("grants after the attack: %+v, %v", gs, err)
 	}
-	if _, err := f.svc.Authorize(ctx, "mary", totpCode(t, secret, f.clock.Now()), "", cred); err != nil {
+	if _, err := f.svc.Authorize(ctx, "mary", testenv.TOTP(t, secret, f.clock.Now()), "", cred); err != nil {
 		t.Fatalf("mary after the attack: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package identity
+package web
 
 import (
 	"bytes"
@@ -18,7 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/producer/identity"
 )
 
 // testAdmin stands in for the caller's administrator check: a fixed header.
@@ -65,13 +71,84 @@ func (c client) do(method, path string, body any, admin bool) (int, []byte, http
 	return resp.StatusCode, out, resp.Header
 }
 
+// The handlers' tests run on a real identity service (embedded NATS), under a clock the test moves.
+const (
+	portal = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	cred   = "pkcs11:token=acme;object=mary-2026;id=%01"
+)
+
+type fixture struct {
+	svc   *identity.Service
+	js    jetstream.JetStream
+	clock *testenv.Clock
+	logs  *observer.ObservedLogs
+}
+
+// testKeys are a fresh set of the identity service's sealing keys.
+func testKeys(t *testing.T) *identity.Keys {
+	t.Helper()
+	line, err := identity.GenerateKeyLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := identity.LoadKeys(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 func newHTTPFixture(t *testing.T) (*fixture, client) {
-	f := newFixture(t)
+	t.Helper()
+	ns := natstest.Start(t)
+	keys := testKeys(t)
+	core, logs := observer.New(zap.DebugLevel)
+	f := &fixture{js: ns.JS, clock: testenv.NewClock(), logs: logs}
+	var err error
+	f.svc, err = identity.New(context.Background(), ns.JS, identity.Config{Keys: keys, Clock: f.clock.Now, Log: zap.New(core), PublicURL: "http://signet.test:8080/"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	f.svc.Routes(mux, testAdmin)
+	(&Enrolment{ID: f.svc, Log: zap.New(core)}).Routes(mux)
+	(&UsersAPI{ID: f.svc, Log: zap.New(core)}).Routes(mux, testAdmin)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, client{t: t, srv: srv}
+}
+
+// enrol runs the real enrolment (link → secret → oathtool code → confirm) and returns the secret;
+// the clock is then moved one step on, so the confirming code's step is in the past.
+func (f *fixture) enrol(t *testing.T, login string) string {
+	t.Helper()
+	ctx := context.Background()
+	link, _, err := f.svc.StartEnrolment(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.PendingSecret(ctx, testenv.EnrolmentToken(t, link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.ConfirmEnrolment(ctx, testenv.EnrolmentToken(t, link), testenv.TOTP(t, p.Secret, f.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	return p.Secret
+}
+
+// addUser adds login, mapped to cred.
+func (f *fixture) addUser(t *testing.T, login string) {
+	t.Helper()
+	if err := f.svc.AddUser(context.Background(), identity.User{Login: login, Description: "test user", Credentials: []string{cred}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noSecretsLogged fails if any log entry holds one of the secrets.
+func (f *fixture) noSecretsLogged(t *testing.T, secrets ...string) {
+	t.Helper()
+	testenv.NoSecretsLogged(t, f.logs, secrets...)
 }
 
 var (
@@ -81,10 +158,10 @@ var (
 
 func TestEnrolmentPageFlow(t *testing.T) {
 	f, c := newHTTPFixture(t)
-	if st, _, _ := c.do("POST", "/v1/admin/users", User{Login: "mary"}, false); st != http.StatusUnauthorized {
+	if st, _, _ := c.do("POST", "/v1/admin/users", identity.User{Login: "mary"}, false); st != http.StatusUnauthorized {
 		t.Fatalf("add user without admin: %d", st)
 	}
-	if st, b, _ := c.do("POST", "/v1/admin/users", User{Login: "mary", Description: "Accounts"}, true); st != http.StatusCreated {
+	if st, b, _ := c.do("POST", "/v1/admin/users", identity.User{Login: "mary", Description: "Accounts"}, true); st != http.StatusCreated {
 		t.Fatalf("add user: %d %s", st, b)
 	}
 	st, b, _ := c.do("POST", "/v1/admin/users/mary/enrol", nil, true)
@@ -92,7 +169,7 @@ func TestEnrolmentPageFlow(t *testing.T) {
 	if st != http.StatusCreated || json.Unmarshal(b, &el) != nil {
 		t.Fatalf("enrol: %d %s", st, b)
 	}
-	link := "/enrol/" + tokenOf(t, el.Link)
+	link := "/enrol/" + testenv.EnrolmentToken(t, el.Link)
 
 	st, b, h := c.do("GET", link, nil, false)
 	if st != http.StatusOK {
@@ -128,8 +205,8 @@ func TestEnrolmentPageFlow(t *testing.T) {
 		t.Fatalf("qr.png: %d %s", st, h.Get("Content-Type"))
 	}
 
-	code := totpCode(t, secret, f.clock.Now())
-	st, b, _ = c.do("POST", link, url.Values{"code": {wrongCode(code)}}, false)
+	code := testenv.TOTP(t, secret, f.clock.Now())
+	st, b, _ = c.do("POST", link, url.Values{"code": {testenv.WrongTOTP(code)}}, false)
 	if st != http.StatusUnprocessableEntity || !strings.Contains(string(b), `role="alert"`) || !secretRe.Match(b) {
 		t.Fatalf("wrong code: %d, want the form again with an alert", st)
 	}
@@ -145,7 +222,7 @@ func TestEnrolmentPageFlow(t *testing.T) {
 		t.Fatalf("qr.png of a used link: %d", st)
 	}
 	st, b, _ = c.do("GET", "/v1/admin/users/mary", nil, true)
-	var u User
+	var u identity.User
 	if st != http.StatusOK || json.Unmarshal(b, &u) != nil || !u.Enrolled {
 		t.Fatalf("show after enrolment: %d %s", st, b)
 	}
@@ -154,14 +231,14 @@ func TestEnrolmentPageFlow(t *testing.T) {
 	_, b, _ = c.do("POST", "/v1/admin/users/mary/enrol", nil, true)
 	json.Unmarshal(b, &el)
 	f.clock.Advance(61 * time.Minute)
-	st, b, _ = c.do("GET", "/enrol/"+tokenOf(t, el.Link), nil, false)
+	st, b, _ = c.do("GET", "/enrol/"+testenv.EnrolmentToken(t, el.Link), nil, false)
 	if st != http.StatusGone || !strings.Contains(string(b), "expired") || secretRe.Match(b) {
 		t.Fatalf("expired link: %d %s", st, b)
 	}
 	if st, _, _ := c.do("GET", "/enrol/nonsense", nil, false); st != http.StatusNotFound {
 		t.Fatalf("unknown link: %d", st)
 	}
-	f.noSecretsLogged(t, secret, tokenOf(t, el.Link))
+	f.noSecretsLogged(t, secret, testenv.EnrolmentToken(t, el.Link))
 }
 
 // checkQR decodes the QR code with zbarimg, a decoder nobody here wrote.
@@ -184,7 +261,7 @@ func checkQR(t *testing.T, png []byte, want string) {
 func TestAdminAndGrantAPI(t *testing.T) {
 	f, c := newHTTPFixture(t)
 	ctx := context.Background()
-	add := User{Login: "ivan", BitrixIDs: map[string]int{portal: 9}}
+	add := identity.User{Login: "ivan", BitrixIDs: map[string]int{portal: 9}}
 	if st, b, _ := c.do("POST", "/v1/admin/users", add, true); st != http.StatusCreated {
 		t.Fatalf("add: %d %s", st, b)
 	}
@@ -193,15 +270,15 @@ func TestAdminAndGrantAPI(t *testing.T) {
 	}
 	for _, a := range []struct { // in order: the user must end enabled, with OTP on
 		action string
-		check  func(User) bool
+		check  func(identity.User) bool
 	}{
-		{"otp-disable", func(u User) bool { return u.OTPDisabled }},
-		{"otp-enable", func(u User) bool { return !u.OTPDisabled }},
-		{"disable", func(u User) bool { return u.Disabled }},
-		{"enable", func(u User) bool { return !u.Disabled }},
+		{"otp-disable", func(u identity.User) bool { return u.OTPDisabled }},
+		{"otp-enable", func(u identity.User) bool { return !u.OTPDisabled }},
+		{"disable", func(u identity.User) bool { return u.Disabled }},
+		{"enable", func(u identity.User) bool { return !u.Disabled }},
 	} {
 		st, b, _ := c.do("POST", "/v1/admin/users/ivan/"+a.action, nil, true)
-		var u User
+		var u identity.User
 		if st != http.StatusOK || json.Unmarshal(b, &u) != nil || !a.check(u) {
 			t.Errorf("%s: %d %s", a.action, st, b)
 		}
@@ -214,7 +291,7 @@ func TestAdminAndGrantAPI(t *testing.T) {
 		t.Fatalf("patch: %d %s", st, b)
 	}
 	st, b, _ := c.do("GET", "/v1/admin/users", nil, true)
-	var list []User
+	var list []identity.User
 	if st != http.StatusOK || json.Unmarshal(b, &list) != nil || len(list) != 1 || list[0].BitrixIDs[portal] != 9 {
 		t.Fatalf("list: %d %s", st, b)
 	}
@@ -226,9 +303,9 @@ func TestAdminAndGrantAPI(t *testing.T) {
 		t.Fatalf("mapping a credential without the admin token: %d", st)
 	}
 	secret := f.enrol(t, "ivan")
-	req := GrantRequest{Login: "ivan", Code: totpCode(t, secret, f.clock.Now()), Credential: cred, Max: 2, TTL: "2h"}
+	req := GrantRequest{Login: "ivan", Code: testenv.TOTP(t, secret, f.clock.Now()), Credential: cred, Max: 2, TTL: "2h"}
 	st, b, _ = c.do("POST", "/v1/grants", req, true)
-	var g Grant
+	var g identity.Grant
 	if st != http.StatusCreated || json.Unmarshal(b, &g) != nil || g.Max != 2 || !g.Expires.Equal(f.clock.Now().Add(2*time.Hour)) {
 		t.Fatalf("create grant: %d %s", st, b)
 	}
@@ -240,7 +317,7 @@ func TestAdminAndGrantAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, b, _ = c.do("GET", "/v1/grants/"+g.ID, nil, true)
-	var got Grant
+	var got identity.Grant
 	if st != http.StatusOK || json.Unmarshal(b, &got) != nil || got.Used != 1 {
 		t.Fatalf("grant progress: %d %s", st, b)
 	}
@@ -248,7 +325,7 @@ func TestAdminAndGrantAPI(t *testing.T) {
 		t.Fatalf("grant list without admin: %d", st)
 	}
 	st, b, _ = c.do("GET", "/v1/grants", nil, true)
-	var gs []Grant
+	var gs []identity.Grant
 	if st != http.StatusOK || json.Unmarshal(b, &gs) != nil || len(gs) != 1 {
 		t.Fatalf("grant list: %d %s", st, b)
 	}
@@ -264,5 +341,33 @@ func TestAdminAndGrantAPI(t *testing.T) {
 	}
 	if st, _, _ := c.do("GET", "/v1/admin/users/ivan", nil, true); st != http.StatusNotFound {
 		t.Fatalf("show deleted: %d", st)
+	}
+}
+
+// A credential is Signet-wide until assigned; the assignment follows the credential whatever the URI's
+// spelling, and the admin API sets it.
+func TestAssignCredential(t *testing.T) {
+	f, c := newHTTPFixture(t)
+	ctx := context.Background()
+	if m, err := f.svc.CredentialPortal(ctx, cred); m != "" || err != nil {
+		t.Fatalf("before any assignment: %q, %v", m, err)
+	}
+	if st, b, _ := c.do("POST", "/v1/admin/credentials/assign", CredentialRequest{Credential: cred, MemberID: "m-acme"}, false); st != http.StatusUnauthorized {
+		t.Fatalf("assign without the admin token: %d %s", st, b)
+	}
+	if st, b, _ := c.do("POST", "/v1/admin/credentials/assign", CredentialRequest{Credential: cred, MemberID: "m-acme"}, true); st != http.StatusOK {
+		t.Fatalf("assign: %d %s", st, b)
+	}
+	if m, _ := f.svc.CredentialPortal(ctx, "pkcs11:token=acme;object=mary-2026"); m != "m-acme" {
+		t.Errorf("the same key by another URI: %q", m)
+	}
+	if err := f.svc.AssignCredential(ctx, cred, ""); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := f.svc.CredentialAssignments(ctx); len(list) != 0 || err != nil {
+		t.Errorf("after making it Signet-wide: %v, %v", list, err)
+	}
+	if err := f.svc.AssignCredential(ctx, "not-a-uri", "m-acme"); err == nil {
+		t.Error("a malformed URI was assigned")
 	}
 }
