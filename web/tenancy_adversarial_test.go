@@ -5,20 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
-	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"
-	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
 )
 
@@ -60,25 +54,7 @@ type tenancyEnv struct {
 
 func newTenancyEnv(t *testing.T) *tenancyEnv {
 	t.Helper()
-	testenv.RequireTool(t, "softhsm2-util")
-	env := &tenancyEnv{}
-	dir := t.TempDir()
-	module, err := softhsm.Init(dir, "acme", "so-pin-1234", "user-pin-1234")
-	if errors.Is(err, softhsm.ErrNotInstalled) && !testenv.Strict() {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinFile := filepath.Join(dir, "user.pin")
-	if err := os.WriteFile(pinFile, []byte("user-pin-1234\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env.keys, err = keyring.Open(context.Background(), []keyring.TokenConfig{{Name: "acme", Module: module, Label: "acme", PinFile: pinFile}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.keys.Close() })
+	env := &tenancyEnv{keys: testKeyring(t, "acme")}
 	env.panel = newPanel(t, "", func(c *Config, ns *natstest.Server, keys *identity.Keys) {
 		reg, err := portals.Open(context.Background(), ns.JS, 1, keys)
 		if err != nil {

@@ -59,8 +59,8 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		(&web.Enrolment{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux)
 		(&web.UsersAPI{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux, a.adminOnly)
 		if a.keys != nil {
-			a.keys.Routes(mux, a.adminOnly)
-			a.keys.RevocationAPI(mux, a.adminOnly, a.identity)
+			(&web.CredentialsAPI{Keys: a.keys}).Routes(mux, a.adminOnly)
+			(&web.RevokeAPI{Keys: a.keys, Revoker: a.identity}).Routes(mux, a.adminOnly)
 		}
 		// The control panel (/admin) and the verification page (/verify); /verify/{id} is what the audit
 		// trail recorded for one document (the QR code of a self-proving document points there).
@@ -72,7 +72,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 	}
 	if a.keys != nil && a.policy != nil {
 		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3).
-		keyring.NewResponder(a.keys, a.policy, a.log.Named("ca")).Routes(mux)
+		(&web.Revocation{Responder: keyring.NewResponder(a.keys, a.policy, a.log.Named("ca"))}).Routes(mux)
 	}
 	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
 	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))

@@ -1,11 +1,10 @@
-package keyring
+package web
 
 import (
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"testing"
@@ -45,17 +44,3 @@ func ocspGet(t *testing.T, u string, issuer *x509.Certificate) *ocsp.Response {
 	}
 	return resp
 }
-
-// ocspRequestFor is the GET form of an OCSP request for any serial of issuer's CA.
-func ocspRequestFor(t *testing.T, issuer *x509.Certificate, serial *big.Int) string {
-	t.Helper()
-	probe := &x509.Certificate{SerialNumber: serial, RawIssuer: issuer.RawSubject}
-	der, err := ocsp.CreateRequest(probe, issuer, &ocsp.RequestOptions{Hash: crypto.SHA256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return url.PathEscape(base64.StdEncoding.EncodeToString(der))
-}
-
-// ocspTryLater reports whether an answer is the tryLater error (RFC 6960 §2.3).
-func ocspTryLater(body []byte) bool { return string(body) == string(ocsp.TryLaterErrorResponse) }

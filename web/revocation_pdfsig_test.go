@@ -1,4 +1,4 @@
-package keyring
+package web
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/pades"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestPdfsigSeesTheRevocationThroughOCSP(t *testing.T) {
 	pdfsig := testenv.RequireTool(t, "pdfsig")
 	certutil := testenv.RequireTool(t, "certutil")
-	_, _, srv, root, mary := caService(t, P384)
+	_, _, srv, root, mary := caService(t, keyring.P384)
 	in, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "invoice.pdf"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package keyring
+package web
 
 import (
 	"context"
@@ -9,9 +9,10 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/keyring"
 )
 
-// Revoker records a revocation and audits it (identity.Service).
+// Revoker records a revocation and audits it (identity.Service is one).
 type Revoker interface {
 	RevokeCertificate(ctx context.Context, r contracts.Revocation, by string) error
 }
@@ -24,15 +25,23 @@ type RevokeRequest struct {
 	Reason     string `json:"reason,omitempty"`
 }
 
-// RevocationAPI mounts POST /v1/admin/ca/revoke behind admin: `signet admin ca revoke` over HTTP.
-func (k *Keyring) RevocationAPI(mux routes.Mux, admin func(http.Handler) http.Handler, rv Revoker) {
+// RevokeAPI is POST /v1/admin/ca/revoke: `signet admin ca revoke` over HTTP. The keyring turns a
+// credential or a serial into a revocation; Revoker stores it, where the CRL and OCSP responder
+// (revocation.go) and the signing check read it.
+type RevokeAPI struct {
+	Keys    *keyring.Keyring
+	Revoker Revoker
+}
+
+// Routes mounts the API behind admin.
+func (a *RevokeAPI) Routes(mux routes.Mux, admin adminGuard) {
 	mux.Handle("POST /v1/admin/ca/revoke", admin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req RevokeRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `the body must be JSON: {"serial": "HEX"} or {"credential": "pkcs11:…"}, with "reason": ` + ReasonNames + ": " + err.Error()})
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `the body must be JSON: {"serial": "HEX"} or {"credential": "pkcs11:…"}, with "reason": ` + keyring.ReasonNames + ": " + err.Error()})
 			return
 		}
-		reason, err := ParseReason(req.Reason)
+		reason, err := keyring.ParseReason(req.Reason)
 		if err == nil && (req.Serial == "") == (req.Credential == "") {
 			err = errors.New(`give either "serial" or "credential"`)
 		}
@@ -42,19 +51,19 @@ func (k *Keyring) RevocationAPI(mux routes.Mux, admin func(http.Handler) http.Ha
 		}
 		var rev contracts.Revocation
 		if req.Credential != "" {
-			rev, err = k.Revocation(r.Context(), strings.TrimSpace(req.Credential), reason)
+			rev, err = a.Keys.Revocation(r.Context(), strings.TrimSpace(req.Credential), reason)
 		} else {
-			rev, err = SerialRevocation(req.Serial, reason)
+			rev, err = keyring.SerialRevocation(req.Serial, reason)
 		}
-		if errors.Is(err, ErrInvalidSerial) {
+		if errors.Is(err, keyring.ErrInvalidSerial) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		if err != nil {
-			writeErr(w, err)
+			writeKeyringErr(w, err)
 			return
 		}
-		if err := rv.RevokeCertificate(r.Context(), rev, "admin API"); err != nil {
+		if err := a.Revoker.RevokeCertificate(r.Context(), rev, "admin API"); err != nil {
 			status := http.StatusInternalServerError
 			if errors.Is(err, contracts.ErrAlreadyRevoked) {
 				status = http.StatusConflict
