@@ -1,4 +1,4 @@
-package ops
+package web
 
 import (
 	"fmt"
@@ -6,24 +6,13 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/signet-b24/signet/internal/ops"
 )
 
-// Series is one line of a chart.
-type Series struct {
-	Name   string
-	Colour string
-	Points []Point
-}
-
-// Point is one sample.
-type Point struct {
-	T time.Time
-	V float64
-}
-
-// chartSVG draws the series as an inline SVG line chart over [from, to]: polylines, a y axis with the
-// maximum, and a legend. Everything is computed here; the page loads nothing.
-func chartSVG(title string, series []Series, from, to time.Time) template.HTML {
+// chartSVG draws the series as an inline SVG line chart over [from, to]: polylines in the colours of
+// their names, a y axis with the maximum, and a legend. Everything is computed here; the page loads nothing.
+func chartSVG(title string, series []ops.Series, colours map[string]string, from, to time.Time) template.HTML {
 	const w, h, left, bottom, top = 640.0, 180.0, 48.0, 20.0, 22.0
 	maxV := 0.0
 	for _, s := range series {
@@ -59,10 +48,10 @@ func chartSVG(title string, series []Series, from, to time.Time) template.HTML {
 			pts = append(pts, pts[0])
 		}
 		if len(pts) > 0 {
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, s.Colour, strings.Join(pts, " "))
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, colours[s.Name], strings.Join(pts, " "))
 		}
 		fmt.Fprintf(&b, `<rect x="%.0f" y="6" width="10" height="10" fill="%s"/><text x="%.0f" y="15" font-size="11">%s</text>`,
-			lx, s.Colour, lx+14, template.HTMLEscapeString(s.Name))
+			lx, colours[s.Name], lx+14, template.HTMLEscapeString(s.Name))
 		lx += 14 + 7*float64(len(s.Name)) + 16
 	}
 	b.WriteString(`</svg>`)
