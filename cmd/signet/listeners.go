@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/keyring"
@@ -74,7 +73,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3).
 		(&web.Revocation{Responder: keyring.NewResponder(a.keys, a.policy, a.log.Named("ca"))}).Routes(mux)
 	}
-	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
+	mux.Handle("GET /verify/{id}", web.TrailPage(a.js, contracts.StreamAudit, a.log.Named("verify")))
 	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz(false))

@@ -1,4 +1,4 @@
-package audit
+package web
 
 import (
 	"context"
@@ -10,12 +10,15 @@ import (
 	"testing"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
 func TestVerificationPageTellsTheDocumentsStory(t *testing.T) {
-	s := startAudit(t)
+	s := startAuditStream(t)
 	ctx := context.Background()
-	w := NewWriter(s.JS, nil, Options{})
+	w := audit.NewWriter(s.JS, nil, audit.Options{})
 	before, after := strings.Repeat("a", 64), strings.Repeat("b", 64)
 	steps := []contracts.AuditEvent{
 		{Action: contracts.AuditRequestAccepted, JobID: "r42", Portal: "p1", Login: "mary", BitrixUserID: 7},
@@ -36,7 +39,7 @@ func TestVerificationPageTellsTheDocumentsStory(t *testing.T) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /verify/{id}", Page(s.JS, "", nil))
+	mux.Handle("GET /verify/{id}", TrailPage(s.JS, "", nil))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	get := func(path string) (int, string) {
@@ -93,4 +96,18 @@ func TestVerificationPageTellsTheDocumentsStory(t *testing.T) {
 			t.Errorf("malformed id %s: %d", bad, code)
 		}
 	}
+}
+
+// startAuditStream is a NATS server with the AUDIT stream as Signet provisions it.
+func startAuditStream(t *testing.T) *natstest.Server {
+	t.Helper()
+	s := natstest.Start(t)
+	for _, sc := range queue.Streams(queue.Settings{}) {
+		if sc.Name == contracts.StreamAudit {
+			if _, err := s.JS.CreateStream(context.Background(), sc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return s
 }
