@@ -74,7 +74,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		(&web.Revocation{Responder: keyring.NewResponder(a.keys, a.policy, a.log.Named("ca"))}).Routes(mux)
 	}
 	mux.Handle("GET /verify/{id}", web.TrailPage(a.js, contracts.StreamAudit, a.log.Named("verify")))
-	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))
+	mux.Handle(storage.LinkPath, rollingWrites(&web.Files{Store: a.store, Log: a.log.Named("storage")}, a.cfg.HTTP.WriteTimeout))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz(false))
 	return mux
