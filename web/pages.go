@@ -1,18 +1,6 @@
-// Package web serves Signet's own web pages, server-rendered with html/template and a little
-// JavaScript, with their CSS and script embedded (no build step, nothing fetched at run time, so they
-// work on a closed network):
-//
-//	/admin/…   the administrator's control panel: users, enrolment links, credentials per token,
-//	           certificates, user ↔ credential mapping, portals and robot registration, batch grants;
-//	           administrators sign in with a local account or come from their portal (portaladmin.go)
-//	/verify    the public verification page: upload a signed PDF and see each signature
-//
-// The deal-card Sign dialog is not here (producer/placement.go), nor the enrolment page
-// (producer/identity) nor the audit trail's /verify/{id} page (internal/audit); these pages link to them.
-//
-// The package must never put a secret (a password, a session or CSRF token, an OTP secret) in a log
-// line, an error message or a URL, and never serve a control-panel page or accept a change without an
-// administrator's session and the session's CSRF token.
+// pages.go wires the control panel (/admin/…) and the verification page (/verify): one Pages value
+// holds what they share (the session bucket, the sign-in throttle, the upload limiter).
+
 package web
 
 import (
