@@ -20,8 +20,8 @@
 // domain package imports web (arch_test.go, docs/architecture.md). The Bitrix24 doors (the robot, the
 // install events and the deal card's Sign dialog) stay with the intake in producer/.
 //
-// The package must never put a secret (a password, a session or CSRF token, an OTP secret, an
-// enrolment link) in a log line, an error message or a URL, and never serve a control-panel page,
+// The package must never put a secret (a password, a session or CSRF token, an OTP secret) in a log
+// line, an error message or a URL, nor an enrolment link in a log line, and never serve a control-panel page,
 // an admin API call or a change without an administrator's session and its CSRF token, or the admin
 // API's bearer token.
 package web

@@ -33,14 +33,13 @@ func verifyPage(t *testing.T, anchors ...*x509.Certificate) *httptest.Server {
 	return srv
 }
 
-// A document signed with a self-signed certificate, such as one made in Signet's control panel, is
-// "intact but signer not trusted" unless that certificate is a configured trust anchor, as
-// `signet verify --trust` and pdfsig have it. A shadow attack on it (the page's content stream
-// replaced by an update) is "modified after signing", whatever the trust.
-func TestVerifyPageTrustAndModification(t *testing.T) {
+// signedInvoice is testdata's invoice signed with a fresh self-signed certificate named cn, as the
+// control panel makes them; it returns the certificate, the invoice and the signed document.
+func signedInvoice(t *testing.T, cn string) (*x509.Certificate, []byte, []byte) {
+	t.Helper()
 	key := testpki.P256Key(t)
 	now := time.Now()
-	cert := testpki.SelfSigned(t, &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "Internal Signer"},
+	cert := testpki.SelfSigned(t, &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: cn},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}, key)
 	invoice, err := os.ReadFile("../testdata/pdf/invoice.pdf")
 	if err != nil {
@@ -50,6 +49,31 @@ func TestVerifyPageTrustAndModification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cert, invoice, signed
+}
+
+// shadowForgery replaces the first page's content of signed in an incremental update (a shadow
+// attack: the signature still covers its revision, the page shows other text).
+func shadowForgery(t *testing.T, invoice, signed []byte) []byte {
+	t.Helper()
+	content, err := pdfgen.PageContent(invoice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "BT /R7 24 Tf 72 600 Td (PAY 1000000 RUB) Tj ET"
+	forged, err := pdfgen.AppendUpdate(signed, map[int]string{content: fmt.Sprintf("<</Length %d>>\nstream\n%s\nendstream", len(text), text)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return forged
+}
+
+// A document signed with a self-signed certificate, such as one made in Signet's control panel, is
+// "intact but signer not trusted" unless that certificate is a configured trust anchor, as
+// `signet verify --trust` and pdfsig have it. A shadow attack on it (the page's content stream
+// replaced by an update) is "modified after signing", whatever the trust.
+func TestVerifyPageTrustAndModification(t *testing.T) {
+	cert, invoice, signed := signedInvoice(t, "Internal Signer")
 	if _, page := upload(t, verifyPage(t), "signed.pdf", signed); !strings.Contains(page, "Intact but signer not trusted") ||
 		!strings.Contains(page, "Данные не изменены, но подписант не доверенный") || strings.Contains(page, "Valid:") {
 		t.Errorf("no trust anchor configured:\n%s", page)
@@ -69,15 +93,7 @@ func TestVerifyPageTrustAndModification(t *testing.T) {
 	if err := json.Unmarshal(raw, &rep); err != nil || rep.Signatures[0].Indication != pades.IndicationPassed || rep.Document.Name != "signed.pdf" {
 		t.Errorf("report: %v\n%s", err, raw)
 	}
-	content, err := pdfgen.PageContent(invoice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const text = "BT /R7 24 Tf 72 600 Td (PAY 1000000 RUB) Tj ET"
-	forged, err := pdfgen.AppendUpdate(signed, map[int]string{content: fmt.Sprintf("<</Length %d>>\nstream\n%s\nendstream", len(text), text)}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := shadowForgery(t, invoice, signed)
 	_, page = upload(t, trusted, "forged.pdf", forged)
 	if !strings.Contains(page, "Not valid") || !strings.Contains(page, "modified after signing: page 1 content replaced") ||
 		strings.Contains(page, "Valid:") || !strings.Contains(page, "Недействительна") {
