@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,5 +51,33 @@ func TestRingKeepsTheWindowAndComputesRates(t *testing.T) {
 	c := got[2].Consumer("SIGN", "sign-batch")
 	if c.Rate != 10 || c.Drain != 50*time.Second {
 		t.Fatalf("rate %v drain %v; want 10/s and 50s", c.Rate, c.Drain)
+	}
+}
+
+// History draws one line per consumer in the dashboard's order, lag from every snapshot and throughput
+// from the second on (a rate needs two).
+func TestHistoryIsOneLinePerConsumer(t *testing.T) {
+	r := &Ring{Every: time.Second, Window: time.Minute}
+	t0 := time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		r.Add(&Snapshot{Time: t0.Add(time.Duration(i) * 10 * time.Second), Consumers: []Consumer{
+			{Stream: contracts.StreamSign, Name: contracts.ConsumerSignBatch, Acked: uint64(50 * i), NumPending: uint64(100 - 10*i), NumAckPending: 2}}})
+	}
+	lag, rate := r.History()
+	var names []string
+	for _, s := range lag {
+		names = append(names, s.Name)
+	}
+	if want := []string{contracts.ConsumerSignInteractive, contracts.ConsumerSignBatch, contracts.ConsumerCallback}; !slices.Equal(names, want) {
+		t.Fatalf("lines %v, want %v", names, want)
+	}
+	if b := lag[1].Points; len(b) != 3 || b[0].V != 102 || b[2].V != 82 || !b[2].T.Equal(t0.Add(20*time.Second)) {
+		t.Errorf("batch lag %v", b)
+	}
+	if b := rate[1].Points; len(b) != 2 || b[0].V != 5 || b[1].V != 5 {
+		t.Errorf("batch throughput %v, want 5/s twice", b)
+	}
+	if len(lag[0].Points) != 0 || len(rate[2].Points) != 0 {
+		t.Errorf("consumers without samples have points: %v %v", lag[0].Points, rate[2].Points)
 	}
 }

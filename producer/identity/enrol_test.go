@@ -167,3 +167,24 @@ func TestEnrolmentLinkUsableOnceUnderRace(t *testing.T) {
 		t.Fatalf("link carries a query: %q", link)
 	}
 }
+
+// The page after a confirmation names the user and the authenticator app's issuer: PendingSecret
+// gives the issuer while the link is pending, EnrolmentLogin the login once it is used, and nothing
+// for a token that names no link.
+func TestEnrolmentNamesItsUserAndIssuer(t *testing.T) {
+	f := newUserFixture(t, "mary")
+	ctx := context.Background()
+	_, tok, p := f.startEnrolment(t, "mary")
+	if p.Issuer != "Signet" || p.Login != "mary" {
+		t.Fatalf("pending enrolment: issuer %q, login %q", p.Issuer, p.Login)
+	}
+	if err := f.svc.ConfirmEnrolment(ctx, tok, testenv.TOTP(t, p.Secret, f.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.svc.EnrolmentLogin(ctx, tok); got != "mary" {
+		t.Errorf("EnrolmentLogin of the used link = %q, want mary", got)
+	}
+	if got := f.svc.EnrolmentLogin(ctx, "no-such-token"); got != "" {
+		t.Errorf("EnrolmentLogin of an unknown token = %q, want none", got)
+	}
+}
