@@ -60,7 +60,7 @@ type signatureRow struct {
 // verifyWait is how long an uploaded file waits for a verification slot before the page says "busy".
 const verifyWait = 30 * time.Second
 
-// documentID is a job id as /verify/{id} takes it (internal/audit validID): a batch document's has dots.
+// documentID is a job id as /verify/{id} takes it (trail.go, validDocumentID): a batch document's has dots.
 var documentID = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
 
 // verifyForm shows the upload form; with ?id= (the document id under a signed document's QR code)

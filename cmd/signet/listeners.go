@@ -50,11 +50,13 @@ type served struct {
 // URL is the listener's base URL as a client on this machine reaches it.
 func (s *served) URL() string { return "http://" + s.Addr }
 
-// publicRoutes builds the public listener's routes: the intake's when in is not nil.
+// publicRoutes builds the public listener's routes: the intake's Bitrix24 doors and the web surface
+// (web/, one file per surface) when in is not nil, and in every role what any process answers.
 func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 	mux := routes.New()
 	if in != nil {
 		in.Routes(mux)
+		// Enrolment links, and the admin API behind the bearer token (web/enrol.go, web/api_*.go).
 		(&web.Enrolment{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux)
 		(&web.UsersAPI{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux, a.adminOnly)
 		if a.keys != nil {
