@@ -32,10 +32,10 @@ import (
 	"github.com/signet-b24/signet/internal/routes"
 )
 
-//go:embed web/placement.html
-var webFS embed.FS
+//go:embed templates/placement.html
+var placementFS embed.FS
 
-var placementPage = template.Must(template.ParseFS(webFS, "web/placement.html"))
+var placementPage = template.Must(template.ParseFS(placementFS, "templates/placement.html"))
 
 // formTTL bounds how long a Sign dialog may be left open before its form token expires.
 const formTTL = 30 * time.Minute

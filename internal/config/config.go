@@ -139,7 +139,7 @@ type Config struct {
 		JobSigningKeyFile string        `yaml:"job_signing_key_file"`
 		JobVerifyKeysFile string        `yaml:"job_verify_keys_file"`
 		JobTTL            time.Duration `yaml:"job_ttl"`
-		// Sign-in limits of the control panel (login.go; producer/pages/throttle.go).
+		// Sign-in limits of the control panel (login.go; web/throttle.go).
 		LoginMaxFailures      int           `yaml:"login_max_failures"`
 		LoginLockout          time.Duration `yaml:"login_lockout"`
 		LoginMaxPerAddress    int           `yaml:"login_max_per_address"`
