@@ -79,15 +79,17 @@ func Build(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("slowtoken: %w", err)
 	}
-	src := filepath.Join(dir, "slowtoken.c")
+	// Source and library under names of this process, the library renamed into place, so that test
+	// binaries of several packages building at once never read half a file.
+	src := filepath.Join(dir, fmt.Sprintf("slowtoken.%d.c", os.Getpid()))
 	if err := os.WriteFile(src, source, 0o644); err != nil {
 		return "", fmt.Errorf("slowtoken: %w", err)
 	}
-	// Built under a temporary name and renamed, so that a concurrent test binary never loads half a
-	// library.
+	defer os.Remove(src)
 	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
 	cmd := exec.Command(gcc, "-shared", "-fPIC", "-O2", "-Wall", "-I", include, "-o", tmp, src, "-ldl", "-lpthread")
 	if b, err := cmd.CombinedOutput(); err != nil {
+		_ = os.Remove(tmp)
 		return "", fmt.Errorf("slowtoken: gcc: %v: %s", err, bytes.TrimSpace(b))
 	}
 	if err := os.Rename(tmp, out); err != nil {
