@@ -52,7 +52,8 @@ func (p priority) String() string {
 	return "batch"
 }
 
-// priorityOf: a person waits behind robot calls and the Sign button, a batch behind everything.
+// priorityOf: robot calls and the Sign button (a workflow or a person waits for them) go first, a
+// night batch after them.
 func priorityOf(k contracts.JobKind) priority {
 	if k == contracts.KindBatch {
 		return background
@@ -78,8 +79,10 @@ func (ts *Tokens) gate(token, label string) *gate {
 }
 
 // Key returns the credential's key, whose every signature goes through its token's gate at the job's
-// priority. ctx is the job's: a job cancelled while it waits leaves the queue. With ts nil the key is
-// returned as it is.
+// priority. ctx is the job's: a job cancelled while it waits (drain deadline, jobTimeout) leaves the
+// queue. The wait has no bound of its own, unlike the session pool's pool_wait_timeout: on a slow token
+// a long queue is expected, and a retry-later there would only spend the job's deliveries. With ts nil
+// the key is returned as it is.
 func (ts *Tokens) Key(ctx context.Context, cred *keyring.Credential, kind contracts.JobKind) crypto.Signer {
 	if ts == nil {
 		return cred.Key
