@@ -169,3 +169,52 @@ func TestTokenGateConcurrency(t *testing.T) {
 		<-done
 	}
 }
+
+// rate_per_sec paces the signatures even with a slot free: at one an hour, the first signs at once and
+// the second waits for its turn with the slot in hand, never reaching the key; cancelled, it gives the
+// slot back.
+func TestTokenGatePace(t *testing.T) {
+	chip := newChip()
+	ts := NewTokens(func(string) keyring.Limits { return keyring.Limits{Concurrency: 2, RatePerSec: 1.0 / 3600} })
+	cred := &keyring.Credential{Token: "paced", Key: chip}
+	first := make(chan error, 1)
+	go func() {
+		_, err := ts.Key(context.Background(), cred, contracts.KindRobot).Sign(nil, []byte("first"), nil)
+		first <- err
+	}()
+	<-chip.in
+	chip.out <- struct{}{}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() {
+		_, err := ts.Key(ctx, cred, contracts.KindRobot).Sign(nil, []byte("second"), nil)
+		second <- err
+	}()
+	g := ts.gate("paced", "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		free := g.free
+		g.mu.Unlock()
+		if free == 1 { // the second holds a slot and waits for the pace
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second signature took no slot (%d free)", free)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-second; !errors.Is(err, context.Canceled) {
+		t.Fatalf("paced signature cancelled: %v", err)
+	}
+	g.mu.Lock()
+	free := g.free
+	g.mu.Unlock()
+	if free != 2 || len(chip.order) != 1 {
+		t.Fatalf("after the cancel: %d slots free, %d signatures reached the key; want 2 and 1", free, len(chip.order))
+	}
+}
