@@ -196,7 +196,8 @@ func (a *app) openTokens(ctx context.Context) (*keyring.Keyring, error) {
 	var tokens []keyring.TokenConfig
 	for _, t := range cfg.Tokens {
 		tokens = append(tokens, keyring.TokenConfig{Name: t.Name, Module: t.Module, Label: t.Label, Serial: t.Serial,
-			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout})
+			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout,
+			Concurrency: t.Concurrency, RatePerSec: t.RatePerSec})
 	}
 	demo := len(tokens) == 0
 	if demo {

@@ -36,6 +36,11 @@ type Token struct {
 	PinEnv          string        `yaml:"pin_env"`
 	MaxSessions     int           `yaml:"max_sessions"`
 	PoolWaitTimeout time.Duration `yaml:"pool_wait_timeout"`
+	// Concurrency and RatePerSec schedule the worker's signatures on the token (issue 21, must 5):
+	// signatures at once (0: 1 on a hardware slot, the session pool on a software token) and a cap
+	// on signatures a second (0: none).
+	Concurrency int     `yaml:"concurrency"`
+	RatePerSec  float64 `yaml:"rate_per_sec"`
 }
 
 // Config is every setting of `signet serve`, `signet intake` and `signet worker`.
@@ -595,6 +600,9 @@ func (c *Config) Validate() error {
 		}
 		if (t.PinFile == "") == (t.PinEnv == "") {
 			errs = append(errs, fmt.Errorf("tokens[%d] (%s): give exactly one of pin_file and pin_env (a PIN is never a setting value)", i, t.Name))
+		}
+		if t.Concurrency < 0 || t.RatePerSec < 0 {
+			errs = append(errs, fmt.Errorf("tokens[%d] (%s): concurrency and rate_per_sec must be 0 (automatic, no cap) or positive", i, t.Name))
 		}
 	}
 	return errors.Join(errs...)
