@@ -32,7 +32,8 @@ func serveLikeNATS(t *testing.T, dir string) *server.Server {
 }
 
 // `signet admin ca revoke` records a revocation, by key URI (read from the token) or by serial, in
-// the NATS of a running Signet, where the workers and the OCSP responder read it; the same
+// the NATS of a running Signet, where the workers and the OCSP responder read it (and `admin ca
+// issue` records what it issues in the register); the same
 // certificate twice, an unknown reason or a serial that is not hex are refused.
 func TestAdminCARevoke(t *testing.T) {
 	dir := t.TempDir()
@@ -94,5 +95,9 @@ func TestAdminCARevoke(t *testing.T) {
 	}
 	if list[0].Reason != 1 || list[0].Issuer == "" || list[0].Subject != "CN=Mary" || list[1] != (contracts.Revocation{Serial: "a1b2c", Reason: 4, RevokedAt: list[1].RevokedAt}) {
 		t.Errorf("recorded: %+v", list)
+	}
+	// `admin ca issue` recorded mary's certificate in the register the OCSP responder reads.
+	if ok, err := p.Issued(context.Background(), list[0].Issuer, list[0].Serial); !ok || err != nil {
+		t.Errorf("mary's certificate is not in the register of issued certificates: %v", err)
 	}
 }

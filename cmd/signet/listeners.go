@@ -71,7 +71,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 	}
 	if a.keys != nil && a.policy != nil {
 		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3).
-		keyring.NewResponder(a.keys, a.policy, a.log.Named("ca")).Routes(mux)
+		keyring.NewResponder(a.keys, a.policy, a.log.Named("ca")).WithRegister(a.policy).Routes(mux)
 	}
 	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
 	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))
