@@ -25,7 +25,7 @@ import (
 // signOptions are the flags shared by the single-file and the batch form of `signet sign`.
 type signOptions struct {
 	key, pinFile, certFile, image, tsa, page, position string
-	visible                                            bool
+	visible, checkRevocation                           bool
 	reason, location, name                             string
 }
 
@@ -41,6 +41,7 @@ func (o *signOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.location, "location", "", "location of the signature")
 	fs.StringVar(&o.name, "name", "", "signer name shown (default: the certificate's common name)")
 	fs.StringVar(&o.tsa, "tsa", "", "RFC 3161 timestamp authority URL (PAdES B-T)")
+	fs.BoolVar(&o.checkRevocation, "check-revocation", false, "before signing, ask the certificate's OCSP responder or CRL and refuse unless it answers good (the internal CA's list in NATS is read whenever NATS is reachable)")
 }
 
 // padesOptions validates the flags and turns them into the engine's options.
@@ -125,7 +126,8 @@ func openSigner(ctx context.Context, o *signOptions, cfgArgs []string, stderr io
 		k.Close()
 		return pades.Signer{}, nil, fmt.Errorf("key %s has no certificate on its token; give one with --cert FILE or import it (signet admin cert import)", cred.URI)
 	}
-	if err := cred.CheckValid(time.Now()); err != nil {
+	// Expired or revoked: refused before the key signs, by the workers' rule (sign_revocation.go).
+	if err := checkUsable(ctx, cfg, cred, o.checkRevocation, stderr); err != nil {
 		k.Close()
 		return pades.Signer{}, nil, err
 	}
