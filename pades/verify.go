@@ -36,10 +36,6 @@ type SignatureInfo struct {
 	Certificate     *x509.Certificate
 	SigningTime     time.Time // /M of the signature dictionary (zero when absent)
 	TimestampTime   time.Time // genTime of an RFC 3161 signature timestamp (B-T), zero when none
-	// TSACertificate is the certificate of the TSA that made the signature timestamp or the
-	// document timestamp, trusted or not (nil when none): when it expires, the timestamp needs
-	// renewing (worker/archive).
-	TSACertificate *x509.Certificate
 	SubFilter       string
 	ByteRange       [4]int64
 	CoversWholeFile bool // the ByteRange ends at the end of the file: nothing was appended after it
@@ -55,6 +51,10 @@ type SignatureInfo struct {
 	Changes  []Change
 	Modified bool
 	Problems []string
+	// TSACertificate is the certificate of the TSA that made the signature timestamp or the
+	// document timestamp, trusted or not (nil when none): when it expires, the timestamp needs
+	// renewing (worker/archive).
+	TSACertificate *x509.Certificate
 
 	failure  string // the ETSI TS 119 102-2 sub-indication of the first failure (report.go)
 	chainErr error  // why the chain is not trusted
