@@ -18,6 +18,7 @@ import (
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
+	"github.com/signet-b24/signet/internal/testsupport/forge"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
@@ -473,38 +474,13 @@ func TestAttackSignatureAfterNoChangesCertification(t *testing.T) {
 // withTextField is invoice.pdf with a text field "Amount" on page 1, not yet filled.
 func withTextField(t *testing.T) []byte {
 	t.Helper()
-	base := corpus(t, "invoice.pdf")
-	f := facts(t, base)
-	pg := maps.Clone(f.Page1)
-	pg["Annots"] = arrayOf(refTo(f.Next))
-	cat := maps.Clone(f.Catalog)
-	cat["AcroForm"] = types.Dict{"Fields": arrayOf(refTo(f.Next))}
-	doc, _ := appendUpdate(t, base, []upObj{
-		obj(f.Next, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Tx/T(Amount)/Rect[72 500 300 520]/P %s>>", refString(f.Page1Ref))),
-		obj(int(f.Page1Ref.ObjectNumber), pg.PDFString()),
-		obj(int(f.Root.ObjectNumber), cat.PDFString()),
-	}, "")
-	return doc
+	return forge.WithTextField(t, corpus(t, "invoice.pdf"))
 }
 
-// fill sets the value of field nr to v in an update.
+// fill sets the value of the field "Amount" to v in an update.
 func fill(t *testing.T, doc []byte, v string) []byte {
 	t.Helper()
-	d, err := readDocument(context.Background(), bytesReader(doc), int64(len(doc)), "doc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.release()
-	for nr, f := range d.walk(false).fields {
-		if f.name == "Amount" {
-			fd := maps.Clone(f.dict)
-			fd["V"] = types.StringLiteral(v)
-			out, _ := appendUpdate(t, doc, []upObj{obj(nr, fd.PDFString())}, "")
-			return out
-		}
-	}
-	t.Fatal("no field Amount")
-	return nil
+	return forge.Fill(t, doc, "Amount", v)
 }
 
 // Filling a form field after a signature is allowed, unless a signature field locks it (FieldMDP,

@@ -218,6 +218,17 @@ var byteRangeHole = regexp.MustCompile(`/ByteRange \[0 {33}\]`)
 // signature, as a careless or malicious preparer would lay it out.
 func SignUpdateWith(t TB, doc []byte, gapEnd int64, sign func(digest []byte) []byte) []byte {
 	t.Helper()
+	return SignUpdateData(t, doc, gapEnd, func(signed []byte) []byte {
+		h := crypto.SHA256.New()
+		h.Write(signed)
+		return sign(h.Sum(nil))
+	})
+}
+
+// SignUpdateData is SignUpdateWith with sign given the signed bytes themselves, for a signer that
+// hashes them itself (`openssl cms -sign`).
+func SignUpdateData(t TB, doc []byte, gapEnd int64, sign func(signed []byte) []byte) []byte {
+	t.Helper()
 	out := bytes.Clone(doc)
 	locs := byteRangeHole.FindAllIndex(out, -1)
 	if len(locs) == 0 {
@@ -231,10 +242,8 @@ func SignUpdateWith(t TB, doc []byte, gapEnd int64, sign func(digest []byte) []b
 	}
 	c := int64(len(out)) - b
 	copy(out[at:], fmt.Sprintf("%-*d %-*d %-*d", byteRangeWidth, a, byteRangeWidth, b, byteRangeWidth, c))
-	h := crypto.SHA256.New()
-	h.Write(out[:a])
-	h.Write(out[b:])
-	hx := fmt.Sprintf("%X", sign(h.Sum(nil)))
+	signed := append(bytes.Clone(out[:a]), out[b:]...)
+	hx := fmt.Sprintf("%X", sign(signed))
 	if len(hx) > ContentsHexLen {
 		t.Fatal("forge: the signature does not fit the /Contents placeholder")
 	}
