@@ -42,47 +42,15 @@ func (m *memRevocations) RevokeCertificate(_ context.Context, r contracts.Revoca
 	return nil
 }
 
-// memRegister stands in for the register of issued certificates in NATS KV
-// (producer/identity/issued.go is its store).
-type memRegister struct {
-	mu sync.Mutex
-	m  map[string]contracts.IssuedCertificate
-}
-
-func (m *memRegister) RecordIssued(_ context.Context, c contracts.IssuedCertificate) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]contracts.IssuedCertificate{}
-	}
-	m.m[contracts.IssuedKey(c.Issuer, c.Serial)] = c
-	return nil
-}
-
-func (m *memRegister) Issued(_ context.Context, issuer, serial string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.m[contracts.IssuedKey(issuer, serial)]
-	return ok, nil
-}
-
 // caService is a CA (key type kt) and its certificate for Mary on a SoftHSM token, with the CRL,
 // the OCSP responder and the revocation API on a loopback server whose URL the certificates name.
 func caService(t *testing.T, kt KeyType) (*Keyring, *memRevocations, *httptest.Server, *Credential, *Credential) {
 	t.Helper()
-	k, src, _, srv, root, mary := caServiceWithRegister(t, kt)
-	return k, src, srv, root, mary
-}
-
-// caServiceWithRegister is caService with the register of issued certificates it keeps.
-func caServiceWithRegister(t *testing.T, kt KeyType) (*Keyring, *memRevocations, *memRegister, *httptest.Server, *Credential, *Credential) {
-	t.Helper()
 	_, cfgs := softhsmStore(t, "ca")
 	k := openKeyring(t, cfgs)
-	src, reg := &memRevocations{}, &memRegister{}
-	k.SetIssuedRegister(reg)
+	src := &memRevocations{}
 	mux := routes.New()
-	NewResponder(k, src, nil).WithRegister(reg).Routes(mux)
+	NewResponder(k, src, nil).Routes(mux)
 	k.RevocationAPI(mux, func(h http.Handler) http.Handler { return h }, src)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -96,7 +64,7 @@ func caServiceWithRegister(t *testing.T, kt KeyType) (*Keyring, *memRevocations,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k, src, reg, srv, root, mary
+	return k, src, srv, root, mary
 }
 
 func writeCertPEM(t *testing.T, path string, c *x509.Certificate) {
