@@ -61,6 +61,10 @@ type Options struct {
 	Position                            Position // default bottom-right
 	Image                               []byte   // optional PNG (with alpha) or JPEG drawn in the signet
 	TSA                                 Timestamper
+	// Language (BCP 47, "ru") and Zone of the signet's text: the words and the time people read
+	// (appearance.go, issue 18). "" is English; nil is Time's own location. /M and the CMS keep Time as given.
+	Language string
+	Zone     *time.Location
 }
 
 // Timestamper gets an RFC 3161 timestamp token (DER ContentInfo) over the signature value's digest.

@@ -120,6 +120,7 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		}
 		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
 			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake"), JobKey: a.jobKey,
+			TimeZone: a.cfg.Signing.TimeZone,
 			Links: func(ctx context.Context, key string) (string, error) {
 				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
 			}}

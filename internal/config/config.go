@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/signet-b24/signet/internal/i18n"
 )
 
 // Token is one PKCS#11 token, as in the YAML list `tokens:`.
@@ -152,6 +154,9 @@ type Config struct {
 	// issue 17 must 2) to every signature.
 	Signing struct {
 		TSAURL string `yaml:"tsa_url"`
+		// TimeZone is the zone of the stamp and the certificate of completion when the signer's
+		// Bitrix24 TIME_ZONE is not known (issue 18, must 4).
+		TimeZone string `yaml:"time_zone"`
 	} `yaml:"signing"`
 	// CA is the internal CA's revocation service (issue 17 must 3): RevocationURL is the base URL
 	// written into the certificates it issues (CRL distribution point, OCSP responder).
@@ -211,6 +216,7 @@ func Defaults() *Config {
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
 	c.Security.JobTTL = 24 * time.Hour
+	c.Signing.TimeZone = "UTC"
 	c.Security.LoginMaxFailures = 5
 	c.Security.LoginLockout = 15 * time.Minute
 	c.Security.LoginMaxPerAddress = 20
@@ -363,6 +369,7 @@ func (c *Config) Settings() []Setting {
 		{"audit.checkpoint_every", "a signed checkpoint of the audit chain after this many events", &c.Audit.CheckpointEvery},
 		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
 		{"signing.tsa_url", "RFC 3161 timestamp authority (http or https URL, no credentials in it) that adds a signature timestamp to every signature (PAdES B-T); empty: none", &c.Signing.TSAURL},
+		{"signing.time_zone", "IANA time zone (Europe/Moscow) of the time on the visible stamp and the certificate of completion when the signer's Bitrix24 TIME_ZONE is not known; the signature's own time stays UTC", &c.Signing.TimeZone},
 		{"ca.revocation_url", "base URL written into the certificates the internal CA issues, where its CRL (<url>/ca/crl/<CA key id>) and OCSP responder (<url>/ca/ocsp) answer (default public_url; off: none, when verifiers cannot reach Signet — NSS readers such as pdfsig refuse a certificate whose OCSP responder does not answer)", &c.CA.RevocationURL},
 		{"archive.schedule", "how often the worker renews the archive: stored signed documents whose last timestamp's TSA certificate expires within archive.renew_before, or whose algorithms weakened, get a new PAdES B-LTA revision beside the old one (0: off; needs signing.tsa_url)", &c.Archive.Schedule},
 		{"archive.renew_before", "renew a stored document when the certificate protecting it (its last timestamp's TSA, or its signer's when it has no timestamp) expires within this (`signet archive status` shows when)", &c.Archive.RenewBefore},
@@ -556,6 +563,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Archive.RenewBefore <= 0 {
 		errs = append(errs, fmt.Errorf("archive.renew_before %s: use a positive duration (8760h, a year, is the default)", c.Archive.RenewBefore))
+	}
+	if _, err := i18n.LoadZone(c.Signing.TimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("signing.time_zone: %w", err))
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("nats.replicas %d: JetStream allows 1 to 5", c.NATS.Replicas))
