@@ -51,6 +51,10 @@ type SignatureInfo struct {
 	Changes  []Change
 	Modified bool
 	Problems []string
+	// TSACertificate is the certificate of the TSA that made the signature timestamp or the
+	// document timestamp, trusted or not (nil when none): when it expires, the timestamp needs
+	// renewing (worker/archive).
+	TSACertificate *x509.Certificate
 
 	failure  string // the ETSI TS 119 102-2 sub-indication of the first failure (report.go)
 	chainErr error  // why the chain is not trusted
@@ -308,7 +312,10 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	info.DigestValid = true
 	if tok := si.unsigned[oidAttrTimeStampToken.String()]; tok != nil {
-		t, err := verifyTimestampToken(tok, si.signature, roots)
+		t, tsa, err := verifyTimestampToken(tok, si.signature, roots)
+		if err == nil || errors.Is(err, errUntrustedTSA) {
+			info.TSACertificate = tsa
+		}
 		if err != nil {
 			info.Problems = append(info.Problems, "signature timestamp: "+err.Error())
 		} else {
@@ -392,8 +399,8 @@ func verifyWith(cert *x509.Certificate, sigAlg []byte, h crypto.Hash, msg, sig [
 // imprint is the hash of the signature value, its message-digest matches the TSTInfo, its
 // signature verifies with the TSA certificate, which chains to roots for timeStamping
 // (RFC 3161 §2.3). It returns genTime.
-func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Time, error) {
-	t, _, err := verifyToken(tok, func(h crypto.Hash) ([]byte, error) {
+func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Time, *x509.Certificate, error) {
+	t, tsa, err := verifyToken(tok, func(h crypto.Hash) ([]byte, error) {
 		x := h.New()
 		x.Write(signature)
 		return x.Sum(nil), nil
@@ -401,7 +408,7 @@ func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Tim
 	if errors.Is(err, errImprint) {
 		err = errors.New("the token is over another signature")
 	}
-	return t, err
+	return t, tsa, err
 }
 
 var errImprint = errors.New("the token's message imprint is over other data")

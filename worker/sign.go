@@ -131,8 +131,8 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		}
 		return nil, fmt.Errorf("job %s: %w", job.ID, err)
 	}
-	if err := cred.CheckValid(s.now()); err != nil {
-		return nil, Permanent(err)
+	if err := s.usable(ctx, job, cred); err != nil {
+		return nil, err
 	}
 	if s.Policy != nil {
 		disabled, err := s.Policy.Disabled(ctx, job.Credential)
@@ -142,9 +142,6 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		if disabled {
 			return nil, Permanentf("credential %s was disabled by the administrator; map another certificate to %s", job.Credential, job.Signer.Login)
 		}
-	}
-	if err := s.notRevoked(ctx, job, cred.Certificate); err != nil {
-		return nil, err
 	}
 
 	doc := &spool{tempDir: s.TempDir, prefix: job.ID}

@@ -261,6 +261,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		certPrint(stdout, "issued", c)
+		registerIssued(ctx, cfg, c, stderr)
 		warnLoopbackRevocation(stderr, cfg)
 	case "import":
 		certs, err := certReadPEM(*certFile)

@@ -153,6 +153,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		if a.keys, err = a.openTokens(ctx); err != nil {
 			return nil, err
 		}
+		// The intake may write the credentials bucket: the certificates its control panel and admin
+		// API issue go into the register the OCSP responder reads (keyring/register.go).
+		if r.intake {
+			a.keys.SetIssuedRegister(a.policy)
+		}
 	}
 	// Both roles call Bitrix24: the intake registers the robot and the Sign button at install and lists
 	// a deal's files for the Sign dialog; the workers sign and call back.

@@ -137,6 +137,7 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		go func() { run.pool <- p.Run(pctx) }()
 		m := &worker.Monitor{JS: a.js, Keys: a.keys, Log: a.log.Named("monitor")}
 		go m.Run(pctx)
+		a.startArchive(pctx)
 	}
 	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
 	run.stopAudit, run.audit = acancel, make(chan error, 1)

@@ -168,6 +168,13 @@ type Config struct {
 	CA struct {
 		RevocationURL string `yaml:"revocation_url"`
 	} `yaml:"ca"`
+	// Archive is the job that keeps the stored signed documents verifiable (issue 17 must 6,
+	// worker/archive): every Schedule (0: off) it renews the documents whose protecting certificate
+	// expires within RenewBefore or whose algorithms weakened.
+	Archive struct {
+		Schedule    time.Duration `yaml:"schedule"`
+		RenewBefore time.Duration `yaml:"renew_before"`
+	} `yaml:"archive"`
 	Demo struct {
 		Token      string `yaml:"token"`
 		Credential string `yaml:"credential"`
@@ -221,6 +228,7 @@ func Defaults() *Config {
 	c.Security.LoginConcurrentHashes = 2
 	c.Audit.CheckpointEvery = 100
 	c.Audit.CheckpointInterval = time.Minute
+	c.Archive.RenewBefore = 8760 * time.Hour // a year: time for a failed renewal to be retried for months
 	c.Demo.Token = "signet-demo"
 	c.Demo.Credential = "pkcs11:token=signet-demo;object=demo-signer"
 	return c
@@ -368,6 +376,8 @@ func (c *Config) Settings() []Setting {
 		{"signing.tsa_url", "RFC 3161 timestamp authority (http or https URL, no credentials in it) that adds a signature timestamp to every signature (PAdES B-T); empty: none", &c.Signing.TSAURL},
 		{"signing.time_zone", "IANA time zone (Europe/Moscow) of the time on the visible stamp and the certificate of completion when the signer's Bitrix24 TIME_ZONE is not known; the signature's own time stays UTC", &c.Signing.TimeZone},
 		{"ca.revocation_url", "base URL written into the certificates the internal CA issues, where its CRL (<url>/ca/crl/<CA key id>) and OCSP responder (<url>/ca/ocsp) answer (default public_url; off: none, when verifiers cannot reach Signet — NSS readers such as pdfsig refuse a certificate whose OCSP responder does not answer)", &c.CA.RevocationURL},
+		{"archive.schedule", "how often the worker renews the archive: stored signed documents whose last timestamp's TSA certificate expires within archive.renew_before, or whose algorithms weakened, get a new PAdES B-LTA revision beside the old one (0: off; needs signing.tsa_url)", &c.Archive.Schedule},
+		{"archive.renew_before", "renew a stored document when the certificate protecting it (its last timestamp's TSA, or its signer's when it has no timestamp) expires within this (`signet archive status` shows when)", &c.Archive.RenewBefore},
 		{"demo.token", "label of the SoftHSM token created under <data_dir>/softhsm when no tokens are configured", &c.Demo.Token},
 		{"demo.credential", "key URI used by `signet demo` and the demo user", &c.Demo.Credential},
 	}
@@ -549,6 +559,15 @@ func (c *Config) Validate() error {
 		if err := plainHTTPURL(u.v); err != nil && !(u.name == "ca.revocation_url" && u.v == "off") {
 			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
 		}
+	}
+	if c.Archive.Schedule < 0 || (c.Archive.Schedule > 0 && c.Archive.Schedule < time.Hour) {
+		errs = append(errs, fmt.Errorf("archive.schedule %s: use 0 (off) or at least 1h (24h is usual): each run reads every stored document", c.Archive.Schedule))
+	}
+	if c.Archive.Schedule > 0 && c.Signing.TSAURL == "" {
+		errs = append(errs, errors.New("archive.schedule needs signing.tsa_url: a renewal adds a document timestamp from that authority"))
+	}
+	if c.Archive.RenewBefore <= 0 {
+		errs = append(errs, fmt.Errorf("archive.renew_before %s: use a positive duration (8760h, a year, is the default)", c.Archive.RenewBefore))
 	}
 	if _, err := i18n.LoadZone(c.Signing.TimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("signing.time_zone: %w", err))
