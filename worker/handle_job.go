@@ -92,7 +92,7 @@ func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, msgI
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	_, err = p.JS.PublishMsg(ctx, &nats.Msg{
-		Subject: contracts.SubjectCallback, Data: data,
+		Subject: job.Kind.CallbackSubject(), Data: data,
 		Header: nats.Header{contracts.HeaderMsgID: []string{msgID}},
 	}, jetstream.WithExpectStream(contracts.StreamCallback))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/budget"
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer"
@@ -78,6 +79,14 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return fmt.Errorf("listing portals: %w", err)
 	}
+	// The calls of move and register count against the portal's budget like the servers' do.
+	shared, err := openBudget(ctx, cfg, js, zap.NewNop(), false)
+	if err != nil {
+		return err
+	}
+	if shared != nil {
+		defer shared.Close()
+	}
 	switch action {
 	case "portals":
 		if *asJSON {
@@ -111,7 +120,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 			return err
 		}
 		fmt.Fprintf(stdout, "%s\tmoved to %s\n", *memberID, origin.String())
-		client, err := newBitrix24Client(cfg, reg, zap.NewNop())
+		client, err := newBitrix24Client(cfg, reg, shared, zap.NewNop())
 		if err != nil {
 			return err
 		}
@@ -121,7 +130,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(stdout, "%s\tapp.info answered at %s\n", *memberID, origin.Host)
 		return nil
 	case "register":
-		client, err := newBitrix24Client(cfg, reg, zap.NewNop())
+		client, err := newBitrix24Client(cfg, reg, shared, zap.NewNop())
 		if err != nil {
 			return err
 		}
@@ -166,7 +175,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 
 // newBitrix24Client builds the REST client from the settings: the OAuth app's client secret and, in
 // incoming-webhook mode, the webhook URL, each read from its file (secrets are never setting values).
-func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, log *zap.Logger) (*bitrix24.Client, error) {
+func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, shared *budget.Shared, log *zap.Logger) (*bitrix24.Client, error) {
 	secret := ""
 	if cfg.Bitrix24.ClientSecretFile != "" {
 		b, err := os.ReadFile(cfg.Bitrix24.ClientSecretFile)
@@ -192,5 +201,6 @@ func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, log *zap.
 		ClientID: cfg.Bitrix24.ClientID, ClientSecret: secret, OAuthURL: cfg.Bitrix24.OAuthURL,
 		UserAgent: "Signet/1.0", RatePerSec: cfg.Bitrix24.RatePerSec, Burst: cfg.Bitrix24.Burst,
 		AllowPrivate: cfg.Bitrix24.AllowPrivate, WebhookURL: webhook, Log: log,
+		OverloadPause: cfg.Bitrix24.OverloadPause, Budget: budgetOf(shared),
 	}, tokens), nil
 }

@@ -124,8 +124,10 @@ type Config struct {
 		AllowPrivate     bool     `yaml:"allow_private"`
 		RatePerSec       float64  `yaml:"rate_per_sec"`
 		Burst            int      `yaml:"burst"`
-		RobotCode        string   `yaml:"robot_code"`
-		WebhookURLFile   string   `yaml:"webhook_url_file"`
+		// OverloadPause is how long every process stops calling a portal after 503 OVERLOAD_LIMIT.
+		OverloadPause  time.Duration `yaml:"overload_pause"`
+		RobotCode      string        `yaml:"robot_code"`
+		WebhookURLFile string        `yaml:"webhook_url_file"`
 	} `yaml:"bitrix24"`
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
@@ -201,6 +203,7 @@ func Defaults() *Config {
 	c.PDF.DecodeBudget = 256 << 20
 	c.Bitrix24.OAuthURL = "https://oauth.bitrix.info/oauth/token/"
 	c.Bitrix24.RatePerSec = 2
+	c.Bitrix24.OverloadPause = 30 * time.Minute
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
 	c.Security.JobTTL = 24 * time.Hour
@@ -337,8 +340,9 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.oauth_url", "Bitrix24 OAuth server", &c.Bitrix24.OAuthURL},
 		{"bitrix24.portals", "portal domains allowed to install Signet (comma-separated)", &c.Bitrix24.Portals},
 		{"bitrix24.allow_private", "allow portals on private or loopback addresses (on-premise)", &c.Bitrix24.AllowPrivate},
-		{"bitrix24.rate_per_sec", "REST calls per second per portal (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
-		{"bitrix24.burst", "REST call burst per portal (250 for Enterprise plans)", &c.Bitrix24.Burst},
+		{"bitrix24.rate_per_sec", "REST calls per second per portal, every Signet process together (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
+		{"bitrix24.burst", "REST call burst per portal, every Signet process together (250 for Enterprise plans)", &c.Bitrix24.Burst},
+		{"bitrix24.overload_pause", "how long every Signet process stops calling a portal that answered OVERLOAD_LIMIT (blocked by Bitrix24 support); its callbacks wait", &c.Bitrix24.OverloadPause},
 		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},

@@ -84,6 +84,7 @@ func Names() []string {
 		"signet_consumer_num_pending", "signet_consumer_num_ack_pending", "signet_consumer_num_redelivered", "signet_dead_messages",
 		"signet_token_online", "signet_token_sessions_in_use", "signet_token_sessions_max", "signet_credential_expiry_seconds",
 		"signet_bitrix24_errors_total", "signet_bitrix24_rate_limit_waits_total", "signet_bitrix24_overload",
+		"signet_bitrix24_calls_total", "signet_bitrix24_budget_wait_seconds_total", "signet_bitrix24_budget_fallback_total", "signet_callbacks_total",
 		"signet_grant_documents_total",
 	}
 }

@@ -138,7 +138,7 @@ func joinErr(a, b string) string {
 // charts draws lag (pending + ack pending per consumer) and throughput (acks per second) of the last hour.
 func (p *Page) charts(now time.Time) (lag, rate template.HTML) {
 	snaps := p.Ring.Snapshots()
-	colours := map[string]string{contracts.ConsumerSignInteractive: "#1f77b4", contracts.ConsumerSignBatch: "#ff7f0e", contracts.ConsumerCallback: "#2ca02c"}
+	colours := map[string]string{contracts.ConsumerSignInteractive: "#1f77b4", contracts.ConsumerSignBatch: "#ff7f0e", contracts.ConsumerCallback: "#2ca02c", contracts.ConsumerCallbackBatch: "#9467bd"}
 	var lagS, rateS []Series
 	for _, sc := range consumerNames {
 		ls := Series{Name: sc[1], Colour: colours[sc[1]]}
