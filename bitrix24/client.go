@@ -201,7 +201,7 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 			}
 			return env, err
 		}
-		metrics.Bitrix24Errors.WithLabelValues(strings.ToUpper(apiErr.Code)).Inc()
+		metrics.Bitrix24Errors.WithLabelValues(metrics.PortalLabel(memberID), strings.ToUpper(apiErr.Code)).Inc()
 		switch {
 		case apiErr.IsCode(ErrCodeOverloadLimit):
 			until := c.block(ctx, ps, memberID)
@@ -407,14 +407,17 @@ func (c *Client) redirectError(a Auth, method, loc string) error {
 // block stops calls to the portal for OverloadPause, in every process when there is a shared Budget,
 // and raises the overload alert metric.
 func (c *Client) block(ctx context.Context, ps *portalState, memberID string) time.Time {
-	ps.mu.Lock()
-	ps.overload = time.Now().Add(c.cfg.OverloadPause)
-	until := ps.overload
-	ps.mu.Unlock()
+	until := time.Now().Add(c.cfg.OverloadPause)
 	metrics.Bitrix24Overload.WithLabelValues(memberID).Set(1)
 	if c.cfg.Budget != nil {
+		// The Budget keeps the pause, this process's copy included, so that an administrator's
+		// resume (`signet admin bitrix24 resume`) ends it here too.
 		c.cfg.Budget.Pause(ctx, memberID, until)
+		return until
 	}
+	ps.mu.Lock()
+	ps.overload = until
+	ps.mu.Unlock()
 	return until
 }
 

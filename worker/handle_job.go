@@ -46,7 +46,7 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	}
 	if err != nil {
 		if !IsPermanent(err) {
-			metrics.JobsTotal.WithLabelValues(string(job.Kind), "retried").Inc()
+			metrics.JobsTotal.WithLabelValues(metrics.PortalLabel(job.Portal.MemberID), string(job.Kind), "retried").Inc()
 			return err
 		}
 		log.Warn("job failed", zap.Error(err))
@@ -61,14 +61,14 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		if derr := p.dead(ctx, msg, job.ID, err.Error()); derr != nil {
 			return derr
 		}
-		metrics.JobsTotal.WithLabelValues(string(job.Kind), "failed").Inc()
+		metrics.JobsTotal.WithLabelValues(metrics.PortalLabel(job.Portal.MemberID), string(job.Kind), "failed").Inc()
 		return err
 	}
 	log.Info("job signed", zap.String("sha256", signed.SHA256After), zap.String("certificate_serial", signed.CertificateSerial))
 	if err := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), signed, ""); err != nil {
 		return err
 	}
-	metrics.JobsTotal.WithLabelValues(string(job.Kind), "signed").Inc()
+	metrics.JobsTotal.WithLabelValues(metrics.PortalLabel(job.Portal.MemberID), string(job.Kind), "signed").Inc()
 	return nil
 }
 

@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: register the robot and the Sign button, list installed portals, move a renamed portal (register|portals|move)"}
+	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: register the robot and the Sign button, list installed portals, move a renamed portal, end an OVERLOAD pause (register|portals|move|resume)"}
 }
 
 const adminBitrix24Usage = `Usage: signet admin bitrix24 <action> [flags]
@@ -39,6 +39,10 @@ Actions:
           the registered host). After checking in the portal that it was really renamed, add NEW to
           bitrix24.portals and run this: the stored domain and endpoint become NEW, then app.info is
           called there with the stored tokens to confirm.
+  resume --member-id ID
+          end the portal's OVERLOAD_LIMIT pause in every Signet process before bitrix24.overload_pause
+          runs out, once Bitrix24 support has lifted the block; waiting callbacks go out at their next
+          delivery. If the block is still there, the next call pauses the portal again.
 
 Robots and the Sign button need the Signet application (OAuth); with bitrix24.webhook_url_file
 (incoming-webhook mode) they cannot be registered.
@@ -49,7 +53,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	if fs == nil {
 		return err
 	}
-	memberID := fs.String("member-id", "", "only this portal (register)")
+	memberID := fs.String("member-id", "", "the portal (move, resume; register: only this one)")
 	newDomain := fs.String("domain", "", "the portal's new domain (move)")
 	asJSON := fs.Bool("json", false, "print JSON (portals)")
 	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
@@ -88,6 +92,18 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		defer shared.Close()
 	}
 	switch action {
+	case "resume":
+		if *memberID == "" {
+			return usageError{errors.New("resume needs --member-id")}
+		}
+		if shared == nil {
+			return fmt.Errorf("the Bitrix24 budget bucket does not exist yet: run `signet setup`")
+		}
+		if err := shared.Resume(ctx, *memberID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\tOVERLOAD pause ended; every Signet process calls the portal again\n", *memberID)
+		return nil
 	case "portals":
 		if *asJSON {
 			type portal struct {

@@ -11,8 +11,8 @@ import (
 // Jobs.
 var (
 	JobsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "signet_jobs_total", Help: "Sign jobs finished, by kind (robot, placement, batch) and outcome (signed, failed, retried).",
-	}, []string{"kind", "outcome"})
+		Name: "signet_jobs_total", Help: "Sign jobs finished, by portal (PortalLabel), kind (robot, placement, batch) and outcome (signed, failed, retried, refused).",
+	}, []string{"portal", "kind", "outcome"})
 	StageSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "signet_stage_seconds", Help: "Time spent per stage: queue_wait, download, sign, store, callback.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
@@ -60,8 +60,8 @@ var (
 // Bitrix24.
 var (
 	Bitrix24Errors = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "signet_bitrix24_errors_total", Help: "Errors answered by Bitrix24 portals, by error code.",
-	}, []string{"code"})
+		Name: "signet_bitrix24_errors_total", Help: "Errors answered by Bitrix24 portals, by portal (PortalLabel) and error code.",
+	}, []string{"portal", "code"})
 	Bitrix24RateLimitWaits = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "signet_bitrix24_rate_limit_waits_total", Help: "Times a REST call waited for the per-portal rate limiter or backed off after QUERY_LIMIT_EXCEEDED.",
 	})
