@@ -519,7 +519,7 @@ func (c *Client) EventSend(ctx context.Context, memberID, eventToken string, ret
 		if errors.As(err, &apiErr) && !apiErr.Retryable() {
 			return err
 		}
-		if errors.Is(err, ErrNoTokens) || errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrUnexpectedAnswer) {
+		if errors.Is(err, ErrNoTokens) || errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrUnexpectedAnswer) || errors.Is(err, ErrPortalOverloaded) {
 			return err
 		}
 		c.log.Warn("bitrix24: bizproc.event.send failed, repeating (one-shot per event_token, safe)",

@@ -3,11 +3,13 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/metrics"
@@ -47,6 +49,11 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		if !IsPermanent(err) {
 			metrics.JobsTotal.WithLabelValues(metrics.PortalLabel(job.Portal.MemberID), string(job.Kind), "retried").Inc()
+			if until, paused := bitrix24.PausedUntil(err); paused {
+				// The portal is paused (OVERLOAD_LIMIT, issue 21): one delivery per pause, not the
+				// doubling retries that would spend all of them within one 30-minute block.
+				return retryAfter(err, time.Until(until))
+			}
 			return err
 		}
 		log.Warn("job failed", zap.Error(err))

@@ -131,10 +131,17 @@ func Consumers(s Settings) map[string][]jetstream.ConsumerConfig {
 // DEAD. Re-publishing a waiting callback with an attempt header was the other way: it needs a new
 // Nats-Msg-Id per copy, so a crash between the publish and the ack leaves two copies (harmless, the
 // steps are recorded, but noise), and it loses the stream's order.
+//
+// The callback consumers have no BackOff either: nats-server offsets a NAK's delay by the BackOff step
+// of the delivery less AckWait (consumer.go processNak sets the timestamp to now − AckWait + delay,
+// checkPending then waits the BackOff step), so from the sixth delivery on a callback NAKed until a
+// pause's end would come back up to 4½ minutes late. Without BackOff an ack timeout (a worker that
+// died) redelivers after AckWait, and the attempt count bounds how often.
 const CallbackMaxDeliver = -1
 
 func callbacks(cc jetstream.ConsumerConfig) jetstream.ConsumerConfig {
 	cc.MaxDeliver = CallbackMaxDeliver
+	cc.BackOff = nil
 	return cc
 }
 
