@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/bitrix24"
@@ -17,16 +18,30 @@ import (
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
-// process is one Signet process's view of a portal: its own REST client and its own budget handle
-// on the shared bucket, as three hosts would have.
-func processes(t *testing.T, p *emulator.Portal, kv jetstream.KeyValue, n int, ccfg bitrix24.ClientConfig) []*bitrix24.Client {
+// processes are n Signet processes' views of a portal, as n hosts would have them: each its own REST
+// client, its own NATS connection and its own budget handle on the shared bucket (ns nil: no shared
+// budget, a limiter per process as before issue 21).
+func processes(t *testing.T, p *emulator.Portal, ns *natstest.Server, n int, ccfg bitrix24.ClientConfig) []*bitrix24.Client {
 	t.Helper()
 	out := make([]*bitrix24.Client, n)
 	for i := range out {
 		cfg := ccfg
 		cfg.ClientID, cfg.ClientSecret, cfg.OAuthURL, cfg.AllowPrivate = p.ClientID(), p.ClientSecret(), p.OAuthURL(), true
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-		if kv != nil {
+		if ns != nil {
+			nc, err := nats.Connect(ns.Srv.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kv, err := budget.Lookup(context.Background(), js)
+			if err != nil {
+				t.Fatal(err)
+			}
 			b, err := budget.New(kv, budget.Config{RatePerSec: cfg.RatePerSec, Burst: cfg.Burst, ProcessID: fmt.Sprintf("host%d", i)})
 			if err != nil {
 				t.Fatal(err)
@@ -99,14 +114,13 @@ func TestSharedBudgetThreeProcessesStayUnderThePlan(t *testing.T) {
 	plan := emulator.Config{RatePerSec: 20, Burst: 10}
 	ccfg := bitrix24.ClientConfig{RatePerSec: 20, Burst: 10}
 	ns := natstest.Start(t)
-	kv, err := budget.Provision(context.Background(), ns.JS, 1)
-	if err != nil {
+	if _, err := budget.Provision(context.Background(), ns.JS, 1); err != nil {
 		t.Fatal(err)
 	}
 
 	p := startPortal(t, plan)
 	t0 := time.Now()
-	if errs := hammer(t, processes(t, p, kv, 3, ccfg), p.MemberID(), 30); len(errs) > 0 {
+	if errs := hammer(t, processes(t, p, ns, 3, ccfg), p.MemberID(), 30); len(errs) > 0 {
 		t.Fatalf("%d calls failed, first: %v", len(errs), errs[0])
 	}
 	took := time.Since(t0)
@@ -131,13 +145,12 @@ func TestSharedBudgetThreeProcessesStayUnderThePlan(t *testing.T) {
 // portal until the pause ends, and then they do.
 func TestOverloadOnOneProcessPausesTheOthers(t *testing.T) {
 	ns := natstest.Start(t)
-	kv, err := budget.Provision(context.Background(), ns.JS, 1)
-	if err != nil {
+	if _, err := budget.Provision(context.Background(), ns.JS, 1); err != nil {
 		t.Fatal(err)
 	}
 	p := startPortal(t, emulator.Config{})
 	pause := 1500 * time.Millisecond
-	cs := processes(t, p, kv, 3, bitrix24.ClientConfig{OverloadPause: pause})
+	cs := processes(t, p, ns, 3, bitrix24.ClientConfig{OverloadPause: pause})
 	mid := p.MemberID()
 	for _, c := range cs {
 		if err := c.Call(ctx(t), mid, "app.info", nil, nil); err != nil {
@@ -145,7 +158,7 @@ func TestOverloadOnOneProcessPausesTheOthers(t *testing.T) {
 		}
 	}
 	p.SetFailure(emulator.Failure{Calls: 1, Status: 503, Code: bitrix24.ErrCodeOverloadLimit, Description: "Portal overloaded"})
-	err = cs[0].Call(ctx(t), mid, "app.info", nil, nil)
+	err := cs[0].Call(ctx(t), mid, "app.info", nil, nil)
 	until, ok := bitrix24.PausedUntil(err)
 	if !errors.Is(err, bitrix24.ErrPortalOverloaded) || !ok {
 		t.Fatalf("OVERLOAD_LIMIT: %v", err)
