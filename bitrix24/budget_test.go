@@ -109,10 +109,12 @@ func rejected(p *emulator.Portal) (accepted, limited int) {
 // something.
 func TestSharedBudgetThreeProcessesStayUnderThePlan(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes ~8 s")
+		t.Skip("takes ~10 s")
 	}
-	plan := emulator.Config{RatePerSec: 20, Burst: 10}
-	ccfg := bitrix24.ClientConfig{RatePerSec: 20, Burst: 10}
+	// 10/s rather than the standard plan's 2/s to keep the test short; the one request of margin is then
+	// 100 ms of scheduling delay on a loaded machine.
+	plan := emulator.Config{RatePerSec: 10, Burst: 10}
+	ccfg := bitrix24.ClientConfig{RatePerSec: 10, Burst: 10}
 	ns := natstest.Start(t)
 	if _, err := budget.Provision(context.Background(), ns.JS, 1); err != nil {
 		t.Fatal(err)
@@ -120,7 +122,7 @@ func TestSharedBudgetThreeProcessesStayUnderThePlan(t *testing.T) {
 
 	p := startPortal(t, plan)
 	t0 := time.Now()
-	if errs := hammer(t, processes(t, p, ns, 3, ccfg), p.MemberID(), 30); len(errs) > 0 {
+	if errs := hammer(t, processes(t, p, ns, 3, ccfg), p.MemberID(), 20); len(errs) > 0 {
 		t.Fatalf("%d calls failed, first: %v", len(errs), errs[0])
 	}
 	took := time.Since(t0)
@@ -128,14 +130,14 @@ func TestSharedBudgetThreeProcessesStayUnderThePlan(t *testing.T) {
 	if limited != 0 {
 		t.Fatalf("the portal refused %d of %d requests with QUERY_LIMIT_EXCEEDED: the three processes together exceeded its plan", limited, accepted+limited)
 	}
-	if accepted != 90 {
-		t.Fatalf("portal executed %d calls, want 90", accepted)
+	if accepted != 60 {
+		t.Fatalf("portal executed %d calls, want 60", accepted)
 	}
-	t.Logf("90 calls from three processes took %v", took)
+	t.Logf("60 calls from three processes took %v", took)
 
 	// Control: a limiter per process, no shared budget.
 	p2 := startPortal(t, plan)
-	_ = hammer(t, processes(t, p2, nil, 3, ccfg), p2.MemberID(), 30)
+	_ = hammer(t, processes(t, p2, nil, 3, ccfg), p2.MemberID(), 20)
 	if _, limited := rejected(p2); limited == 0 {
 		t.Fatal("without the shared budget three processes should overrun the portal; the test proves nothing")
 	}
