@@ -183,10 +183,18 @@ func TestOverloadOnOneProcessPausesTheOthers(t *testing.T) {
 	if got := len(p.Calls()); got != n {
 		t.Fatalf("the portal was called %d times during the pause", got-n)
 	}
+	if v := gaugeValue(t, "signet_bitrix24_overload", mid); v != 1 {
+		t.Fatalf("signet_bitrix24_overload during the pause = %v, want 1", v)
+	}
 	time.Sleep(time.Until(until) + 50*time.Millisecond)
-	for _, c := range cs {
+	for i, c := range cs {
 		if err := c.Call(ctx(t), mid, "app.info", nil, nil); err != nil {
 			t.Fatalf("after the pause: %v", err)
+		}
+		if i == 0 { // the process that was told clears the alert by itself
+			if v := gaugeValue(t, "signet_bitrix24_overload", mid); v != 0 {
+				t.Fatalf("signet_bitrix24_overload after the pause = %v, want 0", v)
+			}
 		}
 	}
 }

@@ -409,15 +409,17 @@ func (c *Client) redirectError(a Auth, method, loc string) error {
 func (c *Client) block(ctx context.Context, ps *portalState, memberID string) time.Time {
 	until := time.Now().Add(c.cfg.OverloadPause)
 	metrics.Bitrix24Overload.WithLabelValues(memberID).Set(1)
+	ps.mu.Lock()
+	ps.alerted = true // checkOverload sets the gauge back to 0 when the pause is over
+	if c.cfg.Budget == nil {
+		ps.overload = until
+	}
+	ps.mu.Unlock()
 	if c.cfg.Budget != nil {
 		// The Budget keeps the pause, this process's copy included, so that an administrator's
 		// resume (`signet admin bitrix24 resume`) ends it here too.
 		c.cfg.Budget.Pause(ctx, memberID, until)
-		return until
 	}
-	ps.mu.Lock()
-	ps.overload = until
-	ps.mu.Unlock()
 	return until
 }
 
