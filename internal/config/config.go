@@ -312,7 +312,7 @@ func (c *Config) Settings() []Setting {
 		{"worker.batch", "concurrent jobs from bulk batches", &c.Worker.Batch},
 		{"worker.callbacks", "callbacks in hand at once; their REST commands share batch requests, so 25–64 keeps batches full (at most 64)", &c.Worker.Callbacks},
 		{"worker.ack_wait", "JetStream AckWait; in-progress acks are sent every third of it while a job runs", &c.Worker.AckWait},
-		{"worker.max_deliver", "deliveries of a job before it goes to DEAD", &c.Worker.MaxDeliver},
+		{"worker.max_deliver", "deliveries of a job, attempts of a callback (waiting for a paused portal is none), before it goes to DEAD", &c.Worker.MaxDeliver},
 		{"worker.max_ack_pending", "messages handed out but not yet acked, per consumer, across all worker processes (0: 4 × this process's interactive + batch + callbacks); set it to about 2 × the concurrency of all workers together", &c.Worker.MaxAckPending},
 		{"worker.max_pdf_bytes", "largest PDF accepted for signing", &c.Worker.MaxPDFBytes},
 		{"worker.temp_dir", "where PDFs are staged while being signed (default: the system's)", &c.Worker.TempDir},
