@@ -97,3 +97,40 @@ func TestDrainReachesEveryProcess(t *testing.T) {
 		t.Fatalf("after a drain the next slot is %v away, want at least one interval (500 ms)", wait)
 	}
 }
+
+// BenchmarkReserve is the cost of one slot to a REST call: one compare-and-set on the embedded
+// server when the process is alone on the portal, more when three processes take turns.
+func BenchmarkReserve(b *testing.B) {
+	for _, processes := range []int{1, 3} {
+		b.Run(fmt.Sprintf("%d processes", processes), func(b *testing.B) {
+			ns := natstest.Start(b)
+			kv, err := budget.Provision(context.Background(), ns.JS, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var shared []*budget.Shared
+			for p := range processes {
+				s, err := budget.New(kv, budget.Config{RatePerSec: 1e9, Burst: 1 << 30, ProcessID: fmt.Sprintf("p%d", p)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				shared = append(shared, s)
+			}
+			var next sync.Mutex
+			i := 0
+			b.RunParallel(func(pb *testing.PB) {
+				next.Lock()
+				s := shared[i%len(shared)]
+				i++
+				next.Unlock()
+				for pb.Next() {
+					if _, err := s.Reserve(context.Background(), "portal1"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
