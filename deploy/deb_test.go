@@ -85,6 +85,22 @@ func TestDebianPackage(t *testing.T) {
 		t.Errorf("the packaged signet says %q (%v), want version v%s", out, err, releaseVersion(t))
 	}
 
+	// systemd reads the packaged units cleanly against the packaged binary: no unknown or misspelt
+	// setting (systemd ignores those with a warning, and a misspelt sandbox setting is a hole), an
+	// ExecStart that exists. The host's targets stand in for the rest of a system.
+	targets, _ := filepath.Glob("/lib/systemd/system/*.target")
+	for _, tg := range targets {
+		if _, err := os.Stat(filepath.Join(root, "lib/systemd/system", filepath.Base(tg))); err != nil {
+			copyFile(t, tg, filepath.Join(root, "lib/systemd/system", filepath.Base(tg)))
+		}
+	}
+	for _, u := range []string{"signet-intake.service", "signet-worker.service", "signet-setup.service"} {
+		out, err := exec.Command("systemd-analyze", "verify", "--root="+root, "/lib/systemd/system/"+u).CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) != 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", u, err, out)
+		}
+	}
+
 	// dpkg itself unpacks it into an empty root and registers the conffile.
 	scratch := t.TempDir()
 	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates"} {
