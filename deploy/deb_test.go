@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -116,15 +117,17 @@ func TestDebianPackage(t *testing.T) {
 	}
 }
 
-// debRootCache is a Debian root made once by debootstrap (minbase with adduser and softhsm2) and
-// kept as a tarball, so that each run installs the package into a fresh copy in seconds.
+// debRootCache is a Debian root made once by debootstrap (bookworm minbase with systemd, dbus, adduser
+// and softhsm2) and kept as a tarball, so that each run installs the package into a fresh copy in
+// seconds.
 func debRootCache(t *testing.T) string {
 	t.Helper()
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		t.Fatal(err)
+		dir = "/var/cache" // no HOME (a bare CI environment): root's cache is as good
 	}
-	tarball := filepath.Join(dir, "signet-test", "bookworm-minbase-softhsm2.tar.gz")
+	const include = "systemd,systemd-sysv,dbus,adduser,softhsm2"
+	tarball := filepath.Join(dir, "signet-test", "bookworm-minbase-"+strings.ReplaceAll(include, ",", "-")+".tar")
 	if _, err := os.Stat(tarball); err == nil {
 		return tarball
 	}
@@ -136,12 +139,16 @@ func debRootCache(t *testing.T) string {
 		mirror = "http://deb.debian.org/debian"
 	}
 	build := filepath.Join(t.TempDir(), "root")
-	t.Logf("making a Debian root with debootstrap (once; kept in %s)", tarball)
-	if out, err := exec.Command("debootstrap", "--variant=minbase", "--include=adduser,softhsm2", "bookworm", build, mirror).CombinedOutput(); err != nil {
+	t.Logf("making a Debian root with debootstrap (once, about two minutes; kept in %s)", tarball)
+	if out, err := exec.Command("debootstrap", "--variant=minbase", "--include="+include, "bookworm", build, mirror).CombinedOutput(); err != nil {
 		t.Fatalf("debootstrap: %v\n%s", err, out)
 	}
+	// systemd in a container wants a machine id.
+	if out, err := exec.Command("systemd-machine-id-setup", "--root="+build).CombinedOutput(); err != nil {
+		t.Fatalf("systemd-machine-id-setup: %v\n%s", err, out)
+	}
 	os.MkdirAll(filepath.Dir(tarball), 0o755)
-	if out, err := exec.Command("tar", "-C", build, "-czf", tarball+".tmp", ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("tar", "-C", build, "-cf", tarball+".tmp", ".").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
 	if err := os.Rename(tarball+".tmp", tarball); err != nil {
@@ -150,24 +157,28 @@ func debRootCache(t *testing.T) string {
 	return tarball
 }
 
-// The package installs with dpkg into a clean Debian root (a chroot, no container): postinst makes
-// the system user signet (in group softhsm), /var/lib/signet owned by it and /etc/signet readable by
-// it only; then signet, started as that user, serves /healthz from its state directory. Removal keeps
-// the conffile. Needs root (chroot).
-func TestDebianPackageInstallsInAChroot(t *testing.T) {
+// The package installs with dpkg into a clean Debian root (no container: a chroot, then the same root
+// booted with systemd-nspawn): postinst makes the system user signet (in group softhsm),
+// /var/lib/signet owned by it and /etc/signet readable by it only; under the root's own systemd the
+// intake and worker units, sandbox and all, run Signet (`signet serve` through a drop-in, since there
+// is no NATS cluster here) until /healthz answers and the worker's SoftHSM token is online; the
+// processes run with no capability, no_new_privs and a seccomp filter. Removal keeps the conffile.
+// Needs root (chroot, nspawn), as CI has.
+func TestDebianPackageInstallsAndRuns(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Fatal("this test installs into a chroot and needs root, as CI has")
+		t.Fatal("this test installs into a chroot and boots it with systemd-nspawn: it needs root")
+	}
+	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
+		t.Fatal("systemd-nspawn is missing: run sh deploy/dev/packages.sh test (systemd-container)")
 	}
 	_, deb := buildPackage(t)
 	tarball := debRootCache(t)
 	root := filepath.Join(t.TempDir(), "root")
 	os.MkdirAll(root, 0o755)
-	if out, err := exec.Command("tar", "-C", root, "-xzf", tarball).CombinedOutput(); err != nil {
+	if out, err := exec.Command("tar", "-C", root, "-xf", tarball).CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
-	if err := exec.Command("cp", deb, filepath.Join(root, "tmp", "signet.deb")).Run(); err != nil {
-		t.Fatal(err)
-	}
+	copyFile(t, deb, filepath.Join(root, "tmp", "signet.deb"))
 	chroot := func(args ...string) (string, error) {
 		out, err := exec.Command("chroot", append([]string{root}, args...)...).CombinedOutput()
 		return string(out), err
@@ -183,48 +194,15 @@ func TestDebianPackageInstallsInAChroot(t *testing.T) {
 		"stat -c %U:%G:%a /etc/signet":                              "root:signet:750",
 		"stat -c %U:%G:%a /etc/signet/signet.yaml":                  "root:signet:640",
 		"chroot --userspec=signet:signet / /usr/bin/signet version": "signet v" + releaseVersion(t),
+		"systemctl is-enabled signet-intake.service":                "disabled",
 	} {
-		out, err := chroot(strings.Fields(cmd)...)
-		if err != nil || !strings.Contains(out, want) {
-			t.Errorf("%s: %q (%v), want %q", cmd, strings.TrimSpace(out), err, want)
+		out, _ := chroot(strings.Fields(cmd)...)
+		if !strings.Contains(out, want) {
+			t.Errorf("%s: %q, want %q", cmd, strings.TrimSpace(out), want)
 		}
 	}
 
-	// Started as signet with the embedded defaults (its own NATS, local storage, the SoftHSM demo
-	// token) it writes only its state directory and answers /healthz.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	serve := exec.Command("chroot", "--userspec=signet:signet", root, "/usr/bin/signet", "serve", "--config", "",
-		"--listen", addr, "--data-dir", "/var/lib/signet", "--metrics-listen", "off")
-	var log bytes.Buffer
-	serve.Stdout, serve.Stderr = &log, &log
-	serve.Env = []string{"HOME=/var/lib/signet", "PATH=/usr/bin:/bin"}
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer serve.Wait()
-	defer serve.Process.Kill()
-	var healthy bool
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !healthy; time.Sleep(200 * time.Millisecond) {
-		resp, err := http.Get(fmt.Sprintf("http://%s/healthz", addr))
-		if err == nil {
-			healthy = resp.StatusCode == http.StatusOK
-			resp.Body.Close()
-		}
-		if serve.ProcessState != nil {
-			break
-		}
-	}
-	if !healthy {
-		serve.Process.Kill()
-		serve.Wait()
-		t.Fatalf("signet serve, installed from the package, did not answer /healthz:\n%s", log.String())
-	}
-	serve.Process.Kill()
+	runUnitsUnderSystemd(t, root)
 
 	if out, err := chroot("dpkg", "-r", "signet"); err != nil {
 		t.Fatalf("dpkg -r: %v\n%s", err, out)
@@ -234,5 +212,104 @@ func TestDebianPackageInstallsInAChroot(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/signet/signet.yaml")); err != nil {
 		t.Error("dpkg -r removed the conffile /etc/signet/signet.yaml (only purge may)")
+	}
+}
+
+// runUnitsUnderSystemd enables the packaged intake and worker units with a drop-in each that runs
+// `signet serve` on a free port (the units' own settings and sandbox unchanged), boots root with
+// systemd-nspawn (the host's network, so the test reaches the ports) and waits for both to be ready.
+func runUnitsUnderSystemd(t *testing.T, root string) {
+	t.Helper()
+	addrs := map[string]string{}
+	for _, unit := range []string{"signet-intake.service", "signet-worker.service"} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[unit] = l.Addr().String()
+		l.Close()
+		role := strings.TrimSuffix(strings.TrimPrefix(unit, "signet-"), ".service")
+		// Each its own data directory under the state directory, so the two embedded NATS servers
+		// and demo tokens do not meet.
+		dropIn := fmt.Sprintf("[Service]\nEnvironment=SIGNET_CONFIG= SIGNET_NATS_USER= SIGNET_NATS_PASSWORD_FILE=\nExecStart=\n"+
+			"ExecStart=/usr/bin/signet serve --listen %s --data-dir /var/lib/signet/%s --metrics-listen off\n", addrs[unit], role)
+		copyText(t, filepath.Join(root, "etc/systemd/system", unit+".d", "test.conf"), dropIn)
+		if err := os.Symlink("/lib/systemd/system/"+unit, filepath.Join(root, "etc/systemd/system/multi-user.target.wants", unit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// --keep-unit and --register=no: no systemd runs on the host to make a scope or register with.
+	boot := exec.Command("systemd-nspawn", "--quiet", "--directory="+root, "--boot", "--register=no", "--keep-unit")
+	var console bytes.Buffer
+	boot.Stdout, boot.Stderr = &console, &console
+	if err := boot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { boot.Wait(); close(exited) }()
+	defer func() {
+		boot.Process.Signal(os.Interrupt) // nspawn powers the container off
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			boot.Process.Kill()
+			<-exited
+		}
+	}()
+	for unit, addr := range addrs {
+		body, ok := waitReady(addr, exited)
+		if !ok {
+			t.Fatalf("%s under systemd did not get ready on %s (%s); the container's console:\n%s", unit, addr, body, console.String())
+		}
+		if unit == "signet-worker.service" && !strings.Contains(body, "tokens online: 1 of 1") {
+			t.Errorf("%s: /readyz says %q, want the SoftHSM demo token online", unit, body)
+		}
+		// The unit's sandbox is on the process: no capability, no_new_privs, a seccomp filter.
+		out, err := exec.Command("pgrep", "-f", "^/usr/bin/signet serve --listen "+addr).Output()
+		if err != nil {
+			t.Fatalf("%s: no signet process found: %v", unit, err)
+		}
+		status, err := os.ReadFile("/proc/" + strings.Fields(string(out))[0] + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"} {
+			if !strings.Contains(string(status), want+"\n") {
+				t.Errorf("%s: the process's status lacks %q:\n%s", unit, want, status)
+			}
+		}
+	}
+}
+
+// waitReady polls http://addr/readyz for a minute, until it answers 200 or the container stops.
+func waitReady(addr string, stopped <-chan struct{}) (string, bool) {
+	last := "no answer"
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		select {
+		case <-stopped:
+			return "the container stopped", false
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		if resp.StatusCode == http.StatusOK {
+			return string(b), true
+		}
+	}
+	return last, false
+}
+
+func copyText(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,11 +2,11 @@
 # Installs the Debian packages Signet needs, only those missing. Usage: packages.sh run|test
 #   run:  softhsm2 (the demo token)
 #   test: also the tools that judge Signet's output and the peers it is measured against
-#         (systemd for systemd-analyze, debootstrap for the package install test: deploy/)
+#         (systemd, systemd-container and debootstrap for the package and unit tests of deploy/)
 set -eu
 case "${1:-test}" in
   run)  want="softhsm2" ;;
-  test) want="softhsm2 opensc poppler-utils qpdf openssl libnss3-tools oathtool ghostscript fonts-dejavu-core zbar-tools attr chromium systemd debootstrap" ;;
+  test) want="softhsm2 opensc poppler-utils qpdf openssl libnss3-tools oathtool ghostscript fonts-dejavu-core zbar-tools attr chromium systemd systemd-container debootstrap" ;;
   *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 missing=""
