@@ -3,6 +3,10 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -297,4 +301,73 @@ func envValue(env []corev1.EnvVar, name string) string {
 		}
 	}
 	return ""
+}
+
+// The worker's token mount works the way Kubernetes lays out a Secret volume (each key a symlink into
+// a hidden timestamped folder through ..data): SoftHSM, configured by the ConfigMap's softhsm2.conf
+// with its tokendir moved here, finds the token initialised and labelled.
+func TestKubernetesSoftHSMTokenFromASecretVolume(t *testing.T) {
+	util, err := exec.LookPath("softhsm2-util")
+	if err != nil {
+		t.Fatal("softhsm2-util is missing: run sh deploy/dev/packages.sh test")
+	}
+	k := k8sDecodeStrict(t)
+	conf := k.configMaps[0].Data["softhsm2.conf"]
+	var tokendir, mount string
+	for _, l := range strings.Split(conf, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == "directories.tokendir" {
+			tokendir = strings.TrimSpace(v)
+		}
+	}
+	for _, d := range k.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, m := range c.VolumeMounts {
+				if m.Name == "token-acme" {
+					mount = m.MountPath
+				}
+			}
+		}
+	}
+	if tokendir == "" || filepath.Dir(mount) != tokendir {
+		t.Fatalf("the token volume is mounted at %q, not in softhsm2.conf's tokendir %q", mount, tokendir)
+	}
+
+	// A token made the usual way, then its files laid out as a Secret volume.
+	tmp := t.TempDir()
+	made := filepath.Join(tmp, "made")
+	os.MkdirAll(made, 0o700)
+	writeConf := func(dir string) string {
+		p := filepath.Join(tmp, filepath.Base(dir)+".conf")
+		os.WriteFile(p, []byte(strings.ReplaceAll(conf, tokendir, dir)), 0o600)
+		return p
+	}
+	mk := exec.Command(util, "--init-token", "--free", "--label", "acme", "--so-pin", "5678", "--pin", "1234")
+	mk.Env = append(os.Environ(), "SOFTHSM2_CONF="+writeConf(made))
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
+	}
+	uuids, _ := filepath.Glob(filepath.Join(made, "*"))
+	if len(uuids) != 1 {
+		t.Fatalf("want one token directory, found %v", uuids)
+	}
+	secretDir := filepath.Join(tmp, "tokens", filepath.Base(mount))
+	hidden := filepath.Join(secretDir, "..2026_12_03_00_00_00.000000000")
+	os.MkdirAll(hidden, 0o755)
+	files, _ := os.ReadDir(uuids[0])
+	for _, f := range files {
+		copyFile(t, filepath.Join(uuids[0], f.Name()), filepath.Join(hidden, f.Name()))
+		os.Chmod(filepath.Join(hidden, f.Name()), 0o440)
+		if err := os.Symlink(filepath.Join("..data", f.Name()), filepath.Join(secretDir, f.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(hidden), filepath.Join(secretDir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	show := exec.Command(util, "--show-slots")
+	show.Env = append(os.Environ(), "SOFTHSM2_CONF="+writeConf(filepath.Join(tmp, "tokens")))
+	out, err := show.CombinedOutput()
+	if err != nil || !regexp.MustCompile(`Initialized:\s+yes`).Match(out) || !regexp.MustCompile(`Label:\s+acme\s`).Match(out) {
+		t.Errorf("SoftHSM does not see the token from a Secret-shaped folder: %v\n%s", err, out)
+	}
 }
