@@ -1,4 +1,5 @@
-// Package deploy holds the deployment files (NATS cluster, systemd, Kubernetes, Grafana, Prometheus);
+// Package deploy holds the deployment files (NATS cluster, systemd, Kubernetes, Grafana, Prometheus,
+// the Debian package and the container image);
 // its test checks that each parses with the tool's own parser or a strict stand-in, and that every
 // metric the dashboard and the alerts use is one Signet exports.
 package deploy
