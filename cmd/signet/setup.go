@@ -146,6 +146,9 @@ func missingBuckets(ctx context.Context, js jetstream.JetStream) ([]string, erro
 func openStorage(ctx context.Context, cfg *config.Config, o storage.Options, provision bool) (storage.Store, error) {
 	o.Retention = cfg.Storage.Retention
 	o.ReadOnly = !provision
+	if cfg.Storage.CredentialsFile != "" {
+		o.Credentials.File = cfg.Storage.CredentialsFile
+	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}

@@ -77,6 +77,9 @@ type Config struct {
 		URL       string        `yaml:"url"`
 		Retention time.Duration `yaml:"retention"`
 		LinkTTL   time.Duration `yaml:"link_ttl"`
+		// CredentialsFile holds the S3 keys as KEY=VALUE lines (storage.CredentialsSource), so that
+		// a Kubernetes Secret or a systemd credential reaches Signet as a file, never the environment.
+		CredentialsFile string `yaml:"credentials_file"`
 	} `yaml:"storage"`
 	Worker struct {
 		Interactive int           `yaml:"interactive"`
@@ -327,6 +330,7 @@ func (c *Config) Settings() []Setting {
 		{"storage.url", "file:///path or s3://bucket/prefix?endpoint=…; empty = file://<data_dir>/artefacts", &c.Storage.URL},
 		{"storage.retention", "how long signed artefacts are kept", &c.Storage.Retention},
 		{"storage.link_ttl", "validity of download links returned to Bitrix24 (at most 168h, S3's limit)", &c.Storage.LinkTTL},
+		{"storage.credentials_file", "file of SIGNET_S3_ACCESS_KEY=… and SIGNET_S3_SECRET_KEY=… lines (empty: those environment variables)", &c.Storage.CredentialsFile},
 		{"worker.interactive", "concurrent jobs from robots and the Sign button", &c.Worker.Interactive},
 		{"worker.batch", "concurrent jobs from bulk batches", &c.Worker.Batch},
 		{"worker.callbacks", "callbacks in hand at once; their REST commands share batch requests, so 25–64 keeps batches full (at most 64)", &c.Worker.Callbacks},
