@@ -1,0 +1,370 @@
+package pades
+
+// Revocation checking with validation data (ETSI EN 319 102-1 §5.2.6; PAdES B-LT, EN 319 142-1
+// §5.4.2): the document security store (DSS, ISO 32000-2 §12.8.4.3) holds DER certificates, OCSP
+// responses and CRLs; each certificate of a signature's chain but the trust anchor is judged with
+// them, or, when `signet verify --online` asks for it, with data fetched from the certificate's
+// OCSP responder or CRL distribution point.
+//
+// A document without a DSS, verified offline, is "revocation not checked": its verdict is what it
+// was before B-LT existed. A document with a DSS claims it can be validated offline, so a
+// certificate it carries no data for is INDETERMINATE/TRY_LATER. A certificate that names no
+// revocation service at all (no AIA OCSP, no CDP) cannot be checked and is not held against the
+// signature.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
+	"golang.org/x/crypto/ocsp"
+)
+
+// RevocationStatus is what the revocation check found for a signature's chain.
+type RevocationStatus string
+
+const (
+	RevocationNotChecked  RevocationStatus = ""            // no data in the document and none fetched
+	RevocationGood        RevocationStatus = "good"        // every certificate good at the signature's time
+	RevocationRevoked     RevocationStatus = "revoked"     // a certificate was revoked before the signature's proof of existence
+	RevocationUnknown     RevocationStatus = "unknown"     // a responder does not know a certificate
+	RevocationUnavailable RevocationStatus = "unavailable" // no usable data for a certificate (retry later, or --online)
+)
+
+// String is the status as people read it.
+func (s RevocationStatus) String() string {
+	if s == RevocationNotChecked {
+		return "not checked"
+	}
+	return string(s)
+}
+
+// oidOCSPNoCheck is id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): an OCSP responder's certificate
+// that need not (cannot) be checked for revocation.
+var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
+
+// maxDSSItems bounds the streams read from a DSS: a real one holds a few dozen.
+const maxDSSItems = 1000
+
+// dssItem is one stream of a DSS array.
+type dssItem struct {
+	ref types.Object // as it appears in the array
+	der []byte
+}
+
+// dssData is the document security store of a document, as read.
+type dssData struct {
+	present            bool
+	ref                types.Object // the catalog's /DSS entry
+	certs, ocsps, crls []dssItem
+	vri                types.Dict
+}
+
+func (s *dssData) ders(items []dssItem) [][]byte {
+	out := make([][]byte, len(items))
+	for i, it := range items {
+		out[i] = it.der
+	}
+	return out
+}
+
+// readDSS reads the catalog's /DSS (ISO 32000-2 §12.8.4.3). An unreadable stream in it is
+// skipped: validation data the verifier cannot read is validation data it does not have.
+func (d *document) readDSS(ctx context.Context) (*dssData, error) {
+	out := &dssData{}
+	ref := d.catalog["DSS"]
+	dss := d.dict(ref)
+	if dss == nil {
+		return out, d.limitError()
+	}
+	out.present, out.ref = true, ref
+	out.vri = d.dict(dss["VRI"])
+	for _, k := range []struct {
+		key string
+		to  *[]dssItem
+	}{{"Certs", &out.certs}, {"OCSPs", &out.ocsps}, {"CRLs", &out.crls}} {
+		for i, o := range d.array(dss[k.key]) {
+			if i >= maxDSSItems {
+				break
+			}
+			sd, ok := d.deref(o).(types.StreamDict)
+			if !ok {
+				continue
+			}
+			data, err := d.streamData(ctx, sd)
+			if err != nil {
+				if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrBusy) || ctx.Err() != nil {
+					return nil, err
+				}
+				continue
+			}
+			*k.to = append(*k.to, dssItem{ref: o, der: bytes.Clone(data)})
+		}
+	}
+	return out, d.limitError()
+}
+
+// revInfo is one OCSP response or CRL judged for one certificate.
+type revInfo struct {
+	status     RevocationStatus // good, revoked or unknown
+	revokedAt  time.Time
+	thisUpdate time.Time
+	der        []byte
+	isOCSP     bool
+	responder  *x509.Certificate // a delegated OCSP responder's certificate, nil when the CA signed
+	source     string
+}
+
+// ocspInfo judges an OCSP response about cert: it must be signed by issuer or by a responder
+// issuer delegated with id-kp-OCSPSigning (RFC 6960 §4.2.2.2).
+func ocspInfo(der []byte, cert, issuer *x509.Certificate) (*revInfo, error) {
+	resp, err := ocsp.ParseResponseForCert(der, cert, issuer)
+	if err != nil {
+		return nil, err
+	}
+	if resp.SerialNumber == nil || resp.SerialNumber.Cmp(cert.SerialNumber) != 0 {
+		return nil, errors.New("the OCSP response is about another certificate")
+	}
+	ri := &revInfo{thisUpdate: resp.ThisUpdate, der: der, isOCSP: true}
+	if rc := resp.Certificate; rc != nil && !bytes.Equal(rc.Raw, issuer.Raw) {
+		if !slices.Contains(rc.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+			return nil, errors.New("the OCSP responder's certificate lacks id-kp-OCSPSigning")
+		}
+		ri.responder = rc
+	}
+	switch resp.Status {
+	case ocsp.Good:
+		ri.status = RevocationGood
+	case ocsp.Revoked:
+		ri.status, ri.revokedAt = RevocationRevoked, resp.RevokedAt
+	default:
+		ri.status = RevocationUnknown
+	}
+	return ri, nil
+}
+
+// crlInfo judges a CRL about cert: issued and signed by issuer (RFC 5280 §6.3.3).
+func crlInfo(der []byte, cert, issuer *x509.Certificate) (*revInfo, error) {
+	list, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(list.RawIssuer, cert.RawIssuer) {
+		return nil, errors.New("the CRL is of another issuer")
+	}
+	if err := list.CheckSignatureFrom(issuer); err != nil {
+		return nil, err
+	}
+	ri := &revInfo{status: RevocationGood, thisUpdate: list.ThisUpdate, der: der}
+	for _, e := range list.RevokedCertificateEntries {
+		if e.SerialNumber != nil && e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+			ri.status, ri.revokedAt = RevocationRevoked, e.RevocationTime
+		}
+	}
+	return ri, nil
+}
+
+// findRevocation picks, among the OCSP responses and CRLs given, the best data about cert: valid
+// for it, fresh (thisUpdate not before poe, when poe is set) if any is, OCSP before CRL, newest first.
+func findRevocation(cert, issuer *x509.Certificate, ocsps, crls [][]byte, poe time.Time) *revInfo {
+	var best *revInfo
+	better := func(ri *revInfo) bool {
+		if best == nil {
+			return true
+		}
+		if f, bf := fresh(ri, poe), fresh(best, poe); f != bf {
+			return f
+		}
+		if ri.isOCSP != best.isOCSP {
+			return ri.isOCSP
+		}
+		return ri.thisUpdate.After(best.thisUpdate)
+	}
+	for _, der := range ocsps {
+		if ri, err := ocspInfo(der, cert, issuer); err == nil && better(ri) {
+			best = ri
+		}
+	}
+	for _, der := range crls {
+		if ri, err := crlInfo(der, cert, issuer); err == nil && better(ri) {
+			best = ri
+		}
+	}
+	return best
+}
+
+// fresh: the data was issued at or after the proof of existence of the signature (EN 319 102-1
+// §5.2.5; the EU DSS cookbook adds B-LT only with such data).
+func fresh(ri *revInfo, poe time.Time) bool {
+	return poe.IsZero() || !ri.thisUpdate.Before(poe)
+}
+
+// fetchRevocation asks the certificate's OCSP responder, then its CRL distribution point.
+func fetchRevocation(ctx context.Context, f *RevocationFetcher, cert, issuer *x509.Certificate, poe time.Time) (*revInfo, error) {
+	var errs []error
+	if len(cert.OCSPServer) > 0 {
+		r, err := f.OCSP(ctx, cert, issuer)
+		if err == nil {
+			ri, err := ocspInfo(r.Raw, cert, issuer)
+			if err == nil && fresh(ri, poe) {
+				ri.source = "OCSP " + r.URL
+				return ri, nil
+			}
+			if err == nil {
+				err = fmt.Errorf("%w: the OCSP response of %s was produced at %s, before the signature's timestamp %s", ErrRevocationUnavailable,
+					r.URL, ri.thisUpdate.UTC().Format(time.RFC3339), poe.UTC().Format(time.RFC3339))
+			}
+			errs = append(errs, err)
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	if len(cert.CRLDistributionPoints) > 0 {
+		r, err := f.CRL(ctx, cert, issuer)
+		if err == nil {
+			ri, err := crlInfo(r.Raw, cert, issuer)
+			if err == nil && fresh(ri, poe) {
+				ri.source = "CRL " + r.URL
+				return ri, nil
+			}
+			if err == nil {
+				err = fmt.Errorf("%w: the CRL of %s was issued at %s, before the signature's timestamp %s; extend again after the CA's next CRL (due %s)",
+					ErrRevocationUnavailable, r.URL, ri.thisUpdate.UTC().Format(time.RFC3339), poe.UTC().Format(time.RFC3339), r.List.NextUpdate.UTC().Format(time.RFC3339))
+			}
+			errs = append(errs, err)
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	return nil, fmt.Errorf("certificate %q: %w", cert.Subject.String(), errors.Join(errs...))
+}
+
+// needsRevocation: the certificate names a revocation service and is not an OCSP responder's
+// certificate marked ocsp-nocheck.
+func needsRevocation(c *x509.Certificate) bool {
+	for _, e := range c.Extensions {
+		if e.Id.Equal(oidOCSPNoCheck) {
+			return false
+		}
+	}
+	return len(c.OCSPServer) > 0 || len(c.CRLDistributionPoints) > 0
+}
+
+// chainOf builds the chain of leaf to roots at time at, with pool and extra as intermediates.
+func chainOf(leaf *x509.Certificate, pool []*x509.Certificate, extra [][]byte, roots *x509.CertPool, at time.Time, eku x509.ExtKeyUsage) ([]*x509.Certificate, error) {
+	inter := x509.NewCertPool()
+	for _, c := range pool {
+		inter.AddCert(c)
+	}
+	for _, der := range extra {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{eku}})
+	if err != nil {
+		return nil, err
+	}
+	return chains[0], nil
+}
+
+// poeOf is the signature's proof of existence: its timestamp, zero when it has none.
+func poeOf(in *SignatureInfo) time.Time { return in.TimestampTime }
+
+// usageOf is the extended key usage the chain is built for: timeStamping for a document timestamp.
+func usageOf(in *SignatureInfo) x509.ExtKeyUsage {
+	if in.SubFilter == "ETSI.RFC3161" {
+		return x509.ExtKeyUsageTimeStamping
+	}
+	return x509.ExtKeyUsageAny
+}
+
+// checkRevocations judges the revocation status of the chain of every intact, trusted signature
+// and document timestamp (see the file comment for when it is required).
+func checkRevocations(ctx context.Context, infos []SignatureInfo, dss *dssData, o VerifyOptions) {
+	if !dss.present && o.Fetch == nil {
+		return
+	}
+	ocsps, crls, certs := dss.ders(dss.ocsps), dss.ders(dss.crls), dss.ders(dss.certs)
+	for i := range infos {
+		in := &infos[i]
+		if !in.Intact() || !in.ChainTrusted || in.Certificate == nil || ctx.Err() != nil {
+			continue
+		}
+		at := in.TimestampTime
+		if at.IsZero() {
+			at = in.SigningTime
+		}
+		chain, err := chainOf(in.Certificate, in.pool, certs, o.Roots, at, usageOf(in))
+		if err != nil {
+			continue
+		}
+		in.Revocation, in.RevocationSource = judgeChain(ctx, in, chain, ocsps, crls, o.Fetch)
+	}
+}
+
+// judgeChain checks every certificate of chain but the anchor; the first that is not good decides.
+func judgeChain(ctx context.Context, in *SignatureInfo, chain []*x509.Certificate, ocsps, crls [][]byte, fetch *RevocationFetcher) (RevocationStatus, string) {
+	poe := poeOf(in)
+	var sources []string
+	for k := 0; k+1 < len(chain); k++ {
+		cert, issuer := chain[k], chain[k+1]
+		ri := findRevocation(cert, issuer, ocsps, crls, poe)
+		src := "DSS"
+		if ri == nil && !needsRevocation(cert) {
+			continue
+		}
+		if ri == nil && fetch != nil {
+			var err error
+			if ri, err = fetchRevocation(ctx, fetch, cert, issuer, poe); err != nil {
+				in.Problems = append(in.Problems, "revocation status unavailable: "+err.Error())
+				return RevocationUnavailable, ""
+			}
+			src = ri.source
+		}
+		if ri == nil {
+			in.Problems = append(in.Problems, fmt.Sprintf("revocation status unavailable: the document carries no OCSP response or CRL for certificate %q; verify with --online", cert.Subject.String()))
+			return RevocationUnavailable, ""
+		}
+		sources = appendUnique(sources, src)
+		switch ri.status {
+		case RevocationRevoked:
+			if poe.IsZero() || !ri.revokedAt.After(poe) {
+				in.Problems = append(in.Problems, fmt.Sprintf("certificate %q was revoked on %s", cert.Subject.String(), ri.revokedAt.UTC().Format(time.RFC3339)))
+				in.failure = "REVOKED"
+				return RevocationRevoked, src
+			}
+			// Revoked after the timestamp proved the signature existed: still good (EN 319 102-1 §5.6.2.4).
+		case RevocationUnknown:
+			in.Problems = append(in.Problems, fmt.Sprintf("the OCSP responder does not know certificate %q", cert.Subject.String()))
+			return RevocationUnknown, src
+		}
+	}
+	if len(sources) == 0 {
+		return RevocationNotChecked, ""
+	}
+	return RevocationGood, joinSources(sources)
+}
+
+func appendUnique(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+func joinSources(s []string) string { return strings.Join(s, ", ") }
+
+// derKey identifies a DER blob for de-duplication.
+func derKey(der []byte) [32]byte { return sha256.Sum256(der) }
