@@ -104,15 +104,23 @@ func writeKey(t testing.TB, path string, key crypto.Signer) {
 // issue makes a certificate for pub with the CA's OCSP responder (ocsp) and CRL (crl) in it.
 func (ca *opensslCA) issue(serial int64, cn string, pub crypto.PublicKey, ocsp, crl bool, eku ...x509.ExtKeyUsage) *x509.Certificate {
 	ca.t.Helper()
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment}
+	var ocspURLs, crlURLs []string
 	if ocsp {
-		tmpl.OCSPServer = []string{ca.ocspURL}
+		ocspURLs = []string{ca.ocspURL}
 	}
 	if crl {
-		tmpl.CRLDistributionPoints = []string{ca.crlURL}
+		crlURLs = []string{ca.crlURL}
 	}
+	return ca.issueWith(serial, cn, pub, ocspURLs, crlURLs, eku...)
+}
+
+// issueWith is issue with the AIA OCSP and CDP addresses given.
+func (ca *opensslCA) issueWith(serial int64, cn string, pub crypto.PublicKey, ocsp, crl []string, eku ...x509.ExtKeyUsage) *x509.Certificate {
+	ca.t.Helper()
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		OCSPServer: ocsp, CRLDistributionPoints: crl}
 	if len(eku) == 1 && eku[0] == x509.ExtKeyUsageTimeStamping {
 		v, _ := encasn1.Marshal([]encasn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
 		tmpl.ExtraExtensions = []pkix.Extension{{Id: encasn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: v}}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -213,74 +211,4 @@ func TestExtendKeepsExistingDSS(t *testing.T) {
 	f.ca.close()
 	_, infos := f.verify(t, lt2, nil)
 	wantValid(t, infos, 1)
-}
-
-// A hostile responder is refused clearly: an answer over the size cap, one that never comes, a
-// redirect to a file: address, an AIA naming a non-HTTP address. None of them is read.
-func TestAttackHostileRevocationResponder(t *testing.T) {
-	f := newLTVFixture(t)
-	huge := httpServe(t, func(w http.ResponseWriter) {
-		chunk := bytes.Repeat([]byte{0x30}, 1<<16)
-		for range 64 { // 4 MiB, over the 1 MiB cap below
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-		}
-	})
-	slow := httpServeSlow(t)
-	redirect := httpRedirect(t, "file:///etc/passwd")
-	cases := []struct {
-		name, url, want string
-	}{
-		{"huge body", huge, "larger than"},
-		{"slow", slow, "Client.Timeout"},
-		{"redirect to file", redirect, "redirect to a file: address"},
-		{"ldap address", "ldap://127.0.0.1/cn=crl", "not an http or https address"},
-	}
-	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			cert := f.ca.issue(int64(0x2001+i), "Hostile "+c.name, f.signer.Key.Public(), false, false)
-			cert.OCSPServer, cert.CRLDistributionPoints = []string{c.url}, []string{c.url}
-			fetch := &RevocationFetcher{MaxBytes: 1 << 20, Timeout: time.Second}
-			_, err := fetch.OCSP(context.Background(), cert, f.ca.cert)
-			if !errors.Is(err, ErrRevocationUnavailable) || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("OCSP: %v, want %q", err, c.want)
-			}
-			_, err = fetch.CRL(context.Background(), cert, f.ca.cert)
-			if !errors.Is(err, ErrRevocationUnavailable) || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("CRL: %v, want %q", err, c.want)
-			}
-			if c.name != "slow" && !errors.Is(err, ErrRevocationRefused) {
-				t.Errorf("not marked refused: %v", err)
-			}
-		})
-	}
-}
-
-// httpServe serves body(w) to every request.
-func httpServe(t *testing.T, body func(w http.ResponseWriter)) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { body(w) }))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// httpServeSlow never answers (until the client gives up).
-func httpServeSlow(t *testing.T) string {
-	stop := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(stop) }) // runs first
-	return srv.URL
-}
-
-// httpRedirect redirects every request to target.
-func httpRedirect(t *testing.T, target string) string {
-	srv := httptest.NewServer(http.RedirectHandler(target, http.StatusFound))
-	t.Cleanup(srv.Close)
-	return srv.URL
 }
