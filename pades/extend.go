@@ -53,7 +53,10 @@ type ExtendOptions struct {
 	Timestamper Timestamper // the TSA of the document timestamp; required for LevelLTA
 	// Fetch gets the OCSP responses and CRLs; nil: a RevocationFetcher with its defaults.
 	Fetch *RevocationFetcher
-	Roots *x509.CertPool   // the trust anchors the chains are built to; nil: the system roots
+	// Roots are the trust anchors the chains are built to: every signature must chain to them. Nil:
+	// the system roots, and a signature that does not chain to them is extended with the chain the
+	// document carries (the verifier decides whom it trusts; the data is the same).
+	Roots *x509.CertPool
 	Now   func() time.Time // nil: time.Now; the VRI /TU time
 }
 
@@ -106,7 +109,7 @@ func Extend(ctx context.Context, in []byte, o ExtendOptions) ([]byte, *ExtendRes
 	set := &validationSet{}
 	for i := range infos {
 		in := &infos[i]
-		if v := in.Verdict(); v != VerdictValid && v != VerdictIndeterminate {
+		if v := in.Verdict(); v == VerdictInvalid || v == VerdictUntrusted && o.Roots != nil {
 			return nil, nil, fmt.Errorf("%w: signature %q is %s (%s); run signet verify", ErrNotExtendable, in.Field, v, in.Reason())
 		}
 		if in.TimestampTime.IsZero() {
@@ -117,7 +120,7 @@ func Extend(ctx context.Context, in []byte, o ExtendOptions) ([]byte, *ExtendRes
 		if at.IsZero() {
 			at = in.SigningTime
 		}
-		chain, err := chainOf(in.Certificate, in.pool, dss.ders(dss.certs), o.Roots, at, usageOf(in))
+		chain, err := o.chain(in.Certificate, in.pool, dss, at, usageOf(in), res)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: signature %q: %v", ErrNotExtendable, in.Field, err)
 		}
@@ -125,7 +128,7 @@ func Extend(ctx context.Context, in []byte, o ExtendOptions) ([]byte, *ExtendRes
 			return nil, nil, fmt.Errorf("signature %q: %w", in.Field, err)
 		}
 		if in.tsa != nil { // the signature timestamp's TSA chain (EN 319 142-1 §5.4.2)
-			tchain, err := chainOf(in.tsa, in.pool, dss.ders(dss.certs), o.Roots, in.TimestampTime, x509.ExtKeyUsageTimeStamping)
+			tchain, err := o.chain(in.tsa, in.pool, dss, in.TimestampTime, x509.ExtKeyUsageTimeStamping, res)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%w: the timestamp of signature %q: %v", ErrNotExtendable, in.Field, err)
 			}
@@ -148,6 +151,17 @@ func Extend(ctx context.Context, in []byte, o ExtendOptions) ([]byte, *ExtendRes
 	}
 	res.SHA256 = sha256.Sum256(out)
 	return out, res, nil
+}
+
+// chain builds leaf's chain to the trust anchors; without anchors given, one that does not reach
+// the system roots is the chain the document carries.
+func (o ExtendOptions) chain(leaf *x509.Certificate, pool []*x509.Certificate, dss *dssData, at time.Time, eku x509.ExtKeyUsage, res *ExtendResult) ([]*x509.Certificate, error) {
+	chain, err := chainOf(leaf, pool, dss.ders(dss.certs), o.Roots, at, eku)
+	if err != nil && o.Roots == nil {
+		chain, err = issuerChain(leaf, pool, dss.ders(dss.certs)), nil
+		res.Warnings = appendUnique(res.Warnings, fmt.Sprintf("certificate %q does not chain to the system roots: extended with the chain the document carries", leaf.Subject.String()))
+	}
+	return chain, err
 }
 
 // collectChain adds chain's certificates and, for each but the anchor, the best revocation data:

@@ -279,6 +279,37 @@ func chainOf(leaf *x509.Certificate, pool []*x509.Certificate, extra [][]byte, r
 	return chains[0], nil
 }
 
+// issuerChain follows issuers from leaf through pool and extra, each link's signature checked,
+// up to a self-signed certificate or as far as the certificates go. It is the chain the document
+// carries, trusted or not: Extend uses it when no trust anchors were given.
+func issuerChain(leaf *x509.Certificate, pool []*x509.Certificate, extra [][]byte) []*x509.Certificate {
+	cands := slices.Clone(pool)
+	for _, der := range extra {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			cands = append(cands, c)
+		}
+	}
+	chain := []*x509.Certificate{leaf}
+	for cur := leaf; len(chain) < 10; {
+		if bytes.Equal(cur.RawIssuer, cur.RawSubject) && cur.CheckSignatureFrom(cur) == nil {
+			break
+		}
+		var next *x509.Certificate
+		for _, c := range cands {
+			if bytes.Equal(c.RawSubject, cur.RawIssuer) && !c.Equal(cur) && cur.CheckSignatureFrom(c) == nil {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		chain = append(chain, next)
+		cur = next
+	}
+	return chain
+}
+
 // poeOf is the signature's proof of existence: its timestamp, zero when it has none.
 func poeOf(in *SignatureInfo) time.Time { return in.TimestampTime }
 

@@ -212,3 +212,22 @@ func TestExtendKeepsExistingDSS(t *testing.T) {
 	_, infos := f.verify(t, lt2, nil)
 	wantValid(t, infos, 1)
 }
+
+// Without trust anchors (the worker's case: the chain is the signer's own CA, not a system root),
+// Extend embeds the chain the document carries, says so, and the result validates against the CA.
+func TestExtendWithoutTrustAnchors(t *testing.T) {
+	f := newLTVFixture(t)
+	out, res, err := Extend(context.Background(), f.signBT(t), ExtendOptions{Level: LevelLT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), "does not chain to the system roots") {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	f.ca.close()
+	_, infos := f.verify(t, out, nil)
+	wantValid(t, infos, 1)
+	if infos[0].Revocation != RevocationGood {
+		t.Errorf("revocation: %q", infos[0].Revocation)
+	}
+}
