@@ -106,13 +106,14 @@ func Extend(ctx context.Context, in []byte, o ExtendOptions) ([]byte, *ExtendRes
 		return nil, nil, err
 	}
 	res := &ExtendResult{Level: o.Level, Signatures: len(infos)}
+	index := newRevIndex(dss.ders(dss.ocsps), dss.ders(dss.crls))
 	set := &validationSet{}
 	for i := range infos {
 		in := &infos[i]
 		if v := in.Verdict(); v == VerdictInvalid || v == VerdictUntrusted && o.Roots != nil {
 			return nil, nil, fmt.Errorf("%w: signature %q is %s (%s); run signet verify", ErrNotExtendable, in.Field, v, in.Reason())
 		}
-		if in.TimestampTime.IsZero() {
+		if in.tsaTime.IsZero() && in.SubFilter != "ETSI.RFC3161" {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("signature %q has no signature timestamp: its revocation data proves less than B-LT asks (sign with --tsa)", in.Field))
 		}
 		e := set.entry(in.contents)
@@ -124,15 +125,19 @@ func Extend(ctx context.Context, in []byte, o ExtendOptions) ([]byte, *ExtendRes
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: signature %q: %v", ErrNotExtendable, in.Field, err)
 		}
-		if err := collectChain(ctx, e, chain, dss, fetch, poeOf(in), res); err != nil {
+		poe := in.tsaTime // the signature timestamp's time, trusted or not: the data must be fresher
+		if in.SubFilter == "ETSI.RFC3161" {
+			poe = in.TimestampTime // a document timestamp's own
+		}
+		if err := collectChain(ctx, e, chain, index, fetch, poe, res); err != nil {
 			return nil, nil, fmt.Errorf("signature %q: %w", in.Field, err)
 		}
 		if in.tsa != nil { // the signature timestamp's TSA chain (EN 319 142-1 §5.4.2)
-			tchain, err := o.chain(in.tsa, in.pool, dss, in.TimestampTime, x509.ExtKeyUsageTimeStamping, res)
+			tchain, err := o.chain(in.tsa, in.pool, dss, in.tsaTime, x509.ExtKeyUsageTimeStamping, res)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%w: the timestamp of signature %q: %v", ErrNotExtendable, in.Field, err)
 			}
-			if err := collectChain(ctx, e, tchain, dss, fetch, in.TimestampTime, res); err != nil {
+			if err := collectChain(ctx, e, tchain, index, fetch, in.tsaTime, res); err != nil {
 				return nil, nil, fmt.Errorf("the timestamp of signature %q: %w", in.Field, err)
 			}
 		}
@@ -167,7 +172,7 @@ func (o ExtendOptions) chain(leaf *x509.Certificate, pool []*x509.Certificate, d
 // collectChain adds chain's certificates and, for each but the anchor, the best revocation data:
 // fresh data the DSS already has, else fetched. A certificate revoked before poe stops the
 // extension; one that names no revocation service is embedded without data, with a warning.
-func collectChain(ctx context.Context, e *vriEntry, chain []*x509.Certificate, dss *dssData, fetch *RevocationFetcher, poe time.Time, res *ExtendResult) error {
+func collectChain(ctx context.Context, e *vriEntry, chain []*x509.Certificate, index *revIndex, fetch *RevocationFetcher, poe time.Time, res *ExtendResult) error {
 	for _, c := range chain {
 		addDER(&e.certs, c.Raw)
 	}
@@ -177,7 +182,7 @@ func collectChain(ctx context.Context, e *vriEntry, chain []*x509.Certificate, d
 			res.Warnings = appendUnique(res.Warnings, fmt.Sprintf("certificate %q names no OCSP responder or CRL: embedded without revocation data", cert.Subject.String()))
 			continue
 		}
-		ri := findRevocation(cert, issuer, dss.ders(dss.ocsps), dss.ders(dss.crls), poe)
+		ri := index.find(cert, issuer, poe)
 		if ri == nil || !fresh(ri, poe) {
 			var err error
 			if ri, err = fetchRevocation(ctx, fetch, cert, issuer, poe); err != nil {

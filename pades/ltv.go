@@ -123,18 +123,60 @@ type revInfo struct {
 	source     string
 }
 
-// ocspInfo judges an OCSP response about cert: it must be signed by issuer or by a responder
-// issuer delegated with id-kp-OCSPSigning (RFC 6960 §4.2.2.2).
+// revIndex holds OCSP responses and CRLs parsed once: a document's DSS is judged for every
+// certificate of every signature, and a hostile one must not make that parse its megabytes again
+// for each (CPU on the public /verify page). Signatures are checked only for entries about the
+// certificate at hand, and a CRL's once per issuer.
+type revIndex struct {
+	ocsps []*ocsp.Response
+	oder  [][]byte
+	crls  []*x509.RevocationList
+	cder  [][]byte
+	crlOK map[int][]byte // CRL index → the issuer certificate (Raw) that signed it
+}
+
+func newRevIndex(ocsps, crls [][]byte) *revIndex {
+	x := &revIndex{crlOK: map[int][]byte{}}
+	for _, der := range ocsps {
+		if r, err := ocsp.ParseResponse(der, nil); err == nil && r.SerialNumber != nil {
+			x.ocsps, x.oder = append(x.ocsps, r), append(x.oder, der)
+		}
+	}
+	for _, der := range crls {
+		if l, err := x509.ParseRevocationList(der); err == nil {
+			x.crls, x.cder = append(x.crls, l), append(x.cder, der)
+		}
+	}
+	return x
+}
+
+// ocspInfo judges a fetched OCSP response about cert.
 func ocspInfo(der []byte, cert, issuer *x509.Certificate) (*revInfo, error) {
 	resp, err := ocsp.ParseResponseForCert(der, cert, issuer)
 	if err != nil {
 		return nil, err
 	}
+	return ocspJudged(resp, der, cert, issuer)
+}
+
+// ocspJudged judges a parsed OCSP response about cert: it must be about cert's serial and signed by
+// issuer or by a responder issuer delegated with id-kp-OCSPSigning (RFC 6960 §4.2.2.2). The
+// responder certificate's own signature over the response was checked when it was parsed.
+func ocspJudged(resp *ocsp.Response, der []byte, cert, issuer *x509.Certificate) (*revInfo, error) {
 	if resp.SerialNumber == nil || resp.SerialNumber.Cmp(cert.SerialNumber) != 0 {
 		return nil, errors.New("the OCSP response is about another certificate")
 	}
 	ri := &revInfo{thisUpdate: resp.ThisUpdate, der: der, isOCSP: true}
-	if rc := resp.Certificate; rc != nil && !bytes.Equal(rc.Raw, issuer.Raw) {
+	switch rc := resp.Certificate; {
+	case rc == nil:
+		if err := resp.CheckSignatureFrom(issuer); err != nil {
+			return nil, err
+		}
+	case bytes.Equal(rc.Raw, issuer.Raw):
+	default:
+		if err := rc.CheckSignatureFrom(issuer); err != nil {
+			return nil, fmt.Errorf("the OCSP responder's certificate is not the issuer's: %w", err)
+		}
 		if !slices.Contains(rc.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
 			return nil, errors.New("the OCSP responder's certificate lacks id-kp-OCSPSigning")
 		}
@@ -151,7 +193,7 @@ func ocspInfo(der []byte, cert, issuer *x509.Certificate) (*revInfo, error) {
 	return ri, nil
 }
 
-// crlInfo judges a CRL about cert: issued and signed by issuer (RFC 5280 §6.3.3).
+// crlInfo judges a fetched CRL about cert.
 func crlInfo(der []byte, cert, issuer *x509.Certificate) (*revInfo, error) {
 	list, err := x509.ParseRevocationList(der)
 	if err != nil {
@@ -163,18 +205,23 @@ func crlInfo(der []byte, cert, issuer *x509.Certificate) (*revInfo, error) {
 	if err := list.CheckSignatureFrom(issuer); err != nil {
 		return nil, err
 	}
+	return crlJudged(list, der, cert), nil
+}
+
+// crlJudged looks cert up in a CRL of its issuer (RFC 5280 §6.3.3) whose signature was checked.
+func crlJudged(list *x509.RevocationList, der []byte, cert *x509.Certificate) *revInfo {
 	ri := &revInfo{status: RevocationGood, thisUpdate: list.ThisUpdate, der: der}
 	for _, e := range list.RevokedCertificateEntries {
 		if e.SerialNumber != nil && e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
 			ri.status, ri.revokedAt = RevocationRevoked, e.RevocationTime
 		}
 	}
-	return ri, nil
+	return ri
 }
 
-// findRevocation picks, among the OCSP responses and CRLs given, the best data about cert: valid
-// for it, fresh (thisUpdate not before poe, when poe is set) if any is, OCSP before CRL, newest first.
-func findRevocation(cert, issuer *x509.Certificate, ocsps, crls [][]byte, poe time.Time) *revInfo {
+// find picks the best data about cert: valid for it, fresh (thisUpdate not before poe, when poe is
+// set) if any is, OCSP before CRL, newest first.
+func (x *revIndex) find(cert, issuer *x509.Certificate, poe time.Time) *revInfo {
 	var best *revInfo
 	better := func(ri *revInfo) bool {
 		if best == nil {
@@ -188,13 +235,25 @@ func findRevocation(cert, issuer *x509.Certificate, ocsps, crls [][]byte, poe ti
 		}
 		return ri.thisUpdate.After(best.thisUpdate)
 	}
-	for _, der := range ocsps {
-		if ri, err := ocspInfo(der, cert, issuer); err == nil && better(ri) {
+	for i, r := range x.ocsps {
+		if r.SerialNumber.Cmp(cert.SerialNumber) != 0 {
+			continue
+		}
+		if ri, err := ocspJudged(r, x.oder[i], cert, issuer); err == nil && better(ri) {
 			best = ri
 		}
 	}
-	for _, der := range crls {
-		if ri, err := crlInfo(der, cert, issuer); err == nil && better(ri) {
+	for i, l := range x.crls {
+		if !bytes.Equal(l.RawIssuer, cert.RawIssuer) {
+			continue
+		}
+		if signer, ok := x.crlOK[i]; !ok || !bytes.Equal(signer, issuer.Raw) {
+			if l.CheckSignatureFrom(issuer) != nil {
+				continue
+			}
+			x.crlOK[i] = issuer.Raw
+		}
+		if ri := crlJudged(l, x.cder[i], cert); better(ri) {
 			best = ri
 		}
 	}
@@ -327,7 +386,7 @@ func checkRevocations(ctx context.Context, infos []SignatureInfo, dss *dssData, 
 	if !dss.present && o.Fetch == nil {
 		return
 	}
-	ocsps, crls, certs := dss.ders(dss.ocsps), dss.ders(dss.crls), dss.ders(dss.certs)
+	index, certs := newRevIndex(dss.ders(dss.ocsps), dss.ders(dss.crls)), dss.ders(dss.certs)
 	for i := range infos {
 		in := &infos[i]
 		if !in.Intact() || !in.ChainTrusted || in.Certificate == nil || ctx.Err() != nil {
@@ -341,17 +400,37 @@ func checkRevocations(ctx context.Context, infos []SignatureInfo, dss *dssData, 
 		if err != nil {
 			continue
 		}
-		in.Revocation, in.RevocationSource = judgeChain(ctx, in, chain, ocsps, crls, o.Fetch)
+		in.Revocation, in.RevocationSource = judgeChain(ctx, in, chain, poeOf(in), index, o.Fetch)
+		if in.tsa == nil || in.TimestampTime.IsZero() || (in.Revocation != RevocationGood && in.Revocation != RevocationNotChecked) {
+			continue
+		}
+		// The signature timestamp's TSA chain: its time stands only if its certificate was not
+		// revoked before it.
+		tchain, err := chainOf(in.tsa, in.pool, certs, o.Roots, in.TimestampTime, x509.ExtKeyUsageTimeStamping)
+		if err != nil {
+			continue
+		}
+		switch st, src := judgeChain(ctx, in, tchain, in.TimestampTime, index, o.Fetch); st {
+		case RevocationNotChecked:
+		case RevocationGood:
+			if in.Revocation == RevocationNotChecked {
+				in.Revocation, in.RevocationSource = st, src
+			} else if src != "" && !strings.Contains(in.RevocationSource, src) {
+				in.RevocationSource += ", " + src
+			}
+		default:
+			in.Revocation, in.RevocationSource = st, src
+		}
 	}
 }
 
-// judgeChain checks every certificate of chain but the anchor; the first that is not good decides.
-func judgeChain(ctx context.Context, in *SignatureInfo, chain []*x509.Certificate, ocsps, crls [][]byte, fetch *RevocationFetcher) (RevocationStatus, string) {
-	poe := poeOf(in)
+// judgeChain checks every certificate of chain but the anchor against revocation data issued
+// before or after poe (a revocation after poe does not count); the first that is not good decides.
+func judgeChain(ctx context.Context, in *SignatureInfo, chain []*x509.Certificate, poe time.Time, index *revIndex, fetch *RevocationFetcher) (RevocationStatus, string) {
 	var sources []string
 	for k := 0; k+1 < len(chain); k++ {
 		cert, issuer := chain[k], chain[k+1]
-		ri := findRevocation(cert, issuer, ocsps, crls, poe)
+		ri := index.find(cert, issuer, poe)
 		src := "DSS"
 		if ri == nil && !needsRevocation(cert) {
 			continue

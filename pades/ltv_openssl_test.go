@@ -205,10 +205,11 @@ func (ca *opensslCA) roots() *x509.CertPool {
 // ltvFixture is a signer and a TSA from the OpenSSL CA: the signer's certificate names the OCSP
 // responder and the CRL, the TSA's only the CRL (so both kinds of data end up in the DSS).
 type ltvFixture struct {
-	ca     *opensslCA
-	signer Signer
-	tsa    *httptest.Server
-	tsaURL string
+	ca      *opensslCA
+	signer  Signer
+	tsa     *httptest.Server
+	tsaURL  string
+	tsaCert *x509.Certificate
 }
 
 func newLTVFixture(t *testing.T) *ltvFixture {
@@ -221,7 +222,7 @@ func newLTVFixture(t *testing.T) *ltvFixture {
 	tcert := ca.issue(0x5003, "LTV Test TSA", tkey.Public(), false, true, x509.ExtKeyUsageTimeStamping)
 	tsa := httptest.NewServer(newOpenSSLTSAWith(t, tkey, tcert, ca.cert))
 	t.Cleanup(tsa.Close)
-	return &ltvFixture{ca: ca, signer: Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{ca.cert}}, tsa: tsa, tsaURL: tsa.URL}
+	return &ltvFixture{ca: ca, signer: Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{ca.cert}}, tsa: tsa, tsaURL: tsa.URL, tsaCert: tcert}
 }
 
 func (f *ltvFixture) timestamper() Timestamper { return HTTPTimestamper{URL: f.tsaURL} }

@@ -172,6 +172,13 @@ func TestVerifyRevocationOnline(t *testing.T) {
 		t.Errorf("revoked after the signature timestamp: %s %q %v", in.Verdict(), in.Revocation, in.Problems)
 	}
 
+	// The TSA's certificate revoked before the signature timestamp: the time it vouches for falls.
+	f.ca.revoke(f.tsaCert, time.Now().Add(-time.Hour))
+	_, infos = f.verify(t, bt, &RevocationFetcher{})
+	if in := infos[0]; in.Verdict() != VerdictInvalid || in.Revocation != RevocationRevoked || !strings.Contains(fmt.Sprint(in.Problems), "LTV Test TSA") {
+		t.Errorf("revoked TSA: %s %q %v", in.Verdict(), in.Revocation, in.Problems)
+	}
+
 	f.ca.close()
 	_, infos = f.verify(t, bt, &RevocationFetcher{Timeout: 2 * time.Second})
 	if in := infos[0]; in.Verdict() != VerdictIndeterminate || in.Revocation != RevocationUnavailable {

@@ -66,7 +66,8 @@ type SignatureInfo struct {
 	// For revocation checking and B-LT (ltv.go, extend.go):
 	contents []byte              // the whole decoded /Contents, zero padding included (the VRI key's input)
 	pool     []*x509.Certificate // the certificates of the CMS and of its timestamp token
-	tsa      *x509.Certificate   // the TSA certificate of the signature timestamp, nil when none
+	tsa      *x509.Certificate   // the TSA certificate of an intact signature timestamp, trusted or not; nil when none
+	tsaTime  time.Time           // its genTime
 }
 
 // Verify reads the PDF at path and checks every signature field that holds a signature. roots nil
@@ -350,11 +351,15 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	info.pool = certs
 	if tok := si.unsigned[oidAttrTimeStampToken.String()]; tok != nil {
 		t, tsa, err := verifyTimestampToken(tok, si.signature, roots)
+		if err == nil || errors.Is(err, errUntrustedTSA) {
+			// Intact: Extend embeds its TSA chain even when the verifier does not trust it.
+			info.tsa, info.tsaTime = tsa, t
+			info.pool = append(slices.Clone(certs), tokenCertificates(tok)...)
+		}
 		if err != nil {
 			info.Problems = append(info.Problems, "signature timestamp: "+err.Error())
 		} else {
-			info.TimestampTime, info.tsa = t, tsa
-			info.pool = append(slices.Clone(certs), tokenCertificates(tok)...)
+			info.TimestampTime = t
 		}
 	}
 	inter := x509.NewCertPool()
