@@ -47,6 +47,13 @@ func (i SignatureInfo) Reason() string {
 	case VerdictIndeterminate:
 		return "intact, signer trusted, but the certificate's revocation status is " + string(i.Revocation)
 	}
+	if i.Revocation == RevocationRevoked {
+		for _, p := range i.Problems {
+			if strings.Contains(p, " was revoked on ") {
+				return p
+			}
+		}
+	}
 	if i.Modified {
 		var what []string
 		for _, c := range i.Changes {
