@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -19,7 +20,9 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/internal/testsupport/testpki"
+	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/pades"
 )
 
@@ -132,5 +135,42 @@ func TestExtendUsage(t *testing.T) {
 		if out, code := runCLI(t, args...); code != 2 {
 			t.Errorf("signet %s: exit %d, want 2\n%s", strings.Join(args, " "), code, out)
 		}
+	}
+}
+
+// `signet sign --level lt` signs with a key on a token and extends before writing: the output has
+// a DSS after the signature, and pdfsig still calls the signature valid.
+func TestSignLevelLT(t *testing.T) {
+	testenv.RequireTool(t, "softhsm2-util")
+	pdfsig := testenv.RequireTool(t, "pdfsig")
+	dir := t.TempDir()
+	module, err := softhsm.Init(filepath.Join(dir, "hsm"), "lt", "so-1", "pin-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinFile := filepath.Join(dir, "pin")
+	if err := os.WriteFile(pinFile, []byte("pin-1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q := "?module-path=" + module + "&pin-source=file:" + pinFile
+	if out, code := runCLI(t, "admin", "cert", "self-signed", "--token", "pkcs11:token=lt"+q, "--label", "acc", "--subject", "CN=Accountant,O=Acme"); code != 0 {
+		t.Fatalf("self-signed: %s", out)
+	}
+	out := filepath.Join(dir, "signed.pdf")
+	if o, code := runCLI(t, "sign", "--key", "pkcs11:token=lt;object=acc"+q, "--level", "lt", "--in", "../../testdata/pdf/invoice.pdf", "--out", out); code != 0 {
+		t.Fatalf("sign --level lt: exit %d\n%s", code, o)
+	}
+	doc, err := os.ReadFile(out)
+	if err != nil || !strings.Contains(string(doc), "/Type /DSS") {
+		t.Fatalf("no DSS in the output (%v)", err)
+	}
+	if o, _ := exec.Command(pdfsig, out).CombinedOutput(); !strings.Contains(string(o), "Signature is Valid.") {
+		t.Errorf("pdfsig:\n%s", o)
+	}
+	o, _ := runCLI(t, "verify", "--json", out)
+	var vr verifyReport
+	if err := json.Unmarshal([]byte(o), &vr); err != nil || len(vr.Signatures) != 1 || !vr.Signatures[0].DigestValid || vr.Signatures[0].Modified ||
+		len(vr.Signatures[0].Changes) == 0 || !strings.Contains(vr.Signatures[0].Changes[0].What, "DSS") {
+		t.Errorf("verify: %v\n%s", err, o)
 	}
 }
