@@ -91,27 +91,57 @@ func Extend(ctx context.Context, in []byte, o ExtendOptions) ([]byte, *ExtendRes
 	if fetch == nil {
 		fetch = &RevocationFetcher{}
 	}
-	name := "document"
-	infos, err := verifySource(ctx, name, bytes.NewReader(in), int64(len(in)), VerifyOptions{Roots: o.Roots})
+	res := &ExtendResult{Level: o.Level}
+	out, err := o.addValidationData(ctx, in, fetch, now(), res, "")
 	if err != nil {
 		return nil, nil, err
 	}
+	if o.Level == LevelLTA {
+		stamped, r, err := AddDocTimestamp(ctx, out, o.Timestamper)
+		if err != nil {
+			return nil, nil, err
+		}
+		res.Timestamp = r
+		// The new timestamp's own TSA chain and revocation data, in one more update after it, so the
+		// document validates offline now and not only after its next renewal (the modification
+		// analysis allows a DSS after a document timestamp).
+		if out, err = o.addValidationData(ctx, stamped, fetch, now(), res, r.FieldName); err != nil {
+			return nil, nil, fmt.Errorf("the new document timestamp: %w", err)
+		}
+	}
+	res.SHA256 = sha256.Sum256(out)
+	return out, res, nil
+}
+
+// addValidationData appends the DSS update for every signature and document timestamp of in, or
+// only for the field only when it is set; it adds what it did to res.
+func (o ExtendOptions) addValidationData(ctx context.Context, in []byte, fetch *RevocationFetcher, now time.Time, res *ExtendResult, only string) ([]byte, error) {
+	name := "document"
+	infos, err := verifySource(ctx, name, bytes.NewReader(in), int64(len(in)), VerifyOptions{Roots: o.Roots})
+	if err != nil {
+		return nil, err
+	}
 	d, err := readDocument(ctx, bytes.NewReader(in), int64(len(in)), name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dss, err := d.readDSS(ctx)
 	d.release()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	res := &ExtendResult{Level: o.Level, Signatures: len(infos)}
 	index := newRevIndex(dss.ders(dss.ocsps), dss.ders(dss.crls))
 	set := &validationSet{}
 	for i := range infos {
 		in := &infos[i]
+		if only != "" && in.Field != only {
+			continue
+		}
+		if only == "" {
+			res.Signatures++
+		}
 		if v := in.Verdict(); v == VerdictInvalid || v == VerdictUntrusted && o.Roots != nil {
-			return nil, nil, fmt.Errorf("%w: signature %q is %s (%s); run signet verify", ErrNotExtendable, in.Field, v, in.Reason())
+			return nil, fmt.Errorf("%w: signature %q is %s (%s); run signet verify", ErrNotExtendable, in.Field, v, in.Reason())
 		}
 		if in.tsaTime.IsZero() && in.SubFilter != "ETSI.RFC3161" {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("signature %q has no signature timestamp: its revocation data proves less than B-LT asks (sign with --tsa)", in.Field))
@@ -123,39 +153,31 @@ func Extend(ctx context.Context, in []byte, o ExtendOptions) ([]byte, *ExtendRes
 		}
 		chain, err := o.chain(in.Certificate, in.pool, dss, at, usageOf(in), res)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: signature %q: %v", ErrNotExtendable, in.Field, err)
+			return nil, fmt.Errorf("%w: signature %q: %v", ErrNotExtendable, in.Field, err)
 		}
 		poe := in.tsaTime // the signature timestamp's time, trusted or not: the data must be fresher
 		if in.SubFilter == "ETSI.RFC3161" {
 			poe = in.TimestampTime // a document timestamp's own
 		}
 		if err := collectChain(ctx, e, chain, index, fetch, poe, res); err != nil {
-			return nil, nil, fmt.Errorf("signature %q: %w", in.Field, err)
+			return nil, fmt.Errorf("signature %q: %w", in.Field, err)
 		}
 		if in.tsa != nil { // the signature timestamp's TSA chain (EN 319 142-1 §5.4.2)
 			tchain, err := o.chain(in.tsa, in.pool, dss, in.tsaTime, x509.ExtKeyUsageTimeStamping, res)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: the timestamp of signature %q: %v", ErrNotExtendable, in.Field, err)
+				return nil, fmt.Errorf("%w: the timestamp of signature %q: %v", ErrNotExtendable, in.Field, err)
 			}
 			if err := collectChain(ctx, e, tchain, index, fetch, in.tsaTime, res); err != nil {
-				return nil, nil, fmt.Errorf("the timestamp of signature %q: %w", in.Field, err)
+				return nil, fmt.Errorf("the timestamp of signature %q: %w", in.Field, err)
 			}
 		}
 	}
-	out, counts, err := writeDSS(ctx, in, set, now())
+	out, counts, err := writeDSS(ctx, in, set, now)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	res.Certs, res.OCSPs, res.CRLs = counts.certs, counts.ocsps, counts.crls
-	if o.Level == LevelLTA {
-		stamped, r, err := AddDocTimestamp(ctx, out, o.Timestamper)
-		if err != nil {
-			return nil, nil, err
-		}
-		out, res.Timestamp = stamped, r
-	}
-	res.SHA256 = sha256.Sum256(out)
-	return out, res, nil
+	res.Certs, res.OCSPs, res.CRLs = res.Certs+counts.certs, res.OCSPs+counts.ocsps, res.CRLs+counts.crls
+	return out, nil
 }
 
 // chain builds leaf's chain to the trust anchors; without anchors given, one that does not reach

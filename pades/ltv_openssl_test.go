@@ -210,6 +210,7 @@ type ltvFixture struct {
 	tsa     *httptest.Server
 	tsaURL  string
 	tsaCert *x509.Certificate
+	docTSA  string // another TSA for document timestamps, so their chains are not the signature's
 }
 
 func newLTVFixture(t *testing.T) *ltvFixture {
@@ -222,7 +223,12 @@ func newLTVFixture(t *testing.T) *ltvFixture {
 	tcert := ca.issue(0x5003, "LTV Test TSA", tkey.Public(), false, true, x509.ExtKeyUsageTimeStamping)
 	tsa := httptest.NewServer(newOpenSSLTSAWith(t, tkey, tcert, ca.cert))
 	t.Cleanup(tsa.Close)
-	return &ltvFixture{ca: ca, signer: Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{ca.cert}}, tsa: tsa, tsaURL: tsa.URL, tsaCert: tcert}
+	dkey := testpki.P256Key(t)
+	dcert := ca.issue(0x5004, "LTV Archive TSA", dkey.Public(), true, false, x509.ExtKeyUsageTimeStamping)
+	docTSA := httptest.NewServer(newOpenSSLTSAWith(t, dkey, dcert, ca.cert))
+	t.Cleanup(docTSA.Close)
+	return &ltvFixture{ca: ca, signer: Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{ca.cert}}, tsa: tsa, tsaURL: tsa.URL, tsaCert: tcert,
+		docTSA: docTSA.URL}
 }
 
 func (f *ltvFixture) timestamper() Timestamper { return HTTPTimestamper{URL: f.tsaURL} }
@@ -239,7 +245,7 @@ func (f *ltvFixture) signBT(t *testing.T) []byte {
 
 func (f *ltvFixture) extend(t *testing.T, doc []byte, level Level) ([]byte, *ExtendResult) {
 	t.Helper()
-	out, res, err := Extend(context.Background(), doc, ExtendOptions{Level: level, Timestamper: f.timestamper(), Roots: f.ca.roots()})
+	out, res, err := Extend(context.Background(), doc, ExtendOptions{Level: level, Timestamper: HTTPTimestamper{URL: f.docTSA}, Roots: f.ca.roots()})
 	if err != nil {
 		t.Fatalf("extend to %s: %v", level, err)
 	}

@@ -3,6 +3,7 @@ package pades
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -80,9 +81,14 @@ func TestExtendLTATwiceWithOpenSSLCA(t *testing.T) {
 		t.Fatalf("no document timestamp: %+v", res)
 	}
 	checkDocTimestamp(t, f, lta, res.Timestamp)
+	// The archive TSA's own data follows its timestamp: the document validates offline at once.
+	_, d := dssOf(t, lta)
+	if vri := d.dict(d.dict(d.dict(d.catalog["DSS"])["VRI"])[vriKey(tokenContents(t, lta, res.Timestamp))]); vri == nil || vri["OCSP"] == nil && vri["CRL"] == nil {
+		t.Errorf("no revocation data for the new document timestamp: %v", vri)
+	}
 	lta2, res2 := f.extend(t, lta, LevelLTA)
 	if res2.Signatures != 2 || res2.Timestamp.FieldName != "Timestamp2" {
-		t.Errorf("second extension: %+v", res2)
+		t.Errorf("second extension: %d signatures, field %s", res2.Signatures, res2.Timestamp.FieldName)
 	}
 	checkDocTimestamp(t, f, lta2, res2.Timestamp)
 	f.ca.close()
@@ -112,23 +118,35 @@ func TestExtendLTATwiceWithOpenSSLCA(t *testing.T) {
 	}
 }
 
+// tokenContents is the whole /Contents of the document timestamp of res, zero padding included.
+func tokenContents(t *testing.T, doc []byte, res *Result) []byte {
+	t.Helper()
+	raw := doc[res.ByteRange[1]+1 : res.ByteRange[2]-1]
+	out := make([]byte, len(raw)/2)
+	if _, err := hex.Decode(out, raw); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // checkDocTimestamp judges the document timestamp of res with openssl ts -verify over its
-// ByteRange bytes, and checks it covers the whole file.
+// ByteRange bytes, and checks that only its own validation data (a DSS update) follows it.
 func checkDocTimestamp(t *testing.T, f *ltvFixture, doc []byte, res *Result) {
 	t.Helper()
 	br := res.ByteRange
-	if br[0] != 0 || br[2]+br[3] != int64(len(doc)) {
-		t.Fatalf("the document timestamp's ByteRange %v does not cover the %d-byte file", br, len(doc))
+	end := br[2] + br[3]
+	if br[0] != 0 || end > int64(len(doc)) || !bytes.Contains(doc[end:], []byte("/Type /DSS")) {
+		t.Fatalf("the document timestamp's ByteRange %v is not followed by its DSS update alone (%d-byte file)", br, len(doc))
 	}
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "ranges.bin"), append(bytes.Clone(doc[:br[1]]), doc[br[2]:]...))
+	writeFile(t, filepath.Join(dir, "ranges.bin"), append(bytes.Clone(doc[:br[1]]), doc[br[2]:end]...))
 	writeFile(t, filepath.Join(dir, "token.der"), res.CMS)
 	if out, err := run(t, f.ca.openssl, "ts", "-verify", "-token_in", "-in", filepath.Join(dir, "token.der"),
 		"-data", filepath.Join(dir, "ranges.bin"), "-CAfile", f.ca.path("ca.pem")); err != nil || !strings.Contains(out, "Verification: OK") {
 		t.Errorf("openssl ts -verify: %v\n%s", err, out)
 	}
-	if !bytes.Contains(doc[len(doc)-int(br[3])-docTimestampReserve*2-300:], []byte("/Type/DocTimeStamp/Filter/Adobe.PPKLite/SubFilter/ETSI.RFC3161")) {
-		t.Error("no /DocTimeStamp dictionary in the last update")
+	if !bytes.Contains(doc[br[1]-2000:br[1]], []byte("/Type/DocTimeStamp/Filter/Adobe.PPKLite/SubFilter/ETSI.RFC3161")) {
+		t.Error("no /DocTimeStamp dictionary before the timestamp's /Contents")
 	}
 }
 
