@@ -166,7 +166,9 @@ func writeDSS(ctx context.Context, in []byte, set *validationSet, when time.Time
 	}
 	cat := maps.Clone(d.catalog)
 	cat["DSS"] = *types.NewIndirectRef(dssNr, dssGen)
-	if d.needsESIC() {
+	// Under a P=1 certification the analysis counts any /Extensions change (diff.go): ESIC is a
+	// "should", the certification a must.
+	if d.needsESIC() && !d.certifiedNoChanges(d.catalog) {
 		ext := types.Dict{}
 		if e := d.dict(cat["Extensions"]); e != nil {
 			ext = maps.Clone(e)

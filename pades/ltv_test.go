@@ -3,9 +3,11 @@ package pades
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -254,5 +256,29 @@ func TestExtendWithoutTrustAnchors(t *testing.T) {
 	wantValid(t, infos, 1)
 	if infos[0].Revocation != RevocationGood {
 		t.Errorf("revocation: %q", infos[0].Revocation)
+	}
+}
+
+// A document certified with DocMDP P=1 may still be extended (ISO 32000-2 as corrected: validation
+// data and document timestamps are not changes): the certification stays valid after B-LT and
+// B-LTA. No /Extensions entry is written there, since the analysis counts it a change under P=1.
+func TestExtendCertifiedNoChanges(t *testing.T) {
+	srv := httptest.NewServer(newTestTSA(t))
+	defer srv.Close()
+	doc := certified(t, 1)
+	roots := x509.NewCertPool()
+	roots.AddCert(testCACert)
+	out, res, err := Extend(context.Background(), doc, ExtendOptions{Level: LevelLTA, Roots: roots, Timestamper: HTTPTimestamper{URL: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Timestamp == nil || len(res.Warnings) == 0 {
+		t.Errorf("result: timestamp %v, warnings %v", res.Timestamp, res.Warnings)
+	}
+	_, infos := verifyDoc(t, out)
+	wantValid(t, infos, 2)
+	_, d := dssOf(t, out)
+	if d.catalog["Extensions"] != nil {
+		t.Errorf("/Extensions written into a P=1 document: %v", d.catalog["Extensions"])
 	}
 }

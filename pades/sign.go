@@ -298,7 +298,9 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	}
 	when = when.Truncate(time.Second)
 	catalog := d.catalog
-	if d.certifiedNoChanges(catalog) {
+	// ISO 32000-2 (as corrected) does not count a document timestamp as a change under P=1; mdp.go
+	// allows it too. Acrobat still flags one (verification-and-ltv-notes.md §1).
+	if d.certifiedNoChanges(catalog) && !o.docTimestamp {
 		return nil, docError(name, ErrCertified, "its certification signature allows no changes; sign the original instead")
 	}
 
