@@ -187,6 +187,10 @@ func (o ExtendOptions) chain(leaf *x509.Certificate, pool []*x509.Certificate, d
 	if err != nil && o.Roots == nil {
 		chain, err = issuerChain(leaf, pool, dss.ders(dss.certs)), nil
 		res.Warnings = appendUnique(res.Warnings, fmt.Sprintf("certificate %q does not chain to the system roots: extended with the chain the document carries", leaf.Subject.String()))
+		if top := chain[len(chain)-1]; !bytes.Equal(top.RawIssuer, top.RawSubject) {
+			// The top of the chain is taken for the anchor: its own status is not fetched.
+			res.Warnings = appendUnique(res.Warnings, fmt.Sprintf("the document does not carry the issuer of %q: no revocation data for it; give the root with --trust", top.Subject.String()))
+		}
 	}
 	return chain, err
 }

@@ -39,7 +39,7 @@ var ErrRevocationRefused = fmt.Errorf("%w: refused", ErrRevocationUnavailable)
 // RevocationFetcher fetches OCSP responses and CRLs over HTTP. The zero value is ready: 10 s per
 // request, answers up to 10 MiB, at most 3 redirects, each to http or https only.
 type RevocationFetcher struct {
-	Client   *http.Client  // nil: a client with Timeout and the redirect rule above
+	Client   *http.Client  // nil: a client with Timeout; either way the redirect rule above
 	Timeout  time.Duration // per request; 0 = 10 s
 	MaxBytes int64         // per answer; 0 = 10 MiB (a large CA's CRL is a few MiB)
 }
@@ -66,7 +66,12 @@ type CRLResult struct {
 
 func (f *RevocationFetcher) client() *http.Client {
 	if f != nil && f.Client != nil {
-		return f.Client
+		if f.Client.CheckRedirect != nil {
+			return f.Client
+		}
+		c := *f.Client // the redirect rule holds for a caller's client too
+		c.CheckRedirect = checkRevocationRedirect
+		return &c
 	}
 	timeout := defaultRevocationTimeout
 	if f != nil && f.Timeout > 0 {
@@ -104,7 +109,7 @@ func httpURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// get performs req and reads at most maxBytes of a 200 answer.
+// do performs req and reads at most maxBytes of a 200 answer.
 func (f *RevocationFetcher) do(req *http.Request) ([]byte, error) {
 	resp, err := f.client().Do(req)
 	if err != nil {
