@@ -3,8 +3,8 @@ package pades
 // The validation report (`signet verify --report FILE`, and the download on /verify): per signature
 // an indication and a sub-indication in the vocabulary of ETSI TS 119 102-2 (§4.3, the
 // urn:etsi:019102 identifiers), as JSON. It follows the spirit of that standard — the Basic
-// validation process of EN 319 102-1 without revocation checking or proof of existence — not its
-// XML schema.
+// validation process of EN 319 102-1, with revocation checked from the document's DSS (or fetched,
+// online) and the signature timestamp as the only proof of existence — not its XML schema.
 
 import (
 	"crypto/sha256"

@@ -1,7 +1,8 @@
 // Package pades is Signet's PDF signing engine: it appends a PAdES baseline signature (B-B, or B-T
 // with a timestamp authority) to a PDF as an incremental update (ISO 32000-1 §12.8, ETSI EN 319
 // 142-1, SubFilter ETSI.CAdES.detached), with an optional visible signet drawn in the signature
-// widget's appearance stream, and verifies such signatures.
+// widget's appearance stream, extends signed PDFs to B-LT and B-LTA (extend.go), and verifies such
+// signatures, their revocation status included (ltv.go).
 //
 // It must never rewrite or reorder the input bytes (the input is an exact prefix of the output, so
 // earlier signatures stay valid), never sign an encrypted document, never hold a whole large file in
