@@ -3,13 +3,20 @@ package pades
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/signet-b24/signet/internal/testsupport/testpki"
 )
 
 // A hostile responder is refused clearly: an answer over the size cap, one that never comes, a
@@ -92,4 +99,50 @@ func httpRedirect(t *testing.T, target string) string {
 	srv := httptest.NewServer(http.RedirectHandler(target, http.StatusFound))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// Revocation data forged into a DSS does not count: an OCSP response "good" signed by a responder
+// the CA never delegated (its own self-made certificate with id-kp-OCSPSigning), and a CRL with the
+// CA's name signed by another key, appended after the signature of a certificate the CA revoked.
+// Offline the signature is not "good" (the document carries no data Signet can believe:
+// indeterminate); online the CA's responder says revoked.
+func TestAttackForgedRevocationDataInDSS(t *testing.T) {
+	f := newLTVFixture(t)
+	doc, _, err := Sign(context.Background(), corpus(t, "invoice.pdf"), f.signer, Options{Time: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ca.revoke(f.signer.Certificate, time.Now().Add(-30*time.Minute))
+	now := time.Now()
+	fakeKey := testpki.P256Key(t)
+	fakeResponder := testpki.SelfSigned(t, &x509.Certificate{SerialNumber: big.NewInt(66), Subject: pkix.Name{CommonName: "LTV Test OCSP Responder"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}}, fakeKey)
+	goodOCSP, err := ocsp.CreateResponse(f.ca.cert, fakeResponder, ocsp.Response{Status: ocsp.Good, SerialNumber: f.signer.Certificate.SerialNumber,
+		ThisUpdate: now, NextUpdate: now.Add(time.Hour), Certificate: fakeResponder}, fakeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeCA := testpki.SelfSigned(t, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: f.ca.cert.Subject, NotBefore: now.Add(-time.Hour),
+		NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, fakeKey)
+	emptyCRL, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(9), ThisUpdate: now, NextUpdate: now.Add(time.Hour)}, fakeCA, fakeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, infos := f.verify(t, doc, nil)
+	set := &validationSet{}
+	e := set.entry(infos[0].contents)
+	e.certs, e.ocsps, e.crls = [][]byte{f.ca.cert.Raw, fakeResponder.Raw}, [][]byte{goodOCSP}, [][]byte{emptyCRL}
+	forged, _, err := writeDSS(context.Background(), doc, set, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, infos = f.verify(t, forged, nil)
+	if in := infos[0]; in.Revocation == RevocationGood || in.Verdict() == VerdictValid {
+		t.Errorf("forged revocation data believed: %s %q", in.Verdict(), in.Revocation)
+	}
+	_, infos = f.verify(t, forged, &RevocationFetcher{})
+	if in := infos[0]; in.Revocation != RevocationRevoked || in.Verdict() != VerdictInvalid {
+		t.Errorf("online, the CA's answer: %s %q", in.Verdict(), in.Revocation)
+	}
 }
