@@ -282,3 +282,21 @@ func TestExtendCertifiedNoChanges(t *testing.T) {
 		t.Errorf("/Extensions written into a P=1 document: %v", d.catalog["Extensions"])
 	}
 }
+
+// A document whose cross-reference is a stream gets its DSS and document timestamp updates with
+// cross-reference streams too; qpdf accepts the result and every signature stays valid.
+func TestExtendXRefStreamDocument(t *testing.T) {
+	f := newLTVFixture(t)
+	signed, _, err := Sign(context.Background(), corpus(t, "multipage-xref-stream.pdf"), f.signer, Options{TSA: f.timestamper()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lta, _ := f.extend(t, signed, LevelLTA)
+	if n := bytes.Count(lta[len(signed):], []byte("/Type/XRef")); n != 3 {
+		t.Errorf("%d cross-reference streams in the three updates", n)
+	}
+	f.ca.close()
+	path, infos := f.verify(t, lta, nil)
+	wantValid(t, infos, 2)
+	qpdfCheck(t, path)
+}
