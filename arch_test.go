@@ -43,10 +43,16 @@ var rules = []rule{
 		why: "the worker and the producer meet only through contracts and the shared packages (keyring, pades, storage, internal)"},
 	{from: []string{"contracts"}, to: []string{""},
 		why: "contracts is the wire format both sides share; it stays a leaf"},
-	{from: []string{"internal"}, to: []string{"bitrix24", "producer", "worker", "cmd", "faults", "bench"},
+	{from: []string{"internal"}, to: []string{"bitrix24", "producer", "worker", "web", "cmd", "faults", "bench"},
 		why: "internal/ holds shared services and test support below the domain packages; an arrow back up makes a cycle waiting to happen"},
-	{from: []string{"keyring", "pades", "storage"}, to: []string{"producer", "worker"},
+	{from: []string{"keyring", "pades", "storage"}, to: []string{"producer", "worker", "web"},
 		why: "a library both sides use belongs to neither"},
+	{from: []string{"bitrix24"}, to: []string{"producer", "worker", "web", "keyring", "pades", "storage", "cmd", "faults", "bench"},
+		why: "bitrix24/ is the portal's protocol, used by both sides; it knows contracts and internal/ and no Signet domain"},
+	{from: []string{"web"}, to: []string{"worker"},
+		why: "web/ is served by the intake's listener and calls the producer's side and the shared packages; the worker is reached only through the queue"},
+	{from: []string{"contracts", "internal", "keyring", "pades", "storage", "bitrix24", "producer", "worker", "faults", "bench"}, to: []string{"web"},
+		why: "web/ is the outermost layer: only cmd/signet mounts it; a domain package that imports it would be serving pages again"},
 }
 
 // allowed are the deliberate exceptions, importer → imported, each with its reason.
@@ -54,6 +60,9 @@ var allowed = map[[2]string]string{
 	// The batch status test plays the worker's part: it records outcomes in the jobs bucket with the
 	// worker's own Results, so that the status it reads is the one a real worker leaves.
 	{module + "/producer/batch", module + "/worker"}: "test only: batch_test.go writes results as the worker does",
+	// The enumeration attack on batch document ids is judged by the public page that looks them up,
+	// /verify/{id}, with the batch's own enqueue; the page is web's, the ids are the batch's.
+	{module + "/producer/batch", module + "/web"}: "test only: batch_adversarial_test.go asks web.TrailPage for guessed ids",
 }
 
 // under reports whether the import path p is the directory dir of this module or below it; dir ""
@@ -111,7 +120,7 @@ func TestImportRules(t *testing.T) {
 		pkgs = append(pkgs, p)
 	}
 	// The rules must have something to judge: each side, the leaf and internal/ are listed.
-	for _, dir := range []string{"producer", "worker", "contracts", "internal/queue", "keyring", "pades"} {
+	for _, dir := range []string{"producer", "worker", "contracts", "internal/queue", "keyring", "pades", "web", "bitrix24"} {
 		if !slices.ContainsFunc(pkgs, func(p listedPackage) bool { return p.ImportPath == module+"/"+dir }) {
 			t.Fatalf("go list did not list %s/%s; is the test run from the module root?", module, dir)
 		}
@@ -136,7 +145,7 @@ func TestImportRulesCatch(t *testing.T) {
 		pkg  listedPackage
 		bad  bool
 	}{
-		{"producer imports worker", listedPackage{ImportPath: m("producer/pages"), Imports: []string{m("worker")}}, true},
+		{"producer imports worker", listedPackage{ImportPath: m("producer/identity"), Imports: []string{m("worker")}}, true},
 		{"producer imports a worker subpackage", listedPackage{ImportPath: m("producer"), Imports: []string{m("worker/evidence")}}, true},
 		{"a producer test imports worker", listedPackage{ImportPath: m("producer/identity"), XTestImports: []string{m("worker")}}, true},
 		{"worker imports producer", listedPackage{ImportPath: m("worker"), Imports: []string{m("producer/identity")}}, true},
@@ -144,7 +153,16 @@ func TestImportRulesCatch(t *testing.T) {
 		{"internal imports bitrix24", listedPackage{ImportPath: m("internal/ops"), Imports: []string{m("bitrix24")}}, true},
 		{"internal test support imports producer", listedPackage{ImportPath: m("internal/testsupport/natstest"), TestImports: []string{m("producer")}}, true},
 		{"pades imports worker", listedPackage{ImportPath: m("pades"), Imports: []string{m("worker")}}, true},
-		{"producer imports keyring and pades", listedPackage{ImportPath: m("producer/pages"), Imports: []string{m("keyring"), m("pades"), m("contracts")}}, false},
+		{"producer imports keyring and pades", listedPackage{ImportPath: m("producer"), Imports: []string{m("keyring"), m("pades"), m("contracts")}}, false},
+		{"web imports worker", listedPackage{ImportPath: m("web"), Imports: []string{m("worker/evidence")}}, true},
+		{"a domain package imports web", listedPackage{ImportPath: m("keyring"), Imports: []string{m("web")}}, true},
+		{"the producer imports web", listedPackage{ImportPath: m("producer"), Imports: []string{m("web")}}, true},
+		{"internal imports web", listedPackage{ImportPath: m("internal/ops"), Imports: []string{m("web")}}, true},
+		{"bitrix24 imports producer", listedPackage{ImportPath: m("bitrix24/portals"), XTestImports: []string{m("producer/identity")}}, true},
+		{"bitrix24 imports keyring", listedPackage{ImportPath: m("bitrix24"), Imports: []string{m("keyring")}}, true},
+		{"web imports the producer and the libraries", listedPackage{ImportPath: m("web"), Imports: []string{m("producer/identity"), m("keyring"), m("pades"), m("storage"), m("internal/ops"), m("bitrix24/portals")}}, false},
+		{"cmd imports web", listedPackage{ImportPath: m("cmd/signet"), Imports: []string{m("web"), m("worker")}}, false},
+		{"bitrix24 imports contracts and internal", listedPackage{ImportPath: m("bitrix24/emulator"), Imports: []string{m("contracts"), m("internal/metrics"), m("bitrix24")}}, false},
 		{"worker imports internal and storage", listedPackage{ImportPath: m("worker"), Imports: []string{m("internal/queue"), m("storage"), m("bitrix24")}}, false},
 		{"contracts imports the standard library", listedPackage{ImportPath: m("contracts"), Imports: []string{"encoding/json", "time"}}, false},
 		{"a name that only starts like worker", listedPackage{ImportPath: m("producer"), Imports: []string{m("workerpool")}}, false},

@@ -61,6 +61,8 @@ type Callback struct {
 	Error  string    `json:"error,omitempty"`
 	Signed *Signed   `json:"signed,omitempty"`
 	Time   time.Time `json:"time"`
+	// TimeZone is the job's (SignJob.TimeZone): the timeline comment shows the signing time in it.
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // NewCallback is job's result on its way back: signed, or failed for reason when signed is nil. The
@@ -70,6 +72,7 @@ func NewCallback(job *SignJob, signed *Signed, reason string, at time.Time) *Cal
 	cb := &Callback{
 		JobID: job.ID, Kind: job.Kind, BatchID: job.BatchID, Portal: job.Portal, Document: job.Document,
 		Signer: job.Signer, Reply: job.Reply, Signed: signed, Error: reason, Time: at, Outcome: OutcomeSigned,
+		TimeZone: job.TimeZone,
 	}
 	if signed == nil {
 		cb.Outcome = OutcomeFailed

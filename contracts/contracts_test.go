@@ -134,6 +134,7 @@ func TestNewCallbackCopiesTheJob(t *testing.T) {
 	job := sampleJob()
 	job.BatchID = "night-7"
 	job.Reply.NotifyUserID = 7
+	job.TimeZone = "Europe/Moscow"
 	at := time.Date(2026, 11, 22, 10, 5, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name    string
@@ -163,8 +164,8 @@ func TestNewCallbackCopiesTheJob(t *testing.T) {
 					}
 				}
 			}
-			if shared != 6 {
-				t.Errorf("%d fields shared by SignJob and Callback, 6 expected (Kind, BatchID, Portal, Document, Signer, Reply): copy a new one in NewCallback and count it here", shared)
+			if shared != 7 {
+				t.Errorf("%d fields shared by SignJob and Callback, 7 expected (Kind, BatchID, Portal, Document, Signer, Reply, TimeZone): copy a new one in NewCallback and count it here", shared)
 			}
 			data, err := cb.Marshal()
 			if err != nil {

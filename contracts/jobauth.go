@@ -29,7 +29,12 @@ import (
 //	stamp.visible, stamp.page, stamp.position, stamp.reason, stamp.location, stamp.evidence,
 //	reply.event_token, reply.workflow_id, reply.notify_user_id
 //
-// A field added to SignJob must be added here, under a new tag ("…/v2"): a test fails until it is.
+// and, under the tag "signet-job-auth/v2" instead, then language, time_zone (issue 18). A job whose
+// language and time zone are both empty is signed with the v1 bytes exactly, so a job queued by an
+// intake from before them still verifies at an upgraded worker; the tag tells the two encodings
+// apart, so a v2 job can never be read as a v1 one.
+//
+// A field added to SignJob must be added here, under a new tag ("…/v3"): a test fails until it is.
 //
 // The key id (kid) is the first 16 hex digits of the SHA-256 of the raw 32-byte public key, so a
 // worker can hold several public keys while the signing key is rotated.
@@ -37,8 +42,12 @@ import (
 // JobAuthAlg is the only signature algorithm a worker accepts.
 const JobAuthAlg = "Ed25519"
 
-// jobAuthTag starts the signed bytes; it changes when the encoding does.
-const jobAuthTag = "signet-job-auth/v1"
+// jobAuthTag starts the signed bytes; it changes when the encoding does. jobAuthTagV1 is the encoding
+// of a job without language and time zone (see above).
+const (
+	jobAuthTag   = "signet-job-auth/v2"
+	jobAuthTagV1 = "signet-job-auth/v1"
+)
 
 // JobAuth is the intake's signature over a job.
 type JobAuth struct {
@@ -65,7 +74,12 @@ func JobKeyID(pub ed25519.PublicKey) string {
 // expiry (see the package-level description above).
 func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 	b := make([]byte, 0, 512)
-	b = append(b, jobAuthTag...)
+	v2 := j.Language != "" || j.TimeZone != ""
+	if v2 {
+		b = append(b, jobAuthTag...)
+	} else {
+		b = append(b, jobAuthTagV1...)
+	}
 	b = append(b, 0)
 	str := func(s string) {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
@@ -115,6 +129,10 @@ func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 	str(j.Reply.EventToken)
 	str(j.Reply.WorkflowID)
 	num(int64(j.Reply.NotifyUserID))
+	if v2 {
+		str(j.Language)
+		str(j.TimeZone)
+	}
 	return b
 }
 

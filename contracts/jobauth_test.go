@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -147,5 +148,50 @@ func BenchmarkJobAuthVerify(b *testing.B) {
 		if err := keys.Verify(j, now); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Issue 18 added the job's language and time zone under a new tag; a job without them keeps the v1
+// bytes, so that a job queued before an upgrade still verifies after it.
+func TestJobAuthLocaleKeepsV1ForOldJobs(t *testing.T) {
+	exp := time.Unix(1_800_000_000, 0)
+	old := sampleJob()
+	if m := old.JobAuthMessage("kid", exp); !strings.HasPrefix(string(m), "signet-job-auth/v1\x00") {
+		t.Fatalf("a job without language and zone is not signed as v1: %q", m[:20])
+	}
+	loc := sampleJob()
+	loc.Language, loc.TimeZone = "ru", "Europe/Moscow"
+	m := loc.JobAuthMessage("kid", exp)
+	if !strings.HasPrefix(string(m), "signet-job-auth/v2\x00") || !strings.HasSuffix(string(m), "\x00\x00\x00\x02ru\x00\x00\x00\x0dEurope/Moscow") {
+		t.Fatalf("a job with language and zone: %q", m)
+	}
+	// Each field alone moves the job to v2 and is covered.
+	for _, mutate := range []func(j *SignJob){func(j *SignJob) { j.Language = "" }, func(j *SignJob) { j.TimeZone = "" }} {
+		j := sampleJob()
+		j.Language, j.TimeZone = "ru", "Europe/Moscow"
+		mutate(j)
+		if b := j.JobAuthMessage("kid", exp); string(b) == string(m) || !strings.HasPrefix(string(b), "signet-job-auth/v2\x00") {
+			t.Errorf("one of language and zone: %q", b)
+		}
+	}
+	// A signed job with a locale survives the wire and verifies; changing the zone breaks it.
+	s := NewJobSigner(newJobKey(t), time.Hour)
+	now := time.Now()
+	s.Sign(loc, now)
+	data, err := loc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSignJob(data)
+	if err != nil || got.Language != "ru" || got.TimeZone != "Europe/Moscow" {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	keys := NewJobKeys(s.Public())
+	if err := keys.Verify(got, now); err != nil {
+		t.Fatal(err)
+	}
+	got.TimeZone = "UTC"
+	if err := keys.Verify(got, now); !errors.Is(err, ErrJobUnauthorised) {
+		t.Fatalf("a changed zone: %v", err)
 	}
 }

@@ -108,6 +108,13 @@ type SignJob struct {
 	Credential string    `json:"credential"` // RFC 7512 PKCS#11 URI of the key, without PIN
 	Stamp      Stamp     `json:"stamp"`
 	Reply      Reply     `json:"reply"`
+	// Language ("ru", a language of the catalogue) and TimeZone (an IANA name, "Europe/Moscow") are
+	// how people read what the worker draws for this job: the visible stamp, the Document-ID stripe
+	// and the certificate of completion (issue 18, must 3 and 4). The intake sets them: the portal's
+	// language or the Sign dialog's LANG, the signer's Bitrix24 TIME_ZONE or signing.time_zone.
+	// Empty: English, UTC. The signature's own time (/M, CMS) is UTC whatever they say.
+	Language string `json:"language,omitempty"`
+	TimeZone string `json:"time_zone,omitempty"`
 	// Auth is the intake's signature over the job (jobauth.go); a worker refuses a job without a
 	// valid, unexpired one before it touches a key or downloads anything.
 	Auth *JobAuth `json:"auth,omitempty"`
@@ -126,6 +133,8 @@ func (j *SignJob) Validate() error {
 		return fmt.Errorf("sign job %s: %w: no credential", j.ID, ErrInvalid)
 	case j.Portal.MemberID == "" && j.Kind != KindBatch:
 		return fmt.Errorf("sign job %s: %w: no portal member_id", j.ID, ErrInvalid)
+	case len(j.Language) > 35 || len(j.TimeZone) > 64:
+		return fmt.Errorf("sign job %s: %w: language or time zone longer than any BCP 47 tag or IANA zone name", j.ID, ErrInvalid)
 	}
 	return nil
 }

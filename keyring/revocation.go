@@ -16,14 +16,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -34,7 +30,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/routes"
 )
 
 // Lifetimes of what the CA publishes. A CRL is good for a day (nextUpdate), and made again at least
@@ -189,14 +184,6 @@ func NewResponder(k *Keyring, src RevocationSource, log *zap.Logger) *Responder 
 		signs: rate.NewLimiter(signsPerSecond, signBurst)}
 }
 
-// Routes mounts the public revocation endpoints. They need no credentials: what they say is public
-// by nature (RFC 5280 §5, RFC 6960 §A.1), and every answer is signed by the CA.
-func (p *Responder) Routes(mux routes.Mux) {
-	mux.HandleFunc("GET /ca/crl/{ca}", p.serveCRL)
-	mux.HandleFunc("GET /ca/ocsp/{request...}", p.serveOCSP)
-	mux.HandleFunc("POST /ca/ocsp", p.serveOCSP)
-}
-
 // ca finds the CA with this subject key identifier, listing the tokens again when it is unknown
 // (not more often than caListRefresh, so random ids cannot make a token busy).
 func (p *Responder) ca(ctx context.Context, match func(*caEntry) bool) (*caEntry, error) {
@@ -270,27 +257,34 @@ func (p *Responder) signer(ctx context.Context, e *caEntry) (*Credential, error)
 	return p.k.Credential(ctx, e.cred.URI)
 }
 
-func (p *Responder) serveCRL(w http.ResponseWriter, r *http.Request) {
-	ski := strings.ToLower(r.PathValue("ca"))
-	e, err := p.ca(r.Context(), func(e *caEntry) bool { return e.ski == ski })
+// ErrUnknownCA: a CRL was asked of a CA that is not on this Signet's tokens.
+var ErrUnknownCA = errors.New("no such CA on this Signet; the URL is the one in the certificate's CRL distribution point")
+
+// ErrCRLUnavailable: the CRL cannot be made now (the CA's token or NATS is unavailable, or the
+// public endpoints asked more signatures of the token than signsPerSecond).
+var ErrCRLUnavailable = errors.New("the CRL cannot be made right now (the CA's token or NATS is unavailable); try again later")
+
+// CRL is the current CRL (DER) of the CA whose subject key identifier is ski (hex, as in the
+// certificates' CRL distribution point, CRLURL): ErrUnknownCA or ErrCRLUnavailable when there is none
+// to give. Whoever asks needs no credentials: a CRL is public by nature (RFC 5280 §5) and signed by
+// the CA.
+func (p *Responder) CRL(ctx context.Context, ski string) ([]byte, error) {
+	ski = strings.ToLower(ski)
+	e, err := p.ca(ctx, func(e *caEntry) bool { return e.ski == ski })
 	if e == nil {
 		if err != nil {
 			p.log.Warn("listing the CAs for a CRL", zap.Error(err))
 		}
-		http.Error(w, "no such CA on this Signet; the URL is the one in the certificate's CRL distribution point", http.StatusNotFound)
-		return
+		return nil, ErrUnknownCA
 	}
-	der, err := p.crl(r.Context(), e)
+	der, err := p.crl(ctx, e)
 	if err != nil {
 		if !errors.Is(err, errTooManySignatures) {
 			p.log.Error("making the CRL", zap.String("ca", e.cred.URI), zap.Error(err))
 		}
-		http.Error(w, "the CRL cannot be made right now (the CA's token or NATS is unavailable); try again later", http.StatusServiceUnavailable)
-		return
+		return nil, ErrCRLUnavailable
 	}
-	w.Header().Set("Content-Type", "application/pkix-crl")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	w.Write(der)
+	return der, nil
 }
 
 // crl returns the CA's current CRL, made again when the revocations changed or it is an hour old.
@@ -334,55 +328,32 @@ func (p *Responder) crl(ctx context.Context, e *caEntry) ([]byte, error) {
 	return der, nil
 }
 
-// serveOCSP answers an OCSP request by GET (base64 in the path) or POST (DER body), RFC 6960 §A.1.
-// Errors of the request are OCSP answers too (§2.3), with HTTP 200.
-func (p *Responder) serveOCSP(w http.ResponseWriter, r *http.Request) {
-	var der []byte
-	var err error
-	if r.Method == http.MethodPost {
-		der, err = io.ReadAll(http.MaxBytesReader(w, r.Body, 8<<10))
-	} else {
-		raw := r.PathValue("request")
-		if u, uerr := url.PathUnescape(raw); uerr == nil {
-			raw = u
-		}
-		der, err = base64.StdEncoding.DecodeString(raw)
-	}
-	answer := func(b []byte) {
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		w.Write(b)
-	}
-	if err != nil {
-		answer(ocsp.MalformedRequestErrorResponse)
-		return
-	}
+// OCSP answers the DER OCSP request der (RFC 6960 §4.1) with a DER OCSP response, and reports
+// whether it is a status answer (good or revoked) rather than an error answer. Errors of the request
+// are OCSP answers too (§2.3): malformedRequest for what does not parse (nil included),
+// unauthorized for a CA that is not on this Signet, tryLater when the tokens cannot be listed or the
+// CA's token may sign no more now. Like the CRL, it needs no credentials (RFC 6960 §A.1).
+func (p *Responder) OCSP(ctx context.Context, der []byte) (answer []byte, status bool) {
 	req, err := ocsp.ParseRequest(der)
 	if err != nil {
-		answer(ocsp.MalformedRequestErrorResponse)
-		return
+		return ocsp.MalformedRequestErrorResponse, false
 	}
-	e, lerr := p.ca(r.Context(), func(e *caEntry) bool { return bytes.Equal(e.keyHash[req.HashAlgorithm], req.IssuerKeyHash) })
+	e, lerr := p.ca(ctx, func(e *caEntry) bool { return bytes.Equal(e.keyHash[req.HashAlgorithm], req.IssuerKeyHash) })
 	if e == nil {
 		if lerr != nil {
 			p.log.Warn("listing the CAs for OCSP", zap.Error(lerr))
-			answer(ocsp.TryLaterErrorResponse)
-			return
+			return ocsp.TryLaterErrorResponse, false
 		}
-		answer(ocsp.UnauthorizedErrorResponse) // not a CA of this Signet (§2.3)
-		return
+		return ocsp.UnauthorizedErrorResponse, false // not a CA of this Signet (§2.3)
 	}
-	resp, err := p.ocspAnswer(r.Context(), e, req)
+	resp, err := p.ocspAnswer(ctx, e, req)
 	if err != nil {
 		if !errors.Is(err, errTooManySignatures) {
 			p.log.Error("answering OCSP", zap.String("ca", e.cred.URI), zap.Error(err))
 		}
-		answer(ocsp.TryLaterErrorResponse)
-		return
+		return ocsp.TryLaterErrorResponse, false
 	}
-	if r.Method == http.MethodGet {
-		w.Header().Set("Cache-Control", "public, max-age=300")
-	}
-	answer(resp)
+	return resp, true
 }
 
 // ocspAnswer is "good" for a serial not on the list and "revoked" (with time and reason) for one on

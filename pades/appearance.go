@@ -16,17 +16,31 @@ import (
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
+
+	"github.com/signet-b24/signet/internal/i18n"
 )
 
 const (
-	signetWidth  = 220.0 // points, as the reader sees the page
-	signetHeight = 72.0
+	signetWidth  = 230.0 // points, as the reader sees the page: Russian's longest line fits at 6.5 pt
+	signetHeight = 80.0
 	signetMargin = 24.0
 	imageWidth   = 56.0
+	// minTextSize is the smallest size a line of the signet is shrunk to: below it a printed stamp is
+	// not legible. A line that would need less (a very long name or issuer) is cut with "…" instead
+	// of running out of the frame (issue 18, must 5: no clipped labels).
+	minTextSize = 5.0
 )
 
-// signetLines is the text of the signet: signer, date and time, certificate serial and issuer, reason.
+// signetLines is the text of the signet in the signer's language (issue 18, must 3 and 4): the title,
+// the signer, the certificate's serial and issuer, its validity and the time of signing in the
+// signer's time zone with the offset shown, and the reason. The words come from the catalogue
+// (stamp.* keys); /M and the CMS keep their UTC time, only what people read is local.
 func signetLines(s Signer, o Options, when time.Time) []string {
+	l := i18n.New(o.Language)
+	zone := o.Zone
+	if zone == nil {
+		zone = when.Location()
+	}
 	name := o.Name
 	if name == "" {
 		name = s.Certificate.Subject.CommonName
@@ -39,16 +53,60 @@ func signetLines(s Signer, o Options, when time.Time) []string {
 		issuer = s.Certificate.Issuer.String()
 	}
 	lines := []string{
-		"Digitally signed by",
+		l.T("stamp.title"),
 		name,
-		"Date: " + when.Format("2006-01-02 15:04:05 -07:00"),
-		fmt.Sprintf("Serial: %X", s.Certificate.SerialNumber),
-		"Issuer: " + issuer,
+		l.T("stamp.serial", fmt.Sprintf("%X", s.Certificate.SerialNumber)),
+		l.T("stamp.issuer", issuer),
+		l.T("stamp.validity", l.Date(s.Certificate.NotBefore.In(zone)), l.Date(s.Certificate.NotAfter.In(zone))),
+		l.T("stamp.time", l.DateTime(when.In(zone))),
 	}
 	if o.Reason != "" {
-		lines = append(lines, "Reason: "+o.Reason)
+		lines = append(lines, l.T("stamp.reason", o.Reason))
 	}
 	return lines
+}
+
+// signetLine is one line of the signet as drawn: its text (cut to fit when it had to be), size and
+// baseline.
+type signetLine struct {
+	text string
+	size float64
+	y    float64
+}
+
+// layoutSignet sizes the lines into a width×height frame whose text starts at textX: one size for
+// every line (the name a fifth larger), each line shrunk further to the frame's width, and cut with
+// "…" when even minTextSize is too wide. Every line ends inside the frame.
+func layoutSignet(fs *fontSubset, lines []string, width, height, textX float64) []signetLine {
+	avail := width - textX - 5
+	lineH := (height - 8) / float64(len(lines))
+	size := math.Min(9, lineH*0.85)
+	y := height - 4 - lineH*0.8
+	out := make([]signetLine, 0, len(lines))
+	for i, line := range lines {
+		sz := size
+		if i == 1 {
+			sz = size * 1.2 // the signer's name stands out
+		}
+		_, wu := fs.encode(line)
+		if lw := float64(wu) / 1000 * sz; lw > avail {
+			sz *= avail / lw
+		}
+		if sz < minTextSize {
+			sz = minTextSize
+			r := []rune(line)
+			for len(r) > 1 {
+				r = r[:len(r)-1]
+				if _, wu := fs.encode(string(r) + "…"); float64(wu)/1000*sz <= avail {
+					break
+				}
+			}
+			line = string(r) + "…"
+		}
+		out = append(out, signetLine{text: line, size: sz, y: y})
+		y -= lineH
+	}
+	return out
 }
 
 // drawAppearance writes the appearance stream (and its font and image) and returns its object
@@ -102,22 +160,10 @@ func drawAppearance(w *increment, alloc func() int, d *document, page types.Dict
 	if err != nil {
 		return 0, nil, err
 	}
-	avail := width - textX - 5
-	lineH := (height - 8) / float64(len(lines))
-	size := math.Min(9, lineH*0.85)
-	y := height - 4 - lineH*0.8
 	content.WriteString("BT 0.1 0.15 0.3 rg\n")
-	for i, line := range lines {
-		hexStr, wu := fs.encode(line)
-		sz := size
-		if i == 1 {
-			sz = size * 1.2 // the signer's name stands out
-		}
-		if lw := float64(wu) / 1000 * sz; lw > avail {
-			sz *= avail / lw
-		}
-		fmt.Fprintf(&content, "/F1 %s Tf 1 0 0 1 %s %s Tm <%s> Tj\n", num(sz), num(textX), num(y), hexStr)
-		y -= lineH
+	for _, line := range layoutSignet(fs, lines, width, height, textX) {
+		hexStr, _ := fs.encode(line.text)
+		fmt.Fprintf(&content, "/F1 %s Tf 1 0 0 1 %s %s Tm <%s> Tj\n", num(line.size), num(textX), num(line.y), hexStr)
 	}
 	content.WriteString("ET\n")
 

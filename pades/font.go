@@ -150,8 +150,9 @@ func (fs *fontSubset) writeObjects(w *increment, alloc func() int) int {
 }
 
 // stampRunes are always in the subset: the characters of the date and serial that change from one
-// signature to the next, so that consecutive signets of one signer share one subset.
-const stampRunes = "0123456789ABCDEF+-: "
+// signature to the next (English month names included), so that consecutive signets of one signer
+// share one subset, and the "…" of a line cut to fit (appearance.go).
+const stampRunes = "0123456789ABCDEF+-:(). …abceglnoprtuvyJMNOS"
 
 // signetFontKey is the cache key of the lines' font: their characters and stampRunes, sorted, each
 // once. It is exact (no hash), so two keys are equal only if the characters are.

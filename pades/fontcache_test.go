@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/image/font/sfnt"
 
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
@@ -45,7 +46,7 @@ func TestFontCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{name, when.Format("2006-01-02 15:04:05")} {
+		for _, want := range []string{name, i18n.New("en").DateTime(when)} {
 			if !strings.Contains(text, want) {
 				t.Errorf("pdftotext lacks %q:\n%s", want, text)
 			}

@@ -31,7 +31,11 @@ const (
 func TestGoldenPositions(t *testing.T) {
 	pdftoppm := testenv.RequireTool(t, "pdftoppm")
 	testKeys(t)
-	s := Signer{Key: testRSAKey, Certificate: testCyrCert, Chain: []*x509.Certificate{testCACert}}
+	// The stamp shows the certificate's validity: fixed dates keep the picture the same every day.
+	cert := mustCert(t, &x509.Certificate{SerialNumber: testCyrCert.SerialNumber, Subject: testCyrCert.Subject,
+		NotBefore: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 11, 1, 0, 0, 0, 0, time.UTC),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment}, testCACert, testRSAKey.Public(), testCAKey)
+	s := Signer{Key: testRSAKey, Certificate: cert, Chain: []*x509.Certificate{testCACert}}
 	in := corpus(t, "invoice.pdf")
 	for _, pos := range []Position{TopLeft, TopCenter, TopRight, BottomLeft, BottomCenter, BottomRight} {
 		t.Run(string(pos), func(t *testing.T) {

@@ -62,6 +62,10 @@ type Options struct {
 	Position                            Position // default bottom-right
 	Image                               []byte   // optional PNG (with alpha) or JPEG drawn in the signet
 	TSA                                 Timestamper
+	// Language (BCP 47, "ru") and Zone of the signet's text: the words and the time people read
+	// (appearance.go, issue 18). "" is English; nil is Time's own location. /M and the CMS keep Time as given.
+	Language string
+	Zone     *time.Location
 
 	// docTimestamp makes the update a document timestamp (doctimestamp.go) instead of a signature:
 	// TSA's token over the ByteRange digest is the /Contents; there is no Signer.

@@ -182,10 +182,10 @@ func (in *Intake) installWindow() time.Duration {
 	return DefaultInstallWindow
 }
 
-//go:embed web/install.html
+//go:embed templates/install.html
 var installFS embed.FS
 
-var installPageTmpl = template.Must(template.ParseFS(installFS, "web/install.html"))
+var installPageTmpl = template.Must(template.ParseFS(installFS, "templates/install.html"))
 
 // handleInstall is the install URL of the application (issue 15, found 1). It takes the three things
 // Bitrix24 sends there: the installation page opened by an administrator inside the portal (a form

@@ -55,6 +55,10 @@ type Intake struct {
 	// JobKey signs each job's authorisation, which workers verify before touching a key. Nil: no job
 	// is queued (the intake refuses to publish an unsigned job).
 	JobKey *contracts.JobSigner
+	// TimeZone (signing.time_zone, an IANA name; "" is UTC) is a job's zone when the signer's
+	// Bitrix24 TIME_ZONE is not known (locale.go).
+	TimeZone string
+	zones    zoneCache
 	// Audit receives the intake's events: requests accepted and refused, OTP outcomes.
 	Audit identity.Recorder
 	Log   *zap.Logger
@@ -127,8 +131,7 @@ func (in *Intake) authorize(ctx context.Context, job *contracts.SignJob, login, 
 			return nil, err
 		}
 		if owner != "" && owner != job.Portal.MemberID {
-			return nil, fmt.Errorf("certificate %s belongs to another Bitrix24 portal; choose one of this portal's certificates: %w",
-				job.Credential, identity.ErrCredentialNotMapped)
+			return nil, &refusal{key: "refusal.credential.otherPortal", args: []any{job.Credential}, err: identity.ErrCredentialNotMapped}
 		}
 	}
 	d, err := in.Identity.Authorize(ctx, login, code, grantID, job.Credential)
@@ -182,13 +185,4 @@ type answer struct {
 	Status    string `json:"status"`
 	Error     string `json:"error,omitempty"`
 	Duplicate bool   `json:"duplicate,omitempty"`
-}
-
-// refusalReason turns an authorisation error into words for the workflow's log.
-func refusalReason(err error) string {
-	var pe *PropertyError
-	if errors.As(err, &pe) {
-		return pe.Error()
-	}
-	return err.Error()
 }

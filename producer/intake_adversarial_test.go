@@ -184,7 +184,7 @@ func TestAttackSSRFDocumentURL(t *testing.T) {
 
 // XSS through the portal's data: a deal file whose name carries markup (any portal user who can attach
 // a file can name it) is shown in the Sign dialog as text, and the dialog's CSP runs only its own
-// nonce'd script. The page of the portal administrator (TestAttackStoredXSS in producer/pages) is the
+// nonce'd script. The page of the portal administrator (TestAttackStoredXSS in web) is the
 // other place where people's text is shown.
 func TestAttackXSSInSignDialog(t *testing.T) {
 	f := newFixture(t)

@@ -27,14 +27,15 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/internal/routes"
 )
 
-//go:embed web/placement.html
-var webFS embed.FS
+//go:embed templates/placement.html
+var placementFS embed.FS
 
-var placementPage = template.Must(template.ParseFS(webFS, "web/placement.html"))
+var placementPage = template.Must(template.ParseFS(placementFS, "templates/placement.html"))
 
 // formTTL bounds how long a Sign dialog may be left open before its form token expires.
 const formTTL = 30 * time.Minute
@@ -65,6 +66,8 @@ type formContext struct {
 	Login    string `json:"l"`
 	Nonce    string `json:"n"`
 	Expires  int64  `json:"e"`
+	// Lang is LANG of the placement request: the language of the job's stamp (locale.go).
+	Lang string `json:"g,omitempty"`
 }
 
 func (in *Intake) formMAC(ctxValue string) string {
@@ -204,7 +207,8 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nonce := randomHex(16)
-	fc := formContext{MemberID: memberID, DealID: dealID, UserID: uid, Login: user.Login, Nonce: nonce, Expires: in.now().Add(formTTL).Unix()}
+	fc := formContext{MemberID: memberID, DealID: dealID, UserID: uid, Login: user.Login, Nonce: nonce, Expires: in.now().Add(formTTL).Unix(),
+		Lang: clip(r.URL.Query().Get("LANG"), 8)}
 	raw, _ := json.Marshal(fc)
 	ctxValue := base64.RawURLEncoding.EncodeToString(raw)
 	view := placementView{
@@ -432,10 +436,13 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		claim.release(ctx)
 		log.Info("Sign dialog: refused", zap.Error(err))
 		metrics.IntakeTotal.WithLabelValues("placement", "refused").Inc()
-		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalReason(err)})
+		// In the language of the person at the dialog (LANG of the placement request), as a robot's
+		// refusal is in the portal's (refusal.go).
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalIn(i18n.For(i18n.FromBitrix24(fc.Lang)), err, fc.Login)})
 		return
 	}
 	job.Signer.Authorization, job.Signer.GrantID = d.Method, d.GrantID
+	in.setLocale(ctx, job, fc.Lang)
 	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Job: job}); err != nil {
 		if !errors.Is(err, errClaimLost) {
 			claim.release(ctx)

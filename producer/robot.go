@@ -20,6 +20,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/metrics"
 )
 
@@ -38,13 +39,6 @@ const (
 
 // Positions of the visible signet, in the order of the dialog's grid.
 var Positions = []string{"top-left", "top-center", "top-right", "bottom-left", "bottom-center", "bottom-right"}
-
-// PropertyError says which robot property is wrong and how to fix it.
-type PropertyError struct{ Property, Problem string }
-
-func (e *PropertyError) Error() string {
-	return fmt.Sprintf("robot property %q: %s", e.Property, e.Problem)
-}
 
 // RobotJobID derives the job id from the portal and the robot's event_token, which Bitrix24 makes new for
 // every execution of a robot: the same call sent twice is the same job.
@@ -99,6 +93,8 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		Reply:    contracts.Reply{EventToken: req.EventToken, WorkflowID: req.WorkflowID},
 		Document: contracts.Document{DocumentID: req.DocumentID},
 	}
+	// Refusals are told to the workflow in the portal's language (refusal.go).
+	lang := i18n.For(i18n.FromBitrix24(portal.Language))
 	if typ, id, err := req.DocumentItem(); err == nil && typ == "DEAL" {
 		job.Document.EntityTypeID, job.Document.EntityID = 2, id
 	}
@@ -119,7 +115,7 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Code != in.RobotCode {
-		in.refuse(ctx, w, log, job, claim, fmt.Sprintf("robot code %q is not Signet's robot %q; re-register the robot with `signet admin bitrix24 register`", clip(req.Code, 64), in.RobotCode))
+		in.refuse(ctx, w, log, job, claim, lang, &refusal{key: "refusal.robotCode", args: []any{clip(req.Code, 64), in.RobotCode}})
 		return
 	}
 	if err := in.fillFromProperties(ctx, req, portal, job); err != nil {
@@ -128,9 +124,10 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 			in.unavailable(w, log, job, "could not authorise the robot call", err)
 			return
 		}
-		in.refuse(ctx, w, log, job, claim, refusalReason(err))
+		in.refuse(ctx, w, log, job, claim, lang, err)
 		return
 	}
+	in.setLocale(ctx, job, portal.Language)
 	// Recorded before it is published: a repeat after a lost publish sends this job, without asking
 	// for the (now used) code again.
 	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Job: job}); err != nil {
@@ -187,13 +184,20 @@ func (in *Intake) unavailable(w http.ResponseWriter, log *zap.Logger, job *contr
 	reply(w, http.StatusServiceUnavailable, answer{JobID: job.ID, Status: "error", Error: "Signet is temporarily unavailable; Bitrix24 may retry"})
 }
 
-// refuse records the refusal of the claimed call, answers 422 and sends the reason to the workflow
-// through the callback stream.
-func (in *Intake) refuse(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, reason string) {
+// refuse records the refusal of the claimed call (in English, for the audit and the operator),
+// answers 422 and sends the reason to the workflow through the callback stream in the portal's
+// language lang.
+func (in *Intake) refuse(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, lang *i18n.Localizer, why error) {
+	signer := job.Signer.Login
+	if signer == "" && job.Signer.BitrixUserID > 0 {
+		signer = "user_" + strconv.Itoa(job.Signer.BitrixUserID)
+	}
+	english := refusalIn(i18n.For(i18n.Fallback), why, signer)
 	e := audit.JobEvent(contracts.AuditRequestRefused, job)
-	e.Outcome, e.Reason = contracts.AuditRefused, reason
+	e.Outcome, e.Reason = contracts.AuditRefused, english
 	in.record(ctx, e)
-	log.Warn("sign request refused", zap.String("reason", reason))
+	log.Warn("sign request refused", zap.String("reason", english))
+	reason := refusalIn(lang, why, signer)
 	if err := claim.set(ctx, callRecord{State: callRefused, Since: in.now().UTC(), Job: job, Reason: reason}); err != nil {
 		if !errors.Is(err, errClaimLost) {
 			claim.release(ctx)
@@ -221,7 +225,7 @@ func (in *Intake) sendRefusal(ctx context.Context, w http.ResponseWriter, log *z
 func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotRequest, portal *portals.Portal, job *contracts.SignJob) error {
 	for k, v := range req.Properties {
 		if n := propertySize(v); n > maxProperty {
-			return &PropertyError{clip(k, 64), fmt.Sprintf("%d bytes, longer than any value Signet takes (%d)", n, maxProperty)}
+			return &PropertyError{clip(k, 64), "refusal.property.tooLong", []any{strconv.Itoa(n), strconv.Itoa(maxProperty)}}
 		}
 	}
 	prop := func(k string) string {
@@ -240,14 +244,14 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	doc := prop(PropDocument)
 	switch {
 	case doc == "":
-		return &PropertyError{PropDocument, "empty; choose the PDF file to sign"}
+		return &PropertyError{PropDocument, "refusal.document.empty", nil}
 	case isFileFieldCode(doc):
 		field, fileID, ok := parseFileField(doc)
 		if !ok {
-			return &PropertyError{PropDocument, "a deal file field is UF_CRM_<code>, optionally with the file id: UF_CRM_<code>:<file id>"}
+			return &PropertyError{PropDocument, "refusal.document.fileField", nil}
 		}
 		if job.Document.EntityTypeID != 2 {
-			return &PropertyError{PropDocument, "a file field code works only in a deal's robot; give a Disk file id or a file instead"}
+			return &PropertyError{PropDocument, "refusal.document.fileFieldNotDeal", nil}
 		}
 		job.Document.FileField, job.Document.FileID = field, fileID
 	case isDigits(doc):
@@ -256,10 +260,10 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	default:
 		u, err := url.Parse(doc)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return &PropertyError{PropDocument, "neither a Disk file id nor a file URL"}
+			return &PropertyError{PropDocument, "refusal.document.notFile", nil}
 		}
 		if !strings.EqualFold(u.Host, portal.Auth.Domain) {
-			return &PropertyError{PropDocument, fmt.Sprintf("the file is on %s, outside the portal %s; Signet only downloads from the portal", u.Hostname(), portal.Auth.Domain)}
+			return &PropertyError{PropDocument, "refusal.document.outside", []any{u.Hostname(), portal.Auth.Domain}}
 		}
 		job.Document.URL = doc
 		job.Document.FileName = pathBase(u.Path)
@@ -268,8 +272,9 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	signer := strings.TrimPrefix(prop(PropSigner), "user_")
 	uid, err := strconv.Atoi(signer)
 	if err != nil || uid <= 0 {
-		return &PropertyError{PropSigner, "must be a Bitrix24 user (user_<ID>)"}
+		return &PropertyError{PropSigner, "refusal.signer.format", nil}
 	}
+	job.Signer.BitrixUserID = uid // names the signer in a refusal before the login is known
 	user, err := in.Identity.UserByBitrixID(ctx, job.Portal.MemberID, uid)
 	if err != nil {
 		return fmt.Errorf("signer user_%d: %w", uid, err)
@@ -282,14 +287,14 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 		job.Credential = user.DefaultCredential
 	}
 	if job.Credential == "" {
-		return &PropertyError{PropCredential, fmt.Sprintf("empty, and %s has no default certificate; choose one or ask the administrator to map one", user.Login)}
+		return &PropertyError{PropCredential, "refusal.credential.empty", []any{user.Login}}
 	}
 	if !strings.HasPrefix(job.Credential, "pkcs11:") {
-		return &PropertyError{PropCredential, "must be a certificate's PKCS#11 URI (pkcs11:token=…;object=…); see `signet admin cert list`"}
+		return &PropertyError{PropCredential, "refusal.credential.format", nil}
 	}
 	if _, err := keyring.ParseURI(job.Credential); errors.Is(err, keyring.ErrPINInURI) {
-		// keyring's one rule: a pin-value is refused with words that never hold the PIN.
-		return &PropertyError{PropCredential, err.Error()}
+		// keyring's one rule (keyring.ErrPINInURI): a pin-value is refused with words that never hold the PIN.
+		return &PropertyError{PropCredential, "refusal.credential.pin", nil}
 	}
 
 	switch v := strings.ToUpper(prop(PropVisible)); v {
@@ -297,17 +302,17 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	case "Y":
 		job.Stamp.Visible = true
 	default:
-		return &PropertyError{PropVisible, "must be Y or N"}
+		return &PropertyError{PropVisible, "refusal.yesNo", nil}
 	}
 	switch v := prop(PropPage); v {
 	case "", "first", "last":
 		job.Stamp.Page = v
 	default:
-		return &PropertyError{PropPage, "must be first or last"}
+		return &PropertyError{PropPage, "refusal.page", nil}
 	}
 	if v := prop(PropPosition); v != "" {
 		if !contains(Positions, v) {
-			return &PropertyError{PropPosition, "must be one of " + strings.Join(Positions, ", ")}
+			return &PropertyError{PropPosition, "refusal.position", []any{strings.Join(Positions, ", ")}}
 		}
 		job.Stamp.Position = v
 	}
@@ -316,11 +321,11 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	case "Y":
 		job.Stamp.Evidence = true
 	default:
-		return &PropertyError{PropEvidence, "must be Y or N"}
+		return &PropertyError{PropEvidence, "refusal.yesNo", nil}
 	}
 	job.Stamp.Reason = prop(PropReason)
 	if len(job.Stamp.Reason) > 200 {
-		return &PropertyError{PropReason, "longer than 200 characters"}
+		return &PropertyError{PropReason, "refusal.reason.tooLong", nil}
 	}
 
 	d, err := in.authorize(ctx, job, user.Login, prop(PropOTP), "")

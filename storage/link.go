@@ -1,15 +1,14 @@
 package storage
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +17,7 @@ import (
 )
 
 // LinkPath is the path prefix of the local backend's download links: PublicURL + LinkPath + key.
-// Mount LinkHandler there (mux.Handle(storage.LinkPath, storage.LinkHandler(store))).
+// web/files.go serves them there (OpenLink).
 const LinkPath = "/files/"
 
 // Links are PublicURL/files/<key>?expires=<unix seconds>&sig=<base64url HMAC-SHA256>, the MAC covering
@@ -38,86 +37,45 @@ func signLink(base, key string, expires time.Time, secret []byte) string {
 	return u + "?" + q.Encode()
 }
 
-// LinkHandler serves the local backend's signed links: it checks the HMAC and the expiry (403 otherwise)
-// and streams the object, verifying its SHA-256 on the way; a tampered file is cut off before its last
-// bytes so the download fails instead of delivering wrong content. Mount it at LinkPath, with or
-// without http.StripPrefix. For other backends it answers 404: their links are presigned S3 URLs.
-func LinkHandler(s Store) http.Handler {
-	ls, ok := s.(*localStore)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ok {
-			http.Error(w, "download links are served by the object store with this storage backend", http.StatusNotFound)
-			return
-		}
-		ls.serveLink(w, r)
-	})
+// Why OpenLink refuses a link; web/files.go answers each with its status.
+var (
+	// ErrLinksElsewhere: this backend's links are presigned S3 URLs, served by the object store.
+	ErrLinksElsewhere = errors.New("download links are served by the object store with this storage backend")
+	// ErrLinkInvalid: the signature does not cover this key and expiry (tampered, or another secret).
+	ErrLinkInvalid = errors.New("invalid download link")
+	// ErrLinkExpired: the link was genuine and its time is up.
+	ErrLinkExpired = errors.New("download link has expired; ask for a new one")
+)
+
+// ServesLinks reports whether s is the local backend, whose links Signet serves itself (OpenLink);
+// other backends' links are presigned S3 URLs.
+func ServesLinks(s Store) bool {
+	_, ok := s.(*localStore)
+	return ok
 }
 
-func (s *localStore) serveLink(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+// OpenLink checks a download link of the local backend, as the link carries them (the key after
+// LinkPath, and its expires and sig parameters), and opens the object: ErrLinkInvalid unless the HMAC
+// covers the key and the expiry, ErrLinkExpired after it, ErrNotFound when the object is gone. The
+// reader verifies the object's SHA-256 and fails at EOF when it does not match, so whoever streams it
+// can hold back the last bytes and deliver nothing wrong.
+func OpenLink(ctx context.Context, s Store, key, expires, sig string) (io.ReadCloser, Object, error) {
+	ls, ok := s.(*localStore)
+	if !ok {
+		return nil, Object{}, ErrLinksElsewhere
 	}
-	p := r.URL.Path
-	if strings.HasPrefix(p, LinkPath) {
-		p = strings.TrimPrefix(p, LinkPath)
-	} else {
-		p = strings.TrimPrefix(p, "/")
+	exp, err := strconv.ParseInt(expires, 10, 64)
+	mac, serr := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || serr != nil || len(ls.o.LinkSecret) == 0 || ValidateKey(key) != nil ||
+		!hmac.Equal(mac, linkMAC(ls.o.LinkSecret, key, exp)) {
+		return nil, Object{}, ErrLinkInvalid
 	}
-	key := p
-	q := r.URL.Query()
-	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
-	sig, serr := base64.RawURLEncoding.DecodeString(q.Get("sig"))
-	if err != nil || serr != nil || len(s.o.LinkSecret) == 0 || ValidateKey(key) != nil ||
-		!hmac.Equal(sig, linkMAC(s.o.LinkSecret, key, exp)) {
-		http.Error(w, "invalid download link", http.StatusForbidden)
-		return
+	if ls.o.Now().Unix() >= exp {
+		return nil, Object{}, ErrLinkExpired
 	}
-	if s.o.Now().Unix() >= exp {
-		http.Error(w, "download link has expired; ask for a new one", http.StatusForbidden)
-		return
+	rc, obj, err := ls.Get(ctx, key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		ls.log.Error("serving download link failed", zap.String("key", key), zap.Error(err))
 	}
-	rc, obj, err := s.Get(r.Context(), key)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		http.Error(w, "document not found (it may have passed its retention period)", http.StatusNotFound)
-		return
-	case err != nil:
-		s.log.Error("serving download link failed", zap.String("key", key), zap.Error(err))
-		http.Error(w, "document cannot be served", http.StatusInternalServerError)
-		return
-	}
-	defer rc.Close()
-	h := w.Header()
-	h.Set("Content-Type", obj.ContentType)
-	h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
-	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", path.Base(key)))
-	h.Set("Cache-Control", "private, no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if r.Method == http.MethodHead {
-		return
-	}
-	// Write each chunk only after the next read succeeded, so the final chunk is held until the
-	// SHA-256 check at EOF has passed.
-	buf, held := make([]byte, 32<<10), make([]byte, 0, 32<<10)
-	for {
-		n, rerr := rc.Read(buf)
-		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			s.log.Error("download aborted", zap.String("key", key), zap.Error(rerr))
-			panic(http.ErrAbortHandler) // the client sees a broken transfer, not a complete wrong file
-		}
-		if len(held) > 0 {
-			if _, err := w.Write(held); err != nil {
-				return
-			}
-		}
-		held = append(held[:0], buf[:n]...)
-		if rerr != nil { // io.EOF and verified
-			if len(held) > 0 {
-				_, _ = w.Write(held)
-			}
-			return
-		}
-	}
+	return rc, obj, err
 }

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -336,21 +334,19 @@ func TestLocalLinks(t *testing.T) {
 	if _, err := st.Put(ctx, key, bytes.NewReader(data), -1, "application/pdf", ""); err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(LinkPath, LinkHandler(st))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	st.o.PublicURL = srv.URL
-
-	get := func(link string) (int, []byte) {
+	// open follows a link as web/files.go does: the key after LinkPath, the expires and sig parameters.
+	open := func(link string) ([]byte, error) {
 		t.Helper()
-		resp, err := http.Get(link)
+		u, err := url.Parse(link)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		rc, _, err := OpenLink(ctx, st, strings.TrimPrefix(u.Path, LinkPath), u.Query().Get("expires"), u.Query().Get("sig"))
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(rc)
 	}
 
 	link, err := st.URL(ctx, key, time.Hour)
@@ -360,8 +356,11 @@ func TestLocalLinks(t *testing.T) {
 	if strings.Contains(link, string(st.o.LinkSecret)) {
 		t.Fatal("link contains the secret")
 	}
-	if code, b := get(link); code != 200 || !bytes.Equal(b, data) {
-		t.Fatalf("GET link = %d %q", code, b)
+	if !strings.HasPrefix(link, st.o.PublicURL+LinkPath) {
+		t.Fatalf("link %s is not under %s%s", link, st.o.PublicURL, LinkPath)
+	}
+	if b, err := open(link); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("link = %v %q", err, b)
 	}
 
 	u, _ := url.Parse(link)
@@ -372,23 +371,23 @@ func TestLocalLinks(t *testing.T) {
 		q2.Set("sig", "B"+q.Get("sig")[1:])
 	}
 	tampered.RawQuery = q2.Encode()
-	if code, _ := get(tampered.String()); code != http.StatusForbidden {
-		t.Fatalf("tampered signature: %d, want 403", code)
+	if _, err := open(tampered.String()); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("tampered signature: %v, want ErrLinkInvalid", err)
 	}
 	longer := *u
 	longer.RawQuery = url.Values{"expires": {q.Get("expires") + "0"}, "sig": {q.Get("sig")}}.Encode()
-	if code, _ := get(longer.String()); code != http.StatusForbidden {
-		t.Fatalf("extended expiry: %d, want 403", code)
+	if _, err := open(longer.String()); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("extended expiry: %v, want ErrLinkInvalid", err)
 	}
 	other := *u
 	other.Path = strings.Replace(u.Path, "job-1.pdf", "job-2.pdf", 1)
-	if code, _ := get(other.String()); code != http.StatusForbidden {
-		t.Fatalf("other key with the same signature: %d, want 403", code)
+	if _, err := open(other.String()); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("other key with the same signature: %v, want ErrLinkInvalid", err)
 	}
 
 	clk.Add(time.Hour + time.Second)
-	if code, _ := get(link); code != http.StatusForbidden {
-		t.Fatalf("expired link: %d, want 403", code)
+	if _, err := open(link); !errors.Is(err, ErrLinkExpired) {
+		t.Fatalf("expired link: %v, want ErrLinkExpired", err)
 	}
 
 	if _, err := st.URL(ctx, key, 7*24*time.Hour+time.Second); !errors.Is(err, ErrExpiry) {
@@ -415,21 +414,19 @@ func testLocalLinkTamperedFileFailsDownload(t *testing.T, mode metaMode) {
 	edited := bytes.Clone(data)
 	edited[len(edited)-1] ^= 0xff
 	os.WriteFile(filepath.Join(dir, filepath.FromSlash(key)), edited, 0o640)
-	srv := httptest.NewServer(LinkHandler(st))
-	defer srv.Close()
-	st.o.PublicURL = srv.URL
 	link, _ := st.URL(ctx, key, time.Minute)
-	resp, err := http.Get(link)
+	u, _ := url.Parse(link)
+	rc, _, err := OpenLink(ctx, st, strings.TrimPrefix(u.Path, LinkPath), u.Query().Get("expires"), u.Query().Get("sig"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b, err := io.ReadAll(rc)
+	rc.Close()
 	if err == nil && bytes.Equal(b, edited) {
 		t.Fatal("the tampered file was delivered completely")
 	}
 	if err == nil {
-		t.Fatalf("download of a tampered file ended without error (%d of %d bytes)", len(b), len(edited))
+		t.Fatalf("reading a tampered file ended without error (%d of %d bytes)", len(b), len(edited))
 	}
 }
 

@@ -186,8 +186,14 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 	}
 	if cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented {
 		// commentMark stays the same in every language: commentExists finds the comment by it.
+		// The signing time in the signer's zone with its offset (issue 18, must 4); UTC for a job
+		// without one, or whose zone this worker cannot load.
+		zone, err := i18n.LoadZone(cb.TimeZone)
+		if err != nil {
+			zone = time.UTC
+		}
 		comment := l.T("callback.comment.signed", fileName(cb), cb.Signer.Login, s.CertificateSubject, s.CertificateSerial,
-			s.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.SHA256After, commentMark(cb.JobID), s.AuditID)
+			l.DateTime(s.SignedAt.In(zone)), s.SHA256After, commentMark(cb.JobID), s.AuditID)
 		todo = append(todo, step{name: "timeline comment", method: "crm.timeline.comment.add",
 			params: map[string]any{"fields": map[string]any{"ENTITY_ID": cb.Document.EntityID, "ENTITY_TYPE": "deal", "COMMENT": comment}},
 			done:   func(s *Steps) { s.Commented = true },

@@ -67,10 +67,14 @@ func TestCallbackMessagesInThePortalsLanguage(t *testing.T) {
 	for _, tc := range []struct {
 		recorded                        string
 		comment, logOK, logFail, notify string
+		zone, time                      string // the job's zone, and the signing time the comment shows in it
 	}{
-		{"ru", "Документ invoice.pdf подписан пользователем mary", "Подписано: mary", "Не подписано: the token is locked", "Signet не смог подписать invoice.pdf"},
-		{"ua", "Документ invoice.pdf подписан пользователем mary", "Подписано: mary", "Не подписано: the token is locked", "Signet не смог подписать invoice.pdf"},
-		{"", "Document invoice.pdf signed by mary", "Signed by mary", "Not signed: the token is locked", "Signet could not sign invoice.pdf"},
+		{"ru", "Документ invoice.pdf подписан пользователем mary", "Подписано: mary", "Не подписано: the token is locked", "Signet не смог подписать invoice.pdf",
+			"Europe/Moscow", "03.12.2026 10:51 (UTC+03:00)"},
+		{"ua", "Документ invoice.pdf подписан пользователем mary", "Подписано: mary", "Не подписано: the token is locked", "Signet не смог подписать invoice.pdf",
+			"", "03.12.2026 07:51 (UTC+00:00)"},
+		{"", "Document invoice.pdf signed by mary", "Signed by mary", "Not signed: the token is locked", "Signet could not sign invoice.pdf",
+			"Asia/Yekaterinburg", "at 3 Dec 2026 12:51 UTC+5."},
 	} {
 		t.Run("portal language "+tc.recorded, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -109,7 +113,7 @@ func TestCallbackMessagesInThePortalsLanguage(t *testing.T) {
 			signed := &contracts.Callback{JobID: "job-ok", Kind: contracts.KindRobot, Portal: contracts.Portal{MemberID: portal.MemberID()},
 				Document: contracts.Document{EntityTypeID: 2, EntityID: 501, FileName: "invoice.pdf"},
 				Signer:   contracts.Signer{Login: "mary"}, Reply: contracts.Reply{EventToken: okTok},
-				Outcome: contracts.OutcomeSigned,
+				Outcome: contracts.OutcomeSigned, TimeZone: tc.zone,
 				Signed: &contracts.Signed{PDFKey: "signed/test.pdf", SHA256After: "ab12", CertificateSubject: "CN=Mary", CertificateSerial: "7",
 					SignedAt: time.Date(2026, 12, 3, 7, 51, 30, 0, time.UTC), AuditID: "a-1"}}
 			if err := caller.Deliver(ctx, signed, false); err != nil {
@@ -118,6 +122,9 @@ func TestCallbackMessagesInThePortalsLanguage(t *testing.T) {
 			comments := portal.TimelineComments(501)
 			if len(comments) != 1 || !strings.HasPrefix(comments[0].Comment, tc.comment) || !strings.Contains(comments[0].Comment, commentMark("job-ok")) {
 				t.Fatalf("timeline comments %+v; want one starting %q with %q", comments, tc.comment, commentMark("job-ok"))
+			}
+			if !strings.Contains(comments[0].Comment, tc.time) {
+				t.Errorf("the comment %q does not show the signing time as %q", comments[0].Comment, tc.time)
 			}
 			if strings.Contains(comments[0].Comment, "%!") || !strings.Contains(comments[0].Comment, "a-1.") {
 				t.Errorf("comment badly formatted: %q", comments[0].Comment)

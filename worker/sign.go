@@ -16,6 +16,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/pades"
@@ -156,7 +157,17 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	metrics.StageSeconds.WithLabelValues("download").Observe(time.Since(t0).Seconds())
 
 	now := s.now().UTC()
+	// What people read (the stamp, the stripe, the completion page) is in the job's language and the
+	// signer's zone (issue 18); the intake checked the zone, and a worker that cannot load it writes
+	// UTC rather than fail a signature over a label.
+	zone, zerr := i18n.LoadZone(job.TimeZone)
+	if zerr != nil {
+		s.Log.Warn("job's time zone unknown here; the stamp shows UTC", zap.String("job_id", job.ID), zap.String("time_zone", job.TimeZone))
+		zone = time.UTC
+	}
 	opts := pades.Options{
+		Language: job.Language,
+		Zone:     zone,
 		Time:     now,
 		Name:     cred.Certificate.Subject.CommonName,
 		Reason:   job.Stamp.Reason,
@@ -203,7 +214,8 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 			}
 			err = evidence.Prepare(ctx, in, src, evidence.Facts{DocumentID: job.ID, OriginalSHA256: original, FileName: name,
 				Signer: job.Signer.Login, Certificate: cred.Certificate.Subject.String(),
-				CertSerial: serialHex(cred.Certificate.SerialNumber.Bytes()), Time: now, PublicURL: s.PublicURL})
+				CertSerial: serialHex(cred.Certificate.SerialNumber.Bytes()), Time: now, PublicURL: s.PublicURL,
+				Language: job.Language, Zone: zone})
 			release()
 			if err != nil {
 				// classify, not Permanent: a job cancelled at the drain deadline, a full disk or a

@@ -28,6 +28,8 @@ func methodScope(name string) string {
 		return "crm"
 	case strings.HasPrefix(name, "im."):
 		return "im"
+	case name == "user.get":
+		return "user_brief" // or the wider user_basic or user (bitrix24-people-notes.md §2)
 	}
 	return ""
 }
@@ -38,7 +40,8 @@ func (p *Portal) hasScope(name string) bool {
 		return true
 	}
 	for _, s := range strings.Split(p.cfg.Scope, ",") {
-		if strings.TrimSpace(s) == need {
+		s = strings.TrimSpace(s)
+		if s == need || need == "user_brief" && (s == "user_basic" || s == "user") { // wider user scopes include user_brief
 			return true
 		}
 	}

@@ -42,7 +42,10 @@ type Config struct {
 	// Language is the portal's language id: LANGUAGE_ID of ONAPPINSTALL/ONAPPUNINSTALL and app.info, and
 	// LANG of the installation page and placement requests (every user of the emulator reads the
 	// portal's language). Default "en".
-	Language   string
+	Language string
+	// TimeZones are the users' TIME_ZONE as user.get answers it (IANA names, "Europe/Moscow"); a user
+	// not named has "", as a real user who never chose a zone.
+	TimeZones  map[int]string
 	RatePerSec float64 // leaky bucket drain per second (reference §8.1); 0 = no limit
 	Burst      int     // bucket size; 0 = no limit
 	Log        *zap.Logger

@@ -80,6 +80,7 @@ func (p *Portal) methods() map[string]method {
 		"app.info":                  p.appInfo,
 		"user.current":              p.userCurrent,
 		"user.admin":                p.userAdmin,
+		"user.get":                  p.userGet,
 	}
 }
 

@@ -3,6 +3,10 @@ package portals_test
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -12,20 +16,46 @@ import (
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
-	"github.com/signet-b24/signet/producer/identity"
 )
 
-func keys(t *testing.T) *identity.Keys {
+// testSealer seals with AES-256-GCM under a random key of its own, the aad bound, into JSON (the
+// registry stores a sealed record as a JSON value), as Signet's sealer (producer/identity.Keys) does; a record sealed by one does not
+// open with another. It keeps the registry's test free of the producer (arch_test.go).
+type testSealer struct{ aead cipher.AEAD }
+
+func keys(t *testing.T) *testSealer {
 	t.Helper()
-	line, err := identity.GenerateKeyLine()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := identity.LoadKeys(line)
+	aead, err := cipher.NewGCM(block)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k
+	return &testSealer{aead: aead}
+}
+
+func (s *testSealer) Seal(plain []byte, aad string) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return json.Marshal(sealedRecord{Nonce: nonce, Data: s.aead.Seal(nil, nonce, plain, []byte(aad))})
+}
+
+type sealedRecord struct{ Nonce, Data []byte }
+
+func (s *testSealer) Open(data []byte, aad string) ([]byte, error) {
+	var r sealedRecord
+	if err := json.Unmarshal(data, &r); err != nil || len(r.Nonce) != s.aead.NonceSize() {
+		return nil, errors.New("not a sealed record")
+	}
+	return s.aead.Open(nil, r.Nonce, r.Data, []byte(aad))
 }
 
 // The access token, refresh token and application_token are never in the bucket in clear, and a
@@ -115,7 +145,7 @@ func TestSaveRotatesTokensAtomically(t *testing.T) {
 
 // countingSealer counts how often a record is unsealed.
 type countingSealer struct {
-	*identity.Keys
+	*testSealer
 	mu    sync.Mutex
 	opens int
 }
@@ -124,7 +154,7 @@ func (c *countingSealer) Open(data []byte, aad string) ([]byte, error) {
 	c.mu.Lock()
 	c.opens++
 	c.mu.Unlock()
-	return c.Keys.Open(data, aad)
+	return c.testSealer.Open(data, aad)
 }
 
 // Every REST call reads its portal, so a revision already decoded is not unsealed again; but tokens
@@ -133,7 +163,7 @@ func TestGetDecodesEachRevisionOnce(t *testing.T) {
 	ctx := context.Background()
 	ns := natstest.Start(t)
 	k := keys(t)
-	sealer := &countingSealer{Keys: k}
+	sealer := &countingSealer{testSealer: k}
 	reg, err := portals.Open(ctx, ns.JS, 1, sealer)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/signet-b24/signet/producer/pages"
+	"github.com/signet-b24/signet/web"
 )
 
 func init() {
@@ -60,7 +60,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err != nil {
 			return err
 		}
-		if err := pages.SetLocalAdmin(path, login, pw); err != nil {
+		if err := web.SetLocalAdmin(path, login, pw); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "local administrator %s set in %s; sign in at %s/admin\n", login, path, cfg.PublicURL)
@@ -68,12 +68,12 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if login == "" {
 			return usageError{errors.New("remove needs a LOGIN")}
 		}
-		if err := pages.RemoveLocalAdmin(path, login); err != nil {
+		if err := web.RemoveLocalAdmin(path, login); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "local administrator %s removed from %s\n", login, path)
 	case "list":
-		logins, err := pages.LocalAdmins(path)
+		logins, err := web.LocalAdmins(path)
 		if err != nil {
 			return err
 		}

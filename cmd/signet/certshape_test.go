@@ -19,6 +19,7 @@ import (
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"
+	"github.com/signet-b24/signet/web"
 )
 
 // The three doors that make certificates (the command line, the admin API, the control panel) make
@@ -64,7 +65,7 @@ func TestCertificateDefaultsAreTheSameThroughEveryDoor(t *testing.T) {
 		{"/v1/admin/credentials/self-signed", "api-self", signerSubject, ""},
 		{"/v1/admin/ca/issue", "api-issued", signerSubject, caURI("api")},
 	} {
-		body, _ := json.Marshal(keyring.CertRequest{Token: tok, Label: c.label, Subject: c.subject, CA: c.ca})
+		body, _ := json.Marshal(web.CertRequest{Token: tok, Label: c.label, Subject: c.subject, CA: c.ca})
 		req, _ := http.NewRequest(http.MethodPost, env.base+c.path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+hex.EncodeToString(secret))
 		req.Header.Set("Content-Type", "application/json")

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/jobkey"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/identity"
@@ -128,7 +129,8 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	enq := &batch.Enqueuer{JS: js, KV: kv, Store: store, Identity: idsvc, JobKey: jobKey}
 	sum, err := enq.Enqueue(ctx, batch.Request{
 		Login: *login, Credential: *credential, Manifest: m, GrantTTL: *ttl,
-		Stamp: contracts.Stamp{Visible: *visible, Page: *page, Position: *position, Reason: *reason},
+		Stamp:    contracts.Stamp{Visible: *visible, Page: *page, Position: *position, Reason: *reason},
+		Language: i18n.FromEnv(os.Getenv).String(), TimeZone: cfg.Signing.TimeZone,
 		OTP: func() (string, error) {
 			if *otp != "" {
 				return *otp, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/pades"
+	"github.com/signet-b24/signet/web"
 )
 
 // revList is the revocation list Signet keeps in NATS KV, in memory.
@@ -35,7 +36,7 @@ func (r *revList) Revocations(context.Context) ([]contracts.Revocation, error) {
 	return append([]contracts.Revocation(nil), r.list...), nil
 }
 
-// B-LT with Signet's own CA (issue 17 must 4): its OCSP responder (keyring.Responder, as `signet
+// B-LT with Signet's own CA (issue 17 must 4): its OCSP responder (keyring.Responder behind web.Revocation, as `signet
 // serve` mounts it) answers for a certificate it issued; the extended document validates with the
 // responder gone; once the certificate is revoked, `signet verify --online` calls a signature
 // without timestamp revoked.
@@ -58,7 +59,7 @@ func TestExtendWithSignetsOwnCA(t *testing.T) {
 	defer k.Close()
 	revs := &revList{}
 	mux := routes.New()
-	keyring.NewResponder(k, revs, nil).Routes(mux)
+	(&web.Revocation{Responder: keyring.NewResponder(k, revs, nil)}).Routes(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	k.SetRevocationURL(srv.URL + "/")

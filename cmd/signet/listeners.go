@@ -15,13 +15,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/producer"
-	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/web"
 )
 
 // Every process serves two HTTP listeners at most, whatever its role (serve, intake, worker):
@@ -51,19 +50,22 @@ type served struct {
 // URL is the listener's base URL as a client on this machine reaches it.
 func (s *served) URL() string { return "http://" + s.Addr }
 
-// publicRoutes builds the public listener's routes: the intake's when in is not nil.
+// publicRoutes builds the public listener's routes: the intake's Bitrix24 doors and the web surface
+// (web/, one file per surface) when in is not nil, and in every role what any process answers.
 func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 	mux := routes.New()
 	if in != nil {
 		in.Routes(mux)
-		a.identity.Routes(mux, a.adminOnly)
+		// Enrolment links, and the admin API behind the bearer token (web/enrol.go, web/api_*.go).
+		(&web.Enrolment{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux)
+		(&web.UsersAPI{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux, a.adminOnly)
 		if a.keys != nil {
-			a.keys.Routes(mux, a.adminOnly)
-			a.keys.RevocationAPI(mux, a.adminOnly, a.identity)
+			(&web.CredentialsAPI{Keys: a.keys}).Routes(mux, a.adminOnly)
+			(&web.RevokeAPI{Keys: a.keys, Revoker: a.identity}).Routes(mux, a.adminOnly)
 		}
 		// The control panel (/admin) and the verification page (/verify); /verify/{id} is what the audit
 		// trail recorded for one document (the QR code of a self-proving document points there).
-		pages.New(a.loginLimits(pages.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
+		web.New(a.loginLimits(web.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
 			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile,
 			Verify: a.verifyLimits(), TrustAnchors: a.trust,
 			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit})).Routes(mux)
@@ -71,10 +73,10 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 	}
 	if a.keys != nil && a.policy != nil {
 		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3).
-		keyring.NewResponder(a.keys, a.policy, a.log.Named("ca")).Routes(mux)
+		(&web.Revocation{Responder: keyring.NewResponder(a.keys, a.policy, a.log.Named("ca"))}).Routes(mux)
 	}
-	mux.Handle("GET /verify/{id}", audit.Page(a.js, contracts.StreamAudit, a.log.Named("verify")))
-	mux.Handle("/files/", rollingWrites(storage.LinkHandler(a.store), a.cfg.HTTP.WriteTimeout))
+	mux.Handle("GET /verify/{id}", web.TrailPage(a.js, contracts.StreamAudit, a.log.Named("verify")))
+	mux.Handle(storage.LinkPath, rollingWrites(&web.Files{Store: a.store, Log: a.log.Named("storage")}, a.cfg.HTTP.WriteTimeout))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz(false))
 	return mux

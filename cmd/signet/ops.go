@@ -5,6 +5,7 @@ import (
 
 	"github.com/signet-b24/signet/internal/ops"
 	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/web"
 )
 
 // mountOps serves the operator dashboard at /ops behind the administrator check, and samples the
@@ -14,7 +15,7 @@ func (a *app) mountOps(mux routes.Mux) {
 	a.closers = append(a.closers, cancel)
 	ring := &ops.Ring{JS: a.js, Log: a.log.Named("ops")}
 	go ring.Run(ctx)
-	page := &ops.Page{JS: a.js, Ring: ring, Log: a.log.Named("ops")}
+	page := &web.OpsPage{JS: a.js, Ring: ring, Log: a.log.Named("ops")}
 	if a.keys != nil {
 		page.Tokens = func() []ops.Token {
 			var out []ops.Token

@@ -40,7 +40,7 @@ import (
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/identity"
-	"github.com/signet-b24/signet/producer/pages"
+	"github.com/signet-b24/signet/web"
 )
 
 // endpointRow is one row of the endpoint table (docs/security/endpoints.md).
@@ -408,11 +408,11 @@ func (e *walkEnv) call(t *testing.T, base string, d door, c caller) (int, string
 
 // expiredSession signs a real local administrator in, checks the session opens the control panel,
 // then moves its end an hour into the past in the sessions bucket (the SHA-256 of the cookie's token
-// names the record, as producer/pages stores it): everything about it is genuine but its age.
+// names the record, as web stores it): everything about it is genuine but its age.
 func (e *walkEnv) expiredSession(t *testing.T, ctx context.Context) caller {
 	t.Helper()
 	const password = "a password of the walk"
-	if err := pages.SetLocalAdmin(e.cfg.Security.AdminPasswordsFile, "root", []byte(password)); err != nil {
+	if err := web.SetLocalAdmin(e.cfg.Security.AdminPasswordsFile, "root", []byte(password)); err != nil {
 		t.Fatal(err)
 	}
 	base := e.cfg.PublicURL
@@ -447,7 +447,7 @@ func (e *walkEnv) expiredSession(t *testing.T, ctx context.Context) caller {
 	if c.csrf = between(users, `name="csrf" value="`, `"`); status != http.StatusOK || c.csrf == "" {
 		t.Fatalf("root's fresh session does not open the control panel: HTTP %d", status)
 	}
-	kv, err := e.a.js.KeyValue(ctx, pages.BucketSessions)
+	kv, err := e.a.js.KeyValue(ctx, web.BucketSessions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/producer"
-	"github.com/signet-b24/signet/producer/pages"
+	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
 )
 
@@ -120,6 +120,7 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		}
 		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
 			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake"), JobKey: a.jobKey,
+			TimeZone: a.cfg.Signing.TimeZone,
 			Links: func(ctx context.Context, key string) (string, error) {
 				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
 			}}
@@ -145,7 +146,7 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 
 // httpServer serves h with every timeout set: a slow client is cut off instead of holding a
 // connection (and, before, a verification slot) for as long as it likes. The verification page
-// moves its upload's deadlines while the upload keeps arriving (producer/pages/verifylimit.go).
+// moves its upload's deadlines while the upload keeps arriving (web/verifylimit.go).
 func (a *app) httpServer(h http.Handler) *http.Server {
 	c := a.cfg.HTTP
 	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
@@ -177,17 +178,17 @@ func (w *rollingWriter) Write(p []byte) (int, error) {
 func (w *rollingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // verifyLimits are the verification page's limits from the verify and http settings.
-func (a *app) verifyLimits() pages.VerifyLimits {
+func (a *app) verifyLimits() web.VerifyLimits {
 	v := a.cfg.Verify
 	proxies, _ := a.cfg.TrustedProxies() // checked by config.Validate
-	return pages.VerifyLimits{PerClient: v.PerClient, RatePerMinute: v.RatePerMinute, Burst: v.Burst, Uploads: v.Uploads,
+	return web.VerifyLimits{PerClient: v.PerClient, RatePerMinute: v.RatePerMinute, Burst: v.Burst, Uploads: v.Uploads,
 		Concurrency: v.Concurrency, MinUploadRate: v.MinUploadRate, TrustedProxies: proxies}
 }
 
 // loginLimits applies the security.login_* settings to the control panel's sign-in throttle
-// (producer/pages/throttle.go; issue 15, found 6). security.login_max_per_address 0 turns the
-// per-address limit off, which pages.Config spells as a negative number.
-func (a *app) loginLimits(c pages.Config) pages.Config {
+// (web/throttle.go; issue 15, found 6). security.login_max_per_address 0 turns the
+// per-address limit off, which web.Config spells as a negative number.
+func (a *app) loginLimits(c web.Config) web.Config {
 	s := a.cfg.Security
 	c.LoginMaxFailures, c.LoginLockout, c.MaxConcurrentHashes = s.LoginMaxFailures, s.LoginLockout, s.LoginConcurrentHashes
 	c.LoginMaxPerAddress = s.LoginMaxPerAddress

@@ -16,8 +16,8 @@ import (
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/identity"
-	"github.com/signet-b24/signet/producer/pages"
 	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
 )
 
@@ -63,7 +63,7 @@ whose servers have nats.provision false, after each change of those settings.
 }
 
 // setupBuckets are the KV buckets setup and a provisioning server create before any role opens them.
-var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, batch.Bucket, pages.BucketSessions}, identity.Buckets()...)
+var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, batch.Bucket, web.BucketSessions}, identity.Buckets()...)
 
 func streamNames(cfg *config.Config) []string {
 	var out []string
@@ -103,7 +103,7 @@ func provisionNATS(ctx context.Context, cfg *config.Config, js jetstream.JetStre
 		if _, err := batch.OpenBucket(ctx, js, cfg.NATS.Replicas, cfg.Storage.Retention); err != nil {
 			return err
 		}
-		if _, err := pages.ProvisionSessions(ctx, js, cfg.NATS.Replicas); err != nil {
+		if _, err := web.ProvisionSessions(ctx, js, cfg.NATS.Replicas); err != nil {
 			return fmt.Errorf("sessions bucket: %w", err)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/pades"
 )
 
@@ -27,6 +28,9 @@ type signOptions struct {
 	key, pinFile, certFile, image, tsa, page, position, level string
 	visible                                                   bool
 	reason, location, name                                    string
+	// tz is the zone of the signet's time (--tz, else TZ, else UTC); lang its language (LC_ALL,
+	// LC_MESSAGES, LANG: i18n.FromEnv). Issue 18, must 2 and 4.
+	tz, lang string
 }
 
 func (o *signOptions) register(fs *flag.FlagSet) {
@@ -41,6 +45,7 @@ func (o *signOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.location, "location", "", "location of the signature")
 	fs.StringVar(&o.name, "name", "", "signer name shown (default: the certificate's common name)")
 	fs.StringVar(&o.tsa, "tsa", "", "RFC 3161 timestamp authority URL (PAdES B-T)")
+	fs.StringVar(&o.tz, "tz", "", "IANA time zone of the time on the visible signet, e.g. Europe/Moscow (default: TZ, else UTC; the signature's own time is UTC)")
 	fs.StringVar(&o.level, "level", "", "PAdES level: b, t (needs --tsa), lt (adds the chain's OCSP responses or CRLs) or lta (and a document timestamp; needs --tsa); default t with --tsa, else b")
 }
 
@@ -84,7 +89,13 @@ func signOne(ctx context.Context, in, out string, signer pades.Signer, po pades.
 
 // padesOptions validates the flags and turns them into the engine's options.
 func (o *signOptions) padesOptions(cert *x509.Certificate) (pades.Options, error) {
-	po := pades.Options{Visible: o.visible, Reason: o.reason, Location: o.location, Name: o.name, Position: pades.Position(o.position)}
+	po := pades.Options{Visible: o.visible, Reason: o.reason, Location: o.location, Name: o.name, Position: pades.Position(o.position),
+		Language: o.lang}
+	zone, err := signetZone(o.tz, os.Getenv)
+	if err != nil {
+		return po, err
+	}
+	po.Zone = zone
 	if po.Name == "" {
 		po.Name = cert.Subject.CommonName
 	}
@@ -117,6 +128,22 @@ func (o *signOptions) padesOptions(cert *x509.Certificate) (pades.Options, error
 		po.TSA = pades.HTTPTimestamper{URL: o.tsa}
 	}
 	return po, nil
+}
+
+// signetZone is the zone of the signet's time: --tz, else TZ (":Europe/Moscow" and "Europe/Moscow";
+// a TZ that names a file or a POSIX rule is not a zone name and gives UTC), else UTC.
+func signetZone(flagTZ string, getenv func(string) string) (*time.Location, error) {
+	if flagTZ != "" {
+		zone, err := i18n.LoadZone(flagTZ)
+		if err != nil {
+			return nil, fmt.Errorf("--tz: %w", err)
+		}
+		return zone, nil
+	}
+	if zone, err := i18n.LoadZone(strings.TrimPrefix(getenv("TZ"), ":")); err == nil {
+		return zone, nil
+	}
+	return time.UTC, nil
 }
 
 // openSigner opens the key's token (from the URI's module-path and PIN file, or the configuration: the
@@ -192,7 +219,7 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 Signs outside the queue with a key on a PKCS#11 token (PAdES).
 `, stderr)
-	var o signOptions
+	o := signOptions{lang: i18n.FromEnv(os.Getenv).String()}
 	o.register(fs)
 	in := fs.String("in", "", "PDF to sign")
 	out := fs.String("out", "", "signed PDF to write")

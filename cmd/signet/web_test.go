@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
@@ -361,6 +363,31 @@ func TestWebPagesInChromium(t *testing.T) {
 		}
 	}
 	shot(t, b, shots, "verify.png")
+	// The validation report of this upload downloads from the page itself (a data: link, issue 17
+	// must 7): a real browser saves it under the page's CSP, and it names the file the page checked.
+	downloads := t.TempDir()
+	if _, err := chromedp.CallBrowser(b, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, b, "download the validation report", chromedp.Click(chromedp.ID("report")))
+	reportFile := filepath.Join(downloads, "contract-signed.pdf.validation-report.json")
+	var report struct {
+		Document struct{ Name, SHA256 string }
+		Verdict  string
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if raw, err := os.ReadFile(reportFile); err == nil && json.Unmarshal(raw, &report) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			files, _ := os.ReadDir(downloads)
+			t.Fatalf("the browser saved no validation report as %s (the folder holds %v)", reportFile, files)
+		}
+	}
+	if report.Document.Name != "contract-signed.pdf" || report.Document.SHA256 != fmt.Sprintf("%x", sha256.Sum256(signed)) || report.Verdict != "untrusted" {
+		t.Errorf("the downloaded report: %+v", report)
+	}
 	do(t, b, "verify an unsigned PDF",
 		chromedp.SetUploadFiles(chromedp.ID("pdf"), []string{writeTemp(t, "unsigned.pdf", demoInvoice)}),
 		chromedp.Click(chromedp.ID("check")), chromedp.WaitVisible(chromedp.CSS(".alert")))

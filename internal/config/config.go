@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/signet-b24/signet/internal/i18n"
 )
 
 // Token is one PKCS#11 token, as in the YAML list `tokens:`.
@@ -137,7 +139,7 @@ type Config struct {
 		JobSigningKeyFile string        `yaml:"job_signing_key_file"`
 		JobVerifyKeysFile string        `yaml:"job_verify_keys_file"`
 		JobTTL            time.Duration `yaml:"job_ttl"`
-		// Sign-in limits of the control panel (login.go; producer/pages/throttle.go).
+		// Sign-in limits of the control panel (login.go; web/throttle.go).
 		LoginMaxFailures      int           `yaml:"login_max_failures"`
 		LoginLockout          time.Duration `yaml:"login_lockout"`
 		LoginMaxPerAddress    int           `yaml:"login_max_per_address"`
@@ -154,6 +156,9 @@ type Config struct {
 	Signing struct {
 		TSAURL string `yaml:"tsa_url"`
 		Level  string `yaml:"level"`
+		// TimeZone is the zone of the stamp and the certificate of completion when the signer's
+		// Bitrix24 TIME_ZONE is not known (issue 18, must 4).
+		TimeZone string `yaml:"time_zone"`
 	} `yaml:"signing"`
 	// CA is the internal CA's revocation service (issue 17 must 3): RevocationURL is the base URL
 	// written into the certificates it issues (CRL distribution point, OCSP responder).
@@ -206,6 +211,7 @@ func Defaults() *Config {
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
 	c.Security.JobTTL = 24 * time.Hour
+	c.Signing.TimeZone = "UTC"
 	c.Security.LoginMaxFailures = 5
 	c.Security.LoginLockout = 15 * time.Minute
 	c.Security.LoginMaxPerAddress = 20
@@ -358,6 +364,7 @@ func (c *Config) Settings() []Setting {
 		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
 		{"signing.tsa_url", "RFC 3161 timestamp authority (http or https URL, no credentials in it) that adds a signature timestamp to every signature (PAdES B-T); empty: none", &c.Signing.TSAURL},
 		{"signing.level", "PAdES level of every signature: b, t (needs signing.tsa_url), lt (also the chain's OCSP responses or CRLs, fetched from the certificates' addresses) or lta (and a document timestamp; needs signing.tsa_url); empty: t with signing.tsa_url, else b", &c.Signing.Level},
+		{"signing.time_zone", "IANA time zone (Europe/Moscow) of the time on the visible stamp and the certificate of completion when the signer's Bitrix24 TIME_ZONE is not known; the signature's own time stays UTC", &c.Signing.TimeZone},
 		{"ca.revocation_url", "base URL written into the certificates the internal CA issues, where its CRL (<url>/ca/crl/<CA key id>) and OCSP responder (<url>/ca/ocsp) answer (default public_url; off: none, when verifiers cannot reach Signet — NSS readers such as pdfsig refuse a certificate whose OCSP responder does not answer)", &c.CA.RevocationURL},
 		{"demo.token", "label of the SoftHSM token created under <data_dir>/softhsm when no tokens are configured", &c.Demo.Token},
 		{"demo.credential", "key URI used by `signet demo` and the demo user", &c.Demo.Credential},
@@ -552,6 +559,9 @@ func (c *Config) Validate() error {
 		if err := plainHTTPURL(u.v); err != nil && !(u.name == "ca.revocation_url" && u.v == "off") {
 			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
 		}
+	}
+	if _, err := i18n.LoadZone(c.Signing.TimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("signing.time_zone: %w", err))
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("nats.replicas %d: JetStream allows 1 to 5", c.NATS.Replicas))

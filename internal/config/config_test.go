@@ -53,6 +53,7 @@ func TestBadSettingsAreRefusedWithTheirName(t *testing.T) {
 		"nats.replicas":          {"--nats-replicas", "7"},
 		"worker.max_ack_pending": {"--worker-max-ack-pending", "-1"},
 		"signing.tsa_url":        {"--signing-tsa-url", "ftp://tsa.example/"},
+		"signing.time_zone":      {"--signing-time-zone", "Mars/Olympus"},
 		"ca.revocation_url":      {"--ca-revocation-url", "signet.example"},
 		"signing.level":          {"--signing-level", "lta"}, // a document timestamp needs signing.tsa_url
 	}

@@ -45,6 +45,9 @@ func TestCatalogueParity(t *testing.T) {
 			if strings.HasPrefix(k, "common.documents") {
 				continue // plural forms: checked below
 			}
+			if k == "format.zone" {
+				continue // each language shows one of the two offsets it is given: TestDateTime
+			}
 			a, b := verbs.FindAllString(rawMessage(t, language.English, k), -1), verbs.FindAllString(rawMessage(t, tag, k), -1)
 			slices.Sort(a)
 			slices.Sort(b)

@@ -2,6 +2,7 @@ package i18n
 
 import (
 	"sort"
+	"sync"
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -29,7 +30,20 @@ func New(lang string) *Localizer {
 	return For(tag)
 }
 
+// localizers holds one Localizer per catalogue language: they are read-only once made, and a
+// message.Printer formats each call with its own state, so one is shared by every goroutine (the
+// visible stamp asks for one per signature).
+var localizers sync.Map // language.Tag → *Localizer
+
 func forSupported(tag language.Tag) *Localizer {
+	if l, ok := localizers.Load(tag); ok {
+		return l.(*Localizer)
+	}
+	l, _ := localizers.LoadOrStore(tag, newLocalizer(tag))
+	return l.(*Localizer)
+}
+
+func newLocalizer(tag language.Tag) *Localizer {
 	c := cat()
 	has := make(map[string]bool, len(c.keys[tag]))
 	for _, k := range c.keys[tag] {

@@ -2,142 +2,28 @@ package ops
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
 )
 
-func setup(t *testing.T) (*natstest.Server, *httptest.Server, *Page) {
+func setup(t *testing.T) *natstest.Server {
 	t.Helper()
 	ns := natstest.Start(t)
 	if err := queue.Provision(context.Background(), ns.JS, queue.Settings{AckWait: time.Minute, MaxDeliver: 3, MaxAckPending: 10}); err != nil {
 		t.Fatal(err)
 	}
-	ring := &Ring{JS: ns.JS, Every: time.Second, Window: time.Minute}
-	p := &Page{JS: ns.JS, Ring: ring, Tokens: func() []Token {
-		return []Token{{Name: "acme", Online: true, SessionsInUse: 2, MaxSessions: 16}, {Name: "usb", Err: "CKR_TOKEN_NOT_PRESENT", MaxSessions: 4}}
-	}}
-	mux := http.NewServeMux()
-	guard := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Authorization") != "Bearer admin" {
-				http.Error(w, "administrator token required", http.StatusUnauthorized)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-	p.Routes(mux, guard)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return ns, srv, p
-}
-
-func do(t *testing.T, method, u string, form url.Values, auth bool) (*http.Response, string) {
-	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, _ := http.NewRequest(method, u, body)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if auth {
-		req.Header.Set("Authorization", "Bearer admin")
-	}
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
-}
-
-func signMsgs(t *testing.T, ns *natstest.Server) uint64 {
-	st, err := ns.JS.Stream(context.Background(), contracts.StreamSign)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
-
-func TestDashboardShowsStateAndRetriesDeadLetters(t *testing.T) {
-	ctx := context.Background()
-	ns, srv, p := setup(t)
-	for i := range 3 {
-		if _, err := ns.JS.PublishMsg(ctx, &nats.Msg{Subject: contracts.SubjectSignBatch, Data: []byte(`{}`),
-			Header: nats.Header{contracts.HeaderMsgID: []string{"j" + string(rune('a'+i))}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := queue.MoveToDead(ctx, ns.JS, queue.Dead{Subject: contracts.SubjectSignInteractive, Stream: contracts.StreamSign, Seq: 41,
-		JobID: "r-dead-1", Reason: "portal <b>refused</b> the download", Data: []byte(`{"id":"r-dead-1"}`)}); err != nil {
-		t.Fatal(err)
-	}
-	p.Ring.Sample(ctx)
-	p.Ring.Sample(ctx)
-
-	if resp, _ := do(t, "GET", srv.URL+"/ops", nil, false); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("/ops without the administrator token: %d", resp.StatusCode)
-	}
-	resp, page := do(t, "GET", srv.URL+"/ops", nil, true)
-	if resp.StatusCode != 200 {
-		t.Fatalf("/ops: %d %s", resp.StatusCode, page)
-	}
-	for _, want := range []string{"SIGN/sign-batch", "SIGN/sign-interactive", "CALLBACK/callback", "<svg", "<polyline",
-		"r-dead-1", "portal &lt;b&gt;refused&lt;/b&gt; the download", "CKR_TOKEN_NOT_PRESENT", "OFFLINE"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("/ops lacks %q", want)
-		}
-	}
-	if strings.Contains(page, "<b>refused</b>") {
-		t.Error("a dead letter's reason must be escaped")
-	}
-	if m := regexp.MustCompile(`SIGN/sign-batch</td><td class="n">(\d+)</td>`).FindStringSubmatch(page); m == nil || m[1] != "3" {
-		t.Errorf("batch consumer pending: %v, want 3", m)
-	}
-	if strings.Contains(page, "src=\"http") || strings.Contains(page, "href=\"http") {
-		t.Error("the page must load no external assets")
-	}
-
-	// Retry: refused without the form's token, then republished and removed from DEAD.
-	if resp, _ := do(t, "POST", srv.URL+"/ops/dead/1/retry", url.Values{"csrf": {"wrong"}}, true); resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("retry without the form token: %d", resp.StatusCode)
-	}
-	before := signMsgs(t, ns)
-	resp, _ = do(t, "POST", srv.URL+"/ops/dead/1/retry", url.Values{"csrf": {p.csrf}}, true)
-	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "republished") {
-		t.Fatalf("retry: %d %s", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	if got := signMsgs(t, ns); got != before+1 {
-		t.Fatalf("SIGN has %d messages after the retry, want %d", got, before+1)
-	}
-	if letters, _ := queue.ListDead(ctx, ns.JS); len(letters) != 0 {
-		t.Fatalf("DEAD still holds %d letters", len(letters))
-	}
+	return ns
 }
 
 func TestRetryKeepsSignedJobs(t *testing.T) {
 	ctx := context.Background()
-	ns, _, _ := setup(t)
+	ns := setup(t)
 	if err := queue.MoveToDead(ctx, ns.JS, queue.Dead{Subject: contracts.SubjectSignBatch, Stream: contracts.StreamSign, Seq: 7,
 		JobID: "b1.0", Reason: "x", Data: []byte(`{"id":"b1.0"}`)}); err != nil {
 		t.Fatal(err)
@@ -146,7 +32,7 @@ func TestRetryKeepsSignedJobs(t *testing.T) {
 	if err != nil || !strings.Contains(msg, "already has a stored result") {
 		t.Fatalf("retry of a signed job: %q %v", msg, err)
 	}
-	if signMsgs(t, ns) != 0 {
+	if ns.Msgs(t, contracts.StreamSign) != 0 {
 		t.Fatal("a signed job must not be put back on SIGN")
 	}
 }
@@ -165,5 +51,33 @@ func TestRingKeepsTheWindowAndComputesRates(t *testing.T) {
 	c := got[2].Consumer("SIGN", "sign-batch")
 	if c.Rate != 10 || c.Drain != 50*time.Second {
 		t.Fatalf("rate %v drain %v; want 10/s and 50s", c.Rate, c.Drain)
+	}
+}
+
+// History draws one line per consumer in the dashboard's order, lag from every snapshot and throughput
+// from the second on (a rate needs two).
+func TestHistoryIsOneLinePerConsumer(t *testing.T) {
+	r := &Ring{Every: time.Second, Window: time.Minute}
+	t0 := time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		r.Add(&Snapshot{Time: t0.Add(time.Duration(i) * 10 * time.Second), Consumers: []Consumer{
+			{Stream: contracts.StreamSign, Name: contracts.ConsumerSignBatch, Acked: uint64(50 * i), NumPending: uint64(100 - 10*i), NumAckPending: 2}}})
+	}
+	lag, rate := r.History()
+	var names []string
+	for _, s := range lag {
+		names = append(names, s.Name)
+	}
+	if want := []string{contracts.ConsumerSignInteractive, contracts.ConsumerSignBatch, contracts.ConsumerCallback}; !slices.Equal(names, want) {
+		t.Fatalf("lines %v, want %v", names, want)
+	}
+	if b := lag[1].Points; len(b) != 3 || b[0].V != 102 || b[2].V != 82 || !b[2].T.Equal(t0.Add(20*time.Second)) {
+		t.Errorf("batch lag %v", b)
+	}
+	if b := rate[1].Points; len(b) != 2 || b[0].V != 5 || b[1].V != 5 {
+		t.Errorf("batch throughput %v, want 5/s twice", b)
+	}
+	if len(lag[0].Points) != 0 || len(rate[2].Points) != 0 {
+		t.Errorf("consumers without samples have points: %v %v", lag[0].Points, rate[2].Points)
 	}
 }

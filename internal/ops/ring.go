@@ -96,3 +96,37 @@ func (r *Ring) Snapshots() []*Snapshot {
 	out := append([]*Snapshot(nil), r.snaps[r.next:]...)
 	return append(out, r.snaps[:r.next]...)
 }
+
+// Series is one consumer's line over the ring's window.
+type Series struct {
+	Name   string
+	Points []Point
+}
+
+// Point is one sample.
+type Point struct {
+	T time.Time
+	V float64
+}
+
+// History is the ring's window as one line per consumer, in the order of the dashboard: its lag
+// (pending + ack pending) and its throughput (acknowledged per second, from the second snapshot on,
+// as a rate needs two).
+func (r *Ring) History() (lag, rate []Series) {
+	snaps := r.Snapshots()
+	for _, sc := range consumerNames {
+		ls, rs := Series{Name: sc[1]}, Series{Name: sc[1]}
+		for i, s := range snaps {
+			c := s.Consumer(sc[0], sc[1])
+			if c == nil {
+				continue
+			}
+			ls.Points = append(ls.Points, Point{s.Time, float64(c.NumPending) + float64(c.NumAckPending)})
+			if i > 0 {
+				rs.Points = append(rs.Points, Point{s.Time, c.Rate})
+			}
+		}
+		lag, rate = append(lag, ls), append(rate, rs)
+	}
+	return lag, rate
+}

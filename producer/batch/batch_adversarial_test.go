@@ -13,6 +13,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
+	"github.com/signet-b24/signet/web"
 )
 
 // Issue 15 follow-up: batch job ids were "<batch>.0", "<batch>.1", …, and a job id is the public
@@ -41,7 +42,7 @@ func TestAttackBatchDocumentsEnumerated(t *testing.T) {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /verify/{id}", audit.Page(e.js, "", nil))
+	mux.Handle("GET /verify/{id}", web.TrailPage(e.js, "", nil))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	get := func(id string) (int, string) {

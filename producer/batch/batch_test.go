@@ -200,7 +200,7 @@ func TestEnqueueIdempotentAndResumable(t *testing.T) {
 	otps := 0
 	enq := &Enqueuer{JS: e.js, KV: e.kv, Store: e.store, Identity: e.id, JobKey: e.key}
 	req := Request{Login: "mary", Credential: cred, Manifest: m, OTP: func() (string, error) { otps++; return "", nil },
-		Stamp: contracts.Stamp{Visible: true, Page: "last"}}
+		Stamp: contracts.Stamp{Visible: true, Page: "last"}, Language: "ru", TimeZone: "Asia/Yekaterinburg"}
 
 	// The first run stops after 4 documents (the context ends, as with Ctrl-C).
 	cctx, cancel := context.WithCancel(ctx)
@@ -244,6 +244,9 @@ func TestEnqueueIdempotentAndResumable(t *testing.T) {
 		msg, job := e.queued(t, seq)
 		if msg.Subject != contracts.SubjectSignBatch || job.Kind != contracts.KindBatch || job.BatchID != id {
 			t.Fatalf("job %s: subject %s kind %s batch %s", job.ID, msg.Subject, job.Kind, job.BatchID)
+		}
+		if job.Language != "ru" || job.TimeZone != "Asia/Yekaterinburg" {
+			t.Fatalf("job %s: language %q, zone %q; want the request's (issue 18)", job.ID, job.Language, job.TimeZone)
 		}
 		if job.ID != rec.JobID(n) || msg.Header.Get(contracts.HeaderMsgID) != job.ID {
 			t.Fatalf("job %d has id %s and Nats-Msg-Id %s, want %s", n, job.ID, msg.Header.Get(contracts.HeaderMsgID), rec.JobID(n))

@@ -50,6 +50,9 @@ type Request struct {
 	GrantTTL time.Duration
 	// Stamp is the default for documents whose row does not say.
 	Stamp contracts.Stamp
+	// Language and TimeZone of every job's stamp and evidence page (contracts.SignJob; issue 18):
+	// the language of the shell that enqueues and signing.time_zone.
+	Language, TimeZone string
 	// Progress is called after each document is published (and once at the start).
 	Progress func(Progress)
 }
@@ -180,6 +183,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request) (*Summary, error) {
 			return nil, fmt.Errorf("batch %s, document %d (%s): %w; run the same command again to resume", id, n+1, m.Documents[n].Name(), err)
 		}
 		p.Uploaded += size
+		job.Language, job.TimeZone = req.Language, req.TimeZone
 		d, err := e.Identity.Authorize(ctx, rec.Login, "", rec.GrantID, rec.Credential)
 		if err != nil {
 			return nil, redactGrant(fmt.Errorf("batch %s, document %d (%s) refused: %w", id, n+1, m.Documents[n].Name(), err), rec.GrantID)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 func TestSameCredential(t *testing.T) {
@@ -36,7 +38,7 @@ func TestUnmappedOrDisabledCredentialIsRefusedBeforeTheCodeIsSpent(t *testing.T)
 		t.Fatal(err)
 	}
 	secret := f.enrol(t, "olga")
-	code := totpCode(t, secret, f.clock.Now())
+	code := testenv.TOTP(t, secret, f.clock.Now())
 	_, err := f.svc.Authorize(ctx, "olga", code, "", cred)
 	if !errors.Is(err, ErrCredentialNotMapped) || !strings.Contains(err.Error(), "olga") || !strings.Contains(err.Error(), "signet admin user map") {
 		t.Fatalf("unmapped credential: want ErrCredentialNotMapped naming the user and the fix, got %v", err)
@@ -53,7 +55,7 @@ func TestUnmappedOrDisabledCredentialIsRefusedBeforeTheCodeIsSpent(t *testing.T)
 		t.Fatal(err)
 	}
 	f.clock.Advance(30e9)
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, secret, f.clock.Now()), "", cred); !errors.Is(err, ErrCredentialDisabled) {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, secret, f.clock.Now()), "", cred); !errors.Is(err, ErrCredentialDisabled) {
 		t.Fatalf("disabled credential: want ErrCredentialDisabled, got %v", err)
 	}
 	if d, _ := f.svc.DisabledCredentials(ctx); len(d) != 1 {
@@ -62,7 +64,7 @@ func TestUnmappedOrDisabledCredentialIsRefusedBeforeTheCodeIsSpent(t *testing.T)
 	if err := f.svc.SetCredentialDisabled(ctx, cred, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, secret, f.clock.Now()), "", cred); err != nil {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, secret, f.clock.Now()), "", cred); err != nil {
 		t.Fatalf("re-enabled credential refused: %v", err)
 	}
 	if u, err := f.svc.UnmapCredential(ctx, "olga", cred); err != nil || len(u.Credentials) != 0 || u.DefaultCredential != "" {

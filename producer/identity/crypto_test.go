@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 func TestLoadKeys(t *testing.T) {
@@ -110,13 +112,13 @@ func TestWrongKeyGivesClearError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.reopen(t, wrong).Authorize(ctx, "mary", totpCode(t, secret, f.clock.Now()), "", "")
+	_, err = f.reopen(t, wrong).Authorize(ctx, "mary", testenv.TOTP(t, secret, f.clock.Now()), "", "")
 	if !errors.Is(err, ErrDecrypt) || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), `"mary"`) {
 		t.Fatalf("wrong key bytes: %v", err)
 	}
 	// The old key missing altogether.
 	newOnly, _ := testKeys(t, 1)
-	_, err = f.reopen(t, newOnly).Authorize(ctx, "mary", totpCode(t, secret, f.clock.Now()), "", "")
+	_, err = f.reopen(t, newOnly).Authorize(ctx, "mary", testenv.TOTP(t, secret, f.clock.Now()), "", "")
 	if !errors.Is(err, ErrKeyUnknown) || !strings.Contains(err.Error(), id) {
 		t.Fatalf("old key not loaded: %v", err)
 	}
@@ -124,7 +126,7 @@ func TestWrongKeyGivesClearError(t *testing.T) {
 		t.Fatal("error contains the secret")
 	}
 	// Neither attempt counted as a wrong code: the right key still works.
-	if _, err := f.svc.Authorize(ctx, "mary", totpCode(t, secret, f.clock.Now()), "", ""); err != nil {
+	if _, err := f.svc.Authorize(ctx, "mary", testenv.TOTP(t, secret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("with the right key: %v", err)
 	}
 }
@@ -143,7 +145,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.svc = f.reopen(t, rotated)
-	if _, err := f.svc.Authorize(ctx, "old", totpCode(t, oldSecret, f.clock.Now()), "", ""); err != nil {
+	if _, err := f.svc.Authorize(ctx, "old", testenv.TOTP(t, oldSecret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("old ciphertext with the old key still loaded: %v", err)
 	}
 	newSecret := f.enrol(t, "new")
@@ -169,7 +171,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	svc := f.reopen(t, newOnly)
 	for login, secret := range map[string]string{"old": oldSecret, "new": newSecret} {
-		if _, err := svc.Authorize(ctx, login, totpCode(t, secret, f.clock.Now()), "", ""); err != nil {
+		if _, err := svc.Authorize(ctx, login, testenv.TOTP(t, secret, f.clock.Now()), "", ""); err != nil {
 			t.Fatalf("%s after dropping the old key: %v", login, err)
 		}
 	}
@@ -204,14 +206,14 @@ func TestResealMovesEverySecretToTheNewKey(t *testing.T) {
 	}
 	newOnly, _ := LoadKeys(newLine)
 	svc = f.reopen(t, newOnly)
-	if _, err := svc.Authorize(ctx, "a", totpCode(t, secretA, f.clock.Now()), "", ""); err != nil {
+	if _, err := svc.Authorize(ctx, "a", testenv.TOTP(t, secretA, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("a after reseal with only the new key: %v", err)
 	}
-	p, err := svc.PendingSecret(ctx, tokenOf(t, link))
+	p, err := svc.PendingSecret(ctx, testenv.EnrolmentToken(t, link))
 	if err != nil {
 		t.Fatalf("pending enrolment after reseal: %v", err)
 	}
-	if err := svc.ConfirmEnrolment(ctx, tokenOf(t, link), totpCode(t, p.Secret, f.clock.Now())); err != nil {
+	if err := svc.ConfirmEnrolment(ctx, testenv.EnrolmentToken(t, link), testenv.TOTP(t, p.Secret, f.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := svc.Reseal(ctx); err != nil || n != 0 {

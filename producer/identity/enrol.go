@@ -37,6 +37,7 @@ type PendingEnrolment struct {
 	Login   string
 	Secret  string // RFC 4648 base32 without padding, as authenticator apps expect
 	URL     string // otpauth://totp/…
+	Issuer  string // the name the authenticator app shows (Config.Issuer)
 	Expires time.Time
 }
 
@@ -152,7 +153,7 @@ func (s *Service) PendingSecret(ctx context.Context, token string) (*PendingEnro
 	if err != nil {
 		return nil, err
 	}
-	return &PendingEnrolment{Login: rec.Login, Secret: string(secret), URL: otpauthURL(s.cfg.Issuer, rec.Login, string(secret)), Expires: rec.Expires}, nil
+	return &PendingEnrolment{Login: rec.Login, Secret: string(secret), URL: otpauthURL(s.cfg.Issuer, rec.Login, string(secret)), Issuer: s.cfg.Issuer, Expires: rec.Expires}, nil
 }
 
 // EnrolmentQR renders the otpauth URL of a valid link as a PNG QR code.
@@ -174,6 +175,21 @@ func (s *Service) EnrolmentQR(ctx context.Context, token string, size int) ([]by
 		return nil, fmt.Errorf("enrolment for %q: encoding QR code: %w", p.Login, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// EnrolmentLogin names the user of an enrolment link whatever its state (used, expired), "" when
+// the token names no link: the page shown after a confirmation greets the user by login, and the
+// link is used by then, so PendingSecret no longer answers.
+func (s *Service) EnrolmentLogin(ctx context.Context, token string) string {
+	b, _, err := getRev(ctx, s.enrol, enrolKey(tokenHash(token)))
+	if err != nil || b == nil {
+		return ""
+	}
+	var rec enrolRecord
+	if json.Unmarshal(b, &rec) != nil {
+		return ""
+	}
+	return rec.Login
 }
 
 // ConfirmEnrolment activates the pending secret of the link when code is a valid current code

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 func TestEnrolmentLinkAndOtpauthURL(t *testing.T) {
@@ -23,7 +25,7 @@ func TestEnrolmentLinkAndOtpauthURL(t *testing.T) {
 	if !expires.Equal(f.clock.Now().Add(time.Hour)) {
 		t.Fatalf("expires %v, want one hour from now", expires)
 	}
-	tok := tokenOf(t, link)
+	tok := testenv.EnrolmentToken(t, link)
 	p, err := f.svc.PendingSecret(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +52,10 @@ func TestEnrolmentLinkAndOtpauthURL(t *testing.T) {
 	if u, _ := f.svc.GetUser(ctx, "mary@example.com"); u.Enrolled {
 		t.Fatal("enrolled before confirming")
 	}
-	if err := f.svc.ConfirmEnrolment(ctx, tok, wrongCode(totpCode(t, p.Secret, f.clock.Now()))); !errors.Is(err, ErrOTPInvalid) {
+	if err := f.svc.ConfirmEnrolment(ctx, tok, testenv.WrongTOTP(testenv.TOTP(t, p.Secret, f.clock.Now()))); !errors.Is(err, ErrOTPInvalid) {
 		t.Fatalf("wrong confirmation code: %v", err)
 	}
-	code := totpCode(t, p.Secret, f.clock.Now())
+	code := testenv.TOTP(t, p.Secret, f.clock.Now())
 	if err := f.svc.ConfirmEnrolment(ctx, tok, code); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestEnrolmentLinkAndOtpauthURL(t *testing.T) {
 		t.Fatalf("PendingSecret of a used link: %v", err)
 	}
 	f.clock.Advance(30 * time.Second)
-	if err := f.svc.ConfirmEnrolment(ctx, tok, totpCode(t, p.Secret, f.clock.Now())); !errors.Is(err, ErrEnrolmentUsed) {
+	if err := f.svc.ConfirmEnrolment(ctx, tok, testenv.TOTP(t, p.Secret, f.clock.Now())); !errors.Is(err, ErrEnrolmentUsed) {
 		t.Fatalf("reused link: %v", err)
 	}
 	f.noSecretsLogged(t, p.Secret, tok, code)
@@ -83,7 +85,7 @@ func TestEnrolmentExpiredLinkChangesNothing(t *testing.T) {
 	if _, err := f.svc.PendingSecret(ctx, tok); !errors.Is(err, ErrEnrolmentExpired) {
 		t.Fatalf("page of an expired link: %v", err)
 	}
-	err := f.svc.ConfirmEnrolment(ctx, tok, totpCode(t, p.Secret, f.clock.Now()))
+	err := f.svc.ConfirmEnrolment(ctx, tok, testenv.TOTP(t, p.Secret, f.clock.Now()))
 	if !errors.Is(err, ErrEnrolmentExpired) || !strings.Contains(err.Error(), `"ivan"`) {
 		t.Fatalf("confirming an expired link: %v", err)
 	}
@@ -104,21 +106,21 @@ func TestReEnrolmentReplacesSecretOnlyWhenConfirmed(t *testing.T) {
 		t.Fatal("re-enrolment reused the old secret")
 	}
 	// Pending: the old secret still works, the new one does not yet.
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, p.Secret, f.clock.Now()), "", ""); !errors.Is(err, ErrOTPInvalid) {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, p.Secret, f.clock.Now()), "", ""); !errors.Is(err, ErrOTPInvalid) {
 		t.Fatalf("pending secret accepted before confirmation: %v", err)
 	}
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, oldSecret, f.clock.Now()), "", ""); err != nil {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, oldSecret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("old secret during a pending re-enrolment: %v", err)
 	}
 	f.clock.Advance(30 * time.Second)
-	if err := f.svc.ConfirmEnrolment(ctx, tok, totpCode(t, p.Secret, f.clock.Now())); err != nil {
+	if err := f.svc.ConfirmEnrolment(ctx, tok, testenv.TOTP(t, p.Secret, f.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(30 * time.Second)
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, oldSecret, f.clock.Now()), "", ""); !errors.Is(err, ErrOTPInvalid) {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, oldSecret, f.clock.Now()), "", ""); !errors.Is(err, ErrOTPInvalid) {
 		t.Fatalf("old secret after re-enrolment: %v", err)
 	}
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, p.Secret, f.clock.Now()), "", ""); err != nil {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, p.Secret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("new secret after re-enrolment: %v", err)
 	}
 }
@@ -130,7 +132,7 @@ func TestNewerLinkSupersedesOlder(t *testing.T) {
 	if _, _, err := f.svc.StartEnrolment(ctx, "anna"); err != nil {
 		t.Fatal(err)
 	}
-	err := f.svc.ConfirmEnrolment(ctx, first, totpCode(t, p1.Secret, f.clock.Now()))
+	err := f.svc.ConfirmEnrolment(ctx, first, testenv.TOTP(t, p1.Secret, f.clock.Now()))
 	if !errors.Is(err, ErrEnrolmentSuperseded) {
 		t.Fatalf("older link after a newer one: %v", err)
 	}
@@ -140,7 +142,7 @@ func TestEnrolmentLinkUsableOnceUnderRace(t *testing.T) {
 	f := newUserFixture(t, "petr")
 	ctx := context.Background()
 	link, tok, p := f.startEnrolment(t, "petr")
-	code := totpCode(t, p.Secret, f.clock.Now())
+	code := testenv.TOTP(t, p.Secret, f.clock.Now())
 	const n = 8
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -163,5 +165,26 @@ func TestEnrolmentLinkUsableOnceUnderRace(t *testing.T) {
 	u, _ := url.Parse(link)
 	if u.RawQuery != "" {
 		t.Fatalf("link carries a query: %q", link)
+	}
+}
+
+// The page after a confirmation names the user and the authenticator app's issuer: PendingSecret
+// gives the issuer while the link is pending, EnrolmentLogin the login once it is used, and nothing
+// for a token that names no link.
+func TestEnrolmentNamesItsUserAndIssuer(t *testing.T) {
+	f := newUserFixture(t, "mary")
+	ctx := context.Background()
+	_, tok, p := f.startEnrolment(t, "mary")
+	if p.Issuer != "Signet" || p.Login != "mary" {
+		t.Fatalf("pending enrolment: issuer %q, login %q", p.Issuer, p.Login)
+	}
+	if err := f.svc.ConfirmEnrolment(ctx, tok, testenv.TOTP(t, p.Secret, f.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.svc.EnrolmentLogin(ctx, tok); got != "mary" {
+		t.Errorf("EnrolmentLogin of the used link = %q, want mary", got)
+	}
+	if got := f.svc.EnrolmentLogin(ctx, "no-such-token"); got != "" {
+		t.Errorf("EnrolmentLogin of an unknown token = %q, want none", got)
 	}
 }

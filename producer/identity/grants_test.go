@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 const cred = "pkcs11:token=acme;object=mary-2026;id=%01"
@@ -16,10 +18,10 @@ func TestGrantLifecycle(t *testing.T) {
 	ctx := context.Background()
 	secret := f.enrol(t, "mary")
 
-	if _, err := f.svc.CreateGrant(ctx, "mary", wrongCode(totpCode(t, secret, f.clock.Now())), cred, 3, 0); !errors.Is(err, ErrOTPInvalid) {
+	if _, err := f.svc.CreateGrant(ctx, "mary", testenv.WrongTOTP(testenv.TOTP(t, secret, f.clock.Now())), cred, 3, 0); !errors.Is(err, ErrOTPInvalid) {
 		t.Fatalf("grant with a wrong code: %v", err)
 	}
-	code := totpCode(t, secret, f.clock.Now())
+	code := testenv.TOTP(t, secret, f.clock.Now())
 	g, err := f.svc.CreateGrant(ctx, "mary", code, cred, 3, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 
 	f.clock.Advance(30 * time.Second)
-	g2, err := f.svc.CreateGrant(ctx, "mary", totpCode(t, secret, f.clock.Now()), cred, 100, time.Hour)
+	g2, err := f.svc.CreateGrant(ctx, "mary", testenv.TOTP(t, secret, f.clock.Now()), cred, 100, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestGrantLifecycle(t *testing.T) {
 		t.Fatalf("revoked grant: want ErrGrantRevoked naming the grant without its whole id (it authorises signing): %v", err)
 	}
 	f.clock.Advance(30 * time.Second)
-	g3, err := f.svc.CreateGrant(ctx, "mary", totpCode(t, secret, f.clock.Now()), cred, 100, time.Hour)
+	g3, err := f.svc.CreateGrant(ctx, "mary", testenv.TOTP(t, secret, f.clock.Now()), cred, 100, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func TestGrantConcurrentConsumersNeverExceedMax(t *testing.T) {
 	f, secret := newEnrolledFixture(t, "acct")
 	ctx := context.Background()
 	const max = 10
-	g, err := f.svc.CreateGrant(ctx, "acct", totpCode(t, secret, f.clock.Now()), cred, max, 0)
+	g, err := f.svc.CreateGrant(ctx, "acct", testenv.TOTP(t, secret, f.clock.Now()), cred, max, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

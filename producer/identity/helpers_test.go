@@ -2,11 +2,7 @@ package identity
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,27 +14,10 @@ import (
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
-// testClock is a controllable Clock; it starts 10 s into an RFC 6238 time step.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2026, 11, 22, 12, 0, 10, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	svc   *Service
 	js    jetstream.JetStream
-	clock *testClock
+	clock *testenv.Clock
 	keys  *Keys
 	// keyLines are the "id:base64" lines keys was loaded from (a rotation test needs them).
 	keyLines []string
@@ -68,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := natstest.Start(t)
 	keys, lines := testKeys(t, 1)
 	core, logs := observer.New(zap.DebugLevel)
-	f := &fixture{js: srv.JS, clock: newTestClock(), keys: keys, keyLines: lines, logs: logs}
+	f := &fixture{js: srv.JS, clock: testenv.NewClock(), keys: keys, keyLines: lines, logs: logs}
 	f.cfg = Config{Keys: keys, Clock: f.clock.Now, Log: zap.New(core), PublicURL: "http://signet.test:8080/"}
 	svc, err := New(context.Background(), srv.JS, f.cfg)
 	if err != nil {
@@ -90,37 +69,6 @@ func (f *fixture) reopen(t *testing.T, keys *Keys) *Service {
 	return svc
 }
 
-// totpCode asks oathtool, which nobody here wrote, for the RFC 6238 code at time at.
-func totpCode(t *testing.T, secret string, at time.Time) string {
-	t.Helper()
-	tool := testenv.RequireTool(t, "oathtool")
-	out, err := exec.Command(tool, "--totp", "-b", secret, "--now", fmt.Sprintf("@%d", at.Unix())).Output()
-	if err != nil {
-		t.Fatalf("oathtool: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// wrongCode returns a 6-digit code that is not code.
-func wrongCode(code string) string {
-	var n int
-	fmt.Sscanf(code, "%d", &n)
-	return fmt.Sprintf("%06d", (n+500001)%1000000)
-}
-
-func tokenOf(t *testing.T, link string) string {
-	t.Helper()
-	u, err := url.Parse(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, ok := strings.CutPrefix(u.Path, "/enrol/")
-	if !ok || tok == "" {
-		t.Fatalf("link %q is not an enrolment link", link)
-	}
-	return tok
-}
-
 // addUser adds login and returns it.
 func (f *fixture) addUser(t *testing.T, login string) {
 	t.Helper()
@@ -138,7 +86,7 @@ func (f *fixture) startEnrolment(t *testing.T, login string) (link, tok string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok = tokenOf(t, link)
+	tok = testenv.EnrolmentToken(t, link)
 	if p, err = f.svc.PendingSecret(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +98,7 @@ func (f *fixture) startEnrolment(t *testing.T, login string) (link, tok string, 
 func (f *fixture) enrol(t *testing.T, login string) string {
 	t.Helper()
 	_, tok, p := f.startEnrolment(t, login)
-	if err := f.svc.ConfirmEnrolment(context.Background(), tok, totpCode(t, p.Secret, f.clock.Now())); err != nil {
+	if err := f.svc.ConfirmEnrolment(context.Background(), tok, testenv.TOTP(t, p.Secret, f.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(30 * time.Second)
@@ -177,12 +125,5 @@ func newEnrolledFixture(t *testing.T, login string) (*fixture, string) {
 // noSecretsLogged fails if any log entry holds one of the secrets.
 func (f *fixture) noSecretsLogged(t *testing.T, secrets ...string) {
 	t.Helper()
-	for _, e := range f.logs.All() {
-		line := e.Message + fmt.Sprint(e.ContextMap())
-		for _, s := range secrets {
-			if s != "" && strings.Contains(line, s) {
-				t.Errorf("log entry %q contains a secret", e.Message)
-			}
-		}
-	}
+	testenv.NoSecretsLogged(t, f.logs, secrets...)
 }

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"net/http"
 	"testing"
 )
 
@@ -23,18 +22,15 @@ func TestUserPortal(t *testing.T) {
 }
 
 // A credential is Signet-wide until assigned; the assignment follows the credential whatever the URI's
-// spelling, and the admin API sets it.
+// spelling (the admin API that sets it: web's TestAssignCredentialAPI).
 func TestAssignCredential(t *testing.T) {
-	f, c := newHTTPFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	if m, err := f.svc.CredentialPortal(ctx, cred); m != "" || err != nil {
 		t.Fatalf("before any assignment: %q, %v", m, err)
 	}
-	if st, b, _ := c.do("POST", "/v1/admin/credentials/assign", CredentialRequest{Credential: cred, MemberID: "m-acme"}, false); st != http.StatusUnauthorized {
-		t.Fatalf("assign without the admin token: %d %s", st, b)
-	}
-	if st, b, _ := c.do("POST", "/v1/admin/credentials/assign", CredentialRequest{Credential: cred, MemberID: "m-acme"}, true); st != http.StatusOK {
-		t.Fatalf("assign: %d %s", st, b)
+	if err := f.svc.AssignCredential(ctx, cred, "m-acme"); err != nil {
+		t.Fatal(err)
 	}
 	if m, _ := f.svc.CredentialPortal(ctx, "pkcs11:token=acme;object=mary-2026"); m != "m-acme" {
 		t.Errorf("the same key by another URI: %q", m)

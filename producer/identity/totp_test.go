@@ -7,13 +7,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 func TestAuthorizeAcceptsOathtoolCodeOnceAndRefusesReplay(t *testing.T) {
 	f, secret := newEnrolledFixture(t, "mary")
 	ctx := context.Background()
 
-	code := totpCode(t, secret, f.clock.Now())
+	code := testenv.TOTP(t, secret, f.clock.Now())
 	d, err := f.svc.Authorize(ctx, "mary", code, "", cred)
 	if err != nil {
 		t.Fatalf("fresh oathtool code refused: %v", err)
@@ -35,12 +37,12 @@ func TestAuthorizeAcceptsOathtoolCodeOnceAndRefusesReplay(t *testing.T) {
 		t.Fatalf("replay in same window: %v", err)
 	}
 	f.clock.Advance(30 * time.Second)
-	if _, err := f.svc.Authorize(ctx, "mary", totpCode(t, secret, f.clock.Now()), "", ""); err != nil {
+	if _, err := f.svc.Authorize(ctx, "mary", testenv.TOTP(t, secret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("next window's code: %v", err)
 	}
 	// Logins are case-insensitive like Bitrix24's.
 	f.clock.Advance(30 * time.Second)
-	if _, err := f.svc.Authorize(ctx, "MARY", totpCode(t, secret, f.clock.Now()), "", ""); err != nil {
+	if _, err := f.svc.Authorize(ctx, "MARY", testenv.TOTP(t, secret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("upper-case login: %v", err)
 	}
 	f.noSecretsLogged(t, secret, code)
@@ -53,19 +55,19 @@ func TestAuthorizeSkew(t *testing.T) {
 	now := f.clock.Now()
 
 	for _, d := range []time.Duration{-60 * time.Second, 60 * time.Second} {
-		_, err := f.svc.Authorize(ctx, "ivan", totpCode(t, secret, now.Add(d)), "", "")
+		_, err := f.svc.Authorize(ctx, "ivan", testenv.TOTP(t, secret, now.Add(d)), "", "")
 		if !errors.Is(err, ErrOTPInvalid) {
 			t.Errorf("code from %v away: got %v, want ErrOTPInvalid", d, err)
 		}
 	}
 	// -1 step first: accepting +1 first would make -1 a replay (steps only move forward).
 	for _, d := range []time.Duration{-30 * time.Second, 30 * time.Second} {
-		if _, err := f.svc.Authorize(ctx, "ivan", totpCode(t, secret, now.Add(d)), "", ""); err != nil {
+		if _, err := f.svc.Authorize(ctx, "ivan", testenv.TOTP(t, secret, now.Add(d)), "", ""); err != nil {
 			t.Errorf("code from %v away refused: %v", d, err)
 		}
 	}
 	// The current step is now behind the last accepted (+1) one: refused as replay.
-	if _, err := f.svc.Authorize(ctx, "ivan", totpCode(t, secret, now), "", ""); !errors.Is(err, ErrOTPReplayed) {
+	if _, err := f.svc.Authorize(ctx, "ivan", testenv.TOTP(t, secret, now), "", ""); !errors.Is(err, ErrOTPReplayed) {
 		t.Errorf("code of a step before the last accepted: got %v, want ErrOTPReplayed", err)
 	}
 }
@@ -73,8 +75,8 @@ func TestAuthorizeSkew(t *testing.T) {
 func TestAuthorizeLockoutAndUnlock(t *testing.T) {
 	f, secret := newEnrolledFixture(t, "olga")
 	ctx := context.Background()
-	good := totpCode(t, secret, f.clock.Now())
-	bad := wrongCode(good)
+	good := testenv.TOTP(t, secret, f.clock.Now())
+	bad := testenv.WrongTOTP(good)
 
 	// Malformed input is not a guess and does not count.
 	if _, err := f.svc.Authorize(ctx, "olga", "12ab56", "", ""); !errors.Is(err, ErrOTPFormat) {
@@ -99,11 +101,11 @@ func TestAuthorizeLockoutAndUnlock(t *testing.T) {
 		t.Fatalf("lockout logged %d times, want 1", n)
 	}
 	f.clock.Advance(15*time.Minute - time.Second)
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, secret, f.clock.Now()), "", ""); !errors.Is(err, ErrLockedOut) {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, secret, f.clock.Now()), "", ""); !errors.Is(err, ErrLockedOut) {
 		t.Fatalf("one second before unlock: %v", err)
 	}
 	f.clock.Advance(time.Second)
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, secret, f.clock.Now()), "", ""); err != nil {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, secret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("after the lockout: %v", err)
 	}
 	// A success resets the count: four more wrong codes do not lock.
@@ -111,7 +113,7 @@ func TestAuthorizeLockoutAndUnlock(t *testing.T) {
 		f.svc.Authorize(ctx, "olga", bad, "", "")
 	}
 	f.clock.Advance(30 * time.Second)
-	if _, err := f.svc.Authorize(ctx, "olga", totpCode(t, secret, f.clock.Now()), "", ""); err != nil {
+	if _, err := f.svc.Authorize(ctx, "olga", testenv.TOTP(t, secret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("after 4 wrong codes following a success: %v", err)
 	}
 	f.noSecretsLogged(t, secret, good, bad)
@@ -124,13 +126,13 @@ func TestAuthorizeConfigurableLockout(t *testing.T) {
 	ctx := context.Background()
 	f.addUser(t, "p")
 	secret := f.enrol(t, "p")
-	bad := wrongCode(totpCode(t, secret, f.clock.Now()))
+	bad := testenv.WrongTOTP(testenv.TOTP(t, secret, f.clock.Now()))
 	svc.Authorize(ctx, "p", bad, "", "")
 	if _, err := svc.Authorize(ctx, "p", bad, "", ""); !errors.Is(err, ErrLockedOut) {
 		t.Fatalf("2nd wrong code with MaxFailures=2: %v", err)
 	}
 	f.clock.Advance(time.Minute)
-	if _, err := svc.Authorize(ctx, "p", totpCode(t, secret, f.clock.Now()), "", ""); err != nil {
+	if _, err := svc.Authorize(ctx, "p", testenv.TOTP(t, secret, f.clock.Now()), "", ""); err != nil {
 		t.Fatalf("after a 1-minute lockout: %v", err)
 	}
 }
@@ -138,7 +140,7 @@ func TestAuthorizeConfigurableLockout(t *testing.T) {
 func TestAuthorizeConcurrentSameCodeExactlyOneWins(t *testing.T) {
 	f, secret := newEnrolledFixture(t, "anna")
 	ctx := context.Background()
-	code := totpCode(t, secret, f.clock.Now())
+	code := testenv.TOTP(t, secret, f.clock.Now())
 
 	// Two Service values stand for two intake processes; only the KV revision check arbitrates.
 	svcs := []*Service{f.svc, f.reopen(t, f.keys)}

@@ -61,6 +61,10 @@ type Facts struct {
 	Time           time.Time
 	// PublicURL is Signet's public_url; the QR code and the stripe link to PublicURL/verify/DocumentID.
 	PublicURL string
+	// Language ("ru") and Zone of the stripe and the completion page, the job's (issue 18): "" is
+	// English, nil UTC. They are not recorded in the document information, where Time stays UTC.
+	Language string
+	Zone     *time.Location
 }
 
 // VerifyURL is the address of the verification page for the document.

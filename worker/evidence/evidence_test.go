@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/internal/testsupport/testpki"
 	"github.com/signet-b24/signet/pades"
@@ -89,7 +90,7 @@ func TestPreparedDocumentCarriesItsEvidenceUnderTheSignature(t *testing.T) {
 		}
 	}
 	last := pages[3]
-	for _, want := range []string{"Certificate of completion", original, "Мария Иванова (mary)", "20:26", "2026-11-22 10:30:00 UTC", verifyURL} {
+	for _, want := range []string{"Certificate of completion", original, "Мария Иванова (mary)", "20:26", "22 Nov 2026 10:30 UTC", verifyURL} {
 		if !strings.Contains(last, want) {
 			t.Errorf("completion page lacks %q:\n%s", want, last)
 		}
@@ -251,5 +252,56 @@ func BenchmarkPrepare(b *testing.B) {
 		if err := Prepare(context.Background(), corpus("invoice.pdf"), filepath.Join(dir, "out.pdf"), f); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Issue 18: the stripe and the certificate of completion in the job's language, with the time in the
+// signer's zone and its offset; the recorded facts keep UTC.
+func TestEvidenceInSignersLanguageAndZone(t *testing.T) {
+	at := time.Date(2026, 12, 2, 11, 5, 0, 0, time.UTC)
+	for _, c := range []struct {
+		lang, zone string
+		want       []string
+		not        string
+	}{
+		{"ru", "Europe/Moscow", []string{"Лист удостоверения подписания", "Время подписания:", "02.12.2026 14:05 (UTC+03:00)", "Подписант:",
+			"Документ Signet r1ru", "проверка:", "Отсканируйте код"}, "Certificate of completion"},
+		{"ru", "Asia/Yekaterinburg", []string{"Лист удостоверения подписания", "02.12.2026 16:05 (UTC+05:00)"}, "Signet document"},
+		{"en", "Asia/Yekaterinburg", []string{"Certificate of completion", "2 Dec 2026 16:05 UTC+5", "Signet document r1en", "verify:"}, "Подписант"},
+	} {
+		t.Run(c.lang+"/"+c.zone, func(t *testing.T) {
+			zone, err := i18n.LoadZone(c.zone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			f := Facts{DocumentID: "r1" + c.lang, Signer: "Мария Иванова (mary)", Certificate: "CN=Мария Иванова", CertSerial: "20:26",
+				Time: at, PublicURL: "https://signet.example", Language: c.lang, Zone: zone}
+			out := filepath.Join(dir, "prepared.pdf")
+			if err := Prepare(context.Background(), corpus("invoice.pdf"), out, f); err != nil {
+				t.Fatal(err)
+			}
+			// Rendered (the words must be drawn, not only present) and read back.
+			tool(t, "pdftoppm", "-png", "-r", "50", out, filepath.Join(dir, "page"))
+			if keep := os.Getenv("SIGNET_KEEP_PNG"); keep != "" { // to look at the pages
+				for _, n := range []string{"page-1.png", "page-2.png"} {
+					b, _ := os.ReadFile(filepath.Join(dir, n))
+					os.WriteFile(filepath.Join(keep, c.lang+"-"+strings.ReplaceAll(c.zone, "/", "-")+"-"+n), b, 0o644)
+				}
+			}
+			text := tool(t, "pdftotext", "-layout", out, "-")
+			for _, want := range c.want {
+				if !strings.Contains(text, want) {
+					t.Errorf("lacks %q:\n%s", want, text)
+				}
+			}
+			if strings.Contains(text, c.not) {
+				t.Errorf("has %q, a word of another language:\n%s", c.not, text)
+			}
+			got, err := Read(out)
+			if err != nil || !got.Time.Equal(at) || got.Time.Location() != time.UTC {
+				t.Errorf("recorded time %v (%v), want %v in UTC", got.Time, err, at)
+			}
+		})
 	}
 }

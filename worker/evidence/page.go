@@ -4,37 +4,46 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
+
+	"github.com/signet-b24/signet/internal/i18n"
 )
 
 // The drawings are pdfcpu stamps (on top of the page content) described in pdfcpu's watermark
 // syntax; units are points and "scale:1 abs" keeps the font size as given on any page size.
 
-// stripe is the thin grey band at the foot of every page.
+// stripe is the thin grey band at the foot of every page, in the job's language.
 func stripe(f Facts) (*model.Watermark, error) {
-	text := fmt.Sprintf("Signet document %s · verify: %s", f.DocumentID, f.VerifyURL())
+	text := i18n.New(f.Language).T("evidence.stripe", f.DocumentID, f.VerifyURL())
 	return api.TextWatermark(text, "font:"+fontName+", points:7, pos:bc, off:0 2, scale:1 abs, rot:0, fillcol:#3C3C3C, bgcol:#E4E4E4, margins:3", true, false, types.POINTS)
 }
 
-// completionPage is the certificate of completion: a title, the facts, the QR code and a note.
+// completionPage is the certificate of completion: a title, the facts, the QR code and a note, in the
+// job's language, with the time in the signer's zone and its offset (issue 18, must 3 and 4).
 func completionPage(f Facts) ([]*model.Watermark, error) {
 	const left = 56
-	title, err := api.TextWatermark("Certificate of completion", fmt.Sprintf("font:%s, points:18, pos:tl, off:%d -56, scale:1 abs, rot:0, fillcol:#000000, aligntext:l", fontName, left), true, false, types.POINTS)
+	l := i18n.New(f.Language)
+	zone := f.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
+	title, err := api.TextWatermark(l.T("evidence.title"), fmt.Sprintf("font:%s, points:18, pos:tl, off:%d -56, scale:1 abs, rot:0, fillcol:#000000, aligntext:l", fontName, left), true, false, types.POINTS)
 	if err != nil {
 		return nil, err
 	}
 	rows := [][2]string{
-		{"Document id", f.DocumentID},
-		{"File", f.FileName},
-		{"SHA-256 of the original", f.OriginalSHA256},
-		{"Signer", f.Signer},
-		{"Certificate", f.Certificate},
-		{"Certificate serial", f.CertSerial},
-		{"Time", f.Time.UTC().Format("2006-01-02 15:04:05") + " UTC"},
-		{"Verification", f.VerifyURL()},
+		{l.T("evidence.documentId"), f.DocumentID},
+		{l.T("evidence.file"), f.FileName},
+		{l.T("evidence.original"), f.OriginalSHA256},
+		{l.T("evidence.signer"), f.Signer},
+		{l.T("evidence.certificate"), f.Certificate},
+		{l.T("evidence.serial"), f.CertSerial},
+		{l.T("evidence.time"), l.DateTime(f.Time.In(zone))},
+		{l.T("evidence.verification"), f.VerifyURL()},
 	}
 	var lines []string
 	for _, r := range rows {
@@ -61,11 +70,8 @@ func completionPage(f Facts) ([]*model.Watermark, error) {
 	if err != nil {
 		return nil, err
 	}
-	note := strings.Join([]string{
-		"Signet added this page and the grey stripe on every page before the document was signed,",
-		"so the digital signature covers them. Scan the code or open the verification address to see",
-		"what Signet recorded for this document; any change to the file after signing invalidates the signature.",
-	}, "\n")
+	// About 100 characters a line at 8 points fit the A4 width inside the margins, in either alphabet.
+	note := strings.Join(wrap(l.T("evidence.note"), 100), "\n")
 	noteTop := qrTop + qrSide + 16
 	nw, err := api.TextWatermark(note, fmt.Sprintf("font:%s, points:8, pos:tl, off:%d -%d, scale:1 abs, rot:0, fillcol:#505050, aligntext:l", fontName, left, noteTop), true, false, types.POINTS)
 	if err != nil {

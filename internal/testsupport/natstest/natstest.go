@@ -2,6 +2,7 @@
 package natstest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -42,4 +43,18 @@ func Start(t testing.TB) *Server {
 		srv.WaitForShutdown()
 	})
 	return &Server{Srv: srv, NC: nc, JS: js, Dir: dir}
+}
+
+// Msgs is the number of messages stream holds now; the test fails when the stream cannot be read.
+func (s *Server) Msgs(t testing.TB, stream string) uint64 {
+	t.Helper()
+	st, err := s.JS.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }

@@ -1,0 +1,259 @@
+// pages.go wires the control panel (/admin/…) and the verification page (/verify): one Pages value
+// holds what they share (the session bucket, the sign-in throttle, the upload limiter).
+
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/bitrix24/portals"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/producer/identity"
+)
+
+//go:embed templates/*.html static/*
+var files embed.FS
+
+// Recorder appends to the audit trail (internal/audit.Writer is one).
+type Recorder interface {
+	Record(ctx context.Context, e contracts.AuditEvent) error
+}
+
+// Bitrix calls a portal (bitrix24.Client is one): with the application's own token, for the portals
+// page (are the robot and the Sign button registered?), and with a user's token from the portal, to
+// learn whether a portal administrator is opening the application.
+type Bitrix interface {
+	Call(ctx context.Context, memberID, method string, params map[string]any, out any) error
+	CallAs(ctx context.Context, memberID, accessToken, method string, params map[string]any, out any) error
+}
+
+// Config wires the pages to the services they show and change.
+type Config struct {
+	Identity *identity.Service
+	// Keys are the PKCS#11 tokens; nil in an intake-only process, whose credentials page then says
+	// so and the verification page trusts only the system roots.
+	Keys    *keyring.Keyring
+	Portals *portals.Registry
+	Bitrix  Bitrix
+	// JS holds the sessions bucket (signet_sessions), so a session works on every intake process.
+	JS       jetstream.JetStream
+	Replicas int
+	// PublicURL is where browsers reach Signet; with https the session cookie is Secure (__Host-).
+	PublicURL string
+	// PasswordsFile holds the local administrators (security.admin_passwords_file).
+	PasswordsFile string
+	// RobotCode is the robot CODE the portals page looks for.
+	RobotCode string
+	// MaxPDFBytes bounds an upload to the verification page (default 100 MiB).
+	MaxPDFBytes int64
+	// Verify bounds the verification page per client and in total (verifylimit.go).
+	Verify VerifyLimits
+	// TrustAnchors are the roots the verification page trusts (verify.trust_anchors), exactly as
+	// `signet verify --trust` does; none means the system's roots.
+	TrustAnchors []*x509.Certificate
+	// Audit records every change made in the control panel; nil logs the change instead.
+	Audit Recorder
+	// Sign-in limits (throttle.go); zero takes the Default… constant. LoginMaxPerAddress < 0 turns
+	// the per-address limit off; behind a reverse proxy, list it in VerifyLimits.TrustedProxies instead.
+	LoginMaxFailures    int
+	LoginLockout        time.Duration
+	LoginMaxPerAddress  int
+	MaxConcurrentHashes int
+	Log                 *zap.Logger
+	Now                 func() time.Time
+}
+
+// Pages is the control panel and the verification page.
+type Pages struct {
+	cfg      Config
+	log      *zap.Logger
+	secure   bool
+	origin   string
+	throttle *throttle
+	kdf      chan struct{} // bounds concurrent Argon2id runs (64 MiB each)
+	verify   *verifyLimiter
+	// hashing and peakHashing count the Argon2id checks running now and at most at once; hashed
+	// counts them all.
+	hashing, peakHashing atomic.Int32
+	hashed               atomic.Int64
+
+	mu       sync.Mutex
+	sessions jetstream.KeyValue
+}
+
+// New returns the pages; nothing is opened until the first request.
+func New(cfg Config) *Pages {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxPDFBytes <= 0 {
+		cfg.MaxPDFBytes = 100 << 20
+	}
+	if cfg.LoginMaxFailures <= 0 {
+		cfg.LoginMaxFailures = DefaultLoginMaxFailures
+	}
+	if cfg.LoginLockout <= 0 {
+		cfg.LoginLockout = DefaultLoginLockout
+	}
+	if cfg.LoginMaxPerAddress == 0 {
+		cfg.LoginMaxPerAddress = DefaultLoginMaxPerAddress
+	}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = DefaultMaxConcurrentHashes
+	}
+	p := &Pages{cfg: cfg, log: cfg.Log, throttle: newThrottle(cfg.LoginMaxFailures, cfg.LoginMaxPerAddress, cfg.LoginLockout),
+		kdf: make(chan struct{}, cfg.MaxConcurrentHashes), verify: newVerifyLimiter(cfg.Verify)}
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
+		p.secure = u.Scheme == "https"
+		p.origin = u.Scheme + "://" + u.Host
+	}
+	return p
+}
+
+// Routes mounts the pages on mux.
+func (p *Pages) Routes(mux routes.Mux) {
+	static, _ := fs.Sub(files, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
+	mux.HandleFunc("GET /verify", p.verifyForm)
+	mux.HandleFunc("POST /verify", p.verifyUpload)
+
+	mux.HandleFunc("POST /admin/bitrix24", p.portalAdminPage)
+	mux.HandleFunc("POST /admin/portal-session", p.portalSession)
+	mux.HandleFunc("GET /admin/login", p.loginForm)
+	mux.HandleFunc("POST /admin/login", p.login)
+	mux.HandleFunc("POST /admin/logout", p.admin(p.logout))
+	mux.HandleFunc("GET /admin", p.admin(func(w http.ResponseWriter, r *http.Request, s *session) {
+		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+	}))
+	mux.HandleFunc("GET /admin/users", p.admin(p.usersPage))
+	mux.HandleFunc("POST /admin/users", p.admin(p.addUser))
+	mux.HandleFunc("GET /admin/users/{login}", p.admin(p.userPage))
+	mux.HandleFunc("POST /admin/users/{login}/{action}", p.admin(p.userAction))
+	mux.HandleFunc("GET /admin/credentials", p.admin(p.credentialsPage))
+	mux.HandleFunc("POST /admin/credentials/{action}", p.admin(p.credentialAction))
+	mux.HandleFunc("GET /admin/ca/root", p.admin(p.caRoot))
+	mux.HandleFunc("GET /admin/portals", p.admin(p.portalsPage))
+	mux.HandleFunc("GET /admin/grants", p.admin(p.grantsPage))
+	mux.HandleFunc("POST /admin/grants/revoke", p.admin(p.revokeGrant))
+}
+
+func staticHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+var funcs = template.FuncMap{
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"day":       func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"join":      strings.Join,
+	"credLabel": credentialLabel,
+	"short":     grantName,
+	// pathEscape makes a login one path segment: a Bitrix24 login may hold '?' or '#'.
+	"pathEscape": url.PathEscape,
+}
+
+// pageSet parses the layout with one page's template.
+func pageSet(name string) *template.Template {
+	return template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+}
+
+var tmpl = map[string]*template.Template{}
+
+func init() {
+	for _, n := range []string{"login", "users", "user", "credentials", "portals", "grants", "verify", "portaladmin"} {
+		tmpl[n] = pageSet(n)
+	}
+}
+
+// view is what every page gets; Data is the page's own.
+type view struct {
+	Title   string
+	Section string // users, credentials, portals, grants, verify
+	Admin   string // the administrator signed in, "" on public pages
+	CSRF    string
+	Notice  string
+	Error   string
+	Data    any
+}
+
+// render writes a page with the security headers every page carries: no framing (the control panel
+// is never shown inside another site), nothing from elsewhere, no caching, no Referer to other sites.
+func (p *Pages) render(w http.ResponseWriter, status int, name string, v view) {
+	p.renderFramed(w, status, "'none'", name, v)
+}
+
+// renderFramed is render for a page that frameAncestors (a CSP source list) may frame.
+func (p *Pages) renderFramed(w http.ResponseWriter, status int, frameAncestors, name string, v view) {
+	var buf bytes.Buffer
+	if err := tmpl[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		p.log.Error("rendering page", zap.String("page", name), zap.Error(err))
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors "+frameAncestors+"; base-uri 'none'")
+	if frameAncestors == "'none'" {
+		h.Set("X-Frame-Options", "DENY")
+	}
+	// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the page's own
+	// forms, and the Origin check could not tell them from a forged one.
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// credentialLabel names a pkcs11: URI for people: "object (token)".
+func credentialLabel(uri string) string {
+	u, err := keyring.ParseURI(uri)
+	if err != nil || u.Object == "" {
+		return uri
+	}
+	if u.Token != "" {
+		return u.Object + " (token " + u.Token + ")"
+	}
+	return u.Object
+}
+
+// record puts an administrator's change in the audit trail.
+func (p *Pages) record(ctx context.Context, s *session, action, login, credential, detail string) {
+	e := contracts.AuditEvent{Time: p.cfg.Now().UTC(), Action: action, Login: login, Credential: credential,
+		Outcome: contracts.AuditOK, Detail: "by administrator " + s.Login + " (" + s.who() + "): " + detail}
+	p.log.Info("control panel change", zap.String("admin", s.Login), zap.String("scope", s.who()), zap.String("action", action), zap.String("login", login),
+		zap.String("credential", credential), zap.String("detail", detail))
+	if p.cfg.Audit == nil {
+		return
+	}
+	if err := p.cfg.Audit.Record(ctx, e); err != nil {
+		p.log.Error("audit trail unavailable: control panel change not recorded there", zap.String("action", action), zap.Error(err))
+	}
+}
