@@ -26,7 +26,7 @@ func verifyDocTimestamp(info SignatureInfo, f io.ReaderAt, der []byte, roots *x5
 		return x.Sum(nil), nil
 	}, roots)
 	if tsa != nil {
-		info.Certificate = tsa
+		info.Certificate, info.TSACertificate = tsa, tsa
 		info.Signer = tsa.Subject.CommonName
 		if info.Signer == "" {
 			info.Signer = tsa.Subject.String()

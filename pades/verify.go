@@ -51,6 +51,10 @@ type SignatureInfo struct {
 	Changes  []Change
 	Modified bool
 	Problems []string
+	// TSACertificate is the certificate of the TSA that made the signature timestamp or the
+	// document timestamp, trusted or not (nil when none): when it expires, the timestamp needs
+	// renewing (worker/archive).
+	TSACertificate *x509.Certificate
 
 	// Revocation is what the revocation check found for the signer's chain (ltv.go):
 	// RevocationGood, RevocationRevoked, RevocationUnknown, RevocationUnavailable, or
@@ -353,7 +357,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		t, tsa, err := verifyTimestampToken(tok, si.signature, roots)
 		if err == nil || errors.Is(err, errUntrustedTSA) {
 			// Intact: Extend embeds its TSA chain even when the verifier does not trust it.
-			info.tsa, info.tsaTime = tsa, t
+			info.tsa, info.tsaTime, info.TSACertificate = tsa, t, tsa
 			info.pool = append(slices.Clone(certs), tokenCertificates(tok)...)
 		}
 		if err != nil {

@@ -85,6 +85,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 
 	go p.sweepStranded(ctx)
+	go p.publishTokenRates(ctx)
 
 	all := pool.New().WithContext(ctx).WithCancelOnError()
 	run := func(stream, consumer string, n int, handle func(context.Context, jetstream.Msg) error) {

@@ -21,6 +21,7 @@ var everyCommand = [][]string{
 	{"admin", "bitrix24", "register"}, {"admin", "bitrix24", "portals"}, {"admin", "bitrix24", "move"},
 	{"admin", "local-admin", "set"}, {"admin", "local-admin", "list"}, {"admin", "local-admin", "remove"},
 	{"audit"}, {"audit", "verify"}, {"audit", "export"}, {"audit", "show"},
+	{"archive"}, {"archive", "status"},
 	{"enqueue"}, {"batch"}, {"batch", "status"}, {"batch", "list"}, {"batch", "collect"}, {"config", "check"}, {"config", "print"},
 	{"setup"}, {"status"}, {"dlq"}, {"dlq", "list"}, {"dlq", "show"}, {"dlq", "retry"}, {"dlq", "purge"},
 }

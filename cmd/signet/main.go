@@ -38,12 +38,13 @@ func commands() map[string]command {
 		"batch":   {runBatch, "progress of a batch: signed, failed, pending, rate, failures (`signet batch status ID --watch`)"},
 		"setup":   {runSetup, "create or update the streams, consumers, buckets and storage (see nats.provision)"},
 		"status":  {runStatus, "streams, consumers (pending, rate, time to drain), tokens, storage and portals on one screen"},
+		"archive": {runArchive, "what keeps each stored signed document verifiable, until when, and what the archive job renews next"},
 		"audit":   {runAudit, "verify the hash-chained audit trail, export it, or show one document's story"},
 		"version": {runVersion, "the version, VCS revision and Go version of this binary (also `signet --version`)"},
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "extend", "admin", "audit", "enqueue", "batch", "setup", "status", "dlq", "config", "version"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "extend", "admin", "audit", "archive", "enqueue", "batch", "setup", "status", "dlq", "config", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -26,7 +26,7 @@ import (
 // signOptions are the flags shared by the single-file and the batch form of `signet sign`.
 type signOptions struct {
 	key, pinFile, certFile, image, tsa, page, position, level string
-	visible                                                   bool
+	visible, checkRevocation                                  bool
 	reason, location, name                                    string
 	// tz is the zone of the signet's time (--tz, else TZ, else UTC); lang its language (LC_ALL,
 	// LC_MESSAGES, LANG: i18n.FromEnv). Issue 18, must 2 and 4.
@@ -45,6 +45,7 @@ func (o *signOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.location, "location", "", "location of the signature")
 	fs.StringVar(&o.name, "name", "", "signer name shown (default: the certificate's common name)")
 	fs.StringVar(&o.tsa, "tsa", "", "RFC 3161 timestamp authority URL (PAdES B-T)")
+	fs.BoolVar(&o.checkRevocation, "check-revocation", false, "before signing, ask the certificate's OCSP responder or CRL and refuse unless it answers good (the internal CA's list in NATS is read whenever NATS is reachable)")
 	fs.StringVar(&o.tz, "tz", "", "IANA time zone of the time on the visible signet, e.g. Europe/Moscow (default: TZ, else UTC; the signature's own time is UTC)")
 	fs.StringVar(&o.level, "level", "", "PAdES level: b, t (needs --tsa), lt (adds the chain's OCSP responses or CRLs) or lta (and a document timestamp; needs --tsa); default t with --tsa, else b")
 }
@@ -191,7 +192,8 @@ func openSigner(ctx context.Context, o *signOptions, cfgArgs []string, stderr io
 		k.Close()
 		return pades.Signer{}, nil, fmt.Errorf("key %s has no certificate on its token; give one with --cert FILE or import it (signet admin cert import)", cred.URI)
 	}
-	if err := cred.CheckValid(time.Now()); err != nil {
+	// Expired or revoked: refused before the key signs, by the workers' rule (sign_revocation.go).
+	if err := checkUsable(ctx, cfg, cred, o.checkRevocation, stderr); err != nil {
 		k.Close()
 		return pades.Signer{}, nil, err
 	}

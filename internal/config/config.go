@@ -36,6 +36,11 @@ type Token struct {
 	PinEnv          string        `yaml:"pin_env"`
 	MaxSessions     int           `yaml:"max_sessions"`
 	PoolWaitTimeout time.Duration `yaml:"pool_wait_timeout"`
+	// Concurrency and RatePerSec schedule the worker's signatures on the token (issue 21, must 5):
+	// signatures at once (0: 1 on a hardware slot, the session pool on a software token) and a cap
+	// on signatures a second (0: none).
+	Concurrency int     `yaml:"concurrency"`
+	RatePerSec  float64 `yaml:"rate_per_sec"`
 }
 
 // Config is every setting of `signet serve`, `signet intake` and `signet worker`.
@@ -165,6 +170,13 @@ type Config struct {
 	CA struct {
 		RevocationURL string `yaml:"revocation_url"`
 	} `yaml:"ca"`
+	// Archive is the job that keeps the stored signed documents verifiable (issue 17 must 6,
+	// worker/archive): every Schedule (0: off) it renews the documents whose protecting certificate
+	// expires within RenewBefore or whose algorithms weakened.
+	Archive struct {
+		Schedule    time.Duration `yaml:"schedule"`
+		RenewBefore time.Duration `yaml:"renew_before"`
+	} `yaml:"archive"`
 	Demo struct {
 		Token      string `yaml:"token"`
 		Credential string `yaml:"credential"`
@@ -218,6 +230,7 @@ func Defaults() *Config {
 	c.Security.LoginConcurrentHashes = 2
 	c.Audit.CheckpointEvery = 100
 	c.Audit.CheckpointInterval = time.Minute
+	c.Archive.RenewBefore = 8760 * time.Hour // a year: time for a failed renewal to be retried for months
 	c.Demo.Token = "signet-demo"
 	c.Demo.Credential = "pkcs11:token=signet-demo;object=demo-signer"
 	return c
@@ -366,6 +379,8 @@ func (c *Config) Settings() []Setting {
 		{"signing.level", "PAdES level of every signature: b, t (needs signing.tsa_url), lt (also the chain's OCSP responses or CRLs, fetched from the certificates' addresses) or lta (and a document timestamp; needs signing.tsa_url); empty: t with signing.tsa_url, else b", &c.Signing.Level},
 		{"signing.time_zone", "IANA time zone (Europe/Moscow) of the time on the visible stamp and the certificate of completion when the signer's Bitrix24 TIME_ZONE is not known; the signature's own time stays UTC", &c.Signing.TimeZone},
 		{"ca.revocation_url", "base URL written into the certificates the internal CA issues, where its CRL (<url>/ca/crl/<CA key id>) and OCSP responder (<url>/ca/ocsp) answer (default public_url; off: none, when verifiers cannot reach Signet — NSS readers such as pdfsig refuse a certificate whose OCSP responder does not answer)", &c.CA.RevocationURL},
+		{"archive.schedule", "how often the worker renews the archive: stored signed documents whose last timestamp's TSA certificate expires within archive.renew_before, or whose algorithms weakened, get a new PAdES B-LTA revision beside the old one (0: off; needs signing.tsa_url)", &c.Archive.Schedule},
+		{"archive.renew_before", "renew a stored document when the certificate protecting it (its last timestamp's TSA, or its signer's when it has no timestamp) expires within this (`signet archive status` shows when)", &c.Archive.RenewBefore},
 		{"demo.token", "label of the SoftHSM token created under <data_dir>/softhsm when no tokens are configured", &c.Demo.Token},
 		{"demo.credential", "key URI used by `signet demo` and the demo user", &c.Demo.Credential},
 	}
@@ -560,6 +575,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
 		}
 	}
+	if c.Archive.Schedule < 0 || (c.Archive.Schedule > 0 && c.Archive.Schedule < time.Hour) {
+		errs = append(errs, fmt.Errorf("archive.schedule %s: use 0 (off) or at least 1h (24h is usual): each run reads every stored document", c.Archive.Schedule))
+	}
+	if c.Archive.Schedule > 0 && c.Signing.TSAURL == "" {
+		errs = append(errs, errors.New("archive.schedule needs signing.tsa_url: a renewal adds a document timestamp from that authority"))
+	}
+	if c.Archive.RenewBefore <= 0 {
+		errs = append(errs, fmt.Errorf("archive.renew_before %s: use a positive duration (8760h, a year, is the default)", c.Archive.RenewBefore))
+	}
 	if _, err := i18n.LoadZone(c.Signing.TimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("signing.time_zone: %w", err))
 	}
@@ -610,6 +634,9 @@ func (c *Config) Validate() error {
 		}
 		if (t.PinFile == "") == (t.PinEnv == "") {
 			errs = append(errs, fmt.Errorf("tokens[%d] (%s): give exactly one of pin_file and pin_env (a PIN is never a setting value)", i, t.Name))
+		}
+		if t.Concurrency < 0 || t.RatePerSec < 0 {
+			errs = append(errs, fmt.Errorf("tokens[%d] (%s): concurrency and rate_per_sec must be 0 (automatic, no cap) or positive", i, t.Name))
 		}
 	}
 	return errors.Join(errs...)

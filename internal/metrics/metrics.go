@@ -52,6 +52,14 @@ var (
 	TokenSessionsMax = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "signet_token_sessions_max", Help: "PKCS#11 sessions the token may open (max_sessions).",
 	}, []string{"token"})
+	// TokenSignRate and TokenWaiting are the worker's token scheduling (worker/tokens.go, issue 21
+	// must 5); their labels are configured token names and two priorities.
+	TokenSignRate = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "signet_token_sign_rate", Help: "Signatures a second the token sustains, measured by this worker (mean C_Sign duration, times its concurrency, capped by rate_per_sec).",
+	}, []string{"token"})
+	TokenWaiting = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "signet_token_waiting", Help: "Signatures waiting for a slot of the token, by priority (interactive, batch).",
+	}, []string{"token", "priority"})
 	CredentialExpirySeconds = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "signet_credential_expiry_seconds", Help: "Seconds until the credential's certificate expires (negative when expired).",
 	}, []string{"token", "credential"})
@@ -82,7 +90,7 @@ func Names() []string {
 	return []string{
 		"signet_jobs_total", "signet_stage_seconds", "signet_documents_bytes_total", "signet_intake_requests_total",
 		"signet_consumer_num_pending", "signet_consumer_num_ack_pending", "signet_consumer_num_redelivered", "signet_dead_messages",
-		"signet_token_online", "signet_token_sessions_in_use", "signet_token_sessions_max", "signet_credential_expiry_seconds",
+		"signet_token_online", "signet_token_sessions_in_use", "signet_token_sessions_max", "signet_token_sign_rate", "signet_token_waiting", "signet_credential_expiry_seconds",
 		"signet_bitrix24_errors_total", "signet_bitrix24_rate_limit_waits_total", "signet_bitrix24_overload",
 		"signet_grant_documents_total",
 	}
