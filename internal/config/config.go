@@ -161,9 +161,11 @@ type Config struct {
 		CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	} `yaml:"audit"`
 	// Signing is how workers sign: signing.tsa_url adds an RFC 3161 signature timestamp (PAdES B-T,
-	// issue 17 must 2) to every signature.
+	// issue 17 must 2) to every signature; signing.level lt or lta also embeds the chain's
+	// revocation data and, for lta, a document timestamp (issue 17 must 4 and 5).
 	Signing struct {
 		TSAURL string `yaml:"tsa_url"`
+		Level  string `yaml:"level"`
 		// TimeZone is the zone of the stamp and the certificate of completion when the signer's
 		// Bitrix24 TIME_ZONE is not known (issue 18, must 4).
 		TimeZone string `yaml:"time_zone"`
@@ -382,6 +384,7 @@ func (c *Config) Settings() []Setting {
 		{"audit.checkpoint_every", "a signed checkpoint of the audit chain after this many events", &c.Audit.CheckpointEvery},
 		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
 		{"signing.tsa_url", "RFC 3161 timestamp authority (http or https URL, no credentials in it) that adds a signature timestamp to every signature (PAdES B-T); empty: none", &c.Signing.TSAURL},
+		{"signing.level", "PAdES level of every signature: b, t (needs signing.tsa_url), lt (also the chain's OCSP responses or CRLs, fetched from the certificates' addresses) or lta (and a document timestamp; needs signing.tsa_url); empty: t with signing.tsa_url, else b", &c.Signing.Level},
 		{"signing.time_zone", "IANA time zone (Europe/Moscow) of the time on the visible stamp and the certificate of completion when the signer's Bitrix24 TIME_ZONE is not known; the signature's own time stays UTC", &c.Signing.TimeZone},
 		{"ca.revocation_url", "base URL written into the certificates the internal CA issues, where its CRL (<url>/ca/crl/<CA key id>) and OCSP responder (<url>/ca/ocsp) answer (default public_url; off: none, when verifiers cannot reach Signet — NSS readers such as pdfsig refuse a certificate whose OCSP responder does not answer)", &c.CA.RevocationURL},
 		{"archive.schedule", "how often the worker renews the archive: stored signed documents whose last timestamp's TSA certificate expires within archive.renew_before, or whose algorithms weakened, get a new PAdES B-LTA revision beside the old one (0: off; needs signing.tsa_url)", &c.Archive.Schedule},
@@ -562,6 +565,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("worker.ack_wait %s is too short; use at least 1s", c.Worker.AckWait))
+	}
+	switch c.Signing.Level {
+	case "", "b", "lt":
+	case "t", "lta":
+		if c.Signing.TSAURL == "" {
+			errs = append(errs, fmt.Errorf("signing.level %s adds a timestamp: set signing.tsa_url", c.Signing.Level))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("signing.level %q: use b, t, lt or lta", c.Signing.Level))
+	}
+	if c.Signing.Level == "b" && c.Signing.TSAURL != "" {
+		errs = append(errs, errors.New("signing.level b and signing.tsa_url contradict each other: a timestamp makes it B-T (empty the level, or set it to t)"))
 	}
 	for _, u := range []struct{ name, v string }{{"signing.tsa_url", c.Signing.TSAURL}, {"ca.revocation_url", c.CA.RevocationURL}} {
 		if err := plainHTTPURL(u.v); err != nil && !(u.name == "ca.revocation_url" && u.v == "off") {
