@@ -137,6 +137,7 @@ func (p *Pages) Routes(mux routes.Mux) {
 	mux.HandleFunc("POST /verify", p.verifyUpload)
 
 	mux.HandleFunc("POST /admin/bitrix24", p.portalAdminPage)
+	mux.HandleFunc("POST /admin/bitrix24/enrol", p.appConfirm)
 	mux.HandleFunc("POST /admin/portal-session", p.portalSession)
 	mux.HandleFunc("GET /admin/login", p.loginForm)
 	mux.HandleFunc("POST /admin/login", p.login)
@@ -217,19 +218,26 @@ func (p *Pages) renderFramed(w http.ResponseWriter, status int, frameAncestors, 
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
 	}
+	// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the page's own
+	// forms, and the Origin check could not tell them from a forged one.
+	writePage(w, status, "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'",
+		frameAncestors, "same-origin", buf.Bytes())
+}
+
+// writePage writes an HTML page with its policy (csp, without frame-ancestors), the sources that
+// may frame it and the headers every page carries: no sniffing, no caching.
+func writePage(w http.ResponseWriter, status int, csp, frameAncestors, referrer string, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors "+frameAncestors+"; base-uri 'none'")
+	h.Set("Content-Security-Policy", csp+"; frame-ancestors "+frameAncestors+"; base-uri 'none'")
 	if frameAncestors == "'none'" {
 		h.Set("X-Frame-Options", "DENY")
 	}
-	// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the page's own
-	// forms, and the Origin check could not tell them from a forged one.
-	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Referrer-Policy", referrer)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // credentialLabel names a pkcs11: URI for people: "object (token)".

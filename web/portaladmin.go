@@ -75,8 +75,8 @@ func (p *Pages) portalAdminPage(w http.ResponseWriter, r *http.Request) {
 	}
 	login := fmt.Sprintf("user %v of %s", me.ID, portal.Auth.Domain)
 	if !admin {
-		p.log.Info("portal administrator sign-in refused: not a portal administrator", zap.String("admin", login))
-		fail(http.StatusForbidden, "Only the portal's administrators may manage Signet. Ask one of them for the changes you need.")
+		// An employee: recognised and, if allowed, enrolled right here (selfenrol.go).
+		p.employeePage(w, r, portal, frame, authID, bitrixUserID(me.ID))
 		return
 	}
 	kv, err := p.bucket(ctx)

@@ -59,12 +59,17 @@ type LogMessage struct {
 	Title, Text, IconCode  string
 }
 
-// Notification is a stored im.notify.system.add.
+// Notification is a stored im.notify.system.add or im.notify.personal.add (people.go).
 type Notification struct {
 	ID      int
 	UserID  int
 	Message string
 	Tag     string
+	// Personal is set for im.notify.personal.add, sent on behalf of From, the token's user.
+	Personal   bool
+	From       int
+	MessageOut string
+	SubTag     string
 }
 
 // AddDealFile stores pdf as a Disk file attached to the deal (created if missing) and lists the same
@@ -386,14 +391,7 @@ func (p *Portal) timelineCommentList(_ *callCtx, params map[string]any) (any, *a
 			slices.Reverse(all)
 		}
 	}
-	start, _ := toInt(mustParam(params, "start"))
-	start = min(max(start, 0), len(all))
-	end := min(start+listPage, len(all))
-	next := 0
-	if end < len(all) {
-		next = end
-	}
-	return listResult{items: all[start:end], total: len(all), next: next}, nil
+	return pageOf(all, params), nil
 }
 
 // listPage is the page size of every Bitrix24 list method.
@@ -433,29 +431,6 @@ func (p *Portal) TimelineLogMessages(dealID int) []LogMessage {
 		}
 	}
 	return out
-}
-
-// imNotifySystemAdd (reference §6.4): USER_ID, MESSAGE required; the same TAG replaces.
-func (p *Portal) imNotifySystemAdd(_ *callCtx, params map[string]any) (any, *apiError) {
-	uid, ok := toInt(mustParam(params, "USER_ID"))
-	msg := paramString(params, "MESSAGE")
-	if !ok || uid <= 0 {
-		return nil, errArg("USER_ID is required")
-	}
-	if msg == "" {
-		return nil, errArg("MESSAGE is required")
-	}
-	n := Notification{ID: p.newIDLocked(), UserID: uid, Message: msg, Tag: paramString(params, "TAG")}
-	if n.Tag != "" {
-		for i, o := range p.notifies {
-			if o.Tag == n.Tag {
-				p.notifies = append(p.notifies[:i], p.notifies[i+1:]...)
-				break
-			}
-		}
-	}
-	p.notifies = append(p.notifies, n)
-	return n.ID, nil
 }
 
 func (p *Portal) appInfo(c *callCtx, _ map[string]any) (any, *apiError) {

@@ -77,6 +77,8 @@ func (p *Portal) methods() map[string]method {
 		"crm.timeline.comment.add":  p.timelineCommentAdd,
 		"crm.timeline.comment.list": p.timelineCommentList,
 		"im.notify.system.add":      p.imNotifySystemAdd,
+		"im.notify.personal.add":    p.imNotifyPersonalAdd,
+		"user.search":               p.userSearch,
 		"app.info":                  p.appInfo,
 		"user.current":              p.userCurrent,
 		"user.admin":                p.userAdmin,

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -131,16 +130,6 @@ func save(t *testing.T, dir, name string, png []byte) string {
 	}
 	return path
 }
-
-// dealPage is the deal card of the emulated portal as the browser sees it: Signet's Sign dialog in
-// an iframe, opened by POSTing the placement form into it the way Bitrix24 does (reference §10).
-var dealPage = template.Must(template.New("deal").Parse(`<!doctype html><html><head><meta charset="utf-8"><title>Deal {{.Deal}}</title>
-<style>body{margin:0;font:14px sans-serif;background:#eef2f4}header{background:#2fc6f6;color:#fff;padding:10px 16px;font-weight:600}
-iframe{display:block;border:0;width:620px;height:780px;margin:16px;background:#fff;box-shadow:0 1px 4px rgba(0,0,0,.2)}</style></head>
-<body><header>Deal #{{.Deal}} · emulated Bitrix24 portal</header>
-<form id="f" method="post" action="{{.Action}}" target="signet">{{range $k, $v := .Form}}<input type="hidden" name="{{$k}}" value="{{index $v 0}}">{{end}}</form>
-<iframe name="signet" title="Sign with Signet"></iframe>
-<script>document.getElementById('f').submit();</script></body></html>`))
 
 // TestWebPagesInChromium walks the pages people use, in a real browser: the administrator signs in,
 // creates a certificate, a user and an enrolment link; the user opens the link, scans the QR code
@@ -275,29 +264,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(req.Body)
-	form, _ := url.ParseQuery(string(body))
-	var page bytes.Buffer
-	if err := dealPage.Execute(&page, map[string]any{"Deal": deal, "Action": req.URL.String(), "Form": form}); err != nil {
-		t.Fatal(err)
-	}
-	// The deal card is answered by the browser itself at the portal's own origin, because the Sign
-	// dialog may be framed by the portal only (CSP frame-ancestors).
-	dealURL := env.portal.BaseURL() + "/crm/deal/details/" + strconv.Itoa(deal) + "/"
-	paused := chromedp.Events(b, fetch.RequestPaused)
-	go func() {
-		for ev, err := range paused {
-			if err != nil {
-				return
-			}
-			_, _ = chromedp.Call(b, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 200,
-				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}}, Body: page.Bytes()})
-		}
-	}()
-	if _, err := chromedp.Call(b, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: dealURL}}}); err != nil {
-		t.Fatal(err)
-	}
-	do(t, b, "open the deal card", chromedp.Navigate(dealURL), chromedp.WaitVisible(chromedp.CSS("iframe")))
+	openInPortal(t, b, req, env.portal.BaseURL()+"/crm/deal/details/"+strconv.Itoa(deal)+"/", "Deal #"+strconv.Itoa(deal), "Sign with Signet", 780)
 	in := chromedp.FromNode(waitFrame(t, b, "#sign"))
 	signCode, err := totp.GenerateCode(secret, time.Now().Add(30*time.Second)) // the next step: the first one is used
 	if err != nil {
