@@ -138,6 +138,7 @@ func (p *Pages) Routes(mux routes.Mux) {
 
 	mux.HandleFunc("POST /admin/bitrix24", p.portalAdminPage)
 	mux.HandleFunc("POST /admin/bitrix24/enrol", p.appConfirm)
+	mux.HandleFunc("GET /admin/bitrix24/users", p.admin(p.employeeSearch))
 	mux.HandleFunc("POST /admin/portal-session", p.portalSession)
 	mux.HandleFunc("GET /admin/login", p.loginForm)
 	mux.HandleFunc("POST /admin/login", p.login)
