@@ -49,4 +49,7 @@ const (
 const (
 	BucketPortals = "signet_portals"
 	BucketJobs    = "signet_jobs"
+	// BucketRequests holds the requests to sign that wait for their signer (producer/requests): one
+	// key per request, named by its job id, so a request and the job it becomes are one thing.
+	BucketRequests = "signet_requests"
 )
