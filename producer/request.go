@@ -154,7 +154,8 @@ func requestTitle(job *contracts.SignJob, docGen int) string {
 // createRequest turns the claimed call into a request to sign; the workflow waits for its end. A
 // request stored by an earlier copy of the call (ErrExists) is that copy's, told nobody twice.
 func (in *Intake) createRequest(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, plan *callPlan) {
-	r := &requests.Request{ID: job.ID, Job: *job, Deadline: in.now().UTC().Add(plan.deadline), DocumentGeneratorID: plan.docGen,
+	now := in.now().UTC()
+	r := &requests.Request{ID: job.ID, Job: *job, Created: now, Deadline: now.Add(plan.deadline), DocumentGeneratorID: plan.docGen,
 		Title: requestTitle(job, plan.docGen)}
 	err := in.Requests.Create(ctx, r)
 	if err != nil && !errors.Is(err, requests.ErrExists) {

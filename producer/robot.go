@@ -398,6 +398,9 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	if plan.ask {
 		// Checked now, so a request that can never be signed is refused while the process runs,
 		// not when the signer tries.
+		if !user.Enrolled {
+			return nil, fmt.Errorf("signer %s: %w", user.Login, identity.ErrNotEnrolled)
+		}
 		if err := in.checkCredentialPortal(ctx, job); err != nil {
 			return nil, err
 		}

@@ -77,7 +77,10 @@ func (s *Service) log() *zap.Logger {
 // repeat of the robot call), and then nobody is told twice.
 func (s *Service) Create(ctx context.Context, r *Request) error {
 	now := s.now()
-	r.State, r.Created, r.Since = Pending, now, now
+	if r.Created.IsZero() {
+		r.Created = now
+	}
+	r.State, r.Since = Pending, now
 	if err := s.Store.Create(ctx, r); err != nil {
 		return err
 	}
