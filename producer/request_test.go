@@ -261,3 +261,45 @@ func TestRobotDocumentGeneratorAndCredentialName(t *testing.T) {
 		}
 	}
 }
+
+// One code makes one grant for one certificate: a selection of requests with two certificates is
+// refused before the code is spent, and a request that was signed leaves the inbox.
+func TestSignOneCertificatePerSelection(t *testing.T) {
+	f := newFixture(t)
+	f.install(t)
+	svc := f.withRequests(t, newClock(time.Now()))
+	_, code := f.enrolSigner(t)
+	const other = "pkcs11:token=signet-demo;object=other-signer"
+	ctx := context.Background()
+	if _, err := f.id.MapCredential(ctx, "mary", other, false); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, c := range []string{cred, other, cred} {
+		p := f.props(strconv.Itoa(60 + i))
+		p[PropCredential] = c
+		tok, st, err := f.portal.RobotCall(ctx, f.robotURL(), "signet_sign_pdf", 20+i, p)
+		if err != nil || st != http.StatusOK {
+			t.Fatal(st, err)
+		}
+		ids = append(ids, f.jobID(tok))
+	}
+	if _, err := svc.Sign(ctx, "mary", ids, code()); !errors.Is(err, requests.ErrMixed) {
+		t.Fatalf("two certificates in one selection: %v", err)
+	}
+	res, err := svc.Sign(ctx, "mary", []string{ids[0], ids[2]}, code())
+	if err != nil || len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("one certificate: %v %+v", err, res)
+	}
+	if n := streamMsgs(t, f.js, contracts.StreamSign); n != 2 {
+		t.Fatalf("SIGN holds %d jobs, want 2", n)
+	}
+	job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
+	if err != nil || job.Signer.Authorization != identity.MethodGrant || job.Signer.GrantID == "" {
+		t.Fatalf("a request's job is authorised by the grant: %+v %v", job.Signer, err)
+	}
+	left, err := svc.List(ctx, f.portal.MemberID(), "mary")
+	if err != nil || len(left) != 1 || left[0].ID != ids[1] {
+		t.Fatalf("inbox after signing: %v %v", left, err)
+	}
+}

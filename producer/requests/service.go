@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
@@ -55,6 +56,9 @@ type Service struct {
 // holdStale: a Signing hold older than this was left by a process that stopped; the sweeper puts
 // the request back to Pending. Publishing takes seconds.
 const holdStale = 2 * time.Minute
+
+// keepEnded is how long an ended request stays in the bucket (the inbox may show what was done).
+const keepEnded = 7 * 24 * time.Hour
 
 // MaxReason bounds a decline reason: it goes to the workflow's return values and log.
 const MaxReason = 500
@@ -306,6 +310,11 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			}
 			if err := s.end(ctx, r, outcome); err != nil {
 				errs = append(errs, err)
+			}
+		case (r.State == Queued || r.State == Declined || r.State == Expired) && r.Sent && now.Sub(r.Since) >= keepEnded:
+			// Ended and told: kept a while for the inbox's history, then removed so the walk stays short.
+			if _, rev, err := s.Store.Get(ctx, r.ID); err == nil {
+				_ = s.Store.kv.Delete(ctx, key(r.ID), jetstream.LastRevision(rev))
 			}
 		case r.State == Signing && now.Sub(r.Since) >= holdStale:
 			r, rev, err := s.Store.Get(ctx, r.ID)
