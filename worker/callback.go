@@ -94,12 +94,14 @@ func documentReturns(cb *contracts.Callback, outcome contracts.Outcome) map[stri
 	return map[string]any{RetOutcome: string(outcome), RetSigner: signer, RetDocumentSource: cb.Document.Source}
 }
 
-// signedFileID names the portal file that now holds the signed PDF: the Disk file (its new version)
-// or the CRM file field (its file ids change on every replacement, so the field code is given).
-func signedFileID(cb *contracts.Callback) string {
+// signedFileID names the portal file that now holds the signed PDF: the Disk file (its new version),
+// or the new file in the CRM file field (the field code when the portal's answer did not show it).
+func signedFileID(cb *contracts.Callback, steps Steps) string {
 	switch {
 	case cb.Document.DiskFileID != 0:
 		return fmt.Sprint(cb.Document.DiskFileID)
+	case cb.Document.FileField != "" && steps.SignedFileID != 0:
+		return fmt.Sprint(steps.SignedFileID)
 	case cb.Document.FileField != "":
 		return cb.Document.FileField
 	}
@@ -185,7 +187,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		if cb.Document.DiskFileID != 0 {
 			err = c.uploadVersion(ctx, cb)
 		} else {
-			err = c.replaceCRMFile(ctx, cb, redelivered)
+			steps.SignedFileID, err = c.replaceCRMFile(ctx, cb, redelivered)
 		}
 		if err != nil {
 			if !IsPermanent(err) {
@@ -242,7 +244,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			ret[k] = v
 		}
 		if writeBack == "" {
-			ret[RetSignedFileID] = signedFileID(cb)
+			ret[RetSignedFileID] = signedFileID(cb, steps)
 		}
 		msg := l.T("callback.log.signed", cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SHA256After)
 		todo = append(todo, eventSend(cb, ret, msg))
