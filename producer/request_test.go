@@ -303,3 +303,13 @@ func TestSignOneCertificatePerSelection(t *testing.T) {
 		t.Fatalf("inbox after signing: %v %v", left, err)
 	}
 }
+
+// A file field works in the robot of any CRM item: the document type names its entityTypeId.
+func TestEntityTypeID(t *testing.T) {
+	for typ, want := range map[string]int{"DEAL": 2, "LEAD": 1, "CONTACT": 3, "COMPANY": 4, "QUOTE": 7, "SMART_INVOICE": 31,
+		"DYNAMIC_183": 183, "DYNAMIC_x": 0, "DYNAMIC_0": 0, "iblock": 0, "": 0} {
+		if got := EntityTypeID(typ); got != want {
+			t.Errorf("%q: %d, want %d", typ, got, want)
+		}
+	}
+}

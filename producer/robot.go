@@ -112,8 +112,8 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 	}
 	// Refusals are told to the workflow in the portal's language (refusal.go).
 	lang := i18n.For(i18n.FromBitrix24(portal.Language))
-	if typ, id, err := req.DocumentItem(); err == nil && typ == "DEAL" {
-		job.Document.EntityTypeID, job.Document.EntityID = 2, id
+	if typ, id, err := req.DocumentItem(); err == nil && EntityTypeID(typ) != 0 {
+		job.Document.EntityTypeID, job.Document.EntityID = EntityTypeID(typ), id
 	}
 	log = log.With(zap.String("job_id", job.ID))
 	// A repeat of this call (Bitrix24 retrying, or two copies at once) must be known as one before the
@@ -302,7 +302,7 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 		if !ok {
 			return nil, &PropertyError{PropDocument, "refusal.document.fileField", nil}
 		}
-		if job.Document.EntityTypeID != 2 {
+		if job.Document.EntityTypeID == 0 {
 			return nil, &PropertyError{PropDocument, "refusal.document.fileFieldNotDeal", nil}
 		}
 		job.Document.FileField, job.Document.FileID = field, fileID
@@ -452,6 +452,33 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// EntityTypeID is the CRM entityTypeId (crm.item.*) of a robot's document type, the TYPE of
+// document_id[2] (bitrix24.RobotRequest.DocumentItem): DEAL 2, LEAD 1, CONTACT 3, COMPANY 4, QUOTE 7,
+// SMART_INVOICE 31, DYNAMIC_<id> its id; 0 for a document that is not a CRM item (a list, a Disk
+// document), whose robot cannot name a file field.
+func EntityTypeID(typ string) int {
+	switch typ {
+	case "LEAD":
+		return 1
+	case "DEAL":
+		return 2
+	case "CONTACT":
+		return 3
+	case "COMPANY":
+		return 4
+	case "QUOTE":
+		return 7
+	case "SMART_INVOICE":
+		return 31
+	}
+	if n, ok := strings.CutPrefix(typ, "DYNAMIC_"); ok {
+		if id, err := strconv.Atoi(n); err == nil && id > 0 {
+			return id
+		}
+	}
+	return 0
 }
 
 // isFileFieldCode: UF_CRM_… (the user field code shown in the CRM settings) or ufCrm… (crm.item.*).
