@@ -313,3 +313,25 @@ func TestEntityTypeID(t *testing.T) {
 		}
 	}
 }
+
+// A code given in the robot is used whatever the mode: a robot placed before the mode existed gets
+// the default (ask) from Bitrix24, and its process collects the code.
+func TestRobotCodeWinsOverAsk(t *testing.T) {
+	f := newFixture(t)
+	f.install(t)
+	svc := f.withRequests(t, newClock(time.Now()))
+	_, code := f.enrolSigner(t)
+	p := f.otpProps(code())
+	p[PropMode] = ModeAsk
+	tok, st, err := f.portal.RobotCall(context.Background(), f.robotURL(), "signet_sign_pdf", 30, p)
+	if err != nil || st != http.StatusOK {
+		t.Fatal(st, err)
+	}
+	job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
+	if err != nil || job.ID != f.jobID(tok) || job.Signer.Authorization != identity.MethodOTP {
+		t.Fatalf("the code in the robot must sign inline: %+v %v", job, err)
+	}
+	if list, _ := svc.List(context.Background(), f.portal.MemberID(), "mary"); len(list) != 0 {
+		t.Fatalf("a request was made although the code was given: %v", list)
+	}
+}

@@ -374,14 +374,17 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	}
 
 	// The mode (issue 19, must 1): a request to sign when the signer needs a code and none is given,
-	// unless the process says the code comes with the robot; a signer without OTP signs at once.
+	// unless the process says the code comes with the robot (then its absence is refused); a signer
+	// without OTP signs at once.
 	mode := strings.ToLower(prop(PropMode))
 	switch mode {
 	case "", ModeAsk, ModeCode:
 	default:
 		return nil, &PropertyError{PropMode, "refusal.mode", nil}
 	}
-	plan.ask = in.Requests != nil && !user.OTPDisabled && (mode == ModeAsk || mode == "" && plan.otp == "")
+	// A code given in the otp property is used whatever the mode: Bitrix24 sends a property's default
+	// (ask) to robots placed before the property existed, and those processes collect the code.
+	plan.ask = in.Requests != nil && !user.OTPDisabled && plan.otp == "" && mode != ModeCode
 	plan.deadline = in.requestDeadline()
 	if v := prop(PropDeadline); v != "" {
 		maxHours := int(requests.MaxDeadline / time.Hour)
