@@ -48,8 +48,8 @@ type Request struct {
 	Reason string `json:"reason,omitempty"`
 	// Sent: the end of the request (its job, its decline or expiry) was accepted by JetStream.
 	Sent bool `json:"sent,omitempty"`
-	// GrantID is the batch grant that signed it (a reference for the audit, never the secret: a
-	// grant is spent as soon as its documents are queued).
+	// GrantRef names the batch grant that signed it (contracts.GrantRef: the first characters, never
+	// the whole id, which authorises).
 	GrantRef string `json:"grant_ref,omitempty"`
 }
 

@@ -190,7 +190,11 @@ type Result struct {
 // Sign signs login's pending requests ids with one code: the code makes one batch grant for exactly
 // len(ids) documents with their certificate (they must share one), and each request's job is
 // authorised by it and queued. A wrong code queues nothing. The results say, per request, whether
-// its job is queued; the worker then signs it and completes its robot.
+// its job is queued; the worker then signs it and completes its robot. A document of the grant left
+// unspent (a request declined meanwhile) dies with the grant's short life: its id is shown to nobody.
+//
+// The caller (the inbox) has proved that login is the person signed in (the portal's auth): this
+// package trusts the login it is given.
 func (s *Service) Sign(ctx context.Context, login string, ids []string, code string) ([]Result, error) {
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("select at least one request to sign")
