@@ -248,7 +248,22 @@ func (q requestQueue) End(ctx context.Context, r *requests.Request, outcome cont
 		if err != nil {
 			zone = time.UTC
 		}
-		reason = l.T("request.expired", l.DateTime(r.Deadline.In(zone)))
+		deadline := l.DateTime(r.Deadline.In(zone))
+		reason = l.T("request.expired", deadline)
+		// The signer's "please sign" is replaced (same TAG), so it does not stay asking for what can
+		// no longer be done.
+		if in.Bitrix != nil && r.Job.Reply.NotifyUserID != 0 {
+			item := ""
+			if len(r.Job.Document.DocumentID) == 3 {
+				item = r.Job.Document.DocumentID[2]
+			}
+			if err := in.Bitrix.Call(ctx, r.Job.Portal.MemberID, "im.notify.system.add", map[string]any{
+				"USER_ID": r.Job.Reply.NotifyUserID, "MESSAGE": l.T("request.notify.expired", r.Title, item, deadline),
+				"TAG": "signet-request-" + r.ID,
+			}, nil); err != nil {
+				in.Log.Warn("the signer's notification of an expired request was not replaced", zap.String("request", r.ID), zap.Error(err))
+			}
+		}
 	case reason == "":
 		reason = l.T("request.noReason")
 	}

@@ -217,6 +217,16 @@ func TestRequestDeclineExpiryWrongCode(t *testing.T) {
 			t.Errorf("callback of %s", cb.JobID)
 		}
 	}
+	// The signer's "please sign" of the expired request was replaced by its end (same TAG).
+	var tagged []string
+	for _, n := range f.portal.Notifications() {
+		if n.Tag == "signet-request-"+expiring {
+			tagged = append(tagged, n.Message)
+		}
+	}
+	if len(tagged) != 1 || !strings.Contains(tagged[0], "expired") {
+		t.Errorf("the expired request's notifications: %q, want one saying it expired", tagged)
+	}
 	if _, err := svc.Sign(ctx, "mary", []string{expiring}, "123456"); !errors.Is(err, requests.ErrNotPending) {
 		t.Fatalf("signing an expired request: %v", err)
 	}
