@@ -345,3 +345,56 @@ func TestRobotCodeWinsOverAsk(t *testing.T) {
 		t.Fatalf("a request was made although the code was given: %v", list)
 	}
 }
+
+// A decline racing the sweeper (and a second sweeper in another intake) ends the request once: one
+// compare-and-set wins, one end reaches CALLBACK.
+func TestRequestEndsOnceUnderRace(t *testing.T) {
+	f := newFixture(t)
+	f.install(t)
+	c := newClock(time.Now())
+	svc := f.withRequests(t, c)
+	other := &requests.Service{Store: svc.Store, Queue: f.in.RequestQueue(), Grants: f.id, Now: c.now}
+	f.enrolSigner(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 5 {
+		p := f.props(strconv.Itoa(70 + i))
+		p[PropDeadline] = "1"
+		tok, st, err := f.portal.RobotCall(ctx, f.robotURL(), "signet_sign_pdf", 40+i, p)
+		if err != nil || st != http.StatusOK {
+			t.Fatal(st, err)
+		}
+		ids = append(ids, f.jobID(tok))
+	}
+	c.add(2 * time.Hour)
+	var wg sync.WaitGroup
+	declined := make([]error, len(ids))
+	for i, id := range ids {
+		wg.Add(1)
+		go func() { defer wg.Done(); declined[i] = svc.Decline(ctx, "mary", id, "no") }()
+	}
+	for _, s := range []*requests.Service{svc, other} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = s.Sweep(ctx) }()
+	}
+	wg.Wait()
+	ends := map[string]int{}
+	for _, cb := range callbacks(t, f) {
+		ends[cb.JobID]++
+	}
+	for i, id := range ids {
+		r, _, err := svc.Store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := requests.Expired
+		if declined[i] == nil {
+			want = requests.Declined
+		} else if !errors.Is(declined[i], requests.ErrNotPending) {
+			t.Fatalf("decline %d: %v", i, declined[i])
+		}
+		if r.State != want || !r.Sent || ends[id] != 1 {
+			t.Errorf("request %d: state %s (want %s), sent %v, %d ends on CALLBACK", i, r.State, want, r.Sent, ends[id])
+		}
+	}
+}
