@@ -49,4 +49,8 @@ const (
 const (
 	BucketPortals = "signet_portals"
 	BucketJobs    = "signet_jobs"
+	// BucketSecrets holds what every intake must share and nobody may read in the clear: the Sign
+	// dialog's form key, the download-link key, the admin API token and the local administrators'
+	// password hashes, each sealed under security.secret_keys_file (issue 21 must 1).
+	BucketSecrets = "signet_secrets"
 )

@@ -56,8 +56,11 @@ type Config struct {
 	Replicas int
 	// PublicURL is where browsers reach Signet; with https the session cookie is Secure (__Host-).
 	PublicURL string
-	// PasswordsFile holds the local administrators (security.admin_passwords_file).
+	// PasswordsFile holds the local administrators (security.admin_passwords_file) when Admins is
+	// nil: one host. Admins, when set, is where they are instead (admins_store.go: NATS, shared by
+	// every intake).
 	PasswordsFile string
+	Admins        AdminStore
 	// RobotCode is the robot CODE the portals page looks for.
 	RobotCode string
 	// MaxPDFBytes bounds an upload to the verification page (default 100 MiB).

@@ -138,7 +138,7 @@ func (p *Pages) current(r *http.Request) (*session, string) {
 	switch s.Kind {
 	case "local":
 		// Removed, or its password changed since this session began: the session is over.
-		if st := localAdminStamp(p.cfg.PasswordsFile, s.Login); st == "" || !tokensEqual(st, s.Stamp) {
+		if st := localAdminStamp(r.Context(), p.admins(), s.Login); st == "" || !tokensEqual(st, s.Stamp) {
 			return nil, ""
 		}
 	case "portal":
@@ -212,9 +212,9 @@ type loginData struct {
 func (p *Pages) loginView(w http.ResponseWriter, login, errText string) view {
 	token := randomToken()
 	p.setCookie(w, "signet_login", token, 600)
-	admins, _ := LocalAdmins(p.cfg.PasswordsFile)
+	admins, _ := LocalAdminsIn(context.Background(), p.admins())
 	return view{Title: "Sign in", Error: errText, CSRF: token,
-		Data: loginData{LoginCSRF: token, Login: login, NoAdmins: len(admins) == 0, File: p.cfg.PasswordsFile}}
+		Data: loginData{LoginCSRF: token, Login: login, NoAdmins: len(admins) == 0, File: p.admins().String()}}
 }
 
 func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) {
@@ -269,7 +269,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	err = checkLocalAdmin(p.cfg.PasswordsFile, login, []byte(r.PostFormValue("password")))
+	err = checkLocalAdmin(r.Context(), p.admins(), login, []byte(r.PostFormValue("password")))
 	p.hashing.Add(-1)
 	<-p.kdf
 	if err != nil {
@@ -285,7 +285,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.throttle.done(login, addr, true, false, p.cfg.Now())
-	if err := p.newSession(r.Context(), w, login, "local", "", localAdminStamp(p.cfg.PasswordsFile, login)); err != nil {
+	if err := p.newSession(r.Context(), w, login, "local", "", localAdminStamp(r.Context(), p.admins(), login)); err != nil {
 		p.log.Error("control panel: sign-in", zap.Error(err))
 		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet's state store is unavailable; try again in a minute."))
 		return

@@ -29,6 +29,7 @@ import (
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
 )
 
@@ -55,6 +56,11 @@ type app struct {
 	served []*served
 	// trust are the verification page's trust anchors (verify.trust_anchors); none: the system's.
 	trust []*x509.Certificate
+	// secrets is the sealed shared-secrets bucket and what it holds (sharedsecrets.go): the same on
+	// every process, so any intake answers any request.
+	secrets                         jetstream.KeyValue
+	linkSecret, formKey, adminToken []byte
+	admins                          web.AdminStore
 }
 
 // role says which parts a process needs.
@@ -137,6 +143,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if err != nil {
 		return nil, err
 	}
+	if err := a.openSecrets(ctx, secretKeys, r); err != nil {
+		return nil, err
+	}
 	if a.portals, err = portals.Lookup(ctx, a.js, secretKeys); err != nil {
 		return nil, fmt.Errorf("%w; run `signet setup` or start a server with nats.provision true", err)
 	}
@@ -181,11 +190,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 }
 
 func (a *app) openStorage(ctx context.Context) (storage.Store, error) {
-	secret, err := loadOrCreateSecret(filepath.Join(a.cfg.DataDir, "link.secret"))
-	if err != nil {
-		return nil, err
-	}
-	return openStorage(ctx, a.cfg, storage.Options{PublicURL: a.cfg.PublicURL, LinkSecret: secret, Log: a.log.Named("storage")},
+	return openStorage(ctx, a.cfg, storage.Options{PublicURL: a.cfg.PublicURL, LinkSecret: a.linkSecret, Log: a.log.Named("storage")},
 		a.cfg.NATS.Provision)
 }
 
@@ -251,16 +256,13 @@ func (a *app) openTokens(ctx context.Context) (*keyring.Keyring, error) {
 	return k, nil
 }
 
-// adminOnly guards the admin API with the bearer token in security.admin_token_file, read (or made, on
-// first run) when the routes are built rather than on every request.
+// adminOnly guards the admin API with the bearer token every intake shares (sharedsecrets.go; a copy
+// is in security.admin_token_file for the operator).
 func (a *app) adminOnly(next http.Handler) http.Handler {
-	want, err := loadOrCreateSecret(a.cfg.Security.AdminTokenFile)
-	if err != nil {
-		a.log.Error("admin API disabled: the administrator token cannot be read", zap.String("file", a.cfg.Security.AdminTokenFile), zap.Error(err))
-	}
+	want := a.adminToken
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if err != nil || !bitrix24.VerifyApplicationToken(hex.EncodeToString(want), got) {
+		if len(want) < 16 || !bitrix24.VerifyApplicationToken(hex.EncodeToString(want), got) {
 			http.Error(w, "administrator token required (Authorization: Bearer <contents of security.admin_token_file>)", http.StatusUnauthorized)
 			return
 		}

@@ -412,7 +412,7 @@ func (e *walkEnv) call(t *testing.T, base string, d door, c caller) (int, string
 func (e *walkEnv) expiredSession(t *testing.T, ctx context.Context) caller {
 	t.Helper()
 	const password = "a password of the walk"
-	if err := web.SetLocalAdmin(e.cfg.Security.AdminPasswordsFile, "root", []byte(password)); err != nil {
+	if err := web.SetLocalAdminIn(ctx, e.a.admins, "root", []byte(password)); err != nil {
 		t.Fatal(err)
 	}
 	base := e.cfg.PublicURL

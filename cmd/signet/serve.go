@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -114,12 +113,8 @@ type running struct {
 func (a *app) start(ctx context.Context, r role) (*running, error) {
 	var in *producer.Intake
 	if r.intake {
-		formKey, err := loadOrCreateSecret(filepath.Join(a.cfg.DataDir, "placement.key"))
-		if err != nil {
-			return nil, err
-		}
 		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
-			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake"), JobKey: a.jobKey,
+			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: a.formKey, Audit: a.audit, Log: a.log.Named("intake"), JobKey: a.jobKey,
 			TimeZone: a.cfg.Signing.TimeZone,
 			Links: func(ctx context.Context, key string) (string, error) {
 				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
