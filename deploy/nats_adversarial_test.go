@@ -236,6 +236,8 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 		allowed(t, role, "provision at start", queue.Provision(ctx, c.js, qs))
 		_, err := portals.Open(ctx, c.js, 1, keys)
 		allowed(t, role, "open the portals bucket", err)
+		_, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contracts.BucketSecrets, History: 5})
+		allowed(t, role, "open the secrets bucket", err)
 		if work {
 			_, err = worker.OpenResults(ctx, c.js, 1, time.Hour)
 			allowed(t, role, "open the results bucket", err)
@@ -335,6 +337,25 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 	refused(t, w, "worker", "write a user", "$KV.signet_users.mary", publish(w, "$KV.signet_users.mary"))
 	refused(t, w, "worker", "write a grant", "$KV.signet_grants.g1", publish(w, "$KV.signet_grants.g1"))
 	refused(t, w, "worker", "re-enable a credential", "$KV.signet_credentials.c1", publish(w, "$KV.signet_credentials.c1"))
+
+	// The shared secrets: the workers read and make the download-link key, nothing else of the bucket.
+	inSecrets, err := in.js.KeyValue(ctx, contracts.BucketSecrets)
+	allowed(t, "intake", "find the secrets bucket", err)
+	for _, k := range []string{"form", "admin-token"} {
+		_, err = inSecrets.Put(ctx, k, []byte("sealed"))
+		allowed(t, "intake", "store the shared secret "+k, err)
+	}
+	wSecrets, err := w.js.KeyValue(ctx, contracts.BucketSecrets)
+	allowed(t, "worker", "find the secrets bucket", err)
+	_, err = wSecrets.Create(ctx, "link", []byte("sealed"))
+	allowed(t, "worker", "make the link key", err)
+	_, err = wSecrets.Get(ctx, "link")
+	allowed(t, "worker", "read the link key", err)
+	refused(t, w, "worker", "read the Sign dialog's form key", "$JS.API.DIRECT.GET.KV_signet_secrets.$KV.signet_secrets.form", func(ctx context.Context) error {
+		_, err := wSecrets.Get(ctx, "form")
+		return err
+	})
+	refused(t, w, "worker", "replace the admin API token", "$KV.signet_secrets.admin-token", publish(w, "$KV.signet_secrets.admin-token"))
 
 	refused(t, in, "intake", "purge AUDIT", "$JS.API.STREAM.PURGE.AUDIT", purgeAudit(in))
 	refused(t, in, "intake", "shorten AUDIT's retention", "$JS.API.STREAM.UPDATE.AUDIT", shortenAudit(in))
