@@ -180,6 +180,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	a.audit = audit.NewWriter(a.js, auditKey, audit.Options{CheckpointEvery: cfg.Audit.CheckpointEvery,
 		CheckpointInterval: cfg.Audit.CheckpointInterval, Log: log.Named("audit")})
 	if r.intake {
+		// bitrix24.portals is the initial set of the allowed portals every intake shares; portals
+		// added at run time stay (bitrix24/portals/allowed.go).
+		if err := a.portals.AllowDomains(ctx, cfg.Bitrix24.Portals...); err != nil {
+			return nil, fmt.Errorf("bitrix24.portals: %w", err)
+		}
 		a.identity, err = identity.New(ctx, a.js, identity.Config{Audit: a.audit, PublicURL: cfg.PublicURL, Keys: secretKeys,
 			Log: log.Named("identity"), Lookup: true}) // provisioned above (provisionNATS)
 		if err != nil {

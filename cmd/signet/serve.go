@@ -75,7 +75,7 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 			"  Control panel:             %s/admin   (create an administrator: signet admin local-admin set LOGIN)\n"+
 			"  Operator dashboard:        %s/ops\n"+
 			"  Verify a signed PDF:       %s/verify\n"+
-			"  Bitrix24 install handler:  %s/bitrix24/install   (add the portal's domain to bitrix24.portals)\n"+
+			"  Bitrix24 install handler:  %s/bitrix24/install   (allow the portal first: signet admin bitrix24 add DOMAIN)\n"+
 			"  Bitrix24 robot handler:    %s/bitrix24/robot\n"+
 			"  Bitrix24 Sign button:      %s/bitrix24/placement\n"+
 			"  Health / readiness:        %s/healthz  %s/readyz\n"+
@@ -113,7 +113,7 @@ type running struct {
 func (a *app) start(ctx context.Context, r role) (*running, error) {
 	var in *producer.Intake
 	if r.intake {
-		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
+		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity,
 			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: a.formKey, Audit: a.audit, Log: a.log.Named("intake"), JobKey: a.jobKey,
 			TimeZone: a.cfg.Signing.TimeZone,
 			Links: func(ctx context.Context, key string) (string, error) {
