@@ -24,6 +24,18 @@ const (
 	SubjectDeadAll         = "signet.dead.>"
 	SubjectDeadSign        = "signet.dead.sign"
 	SubjectDeadCallback    = "signet.dead.callback"
+	// SubjectKeysAll is the key-administration service every worker answers (scatter-gather): the
+	// tokens' state, every credential, an operation on a credential named by URI. Only the intake's
+	// NATS user may request it (deploy/nats); the request names the administrator, whom the worker
+	// records in the audit trail (keyring/keyadmin, issue 21 must 4).
+	SubjectKeysAll = "signet.keys.all"
+	// SubjectKeysTokenPrefix + hex(token name) reaches one worker holding that token (queue group
+	// QueueKeys): making a key and certificate on it, listing it.
+	SubjectKeysTokenPrefix = "signet.keys.token."
+	// SubjectKeysAny covers the service's subjects, for permissions.
+	SubjectKeysAny = "signet.keys.>"
+	// QueueKeys is the queue group of the token subjects: one worker answers.
+	QueueKeys = "signet-keys"
 )
 
 // AuditSubject is the subject of one audit event; the action is its last token so that consumers can

@@ -357,6 +357,22 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 	})
 	refused(t, w, "worker", "replace the admin API token", "$KV.signet_secrets.admin-token", publish(w, "$KV.signet_secrets.admin-token"))
 
+	// Key administration: the intake asks, the worker answers on the reply subject; nobody else asks.
+	keysSub, err := w.Subscribe(contracts.SubjectKeysAll, func(m *nats.Msg) { _ = m.Respond([]byte(`{}`)) })
+	allowed(t, "worker", "serve key administration", err)
+	_ = w.Flush()
+	_, err = in.Request(contracts.SubjectKeysAll, []byte(`{"v":1,"op":"status"}`), 5*time.Second)
+	allowed(t, "intake", "ask the workers' key administration", err)
+	refused(t, admin, "admin", "ask the workers' key administration", contracts.SubjectKeysAll, func(ctx context.Context) error {
+		_, err := admin.RequestWithContext(ctx, contracts.SubjectKeysAll, []byte(`{}`))
+		return err
+	})
+	refused(t, w, "worker", "send a key administration request", contracts.SubjectKeysAll, func(ctx context.Context) error {
+		_, err := w.RequestWithContext(ctx, contracts.SubjectKeysAll, []byte(`{}`))
+		return err
+	})
+	_ = keysSub.Unsubscribe()
+
 	refused(t, in, "intake", "purge AUDIT", "$JS.API.STREAM.PURGE.AUDIT", purgeAudit(in))
 	refused(t, in, "intake", "shorten AUDIT's retention", "$JS.API.STREAM.UPDATE.AUDIT", shortenAudit(in))
 	refused(t, in, "intake", "pull sign jobs", "$JS.API.CONSUMER.MSG.NEXT.SIGN.sign-interactive", func(ctx context.Context) error {

@@ -48,7 +48,7 @@ type Config struct {
 	Identity *identity.Service
 	// Keys are the PKCS#11 tokens; nil in an intake-only process, whose credentials page then says
 	// so and the verification page trusts only the system roots.
-	Keys    *keyring.Keyring
+	Keys    keyring.Admin
 	Portals *portals.Registry
 	Bitrix  Bitrix
 	// JS holds the sessions bucket (signet_sessions), so a session works on every intake process.

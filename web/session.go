@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/keyring"
 )
 
 // BucketSessions holds control-panel sessions, keyed by the SHA-256 of the cookie's token (the token
@@ -198,7 +200,8 @@ func (p *Pages) admin(h func(http.ResponseWriter, *http.Request, *session)) http
 				return
 			}
 		}
-		h(w, r, s)
+		// Key operations done by a worker for this intake are recorded under this administrator's name.
+		h(w, r.WithContext(keyring.WithActor(r.Context(), s.Login+" ("+s.who()+")")), s)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
 	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/keyadmin"
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/storage"
@@ -61,6 +62,11 @@ type app struct {
 	secrets                         jetstream.KeyValue
 	linkSecret, formKey, adminToken []byte
 	admins                          web.AdminStore
+	// keyAdmin is what the control panel and the admin API administer the tokens through: this
+	// process's keyring, or in an intake without tokens the workers' through NATS (keyring/keyadmin).
+	keyAdmin keyring.Admin
+	// responder answers CRL and OCSP requests where the internal CA's keys are (workers, serve).
+	responder *keyring.Responder
 }
 
 // role says which parts a process needs.
@@ -162,6 +168,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		if a.keys, err = a.openTokens(ctx); err != nil {
 			return nil, err
 		}
+		a.keyAdmin = a.keys
+		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3).
+		a.responder = keyring.NewResponder(a.keys, a.policy, log.Named("ca"))
+	} else if r.intake {
+		a.keyAdmin = &keyadmin.Client{NC: a.nc}
 	}
 	// Both roles call Bitrix24: the intake registers the robot and the Sign button at install and lists
 	// a deal's files for the Sign dialog; the workers sign and call back.
@@ -271,7 +282,7 @@ func (a *app) adminOnly(next http.Handler) http.Handler {
 			http.Error(w, "administrator token required (Authorization: Bearer <contents of security.admin_token_file>)", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(keyring.WithActor(r.Context(), "the admin API token")))
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/keyring/keyadmin"
 	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/web"
@@ -122,6 +123,14 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 	}
 	if err := a.serveListeners(in, r); err != nil {
 		return nil, err
+	}
+	if a.keys != nil {
+		// Key administration for intakes that hold no token (keyring/keyadmin).
+		stop, err := keyadmin.Serve(a.nc, a.keys, a.responder, a.audit, a.log.Named("keyadmin"))
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, stop)
 	}
 	run := &running{app: a}
 	if r.worker {

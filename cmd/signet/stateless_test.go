@@ -39,20 +39,7 @@ func startSecondIntake(t *testing.T, ctx context.Context, e *b24env) *config.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := role{intake: true}
-	b, err := openApp(ctx, cfg, zap.NewNop(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := b.start(ctx, r)
-	if err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = srv.stop()
-		b.Close()
-	})
+	startRole(t, ctx, cfg, role{intake: true})
 	return cfg
 }
 
