@@ -351,6 +351,18 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 	allowed(t, "worker", "make the link key", err)
 	_, err = wSecrets.Get(ctx, "link")
 	allowed(t, "worker", "read the link key", err)
+	_, err = inSecrets.Put(ctx, "jobkey.0011223344556677", []byte(`{}`))
+	allowed(t, "intake", "store a job key endorsement", err)
+	_, err = wSecrets.Get(ctx, "jobkey.0011223344556677")
+	allowed(t, "worker", "read a job key endorsement", err)
+	refused(t, w, "worker", "endorse a job key", "$KV.signet_secrets.jobkey.0011223344556677", publish(w, "$KV.signet_secrets.jobkey.0011223344556677"))
+	refused(t, w, "worker", "read the rotated job signing key", "$JS.API.DIRECT.GET.KV_signet_secrets.$KV.signet_secrets.job-signing", func(ctx context.Context) error {
+		_, err := wSecrets.Get(ctx, "job-signing")
+		return err
+	})
+	wch, err := inSecrets.Watch(ctx, "job-signing")
+	allowed(t, "intake", "follow the job signing key", err)
+	_ = wch.Stop()
 	refused(t, w, "worker", "read the Sign dialog's form key", "$JS.API.DIRECT.GET.KV_signet_secrets.$KV.signet_secrets.form", func(ctx context.Context) error {
 		_, err := wSecrets.Get(ctx, "form")
 		return err

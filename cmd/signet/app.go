@@ -152,6 +152,15 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if err := a.openSecrets(ctx, secretKeys, r); err != nil {
 		return nil, err
 	}
+	// A rotated job signing key (jobkeyrotation.go): intakes sign with it, workers trust it.
+	if r.intake {
+		if err := a.followJobKey(ctx, secretKeys); err != nil {
+			return nil, err
+		}
+	}
+	if r.worker {
+		a.trustEndorsedJobKeys()
+	}
 	if a.portals, err = portals.Lookup(ctx, a.js, secretKeys); err != nil {
 		return nil, fmt.Errorf("%w; run `signet setup` or start a server with nats.provision true", err)
 	}

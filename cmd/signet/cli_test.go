@@ -13,12 +13,13 @@ import (
 // everyCommand is every command and subcommand line, for the tests that walk them all.
 var everyCommand = [][]string{
 	{"serve"}, {"intake"}, {"worker"}, {"demo"}, {"sign"}, {"verify"}, {"config"}, {"version"},
-	{"admin"}, {"admin", "user"}, {"admin", "ca"}, {"admin", "cert"}, {"admin", "bitrix24"}, {"admin", "local-admin"},
+	{"admin"}, {"admin", "user"}, {"admin", "ca"}, {"admin", "cert"}, {"admin", "bitrix24"}, {"admin", "local-admin"}, {"admin", "keys"},
 	{"admin", "user", "add"}, {"admin", "user", "list"}, {"admin", "user", "show"}, {"admin", "user", "enrol"},
 	{"admin", "user", "map"}, {"admin", "user", "otp-disable"},
 	{"admin", "ca", "init"}, {"admin", "ca", "issue"}, {"admin", "ca", "export"},
 	{"admin", "cert", "list"}, {"admin", "cert", "self-signed"}, {"admin", "cert", "import"}, {"admin", "cert", "disable"},
 	{"admin", "bitrix24", "register"}, {"admin", "bitrix24", "portals"}, {"admin", "bitrix24", "move"},
+	{"admin", "bitrix24", "add"}, {"admin", "bitrix24", "remove"}, {"admin", "bitrix24", "allowed"}, {"admin", "keys", "rotate"},
 	{"admin", "local-admin", "set"}, {"admin", "local-admin", "list"}, {"admin", "local-admin", "remove"},
 	{"audit"}, {"audit", "verify"}, {"audit", "export"}, {"audit", "show"},
 	{"enqueue"}, {"batch"}, {"batch", "status"}, {"batch", "list"}, {"batch", "collect"}, {"config", "check"}, {"config", "print"},

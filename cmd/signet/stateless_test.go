@@ -23,7 +23,7 @@ import (
 // own data directory and listener, A's NATS, and only the files that are the same on every host
 // (the sealing keys, the job signing key; the storage, as S3 would be). Everything else B needs it
 // finds in NATS (issue 21 must 1).
-func startSecondIntake(t *testing.T, ctx context.Context, e *b24env) *config.Config {
+func startSecondIntake(t *testing.T, ctx context.Context, e *b24env) (*config.Config, *app) {
 	t.Helper()
 	dir := t.TempDir()
 	settings, err := emulatorSettings(e.portal, dir)
@@ -39,8 +39,7 @@ func startSecondIntake(t *testing.T, ctx context.Context, e *b24env) *config.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRole(t, ctx, cfg, role{intake: true})
-	return cfg
+	return cfg, startRole(t, ctx, cfg, role{intake: true})
 }
 
 // Two intakes on one NATS answer interchangeably: the Sign dialog opened on A is submitted to B, a
@@ -51,7 +50,7 @@ func TestTwoIntakesServeInterchangeably(t *testing.T) {
 	defer cancel()
 	e := startB24(t, emulator.Config{})
 	// A's data directory held the old secret files; B's does not, and has none of its own.
-	b := startSecondIntake(t, ctx, e)
+	b, _ := startSecondIntake(t, ctx, e)
 	for _, f := range []string{"placement.key", "link.secret", "admin.passwords"} {
 		if _, err := os.Stat(filepath.Join(b.DataDir, f)); err == nil {
 			t.Errorf("intake B made %s in its data directory; it must use the one in NATS", f)
@@ -203,4 +202,56 @@ func TestDataDirectorySecretsImportedOnce(t *testing.T) {
 	if !bytes.Equal(a.formKey, old["placement.key"]) {
 		t.Fatal("the form key changed with the file after it was imported")
 	}
+}
+
+// `signet admin keys rotate` on a running cluster: every intake signs with the new key at once, and
+// the worker, whose security.job_verify_keys_file names only the old key, signs their jobs, trusting
+// the new key through the old key's endorsement (issue 21 must 4).
+func TestJobKeyRotatedWhileRunning(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := startB24(t, emulator.Config{})
+	_, b := startSecondIntake(t, ctx, e)
+	e.addUser(t, "bob", 8, true, e.cfg.Demo.Credential)
+	robot := func(base string, deal int) {
+		t.Helper()
+		e.portal.AddDealFile(deal, "contract.pdf", demoInvoice)
+		tok, status, err := e.portal.RobotCall(ctx, base+"/bitrix24/robot", e.cfg.Bitrix24.RobotCode, deal,
+			robotProps("UF_CRM_SIGNET_FILES", "user_8", e.cfg.Demo.Credential))
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("robot call: HTTP %d %v", status, err)
+		}
+		if ret := e.waitEvents(t, []string{tok}, 2*time.Minute)[tok][0]; ret["signed"] != "Y" {
+			t.Fatalf("robot call for deal %d: %v", deal, ret)
+		}
+	}
+	old := e.a.jobKey.KeyID()
+	robot(e.cfg.PublicURL, 901)
+
+	var out, errOut bytes.Buffer
+	if err := runAdminKeys(ctx, []string{"rotate", "--data-dir", e.cfg.DataDir}, &out, &errOut); err != nil {
+		t.Fatalf("signet admin keys rotate: %v\n%s", err, errOut.String())
+	}
+	for deadline := time.Now().Add(time.Minute); e.a.jobKey.KeyID() == old || b.jobKey.KeyID() == old; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the intakes still sign with %s after the rotation (A %s, B %s)", old, e.a.jobKey.KeyID(), b.jobKey.KeyID())
+		}
+	}
+	if e.a.jobKey.KeyID() != b.jobKey.KeyID() || !strings.Contains(out.String(), e.a.jobKey.KeyID()) {
+		t.Fatalf("after the rotation A signs with %s, B with %s; the command said %q", e.a.jobKey.KeyID(), b.jobKey.KeyID(), out.String())
+	}
+	robot(b.cfg.PublicURL, 902)
+	robot(e.cfg.PublicURL, 903)
+	// A second rotation chains on the first (the endorsement of the endorser is found too).
+	out.Reset()
+	if err := runAdminKeys(ctx, []string{"rotate", "--data-dir", e.cfg.DataDir}, &out, &errOut); err != nil {
+		t.Fatalf("second rotation: %v\n%s", err, errOut.String())
+	}
+	second := strings.Fields(strings.SplitN(out.String(), "→ ", 2)[1])[0]
+	for deadline := time.Now().Add(time.Minute); b.jobKey.KeyID() != strings.TrimSuffix(second, ";"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("intake B did not follow the second rotation to %s", second)
+		}
+	}
+	robot(b.cfg.PublicURL, 904)
 }
