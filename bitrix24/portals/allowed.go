@@ -163,3 +163,32 @@ func (r *Registry) RemoveDomain(ctx context.Context, entry string) (string, erro
 	}
 	return p.Auth.MemberID, r.Delete(ctx, p.Auth.MemberID)
 }
+
+// Allowed is an allowed portal and the member_id installed at its domain ("" when none is).
+type Allowed struct {
+	Domain   string `json:"domain"`
+	MemberID string `json:"member_id,omitempty"`
+}
+
+// AllowedPortals lists the allowed portals with the portal installed at each.
+func (r *Registry) AllowedPortals(ctx context.Context) ([]Allowed, error) {
+	allowed, err := r.AllowedDomains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	installed, err := r.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Allowed, 0, len(allowed))
+	for _, d := range allowed {
+		e := Allowed{Domain: d}
+		for _, p := range installed {
+			if strings.EqualFold(p.Auth.Domain, DomainHost(d)) {
+				e.MemberID = p.Auth.MemberID
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

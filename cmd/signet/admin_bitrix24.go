@@ -97,7 +97,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	switch action {
 	case "add", "remove", "allowed":
-		return adminAllowedPortals(ctx, action, domain, *asJSON, reg, list, audit.NewWriter(js, nil, audit.Options{}), cfg, stdout)
+		return adminAllowedPortals(ctx, action, domain, *asJSON, reg, audit.NewWriter(js, nil, audit.Options{}), cfg, stdout)
 	case "portals":
 		if *asJSON {
 			type portal struct {
@@ -220,7 +220,7 @@ func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, log *zap.
 
 // adminAllowedPortals adds, removes or lists the allowed portals (bitrix24/portals/allowed.go); a
 // change is recorded in the audit trail, as the admin API's is.
-func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool, reg *portals.Registry, installed []portals.Portal,
+func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool, reg *portals.Registry,
 	w *audit.Writer, cfg *config.Config, stdout io.Writer) error {
 	record := func(detail, member string) {
 		if err := w.Record(ctx, contracts.AuditEvent{Action: contracts.AuditAdminChange, Portal: member,
@@ -252,23 +252,9 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 			fmt.Fprintf(stdout, "%s is also in bitrix24.portals: remove it there, or the next intake start allows it again\n", n)
 		}
 	case "allowed":
-		allowed, err := reg.AllowedDomains(ctx)
+		out, err := reg.AllowedPortals(ctx)
 		if err != nil {
 			return err
-		}
-		type entry struct {
-			Domain   string `json:"domain"`
-			MemberID string `json:"member_id,omitempty"`
-		}
-		out := make([]entry, 0, len(allowed))
-		for _, a := range allowed {
-			e := entry{Domain: a}
-			for _, p := range installed {
-				if strings.EqualFold(p.Auth.Domain, portals.DomainHost(a)) {
-					e.MemberID = p.Auth.MemberID
-				}
-			}
-			out = append(out, e)
 		}
 		if asJSON {
 			return writeJSON(stdout, out)

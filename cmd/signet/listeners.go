@@ -59,6 +59,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		// Enrolment links, and the admin API behind the bearer token (web/enrol.go, web/api_*.go).
 		(&web.Enrolment{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux)
 		(&web.UsersAPI{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux, a.adminOnly)
+		(&web.PortalsAPI{Portals: a.portals, Audit: a.audit, Log: a.log.Named("portals")}).Routes(mux, a.adminOnly)
 		// The tokens are this process's, or the workers' through NATS (keyring/keyadmin): the same
 		// API in every topology.
 		if a.keyAdmin != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -78,9 +79,33 @@ func TestPortalAddedAtRunTime(t *testing.T) {
 		t.Fatalf("the added portal's robot call: %v", ret)
 	}
 
-	// Removed: the portal and its tokens are gone, its calls are refused.
-	if out := admin("remove", p2.BaseURL()); !strings.Contains(out, p2.MemberID()) {
-		t.Fatalf("remove did not name the deleted portal: %s", out)
+	// The admin API says the same, and removes it: the portal and its tokens are gone, its calls
+	// are refused.
+	token := strings.TrimSpace(mustRead(t, e.cfg.Security.AdminTokenFile))
+	api := func(method, path string) (int, []byte) {
+		req, _ := http.NewRequestWithContext(ctx, method, e.cfg.PublicURL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.Bytes()
+	}
+	if status, body := api("GET", "/v1/admin/portals"); status != http.StatusOK || !strings.Contains(string(body), p2.MemberID()) {
+		t.Fatalf("GET /v1/admin/portals: HTTP %d %s", status, body)
+	}
+	if status, body := api("DELETE", "/v1/admin/portals/"+url.PathEscape(p2.BaseURL())); status != http.StatusOK || !strings.Contains(string(body), p2.MemberID()) {
+		t.Fatalf("DELETE /v1/admin/portals/…: HTTP %d %s", status, body)
+	}
+	if status, _ := api("DELETE", "/v1/admin/portals/"+url.PathEscape(p2.BaseURL())); status != http.StatusNotFound {
+		t.Fatalf("removing it again: HTTP %d, want 404", status)
+	}
+	admin("add", p2.BaseURL())
+	if out := admin("remove", p2.BaseURL()); !strings.Contains(out, "had not installed Signet") {
+		t.Fatalf("signet admin bitrix24 remove of a portal not installed: %s", out)
 	}
 	p2.AddDealFile(802, "contract.pdf", demoInvoice)
 	if _, status, _ := p2.RobotCall(ctx, e.cfg.PublicURL+"/bitrix24/robot", e.cfg.Bitrix24.RobotCode, 802,

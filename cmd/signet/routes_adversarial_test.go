@@ -215,6 +215,7 @@ func (e *walkEnv) fill(t *testing.T, pattern string) []string {
 	values := map[string][]string{
 		"{token}":      {randomText(t)}, // an enrolment link's token nobody sent
 		"{login}":      {"mary"},        // a real user of portal A
+		"{domain}":     {"nosuch.bitrix24.ru"},
 		"{id}":         {"p" + hex.EncodeToString(randomBytes(t, 16))},
 		"{seq}":        {"1"},
 		"{ca}":         {hex.EncodeToString(randomBytes(t, 20))},                // a CA key id this Signet does not hold
