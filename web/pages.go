@@ -155,6 +155,9 @@ func (p *Pages) Routes(mux routes.Mux) {
 	mux.HandleFunc("POST /admin/credentials/{action}", p.admin(p.credentialAction))
 	mux.HandleFunc("GET /admin/ca/root", p.admin(p.caRoot))
 	mux.HandleFunc("GET /admin/portals", p.admin(p.portalsPage))
+	mux.HandleFunc("GET /admin/portals/allowed", p.admin(p.allowedPage))
+	mux.HandleFunc("POST /admin/portals/allowed", p.admin(p.allowedAction(true)))
+	mux.HandleFunc("POST /admin/portals/allowed/remove", p.admin(p.allowedAction(false)))
 	mux.HandleFunc("GET /admin/grants", p.admin(p.grantsPage))
 	mux.HandleFunc("POST /admin/grants/revoke", p.admin(p.revokeGrant))
 }
@@ -190,7 +193,7 @@ func pageSet(name string) *template.Template {
 var tmpl = map[string]*template.Template{}
 
 func init() {
-	for _, n := range []string{"login", "users", "user", "credentials", "portals", "grants", "verify", "portaladmin"} {
+	for _, n := range []string{"login", "users", "user", "credentials", "portals", "grants", "verify", "portaladmin", "allowed"} {
 		tmpl[n] = pageSet(n)
 	}
 }
