@@ -24,6 +24,7 @@ import (
 	"github.com/signet-b24/signet/internal/jobkey"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/revlist"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"
@@ -61,7 +62,7 @@ type forgeRig struct {
 	results *Results
 	intake  *contracts.JobSigner // the intake's key, trusted by the workers
 	cred    string
-	revoked *revokedList // what the internal CA revoked (empty until a test revokes)
+	revoked *revlist.List // what the internal CA revoked (empty until a test revokes)
 	// sink stands in for the intake's robot handler: it takes the portal's robot calls, so that each
 	// job carries a real, waiting event_token (a workflow the portal would let Signet complete).
 	sink string
@@ -132,7 +133,7 @@ func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forg
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	t.Cleanup(sink.Close)
 	r := &forgeRig{sink: sink.URL, t: t, ctx: ctx, js: ns.JS, portal: portal, keys: &countingKeys{k: kr}, store: store, storeAt: storeAt,
-		results: results, intake: intake, cred: cred.URI, revoked: &revokedList{}}
+		results: results, intake: intake, cred: cred.URI, revoked: &revlist.List{}}
 
 	log := zaptest.NewLogger(t)
 	aw := audit.NewWriter(ns.JS, nil, audit.Options{Log: log})
