@@ -110,7 +110,7 @@ func (r *callbackRig) failed(portal *emulator.Portal, kind contracts.JobKind, de
 	return token, jobID
 }
 
-func startPortal(t *testing.T, cfg emulator.Config) *emulator.Portal {
+func startPortal(t testing.TB, cfg emulator.Config) *emulator.Portal {
 	t.Helper()
 	p := emulator.New(cfg)
 	if _, err := p.Start(); err != nil {
@@ -118,4 +118,17 @@ func startPortal(t *testing.T, cfg emulator.Config) *emulator.Portal {
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	return p
+}
+
+// adminClient is a REST client of p holding its administrator's tokens, with no shared budget; cfg
+// holds what a test tunes (its rate).
+func adminClient(ctx context.Context, t testing.TB, p *emulator.Portal, cfg bitrix24.ClientConfig) *bitrix24.Client {
+	t.Helper()
+	tokens := bitrix24.NewMemoryTokenStore()
+	if err := tokens.Save(ctx, p.NewAuth(emulator.AdminUserID)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ClientID, cfg.ClientSecret, cfg.OAuthURL = p.ClientID(), p.ClientSecret(), p.OAuthURL()
+	cfg.AllowPrivate, cfg.HTTPClient = true, &http.Client{Timeout: 10 * time.Second}
+	return bitrix24.NewClient(cfg, tokens)
 }

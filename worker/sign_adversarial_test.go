@@ -100,17 +100,8 @@ func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forg
 		t.Fatal(err)
 	}
 
-	portal := emulator.New(emulator.Config{})
-	if _, err := portal.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = portal.Close() })
-	tokens := bitrix24.NewMemoryTokenStore()
-	if err := tokens.Save(ctx, portal.NewAuth(emulator.AdminUserID)); err != nil {
-		t.Fatal(err)
-	}
-	client := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
-		OAuthURL: portal.OAuthURL(), AllowPrivate: true, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, tokens)
+	portal := startPortal(t, emulator.Config{})
+	client := adminClient(ctx, t, portal, bitrix24.ClientConfig{})
 
 	ns := natstest.Start(t)
 	if err := queue.Provision(ctx, ns.JS, queue.Settings{Replicas: 1, AckWait: 5 * time.Second, MaxDeliver: 3, MaxAckPending: 16}); err != nil {

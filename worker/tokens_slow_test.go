@@ -74,19 +74,10 @@ func newSlowRig(t testing.TB, ctx context.Context, perSignature, ackWait time.Du
 	if err != nil {
 		t.Fatal(err)
 	}
-	portal := emulator.New(emulator.Config{})
-	if _, err := portal.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = portal.Close() })
-	auth := bitrix24.NewMemoryTokenStore()
-	if err := auth.Save(ctx, portal.NewAuth(emulator.AdminUserID)); err != nil {
-		t.Fatal(err)
-	}
+	portal := startPortal(t, emulator.Config{})
 	// The portal's budget is another slice's subject (issue 21, must 2): here it is wide, so that
 	// what the figures show is the token.
-	client := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
-		OAuthURL: portal.OAuthURL(), AllowPrivate: true, RatePerSec: 1000, Burst: 1000, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, auth)
+	client := adminClient(ctx, t, portal, bitrix24.ClientConfig{RatePerSec: 1000, Burst: 1000})
 
 	ns := natstest.Start(t)
 	if err := queue.Provision(ctx, ns.JS, queue.Settings{Replicas: 1, AckWait: ackWait, MaxDeliver: 5, MaxAckPending: 64}); err != nil {
