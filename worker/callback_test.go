@@ -31,15 +31,7 @@ func TestRedeliveredCallbackDoesNotUploadTwice(t *testing.T) {
 	client := adminClient(ctx, t, portal, bitrix24.ClientConfig{})
 
 	ns := natstest.Start(t)
-	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Options{PruneInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	results, store := resultsAndStore(ctx, t, ns.JS, "", storage.Options{})
 	original, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "invoice.pdf"))
 	if err != nil {
 		t.Fatal(err)

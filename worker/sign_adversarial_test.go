@@ -107,16 +107,8 @@ func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forg
 	if err := queue.Provision(ctx, ns.JS, queue.Settings{Replicas: 1, AckWait: 5 * time.Second, MaxDeliver: 3, MaxAckPending: 16}); err != nil {
 		t.Fatal(err)
 	}
-	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	storeAt := t.TempDir()
-	store, err := storage.Open(ctx, "file://"+storeAt, storage.Options{PruneInterval: -1, PublicURL: "http://signet.test", LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	results, store := resultsAndStore(ctx, t, ns.JS, storeAt, storage.Options{PublicURL: "http://signet.test", LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
 	intake, err := jobkey.Generate(time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -135,13 +127,7 @@ func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forg
 	for _, o := range opts {
 		o(pool.Signer)
 	}
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- pool.Run(pctx) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	runPool(ctx, t, pool)
 	return r
 }
 

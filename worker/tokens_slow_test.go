@@ -83,15 +83,7 @@ func newSlowRig(t testing.TB, ctx context.Context, perSignature, ackWait time.Du
 	if err := queue.Provision(ctx, ns.JS, queue.Settings{Replicas: 1, AckWait: ackWait, MaxDeliver: 5, MaxAckPending: 64}); err != nil {
 		t.Fatal(err)
 	}
-	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Options{PruneInterval: -1, PublicURL: "http://signet.test", LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	results, store := resultsAndStore(ctx, t, ns.JS, "", storage.Options{PublicURL: "http://signet.test", LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
 	pdf, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "invoice.pdf"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,13 +112,7 @@ func newSlowRig(t testing.TB, ctx context.Context, perSignature, ackWait time.Du
 	old := tokenRatesEvery
 	tokenRatesEvery = time.Second
 	t.Cleanup(func() { tokenRatesEvery = old })
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- pool.Run(pctx) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	runPool(ctx, t, pool)
 	return r
 }
 
