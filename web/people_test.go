@@ -81,7 +81,7 @@ func TestPeoplePickedFromThePortal(t *testing.T) {
 	if len(n) != 1 || n[0].UserID != 7 || !strings.Contains(n[0].Message, "[URL=") || !strings.Contains(n[0].Message, "настройте") {
 		t.Fatalf("notifications: %+v", n)
 	}
-	link := n[0].MessageOut[strings.Index(n[0].MessageOut, "http"):]
+	link := n[0].Out[strings.Index(n[0].Out, "http"):]
 	link = strings.Fields(link)[0]
 	tok := strings.TrimSuffix(link[strings.LastIndex(link, "/")+1:], ".")
 	if _, err := pn.id.PendingSecret(context.Background(), tok); err != nil {

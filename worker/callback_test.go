@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,28 +27,11 @@ import (
 func TestRedeliveredCallbackDoesNotUploadTwice(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	portal := emulator.New(emulator.Config{})
-	if _, err := portal.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = portal.Close() })
-	tokens := bitrix24.NewMemoryTokenStore()
-	if err := tokens.Save(ctx, portal.NewAuth(emulator.AdminUserID)); err != nil {
-		t.Fatal(err)
-	}
-	client := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
-		OAuthURL: portal.OAuthURL(), AllowPrivate: true, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, tokens)
+	portal := startPortal(t, emulator.Config{})
+	client := adminClient(ctx, t, portal, bitrix24.ClientConfig{})
 
 	ns := natstest.Start(t)
-	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Options{PruneInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	results, store := resultsAndStore(ctx, t, ns.JS, "", storage.Options{})
 	original, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "invoice.pdf"))
 	if err != nil {
 		t.Fatal(err)
@@ -130,10 +112,14 @@ func TestRedeliveredCallbackDoesNotUploadTwice(t *testing.T) {
 			if sum := sha256.Sum256(portal.CRMFileData(id)); hex.EncodeToString(sum[:]) != cb.Signed.SHA256After {
 				t.Errorf("deal %d: file %d is not the signed PDF", deal, id)
 			}
+			// The workflow's signedFileId is that file (issue 19), found again after a lost answer.
+			if st, err := results.Steps(ctx, cb.JobID); err != nil || st.SignedFileID != id {
+				t.Errorf("deal %d: recorded signed file %d (%v), want %d", deal, st.SignedFileID, err, id)
+			}
 		}
 	}
 	crmLost, other := crm(3)
-	if err := caller.replaceCRMFile(ctx, crmLost, false); err != nil {
+	if _, err := caller.replaceCRMFile(ctx, crmLost, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := caller.Deliver(ctx, crmLost, true); err != nil {

