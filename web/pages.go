@@ -70,6 +70,8 @@ type Config struct {
 	// TrustAnchors are the roots the verification page trusts (verify.trust_anchors), exactly as
 	// `signet verify --trust` does; none means the system's roots.
 	TrustAnchors []*x509.Certificate
+	// Mail sends enrolment links by e-mail (internal/mail.Sender, the mail.* settings); nil: no e-mail.
+	Mail Mailer
 	// Audit records every change made in the control panel; nil logs the change instead.
 	Audit Recorder
 	// Sign-in limits (throttle.go); zero takes the Default… constant. LoginMaxPerAddress < 0 turns

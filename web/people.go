@@ -21,11 +21,12 @@ import (
 // People without typing ids (issue 19 must 5): the control panel finds a portal's employees by name
 // (user.search with the portal's own token, only on portals the session may administer), lets an
 // employee enrol inside Bitrix24 (identity.User.SelfEnrol, selfenrol.go), and sends an enrolment link
-// through Bitrix24 (im.notify.system.add).
+// through Bitrix24 (im.notify.system.add) or by e-mail (Config.Mail).
 //
 //	GET  /admin/bitrix24/users?member_id=M&q=TEXT      employees matching TEXT, as JSON
 //	POST /admin/users/{login}/self-enrol-on|-off       allow or forbid enrolment inside Bitrix24
 //	POST /admin/users/{login}/enrol-bitrix24           a new link, sent to the user in Bitrix24
+//	POST /admin/users/{login}/enrol-email              a new link, sent by e-mail to the login (an address)
 
 func init() {
 	notices["self-enrol-on"] = "The user may now enrol inside Bitrix24: they open Signet from the portal's left menu."
@@ -89,8 +90,12 @@ func (p *Pages) peopleAction(w http.ResponseWriter, r *http.Request, s *session,
 			return true
 		}
 		p.record(ctx, s, contracts.AuditAdminChange, login, "", map[bool]string{true: "allowed", false: "forbade"}[on]+" enrolment inside Bitrix24")
-	case "enrol-bitrix24":
-		if err := p.sendEnrolmentToBitrix24(ctx, s, login); err != nil {
+	case "enrol-bitrix24", "enrol-email":
+		send := p.sendEnrolmentToBitrix24
+		if action == "enrol-email" {
+			send = p.sendEnrolmentByMail
+		}
+		if err := send(ctx, s, login); err != nil {
 			p.renderUser(w, r, s, login, statusOf(err), userExtra{Error: err.Error()})
 			return true
 		}
@@ -150,5 +155,47 @@ func (p *Pages) sendEnrolmentToBitrix24(ctx context.Context, s *session, login s
 		return fmt.Errorf("the portal did not take the notification; try again or copy an enrolment link instead: %w", identity.ErrBusy)
 	}
 	p.record(ctx, s, contracts.AuditEnrolment, u.Login, "", "sent a one-hour enrolment link through Bitrix24")
+	return nil
+}
+
+// Mailer sends one plain-text e-mail (internal/mail.Sender is one).
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
+}
+
+// sendEnrolmentByMail creates a link and e-mails it to the user's login, which is their Bitrix24 login
+// and so, on most portals, their e-mail address. The link is never logged.
+func (p *Pages) sendEnrolmentByMail(ctx context.Context, s *session, login string) error {
+	u, err := p.scopedUser(ctx, s, login)
+	if err != nil {
+		return err
+	}
+	if p.cfg.Mail == nil {
+		return fmt.Errorf("e-mail is not set up (mail.smtp_host); send the link through Bitrix24 or copy it: %w", identity.ErrInvalidLogin)
+	}
+	if !strings.Contains(u.Login, "@") {
+		return fmt.Errorf("the login %s is not an e-mail address; send the link through Bitrix24 or copy it: %w", u.Login, identity.ErrInvalidLogin)
+	}
+	link, exp, err := p.cfg.Identity.StartEnrolment(ctx, u.Login)
+	if err != nil {
+		return err
+	}
+	lang := ""
+	for m := range u.BitrixIDs {
+		if p.cfg.Portals == nil || !s.mayPortal(m) {
+			continue
+		}
+		if pt, _, err := p.cfg.Portals.Get(ctx, m); err == nil {
+			lang = pt.Language // the language of the user's portal
+		}
+	}
+	l := i18n.For(i18n.FromBitrix24(lang))
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.cfg.Mail.Send(cctx, u.Login, l.T("mail.enrol.subject"), l.T("notify.enrol", u.Login, link, l.DateTime(exp))); err != nil {
+		p.log.Warn("control panel: e-mailing the enrolment link failed", zap.Error(err))
+		return fmt.Errorf("the e-mail could not be sent (%v); try again or send the link through Bitrix24: %w", err, identity.ErrBusy)
+	}
+	p.record(ctx, s, contracts.AuditEnrolment, u.Login, "", "e-mailed a one-hour enrolment link")
 	return nil
 }

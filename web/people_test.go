@@ -13,6 +13,8 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/bitrix24/portals"
+	"github.com/signet-b24/signet/internal/mail"
+	"github.com/signet-b24/signet/internal/testsupport/mailpit"
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/producer/identity"
 )
@@ -27,6 +29,11 @@ func TestPeoplePickedFromThePortal(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { portal.Close() })
+	mp := mailpit.Start(t)
+	sender, err := mail.New(mail.Config{SMTPHost: mp.SMTP, From: "Signet <signet@example.test>", TLS: mail.TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pn := newPanel(t, "", func(c *Config, ns *natstest.Server, keys *identity.Keys) {
 		reg, err := portals.Open(context.Background(), ns.JS, 1, keys)
 		if err != nil {
@@ -45,7 +52,7 @@ func TestPeoplePickedFromThePortal(t *testing.T) {
 		if err := reg.Store(context.Background(), *pt, rev); err != nil {
 			t.Fatal(err)
 		}
-		c.Portals = reg
+		c.Portals, c.Mail = reg, sender
 		c.Bitrix = bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
 			OAuthURL: portal.OAuthURL(), AllowPrivate: true}, reg)
 	})
@@ -91,6 +98,22 @@ func TestPeoplePickedFromThePortal(t *testing.T) {
 		if strings.Contains(e.Message, tok) || strings.Contains(fmtFields(e.ContextMap()), tok) {
 			t.Fatal("the link was logged")
 		}
+	}
+	// By e-mail, to the login, in the portal's language, through a real SMTP server.
+	if resp, page := pn.do(t, http.MethodPost, "/admin/users/ivan@example.test/enrol-email", session, url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("e-mail the link: %d\n%s", resp.StatusCode, page)
+	}
+	mails := mp.To(t, "ivan@example.test")
+	if len(mails) != 1 || mails[0].Subject != "Signet: настройка кодов для подписи" {
+		t.Fatalf("mail received: %+v", mails)
+	}
+	mailed := strings.Fields(mails[0].Text[strings.Index(mails[0].Text, "http"):])[0]
+	mailed = strings.TrimSuffix(mailed[strings.LastIndex(mailed, "/")+1:], ".")
+	if _, err := pn.id.PendingSecret(context.Background(), mailed); err != nil {
+		t.Fatalf("the e-mailed link is not live: %v", err)
+	}
+	if _, err := pn.id.PendingSecret(context.Background(), tok); err == nil {
+		t.Fatal("the link sent in Bitrix24 still works after a newer one was e-mailed")
 	}
 	if resp, _ := pn.do(t, http.MethodPost, "/admin/users/ivan@example.test/self-enrol-off", session, url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("forbid self-enrolment: %d", resp.StatusCode)

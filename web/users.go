@@ -147,6 +147,7 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 
 type userData struct {
 	User        *identity.User
+	Mail        bool // an enrolment link can be e-mailed (people.go)
 	Portals     []portalOption
 	Credentials []credOption // the tokens' credentials not yet mapped
 	Mapped      []mappedCred
@@ -190,7 +191,8 @@ func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, s *session, l
 		p.renderUsers(w, r, s, http.StatusInternalServerError, addUserForm{}, err.Error())
 		return
 	}
-	d := userData{User: u, Portals: p.portalOptions(r, s), Link: x.Link, LinkExpires: x.Expires}
+	d := userData{User: u, Portals: p.portalOptions(r, s), Link: x.Link, LinkExpires: x.Expires,
+		Mail: p.cfg.Mail != nil && strings.Contains(u.Login, "@")}
 	domains := map[string]string{}
 	for _, pt := range d.Portals {
 		domains[pt.MemberID] = pt.Domain
