@@ -49,8 +49,10 @@ type certForm struct {
 	Token, Label, Subject, KeyType, Days, CA, Key string
 }
 
-// Defaults describes the key and validity an empty field stands for, for the form's hints.
-func (certForm) Defaults() string { return keyring.DefaultsText() }
+// Signer and CAProfile are the key and validity an empty field stands for, for the form's hint
+// (keyring.DefaultsText in words).
+func (certForm) Signer() keyring.Profile    { return keyring.ProfileFor(keyring.ForSigner) }
+func (certForm) CAProfile() keyring.Profile { return keyring.ProfileFor(keyring.ForCA) }
 
 // credentialViews lists every credential on the online tokens as the admin API shows them.
 func (p *Pages) credentialViews(r *http.Request) []keyring.CredentialView {
@@ -87,7 +89,7 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 		revoked, _ := p.cfg.Identity.Revocations(ctx)
 		assigned, err := p.cfg.Identity.CredentialAssignments(ctx)
 		if err != nil && errText == "" {
-			errText = "The credentials' portals could not be read: " + err.Error()
+			errText = localizer(r).T("web.credentials.portalsError", err.Error())
 		}
 		domains := map[string]string{}
 		for _, pt := range d.Portals {
@@ -140,7 +142,7 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 			d.Tokens = append(d.Tokens, g)
 		}
 	}
-	p.render(w, status, "credentials", view{Title: "Certificates", Section: "credentials", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
+	p.render(w, r, status, "credentials", view{Title: "web.credentials.title", Section: "credentials", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
 }
 
 // credentialAction makes, imports, disables or enables a credential; the same operations as
@@ -248,7 +250,7 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 			}
 		}
 	default:
-		http.Error(w, "unknown action", http.StatusNotFound)
+		http.Error(w, localizer(r).T("web.action.unknown"), http.StatusNotFound)
 		return
 	}
 	if err != nil {
@@ -311,7 +313,7 @@ func uploadedCerts(r *http.Request) ([]*x509.Certificate, error) {
 // caRoot downloads a CA credential's root certificate, for employees to install once.
 func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 	if p.cfg.Keys == nil {
-		http.Error(w, "no tokens in this process", http.StatusServiceUnavailable)
+		http.Error(w, localizer(r).T("web.credentials.noTokensShort"), http.StatusServiceUnavailable)
 		return
 	}
 	uri := r.URL.Query().Get("ca")
@@ -330,7 +332,7 @@ func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	root := c.Root()
 	if root == nil {
-		http.Error(w, "The chain of "+c.URI+" does not end in a root certificate stored on the token; import the root with the chain.", http.StatusNotFound)
+		http.Error(w, localizer(r).T("web.credentials.noRoot", c.URI), http.StatusNotFound)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")

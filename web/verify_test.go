@@ -15,6 +15,12 @@ import (
 // upload posts file as the verification form does and returns the status and the page.
 func upload(t *testing.T, srv *httptest.Server, name string, data []byte) (int, string) {
 	t.Helper()
+	return uploadIn(t, srv, "", name, data)
+}
+
+// uploadIn is upload from a browser that asks for the language lang (Accept-Language).
+func uploadIn(t *testing.T, srv *httptest.Server, lang, name string, data []byte) (int, string) {
+	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, _ := mw.CreateFormFile("pdf", name)
@@ -23,6 +29,9 @@ func upload(t *testing.T, srv *httptest.Server, name string, data []byte) (int, 
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/verify", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Origin", srv.URL)
+	if lang != "" {
+		req.Header.Set("Accept-Language", lang)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

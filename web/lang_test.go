@@ -1,0 +1,429 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"golang.org/x/net/html"
+	"golang.org/x/text/language"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
+	"github.com/signet-b24/signet/internal/ops"
+	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/pades"
+	"github.com/signet-b24/signet/producer/identity"
+)
+
+// Issue 18, must 1: every string a page shows comes from the catalogue. The test renders every page
+// in every catalogue language with data that reaches each branch it can, takes the text a person
+// reads (text nodes outside script and style, and the title, aria-label, placeholder, alt and
+// data-confirm attributes) and takes out of it the data (names, ids, dates, numbers) and the
+// catalogue's own messages in that language. Whatever has a letter left is a string a template or a
+// handler wrote itself: a new hard-coded sentence fails here, in English and in Russian alike.
+
+// untranslated are the words pages show the same in every language: Signet's name, technical names
+// (formats, algorithms, protocol fields) and the language switch's own labels.
+// Commands, addresses and examples in a page are shown as they are, too.
+var untranslated = []string{"Signet", "SHA-256", "member_id", "RSA 2048", "RSA 3072", "ECDSA P-256", "ECDSA P-384", "CA",
+	"/readyz", "EN", "RU", "English", "Русский", "pkcs11:token=usb;object=mary-2026", "-----BEGIN CERTIFICATE-----", "POST /v1/grants",
+	"signet admin local-admin set LOGIN", "signet serve", "sha256sum file.pdf", "signet audit verify", "/bitrix24/install", "bitrix24.portals", "/metrics"}
+
+// pageFixture holds the data values a page may show as they are.
+var pageFixture = struct {
+	values []string
+	now    time.Time
+}{
+	values: []string{"mary", "Mary Smith, sales", "acme.bitrix24.ru", "b1c2d3e4f5", "pkcs11:token=acme;object=mary-2026", "mary-2026",
+		"mary-2026 (acme)", "acme", "CN=Mary Smith,O=Acme,C=GB", "CN=Acme CA,O=Acme", "ab12cd34", "p256", "ECDSA P-256", "sign_pdf",
+		"crm, bizproc, placement, user_brief", "grant-7", "contract.pdf", "Signature1", "Mary Smith", "adbe.pkcs7.detached",
+		"job-42", "evt-1", "evt-2", "3f9c", "DOCUMENT_ID", "signet_jobs/sign-interactive", "SIGN", "signet.sign.interactive",
+		"the token did not answer", "signet-admin-passwords", "a form field filled", "127.0.0.1:9090", "https://acme.example/enrol/x",
+		"Acme Signet", "JBSW Y3DP EHPK 3PXP", "user 7 of acme.bitrix24.ru", "worker restarted", "15m0s", "data:image/png;base64,AAAA"},
+	now: time.Date(2026, 12, 3, 14, 5, 0, 0, time.UTC),
+}
+
+// pageViews are the pages of the layout with data that shows each branch once or more.
+func pageViews() map[string][]view {
+	now := pageFixture.now
+	user := &identity.User{Login: "mary", Description: "Mary Smith, sales", BitrixIDs: map[string]int{"b1c2d3e4f5": 7},
+		Credentials: []string{"pkcs11:token=acme;object=mary-2026"}, Created: now}
+	cred := keyring.CredentialView{URI: "pkcs11:token=acme;object=mary-2026", Label: "mary-2026", KeyType: "ECDSA P-256",
+		Subject: "CN=Mary Smith,O=Acme,C=GB", Issuer: "CN=Acme CA,O=Acme", Serial: "ab12cd34", NotBefore: now, NotAfter: now.AddDate(1, 0, 0), Status: "valid", DaysLeft: 365}
+	expiring, expired, self, ca := cred, cred, cred, cred
+	expiring.Status, expiring.DaysLeft = "expiring", 3
+	expired.Status = "expired"
+	self.Issuer = self.Subject
+	ca.IsCA = true
+	portalsOpt := []portalOption{{MemberID: "b1c2d3e4f5", Domain: "acme.bitrix24.ru"}}
+	sig := signatureRow{Field: "Signature1", Signer: "Mary Smith", Subject: "CN=Mary Smith,O=Acme,C=GB", Issuer: "CN=Acme CA,O=Acme", Serial: "ab12cd34",
+		SubFilter: "adbe.pkcs7.detached", Time: now, Timestamp: now, NotBefore: now, NotAfter: now, Intact: true, WholeFile: true, Trusted: true, Verdict: pades.VerdictValid}
+	appended, modified, broken, untrusted := sig, sig, sig, sig
+	appended.WholeFile, appended.Changes = false, []pades.Change{{What: "a form field filled", Allowed: true}, {What: "a form field filled"}}
+	modified.Intact, modified.Modified, modified.Verdict = false, true, pades.VerdictInvalid
+	broken.Intact, broken.Verdict, broken.Problems = false, pades.VerdictInvalid, []string{"the token did not answer"}
+	untrusted.Trusted, untrusted.Verdict, untrusted.Issuer, untrusted.Timestamp = false, pades.VerdictUntrusted, untrusted.Subject, time.Time{}
+	return map[string][]view{
+		"login": {{Title: "web.login.title", Error: "web.login.wrong", Data: loginData{Login: "mary", NoAdmins: true, File: "signet-admin-passwords"}}},
+		"users": {
+			{Title: "web.users.title", Admin: "mary", Notice: "web.notice.added", Data: usersData{Portals: portalsOpt, Credentials: []credOption{{URI: cred.URI, Label: "mary-2026"}},
+				Users: []identity.User{*user, {Login: "mary", Enrolled: true, Disabled: true}, {Login: "mary", OTPDisabled: true}}}},
+			{Title: "web.users.title", Admin: "mary", Data: usersData{}},
+		},
+		"user": {
+			{Title: "web.users.title", Admin: "mary", Data: userData{User: user, Portals: portalsOpt, Credentials: []credOption{{URI: cred.URI, Label: "mary-2026"}},
+				Link: "https://acme.example/enrol/x", LinkExpires: now, Bitrix: []bitrixID{{MemberID: "b1c2d3e4f5", Domain: "acme.bitrix24.ru", ID: 7}},
+				Mapped: []mappedCred{{URI: cred.URI, Label: "mary-2026", Default: true, Known: true, Status: "valid", NotAfter: now},
+					{URI: cred.URI, Label: "mary-2026", Disabled: true}, {URI: cred.URI, Label: "mary-2026"},
+					{URI: cred.URI, Label: "mary-2026", Known: true, Status: "expiring"}, {URI: cred.URI, Label: "mary-2026", Known: true, Status: "expired"},
+					{URI: cred.URI, Label: "mary-2026", Known: true, Status: "not-yet-valid"}}}},
+			{Title: "web.users.title", Admin: "mary", Data: userData{User: &identity.User{Login: "mary", Disabled: true, OTPDisabled: true}}},
+			{Title: "web.users.title", Admin: "mary", Data: userData{User: &identity.User{Login: "mary", Enrolled: true}}},
+		},
+		"credentials": {
+			{Title: "web.credentials.title", Admin: "mary", Data: credentialsData{Wide: true, Portals: portalsOpt, Expiring: 2, Names: []string{"acme"},
+				CAs: []credOption{{URI: cred.URI, Label: "mary-2026"}}, Tokens: []tokenGroup{
+					{TokenStatus: keyring.TokenStatus{Name: "acme", Online: true, SessionsInUse: 1, MaxSessions: 16}, Credentials: []credRow{
+						{CredentialView: cred, Users: []string{"mary"}, Portal: "acme.bitrix24.ru", Revocable: true},
+						{CredentialView: expiring, Disabled: true}, {CredentialView: expired, Revoked: true}, {CredentialView: self}, {CredentialView: ca}}},
+					{TokenStatus: keyring.TokenStatus{Name: "acme", Err: "the token did not answer"}, Problem: "the token did not answer"}}}},
+			{Title: "web.credentials.title", Admin: "mary", Data: credentialsData{NoKeys: true}},
+		},
+		"portals": {
+			{Title: "web.portals.title", Admin: "mary", Data: portalsData{RobotCode: "sign_pdf", Portals: []portalRow{
+				{MemberID: "b1c2d3e4f5", Domain: "acme.bitrix24.ru", Scope: "crm, bizproc, placement, user_brief", Installed: now, Robot: "web.portals.robot.registered", Button: "web.portals.button.bound"},
+				{MemberID: "b1c2d3e4f5", Domain: "acme.bitrix24.ru", Robot: "web.portals.robot.error", RobotErr: "the token did not answer", Button: "web.portals.button.error", ButtonErr: "the token did not answer"},
+				{MemberID: "b1c2d3e4f5", Domain: "acme.bitrix24.ru", Robot: "web.portals.robot.missing", Button: "web.portals.button.missing"},
+				{MemberID: "b1c2d3e4f5", Domain: "acme.bitrix24.ru", Robot: "web.portals.robot.noClient", Button: "web.portals.button.unknown"}}}},
+			{Title: "web.portals.title", Admin: "mary", Data: portalsData{}},
+		},
+		"grants": {
+			{Title: "web.grants.title", Admin: "mary", Notice: "web.notice.revoked", Data: grantsData{Grants: []grantRow{
+				{Grant: identity.Grant{ID: "grant-7", Login: "mary", Credential: cred.URI, Max: 10, Used: 3, Created: now, Expires: now}, State: "web.grants.state.active", Left: 7, Active: true},
+				{Grant: identity.Grant{ID: "grant-7", Login: "mary", Credential: cred.URI}, State: "web.grants.state.revoked"},
+				{Grant: identity.Grant{ID: "grant-7", Login: "mary", Credential: cred.URI}, State: "web.grants.state.expired"},
+				{Grant: identity.Grant{ID: "grant-7", Login: "mary", Credential: cred.URI}, State: "web.grants.state.usedUp"}}}},
+			{Title: "web.grants.title", Admin: "mary", Data: grantsData{}},
+		},
+		"verify": {
+			{Title: "web.verify.title", Data: verifyData{}},
+			{Title: "web.verify.title", Error: "web.verify.notPDF", Data: verifyData{Checked: true, File: "contract.pdf", Size: 1, SHA256: "3f9c"}},
+			{Title: "web.verify.title", Data: verifyData{Checked: true, File: "contract.pdf", Size: 2048, SHA256: "3f9c", Valid: true, Verdict: pades.VerdictValid,
+				Report: "data:application/json;base64,e30=", Signatures: []signatureRow{sig, appended, untrusted}}},
+			{Title: "web.verify.title", Data: verifyData{Checked: true, File: "contract.pdf", Size: 5, SHA256: "3f9c", Verdict: pades.VerdictInvalid,
+				Signatures: []signatureRow{modified, broken}}},
+		},
+		"portaladmin": {
+			{Title: "Signet", Bitrix24Lang: "ru", Data: portalAdminData{Ticket: "t", Login: "user 7 of acme.bitrix24.ru", Domain: "acme.bitrix24.ru"}},
+			{Title: "Signet", Error: "web.portaladmin.notAdmin", Data: portalAdminData{}},
+		},
+	}
+}
+
+// pageText is what a person reads of an HTML page: its text nodes outside script and style, and
+// the attributes that are read aloud or shown (title, aria-label, placeholder, alt, data-confirm).
+func pageText(t *testing.T, page []byte) []string {
+	t.Helper()
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && (n.Data == "script" || n.Data == "style") {
+			return
+		}
+		if n.Type == html.TextNode {
+			if s := strings.Join(strings.Fields(n.Data), " "); s != "" {
+				out = append(out, s)
+			}
+		}
+		if n.Type == html.ElementNode {
+			for _, a := range n.Attr {
+				switch a.Key {
+				case "title", "aria-label", "placeholder", "alt", "data-confirm":
+					if s := strings.Join(strings.Fields(a.Val), " "); s != "" {
+						out = append(out, s)
+					}
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return out
+}
+
+// digits are a number as a language writes it: "3,650", "2 048" (x/text groups thousands).
+var digits = regexp.MustCompile(`[0-9]+(?:[,.\x{00a0}\x{202f} ][0-9]{3})*`)
+
+// catalogueFragments are the literal pieces of every message of one language: each message is
+// formatted with marker arguments (and with the numbers that select each plural form) and cut at
+// the markers. Digits are #, as in the page text, so a number in a message matches any number.
+func catalogueFragments(tag language.Tag) []string {
+	const mark = "\x01"
+	l := i18n.For(tag)
+	bad := regexp.MustCompile(`%!\w\((?:string|int)=[^)]*\)|%!\(EXTRA [^)]*\)`)
+	seen := map[string]bool{}
+	for _, key := range i18n.Keys(tag) {
+		if strings.HasPrefix(key, "format.") {
+			continue
+		}
+		for _, first := range []any{mark, 1, 2, 5, 21} {
+			args := []any{first}
+			for range 7 {
+				args = append(args, mark)
+			}
+			s := bad.ReplaceAllString(l.T(key, args...), mark)
+			for _, f := range strings.Split(s, mark) {
+				f = digits.ReplaceAllString(strings.Join(strings.Fields(f), " "), "#")
+				if strings.IndexFunc(f, unicode.IsLetter) >= 0 {
+					seen[strings.TrimSpace(f)] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for f := range seen {
+		out = append(out, f)
+	}
+	// Longest first, so that a whole message is taken before a word of it.
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) || len(out[i]) == len(out[j]) && out[i] < out[j] })
+	return out
+}
+
+// dataValues are the pageFixture's values and untranslated words, longest first, digits as #; dates as
+// the Localizer writes them are numbers and month names, so the month names of the language are
+// data too.
+func dataValues(l *i18n.Localizer) []string {
+	out := append(slices.Clone(pageFixture.values), untranslated...)
+	for m := time.January; m <= time.December; m++ {
+		out = append(out, l.Date(time.Date(2026, m, 1, 0, 0, 0, 0, time.UTC)), l.DateTime(time.Date(2026, m, 1, 0, 0, 0, 0, time.UTC)))
+	}
+	for i, v := range out {
+		out[i] = digits.ReplaceAllString(v, "#")
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// foreignText is what is left of the page's text once catalogue messages and data are taken out:
+// every piece that still has a letter. A piece is taken out only where it stands as whole words, so
+// that "to" of one message does not hide in "administrator".
+func foreignText(t *testing.T, l *i18n.Localizer, page []byte) []string {
+	t.Helper()
+	pieces := append(catalogueFragments(l.Tag()), dataValues(l)...)
+	sort.SliceStable(pieces, func(i, j int) bool { return len(pieces[i]) > len(pieces[j]) })
+	var left []string
+	for _, s := range pageText(t, page) {
+		rest := digits.ReplaceAllString(s, "#")
+		for _, p := range pieces {
+			rest = takeOut(rest, p)
+		}
+		if strings.IndexFunc(rest, unicode.IsLetter) >= 0 {
+			left = append(left, fmt.Sprintf("%q (in %q)", strings.Join(strings.Fields(rest), " "), s))
+		}
+	}
+	return left
+}
+
+// takeOut replaces every occurrence of piece in s that is not inside a word by a space.
+func takeOut(s, piece string) string {
+	if piece == "" {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, piece)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		before, after := s[:i], s[i+len(piece):]
+		if wordChar(lastRune(before)) && wordChar(firstRune(piece)) || wordChar(firstRune(after)) && wordChar(lastRune(piece)) {
+			b.WriteString(s[:i+1])
+			s = s[i+1:]
+			continue
+		}
+		b.WriteString(before + " ")
+		s = after
+	}
+}
+
+func wordChar(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '#' || r == '_' }
+
+func firstRune(s string) rune {
+	for _, r := range s {
+		return r
+	}
+	return 0
+}
+
+func lastRune(s string) rune {
+	r := []rune(s)
+	if len(r) == 0 {
+		return 0
+	}
+	return r[len(r)-1]
+}
+
+// renderAll renders every page of the control panel, the verification page, the enrolment page, the
+// document history page and the operator dashboard in l's language.
+func renderAll(t *testing.T, l *i18n.Localizer) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for name, views := range pageViews() {
+		for i, v := range views {
+			v.Switch = langSwitch(l, "/verify")
+			b, err := renderPage(l, name, v)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			out[fmt.Sprintf("%s#%d", name, i)] = b
+		}
+	}
+	exec := func(name string, tm *template.Template, data any) {
+		c, err := inLanguage(tm, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := c.Execute(&buf, data); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out[name] = buf.Bytes()
+	}
+	sw := langSwitch(l, "/verify")
+	exec("enrol#0", enrolTmpl, enrolView{Title: l.T("web.enrol.title", "Acme Signet"), Login: "mary", Issuer: "Acme Signet", QR: "data:image/png;base64,AAAA",
+		Secret: "JBSW Y3DP EHPK 3PXP", Expires: pageFixture.now, Error: l.T("web.enrol.err.otpInvalid"), Switch: sw})
+	exec("enrol#1", enrolTmpl, enrolView{Title: l.T("web.enrol.title.done"), Done: true, Login: "mary", Switch: sw})
+	exec("enrol#2", enrolTmpl, enrolView{Title: l.T("web.enrol.title.gone"), Gone: true, Error: l.T("web.enrol.err.expired"), Switch: sw})
+	signed := &contracts.AuditEvent{ID: "evt-1", Time: pageFixture.now, Login: "mary", CertSubject: "CN=Mary Smith,O=Acme,C=GB", CertSerial: "ab12cd34", SHA256Before: "3f9c", SHA256After: "3f9c"}
+	steps := []trailStep{{Time: pageFixture.now, What: "web.trail.step.accepted", Known: true, EventID: "evt-1"}, {Time: pageFixture.now, What: "DOCUMENT_ID", EventID: "evt-2"}}
+	for k := range trailStepNames {
+		steps = append(steps, trailStep{Time: pageFixture.now, What: trailStepNames[k], Known: true, EventID: "evt-2"})
+	}
+	exec("trail#0", trailTmpl, trailData{ID: "job-42", Status: "signed", Signed: signed, Steps: steps, Checked: "3f9c", Match: "web.trail.match.signed", Switch: sw})
+	exec("trail#1", trailTmpl, trailData{ID: "job-42", Status: "failed", Steps: steps, Checked: "3f9c", Match: "web.trail.match.neither", Mismatch: true, Switch: sw})
+	exec("trail#2", trailTmpl, trailData{ID: "job-42", Status: "pending", Switch: sw})
+	exec("trail#3", trailTmpl, trailData{ID: "job-42", Status: "unknown", Switch: sw})
+	dead := []queue.Letter{{Seq: 3, Time: pageFixture.now, Subject: "signet.sign.interactive", JobID: "job-42", Deliveries: 5, Reason: "worker restarted"}}
+	exec("ops#0", opsTmpl, opsView{Now: pageFixture.now, Metrics: "127.0.0.1:9090", HasTokens: true, Tokens: []ops.Token{{Name: "acme", Online: true}, {Name: "acme", Err: "the token did not answer"}},
+		Consumers: []opsConsumerRow{{DrainText: "empty"}, {DrainText: "15m0s"}}, Dead: dead, DeadTotal: 1, Flash: "worker restarted", Err: "worker restarted"})
+	exec("ops#1", opsTmpl, opsView{Now: pageFixture.now})
+	return out
+}
+
+// TestEveryPageStringIsInTheCatalogue: no page shows a word that is neither data nor a catalogue
+// message of its language, and each page declares that language.
+func TestEveryPageStringIsInTheCatalogue(t *testing.T) {
+	for _, tag := range i18n.Languages() {
+		l := i18n.For(tag)
+		for name, page := range renderAll(t, l) {
+			if strings.HasPrefix(name, "portaladmin#0") {
+				continue // inside Bitrix24: in the portal user's language (checked below), whatever l is
+			}
+			for _, s := range foreignText(t, l, page) {
+				t.Errorf("%s, %s: not from the %s catalogue: %s", name, tag, tag, s)
+			}
+			if want := `<html lang="` + l.Code() + `">`; !bytes.Contains(page, []byte(want)) {
+				t.Errorf("%s, %s: no %s", name, tag, want)
+			}
+			if bytes.Contains(page, []byte("web.")) && regexp.MustCompile(`\bweb\.[a-z]+\.[a-zA-Z.]+`).Match(page) {
+				t.Errorf("%s, %s: a catalogue key is shown instead of its message: %s", name, tag, regexp.MustCompile(`\bweb\.[a-z]+\.[a-zA-Z.]+`).Find(page))
+			}
+		}
+	}
+	// A page shown inside Bitrix24 speaks LANG, not the browser's language.
+	ru := i18n.For(language.Russian)
+	page := renderAll(t, i18n.For(language.English))["portaladmin#0"]
+	if !bytes.Contains(page, []byte(ru.T("web.portaladmin.open"))) || len(foreignText(t, ru, page)) > 0 || bytes.Contains(page, []byte(`class="langs"`)) {
+		t.Errorf("the portal administrator's page with LANG=ru:\n%s", page)
+	}
+}
+
+// TestTheCatalogueCheckCatchesAHardCodedSentence shows the check above failing: a page with one
+// English sentence written into its template is caught, in Russian and in English.
+func TestTheCatalogueCheckCatchesAHardCodedSentence(t *testing.T) {
+	bad, err := tmpl["grants"].Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	template.Must(bad.Parse(`{{define "content"}}<p>{{T "web.grants.none"}} Ask the administrator.</p><button title="Remove it">{{T "web.credentials.revoke"}}</button>{{end}}`))
+	for _, tag := range i18n.Languages() {
+		l := i18n.For(tag)
+		c, err := inLanguage(bad, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := c.ExecuteTemplate(&buf, "layout", view{Title: "web.grants.title", Lang: l.Code()}); err != nil {
+			t.Fatal(err)
+		}
+		left := strings.Join(foreignText(t, l, buf.Bytes()), "\n")
+		if !strings.Contains(left, "Ask the administrator") || !strings.Contains(left, "Remove it") {
+			t.Errorf("%s: the hard-coded sentence and title were not caught: %q", tag, left)
+		}
+		// The same page with only catalogue words passes.
+		if left := foreignText(t, l, mustRender(t, l, "grants", view{Title: "web.grants.title", Data: grantsData{}})); len(left) > 0 {
+			t.Errorf("%s: a clean page is reported: %v", tag, left)
+		}
+	}
+}
+
+func mustRender(t *testing.T, l *i18n.Localizer, name string, v view) []byte {
+	t.Helper()
+	b, err := renderPage(l, name, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The language switch: GET /lang sets the lang cookie (SameSite=Lax, Path=/) and sends the reader
+// back to a page of this site only; FromRequest then reads the cookie over Accept-Language.
+func TestLanguageSwitch(t *testing.T) {
+	for _, c := range []struct{ back, want string }{
+		{"/verify?id=x", "/verify?id=x"}, {"/admin/users/mary", "/admin/users/mary"}, {"https://evil.example/", "/verify"},
+		{"//evil.example/x", "/verify"}, {"/\\evil.example", "/verify"}, {"", "/verify"}, {"javascript:alert(1)", "/verify"},
+		{"/%0d%0aSet-Cookie:x", "/%0d%0aSet-Cookie:x"},
+	} {
+		rec := httptest.NewRecorder()
+		SetLanguage(rec, httptest.NewRequest(http.MethodGet, "/lang?to=ru&back="+urlQueryEscape(c.back), nil))
+		res := rec.Result()
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != c.want {
+			t.Errorf("back=%q: %d to %q, want 303 to %q", c.back, res.StatusCode, res.Header.Get("Location"), c.want)
+		}
+		ck := res.Cookies()
+		if len(ck) != 1 || ck[0].Name != "lang" || ck[0].Value != "ru" || ck[0].Path != "/" || ck[0].SameSite != http.SameSiteLaxMode {
+			t.Fatalf("cookie %+v", ck)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/verify", nil)
+		r.Header.Set("Accept-Language", "en")
+		r.AddCookie(ck[0])
+		if got := i18n.FromRequest(r); got != language.Russian {
+			t.Errorf("the cookie is not read: %v", got)
+		}
+	}
+	rec := httptest.NewRecorder()
+	SetLanguage(rec, httptest.NewRequest(http.MethodGet, "/lang?to=xx&back=/verify", nil))
+	if rec.Code != http.StatusBadRequest || len(rec.Result().Cookies()) != 0 {
+		t.Errorf("an unknown language: %d %v", rec.Code, rec.Result().Cookies())
+	}
+}
+
+func urlQueryEscape(s string) string { return template.URLQueryEscaper(s) }
