@@ -232,7 +232,7 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		placementFail(w, http.StatusForbidden, l.T("placement.err.notUser", uid))
 		return
 	}
-	files, err := in.dealFiles(ctx, memberID, r.PostForm.Get("AUTH_ID"), dealID)
+	files, err := in.dealFiles(ctx, l, memberID, r.PostForm.Get("AUTH_ID"), dealID)
 	if err != nil {
 		log.Warn("placement: listing the deal's files failed", zap.Int("deal", dealID), zap.Error(err))
 		placementFail(w, http.StatusBadGateway, l.T("placement.err.files", dealID, err.Error()))
@@ -299,7 +299,7 @@ func credentialLabel(uri string) string {
 		attrs[k] = v
 	}
 	if attrs["object"] != "" && attrs["token"] != "" {
-		return attrs["object"] + " (token " + attrs["token"] + ")"
+		return attrs["object"] + " (" + attrs["token"] + ")" // no words: read in every language
 	}
 	return uri
 }
@@ -307,7 +307,7 @@ func credentialLabel(uri string) string {
 // dealFiles lists the files in the deal's file fields (crm.item.get with the viewing user's token, so
 // the user sees only what they may read). crm.item.get gives {id, url, urlMachine} per file; a name is
 // shown when the URL carries one, and files whose name is known not to be a PDF are left out.
-func (in *Intake) dealFiles(ctx context.Context, memberID, userToken string, dealID int) ([]fileOption, error) {
+func (in *Intake) dealFiles(ctx context.Context, l *i18n.Localizer, memberID, userToken string, dealID int) ([]fileOption, error) {
 	var res struct {
 		Item map[string]json.RawMessage `json:"item"`
 	}
@@ -354,9 +354,9 @@ func (in *Intake) dealFiles(ctx context.Context, memberID, userToken string, dea
 			if name != "" && !strings.HasSuffix(strings.ToLower(name), ".pdf") {
 				continue
 			}
-			label := fmt.Sprintf("file %d (field %s)", f.ID, k)
+			label := l.T("placement.file.unnamed", f.ID, k)
 			if name != "" {
-				label = fmt.Sprintf("%s (field %s)", name, k)
+				label = l.T("placement.file", name, k)
 			}
 			out = append(out, fileOption{Value: fmt.Sprintf("%s:%d", k, f.ID), Label: label})
 		}

@@ -8,19 +8,17 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
-	"golang.org/x/net/html"
 	"golang.org/x/text/language"
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/ops"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/internal/testsupport/i18ntext"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/producer/identity"
@@ -33,11 +31,9 @@ import (
 // catalogue's own messages in that language. Whatever has a letter left is a string a template or a
 // handler wrote itself: a new hard-coded sentence fails here, in English and in Russian alike.
 
-// untranslated are the words pages show the same in every language: Signet's name, technical names
-// (formats, algorithms, protocol fields) and the language switch's own labels.
-// Commands, addresses and examples in a page are shown as they are, too.
-var untranslated = []string{"Signet", "SHA-256", "member_id", "RSA 2048", "RSA 3072", "ECDSA P-256", "ECDSA P-384", "CA",
-	"/readyz", "EN", "RU", "English", "Русский", "pkcs11:token=usb;object=mary-2026", "-----BEGIN CERTIFICATE-----", "POST /v1/grants",
+// untranslated are the commands, addresses and examples the pages show as they are, in every
+// language (beside i18ntext.Untranslated: Signet's name, technical names, the switch's labels).
+var untranslated = []string{"/readyz", "pkcs11:token=usb;object=mary-2026", "-----BEGIN CERTIFICATE-----", "POST /v1/grants",
 	"signet admin local-admin set LOGIN", "signet serve", "sha256sum file.pdf", "signet audit verify", "/bitrix24/install", "bitrix24.portals", "/metrics"}
 
 // pageFixture holds the data values a page may show as they are.
@@ -131,154 +127,15 @@ func pageViews() map[string][]view {
 	}
 }
 
-// pageText is what a person reads of an HTML page: its text nodes outside script and style, and
-// the attributes that are read aloud or shown (title, aria-label, placeholder, alt, data-confirm).
-func pageText(t *testing.T, page []byte) []string {
+// foreignText is what is left of a page's text in l's language once the catalogue, the fixture's
+// values and the page's untranslated words are taken out (internal/testsupport/i18ntext).
+func foreignText(t *testing.T, l *i18n.Localizer, page []byte) []string {
 	t.Helper()
-	doc, err := html.Parse(bytes.NewReader(page))
+	left, err := i18ntext.Foreign(l, page, append(slices.Clone(pageFixture.values), untranslated...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	var walk func(n *html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && (n.Data == "script" || n.Data == "style") {
-			return
-		}
-		if n.Type == html.TextNode {
-			if s := strings.Join(strings.Fields(n.Data), " "); s != "" {
-				out = append(out, s)
-			}
-		}
-		if n.Type == html.ElementNode {
-			for _, a := range n.Attr {
-				switch a.Key {
-				case "title", "aria-label", "placeholder", "alt", "data-confirm":
-					if s := strings.Join(strings.Fields(a.Val), " "); s != "" {
-						out = append(out, s)
-					}
-				}
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(doc)
-	return out
-}
-
-// digits are a number as a language writes it: "3,650", "2 048" (x/text groups thousands).
-var digits = regexp.MustCompile(`[0-9]+(?:[,.\x{00a0}\x{202f} ][0-9]{3})*`)
-
-// catalogueFragments are the literal pieces of every message of one language: each message is
-// formatted with marker arguments (and with the numbers that select each plural form) and cut at
-// the markers. Digits are #, as in the page text, so a number in a message matches any number.
-func catalogueFragments(tag language.Tag) []string {
-	const mark = "\x01"
-	l := i18n.For(tag)
-	bad := regexp.MustCompile(`%!\w\((?:string|int)=[^)]*\)|%!\(EXTRA [^)]*\)`)
-	seen := map[string]bool{}
-	for _, key := range i18n.Keys(tag) {
-		if strings.HasPrefix(key, "format.") {
-			continue
-		}
-		for _, first := range []any{mark, 1, 2, 5, 21} {
-			args := []any{first}
-			for range 7 {
-				args = append(args, mark)
-			}
-			s := bad.ReplaceAllString(l.T(key, args...), mark)
-			for _, f := range strings.Split(s, mark) {
-				f = digits.ReplaceAllString(strings.Join(strings.Fields(f), " "), "#")
-				if strings.IndexFunc(f, unicode.IsLetter) >= 0 {
-					seen[strings.TrimSpace(f)] = true
-				}
-			}
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for f := range seen {
-		out = append(out, f)
-	}
-	// Longest first, so that a whole message is taken before a word of it.
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) || len(out[i]) == len(out[j]) && out[i] < out[j] })
-	return out
-}
-
-// dataValues are the pageFixture's values and untranslated words, longest first, digits as #; dates as
-// the Localizer writes them are numbers and month names, so the month names of the language are
-// data too.
-func dataValues(l *i18n.Localizer) []string {
-	out := append(slices.Clone(pageFixture.values), untranslated...)
-	for m := time.January; m <= time.December; m++ {
-		out = append(out, l.Date(time.Date(2026, m, 1, 0, 0, 0, 0, time.UTC)), l.DateTime(time.Date(2026, m, 1, 0, 0, 0, 0, time.UTC)))
-	}
-	for i, v := range out {
-		out[i] = digits.ReplaceAllString(v, "#")
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
-}
-
-// foreignText is what is left of the page's text once catalogue messages and data are taken out:
-// every piece that still has a letter. A piece is taken out only where it stands as whole words, so
-// that "to" of one message does not hide in "administrator".
-func foreignText(t *testing.T, l *i18n.Localizer, page []byte) []string {
-	t.Helper()
-	pieces := append(catalogueFragments(l.Tag()), dataValues(l)...)
-	sort.SliceStable(pieces, func(i, j int) bool { return len(pieces[i]) > len(pieces[j]) })
-	var left []string
-	for _, s := range pageText(t, page) {
-		rest := digits.ReplaceAllString(s, "#")
-		for _, p := range pieces {
-			rest = takeOut(rest, p)
-		}
-		if strings.IndexFunc(rest, unicode.IsLetter) >= 0 {
-			left = append(left, fmt.Sprintf("%q (in %q)", strings.Join(strings.Fields(rest), " "), s))
-		}
-	}
 	return left
-}
-
-// takeOut replaces every occurrence of piece in s that is not inside a word by a space.
-func takeOut(s, piece string) string {
-	if piece == "" {
-		return s
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(s, piece)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		before, after := s[:i], s[i+len(piece):]
-		if wordChar(lastRune(before)) && wordChar(firstRune(piece)) || wordChar(firstRune(after)) && wordChar(lastRune(piece)) {
-			b.WriteString(s[:i+1])
-			s = s[i+1:]
-			continue
-		}
-		b.WriteString(before + " ")
-		s = after
-	}
-}
-
-func wordChar(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '#' || r == '_' }
-
-func firstRune(s string) rune {
-	for _, r := range s {
-		return r
-	}
-	return 0
-}
-
-func lastRune(s string) rune {
-	r := []rune(s)
-	if len(r) == 0 {
-		return 0
-	}
-	return r[len(r)-1]
 }
 
 // renderAll renders every page of the control panel, the verification page, the enrolment page, the

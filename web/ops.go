@@ -138,8 +138,9 @@ func (p *OpsPage) charts(l *i18n.Localizer, now time.Time) (lag, rate template.H
 	colours := map[string]string{contracts.ConsumerSignInteractive: "#1f77b4", contracts.ConsumerSignBatch: "#ff7f0e", contracts.ConsumerCallback: "#2ca02c"}
 	lagS, rateS := p.Ring.History()
 	from := now.Add(-time.Hour)
-	return chartSVG(l.T("web.ops.chart.lag"), lagS, colours, from, now),
-		chartSVG(l.T("web.ops.chart.rate"), rateS, colours, from, now)
+	zone := l.Zone(now.UTC())
+	return chartSVG(l.T("web.ops.chart.lag"), lagS, colours, from, now, zone),
+		chartSVG(l.T("web.ops.chart.rate"), rateS, colours, from, now, zone)
 }
 
 func (p *OpsPage) retry(w http.ResponseWriter, r *http.Request) {
