@@ -202,7 +202,7 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		}
 	}
 	if p.cfg.Keys == nil {
-		fail(http.StatusServiceUnavailable, errors.New("this Signet process has no PKCS#11 tokens (an intake-only process); use a `signet serve` or worker process's control panel"))
+		fail(http.StatusServiceUnavailable, errors.New(localizer(r).T("web.credentials.err.noTokens")))
 		return
 	}
 	if action == "revoke" {
@@ -221,12 +221,12 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		days := 0 // the default of what is made
 		if f.Days != "" {
 			if days, err = strconv.Atoi(f.Days); err != nil || days <= 0 || days > keyring.MaxDays {
-				fail(http.StatusUnprocessableEntity, fmt.Errorf("validity %q: give a number of days between 1 and %d, or leave it empty for the default (%s)", f.Days, keyring.MaxDays, keyring.DefaultsText()))
+				fail(http.StatusUnprocessableEntity, errors.New(localizer(r).T("web.credentials.err.days", f.Days, strconv.Itoa(keyring.MaxDays), keyring.DefaultsText())))
 				return
 			}
 		}
 		if f.Token == "" || f.Label == "" || f.Subject == "" || (action == "ca-issue" && f.CA == "") {
-			fail(http.StatusUnprocessableEntity, errors.New("token, label and subject are required (and the issuing CA to issue a certificate)"))
+			fail(http.StatusUnprocessableEntity, errors.New(localizer(r).T("web.credentials.err.required")))
 			return
 		}
 		kt := keyring.KeyType(f.KeyType)
@@ -242,7 +242,7 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		var certs []*x509.Certificate
 		certs, err = uploadedCerts(r)
 		if err == nil && (len(certs) == 0 || f.Key == "") {
-			err = errors.New("give the key's PKCS#11 URI and a PEM certificate (pasted or as a file)")
+			err = errors.New(localizer(r).T("web.credentials.err.import"))
 		}
 		if err == nil {
 			if err = p.cfg.Keys.ImportCertificate(ctx, f.Key, certs[0], certs[1:]); err == nil {
@@ -264,7 +264,7 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	if !s.wide() {
 		// What a portal administrator creates is their portal's.
 		if err := p.cfg.Identity.AssignCredential(ctx, c.URI, s.MemberID); err != nil {
-			fail(http.StatusServiceUnavailable, fmt.Errorf("the certificate %s was created but not assigned to your portal (%w); ask a Signet administrator to assign it", c.URI, err))
+			fail(http.StatusServiceUnavailable, errors.New(localizer(r).T("web.credentials.err.notAssigned", c.URI, err.Error())))
 			return
 		}
 	}
