@@ -25,6 +25,8 @@ var servingAllowed = map[string]string{
 	// The route table every listener is built from (TestEveryRouteWalkedWithoutCredentials lists it);
 	// it registers nothing of its own.
 	"internal/routes": "the route table's type, which web/ and cmd/signet fill",
+	// Stand-ins for services outside Signet (a TSA, an OCSP responder) that only tests start.
+	"internal/testsupport": "test stand-ins for outside services, imported only by tests and bench/",
 }
 
 // serverAPI are the net/http names that serve: a handler, a response being written, a mux, a server.

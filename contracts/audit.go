@@ -25,6 +25,9 @@ const (
 	AuditGrantIssued     = "grant_issued"
 	AuditGrantRevoked    = "grant_revoked"
 	AuditGrantUsed       = "grant_used"
+	// AuditArchiveRenewed: the archive job wrote a re-extended revision (PAdES B-LTA) of a stored
+	// signed document beside the old one (worker/archive).
+	AuditArchiveRenewed = "archive_renewed"
 	// AuditChainCheckpoint is written by the audit writer itself: a signature over the chain head.
 	AuditChainCheckpoint = "checkpoint"
 )

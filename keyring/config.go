@@ -17,6 +17,11 @@ type TokenConfig struct {
 	PinFile, PinEnv string        // exactly one; the PIN never comes from a flag or a log
 	MaxSessions     int           // default 16
 	PoolWaitTimeout time.Duration // default 10s
+	// Concurrency is how many signatures the worker lets the token make at once (limits.go): 0 is 1
+	// on a hardware slot (one chip for every key on it) and the session pool on a software one.
+	Concurrency int
+	// RatePerSec caps the signatures a second the worker asks of the token; 0: no cap.
+	RatePerSec float64
 }
 
 const (
@@ -78,6 +83,12 @@ func (c TokenConfig) normalize() (TokenConfig, error) {
 	}
 	if c.PoolWaitTimeout < 0 {
 		return fail("pool_wait_timeout must be positive")
+	}
+	if c.Concurrency < 0 || c.Concurrency > c.MaxSessions-1 {
+		return fail("concurrency must be 0 (automatic) or 1 to max_sessions-1 (%d): a signature needs a session of its own", c.MaxSessions-1)
+	}
+	if c.RatePerSec < 0 {
+		return fail("rate_per_sec must be 0 (no cap) or positive")
 	}
 	return c, nil
 }

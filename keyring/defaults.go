@@ -56,8 +56,12 @@ type Profile struct {
 //     Firefox) validate a PDF signer for the "email signer" usage and call a certificate without it
 //     untrusted. Basic constraints CA:FALSE (RFC 5280 §4.2.1.9).
 //   - CA extensions. RFC 5280 §4.2.1.9 and §4.2.1.3: CA:TRUE with path length 0 (it issues employees'
-//     certificates, never another CA) and key usage keyCertSign and cRLSign only; digitalSignature is
-//     left out, as the CA/Browser Forum profile does for a CA that signs no OCSP responses itself.
+//     certificates, never another CA) and key usage keyCertSign, cRLSign and digitalSignature: the CA
+//     signs its OCSP responses itself (RFC 6960 §4.2.2.2; keyring/revocation.go), and digitalSignature
+//     is the usage of such a signature (RFC 5280 §4.2.1.3; the CA/Browser Forum profile requires it of
+//     a CA that signs OCSP responses). A delegated responder certificate (id-kp-OCSPSigning with
+//     ocsp-nocheck) was the alternative: one more key and certificate to issue, store and renew, for
+//     nothing a single-tier internal CA needs. CAs made before keep working (docs/keys.md).
 //   - Serial numbers: 127 random bits plus one, so positive, at most 16 octets (RFC 5280 §4.1.2.2
 //     allows 20) and far above the 64 bits of entropy CA/Browser Forum BR §7.1 asks for.
 //   - Subject: written by the administrator (RFC 4514, ParseSubject); a CN is required because it is
@@ -80,7 +84,7 @@ var profiles = map[Purpose]Profile{
 		Purpose:    ForCA,
 		KeyType:    P384,
 		Days:       3650,
-		KeyUsage:   x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		KeyUsage:   x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		IsCA:       true,
 		MaxPathLen: 0,
 	},

@@ -91,7 +91,12 @@ func (k *Keyring) Issue(ctx context.Context, caURI, token, label, subject string
 	if v.notAfter.After(ca.Certificate.NotAfter) {
 		v.notAfter = ca.Certificate.NotAfter
 	}
-	return k.generate(ctx, token, label, subject, kt, v, ForSigner, ca)
+	c, err := k.generate(ctx, token, label, subject, kt, v, ForSigner, ca)
+	if err != nil {
+		return nil, err
+	}
+	k.recordIssued(ctx, c, ca)
+	return c, nil
 }
 
 // generate makes the key pair, the certificate (self-signed when issuer is nil), and stores both.

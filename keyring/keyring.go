@@ -33,6 +33,8 @@ type Keyring struct {
 	// revocationURL is the base URL of the CA's CRL and OCSP responder, written into the
 	// certificates the CA issues (ca.revocation_url; SetRevocationURL).
 	revocationURL string
+	// register records the certificates the CA issues (SetIssuedRegister); nil records none.
+	register IssuedRecorder
 }
 
 type cacheEntry struct {

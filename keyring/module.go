@@ -80,6 +80,9 @@ type tokenIdentity struct {
 	serial string
 	label  string
 	model  string
+	// hardware: the slot says CKF_HW_SLOT (PKCS#11 v2.40 §3.2, CK_SLOT_INFO): a device, not a
+	// software token.
+	hardware bool
 }
 
 // connect pre-checks the token and then configures a crypto11 context for it. It is the only place
@@ -161,6 +164,9 @@ func (m *module) precheck(t *token) (tokenIdentity, error) {
 			(t.cfg.Serial != "" && info.SerialNumber == t.cfg.Serial) ||
 			(t.cfg.Label != "" && info.Label == t.cfg.Label) {
 			id = tokenIdentity{slot: s, serial: info.SerialNumber, label: info.Label, model: info.Model}
+			if si, err := m.raw.GetSlotInfo(s); err == nil {
+				id.hardware = si.Flags&pkcs11.CKF_HW_SLOT != 0
+			}
 			found = true
 			break
 		}

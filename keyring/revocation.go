@@ -150,13 +150,15 @@ type caEntry struct {
 type Responder struct {
 	k   *Keyring
 	src RevocationSource
+	reg IssuedLookup // the register of issued certificates; nil: only the tokens' certificates count
 	log *zap.Logger
 	now func() time.Time
 
 	signs *rate.Limiter // signatures asked of the CA's token by the public endpoints
 
 	mu       sync.Mutex
-	cas      map[string]*caEntry // by subject key identifier (hex)
+	cas      map[string]*caEntry        // by subject key identifier (hex)
+	leaves   map[string]map[string]bool // serials on the tokens, by issuer key identifier (register.go)
 	listedAt time.Time
 	crls     map[string]cachedCRL
 	answers  map[string]cachedAnswer
@@ -184,6 +186,13 @@ func NewResponder(k *Keyring, src RevocationSource, log *zap.Logger) *Responder 
 		signs: rate.NewLimiter(signsPerSecond, signBurst)}
 }
 
+// WithRegister makes the responder answer "unknown" (RFC 6960 §2.2) for a serial that is neither in
+// the register r nor on the tokens (register.go).
+func (p *Responder) WithRegister(r IssuedLookup) *Responder {
+	p.reg = r
+	return p
+}
+
 // ca finds the CA with this subject key identifier, listing the tokens again when it is unknown
 // (not more often than caListRefresh, so random ids cannot make a token busy).
 func (p *Responder) ca(ctx context.Context, match func(*caEntry) bool) (*caEntry, error) {
@@ -204,14 +213,27 @@ func (p *Responder) ca(ctx context.Context, match func(*caEntry) bool) (*caEntry
 	if now.Sub(p.listedAt) < caListRefresh {
 		return find(), nil
 	}
+	err := p.list(ctx)
+	return find(), err
+}
+
+// list reads the CAs and the issued certificates on the tokens; p.mu is held.
+func (p *Responder) list(ctx context.Context) error {
 	creds, err := p.k.List(ctx, "")
 	if err != nil {
-		return find(), err
+		return err
 	}
-	p.cas, p.listedAt = map[string]*caEntry{}, now
+	p.cas, p.leaves, p.listedAt = map[string]*caEntry{}, map[string]map[string]bool{}, p.now()
 	for _, c := range creds {
 		cert := c.Certificate
-		if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCRLSign == 0 || len(cert.SubjectKeyId) == 0 {
+		if cert != nil && !cert.IsCA && len(cert.AuthorityKeyId) > 0 {
+			aki := hex.EncodeToString(cert.AuthorityKeyId)
+			if p.leaves[aki] == nil {
+				p.leaves[aki] = map[string]bool{}
+			}
+			p.leaves[aki][contracts.NormalSerial(cert.SerialNumber.Text(16))] = true
+		}
+		if cert == nil || !cert.IsCA || cert.KeyUsage&x509.KeyUsageCRLSign == 0 || len(cert.SubjectKeyId) == 0 {
 			continue
 		}
 		var spki struct {
@@ -225,7 +247,35 @@ func (p *Responder) ca(ctx context.Context, match func(*caEntry) bool) (*caEntry
 		ski := hex.EncodeToString(cert.SubjectKeyId)
 		p.cas[ski] = &caEntry{cred: c, ski: ski, keyHash: map[crypto.Hash][]byte{crypto.SHA1: h1[:], crypto.SHA256: h256[:]}}
 	}
-	return find(), nil
+	return nil
+}
+
+// issued reports whether the CA ski issued serial: by the register, else by the tokens (listed
+// again when the last listing is older than caListRefresh). An unreadable register with a serial
+// not on the tokens is an error (the answer is tryLater, never a wrong "unknown").
+func (p *Responder) issued(ctx context.Context, ski, serial string) (bool, error) {
+	var regErr error
+	if p.reg != nil {
+		ok, err := p.reg.Issued(ctx, ski, serial)
+		if ok {
+			return true, nil
+		}
+		regErr = err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.leaves[ski][serial] {
+		return true, nil
+	}
+	if p.now().Sub(p.listedAt) >= caListRefresh {
+		if err := p.list(ctx); err != nil {
+			p.log.Warn("listing the tokens' certificates for OCSP", zap.Error(err))
+		}
+	}
+	if p.leaves[ski][serial] {
+		return true, nil
+	}
+	return false, regErr
 }
 
 // revoked returns the revocations of the CA ski and a fingerprint of them.
@@ -356,9 +406,9 @@ func (p *Responder) OCSP(ctx context.Context, der []byte) (answer []byte, status
 	return resp, true
 }
 
-// ocspAnswer is "good" for a serial not on the list and "revoked" (with time and reason) for one on
-// it. Signet does not keep a register of every serial it issued (certificates live on the tokens),
-// so it does not answer "unknown"; RFC 6960 §2.2 allows "good" for a certificate that is not revoked.
+// ocspAnswer is "revoked" (with time and reason) for a serial on the list, "good" for one the CA
+// issued (issued: the register or the tokens) and "unknown" for any other (RFC 6960 §2.2). An
+// "unknown" answer is not cached: the certificate may be issued the next second.
 func (p *Responder) ocspAnswer(ctx context.Context, e *caEntry, req *ocsp.Request) ([]byte, error) {
 	list, fp, err := p.revoked(ctx, e.ski)
 	if err != nil {
@@ -383,6 +433,10 @@ func (p *Responder) ocspAnswer(ctx context.Context, e *caEntry, req *ocsp.Reques
 	}
 	if i := slices.IndexFunc(list, func(r contracts.Revocation) bool { return r.Serial == serial }); i >= 0 {
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, list[i].RevokedAt.UTC(), list[i].Reason
+	} else if ok, err := p.issued(ctx, e.ski, serial); err != nil {
+		return nil, err
+	} else if !ok {
+		tmpl.Status = ocsp.Unknown
 	}
 	cred, err := p.signer(ctx, e)
 	if err != nil {
@@ -392,11 +446,13 @@ func (p *Responder) ocspAnswer(ctx context.Context, e *caEntry, req *ocsp.Reques
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
-	if len(p.answers) >= ocspCacheMax {
-		clear(p.answers)
+	if tmpl.Status != ocsp.Unknown {
+		p.mu.Lock()
+		if len(p.answers) >= ocspCacheMax {
+			clear(p.answers)
+		}
+		p.answers[key] = cachedAnswer{der: der, list: fp, madeAt: now}
+		p.mu.Unlock()
 	}
-	p.answers[key] = cachedAnswer{der: der, list: fp, madeAt: now}
-	p.mu.Unlock()
 	return der, nil
 }

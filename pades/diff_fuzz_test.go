@@ -18,8 +18,8 @@ func FuzzModificationAnalysis(f *testing.F) {
 		f.Fatal(err)
 	}
 	fc := facts(f, signed)
-	shadow, _ := appendUpdate(f, signed, []upObj{obj(fc.contentsNr, streamObj(forgedText))}, "")
-	dss, _ := appendUpdate(f, signed, []upObj{obj(fc.next, "<</Type/DSS/Certs[]>>")}, "")
+	shadow, _ := appendUpdate(f, signed, []upObj{obj(fc.ContentsNr, streamObj(forgedText))}, "")
+	dss, _ := appendUpdate(f, signed, []upObj{obj(fc.Next, "<</Type/DSS/Certs[]>>")}, "")
 	second, _, err := Sign(context.Background(), signed, ecSigner(f), Options{Visible: true})
 	if err != nil {
 		f.Fatal(err)

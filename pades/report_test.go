@@ -14,7 +14,7 @@ import (
 func TestReportIndications(t *testing.T) {
 	doc := signedInvoice(t)
 	f := facts(t, doc)
-	shadow, _ := appendUpdate(t, doc, []upObj{obj(f.contentsNr, streamObj(forgedText))}, "")
+	shadow, _ := appendUpdate(t, doc, []upObj{obj(f.ContentsNr, streamObj(forgedText))}, "")
 	tampered := append([]byte(nil), doc...)
 	tampered[11] ^= 1
 	for _, c := range []struct {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
+	"github.com/signet-b24/signet/internal/testsupport/forge"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
@@ -109,7 +110,7 @@ const forgedText = "BT /R7 24 Tf 72 600 Td (PAY 1000000 RUB TO MALLORY) Tj ET"
 func TestAttackShadowContentReplaced(t *testing.T) {
 	doc := signedInvoice(t)
 	f := facts(t, doc)
-	forged, _ := appendUpdate(t, doc, []upObj{obj(f.contentsNr, streamObj(forgedText))}, "")
+	forged, _ := appendUpdate(t, doc, []upObj{obj(f.ContentsNr, streamObj(forgedText))}, "")
 	path, infos := verifyDoc(t, forged)
 	wantModified(t, infos, 0, "page 1 content replaced")
 	if !infos[0].DigestValid || !infos[0].ByteRangeValid {
@@ -132,9 +133,9 @@ func TestAttackShadowHideAndReplace(t *testing.T) {
 	base := corpus(t, "invoice.pdf")
 	f := facts(t, base)
 	// The preparer's revision: a harmless /Info update, followed by the hidden object (unlisted).
-	prepared, _ := appendUpdate(t, base, []upObj{obj(f.next, "<</Title (Invoice)>>")}, fmt.Sprintf("/Info %d 0 R", f.next))
+	prepared, _ := appendUpdate(t, base, []upObj{obj(f.Next, "<</Title (Invoice)>>")}, fmt.Sprintf("/Info %d 0 R", f.Next))
 	hiddenAt := int64(len(prepared))
-	hidden := fmt.Sprintf("%d 0 obj\n%s\nendobj\n", f.contentsNr, streamObj(forgedText))
+	hidden := fmt.Sprintf("%d 0 obj\n%s\nendobj\n", f.ContentsNr, streamObj(forgedText))
 	prepared = append(prepared, hidden...)
 	// Keep the file's end a revision end: repeat the last startxref/%%EOF.
 	tail := prepared[strings.LastIndex(string(prepared[:hiddenAt]), "startxref"):hiddenAt]
@@ -145,7 +146,7 @@ func TestAttackShadowHideAndReplace(t *testing.T) {
 	}
 	_, infos := verifyDoc(t, signed)
 	wantValid(t, infos, 1)
-	forged, _ := appendUpdate(t, signed, []upObj{{nr: f.contentsNr, at: hiddenAt}}, "")
+	forged, _ := appendUpdate(t, signed, []upObj{{Nr: f.ContentsNr, At: hiddenAt}}, "")
 	path, infos := verifyDoc(t, forged)
 	wantModified(t, infos, 0, "page 1 content replaced")
 	testenv.RequireTool(t, "pdftotext")
@@ -159,20 +160,20 @@ func TestAttackShadowHideAndReplace(t *testing.T) {
 func TestAttackGapHoldsContent(t *testing.T) {
 	base := corpus(t, "invoice.pdf")
 	f := facts(t, base)
-	sigNr, widgetNr, contentNr := f.next, f.next+1, f.next+2
-	pg := maps.Clone(f.page1)
+	sigNr, widgetNr, contentNr := f.Next, f.Next+1, f.Next+2
+	pg := maps.Clone(f.Page1)
 	pg["Contents"] = refTo(contentNr)
 	pg["Annots"] = arrayOf(refTo(widgetNr))
-	cat := maps.Clone(f.catalog)
+	cat := maps.Clone(f.Catalog)
 	cat["AcroForm"] = types.Dict{"Fields": arrayOf(refTo(widgetNr)), "SigFlags": types.Integer(3)}
 	harmless := "BT /R7 24 Tf 72 600 Td (TOTAL DUE: 100 RUB         ) Tj ET"
 	evil := "BT /R7 24 Tf 72 600 Td (TOTAL DUE: 100000000 RUB   ) Tj ET"
 	doc, offs := appendUpdate(t, base, []upObj{
 		obj(sigNr, sigDictBody()),
 		obj(contentNr, streamObj(harmless)),
-		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Signature1)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.page1Ref))),
-		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
-		obj(int(f.root.ObjectNumber), cat.PDFString()),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Signature1)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.Page1Ref))),
+		obj(int(f.Page1Ref.ObjectNumber), pg.PDFString()),
+		obj(int(f.Root.ObjectNumber), cat.PDFString()),
 	}, "")
 	gapEnd := offs[widgetNr] // the gap runs over the content stream
 	signed := signUpdate(t, doc, rsaSigner(t), gapEnd)
@@ -195,19 +196,19 @@ func TestAttackEvidenceForged(t *testing.T) {
 	base := corpus(t, "invoice.pdf")
 	f := facts(t, base)
 	info := "<</SignetDocumentID (doc-1)/SignetSigner (Mary Smith \\(mary\\))/SignetOriginalSHA256 (" + strings.Repeat("ab", 32) + ")>>"
-	withEvidence, _ := appendUpdate(t, base, []upObj{obj(f.next, info)}, fmt.Sprintf("/Info %d 0 R", f.next))
+	withEvidence, _ := appendUpdate(t, base, []upObj{obj(f.Next, info)}, fmt.Sprintf("/Info %d 0 R", f.Next))
 	signed, _, err := Sign(context.Background(), withEvidence, rsaSigner(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	forgedInfo := strings.Replace(info, "Mary Smith", "Eve Forger", 1)
 	for name, update := range map[string][]upObj{
-		"in place":   {obj(f.next, forgedInfo)},
-		"new object": {obj(facts(t, signed).next, forgedInfo)},
+		"in place":   {obj(f.Next, forgedInfo)},
+		"new object": {obj(facts(t, signed).Next, forgedInfo)},
 	} {
 		extra := ""
 		if name == "new object" {
-			extra = fmt.Sprintf("/Info %d 0 R", facts(t, signed).next)
+			extra = fmt.Sprintf("/Info %d 0 R", facts(t, signed).Next)
 		}
 		forged, _ := appendUpdate(t, signed, update, extra)
 		_, infos := verifyDoc(t, forged)
@@ -241,17 +242,17 @@ func withInfo(info types.Dict, kv ...string) string {
 func TestAttackMetadataChangedAfterSigning(t *testing.T) {
 	doc := signedInvoice(t)
 	f := facts(t, doc)
-	forged, _ := appendUpdate(t, doc, []upObj{obj(f.next, withInfo(f.infoDict, "Title", "Loan agreement, 1,000,000 EUR", "Author", "Eve Forger"))},
-		fmt.Sprintf("/Info %d 0 R", f.next))
+	forged, _ := appendUpdate(t, doc, []upObj{obj(f.Next, withInfo(f.InfoDict, "Title", "Loan agreement, 1,000,000 EUR", "Author", "Eve Forger"))},
+		fmt.Sprintf("/Info %d 0 R", f.Next))
 	_, infos := verifyDoc(t, forged)
 	wantModified(t, infos, 0, "document information /Title")
 
 	xmp := `<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">Loan agreement</rdf:li></rdf:Alt></dc:title></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>`
-	cat := maps.Clone(f.catalog)
-	cat["Metadata"] = refTo(f.next)
+	cat := maps.Clone(f.Catalog)
+	cat["Metadata"] = refTo(f.Next)
 	forged, _ = appendUpdate(t, doc, []upObj{
-		obj(f.next, fmt.Sprintf("<</Type/Metadata/Subtype/XML/Length %d>>\nstream\n%s\nendstream", len(xmp), xmp)),
-		obj(int(f.root.ObjectNumber), cat.PDFString()),
+		obj(f.Next, fmt.Sprintf("<</Type/Metadata/Subtype/XML/Length %d>>\nstream\n%s\nendstream", len(xmp), xmp)),
+		obj(int(f.Root.ObjectNumber), cat.PDFString()),
 	}, "")
 	_, infos = verifyDoc(t, forged)
 	wantModified(t, infos, 0, "XMP metadata changed")
@@ -262,7 +263,7 @@ func TestAttackMetadataChangedAfterSigning(t *testing.T) {
 func TestAllowedMetadataUnderALaterSignature(t *testing.T) {
 	doc := signedInvoice(t)
 	f := facts(t, doc)
-	retitled, _ := appendUpdate(t, doc, []upObj{obj(f.next, withInfo(f.infoDict, "Title", "Invoice 42, approved"))}, fmt.Sprintf("/Info %d 0 R", f.next))
+	retitled, _ := appendUpdate(t, doc, []upObj{obj(f.Next, withInfo(f.InfoDict, "Title", "Invoice 42, approved"))}, fmt.Sprintf("/Info %d 0 R", f.Next))
 	signed, _, err := Sign(context.Background(), retitled, ecSigner(t), Options{FieldName: "Approval"})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +272,7 @@ func TestAllowedMetadataUnderALaterSignature(t *testing.T) {
 	wantValid(t, infos, 2)
 	// The same retitling after the second signature is nobody's: both signatures are then invalid.
 	g := facts(t, signed)
-	forged, _ := appendUpdate(t, signed, []upObj{obj(g.next, withInfo(g.infoDict, "Title", "Something else"))}, fmt.Sprintf("/Info %d 0 R", g.next))
+	forged, _ := appendUpdate(t, signed, []upObj{obj(g.Next, withInfo(g.InfoDict, "Title", "Something else"))}, fmt.Sprintf("/Info %d 0 R", g.Next))
 	_, infos = verifyDoc(t, forged)
 	for i := range infos {
 		wantModified(t, infos, i, "document information /Title")
@@ -282,13 +283,13 @@ func TestAllowedMetadataUnderALaterSignature(t *testing.T) {
 func TestAttackOverlayAnnotation(t *testing.T) {
 	doc := signedInvoice(t)
 	f := facts(t, doc)
-	pg := maps.Clone(f.page1)
-	annots, _ := f.page1["Annots"].(types.Array)
-	annots = append(slices.Clone(annots), refTo(f.next))
+	pg := maps.Clone(f.Page1)
+	annots, _ := f.Page1["Annots"].(types.Array)
+	annots = append(slices.Clone(annots), refTo(f.Next))
 	pg["Annots"] = annots
 	forged, _ := appendUpdate(t, doc, []upObj{
-		obj(f.next, "<</Type/Annot/Subtype/FreeText/Rect[60 580 540 640]/Contents(PAY 1000000 RUB)/DA(/Helv 24 Tf 0 g)>>"),
-		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
+		obj(f.Next, "<</Type/Annot/Subtype/FreeText/Rect[60 580 540 640]/Contents(PAY 1000000 RUB)/DA(/Helv 24 Tf 0 g)>>"),
+		obj(int(f.Page1Ref.ObjectNumber), pg.PDFString()),
 	}, "")
 	_, infos := verifyDoc(t, forged)
 	wantModified(t, infos, 0, "page 1: annotation /FreeText added")
@@ -311,8 +312,8 @@ func TestAttackSignatureSwapped(t *testing.T) {
 	od, _ := readDocument(context.Background(), bytesReader(other), int64(len(other)), "other")
 	sig := maps.Clone(od.dict(od.walk(false).sigFields[0].dict["V"]))
 	od.release()
-	widget["V"] = refTo(f.next)
-	forged, _ := appendUpdate(t, doc, []upObj{obj(f.next, sig.PDFString()), obj(fieldNr, widget.PDFString())}, "")
+	widget["V"] = refTo(f.Next)
+	forged, _ := appendUpdate(t, doc, []upObj{obj(f.Next, sig.PDFString()), obj(fieldNr, widget.PDFString())}, "")
 	_, infos := verifyDoc(t, forged)
 	if len(infos) != 1 {
 		t.Fatalf("%d signatures", len(infos))
@@ -331,14 +332,14 @@ func TestAttackPageAdded(t *testing.T) {
 	pagesRef := d.catalog["Pages"]
 	pages := maps.Clone(d.dict(pagesRef))
 	d.release()
-	pg := maps.Clone(f.page1)
-	pg["Contents"] = refTo(f.next + 1)
+	pg := maps.Clone(f.Page1)
+	pg["Contents"] = refTo(f.Next + 1)
 	delete(pg, "Annots")
-	kids := append(slices.Clone(pages["Kids"].(types.Array)), refTo(f.next))
+	kids := append(slices.Clone(pages["Kids"].(types.Array)), refTo(f.Next))
 	pages["Kids"] = kids
 	pages["Count"] = types.Integer(len(kids))
 	forged, _ := appendUpdate(t, doc, []upObj{
-		obj(f.next, pg.PDFString()), obj(f.next+1, streamObj(forgedText)), obj(refNumber(pagesRef), pages.PDFString()),
+		obj(f.Next, pg.PDFString()), obj(f.Next+1, streamObj(forgedText)), obj(refNumber(pagesRef), pages.PDFString()),
 	}, "")
 	_, infos := verifyDoc(t, forged)
 	wantModified(t, infos, 0, "pages added or removed (1 before, 2 now)")
@@ -390,15 +391,15 @@ func TestAllowedSecondSignature(t *testing.T) {
 func TestAllowedDSSAppended(t *testing.T) {
 	doc := signedInvoice(t)
 	f := facts(t, doc)
-	cat := maps.Clone(f.catalog)
-	cat["DSS"] = refTo(f.next)
+	cat := maps.Clone(f.Catalog)
+	cat["DSS"] = refTo(f.Next)
 	cert := string(testCACert.Raw)
 	forged, _ := appendUpdate(t, doc, []upObj{
-		obj(f.next, fmt.Sprintf("<</Type/DSS/Certs[%d 0 R]>>", f.next+1)),
-		obj(f.next+1, fmt.Sprintf("<</Length %d>>\nstream\n%s\nendstream", len(cert), cert)),
-		obj(f.next+2, withInfo(f.infoDict, "ModDate", "D:20261203130000Z", "Producer", "a later tool")),
-		obj(int(f.root.ObjectNumber), cat.PDFString()),
-	}, fmt.Sprintf("/Info %d 0 R", f.next+2))
+		obj(f.Next, fmt.Sprintf("<</Type/DSS/Certs[%d 0 R]>>", f.Next+1)),
+		obj(f.Next+1, fmt.Sprintf("<</Length %d>>\nstream\n%s\nendstream", len(cert), cert)),
+		obj(f.Next+2, withInfo(f.InfoDict, "ModDate", "D:20261203130000Z", "Producer", "a later tool")),
+		obj(int(f.Root.ObjectNumber), cat.PDFString()),
+	}, fmt.Sprintf("/Info %d 0 R", f.Next+2))
 	path, infos := verifyDoc(t, forged)
 	wantValid(t, infos, 1)
 	if len(infos[0].Changes) < 2 {
@@ -415,14 +416,14 @@ func TestAllowedDSSAppended(t *testing.T) {
 func TestSignatureOutsideFields(t *testing.T) {
 	doc := signedInvoice(t)
 	f := facts(t, doc)
-	sigNr, widgetNr := f.next, f.next+1
-	pg := maps.Clone(f.page1)
-	annots, _ := f.page1["Annots"].(types.Array)
+	sigNr, widgetNr := f.Next, f.Next+1
+	pg := maps.Clone(f.Page1)
+	annots, _ := f.Page1["Annots"].(types.Array)
 	pg["Annots"] = append(slices.Clone(annots), refTo(widgetNr))
 	unsigned, _ := appendUpdate(t, doc, []upObj{
 		obj(sigNr, sigDictBody()),
-		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Hidden)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.page1Ref))),
-		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Hidden)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.Page1Ref))),
+		obj(int(f.Page1Ref.ObjectNumber), pg.PDFString()),
 	}, "")
 	signed := signUpdate(t, unsigned, ecSigner(t), 0)
 	path, infos := verifyDoc(t, signed)
@@ -439,7 +440,7 @@ func TestSignatureOutsideFields(t *testing.T) {
 func certified(t *testing.T, p int) []byte {
 	t.Helper()
 	base := corpus(t, "invoice.pdf")
-	sigNr := facts(t, base).next
+	sigNr := facts(t, base).Next
 	return forgeSignature(t, base, rsaSigner(t), "Certification",
 		fmt.Sprintf("/Reference[<</Type/SigRef/TransformMethod/DocMDP/TransformParams<</Type/TransformParams/P %d/V/1.2>>>>]", p), "",
 		types.Dict{"Perms": types.Dict{"DocMDP": refTo(sigNr)}})
@@ -463,9 +464,9 @@ func TestAttackSignatureAfterNoChangesCertification(t *testing.T) {
 	}
 	doc := certified(t, 1)
 	f := facts(t, doc)
-	cat := maps.Clone(f.catalog)
-	cat["DSS"] = refTo(f.next)
-	withDSS, _ := appendUpdate(t, doc, []upObj{obj(f.next, "<</Type/DSS/Certs[]>>"), obj(int(f.root.ObjectNumber), cat.PDFString())}, "")
+	cat := maps.Clone(f.Catalog)
+	cat["DSS"] = refTo(f.Next)
+	withDSS, _ := appendUpdate(t, doc, []upObj{obj(f.Next, "<</Type/DSS/Certs[]>>"), obj(int(f.Root.ObjectNumber), cat.PDFString())}, "")
 	_, infos := verifyDoc(t, withDSS)
 	wantValid(t, infos, 1)
 }
@@ -473,38 +474,13 @@ func TestAttackSignatureAfterNoChangesCertification(t *testing.T) {
 // withTextField is invoice.pdf with a text field "Amount" on page 1, not yet filled.
 func withTextField(t *testing.T) []byte {
 	t.Helper()
-	base := corpus(t, "invoice.pdf")
-	f := facts(t, base)
-	pg := maps.Clone(f.page1)
-	pg["Annots"] = arrayOf(refTo(f.next))
-	cat := maps.Clone(f.catalog)
-	cat["AcroForm"] = types.Dict{"Fields": arrayOf(refTo(f.next))}
-	doc, _ := appendUpdate(t, base, []upObj{
-		obj(f.next, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Tx/T(Amount)/Rect[72 500 300 520]/P %s>>", refString(f.page1Ref))),
-		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
-		obj(int(f.root.ObjectNumber), cat.PDFString()),
-	}, "")
-	return doc
+	return forge.WithTextField(t, corpus(t, "invoice.pdf"))
 }
 
-// fill sets the value of field nr to v in an update.
+// fill sets the value of the field "Amount" to v in an update.
 func fill(t *testing.T, doc []byte, v string) []byte {
 	t.Helper()
-	d, err := readDocument(context.Background(), bytesReader(doc), int64(len(doc)), "doc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.release()
-	for nr, f := range d.walk(false).fields {
-		if f.name == "Amount" {
-			fd := maps.Clone(f.dict)
-			fd["V"] = types.StringLiteral(v)
-			out, _ := appendUpdate(t, doc, []upObj{obj(nr, fd.PDFString())}, "")
-			return out
-		}
-	}
-	t.Fatal("no field Amount")
-	return nil
+	return forge.Fill(t, doc, "Amount", v)
 }
 
 // Filling a form field after a signature is allowed, unless a signature field locks it (FieldMDP,
@@ -524,7 +500,7 @@ func TestFormFillingAfterSigning(t *testing.T) {
 	wantModified(t, infos, 0, `form field "Amount" filled: signature field "Approval" locks it`)
 	_, infos = verifyDoc(t, fill(t, forgeSignature(t, withTextField(t), rsaSigner(t), "Cert",
 		"/Reference[<</Type/SigRef/TransformMethod/DocMDP/TransformParams<</P 1/V/1.2>>>>]", "",
-		types.Dict{"Perms": types.Dict{"DocMDP": refTo(facts(t, withTextField(t)).next)}}), "1 RUB"))
+		types.Dict{"Perms": types.Dict{"DocMDP": refTo(facts(t, withTextField(t)).Next)}}), "1 RUB"))
 	wantModified(t, infos, 0, `form field "Amount" filled: the certification (DocMDP P=1) allows no changes`)
 }
 
@@ -595,17 +571,17 @@ func TestAllowedDocumentTimestamp(t *testing.T) {
 func TestAttackFieldAddedThroughIndirectFields(t *testing.T) {
 	base := corpus(t, "invoice.pdf")
 	f := facts(t, base)
-	sigNr, widgetNr, listNr, fieldNr := f.next, f.next+1, f.next+2, f.next+3
-	pg := maps.Clone(f.page1)
+	sigNr, widgetNr, listNr, fieldNr := f.Next, f.Next+1, f.Next+2, f.Next+3
+	pg := maps.Clone(f.Page1)
 	pg["Annots"] = arrayOf(refTo(widgetNr))
-	cat := maps.Clone(f.catalog)
+	cat := maps.Clone(f.Catalog)
 	cat["AcroForm"] = types.Dict{"Fields": refTo(listNr), "SigFlags": types.Integer(3)}
 	unsigned, _ := appendUpdate(t, base, []upObj{
 		obj(sigNr, sigDictBody()),
-		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Signature1)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.page1Ref))),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Signature1)/F 132/Rect[0 0 0 0]/V %d 0 R/P %s>>", sigNr, refString(f.Page1Ref))),
 		obj(listNr, arrayOf(refTo(widgetNr)).PDFString()),
-		obj(int(f.page1Ref.ObjectNumber), pg.PDFString()),
-		obj(int(f.root.ObjectNumber), cat.PDFString()),
+		obj(int(f.Page1Ref.ObjectNumber), pg.PDFString()),
+		obj(int(f.Root.ObjectNumber), cat.PDFString()),
 	}, "")
 	signed := signUpdate(t, unsigned, rsaSigner(t), 0)
 	_, infos := verifyDoc(t, signed)
@@ -652,18 +628,18 @@ func BenchmarkVerifyModificationAnalysis(b *testing.B) {
 func TestAttackTrailerRootRepointed(t *testing.T) {
 	base := corpus(t, "invoice.pdf")
 	f := facts(t, base)
-	acroNr, widgetNr, contentNr, pageNr, pagesNr, catNr := f.next, f.next+1, f.next+2, f.next+3, f.next+4, f.next+5
-	page := maps.Clone(f.page1)
+	acroNr, widgetNr, contentNr, pageNr, pagesNr, catNr := f.Next, f.Next+1, f.Next+2, f.Next+3, f.Next+4, f.Next+5
+	page := maps.Clone(f.Page1)
 	page["Annots"] = arrayOf(refTo(widgetNr))
-	cat := maps.Clone(f.catalog)
+	cat := maps.Clone(f.Catalog)
 	cat["AcroForm"] = refTo(acroNr)
 	hidden := maps.Clone(page)
 	hidden["Parent"], hidden["Contents"] = refTo(pagesNr), refTo(contentNr)
 	prepared, _ := appendUpdate(t, base, []upObj{
 		obj(acroNr, fmt.Sprintf("<</Fields[%d 0 R]>>", widgetNr)),
-		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Approval)/F 4/Rect[0 0 0 0]/P %s>>", refString(f.page1Ref))),
-		obj(int(f.page1Ref.ObjectNumber), page.PDFString()),
-		obj(int(f.root.ObjectNumber), cat.PDFString()),
+		obj(widgetNr, fmt.Sprintf("<</Type/Annot/Subtype/Widget/FT/Sig/T(Approval)/F 4/Rect[0 0 0 0]/P %s>>", refString(f.Page1Ref))),
+		obj(int(f.Page1Ref.ObjectNumber), page.PDFString()),
+		obj(int(f.Root.ObjectNumber), cat.PDFString()),
 		obj(contentNr, streamObj(forgedText)),
 		obj(pageNr, hidden.PDFString()),
 		obj(pagesNr, fmt.Sprintf("<</Type/Pages/Kids[%d 0 R]/Count 1>>", pageNr)),

@@ -34,7 +34,7 @@ import (
 // untranslated are the commands, addresses and examples the pages show as they are, in every
 // language (beside i18ntext.Untranslated: Signet's name, technical names, the switch's labels).
 var untranslated = []string{"/readyz", "pkcs11:token=usb;object=mary-2026", "-----BEGIN CERTIFICATE-----", "POST /v1/grants",
-	"signet admin local-admin set LOGIN", "signet serve", "sha256sum file.pdf", "signet audit verify", "/bitrix24/install", "bitrix24.portals", "/metrics"}
+	"signet admin local-admin set LOGIN", "signet serve", "sha256sum file.pdf", "signet audit verify", "signet verify --online", "/bitrix24/install", "bitrix24.portals", "/metrics"}
 
 // pageFixture holds the data values a page may show as they are.
 var pageFixture = struct {
@@ -70,6 +70,9 @@ func pageViews() map[string][]view {
 	modified.Intact, modified.Modified, modified.Verdict = false, true, pades.VerdictInvalid
 	broken.Intact, broken.Verdict, broken.Problems = false, pades.VerdictInvalid, []string{"the token did not answer"}
 	untrusted.Trusted, untrusted.Verdict, untrusted.Issuer, untrusted.Timestamp = false, pades.VerdictUntrusted, untrusted.Subject, time.Time{}
+	indeterminate := sig
+	sig.Revocation, appended.Revocation, untrusted.Revocation, modified.Revocation, broken.Revocation = "not checked", "good", "unavailable", "revoked", "unknown"
+	indeterminate.Verdict, indeterminate.Revocation = pades.VerdictIndeterminate, "unavailable"
 	return map[string][]view{
 		"login": {{Title: "web.login.title", Error: "web.login.wrong", Data: loginData{Login: "mary", NoAdmins: true, File: "signet-admin-passwords"}}},
 		"users": {
@@ -116,7 +119,7 @@ func pageViews() map[string][]view {
 			{Title: "web.verify.title", Data: verifyData{}},
 			{Title: "web.verify.title", Error: "web.verify.notPDF", Data: verifyData{Checked: true, File: "contract.pdf", Size: 1, SHA256: "3f9c"}},
 			{Title: "web.verify.title", Data: verifyData{Checked: true, File: "contract.pdf", Size: 2048, SHA256: "3f9c", Valid: true, Verdict: pades.VerdictValid,
-				Report: "data:application/json;base64,e30=", Signatures: []signatureRow{sig, appended, untrusted}}},
+				Report: "data:application/json;base64,e30=", Signatures: []signatureRow{sig, appended, untrusted, indeterminate}}},
 			{Title: "web.verify.title", Data: verifyData{Checked: true, File: "contract.pdf", Size: 5, SHA256: "3f9c", Verdict: pades.VerdictInvalid,
 				Signatures: []signatureRow{modified, broken}}},
 		},

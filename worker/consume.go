@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc/pool"
 	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
 )
 
 // jobTimeout is the longest one job or callback may run before it is cancelled and retried.
@@ -16,7 +18,7 @@ const jobTimeout = 10 * time.Minute
 
 // consume pulls small batches and handles up to n messages at a time. A slot is taken before a
 // message is, so a message never waits in our hands without in-progress acks; the client buffer holds
-// at most n more (nats.go issue #1929: a prefetched message's AckWait runs while it waits there).
+// at most prefetch more (nats.go issue #1929: a prefetched message's AckWait runs while it waits there).
 func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int, handle func(context.Context, jetstream.Msg) error) error {
 	var cons jetstream.Consumer
 	for {
@@ -36,7 +38,7 @@ func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int
 		case <-time.After(time.Second):
 		}
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(n), jetstream.PullExpiry(5*time.Second))
+	it, err := cons.Messages(jetstream.PullMaxMessages(prefetch(consumer, n)), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", consumer, err)
 	}
@@ -93,6 +95,20 @@ func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int
 			p.settle(consumer, msg, err, hard.Err() != nil)
 		})
 	}
+}
+
+// prefetch is how many messages the client may hold beyond those in hand. A prefetched message has
+// no in-progress acks: its AckWait runs while it waits for a slot, and the k-th of them waits for k
+// jobs to end. Batch jobs end at a slow token's pace (a USB token signs 2–20 times a second, tokens.go),
+// so worker.batch of them prefetched would wait worker.batch/rate seconds, past AckWait for a large
+// pool on a slow token, and come back as redeliveries. The batch consumer therefore holds one message
+// beyond its slots, which waits for the next job to end; it costs a pull round trip per batch job, which
+// a batch does not notice. Interactive jobs and callbacks keep n, for latency.
+func prefetch(consumer string, n int) int {
+	if consumer == contracts.ConsumerSignBatch {
+		return 1
+	}
+	return n
 }
 
 // handBack NAKs the messages the iterator still delivers after a shutdown began, until it is closed.

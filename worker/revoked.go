@@ -2,11 +2,11 @@ package worker
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/keyring"
 )
 
 // RevocationLister lists the certificates the internal CA revoked (identity.CredentialPolicy reads
@@ -15,25 +15,24 @@ type RevocationLister interface {
 	Revocations(ctx context.Context) ([]contracts.Revocation, error)
 }
 
-// notRevoked refuses, before the key is touched (issue 17 must 3: "refused before C_Sign"), a job
-// whose certificate the administrator revoked: a signature made with it would be reported revoked by
-// every verifier that asks the CA's OCSP responder or reads its CRL. Retrying cannot help, so the
-// error is permanent; it tells the administrator what to do.
-func (s *Signer) notRevoked(ctx context.Context, job *contracts.SignJob, cert *x509.Certificate) error {
-	if s.Revocations == nil || cert == nil {
+// usable refuses, before the key is touched (issue 17 must 3: "refused before C_Sign"), a job whose
+// certificate expired or was revoked by the administrator: a signature made with it would be
+// reported invalid or revoked by every verifier. The check is keyring's, the one `signet sign` makes
+// too. Retrying cannot help, so those errors are permanent and say what to do; a revocation list
+// that cannot be read is retried.
+func (s *Signer) usable(ctx context.Context, job *contracts.SignJob, cred *keyring.Credential) error {
+	var src keyring.RevocationSource
+	if s.Revocations != nil {
+		src = s.Revocations
+	}
+	err := cred.CheckUsable(ctx, s.now(), src)
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, keyring.ErrRevoked):
+		return Permanentf("credential %s: %w, and map it to %s", job.Credential, err, job.Signer.Login)
+	case errors.Is(err, keyring.ErrExpired), errors.Is(err, keyring.ErrNotYetValid), errors.Is(err, keyring.ErrCertificateNotFound):
+		return Permanent(err)
 	}
-	list, err := s.Revocations.Revocations(ctx)
-	if err != nil {
-		return fmt.Errorf("job %s: reading the revoked certificates: %w", job.ID, err)
-	}
-	serial := contracts.NormalSerial(cert.SerialNumber.Text(16))
-	issuer := hex.EncodeToString(cert.AuthorityKeyId)
-	for _, r := range list {
-		if r.Matches(serial, issuer) {
-			return Permanentf("the certificate of credential %s (serial %s) was revoked on %s; issue a new one (signet admin ca issue) and map it to %s",
-				job.Credential, serial, r.RevokedAt.UTC().Format("2006-01-02 15:04 MST"), job.Signer.Login)
-		}
-	}
-	return nil
+	return fmt.Errorf("job %s: %w", job.ID, err)
 }

@@ -58,11 +58,17 @@ type Signer struct {
 	// TSA, when set (signing.tsa_url), adds an RFC 3161 signature timestamp to every signature
 	// (PAdES B-T, issue 17 must 2); an outage is retried, a refusal is permanent (errors.go).
 	TSA pades.Timestamper
+	// Level lt or lta (signing.level) extends every signed document to PAdES B-LT or B-LTA
+	// (extend.go, issue 17 must 4 and 5); anything else leaves it as signed.
+	Level pades.Level
 	// Revocations, when set, lists the certificates the internal CA revoked: a job whose credential
 	// is among them is refused before the key signs (revoked.go, issue 17 must 3).
 	Revocations RevocationLister
-	Now         func() time.Time
-	Log         *zap.Logger
+	// Tokens, when set, schedules the signatures on each token: its concurrency and pace, and
+	// interactive jobs before batch ones (tokens.go, issue 21 must 5). Nil: straight to the key.
+	Tokens *Tokens
+	Now    func() time.Time
+	Log    *zap.Logger
 	// JobKeys are the intakes' public keys; a job not signed by one of them is never signed here
 	// (authorise.go). Nil trusts no job.
 	JobKeys *contracts.JobKeys
@@ -128,8 +134,8 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		}
 		return nil, fmt.Errorf("job %s: %w", job.ID, err)
 	}
-	if err := cred.CheckValid(s.now()); err != nil {
-		return nil, Permanent(err)
+	if err := s.usable(ctx, job, cred); err != nil {
+		return nil, err
 	}
 	if s.Policy != nil {
 		disabled, err := s.Policy.Disabled(ctx, job.Credential)
@@ -139,9 +145,6 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		if disabled {
 			return nil, Permanentf("credential %s was disabled by the administrator; map another certificate to %s", job.Credential, job.Signer.Login)
 		}
-	}
-	if err := s.notRevoked(ctx, job, cred.Certificate); err != nil {
-		return nil, err
 	}
 
 	doc := &spool{tempDir: s.TempDir, prefix: job.ID}
@@ -176,7 +179,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	if job.Stamp.Page == "last" {
 		opts.Page = -1
 	}
-	signer := pades.Signer{Key: cred.Key, Certificate: cred.Certificate, Chain: cred.Chain}
+	signer := pades.Signer{Key: s.Tokens.Key(ctx, cred, job.Kind), Certificate: cred.Certificate, Chain: cred.Chain}
 	var (
 		original  string
 		res       *pades.Result
@@ -239,6 +242,9 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	metrics.StageSeconds.WithLabelValues("sign").Observe(time.Since(t0).Seconds())
 	if err != nil {
 		return nil, documentError(err, name, job.ID, "signing job "+job.ID)
+	}
+	if signedPDF, size, err = s.extend(ctx, job.ID, name, signedPDF, size, res); err != nil {
+		return nil, err
 	}
 
 	group := "robot"

@@ -31,12 +31,12 @@ func serveLikeNATS(t *testing.T, dir string) *server.Server {
 	return srv
 }
 
-// `signet admin ca revoke` records a revocation, by key URI (read from the token) or by serial, in
-// the NATS of a running Signet, where the workers and the OCSP responder read it; the same
-// certificate twice, an unknown reason or a serial that is not hex are refused.
-func TestAdminCARevoke(t *testing.T) {
+// caRig is a Signet's NATS (provisioned, as `signet setup` leaves it) and a SoftHSM token "acme"
+// (user PIN in pinFile); q is the query that makes a key URI on it usable from the command line.
+func caRig(t *testing.T) (srv *server.Server, module, pinFile, q string) {
+	t.Helper()
 	dir := t.TempDir()
-	srv := serveLikeNATS(t, dir)
+	srv = serveLikeNATS(t, dir)
 	if _, err := loadOrCreateSecretKeys(filepath.Join(dir, "secret.keys")); err != nil {
 		t.Fatal(err)
 	}
@@ -45,14 +45,21 @@ func TestAdminCARevoke(t *testing.T) {
 	if out, code := runCLI(t, "setup"); code != 0 {
 		t.Fatalf("signet setup: exit %d\n%s", code, out)
 	}
-
 	module, err := softhsm.Init(filepath.Join(dir, "hsm"), "acme", "so-4711", "user-4711")
 	if err != nil {
 		t.Skip(err)
 	}
-	pinFile := filepath.Join(dir, "acme.pin")
+	pinFile = filepath.Join(dir, "acme.pin")
 	os.WriteFile(pinFile, []byte("user-4711\n"), 0o600)
-	q := "?module-path=" + module + "&pin-source=file:" + pinFile
+	return srv, module, pinFile, "?module-path=" + module + "&pin-source=file:" + pinFile
+}
+
+// `signet admin ca revoke` records a revocation, by key URI (read from the token) or by serial, in
+// the NATS of a running Signet, where the workers and the OCSP responder read it (and `admin ca
+// issue` records what it issues in the register); the same
+// certificate twice, an unknown reason or a serial that is not hex are refused.
+func TestAdminCARevoke(t *testing.T) {
+	srv, _, _, q := caRig(t)
 	if out, code := runCLI(t, "admin", "ca", "init", "--token", "pkcs11:token=acme"+q, "--label", "acme-ca", "--subject", "CN=Acme CA"); code != 0 {
 		t.Fatalf("ca init: %d\n%s", code, out)
 	}
@@ -94,5 +101,9 @@ func TestAdminCARevoke(t *testing.T) {
 	}
 	if list[0].Reason != 1 || list[0].Issuer == "" || list[0].Subject != "CN=Mary" || list[1] != (contracts.Revocation{Serial: "a1b2c", Reason: 4, RevokedAt: list[1].RevokedAt}) {
 		t.Errorf("recorded: %+v", list)
+	}
+	// `admin ca issue` recorded mary's certificate in the register the OCSP responder reads.
+	if ok, err := p.Issued(context.Background(), list[0].Issuer, list[0].Serial); !ok || err != nil {
+		t.Errorf("mary's certificate is not in the register of issued certificates: %v", err)
 	}
 }

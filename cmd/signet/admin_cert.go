@@ -82,7 +82,8 @@ func commandLineTokens(cfg *config.Config, pinFile string, uris ...string) error
 	configured := make([]keyring.TokenConfig, len(cfg.Tokens))
 	for i, t := range cfg.Tokens {
 		configured[i] = keyring.TokenConfig{Name: t.Name, Module: t.Module, Label: t.Label, Serial: t.Serial,
-			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout}
+			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout,
+			Concurrency: t.Concurrency, RatePerSec: t.RatePerSec}
 	}
 	tokens, err := keyring.CommandLineTokens(configured, uris, pinFile)
 	if err != nil {
@@ -91,7 +92,8 @@ func commandLineTokens(cfg *config.Config, pinFile string, uris ...string) error
 	cfg.Tokens = make([]config.Token, len(tokens))
 	for i, t := range tokens {
 		cfg.Tokens[i] = config.Token{Name: t.Name, Module: t.Module, Label: t.Label, Serial: t.Serial,
-			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout}
+			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout,
+			Concurrency: t.Concurrency, RatePerSec: t.RatePerSec}
 	}
 	return nil
 }
@@ -259,6 +261,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		certPrint(stdout, "issued", c)
+		registerIssued(ctx, cfg, c, stderr)
 		warnLoopbackRevocation(stderr, cfg)
 	case "import":
 		certs, err := certReadPEM(*certFile)

@@ -153,10 +153,20 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		if a.keys, err = a.openTokens(ctx); err != nil {
 			return nil, err
 		}
+		// The intake may write the credentials bucket: the certificates its control panel and admin
+		// API issue go into the register the OCSP responder reads (keyring/register.go).
+		if r.intake {
+			a.keys.SetIssuedRegister(a.policy)
+		}
 	}
 	// Both roles call Bitrix24: the intake registers the robot and the Sign button at install and lists
 	// a deal's files for the Sign dialog; the workers sign and call back.
-	if a.b24, err = newBitrix24Client(cfg, a.portals, log.Named("bitrix24")); err != nil {
+	shared, err := openBudget(ctx, cfg, a.js, log.Named("bitrix24"), true)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, shared.Close)
+	if a.b24, err = newBitrix24Client(cfg, a.portals, shared, log.Named("bitrix24")); err != nil {
 		return nil, err
 	}
 	// One audit chain across every process; the workers, which hold the token, sign its checkpoints.
@@ -196,7 +206,8 @@ func (a *app) openTokens(ctx context.Context) (*keyring.Keyring, error) {
 	var tokens []keyring.TokenConfig
 	for _, t := range cfg.Tokens {
 		tokens = append(tokens, keyring.TokenConfig{Name: t.Name, Module: t.Module, Label: t.Label, Serial: t.Serial,
-			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout})
+			Slot: t.Slot, PinFile: t.PinFile, PinEnv: t.PinEnv, MaxSessions: t.MaxSessions, PoolWaitTimeout: t.PoolWaitTimeout,
+			Concurrency: t.Concurrency, RatePerSec: t.RatePerSec})
 	}
 	demo := len(tokens) == 0
 	if demo {

@@ -184,8 +184,8 @@ type batchStatusJSON struct {
 func newBatchStatusJSON(st *batch.Status, now time.Time) batchStatusJSON {
 	_, stalled := stalledSince(st, now)
 	out := batchStatusJSON{Status: st, Stalled: stalled}
-	if !stalled && !st.Done && st.Rate > 0 {
-		eta := st.ETA(st.Rate).Seconds()
+	if r := st.Expected(st.Rate); !stalled && !st.Done && r > 0 {
+		eta := st.ETA(r).Seconds()
 		out.ETA = &eta
 	}
 	return out
@@ -211,11 +211,17 @@ func printBatchStatus(w io.Writer, st *batch.Status, rate float64, watched bool,
 		}
 		fmt.Fprintln(w, "  are workers running and tokens online? `signet status`; failures waiting in DEAD: `signet dlq list`")
 	case rate > 0:
-		fmt.Fprintf(w, "rate %.1f docs/s, about %s left\n", rate, st.ETA(rate).Round(time.Second))
+		fmt.Fprintf(w, "rate %.1f docs/s, about %s left\n", rate, st.ETA(st.Expected(rate)).Round(time.Second))
 	case watched && st.Signed+st.Failed > 0:
 		fmt.Fprintln(w, "rate: no document finished since the last refresh")
+	case st.TokenRate > 0:
+		fmt.Fprintf(w, "rate: no document finished yet; about %s left at the token's rate\n", st.ETA(st.TokenRate).Round(time.Second))
 	default:
 		fmt.Fprintln(w, "rate: no document finished yet")
+	}
+	if st.TokenRate > 0 && !st.Done && !stalled {
+		// The estimate's other half: what the token itself sustains (issue 21, must 5).
+		fmt.Fprintf(w, "token %s: %.1f signatures/s measured by its workers\n", st.Token, st.TokenRate)
 	}
 	if len(st.Failures) > 0 {
 		fmt.Fprintln(w, "\nfailures:")

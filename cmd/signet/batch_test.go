@@ -26,6 +26,17 @@ func TestBatchStatusStatesGolden(t *testing.T) {
 	never.Pending = 100
 	done := base()
 	done.Signed, done.Done, done.First, done.Last, done.Rate = 100, true, created.Add(time.Second), created.Add(50*time.Second), 2
+	// On a slow token (issue 21, must 5): its workers measured 1.5 signatures/s, slower than the
+	// batch's 2 docs/s so far, so the time left is at 1.5; before the first result, at the token's
+	// rate; stalled, none whatever the token says.
+	slowToken := base()
+	slowToken.Signed, slowToken.Pending, slowToken.First, slowToken.Last, slowToken.Rate = 40, 60, created.Add(time.Second), created.Add(20*time.Second), 2
+	slowToken.Token, slowToken.TokenRate = "usb", 1.5
+	fresh := base()
+	fresh.Pending, fresh.Token, fresh.TokenRate = 100, "usb", 10
+	stalledToken := base()
+	stalledToken.Signed, stalledToken.Pending, stalledToken.First, stalledToken.Last, stalledToken.Rate = 40, 60, created.Add(time.Second), created.Add(20*time.Second), 2
+	stalledToken.Token, stalledToken.TokenRate = "usb", 10
 
 	var b strings.Builder
 	for _, c := range []struct {
@@ -41,6 +52,9 @@ func TestBatchStatusStatesGolden(t *testing.T) {
 		{"never started, 30 s old", never, created.Add(30 * time.Second), 0, false},
 		{"never started, 2 minutes old", never, created.Add(2 * time.Minute), 0, false},
 		{"finished", done, created.Add(time.Hour), done.Rate, false},
+		{"running on a token measured slower than the batch so far", slowToken, created.Add(30 * time.Second), slowToken.Rate, false},
+		{"never started, 30 s old, the token measured", fresh, created.Add(30 * time.Second), 0, false},
+		{"stalled although the token was measured", stalledToken, created.Add(20*time.Second + 10*time.Minute), stalledToken.Rate, false},
 	} {
 		fmt.Fprintf(&b, "== %s\n", c.name)
 		printBatchStatus(&b, c.st, c.rate, c.watched, c.now)

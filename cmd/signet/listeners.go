@@ -73,7 +73,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 	}
 	if a.keys != nil && a.policy != nil {
 		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3).
-		(&web.Revocation{Responder: keyring.NewResponder(a.keys, a.policy, a.log.Named("ca"))}).Routes(mux)
+		(&web.Revocation{Responder: keyring.NewResponder(a.keys, a.policy, a.log.Named("ca")).WithRegister(a.policy)}).Routes(mux)
 	}
 	mux.Handle("GET /verify/{id}", web.TrailPage(a.js, contracts.StreamAudit, a.log.Named("verify")))
 	mux.Handle(storage.LinkPath, rollingWrites(&web.Files{Store: a.store, Log: a.log.Named("storage")}, a.cfg.HTTP.WriteTimeout))

@@ -31,18 +31,20 @@ func commands() map[string]command {
 		"dlq":     {runDLQ, "list, show, retry or purge the dead letters (jobs and callbacks that failed for good)"},
 		"sign":    {runSign, "sign a PDF, or a folder of PDFs, with a key on a PKCS#11 token (outside the queue)"},
 		"verify":  {runVerify, "check every signature of a PDF; exit 0 when all are valid"},
+		"extend":  {runExtend, "add long-term validation data (PAdES B-LT) and a document timestamp (B-LTA) to a signed PDF"},
 		"config":  {runConfig, "print every setting with its environment variable, flag and default"},
 		"admin":   {runAdmin, "manage users, certificates and Bitrix24 portals (`signet admin help`)"},
 		"enqueue": {runEnqueue, "queue a manifest or a folder of PDFs for signing under one batch grant (one OTP)"},
 		"batch":   {runBatch, "progress of a batch: signed, failed, pending, rate, failures (`signet batch status ID --watch`)"},
 		"setup":   {runSetup, "create or update the streams, consumers, buckets and storage (see nats.provision)"},
 		"status":  {runStatus, "streams, consumers (pending, rate, time to drain), tokens, storage and portals on one screen"},
+		"archive": {runArchive, "what keeps each stored signed document verifiable, until when, and what the archive job renews next"},
 		"audit":   {runAudit, "verify the hash-chained audit trail, export it, or show one document's story"},
 		"version": {runVersion, "the version, VCS revision and Go version of this binary (also `signet --version`)"},
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "enqueue", "batch", "setup", "status", "dlq", "config", "version"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "extend", "admin", "audit", "archive", "enqueue", "batch", "setup", "status", "dlq", "config", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

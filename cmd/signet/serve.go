@@ -137,6 +137,7 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		go func() { run.pool <- p.Run(pctx) }()
 		m := &worker.Monitor{JS: a.js, Keys: a.keys, Log: a.log.Named("monitor")}
 		go m.Run(pctx)
+		a.startArchive(pctx)
 	}
 	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
 	run.stopAudit, run.audit = acancel, make(chan error, 1)
@@ -203,12 +204,16 @@ func (a *app) pool() *worker.Pool {
 	// ones share batch requests of up to 50 commands per portal.
 	batch := bitrix24.NewBatcher(a.b24, 0)
 	log := a.log.Named("worker")
+	var tokens *worker.Tokens
+	if a.keys != nil {
+		tokens = worker.NewTokens(a.keys.Limits)
+	}
 	return &worker.Pool{
 		JS: a.js, Interactive: a.cfg.Worker.Interactive, Batch: a.cfg.Worker.Batch, Callbacks: a.cfg.Worker.Callbacks,
 		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, DrainTimeout: drainTimeout, Audit: a.audit, Log: log,
 		Signer: &worker.Signer{Keys: a.keys, Policy: a.policy, Audit: a.audit, PublicURL: a.cfg.PublicURL, Portal: a.b24, Batch: batch, Store: a.store, Results: a.results,
 			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log, JobKeys: a.jobKeys,
-			TSA: a.timestamper(), Revocations: a.policy},
+			TSA: a.timestamper(), Level: pades.Level(a.cfg.Signing.Level), Revocations: a.policy, Tokens: tokens},
 		Caller: &worker.Caller{Portal: a.b24, Batch: batch, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log,
 			Portals: a.portals},
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/queue"
+	"github.com/signet-b24/signet/keyring"
 )
 
 // Status is a batch's progress, read from the results the callback path records for every job
@@ -31,9 +32,14 @@ type Status struct {
 	First time.Time `json:"first,omitzero"`
 	Last  time.Time `json:"last,omitzero"`
 	// Rate is documents finished per second between the batch's creation and its latest result.
-	Rate     float64   `json:"docs_per_s"`
-	Failures []Failure `json:"failures,omitempty"`
-	Done     bool      `json:"done"`
+	Rate float64 `json:"docs_per_s"`
+	// Token is the token of the batch's credential and TokenRate the signatures a second its workers
+	// measured on it (contracts.TokenRate, summed over the workers that reported in the last
+	// minute); 0 when none did.
+	Token     string    `json:"token,omitempty"`
+	TokenRate float64   `json:"token_signatures_per_s,omitempty"`
+	Failures  []Failure `json:"failures,omitempty"`
+	Done      bool      `json:"done"`
 }
 
 // Failure is one document that will not be signed, with the reason a person can act on.
@@ -126,7 +132,61 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 	if d := st.Last.Sub(st.Created).Seconds(); d > 0 {
 		st.Rate = float64(st.Signed+st.Failed) / d
 	}
+	if jobs != nil && !st.Done {
+		if st.Token, st.TokenRate, err = tokenRate(ctx, jobs, rec.Credential, time.Now()); err != nil {
+			return nil, fmt.Errorf("batch %s: reading the token's rate: %w", id, err)
+		}
+	}
 	return st, nil
+}
+
+// tokenRate finds the workers' measurements (contracts.TokenRate) of the token that the credential
+// URI names, by configured name or label; with no token= in the URI, the one token measured. It sums
+// the fresh ones: each worker signs on the token at its own measured rate.
+func tokenRate(ctx context.Context, jobs jetstream.KeyValue, credential string, now time.Time) (string, float64, error) {
+	u, err := keyring.ParseURI(credential)
+	if err != nil {
+		return "", 0, nil // a batch record always names a valid URI; none: no estimate
+	}
+	w, err := jobs.WatchFiltered(ctx, []string{contracts.TokenRatePrefix + ">"}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() { _ = w.Stop() }()
+	byToken := map[string]float64{}
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		var tr contracts.TokenRate
+		if json.Unmarshal(e.Value(), &tr) != nil || now.Sub(tr.Updated) > contracts.TokenRateFresh || tr.Rate <= 0 {
+			continue
+		}
+		if u.Token == "" || u.Token == tr.Token || u.Token == tr.Label {
+			byToken[tr.Token] += tr.Rate
+		}
+	}
+	if len(byToken) != 1 {
+		return "", 0, nil // none measured, or a URI without token= and several tokens: no guess
+	}
+	for name, rate := range byToken {
+		return name, rate, nil
+	}
+	return "", 0, nil
+}
+
+// Expected is the rate to estimate the time left with, given the batch's observed rate (over its
+// life, or the last --watch interval): the token's measured rate, or the observed one when it is
+// slower (the token is shared with other batches and people, or the bottleneck is elsewhere), so an
+// estimate never promises more than either; whichever is known when only one is.
+func (s *Status) Expected(observed float64) float64 {
+	switch {
+	case s.TokenRate <= 0:
+		return observed
+	case observed <= 0:
+		return s.TokenRate
+	}
+	return min(s.TokenRate, observed)
 }
 
 // ETA estimates the time left at the given rate (0 when unknown).

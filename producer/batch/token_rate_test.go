@@ -1,0 +1,72 @@
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/testsupport/natstest"
+)
+
+// The batch status finds the token of the batch's credential among the workers' measurements in the
+// jobs bucket (by configured name or by label), sums the fresh ones (two workers on one network HSM
+// sign side by side) and ignores a stopped worker's and other tokens'; a URI without token= counts
+// only when one token was measured.
+func TestTokenRateOfTheBatchCredential(t *testing.T) {
+	ctx := context.Background()
+	ns := natstest.Start(t)
+	jobs, err := ns.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contracts.BucketJobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	put := func(tr contracts.TokenRate) {
+		b, _ := json.Marshal(tr)
+		if _, err := jobs.Put(ctx, contracts.TokenRateKey(tr.Token, tr.Worker), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(contracts.TokenRate{Token: "usb", Label: "ACME eToken", Worker: "w1/10", Rate: 8, Updated: now.Add(-5 * time.Second)})
+	put(contracts.TokenRate{Token: "usb", Label: "ACME eToken", Worker: "w2/11", Rate: 4, Updated: now.Add(-20 * time.Second)})
+	put(contracts.TokenRate{Token: "usb", Label: "ACME eToken", Worker: "gone/12", Rate: 100, Updated: now.Add(-time.Hour)})
+
+	for uri, want := range map[string]float64{
+		"pkcs11:token=usb;object=mary":           12,
+		"pkcs11:token=ACME%20eToken;object=mary": 12,
+		"pkcs11:object=mary":                     12,
+		"pkcs11:token=elsewhere;object=mary":     0,
+		"pkcs11:serial=0011;object=mary;id=%01":  12, // no token=: the one token measured
+		"not a uri":                              0,
+	} {
+		name, rate, err := tokenRate(ctx, jobs, uri, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rate != want || (want > 0 && name != "usb") {
+			t.Errorf("%s: token %q at %.1f/s, want usb at %.1f/s", uri, name, rate, want)
+		}
+	}
+	put(contracts.TokenRate{Token: "card", Worker: "w1/10", Rate: 2, Updated: now})
+	if _, rate, _ := tokenRate(ctx, jobs, "pkcs11:object=mary", now); rate != 0 {
+		t.Errorf("a URI without token= with two tokens measured: %.1f/s, want no guess", rate)
+	}
+	if _, rate, _ := tokenRate(ctx, jobs, "pkcs11:token=card;object=k", now); rate != 2 {
+		t.Errorf("card: %.1f/s, want 2", rate)
+	}
+
+	st := &Status{Pending: 60, TokenRate: 1.5}
+	if r := st.Expected(2); r != 1.5 {
+		t.Errorf("expected rate %.1f, want the slower token's 1.5", r)
+	}
+	if r := st.Expected(0); r != 1.5 {
+		t.Errorf("before the first result: %.1f, want the token's 1.5", r)
+	}
+	st.TokenRate = 0
+	if r := st.Expected(2); r != 2 {
+		t.Errorf("no token measured: %.1f, want the batch's own 2", r)
+	}
+}
