@@ -229,13 +229,13 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		log.Info("placement: the Bitrix24 user is not a Signet user", zap.Int("user_id", uid), zap.Error(err))
-		placementFail(w, http.StatusForbidden, l.T("placement.err.notUser", uid))
+		placementFail(w, http.StatusForbidden, l.T("placement.err.notUser", strconv.Itoa(uid)))
 		return
 	}
 	files, err := in.dealFiles(ctx, l, memberID, r.PostForm.Get("AUTH_ID"), dealID)
 	if err != nil {
 		log.Warn("placement: listing the deal's files failed", zap.Int("deal", dealID), zap.Error(err))
-		placementFail(w, http.StatusBadGateway, l.T("placement.err.files", dealID, err.Error()))
+		placementFail(w, http.StatusBadGateway, l.T("placement.err.files", strconv.Itoa(dealID), err.Error()))
 		return
 	}
 	nonce := randomHex(16)
@@ -354,7 +354,7 @@ func (in *Intake) dealFiles(ctx context.Context, l *i18n.Localizer, memberID, us
 			if name != "" && !strings.HasSuffix(strings.ToLower(name), ".pdf") {
 				continue
 			}
-			label := l.T("placement.file.unnamed", f.ID, k)
+			label := l.T("placement.file.unnamed", fmt.Sprint(f.ID), k)
 			if name != "" {
 				label = l.T("placement.file", name, k)
 			}

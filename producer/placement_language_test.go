@@ -41,7 +41,7 @@ func TestPlacementDialogInTheViewersLanguage(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("LANG=%s: HTTP %d\n%s", c.lang, resp.StatusCode, page)
 		}
-		if !strings.Contains(page, `<html lang="`+l.Code()+`">`) || !strings.Contains(page, c.where) || !strings.Contains(page, l.T("placement.heading", 42)) {
+		if !strings.Contains(page, `<html lang="`+l.Code()+`">`) || !strings.Contains(page, c.where) || !strings.Contains(page, l.T("placement.heading", "42")) {
 			t.Errorf("LANG=%s: the dialog is not in %s:\n%s", c.lang, c.tag, page)
 		}
 		left, err := i18ntext.Foreign(l, []byte(page), "contract.pdf", emulator.DealFileField, "demo-signer (signet-demo)", "mary", "↖", "↑", "↗", "↙", "↓", "↘")
