@@ -126,7 +126,7 @@ func (e *Enrolment) exec(w http.ResponseWriter, r *http.Request, v enrolView) {
 	l := localizer(r)
 	v.Title, v.Error = l.Text(v.Title), l.Text(v.Error)
 	v.Switch = langSwitch(l, r.URL.Path)
-	t, err := inLanguage(enrolTmpl, l)
+	t, err := inLanguage(enrolTmpl, l, viewerZone(r))
 	if err == nil {
 		err = t.Execute(w, v)
 	}

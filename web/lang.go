@@ -21,23 +21,40 @@ import (
 // localizer is the Localizer of the reader of one of Signet's own pages.
 func localizer(r *http.Request) *i18n.Localizer { return i18n.For(i18n.FromRequest(r)) }
 
-// langFuncs are the template functions whose answer depends on the reader's language. The parsed
-// templates hold placeholders (baseLangFuncs); inLanguage swaps them in a clone per request, so one
-// parse serves every language.
-func langFuncs(l *i18n.Localizer) template.FuncMap {
+// ZoneCookie holds the reader's IANA time zone, as the browser names it (signet.js sets it); the pages
+// show times in it, and in UTC with the offset until it is known (issue 18, must 4).
+const ZoneCookie = "tz"
+
+// viewerZone is the zone of the tz cookie when it names an IANA zone, else UTC. The cookie changes
+// nothing but how times are shown; a name Go does not know (or "Local") is ignored.
+func viewerZone(r *http.Request) *time.Location {
+	if c, err := r.Cookie(ZoneCookie); err == nil && c.Value != "" && len(c.Value) <= 64 {
+		if name, err := url.QueryUnescape(c.Value); err == nil {
+			if loc, err := i18n.LoadZone(name); err == nil {
+				return loc
+			}
+		}
+	}
+	return time.UTC
+}
+
+// langFuncs are the template functions whose answer depends on the reader's language and zone. The
+// parsed templates hold placeholders (baseLangFuncs); inLanguage swaps them in a clone per request, so
+// one parse serves every language.
+func langFuncs(l *i18n.Localizer, zone *time.Location) template.FuncMap {
 	return template.FuncMap{
 		"T":    l.T,
 		"TH":   func(key string, args ...any) template.HTML { return markup(l, key, args...) },
 		"lang": l.Code,
-		// date is a moment as people read it, in the reader's time zone when Signet knows it;
-		// Signet's own pages do not, so UTC, with the offset shown (issue 18, must 4).
+		// date is a moment as people read it, in the reader's time zone when the browser told it
+		// (the tz cookie), else UTC, with the offset shown either way (issue 18, must 4).
 		"date": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"
 			}
-			return l.DateTime(t.UTC())
+			return l.DateTime(t.In(zone))
 		},
-		"day": func(t time.Time) string { return l.Date(t.UTC()) },
+		"day": func(t time.Time) string { return l.Date(t.In(zone)) },
 	}
 }
 
@@ -68,16 +85,19 @@ func wrap(tag, s string) template.HTML {
 	return template.HTML("<" + tag + ">" + template.HTMLEscapeString(s) + "</" + tag + ">")
 }
 
-var baseLangFuncs = langFuncs(i18n.For(i18n.Fallback))
+var baseLangFuncs = langFuncs(i18n.For(i18n.Fallback), time.UTC)
 
-// inLanguage is t with the language functions of l. html/template may clone a template only before
-// it is executed, so the parsed sets are never executed themselves.
-func inLanguage(t *template.Template, l *i18n.Localizer) (*template.Template, error) {
+// inLanguage is t with the language functions of l and times in zone (nil: UTC). html/template may
+// clone a template only before it is executed, so the parsed sets are never executed themselves.
+func inLanguage(t *template.Template, l *i18n.Localizer, zone *time.Location) (*template.Template, error) {
 	c, err := t.Clone()
 	if err != nil {
 		return nil, err
 	}
-	return c.Funcs(langFuncs(l)), nil
+	if zone == nil {
+		zone = time.UTC
+	}
+	return c.Funcs(langFuncs(l, zone)), nil
 }
 
 // langLink is one entry of the visible language switch: EN | RU.

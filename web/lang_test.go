@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"html/template"
 	"net/http"
 	"net/http/httptest"
@@ -157,7 +158,7 @@ func renderAll(t *testing.T, l *i18n.Localizer) map[string][]byte {
 		}
 	}
 	exec := func(name string, tm *template.Template, data any) {
-		c, err := inLanguage(tm, l)
+		c, err := inLanguage(tm, l, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +227,7 @@ func TestTheCatalogueCheckCatchesAHardCodedSentence(t *testing.T) {
 	template.Must(bad.Parse(`{{define "content"}}<p>{{T "web.grants.none"}} Ask the administrator.</p><button title="Remove it">{{T "web.credentials.revoke"}}</button>{{end}}`))
 	for _, tag := range i18n.Languages() {
 		l := i18n.For(tag)
-		c, err := inLanguage(bad, l)
+		c, err := inLanguage(bad, l, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,3 +288,27 @@ func TestLanguageSwitch(t *testing.T) {
 }
 
 func urlQueryEscape(s string) string { return template.URLQueryEscaper(s) }
+
+// Times on a page are in the reader's zone when the browser named it (the tz cookie signet.js sets),
+// with the offset, and in UTC otherwise; a zone Go does not know, or "Local", is UTC.
+func TestPagesShowTimesInTheReadersZone(t *testing.T) {
+	for _, c := range []struct{ cookie, want string }{
+		{"Europe%2FMoscow", "Europe/Moscow"}, {"Asia/Yekaterinburg", "Asia/Yekaterinburg"}, {"Local", "UTC"}, {"Nowhere%2FAtAll", "UTC"}, {"", "UTC"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/verify", nil)
+		if c.cookie != "" {
+			r.AddCookie(&http.Cookie{Name: ZoneCookie, Value: c.cookie})
+		}
+		if got := viewerZone(r).String(); got != c.want {
+			t.Errorf("tz=%q: zone %s, want %s", c.cookie, got, c.want)
+		}
+	}
+	moscow, _ := i18n.LoadZone("Europe/Moscow")
+	v := view{Title: "web.grants.title", Zone: moscow, Data: grantsData{Grants: []grantRow{{Grant: identity.Grant{ID: "grant-7", Login: "mary",
+		Created: pageFixture.now, Expires: pageFixture.now}, State: "web.grants.state.expired"}}}}
+	for lang, want := range map[string]string{"ru": "03.12.2026 17:05 (UTC+03:00)", "en": "3 Dec 2026 17:05 UTC+3"} {
+		if page := html.UnescapeString(string(mustRender(t, i18n.New(lang), "grants", v))); !strings.Contains(page, want) {
+			t.Errorf("%s: the grant's times are not %q in Moscow:\n%s", lang, want, page)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func (p *OpsPage) show(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	l := localizer(r)
 	v.Lag, v.Rate = p.charts(l, v.Now)
-	t, err := inLanguage(opsTmpl, l)
+	t, err := inLanguage(opsTmpl, l, viewerZone(r))
 	if err == nil {
 		err = t.Execute(w, v)
 	}

@@ -201,6 +201,8 @@ type view struct {
 	// Bitrix24Lang is LANG of a page shown inside Bitrix24: it decides the language (i18n.FromBitrix24)
 	// and the page has no switch.
 	Bitrix24Lang string
+	// Zone is the reader's time zone (the tz cookie, viewerZone), set by render; nil is UTC.
+	Zone *time.Location
 	// Lang and Switch are set by render: the page's language and the visible language switch.
 	Lang   string
 	Switch []langLink
@@ -215,7 +217,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 // renderFramed is render for a page that frameAncestors (a CSP source list) may frame.
 func (p *Pages) renderFramed(w http.ResponseWriter, r *http.Request, status int, frameAncestors, name string, v view) {
 	l := localizer(r)
-	v.Switch = langSwitch(l, backPath(r))
+	v.Switch, v.Zone = langSwitch(l, backPath(r)), viewerZone(r)
 	buf, err := renderPage(l, name, v)
 	if err != nil {
 		p.log.Error("rendering page", zap.String("page", name), zap.Error(err))
@@ -245,7 +247,7 @@ func renderPage(l *i18n.Localizer, name string, v view) ([]byte, error) {
 	}
 	v.Lang = l.Code()
 	v.Title, v.Notice, v.Error = l.Text(v.Title), l.Text(v.Notice), l.Text(v.Error)
-	t, err := inLanguage(tmpl[name], l)
+	t, err := inLanguage(tmpl[name], l, v.Zone)
 	if err != nil {
 		return nil, err
 	}

@@ -144,7 +144,7 @@ var trailTmpl = template.Must(template.New("trail.html").Funcs(baseLangFuncs).Fu
 func execTrail(w http.ResponseWriter, r *http.Request, d trailData) error {
 	l := localizer(r)
 	d.Switch = langSwitch(l, r.URL.RequestURI())
-	t, err := inLanguage(trailTmpl, l)
+	t, err := inLanguage(trailTmpl, l, viewerZone(r))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -108,6 +109,11 @@ func checkLanguagesInChromium(t *testing.T, b context.Context, env *webEnv, shot
 			t.Errorf("%s, %s, %d px: %s", what, lang, width, s)
 		}
 	}
+	// A reader in Moscow: the pages' script tells Signet the zone (the tz cookie), and the pages show
+	// their times in it, with the offset.
+	if _, err := chromedp.Call(b, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Europe/Moscow"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, lang := range []string{"ru", "en"} {
 		l := i18n.For(language.Make(lang))
 		for _, width := range []int64{1280, 390} {
@@ -125,7 +131,11 @@ func checkLanguagesInChromium(t *testing.T, b context.Context, env *webEnv, shot
 					t.Fatal(err)
 				}
 				do(t, b, lang+" "+p.path, chromedp.Navigate(env.base+p.path), chromedp.WaitVisible(chromedp.CSS("h1")))
-				check(lang, l, int(width), p.path, reportOf(t, b, "check "+p.path, nil), p.key)
+				r := reportOf(t, b, "check "+p.path, nil)
+				check(lang, l, int(width), p.path, r, p.key)
+				if zone := map[string]string{"ru": "(UTC+03:00)", "en": "UTC+3"}[lang]; p.path == "/admin/users/mary" && !strings.Contains(r.HTML, zone) {
+					t.Errorf("%s, %s: a reader in Moscow does not see the times in %s", p.path, lang, zone)
+				}
 				name := strings.ReplaceAll(p.path, "/", "-")
 				if strings.HasPrefix(p.path, "/enrol/") {
 					name = "-enrol-used" // not the link's token, though it is spent

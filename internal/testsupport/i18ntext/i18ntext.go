@@ -29,7 +29,8 @@ var Untranslated = []string{"Signet", "SHA-256", "SHA1", "member_id", "PLACEMENT
 	"PDF", "FreeOTP", "Google Authenticator", "EN", "RU", "English", "Русский"}
 
 // Text is what a person reads of an HTML page: its text nodes outside script and style, and the
-// attributes that are read aloud or shown (title, aria-label, placeholder, alt, data-confirm).
+// attributes that are read aloud or shown (title, aria-label, placeholder, alt, data-confirm,
+// data-copied).
 func Text(page []byte) ([]string, error) {
 	doc, err := html.Parse(bytes.NewReader(page))
 	if err != nil {
@@ -52,7 +53,7 @@ func Text(page []byte) ([]string, error) {
 		if n.Type == html.ElementNode {
 			for _, a := range n.Attr {
 				switch a.Key {
-				case "title", "aria-label", "placeholder", "alt", "data-confirm":
+				case "title", "aria-label", "placeholder", "alt", "data-confirm", "data-copied":
 					add(a.Val)
 				}
 			}
@@ -116,14 +117,18 @@ func Fragments(tag language.Tag) []string {
 	return out
 }
 
-// dates are the dates and times as the language writes them, for every month: data.
+// dates are the dates, times and UTC offsets as the language writes them, for every month: data.
 func dates(l *i18n.Localizer) []string {
 	var out []string
 	for m := time.January; m <= time.December; m++ {
 		d := time.Date(2026, m, 1, 0, 0, 0, 0, time.UTC)
 		out = append(out, l.Date(d), l.DateTime(d))
 	}
-	return append(out, l.Zone(time.Unix(0, 0).UTC()))
+	// The offsets, as the language writes them, of every zone a reader may be in.
+	for m := -12 * 60; m <= 14*60; m += 15 {
+		out = append(out, l.Zone(time.Unix(0, 0).In(time.FixedZone("", m*60))))
+	}
+	return out
 }
 
 // Foreign is what is left of page's text once the messages of l's catalogue, data (values the page
