@@ -43,12 +43,16 @@ const PlacementToolbar = "CRM_DEAL_DETAIL_TOOLBAR"
 // language, then EN). The options of a select property are plain text in the portal's language lang:
 // nothing documents {lang: text} for them.
 func RobotFields(handlerURL string, authUserID int, lang *i18n.Localizer) map[string]any {
+	// Every property has a description (issue 19, must 4): the designer reads it under the field.
 	prop := func(key, typ string, required bool, extra map[string]any) map[string]any {
-		p := map[string]any{"Name": langMap(key), "Type": typ, "Required": yn(required), "Multiple": "N"}
+		p := map[string]any{"Name": langMap(key), "Description": langMap(key + ".description"), "Type": typ, "Required": yn(required), "Multiple": "N"}
 		for k, v := range extra {
 			p[k] = v
 		}
 		return p
+	}
+	ret := func(key, typ string) map[string]any {
+		return map[string]any{"Name": langMap(key), "Type": typ, "Required": "N", "Multiple": "N"}
 	}
 	positions := map[string]any{}
 	for _, p := range Positions {
@@ -61,25 +65,34 @@ func RobotFields(handlerURL string, authUserID int, lang *i18n.Localizer) map[st
 		"NAME":             langMap("robot.name"),
 		"DESCRIPTION":      langMap("robot.description"),
 		"PROPERTIES": map[string]any{
-			PropDocument:   prop("robot.prop.document", "string", true, map[string]any{"Description": langMap("robot.prop.document.description")}),
+			PropDocument:   prop("robot.prop.document", "string", true, nil),
 			PropSigner:     prop("robot.prop.signer", "user", true, nil),
-			PropCredential: prop("robot.prop.credential", "string", true, map[string]any{"Description": langMap("robot.prop.credential.description")}),
-			PropOTP:        prop("robot.prop.otp", "string", false, nil),
-			PropVisible:    prop("robot.prop.visible", "bool", false, map[string]any{"Default": "N"}),
+			PropCredential: prop("robot.prop.credential", "string", false, nil),
+			PropMode: prop("robot.prop.mode", "select", false, map[string]any{
+				"Options": map[string]any{ModeAsk: lang.T("robot.prop.mode.ask"), ModeCode: lang.T("robot.prop.mode.code")}, "Default": ModeAsk}),
+			PropOTP:      prop("robot.prop.otp", "string", false, nil),
+			PropDeadline: prop("robot.prop.deadline", "int", false, nil),
+			PropVisible:  prop("robot.prop.visible", "bool", false, map[string]any{"Default": "N"}),
 			PropPage: prop("robot.prop.page", "select", false, map[string]any{
 				"Options": map[string]any{"first": lang.T("robot.prop.page.first"), "last": lang.T("robot.prop.page.last")}, "Default": "last"}),
 			PropPosition: prop("robot.prop.position", "select", false, map[string]any{"Options": positions, "Default": "bottom-right"}),
 			PropReason:   prop("robot.prop.reason", "string", false, nil),
 			PropEvidence: prop("robot.prop.evidence", "bool", false, map[string]any{"Default": "N"}),
 		},
+		// The worker's return values (worker/callback.go Ret*); the codes are the robot contract.
 		"RETURN_PROPERTIES": map[string]any{
-			"signed":             prop("robot.ret.signed", "bool", false, nil),
-			"signedFileUrl":      prop("robot.ret.signedFileUrl", "string", false, nil),
-			"documentSha256":     prop("robot.ret.documentSha256", "string", false, nil),
-			"certificateSubject": prop("robot.ret.certificateSubject", "string", false, nil),
-			"certificateSerial":  prop("robot.ret.certificateSerial", "string", false, nil),
-			"signedAt":           prop("robot.ret.signedAt", "string", false, nil),
-			"errorText":          prop("robot.ret.errorText", "text", false, nil),
+			"outcome":            ret("robot.ret.outcome", "string"),
+			"outcomeReason":      ret("robot.ret.outcomeReason", "text"),
+			"signed":             ret("robot.ret.signed", "bool"),
+			"signedFileId":       ret("robot.ret.signedFileId", "string"),
+			"signedFileUrl":      ret("robot.ret.signedFileUrl", "string"),
+			"signer":             ret("robot.ret.signer", "user"),
+			"documentSource":     ret("robot.ret.documentSource", "string"),
+			"documentSha256":     ret("robot.ret.documentSha256", "string"),
+			"certificateSubject": ret("robot.ret.certificateSubject", "string"),
+			"certificateSerial":  ret("robot.ret.certificateSerial", "string"),
+			"signedAt":           ret("robot.ret.signedAt", "string"),
+			"errorText":          ret("robot.ret.errorText", "text"),
 		},
 	}
 }
@@ -334,9 +347,9 @@ func (in *Intake) installTarget(ctx context.Context, memberID, domain string) (e
 		}
 		domain = existing.Auth.Domain
 	}
-	origin, ok := in.portalOrigin(domain)
+	origin, ok := in.portalOrigin(ctx, domain)
 	if !ok {
-		return nil, 0, nil, http.StatusForbidden, "portal " + domain + " is not allowed to install Signet; add it to bitrix24.portals"
+		return nil, 0, nil, http.StatusForbidden, "portal " + domain + " is not allowed to install Signet; add it: `signet admin bitrix24 add " + domain + "` (or bitrix24.portals)"
 	}
 	if existing == nil {
 		other, err := in.Portals.ByDomain(ctx, origin.Host)
@@ -495,9 +508,9 @@ func (in *Intake) ConfirmApplicationToken(ctx context.Context, p *portals.Portal
 	if p.Install.TokenSource != portals.TokenWindow {
 		return nil
 	}
-	origin, ok := in.portalOrigin(p.Auth.Domain)
+	origin, ok := in.portalOrigin(ctx, p.Auth.Domain)
 	if !ok {
-		return fmt.Errorf("%w: portal %s is no longer in bitrix24.portals", bitrix24.ErrNotProven, p.Auth.Domain)
+		return fmt.Errorf("%w: portal %s is no longer among the allowed portals", bitrix24.ErrNotProven, p.Auth.Domain)
 	}
 	if _, err := in.prover().ProveInstaller(ctx, origin, a.AccessToken); err != nil {
 		return err
@@ -548,11 +561,20 @@ func (in *Intake) handleUninstall(w http.ResponseWriter, r *http.Request, ev *bi
 	reply(w, http.StatusOK, answer{Status: "uninstalled"})
 }
 
-// portalOrigin is scheme://host of a portal listed in bitrix24.portals. An entry is a host
-// ("acme.bitrix24.ru": https) or, for an on-premise portal without TLS and the emulator,
-// "http://host:port" written out: plain http is never assumed.
-func (in *Intake) portalOrigin(domain string) (*url.URL, bool) {
-	return PortalOrigin(in.Domains, domain)
+// portalOrigin is scheme://host of an allowed portal: in Domains, or among the allowed portals every
+// intake shares (portals.Registry.AllowedDomains: added and removed at run time, issue 21 must 4). An
+// entry is a host ("acme.bitrix24.ru": https) or, for an on-premise portal without TLS and the
+// emulator, "http://host:port" written out: plain http is never assumed. A registry that cannot be
+// read allows nothing more than Domains (fail closed).
+func (in *Intake) portalOrigin(ctx context.Context, domain string) (*url.URL, bool) {
+	if u, ok := PortalOrigin(in.Domains, domain); ok || in.Portals == nil {
+		return u, ok
+	}
+	shared, err := in.Portals.AllowedDomains(ctx)
+	if err != nil && in.Log != nil {
+		in.Log.Warn("allowed portals unavailable; only bitrix24.portals is allowed", zap.Error(err))
+	}
+	return PortalOrigin(shared, domain)
 }
 
 // PortalOrigin finds domain among the entries of bitrix24.portals (see Intake.portalOrigin).

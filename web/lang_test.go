@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/text/language"
 
+	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/ops"
@@ -35,7 +36,7 @@ import (
 // untranslated are the commands, addresses and examples the pages show as they are, in every
 // language (beside i18ntext.Untranslated: Signet's name, technical names, the switch's labels).
 var untranslated = []string{"/readyz", "pkcs11:token=usb;object=mary-2026", "-----BEGIN CERTIFICATE-----", "POST /v1/grants",
-	"signet admin local-admin set LOGIN", "signet serve", "sha256sum file.pdf", "signet audit verify", "signet verify --online", "/bitrix24/install", "bitrix24.portals", "/metrics"}
+	"signet admin local-admin set LOGIN", "signet serve", "sha256sum file.pdf", "signet audit verify", "signet verify --online", "http://host:port", "/bitrix24/install", "bitrix24.portals", "/metrics"}
 
 // pageFixture holds the data values a page may show as they are.
 var pageFixture = struct {
@@ -123,6 +124,11 @@ func pageViews() map[string][]view {
 				Report: "data:application/json;base64,e30=", Signatures: []signatureRow{sig, appended, untrusted, indeterminate}}},
 			{Title: "web.verify.title", Data: verifyData{Checked: true, File: "contract.pdf", Size: 5, SHA256: "3f9c", Verdict: pades.VerdictInvalid,
 				Signatures: []signatureRow{modified, broken}}},
+		},
+		"allowed": {
+			{Title: "web.allowed.title", Admin: "mary", Notice: "web.notice.saved", Data: allowedData{Allowed: []portals.Allowed{
+				{Domain: "acme.bitrix24.ru", MemberID: "b1c2d3e4f5"}, {Domain: "acme.bitrix24.ru"}}}},
+			{Title: "web.allowed.title", Admin: "mary", Error: "web.allowed.localOnly", Data: allowedData{}},
 		},
 		"portaladmin": {
 			{Title: "Signet", Bitrix24Lang: "ru", Data: portalAdminData{Ticket: "t", Login: "user 7 of acme.bitrix24.ru", Domain: "acme.bitrix24.ru"}},

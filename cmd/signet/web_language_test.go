@@ -84,10 +84,10 @@ func checkLanguagesInChromium(t *testing.T, b context.Context, env *webEnv, shot
 		"CN=Mary Smith,O=Acme Trading,C=GB", "pkcs11:token=signet-demo;object=mary-2026", domain, env.portal.MemberID(), "offer.pdf", "contract.pdf",
 		"ufCrmSignetFiles", "/metrics", "/readyz", "SIGN", "CALLBACK", "AUDIT", "DEAD", "sign-interactive", "sign-batch", "callback-batch", "callback", "signet_token_online",
 		"Prometheus", "user_brief", "crm", "bizproc", "placement", "user", "signet serve", "POST /v1/grants", "/bitrix24/install", "bitrix24.portals",
-		"signet_sign_pdf", "signet verify --online", "demo-signer", "Signet Demo Signer", "CN=Signet Demo Signer,O=Signet", "no-such-document", "disk", "im", "pkcs11:token=usb;object=mary-2026", "CN=Mary Smith,O=Acme,C=GB", "-----BEGIN CERTIFICATE-----", "JetStream", "↖", "↑", "↗", "↙", "↓", "↘"}
+		"signet_sign_pdf", "signet verify --online", "http://host:port", "demo-signer", "Signet Demo Signer", "CN=Signet Demo Signer,O=Signet", "no-such-document", "disk", "im", "pkcs11:token=usb;object=mary-2026", "CN=Mary Smith,O=Acme,C=GB", "-----BEGIN CERTIFICATE-----", "JetStream", "↖", "↑", "↗", "↙", "↓", "↘"}
 	pages := []struct{ path, key string }{
 		{"/admin/users", "web.users.list"}, {"/admin/users/mary", "web.user.enrol"}, {"/admin/credentials", "web.credentials.create"},
-		{"/admin/portals", "web.portals.robot.registered"}, {"/admin/grants", "web.grants.none"}, {"/verify", "web.verify.check"},
+		{"/admin/portals", "web.portals.robot.registered"}, {"/admin/portals/allowed", "web.allowed.domain"}, {"/admin/grants", "web.grants.none"}, {"/verify", "web.verify.check"},
 		{"/verify/no-such-document", "web.trail.unknown"}, {strings.TrimPrefix(usedLink, env.base), "web.enrol.title.gone"}, {"/ops", "web.ops.consumers"},
 	}
 	check := func(lang string, l *i18n.Localizer, width int, what string, r pageReport, key string) {
