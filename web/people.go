@@ -28,12 +28,6 @@ import (
 //	POST /admin/users/{login}/enrol-bitrix24           a new link, sent to the user in Bitrix24
 //	POST /admin/users/{login}/enrol-email              a new link, sent by e-mail to the login (an address)
 
-func init() {
-	notices["self-enrol-on"] = "The user may now enrol inside Bitrix24: they open Signet from the portal's left menu."
-	notices["self-enrol-off"] = "Enrolment inside Bitrix24 is no longer allowed for this user."
-	notices["enrol-sent"] = "A new enrolment link was sent; it works once, for one hour."
-}
-
 // employee is one user.search result for the picker.
 type employee struct {
 	ID       int    `json:"id"`

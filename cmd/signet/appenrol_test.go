@@ -44,16 +44,7 @@ func openInPortal(t *testing.T, b context.Context, req *http.Request, pageURL, h
 	if err := portalPage.Execute(&page, map[string]any{"Header": header, "Frame": frame, "Height": height, "Action": req.URL.String(), "Form": form}); err != nil {
 		t.Fatal(err)
 	}
-	paused := chromedp.Events(b, fetch.RequestPaused)
-	go func() {
-		for ev, err := range paused {
-			if err != nil {
-				return
-			}
-			_, _ = chromedp.Call(b, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 200,
-				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}}, Body: []byte(page.String())})
-		}
-	}()
+	answerPaused(b, func() []byte { return []byte(page.String()) })
 	if _, err := chromedp.Call(b, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pageURL}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -127,4 +118,19 @@ func TestInAppEnrolmentInChromium(t *testing.T) {
 	if st, page, _ := openAppPage(t, portal, cfg.PublicURL, ivan, "ru", nil); st != http.StatusOK || hiddenToken.MatchString(page) || !strings.Contains(page, "Коды для подписи настроены") {
 		t.Fatalf("reopened after enrolling: %d\n%s", st, page)
 	}
+}
+
+// answerPaused answers every request the browser pauses (fetch.Enable with a pattern) with the HTML
+// body returns at that moment: a page of the portal, served at the portal's own origin.
+func answerPaused(b context.Context, body func() []byte) {
+	paused := chromedp.Events(b, fetch.RequestPaused)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(b, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 200,
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}}, Body: body()})
+		}
+	}()
 }
