@@ -162,7 +162,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return usageError{fmt.Errorf("%s needs the credential's URI, e.g. signet admin cert %s 'pkcs11:token=acme;object=mary-2026'", action, action)}
 		}
 	default:
-		fmt.Fprint(stderr, adminCertUsage)
+		fmt.Fprint(stderr, localUsage("admin cert", adminCertUsage))
 		return usageError{fmt.Errorf("unknown action %q", action)}
 	}
 	if action == "self-signed" || action == "init-ca" || action == "issue" {

@@ -62,7 +62,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "show":
 		showJSON = fs.Bool("json", false, "print the events as a JSON array (the stored fields)")
 	default:
-		fmt.Fprint(stderr, auditUsage)
+		fmt.Fprint(stderr, localUsage("audit", auditUsage))
 		return usageError{fmt.Errorf("unknown action %q", action)}
 	}
 	// Flags may come before or after the job id.

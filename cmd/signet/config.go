@@ -39,10 +39,10 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "check":
 		return runConfigCheck(ctx, args, stdout, stderr)
 	case "help":
-		fmt.Fprint(stdout, configUsage)
+		fmt.Fprint(stdout, localUsage("config", configUsage))
 		return nil
 	}
-	fmt.Fprint(stderr, configUsage)
+	fmt.Fprint(stderr, localUsage("config", configUsage))
 	return usageError{fmt.Errorf("unknown action %q; use print or check", action)}
 }
 

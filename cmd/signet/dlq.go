@@ -29,7 +29,7 @@ const dlqUsage = `Usage: signet dlq <list|show SEQ|retry SEQ|retry --all|purge> 
 // runDLQ inspects and empties the dead-letter stream DEAD.
 func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprintln(stdout, dlqUsage)
+		fmt.Fprint(stdout, localUsage("dlq", dlqUsage+"\n"))
 		if len(args) == 0 {
 			return usageError{errors.New("missing subcommand: list, show, retry or purge")}
 		}

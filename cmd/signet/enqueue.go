@@ -50,9 +50,7 @@ Then: signet batch status BATCH-ID [--watch]
 `
 
 func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, enqueueUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	fs := newFlagSet("enqueue", enqueueUsage, stderr)
 	login := fs.String("login", "", "the signer's Signet login (required)")
 	credential := fs.String("credential", "", "PKCS#11 URI of the signing key (default: the signer's default credential)")
 	otp := fs.String("otp", "", "the signer's one-time password (default: asked on the terminal, or read from standard input)")
