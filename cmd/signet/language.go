@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -79,9 +80,48 @@ func lookup(key, want, format string, args []any) string {
 	return lang().T(key, args...)
 }
 
-// errorf is fmt.Errorf of a catalogue message: the error's text is in the CLI's language.
-func errorf(key, en string, args ...any) error {
-	return fmt.Errorf("%s", tr(key, en, args...))
+// plural is a catalogue message whose words depend on the number n, its first argument ("1 document",
+// "2 documents"; "1 документ", "2 документа", "5 документов"): the catalogue's plural forms in every
+// language, English too.
+func plural(key string, n int, args ...any) string {
+	if !catalogued()[key] {
+		untranslated.Store(key, "(plural forms)")
+		return fmt.Sprint(append([]any{key, n}, args...)...)
+	}
+	return lang().T(key, append([]any{n}, args...)...)
+}
+
+// errorf is an error worded for people: its Error() is in the CLI's language, and inEnglish(err) is
+// the English text, for --json. A wrapped error stays reachable with errors.Is and errors.As.
+func errorf(key, en string, args ...any) error { return wrapf(nil, key, en, args...) }
+
+// wrapf is errorf wrapping err, which is also among args (its text is part of the message).
+func wrapf(err error, key, en string, args ...any) error {
+	english := make([]any, len(args))
+	for i, a := range args {
+		english[i] = a
+		if e, ok := a.(error); ok {
+			english[i] = inEnglish(e)
+		}
+	}
+	return &cliError{en: fmt.Sprintf(en, english...), local: tr(key, en, args...), wrapped: err}
+}
+
+type cliError struct {
+	en, local string
+	wrapped   error
+}
+
+func (e *cliError) Error() string { return e.local }
+func (e *cliError) Unwrap() error { return e.wrapped }
+
+// inEnglish is err's text in English (what --json prints).
+func inEnglish(err error) string {
+	var ce *cliError
+	if errors.As(err, &ce) && ce.Error() == err.Error() {
+		return ce.en
+	}
+	return err.Error()
 }
 
 // usageGroups are the commands whose actions share one usage text (`signet admin cert list` prints
