@@ -102,7 +102,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "%d  %s  %s  %s  %s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, orDash(l.JobID), oneLine(l.Reason))
 		}
 		if len(letters) == 0 {
-			fmt.Fprintln(stderr, "DEAD is empty")
+			fmt.Fprintln(stderr, tr("cli.dlq.empty", "DEAD is empty"))
 		}
 		return nil
 	case "show":
@@ -151,8 +151,8 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 					continue
 				}
 				if done != nil {
-					fmt.Fprintf(stdout, "%d  job %s already has a stored result (signed %s); not retried — `signet dlq show %d`, then purge\n",
-						l.Seq, l.JobID, done.SignedAt.UTC().Format(time.RFC3339), l.Seq)
+					fmt.Fprintln(stdout, tr("cli.dlq.alreadySigned", "%[1]v  job %[2]s already has a stored result (signed %[3]s); not retried — `signet dlq show %[1]v`, then purge",
+						l.Seq, l.JobID, done.SignedAt.UTC().Format(time.RFC3339)))
 					continue
 				}
 			}
@@ -161,10 +161,10 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				continue
 			}
 			retried++
-			fmt.Fprintf(stdout, "%d  job %s republished to %s\n", l.Seq, orDash(l.JobID), l.Subject)
+			fmt.Fprintln(stdout, tr("cli.dlq.republished", "%[1]v  job %[2]s republished to %[3]s", l.Seq, orDash(l.JobID), l.Subject))
 		}
 		if all {
-			fmt.Fprintf(stderr, "%d of %d dead messages retried\n", retried, len(letters))
+			fmt.Fprintln(stderr, tr("cli.dlq.retried", "%[1]v of %[2]v dead messages retried", retried, len(letters)))
 		}
 		return errors.Join(errs...)
 	case "purge":
@@ -172,7 +172,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "purged %d dead messages\n", n)
+		fmt.Fprintln(stdout, tr("cli.dlq.purged", "purged %[1]v dead messages", n))
 		return nil
 	}
 	return nil
