@@ -94,7 +94,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "MEMBER_ID\tDOMAIN\tSCOPE\tINSTALLED")
+		fmt.Fprintln(tw, tr("cli.bitrix24.portalsHeader", "MEMBER_ID\tDOMAIN\tSCOPE\tINSTALLED"))
 		for _, p := range list {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Auth.MemberID, p.Auth.Domain, p.Auth.Scope, p.Installed.Format("2006-01-02 15:04"))
 		}

@@ -343,7 +343,7 @@ func certPrint(w io.Writer, what string, c *keyring.Credential) {
 
 func certPrintList(w io.Writer, creds []*keyring.Credential, status []keyring.TokenStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOKEN\tLABEL\tID\tKEY\tSUBJECT\tISSUER\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS\tURI")
+	fmt.Fprintln(tw, tr("cli.cert.listHeader", "TOKEN\tLABEL\tID\tKEY\tSUBJECT\tISSUER\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS\tURI"))
 	for _, c := range creds {
 		fmt.Fprintf(tw, "%s\t%s\t%x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Token, c.Label, c.ID, keyring.KeyDescription(c),
 			c.Certificate.Subject, c.Certificate.Issuer, c.Certificate.SerialNumber.Text(16),
@@ -352,7 +352,7 @@ func certPrintList(w io.Writer, creds []*keyring.Credential, status []keyring.To
 	_ = tw.Flush()
 	for _, s := range status {
 		if !s.Online {
-			fmt.Fprintf(w, "token %s is OFFLINE: %s\n", s.Name, s.Err)
+			fmt.Fprintln(w, tr("cli.cert.tokenOffline", "token %[1]s is OFFLINE: %[2]s", s.Name, s.Err))
 		}
 	}
 }
@@ -367,7 +367,7 @@ func warnLoopbackRevocation(w io.Writer, cfg *config.Config) {
 	}
 	host := u.Hostname()
 	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-		fmt.Fprintf(w, "warning: the certificate names %s for its CRL and OCSP, which only this machine reaches; "+
-			"run with the server's configuration (public_url or ca.revocation_url), or set ca.revocation_url: off\n", cfg.CA.RevocationURL)
+		fmt.Fprintln(w, tr("cli.cert.loopbackRevocation", "warning: the certificate names %[1]s for its CRL and OCSP, which only this machine reaches; "+
+			"run with the server's configuration (public_url or ca.revocation_url), or set ca.revocation_url: off", cfg.CA.RevocationURL))
 	}
 }

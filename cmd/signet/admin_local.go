@@ -63,7 +63,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err := web.SetLocalAdmin(path, login, pw); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "local administrator %s set in %s; sign in at %s/admin\n", login, path, cfg.PublicURL)
+		fmt.Fprintln(stdout, tr("cli.localAdmin.set", "local administrator %[1]s set in %[2]s; sign in at %[3]s/admin", login, path, cfg.PublicURL))
 	case "remove":
 		if login == "" {
 			return usageError{errors.New("remove needs a LOGIN")}
@@ -71,7 +71,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err := web.RemoveLocalAdmin(path, login); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "local administrator %s removed from %s\n", login, path)
+		fmt.Fprintln(stdout, tr("cli.localAdmin.removed", "local administrator %[1]s removed from %[2]s", login, path))
 	case "list":
 		logins, err := web.LocalAdmins(path)
 		if err != nil {
@@ -119,13 +119,13 @@ func readAdminPassword(file string, stderr io.Writer, login string) ([]byte, err
 		return firstLine(f, file)
 	}
 	if f, ok := localAdminStdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(stderr, "New password for %s: ", login)
+		fmt.Fprint(stderr, tr("cli.localAdmin.newPassword", "New password for %[1]s: ", login))
 		a, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return nil, fmt.Errorf("reading the password: %w", err)
 		}
-		fmt.Fprintf(stderr, "Again: ")
+		fmt.Fprint(stderr, tr("cli.localAdmin.again", "Again: "))
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(stderr)
 		if err != nil {

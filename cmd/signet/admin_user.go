@@ -118,7 +118,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "LOGIN\tOTP\tSTATE\tBITRIX24\tDESCRIPTION")
+		fmt.Fprintln(tw, tr("cli.user.listHeader", "LOGIN\tOTP\tSTATE\tBITRIX24\tDESCRIPTION"))
 		for i := range users {
 			u := &users[i]
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Login, otpState(u), userState(u), bitrixIDs(u), u.Description)
@@ -146,13 +146,14 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err := svc.DeleteUser(ctx, login); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "deleted %s\n", login)
+		fmt.Fprintln(stdout, tr("cli.user.deleted", "deleted %[1]s", login))
 	case "enrol":
 		link, expires, err := svc.StartEnrolment(ctx, login)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\nvalid until %s (one hour), usable once; give it to %s only\n", link, expires.UTC().Format(time.RFC3339), login)
+		fmt.Fprintln(stdout, link)
+		fmt.Fprintln(stdout, tr("cli.user.enrolLink", "valid until %[1]s (one hour), usable once; give it to %[2]s only", expires.UTC().Format(time.RFC3339), login))
 	case "map", "unmap":
 		if *credential == "" {
 			return usageError{fmt.Errorf("%s needs --credential URI", action)}
@@ -243,14 +244,14 @@ func printUser(w io.Writer, u *identity.User, asJSON bool) {
 		writeJSON(w, newUserJSON(u))
 		return
 	}
-	fmt.Fprintf(w, "login:       %s\ndescription: %s\notp:         %s\nstate:       %s\nbitrix24:    %s\n",
-		u.Login, u.Description, otpState(u), userState(u), bitrixIDs(u))
+	fmt.Fprint(w, tr("cli.user.show", "login:       %[1]s\ndescription: %[2]s\notp:         %[3]s\nstate:       %[4]s\nbitrix24:    %[5]s\n",
+		u.Login, u.Description, otpState(u), userState(u), bitrixIDs(u)))
 	for _, c := range u.Credentials {
 		mark := ""
 		if c == u.DefaultCredential {
-			mark = " (default)"
+			mark = tr("cli.user.default", " (default)")
 		}
-		fmt.Fprintf(w, "credential:  %s%s\n", c, mark)
+		fmt.Fprint(w, tr("cli.user.credential", "credential:  %[1]s%[2]s\n", c, mark))
 	}
-	fmt.Fprintf(w, "created:     %s\nupdated:     %s\n", u.Created.UTC().Format(time.RFC3339), u.Updated.UTC().Format(time.RFC3339))
+	fmt.Fprint(w, tr("cli.user.times", "created:     %[1]s\nupdated:     %[2]s\n", u.Created.UTC().Format(time.RFC3339), u.Updated.UTC().Format(time.RFC3339)))
 }
