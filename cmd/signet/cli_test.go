@@ -12,13 +12,13 @@ import (
 
 // everyCommand is every command and subcommand line, for the tests that walk them all.
 var everyCommand = [][]string{
-	{"serve"}, {"intake"}, {"worker"}, {"demo"}, {"sign"}, {"verify"}, {"config"}, {"version"},
+	{"serve"}, {"intake"}, {"worker"}, {"demo"}, {"sign"}, {"verify"}, {"extend"}, {"config"}, {"version"},
 	{"admin"}, {"admin", "user"}, {"admin", "ca"}, {"admin", "cert"}, {"admin", "bitrix24"}, {"admin", "local-admin"},
 	{"admin", "user", "add"}, {"admin", "user", "list"}, {"admin", "user", "show"}, {"admin", "user", "enrol"},
 	{"admin", "user", "map"}, {"admin", "user", "otp-disable"},
 	{"admin", "ca", "init"}, {"admin", "ca", "issue"}, {"admin", "ca", "export"},
 	{"admin", "cert", "list"}, {"admin", "cert", "self-signed"}, {"admin", "cert", "import"}, {"admin", "cert", "disable"},
-	{"admin", "bitrix24", "register"}, {"admin", "bitrix24", "portals"}, {"admin", "bitrix24", "move"},
+	{"admin", "bitrix24", "register"}, {"admin", "bitrix24", "portals"}, {"admin", "bitrix24", "move"}, {"admin", "bitrix24", "resume"},
 	{"admin", "local-admin", "set"}, {"admin", "local-admin", "list"}, {"admin", "local-admin", "remove"},
 	{"audit"}, {"audit", "verify"}, {"audit", "export"}, {"audit", "show"},
 	{"archive"}, {"archive", "status"},

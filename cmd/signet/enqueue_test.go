@@ -329,7 +329,7 @@ func TestStatusAndHealth(t *testing.T) {
 	for _, c := range rep.Consumers {
 		names = append(names, c.Stream+"/"+c.Name)
 	}
-	if strings.Join(names, " ") != "SIGN/sign-interactive SIGN/sign-batch CALLBACK/callback" {
+	if strings.Join(names, " ") != "SIGN/sign-interactive SIGN/sign-batch CALLBACK/callback CALLBACK/callback-batch" {
 		t.Errorf("consumers %v", names)
 	}
 	if len(rep.Streams) < 4 || !rep.StorageOK || len(rep.Tokens) != 1 || !rep.Tokens[0].Online || len(rep.Portals) != 1 {

@@ -213,7 +213,7 @@ func (a *app) pool() *worker.Pool {
 		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, DrainTimeout: drainTimeout, Audit: a.audit, Log: log,
 		Signer: &worker.Signer{Keys: a.keys, Policy: a.policy, Audit: a.audit, PublicURL: a.cfg.PublicURL, Portal: a.b24, Batch: batch, Store: a.store, Results: a.results,
 			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log, JobKeys: a.jobKeys,
-			TSA: a.timestamper(), Revocations: a.policy, Tokens: tokens},
+			TSA: a.timestamper(), Level: pades.Level(a.cfg.Signing.Level), Revocations: a.policy, Tokens: tokens},
 		Caller: &worker.Caller{Portal: a.b24, Batch: batch, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log,
 			Portals: a.portals},
 	}

@@ -77,6 +77,9 @@ type Config struct {
 		URL       string        `yaml:"url"`
 		Retention time.Duration `yaml:"retention"`
 		LinkTTL   time.Duration `yaml:"link_ttl"`
+		// CredentialsFile holds the S3 keys as KEY=VALUE lines (storage.CredentialsSource), so that
+		// a Kubernetes Secret or a systemd credential reaches Signet as a file, never the environment.
+		CredentialsFile string `yaml:"credentials_file"`
 	} `yaml:"storage"`
 	Worker struct {
 		Interactive int           `yaml:"interactive"`
@@ -131,8 +134,10 @@ type Config struct {
 		AllowPrivate     bool     `yaml:"allow_private"`
 		RatePerSec       float64  `yaml:"rate_per_sec"`
 		Burst            int      `yaml:"burst"`
-		RobotCode        string   `yaml:"robot_code"`
-		WebhookURLFile   string   `yaml:"webhook_url_file"`
+		// OverloadPause is how long every process stops calling a portal after 503 OVERLOAD_LIMIT.
+		OverloadPause  time.Duration `yaml:"overload_pause"`
+		RobotCode      string        `yaml:"robot_code"`
+		WebhookURLFile string        `yaml:"webhook_url_file"`
 	} `yaml:"bitrix24"`
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
@@ -156,9 +161,11 @@ type Config struct {
 		CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	} `yaml:"audit"`
 	// Signing is how workers sign: signing.tsa_url adds an RFC 3161 signature timestamp (PAdES B-T,
-	// issue 17 must 2) to every signature.
+	// issue 17 must 2) to every signature; signing.level lt or lta also embeds the chain's
+	// revocation data and, for lta, a document timestamp (issue 17 must 4 and 5).
 	Signing struct {
 		TSAURL string `yaml:"tsa_url"`
+		Level  string `yaml:"level"`
 		// TimeZone is the zone of the stamp and the certificate of completion when the signer's
 		// Bitrix24 TIME_ZONE is not known (issue 18, must 4).
 		TimeZone string `yaml:"time_zone"`
@@ -218,6 +225,7 @@ func Defaults() *Config {
 	c.PDF.DecodeBudget = 256 << 20
 	c.Bitrix24.OAuthURL = "https://oauth.bitrix.info/oauth/token/"
 	c.Bitrix24.RatePerSec = 2
+	c.Bitrix24.OverloadPause = 30 * time.Minute
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
 	c.Security.JobTTL = 24 * time.Hour
@@ -324,11 +332,12 @@ func (c *Config) Settings() []Setting {
 		{"storage.url", "file:///path or s3://bucket/prefix?endpoint=…; empty = file://<data_dir>/artefacts", &c.Storage.URL},
 		{"storage.retention", "how long signed artefacts are kept", &c.Storage.Retention},
 		{"storage.link_ttl", "validity of download links returned to Bitrix24 (at most 168h, S3's limit)", &c.Storage.LinkTTL},
+		{"storage.credentials_file", "file of SIGNET_S3_ACCESS_KEY=… and SIGNET_S3_SECRET_KEY=… lines (empty: those environment variables)", &c.Storage.CredentialsFile},
 		{"worker.interactive", "concurrent jobs from robots and the Sign button", &c.Worker.Interactive},
 		{"worker.batch", "concurrent jobs from bulk batches", &c.Worker.Batch},
 		{"worker.callbacks", "callbacks in hand at once; their REST commands share batch requests, so 25–64 keeps batches full (at most 64)", &c.Worker.Callbacks},
 		{"worker.ack_wait", "JetStream AckWait; in-progress acks are sent every third of it while a job runs", &c.Worker.AckWait},
-		{"worker.max_deliver", "deliveries of a job before it goes to DEAD", &c.Worker.MaxDeliver},
+		{"worker.max_deliver", "deliveries of a job, attempts of a callback (waiting for a paused portal is none), before it goes to DEAD", &c.Worker.MaxDeliver},
 		{"worker.max_ack_pending", "messages handed out but not yet acked, per consumer, across all worker processes (0: 4 × this process's interactive + batch + callbacks); set it to about 2 × the concurrency of all workers together", &c.Worker.MaxAckPending},
 		{"worker.max_pdf_bytes", "largest PDF accepted for signing", &c.Worker.MaxPDFBytes},
 		{"worker.temp_dir", "where PDFs are staged while being signed (default: the system's)", &c.Worker.TempDir},
@@ -356,8 +365,9 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.oauth_url", "Bitrix24 OAuth server", &c.Bitrix24.OAuthURL},
 		{"bitrix24.portals", "portal domains allowed to install Signet (comma-separated)", &c.Bitrix24.Portals},
 		{"bitrix24.allow_private", "allow portals on private or loopback addresses (on-premise)", &c.Bitrix24.AllowPrivate},
-		{"bitrix24.rate_per_sec", "REST calls per second per portal (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
-		{"bitrix24.burst", "REST call burst per portal (250 for Enterprise plans)", &c.Bitrix24.Burst},
+		{"bitrix24.rate_per_sec", "REST calls per second per portal, every Signet process together (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
+		{"bitrix24.burst", "REST call burst per portal, every Signet process together (250 for Enterprise plans)", &c.Bitrix24.Burst},
+		{"bitrix24.overload_pause", "how long every Signet process stops calling a portal that answered OVERLOAD_LIMIT (blocked by Bitrix24 support); its callbacks wait", &c.Bitrix24.OverloadPause},
 		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
@@ -374,6 +384,7 @@ func (c *Config) Settings() []Setting {
 		{"audit.checkpoint_every", "a signed checkpoint of the audit chain after this many events", &c.Audit.CheckpointEvery},
 		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
 		{"signing.tsa_url", "RFC 3161 timestamp authority (http or https URL, no credentials in it) that adds a signature timestamp to every signature (PAdES B-T); empty: none", &c.Signing.TSAURL},
+		{"signing.level", "PAdES level of every signature: b, t (needs signing.tsa_url), lt (also the chain's OCSP responses or CRLs, fetched from the certificates' addresses) or lta (and a document timestamp; needs signing.tsa_url); empty: t with signing.tsa_url, else b", &c.Signing.Level},
 		{"signing.time_zone", "IANA time zone (Europe/Moscow) of the time on the visible stamp and the certificate of completion when the signer's Bitrix24 TIME_ZONE is not known; the signature's own time stays UTC", &c.Signing.TimeZone},
 		{"ca.revocation_url", "base URL written into the certificates the internal CA issues, where its CRL (<url>/ca/crl/<CA key id>) and OCSP responder (<url>/ca/ocsp) answer (default public_url; off: none, when verifiers cannot reach Signet — NSS readers such as pdfsig refuse a certificate whose OCSP responder does not answer)", &c.CA.RevocationURL},
 		{"archive.schedule", "how often the worker renews the archive: stored signed documents whose last timestamp's TSA certificate expires within archive.renew_before, or whose algorithms weakened, get a new PAdES B-LTA revision beside the old one (0: off; needs signing.tsa_url)", &c.Archive.Schedule},
@@ -554,6 +565,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("worker.ack_wait %s is too short; use at least 1s", c.Worker.AckWait))
+	}
+	switch c.Signing.Level {
+	case "", "b", "lt":
+	case "t", "lta":
+		if c.Signing.TSAURL == "" {
+			errs = append(errs, fmt.Errorf("signing.level %s adds a timestamp: set signing.tsa_url", c.Signing.Level))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("signing.level %q: use b, t, lt or lta", c.Signing.Level))
+	}
+	if c.Signing.Level == "b" && c.Signing.TSAURL != "" {
+		errs = append(errs, errors.New("signing.level b and signing.tsa_url contradict each other: a timestamp makes it B-T (empty the level, or set it to t)"))
 	}
 	for _, u := range []struct{ name, v string }{{"signing.tsa_url", c.Signing.TSAURL}, {"ca.revocation_url", c.CA.RevocationURL}} {
 		if err := plainHTTPURL(u.v); err != nil && !(u.name == "ca.revocation_url" && u.v == "off") {
