@@ -73,11 +73,11 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	// looked up, never created or rescaled (issue 21 must 3).
 	keys, err := loadSealer(cfg.Security.SecretKeysFile)
 	if err != nil {
-		return fmt.Errorf("security.secret_keys_file: %w; point it to the server's file", err)
+		return wrapf(err, "cli.bitrix24.secretKeys", "security.secret_keys_file: %[1]v; point it to the server's file", err)
 	}
 	reg, err := portals.Lookup(ctx, js, keys)
 	if err != nil {
-		return fmt.Errorf("%w; run `signet setup` or start a server", err)
+		return wrapf(err, "cli.bitrix24.noBucket", "%[1]v; run `signet setup` or start a server", err)
 	}
 	list, err := reg.List(ctx)
 	if err != nil {
@@ -94,15 +94,15 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	switch action {
 	case "resume":
 		if *memberID == "" {
-			return usageError{errors.New("resume needs --member-id")}
+			return usageError{errorf("cli.bitrix24.resumeNeedsID", "resume needs --member-id")}
 		}
 		if shared == nil {
-			return fmt.Errorf("the Bitrix24 budget bucket does not exist yet: run `signet setup`")
+			return errorf("cli.bitrix24.noBudget", "the Bitrix24 budget bucket does not exist yet: run `signet setup`")
 		}
 		if err := shared.Resume(ctx, *memberID); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\tOVERLOAD pause ended; every Signet process calls the portal again\n", *memberID)
+		fmt.Fprintf(stdout, "%s\t%s\n", *memberID, tr("cli.bitrix24.resumed", "OVERLOAD pause ended; every Signet process calls the portal again"))
 		return nil
 	case "portals":
 		if *asJSON {
@@ -126,24 +126,24 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		return tw.Flush()
 	case "move":
 		if *memberID == "" || *newDomain == "" {
-			return usageError{errors.New("move needs --member-id and --domain")}
+			return usageError{errorf("cli.bitrix24.moveNeeds", "move needs --member-id and --domain")}
 		}
 		origin, ok := producer.PortalOrigin(cfg.Bitrix24.Portals, *newDomain)
 		if !ok {
-			return fmt.Errorf("%s is not in bitrix24.portals; add it there first (this is the only way a portal's address changes)", *newDomain)
+			return errorf("cli.bitrix24.notAllowed", "%[1]s is not in bitrix24.portals; add it there first (this is the only way a portal's address changes)", *newDomain)
 		}
 		if err := reg.Move(ctx, *memberID, origin.Scheme, origin.Host); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\tmoved to %s\n", *memberID, origin.String())
+		fmt.Fprintf(stdout, "%s\t%s\n", *memberID, tr("cli.bitrix24.moved", "moved to %[1]s", origin.String()))
 		client, err := newBitrix24Client(cfg, reg, shared, zap.NewNop())
 		if err != nil {
 			return err
 		}
 		if err := client.Call(ctx, *memberID, "app.info", nil, nil); err != nil {
-			return fmt.Errorf("portal %s moved, but app.info at %s failed: %w; check the domain, or move it back", *memberID, origin.Host, err)
+			return wrapf(err, "cli.bitrix24.moveCheckFailed", "portal %[1]s moved, but app.info at %[2]s failed: %[3]v; check the domain, or move it back", *memberID, origin.Host, err)
 		}
-		fmt.Fprintf(stdout, "%s\tapp.info answered at %s\n", *memberID, origin.Host)
+		fmt.Fprintf(stdout, "%s\t%s\n", *memberID, tr("cli.bitrix24.appInfo", "app.info answered at %[1]s", origin.Host))
 		return nil
 	case "register":
 		client, err := newBitrix24Client(cfg, reg, shared, zap.NewNop())
@@ -165,23 +165,23 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 			r, err := in.Register(ctx, p.Auth.MemberID, uid)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("portal %s (%s): %w", p.Auth.MemberID, p.Auth.Domain, err))
-				fmt.Fprintf(stdout, "%s\t%s\tFAILED\n", p.Auth.MemberID, p.Auth.Domain)
+				fmt.Fprintf(stdout, "%s\t%s\t%s\n", p.Auth.MemberID, p.Auth.Domain, tr("cli.bitrix24.failed", "FAILED"))
 				continue
 			}
-			robot, button := "robot updated", "Sign button already bound"
+			robot, button := tr("cli.bitrix24.robotUpdated", "robot updated"), tr("cli.bitrix24.buttonAlready", "Sign button already bound")
 			if r.RobotAdded {
-				robot = "robot added"
+				robot = tr("cli.bitrix24.robotAdded", "robot added")
 			}
 			if r.PlacementBound {
-				button = "Sign button bound"
+				button = tr("cli.bitrix24.buttonBound", "Sign button bound")
 			}
 			fmt.Fprintf(stdout, "%s\t%s\t%s %s, %s\n", p.Auth.MemberID, p.Auth.Domain, robot, cfg.Bitrix24.RobotCode, button)
 		}
 		if done == 0 {
 			if *memberID != "" {
-				return fmt.Errorf("portal %s has not installed Signet", *memberID)
+				return errorf("cli.bitrix24.notInstalled", "portal %[1]s has not installed Signet", *memberID)
 			}
-			return errors.New("no portal has installed Signet yet: install the application on the portal first")
+			return errorf("cli.bitrix24.noneInstalled", "no portal has installed Signet yet: install the application on the portal first")
 		}
 		return errors.Join(errs...)
 	default:
