@@ -42,7 +42,7 @@ func checkUsable(ctx context.Context, cfg *config.Config, cred *keyring.Credenti
 			}
 		}
 		if err != nil && !online {
-			fmt.Fprintf(stderr, "note: the internal CA's list of revoked certificates was not read (%v); give --check-revocation to ask the certificate's OCSP responder or CRL instead\n", err)
+			fmt.Fprintln(stderr, tr("cli.sign.revocationListUnread", "note: the internal CA's list of revoked certificates was not read (%[1]v); give --check-revocation to ask the certificate's OCSP responder or CRL instead", err))
 		}
 	}
 	if err := cred.CheckUsable(ctx, time.Now(), src); err != nil {
@@ -74,7 +74,7 @@ func checkOnline(ctx context.Context, cred *keyring.Credential) error {
 		}
 	}
 	if issuer == nil {
-		return fmt.Errorf("--check-revocation: the certificate of the issuer of %q is not stored with the key; import it (signet admin cert import --chain) or give the chain with --cert", cert.Subject)
+		return errorf("cli.sign.noIssuer", "--check-revocation: the certificate of the issuer of %[1]q is not stored with the key; import it (signet admin cert import --chain) or give the chain with --cert", cert.Subject.String())
 	}
 	client := &http.Client{Timeout: revocationTimeout, CheckRedirect: func(r *http.Request, via []*http.Request) error {
 		if len(via) >= 3 || (r.URL.Scheme != "http" && r.URL.Scheme != "https") {
@@ -100,8 +100,8 @@ func checkOnline(ctx context.Context, cred *keyring.Credential) error {
 	if len(tried) == 0 {
 		tried = append(tried, "the certificate names no OCSP responder and no CRL")
 	}
-	return fmt.Errorf("--check-revocation: the revocation status of %q (serial %s) could not be learnt (%s); nothing was signed; try again when they answer, or sign without --check-revocation",
-		cert.Subject, cert.SerialNumber.Text(16), strings.Join(tried, "; "))
+	return errorf("cli.sign.revocationUnknown", "--check-revocation: the revocation status of %[1]q (serial %[2]s) could not be learnt (%[3]s); nothing was signed; try again when they answer, or sign without --check-revocation",
+		cert.Subject.String(), cert.SerialNumber.Text(16), strings.Join(tried, "; "))
 }
 
 func httpOnly(u string) error {
@@ -194,6 +194,6 @@ func readCRL(ctx context.Context, client *http.Client, u string, cert, issuer *x
 type verdict = error
 
 func revokedOnline(cert *x509.Certificate, at time.Time, by string) error {
-	return fmt.Errorf("%w: the certificate %q (serial %s) was revoked on %s (%s says so); nothing was signed; use another certificate",
-		keyring.ErrRevoked, cert.Subject, cert.SerialNumber.Text(16), at.UTC().Format("2006-01-02 15:04 MST"), by)
+	return wrapf(keyring.ErrRevoked, "cli.sign.revoked", "%[1]v: the certificate %[2]q (serial %[3]s) was revoked on %[4]s (%[5]s says so); nothing was signed; use another certificate",
+		keyring.ErrRevoked, cert.Subject.String(), cert.SerialNumber.Text(16), at.UTC().Format("2006-01-02 15:04 MST"), by)
 }
