@@ -70,7 +70,7 @@ func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	action := map[string]string{"init": "init-ca", "issue": "issue", "export": "export-root"}[name]
 	if action == "" {
-		return usageError{fmt.Errorf("unknown CA action %q; use init, issue, export or revoke", name)}
+		return usageError{errorf("cli.cert.unknownCAAction", "unknown CA action %[1]q; use init, issue, export or revoke", name)}
 	}
 	return runAdminCert(ctx, append([]string{action}, args[1:]...), stdout, stderr)
 }
@@ -133,7 +133,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	need := func(name, v string) error {
 		if v == "" {
-			return usageError{fmt.Errorf("--%s is required for %s", name, action)}
+			return usageError{errorf("cli.cert.flagRequired", "--%[1]s is required for %[2]s", name, action)}
 		}
 		return nil
 	}
@@ -159,11 +159,11 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	case "disable", "enable", "assign":
 		if !strings.HasPrefix(positional, "pkcs11:") {
-			return usageError{fmt.Errorf("%s needs the credential's URI, e.g. signet admin cert %s 'pkcs11:token=acme;object=mary-2026'", action, action)}
+			return usageError{errorf("cli.cert.needsURI", "%[1]s needs the credential's URI, e.g. signet admin cert %[1]s 'pkcs11:token=acme;object=mary-2026'", action)}
 		}
 	default:
 		fmt.Fprint(stderr, localUsage("admin cert", adminCertUsage))
-		return usageError{fmt.Errorf("unknown action %q", action)}
+		return usageError{errorf("cli.unknownAction", "unknown action %[1]q", action)}
 	}
 	if action == "self-signed" || action == "init-ca" || action == "issue" {
 		if _, err := keyring.ParseSubject(*subject); err != nil {
@@ -196,19 +196,19 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if err := svc.AssignCredential(ctx, positional, *portal); err != nil {
 				return err
 			}
-			to := "Signet-wide"
+			to, shown := "Signet-wide", tr("cli.cert.signetWide", "Signet-wide")
 			if *portal != "" {
-				to = "portal " + *portal
+				to, shown = "portal "+*portal, tr("cli.cert.portal", "portal %[1]s", *portal)
 			}
 			svc.RecordAdminChange(ctx, "", positional, "signet admin cert assign: "+to+" (command line)")
-			fmt.Fprintf(stdout, "assigned %s to %s\n", positional, to)
+			fmt.Fprintln(stdout, tr("cli.cert.assigned", "assigned %[1]s to %[2]s", positional, shown))
 			return nil
 		}
 		if err := svc.SetCredentialDisabled(ctx, positional, action == "disable"); err != nil {
 			return err
 		}
 		svc.RecordAdminChange(ctx, "", positional, "signet admin cert "+action+" (command line)")
-		fmt.Fprintf(stdout, "%sd %s\n", action, positional)
+		fmt.Fprintln(stdout, tr("cli.cert."+action+"d", action+"d %[1]s", positional))
 		return nil
 	}
 	if err := commandLineTokens(cfg, *pinFile, *token, *keyURI, *caURI); err != nil {
@@ -253,7 +253,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if err := keyring.ExportRoot(c, *export); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "root certificate written to %s/root.pem and %s/root.der\n", *export, *export)
+			fmt.Fprintln(stdout, tr("cli.cert.rootWritten", "root certificate written to %[1]s/root.pem and %[1]s/root.der", *export))
 		}
 	case "issue":
 		c, err := k.Issue(ctx, *caURI, *token, *label, *subject, kt, *days)
@@ -292,7 +292,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err := keyring.ExportRoot(c, *dir); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "root certificate of %s written to %s/root.pem and %s/root.der\n", c.URI, *dir, *dir)
+		fmt.Fprintln(stdout, tr("cli.cert.rootOfWritten", "root certificate of %[1]s written to %[2]s/root.pem and %[2]s/root.der", c.URI, *dir))
 	}
 	return nil
 }
@@ -307,7 +307,7 @@ func certReadPEM(path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM CERTIFICATE block", path)
+		return nil, errorf("cli.cert.noPEM", "%[1]s holds no PEM CERTIFICATE block", path)
 	}
 	return certs, nil
 }
