@@ -54,7 +54,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 	switch action {
 	case "set":
 		if login == "" {
-			return usageError{errors.New("set needs a LOGIN: signet admin local-admin set LOGIN")}
+			return usageError{errorf("cli.localAdmin.setNeedsLogin", "set needs a LOGIN: signet admin local-admin set LOGIN")}
 		}
 		pw, err := readAdminPassword(*passwordFile, stderr, login)
 		if err != nil {
@@ -66,7 +66,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, tr("cli.localAdmin.set", "local administrator %[1]s set in %[2]s; sign in at %[3]s/admin", login, path, cfg.PublicURL))
 	case "remove":
 		if login == "" {
-			return usageError{errors.New("remove needs a LOGIN")}
+			return usageError{errorf("cli.localAdmin.removeNeedsLogin", "remove needs a LOGIN")}
 		}
 		if err := web.RemoveLocalAdmin(path, login); err != nil {
 			return err
@@ -91,7 +91,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 			fmt.Fprintln(stdout, l)
 		}
 	default:
-		return usageError{fmt.Errorf("unknown action %q; run `signet admin local-admin help`", action)}
+		return usageError{errorf("cli.localAdmin.unknownAction", "unknown action %[1]q; run `signet admin local-admin help`", action)}
 	}
 	return nil
 }
@@ -106,7 +106,7 @@ func readAdminPassword(file string, stderr io.Writer, login string) ([]byte, err
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
-			return nil, fmt.Errorf("no password in %s", from)
+			return nil, errorf("cli.localAdmin.noPassword", "no password in %[1]s", from)
 		}
 		return []byte(line), nil
 	}
@@ -132,7 +132,7 @@ func readAdminPassword(file string, stderr io.Writer, login string) ([]byte, err
 			return nil, fmt.Errorf("reading the password: %w", err)
 		}
 		if string(a) != string(b) {
-			return nil, errors.New("the two passwords differ; nothing was changed")
+			return nil, errorf("cli.localAdmin.differ", "the two passwords differ; nothing was changed")
 		}
 		return a, nil
 	}

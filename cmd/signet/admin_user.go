@@ -45,7 +45,7 @@ func (b bitrixFlag) Set(v string) error {
 	member, id, ok := strings.Cut(v, ":")
 	n, err := strconv.Atoi(id)
 	if !ok || member == "" || err != nil || n <= 0 {
-		return fmt.Errorf("%q: want MEMBER_ID:USER_ID, e.g. 3d906b2a32030386ccc7274d2313a01b:7", v)
+		return errorf("cli.user.bitrixID", "%[1]q: want MEMBER_ID:USER_ID, e.g. 3d906b2a32030386ccc7274d2313a01b:7", v)
 	}
 	b[member] = n
 	return nil
@@ -74,7 +74,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usageError{err}
 	}
 	if action != "list" && login == "" {
-		return usageError{fmt.Errorf("%s needs a LOGIN", action)}
+		return usageError{errorf("cli.user.needsLogin", "%[1]s needs a LOGIN", action)}
 	}
 	svc, closeFn, err := openIdentity(ctx, cfg)
 	if err != nil {
@@ -156,7 +156,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stdout, tr("cli.user.enrolLink", "valid until %[1]s (one hour), usable once; give it to %[2]s only", expires.UTC().Format(time.RFC3339), login))
 	case "map", "unmap":
 		if *credential == "" {
-			return usageError{fmt.Errorf("%s needs --credential URI", action)}
+			return usageError{errorf("cli.user.needsCredential", "%[1]s needs --credential URI", action)}
 		}
 		var u *identity.User
 		if action == "map" {
@@ -169,7 +169,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		printUser(stdout, u, *asJSON)
 	default:
-		return usageError{fmt.Errorf("unknown action %q; run `signet admin user help`", action)}
+		return usageError{errorf("cli.user.unknownAction", "unknown action %[1]q; run `signet admin user help`", action)}
 	}
 	return nil
 }
@@ -178,7 +178,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // new keys would not decrypt what the server stored.
 func openIdentity(ctx context.Context, cfg *config.Config) (*identity.Service, func(), error) {
 	if _, err := os.Stat(cfg.Security.SecretKeysFile); err != nil {
-		return nil, nil, fmt.Errorf("security.secret_keys_file %s: %w; start `signet serve` once (it creates it) or point to the server's file", cfg.Security.SecretKeysFile, err)
+		return nil, nil, wrapf(err, "cli.user.secretKeys", "security.secret_keys_file %[1]s: %[2]v; start `signet serve` once (it creates it) or point to the server's file", cfg.Security.SecretKeysFile, err)
 	}
 	keys, err := identity.LoadKeys(cfg.Security.SecretKeysFile)
 	if err != nil {
@@ -194,7 +194,7 @@ func openIdentity(ctx context.Context, cfg *config.Config) (*identity.Service, f
 	svc, err := identity.New(ctx, js, identity.Config{PublicURL: cfg.PublicURL, Keys: keys, Audit: w, Lookup: true})
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("%w; run `signet setup` or start a server", err)
+		return nil, nil, wrapf(err, "cli.bitrix24.noBucket", "%[1]v; run `signet setup` or start a server", err)
 	}
 	return svc, nc.Close, nil
 }

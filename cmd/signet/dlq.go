@@ -31,7 +31,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		fmt.Fprint(stdout, localUsage("dlq", dlqUsage+"\n"))
 		if len(args) == 0 {
-			return usageError{errors.New("missing subcommand: list, show, retry or purge")}
+			return usageError{errorf("cli.dlq.missing", "missing subcommand: list, show, retry or purge")}
 		}
 		return nil
 	}
@@ -51,29 +51,29 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	seqArg := func() (uint64, error) {
 		if len(pos) != 1 {
-			return 0, usageError{fmt.Errorf("%s needs one sequence number (see `signet dlq list`)", sub)}
+			return 0, usageError{errorf("cli.dlq.needsSeq", "%[1]s needs one sequence number (see `signet dlq list`)", sub)}
 		}
 		n, err := strconv.ParseUint(pos[0], 10, 64)
 		if err != nil || n == 0 {
-			return 0, usageError{fmt.Errorf("%q is not a sequence number (see `signet dlq list`)", pos[0])}
+			return 0, usageError{errorf("cli.dlq.notSeq", "%[1]q is not a sequence number (see `signet dlq list`)", pos[0])}
 		}
 		return n, nil
 	}
 	switch sub {
 	case "list", "purge":
 		if len(pos) > 0 || all {
-			return usageError{fmt.Errorf("%s takes no arguments", sub)}
+			return usageError{errorf("cli.dlq.noArgs", "%[1]s takes no arguments", sub)}
 		}
 	case "show":
 		if all {
-			return usageError{errors.New("show takes one sequence number, not --all")}
+			return usageError{errorf("cli.dlq.showAll", "show takes one sequence number, not --all")}
 		}
 	case "retry":
 		if all && len(pos) > 0 {
-			return usageError{errors.New("give either a sequence number or --all")}
+			return usageError{errorf("cli.dlq.seqOrAll", "give either a sequence number or --all")}
 		}
 	default:
-		return usageError{fmt.Errorf("unknown subcommand %q; use list, show, retry or purge", sub)}
+		return usageError{errorf("cli.dlq.unknown", "unknown subcommand %[1]q; use list, show, retry or purge", sub)}
 	}
 
 	// nats.url, or the embedded server of a running `signet serve` on the same data directory.
