@@ -242,13 +242,13 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		certPrint(stdout, "created", c)
+		certPrint(stdout, tr("cli.cert.created", "created"), c)
 	case "init-ca":
 		c, err := k.InitCA(ctx, *token, *label, *subject, kt, *days)
 		if err != nil {
 			return err
 		}
-		certPrint(stdout, "created CA", c)
+		certPrint(stdout, tr("cli.cert.createdCA", "created CA"), c)
 		if *export != "" {
 			if err := keyring.ExportRoot(c, *export); err != nil {
 				return err
@@ -260,7 +260,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		certPrint(stdout, "issued", c)
+		certPrint(stdout, tr("cli.cert.issued", "issued"), c)
 		registerIssued(ctx, cfg, c, stderr)
 		warnLoopbackRevocation(stderr, cfg)
 	case "import":
@@ -283,7 +283,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		certPrint(stdout, "imported", c)
+		certPrint(stdout, tr("cli.cert.imported", "imported"), c)
 	case "export-root":
 		c, err := k.Credential(ctx, *keyURI)
 		if err != nil {
@@ -316,28 +316,28 @@ func certStatus(c *keyring.Credential) string {
 	if err := c.CheckValid(time.Now()); err != nil {
 		switch {
 		case errors.Is(err, keyring.ErrExpired):
-			return "EXPIRED"
+			return tr("cli.cert.expired", "EXPIRED")
 		case errors.Is(err, keyring.ErrNotYetValid):
-			return "NOT YET VALID"
+			return tr("cli.cert.notYetValid", "NOT YET VALID")
 		}
-		return "INVALID"
+		return tr("cli.cert.invalid", "INVALID")
 	}
 	if left := time.Until(c.Certificate.NotAfter); left < worker.ExpiryWarning {
-		return fmt.Sprintf("EXPIRES IN %d DAYS", int(left.Hours()/24))
+		return tr("cli.cert.expiresIn", "EXPIRES IN %[1]v DAYS", int(left.Hours()/24))
 	}
-	return "valid"
+	return tr("cli.cert.valid", "valid")
 }
 
 func certPrint(w io.Writer, what string, c *keyring.Credential) {
-	fmt.Fprintf(w, "%s %s\n  subject:   %s\n  issuer:    %s\n  key:       %s (on token %s, not extractable)\n  valid:     %s … %s\n",
-		what, c.URI, c.Certificate.Subject, c.Certificate.Issuer, keyring.KeyDescription(c), c.Token,
-		c.Certificate.NotBefore.UTC().Format(time.DateOnly), c.Certificate.NotAfter.UTC().Format(time.DateOnly))
+	fmt.Fprint(w, tr("cli.cert.print", "%[1]s %[2]s\n  subject:   %[3]s\n  issuer:    %[4]s\n  key:       %[5]s (on token %[6]s, not extractable)\n  valid:     %[7]s … %[8]s\n",
+		what, c.URI, c.Certificate.Subject.String(), c.Certificate.Issuer.String(), keyring.KeyDescription(c), c.Token,
+		c.Certificate.NotBefore.UTC().Format(time.DateOnly), c.Certificate.NotAfter.UTC().Format(time.DateOnly)))
 	if len(c.Chain) > 0 {
 		names := make([]string, len(c.Chain))
 		for i, cc := range c.Chain {
 			names[i] = cc.Subject.String()
 		}
-		fmt.Fprintf(w, "  chain:     %s\n", strings.Join(names, " → "))
+		fmt.Fprintln(w, tr("cli.cert.chain", "  chain:     %[1]s", strings.Join(names, " → ")))
 	}
 }
 

@@ -354,12 +354,12 @@ func showJob(ctx context.Context, js jetstream.JetStream, stream, job string, as
 	if asJSON {
 		return writeJSON(w, events)
 	}
-	fmt.Fprintf(w, "Job %s", job)
+	fmt.Fprint(w, tr("cli.audit.job", "Job %[1]s", job))
 	if p := events[0].Portal; p != "" {
-		fmt.Fprintf(w, ", portal %s", p)
+		fmt.Fprint(w, tr("cli.audit.portal", ", portal %[1]s", p))
 	}
 	if b := events[0].BatchID; b != "" {
-		fmt.Fprintf(w, ", batch %s", b)
+		fmt.Fprint(w, tr("cli.audit.batch", ", batch %[1]s", b))
 	}
 	fmt.Fprintln(w)
 	for _, e := range events {
