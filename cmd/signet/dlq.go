@@ -117,8 +117,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *asJSON {
 			return writeJSON(stdout, newDeadLetter(l, true))
 		}
-		fmt.Fprintf(stdout, "seq:        %d\ntime:       %s\nsubject:    %s\nstream:     %s (seq %d)\njob:        %s\ndeliveries: %d\nreason:     %s\n\n%s\n",
-			l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, l.Stream, l.OrigSeq, orDash(l.JobID), l.Deliveries, l.Reason, redact(pretty(l.Data)))
+		fmt.Fprint(stdout, tr("cli.dlq.show", "seq:        %[1]v\ntime:       %[2]s\nsubject:    %[3]s\nstream:     %[4]s (seq %[5]v)\njob:        %[6]s\ndeliveries: %[7]v\nreason:     %[8]s\n\n",
+			l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, l.Stream, l.OrigSeq, orDash(l.JobID), l.Deliveries, l.Reason))
+		fmt.Fprintln(stdout, redact(pretty(l.Data)))
 		return nil
 	case "retry":
 		results, err := worker.LookupResults(ctx, js)
