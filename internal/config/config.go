@@ -139,6 +139,12 @@ type Config struct {
 		RobotCode      string        `yaml:"robot_code"`
 		WebhookURLFile string        `yaml:"webhook_url_file"`
 	} `yaml:"bitrix24"`
+	// Requests are the requests to sign a robot makes when its signer needs a code and got none
+	// (issue 19, producer/requests): how long one waits, and how often the intake ends those past it.
+	Requests struct {
+		Deadline      time.Duration `yaml:"deadline"`
+		SweepInterval time.Duration `yaml:"sweep_interval"`
+	} `yaml:"requests"`
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
 		AdminTokenFile string `yaml:"admin_token_file"`
@@ -228,6 +234,8 @@ func Defaults() *Config {
 	c.Bitrix24.OverloadPause = 30 * time.Minute
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
+	c.Requests.Deadline = 72 * time.Hour
+	c.Requests.SweepInterval = time.Minute
 	c.Security.JobTTL = 24 * time.Hour
 	c.Signing.TimeZone = "UTC"
 	c.Security.LoginMaxFailures = 5
@@ -370,6 +378,8 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.overload_pause", "how long every Signet process stops calling a portal that answered OVERLOAD_LIMIT (blocked by Bitrix24 support); its callbacks wait", &c.Bitrix24.OverloadPause},
 		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
+		{"requests.deadline", "how long a request to sign waits for its signer when the robot names no deadline; then the robot completes with outcome expired (at most 2160h)", &c.Requests.Deadline},
+		{"requests.sweep_interval", "how often the intake ends the requests to sign past their deadline", &c.Requests.SweepInterval},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
 		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
 		{"security.admin_passwords_file", "local administrators of the /admin control panel, LOGIN:Argon2id hash lines written by `signet admin local-admin set` (default <data_dir>/admin.passwords)", &c.Security.AdminPasswordsFile},
@@ -591,6 +601,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Archive.RenewBefore <= 0 {
 		errs = append(errs, fmt.Errorf("archive.renew_before %s: use a positive duration (8760h, a year, is the default)", c.Archive.RenewBefore))
+	}
+	if c.Requests.Deadline <= 0 || c.Requests.Deadline > 2160*time.Hour {
+		errs = append(errs, fmt.Errorf("requests.deadline: %s; give a duration from 1s to 2160h (90 days)", c.Requests.Deadline))
+	}
+	if c.Requests.SweepInterval <= 0 {
+		errs = append(errs, fmt.Errorf("requests.sweep_interval: %s; give a positive duration such as 1m", c.Requests.SweepInterval))
 	}
 	if _, err := i18n.LoadZone(c.Signing.TimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("signing.time_zone: %w", err))
