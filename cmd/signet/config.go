@@ -43,7 +43,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	}
 	fmt.Fprint(stderr, localUsage("config", configUsage))
-	return usageError{fmt.Errorf("unknown action %q; use print or check", action)}
+	return usageError{errorf("cli.config.unknownAction", "unknown action %[1]q; use print or check", action)}
 }
 
 // printSettings prints every setting as a Markdown table.
