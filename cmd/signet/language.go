@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,7 +72,7 @@ func lookup(key, want, format string, args []any) string {
 		untranslated.Store(key, format)
 		return want
 	}
-	if got := i18n.For(i18n.Fallback).T(key, args...); got != want {
+	if got := i18n.For(i18n.Fallback).T(key, args...); ungrouped(got) != ungrouped(want) {
 		drifted.Store(key, [2]string{want, got})
 	}
 	if english() {
@@ -89,6 +90,17 @@ func plural(key string, n int, args ...any) string {
 		return fmt.Sprint(append([]any{key, n}, args...)...)
 	}
 	return lang().T(key, append([]any{n}, args...)...)
+}
+
+// thousands is a digit group separator: the catalogue's printer writes 12,345 where fmt writes 12345.
+var thousands = regexp.MustCompile(`(\d),(\d{3})\b`)
+
+// ungrouped is s without digit group separators, for comparing the catalogue's English with the code's.
+func ungrouped(s string) string {
+	for thousands.MatchString(s) {
+		s = thousands.ReplaceAllString(s, "$1$2")
+	}
+	return s
 }
 
 // errorf is an error worded for people: its Error() is in the CLI's language, and inEnglish(err) is
