@@ -19,6 +19,7 @@ import (
 var lessWalkedCommands = [][]string{
 	{"admin", "ca", "revoke"}, {"admin", "cert", "enable"}, {"admin", "cert", "assign"},
 	{"admin", "user", "disable"}, {"admin", "user", "delete"}, {"admin", "user", "unmap"},
+	{"admin", "keys"}, {"admin", "keys", "rotate"}, {"admin", "bitrix24", "add"}, {"admin", "bitrix24", "allowed"},
 }
 
 // cliMessages runs every command's --help (and the plain usages) and returns the keys the catalogue
