@@ -251,7 +251,7 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 	record := func(detail, member string) {
 		if err := w.Record(ctx, contracts.AuditEvent{Action: contracts.AuditAdminChange, Portal: member,
 			Outcome: contracts.AuditOK, Detail: "by the command line (signet admin bitrix24): " + detail}); err != nil {
-			fmt.Fprintf(stdout, "warning: the audit trail did not record this change: %v\n", err)
+			fmt.Fprintln(stdout, tr("cli.bitrix24.auditWarning", "warning: the audit trail did not record this change: %[1]v", err))
 		}
 	}
 	switch action {
@@ -261,7 +261,7 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 		}
 		n, _ := portals.NormalizeDomain(domain)
 		record("portal allowed: "+n, "")
-		fmt.Fprintf(stdout, "%s allowed on every intake; install the application on the portal now (handler %s/bitrix24/install)\n", n, cfg.PublicURL)
+		fmt.Fprintln(stdout, tr("cli.bitrix24.allowedNow", "%[1]s allowed on every intake; install the application on the portal now (handler %[2]s/bitrix24/install)", n, cfg.PublicURL))
 	case "remove":
 		member, err := reg.RemoveDomain(ctx, domain)
 		if err != nil {
@@ -270,12 +270,12 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 		n, _ := portals.NormalizeDomain(domain)
 		record("portal removed: "+n, member)
 		if member != "" {
-			fmt.Fprintf(stdout, "%s removed; portal %s and its tokens deleted\n", n, member)
+			fmt.Fprintln(stdout, tr("cli.bitrix24.removedPortal", "%[1]s removed; portal %[2]s and its tokens deleted", n, member))
 		} else {
-			fmt.Fprintf(stdout, "%s removed (it had not installed Signet)\n", n)
+			fmt.Fprintln(stdout, tr("cli.bitrix24.removed", "%[1]s removed (it had not installed Signet)", n))
 		}
 		if _, static := producer.PortalOrigin(cfg.Bitrix24.Portals, portals.DomainHost(n)); static {
-			fmt.Fprintf(stdout, "%s is also in bitrix24.portals: remove it there, or the next intake start allows it again\n", n)
+			fmt.Fprintln(stdout, tr("cli.bitrix24.stillConfigured", "%[1]s is also in bitrix24.portals: remove it there, or the next intake start allows it again", n))
 		}
 	case "allowed":
 		out, err := reg.AllowedPortals(ctx)
@@ -286,7 +286,7 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DOMAIN\tINSTALLED AS")
+		fmt.Fprintln(tw, tr("cli.bitrix24.allowedHeader", "DOMAIN\tINSTALLED AS"))
 		for _, e := range out {
 			fmt.Fprintf(tw, "%s\t%s\n", e.Domain, cmp.Or(e.MemberID, "-"))
 		}
