@@ -109,6 +109,21 @@ func openDialog(t *testing.T, f *fixture, userID, dealID int, mutate func(*http.
 	return resp, string(b)
 }
 
+// openForm opens the dialog of deal dealID for user userID, which must answer 200, and returns the
+// page and its hidden fields (ctx, csrf).
+func openForm(t *testing.T, f *fixture, userID, dealID int) (page string, hidden map[string]string) {
+	t.Helper()
+	resp, page := openDialog(t, f, userID, dealID, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dialog: %d", resp.StatusCode)
+	}
+	hidden = map[string]string{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+		hidden[m[1]] = m[2]
+	}
+	return page, hidden
+}
+
 func submit(t *testing.T, f *fixture, form url.Values) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.PostForm(f.srv.URL+"/bitrix24/placement/sign", form)
@@ -242,14 +257,7 @@ func TestPlacementRefusals(t *testing.T) {
 	if resp, page := openDialog(t, f, 99, 43, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "not a Signet user") {
 		t.Errorf("unknown viewer: HTTP %d %s", resp.StatusCode, page)
 	}
-	resp, page := openDialog(t, f, 7, 43, nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("dialog: %d", resp.StatusCode)
-	}
-	hidden := map[string]string{}
-	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
-		hidden[m[1]] = m[2]
-	}
+	page, hidden := openForm(t, f, 7, 43)
 	doc := optionRe.FindStringSubmatch(page)[1]
 	st, out := submit(t, f, url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {doc}, "credential": {cred},
 		"otp": {"123456"}, "visible": {"Y"}, "page": {"last"}, "position": {"bottom-left"}})
