@@ -71,6 +71,15 @@ func uploading(t *testing.T, srv *httptest.Server, client string, n int) {
 // uploadFrom posts data as the verification form does, as client address from ("": the test's own).
 func uploadFrom(t *testing.T, srv *httptest.Server, from, name string, data []byte) (int, string) {
 	t.Helper()
+	req := uploadRequest(srv, name, data)
+	if from != "" {
+		req.Header.Set("X-Forwarded-For", from)
+	}
+	return answerPage(t, req)
+}
+
+// uploadRequest is the verification form's POST of data as the file name, from the page itself.
+func uploadRequest(srv *httptest.Server, name string, data []byte) *http.Request {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, _ := mw.CreateFormFile("pdf", name)
@@ -79,10 +88,7 @@ func uploadFrom(t *testing.T, srv *httptest.Server, from, name string, data []by
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/verify", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Origin", srv.URL)
-	if from != "" {
-		req.Header.Set("X-Forwarded-For", from)
-	}
-	return answerPage(t, req)
+	return req
 }
 
 // uploadStream posts the verification form with a file part that write fills as it goes, sent

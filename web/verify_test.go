@@ -16,6 +16,14 @@ func upload(t *testing.T, srv *httptest.Server, name string, data []byte) (int, 
 	return uploadFrom(t, srv, "", name, data)
 }
 
+// uploadIn is upload from a browser that asks for the language lang (Accept-Language).
+func uploadIn(t *testing.T, srv *httptest.Server, lang, name string, data []byte) (int, string) {
+	t.Helper()
+	req := uploadRequest(srv, name, data)
+	req.Header.Set("Accept-Language", lang)
+	return answerPage(t, req)
+}
+
 // The verification page judges signatures made by another tool (poppler's pdfsig corpus file): the
 // digest is intact, and a certificate nobody here trusts is said to be untrusted, not "valid".
 func TestVerifyPage(t *testing.T) {
