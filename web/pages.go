@@ -71,6 +71,8 @@ type Config struct {
 	// TrustAnchors are the roots the verification page trusts (verify.trust_anchors), exactly as
 	// `signet verify --trust` does; none means the system's roots.
 	TrustAnchors []*x509.Certificate
+	// Mail sends enrolment links by e-mail (internal/mail.Sender, the mail.* settings); nil: no e-mail.
+	Mail Mailer
 	// Audit records every change made in the control panel; nil logs the change instead.
 	Audit Recorder
 	// Sign-in limits (throttle.go); zero takes the Default… constant. LoginMaxPerAddress < 0 turns
@@ -142,6 +144,8 @@ func (p *Pages) Routes(mux routes.Mux) {
 	mux.HandleFunc("POST /verify", p.verifyUpload)
 
 	mux.HandleFunc("POST /admin/bitrix24", p.portalAdminPage)
+	mux.HandleFunc("POST /admin/bitrix24/enrol", p.appConfirm)
+	mux.HandleFunc("GET /admin/bitrix24/users", p.admin(p.employeeSearch))
 	mux.HandleFunc("POST /admin/portal-session", p.portalSession)
 	mux.HandleFunc("GET /admin/login", p.loginForm)
 	mux.HandleFunc("POST /admin/login", p.login)
@@ -230,19 +234,26 @@ func (p *Pages) renderFramed(w http.ResponseWriter, r *http.Request, status int,
 		http.Error(w, l.T("web.page.renderFailed"), http.StatusInternalServerError)
 		return
 	}
+	// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the page's own
+	// forms, and the Origin check could not tell them from a forged one.
+	writePage(w, status, "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'",
+		frameAncestors, "same-origin", buf)
+}
+
+// writePage writes an HTML page with its policy (csp, without frame-ancestors), the sources that
+// may frame it and the headers every page carries: no sniffing, no caching.
+func writePage(w http.ResponseWriter, status int, csp, frameAncestors, referrer string, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors "+frameAncestors+"; base-uri 'none'")
+	h.Set("Content-Security-Policy", csp+"; frame-ancestors "+frameAncestors+"; base-uri 'none'")
 	if frameAncestors == "'none'" {
 		h.Set("X-Frame-Options", "DENY")
 	}
-	// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the page's own
-	// forms, and the Origin check could not tell them from a forged one.
-	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Referrer-Policy", referrer)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf)
+	_, _ = w.Write(body)
 }
 
 // renderPage executes the page name in the language of l. Title, Notice and Error that are catalogue

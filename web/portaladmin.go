@@ -78,8 +78,8 @@ func (p *Pages) portalAdminPage(w http.ResponseWriter, r *http.Request) {
 	}
 	login := fmt.Sprintf("user %v of %s", me.ID, portal.Auth.Domain)
 	if !admin {
-		p.log.Info("portal administrator sign-in refused: not a portal administrator", zap.String("admin", login))
-		fail(http.StatusForbidden, "web.portaladmin.notAdmin")
+		// An employee: recognised and, if allowed, enrolled right here (selfenrol.go).
+		p.employeePage(w, r, portal, frame, authID, bitrixUserID(me.ID))
 		return
 	}
 	kv, err := p.bucket(ctx)

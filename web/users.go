@@ -38,7 +38,7 @@ type usersData struct {
 
 type addUserForm struct {
 	Login, Description, MemberID, BitrixID, Credential string
-	OTPDisabled                                        bool
+	OTPDisabled, SelfEnrol                             bool
 }
 
 type credOption struct{ URI, Label string }
@@ -98,8 +98,9 @@ func (p *Pages) renderUsers(w http.ResponseWriter, r *http.Request, s *session, 
 func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 	f := addUserForm{Login: strings.TrimSpace(r.PostFormValue("login")), Description: strings.TrimSpace(r.PostFormValue("description")),
 		MemberID: r.PostFormValue("member_id"), BitrixID: strings.TrimSpace(r.PostFormValue("bitrix_id")),
-		Credential: r.PostFormValue("credential"), OTPDisabled: r.PostFormValue("otp_disabled") == "on"}
-	u := identity.User{Login: f.Login, Description: f.Description, OTPDisabled: f.OTPDisabled}
+		Credential: r.PostFormValue("credential"), OTPDisabled: r.PostFormValue("otp_disabled") == "on",
+		SelfEnrol: r.PostFormValue("self_enrol") == "on"}
+	u := identity.User{Login: f.Login, Description: f.Description, OTPDisabled: f.OTPDisabled, SelfEnrol: f.SelfEnrol}
 	if !s.wide() {
 		// A portal administrator adds users of their own portal only, linked to a user id there.
 		if f.MemberID == "" {
@@ -142,6 +143,7 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 
 type userData struct {
 	User        *identity.User
+	Mail        bool // an enrolment link can be e-mailed (people.go)
 	Portals     []portalOption
 	Credentials []credOption // the tokens' credentials not yet mapped
 	Mapped      []mappedCred
@@ -185,7 +187,8 @@ func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, s *session, l
 		p.renderUsers(w, r, s, http.StatusInternalServerError, addUserForm{}, err.Error())
 		return
 	}
-	d := userData{User: u, Portals: p.portalOptions(r, s), Link: x.Link, LinkExpires: x.Expires}
+	d := userData{User: u, Portals: p.portalOptions(r, s), Link: x.Link, LinkExpires: x.Expires,
+		Mail: p.cfg.Mail != nil && strings.Contains(u.Login, "@")}
 	domains := map[string]string{}
 	for _, pt := range d.Portals {
 		domains[pt.MemberID] = pt.Domain
@@ -229,6 +232,9 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 	// Another portal's user answers as a missing one, before anything is read from the form.
 	if _, err := p.scopedUser(ctx, s, login); err != nil {
 		p.renderUser(w, r, s, login, identityStatus(err), userExtra{})
+		return
+	}
+	if p.peopleAction(w, r, s, login, action) { // people.go
 		return
 	}
 	switch action {

@@ -390,14 +390,7 @@ func (p *Portal) timelineCommentList(_ *callCtx, params map[string]any) (any, *a
 			slices.Reverse(all)
 		}
 	}
-	start, _ := toInt(mustParam(params, "start"))
-	start = min(max(start, 0), len(all))
-	end := min(start+listPage, len(all))
-	next := 0
-	if end < len(all) {
-		next = end
-	}
-	return listResult{items: all[start:end], total: len(all), next: next}, nil
+	return pageOf(all, params), nil
 }
 
 // listPage is the page size of every Bitrix24 list method.

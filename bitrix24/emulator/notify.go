@@ -1,6 +1,9 @@
 package emulator
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // imNotifySystemAdd and imNotifyPersonalAdd are im.notify.system.add and im.notify.personal.add
 // (bitrix24-people-notes.md §1): the same parameters, USER_ID and MESSAGE (trimmed) required,
@@ -9,14 +12,17 @@ import "strings"
 // Only an application may call them (session auth answers WRONG_AUTH_TYPE; the emulator has no
 // session auth).
 func (p *Portal) imNotifySystemAdd(c *callCtx, params map[string]any) (any, *apiError) {
-	return p.imNotify(params, 0)
+	return p.imNotify(c, params, 0)
 }
 
 func (p *Portal) imNotifyPersonalAdd(c *callCtx, params map[string]any) (any, *apiError) {
-	return p.imNotify(params, c.userID)
+	return p.imNotify(c, params, c.userID)
 }
 
-func (p *Portal) imNotify(params map[string]any, from int) (any, *apiError) {
+// maxAttach is the ATTACH limit of im.notify.* (bitrix24-people-notes.md §1: 30 KB).
+const maxAttach = 30 << 10
+
+func (p *Portal) imNotify(c *callCtx, params map[string]any, from int) (any, *apiError) {
 	uid, ok := toInt(mustParam(params, "USER_ID"))
 	if !ok || uid <= 0 {
 		return nil, &apiError{status: 400, code: "USER_ID_EMPTY", desc: "Recipient ID can't be empty"}
@@ -24,6 +30,25 @@ func (p *Portal) imNotify(params map[string]any, from int) (any, *apiError) {
 	msg := strings.TrimSpace(paramString(params, "MESSAGE"))
 	if msg == "" {
 		return nil, &apiError{status: 400, code: "MESSAGE_EMPTY", desc: "Message text can't be empty"}
+	}
+	// Through a webhook, TAG and SUB_TAG need CLIENT_ID (same reference).
+	if !c.appContext && (paramString(params, "TAG") != "" || paramString(params, "SUB_TAG") != "") && paramString(params, "CLIENT_ID") == "" {
+		return nil, errArg("TAG and SUB_TAG through a webhook need CLIENT_ID")
+	}
+	if a, ok := param(params, "ATTACH"); ok && a != nil {
+		raw, _ := a.(string)
+		if raw == "" {
+			b, err := json.Marshal(a)
+			if err != nil {
+				return nil, &apiError{status: 400, code: "ATTACH_ERROR", desc: "Incorrect attach params"}
+			}
+			raw = string(b)
+		} else if !json.Valid([]byte(raw)) {
+			return nil, &apiError{status: 400, code: "ATTACH_ERROR", desc: "Incorrect attach params"}
+		}
+		if len(raw) > maxAttach {
+			return nil, &apiError{status: 400, code: "ATTACH_OVERSIZE", desc: "You have exceeded the maximum allowable size of attach"}
+		}
 	}
 	n := Notification{ID: p.newIDLocked(), UserID: uid, Message: msg, Out: paramString(params, "MESSAGE_OUT"),
 		Tag: paramString(params, "TAG"), From: from}

@@ -28,7 +28,7 @@ func methodScope(name string) string {
 		return "crm"
 	case strings.HasPrefix(name, "im."):
 		return "im"
-	case name == "user.get":
+	case name == "user.get", name == "user.search":
 		return "user_brief" // or the wider user_basic or user (bitrix24-people-notes.md §2)
 	}
 	return ""

@@ -39,16 +39,7 @@ func (p *Portal) isAdmin(uid int) bool {
 // LANG, APP_SID; form AUTH_ID (a fresh token of userID), AUTH_EXPIRES, REFRESH_ID, SERVER_ENDPOINT,
 // member_id, status, PLACEMENT=DEFAULT. No APPLICATION_TOKEN: the application must not need it here.
 func (p *Portal) InstallPageRequest(ctx context.Context, handlerURL string, userID int) (*http.Request, error) {
-	p.mu.Lock()
-	a := p.newAuthLocked(userID)
-	domain, scheme := p.domain, p.scheme
-	p.mu.Unlock()
-	form := url.Values{
-		"AUTH_ID": {a.AccessToken}, "AUTH_EXPIRES": {"3600"}, "REFRESH_ID": {a.RefreshToken},
-		"SERVER_ENDPOINT": {scheme + "://" + domain + "/oauth/rest/"}, "member_id": {p.cfg.MemberID}, "status": {"L"},
-		"PLACEMENT": {"DEFAULT"}, "PLACEMENT_OPTIONS": {"{}"},
-	}
-	return p.appRequest(ctx, handlerURL, scheme, domain, form)
+	return p.AppPageRequest(ctx, handlerURL, userID, "")
 }
 
 // Placements returns code → handler URLs of the bound placements.

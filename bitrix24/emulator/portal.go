@@ -45,7 +45,10 @@ type Config struct {
 	Language string
 	// TimeZones are the users' TIME_ZONE as user.get answers it (IANA names, "Europe/Moscow"); a user
 	// not named has "", as a real user who never chose a zone.
-	TimeZones  map[int]string
+	TimeZones map[int]string
+	// Users are the portal's employees as user.get and user.search know them (people.go), besides
+	// AdminUserID, who is always there.
+	Users      []User
 	RatePerSec float64 // leaky bucket drain per second (reference §8.1); 0 = no limit
 	Burst      int     // bucket size; 0 = no limit
 	Log        *zap.Logger

@@ -79,6 +79,7 @@ func (p *Portal) methods() map[string]method {
 		"im.notify.system.add":               p.imNotifySystemAdd,
 		"im.notify.personal.add":             p.imNotifyPersonalAdd,
 		"crm.documentgenerator.document.get": p.docGenGet,
+		"user.search":                        p.userSearch,
 		"app.info":                           p.appInfo,
 		"user.current":                       p.userCurrent,
 		"user.admin":                         p.userAdmin,

@@ -21,7 +21,13 @@ func (p *Portal) userGet(_ *callCtx, params map[string]any) (any, *apiError) {
 	}
 	out := make([]any, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, map[string]any{"ID": strconv.Itoa(id), "ACTIVE": true, "NAME": "User", "LAST_NAME": strconv.Itoa(id),
+		name, last := "User", strconv.Itoa(id)
+		for _, u := range p.cfg.Users { // an employee of Config.Users answers with their names (people.go)
+			if u.ID == id {
+				name, last = u.Name, u.LastName
+			}
+		}
+		out = append(out, map[string]any{"ID": strconv.Itoa(id), "ACTIVE": true, "NAME": name, "LAST_NAME": last,
 			"TIME_ZONE": p.cfg.TimeZones[id]})
 	}
 	return out, nil

@@ -148,6 +148,12 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		fmt.Fprintln(stdout, tr("cli.user.deleted", "deleted %[1]s", login))
 	case "enrol":
+		// Without a public_url of its own, the link goes on the running server's (issue 19).
+		if cfg.PublicURL == "http://"+cfg.Listen {
+			if _, err := svc.UseAnnouncedPublicURL(ctx); err != nil {
+				return err
+			}
+		}
 		link, expires, err := svc.StartEnrolment(ctx, login)
 		if err != nil {
 			return err

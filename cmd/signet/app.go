@@ -224,6 +224,10 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		if err != nil {
 			return nil, err
 		}
+		// Where enrolment links are answered, for `signet admin user enrol` (identity/publicurl.go).
+		if err := a.identity.AnnouncePublicURL(ctx); err != nil {
+			log.Warn("enrolment links printed by the CLI will use its own public_url", zap.Error(err))
+		}
 	}
 	return a, nil
 }

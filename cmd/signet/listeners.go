@@ -16,6 +16,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/internal/mail"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/keyring/keyadmin"
 	"github.com/signet-b24/signet/producer"
@@ -71,7 +72,8 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		web.New(a.loginLimits(web.Config{Identity: a.identity, Keys: a.keyAdmin, Portals: a.portals, Bitrix: a.b24, JS: a.js,
 			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile, Admins: a.admins,
 			Verify: a.verifyLimits(), TrustAnchors: a.trust,
-			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit})).Routes(mux)
+			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit,
+			Mail: a.mailer()})).Routes(mux)
 		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
 	}
 	// The internal CA's CRL and OCSP responder where its key is (issue 17 must 3); an intake without
@@ -218,3 +220,17 @@ func (a *app) listener(name string) *served {
 }
 
 func metricsURLFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "metrics.url") }
+
+// mailer is the SMTP sender of the mail.* settings, or nil (web.Config.Mail) when mail.smtp_host is
+// empty or the settings cannot work; the latter is logged once at start, saying what to fix.
+func (a *app) mailer() web.Mailer {
+	if a.cfg.Mail.SMTPHost == "" {
+		return nil
+	}
+	s, err := mail.New(mail.Config{SMTPHost: a.cfg.Mail.SMTPHost, From: a.cfg.Mail.From, TLS: a.cfg.Mail.TLS, CredentialsFile: a.cfg.Mail.CredentialsFile})
+	if err != nil {
+		a.log.Error("e-mail is off", zap.Error(err))
+		return nil
+	}
+	return s
+}

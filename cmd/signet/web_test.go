@@ -301,16 +301,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	}
 	// The deal card is answered by the browser itself at the portal's own origin, because the Sign
 	// dialog may be framed by the portal only (CSP frame-ancestors).
-	paused := chromedp.Events(b, fetch.RequestPaused)
-	go func() {
-		for ev, err := range paused {
-			if err != nil {
-				return
-			}
-			_, _ = chromedp.Call(b, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 200,
-				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}}, Body: page.Bytes()})
-		}
-	}()
+	answerPaused(b, page.Bytes)
 	if _, err := chromedp.Call(b, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: dealURL}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,13 @@ type Config struct {
 		// a Kubernetes Secret or a systemd credential reaches Signet as a file, never the environment.
 		CredentialsFile string `yaml:"credentials_file"`
 	} `yaml:"storage"`
+	// Mail is the SMTP server that sends enrolment links by e-mail (internal/mail, issue 19).
+	Mail struct {
+		SMTPHost        string `yaml:"smtp_host"`
+		From            string `yaml:"from"`
+		TLS             string `yaml:"tls"`
+		CredentialsFile string `yaml:"credentials_file"`
+	} `yaml:"mail"`
 	Worker struct {
 		Interactive int           `yaml:"interactive"`
 		Batch       int           `yaml:"batch"`
@@ -206,6 +213,7 @@ func Defaults() *Config {
 	c.NATS.Provision = true
 	c.NATS.Port = -1
 	c.Storage.Retention = 14 * 24 * time.Hour
+	c.Mail.TLS = "starttls"
 	c.Storage.LinkTTL = 7 * 24 * time.Hour
 	c.Worker.Interactive = 8
 	c.Worker.Batch = 4
@@ -341,6 +349,10 @@ func (c *Config) Settings() []Setting {
 		{"storage.retention", "how long signed artefacts are kept", &c.Storage.Retention},
 		{"storage.link_ttl", "validity of download links returned to Bitrix24 (at most 168h, S3's limit)", &c.Storage.LinkTTL},
 		{"storage.credentials_file", "file of SIGNET_S3_ACCESS_KEY=… and SIGNET_S3_SECRET_KEY=… lines (empty: those environment variables)", &c.Storage.CredentialsFile},
+		{"mail.smtp_host", "SMTP server (host:port) that sends enrolment links by e-mail (empty: no e-mail)", &c.Mail.SMTPHost},
+		{"mail.from", "sender address of Signet's e-mail, e.g. Signet <signet@example.com>", &c.Mail.From},
+		{"mail.tls", "starttls (port 587), tls (port 465) or none (a server on this host only)", &c.Mail.TLS},
+		{"mail.credentials_file", "file of SIGNET_MAIL_USER=… and SIGNET_MAIL_PASSWORD=… lines (empty: no SMTP authentication)", &c.Mail.CredentialsFile},
 		{"worker.interactive", "concurrent jobs from robots and the Sign button", &c.Worker.Interactive},
 		{"worker.batch", "concurrent jobs from bulk batches", &c.Worker.Batch},
 		{"worker.callbacks", "callbacks in hand at once; their REST commands share batch requests, so 25–64 keeps batches full (at most 64)", &c.Worker.Callbacks},
@@ -559,6 +571,12 @@ func (c *Config) fill() {
 // Validate refuses settings that cannot work, saying which and why.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Mail.TLS != "starttls" && c.Mail.TLS != "tls" && c.Mail.TLS != "none" {
+		errs = append(errs, fmt.Errorf("mail.tls %q: use starttls, tls or none", c.Mail.TLS))
+	}
+	if c.Mail.SMTPHost != "" && c.Mail.From == "" {
+		errs = append(errs, errors.New("mail.smtp_host is set without mail.from: set the sender address"))
+	}
 	if c.Storage.LinkTTL > 7*24*time.Hour || c.Storage.LinkTTL <= 0 {
 		errs = append(errs, fmt.Errorf("storage.link_ttl %s: download links are valid between 1s and 168h (S3 presigned URL limit)", c.Storage.LinkTTL))
 	}

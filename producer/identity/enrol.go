@@ -69,6 +69,18 @@ func (s *Service) StartEnrolment(ctx context.Context, login string) (string, tim
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	token, expires, err := s.startEnrolment(ctx, u)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return s.EnrolmentURL(token), expires, nil
+}
+
+// EnrolmentURL is the link of an enrolment token on the public address (Config.PublicURL).
+func (s *Service) EnrolmentURL(token string) string { return s.cfg.PublicURL + "/enrol/" + token }
+
+// startEnrolment stores a fresh pending secret for u and returns the link's token.
+func (s *Service) startEnrolment(ctx context.Context, u *User) (string, time.Time, error) {
 	if u.Disabled {
 		return "", time.Time{}, fmt.Errorf("enrolment for %q refused: %w; enable the account first", u.Login, ErrUserDisabled)
 	}
@@ -102,7 +114,7 @@ func (s *Service) StartEnrolment(ctx context.Context, login string) (string, tim
 	s.log.Info("OTP enrolment link created", zapLogin(u.Login), zap.String("enrolment", enrolID(hash)), zap.Time("expires", rec.Expires))
 	s.audit(ctx, contracts.AuditEvent{Action: contracts.AuditEnrolment, Login: rec.Login, Outcome: contracts.AuditOK,
 		Detail: "enrolment link created, valid until " + rec.Expires.Format(time.RFC3339)})
-	return s.cfg.PublicURL + "/enrol/" + token, rec.Expires, nil
+	return token, rec.Expires, nil
 }
 
 // loadEnrolment returns the record of a link that may still be used, with its revision.

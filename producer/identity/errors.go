@@ -24,6 +24,8 @@ var (
 	ErrEnrolmentExpired    = errors.New("enrolment link has expired")
 	ErrEnrolmentUsed       = errors.New("enrolment link has already been used")
 	ErrEnrolmentSuperseded = errors.New("enrolment link was replaced by a newer one")
+	ErrSelfEnrolForbidden  = errors.New("enrolment inside Bitrix24 is not allowed for this user")
+	ErrAlreadyEnrolled     = errors.New("an authenticator is already enrolled")
 
 	// Credentials.
 	ErrCredentialNotMapped = errors.New("credential not mapped to the user")

@@ -22,6 +22,9 @@ type User struct {
 	Description string         `json:"description,omitempty"`
 	BitrixIDs   map[string]int `json:"bitrix_ids,omitempty"`
 	OTPDisabled bool           `json:"otp_disabled"`
+	// SelfEnrol lets the user enrol an authenticator from inside Bitrix24 (the application's page,
+	// selfenrol.go) instead of through a link an administrator sends: issue 19 must 5.
+	SelfEnrol bool `json:"self_enrol,omitempty"`
 	// Credentials are the PKCS#11 URIs of the keys the user may sign with; DefaultCredential is used
 	// when a request names none.
 	Credentials       []string  `json:"credentials,omitempty"`
@@ -324,4 +327,9 @@ func (s *Service) SetDisabled(ctx context.Context, login string, disabled bool) 
 // SetOTPDisabled switches the OTP requirement off (true) or on (false) for a user.
 func (s *Service) SetOTPDisabled(ctx context.Context, login string, off bool) (*User, error) {
 	return s.UpdateUser(ctx, login, func(u *User) error { u.OTPDisabled = off; return nil })
+}
+
+// SetSelfEnrol allows (true) or forbids the user to enrol their authenticator inside Bitrix24.
+func (s *Service) SetSelfEnrol(ctx context.Context, login string, allowed bool) (*User, error) {
+	return s.UpdateUser(ctx, login, func(u *User) error { u.SelfEnrol = allowed; return nil })
 }

@@ -29,4 +29,30 @@
       done();
     }
   });
+  // "Find the person in Bitrix24" (people.go): as the administrator types, the portal's employees
+  // come from user.search; picking one fills the Bitrix24 user id field.
+  var timer;
+  document.addEventListener('input', function (e) {
+    var f = e.target.closest('input[data-find]');
+    if (!f) { return; }
+    var id = document.getElementById(f.getAttribute('data-find'));
+    var portal = document.getElementById(f.getAttribute('data-portal'));
+    var list = document.getElementById(f.getAttribute('list'));
+    var hit = Array.prototype.find.call(list.options, function (o) { return o.value === f.value; });
+    if (hit) { id.value = hit.getAttribute('data-id'); return; }
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      if (!portal.value || f.value.trim().length < 2) { return; }
+      fetch('/admin/bitrix24/users?member_id=' + encodeURIComponent(portal.value) + '&q=' + encodeURIComponent(f.value.trim()),
+        {credentials: 'same-origin'}).then(function (r) { return r.ok ? r.json() : []; }).then(function (people) {
+        list.textContent = '';
+        people.forEach(function (p) {
+          var o = document.createElement('option');
+          o.value = p.name + (p.position ? ' — ' + p.position : '') + ' (' + p.id + ')';
+          o.setAttribute('data-id', p.id);
+          list.appendChild(o);
+        });
+      });
+    }, 250);
+  });
 })();
