@@ -276,12 +276,18 @@ func waitNodes(t *testing.T, b context.Context, in chromedp.QueryOption, sel str
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		tctx, cancel := context.WithTimeout(b, 2*time.Second)
-		found, err := chromedp.Run(tctx, chromedp.Nodes(chromedp.CSS(sel), in, chromedp.AtLeast(0)))
+		found, err := chromedp.Run(tctx, chromedp.Nodes(chromedp.CSSAll(sel), in))
 		cancel()
 		if err == nil && len(found) >= n {
 			return
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	t.Fatalf("the inbox never showed %d of %s\n%s", n, sel, pageState(b))
+	tctx, cancel := context.WithTimeout(b, 5*time.Second)
+	defer cancel()
+	text, _ := chromedp.Run(tctx, chromedp.Text(chromedp.CSS("main"), in))
+	if png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100)); err == nil {
+		save(t, artefactDir(t), "inbox-failed.png", png)
+	}
+	t.Fatalf("the inbox never showed %d of %s; it says:\n%s", n, sel, text)
 }
