@@ -135,7 +135,8 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, bitrix24.MaxInboundBody)
 	if err := r.ParseForm(); err != nil || !bitrix24.ValidMemberID(r.PostForm.Get("member_id")) {
-		placementFail(w, http.StatusBadRequest, l.T("inbox.openInBitrix24"))
+		// No portal named: nobody is proved, so it is a refusal, not a malformed request.
+		placementFail(w, http.StatusUnauthorized, l.T("inbox.openInBitrix24"))
 		return
 	}
 	memberID := r.PostForm.Get("member_id")
@@ -182,7 +183,7 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		placementFail(w, http.StatusForbidden, l.T("inbox.notUser", uid))
+		placementFail(w, http.StatusForbidden, l.T("inbox.notUser", strconv.Itoa(uid)))
 		return
 	}
 	list, err := in.Requests.List(ctx, memberID, user.Login)
