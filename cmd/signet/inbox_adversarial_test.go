@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -89,6 +90,26 @@ func TestAttackInboxOtherSignersRequests(t *testing.T) {
 	status, _, _ = e.openInbox(t, 7, func(f url.Values) { f.Set("APPLICATION_TOKEN", "forged") })
 	if status != http.StatusUnauthorized {
 		t.Errorf("a forged APPLICATION_TOKEN: HTTP %d", status)
+	}
+	// The deal card's tab lists the viewer's requests of that deal only.
+	tab := e.portal.Placements()[producer.PlacementDealTab]
+	if len(tab) != 1 || !strings.HasSuffix(tab[0], producer.InboxPath) {
+		t.Fatalf("the inbox is not bound to the deal card's tab: %v", e.portal.Placements())
+	}
+	for deal, want := range map[int]bool{801: true, 802: false} {
+		req, err := e.portal.PlacementRequest(ctx, tab[0], producer.PlacementDealTab, 9, deal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), bobs) != want {
+			t.Errorf("bob's tab of deal %d: HTTP %d, lists his request of deal 801: %v, want %v", deal, resp.StatusCode, !want, want)
+		}
 	}
 	if n := len(e.portal.EventsSent()[bobTok]); n != 0 {
 		t.Errorf("bob's robot was completed %d times by mary's calls", n)
