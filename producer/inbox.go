@@ -384,14 +384,14 @@ func (in *Intake) handleInboxStatus(w http.ResponseWriter, r *http.Request) {
 	st := inboxStatus{ID: q.ID, State: string(q.State)}
 	switch q.State {
 	case requests.Queued, requests.Signing:
-		js, err := in.jobStatus(r.Context(), q.ID)
+		js, err := in.jobStatus(r.Context(), l, q.ID)
 		if err != nil {
 			in.inboxError(w, l, err)
 			return
 		}
 		st.State, st.Link = js.State, js.Link
 		if js.State == "failed" {
-			st.Message = l.T("inbox.state.failed", strings.TrimPrefix(js.Message, "Not signed: "))
+			st.Message = js.Message // the worker's reason, worded by the Sign dialog's catalogue entry
 		}
 	case requests.Declined:
 		st.Message = l.T("inbox.state.declined", q.Reason)

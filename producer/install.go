@@ -207,7 +207,10 @@ func (in *Intake) installWindow() time.Duration {
 //go:embed templates/install.html
 var installFS embed.FS
 
-var installPageTmpl = template.Must(template.ParseFS(installFS, "templates/install.html"))
+// installPageTmpl's T and lang are placeholders: writeInstallPage gives a clone the reader's.
+var installPageTmpl = template.Must(template.New("install.html").Funcs(template.FuncMap{
+	"T": func(key string, args ...any) string { return key }, "lang": func() string { return "en" },
+}).ParseFS(installFS, "templates/install.html"))
 
 // handleInstall is the install URL of the application (issue 15, found 1). It takes the three things
 // Bitrix24 sends there: the installation page opened by an administrator inside the portal (a form
@@ -353,9 +356,9 @@ func (in *Intake) installTarget(ctx context.Context, memberID, domain string) (e
 		}
 		domain = existing.Auth.Domain
 	}
-	origin, ok := in.portalOrigin(domain)
+	origin, ok := in.portalOrigin(ctx, domain)
 	if !ok {
-		return nil, 0, nil, http.StatusForbidden, "portal " + domain + " is not allowed to install Signet; add it to bitrix24.portals"
+		return nil, 0, nil, http.StatusForbidden, "portal " + domain + " is not allowed to install Signet; add it: `signet admin bitrix24 add " + domain + "` (or bitrix24.portals)"
 	}
 	if existing == nil {
 		other, err := in.Portals.ByDomain(ctx, origin.Host)
@@ -384,7 +387,7 @@ func (in *Intake) handleInstallPage(w http.ResponseWriter, r *http.Request, page
 			in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: auditMemberID(page.Auth.MemberID), Outcome: contracts.AuditRefused,
 				Reason: "installation page: " + reason})
 		}
-		in.writeInstallPage(w, status, installView{Error: reason}, "")
+		in.writeInstallPage(w, status, installView{Error: reason, Lang: page.Lang}, "")
 	}
 	existing, rev, origin, status, reason := in.installTarget(ctx, page.Auth.MemberID, page.Auth.Domain)
 	if status != 0 {
@@ -394,7 +397,7 @@ func (in *Intake) handleInstallPage(w http.ResponseWriter, r *http.Request, page
 	// The same URL is the application's page in the portal's menu: a user opening an installed Signet
 	// (the form carries the stored APPLICATION_TOKEN) sees that it is installed; nothing changes.
 	if existing != nil && bitrix24.VerifyApplicationToken(existing.Auth.ApplicationToken, page.Auth.ApplicationToken) {
-		in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: existing.Auth.Domain}, origin.String())
+		in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: existing.Auth.Domain, Lang: page.Lang}, origin.String())
 		return
 	}
 	inst, err := in.prover().ProveInstaller(ctx, origin, page.Auth.AccessToken)
@@ -443,7 +446,7 @@ func (in *Intake) handleInstallPage(w http.ResponseWriter, r *http.Request, page
 	in.record(ctx, contracts.AuditEvent{Action: contracts.AuditAdminChange, Portal: p.Auth.MemberID, Outcome: contracts.AuditOK,
 		Detail: fmt.Sprintf("installation page on %s by administrator %d", p.Auth.Domain, inst.UserID)})
 	warning := in.registerAfterInstall(ctx, log, p)
-	in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: p.Auth.Domain, Warning: warning}, origin.String())
+	in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: p.Auth.Domain, Warning: warning, Lang: page.Lang}, origin.String())
 }
 
 type installView struct {
@@ -451,6 +454,9 @@ type installView struct {
 	Domain, Warning string
 	Error           string
 	Nonce           string
+	// Lang is LANG of the installation request: the page is in the installing administrator's
+	// language (i18n.FromBitrix24).
+	Lang string
 }
 
 // writeInstallPage serves the installation page: HTML of Signet's own, framed by the portal only; the
@@ -458,7 +464,12 @@ type installView struct {
 func (in *Intake) writeInstallPage(w http.ResponseWriter, status int, v installView, frameOrigin string) {
 	v.Nonce = randomHex(16)
 	var buf bytes.Buffer
-	if err := installPageTmpl.Execute(&buf, v); err != nil {
+	l := i18n.For(i18n.FromBitrix24(v.Lang))
+	t, err := installPageTmpl.Clone()
+	if err == nil {
+		err = t.Funcs(template.FuncMap{"T": l.T, "lang": l.Code}).Execute(&buf, v)
+	}
+	if err != nil {
 		in.Log.Error("installation page: rendering", zap.Error(err))
 		http.Error(w, "the installation page could not be rendered", http.StatusInternalServerError)
 		return
@@ -506,9 +517,9 @@ func (in *Intake) ConfirmApplicationToken(ctx context.Context, p *portals.Portal
 	if p.Install.TokenSource != portals.TokenWindow {
 		return nil
 	}
-	origin, ok := in.portalOrigin(p.Auth.Domain)
+	origin, ok := in.portalOrigin(ctx, p.Auth.Domain)
 	if !ok {
-		return fmt.Errorf("%w: portal %s is no longer in bitrix24.portals", bitrix24.ErrNotProven, p.Auth.Domain)
+		return fmt.Errorf("%w: portal %s is no longer among the allowed portals", bitrix24.ErrNotProven, p.Auth.Domain)
 	}
 	if _, err := in.prover().ProveInstaller(ctx, origin, a.AccessToken); err != nil {
 		return err
@@ -559,11 +570,20 @@ func (in *Intake) handleUninstall(w http.ResponseWriter, r *http.Request, ev *bi
 	reply(w, http.StatusOK, answer{Status: "uninstalled"})
 }
 
-// portalOrigin is scheme://host of a portal listed in bitrix24.portals. An entry is a host
-// ("acme.bitrix24.ru": https) or, for an on-premise portal without TLS and the emulator,
-// "http://host:port" written out: plain http is never assumed.
-func (in *Intake) portalOrigin(domain string) (*url.URL, bool) {
-	return PortalOrigin(in.Domains, domain)
+// portalOrigin is scheme://host of an allowed portal: in Domains, or among the allowed portals every
+// intake shares (portals.Registry.AllowedDomains: added and removed at run time, issue 21 must 4). An
+// entry is a host ("acme.bitrix24.ru": https) or, for an on-premise portal without TLS and the
+// emulator, "http://host:port" written out: plain http is never assumed. A registry that cannot be
+// read allows nothing more than Domains (fail closed).
+func (in *Intake) portalOrigin(ctx context.Context, domain string) (*url.URL, bool) {
+	if u, ok := PortalOrigin(in.Domains, domain); ok || in.Portals == nil {
+		return u, ok
+	}
+	shared, err := in.Portals.AllowedDomains(ctx)
+	if err != nil && in.Log != nil {
+		in.Log.Warn("allowed portals unavailable; only bitrix24.portals is allowed", zap.Error(err))
+	}
+	return PortalOrigin(shared, domain)
 }
 
 // PortalOrigin finds domain among the entries of bitrix24.portals (see Intake.portalOrigin).
