@@ -264,7 +264,7 @@ func (in *Intake) inboxLocalizer(s *inboxSession, r *http.Request) *i18n.Localiz
 }
 
 // inboxError answers a call that failed: 404 for what is not the caller's, 503 when Signet cannot.
-func (in *Intake) inboxError(w http.ResponseWriter, l *i18n.Localizer, err error) {
+func (in *Intake) inboxError(w http.ResponseWriter, l *i18n.Localizer, login string, err error) {
 	switch {
 	case errors.Is(err, requests.ErrNotFound), errors.Is(err, requests.ErrNotYours):
 		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: l.T("inbox.err.notFound")})
@@ -273,7 +273,7 @@ func (in *Intake) inboxError(w http.ResponseWriter, l *i18n.Localizer, err error
 	case errors.Is(err, requests.ErrMixed):
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("inbox.err.mixed")})
 	case isRefusal(err):
-		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalIn(l, err, "")})
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalIn(l, err, login)})
 	default:
 		in.Log.Error("inbox call failed", zap.Error(err))
 		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: l.T("inbox.unavailable")})
@@ -291,7 +291,7 @@ func (in *Intake) handleInboxDocument(w http.ResponseWriter, r *http.Request) {
 	l := in.inboxLocalizer(s, r)
 	q, err := in.inboxRequest(r.Context(), s, r.PathValue("id"))
 	if err != nil {
-		in.inboxError(w, l, err)
+		in.inboxError(w, l, s.Login, err)
 		return
 	}
 	fileURL, err := in.documentURL(r.Context(), q)
@@ -378,7 +378,7 @@ func (in *Intake) handleInboxStatus(w http.ResponseWriter, r *http.Request) {
 	l := in.inboxLocalizer(s, r)
 	q, err := in.inboxRequest(r.Context(), s, r.PathValue("id"))
 	if err != nil {
-		in.inboxError(w, l, err)
+		in.inboxError(w, l, s.Login, err)
 		return
 	}
 	st := inboxStatus{ID: q.ID, State: string(q.State)}
@@ -386,7 +386,7 @@ func (in *Intake) handleInboxStatus(w http.ResponseWriter, r *http.Request) {
 	case requests.Queued, requests.Signing:
 		js, err := in.jobStatus(r.Context(), l, q.ID)
 		if err != nil {
-			in.inboxError(w, l, err)
+			in.inboxError(w, l, s.Login, err)
 			return
 		}
 		st.State, st.Link = js.State, js.Link
@@ -424,14 +424,14 @@ func (in *Intake) handleInboxSign(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, id := range body.IDs {
 		if _, err := in.inboxRequest(r.Context(), s, id); err != nil {
-			in.inboxError(w, l, err)
+			in.inboxError(w, l, s.Login, err)
 			return
 		}
 	}
 	res, err := in.Requests.Sign(r.Context(), s.Login, body.IDs, strings.TrimSpace(body.Code))
 	if err != nil {
 		in.Log.Info("inbox: signing refused", zap.String("login", s.Login), zap.Int("requests", len(body.IDs)), zap.Error(err))
-		in.inboxError(w, l, err)
+		in.inboxError(w, l, s.Login, err)
 		return
 	}
 	out := make([]inboxStatus, 0, len(res))
@@ -465,11 +465,11 @@ func (in *Intake) handleInboxDecline(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := in.inboxRequest(r.Context(), s, body.ID); err != nil {
-		in.inboxError(w, l, err)
+		in.inboxError(w, l, s.Login, err)
 		return
 	}
 	if err := in.Requests.Decline(r.Context(), s.Login, body.ID, body.Reason); err != nil {
-		in.inboxError(w, l, err)
+		in.inboxError(w, l, s.Login, err)
 		return
 	}
 	reply(w, http.StatusOK, inboxStatus{ID: body.ID, State: "declined", Message: l.T("inbox.state.declined", strings.TrimSpace(body.Reason))})

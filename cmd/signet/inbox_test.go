@@ -114,9 +114,21 @@ func TestInboxInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do(t, b, "select both and sign",
+	// A mistyped code first: refused in words, nothing queued, the page stays usable.
+	wrong := []byte(code)
+	wrong[0] = '0' + (wrong[0]-'0'+1)%10
+	do(t, b, "select both, a wrong code",
 		chromedp.Click(chromedp.CSS(`#req-`+ids[901]+` .pick`), in), chromedp.Click(chromedp.CSS(`#req-`+ids[902]+` .pick`), in),
-		chromedp.SendKeys(chromedp.CSS("#code"), code, in), chromedp.Click(chromedp.CSS("#sign"), in))
+		chromedp.SendKeys(chromedp.CSS("#code"), string(wrong), in), chromedp.Click(chromedp.CSS("#sign"), in))
+	deadline := time.Now().Add(30 * time.Second)
+	for m := ""; !strings.Contains(m, "wrong code for mary"); m = get(t, b, "message", chromedp.Text(chromedp.CSS("#message"), in)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a wrong code: the inbox says %q", m)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	do(t, b, "sign both with the code",
+		chromedp.SetValue(chromedp.CSS("#code"), code, in), chromedp.Click(chromedp.CSS("#sign"), in))
 	waitNodes(t, b, in, `.status[data-state="done"]`, 2)
 	save(t, shots, "inbox-done.png", get(t, b, "screenshot", chromedp.Screenshot(chromedp.CSS("iframe"))))
 	sent := e.waitEvents(t, []string{toks[901], toks[902]}, 2*time.Minute)
@@ -187,7 +199,10 @@ func (e *b24env) inboxInBrowser(t *testing.T, b context.Context, lang, sel strin
 		t.Fatal(err)
 	}
 	do(t, b, "open the portal page", chromedp.Navigate(pageURL), chromedp.WaitVisible(chromedp.CSS("iframe")))
-	return waitFrame(t, b, sel)
+	frame := waitFrame(t, b, sel)
+	// The module script (and pdf.js, which it imports) loads after the page shows: wait for its handlers.
+	waitNodes(t, b, chromedp.FromNode(frame), `body[data-ready="true"]`, 1)
+	return frame
 }
 
 // waitNodes waits until the frame holds at least n nodes matching sel.

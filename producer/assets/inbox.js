@@ -131,3 +131,5 @@ const btn = document.getElementById('sign');
 if (btn) btn.addEventListener('click', sign);
 const focus = document.querySelector('.req.focus');
 if (focus) focus.scrollIntoView();
+// The handlers are attached: a person (or a test) acting before this would click a dead button.
+body.dataset.ready = 'true';
