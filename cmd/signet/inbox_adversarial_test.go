@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,9 +46,16 @@ func TestAttackInboxOtherSignersRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	status, page, tok := e.openInbox(t, 7, nil)
+	status, page, tok, h := e.openInboxHeaders(t, 7, nil)
 	if status != http.StatusOK || tok == "" {
 		t.Fatalf("mary's inbox: HTTP %d\n%s", status, page)
+	}
+	// Scripts only from Signet with this page's nonce, pdf.js's worker from Signet, framed by the portal only.
+	csp := h.Get("Content-Security-Policy")
+	nonce := regexp.MustCompile(`<script type="module" nonce="([0-9a-f]{32})"`).FindStringSubmatch(page)
+	if nonce == nil || !strings.Contains(csp, "script-src 'self' 'nonce-"+nonce[1]+"'") || !strings.Contains(csp, "worker-src 'self'") ||
+		!strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors "+e.portal.BaseURL()) || strings.Contains(csp, "unsafe") {
+		t.Errorf("the inbox's CSP: %q (script tag nonce %v)", csp, nonce)
 	}
 	if strings.Contains(page, bobs) || strings.Contains(page, other.ID) {
 		t.Fatal("mary's inbox lists a request that is not hers on this portal")

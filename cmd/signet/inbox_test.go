@@ -29,6 +29,13 @@ var inboxTokenRE = regexp.MustCompile(`data-token="([^"]+)"`)
 // returns the page and its inbox token.
 func (e *b24env) openInbox(t *testing.T, userID int, mutate func(url.Values)) (int, string, string) {
 	t.Helper()
+	status, page, tok, _ := e.openInboxHeaders(t, userID, mutate)
+	return status, page, tok
+}
+
+// openInboxHeaders is openInbox with the answer's headers.
+func (e *b24env) openInboxHeaders(t *testing.T, userID int, mutate func(url.Values)) (int, string, string, http.Header) {
+	t.Helper()
 	h := e.portal.Placements()[producer.PlacementLeftMenu]
 	if len(h) != 1 || !strings.HasSuffix(h[0], producer.InboxPath) {
 		t.Fatalf("the inbox is not bound to LEFT_MENU at install: %v", e.portal.Placements())
@@ -54,7 +61,7 @@ func (e *b24env) openInbox(t *testing.T, userID int, mutate func(url.Values)) (i
 	if m := inboxTokenRE.FindSubmatch(page); m != nil {
 		tok = string(m[1])
 	}
-	return resp.StatusCode, string(page), tok
+	return resp.StatusCode, string(page), tok, resp.Header
 }
 
 // inboxCall makes one of the page's calls with its token.
