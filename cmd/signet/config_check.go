@@ -43,7 +43,7 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	case "worker":
 		r = role{worker: true}
 	default:
-		return usageError{fmt.Errorf("--role %q: use serve, intake or worker", *roleName)}
+		return usageError{errorf("cli.config.role", "--role %[1]q: use serve, intake or worker", *roleName)}
 	}
 	problems := splitErrors(err)
 	problems = append(problems, checkFiles(cfg, r)...)
@@ -56,11 +56,11 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(problems) > 0 {
 		return exitError{code: 1}
 	}
-	where := "defaults and environment"
+	where := tr("cli.config.defaults", "defaults and environment")
 	if f := fs.Lookup("config").Value.String(); f != "" {
 		where = f
 	}
-	fmt.Fprintf(stdout, "configuration OK (%s, for signet %s)\n", where, *roleName)
+	fmt.Fprintln(stdout, tr("cli.config.ok", "configuration OK (%[1]s, for signet %[2]s)", where, *roleName))
 	return nil
 }
 

@@ -207,11 +207,14 @@ func TestStatusExitCodesGolden(t *testing.T) {
 	dir := t.TempDir()
 	serveLikeNATS(t, dir)
 	d := []string{"--data-dir", dir, "--sample", "10ms", "--server", "http://127.0.0.1:1"}
+	status := func() string { return transcript([]string{dir}, nil, append([]string{"status"}, d...)) }
+	before := inRussian(status) // status only reads
 	got := transcript([]string{dir}, nil,
 		append([]string{"status"}, d...),
 		[]string{"setup", "--data-dir", dir},
 		append([]string{"status"}, d...))
 	golden(t, "status_setup", got)
+	golden(t, "status_setup.ru", before+inRussian(status))
 }
 
 // A server with nats.provision false only checks (issue 21 must 3): on a NATS nobody provisioned it

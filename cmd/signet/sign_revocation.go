@@ -37,7 +37,7 @@ func checkUsable(ctx context.Context, cfg *config.Config, cred *keyring.Credenti
 			}
 		}
 		if err != nil && !online {
-			fmt.Fprintf(stderr, "note: the internal CA's list of revoked certificates was not read (%v); give --check-revocation to ask the certificate's OCSP responder or CRL instead\n", err)
+			fmt.Fprintln(stderr, tr("cli.sign.revocationListUnread", "note: the internal CA's list of revoked certificates was not read (%[1]v); give --check-revocation to ask the certificate's OCSP responder or CRL instead", err))
 		}
 	}
 	if err := cred.CheckUsable(ctx, time.Now(), src); err != nil {
@@ -62,23 +62,23 @@ func checkOnline(ctx context.Context, cred *keyring.Credential) error {
 		}
 	}
 	if issuer == nil {
-		return fmt.Errorf("--check-revocation: the certificate of the issuer of %q is not stored with the key; import it (signet admin cert import --chain) or give the chain with --cert", cert.Subject)
+		return errorf("cli.sign.noIssuer", "--check-revocation: the certificate of the issuer of %[1]q is not stored with the key; import it (signet admin cert import --chain) or give the chain with --cert", cert.Subject.String())
 	}
 	st, err := pades.CheckCertificate(ctx, &pades.RevocationFetcher{}, cert, issuer, time.Now())
 	if err != nil {
-		return fmt.Errorf("--check-revocation: the revocation status of %q (serial %s) could not be learnt (%v); nothing was signed; try again when they answer, or sign without --check-revocation",
-			cert.Subject, cert.SerialNumber.Text(16), err)
+		return wrapf(err, "cli.sign.revocationUnknown", "--check-revocation: the revocation status of %[1]q (serial %[2]s) could not be learnt (%[3]v); nothing was signed; try again when they answer, or sign without --check-revocation",
+			cert.Subject.String(), cert.SerialNumber.Text(16), err)
 	}
-	by := "its CRL"
+	by := tr("cli.sign.byCRL", "its CRL")
 	if st.OCSP {
-		by = "its OCSP responder"
+		by = tr("cli.sign.byOCSP", "its OCSP responder")
 	}
 	switch st.Status {
 	case pades.RevocationGood:
 		return nil
 	case pades.RevocationRevoked:
-		return fmt.Errorf("%w: the certificate %q (serial %s) was revoked on %s (%s says so); nothing was signed; use another certificate",
-			keyring.ErrRevoked, cert.Subject, cert.SerialNumber.Text(16), st.RevokedAt.UTC().Format("2006-01-02 15:04 MST"), by)
+		return wrapf(keyring.ErrRevoked, "cli.sign.revoked", "%[1]v: the certificate %[2]q (serial %[3]s) was revoked on %[4]s (%[5]s says so); nothing was signed; use another certificate",
+			keyring.ErrRevoked, cert.Subject.String(), cert.SerialNumber.Text(16), st.RevokedAt.UTC().Format("2006-01-02 15:04 MST"), by)
 	}
-	return fmt.Errorf("the OCSP responder of %q's CA does not know its serial %s (unknown): the certificate was not issued by that CA as far as it knows; do not sign with it", cert.Subject, cert.SerialNumber.Text(16))
+	return errorf("cli.sign.unknownSerial", "the OCSP responder of %[1]q's CA does not know its serial %[2]s (unknown): the certificate was not issued by that CA as far as it knows; do not sign with it", cert.Subject.String(), cert.SerialNumber.Text(16))
 }

@@ -35,6 +35,16 @@ type statusReport struct {
 	StorageOK bool           `json:"storage_ok"`
 	Portals   []statusPortal `json:"portals,omitempty"`
 	Problems  []string       `json:"problems,omitempty"`
+
+	// What the text output shows, in the CLI's language; --json stays English (docs/i18n.md).
+	shownProblems  []string
+	shownTokensErr string
+}
+
+// problem lists a problem: in English for --json, in the CLI's language for the text output.
+func (r *statusReport) problem(key, en string, args ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(en, args...))
+	r.shownProblems = append(r.shownProblems, tr(key, en, args...))
 }
 
 // statusToken is ops.Token with the snake_case names every --json output uses.
@@ -109,17 +119,18 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 	}
 	missing = append(missing, buckets...)
 	for _, m := range missing {
-		rep.Problems = append(rep.Problems, m+" is missing: run `signet setup` or start a server")
+		rep.problem("cli.status.missing", "%[1]s is missing: run `signet setup` or start a server", m)
 	}
 	if d := snap.Stream("DEAD"); d != nil && d.Msgs > 0 {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("DEAD holds %d messages: `signet dlq list`", d.Msgs))
+		rep.shownProblems = append(rep.shownProblems, plural("cli.status.dead", int(d.Msgs)))
 	}
 
 	base, auth, err := metricsSource(cfg, *server)
 	if err != nil {
-		rep.TokensErr = err.Error()
+		rep.TokensErr, rep.shownTokensErr = inEnglish(err), err.Error()
 	} else if tokens, err := tokensFromMetrics(ctx, base+"/metrics", auth); err != nil {
-		rep.TokensErr = err.Error()
+		rep.TokensErr, rep.shownTokensErr = inEnglish(err), err.Error()
 	} else {
 		for _, t := range tokens {
 			rep.Tokens = append(rep.Tokens, statusToken(t))
@@ -127,17 +138,19 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 	}
 	for _, t := range rep.Tokens {
 		if !t.Online {
-			rep.Problems = append(rep.Problems, "token "+t.Name+" is offline")
+			rep.problem("cli.status.tokenOffline", "token %[1]s is offline", t.Name)
 		}
 	}
 
 	rep.Storage = redactURL(cfg.Storage.URL)
-	storageProblem := func(err error) string { return "storage: " + strings.TrimPrefix(err.Error(), "storage: ") }
+	storageProblem := func(err error) {
+		rep.problem("cli.status.storage", "storage: %[1]s", strings.TrimPrefix(err.Error(), "storage: "))
+	}
 	if st, err := openStorage(ctx, cfg, storage.Options{PruneInterval: -1}, false); err != nil {
-		rep.Problems = append(rep.Problems, storageProblem(err))
+		storageProblem(err)
 	} else {
 		if err := st.Ping(ctx); err != nil {
-			rep.Problems = append(rep.Problems, storageProblem(err))
+			storageProblem(err)
 		} else {
 			rep.StorageOK = true
 		}
@@ -172,55 +185,63 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 }
 
 func printStatus(w io.Writer, rep *statusReport) {
-	fmt.Fprintf(w, "Signet status at %s UTC\n\n", rep.Time.Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(w, "%s\n\n", tr("cli.status.title", "Signet status at %[1]s UTC", rep.Time.Format("2006-01-02 15:04:05")))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "STREAM/CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tRATE/s\tDRAIN IN\t")
+	fmt.Fprintln(tw, tr("cli.status.consumersHeader", "STREAM/CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tRATE/s\tDRAIN IN\t"))
 	for _, c := range rep.Consumers {
 		drain := "-"
 		switch {
 		case c.Drain > 0:
 			drain = c.Drain.Round(time.Second).String()
 		case c.NumPending == 0 && c.NumAckPending == 0:
-			drain = "empty"
+			drain = tr("cli.status.drainEmpty", "empty")
 		case c.Rate == 0:
-			drain = "stalled?"
+			drain = tr("cli.status.drainStalled", "stalled?")
 		}
 		fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%d\t%.1f\t%s\t\n", c.Stream, c.Name, c.NumPending, c.NumAckPending, c.NumRedelivered, c.Rate, drain)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "STREAM\tMESSAGES\tBYTES\t")
+	fmt.Fprintln(tw, tr("cli.status.streamsHeader", "STREAM\tMESSAGES\tBYTES\t"))
 	for _, s := range rep.Streams {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", s.Name, s.Msgs, s.Bytes)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nTokens:")
+	fmt.Fprintln(w, tr("cli.status.tokens", "\nTokens:"))
 	if rep.TokensErr != "" {
-		fmt.Fprintf(w, "  unknown: %s\n", rep.TokensErr)
+		shown := rep.shownTokensErr
+		if shown == "" {
+			shown = rep.TokensErr
+		}
+		fmt.Fprintln(w, tr("cli.status.tokensUnknown", "  unknown: %[1]s", shown))
 	}
 	for _, t := range rep.Tokens {
-		state := "online"
+		state := tr("cli.status.online", "online")
 		if !t.Online {
-			state = "OFFLINE"
+			state = tr("cli.status.offline", "OFFLINE")
 		}
-		fmt.Fprintf(w, "  %-20s %-8s sessions %d/%d\n", t.Name, state, t.SessionsInUse, t.MaxSessions)
+		fmt.Fprintf(w, "  %-20s %-8s %s\n", t.Name, state, tr("cli.status.sessions", "sessions %[1]v/%[2]v", t.SessionsInUse, t.MaxSessions))
 	}
-	ok := "reachable"
+	ok := tr("cli.status.reachable", "reachable")
 	if !rep.StorageOK {
-		ok = "NOT reachable"
+		ok = tr("cli.status.unreachable", "NOT reachable")
 	}
-	fmt.Fprintf(w, "\nStorage: %s (%s)\n", rep.Storage, ok)
-	fmt.Fprintln(w, "\nPortals:")
+	fmt.Fprintln(w, tr("cli.status.storageLine", "\nStorage: %[1]s (%[2]s)", rep.Storage, ok))
+	fmt.Fprintln(w, tr("cli.status.portals", "\nPortals:"))
 	if len(rep.Portals) == 0 {
-		fmt.Fprintln(w, "  none installed (or security.secret_keys_file not readable here)")
+		fmt.Fprintln(w, tr("cli.status.noPortals", "  none installed (or security.secret_keys_file not readable here)"))
 	}
 	for _, p := range rep.Portals {
-		fmt.Fprintf(w, "  %-30s %s  installed %s\n", p.Domain, p.MemberID, p.Installed.UTC().Format("2006-01-02"))
+		fmt.Fprintf(w, "  %-30s %s  %s\n", p.Domain, p.MemberID, tr("cli.status.installed", "installed %[1]s", p.Installed.UTC().Format("2006-01-02")))
 	}
-	if len(rep.Problems) > 0 {
-		fmt.Fprintln(w, "\nProblems:")
-		for _, p := range rep.Problems {
+	shown := rep.shownProblems
+	if len(shown) != len(rep.Problems) {
+		shown = rep.Problems
+	}
+	if len(shown) > 0 {
+		fmt.Fprintln(w, tr("cli.status.problems", "\nProblems:"))
+		for _, p := range shown {
 			fmt.Fprintln(w, "  - "+p)
 		}
 	}
@@ -241,11 +262,11 @@ func tokensFromMetrics(ctx context.Context, url, auth string) ([]ops.Token, erro
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("no running Signet at %s (give --server URL of a worker's metrics listener): %w", url, err)
+		return nil, wrapf(err, "cli.status.noServer", "no running Signet at %[1]s (give --server URL of a worker's metrics listener): %[2]v", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered HTTP %d", url, resp.StatusCode)
+		return nil, errorf("cli.status.httpStatus", "%[1]s answered HTTP %[2]v", url, resp.StatusCode)
 	}
 	byName := map[string]*ops.Token{}
 	var order []string
@@ -277,7 +298,7 @@ func tokensFromMetrics(ctx context.Context, url, auth string) ([]ops.Token, erro
 		out = append(out, *byName[n])
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s exports no token gauges (an intake-only process?)", url)
+		return nil, errorf("cli.status.noGauges", "%[1]s exports no token gauges (an intake-only process?)", url)
 	}
 	return out, sc.Err()
 }
@@ -292,7 +313,7 @@ func metricsSource(cfg *config.Config, server string) (base, auth string, err er
 		} else if cfg.Metrics.Listen != "" {
 			base = "http://" + cfg.Metrics.Listen
 		} else {
-			return "", "", errors.New("metrics.listen is off here: give --server URL of a worker's metrics listener")
+			return "", "", errorf("cli.status.metricsOff", "metrics.listen is off here: give --server URL of a worker's metrics listener")
 		}
 	}
 	if f := cfg.Metrics.TokenFile; f != "" {

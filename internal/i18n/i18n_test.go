@@ -41,8 +41,8 @@ func TestCatalogueParity(t *testing.T) {
 		}
 		le, lt := For(language.English), For(tag)
 		for _, k := range en {
-			if strings.HasPrefix(k, "common.documents") {
-				continue // plural forms: checked below
+			if strings.HasPrefix(k, "common.documents") || strings.HasPrefix(rawMessage(t, language.English, k), ": {") {
+				continue // plural forms: each language has its own number of forms; TestPlurals
 			}
 			if k == "format.zone" {
 				continue // each language shows one of the two offsets it is given: TestDateTime
