@@ -152,7 +152,16 @@ func (in *Intake) Register(ctx context.Context, memberID string, authUserID int)
 	}
 	r.PlacementBound, err = in.Bitrix.BindPlacement(ctx, memberID, PlacementToolbar, base+"/bitrix24/placement", lang.T("placement.sign.title"),
 		placementTitles("placement.sign.title"))
-	return r, err
+	if err != nil {
+		return r, err
+	}
+	// The signer's inbox (inbox.go): an item of the portal's main menu and a tab of the deal card.
+	for _, code := range []string{PlacementLeftMenu, PlacementDealTab} {
+		if _, err := in.Bitrix.BindPlacement(ctx, memberID, code, base+InboxPath, lang.T("inbox.menu.title"), placementTitles("inbox.menu.title")); err != nil {
+			return r, fmt.Errorf("binding the inbox to %s: %w", code, err)
+		}
+	}
+	return r, nil
 }
 
 // portalLanguage is the Localizer of the portal's recorded language (portals.Portal.Language); English

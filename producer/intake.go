@@ -77,6 +77,7 @@ func (in *Intake) Routes(mux routes.Mux) {
 	mux.HandleFunc("POST /bitrix24/robot", in.handleRobot)
 	mux.HandleFunc("POST /bitrix24/install", in.handleInstall)
 	in.placementRoutes(mux)
+	in.inboxRoutes(mux)
 }
 
 func (in *Intake) now() time.Time {

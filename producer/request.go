@@ -32,8 +32,8 @@ import (
 // DefaultRequestDeadline is requests.deadline's default: three days to sign.
 const DefaultRequestDeadline = 72 * time.Hour
 
-// InboxPath is where the signer's inbox will be served (the inbox page is a later slice, web/);
-// a notification links to InboxPath?request=<id>.
+// InboxPath is where the signer's inbox is served (inbox.go); a notification links to
+// InboxPath?request=<id>.
 const InboxPath = "/bitrix24/inbox"
 
 func (in *Intake) requestDeadline() time.Duration {

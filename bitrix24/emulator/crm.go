@@ -446,7 +446,7 @@ type placement struct {
 }
 
 var knownPlacements = []string{"CRM_DEAL_DETAIL_TAB", "CRM_DEAL_DETAIL_TOOLBAR", "CRM_DEAL_DETAIL_ACTIVITY",
-	"CRM_DEAL_DOCUMENTGENERATOR_BUTTON", "CRM_DEAL_LIST_MENU", "DEFAULT"}
+	"CRM_DEAL_DOCUMENTGENERATOR_BUTTON", "CRM_DEAL_LIST_MENU", "DEFAULT", "LEFT_MENU"}
 
 // placementBind (reference §10): app context (webhook → WRONG_AUTH_TYPE), admin, PLACEMENT and HANDLER.
 func (p *Portal) placementBind(c *callCtx, params map[string]any) (any, *apiError) {

@@ -14,7 +14,7 @@
 // Nats-Msg-Id (the job, or "cb-<id>" for a decline or expiry), and the worker completes a robot once
 // per job id (its callback steps), so a replayed end still makes one bizproc.event.send.
 //
-// The package carries no HTTP: the signer's inbox page (a later slice, web/) calls List, Get,
+// The package carries no HTTP: the signer's inbox page (producer/inbox.go) calls List, Get,
 // Decline and Sign. Publishing is the intake's (Queue), so jobs are authorised, audited and signed
 // with the job key on one path.
 package requests
