@@ -109,7 +109,7 @@ func (c *Client) Batch(ctx context.Context, memberID string, cmds []BatchCommand
 			return results, nil
 		}
 		pending = retry
-		ps.drain()
+		c.drain(ctx, ps, memberID)
 		if err := sleepCtx(ctx, backoff(attempt)); err != nil {
 			return results, fmt.Errorf("bitrix24 batch on %s: %w", memberID, err)
 		}

@@ -56,7 +56,11 @@ type ClientConfig struct {
 	// block by Bitrix24 support (reference §8.2): calls fail at once with ErrPortalOverloaded (retry
 	// later) and the gauge signet_bitrix24_overload is 1. Default 30 minutes.
 	OverloadPause time.Duration
-	Log           *zap.Logger
+	// Budget shares each portal's rate budget and OVERLOAD pause with every other process
+	// (bitrix24/budget, issue 21 must 2); RatePerSec and Burst are then the portal's plan, for every
+	// process together. nil: this process limits each portal on its own (one process only).
+	Budget Budget
+	Log    *zap.Logger
 }
 
 // Client calls Bitrix24 REST for many portals; safe for concurrent use. It never logs tokens or URLs
@@ -81,6 +85,7 @@ type portalState struct {
 	mu        sync.Mutex
 	opReset   map[string]time.Time
 	overload  time.Time // guarded by mu: no calls before this (OVERLOAD_LIMIT)
+	alerted   bool      // guarded by mu: signet_bitrix24_overload was set to 1
 }
 
 // NewClient makes a Client that loads and saves tokens through tokens.
@@ -165,7 +170,7 @@ func (c *Client) Call(ctx context.Context, memberID, method string, params map[s
 
 func (c *Client) call(ctx context.Context, memberID, method string, params map[string]any) (*envelope, error) {
 	ps := c.portal(memberID)
-	if err := ps.checkOverload(memberID); err != nil {
+	if err := c.checkOverload(ps, memberID); err != nil {
 		return nil, err
 	}
 	auth, err := c.load(ctx, memberID)
@@ -180,10 +185,11 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 		}
 	}
 	for {
-		if err := ps.limiter.Wait(ctx); err != nil {
+		if err := c.wait(ctx, ps, memberID); err != nil {
 			return nil, fmt.Errorf("bitrix24 %s on %s: waiting for the rate limiter: %w", method, auth.Domain, err)
 		}
 		env, loc, err := c.post(ctx, auth, method, params)
+		countCall(memberID, err)
 		if loc != "" {
 			return nil, c.redirectError(auth, method, loc)
 		}
@@ -195,15 +201,14 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 			}
 			return env, err
 		}
-		metrics.Bitrix24Errors.WithLabelValues(strings.ToUpper(apiErr.Code)).Inc()
+		metrics.Bitrix24Errors.WithLabelValues(metrics.PortalLabel(memberID), strings.ToUpper(apiErr.Code)).Inc()
 		switch {
 		case apiErr.IsCode(ErrCodeOverloadLimit):
-			until := ps.block(c.cfg.OverloadPause)
-			overloadAlert(memberID)
+			until := c.block(ctx, ps, memberID)
 			c.log.Error("ALERT: Bitrix24 answered OVERLOAD_LIMIT: the portal is blocked by Bitrix24 support; Signet stops calling it",
 				zap.String("member_id", memberID), zap.String("domain", auth.Domain), zap.String("method", method),
 				zap.Time("paused_until", until))
-			return nil, fmt.Errorf("%w: %s (until %s)", ErrPortalOverloaded, apiErr.Error(), until.UTC().Format(time.RFC3339))
+			return nil, &OverloadError{MemberID: memberID, Until: until, Detail: apiErr.Error()}
 		case (apiErr.IsCode(ErrCodeExpiredToken) || apiErr.IsCode(ErrCodeInvalidToken)) && !auth.webhook:
 			if refreshed {
 				return nil, err
@@ -218,7 +223,7 @@ func (c *Client) call(ctx context.Context, memberID, method string, params map[s
 			}
 			// The portal's bucket is full: drain our own limiter so every goroutine for this portal
 			// slows to the portal's rate, then back off with jitter.
-			ps.drain()
+			c.drain(ctx, ps, memberID)
 			metrics.Bitrix24RateLimitWaits.Inc()
 			if werr := sleepCtx(ctx, backoff(limited)); werr != nil {
 				return nil, fmt.Errorf("%w (gave up waiting: %v)", err, werr)
@@ -399,33 +404,99 @@ func (c *Client) redirectError(a Auth, method, loc string) error {
 		ErrPortalMoved, method, a.MemberID, a.Domain, to, a.MemberID)
 }
 
-// block stops calls to the portal for d and raises the overload alert metrics.
-func (ps *portalState) block(d time.Duration) time.Time {
+// block stops calls to the portal for OverloadPause, in every process when there is a shared Budget,
+// and raises the overload alert metric.
+func (c *Client) block(ctx context.Context, ps *portalState, memberID string) time.Time {
+	until := time.Now().Add(c.cfg.OverloadPause)
+	metrics.Bitrix24Overload.WithLabelValues(memberID).Set(1)
 	ps.mu.Lock()
-	ps.overload = time.Now().Add(d)
-	until := ps.overload
+	ps.alerted = true // checkOverload sets the gauge back to 0 when the pause is over
+	if c.cfg.Budget == nil {
+		ps.overload = until
+	}
 	ps.mu.Unlock()
+	if c.cfg.Budget != nil {
+		// The Budget keeps the pause, this process's copy included, so that an administrator's
+		// resume (`signet admin bitrix24 resume`) ends it here too.
+		c.cfg.Budget.Pause(ctx, memberID, until)
+	}
 	return until
 }
 
-func overloadAlert(memberID string) {
-	metrics.Bitrix24Overload.WithLabelValues(memberID).Set(1)
-}
-
-// checkOverload fails fast while the portal is blocked, and clears the gauge once the pause is over.
-func (ps *portalState) checkOverload(memberID string) error {
+// PausedUntil is the end of the portal's OVERLOAD pause, as seen by this process or shared by another
+// (zero: the portal is not paused).
+func (c *Client) PausedUntil(memberID string) time.Time {
+	ps := c.portal(memberID)
 	ps.mu.Lock()
 	until := ps.overload
-	if !until.IsZero() && time.Now().After(until) {
-		ps.overload = time.Time{}
-		until = time.Time{}
-		metrics.Bitrix24Overload.WithLabelValues(memberID).Set(0)
-	}
 	ps.mu.Unlock()
+	if c.cfg.Budget != nil {
+		if shared := c.cfg.Budget.PausedUntil(memberID); shared.After(until) {
+			until = shared
+		}
+	}
+	if !until.After(time.Now()) {
+		return time.Time{}
+	}
+	return until
+}
+
+// checkOverload fails fast while the portal is paused (by this process or, through the Budget, by
+// another), and keeps the gauge in step: 1 during a pause, 0 once it is over.
+func (c *Client) checkOverload(ps *portalState, memberID string) error {
+	ps.mu.Lock()
+	was := ps.alerted
+	ps.mu.Unlock()
+	until := c.PausedUntil(memberID)
+	ps.mu.Lock()
+	ps.alerted = !until.IsZero()
+	ps.mu.Unlock()
+	switch {
+	case until.IsZero() && was:
+		metrics.Bitrix24Overload.WithLabelValues(memberID).Set(0)
+	case !until.IsZero() && !was:
+		metrics.Bitrix24Overload.WithLabelValues(memberID).Set(1)
+	}
 	if until.IsZero() {
 		return nil
 	}
-	return fmt.Errorf("%w: portal %s, not calling it before %s", ErrPortalOverloaded, memberID, until.UTC().Format(time.RFC3339))
+	return &OverloadError{MemberID: memberID, Until: until}
+}
+
+// wait holds a call until the portal's budget lets it go: the shared Budget's slot, or this process's
+// own limiter without one.
+func (c *Client) wait(ctx context.Context, ps *portalState, memberID string) error {
+	t0 := time.Now()
+	var err error
+	if c.cfg.Budget == nil {
+		err = ps.limiter.Wait(ctx)
+	} else {
+		var at time.Time
+		if at, err = c.cfg.Budget.Reserve(ctx, memberID); err == nil {
+			err = sleepCtx(ctx, time.Until(at))
+		}
+	}
+	if d := time.Since(t0); d > time.Millisecond {
+		metrics.Bitrix24BudgetWait.WithLabelValues(metrics.PortalLabel(memberID)).Add(d.Seconds())
+	}
+	return err
+}
+
+// drain slows this process's limiter and, through the Budget, every other process's.
+func (c *Client) drain(ctx context.Context, ps *portalState, memberID string) {
+	ps.drain()
+	if c.cfg.Budget != nil {
+		c.cfg.Budget.Drain(ctx, memberID)
+	}
+}
+
+// countCall counts one request sent to the portal by its outcome.
+func countCall(memberID string, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	metrics.Bitrix24Calls.WithLabelValues(metrics.PortalLabel(memberID), outcome).Inc()
 }
 
 // stripURL drops the URL from *url.Error: it may carry auth= or the client secret.
@@ -450,7 +521,7 @@ func (c *Client) EventSend(ctx context.Context, memberID, eventToken string, ret
 		if errors.As(err, &apiErr) && !apiErr.Retryable() {
 			return err
 		}
-		if errors.Is(err, ErrNoTokens) || errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrUnexpectedAnswer) {
+		if errors.Is(err, ErrNoTokens) || errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrUnexpectedAnswer) || errors.Is(err, ErrPortalOverloaded) {
 			return err
 		}
 		c.log.Warn("bitrix24: bizproc.event.send failed, repeating (one-shot per event_token, safe)",
@@ -489,7 +560,7 @@ func (c *Client) CallAs(ctx context.Context, memberID, accessToken, method strin
 		return fmt.Errorf("%w: no access token for %s", ErrBadRequest, method)
 	}
 	ps := c.portal(memberID)
-	if err := ps.checkOverload(memberID); err != nil {
+	if err := c.checkOverload(ps, memberID); err != nil {
 		return err
 	}
 	auth, err := c.load(ctx, memberID)
@@ -500,10 +571,11 @@ func (c *Client) CallAs(ctx context.Context, memberID, accessToken, method strin
 		return ErrWebhookMode
 	}
 	auth.AccessToken = accessToken
-	if err := ps.limiter.Wait(ctx); err != nil {
+	if err := c.wait(ctx, ps, memberID); err != nil {
 		return fmt.Errorf("bitrix24 %s on %s: waiting for the rate limiter: %w", method, auth.Domain, err)
 	}
 	env, loc, err := c.post(ctx, auth, method, params)
+	countCall(memberID, err)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ const (
 	SubjectSignBatch       = "signet.sign.batch"
 	SubjectCallbackAll     = "signet.callback.>"
 	SubjectCallback        = "signet.callback.result"
+	SubjectCallbackBatch   = "signet.callback.batch"
 	SubjectAuditAll        = "signet.audit.>"
 	SubjectDeadAll         = "signet.dead.>"
 	SubjectDeadSign        = "signet.dead.sign"
@@ -35,6 +36,10 @@ const (
 	ConsumerSignInteractive = "sign-interactive"
 	ConsumerSignBatch       = "sign-batch"
 	ConsumerCallback        = "callback"
+	// ConsumerCallbackBatch takes the callbacks of batch jobs, so that one portal's night batch does
+	// not hold up another portal's robots and Sign buttons (issue 21 must 2): each waits for its own
+	// portal's Bitrix24 budget, and in one queue the thousands of a batch would stand in front.
+	ConsumerCallbackBatch = "callback-batch"
 )
 
 // Message headers.
@@ -49,4 +54,7 @@ const (
 const (
 	BucketPortals = "signet_portals"
 	BucketJobs    = "signet_jobs"
+	// BucketBudget holds each Bitrix24 portal's shared REST budget and OVERLOAD pause
+	// (bitrix24/budget): rate.<member_id> and pause.<member_id>.
+	BucketBudget = "signet_b24_budget"
 )

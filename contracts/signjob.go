@@ -23,6 +23,15 @@ func (k JobKind) Subject() string {
 	return SubjectSignInteractive
 }
 
+// CallbackSubject returns the CALLBACK subject for results of jobs of this kind: interactive ones
+// (robots, the Sign button) on SubjectCallback, batch ones on their own (ConsumerCallbackBatch).
+func (k JobKind) CallbackSubject() string {
+	if k == KindBatch {
+		return SubjectCallbackBatch
+	}
+	return SubjectCallback
+}
+
 // Portal identifies the Bitrix24 portal a job belongs to. member_id is the stable key (it survives a
 // domain change); the domain is carried for messages and links.
 type Portal struct {

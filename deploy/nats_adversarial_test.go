@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/signet-b24/signet/bitrix24/budget"
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
@@ -236,6 +237,13 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 		allowed(t, role, "provision at start", queue.Provision(ctx, c.js, qs))
 		_, err := portals.Open(ctx, c.js, 1, keys)
 		allowed(t, role, "open the portals bucket", err)
+		kvb, err := budget.Provision(ctx, c.js, 1)
+		allowed(t, role, "open the Bitrix24 budget bucket", err)
+		b, err := budget.New(kvb, budget.Config{})
+		allowed(t, role, "watch the Bitrix24 pauses", err)
+		b.Close()
+		_, err = kvb.Put(ctx, "rate.probe", []byte("{}"))
+		allowed(t, role, "take a slot of a portal's budget", err)
 		if work {
 			_, err = worker.OpenResults(ctx, c.js, 1, time.Hour)
 			allowed(t, role, "open the results bucket", err)
@@ -282,6 +290,16 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 	}
 	_, err = w.js.Publish(ctx, contracts.SubjectCallback, []byte(`{"v":1,"job_id":"j1"}`))
 	allowed(t, "worker", "queue a callback", err)
+	_, err = w.js.Publish(ctx, contracts.SubjectCallbackBatch, []byte(`{"v":1,"job_id":"j2"}`))
+	allowed(t, "worker", "queue a batch job's callback", err)
+	for _, name := range []string{contracts.ConsumerCallback, contracts.ConsumerCallbackBatch} {
+		cons, err := w.js.Consumer(ctx, contracts.StreamCallback, name)
+		allowed(t, "worker", "find consumer "+name, err)
+		if err == nil {
+			_, err = cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+			allowed(t, "worker", "pull from consumer "+name, err)
+		}
+	}
 	_, err = w.js.Publish(ctx, contracts.SubjectDeadSign, []byte(`{}`))
 	allowed(t, "worker", "dead-letter a job", err)
 
@@ -350,6 +368,7 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 	cb := m.roleConn(t, s, "callback")
 	refused(t, cb, "callback", "publish a sign job", contracts.SubjectSignInteractive, publish(cb, contracts.SubjectSignInteractive))
 	refused(t, cb, "callback", "forge a callback", contracts.SubjectCallback, publish(cb, contracts.SubjectCallback))
+	refused(t, cb, "callback", "forge a batch job's callback", contracts.SubjectCallbackBatch, publish(cb, contracts.SubjectCallbackBatch))
 
 	st := m.roleConn(t, s, "status")
 	_, err = st.js.Stream(ctx, contracts.StreamSign)

@@ -130,7 +130,7 @@ func joinErr(a, b string) string {
 
 // charts draws lag (pending + ack pending per consumer) and throughput (acks per second) of the last hour.
 func (p *OpsPage) charts(now time.Time) (lag, rate template.HTML) {
-	colours := map[string]string{contracts.ConsumerSignInteractive: "#1f77b4", contracts.ConsumerSignBatch: "#ff7f0e", contracts.ConsumerCallback: "#2ca02c"}
+	colours := map[string]string{contracts.ConsumerSignInteractive: "#1f77b4", contracts.ConsumerSignBatch: "#ff7f0e", contracts.ConsumerCallback: "#2ca02c", contracts.ConsumerCallbackBatch: "#9467bd"}
 	lagS, rateS := p.Ring.History()
 	from := now.Add(-time.Hour)
 	return chartSVG("Lag: pending + ack pending, last hour", lagS, colours, from, now),

@@ -44,7 +44,8 @@ func (p *Pool) refuseUnauthorised(ctx context.Context, msg interface{ Subject() 
 	id := bounded(job.ID, 64)
 	p.Log.Warn("refused a sign job without a valid authorisation; it is dead-lettered and the portal is not called",
 		zap.String("job_id", id), zap.String("subject", msg.Subject()), zap.Error(why))
-	metrics.JobsTotal.WithLabelValues(string(job.Kind), "refused").Inc()
+	// A forged job's member_id is the forger's choice: it gets no portal label of its own.
+	metrics.JobsTotal.WithLabelValues(metrics.PortalOther, string(job.Kind), "refused").Inc()
 	p.record(ctx, contracts.AuditEvent{
 		Action: contracts.AuditJobRefused, Time: p.now().UTC(), Outcome: contracts.AuditRefused, Reason: why.Error(),
 		JobID: id, Portal: bounded(job.Portal.MemberID, 64), Login: bounded(job.Signer.Login, 64), Credential: bounded(job.Credential, 256),

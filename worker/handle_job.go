@@ -3,11 +3,13 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/metrics"
@@ -46,7 +48,12 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	}
 	if err != nil {
 		if !IsPermanent(err) {
-			metrics.JobsTotal.WithLabelValues(string(job.Kind), "retried").Inc()
+			metrics.JobsTotal.WithLabelValues(metrics.PortalLabel(job.Portal.MemberID), string(job.Kind), "retried").Inc()
+			if until, paused := bitrix24.PausedUntil(err); paused {
+				// The portal is paused (OVERLOAD_LIMIT, issue 21): one delivery per pause, not the
+				// doubling retries that would spend all of them within one 30-minute block.
+				return retryAfter(err, time.Until(until))
+			}
 			return err
 		}
 		log.Warn("job failed", zap.Error(err))
@@ -61,14 +68,14 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		if derr := p.dead(ctx, msg, job.ID, err.Error()); derr != nil {
 			return derr
 		}
-		metrics.JobsTotal.WithLabelValues(string(job.Kind), "failed").Inc()
+		metrics.JobsTotal.WithLabelValues(metrics.PortalLabel(job.Portal.MemberID), string(job.Kind), "failed").Inc()
 		return err
 	}
 	log.Info("job signed", zap.String("sha256", signed.SHA256After), zap.String("certificate_serial", signed.CertificateSerial))
 	if err := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), signed, ""); err != nil {
 		return err
 	}
-	metrics.JobsTotal.WithLabelValues(string(job.Kind), "signed").Inc()
+	metrics.JobsTotal.WithLabelValues(metrics.PortalLabel(job.Portal.MemberID), string(job.Kind), "signed").Inc()
 	return nil
 }
 
@@ -92,7 +99,7 @@ func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, msgI
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	_, err = p.JS.PublishMsg(ctx, &nats.Msg{
-		Subject: contracts.SubjectCallback, Data: data,
+		Subject: job.Kind.CallbackSubject(), Data: data,
 		Header: nats.Header{contracts.HeaderMsgID: []string{msgID}},
 	}, jetstream.WithExpectStream(contracts.StreamCallback))
 	if err != nil {

@@ -101,7 +101,7 @@ func (m *Monitor) consumers(ctx context.Context) {
 	}
 	for stream, names := range map[string][]string{
 		contracts.StreamSign:     {contracts.ConsumerSignInteractive, contracts.ConsumerSignBatch},
-		contracts.StreamCallback: {contracts.ConsumerCallback},
+		contracts.StreamCallback: {contracts.ConsumerCallback, contracts.ConsumerCallbackBatch},
 	} {
 		for _, name := range names {
 			c, err := m.JS.Consumer(ctx, stream, name)

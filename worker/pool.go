@@ -96,6 +96,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	run(contracts.StreamSign, contracts.ConsumerSignInteractive, max(p.Interactive, 1), p.handleJob)
 	run(contracts.StreamSign, contracts.ConsumerSignBatch, max(p.Batch, 1), p.handleJob)
 	run(contracts.StreamCallback, contracts.ConsumerCallback, max(p.Callbacks, 1), p.handleCallback)
+	run(contracts.StreamCallback, contracts.ConsumerCallbackBatch, max(p.Callbacks, 1), p.handleCallback) // issue 21: batches apart
 	return all.Wait()
 }
 

@@ -39,6 +39,10 @@ func (p *Pool) settle(consumer string, msg jetstream.Msg, err error, draining bo
 	case errors.Is(err, ErrBusy):
 		log.Info("job is being signed by another worker; looking again later", zap.Error(err))
 		_ = msg.NakWithDelay(p.ackWait())
+	case hasDelay(err):
+		d, _ := retryDelayOf(err)
+		log.Warn("failed, will retry", zap.Duration("in", d), zap.Error(err))
+		_ = msg.NakWithDelay(d)
 	default:
 		d := queue.RetryDelay(delivered)
 		log.Warn("failed, will retry", zap.Duration("in", d), zap.Error(err))

@@ -134,3 +134,27 @@ func TestFinal(t *testing.T) {
 		})
 	}
 }
+
+// A failure that names its delay (retryAfter: a paused portal's end, a callback's own attempt count)
+// is NAKed with that delay, not with the delivery count's: on the fifth delivery RetryDelay would be
+// 32 s, the named delay is 2 s. (On the callback consumer, which has no BackOff: nats-server adds a
+// BackOff step to a NAK's delay, internal/queue CallbackMaxDeliver.)
+func TestSettleNamedDelay(t *testing.T) {
+	q := newQueueRig(t, 30*time.Second, 10)
+	p := q.pool(time.Hour, 10)
+	q.publish(contracts.SubjectCallback, "cb-j-1", []byte(`{"job_id":"j-1"}`))
+	for range 4 {
+		if err := q.fetch(contracts.ConsumerCallback, 10*time.Second).Nak(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := q.fetch(contracts.ConsumerCallback, 10*time.Second)
+	p.settle(contracts.ConsumerCallback, msg, retryAfter(errors.New("portal paused"), 2*time.Second), false)
+	if again := q.next(contracts.ConsumerCallback, 500*time.Millisecond); again != nil {
+		t.Fatal("redelivered at once, want the named delay")
+	}
+	again := q.fetch(contracts.ConsumerCallback, 20*time.Second)
+	if md, _ := again.Metadata(); md.NumDelivered != 6 {
+		t.Fatalf("redelivered as delivery %d, want 6", md.NumDelivered)
+	}
+}

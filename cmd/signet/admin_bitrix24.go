@@ -14,13 +14,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/bitrix24/budget"
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer"
 )
 
 func init() {
-	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: register the robot and the Sign button, list installed portals, move a renamed portal (register|portals|move)"}
+	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: register the robot and the Sign button, list installed portals, move a renamed portal, end an OVERLOAD pause (register|portals|move|resume)"}
 }
 
 const adminBitrix24Usage = `Usage: signet admin bitrix24 <action> [flags]
@@ -38,6 +39,10 @@ Actions:
           the registered host). After checking in the portal that it was really renamed, add NEW to
           bitrix24.portals and run this: the stored domain and endpoint become NEW, then app.info is
           called there with the stored tokens to confirm.
+  resume --member-id ID
+          end the portal's OVERLOAD_LIMIT pause in every Signet process before bitrix24.overload_pause
+          runs out, once Bitrix24 support has lifted the block; waiting callbacks go out at their next
+          delivery. If the block is still there, the next call pauses the portal again.
 
 Robots and the Sign button need the Signet application (OAuth); with bitrix24.webhook_url_file
 (incoming-webhook mode) they cannot be registered.
@@ -48,7 +53,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	if fs == nil {
 		return err
 	}
-	memberID := fs.String("member-id", "", "only this portal (register)")
+	memberID := fs.String("member-id", "", "the portal (move, resume; register: only this one)")
 	newDomain := fs.String("domain", "", "the portal's new domain (move)")
 	asJSON := fs.Bool("json", false, "print JSON (portals)")
 	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
@@ -78,7 +83,27 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return fmt.Errorf("listing portals: %w", err)
 	}
+	// The calls of move and register count against the portal's budget like the servers' do.
+	shared, err := openBudget(ctx, cfg, js, zap.NewNop(), false)
+	if err != nil {
+		return err
+	}
+	if shared != nil {
+		defer shared.Close()
+	}
 	switch action {
+	case "resume":
+		if *memberID == "" {
+			return usageError{errors.New("resume needs --member-id")}
+		}
+		if shared == nil {
+			return fmt.Errorf("the Bitrix24 budget bucket does not exist yet: run `signet setup`")
+		}
+		if err := shared.Resume(ctx, *memberID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\tOVERLOAD pause ended; every Signet process calls the portal again\n", *memberID)
+		return nil
 	case "portals":
 		if *asJSON {
 			type portal struct {
@@ -111,7 +136,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 			return err
 		}
 		fmt.Fprintf(stdout, "%s\tmoved to %s\n", *memberID, origin.String())
-		client, err := newBitrix24Client(cfg, reg, zap.NewNop())
+		client, err := newBitrix24Client(cfg, reg, shared, zap.NewNop())
 		if err != nil {
 			return err
 		}
@@ -121,7 +146,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(stdout, "%s\tapp.info answered at %s\n", *memberID, origin.Host)
 		return nil
 	case "register":
-		client, err := newBitrix24Client(cfg, reg, zap.NewNop())
+		client, err := newBitrix24Client(cfg, reg, shared, zap.NewNop())
 		if err != nil {
 			return err
 		}
@@ -166,7 +191,7 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 
 // newBitrix24Client builds the REST client from the settings: the OAuth app's client secret and, in
 // incoming-webhook mode, the webhook URL, each read from its file (secrets are never setting values).
-func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, log *zap.Logger) (*bitrix24.Client, error) {
+func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, shared *budget.Shared, log *zap.Logger) (*bitrix24.Client, error) {
 	secret := ""
 	if cfg.Bitrix24.ClientSecretFile != "" {
 		b, err := os.ReadFile(cfg.Bitrix24.ClientSecretFile)
@@ -192,5 +217,6 @@ func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, log *zap.
 		ClientID: cfg.Bitrix24.ClientID, ClientSecret: secret, OAuthURL: cfg.Bitrix24.OAuthURL,
 		UserAgent: "Signet/1.0", RatePerSec: cfg.Bitrix24.RatePerSec, Burst: cfg.Bitrix24.Burst,
 		AllowPrivate: cfg.Bitrix24.AllowPrivate, WebhookURL: webhook, Log: log,
+		OverloadPause: cfg.Bitrix24.OverloadPause, Budget: budgetOf(shared),
 	}, tokens), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
@@ -39,5 +40,37 @@ func TestAdminBitrix24Move(t *testing.T) {
 	}
 	if err := e.a.b24.Call(ctx, mid, "app.info", nil, nil); err != nil {
 		t.Fatalf("call after the move: %v", err)
+	}
+}
+
+// An OVERLOAD pause ends early in every process when the operator runs `admin bitrix24 resume`
+// (Bitrix24 support lifted the block); the portal is called again.
+func TestAdminBitrix24Resume(t *testing.T) {
+	e := startB24(t, emulator.Config{})
+	ctx := context.Background()
+	mid := e.portal.MemberID()
+	e.portal.SetFailure(emulator.Failure{Calls: 1, Status: 503, Code: bitrix24.ErrCodeOverloadLimit, Description: "Portal overloaded"})
+	if err := e.a.b24.Call(ctx, mid, "app.info", nil, nil); !errors.Is(err, bitrix24.ErrPortalOverloaded) {
+		t.Fatalf("OVERLOAD_LIMIT: %v", err)
+	}
+	if err := e.a.b24.Call(ctx, mid, "app.info", nil, nil); !errors.Is(err, bitrix24.ErrPortalOverloaded) {
+		t.Fatalf("during the pause: %v", err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"admin", "bitrix24", "resume", "--data-dir", e.cfg.DataDir}, &stdout, &stderr); code != 2 {
+		t.Fatalf("resume without --member-id: exit %d, want 2", code)
+	}
+	if code := run(ctx, []string{"admin", "bitrix24", "resume", "--data-dir", e.cfg.DataDir, "--member-id", mid}, &stdout, &stderr); code != 0 {
+		t.Fatalf("resume: exit %d: %s %s", code, stdout.String(), stderr.String())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.a.b24.PausedUntil(mid).IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not learn that the pause ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := e.a.b24.Call(ctx, mid, "app.info", nil, nil); err != nil {
+		t.Fatalf("after resume: %v", err)
 	}
 }

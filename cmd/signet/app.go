@@ -161,7 +161,12 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	}
 	// Both roles call Bitrix24: the intake registers the robot and the Sign button at install and lists
 	// a deal's files for the Sign dialog; the workers sign and call back.
-	if a.b24, err = newBitrix24Client(cfg, a.portals, log.Named("bitrix24")); err != nil {
+	shared, err := openBudget(ctx, cfg, a.js, log.Named("bitrix24"), true)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, shared.Close)
+	if a.b24, err = newBitrix24Client(cfg, a.portals, shared, log.Named("bitrix24")); err != nil {
 		return nil, err
 	}
 	// One audit chain across every process; the workers, which hold the token, sign its checkpoints.

@@ -18,7 +18,7 @@ var everyCommand = [][]string{
 	{"admin", "user", "map"}, {"admin", "user", "otp-disable"},
 	{"admin", "ca", "init"}, {"admin", "ca", "issue"}, {"admin", "ca", "export"},
 	{"admin", "cert", "list"}, {"admin", "cert", "self-signed"}, {"admin", "cert", "import"}, {"admin", "cert", "disable"},
-	{"admin", "bitrix24", "register"}, {"admin", "bitrix24", "portals"}, {"admin", "bitrix24", "move"},
+	{"admin", "bitrix24", "register"}, {"admin", "bitrix24", "portals"}, {"admin", "bitrix24", "move"}, {"admin", "bitrix24", "resume"},
 	{"admin", "local-admin", "set"}, {"admin", "local-admin", "list"}, {"admin", "local-admin", "remove"},
 	{"audit"}, {"audit", "verify"}, {"audit", "export"}, {"audit", "show"},
 	{"archive"}, {"archive", "status"},

@@ -324,7 +324,7 @@ func TestStatusAndHealth(t *testing.T) {
 	for _, c := range rep.Consumers {
 		names = append(names, c.Stream+"/"+c.Name)
 	}
-	if strings.Join(names, " ") != "SIGN/sign-interactive SIGN/sign-batch CALLBACK/callback" {
+	if strings.Join(names, " ") != "SIGN/sign-interactive SIGN/sign-batch CALLBACK/callback CALLBACK/callback-batch" {
 		t.Errorf("consumers %v", names)
 	}
 	// The token state is the worker's record in NATS (issue 21 must 3), not this process's /metrics.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/bitrix24/budget"
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/config"
@@ -63,7 +64,7 @@ whose servers have nats.provision false, after each change of those settings.
 }
 
 // setupBuckets are the KV buckets setup and a provisioning server create before any role opens them.
-var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, batch.Bucket, web.BucketSessions}, identity.Buckets()...)
+var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, contracts.BucketBudget, batch.Bucket, web.BucketSessions}, identity.Buckets()...)
 
 func streamNames(cfg *config.Config) []string {
 	var out []string
@@ -86,6 +87,9 @@ func provisionNATS(ctx context.Context, cfg *config.Config, js jetstream.JetStre
 		return fmt.Errorf("provisioning JetStream: %w", err)
 	}
 	if _, err := portals.Provision(ctx, js, cfg.NATS.Replicas); err != nil {
+		return err
+	}
+	if _, err := budget.Provision(ctx, js, cfg.NATS.Replicas); err != nil {
 		return err
 	}
 	if r.worker {

@@ -131,8 +131,10 @@ type Config struct {
 		AllowPrivate     bool     `yaml:"allow_private"`
 		RatePerSec       float64  `yaml:"rate_per_sec"`
 		Burst            int      `yaml:"burst"`
-		RobotCode        string   `yaml:"robot_code"`
-		WebhookURLFile   string   `yaml:"webhook_url_file"`
+		// OverloadPause is how long every process stops calling a portal after 503 OVERLOAD_LIMIT.
+		OverloadPause  time.Duration `yaml:"overload_pause"`
+		RobotCode      string        `yaml:"robot_code"`
+		WebhookURLFile string        `yaml:"webhook_url_file"`
 	} `yaml:"bitrix24"`
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
@@ -218,6 +220,7 @@ func Defaults() *Config {
 	c.PDF.DecodeBudget = 256 << 20
 	c.Bitrix24.OAuthURL = "https://oauth.bitrix.info/oauth/token/"
 	c.Bitrix24.RatePerSec = 2
+	c.Bitrix24.OverloadPause = 30 * time.Minute
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
 	c.Security.JobTTL = 24 * time.Hour
@@ -328,7 +331,7 @@ func (c *Config) Settings() []Setting {
 		{"worker.batch", "concurrent jobs from bulk batches", &c.Worker.Batch},
 		{"worker.callbacks", "callbacks in hand at once; their REST commands share batch requests, so 25–64 keeps batches full (at most 64)", &c.Worker.Callbacks},
 		{"worker.ack_wait", "JetStream AckWait; in-progress acks are sent every third of it while a job runs", &c.Worker.AckWait},
-		{"worker.max_deliver", "deliveries of a job before it goes to DEAD", &c.Worker.MaxDeliver},
+		{"worker.max_deliver", "deliveries of a job, attempts of a callback (waiting for a paused portal is none), before it goes to DEAD", &c.Worker.MaxDeliver},
 		{"worker.max_ack_pending", "messages handed out but not yet acked, per consumer, across all worker processes (0: 4 × this process's interactive + batch + callbacks); set it to about 2 × the concurrency of all workers together", &c.Worker.MaxAckPending},
 		{"worker.max_pdf_bytes", "largest PDF accepted for signing", &c.Worker.MaxPDFBytes},
 		{"worker.temp_dir", "where PDFs are staged while being signed (default: the system's)", &c.Worker.TempDir},
@@ -356,8 +359,9 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.oauth_url", "Bitrix24 OAuth server", &c.Bitrix24.OAuthURL},
 		{"bitrix24.portals", "portal domains allowed to install Signet (comma-separated)", &c.Bitrix24.Portals},
 		{"bitrix24.allow_private", "allow portals on private or loopback addresses (on-premise)", &c.Bitrix24.AllowPrivate},
-		{"bitrix24.rate_per_sec", "REST calls per second per portal (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
-		{"bitrix24.burst", "REST call burst per portal (250 for Enterprise plans)", &c.Bitrix24.Burst},
+		{"bitrix24.rate_per_sec", "REST calls per second per portal, every Signet process together (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
+		{"bitrix24.burst", "REST call burst per portal, every Signet process together (250 for Enterprise plans)", &c.Bitrix24.Burst},
+		{"bitrix24.overload_pause", "how long every Signet process stops calling a portal that answered OVERLOAD_LIMIT (blocked by Bitrix24 support); its callbacks wait", &c.Bitrix24.OverloadPause},
 		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},

@@ -11,8 +11,8 @@ import (
 // Jobs.
 var (
 	JobsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "signet_jobs_total", Help: "Sign jobs finished, by kind (robot, placement, batch) and outcome (signed, failed, retried).",
-	}, []string{"kind", "outcome"})
+		Name: "signet_jobs_total", Help: "Sign jobs finished, by portal (PortalLabel), kind (robot, placement, batch) and outcome (signed, failed, retried, refused).",
+	}, []string{"portal", "kind", "outcome"})
 	StageSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "signet_stage_seconds", Help: "Time spent per stage: queue_wait, download, sign, store, callback.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
@@ -68,8 +68,8 @@ var (
 // Bitrix24.
 var (
 	Bitrix24Errors = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "signet_bitrix24_errors_total", Help: "Errors answered by Bitrix24 portals, by error code.",
-	}, []string{"code"})
+		Name: "signet_bitrix24_errors_total", Help: "Errors answered by Bitrix24 portals, by portal (PortalLabel) and error code.",
+	}, []string{"portal", "code"})
 	Bitrix24RateLimitWaits = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "signet_bitrix24_rate_limit_waits_total", Help: "Times a REST call waited for the per-portal rate limiter or backed off after QUERY_LIMIT_EXCEEDED.",
 	})
@@ -92,6 +92,7 @@ func Names() []string {
 		"signet_consumer_num_pending", "signet_consumer_num_ack_pending", "signet_consumer_num_redelivered", "signet_dead_messages",
 		"signet_token_online", "signet_token_sessions_in_use", "signet_token_sessions_max", "signet_token_sign_rate", "signet_token_waiting", "signet_credential_expiry_seconds",
 		"signet_bitrix24_errors_total", "signet_bitrix24_rate_limit_waits_total", "signet_bitrix24_overload",
+		"signet_bitrix24_calls_total", "signet_bitrix24_budget_wait_seconds_total", "signet_bitrix24_budget_fallback_total", "signet_callbacks_total",
 		"signet_grant_documents_total",
 	}
 }

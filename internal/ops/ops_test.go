@@ -68,7 +68,7 @@ func TestHistoryIsOneLinePerConsumer(t *testing.T) {
 	for _, s := range lag {
 		names = append(names, s.Name)
 	}
-	if want := []string{contracts.ConsumerSignInteractive, contracts.ConsumerSignBatch, contracts.ConsumerCallback}; !slices.Equal(names, want) {
+	if want := []string{contracts.ConsumerSignInteractive, contracts.ConsumerSignBatch, contracts.ConsumerCallback, contracts.ConsumerCallbackBatch}; !slices.Equal(names, want) {
 		t.Fatalf("lines %v, want %v", names, want)
 	}
 	if b := lag[1].Points; len(b) != 3 || b[0].V != 102 || b[2].V != 82 || !b[2].T.Equal(t0.Add(20*time.Second)) {

@@ -49,6 +49,7 @@ var (
 		{contracts.StreamSign, contracts.ConsumerSignInteractive},
 		{contracts.StreamSign, contracts.ConsumerSignBatch},
 		{contracts.StreamCallback, contracts.ConsumerCallback},
+		{contracts.StreamCallback, contracts.ConsumerCallbackBatch},
 	}
 )
 

@@ -271,6 +271,11 @@ func Stranded(ctx context.Context, js jetstream.JetStream) ([]MaxDeliveries, err
 			return out, fmt.Errorf("stream %s: %w", stream, err)
 		}
 		for _, cc := range ccs {
+			if cc.MaxDeliver < 0 {
+				// Never exhausted (CallbackMaxDeliver); a callback waiting out a long OVERLOAD pause
+				// is older than StrandedAge and must not be taken for one.
+				continue
+			}
 			found, err := strandedOf(ctx, st, stream, cc.Durable)
 			if err != nil {
 				return out, err

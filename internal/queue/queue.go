@@ -25,6 +25,7 @@ type Settings struct {
 	// JetStream hands it to another worker. It is the first step of BackOff.
 	AckWait time.Duration
 	// MaxDeliver is the number of deliveries of one message; after the last, the message goes to DEAD.
+	// Callbacks count their own attempts against it instead (CallbackMaxDeliver).
 	MaxDeliver int
 	// MaxAckPending bounds the jobs handed out but not yet acked, per consumer, across all workers.
 	MaxAckPending int
@@ -114,9 +115,34 @@ func Consumers(s Settings) map[string][]jetstream.ConsumerConfig {
 			c(contracts.ConsumerSignBatch, contracts.SubjectSignBatch, "Bulk batches"),
 		},
 		contracts.StreamCallback: {
-			c(contracts.ConsumerCallback, contracts.SubjectCallback, "Callbacks to Bitrix24"),
+			callbacks(c(contracts.ConsumerCallback, contracts.SubjectCallback, "Callbacks of robots and the Sign button to Bitrix24")),
+			callbacks(c(contracts.ConsumerCallbackBatch, contracts.SubjectCallbackBatch, "Callbacks of bulk batches to Bitrix24")),
 		},
 	}
+}
+
+// CallbackMaxDeliver is the callback consumer's MaxDeliver: unlimited. A callback waits out an
+// OVERLOAD_LIMIT pause of its portal (30 minutes, and Bitrix24 support may keep a portal blocked for
+// hours) with one NAK per pause, delayed to the pause's end; JetStream counts that NAK as a delivery,
+// so 10 deliveries would send a callback to DEAD during a long block although nothing was tried
+// (issue 21 must 2). The worker counts the attempts that did try in the jobs bucket instead, against
+// worker.max_deliver (worker/callback_attempts.go), and sends a callback that used them up to DEAD
+// itself; an attempt is counted when it starts, so a worker that dies in it every time still ends in
+// DEAD. Re-publishing a waiting callback with an attempt header was the other way: it needs a new
+// Nats-Msg-Id per copy, so a crash between the publish and the ack leaves two copies (harmless, the
+// steps are recorded, but noise), and it loses the stream's order.
+//
+// The callback consumers have no BackOff either: nats-server offsets a NAK's delay by the BackOff step
+// of the delivery less AckWait (consumer.go processNak sets the timestamp to now − AckWait + delay,
+// checkPending then waits the BackOff step), so from the sixth delivery on a callback NAKed until a
+// pause's end would come back up to 4½ minutes late. Without BackOff an ack timeout (a worker that
+// died) redelivers after AckWait, and the attempt count bounds how often.
+const CallbackMaxDeliver = -1
+
+func callbacks(cc jetstream.ConsumerConfig) jetstream.ConsumerConfig {
+	cc.MaxDeliver = CallbackMaxDeliver
+	cc.BackOff = nil
+	return cc
 }
 
 // Provision creates or updates every stream and consumer. It is safe to run from every process at
