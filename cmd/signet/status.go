@@ -120,6 +120,14 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 	for _, m := range missing {
 		rep.Problems = append(rep.Problems, m+" is missing: run `signet setup` or start a server")
 	}
+	var replicated []string
+	for _, s := range rep.Streams {
+		replicated = append(replicated, s.Name)
+	}
+	for _, b := range setupBuckets {
+		replicated = append(replicated, "KV_"+b)
+	}
+	rep.Problems = append(rep.Problems, replicaProblems(ctx, js, replicated)...)
 	if d := snap.Stream("DEAD"); d != nil && d.Msgs > 0 {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("DEAD holds %d messages: `signet dlq list`", d.Msgs))
 	}
