@@ -24,6 +24,13 @@ import (
 // startCluster runs an n-node JetStream cluster on loopback (as faults/ does), for replicas > 1.
 func startCluster(t *testing.T, n int) string {
 	t.Helper()
+	url, _ := startClusterNodes(t, n)
+	return url
+}
+
+// startClusterNodes is startCluster that also returns the nodes, for a test that stops one.
+func startClusterNodes(t *testing.T, n int) (string, []*server.Server) {
+	t.Helper()
 	free := func() int {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -67,7 +74,7 @@ func startCluster(t *testing.T, n int) string {
 		}
 		return true
 	})
-	return strings.Join(urls, ",")
+	return strings.Join(urls, ","), nodes
 }
 
 // clusterState is every stream's (KV buckets included) and consumer's configuration.
