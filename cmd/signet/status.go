@@ -29,6 +29,7 @@ type statusReport struct {
 	Consumers []ops.Consumer `json:"consumers"`
 	Tokens    []statusToken  `json:"tokens,omitempty"`
 	Workers   int            `json:"workers"`
+	Nodes     []statusNode   `json:"nats_nodes,omitempty"`
 	Storage   string         `json:"storage"`
 	StorageOK bool           `json:"storage_ok"`
 	Portals   []statusPortal `json:"portals,omitempty"`
@@ -127,7 +128,8 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 	for _, b := range setupBuckets {
 		replicated = append(replicated, "KV_"+b)
 	}
-	rep.Problems = append(rep.Problems, replicaProblems(ctx, js, replicated)...)
+	nodes, problems := clusterView(ctx, js, replicated)
+	rep.Nodes, rep.Problems = nodes, append(rep.Problems, problems...)
 	if d := snap.Stream("DEAD"); d != nil && d.Msgs > 0 {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("DEAD holds %d messages: `signet dlq list`", d.Msgs))
 	}
@@ -205,6 +207,7 @@ func printStatus(w io.Writer, rep *statusReport) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", s.Name, s.Msgs, s.Bytes)
 	}
 	tw.Flush()
+	printNodes(w, rep.Nodes)
 	printTokens(w, rep)
 	ok := "reachable"
 	if !rep.StorageOK {

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,11 +16,32 @@ import (
 // leader hears from each follower many times a second, so only a stopped or cut-off node stays silent.
 const replicaSilence = 10 * time.Second
 
-// replicaProblems names each NATS node that is offline (or silent) for some of Signet's streams and
-// buckets, and each stream without a leader (issue 21 must 7: status shows the cluster truthfully).
-// A single server has no cluster information and nothing to name.
-func replicaProblems(ctx context.Context, js jetstream.JetStream, streams []string) []string {
-	down := map[string][]string{}
+// statusNode is one NATS server as Signet's replicated streams and buckets see it.
+type statusNode struct {
+	Name string `json:"name"`
+	// Leads, Current and Offline count streams (buckets included) it leads, follows in step, and is
+	// offline or silent for.
+	Leads   int `json:"leads"`
+	Current int `json:"current"`
+	Offline int `json:"offline"`
+	// OfflineFor names those streams.
+	OfflineFor []string `json:"offline_for,omitempty"`
+}
+
+// clusterView asks each of Signet's streams and buckets for its replicas and sums them per NATS node;
+// the problems name each node offline (or silent) for some of them and each stream without a leader
+// (issue 21 must 7: status shows the cluster truthfully). A single server has no cluster information:
+// no nodes, no problems.
+func clusterView(ctx context.Context, js jetstream.JetStream, streams []string) ([]statusNode, []string) {
+	byName := map[string]*statusNode{}
+	node := func(name string) *statusNode {
+		n := byName[name]
+		if n == nil {
+			n = &statusNode{Name: name}
+			byName[name] = n
+		}
+		return n
+	}
 	var problems []string
 	for _, name := range streams {
 		st, err := js.Stream(ctx, name)
@@ -31,26 +54,54 @@ func replicaProblems(ctx context.Context, js jetstream.JetStream, streams []stri
 		}
 		if info.Cluster.Leader == "" {
 			problems = append(problems, fmt.Sprintf("stream %s has no leader: fewer than a quorum of its %d NATS nodes answer", name, info.Config.Replicas))
-			continue
+		} else {
+			node(info.Cluster.Leader).Leads++
 		}
 		for _, r := range info.Cluster.Replicas {
-			if r != nil && (r.Offline || r.Active > replicaSilence) {
-				down[r.Name] = append(down[r.Name], name)
+			if r == nil {
+				continue
+			}
+			n := node(r.Name)
+			switch {
+			case r.Offline || r.Active > replicaSilence:
+				n.Offline++
+				n.OfflineFor = append(n.OfflineFor, name)
+			case r.Current:
+				n.Current++
 			}
 		}
 	}
-	nodes := make([]string, 0, len(down))
-	for n := range down {
-		nodes = append(nodes, n)
+	nodes := make([]statusNode, 0, len(byName))
+	for _, n := range byName {
+		nodes = append(nodes, *n)
 	}
-	sort.Strings(nodes)
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	for _, n := range nodes {
-		s := down[n]
-		list := strings.Join(s, ", ")
-		if len(s) > 4 {
-			list = strings.Join(s[:4], ", ") + fmt.Sprintf(" and %d more", len(s)-4)
+		if n.Offline == 0 {
+			continue
 		}
-		problems = append(problems, fmt.Sprintf("NATS node %s is offline for %d stream(s) (%s): start it or check its network; the streams run on the other replicas meanwhile", n, len(s), list))
+		list := strings.Join(n.OfflineFor, ", ")
+		if len(n.OfflineFor) > 4 {
+			list = strings.Join(n.OfflineFor[:4], ", ") + fmt.Sprintf(" and %d more", len(n.OfflineFor)-4)
+		}
+		problems = append(problems, fmt.Sprintf("NATS node %s is offline for %d stream(s) (%s): start it or check its network; the streams run on the other replicas meanwhile", n.Name, n.Offline, list))
 	}
-	return problems
+	return nodes, problems
+}
+
+func printNodes(w io.Writer, nodes []statusNode) {
+	if len(nodes) == 0 {
+		return // one server: nothing replicated to show
+	}
+	fmt.Fprintln(w, "\nNATS nodes (Signet's streams and buckets):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NODE\tLEADS\tIN STEP\tOFFLINE FOR")
+	for _, n := range nodes {
+		off := "-"
+		if n.Offline > 0 {
+			off = fmt.Sprintf("%d", n.Offline)
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\n", n.Name, n.Leads, n.Current, off)
+	}
+	tw.Flush()
 }

@@ -21,8 +21,14 @@ func TestStatusNamesAStoppedNATSNode(t *testing.T) {
 	status := func() (string, int) {
 		return runCLI(t, append([]string{"status", "--sample", "10ms", "--expect-workers", "0"}, common...)...)
 	}
-	if out, code := status(); code != 0 || strings.Contains(out, "Problems:") {
+	if out, code := status(); code != 0 || strings.Contains(out, "Problems:") || !strings.Contains(out, "NATS nodes") {
 		t.Fatalf("status on a healthy cluster: exit %d\n%s", code, out)
+	} else {
+		for _, n := range nodes {
+			if !strings.Contains(out, "\n  "+n.Name()+" ") {
+				t.Errorf("node %s not shown:\n%s", n.Name(), out)
+			}
+		}
 	}
 	stopped := nodes[2]
 	name := stopped.Name()
