@@ -134,7 +134,7 @@ func TestBatchNeverResendsSuccess(t *testing.T) {
 	if res[2].Attempts != 2 || res[0].Attempts != 1 {
 		t.Fatalf("attempts: n0=%d n2=%d", res[0].Attempts, res[2].Attempts)
 	}
-	if !bitrix24.IsCode(res[5].Err, bitrix24.ErrCodeArgument) {
+	if !bitrix24.IsCode(res[5].Err, "MESSAGE_EMPTY") {
 		t.Fatalf("bad command: %v", res[5].Err)
 	}
 	executed := map[string]int{}
@@ -164,7 +164,7 @@ func TestBatchHaltAndLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Err != nil || !bitrix24.IsCode(res[1].Err, bitrix24.ErrCodeArgument) ||
+	if res[0].Err != nil || !bitrix24.IsCode(res[1].Err, "MESSAGE_EMPTY") ||
 		!errorsIs(res[2].Err, bitrix24.ErrBatchNotExecuted) || !errorsIs(res[3].Err, bitrix24.ErrBatchNotExecuted) {
 		t.Fatalf("halt: %+v", res)
 	}

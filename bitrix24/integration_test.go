@@ -73,7 +73,7 @@ func TestBatcherReportsPerCommandFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Err != nil || !bitrix24.IsCode(res[1].Err, bitrix24.ErrCodeArgument) || !bitrix24.IsCode(res[2].Err, bitrix24.ErrCodeOwnerNotFound) {
+	if res[0].Err != nil || !bitrix24.IsCode(res[1].Err, "MESSAGE_EMPTY") || !bitrix24.IsCode(res[2].Err, bitrix24.ErrCodeOwnerNotFound) {
 		t.Fatalf("results: %v / %v / %v", res[0].Err, res[1].Err, res[2].Err)
 	}
 	if n := len(p.Notifications()); n != 1 {

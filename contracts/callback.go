@@ -12,7 +12,17 @@ type Outcome string
 const (
 	OutcomeSigned Outcome = "signed"
 	OutcomeFailed Outcome = "failed"
+	// OutcomeDeclined and OutcomeExpired end a request to sign (issue 19, must 1) that its signer
+	// declined with a reason (Callback.Error), or that nobody signed before its deadline. Neither
+	// carries a signature; the workflow hears them as its robot's outcome.
+	OutcomeDeclined Outcome = "declined"
+	OutcomeExpired  Outcome = "expired"
 )
+
+// Unsigned reports whether the outcome ends a job without a signature.
+func (o Outcome) Unsigned() bool {
+	return o == OutcomeFailed || o == OutcomeDeclined || o == OutcomeExpired
+}
 
 // Delivered is a job's outcome once its callback was delivered (or, for a local batch job, once its
 // result was recorded): the worker writes it in the jobs bucket under DeliveredKey; the Sign dialog's
@@ -85,7 +95,7 @@ func (c *Callback) Validate() error {
 	switch {
 	case c.JobID == "":
 		return fmt.Errorf("callback: %w: no job id", ErrInvalid)
-	case c.Outcome != OutcomeSigned && c.Outcome != OutcomeFailed:
+	case c.Outcome != OutcomeSigned && !c.Outcome.Unsigned():
 		return fmt.Errorf("callback %s: %w: unknown outcome %q", c.JobID, ErrInvalid, c.Outcome)
 	case c.Outcome == OutcomeSigned && c.Signed == nil:
 		return fmt.Errorf("callback %s: %w: signed without a result", c.JobID, ErrInvalid)

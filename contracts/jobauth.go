@@ -44,7 +44,10 @@ const JobAuthAlg = "Ed25519"
 
 // jobAuthTag starts the signed bytes; it changes when the encoding does. jobAuthTagV1 is the encoding
 // of a job without language and time zone (see above).
+// jobAuthTagV3 adds the document's source (issue 19): a job without one keeps the v2 or v1 bytes,
+// so jobs queued before an upgrade still verify.
 const (
+	jobAuthTagV3 = "signet-job-auth/v3"
 	jobAuthTag   = "signet-job-auth/v2"
 	jobAuthTagV1 = "signet-job-auth/v1"
 )
@@ -74,10 +77,14 @@ func JobKeyID(pub ed25519.PublicKey) string {
 // expiry (see the package-level description above).
 func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 	b := make([]byte, 0, 512)
-	v2 := j.Language != "" || j.TimeZone != ""
-	if v2 {
+	v3 := j.Document.Source != ""
+	v2 := v3 || j.Language != "" || j.TimeZone != ""
+	switch {
+	case v3:
+		b = append(b, jobAuthTagV3...)
+	case v2:
 		b = append(b, jobAuthTag...)
-	} else {
+	default:
 		b = append(b, jobAuthTagV1...)
 	}
 	b = append(b, 0)
@@ -132,6 +139,9 @@ func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 	if v2 {
 		str(j.Language)
 		str(j.TimeZone)
+	}
+	if v3 {
+		str(j.Document.Source)
 	}
 	return b
 }

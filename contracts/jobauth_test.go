@@ -195,3 +195,18 @@ func TestJobAuthLocaleKeepsV1ForOldJobs(t *testing.T) {
 		t.Fatalf("a changed zone: %v", err)
 	}
 }
+
+// Issue 19 added the document's source under v3; a job without one keeps its v2 or v1 bytes.
+func TestJobAuthSourceIsV3AndCovered(t *testing.T) {
+	exp := time.Unix(1_800_000_000, 0)
+	j := sampleJob()
+	j.Document.Source = SourceDocumentGenerator
+	m := j.JobAuthMessage("kid", exp)
+	if !strings.HasPrefix(string(m), "signet-job-auth/v3\x00") || !strings.HasSuffix(string(m), "\x00\x00\x00\x12document_generator") {
+		t.Fatalf("a job with a source: %q", m)
+	}
+	j.Document.Source = SourceDisk
+	if string(j.JobAuthMessage("kid", exp)) == string(m) {
+		t.Fatal("the source is not covered")
+	}
+}

@@ -57,4 +57,7 @@ const (
 	// BucketBudget holds each Bitrix24 portal's shared REST budget and OVERLOAD pause
 	// (bitrix24/budget): rate.<member_id> and pause.<member_id>.
 	BucketBudget = "signet_b24_budget"
+	// BucketRequests holds the requests to sign that wait for their signer (producer/requests): one
+	// key per request, named by its job id, so a request and the job it becomes are one thing.
+	BucketRequests = "signet_requests"
 )

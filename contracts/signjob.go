@@ -54,12 +54,23 @@ type Document struct {
 	FileField string `json:"file_field,omitempty"`
 	FileID    int    `json:"file_id,omitempty"`
 	FileName  string `json:"file_name,omitempty"`
+	// Source says which form of the robot's document property named the file (issue 19, must 4):
+	// SourceDisk, SourceFileField, SourceDocumentGenerator or SourceURL; the workflow is told it.
+	Source string `json:"source,omitempty"`
 	// DocumentID is Bitrix24's document id of the workflow, e.g. ["crm","CCrmDocumentDeal","DEAL_1188"].
 	DocumentID []string `json:"document_id,omitempty"`
 	// EntityTypeID and EntityID name the CRM item (2 and the deal id for deals).
 	EntityTypeID int `json:"entity_type_id,omitempty"`
 	EntityID     int `json:"entity_id,omitempty"`
 }
+
+// Document sources (Document.Source).
+const (
+	SourceDisk              = "disk"
+	SourceFileField         = "file_field"
+	SourceDocumentGenerator = "document_generator"
+	SourceURL               = "url"
+)
 
 // SharedStoragePrefix begins a Document.URL that names an object in Signet's own artefact storage
 // instead of a file on a portal: "signet-store:incoming/<batch>/<n>.pdf". `signet enqueue` uploads a

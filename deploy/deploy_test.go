@@ -1,4 +1,5 @@
-// Package deploy holds the deployment files (NATS cluster, systemd, Kubernetes, Grafana, Prometheus);
+// Package deploy holds the deployment files (NATS cluster, systemd, Kubernetes, Grafana, Prometheus,
+// the Debian package and the container image);
 // its test checks that each parses with the tool's own parser or a strict stand-in, and that every
 // metric the dashboard and the alerts use is one Signet exports.
 package deploy
@@ -104,10 +105,12 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Units are INI files whose [Service] runs `signet intake` / `signet worker` with the shared
-// configuration, and that configuration loads with Signet's own strict loader.
+// Units are INI files whose [Service] runs `signet intake` / `signet worker` / `signet setup` (the
+// path the Debian package installs) with the shared configuration, and that configuration loads with
+// Signet's own strict loader and leaves provisioning to signet-setup.service.
 func TestSystemdUnits(t *testing.T) {
-	for unit, sub := range map[string]string{"systemd/signet-intake.service": "intake", "systemd/signet-worker.service": "worker"} {
+	for unit, sub := range map[string]string{"systemd/signet-intake.service": "intake", "systemd/signet-worker.service": "worker",
+		"systemd/signet-setup.service": "setup"} {
 		sections, err := parseINI(unit)
 		if err != nil {
 			t.Fatalf("%s: %v", unit, err)
@@ -118,8 +121,8 @@ func TestSystemdUnits(t *testing.T) {
 			}
 		}
 		svc := sections["Service"]
-		if exec := svc["ExecStart"]; len(exec) != 1 || !strings.HasSuffix(exec[0], "signet "+sub) {
-			t.Errorf("%s: ExecStart %v, want …/signet %s", unit, exec, sub)
+		if exec := svc["ExecStart"]; len(exec) != 1 || exec[0] != "/usr/bin/signet "+sub {
+			t.Errorf("%s: ExecStart %v, want /usr/bin/signet %s", unit, exec, sub)
 		}
 		if !slices.Contains(svc["Environment"], "SIGNET_CONFIG=/etc/signet/signet.yaml") {
 			t.Errorf("%s: the unit must point SIGNET_CONFIG at /etc/signet/signet.yaml", unit)
@@ -128,8 +131,13 @@ func TestSystemdUnits(t *testing.T) {
 			t.Errorf("%s: WantedBy %v", unit, got)
 		}
 	}
-	if _, _, err := config.Load("deploy", []string{"--config", "systemd/signet.yaml"}, func(string) string { return "" }); err != nil {
+	cfg, _, err := config.Load("deploy", []string{"--config", "systemd/signet.yaml"}, func(string) string { return "" })
+	if err != nil {
 		t.Fatalf("systemd/signet.yaml: %v", err)
+	}
+	if cfg.NATS.Provision || cfg.Storage.CredentialsFile == "" {
+		t.Errorf("systemd/signet.yaml: want nats.provision false (signet-setup.service provisions) and storage.credentials_file; got %v, %q",
+			cfg.NATS.Provision, cfg.Storage.CredentialsFile)
 	}
 }
 

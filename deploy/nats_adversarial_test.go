@@ -29,6 +29,7 @@ import (
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/worker"
 )
 
@@ -257,6 +258,15 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 			allowed(t, role, "open the batches bucket", err)
 			_, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "signet_sessions", Storage: jetstream.FileStorage})
 			allowed(t, role, "open the sessions bucket", err)
+			if role == "intake" {
+				reqs, err := requests.OpenStore(ctx, c.js, 1)
+				allowed(t, role, "open the requests bucket", err)
+				if err == nil {
+					allowed(t, role, "store a request to sign", reqs.Create(ctx, &requests.Request{ID: "r0", State: requests.Pending}))
+					_, err = reqs.All(ctx)
+					allowed(t, role, "walk the requests (inbox, sweeper)", err)
+				}
+			}
 		}
 		allowed(t, role, "append to the audit trail", audit.NewWriter(c.js, nil, audit.Options{}).Record(ctx,
 			contracts.AuditEvent{Action: contracts.AuditAdminChange, Detail: role + " started"}))

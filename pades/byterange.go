@@ -32,8 +32,14 @@ type sigDictLayout struct {
 func writeSigDict(w *increment, nr int, o Options, when time.Time, reserve int) sigDictLayout {
 	w.begin(nr, 0)
 	b := w.buf
-	b.WriteString("<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/M ")
-	b.WriteString(pdfDate(when))
+	if o.docTimestamp {
+		// ISO 32000-2 Table 255: no /M, /Name or /Reason; the time is the token's genTime.
+		b.WriteString("<</Type/DocTimeStamp/Filter/Adobe.PPKLite/SubFilter/ETSI.RFC3161")
+		o = Options{}
+	} else {
+		b.WriteString("<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/M ")
+		b.WriteString(pdfDate(when))
+	}
 	for _, e := range [][2]string{{"Name", o.Name}, {"Reason", o.Reason}, {"Location", o.Location}, {"ContactInfo", o.ContactInfo}} {
 		if e[1] != "" {
 			b.WriteString("/" + e[0] + " ")

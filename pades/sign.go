@@ -1,7 +1,8 @@
 // Package pades is Signet's PDF signing engine: it appends a PAdES baseline signature (B-B, or B-T
 // with a timestamp authority) to a PDF as an incremental update (ISO 32000-1 §12.8, ETSI EN 319
 // 142-1, SubFilter ETSI.CAdES.detached), with an optional visible signet drawn in the signature
-// widget's appearance stream, and verifies such signatures.
+// widget's appearance stream, extends signed PDFs to B-LT and B-LTA (extend.go), and verifies such
+// signatures, their revocation status included (ltv.go).
 //
 // It must never rewrite or reorder the input bytes (the input is an exact prefix of the output, so
 // earlier signatures stay valid), never sign an encrypted document, never hold a whole large file in
@@ -65,6 +66,10 @@ type Options struct {
 	// (appearance.go, issue 18). "" is English; nil is Time's own location. /M and the CMS keep Time as given.
 	Language string
 	Zone     *time.Location
+
+	// docTimestamp makes the update a document timestamp (doctimestamp.go) instead of a signature:
+	// TSA's token over the ByteRange digest is the /Contents; there is no Signer.
+	docTimestamp bool
 }
 
 // Timestamper gets an RFC 3161 timestamp token (DER ContentInfo) over the signature value's digest.
@@ -218,7 +223,13 @@ func (p *prepared) finish(ctx context.Context, s Signer, o Options, doc, before 
 	doc.Write(tail[:p.layout.contentsAt])
 	doc.Write(tail[hexEnd:])
 	digest := doc.Sum(nil)
-	cms, err := buildCMS(ctx, digest, s, cmsParams{hash: p.hash, pss: o.PSS, tsa: o.TSA})
+	var cms []byte
+	var err error
+	if o.docTimestamp {
+		cms, err = o.TSA.Timestamp(ctx, digest, p.hash)
+	} else {
+		cms, err = buildCMS(ctx, digest, s, cmsParams{hash: p.hash, pss: o.PSS, tsa: o.TSA})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}
@@ -273,7 +284,12 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	if h == 0 {
 		h = crypto.SHA256
 	}
-	if err := checkSigner(s, h); err != nil {
+	if o.docTimestamp {
+		if o.TSA == nil {
+			return nil, docError(name, ErrBadOptions, "a document timestamp needs a timestamp authority; pass --tsa URL")
+		}
+		o.Visible = false
+	} else if err := checkSigner(s, h); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	d, err := readDocument(ctx, src, size, name)
@@ -287,7 +303,9 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	}
 	when = when.Truncate(time.Second)
 	catalog := d.catalog
-	if d.certifiedNoChanges(catalog) {
+	// ISO 32000-2 (as corrected) does not count a document timestamp as a change under P=1; mdp.go
+	// allows it too. Acrobat still flags one (verification-and-ltv-notes.md §1).
+	if d.certifiedNoChanges(catalog) && !o.docTimestamp {
 		return nil, docError(name, ErrCertified, "its certification signature allows no changes; sign the original instead")
 	}
 
@@ -355,9 +373,13 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 		}
 	}
 	fieldName := o.FieldName
+	prefix := "Signature"
+	if o.docTimestamp {
+		prefix = "Timestamp"
+	}
 	if fieldName == "" {
 		for i := 1; ; i++ {
-			if fieldName = fmt.Sprintf("Signature%d", i); !names[fieldName] {
+			if fieldName = fmt.Sprintf("%s%d", prefix, i); !names[fieldName] {
 				break
 			}
 		}
@@ -370,7 +392,10 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	}
 
 	sigNr := alloc()
-	reserve := estimateCMSSize(s, o.TSA != nil)
+	reserve := docTimestampReserve
+	if !o.docTimestamp {
+		reserve = estimateCMSSize(s, o.TSA != nil)
+	}
 	layout := writeSigDict(w, sigNr, o, when, reserve)
 	sigRef := *types.NewIndirectRef(sigNr, 0)
 
@@ -441,26 +466,7 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 		}
 	}
 
-	// Trailer (ISO 32000-1 §7.5.6): same /Root and /Info, /ID kept, /Prev to the last section.
-	t := trailerInfo{root: refString(d.root), prev: d.prevXRef}
-	if info, ok := d.trailer["Info"].(types.IndirectRef); ok {
-		t.info = refString(info)
-	}
-	if id, ok := d.trailer["ID"].(types.Array); ok && len(id) == 2 {
-		t.id = idString(id)
-	}
-	if t.id == "" {
-		sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%d", name, size, when.UnixNano())))
-		t.id = fmt.Sprintf("[<%x><%x>]", sum[:16], sum[:16])
-	}
-	if d.xrefStream {
-		nr := alloc()
-		t.size = next
-		w.finishStream(nr, t)
-	} else {
-		t.size = next
-		w.finishClassic(t)
-	}
+	d.finishUpdate(w, alloc, &next, when)
 	br, err := patchByteRange(w, layout)
 	if err != nil {
 		return nil, err
@@ -470,6 +476,31 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 		return nil, err
 	}
 	return &prepared{name: name, w: w, layout: layout, byteRange: br, fieldName: fieldName, when: when, hash: h}, nil
+}
+
+// finishUpdate appends the cross-reference section and trailer of the same kind as the previous
+// one (ISO 32000-1 §7.5.6): same /Root and /Info, /ID kept, /Prev to the last section. next is the
+// next free object number; alloc takes one.
+func (d *document) finishUpdate(w *increment, alloc func() int, next *int, when time.Time) {
+	t := trailerInfo{root: refString(d.root), prev: d.prevXRef}
+	if info, ok := d.trailer["Info"].(types.IndirectRef); ok {
+		t.info = refString(info)
+	}
+	if id, ok := d.trailer["ID"].(types.Array); ok && len(id) == 2 {
+		t.id = idString(id)
+	}
+	if t.id == "" {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%d", d.name, d.size, when.UnixNano())))
+		t.id = fmt.Sprintf("[<%x><%x>]", sum[:16], sum[:16])
+	}
+	if d.xrefStream {
+		nr := alloc()
+		t.size = *next
+		w.finishStream(nr, t)
+	} else {
+		t.size = *next
+		w.finishClassic(t)
+	}
 }
 
 // pdfTextRaw is the body of pdfText's literal form, for a types.StringLiteral (hex form is kept

@@ -2,6 +2,7 @@ package pades
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -30,10 +31,16 @@ type opensslTSA struct {
 // directory.
 func newOpenSSLTSA(t *testing.T) *opensslTSA {
 	t.Helper()
-	a := &opensslTSA{openssl: testenv.RequireTool(t, "openssl"), dir: t.TempDir()}
 	key, cert := tsaCertificate(t, 5002, "OpenSSL Test TSA")
+	return newOpenSSLTSAWith(t, key, cert, testCACert)
+}
+
+// newOpenSSLTSAWith is newOpenSSLTSA with the TSA's key and certificate, issued by ca.
+func newOpenSSLTSAWith(t *testing.T, key crypto.Signer, cert, ca *x509.Certificate) *opensslTSA {
+	t.Helper()
+	a := &opensslTSA{openssl: testenv.RequireTool(t, "openssl"), dir: t.TempDir()}
 	writePEM(t, filepath.Join(a.dir, "tsa.pem"), cert)
-	writePEM(t, filepath.Join(a.dir, "ca.pem"), testCACert)
+	writePEM(t, filepath.Join(a.dir, "ca.pem"), ca)
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)

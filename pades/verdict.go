@@ -16,6 +16,9 @@ const (
 	VerdictValid     Verdict = "valid"
 	VerdictUntrusted Verdict = "untrusted" // intact and unmodified, but the signer is not trusted
 	VerdictInvalid   Verdict = "invalid"
+	// VerdictIndeterminate: intact, unmodified and trusted, but the revocation status of the
+	// signer's chain could not be established (ETSI EN 319 102-1 INDETERMINATE/TRY_LATER).
+	VerdictIndeterminate Verdict = "indeterminate"
 )
 
 // Intact reports that the signed bytes are what was signed and nothing disallowed came after.
@@ -24,10 +27,12 @@ func (i SignatureInfo) Intact() bool { return i.DigestValid && i.ByteRangeValid 
 // Verdict judges the signature.
 func (i SignatureInfo) Verdict() Verdict {
 	switch {
-	case !i.Intact():
+	case !i.Intact(), i.Revocation == RevocationRevoked:
 		return VerdictInvalid
 	case !i.ChainTrusted:
 		return VerdictUntrusted
+	case i.Revocation == RevocationUnknown, i.Revocation == RevocationUnavailable:
+		return VerdictIndeterminate
 	}
 	return VerdictValid
 }
@@ -39,6 +44,15 @@ func (i SignatureInfo) Reason() string {
 		return "intact, unchanged since signing, signer trusted"
 	case VerdictUntrusted:
 		return "intact but signer not trusted"
+	case VerdictIndeterminate:
+		return "intact, signer trusted, but the certificate's revocation status is " + string(i.Revocation)
+	}
+	if i.Revocation == RevocationRevoked {
+		for _, p := range i.Problems {
+			if strings.Contains(p, " was revoked on ") {
+				return p
+			}
+		}
 	}
 	if i.Modified {
 		var what []string
@@ -67,6 +81,10 @@ func Summary(infos []SignatureInfo) Verdict {
 			return VerdictInvalid
 		case VerdictUntrusted:
 			v = VerdictUntrusted
+		case VerdictIndeterminate:
+			if v == VerdictValid {
+				v = VerdictIndeterminate
+			}
 		}
 	}
 	return v
@@ -86,6 +104,11 @@ func (v Verdict) Wording(lang string) string {
 			return "Данные не изменены, но подписант не доверенный"
 		}
 		return "Intact but signer not trusted"
+	case VerdictIndeterminate:
+		if ru {
+			return "Данные не изменены, подписант доверенный, но статус отзыва сертификата установить не удалось"
+		}
+		return "Intact, signer trusted, but the certificate's revocation status could not be established"
 	}
 	if ru {
 		return "Недействительна"

@@ -56,9 +56,22 @@ type SignatureInfo struct {
 	// renewing (worker/archive).
 	TSACertificate *x509.Certificate
 
+	// Revocation is what the revocation check found for the signer's chain (ltv.go):
+	// RevocationGood, RevocationRevoked, RevocationUnknown, RevocationUnavailable, or
+	// RevocationNotChecked when the document carries no validation data and none was fetched.
+	Revocation RevocationStatus
+	// RevocationSource says where the data came from ("DSS", "OCSP http://…", "CRL http://…").
+	RevocationSource string
+
 	failure  string // the ETSI TS 119 102-2 sub-indication of the first failure (report.go)
 	chainErr error  // why the chain is not trusted
 	sigNr    int    // object number of the signature dictionary, -1 when direct
+
+	// For revocation checking and B-LT (ltv.go, extend.go):
+	contents []byte              // the whole decoded /Contents, zero padding included (the VRI key's input)
+	pool     []*x509.Certificate // the certificates of the CMS and of its timestamp token
+	tsa      *x509.Certificate   // the TSA certificate of an intact signature timestamp, trusted or not; nil when none
+	tsaTime  time.Time           // its genTime
 }
 
 // Verify reads the PDF at path and checks every signature field that holds a signature. roots nil
@@ -76,14 +89,24 @@ const (
 )
 
 // VerifyContext is Verify under ctx: a cancelled request stops reading, and waiting for the
-// process's decoding budget (ErrBusy after a while).
+// process's decoding budget (ErrBusy after a while). It checks revocation only with the data the
+// document embeds (its DSS): the public /verify page calls it and must never fetch (SSRF).
 func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (infos []SignatureInfo, err error) {
+	return VerifyWith(ctx, path, VerifyOptions{Roots: roots})
+}
+
+// VerifyOptions say how to verify.
+type VerifyOptions struct {
+	Roots *x509.CertPool // nil: the system roots
+	// Fetch, when set, fetches OCSP responses and CRLs over the network for certificates the
+	// document carries no revocation data for (`signet verify --online`). Never set it for a
+	// request from the public: the URLs come from the document.
+	Fetch *RevocationFetcher
+}
+
+// VerifyWith is VerifyContext with options.
+func VerifyWith(ctx context.Context, path string, o VerifyOptions) (infos []SignatureInfo, err error) {
 	name := filepath.Base(path)
-	defer func() {
-		if r := recover(); r != nil {
-			infos, err = nil, docError(name, ErrCorrupt, "unreadable structure (%v)", r)
-		}
-	}()
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: open: %w", name, err)
@@ -93,7 +116,18 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 	if err != nil {
 		return nil, fmt.Errorf("%s: stat: %w", name, err)
 	}
-	d, err := readDocument(ctx, f, st.Size(), name)
+	return verifySource(ctx, name, f, st.Size(), o)
+}
+
+// verifySource verifies the document src of size bytes.
+func verifySource(ctx context.Context, name string, f source, size int64, o VerifyOptions) (infos []SignatureInfo, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			infos, err = nil, docError(name, ErrCorrupt, "unreadable structure (%v)", r)
+		}
+	}()
+	roots := o.Roots
+	d, err := readDocument(ctx, f, size, name)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +161,11 @@ func VerifyContext(ctx context.Context, path string, roots *x509.CertPool) (info
 	if err := d.analyseAll(ctx, out); err != nil {
 		return nil, err
 	}
+	dss, err := d.readDSS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	checkRevocations(ctx, out, dss, o)
 	return out, nil
 }
 
@@ -249,6 +288,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	if len(der) == 0 {
 		return problem("FORMAT_FAILURE", "/Contents is empty or unreadable")
 	}
+	info.contents = der
 	if why := gapProblem(f, r, der); why != "" {
 		info.Problems = append(info.Problems, why)
 		info.failure = "FORMAT_FAILURE"
@@ -259,6 +299,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		der = d
 	}
 	if info.SubFilter == "ETSI.RFC3161" {
+		info.pool = tokenCertificates(der)
 		return verifyDocTimestamp(info, f, der, roots)
 	}
 	sd, err := parseSignedData(der)
@@ -311,10 +352,13 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		return problem("SIG_CRYPTO_FAILURE", "the signature value does not verify: %v", err)
 	}
 	info.DigestValid = true
+	info.pool = certs
 	if tok := si.unsigned[oidAttrTimeStampToken.String()]; tok != nil {
 		t, tsa, err := verifyTimestampToken(tok, si.signature, roots)
 		if err == nil || errors.Is(err, errUntrustedTSA) {
-			info.TSACertificate = tsa
+			// Intact: Extend embeds its TSA chain even when the verifier does not trust it.
+			info.tsa, info.tsaTime, info.TSACertificate = tsa, t, tsa
+			info.pool = append(slices.Clone(certs), tokenCertificates(tok)...)
 		}
 		if err != nil {
 			info.Problems = append(info.Problems, "signature timestamp: "+err.Error())
@@ -409,6 +453,24 @@ func verifyTimestampToken(tok, signature []byte, roots *x509.CertPool) (time.Tim
 		err = errors.New("the token is over another signature")
 	}
 	return t, tsa, err
+}
+
+// tokenCertificates are the certificates an RFC 3161 token (or any CMS SignedData) carries.
+func tokenCertificates(tok []byte) []*x509.Certificate {
+	if d, err := berToDER(tok); err == nil {
+		tok = d
+	}
+	sd, err := parseSignedData(tok)
+	if err != nil {
+		return nil
+	}
+	var out []*x509.Certificate
+	for _, c := range sd.certs {
+		if cert, err := x509.ParseCertificate(c); err == nil {
+			out = append(out, cert)
+		}
+	}
+	return out
 }
 
 var errImprint = errors.New("the token's message imprint is over other data")

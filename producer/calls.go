@@ -36,6 +36,7 @@ const (
 	callPending    = "pending"    // a copy is being authorised
 	callAuthorized = "authorized" // authorised: Job is the job to publish (dropped once Sent)
 	callRefused    = "refused"    // refused for Reason; the refusal goes to the workflow once
+	callRequested  = "requested"  // became a request to sign (producer/requests); its end completes the robot
 )
 
 // callRecord is the value of a call's key.

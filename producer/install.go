@@ -43,12 +43,16 @@ const PlacementToolbar = "CRM_DEAL_DETAIL_TOOLBAR"
 // language, then EN). The options of a select property are plain text in the portal's language lang:
 // nothing documents {lang: text} for them.
 func RobotFields(handlerURL string, authUserID int, lang *i18n.Localizer) map[string]any {
+	// Every property has a description (issue 19, must 4): the designer reads it under the field.
 	prop := func(key, typ string, required bool, extra map[string]any) map[string]any {
-		p := map[string]any{"Name": langMap(key), "Type": typ, "Required": yn(required), "Multiple": "N"}
+		p := map[string]any{"Name": langMap(key), "Description": langMap(key + ".description"), "Type": typ, "Required": yn(required), "Multiple": "N"}
 		for k, v := range extra {
 			p[k] = v
 		}
 		return p
+	}
+	ret := func(key, typ string) map[string]any {
+		return map[string]any{"Name": langMap(key), "Type": typ, "Required": "N", "Multiple": "N"}
 	}
 	positions := map[string]any{}
 	for _, p := range Positions {
@@ -61,25 +65,34 @@ func RobotFields(handlerURL string, authUserID int, lang *i18n.Localizer) map[st
 		"NAME":             langMap("robot.name"),
 		"DESCRIPTION":      langMap("robot.description"),
 		"PROPERTIES": map[string]any{
-			PropDocument:   prop("robot.prop.document", "string", true, map[string]any{"Description": langMap("robot.prop.document.description")}),
+			PropDocument:   prop("robot.prop.document", "string", true, nil),
 			PropSigner:     prop("robot.prop.signer", "user", true, nil),
-			PropCredential: prop("robot.prop.credential", "string", true, map[string]any{"Description": langMap("robot.prop.credential.description")}),
-			PropOTP:        prop("robot.prop.otp", "string", false, nil),
-			PropVisible:    prop("robot.prop.visible", "bool", false, map[string]any{"Default": "N"}),
+			PropCredential: prop("robot.prop.credential", "string", false, nil),
+			PropMode: prop("robot.prop.mode", "select", false, map[string]any{
+				"Options": map[string]any{ModeAsk: lang.T("robot.prop.mode.ask"), ModeCode: lang.T("robot.prop.mode.code")}, "Default": ModeAsk}),
+			PropOTP:      prop("robot.prop.otp", "string", false, nil),
+			PropDeadline: prop("robot.prop.deadline", "int", false, nil),
+			PropVisible:  prop("robot.prop.visible", "bool", false, map[string]any{"Default": "N"}),
 			PropPage: prop("robot.prop.page", "select", false, map[string]any{
 				"Options": map[string]any{"first": lang.T("robot.prop.page.first"), "last": lang.T("robot.prop.page.last")}, "Default": "last"}),
 			PropPosition: prop("robot.prop.position", "select", false, map[string]any{"Options": positions, "Default": "bottom-right"}),
 			PropReason:   prop("robot.prop.reason", "string", false, nil),
 			PropEvidence: prop("robot.prop.evidence", "bool", false, map[string]any{"Default": "N"}),
 		},
+		// The worker's return values (worker/callback.go Ret*); the codes are the robot contract.
 		"RETURN_PROPERTIES": map[string]any{
-			"signed":             prop("robot.ret.signed", "bool", false, nil),
-			"signedFileUrl":      prop("robot.ret.signedFileUrl", "string", false, nil),
-			"documentSha256":     prop("robot.ret.documentSha256", "string", false, nil),
-			"certificateSubject": prop("robot.ret.certificateSubject", "string", false, nil),
-			"certificateSerial":  prop("robot.ret.certificateSerial", "string", false, nil),
-			"signedAt":           prop("robot.ret.signedAt", "string", false, nil),
-			"errorText":          prop("robot.ret.errorText", "text", false, nil),
+			"outcome":            ret("robot.ret.outcome", "string"),
+			"outcomeReason":      ret("robot.ret.outcomeReason", "text"),
+			"signed":             ret("robot.ret.signed", "bool"),
+			"signedFileId":       ret("robot.ret.signedFileId", "string"),
+			"signedFileUrl":      ret("robot.ret.signedFileUrl", "string"),
+			"signer":             ret("robot.ret.signer", "user"),
+			"documentSource":     ret("robot.ret.documentSource", "string"),
+			"documentSha256":     ret("robot.ret.documentSha256", "string"),
+			"certificateSubject": ret("robot.ret.certificateSubject", "string"),
+			"certificateSerial":  ret("robot.ret.certificateSerial", "string"),
+			"signedAt":           ret("robot.ret.signedAt", "string"),
+			"errorText":          ret("robot.ret.errorText", "text"),
 		},
 	}
 }

@@ -80,7 +80,21 @@ func TestRegistrationInBothLanguages(t *testing.T) {
 					if f.portal.RobotPropertyText(code, group, k, "Name", "ru") == f.portal.RobotPropertyText(code, group, k, "Name", "en") {
 						t.Errorf("%s %s: the same name in ru and en", group, k)
 					}
+					// Every property the designer fills in has a description in both (issue 19, must 4).
+					ruD, enD := f.portal.RobotPropertyText(code, group, k, "Description", "ru"), f.portal.RobotPropertyText(code, group, k, "Description", "en")
+					if group == "PROPERTIES" && (ruD == "" || enD == "" || ruD == enD) {
+						t.Errorf("%s %s: description ru %q, en %q", group, k, ruD, enD)
+					}
 				}
+			}
+			// The return values a designer branches on (issue 19, must 4).
+			for _, k := range []string{"outcome", "outcomeReason", "signedFileId", "signedFileUrl", "signer", "certificateSubject", "documentSource"} {
+				if _, ok := fields["RETURN_PROPERTIES"].(map[string]any)[k]; !ok {
+					t.Errorf("RETURN_PROPERTIES lack %s", k)
+				}
+			}
+			if req, _ := fields["PROPERTIES"].(map[string]any)[PropCredential].(map[string]any)["Required"]; req != "N" {
+				t.Errorf("credential Required=%v; it is optional (the signer's default)", req)
 			}
 			// Select options are plain text in the portal's language.
 			page, _ := fields["PROPERTIES"].(map[string]any)[PropPage].(map[string]any)

@@ -17,6 +17,7 @@ import (
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/producer/requests"
 )
 
 // Identity is what the intake needs from the identity service: who the signer is, and the one
@@ -59,6 +60,12 @@ type Intake struct {
 	// Bitrix24 TIME_ZONE is not known (locale.go).
 	TimeZone string
 	zones    zoneCache
+	// Requests is where a robot call whose signer needs a code and got none becomes a request to
+	// sign (issue 19); nil: such a call is refused for want of a code, as before requests existed.
+	Requests *requests.Service
+	// RequestDeadline (requests.deadline) is how long a request waits when the robot names no
+	// deadline; 0: DefaultRequestDeadline.
+	RequestDeadline time.Duration
 	// Audit receives the intake's events: requests accepted and refused, OTP outcomes.
 	Audit identity.Recorder
 	Log   *zap.Logger
@@ -158,19 +165,7 @@ func (in *Intake) authorize(ctx context.Context, job *contracts.SignJob, login, 
 // publishRefusal sends a failed result straight to the callback stream, so a workflow whose request
 // was refused at intake learns why instead of waiting forever.
 func (in *Intake) publishRefusal(ctx context.Context, job *contracts.SignJob, reason string) error {
-	data, err := contracts.NewCallback(job, nil, reason, in.now()).Marshal()
-	if err != nil {
-		return err
-	}
-	_, err = in.JS.PublishMsg(ctx, &nats.Msg{
-		Subject: contracts.SubjectCallback,
-		Data:    data,
-		Header:  nats.Header{contracts.HeaderMsgID: []string{"cb-" + job.ID}},
-	}, jetstream.WithExpectStream(contracts.StreamCallback))
-	if err != nil {
-		return fmt.Errorf("queueing the refusal of job %s: %w", job.ID, err)
-	}
-	return nil
+	return in.publishEnd(ctx, job, contracts.OutcomeFailed, reason)
 }
 
 // reply writes a small JSON answer. Bitrix24 does not read a robot handler's answer; people and tests do.

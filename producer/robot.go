@@ -10,9 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
-
-	"github.com/signet-b24/signet/keyring"
 
 	"go.uber.org/zap"
 
@@ -22,6 +21,8 @@ import (
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/metrics"
+	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/producer/requests"
 )
 
 // Robot property codes, as registered with bizproc.robot.add (see the README's robot contract).
@@ -35,7 +36,23 @@ const (
 	PropPosition   = "position"   // top-left … bottom-right
 	PropReason     = "reason"
 	PropEvidence   = "evidence" // Y/N: stamp the document id and append a certificate of completion
+	// PropMode chooses how the signer authorises (issue 19, must 1): ModeAsk (a request to sign, the
+	// default when the signer needs a code and none is given) or ModeCode (the otp property).
+	PropMode = "mode"
+	// PropDeadline is how many hours a request to sign waits before it expires (default
+	// requests.deadline).
+	PropDeadline = "deadline"
 )
+
+// Modes of the robot (PropMode).
+const (
+	ModeAsk  = "ask"
+	ModeCode = "code"
+)
+
+// DocumentGeneratorPrefix names a document-generator document in the document property:
+// "docgen:<id>", the id the "Create document" robot returns.
+const DocumentGeneratorPrefix = "docgen:"
 
 // Positions of the visible signet, in the order of the dialog's grid.
 var Positions = []string{"top-left", "top-center", "top-right", "bottom-left", "bottom-center", "bottom-right"}
@@ -95,8 +112,8 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 	}
 	// Refusals are told to the workflow in the portal's language (refusal.go).
 	lang := i18n.For(i18n.FromBitrix24(portal.Language))
-	if typ, id, err := req.DocumentItem(); err == nil && typ == "DEAL" {
-		job.Document.EntityTypeID, job.Document.EntityID = 2, id
+	if typ, id, err := req.DocumentItem(); err == nil && EntityTypeID(typ) != 0 {
+		job.Document.EntityTypeID, job.Document.EntityID = EntityTypeID(typ), id
 	}
 	log = log.With(zap.String("job_id", job.ID))
 	// A repeat of this call (Bitrix24 retrying, or two copies at once) must be known as one before the
@@ -118,7 +135,11 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		in.refuse(ctx, w, log, job, claim, lang, &refusal{key: "refusal.robotCode", args: []any{clip(req.Code, 64), in.RobotCode}})
 		return
 	}
-	if err := in.fillFromProperties(ctx, req, portal, job); err != nil {
+	plan, err := in.fillFromProperties(ctx, req, portal, job)
+	if err == nil && !plan.ask {
+		err = in.authorizeCall(ctx, job, plan)
+	}
+	if err != nil {
 		if !isRefusal(err) {
 			claim.release(ctx)
 			in.unavailable(w, log, job, "could not authorise the robot call", err)
@@ -128,6 +149,10 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.setLocale(ctx, job, portal.Language)
+	if plan.ask {
+		in.createRequest(ctx, w, log, job, claim, plan)
+		return
+	}
 	// Recorded before it is published: a repeat after a lost publish sends this job, without asking
 	// for the (now used) code again.
 	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Job: job}); err != nil {
@@ -168,6 +193,10 @@ func (in *Intake) answerRepeat(ctx context.Context, w http.ResponseWriter, log *
 		log.Info("repeated robot call: the job was queued already")
 		metrics.IntakeTotal.WithLabelValues("robot", "duplicate").Inc()
 		reply(w, http.StatusOK, answer{JobID: job.ID, Status: "queued", Duplicate: true})
+	case prev.State == callRequested:
+		log.Info("repeated robot call: the request to sign exists already")
+		metrics.IntakeTotal.WithLabelValues("robot", "duplicate").Inc()
+		reply(w, http.StatusOK, answer{JobID: job.ID, Status: "requested", Duplicate: true})
 	case prev.State == callRefused && !prev.Sent && prev.Job != nil:
 		in.sendRefusal(ctx, w, log, prev.Job, claim, prev.Reason, true)
 	default:
@@ -221,11 +250,23 @@ func (in *Intake) sendRefusal(ctx context.Context, w http.ResponseWriter, log *z
 	reply(w, http.StatusUnprocessableEntity, answer{JobID: job.ID, Status: "refused", Error: reason, Duplicate: repeat})
 }
 
-// fillFromProperties validates the robot's properties, resolves the signer and authorises the request.
-func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotRequest, portal *portals.Portal, job *contracts.SignJob) error {
+// callPlan is what the robot's properties ask for once they are valid: who signs, and how the call
+// is authorised (the inline code, at once for a signer without OTP, or a request to sign).
+type callPlan struct {
+	user     *identity.User
+	otp      string
+	ask      bool          // a request to sign (requests.Service) instead of a job now
+	deadline time.Duration // of the request
+	docGen   int           // a document-generator document, resolved when the job is made
+}
+
+// fillFromProperties validates the robot's properties and resolves the signer, the credential and
+// the document into job. The signer is read first, so a refusal at the document stage is told to
+// the signer too (the README's promise), not only to the workflow.
+func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotRequest, portal *portals.Portal, job *contracts.SignJob) (*callPlan, error) {
 	for k, v := range req.Properties {
 		if n := propertySize(v); n > maxProperty {
-			return &PropertyError{clip(k, 64), "refusal.property.tooLong", []any{strconv.Itoa(n), strconv.Itoa(maxProperty)}}
+			return nil, &PropertyError{clip(k, 64), "refusal.property.tooLong", []any{strconv.Itoa(n), strconv.Itoa(maxProperty)}}
 		}
 	}
 	prop := func(k string) string {
@@ -239,62 +280,66 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 		}
 		return ""
 	}
-	// The document: a Disk file id, a deal file field code, or a URL on the portal's own host (a robot
-	// file property may arrive as a URL or a numeric id, see the reference §4.2).
-	doc := prop(PropDocument)
-	switch {
-	case doc == "":
-		return &PropertyError{PropDocument, "refusal.document.empty", nil}
-	case isFileFieldCode(doc):
-		field, fileID, ok := parseFileField(doc)
-		if !ok {
-			return &PropertyError{PropDocument, "refusal.document.fileField", nil}
-		}
-		if job.Document.EntityTypeID != 2 {
-			return &PropertyError{PropDocument, "refusal.document.fileFieldNotDeal", nil}
-		}
-		job.Document.FileField, job.Document.FileID = field, fileID
-	case isDigits(doc):
-		id, _ := strconv.Atoi(doc)
-		job.Document.DiskFileID = id
-	default:
-		u, err := url.Parse(doc)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return &PropertyError{PropDocument, "refusal.document.notFile", nil}
-		}
-		if !strings.EqualFold(u.Host, portal.Auth.Domain) {
-			return &PropertyError{PropDocument, "refusal.document.outside", []any{u.Hostname(), portal.Auth.Domain}}
-		}
-		job.Document.URL = doc
-		job.Document.FileName = pathBase(u.Path)
-	}
+	plan := &callPlan{otp: prop(PropOTP)}
 
 	signer := strings.TrimPrefix(prop(PropSigner), "user_")
 	uid, err := strconv.Atoi(signer)
 	if err != nil || uid <= 0 {
-		return &PropertyError{PropSigner, "refusal.signer.format", nil}
+		return nil, &PropertyError{PropSigner, "refusal.signer.format", nil}
 	}
-	job.Signer.BitrixUserID = uid // names the signer in a refusal before the login is known
+	// Names the signer in a refusal before the login is known, and tells them of it (issue 19).
+	job.Signer.BitrixUserID, job.Reply.NotifyUserID = uid, uid
+
+	// The document: a file field of the item, a Disk file id, a document-generator document, or a
+	// URL on the portal's own host (a robot file property may arrive as a URL or a numeric id, see
+	// the reference §4.2). Source tells the workflow which one was used.
+	doc := prop(PropDocument)
+	switch {
+	case doc == "":
+		return nil, &PropertyError{PropDocument, "refusal.document.empty", nil}
+	case isFileFieldCode(doc):
+		field, fileID, ok := parseFileField(doc)
+		if !ok {
+			return nil, &PropertyError{PropDocument, "refusal.document.fileField", nil}
+		}
+		if job.Document.EntityTypeID == 0 {
+			return nil, &PropertyError{PropDocument, "refusal.document.fileFieldNotDeal", nil}
+		}
+		job.Document.FileField, job.Document.FileID = field, fileID
+		job.Document.Source = contracts.SourceFileField
+	case isDigits(doc):
+		id, _ := strconv.Atoi(doc)
+		job.Document.DiskFileID = id
+		job.Document.Source = contracts.SourceDisk
+	case strings.HasPrefix(strings.ToLower(doc), DocumentGeneratorPrefix):
+		id, err := strconv.Atoi(doc[len(DocumentGeneratorPrefix):])
+		if err != nil || id <= 0 {
+			return nil, &PropertyError{PropDocument, "refusal.document.generator", nil}
+		}
+		plan.docGen = id
+		job.Document.Source = contracts.SourceDocumentGenerator
+	default:
+		u, err := url.Parse(doc)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, &PropertyError{PropDocument, "refusal.document.notFile", nil}
+		}
+		if !strings.EqualFold(u.Host, portal.Auth.Domain) {
+			return nil, &PropertyError{PropDocument, "refusal.document.outside", []any{u.Hostname(), portal.Auth.Domain}}
+		}
+		job.Document.URL = doc
+		job.Document.FileName = pathBase(u.Path)
+		job.Document.Source = contracts.SourceURL
+	}
+
 	user, err := in.Identity.UserByBitrixID(ctx, job.Portal.MemberID, uid)
 	if err != nil {
-		return fmt.Errorf("signer user_%d: %w", uid, err)
+		return nil, fmt.Errorf("signer user_%d: %w", uid, err)
 	}
+	plan.user = user
 	job.Signer = contracts.Signer{Login: user.Login, BitrixUserID: uid}
-	job.Reply.NotifyUserID = uid
 
-	job.Credential = prop(PropCredential)
-	if job.Credential == "" {
-		job.Credential = user.DefaultCredential
-	}
-	if job.Credential == "" {
-		return &PropertyError{PropCredential, "refusal.credential.empty", []any{user.Login}}
-	}
-	if !strings.HasPrefix(job.Credential, "pkcs11:") {
-		return &PropertyError{PropCredential, "refusal.credential.format", nil}
-	}
-	if _, err := keyring.ParseURI(job.Credential); errors.Is(err, keyring.ErrPINInURI) {
-		// keyring's one rule (keyring.ErrPINInURI): a pin-value is refused with words that never hold the PIN.
-		return &PropertyError{PropCredential, "refusal.credential.pin", nil}
+	if job.Credential, err = pickCredential(prop(PropCredential), user); err != nil {
+		return nil, err
 	}
 
 	switch v := strings.ToUpper(prop(PropVisible)); v {
@@ -302,17 +347,17 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	case "Y":
 		job.Stamp.Visible = true
 	default:
-		return &PropertyError{PropVisible, "refusal.yesNo", nil}
+		return nil, &PropertyError{PropVisible, "refusal.yesNo", nil}
 	}
 	switch v := prop(PropPage); v {
 	case "", "first", "last":
 		job.Stamp.Page = v
 	default:
-		return &PropertyError{PropPage, "refusal.page", nil}
+		return nil, &PropertyError{PropPage, "refusal.page", nil}
 	}
 	if v := prop(PropPosition); v != "" {
 		if !contains(Positions, v) {
-			return &PropertyError{PropPosition, "refusal.position", []any{strings.Join(Positions, ", ")}}
+			return nil, &PropertyError{PropPosition, "refusal.position", []any{strings.Join(Positions, ", ")}}
 		}
 		job.Stamp.Position = v
 	}
@@ -321,14 +366,60 @@ func (in *Intake) fillFromProperties(ctx context.Context, req *bitrix24.RobotReq
 	case "Y":
 		job.Stamp.Evidence = true
 	default:
-		return &PropertyError{PropEvidence, "refusal.yesNo", nil}
+		return nil, &PropertyError{PropEvidence, "refusal.yesNo", nil}
 	}
 	job.Stamp.Reason = prop(PropReason)
 	if len(job.Stamp.Reason) > 200 {
-		return &PropertyError{PropReason, "refusal.reason.tooLong", nil}
+		return nil, &PropertyError{PropReason, "refusal.reason.tooLong", nil}
 	}
 
-	d, err := in.authorize(ctx, job, user.Login, prop(PropOTP), "")
+	// The mode (issue 19, must 1): a request to sign when the signer needs a code and none is given,
+	// unless the process says the code comes with the robot (then its absence is refused); a signer
+	// without OTP signs at once.
+	mode := strings.ToLower(prop(PropMode))
+	switch mode {
+	case "", ModeAsk, ModeCode:
+	default:
+		return nil, &PropertyError{PropMode, "refusal.mode", nil}
+	}
+	// A code given in the otp property is used whatever the mode: Bitrix24 sends a property's default
+	// (ask) to robots placed before the property existed, and those processes collect the code.
+	plan.ask = in.Requests != nil && !user.OTPDisabled && plan.otp == "" && mode != ModeCode
+	plan.deadline = in.requestDeadline()
+	if v := prop(PropDeadline); v != "" {
+		maxHours := int(requests.MaxDeadline / time.Hour)
+		h, err := strconv.Atoi(v)
+		if err != nil || h < 1 || h > maxHours {
+			return nil, &PropertyError{PropDeadline, "refusal.deadline", []any{strconv.Itoa(maxHours)}}
+		}
+		plan.deadline = time.Duration(h) * time.Hour
+	}
+	// A robot the portal times out itself ends then; the request ends with it rather than after.
+	if t := time.Duration(req.TimeoutDuration) * time.Second; t > 0 && t < plan.deadline {
+		plan.deadline = t
+	}
+	if plan.ask {
+		// Checked now, so a request that can never be signed is refused while the process runs,
+		// not when the signer tries.
+		if !user.Enrolled {
+			return nil, fmt.Errorf("signer %s: %w", user.Login, identity.ErrNotEnrolled)
+		}
+		if err := in.checkCredentialPortal(ctx, job); err != nil {
+			return nil, err
+		}
+		return plan, nil
+	}
+	if plan.docGen != 0 {
+		if err := in.resolveGenerated(ctx, job, plan.docGen); err != nil {
+			return nil, err
+		}
+	}
+	return plan, nil
+}
+
+// authorizeCall authorises an inline call (the code in the robot, or a signer without OTP).
+func (in *Intake) authorizeCall(ctx context.Context, job *contracts.SignJob, plan *callPlan) error {
+	d, err := in.authorize(ctx, job, plan.user.Login, plan.otp, "")
 	if err != nil {
 		return err
 	}
@@ -364,6 +455,33 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// EntityTypeID is the CRM entityTypeId (crm.item.*) of a robot's document type, the TYPE of
+// document_id[2] (bitrix24.RobotRequest.DocumentItem): DEAL 2, LEAD 1, CONTACT 3, COMPANY 4, QUOTE 7,
+// SMART_INVOICE 31, DYNAMIC_<id> its id; 0 for a document that is not a CRM item (a list, a Disk
+// document), whose robot cannot name a file field.
+func EntityTypeID(typ string) int {
+	switch typ {
+	case "LEAD":
+		return 1
+	case "DEAL":
+		return 2
+	case "CONTACT":
+		return 3
+	case "COMPANY":
+		return 4
+	case "QUOTE":
+		return 7
+	case "SMART_INVOICE":
+		return 31
+	}
+	if n, ok := strings.CutPrefix(typ, "DYNAMIC_"); ok {
+		if id, err := strconv.Atoi(n); err == nil && id > 0 {
+			return id
+		}
+	}
+	return 0
 }
 
 // isFileFieldCode: UF_CRM_… (the user field code shown in the CRM settings) or ufCrm… (crm.item.*).

@@ -53,6 +53,7 @@ type signatureRow struct {
 	Intact, WholeFile, Trusted, Modified              bool
 	Verdict                                           pades.Verdict
 	Reason                                            string
+	Revocation                                        string // pades.RevocationStatus, from the document's DSS only
 	Changes                                           []pades.Change
 	Problems                                          []string
 }
@@ -193,7 +194,7 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	for _, i := range infos {
 		row := signatureRow{Field: i.Field, Signer: i.Signer, Time: i.SigningTime, Timestamp: i.TimestampTime, SubFilter: i.SubFilter,
 			Intact: i.Intact(), WholeFile: i.CoversWholeFile, Trusted: i.ChainTrusted, Modified: i.Modified,
-			Verdict: i.Verdict(), Reason: i.Reason(), Changes: i.Changes, Problems: i.Problems}
+			Verdict: i.Verdict(), Reason: i.Reason(), Changes: i.Changes, Problems: i.Problems, Revocation: i.Revocation.String()}
 		if c := i.Certificate; c != nil {
 			row.Subject, row.Issuer, row.Serial, row.NotBefore, row.NotAfter = c.Subject.String(), c.Issuer.String(), c.SerialNumber.Text(16), c.NotBefore, c.NotAfter
 		}

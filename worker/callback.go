@@ -75,7 +75,38 @@ const (
 	RetCertificateSerial  = "certificateSerial"
 	RetSignedAt           = "signedAt"
 	RetErrorText          = "errorText"
+	// Issue 19, must 4: what a process designer branches on. RetOutcome is signed, declined, expired
+	// or failed; RetOutcomeReason says why it is not signed (the signer's words for declined).
+	RetOutcome        = "outcome"
+	RetOutcomeReason  = "outcomeReason"
+	RetSignedFileID   = "signedFileId"
+	RetSigner         = "signer"
+	RetDocumentSource = "documentSource"
 )
+
+// documentReturns are the return values every outcome carries: who was asked to sign and which form
+// of the document property was used (contracts.Document.Source).
+func documentReturns(cb *contracts.Callback, outcome contracts.Outcome) map[string]any {
+	signer := cb.Signer.Login
+	if cb.Signer.BitrixUserID > 0 {
+		signer = fmt.Sprintf("user_%d", cb.Signer.BitrixUserID)
+	}
+	return map[string]any{RetOutcome: string(outcome), RetSigner: signer, RetDocumentSource: cb.Document.Source}
+}
+
+// signedFileID names the portal file that now holds the signed PDF: the Disk file (its new version),
+// or the new file in the CRM file field (the field code when the portal's answer did not show it).
+func signedFileID(cb *contracts.Callback, steps Steps) string {
+	switch {
+	case cb.Document.DiskFileID != 0:
+		return fmt.Sprint(cb.Document.DiskFileID)
+	case cb.Document.FileField != "" && steps.SignedFileID != 0:
+		return fmt.Sprint(steps.SignedFileID)
+	case cb.Document.FileField != "":
+		return cb.Document.FileField
+	}
+	return ""
+}
 
 // step is one small REST command of a callback and the flag it sets when done.
 type step struct {
@@ -131,7 +162,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 	if member == "" {
 		return c.Results.SaveOutcome(ctx, cb, "") // a local batch job: nothing to tell a portal
 	}
-	if cb.Outcome == contracts.OutcomeFailed {
+	if cb.Outcome.Unsigned() {
 		return c.deliverFailure(ctx, cb, steps)
 	}
 	s := cb.Signed
@@ -156,7 +187,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		if cb.Document.DiskFileID != 0 {
 			err = c.uploadVersion(ctx, cb)
 		} else {
-			err = c.replaceCRMFile(ctx, cb, redelivered)
+			steps.SignedFileID, err = c.replaceCRMFile(ctx, cb, redelivered)
 		}
 		if err != nil {
 			if !IsPermanent(err) {
@@ -204,10 +235,16 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		if err != nil {
 			return fmt.Errorf("download link for job %s: %w", cb.JobID, err)
 		}
-		ret := map[string]any{
+		ret := documentReturns(cb, contracts.OutcomeSigned)
+		for k, v := range map[string]any{
 			RetSigned: "Y", RetSignedFileURL: link, RetDocumentSHA256: s.SHA256After,
 			RetCertificateSubject: s.CertificateSubject, RetCertificateSerial: s.CertificateSerial,
-			RetSignedAt: s.SignedAt.UTC().Format(time.RFC3339), RetErrorText: writeBack,
+			RetSignedAt: s.SignedAt.UTC().Format(time.RFC3339), RetErrorText: writeBack, RetOutcomeReason: writeBack,
+		} {
+			ret[k] = v
+		}
+		if writeBack == "" {
+			ret[RetSignedFileID] = signedFileID(cb, steps)
 		}
 		msg := l.T("callback.log.signed", cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SHA256After)
 		todo = append(todo, eventSend(cb, ret, msg))
@@ -228,9 +265,20 @@ func (c *Caller) deliverFailure(ctx context.Context, cb *contracts.Callback, ste
 	var todo []step
 	l := c.lang(ctx, cb.Portal.MemberID)
 	if cb.Reply.EventToken != "" && !steps.Sent {
-		todo = append(todo, eventSend(cb, map[string]any{RetSigned: "N", RetErrorText: cb.Error}, l.T("callback.log.failed", cb.Error)))
+		ret := documentReturns(cb, cb.Outcome)
+		ret[RetSigned], ret[RetErrorText], ret[RetOutcomeReason] = "N", cb.Error, cb.Error
+		msg := l.T("callback.log.failed", cb.Error)
+		switch cb.Outcome {
+		case contracts.OutcomeDeclined:
+			msg = l.T("callback.log.declined", cb.Signer.Login, cb.Error)
+		case contracts.OutcomeExpired:
+			msg = l.T("callback.log.expired", cb.Error)
+		}
+		todo = append(todo, eventSend(cb, ret, msg))
 	}
-	if cb.Reply.NotifyUserID != 0 && !steps.Notified {
+	// The signer who declined, or whose request expired, is not told again what they know (the
+	// inbox shows it); a failure is news to them.
+	if cb.Outcome == contracts.OutcomeFailed && cb.Reply.NotifyUserID != 0 && !steps.Notified {
 		todo = append(todo, step{name: "failure notification", method: "im.notify.system.add",
 			params: map[string]any{
 				"USER_ID": cb.Reply.NotifyUserID,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -28,25 +29,27 @@ func itemLock(key string) *sync.Mutex {
 // crm.item.update (reference §6.2): the field is set as a whole, so every other file is passed back
 // as {"id":N} or it would be deleted. A single field simply gets the new file. redelivered says an
 // earlier delivery may have made the update and lost the answer: the field is then checked first.
-func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback, redelivered bool) error {
+// It returns the id of the signed file in the field (0 when the portal's answer does not show it),
+// which the workflow receives as signedFileId.
+func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback, redelivered bool) (int, error) {
 	key := fmt.Sprintf("%s|%d|%d", cb.Portal.MemberID, cb.Document.EntityTypeID, cb.Document.EntityID)
 	mu := itemLock(key)
 	mu.Lock()
 	defer mu.Unlock()
 	b64, err := c.signedBase64(ctx, cb)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// Read the field now, not at signing time: files may have been added since (one call, not batched,
 	// because the update that follows must see exactly this state).
 	field, files, multiple, err := crmFieldFiles(ctx, c.Portal, nil, cb.Portal.MemberID, cb.Document)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if redelivered {
-		done, err := c.crmHasSignedFile(ctx, cb, files)
-		if err != nil || done {
-			return err
+		id, err := c.crmHasSignedFile(ctx, cb, files)
+		if err != nil || id != 0 {
+			return id, err
 		}
 	}
 	newFile := []any{fileName(cb), b64}
@@ -68,10 +71,39 @@ func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback, red
 		}
 		value = list
 	}
+	var res struct {
+		Item map[string]json.RawMessage `json:"item"`
+	}
 	err = c.Portal.Call(ctx, cb.Portal.MemberID, "crm.item.update", map[string]any{
 		"entityTypeId": cb.Document.EntityTypeID, "id": cb.Document.EntityID, "fields": map[string]any{field: value},
-	}, nil)
-	return classify(err)
+	}, &res)
+	if err != nil {
+		return 0, classify(err)
+	}
+	return newFileID(res.Item[field], files), nil
+}
+
+// newFileID is the id of the file in the field's new value (crm.item.update answers the item) that
+// was not there before: the signed PDF. 0 when the answer does not show one.
+func newFileID(raw json.RawMessage, before []crmFile) int {
+	var after []crmFile
+	if json.Unmarshal(raw, &after) != nil {
+		var one crmFile
+		if json.Unmarshal(raw, &one) != nil {
+			return 0
+		}
+		after = []crmFile{one}
+	}
+	old := map[int]bool{}
+	for _, f := range before {
+		old[int(f.ID)] = true
+	}
+	for _, f := range after {
+		if f.ID != 0 && !old[int(f.ID)] {
+			return int(f.ID)
+		}
+	}
+	return 0
 }
 
 // crmHasSignedFile says whether the field already holds the signed PDF, put there by an earlier
@@ -79,10 +111,10 @@ func (c *Caller) replaceCRMFile(ctx context.Context, cb *contracts.Callback, red
 // field (the original is gone, so the new file is appended) and a new file id to a single one. The
 // signed file is the original's replacement, so it is looked for only once the original is gone, and
 // only among newer files (Bitrix24 numbers files upwards), by SHA-256.
-func (c *Caller) crmHasSignedFile(ctx context.Context, cb *contracts.Callback, files []crmFile) (bool, error) {
+func (c *Caller) crmHasSignedFile(ctx context.Context, cb *contracts.Callback, files []crmFile) (int, error) {
 	for _, f := range files {
 		if int(f.ID) == cb.Document.FileID {
-			return false, nil // the signed file never replaced it
+			return 0, nil // the signed file never replaced it
 		}
 	}
 	for _, f := range files {
@@ -98,11 +130,11 @@ func (c *Caller) crmHasSignedFile(ctx context.Context, cb *contracts.Callback, f
 			if errors.Is(err, bitrix24.ErrTooLarge) {
 				continue // larger than the signed PDF: another file
 			}
-			return false, fmt.Errorf("reading file %d of deal %d before replacing the original again: %w", f.ID, cb.Document.EntityID, err)
+			return 0, fmt.Errorf("reading file %d of deal %d before replacing the original again: %w", f.ID, cb.Document.EntityID, err)
 		}
 		if hex.EncodeToString(h.Sum(nil)) == cb.Signed.SHA256After {
-			return true, nil
+			return int(f.ID), nil
 		}
 	}
-	return false, nil
+	return 0, nil
 }

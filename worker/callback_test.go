@@ -130,10 +130,14 @@ func TestRedeliveredCallbackDoesNotUploadTwice(t *testing.T) {
 			if sum := sha256.Sum256(portal.CRMFileData(id)); hex.EncodeToString(sum[:]) != cb.Signed.SHA256After {
 				t.Errorf("deal %d: file %d is not the signed PDF", deal, id)
 			}
+			// The workflow's signedFileId is that file (issue 19), found again after a lost answer.
+			if st, err := results.Steps(ctx, cb.JobID); err != nil || st.SignedFileID != id {
+				t.Errorf("deal %d: recorded signed file %d (%v), want %d", deal, st.SignedFileID, err, id)
+			}
 		}
 	}
 	crmLost, other := crm(3)
-	if err := caller.replaceCRMFile(ctx, crmLost, false); err != nil {
+	if _, err := caller.replaceCRMFile(ctx, crmLost, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := caller.Deliver(ctx, crmLost, true); err != nil {

@@ -97,6 +97,8 @@ type Steps struct {
 	// CommentUnsure: a request carrying the timeline comment got no answer; before adding it again,
 	// the deal's timeline is searched for it.
 	CommentUnsure bool `json:"comment_unsure,omitempty"`
+	// SignedFileID is the CRM file that replaced the original in its field (signedFileId).
+	SignedFileID int `json:"signed_file_id,omitempty"`
 }
 
 // Steps returns the callback steps recorded for a job.

@@ -58,6 +58,9 @@ type Signer struct {
 	// TSA, when set (signing.tsa_url), adds an RFC 3161 signature timestamp to every signature
 	// (PAdES B-T, issue 17 must 2); an outage is retried, a refusal is permanent (errors.go).
 	TSA pades.Timestamper
+	// Level lt or lta (signing.level) extends every signed document to PAdES B-LT or B-LTA
+	// (extend.go, issue 17 must 4 and 5); anything else leaves it as signed.
+	Level pades.Level
 	// Revocations, when set, lists the certificates the internal CA revoked: a job whose credential
 	// is among them is refused before the key signs (revoked.go, issue 17 must 3).
 	Revocations RevocationLister
@@ -239,6 +242,9 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 	metrics.StageSeconds.WithLabelValues("sign").Observe(time.Since(t0).Seconds())
 	if err != nil {
 		return nil, documentError(err, name, job.ID, "signing job "+job.ID)
+	}
+	if signedPDF, size, err = s.extend(ctx, job.ID, name, signedPDF, size, res); err != nil {
+		return nil, err
 	}
 
 	group := "robot"

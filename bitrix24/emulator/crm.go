@@ -59,12 +59,16 @@ type LogMessage struct {
 	Title, Text, IconCode  string
 }
 
-// Notification is a stored im.notify.system.add.
+// Notification is a stored im.notify.system.add or im.notify.personal.add (notify.go).
 type Notification struct {
 	ID      int
 	UserID  int
 	Message string
-	Tag     string
+	// Out is MESSAGE_OUT, the text for e-mail and other external channels.
+	Out string
+	Tag string
+	// From is the user a personal notification is sent on behalf of (the token's); 0 for system.
+	From int
 }
 
 // AddDealFile stores pdf as a Disk file attached to the deal (created if missing) and lists the same
@@ -433,29 +437,6 @@ func (p *Portal) TimelineLogMessages(dealID int) []LogMessage {
 		}
 	}
 	return out
-}
-
-// imNotifySystemAdd (reference §6.4): USER_ID, MESSAGE required; the same TAG replaces.
-func (p *Portal) imNotifySystemAdd(_ *callCtx, params map[string]any) (any, *apiError) {
-	uid, ok := toInt(mustParam(params, "USER_ID"))
-	msg := paramString(params, "MESSAGE")
-	if !ok || uid <= 0 {
-		return nil, errArg("USER_ID is required")
-	}
-	if msg == "" {
-		return nil, errArg("MESSAGE is required")
-	}
-	n := Notification{ID: p.newIDLocked(), UserID: uid, Message: msg, Tag: paramString(params, "TAG")}
-	if n.Tag != "" {
-		for i, o := range p.notifies {
-			if o.Tag == n.Tag {
-				p.notifies = append(p.notifies[:i], p.notifies[i+1:]...)
-				break
-			}
-		}
-	}
-	p.notifies = append(p.notifies, n)
-	return n.ID, nil
 }
 
 func (p *Portal) appInfo(c *callCtx, _ map[string]any) (any, *apiError) {

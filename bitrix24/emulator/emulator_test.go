@@ -66,7 +66,7 @@ func TestBatchWireShape(t *testing.T) {
 		`{"auth":"`+tok+`","cmd":{"x":"im.notify.system.add?USER_ID=1"}}`)
 	re, _ := m["result"].(map[string]any)["result_error"].(map[string]any)
 	x, _ := re["x"].(map[string]any)
-	if st != 200 || x["error"] != "ERROR_ARGUMENT" || x["error_description"] == "" {
+	if st != 200 || x["error"] != "MESSAGE_EMPTY" || x["error_description"] == "" {
 		t.Fatalf("%d %s", st, raw)
 	}
 }

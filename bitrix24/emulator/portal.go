@@ -94,6 +94,7 @@ type Portal struct {
 	comments    []TimelineComment
 	logMessages []LogMessage
 	notifies    []Notification
+	docgen      map[int]*generatedDoc
 
 	bucketLevel float64
 	bucketAt    time.Time

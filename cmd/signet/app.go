@@ -28,6 +28,7 @@ import (
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/worker"
 )
@@ -47,6 +48,8 @@ type app struct {
 	results  *worker.Results
 	policy   *identity.CredentialPolicy
 	audit    *audit.Writer
+	// requests are the requests to sign (issue 19), on intake processes once started.
+	requests *requests.Service
 	closers  []func()
 	// jobKey signs jobs (intake), jobKeys verifies them (worker): jobkeys.go.
 	jobKey  *contracts.JobSigner

@@ -201,6 +201,9 @@ func TestRobotSignsDealFileFieldAndReplacesIt(t *testing.T) {
 		}
 		if name == "contract.pdf" && before[id] == "" && bytes.HasPrefix(contents[id], demoInvoice) && len(contents[id]) > len(demoInvoice) {
 			signedIn = true
+			if ret["signedFileId"] != strconv.Itoa(id) || ret["documentSource"] != "file_field" {
+				t.Errorf("signedFileId %v, documentSource %v; want the new file %d of the field", ret["signedFileId"], ret["documentSource"], id)
+			}
 		}
 	}
 	if !annexKept || !signedIn {

@@ -20,7 +20,7 @@ import (
 var (
 	natsClientKeys = []string{"nats.url", "nats.creds_file", "nats.user", "nats.password_file",
 		"nats.tls_ca_file", "nats.tls_cert_file", "nats.tls_key_file", "nats.replicas"}
-	storageKeys  = []string{"storage.url", "storage.retention"}
+	storageKeys  = []string{"storage.url", "storage.retention", "storage.credentials_file"}
 	bitrix24Keys = []string{"bitrix24.client_id", "bitrix24.client_secret_file", "bitrix24.oauth_url", "bitrix24.portals",
 		"bitrix24.allow_private", "bitrix24.rate_per_sec", "bitrix24.burst", "bitrix24.overload_pause", "bitrix24.robot_code", "bitrix24.webhook_url_file"}
 )

@@ -12,7 +12,7 @@ import (
 
 // everyCommand is every command and subcommand line, for the tests that walk them all.
 var everyCommand = [][]string{
-	{"serve"}, {"intake"}, {"worker"}, {"demo"}, {"sign"}, {"verify"}, {"config"}, {"version"},
+	{"serve"}, {"intake"}, {"worker"}, {"demo"}, {"sign"}, {"verify"}, {"extend"}, {"config"}, {"version"},
 	{"admin"}, {"admin", "user"}, {"admin", "ca"}, {"admin", "cert"}, {"admin", "bitrix24"}, {"admin", "local-admin"},
 	{"admin", "user", "add"}, {"admin", "user", "list"}, {"admin", "user", "show"}, {"admin", "user", "enrol"},
 	{"admin", "user", "map"}, {"admin", "user", "otp-disable"},

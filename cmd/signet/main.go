@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"dlq":     {runDLQ, "list, show, retry or purge the dead letters (jobs and callbacks that failed for good)"},
 		"sign":    {runSign, "sign a PDF, or a folder of PDFs, with a key on a PKCS#11 token (outside the queue)"},
 		"verify":  {runVerify, "check every signature of a PDF; exit 0 when all are valid"},
+		"extend":  {runExtend, "add long-term validation data (PAdES B-LT) and a document timestamp (B-LTA) to a signed PDF"},
 		"config":  {runConfig, "print every setting with its environment variable, flag and default"},
 		"admin":   {runAdmin, "manage users, certificates and Bitrix24 portals (`signet admin help`)"},
 		"enqueue": {runEnqueue, "queue a manifest or a folder of PDFs for signing under one batch grant (one OTP)"},
@@ -43,7 +44,7 @@ func commands() map[string]command {
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "admin", "audit", "archive", "enqueue", "batch", "setup", "status", "dlq", "config", "version"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "extend", "admin", "audit", "archive", "enqueue", "batch", "setup", "status", "dlq", "config", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -16,6 +16,7 @@ import (
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/producer"
+	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
 )
@@ -108,6 +109,8 @@ type running struct {
 	// audit is the audit writer's checkpoint loop; it stops last, so shutdown signs a final checkpoint.
 	audit     chan error
 	stopAudit context.CancelFunc
+	// stopSweep ends the requests' sweeper (intake processes).
+	stopSweep context.CancelFunc
 }
 
 // start serves HTTP (the public listener and the metrics one, listeners.go) and runs the worker pool.
@@ -123,12 +126,25 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 			TimeZone: a.cfg.Signing.TimeZone,
 			Links: func(ctx context.Context, key string) (string, error) {
 				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
-			}}
+			},
+			RequestDeadline: a.cfg.Requests.Deadline}
+		store, err := requests.OpenStore(ctx, a.js, a.cfg.NATS.Replicas)
+		if err != nil {
+			return nil, err
+		}
+		a.requests = &requests.Service{Store: store, Queue: in.RequestQueue(), Grants: a.identity, Notifiers: []requests.Notifier{in},
+			Log: a.log.Named("requests")}
+		in.Requests = a.requests
 	}
 	if err := a.serveListeners(in, r); err != nil {
 		return nil, err
 	}
 	run := &running{app: a}
+	if a.requests != nil {
+		sctx, cancel := context.WithCancel(ctx)
+		run.stopSweep = cancel
+		go a.requests.Run(sctx, a.cfg.Requests.SweepInterval)
+	}
 	if r.worker {
 		pctx, cancel := context.WithCancel(ctx)
 		run.stopPool = cancel
@@ -213,7 +229,7 @@ func (a *app) pool() *worker.Pool {
 		AckWait: a.cfg.Worker.AckWait, MaxDeliver: a.cfg.Worker.MaxDeliver, DrainTimeout: drainTimeout, Audit: a.audit, Log: log,
 		Signer: &worker.Signer{Keys: a.keys, Policy: a.policy, Audit: a.audit, PublicURL: a.cfg.PublicURL, Portal: a.b24, Batch: batch, Store: a.store, Results: a.results,
 			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log, JobKeys: a.jobKeys,
-			TSA: a.timestamper(), Revocations: a.policy, Tokens: tokens},
+			TSA: a.timestamper(), Level: pades.Level(a.cfg.Signing.Level), Revocations: a.policy, Tokens: tokens},
 		Caller: &worker.Caller{Portal: a.b24, Batch: batch, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log,
 			Portals: a.portals},
 	}
@@ -230,6 +246,9 @@ func (r *running) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := r.app.shutdownListeners(ctx)
+	if r.stopSweep != nil {
+		r.stopSweep()
+	}
 	if r.pool != nil {
 		r.stopPool()
 		select {

@@ -17,6 +17,7 @@ import (
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
@@ -64,7 +65,7 @@ whose servers have nats.provision false, after each change of those settings.
 }
 
 // setupBuckets are the KV buckets setup and a provisioning server create before any role opens them.
-var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, contracts.BucketBudget, batch.Bucket, web.BucketSessions}, identity.Buckets()...)
+var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, contracts.BucketBudget, contracts.BucketRequests, batch.Bucket, web.BucketSessions}, identity.Buckets()...)
 
 func streamNames(cfg *config.Config) []string {
 	var out []string
@@ -110,6 +111,9 @@ func provisionNATS(ctx context.Context, cfg *config.Config, js jetstream.JetStre
 		if _, err := web.ProvisionSessions(ctx, js, cfg.NATS.Replicas); err != nil {
 			return fmt.Errorf("sessions bucket: %w", err)
 		}
+		if _, err := requests.OpenStore(ctx, js, cfg.NATS.Replicas); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -146,6 +150,9 @@ func missingBuckets(ctx context.Context, js jetstream.JetStream) ([]string, erro
 func openStorage(ctx context.Context, cfg *config.Config, o storage.Options, provision bool) (storage.Store, error) {
 	o.Retention = cfg.Storage.Retention
 	o.ReadOnly = !provision
+	if cfg.Storage.CredentialsFile != "" {
+		o.Credentials.File = cfg.Storage.CredentialsFile
+	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}

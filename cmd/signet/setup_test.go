@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
+	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/storage/miniotest"
 )
 
@@ -278,5 +279,19 @@ func TestServerWithoutProvisionOnlyChecks(t *testing.T) {
 	c, ok := clusterState(t, ctx, js)["consumer SIGN/sign-batch"].(jetstream.ConsumerConfig)
 	if !ok || c.MaxDeliver != 3 || c.AckWait != 7*time.Second {
 		t.Errorf("a provisioning server did not apply its worker settings: %+v", c)
+	}
+}
+
+// storage.credentials_file reaches the S3 client (the deploy/ files give S3 keys as a file, never in
+// the environment): a file that is not there is named in the error before anything is dialled.
+func TestStorageCredentialsFileIsUsed(t *testing.T) {
+	t.Setenv("SIGNET_S3_ACCESS_KEY", "from-env")
+	t.Setenv("SIGNET_S3_SECRET_KEY", "from-env-secret")
+	cfg := &config.Config{}
+	cfg.Storage.URL = "s3://bucket?endpoint=127.0.0.1:1&secure=false"
+	cfg.Storage.CredentialsFile = filepath.Join(t.TempDir(), "s3.credentials")
+	_, err := openStorage(context.Background(), cfg, storage.Options{}, false)
+	if err == nil || !strings.Contains(err.Error(), "s3.credentials") {
+		t.Fatalf("openStorage with a missing credentials file: %v, want an error naming it", err)
 	}
 }

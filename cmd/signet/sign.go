@@ -25,9 +25,9 @@ import (
 
 // signOptions are the flags shared by the single-file and the batch form of `signet sign`.
 type signOptions struct {
-	key, pinFile, certFile, image, tsa, page, position string
-	visible, checkRevocation                           bool
-	reason, location, name                             string
+	key, pinFile, certFile, image, tsa, page, position, level string
+	visible, checkRevocation                                  bool
+	reason, location, name                                    string
 	// tz is the zone of the signet's time (--tz, else TZ, else UTC); lang its language (LC_ALL,
 	// LC_MESSAGES, LANG: i18n.FromEnv). Issue 18, must 2 and 4.
 	tz, lang string
@@ -47,6 +47,45 @@ func (o *signOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.tsa, "tsa", "", "RFC 3161 timestamp authority URL (PAdES B-T)")
 	fs.BoolVar(&o.checkRevocation, "check-revocation", false, "before signing, ask the certificate's OCSP responder or CRL and refuse unless it answers good (the internal CA's list in NATS is read whenever NATS is reachable)")
 	fs.StringVar(&o.tz, "tz", "", "IANA time zone of the time on the visible signet, e.g. Europe/Moscow (default: TZ, else UTC; the signature's own time is UTC)")
+	fs.StringVar(&o.level, "level", "", "PAdES level: b, t (needs --tsa), lt (adds the chain's OCSP responses or CRLs) or lta (and a document timestamp; needs --tsa); default t with --tsa, else b")
+}
+
+// padesLevel checks --level against --tsa.
+func (o *signOptions) padesLevel() (pades.Level, error) {
+	lvl, err := pades.ParseLevel(o.level)
+	if err != nil {
+		return "", fmt.Errorf("--level %q: use b, t, lt or lta", o.level)
+	}
+	if (lvl == pades.LevelT || lvl == pades.LevelLTA) && o.tsa == "" {
+		return "", fmt.Errorf("--level %s needs a timestamp authority: give --tsa URL", lvl)
+	}
+	if lvl == pades.LevelB && o.tsa != "" && o.level != "" {
+		return "", errors.New("--level b and --tsa contradict each other: a timestamp makes it B-T")
+	}
+	return lvl, nil
+}
+
+// signOne signs in to out and, for levels lt and lta, extends out (pades.Extend; no trust anchors
+// given: a chain that does not reach the system roots is embedded as the signature carries it).
+func signOne(ctx context.Context, in, out string, signer pades.Signer, po pades.Options, lvl pades.Level) (*pades.Result, error) {
+	res, err := pades.SignFile(ctx, in, out, signer, po)
+	if err != nil || (lvl != pades.LevelLT && lvl != pades.LevelLTA) {
+		return res, err
+	}
+	doc, err := readBounded(out, maxExtendBytes)
+	if err != nil {
+		return nil, err
+	}
+	extended, er, err := pades.Extend(ctx, doc, pades.ExtendOptions{Level: lvl, Timestamper: po.TSA})
+	if err != nil {
+		os.Remove(out) // a half-made B-LT document is not what was asked for
+		return nil, fmt.Errorf("%s: signed, but extending it to %s failed (nothing written): %w", filepath.Base(in), lvl, err)
+	}
+	if err := writeFileAtomic(out, extended); err != nil {
+		return nil, err
+	}
+	res.SHA256After = er.SHA256
+	return res, nil
 }
 
 // padesOptions validates the flags and turns them into the engine's options.
@@ -207,6 +246,10 @@ Signs outside the queue with a key on a PKCS#11 token (PAdES).
 	if err := config.CheckServiceURL(o.tsa); err != nil {
 		return usageError{fmt.Errorf("--tsa: %w", err)}
 	}
+	lvl, err := o.padesLevel()
+	if err != nil {
+		return usageError{err}
+	}
 	var cfgArgs []string
 	if *configFile != "" {
 		cfgArgs = append(cfgArgs, "--config", *configFile)
@@ -224,14 +267,14 @@ Signs outside the queue with a key on a PKCS#11 token (PAdES).
 		return usageError{err}
 	}
 	if single {
-		res, err := pades.SignFile(ctx, *in, *out, signer, po)
+		res, err := signOne(ctx, *in, *out, signer, po, lvl)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "signed %s → %s: field %s, %s, SHA-256 %x\n", *in, *out, res.FieldName, signer.Certificate.Subject, res.SHA256After)
 		return nil
 	}
-	return signDir(ctx, *inDir, *outDir, *workers, signer, po, stdout, stderr)
+	return signDir(ctx, *inDir, *outDir, *workers, signer, po, lvl, stdout, stderr)
 }
 
 // batchGCPercent is the garbage collector's target while a folder is signed (see signDir).
@@ -239,7 +282,7 @@ const batchGCPercent = 400
 
 // signDir signs every PDF of a folder with a pool of workers sharing the token's sessions, and ends
 // with the line `signed=N failed=M docs_per_s=X`.
-func signDir(ctx context.Context, inDir, outDir string, workers int, signer pades.Signer, po pades.Options, stdout, stderr io.Writer) error {
+func signDir(ctx context.Context, inDir, outDir string, workers int, signer pades.Signer, po pades.Options, lvl pades.Level, stdout, stderr io.Writer) error {
 	entries, err := os.ReadDir(inDir)
 	if err != nil {
 		return err
@@ -265,7 +308,7 @@ func signDir(ctx context.Context, inDir, outDir string, workers int, signer pade
 	p := pool.New().WithMaxGoroutines(max(workers, 1))
 	for _, name := range names {
 		p.Go(func() {
-			if _, err := pades.SignFile(ctx, filepath.Join(inDir, name), filepath.Join(outDir, name), signer, po); err != nil {
+			if _, err := signOne(ctx, filepath.Join(inDir, name), filepath.Join(outDir, name), signer, po, lvl); err != nil {
 				failed.Add(1)
 				mu.Lock()
 				fmt.Fprintf(stderr, "%s: %v\n", name, err)

@@ -30,21 +30,24 @@ type verifyReport struct {
 // verifiedSignature is one line of `signet verify` (and one object of --json). Times that are
 // absent are left out, never printed as year 1.
 type verifiedSignature struct {
-	Field           string         `json:"field"`
-	Signer          string         `json:"signer"`
-	Time            time.Time      `json:"time,omitzero"`
-	Timestamp       time.Time      `json:"timestamp,omitzero"`
-	SubFilter       string         `json:"sub_filter"`
-	ByteRange       [4]int64       `json:"byte_range"`
-	CoversWholeFile bool           `json:"covers_whole_file"`
-	ByteRangeValid  bool           `json:"byte_range_valid"`
-	DigestValid     bool           `json:"digest_valid"`
-	Modified        bool           `json:"modified"`
-	ChainTrusted    bool           `json:"chain_trusted"`
-	Verdict         pades.Verdict  `json:"verdict"`
-	Reason          string         `json:"reason"`
-	Changes         []pades.Change `json:"changes,omitempty"`
-	Problems        []string       `json:"problems,omitempty"`
+	Field           string        `json:"field"`
+	Signer          string        `json:"signer"`
+	Time            time.Time     `json:"time,omitzero"`
+	Timestamp       time.Time     `json:"timestamp,omitzero"`
+	SubFilter       string        `json:"sub_filter"`
+	ByteRange       [4]int64      `json:"byte_range"`
+	CoversWholeFile bool          `json:"covers_whole_file"`
+	ByteRangeValid  bool          `json:"byte_range_valid"`
+	DigestValid     bool          `json:"digest_valid"`
+	Modified        bool          `json:"modified"`
+	ChainTrusted    bool          `json:"chain_trusted"`
+	Verdict         pades.Verdict `json:"verdict"`
+	Reason          string        `json:"reason"`
+	// Revocation: good, revoked, unknown, unavailable or "not checked" (no DSS and no --online).
+	Revocation       string         `json:"revocation"`
+	RevocationSource string         `json:"revocation_source,omitempty"`
+	Changes          []pades.Change `json:"changes,omitempty"`
+	Problems         []string       `json:"problems,omitempty"`
 }
 
 // evidenceReport is the self-proving document's facts, as read from the last signed revision.
@@ -62,19 +65,22 @@ type evidenceReport struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// runVerify is `signet verify FILE.pdf [--trust CA.pem] [--json] [--report FILE]`: one line per signature and the
-// document's verdict; exit 0 when every signature is valid (intact, not modified after signing by
-// anything its rules forbid, and chaining to a trust anchor) and the evidence, if any, is signed;
-// 1 otherwise.
+// runVerify is `signet verify FILE.pdf [--trust CA.pem] [--online] [--json] [--report FILE]`: one line per
+// signature and the document's verdict; exit 0 when every signature is valid (intact, not modified
+// after signing by anything its rules forbid, chaining to a trust anchor, not revoked by the data
+// checked) and the evidence, if any, is signed; 1 otherwise.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("verify", `Usage: signet verify FILE.pdf [--trust CA.pem] [--json] [--report FILE]
+	fs := newFlagSet("verify", `Usage: signet verify FILE.pdf [--trust CA.pem] [--online] [--json] [--report FILE]
 
 Checks every signature of the PDF and what was changed after it: one line each and the document's
-verdict; exit 0 when every signature is valid, 1 otherwise.
+verdict; exit 0 when every signature is valid, 1 otherwise. Revocation is checked with the OCSP
+responses and CRLs the document carries (PAdES B-LT); --online also asks the certificates' OCSP
+responders and CRL servers for the rest.
 `, stderr)
 	trust := fs.String("trust", "", "PEM file of the trust anchors (root certificates); default: the system's roots")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of lines")
 	report := fs.String("report", "", "also write a validation report (JSON, ETSI TS 119 102-2 indications) to this file")
+	online := fs.Bool("online", false, "fetch OCSP responses or CRLs from the certificates' addresses for the certificates the document carries no revocation data for (default: only the data in the document)")
 	file, err := parseWithPositional(fs, args)
 	if err != nil {
 		return usageError{err}
@@ -84,16 +90,15 @@ verdict; exit 0 when every signature is valid, 1 otherwise.
 	}
 	var roots *x509.CertPool
 	if *trust != "" {
-		certs, err := certReadPEM(*trust)
-		if err != nil {
+		if roots, err = readTrust(*trust); err != nil {
 			return usageError{fmt.Errorf("--trust: %w", err)}
 		}
-		roots = x509.NewCertPool()
-		for _, c := range certs {
-			roots.AddCert(c)
-		}
 	}
-	infos, err := pades.VerifyContext(ctx, file, roots)
+	vo := pades.VerifyOptions{Roots: roots}
+	if *online {
+		vo.Fetch = &pades.RevocationFetcher{}
+	}
+	infos, err := pades.VerifyWith(ctx, file, vo)
 	if err != nil {
 		if *asJSON {
 			// --json always prints one JSON document; the reason goes to stderr as well.
@@ -108,7 +113,8 @@ verdict; exit 0 when every signature is valid, 1 otherwise.
 		rep.Signatures = append(rep.Signatures, verifiedSignature{Field: i.Field, Signer: i.Signer, Time: i.SigningTime,
 			Timestamp: i.TimestampTime, SubFilter: i.SubFilter, ByteRange: i.ByteRange, CoversWholeFile: i.CoversWholeFile,
 			ByteRangeValid: i.ByteRangeValid, DigestValid: i.DigestValid, Modified: i.Modified, ChainTrusted: i.ChainTrusted,
-			Verdict: i.Verdict(), Reason: i.Reason(), Changes: i.Changes, Problems: i.Problems})
+			Verdict: i.Verdict(), Reason: i.Reason(), Changes: i.Changes, Problems: i.Problems,
+			Revocation: i.Revocation.String(), RevocationSource: i.RevocationSource})
 	}
 	rep.Evidence = signedEvidence(file, infos)
 	if rep.Evidence != nil && !rep.Evidence.Signed {
@@ -147,6 +153,13 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 			yesNo(v.DigestValid, "valid", "INVALID"), yesNo(v.ChainTrusted, "trusted", "UNTRUSTED"), v.Verdict)
 		if !v.Timestamp.IsZero() {
 			fmt.Fprintf(w, "  timestamp: %s\n", v.Timestamp.UTC().Format(time.RFC3339))
+		}
+		if v.Revocation != pades.RevocationNotChecked.String() {
+			src := ""
+			if v.RevocationSource != "" {
+				src = " (" + v.RevocationSource + ")"
+			}
+			fmt.Fprintf(w, "  revocation: %s%s\n", v.Revocation, src)
 		}
 		for _, c := range v.Changes {
 			fmt.Fprintf(w, "  changed after signing: %s (%s)\n", c.What, yesNo(c.Allowed, "allowed", "NOT ALLOWED"))

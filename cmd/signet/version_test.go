@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/internal/config"
 )
 
 // `signet --version` and `signet version` print the same line; -ldflags -X values win over the
@@ -35,5 +41,23 @@ func TestVersion(t *testing.T) {
 	}
 	if got["version"] != "v1.2.3" || got["revision"] != "0123456789abcdef" || got["go_version"] != runtime.Version() {
 		t.Errorf("version --json = %s", strings.TrimSpace(j.String()))
+	}
+}
+
+// The metrics listener serves signet_build_info{version,revision,go_version} 1 for this build, so a
+// dashboard can tell which build each process runs (issue 21 must 6).
+func TestBuildInfoOnTheMetricsListener(t *testing.T) {
+	cfg := &config.Config{}
+	a := &app{cfg: cfg, log: zap.NewNop()}
+	mux, err := a.metricsRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	b := currentBuild()
+	want := fmt.Sprintf(`signet_build_info{go_version=%q,revision=%q,version=%q} 1`, b.GoVersion, b.Revision, b.Version)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), want+"\n") {
+		t.Errorf("/metrics on the metrics listener: %d, lacks %s", rec.Code, want)
 	}
 }

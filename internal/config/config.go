@@ -77,6 +77,9 @@ type Config struct {
 		URL       string        `yaml:"url"`
 		Retention time.Duration `yaml:"retention"`
 		LinkTTL   time.Duration `yaml:"link_ttl"`
+		// CredentialsFile holds the S3 keys as KEY=VALUE lines (storage.CredentialsSource), so that
+		// a Kubernetes Secret or a systemd credential reaches Signet as a file, never the environment.
+		CredentialsFile string `yaml:"credentials_file"`
 	} `yaml:"storage"`
 	Worker struct {
 		Interactive int           `yaml:"interactive"`
@@ -136,6 +139,12 @@ type Config struct {
 		RobotCode      string        `yaml:"robot_code"`
 		WebhookURLFile string        `yaml:"webhook_url_file"`
 	} `yaml:"bitrix24"`
+	// Requests are the requests to sign a robot makes when its signer needs a code and got none
+	// (issue 19, producer/requests): how long one waits, and how often the intake ends those past it.
+	Requests struct {
+		Deadline      time.Duration `yaml:"deadline"`
+		SweepInterval time.Duration `yaml:"sweep_interval"`
+	} `yaml:"requests"`
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
 		AdminTokenFile string `yaml:"admin_token_file"`
@@ -158,9 +167,11 @@ type Config struct {
 		CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	} `yaml:"audit"`
 	// Signing is how workers sign: signing.tsa_url adds an RFC 3161 signature timestamp (PAdES B-T,
-	// issue 17 must 2) to every signature.
+	// issue 17 must 2) to every signature; signing.level lt or lta also embeds the chain's
+	// revocation data and, for lta, a document timestamp (issue 17 must 4 and 5).
 	Signing struct {
 		TSAURL string `yaml:"tsa_url"`
+		Level  string `yaml:"level"`
 		// TimeZone is the zone of the stamp and the certificate of completion when the signer's
 		// Bitrix24 TIME_ZONE is not known (issue 18, must 4).
 		TimeZone string `yaml:"time_zone"`
@@ -223,6 +234,8 @@ func Defaults() *Config {
 	c.Bitrix24.OverloadPause = 30 * time.Minute
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
+	c.Requests.Deadline = 72 * time.Hour
+	c.Requests.SweepInterval = time.Minute
 	c.Security.JobTTL = 24 * time.Hour
 	c.Signing.TimeZone = "UTC"
 	c.Security.LoginMaxFailures = 5
@@ -327,6 +340,7 @@ func (c *Config) Settings() []Setting {
 		{"storage.url", "file:///path or s3://bucket/prefix?endpoint=…; empty = file://<data_dir>/artefacts", &c.Storage.URL},
 		{"storage.retention", "how long signed artefacts are kept", &c.Storage.Retention},
 		{"storage.link_ttl", "validity of download links returned to Bitrix24 (at most 168h, S3's limit)", &c.Storage.LinkTTL},
+		{"storage.credentials_file", "file of SIGNET_S3_ACCESS_KEY=… and SIGNET_S3_SECRET_KEY=… lines (empty: those environment variables)", &c.Storage.CredentialsFile},
 		{"worker.interactive", "concurrent jobs from robots and the Sign button", &c.Worker.Interactive},
 		{"worker.batch", "concurrent jobs from bulk batches", &c.Worker.Batch},
 		{"worker.callbacks", "callbacks in hand at once; their REST commands share batch requests, so 25–64 keeps batches full (at most 64)", &c.Worker.Callbacks},
@@ -364,6 +378,8 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.overload_pause", "how long every Signet process stops calling a portal that answered OVERLOAD_LIMIT (blocked by Bitrix24 support); its callbacks wait", &c.Bitrix24.OverloadPause},
 		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
+		{"requests.deadline", "how long a request to sign waits for its signer when the robot names no deadline; then the robot completes with outcome expired (at most 2160h)", &c.Requests.Deadline},
+		{"requests.sweep_interval", "how often the intake ends the requests to sign past their deadline", &c.Requests.SweepInterval},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
 		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
 		{"security.admin_passwords_file", "local administrators of the /admin control panel, LOGIN:Argon2id hash lines written by `signet admin local-admin set` (default <data_dir>/admin.passwords)", &c.Security.AdminPasswordsFile},
@@ -378,6 +394,7 @@ func (c *Config) Settings() []Setting {
 		{"audit.checkpoint_every", "a signed checkpoint of the audit chain after this many events", &c.Audit.CheckpointEvery},
 		{"audit.checkpoint_interval", "and at least this often while events come", &c.Audit.CheckpointInterval},
 		{"signing.tsa_url", "RFC 3161 timestamp authority (http or https URL, no credentials in it) that adds a signature timestamp to every signature (PAdES B-T); empty: none", &c.Signing.TSAURL},
+		{"signing.level", "PAdES level of every signature: b, t (needs signing.tsa_url), lt (also the chain's OCSP responses or CRLs, fetched from the certificates' addresses) or lta (and a document timestamp; needs signing.tsa_url); empty: t with signing.tsa_url, else b", &c.Signing.Level},
 		{"signing.time_zone", "IANA time zone (Europe/Moscow) of the time on the visible stamp and the certificate of completion when the signer's Bitrix24 TIME_ZONE is not known; the signature's own time stays UTC", &c.Signing.TimeZone},
 		{"ca.revocation_url", "base URL written into the certificates the internal CA issues, where its CRL (<url>/ca/crl/<CA key id>) and OCSP responder (<url>/ca/ocsp) answer (default public_url; off: none, when verifiers cannot reach Signet — NSS readers such as pdfsig refuse a certificate whose OCSP responder does not answer)", &c.CA.RevocationURL},
 		{"archive.schedule", "how often the worker renews the archive: stored signed documents whose last timestamp's TSA certificate expires within archive.renew_before, or whose algorithms weakened, get a new PAdES B-LTA revision beside the old one (0: off; needs signing.tsa_url)", &c.Archive.Schedule},
@@ -559,6 +576,18 @@ func (c *Config) Validate() error {
 	if c.Worker.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("worker.ack_wait %s is too short; use at least 1s", c.Worker.AckWait))
 	}
+	switch c.Signing.Level {
+	case "", "b", "lt":
+	case "t", "lta":
+		if c.Signing.TSAURL == "" {
+			errs = append(errs, fmt.Errorf("signing.level %s adds a timestamp: set signing.tsa_url", c.Signing.Level))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("signing.level %q: use b, t, lt or lta", c.Signing.Level))
+	}
+	if c.Signing.Level == "b" && c.Signing.TSAURL != "" {
+		errs = append(errs, errors.New("signing.level b and signing.tsa_url contradict each other: a timestamp makes it B-T (empty the level, or set it to t)"))
+	}
 	for _, u := range []struct{ name, v string }{{"signing.tsa_url", c.Signing.TSAURL}, {"ca.revocation_url", c.CA.RevocationURL}} {
 		if err := plainHTTPURL(u.v); err != nil && !(u.name == "ca.revocation_url" && u.v == "off") {
 			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
@@ -572,6 +601,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Archive.RenewBefore <= 0 {
 		errs = append(errs, fmt.Errorf("archive.renew_before %s: use a positive duration (8760h, a year, is the default)", c.Archive.RenewBefore))
+	}
+	if c.Requests.Deadline <= 0 || c.Requests.Deadline > 2160*time.Hour {
+		errs = append(errs, fmt.Errorf("requests.deadline: %s; give a duration from 1s to 2160h (90 days)", c.Requests.Deadline))
+	}
+	if c.Requests.SweepInterval <= 0 {
+		errs = append(errs, fmt.Errorf("requests.sweep_interval: %s; give a positive duration such as 1m", c.Requests.SweepInterval))
 	}
 	if _, err := i18n.LoadZone(c.Signing.TimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("signing.time_zone: %w", err))

@@ -55,6 +55,7 @@ func TestBadSettingsAreRefusedWithTheirName(t *testing.T) {
 		"signing.tsa_url":        {"--signing-tsa-url", "ftp://tsa.example/"},
 		"signing.time_zone":      {"--signing-time-zone", "Mars/Olympus"},
 		"ca.revocation_url":      {"--ca-revocation-url", "signet.example"},
+		"signing.level":          {"--signing-level", "lta"}, // a document timestamp needs signing.tsa_url
 	}
 	for key, args := range cases {
 		_, _, err := Load("serve", args, env(nil))
@@ -65,6 +66,12 @@ func TestBadSettingsAreRefusedWithTheirName(t *testing.T) {
 	// A timestamp authority's password would be shown in errors: refused, and not repeated.
 	if _, _, err := Load("serve", []string{"--signing-tsa-url", "https://user:s3cret@tsa.example/"}, env(nil)); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("a TSA URL with a password must be refused without repeating it: %v", err)
+	}
+	if _, _, err := Load("serve", []string{"--signing-level", "b-ltv"}, env(nil)); err == nil || !strings.Contains(err.Error(), "signing.level") {
+		t.Errorf("an unknown PAdES level must be refused naming signing.level: %v", err)
+	}
+	if _, _, err := Load("serve", []string{"--signing-level", "lta", "--signing-tsa-url", "https://tsa.example/"}, env(nil)); err != nil {
+		t.Errorf("signing.level lta with a TSA: %v", err)
 	}
 	if _, _, err := Load("serve", []string{"--worker-batch", "many"}, env(nil)); err == nil || !strings.Contains(err.Error(), "worker-batch") {
 		t.Errorf("a non-number must be refused naming the flag: %v", err)

@@ -21,7 +21,7 @@ var (
 		Name: "signet_documents_bytes_total", Help: "Bytes of signed PDFs produced.",
 	})
 	IntakeTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "signet_intake_requests_total", Help: "Sign requests at intake, by source and result (queued, duplicate, refused, unauthorized, error).",
+		Name: "signet_intake_requests_total", Help: "Sign requests at intake, by source (robot, placement, batch, request) and result (queued, requested, duplicate, refused, unauthorized, error).",
 	}, []string{"source", "result"})
 )
 
