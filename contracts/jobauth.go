@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -147,12 +149,16 @@ func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 }
 
 // JobSigner signs jobs at the intake. It holds the private key: only intake processes and
-// `signet enqueue` have one.
+// `signet enqueue` have one. Rotate switches it to a new key while it is in use (jobkeyrotation.go).
 type JobSigner struct {
-	key ed25519.PrivateKey
-	kid string
+	cur atomic.Pointer[signingKey]
 	// TTL is how long a job stays signable after it was queued (default DefaultJobTTL).
 	TTL time.Duration
+}
+
+type signingKey struct {
+	key ed25519.PrivateKey
+	kid string
 }
 
 // DefaultJobTTL is how long a queued job may wait for a worker: the duplicate window of SIGN. A job
@@ -164,25 +170,40 @@ func NewJobSigner(key ed25519.PrivateKey, ttl time.Duration) *JobSigner {
 	if ttl <= 0 {
 		ttl = DefaultJobTTL
 	}
-	return &JobSigner{key: key, kid: JobKeyID(key.Public().(ed25519.PublicKey)), TTL: ttl}
+	s := &JobSigner{TTL: ttl}
+	s.Rotate(key)
+	return s
+}
+
+// Rotate makes key the one every later Sign uses.
+func (s *JobSigner) Rotate(key ed25519.PrivateKey) {
+	s.cur.Store(&signingKey{key: key, kid: JobKeyID(key.Public().(ed25519.PublicKey))})
 }
 
 // KeyID is the id of the signing key.
-func (s *JobSigner) KeyID() string { return s.kid }
+func (s *JobSigner) KeyID() string { return s.cur.Load().kid }
 
 // Public is the public key workers verify with.
-func (s *JobSigner) Public() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+func (s *JobSigner) Public() ed25519.PublicKey { return s.cur.Load().key.Public().(ed25519.PublicKey) }
 
 // Sign sets j.V to Version and j.Auth to a signature expiring TTL after now. Any change to the job
 // afterwards invalidates it.
 func (s *JobSigner) Sign(j *SignJob, now time.Time) {
+	k := s.cur.Load()
 	j.V = Version
 	exp := now.Add(s.TTL).UTC().Truncate(time.Second)
-	j.Auth = &JobAuth{Alg: JobAuthAlg, KeyID: s.kid, Expires: exp, Sig: ed25519.Sign(s.key, j.JobAuthMessage(s.kid, exp))}
+	j.Auth = &JobAuth{Alg: JobAuthAlg, KeyID: k.kid, Expires: exp, Sig: ed25519.Sign(k.key, j.JobAuthMessage(k.kid, exp))}
 }
 
-// JobKeys are the public keys a worker accepts job signatures from, by key id.
-type JobKeys struct{ keys map[string]ed25519.PublicKey }
+// JobKeys are the public keys a worker accepts job signatures from, by key id: those of its file,
+// and those endorsed by one of them (a rotation, jobkeyrotation.go), found through Fetch.
+type JobKeys struct {
+	mu   sync.RWMutex
+	keys map[string]ed25519.PublicKey
+	// Fetch, when set, returns the endorsement of a key id not trusted yet ("signet admin keys
+	// rotate" stores them in NATS); nil, nil when there is none.
+	Fetch func(kid string) (*JobKeyEndorsement, error)
+}
 
 // NewJobKeys makes the set of trusted public keys.
 func NewJobKeys(pubs ...ed25519.PublicKey) *JobKeys {
@@ -194,15 +215,47 @@ func NewJobKeys(pubs ...ed25519.PublicKey) *JobKeys {
 }
 
 // Len is the number of trusted keys.
-func (k *JobKeys) Len() int { return len(k.keys) }
+func (k *JobKeys) Len() int {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return len(k.keys)
+}
 
 // IDs lists the key ids, for the log at start.
 func (k *JobKeys) IDs() []string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
 	ids := make([]string, 0, len(k.keys))
 	for id := range k.keys {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// key is the trusted key kid, looking up an endorsement of it (and of its endorser, up to a few
+// rotations back) when it is not trusted yet.
+func (k *JobKeys) key(kid string, depth int) ed25519.PublicKey {
+	if k == nil {
+		return nil
+	}
+	k.mu.RLock()
+	pub := k.keys[kid]
+	k.mu.RUnlock()
+	if pub != nil || k.Fetch == nil || depth > 8 {
+		return pub
+	}
+	e, err := k.Fetch(kid)
+	if err != nil || e == nil || JobKeyID(e.Public) != kid {
+		return nil
+	}
+	by := k.key(e.By, depth+1)
+	if by == nil || !e.Valid(by) {
+		return nil
+	}
+	k.mu.Lock()
+	k.keys[kid] = e.Public
+	k.mu.Unlock()
+	return e.Public
 }
 
 // Authentic checks that j was signed by a trusted key and not changed since, whatever its expiry.
@@ -215,9 +268,12 @@ func (k *JobKeys) Authentic(j *SignJob) error {
 		return fmt.Errorf("%w: it carries no authorisation signature", ErrJobUnauthorised)
 	case a.Alg != JobAuthAlg:
 		return fmt.Errorf("%w: signature algorithm is not %s", ErrJobUnauthorised, JobAuthAlg)
-	case k == nil || k.keys[a.KeyID] == nil:
-		return fmt.Errorf("%w: signed by a key this worker does not trust (add the intake's public key to security.job_verify_keys_file)", ErrJobUnauthorised)
-	case len(a.Sig) != ed25519.SignatureSize || !ed25519.Verify(k.keys[a.KeyID], j.JobAuthMessage(a.KeyID, a.Expires), a.Sig):
+	}
+	pub := k.key(a.KeyID, 0)
+	switch {
+	case pub == nil:
+		return fmt.Errorf("%w: signed by a key this worker does not trust (add the intake's public key to security.job_verify_keys_file, or rotate with `signet admin keys rotate`)", ErrJobUnauthorised)
+	case len(a.Sig) != ed25519.SignatureSize || !ed25519.Verify(pub, j.JobAuthMessage(a.KeyID, a.Expires), a.Sig):
 		return fmt.Errorf("%w: the signature does not match the job (altered or forged)", ErrJobUnauthorised)
 	}
 	return nil

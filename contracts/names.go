@@ -25,6 +25,18 @@ const (
 	SubjectDeadAll         = "signet.dead.>"
 	SubjectDeadSign        = "signet.dead.sign"
 	SubjectDeadCallback    = "signet.dead.callback"
+	// SubjectKeysAll is the key-administration service every worker answers (scatter-gather): the
+	// tokens' state, every credential, an operation on a credential named by URI. Only the intake's
+	// NATS user may request it (deploy/nats); the request names the administrator, whom the worker
+	// records in the audit trail (keyring/keyadmin, issue 21 must 4).
+	SubjectKeysAll = "signet.keys.all"
+	// SubjectKeysTokenPrefix + hex(token name) reaches one worker holding that token (queue group
+	// QueueKeys): making a key and certificate on it, listing it.
+	SubjectKeysTokenPrefix = "signet.keys.token."
+	// SubjectKeysAny covers the service's subjects, for permissions.
+	SubjectKeysAny = "signet.keys.>"
+	// QueueKeys is the queue group of the token subjects: one worker answers.
+	QueueKeys = "signet-keys"
 )
 
 // AuditSubject is the subject of one audit event; the action is its last token so that consumers can
@@ -60,4 +72,8 @@ const (
 	// BucketRequests holds the requests to sign that wait for their signer (producer/requests): one
 	// key per request, named by its job id, so a request and the job it becomes are one thing.
 	BucketRequests = "signet_requests"
+	// BucketSecrets holds what every intake must share and nobody may read in the clear: the Sign
+	// dialog's form key, the download-link key, the admin API token and the local administrators'
+	// password hashes, each sealed under security.secret_keys_file (issue 21 must 1).
+	BucketSecrets = "signet_secrets"
 )

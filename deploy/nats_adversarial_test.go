@@ -245,6 +245,8 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 		b.Close()
 		_, err = kvb.Put(ctx, "rate.probe", []byte("{}"))
 		allowed(t, role, "take a slot of a portal's budget", err)
+		_, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contracts.BucketSecrets, History: 5})
+		allowed(t, role, "open the secrets bucket", err)
 		if work {
 			_, err = worker.OpenResults(ctx, c.js, 1, time.Hour)
 			allowed(t, role, "open the results bucket", err)
@@ -363,6 +365,53 @@ func TestAttackNATSRolesAreLeastPrivilege(t *testing.T) {
 	refused(t, w, "worker", "write a user", "$KV.signet_users.mary", publish(w, "$KV.signet_users.mary"))
 	refused(t, w, "worker", "write a grant", "$KV.signet_grants.g1", publish(w, "$KV.signet_grants.g1"))
 	refused(t, w, "worker", "re-enable a credential", "$KV.signet_credentials.c1", publish(w, "$KV.signet_credentials.c1"))
+
+	// The shared secrets: the workers read and make the download-link key, nothing else of the bucket.
+	inSecrets, err := in.js.KeyValue(ctx, contracts.BucketSecrets)
+	allowed(t, "intake", "find the secrets bucket", err)
+	for _, k := range []string{"form", "admin-token"} {
+		_, err = inSecrets.Put(ctx, k, []byte("sealed"))
+		allowed(t, "intake", "store the shared secret "+k, err)
+	}
+	wSecrets, err := w.js.KeyValue(ctx, contracts.BucketSecrets)
+	allowed(t, "worker", "find the secrets bucket", err)
+	_, err = wSecrets.Create(ctx, "link", []byte("sealed"))
+	allowed(t, "worker", "make the link key", err)
+	_, err = wSecrets.Get(ctx, "link")
+	allowed(t, "worker", "read the link key", err)
+	_, err = inSecrets.Put(ctx, "jobkey.0011223344556677", []byte(`{}`))
+	allowed(t, "intake", "store a job key endorsement", err)
+	_, err = wSecrets.Get(ctx, "jobkey.0011223344556677")
+	allowed(t, "worker", "read a job key endorsement", err)
+	refused(t, w, "worker", "endorse a job key", "$KV.signet_secrets.jobkey.0011223344556677", publish(w, "$KV.signet_secrets.jobkey.0011223344556677"))
+	refused(t, w, "worker", "read the rotated job signing key", "$JS.API.DIRECT.GET.KV_signet_secrets.$KV.signet_secrets.job-signing", func(ctx context.Context) error {
+		_, err := wSecrets.Get(ctx, "job-signing")
+		return err
+	})
+	wch, err := inSecrets.Watch(ctx, "job-signing")
+	allowed(t, "intake", "follow the job signing key", err)
+	_ = wch.Stop()
+	refused(t, w, "worker", "read the Sign dialog's form key", "$JS.API.DIRECT.GET.KV_signet_secrets.$KV.signet_secrets.form", func(ctx context.Context) error {
+		_, err := wSecrets.Get(ctx, "form")
+		return err
+	})
+	refused(t, w, "worker", "replace the admin API token", "$KV.signet_secrets.admin-token", publish(w, "$KV.signet_secrets.admin-token"))
+
+	// Key administration: the intake asks, the worker answers on the reply subject; nobody else asks.
+	keysSub, err := w.Subscribe(contracts.SubjectKeysAll, func(m *nats.Msg) { _ = m.Respond([]byte(`{}`)) })
+	allowed(t, "worker", "serve key administration", err)
+	_ = w.Flush()
+	_, err = in.Request(contracts.SubjectKeysAll, []byte(`{"v":1,"op":"status"}`), 5*time.Second)
+	allowed(t, "intake", "ask the workers' key administration", err)
+	refused(t, admin, "admin", "ask the workers' key administration", contracts.SubjectKeysAll, func(ctx context.Context) error {
+		_, err := admin.RequestWithContext(ctx, contracts.SubjectKeysAll, []byte(`{}`))
+		return err
+	})
+	refused(t, w, "worker", "send a key administration request", contracts.SubjectKeysAll, func(ctx context.Context) error {
+		_, err := w.RequestWithContext(ctx, contracts.SubjectKeysAll, []byte(`{}`))
+		return err
+	})
+	_ = keysSub.Unsubscribe()
 
 	refused(t, in, "intake", "purge AUDIT", "$JS.API.STREAM.PURGE.AUDIT", purgeAudit(in))
 	refused(t, in, "intake", "shorten AUDIT's retention", "$JS.API.STREAM.UPDATE.AUDIT", shortenAudit(in))

@@ -344,9 +344,9 @@ func (in *Intake) installTarget(ctx context.Context, memberID, domain string) (e
 		}
 		domain = existing.Auth.Domain
 	}
-	origin, ok := in.portalOrigin(domain)
+	origin, ok := in.portalOrigin(ctx, domain)
 	if !ok {
-		return nil, 0, nil, http.StatusForbidden, "portal " + domain + " is not allowed to install Signet; add it to bitrix24.portals"
+		return nil, 0, nil, http.StatusForbidden, "portal " + domain + " is not allowed to install Signet; add it: `signet admin bitrix24 add " + domain + "` (or bitrix24.portals)"
 	}
 	if existing == nil {
 		other, err := in.Portals.ByDomain(ctx, origin.Host)
@@ -497,9 +497,9 @@ func (in *Intake) ConfirmApplicationToken(ctx context.Context, p *portals.Portal
 	if p.Install.TokenSource != portals.TokenWindow {
 		return nil
 	}
-	origin, ok := in.portalOrigin(p.Auth.Domain)
+	origin, ok := in.portalOrigin(ctx, p.Auth.Domain)
 	if !ok {
-		return fmt.Errorf("%w: portal %s is no longer in bitrix24.portals", bitrix24.ErrNotProven, p.Auth.Domain)
+		return fmt.Errorf("%w: portal %s is no longer among the allowed portals", bitrix24.ErrNotProven, p.Auth.Domain)
 	}
 	if _, err := in.prover().ProveInstaller(ctx, origin, a.AccessToken); err != nil {
 		return err
@@ -550,11 +550,20 @@ func (in *Intake) handleUninstall(w http.ResponseWriter, r *http.Request, ev *bi
 	reply(w, http.StatusOK, answer{Status: "uninstalled"})
 }
 
-// portalOrigin is scheme://host of a portal listed in bitrix24.portals. An entry is a host
-// ("acme.bitrix24.ru": https) or, for an on-premise portal without TLS and the emulator,
-// "http://host:port" written out: plain http is never assumed.
-func (in *Intake) portalOrigin(domain string) (*url.URL, bool) {
-	return PortalOrigin(in.Domains, domain)
+// portalOrigin is scheme://host of an allowed portal: in Domains, or among the allowed portals every
+// intake shares (portals.Registry.AllowedDomains: added and removed at run time, issue 21 must 4). An
+// entry is a host ("acme.bitrix24.ru": https) or, for an on-premise portal without TLS and the
+// emulator, "http://host:port" written out: plain http is never assumed. A registry that cannot be
+// read allows nothing more than Domains (fail closed).
+func (in *Intake) portalOrigin(ctx context.Context, domain string) (*url.URL, bool) {
+	if u, ok := PortalOrigin(in.Domains, domain); ok || in.Portals == nil {
+		return u, ok
+	}
+	shared, err := in.Portals.AllowedDomains(ctx)
+	if err != nil && in.Log != nil {
+		in.Log.Warn("allowed portals unavailable; only bitrix24.portals is allowed", zap.Error(err))
+	}
+	return PortalOrigin(shared, domain)
 }
 
 // PortalOrigin finds domain among the entries of bitrix24.portals (see Intake.portalOrigin).

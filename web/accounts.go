@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -90,6 +91,12 @@ func readAccounts(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("administrator passwords file %s: %w", path, err)
 	}
+	return parseAccounts(b, "administrator passwords file "+path)
+}
+
+// parseAccounts reads "login:<PHC string>" lines, from the file or from the sealed NATS record
+// (admins_nats.go); src names where, for the error.
+func parseAccounts(b []byte, src string) (map[string]string, error) {
 	out := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
@@ -99,14 +106,15 @@ func readAccounts(path string) (map[string]string, error) {
 		}
 		login, phc, ok := strings.Cut(line, ":")
 		if !ok || !strings.HasPrefix(phc, "$argon2id$") {
-			return nil, fmt.Errorf("administrator passwords file %s, line %d: want LOGIN:$argon2id$…; set the password again with `signet admin local-admin set LOGIN`", path, n)
+			return nil, fmt.Errorf("%s, line %d: want LOGIN:$argon2id$…; set the password again with `signet admin local-admin set LOGIN`", src, n)
 		}
 		out[login] = phc
 	}
 	return out, sc.Err()
 }
 
-func writeAccounts(path string, accounts map[string]string) error {
+// formatAccounts is the text of the accounts, one "login:hash" line each, sorted.
+func formatAccounts(accounts map[string]string) string {
 	logins := make([]string, 0, len(accounts))
 	for l := range accounts {
 		logins = append(logins, l)
@@ -117,6 +125,11 @@ func writeAccounts(path string, accounts map[string]string) error {
 	for _, l := range logins {
 		b.WriteString(l + ":" + accounts[l] + "\n")
 	}
+	return b.String()
+}
+
+func writeAccounts(path string, accounts map[string]string) error {
+	text := formatAccounts(accounts)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -125,7 +138,7 @@ func writeAccounts(path string, accounts map[string]string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(b.String()); err != nil {
+	if _, err := tmp.WriteString(text); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -145,6 +158,11 @@ func writeAccounts(path string, accounts map[string]string) error {
 
 // SetLocalAdmin creates or changes the local administrator login with password in the file at path.
 func SetLocalAdmin(path, login string, password []byte) error {
+	return SetLocalAdminIn(context.Background(), AdminsFile(path), login, password)
+}
+
+// SetLocalAdminIn creates or changes the local administrator login with password in store.
+func SetLocalAdminIn(ctx context.Context, store AdminStore, login string, password []byte) error {
 	if err := identity.ValidateLogin(login); err != nil {
 		return err
 	}
@@ -154,35 +172,41 @@ func SetLocalAdmin(path, login string, password []byte) error {
 	if n := len([]rune(string(password))); n < MinPasswordLength {
 		return fmt.Errorf("the password for %q has %d characters; use at least %d", login, n, MinPasswordLength)
 	}
-	accounts, err := readAccounts(path)
-	if err != nil {
-		return err
-	}
 	h, err := hashPassword(password)
 	if err != nil {
 		return err
 	}
-	accounts[login] = h
-	return writeAccounts(path, accounts)
+	return store.Change(ctx, func(accounts map[string]string) error {
+		accounts[login] = h
+		return nil
+	})
 }
 
 // RemoveLocalAdmin deletes the local administrator login; its open sessions end at their next request
 // (as they do when SetLocalAdmin changes its password: localAdminStamp).
 func RemoveLocalAdmin(path, login string) error {
-	accounts, err := readAccounts(path)
-	if err != nil {
-		return err
-	}
-	if _, ok := accounts[login]; !ok {
-		return fmt.Errorf("no local administrator %q in %s", login, path)
-	}
-	delete(accounts, login)
-	return writeAccounts(path, accounts)
+	return RemoveLocalAdminIn(context.Background(), AdminsFile(path), login)
 }
 
-// LocalAdmins lists the local administrator logins.
+// RemoveLocalAdminIn deletes the local administrator login from store.
+func RemoveLocalAdminIn(ctx context.Context, store AdminStore, login string) error {
+	return store.Change(ctx, func(accounts map[string]string) error {
+		if _, ok := accounts[login]; !ok {
+			return fmt.Errorf("no local administrator %q in %s", login, store)
+		}
+		delete(accounts, login)
+		return nil
+	})
+}
+
+// LocalAdmins lists the local administrator logins in the file at path.
 func LocalAdmins(path string) ([]string, error) {
-	accounts, err := readAccounts(path)
+	return LocalAdminsIn(context.Background(), AdminsFile(path))
+}
+
+// LocalAdminsIn lists the local administrator logins in store.
+func LocalAdminsIn(ctx context.Context, store AdminStore) ([]string, error) {
+	accounts, err := store.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -194,9 +218,9 @@ func LocalAdmins(path string) ([]string, error) {
 	return out, nil
 }
 
-// checkLocalAdmin verifies a login and password against the file; ErrBadPassword when either is wrong.
-func checkLocalAdmin(path, login string, password []byte) error {
-	accounts, err := readAccounts(path)
+// checkLocalAdmin verifies a login and password against store; ErrBadPassword when either is wrong.
+func checkLocalAdmin(ctx context.Context, store AdminStore, login string, password []byte) error {
+	accounts, err := store.Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -215,8 +239,8 @@ func checkLocalAdmin(path, login string, password []byte) error {
 // salt each time the password is set. A session keeps the stamp it was opened with, so a removed
 // login or a changed password ends every session opened before — a stolen session dies with the
 // password. "" when the login is not (or no longer) a local administrator.
-func localAdminStamp(path, login string) string {
-	accounts, err := readAccounts(path)
+func localAdminStamp(ctx context.Context, store AdminStore, login string) string {
+	accounts, err := store.Load(ctx)
 	if err != nil {
 		return ""
 	}

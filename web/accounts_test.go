@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func TestLocalAdminPasswords(t *testing.T) {
 		{"", "", false},
 	}
 	for _, c := range cases {
-		err := checkLocalAdmin(path, c.login, []byte(c.password))
+		err := checkLocalAdmin(context.Background(), AdminsFile(path), c.login, []byte(c.password))
 		if (err == nil) != c.ok {
 			t.Errorf("check %q: %v, want ok=%t", c.login, err, c.ok)
 		}
@@ -58,13 +59,13 @@ func TestLocalAdminPasswords(t *testing.T) {
 	if err := SetLocalAdmin(path, "alice", []byte("a brand new password")); err != nil {
 		t.Fatal(err)
 	}
-	if checkLocalAdmin(path, "alice", []byte("long enough password")) == nil {
+	if checkLocalAdmin(context.Background(), AdminsFile(path), "alice", []byte("long enough password")) == nil {
 		t.Error("the old password still works after a change")
 	}
 	if err := RemoveLocalAdmin(path, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if localAdminStamp(path, "alice") != "" || localAdminStamp(path, "bob") == "" {
+	if localAdminStamp(context.Background(), AdminsFile(path), "alice") != "" || localAdminStamp(context.Background(), AdminsFile(path), "bob") == "" {
 		t.Error("remove took the wrong administrator")
 	}
 	if got, _ := LocalAdmins(path); len(got) != 1 || got[0] != "bob" {

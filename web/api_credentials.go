@@ -23,7 +23,7 @@ import (
 //	GET  /v1/admin/ca/root                  the root certificate of a CA (?ca=URI), PEM
 //	GET  /v1/admin/tokens                   the tokens' state
 type CredentialsAPI struct {
-	Keys *keyring.Keyring
+	Keys keyring.Admin
 }
 
 // CertRequest is the body of the admin API's certificate-making calls.

@@ -29,7 +29,7 @@ type RevokeRequest struct {
 // credential or a serial into a revocation; Revoker stores it, where the CRL and OCSP responder
 // (revocation.go) and the signing check read it.
 type RevokeAPI struct {
-	Keys    *keyring.Keyring
+	Keys    keyring.Admin
 	Revoker Revoker
 }
 

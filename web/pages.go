@@ -48,7 +48,7 @@ type Config struct {
 	Identity *identity.Service
 	// Keys are the PKCS#11 tokens; nil in an intake-only process, whose credentials page then says
 	// so and the verification page trusts only the system roots.
-	Keys    *keyring.Keyring
+	Keys    keyring.Admin
 	Portals *portals.Registry
 	Bitrix  Bitrix
 	// JS holds the sessions bucket (signet_sessions), so a session works on every intake process.
@@ -56,8 +56,11 @@ type Config struct {
 	Replicas int
 	// PublicURL is where browsers reach Signet; with https the session cookie is Secure (__Host-).
 	PublicURL string
-	// PasswordsFile holds the local administrators (security.admin_passwords_file).
+	// PasswordsFile holds the local administrators (security.admin_passwords_file) when Admins is
+	// nil: one host. Admins, when set, is where they are instead (admins_store.go: NATS, shared by
+	// every intake).
 	PasswordsFile string
+	Admins        AdminStore
 	// RobotCode is the robot CODE the portals page looks for.
 	RobotCode string
 	// MaxPDFBytes bounds an upload to the verification page (default 100 MiB).
@@ -152,6 +155,9 @@ func (p *Pages) Routes(mux routes.Mux) {
 	mux.HandleFunc("POST /admin/credentials/{action}", p.admin(p.credentialAction))
 	mux.HandleFunc("GET /admin/ca/root", p.admin(p.caRoot))
 	mux.HandleFunc("GET /admin/portals", p.admin(p.portalsPage))
+	mux.HandleFunc("GET /admin/portals/allowed", p.admin(p.allowedPage))
+	mux.HandleFunc("POST /admin/portals/allowed", p.admin(p.allowedAction(true)))
+	mux.HandleFunc("POST /admin/portals/allowed/remove", p.admin(p.allowedAction(false)))
 	mux.HandleFunc("GET /admin/grants", p.admin(p.grantsPage))
 	mux.HandleFunc("POST /admin/grants/revoke", p.admin(p.revokeGrant))
 }
@@ -187,7 +193,7 @@ func pageSet(name string) *template.Template {
 var tmpl = map[string]*template.Template{}
 
 func init() {
-	for _, n := range []string{"login", "users", "user", "credentials", "portals", "grants", "verify", "portaladmin"} {
+	for _, n := range []string{"login", "users", "user", "credentials", "portals", "grants", "verify", "portaladmin", "allowed"} {
 		tmpl[n] = pageSet(n)
 	}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/keyring"
 )
 
 // BucketSessions holds control-panel sessions, keyed by the SHA-256 of the cookie's token (the token
@@ -138,7 +140,7 @@ func (p *Pages) current(r *http.Request) (*session, string) {
 	switch s.Kind {
 	case "local":
 		// Removed, or its password changed since this session began: the session is over.
-		if st := localAdminStamp(p.cfg.PasswordsFile, s.Login); st == "" || !tokensEqual(st, s.Stamp) {
+		if st := localAdminStamp(r.Context(), p.admins(), s.Login); st == "" || !tokensEqual(st, s.Stamp) {
 			return nil, ""
 		}
 	case "portal":
@@ -198,7 +200,8 @@ func (p *Pages) admin(h func(http.ResponseWriter, *http.Request, *session)) http
 				return
 			}
 		}
-		h(w, r, s)
+		// Key operations done by a worker for this intake are recorded under this administrator's name.
+		h(w, r.WithContext(keyring.WithActor(r.Context(), s.Login+" ("+s.who()+")")), s)
 	}
 }
 
@@ -212,9 +215,9 @@ type loginData struct {
 func (p *Pages) loginView(w http.ResponseWriter, login, errText string) view {
 	token := randomToken()
 	p.setCookie(w, "signet_login", token, 600)
-	admins, _ := LocalAdmins(p.cfg.PasswordsFile)
+	admins, _ := LocalAdminsIn(context.Background(), p.admins())
 	return view{Title: "Sign in", Error: errText, CSRF: token,
-		Data: loginData{LoginCSRF: token, Login: login, NoAdmins: len(admins) == 0, File: p.cfg.PasswordsFile}}
+		Data: loginData{LoginCSRF: token, Login: login, NoAdmins: len(admins) == 0, File: p.admins().String()}}
 }
 
 func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) {
@@ -269,7 +272,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	err = checkLocalAdmin(p.cfg.PasswordsFile, login, []byte(r.PostFormValue("password")))
+	err = checkLocalAdmin(r.Context(), p.admins(), login, []byte(r.PostFormValue("password")))
 	p.hashing.Add(-1)
 	<-p.kdf
 	if err != nil {
@@ -285,7 +288,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.throttle.done(login, addr, true, false, p.cfg.Now())
-	if err := p.newSession(r.Context(), w, login, "local", "", localAdminStamp(p.cfg.PasswordsFile, login)); err != nil {
+	if err := p.newSession(r.Context(), w, login, "local", "", localAdminStamp(r.Context(), p.admins(), login)); err != nil {
 		p.log.Error("control panel: sign-in", zap.Error(err))
 		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet's state store is unavailable; try again in a minute."))
 		return

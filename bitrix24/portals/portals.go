@@ -272,14 +272,19 @@ func (r *Registry) Store(ctx context.Context, p Portal, rev uint64) error {
 	} else {
 		_, err = r.kv.Update(ctx, k, data, rev)
 	}
-	var apiErr *jetstream.APIError
-	if errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+	if changedMeanwhile(err) {
 		return fmt.Errorf("portal %s: %w", p.Auth.MemberID, ErrChanged)
 	}
 	if err != nil {
 		return fmt.Errorf("portal %s: %w", p.Auth.MemberID, err)
 	}
 	return nil
+}
+
+// changedMeanwhile says whether a Create or Update lost to another write of the same key.
+func changedMeanwhile(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
 }
 
 // ByDomain returns the installed portal whose registered domain is domain (case-insensitive), or

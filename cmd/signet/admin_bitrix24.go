@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,17 +17,29 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/budget"
 	"github.com/signet-b24/signet/bitrix24/portals"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/producer"
 )
 
 func init() {
-	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: register the robot and the Sign button, list installed portals, move a renamed portal, end an OVERLOAD pause (register|portals|move|resume)"}
+	adminCommands["bitrix24"] = command{runAdminBitrix24, "Bitrix24 portals: allow a portal at run time, register the robot and the Sign button, list installed portals, move a renamed portal, end an OVERLOAD pause (add|remove|allowed|register|portals|move|resume)"}
 }
 
 const adminBitrix24Usage = `Usage: signet admin bitrix24 <action> [flags]
 
 Actions:
+  add DOMAIN
+          allow the portal at DOMAIN (acme.bitrix24.ru, or http://host:port for a portal without TLS)
+          to install Signet, on every intake at once, without a restart. bitrix24.portals is the
+          initial set, added by each intake at start.
+  remove DOMAIN
+          no longer allow it, and delete the portal installed at DOMAIN with its tokens: its robot
+          calls and Sign dialogs are refused from now on. Remove it from bitrix24.portals too, or the
+          next intake start allows it again.
+  allowed [--json]
+          list the allowed portals and the member_id installed at each
   register [--member-id ID] [--auth-user-id N]
           add or update the robot "Sign PDF" (bizproc.robot.list → add or update) and bind the Sign
           button (placement.bind CRM_DEAL_DETAIL_TOOLBAR) on every installed portal, or on --member-id.
@@ -36,8 +49,8 @@ Actions:
           list the installed portals: member_id, domain, scope, installed
   move --member-id ID --domain NEW
           a renamed portal: its REST endpoint redirects and Signet follows no redirect (tokens stay on
-          the registered host). After checking in the portal that it was really renamed, add NEW to
-          bitrix24.portals and run this: the stored domain and endpoint become NEW, then app.info is
+          the registered host). After checking in the portal that it was really renamed, allow NEW
+          (add NEW) and run this: the stored domain and endpoint become NEW, then app.info is
           called there with the stored tokens to confirm.
   resume --member-id ID
           end the portal's OVERLOAD_LIMIT pause in every Signet process before bitrix24.overload_pause
@@ -55,14 +68,18 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	memberID := fs.String("member-id", "", "the portal (move, resume; register: only this one)")
 	newDomain := fs.String("domain", "", "the portal's new domain (move)")
-	asJSON := fs.Bool("json", false, "print JSON (portals)")
+	asJSON := fs.Bool("json", false, "print JSON (portals, allowed)")
 	authUser := fs.Int("auth-user-id", 0, "AUTH_USER_ID of the robot: the Bitrix24 user whose token robot calls carry (default: the installing administrator)")
 	load := settingFlags(fs, keys(natsClientKeys, bitrix24Keys, []string{"public_url", "security.secret_keys_file"})...)
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	domain, err := parseWithPositional(fs, args[1:])
+	if err != nil {
+		return usageError{err}
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
+	if (action == "add" || action == "remove") != (domain != "") {
+		if domain != "" {
+			return usageError{fmt.Errorf("unexpected argument %q", domain)}
+		}
+		return usageError{fmt.Errorf("%s needs one DOMAIN: signet admin bitrix24 %s acme.bitrix24.ru", action, action)}
 	}
 	cfg, nc, js, err := loadAndDialNATS(load, "admin bitrix24")
 	if err != nil {
@@ -104,6 +121,8 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		fmt.Fprintf(stdout, "%s\tOVERLOAD pause ended; every Signet process calls the portal again\n", *memberID)
 		return nil
+	case "add", "remove", "allowed":
+		return adminAllowedPortals(ctx, action, domain, *asJSON, reg, audit.NewWriter(js, nil, audit.Options{}), cfg, stdout)
 	case "portals":
 		if *asJSON {
 			type portal struct {
@@ -128,9 +147,13 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		if *memberID == "" || *newDomain == "" {
 			return usageError{errors.New("move needs --member-id and --domain")}
 		}
-		origin, ok := producer.PortalOrigin(cfg.Bitrix24.Portals, *newDomain)
+		allowed, err := reg.AllowedDomains(ctx)
+		if err != nil {
+			return err
+		}
+		origin, ok := producer.PortalOrigin(append(allowed, cfg.Bitrix24.Portals...), *newDomain)
 		if !ok {
-			return fmt.Errorf("%s is not in bitrix24.portals; add it there first (this is the only way a portal's address changes)", *newDomain)
+			return fmt.Errorf("%s is not an allowed portal; add it first (`signet admin bitrix24 add %s`: this is the only way a portal's address changes)", *newDomain, *newDomain)
 		}
 		if err := reg.Move(ctx, *memberID, origin.Scheme, origin.Host); err != nil {
 			return err
@@ -219,4 +242,55 @@ func newBitrix24Client(cfg *config.Config, tokens bitrix24.TokenStore, shared *b
 		AllowPrivate: cfg.Bitrix24.AllowPrivate, WebhookURL: webhook, Log: log,
 		OverloadPause: cfg.Bitrix24.OverloadPause, Budget: budgetOf(shared),
 	}, tokens), nil
+}
+
+// adminAllowedPortals adds, removes or lists the allowed portals (bitrix24/portals/allowed.go); a
+// change is recorded in the audit trail, as the admin API's is.
+func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool, reg *portals.Registry,
+	w *audit.Writer, cfg *config.Config, stdout io.Writer) error {
+	record := func(detail, member string) {
+		if err := w.Record(ctx, contracts.AuditEvent{Action: contracts.AuditAdminChange, Portal: member,
+			Outcome: contracts.AuditOK, Detail: "by the command line (signet admin bitrix24): " + detail}); err != nil {
+			fmt.Fprintf(stdout, "warning: the audit trail did not record this change: %v\n", err)
+		}
+	}
+	switch action {
+	case "add":
+		if err := reg.AllowDomains(ctx, domain); err != nil {
+			return err
+		}
+		n, _ := portals.NormalizeDomain(domain)
+		record("portal allowed: "+n, "")
+		fmt.Fprintf(stdout, "%s allowed on every intake; install the application on the portal now (handler %s/bitrix24/install)\n", n, cfg.PublicURL)
+	case "remove":
+		member, err := reg.RemoveDomain(ctx, domain)
+		if err != nil {
+			return err
+		}
+		n, _ := portals.NormalizeDomain(domain)
+		record("portal removed: "+n, member)
+		if member != "" {
+			fmt.Fprintf(stdout, "%s removed; portal %s and its tokens deleted\n", n, member)
+		} else {
+			fmt.Fprintf(stdout, "%s removed (it had not installed Signet)\n", n)
+		}
+		if _, static := producer.PortalOrigin(cfg.Bitrix24.Portals, portals.DomainHost(n)); static {
+			fmt.Fprintf(stdout, "%s is also in bitrix24.portals: remove it there, or the next intake start allows it again\n", n)
+		}
+	case "allowed":
+		out, err := reg.AllowedPortals(ctx)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(stdout, out)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DOMAIN\tINSTALLED AS")
+		for _, e := range out {
+			fmt.Fprintf(tw, "%s\t%s\n", e.Domain, cmp.Or(e.MemberID, "-"))
+		}
+		return tw.Flush()
+	}
+	return nil
 }

@@ -11,6 +11,9 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/web"
 )
 
@@ -27,8 +30,11 @@ Actions:
   remove LOGIN                       delete the administrator; their sessions end at the next request
   list [--json]
 
-The accounts are LOGIN:Argon2id lines in security.admin_passwords_file (default
-<data_dir>/admin.passwords); the server reads the file at every sign-in, so no restart is needed.
+The accounts are LOGIN:Argon2id lines kept in NATS (bucket signet_secrets, sealed under
+security.secret_keys_file), so every intake signs the same administrators in; the command writes there
+when NATS is reachable (nats.url, or a running ` + "`signet serve`" + ` on this data_dir). Without NATS it
+writes security.admin_passwords_file (default <data_dir>/admin.passwords), which the next server start
+imports once into NATS and renames to .imported. Changes need no restart.
 `
 
 // localAdminStdin is where `set` reads the password when no --password-file is given.
@@ -41,7 +47,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	passwordFile := fs.String("password-file", "", "read the password from the first line of this file (set)")
 	asJSON := fs.Bool("json", false, "print JSON (list)")
-	load := settingFlags(fs, "public_url", "security.admin_passwords_file")
+	load := settingFlags(fs, keys(natsClientKeys, []string{"public_url", "security.admin_passwords_file", "security.secret_keys_file"})...)
 	login, err := parseWithPositional(fs, args[1:])
 	if err != nil {
 		return usageError{err}
@@ -50,7 +56,11 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return usageError{err}
 	}
-	path := cfg.Security.AdminPasswordsFile
+	store, done, err := localAdminStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
 	switch action {
 	case "set":
 		if login == "" {
@@ -60,20 +70,20 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err != nil {
 			return err
 		}
-		if err := web.SetLocalAdmin(path, login, pw); err != nil {
+		if err := web.SetLocalAdminIn(ctx, store, login, pw); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "local administrator %s set in %s; sign in at %s/admin\n", login, path, cfg.PublicURL)
+		fmt.Fprintf(stdout, "local administrator %s set in %s; sign in at %s/admin\n", login, store, cfg.PublicURL)
 	case "remove":
 		if login == "" {
 			return usageError{errors.New("remove needs a LOGIN")}
 		}
-		if err := web.RemoveLocalAdmin(path, login); err != nil {
+		if err := web.RemoveLocalAdminIn(ctx, store, login); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "local administrator %s removed from %s\n", login, path)
+		fmt.Fprintf(stdout, "local administrator %s removed from %s\n", login, store)
 	case "list":
-		logins, err := web.LocalAdmins(path)
+		logins, err := web.LocalAdminsIn(ctx, store)
 		if err != nil {
 			return err
 		}
@@ -137,4 +147,31 @@ func readAdminPassword(file string, stderr io.Writer, login string) ([]byte, err
 		return a, nil
 	}
 	return firstLine(localAdminStdin, "standard input")
+}
+
+// localAdminStore is where the command reads and writes: the sealed record in NATS when NATS is
+// reachable as configured (every intake reads it there), else the passwords file, which a server
+// imports at its next start (web.ImportAdminsFile).
+func localAdminStore(ctx context.Context, cfg *config.Config) (web.AdminStore, func(), error) {
+	if _, err := os.Stat(natsURLFile(cfg)); cfg.NATS.URL == "" && err != nil {
+		return web.AdminsFile(cfg.Security.AdminPasswordsFile), func() {}, nil
+	}
+	keys, err := identity.LoadKeys(cfg.Security.SecretKeysFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w; the local administrators in NATS are sealed under the server's security.secret_keys_file: point to it", err)
+	}
+	nc, js, err := dialNATS(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	kv, err := js.KeyValue(ctx, contracts.BucketSecrets)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("bucket %s: %w; run `signet setup` or start a server first", contracts.BucketSecrets, err)
+	}
+	if _, err := web.ImportAdminsFile(ctx, cfg.Security.AdminPasswordsFile, &web.AdminsNATS{KV: kv, Keys: keys}); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return &web.AdminsNATS{KV: kv, Keys: keys}, nc.Close, nil
 }

@@ -26,10 +26,12 @@ import (
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/natsembed"
 	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/keyadmin"
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/storage"
+	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
 )
 
@@ -58,6 +60,16 @@ type app struct {
 	served []*served
 	// trust are the verification page's trust anchors (verify.trust_anchors); none: the system's.
 	trust []*x509.Certificate
+	// secrets is the sealed shared-secrets bucket and what it holds (sharedsecrets.go): the same on
+	// every process, so any intake answers any request.
+	secrets                         jetstream.KeyValue
+	linkSecret, formKey, adminToken []byte
+	admins                          web.AdminStore
+	// keyAdmin is what the control panel and the admin API administer the tokens through: this
+	// process's keyring, or in an intake without tokens the workers' through NATS (keyring/keyadmin).
+	keyAdmin keyring.Admin
+	// responder answers CRL and OCSP requests where the internal CA's keys are (workers, serve).
+	responder *keyring.Responder
 }
 
 // role says which parts a process needs.
@@ -140,6 +152,18 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if err != nil {
 		return nil, err
 	}
+	if err := a.openSecrets(ctx, secretKeys, r); err != nil {
+		return nil, err
+	}
+	// A rotated job signing key (jobkeyrotation.go): intakes sign with it, workers trust it.
+	if r.intake {
+		if err := a.followJobKey(ctx, secretKeys); err != nil {
+			return nil, err
+		}
+	}
+	if r.worker {
+		a.trustEndorsedJobKeys()
+	}
 	if a.portals, err = portals.Lookup(ctx, a.js, secretKeys); err != nil {
 		return nil, fmt.Errorf("%w; run `signet setup` or start a server with nats.provision true", err)
 	}
@@ -156,11 +180,17 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		if a.keys, err = a.openTokens(ctx); err != nil {
 			return nil, err
 		}
+		a.keyAdmin = a.keys
 		// The intake may write the credentials bucket: the certificates its control panel and admin
 		// API issue go into the register the OCSP responder reads (keyring/register.go).
 		if r.intake {
 			a.keys.SetIssuedRegister(a.policy)
 		}
+		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3): "unknown"
+		// for a serial neither in the register nor on the tokens.
+		a.responder = keyring.NewResponder(a.keys, a.policy, log.Named("ca")).WithRegister(a.policy)
+	} else if r.intake {
+		a.keyAdmin = &keyadmin.Client{NC: a.nc}
 	}
 	// Both roles call Bitrix24: the intake registers the robot and the Sign button at install and lists
 	// a deal's files for the Sign dialog; the workers sign and call back.
@@ -184,6 +214,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	a.audit = audit.NewWriter(a.js, auditKey, audit.Options{CheckpointEvery: cfg.Audit.CheckpointEvery,
 		CheckpointInterval: cfg.Audit.CheckpointInterval, Log: log.Named("audit")})
 	if r.intake {
+		// bitrix24.portals is the initial set of the allowed portals every intake shares; portals
+		// added at run time stay (bitrix24/portals/allowed.go).
+		if err := a.portals.AllowDomains(ctx, cfg.Bitrix24.Portals...); err != nil {
+			return nil, fmt.Errorf("bitrix24.portals: %w", err)
+		}
 		a.identity, err = identity.New(ctx, a.js, identity.Config{Audit: a.audit, PublicURL: cfg.PublicURL, Keys: secretKeys,
 			Log: log.Named("identity"), Lookup: true}) // provisioned above (provisionNATS)
 		if err != nil {
@@ -194,11 +229,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 }
 
 func (a *app) openStorage(ctx context.Context) (storage.Store, error) {
-	secret, err := loadOrCreateSecret(filepath.Join(a.cfg.DataDir, "link.secret"))
-	if err != nil {
-		return nil, err
-	}
-	return openStorage(ctx, a.cfg, storage.Options{PublicURL: a.cfg.PublicURL, LinkSecret: secret, Log: a.log.Named("storage")},
+	return openStorage(ctx, a.cfg, storage.Options{PublicURL: a.cfg.PublicURL, LinkSecret: a.linkSecret, Log: a.log.Named("storage")},
 		a.cfg.NATS.Provision)
 }
 
@@ -265,20 +296,17 @@ func (a *app) openTokens(ctx context.Context) (*keyring.Keyring, error) {
 	return k, nil
 }
 
-// adminOnly guards the admin API with the bearer token in security.admin_token_file, read (or made, on
-// first run) when the routes are built rather than on every request.
+// adminOnly guards the admin API with the bearer token every intake shares (sharedsecrets.go; a copy
+// is in security.admin_token_file for the operator).
 func (a *app) adminOnly(next http.Handler) http.Handler {
-	want, err := loadOrCreateSecret(a.cfg.Security.AdminTokenFile)
-	if err != nil {
-		a.log.Error("admin API disabled: the administrator token cannot be read", zap.String("file", a.cfg.Security.AdminTokenFile), zap.Error(err))
-	}
+	want := a.adminToken
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if err != nil || !bitrix24.VerifyApplicationToken(hex.EncodeToString(want), got) {
+		if len(want) < 16 || !bitrix24.VerifyApplicationToken(hex.EncodeToString(want), got) {
 			http.Error(w, "administrator token required (Authorization: Bearer <contents of security.admin_token_file>)", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(keyring.WithActor(r.Context(), "the admin API token")))
 	})
 }
 

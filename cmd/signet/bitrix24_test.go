@@ -232,61 +232,7 @@ func TestSignButtonEndToEnd(t *testing.T) {
 	e.addUser(t, "mary", 7, false, e.cfg.Demo.Credential)
 	secret := e.enrol(t, "mary")
 	e.portal.AddDealFile(701, "contract.pdf", demoInvoice)
-	req, err := e.portal.PlacementRequest(context.Background(), e.portal.Placements()[producer.PlacementToolbar][0], producer.PlacementToolbar, 7, 701)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("dialog: HTTP %d %s", resp.StatusCode, page)
-	}
-	form := url.Values{"credential": {e.cfg.Demo.Credential}, "visible": {"Y"}, "page": {"first"}, "position": {"top-left"}}
-	for _, m := range hiddenField.FindAllSubmatch(page, -1) {
-		form.Set(string(m[1]), string(m[2]))
-	}
-	doc := docOption.FindSubmatch(page)
-	if doc == nil {
-		t.Fatalf("contract.pdf not offered:\n%s", page)
-	}
-	form.Set("document", string(doc[1]))
-	code, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second)) // the enrolment used this step's code
-	form.Set("otp", code)
-	sresp, err := http.PostForm(e.cfg.PublicURL+"/bitrix24/placement/sign", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var queued struct {
-		JobID       string `json:"job_id"`
-		StatusURL   string `json:"status_url"`
-		StatusToken string `json:"status_token"`
-		Error       string `json:"error"`
-	}
-	_ = json.NewDecoder(sresp.Body).Decode(&queued)
-	sresp.Body.Close()
-	if sresp.StatusCode != http.StatusAccepted {
-		t.Fatalf("submit: HTTP %d %s", sresp.StatusCode, queued.Error)
-	}
-	var st producer.JobStatus
-	deadline := time.Now().Add(2 * time.Minute)
-	for st.State != "done" && st.State != "failed" {
-		if time.Now().After(deadline) {
-			t.Fatalf("job still %q", st.State)
-		}
-		time.Sleep(100 * time.Millisecond)
-		req, _ := http.NewRequest(http.MethodGet, e.cfg.PublicURL+queued.StatusURL, nil)
-		req.Header.Set(producer.StatusTokenHeader, queued.StatusToken)
-		r, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = json.NewDecoder(r.Body).Decode(&st)
-		r.Body.Close()
-	}
+	st := submitSign(t, e.cfg.PublicURL, e.signDialog(t, 7, 701, secret))
 	if st.State != "done" || st.SHA256 == "" || st.Link == "" {
 		t.Fatalf("status: %+v", st)
 	}
@@ -448,4 +394,74 @@ func TestAdminBitrix24Register(t *testing.T) {
 	if code := run(ctx, append([]string{"admin", "bitrix24", "portals"}, flags...), &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), e.portal.MemberID()) {
 		t.Fatalf("portals: exit %d: %s %s", code, stdout.String(), stderr.String())
 	}
+}
+
+// signDialog opens the Sign dialog of deal for Bitrix24 user bitrixID the way Bitrix24 frames it (on
+// the intake its button points to) and returns the form the person submits: contract.pdf, and the
+// OTP of secret.
+func (e *b24env) signDialog(t *testing.T, bitrixID, deal int, secret string) url.Values {
+	t.Helper()
+	req, err := e.portal.PlacementRequest(context.Background(), e.portal.Placements()[producer.PlacementToolbar][0], producer.PlacementToolbar, bitrixID, deal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dialog: HTTP %d %s", resp.StatusCode, page)
+	}
+	form := url.Values{"credential": {e.cfg.Demo.Credential}, "visible": {"Y"}, "page": {"first"}, "position": {"top-left"}}
+	for _, m := range hiddenField.FindAllSubmatch(page, -1) {
+		form.Set(string(m[1]), string(m[2]))
+	}
+	doc := docOption.FindSubmatch(page)
+	if doc == nil {
+		t.Fatalf("contract.pdf not offered:\n%s", page)
+	}
+	form.Set("document", string(doc[1]))
+	code, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second)) // the enrolment used this step's code
+	form.Set("otp", code)
+	return form
+}
+
+// submitSign submits the Sign dialog's form to the intake at base and polls that intake's status
+// endpoint, as the dialog does, until the job is done or failed.
+func submitSign(t *testing.T, base string, form url.Values) producer.JobStatus {
+	t.Helper()
+	sresp, err := http.PostForm(base+"/bitrix24/placement/sign", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queued struct {
+		JobID       string `json:"job_id"`
+		StatusURL   string `json:"status_url"`
+		StatusToken string `json:"status_token"`
+		Error       string `json:"error"`
+	}
+	_ = json.NewDecoder(sresp.Body).Decode(&queued)
+	sresp.Body.Close()
+	if sresp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit to %s: HTTP %d %s", base, sresp.StatusCode, queued.Error)
+	}
+	var st producer.JobStatus
+	deadline := time.Now().Add(2 * time.Minute)
+	for st.State != "done" && st.State != "failed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("job still %q", st.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+		req, _ := http.NewRequest(http.MethodGet, base+queued.StatusURL, nil)
+		req.Header.Set(producer.StatusTokenHeader, queued.StatusToken)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = json.NewDecoder(r.Body).Decode(&st)
+		r.Body.Close()
+	}
+	return st
 }

@@ -13,12 +13,13 @@ import (
 // everyCommand is every command and subcommand line, for the tests that walk them all.
 var everyCommand = [][]string{
 	{"serve"}, {"intake"}, {"worker"}, {"demo"}, {"sign"}, {"verify"}, {"extend"}, {"config"}, {"version"},
-	{"admin"}, {"admin", "user"}, {"admin", "ca"}, {"admin", "cert"}, {"admin", "bitrix24"}, {"admin", "local-admin"},
+	{"admin"}, {"admin", "user"}, {"admin", "ca"}, {"admin", "cert"}, {"admin", "bitrix24"}, {"admin", "local-admin"}, {"admin", "keys"},
 	{"admin", "user", "add"}, {"admin", "user", "list"}, {"admin", "user", "show"}, {"admin", "user", "enrol"},
 	{"admin", "user", "map"}, {"admin", "user", "otp-disable"},
 	{"admin", "ca", "init"}, {"admin", "ca", "issue"}, {"admin", "ca", "export"},
 	{"admin", "cert", "list"}, {"admin", "cert", "self-signed"}, {"admin", "cert", "import"}, {"admin", "cert", "disable"},
 	{"admin", "bitrix24", "register"}, {"admin", "bitrix24", "portals"}, {"admin", "bitrix24", "move"}, {"admin", "bitrix24", "resume"},
+	{"admin", "bitrix24", "add"}, {"admin", "bitrix24", "remove"}, {"admin", "bitrix24", "allowed"}, {"admin", "keys", "rotate"},
 	{"admin", "local-admin", "set"}, {"admin", "local-admin", "list"}, {"admin", "local-admin", "remove"},
 	{"audit"}, {"audit", "verify"}, {"audit", "export"}, {"audit", "show"},
 	{"archive"}, {"archive", "status"},
@@ -53,7 +54,7 @@ func TestHelpShowsOnlyTheCommandsFlags(t *testing.T) {
 		{[]string{"status"}, []string{"-json", "-nats-url", "-expect-workers", "-data-dir"}, []string{"-metrics-listen", "-metrics-token-file", "-worker-batch", "-http-read-timeout", "-verify-burst", "-nats-sync-always"}},
 		{[]string{"dlq", "list"}, []string{"-nats-url", "-all"}, []string{"-storage-url", "-worker-batch"}},
 		{[]string{"batch", "list"}, []string{"-nats-url", "-json"}, []string{"-pdf-max-objects", "-bitrix24-burst"}},
-		{[]string{"admin", "local-admin", "list"}, []string{"-security-admin-passwords-file"}, []string{"-nats-url"}},
+		{[]string{"admin", "local-admin", "list"}, []string{"-security-admin-passwords-file", "-nats-url"}, []string{"-worker-batch", "-storage-url"}},
 	} {
 		var stdout, stderr bytes.Buffer
 		run(context.Background(), append(tc.args, "--help"), &stdout, &stderr)

@@ -30,11 +30,21 @@ func startInstalled(t *testing.T, ctx context.Context, ecfg emulator.Config, ext
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(ctx, cfg, zap.NewNop(), role{intake: true, worker: true})
+	a := startRole(t, ctx, cfg, role{intake: true, worker: true})
+	if err := portal.Install(ctx, cfg.PublicURL+"/bitrix24/install"); err != nil {
+		t.Fatal(err)
+	}
+	return a, cfg, portal
+}
+
+// startRole opens and starts one process of role r with cfg; it is stopped when the test ends.
+func startRole(t *testing.T, ctx context.Context, cfg *config.Config, r role) *app {
+	t.Helper()
+	a, err := openApp(ctx, cfg, zap.NewNop(), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := a.start(ctx, role{intake: true, worker: true})
+	srv, err := a.start(ctx, r)
 	if err != nil {
 		a.Close()
 		t.Fatal(err)
@@ -43,8 +53,5 @@ func startInstalled(t *testing.T, ctx context.Context, ecfg emulator.Config, ext
 		_ = srv.stop()
 		a.Close()
 	})
-	if err := portal.Install(ctx, cfg.PublicURL+"/bitrix24/install"); err != nil {
-		t.Fatal(err)
-	}
-	return a, cfg, portal
+	return a
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/routes"
-	"github.com/signet-b24/signet/keyring"
+	"github.com/signet-b24/signet/keyring/keyadmin"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/web"
@@ -57,21 +57,28 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 		// Enrolment links, and the admin API behind the bearer token (web/enrol.go, web/api_*.go).
 		(&web.Enrolment{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux)
 		(&web.UsersAPI{ID: a.identity, Log: a.log.Named("identity")}).Routes(mux, a.adminOnly)
-		if a.keys != nil {
-			(&web.CredentialsAPI{Keys: a.keys}).Routes(mux, a.adminOnly)
-			(&web.RevokeAPI{Keys: a.keys, Revoker: a.identity}).Routes(mux, a.adminOnly)
+		(&web.PortalsAPI{Portals: a.portals, Audit: a.audit, Log: a.log.Named("portals")}).Routes(mux, a.adminOnly)
+		// The tokens are this process's, or the workers' through NATS (keyring/keyadmin): the same
+		// API in every topology.
+		if a.keyAdmin != nil {
+			(&web.CredentialsAPI{Keys: a.keyAdmin}).Routes(mux, a.adminOnly)
+			(&web.RevokeAPI{Keys: a.keyAdmin, Revoker: a.identity}).Routes(mux, a.adminOnly)
 		}
 		// The control panel (/admin) and the verification page (/verify); /verify/{id} is what the audit
 		// trail recorded for one document (the QR code of a self-proving document points there).
-		web.New(a.loginLimits(web.Config{Identity: a.identity, Keys: a.keys, Portals: a.portals, Bitrix: a.b24, JS: a.js,
-			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile,
+		web.New(a.loginLimits(web.Config{Identity: a.identity, Keys: a.keyAdmin, Portals: a.portals, Bitrix: a.b24, JS: a.js,
+			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile, Admins: a.admins,
 			Verify: a.verifyLimits(), TrustAnchors: a.trust,
 			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit})).Routes(mux)
 		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
 	}
-	if a.keys != nil && a.policy != nil {
-		// The internal CA's CRL and OCSP responder, wherever its key is (issue 17 must 3).
-		(&web.Revocation{Responder: keyring.NewResponder(a.keys, a.policy, a.log.Named("ca")).WithRegister(a.policy)}).Routes(mux)
+	// The internal CA's CRL and OCSP responder where its key is (issue 17 must 3); an intake without
+	// tokens forwards to the workers that hold it (keyring/keyadmin), so the URLs in the certificates,
+	// which name public_url, answer in every topology (issue 21 must 4).
+	if a.responder != nil {
+		(&web.Revocation{Responder: a.responder}).Routes(mux)
+	} else if c, ok := a.keyAdmin.(*keyadmin.Client); ok {
+		(&web.Revocation{Responder: c}).Routes(mux)
 	}
 	mux.Handle("GET /verify/{id}", web.TrailPage(a.js, contracts.StreamAudit, a.log.Named("verify")))
 	mux.Handle(storage.LinkPath, rollingWrites(&web.Files{Store: a.store, Log: a.log.Named("storage")}, a.cfg.HTTP.WriteTimeout))

@@ -215,6 +215,7 @@ func (e *walkEnv) fill(t *testing.T, pattern string) []string {
 	values := map[string][]string{
 		"{token}":      {randomText(t)}, // an enrolment link's token nobody sent
 		"{login}":      {"mary"},        // a real user of portal A
+		"{domain}":     {"nosuch.bitrix24.ru"},
 		"{id}":         {"p" + hex.EncodeToString(randomBytes(t, 16))},
 		"{seq}":        {"1"},
 		"{ca}":         {hex.EncodeToString(randomBytes(t, 20))},                // a CA key id this Signet does not hold
@@ -412,7 +413,7 @@ func (e *walkEnv) call(t *testing.T, base string, d door, c caller) (int, string
 func (e *walkEnv) expiredSession(t *testing.T, ctx context.Context) caller {
 	t.Helper()
 	const password = "a password of the walk"
-	if err := web.SetLocalAdmin(e.cfg.Security.AdminPasswordsFile, "root", []byte(password)); err != nil {
+	if err := web.SetLocalAdminIn(ctx, e.a.admins, "root", []byte(password)); err != nil {
 		t.Fatal(err)
 	}
 	base := e.cfg.PublicURL

@@ -7,13 +7,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/internal/config"
+	"github.com/signet-b24/signet/keyring/keyadmin"
 	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/requests"
@@ -77,7 +77,7 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 			"  Control panel:             %s/admin   (create an administrator: signet admin local-admin set LOGIN)\n"+
 			"  Operator dashboard:        %s/ops\n"+
 			"  Verify a signed PDF:       %s/verify\n"+
-			"  Bitrix24 install handler:  %s/bitrix24/install   (add the portal's domain to bitrix24.portals)\n"+
+			"  Bitrix24 install handler:  %s/bitrix24/install   (allow the portal first: signet admin bitrix24 add DOMAIN)\n"+
 			"  Bitrix24 robot handler:    %s/bitrix24/robot\n"+
 			"  Bitrix24 Sign button:      %s/bitrix24/placement\n"+
 			"  Health / readiness:        %s/healthz  %s/readyz\n"+
@@ -117,12 +117,8 @@ type running struct {
 func (a *app) start(ctx context.Context, r role) (*running, error) {
 	var in *producer.Intake
 	if r.intake {
-		formKey, err := loadOrCreateSecret(filepath.Join(a.cfg.DataDir, "placement.key"))
-		if err != nil {
-			return nil, err
-		}
-		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity, Domains: a.cfg.Bitrix24.Portals,
-			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: formKey, Audit: a.audit, Log: a.log.Named("intake"), JobKey: a.jobKey,
+		in = &producer.Intake{JS: a.js, Portals: a.portals, Identity: a.identity,
+			RobotCode: a.cfg.Bitrix24.RobotCode, Bitrix: a.b24, PublicURL: a.cfg.PublicURL, FormKey: a.formKey, Audit: a.audit, Log: a.log.Named("intake"), JobKey: a.jobKey,
 			TimeZone: a.cfg.Signing.TimeZone,
 			Links: func(ctx context.Context, key string) (string, error) {
 				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
@@ -138,6 +134,14 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 	}
 	if err := a.serveListeners(in, r); err != nil {
 		return nil, err
+	}
+	if a.keys != nil {
+		// Key administration for intakes that hold no token (keyring/keyadmin).
+		stop, err := keyadmin.Serve(a.nc, a.keys, a.responder, a.audit, a.log.Named("keyadmin"))
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, stop)
 	}
 	run := &running{app: a}
 	if a.requests != nil {

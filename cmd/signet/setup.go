@@ -65,7 +65,7 @@ whose servers have nats.provision false, after each change of those settings.
 }
 
 // setupBuckets are the KV buckets setup and a provisioning server create before any role opens them.
-var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, contracts.BucketBudget, contracts.BucketRequests, batch.Bucket, web.BucketSessions}, identity.Buckets()...)
+var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, contracts.BucketBudget, contracts.BucketRequests, contracts.BucketSecrets, batch.Bucket, web.BucketSessions}, identity.Buckets()...)
 
 func streamNames(cfg *config.Config) []string {
 	var out []string
@@ -88,6 +88,9 @@ func provisionNATS(ctx context.Context, cfg *config.Config, js jetstream.JetStre
 		return fmt.Errorf("provisioning JetStream: %w", err)
 	}
 	if _, err := portals.Provision(ctx, js, cfg.NATS.Replicas); err != nil {
+		return err
+	}
+	if _, err := provisionSecrets(ctx, js, cfg.NATS.Replicas); err != nil {
 		return err
 	}
 	if _, err := budget.Provision(ctx, js, cfg.NATS.Replicas); err != nil {

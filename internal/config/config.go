@@ -371,7 +371,7 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.client_id", "OAuth client_id of the Signet local application", &c.Bitrix24.ClientID},
 		{"bitrix24.client_secret_file", "file holding the application's client_secret", &c.Bitrix24.ClientSecretFile},
 		{"bitrix24.oauth_url", "Bitrix24 OAuth server", &c.Bitrix24.OAuthURL},
-		{"bitrix24.portals", "portal domains allowed to install Signet (comma-separated)", &c.Bitrix24.Portals},
+		{"bitrix24.portals", "portal domains allowed to install Signet (comma-separated): the initial set, added at each intake start; add and remove more at run time with `signet admin bitrix24 add` and `remove`", &c.Bitrix24.Portals},
 		{"bitrix24.allow_private", "allow portals on private or loopback addresses (on-premise)", &c.Bitrix24.AllowPrivate},
 		{"bitrix24.rate_per_sec", "REST calls per second per portal, every Signet process together (5 for Enterprise plans)", &c.Bitrix24.RatePerSec},
 		{"bitrix24.burst", "REST call burst per portal, every Signet process together (250 for Enterprise plans)", &c.Bitrix24.Burst},

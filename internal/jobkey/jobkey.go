@@ -31,19 +31,56 @@ func LoadSigner(path string, ttl time.Duration) (*contracts.JobSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job signing key (security.job_signing_key_file): %w", err)
 	}
+	priv, err := ParsePrivate(data, path)
+	if err != nil {
+		return nil, err
+	}
+	return contracts.NewJobSigner(priv, ttl), nil
+}
+
+// ParsePrivate reads a PEM PKCS#8 Ed25519 private key; src names where it came from, for the error
+// (which never quotes the key).
+func ParsePrivate(data []byte, src string) (ed25519.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("job signing key %s: not a PEM \"PRIVATE KEY\"; make one with `openssl genpkey -algorithm ed25519`", path)
+		return nil, fmt.Errorf("job signing key %s: not a PEM \"PRIVATE KEY\"; make one with `openssl genpkey -algorithm ed25519`", src)
 	}
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("job signing key %s: not a PKCS#8 key", path)
+		return nil, fmt.Errorf("job signing key %s: not a PKCS#8 key", src)
 	}
 	priv, ok := k.(ed25519.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("job signing key %s: %T, want an Ed25519 key", path, k)
+		return nil, fmt.Errorf("job signing key %s: %T, want an Ed25519 key", src, k)
 	}
-	return contracts.NewJobSigner(priv, ttl), nil
+	return priv, nil
+}
+
+// EncodePrivate is priv as a PEM PKCS#8 private key, as openssl genpkey writes it.
+func EncodePrivate(priv ed25519.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// Replace writes priv to path (mode 0600) in place of the key there, which is kept as
+// path+".previous" until the next replacement.
+func Replace(path string, priv ed25519.PrivateKey) error {
+	b, err := EncodePrivate(priv)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("writing the new job signing key: %w", err)
+	}
+	if err := os.Rename(path, path+".previous"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // LoadOrCreateSigner is LoadSigner, creating the key (mode 0600) on first run, as the embedded

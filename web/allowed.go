@@ -1,0 +1,74 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/bitrix24/portals"
+	"github.com/signet-b24/signet/contracts"
+)
+
+// The control panel's page of the portals allowed to install Signet (/admin/portals/allowed), the
+// same as `signet admin bitrix24 add|remove|allowed` and /v1/admin/portals (issue 21 must 4). Only a
+// local administrator may change it: a portal administrator's session is scoped to their portal.
+
+type allowedData struct {
+	Allowed []portals.Allowed
+}
+
+func (p *Pages) allowedPage(w http.ResponseWriter, r *http.Request, s *session) {
+	p.renderAllowed(w, r, s, http.StatusOK, "", "")
+}
+
+func (p *Pages) renderAllowed(w http.ResponseWriter, r *http.Request, s *session, status int, notice, errText string) {
+	var d allowedData
+	if !s.wide() {
+		status, errText = http.StatusForbidden, "Only a local administrator manages the allowed portals."
+	} else if p.cfg.Portals != nil {
+		var err error
+		if d.Allowed, err = p.cfg.Portals.AllowedPortals(r.Context()); err != nil && errText == "" {
+			status, errText = http.StatusServiceUnavailable, "The allowed portals could not be read: "+err.Error()
+		}
+	}
+	p.render(w, status, "allowed", view{Title: "Allowed portals", Section: "portals", Admin: s.Login, CSRF: s.CSRF, Notice: notice, Error: errText, Data: d})
+}
+
+func (p *Pages) allowedAction(add bool) func(http.ResponseWriter, *http.Request, *session) {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		if !s.wide() || p.cfg.Portals == nil {
+			p.renderAllowed(w, r, s, http.StatusForbidden, "", "")
+			return
+		}
+		ctx := r.Context()
+		domain := strings.TrimSpace(r.PostFormValue("domain"))
+		d, err := portals.NormalizeDomain(domain)
+		if err != nil {
+			p.renderAllowed(w, r, s, http.StatusBadRequest, "", err.Error())
+			return
+		}
+		if add {
+			if err := p.cfg.Portals.AllowDomains(ctx, d); err != nil {
+				p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", "The portal could not be allowed: "+err.Error())
+				return
+			}
+			p.record(ctx, s, contracts.AuditAdminChange, "", "", "portal allowed: "+d)
+			p.renderAllowed(w, r, s, http.StatusOK, d+" may install Signet now; install the application on the portal.", "")
+			return
+		}
+		member, err := p.cfg.Portals.RemoveDomain(ctx, d)
+		if errors.Is(err, portals.ErrNotAllowed) {
+			p.renderAllowed(w, r, s, http.StatusNotFound, "", d+" is not an allowed portal.")
+			return
+		}
+		if err != nil {
+			p.log.Error("control panel: removing an allowed portal", zap.Error(err))
+			p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", "The portal could not be removed: "+err.Error())
+			return
+		}
+		p.record(ctx, s, contracts.AuditAdminChange, "", "", "portal removed: "+d+" "+member)
+		p.renderAllowed(w, r, s, http.StatusOK, d+" removed.", "")
+	}
+}
