@@ -155,15 +155,13 @@ func TestMultiHost(t *testing.T) {
 
 	// ---- 4. Shared files, made once and copied to the hosts that need them ----
 	shared := filepath.Join(dir, "shared")
-	// The README's recipe: one "id:base64" AES-256 key line.
+	// The README's recipe: one "id:base64" AES-256 key line. It seals everything else the processes
+	// share (the Sign dialog's form key, the link key, the admin token) in NATS (signet_secrets).
 	key, err := exec.Command("openssl", "rand", "-base64", "32").Output()
 	if err != nil {
 		t.Fatalf("openssl rand: %v", err)
 	}
 	writeFile(t, filepath.Join(shared, "secret.keys"), "k1:"+strings.TrimSpace(string(key))+"\n")
-	for _, f := range []string{"admin.token", "placement.key", "link.secret"} {
-		writeFile(t, filepath.Join(shared, f), randHex(32)+"\n")
-	}
 	writeFile(t, filepath.Join(shared, "bitrix24.client_secret"), portal.ClientSecret())
 	if out, err := exec.Command("openssl", "genpkey", "-algorithm", "ed25519", "-out", filepath.Join(shared, "job-signing.key")).CombinedOutput(); err != nil {
 		t.Fatalf("openssl genpkey: %v\n%s", err, out)
@@ -211,8 +209,8 @@ func TestMultiHost(t *testing.T) {
 		return track(&proc{name: h.name, netns: h.ns, args: args, env: append(append([]string{}, s3Env...), asRole(natsRole)...),
 			url: "http://" + h.ip + ":8080", log: filepath.Join(dir, h.name+".log")})
 	}
-	intakeFiles := []string{"secret.keys", "admin.token", "placement.key", "link.secret", "bitrix24.client_secret", "job-signing.key", "job-verify.pem"}
-	workerFiles := []string{"secret.keys", "admin.token", "link.secret", "bitrix24.client_secret", "job-verify.pem"}
+	intakeFiles := []string{"secret.keys", "bitrix24.client_secret", "job-signing.key", "job-verify.pem"}
+	workerFiles := []string{"secret.keys", "bitrix24.client_secret", "job-verify.pem"}
 	var intakes, workers []*proc
 	for _, h := range intakeHosts {
 		intakes = append(intakes, signetProc(h, "intake", "intake", intakeFiles...))
@@ -254,7 +252,14 @@ func TestMultiHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{t: t, dir: filepath.Join(dir, "shared"), portal: portal, nc: nc, js: js, pdf: testPDF(t),
+	// The admin token is made once, in NATS, and written to each intake's admin_token_file for the
+	// operator: the same on both.
+	tok1, err1 := os.ReadFile(filepath.Join(dir, intakeHosts[0].name, "data", "admin.token"))
+	tok2, err2 := os.ReadFile(filepath.Join(dir, intakeHosts[1].name, "data", "admin.token"))
+	if err1 != nil || err2 != nil || len(tok1) == 0 || !bytes.Equal(tok1, tok2) {
+		t.Fatalf("the intakes' admin tokens differ or are missing (%v, %v): the token must come from NATS", err1, err2)
+	}
+	p := &pipeline{t: t, dir: filepath.Join(dir, intakeHosts[0].name, "data"), portal: portal, nc: nc, js: js, pdf: testPDF(t),
 		cred:    "pkcs11:token=signet-demo;object=demo-signer",
 		intake:  &proc{name: "load balancer", url: lb.url, log: filepath.Join(dir, "lb.log")},
 		workers: append(append([]*proc{}, intakes...), workers...)}
@@ -397,6 +402,7 @@ func signLeader(t testing.TB, ctx context.Context, js jetstream.JetStream, hosts
 
 // signDialogAcross opens the Sign dialog through one intake and submits it to the other, then polls
 // the job's status on the first: what a load balancer without sticky sessions does (issue 21 must 1).
+// The intakes share no file but secret.keys: the form key comes from NATS (signet_secrets).
 func signDialogAcross(t *testing.T, ctx context.Context, portal *emulator.Portal, first, second, cred string) {
 	deal := 90001
 	portal.AddDealFile(deal, "dialog.pdf", testPDF(t))
@@ -433,9 +439,6 @@ func signDialogAcross(t *testing.T, ctx context.Context, portal *emulator.Portal
 	}
 	_ = json.NewDecoder(sresp.Body).Decode(&queued)
 	sresp.Body.Close()
-	if sresp.StatusCode == http.StatusForbidden {
-		t.Skipf("the dialog opened on one intake is refused by the other (HTTP 403: %s): the stateless-intake work (issue 21 must 1, branch h-stateless) is not merged yet", queued.Error)
-	}
 	if sresp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submitting on the other intake: HTTP %d %s", sresp.StatusCode, queued.Error)
 	}
