@@ -118,7 +118,8 @@ func TestMultiHost(t *testing.T) {
 		writeFile(t, filepath.Join(hd, "nats.conf"), c)
 		writeFile(t, filepath.Join(hd, "signet-accounts.conf"), string(accounts))
 		nodes[i] = track(&proc{name: h.name, bin: natsBin, netns: h.ns, args: []string{"-c", filepath.Join(hd, "nats.conf")},
-			env: hashEnv, url: "http://" + h.ip + ":8222", ready: "/healthz?js-enabled-only=true", log: filepath.Join(hd, "nats.log")})
+			// /healthz answers 200 once JetStream is current: a meta leader elected.
+			env: hashEnv, url: "http://" + h.ip + ":8222", ready: "/healthz", log: filepath.Join(hd, "nats.log")})
 		nodes[i].start(t)
 		natsURLs = append(natsURLs, "tls://"+h.ip+":4222")
 	}
@@ -184,11 +185,20 @@ func TestMultiHost(t *testing.T) {
 	// ---- 5. signet setup: the one provisioning owner ----
 	opsDir := filepath.Join(dir, "ops")
 	os.MkdirAll(opsDir, 0o700)
-	setup := exec.Command(signetBin, "setup", "--nats-url", natsURL, "--nats-tls-ca-file", caFile, "--nats-replicas", "3",
-		"--data-dir", opsDir, "--storage-url", storageURL)
-	setup.Env = append(append(os.Environ(), s3Env...), asRole("admin")...)
-	if out, err := setup.CombinedOutput(); err != nil {
-		t.Fatalf("signet setup: %v\n%s", err, out)
+	// Safe to repeat (an unchanged configuration changes nothing): on a loaded machine a new cluster's
+	// first stream may take longer than setup's minute while its peers are placed.
+	for attempt := 1; ; attempt++ {
+		setup := exec.Command(signetBin, "setup", "--nats-url", natsURL, "--nats-tls-ca-file", caFile, "--nats-replicas", "3",
+			"--data-dir", opsDir, "--storage-url", storageURL)
+		setup.Env = append(append(os.Environ(), s3Env...), asRole("admin")...)
+		out, err := setup.CombinedOutput()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("signet setup, %d attempts: %v\n%s", attempt, err, out)
+		}
+		t.Logf("signet setup, attempt %d: %v: %s", attempt, err, bytes.TrimSpace(out))
 	}
 
 	// ---- 6. Intakes and workers ----
