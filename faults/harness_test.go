@@ -887,6 +887,8 @@ const missingCred = "pkcs11:token=signet-demo;object=nobody"
 func run(t testing.TB, args ...string) (string, string, error) {
 	t.Helper()
 	cmd := exec.Command(signetBin, args...)
+	// The tests read the CLI's English (it follows LC_ALL/LC_MESSAGES/LANG, docs/i18n.md).
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

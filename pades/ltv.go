@@ -119,7 +119,9 @@ type revInfo struct {
 	thisUpdate time.Time
 	der        []byte
 	isOCSP     bool
+	nextUpdate time.Time         // zero when the responder or CA gave none
 	responder  *x509.Certificate // a delegated OCSP responder's certificate, nil when the CA signed
+	url        string            // where it was fetched from, empty for DSS data
 	source     string
 }
 
@@ -166,7 +168,7 @@ func ocspJudged(resp *ocsp.Response, der []byte, cert, issuer *x509.Certificate)
 	if resp.SerialNumber == nil || resp.SerialNumber.Cmp(cert.SerialNumber) != 0 {
 		return nil, errors.New("the OCSP response is about another certificate")
 	}
-	ri := &revInfo{thisUpdate: resp.ThisUpdate, der: der, isOCSP: true}
+	ri := &revInfo{thisUpdate: resp.ThisUpdate, nextUpdate: resp.NextUpdate, der: der, isOCSP: true}
 	switch rc := resp.Certificate; {
 	case rc == nil:
 		if err := resp.CheckSignatureFrom(issuer); err != nil {
@@ -210,7 +212,7 @@ func crlInfo(der []byte, cert, issuer *x509.Certificate) (*revInfo, error) {
 
 // crlJudged looks cert up in a CRL of its issuer (RFC 5280 §6.3.3) whose signature was checked.
 func crlJudged(list *x509.RevocationList, der []byte, cert *x509.Certificate) *revInfo {
-	ri := &revInfo{status: RevocationGood, thisUpdate: list.ThisUpdate, der: der}
+	ri := &revInfo{status: RevocationGood, thisUpdate: list.ThisUpdate, nextUpdate: list.NextUpdate, der: der}
 	for _, e := range list.RevokedCertificateEntries {
 		if e.SerialNumber != nil && e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
 			ri.status, ri.revokedAt = RevocationRevoked, e.RevocationTime
@@ -266,42 +268,56 @@ func fresh(ri *revInfo, poe time.Time) bool {
 	return poe.IsZero() || !ri.thisUpdate.Before(poe)
 }
 
-// fetchRevocation asks the certificate's OCSP responder, then its CRL distribution point.
+// fetchRevocation asks the certificate's OCSP responder, then its CRL distribution point, for data
+// issued at or after poe (fresh).
 func fetchRevocation(ctx context.Context, f *RevocationFetcher, cert, issuer *x509.Certificate, poe time.Time) (*revInfo, error) {
+	return fetchRevocationIf(ctx, f, cert, issuer, func(ri *revInfo) error {
+		switch {
+		case fresh(ri, poe):
+			return nil
+		case ri.isOCSP:
+			return fmt.Errorf("%w: the OCSP response of %s was produced at %s, before the signature's timestamp %s", ErrRevocationUnavailable,
+				ri.url, ri.thisUpdate.UTC().Format(time.RFC3339), poe.UTC().Format(time.RFC3339))
+		}
+		return fmt.Errorf("%w: the CRL of %s was issued at %s, before the signature's timestamp %s; extend again after the CA's next CRL (due %s)",
+			ErrRevocationUnavailable, ri.url, ri.thisUpdate.UTC().Format(time.RFC3339), poe.UTC().Format(time.RFC3339), ri.nextUpdate.UTC().Format(time.RFC3339))
+	})
+}
+
+// fetchRevocationIf asks the certificate's OCSP responders, then its CRL distribution points; the
+// first answer signed by the issuer (or a responder it delegated) that accept takes decides.
+func fetchRevocationIf(ctx context.Context, f *RevocationFetcher, cert, issuer *x509.Certificate, accept func(*revInfo) error) (*revInfo, error) {
 	var errs []error
 	if len(cert.OCSPServer) > 0 {
 		r, err := f.OCSP(ctx, cert, issuer)
+		var ri *revInfo
 		if err == nil {
-			ri, err := ocspInfo(r.Raw, cert, issuer)
-			if err == nil && fresh(ri, poe) {
-				ri.source = "OCSP " + r.URL
+			ri, err = ocspInfo(r.Raw, cert, issuer)
+		}
+		if err == nil {
+			ri.url, ri.source = r.URL, "OCSP "+r.URL
+			if err = accept(ri); err == nil {
 				return ri, nil
 			}
-			if err == nil {
-				err = fmt.Errorf("%w: the OCSP response of %s was produced at %s, before the signature's timestamp %s", ErrRevocationUnavailable,
-					r.URL, ri.thisUpdate.UTC().Format(time.RFC3339), poe.UTC().Format(time.RFC3339))
-			}
-			errs = append(errs, err)
-		} else {
-			errs = append(errs, err)
 		}
+		errs = append(errs, err)
 	}
 	if len(cert.CRLDistributionPoints) > 0 {
 		r, err := f.CRL(ctx, cert, issuer)
+		var ri *revInfo
 		if err == nil {
-			ri, err := crlInfo(r.Raw, cert, issuer)
-			if err == nil && fresh(ri, poe) {
-				ri.source = "CRL " + r.URL
+			ri, err = crlInfo(r.Raw, cert, issuer)
+		}
+		if err == nil {
+			ri.url, ri.source = r.URL, "CRL "+r.URL
+			if err = accept(ri); err == nil {
 				return ri, nil
 			}
-			if err == nil {
-				err = fmt.Errorf("%w: the CRL of %s was issued at %s, before the signature's timestamp %s; extend again after the CA's next CRL (due %s)",
-					ErrRevocationUnavailable, r.URL, ri.thisUpdate.UTC().Format(time.RFC3339), poe.UTC().Format(time.RFC3339), r.List.NextUpdate.UTC().Format(time.RFC3339))
-			}
-			errs = append(errs, err)
-		} else {
-			errs = append(errs, err)
 		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%w: it names no OCSP responder and no CRL distribution point", ErrRevocationUnavailable))
 	}
 	return nil, fmt.Errorf("certificate %q: %w", cert.Subject.String(), errors.Join(errs...))
 }

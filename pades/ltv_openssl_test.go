@@ -22,6 +22,7 @@ import (
 
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/internal/testsupport/testpki"
+	"github.com/signet-b24/signet/internal/testsupport/testtsa"
 )
 
 // opensslCA is an external CA run by OpenSSL on loopback, as verification-and-ltv-notes.md §6
@@ -207,7 +208,7 @@ func (ca *opensslCA) roots() *x509.CertPool {
 type ltvFixture struct {
 	ca      *opensslCA
 	signer  Signer
-	tsa     *httptest.Server
+	tsa     *testtsa.TSA
 	tsaURL  string
 	tsaCert *x509.Certificate
 	docTSA  string // another TSA for document timestamps, so their chains are not the signature's
@@ -221,12 +222,10 @@ func newLTVFixture(t *testing.T) *ltvFixture {
 	cert := ca.issue(0x1001, "Mary LTV", key.Public(), true, true, x509.ExtKeyUsageEmailProtection)
 	tkey := testpki.P256Key(t)
 	tcert := ca.issue(0x5003, "LTV Test TSA", tkey.Public(), false, true, x509.ExtKeyUsageTimeStamping)
-	tsa := httptest.NewServer(newOpenSSLTSAWith(t, tkey, tcert, ca.cert))
-	t.Cleanup(tsa.Close)
+	tsa := testtsa.Serve(t, tkey, tcert, ca.cert)
 	dkey := testpki.P256Key(t)
 	dcert := ca.issue(0x5004, "LTV Archive TSA", dkey.Public(), true, false, x509.ExtKeyUsageTimeStamping)
-	docTSA := httptest.NewServer(newOpenSSLTSAWith(t, dkey, dcert, ca.cert))
-	t.Cleanup(docTSA.Close)
+	docTSA := testtsa.Serve(t, dkey, dcert, ca.cert)
 	return &ltvFixture{ca: ca, signer: Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{ca.cert}}, tsa: tsa, tsaURL: tsa.URL, tsaCert: tcert,
 		docTSA: docTSA.URL}
 }

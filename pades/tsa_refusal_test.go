@@ -5,10 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
 // A real authority that refuses (openssl's TSA told to accept SHA-512 imprints only answers a SHA-256
@@ -16,17 +17,10 @@ import (
 // worker treats as permanent; an authority that is down (503) or unreachable fails it with
 // ErrTimestamp alone, which the worker retries (worker/errors.go).
 func TestTimestampRefusalAndOutage(t *testing.T) {
-	tsa := newOpenSSLTSA(t)
-	cnf := filepath.Join(tsa.dir, "tsa.cnf")
-	b, err := os.ReadFile(cnf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, cnf, []byte(strings.Replace(string(b), "digests = sha256, sha384, sha512", "digests = sha512", 1)))
-	refusing := httptest.NewServer(tsa)
-	defer refusing.Close()
+	refusing := newOpenSSLTSA(t)
+	refusing.AcceptOnly(t, "sha512")
 	in := corpus(t, "invoice.pdf")
-	_, _, err = Sign(context.Background(), in, rsaSigner(t), Options{TSA: HTTPTimestamper{URL: refusing.URL}})
+	_, _, err := Sign(context.Background(), in, rsaSigner(t), Options{TSA: HTTPTimestamper{URL: refusing.URL}})
 	if !errors.Is(err, ErrTimestampRefused) || !strings.Contains(err.Error(), "PKIStatus 2") {
 		t.Fatalf("a refusing authority: got %v, want ErrTimestampRefused with the PKIStatus", err)
 	}
@@ -47,17 +41,15 @@ func TestTimestampRefusalAndOutage(t *testing.T) {
 // id-smime-aa-timeStampToken of the signer (ETSI EN 319 122-1 §5.3).
 func TestBTSignatureJudgedByThirdParties(t *testing.T) {
 	tsa := newOpenSSLTSA(t)
-	srv := httptest.NewServer(tsa)
-	defer srv.Close()
 	in := corpus(t, "invoice.pdf")
-	out, res, err := Sign(context.Background(), in, rsaSigner(t), Options{TSA: HTTPTimestamper{URL: srv.URL}})
+	out, res, err := Sign(context.Background(), in, rsaSigner(t), Options{TSA: HTTPTimestamper{URL: tsa.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkSigned(t, in, out, res, 1)
 	cms := filepath.Join(t.TempDir(), "sig.p7s")
 	writeFile(t, cms, res.CMS)
-	o, err := run(t, tsa.openssl, "cms", "-cmsout", "-print", "-inform", "DER", "-in", cms)
+	o, err := run(t, testenv.RequireTool(t, "openssl"), "cms", "-cmsout", "-print", "-inform", "DER", "-in", cms)
 	if err != nil {
 		t.Fatalf("openssl cms -print: %v\n%s", err, o)
 	}

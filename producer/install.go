@@ -198,7 +198,10 @@ func (in *Intake) installWindow() time.Duration {
 //go:embed templates/install.html
 var installFS embed.FS
 
-var installPageTmpl = template.Must(template.ParseFS(installFS, "templates/install.html"))
+// installPageTmpl's T and lang are placeholders: writeInstallPage gives a clone the reader's.
+var installPageTmpl = template.Must(template.New("install.html").Funcs(template.FuncMap{
+	"T": func(key string, args ...any) string { return key }, "lang": func() string { return "en" },
+}).ParseFS(installFS, "templates/install.html"))
 
 // handleInstall is the install URL of the application (issue 15, found 1). It takes the three things
 // Bitrix24 sends there: the installation page opened by an administrator inside the portal (a form
@@ -375,7 +378,7 @@ func (in *Intake) handleInstallPage(w http.ResponseWriter, r *http.Request, page
 			in.record(ctx, contracts.AuditEvent{Action: contracts.AuditRequestRefused, Portal: auditMemberID(page.Auth.MemberID), Outcome: contracts.AuditRefused,
 				Reason: "installation page: " + reason})
 		}
-		in.writeInstallPage(w, status, installView{Error: reason}, "")
+		in.writeInstallPage(w, status, installView{Error: reason, Lang: page.Lang}, "")
 	}
 	existing, rev, origin, status, reason := in.installTarget(ctx, page.Auth.MemberID, page.Auth.Domain)
 	if status != 0 {
@@ -385,7 +388,7 @@ func (in *Intake) handleInstallPage(w http.ResponseWriter, r *http.Request, page
 	// The same URL is the application's page in the portal's menu: a user opening an installed Signet
 	// (the form carries the stored APPLICATION_TOKEN) sees that it is installed; nothing changes.
 	if existing != nil && bitrix24.VerifyApplicationToken(existing.Auth.ApplicationToken, page.Auth.ApplicationToken) {
-		in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: existing.Auth.Domain}, origin.String())
+		in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: existing.Auth.Domain, Lang: page.Lang}, origin.String())
 		return
 	}
 	inst, err := in.prover().ProveInstaller(ctx, origin, page.Auth.AccessToken)
@@ -434,7 +437,7 @@ func (in *Intake) handleInstallPage(w http.ResponseWriter, r *http.Request, page
 	in.record(ctx, contracts.AuditEvent{Action: contracts.AuditAdminChange, Portal: p.Auth.MemberID, Outcome: contracts.AuditOK,
 		Detail: fmt.Sprintf("installation page on %s by administrator %d", p.Auth.Domain, inst.UserID)})
 	warning := in.registerAfterInstall(ctx, log, p)
-	in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: p.Auth.Domain, Warning: warning}, origin.String())
+	in.writeInstallPage(w, http.StatusOK, installView{Finish: true, Domain: p.Auth.Domain, Warning: warning, Lang: page.Lang}, origin.String())
 }
 
 type installView struct {
@@ -442,6 +445,9 @@ type installView struct {
 	Domain, Warning string
 	Error           string
 	Nonce           string
+	// Lang is LANG of the installation request: the page is in the installing administrator's
+	// language (i18n.FromBitrix24).
+	Lang string
 }
 
 // writeInstallPage serves the installation page: HTML of Signet's own, framed by the portal only; the
@@ -449,7 +455,12 @@ type installView struct {
 func (in *Intake) writeInstallPage(w http.ResponseWriter, status int, v installView, frameOrigin string) {
 	v.Nonce = randomHex(16)
 	var buf bytes.Buffer
-	if err := installPageTmpl.Execute(&buf, v); err != nil {
+	l := i18n.For(i18n.FromBitrix24(v.Lang))
+	t, err := installPageTmpl.Clone()
+	if err == nil {
+		err = t.Funcs(template.FuncMap{"T": l.T, "lang": l.Code}).Execute(&buf, v)
+	}
+	if err != nil {
 		in.Log.Error("installation page: rendering", zap.Error(err))
 		http.Error(w, "the installation page could not be rendered", http.StatusInternalServerError)
 		return

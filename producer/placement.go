@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -35,20 +36,48 @@ import (
 //go:embed templates/placement.html
 var placementFS embed.FS
 
-var placementPage = template.Must(template.ParseFS(placementFS, "templates/placement.html"))
+// placementPage's T and lang are placeholders: renderPlacement gives a clone the reader's.
+var placementPage = template.Must(template.New("placement.html").Funcs(template.FuncMap{
+	"T": func(key string, args ...any) string { return key }, "lang": func() string { return "en" },
+}).ParseFS(placementFS, "templates/placement.html"))
+
+// renderPlacement writes the dialog in the language of l. html/template clones only a template that
+// was never executed, so placementPage itself never is.
+func renderPlacement(w io.Writer, l *i18n.Localizer, v placementView) error {
+	t, err := placementPage.Clone()
+	if err != nil {
+		return err
+	}
+	return t.Funcs(template.FuncMap{"T": l.T, "lang": l.Code}).Execute(w, v)
+}
 
 // formTTL bounds how long a Sign dialog may be left open before its form token expires.
 const formTTL = 30 * time.Minute
 
-// positionWords describes each position in words, beside the grid.
-var positionWords = map[string]string{
-	"top-left": "Top left corner", "top-center": "Top edge, centred", "top-right": "Top right corner",
-	"bottom-left": "Bottom left corner", "bottom-center": "Bottom edge, centred", "bottom-right": "Bottom right corner",
+// The dialog's words are catalogue messages (internal/i18n, keys "placement.…"), in the language of
+// the person who opened it: LANG of the placement request (issue 18, must 1 and 3). A position is
+// named three ways: a short label on its button (placement.short.<position>), its name for screen
+// readers (placement.position.<position>) and a sentence beside the grid that says where on which
+// page the stamp goes (placement.where.<position>.<first|last>), written whole in each language so
+// that its grammar is right: "в правом нижнем углу последней страницы".
+
+// positionDescriptions are the sentences beside the grid, by position and page, and "none" for a
+// signature without a stamp: the script picks one when the choice changes.
+func positionDescriptions(l *i18n.Localizer) map[string]any {
+	out := map[string]any{"none": l.T("placement.where.none")}
+	for _, p := range Positions {
+		out[p] = map[string]string{"first": l.T("placement.where." + p + ".first"), "last": l.T("placement.where." + p + ".last")}
+	}
+	return out
 }
 
-var positionShort = map[string]string{
-	"top-left": "↖ top left", "top-center": "↑ top", "top-right": "↗ top right",
-	"bottom-left": "↙ bottom left", "bottom-center": "↓ bottom", "bottom-right": "↘ bottom right",
+// dialogMessages are the words the dialog's script shows while it sends the form and waits.
+func dialogMessages(l *i18n.Localizer) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{"sending", "queued", "refused", "unreachable", "download"} {
+		out[k] = l.T("placement.js." + k)
+	}
+	return out
 }
 
 func (in *Intake) placementRoutes(mux routes.Mux) {
@@ -107,10 +136,11 @@ type placementView struct {
 	OTPDisabled, CanSign            bool
 	Positions                       []positionOption
 	Position, PositionText          string
-	WordsJSON                       map[string]string
+	Descriptions                    map[string]any
+	Messages                        map[string]string
 }
 
-// placementFail answers the iframe with a short page a person can act on.
+// placementFail answers the iframe with a short page a person can act on, in the language of LANG.
 func placementFail(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -125,15 +155,17 @@ func placementFail(w http.ResponseWriter, status int, msg string) {
 // mapped to the user, and renders the form. The page may be framed only by the portal.
 func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// LANG is in the query string of the application's address (reference bitrix24-rest.md §10).
+	l := i18n.For(i18n.FromBitrix24(r.URL.Query().Get("LANG")))
 	r.Body = http.MaxBytesReader(w, r.Body, bitrix24.MaxInboundBody)
 	if err := r.ParseForm(); err != nil {
-		placementFail(w, http.StatusBadRequest, "The Sign dialog must be opened from a Bitrix24 deal card.")
+		placementFail(w, http.StatusBadRequest, l.T("placement.err.notFromDeal"))
 		return
 	}
 	memberID := r.PostForm.Get("member_id")
 	if !bitrix24.ValidMemberID(memberID) {
 		in.Log.Warn("placement refused: member_id is not a Bitrix24 member_id", zap.Int("bytes", len(memberID)))
-		placementFail(w, http.StatusBadRequest, "The Sign dialog must be opened from a Bitrix24 deal card.")
+		placementFail(w, http.StatusBadRequest, l.T("placement.err.notFromDeal"))
 		return
 	}
 	log := in.Log.With(zap.String("member_id", memberID), zap.String("placement", clip(r.PostForm.Get("PLACEMENT"), 64)))
@@ -141,26 +173,26 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, portals.ErrUnknownPortal) {
 			log.Warn("placement refused: portal not registered")
-			placementFail(w, http.StatusUnauthorized, "This portal has not installed Signet; ask the administrator to install the application.")
+			placementFail(w, http.StatusUnauthorized, l.T("placement.err.notInstalled"))
 			return
 		}
 		log.Error("placement: portal registry unavailable", zap.Error(err))
-		placementFail(w, http.StatusServiceUnavailable, "Signet is temporarily unavailable; try again in a minute.")
+		placementFail(w, http.StatusServiceUnavailable, l.T("placement.err.unavailable"))
 		return
 	}
 	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, r.PostForm.Get("APPLICATION_TOKEN")) {
 		log.Warn("placement refused: APPLICATION_TOKEN does not match the installed application")
-		placementFail(w, http.StatusUnauthorized, "The request does not come from the installed Signet application.")
+		placementFail(w, http.StatusUnauthorized, l.T("placement.err.notApp"))
 		return
 	}
 	if err := in.ConfirmApplicationToken(ctx, portal, bitrix24.Auth{MemberID: memberID, ApplicationToken: r.PostForm.Get("APPLICATION_TOKEN"), AccessToken: r.PostForm.Get("AUTH_ID")}); err != nil {
 		if errors.Is(err, bitrix24.ErrNotProven) {
 			log.Warn("placement refused: the application_token of a token-less install is not confirmed yet", zap.Error(err))
-			placementFail(w, http.StatusUnauthorized, "Signet's installation is not confirmed yet: a portal administrator opens Signet in the portal once.")
+			placementFail(w, http.StatusUnauthorized, l.T("placement.err.notConfirmed"))
 			return
 		}
 		log.Error("placement: confirming the application_token with the portal failed", zap.Error(err))
-		placementFail(w, http.StatusServiceUnavailable, "Signet is temporarily unavailable; try again in a minute.")
+		placementFail(w, http.StatusServiceUnavailable, l.T("placement.err.unavailable"))
 		return
 	}
 	var opts map[string]any
@@ -173,11 +205,11 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		dealID = optionID(opts, "ENTITY_ID")
 	}
 	if dealID <= 0 {
-		placementFail(w, http.StatusBadRequest, "No deal id in PLACEMENT_OPTIONS; open the dialog from a deal card.")
+		placementFail(w, http.StatusBadRequest, l.T("placement.err.noDeal"))
 		return
 	}
 	if in.Bitrix == nil || len(in.FormKey) < 16 {
-		placementFail(w, http.StatusServiceUnavailable, "Signet's Sign dialog is not configured (no Bitrix24 client or form key).")
+		placementFail(w, http.StatusServiceUnavailable, l.T("placement.err.notConfigured"))
 		return
 	}
 	var me struct {
@@ -185,25 +217,25 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := in.Bitrix.CallAs(ctx, memberID, r.PostForm.Get("AUTH_ID"), "user.current", nil, &me); err != nil || me.ID <= 0 {
 		log.Warn("placement refused: AUTH_ID not accepted by the portal", zap.Error(err))
-		placementFail(w, http.StatusUnauthorized, "Bitrix24 did not confirm who you are; reload the deal and open Sign again.")
+		placementFail(w, http.StatusUnauthorized, l.T("placement.err.whoAreYou"))
 		return
 	}
 	uid := int(me.ID)
 	user, err := in.Identity.UserByBitrixID(ctx, memberID, uid)
 	if err != nil && !isRefusal(err) {
 		log.Error("placement: looking up the Bitrix24 user failed", zap.Int("user_id", uid), zap.Error(err))
-		placementFail(w, http.StatusServiceUnavailable, "Signet is temporarily unavailable; try again in a minute.")
+		placementFail(w, http.StatusServiceUnavailable, l.T("placement.err.unavailable"))
 		return
 	}
 	if err != nil {
 		log.Info("placement: the Bitrix24 user is not a Signet user", zap.Int("user_id", uid), zap.Error(err))
-		placementFail(w, http.StatusForbidden, fmt.Sprintf("Your Bitrix24 user (id %d) is not a Signet user; ask an administrator to add you.", uid))
+		placementFail(w, http.StatusForbidden, l.T("placement.err.notUser", strconv.Itoa(uid)))
 		return
 	}
-	files, err := in.dealFiles(ctx, memberID, r.PostForm.Get("AUTH_ID"), dealID)
+	files, err := in.dealFiles(ctx, l, memberID, r.PostForm.Get("AUTH_ID"), dealID)
 	if err != nil {
 		log.Warn("placement: listing the deal's files failed", zap.Int("deal", dealID), zap.Error(err))
-		placementFail(w, http.StatusBadGateway, fmt.Sprintf("The files of deal %d could not be read: %v", dealID, err))
+		placementFail(w, http.StatusBadGateway, l.T("placement.err.files", strconv.Itoa(dealID), err.Error()))
 		return
 	}
 	nonce := randomHex(16)
@@ -214,20 +246,20 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	view := placementView{
 		Nonce: randomHex(16), Action: "/bitrix24/placement/sign", Ctx: ctxValue, CSRF: in.formMAC(ctxValue),
 		Login: user.Login, DealID: dealID, Files: files, OTPDisabled: user.OTPDisabled,
-		Position: "bottom-right", WordsJSON: positionWords,
+		Position: "bottom-right", Descriptions: positionDescriptions(l), Messages: dialogMessages(l),
 	}
 	for _, c := range user.Credentials {
 		view.Credentials = append(view.Credentials, credOption{URI: c, Label: credentialLabel(c), Default: c == user.DefaultCredential})
 	}
 	for _, p := range Positions {
-		view.Positions = append(view.Positions, positionOption{Code: p, Short: positionShort[p], Words: positionWords[p], Selected: p == view.Position})
+		view.Positions = append(view.Positions, positionOption{Code: p, Short: l.T("placement.short." + p), Words: l.T("placement.position." + p), Selected: p == view.Position})
 	}
-	view.PositionText = positionWords[view.Position] + " of the last page."
+	view.PositionText = l.T("placement.where." + view.Position + ".last")
 	view.CanSign = len(view.Files) > 0 && len(view.Credentials) > 0
 	var buf bytes.Buffer
-	if err := placementPage.Execute(&buf, view); err != nil {
+	if err := renderPlacement(&buf, l, view); err != nil {
 		log.Error("placement: rendering the dialog", zap.Error(err))
-		placementFail(w, http.StatusInternalServerError, "The dialog could not be rendered.")
+		placementFail(w, http.StatusInternalServerError, l.T("placement.err.render"))
 		return
 	}
 	origin := "'none'"
@@ -267,7 +299,7 @@ func credentialLabel(uri string) string {
 		attrs[k] = v
 	}
 	if attrs["object"] != "" && attrs["token"] != "" {
-		return attrs["object"] + " (token " + attrs["token"] + ")"
+		return attrs["object"] + " (" + attrs["token"] + ")" // no words: read in every language
 	}
 	return uri
 }
@@ -275,7 +307,7 @@ func credentialLabel(uri string) string {
 // dealFiles lists the files in the deal's file fields (crm.item.get with the viewing user's token, so
 // the user sees only what they may read). crm.item.get gives {id, url, urlMachine} per file; a name is
 // shown when the URL carries one, and files whose name is known not to be a PDF are left out.
-func (in *Intake) dealFiles(ctx context.Context, memberID, userToken string, dealID int) ([]fileOption, error) {
+func (in *Intake) dealFiles(ctx context.Context, l *i18n.Localizer, memberID, userToken string, dealID int) ([]fileOption, error) {
 	var res struct {
 		Item map[string]json.RawMessage `json:"item"`
 	}
@@ -322,9 +354,9 @@ func (in *Intake) dealFiles(ctx context.Context, memberID, userToken string, dea
 			if name != "" && !strings.HasSuffix(strings.ToLower(name), ".pdf") {
 				continue
 			}
-			label := fmt.Sprintf("file %d (field %s)", f.ID, k)
+			label := l.T("placement.file.unnamed", fmt.Sprint(f.ID), k)
 			if name != "" {
-				label = fmt.Sprintf("%s (field %s)", name, k)
+				label = l.T("placement.file", name, k)
 			}
 			out = append(out, fileOption{Value: fmt.Sprintf("%s:%d", k, f.ID), Label: label})
 		}
@@ -337,26 +369,29 @@ func (in *Intake) dealFiles(ctx context.Context, memberID, userToken string, dea
 // one job). The signer is authorised exactly like a robot call (identity.Authorize).
 func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// The browser's language until the form's own (LANG of the placement request) is read.
+	l := i18n.For(i18n.FromRequest(r))
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: "malformed form"})
+		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: l.T("placement.err.form")})
 		return
 	}
 	ctxValue := r.PostForm.Get("ctx")
 	if len(in.FormKey) < 16 || !hmac.Equal([]byte(in.formMAC(ctxValue)), []byte(r.PostForm.Get("csrf"))) {
 		metrics.IntakeTotal.WithLabelValues("placement", "unauthorized").Inc()
-		reply(w, http.StatusForbidden, answer{Status: "refused", Error: "the form token is not valid; reopen Sign from the deal card"})
+		reply(w, http.StatusForbidden, answer{Status: "refused", Error: l.T("placement.err.token")})
 		return
 	}
 	var fc formContext
 	raw, err := base64.RawURLEncoding.DecodeString(ctxValue)
 	if err != nil || json.Unmarshal(raw, &fc) != nil {
 		metrics.IntakeTotal.WithLabelValues("placement", "unauthorized").Inc()
-		reply(w, http.StatusForbidden, answer{Status: "refused", Error: "the form token is not valid; reopen Sign from the deal card"})
+		reply(w, http.StatusForbidden, answer{Status: "refused", Error: l.T("placement.err.token")})
 		return
 	}
+	l = i18n.For(i18n.FromBitrix24(fc.Lang))
 	if in.now().Unix() > fc.Expires {
-		reply(w, http.StatusForbidden, answer{Status: "refused", Error: "the dialog was open too long; reopen Sign from the deal card"})
+		reply(w, http.StatusForbidden, answer{Status: "refused", Error: l.T("placement.err.expired")})
 		return
 	}
 	portal, _, err := in.Portals.Get(ctx, fc.MemberID)
@@ -364,15 +399,15 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, portals.ErrUnknownPortal) {
 			in.Log.Error("Sign dialog: portal registry unavailable", zap.Error(err))
 			metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
-			reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+			reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: l.T("placement.err.unavailable")})
 			return
 		}
-		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: "this portal no longer has Signet installed"})
+		reply(w, http.StatusUnauthorized, answer{Status: "refused", Error: l.T("placement.err.uninstalled")})
 		return
 	}
 	field, fileID, ok := parseFileField(r.PostForm.Get("document"))
 	if !ok || fileID == 0 || !isFileFieldCode(field) {
-		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "choose the PDF document to sign"})
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.document")})
 		return
 	}
 	job := &contracts.SignJob{
@@ -390,13 +425,13 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	log := in.Log.With(zap.String("member_id", fc.MemberID), zap.String("job_id", job.ID), zap.String("login", fc.Login))
 	switch {
 	case !strings.HasPrefix(job.Credential, "pkcs11:"):
-		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "choose a certificate"})
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.credential")})
 		return
 	case job.Stamp.Page != "first" && job.Stamp.Page != "last":
-		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "page must be first or last"})
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.page")})
 		return
 	case !contains(Positions, job.Stamp.Position):
-		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: "choose one of the six positions"})
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.position")})
 		return
 	}
 	// A double click (or a re-sent form) is the same job id: known before the code is checked, and
@@ -409,7 +444,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Error("Sign dialog: could not claim the submission; answered 503", zap.Error(err))
 		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
-		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: l.T("placement.err.unavailable")})
 		return
 	}
 	if prev != nil {
@@ -421,7 +456,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 			in.placementSend(ctx, w, log, prev.Job, claim, true)
 			return
 		}
-		in.placementQueued(w, log, job.ID, true)
+		in.placementQueued(w, log, job.ID, fc.Lang, true)
 		return
 	}
 	d, err := in.authorize(ctx, job, fc.Login, strings.TrimSpace(r.PostForm.Get("otp")), "")
@@ -429,7 +464,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		claim.release(ctx)
 		log.Error("Sign dialog: could not authorise; answered 503", zap.Error(err))
 		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
-		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: l.T("placement.err.unavailable")})
 		return
 	}
 	if err != nil {
@@ -449,7 +484,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		}
 		log.Error("Sign dialog: could not record the authorised submission; answered 503", zap.Error(err))
 		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
-		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet is temporarily unavailable; try again in a minute"})
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: l.T("placement.err.unavailable")})
 		return
 	}
 	in.placementSend(ctx, w, log, job, claim, false)
@@ -461,22 +496,22 @@ func (in *Intake) placementSend(ctx context.Context, w http.ResponseWriter, log 
 	if err != nil {
 		log.Error("Sign dialog: could not queue the job", zap.Error(err))
 		metrics.IntakeTotal.WithLabelValues("placement", "error").Inc()
-		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "Signet's queue is unavailable; try again in a minute"})
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: i18n.For(i18n.FromBitrix24(job.Language)).T("placement.err.queue")})
 		return
 	}
 	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Sent: true}); err != nil {
 		log.Warn("Sign dialog: job queued, but not marked sent; a repeat re-publishes it (dropped as a duplicate)", zap.Error(err))
 	}
-	in.placementQueued(w, log, job.ID, dup || repeat)
+	in.placementQueued(w, log, job.ID, job.Language, dup || repeat)
 }
 
-func (in *Intake) placementQueued(w http.ResponseWriter, log *zap.Logger, jobID string, dup bool) {
+func (in *Intake) placementQueued(w http.ResponseWriter, log *zap.Logger, jobID, lang string, dup bool) {
 	log.Info("sign job queued from the Sign dialog", zap.Bool("duplicate", dup))
 	metrics.IntakeTotal.WithLabelValues("placement", intakeResult(dup)).Inc()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusAccepted)
 	_ = json.NewEncoder(w).Encode(map[string]any{"job_id": jobID, "status": "queued", "duplicate": dup,
-		"status_url": "/bitrix24/placement/job/" + jobID, "status_token": in.statusMAC(jobID)})
+		"status_url": "/bitrix24/placement/job/" + jobID + langQuery(lang), "status_token": in.statusMAC(jobID)})
 }
 
 // PlacementJobID derives the job id from the dialog's nonce and the chosen file: unguessable (the
@@ -507,7 +542,7 @@ func (in *Intake) handlePlacementJob(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "no such job"})
 		return
 	}
-	st, err := in.jobStatus(r.Context(), id)
+	st, err := in.jobStatus(r.Context(), i18n.For(i18n.FromBitrix24(r.URL.Query().Get("LANG"))), id)
 	if err != nil {
 		in.Log.Warn("placement status: jobs bucket unavailable", zap.Error(err))
 		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "status unavailable; retrying"})
@@ -517,8 +552,17 @@ func (in *Intake) handlePlacementJob(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, st)
 }
 
-func (in *Intake) jobStatus(ctx context.Context, id string) (*JobStatus, error) {
-	st := &JobStatus{JobID: id, State: "queued", Message: "Queued; waiting for a signing worker…"}
+// langQuery carries the dialog's LANG to its status polls, whose messages are in that language.
+func langQuery(lang string) string {
+	if lang == "" {
+		return ""
+	}
+	return "?" + url.Values{"LANG": {lang}}.Encode()
+}
+
+// jobStatus reads a Sign-dialog job's state; its message is in the language of l.
+func (in *Intake) jobStatus(ctx context.Context, l *i18n.Localizer, id string) (*JobStatus, error) {
+	st := &JobStatus{JobID: id, State: "queued", Message: l.T("placement.status.queued")}
 	kv, err := in.JS.KeyValue(ctx, contracts.BucketJobs)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return st, nil
@@ -530,12 +574,12 @@ func (in *Intake) jobStatus(ctx context.Context, id string) (*JobStatus, error) 
 		var o contracts.Delivered
 		if json.Unmarshal(e.Value(), &o) == nil {
 			if o.Outcome == contracts.OutcomeFailed {
-				st.State, st.Message = "failed", "Not signed: "+o.Error
+				st.State, st.Message = "failed", l.T("placement.status.failed", o.Error)
 				return st, nil
 			}
-			st.State, st.Message = "done", "Signed. The signed PDF replaced the original in the deal, and the timeline records the signature."
+			st.State, st.Message = "done", l.T("placement.status.done")
 			if o.Error != "" {
-				st.Message = "Signed, but: " + o.Error
+				st.Message = l.T("placement.status.doneBut", o.Error)
 			}
 		}
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -553,7 +597,7 @@ func (in *Intake) jobStatus(ctx context.Context, id string) (*JobStatus, error) 
 				}
 			}
 			if st.State == "queued" {
-				st.State, st.Message = "signed", "Signed; saving the signed PDF to the deal…"
+				st.State, st.Message = "signed", l.T("placement.status.signed")
 			}
 		}
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {

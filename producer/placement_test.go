@@ -109,6 +109,58 @@ func openDialog(t *testing.T, f *fixture, userID, dealID int, mutate func(*http.
 	return resp, string(b)
 }
 
+// dialogFixture is an installed portal whose user 7 is the Signet user mary (one-time passwords off)
+// and whose deal 42 holds a PDF <name>.pdf for each name.
+func dialogFixture(t *testing.T, names ...string) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	f.withBitrix(t)
+	f.install(t)
+	f.addSigner(t, true)
+	for _, n := range names {
+		_, _ = f.portal.AddDealFile(42, n+".pdf", []byte("%PDF-1.4 "+n))
+	}
+	return f
+}
+
+// dialogFields are the dialog's hidden form fields (ctx, csrf) and its documents' option values.
+func dialogFields(page string) (map[string]string, [][]string) {
+	hidden := map[string]string{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+		hidden[m[1]] = m[2]
+	}
+	return hidden, optionRe.FindAllStringSubmatch(page, -1)
+}
+
+// pollStatus asks for a Sign-dialog job's status at statusURL with the status token (none: "").
+func pollStatus(t *testing.T, f *fixture, statusURL, token string) (int, JobStatus) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+statusURL, nil)
+	if token != "" {
+		req.Header.Set(StatusTokenHeader, token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var status JobStatus
+	_ = json.NewDecoder(resp.Body).Decode(&status)
+	return resp.StatusCode, status
+}
+
+// openForm opens the dialog of deal dealID for user userID, which must answer 200, and returns the
+// page and its hidden fields (ctx, csrf).
+func openForm(t *testing.T, f *fixture, userID, dealID int) (page string, hidden map[string]string) {
+	t.Helper()
+	resp, page := openDialog(t, f, userID, dealID, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dialog: %d", resp.StatusCode)
+	}
+	hidden, _ = dialogFields(page)
+	return page, hidden
+}
+
 func submit(t *testing.T, f *fixture, form url.Values) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.PostForm(f.srv.URL+"/bitrix24/placement/sign", form)
@@ -126,12 +178,7 @@ func submit(t *testing.T, f *fixture, form url.Values) (int, map[string]any) {
 // with the element ids the browser test relies on; the submission is CSRF-protected and queues one
 // placement job through the same authorisation as the robot.
 func TestPlacementDialogQueuesAJob(t *testing.T) {
-	f := newFixture(t)
-	f.withBitrix(t)
-	f.install(t)
-	f.addSigner(t, true)
-	_, _ = f.portal.AddDealFile(42, "contract.pdf", []byte("%PDF-1.4 contract"))
-	_, _ = f.portal.AddDealFile(42, "annex.pdf", []byte("%PDF-1.4 annex"))
+	f := dialogFixture(t, "contract", "annex")
 
 	resp, page := openDialog(t, f, 7, 42, nil)
 	if resp.StatusCode != http.StatusOK {
@@ -160,11 +207,7 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 	if strings.Contains(page, f.portal.ApplicationToken()) {
 		t.Error("the dialog leaks the application_token")
 	}
-	hidden := map[string]string{}
-	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
-		hidden[m[1]] = m[2]
-	}
-	docs := optionRe.FindAllStringSubmatch(page, -1)
+	hidden, docs := dialogFields(page)
 	if hidden["ctx"] == "" || hidden["csrf"] == "" || len(docs) != 2 {
 		t.Fatalf("form fields: %v, documents %v", hidden, docs)
 	}
@@ -197,20 +240,7 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 		!job.Stamp.Visible || job.Stamp.Page != "first" || job.Stamp.Position != "top-right" || job.Credential != cred {
 		t.Fatalf("queued job: %+v", job)
 	}
-	poll := func(token string) (int, JobStatus) {
-		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+out["status_url"].(string), nil)
-		if token != "" {
-			req.Header.Set(StatusTokenHeader, token)
-		}
-		sresp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sresp.Body.Close()
-		var status JobStatus
-		_ = json.NewDecoder(sresp.Body).Decode(&status)
-		return sresp.StatusCode, status
-	}
+	poll := func(token string) (int, JobStatus) { return pollStatus(t, f, out["status_url"].(string), token) }
 	if code, status := poll(out["status_token"].(string)); code != http.StatusOK || status.State != "queued" || status.JobID != job.ID {
 		t.Fatalf("status with the dialog's token: HTTP %d %+v", code, status)
 	}
@@ -242,14 +272,7 @@ func TestPlacementRefusals(t *testing.T) {
 	if resp, page := openDialog(t, f, 99, 43, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "not a Signet user") {
 		t.Errorf("unknown viewer: HTTP %d %s", resp.StatusCode, page)
 	}
-	resp, page := openDialog(t, f, 7, 43, nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("dialog: %d", resp.StatusCode)
-	}
-	hidden := map[string]string{}
-	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
-		hidden[m[1]] = m[2]
-	}
+	page, hidden := openForm(t, f, 7, 43)
 	doc := optionRe.FindStringSubmatch(page)[1]
 	st, out := submit(t, f, url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {doc}, "credential": {cred},
 		"otp": {"123456"}, "visible": {"Y"}, "page": {"last"}, "position": {"bottom-left"}})

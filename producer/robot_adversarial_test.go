@@ -334,14 +334,7 @@ func TestAttackNATSOutageInSignDialog(t *testing.T) {
 	f.install(t)
 	_, code := f.enrolSigner(t)
 	_, _ = f.portal.AddDealFile(43, "contract.pdf", []byte("%PDF-1.4"))
-	resp, page := openDialog(t, f, 7, 43, nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("dialog: %d", resp.StatusCode)
-	}
-	hidden := map[string]string{}
-	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
-		hidden[m[1]] = m[2]
-	}
+	page, hidden := openForm(t, f, 7, 43)
 	doc := optionRe.FindStringSubmatch(page)[1]
 	flaky := &flakyIdentity{Identity: f.in.Identity}
 	flaky.set(false, true)
@@ -422,14 +415,7 @@ func TestAttackSignDialogDoubleSubmit(t *testing.T) {
 	f.install(t)
 	_, code := f.enrolSigner(t)
 	_, _ = f.portal.AddDealFile(43, "contract.pdf", []byte("%PDF-1.4"))
-	resp, page := openDialog(t, f, 7, 43, nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("dialog: %d", resp.StatusCode)
-	}
-	hidden := map[string]string{}
-	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
-		hidden[m[1]] = m[2]
-	}
+	page, hidden := openForm(t, f, 7, 43)
 	doc := optionRe.FindStringSubmatch(page)[1]
 	form := func(otp string) url.Values {
 		return url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {doc}, "credential": {cred},

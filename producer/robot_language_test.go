@@ -89,14 +89,7 @@ func TestSignDialogJobInTheViewersLanguage(t *testing.T) {
 		f.install(t)
 		f.addSigner(t, otpOff)
 		_, _ = f.portal.AddDealFile(43, "contract.pdf", []byte("%PDF-1.4"))
-		resp, page := openDialog(t, f, 7, 43, nil)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("dialog: %d", resp.StatusCode)
-		}
-		hidden := map[string]string{}
-		for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
-			hidden[m[1]] = m[2]
-		}
+		page, hidden := openForm(t, f, 7, 43)
 		st, out := submit(t, f, url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {optionRe.FindStringSubmatch(page)[1]},
 			"credential": {cred}, "otp": {"123456"}, "visible": {"Y"}, "page": {"last"}, "position": {"bottom-left"}})
 		if !otpOff {

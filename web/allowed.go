@@ -26,14 +26,14 @@ func (p *Pages) allowedPage(w http.ResponseWriter, r *http.Request, s *session) 
 func (p *Pages) renderAllowed(w http.ResponseWriter, r *http.Request, s *session, status int, notice, errText string) {
 	var d allowedData
 	if !s.wide() {
-		status, errText = http.StatusForbidden, "Only a local administrator manages the allowed portals."
+		status, errText = http.StatusForbidden, "web.allowed.localOnly"
 	} else if p.cfg.Portals != nil {
 		var err error
 		if d.Allowed, err = p.cfg.Portals.AllowedPortals(r.Context()); err != nil && errText == "" {
-			status, errText = http.StatusServiceUnavailable, "The allowed portals could not be read: "+err.Error()
+			status, errText = http.StatusServiceUnavailable, localizer(r).T("web.allowed.readError", err.Error())
 		}
 	}
-	p.render(w, status, "allowed", view{Title: "Allowed portals", Section: "portals", Admin: s.Login, CSRF: s.CSRF, Notice: notice, Error: errText, Data: d})
+	p.render(w, r, status, "allowed", view{Title: "web.allowed.title", Section: "portals", Admin: s.Login, CSRF: s.CSRF, Notice: notice, Error: errText, Data: d})
 }
 
 func (p *Pages) allowedAction(add bool) func(http.ResponseWriter, *http.Request, *session) {
@@ -51,24 +51,24 @@ func (p *Pages) allowedAction(add bool) func(http.ResponseWriter, *http.Request,
 		}
 		if add {
 			if err := p.cfg.Portals.AllowDomains(ctx, d); err != nil {
-				p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", "The portal could not be allowed: "+err.Error())
+				p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", localizer(r).T("web.allowed.addError", err.Error()))
 				return
 			}
 			p.record(ctx, s, contracts.AuditAdminChange, "", "", "portal allowed: "+d)
-			p.renderAllowed(w, r, s, http.StatusOK, d+" may install Signet now; install the application on the portal.", "")
+			p.renderAllowed(w, r, s, http.StatusOK, localizer(r).T("web.allowed.added", d), "")
 			return
 		}
 		member, err := p.cfg.Portals.RemoveDomain(ctx, d)
 		if errors.Is(err, portals.ErrNotAllowed) {
-			p.renderAllowed(w, r, s, http.StatusNotFound, "", d+" is not an allowed portal.")
+			p.renderAllowed(w, r, s, http.StatusNotFound, "", localizer(r).T("web.allowed.notAllowed", d))
 			return
 		}
 		if err != nil {
 			p.log.Error("control panel: removing an allowed portal", zap.Error(err))
-			p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", "The portal could not be removed: "+err.Error())
+			p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", localizer(r).T("web.allowed.removeError", err.Error()))
 			return
 		}
 		p.record(ctx, s, contracts.AuditAdminChange, "", "", "portal removed: "+d+" "+member)
-		p.renderAllowed(w, r, s, http.StatusOK, d+" removed.", "")
+		p.renderAllowed(w, r, s, http.StatusOK, localizer(r).T("web.allowed.removed", d), "")
 	}
 }

@@ -49,8 +49,10 @@ type certForm struct {
 	Token, Label, Subject, KeyType, Days, CA, Key string
 }
 
-// Defaults describes the key and validity an empty field stands for, for the form's hints.
-func (certForm) Defaults() string { return keyring.DefaultsText() }
+// Signer and CAProfile are the key and validity an empty field stands for, for the form's hint
+// (keyring.DefaultsText in words).
+func (certForm) Signer() keyring.Profile    { return keyring.ProfileFor(keyring.ForSigner) }
+func (certForm) CAProfile() keyring.Profile { return keyring.ProfileFor(keyring.ForCA) }
 
 // credentialViews lists every credential on the online tokens as the admin API shows them.
 func (p *Pages) credentialViews(r *http.Request) []keyring.CredentialView {
@@ -87,7 +89,7 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 		revoked, _ := p.cfg.Identity.Revocations(ctx)
 		assigned, err := p.cfg.Identity.CredentialAssignments(ctx)
 		if err != nil && errText == "" {
-			errText = "The credentials' portals could not be read: " + err.Error()
+			errText = localizer(r).T("web.credentials.portalsError", err.Error())
 		}
 		domains := map[string]string{}
 		for _, pt := range d.Portals {
@@ -140,7 +142,7 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 			d.Tokens = append(d.Tokens, g)
 		}
 	}
-	p.render(w, status, "credentials", view{Title: "Certificates", Section: "credentials", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
+	p.render(w, r, status, "credentials", view{Title: "web.credentials.title", Section: "credentials", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
 }
 
 // credentialAction makes, imports, disables or enables a credential; the same operations as
@@ -200,7 +202,7 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		}
 	}
 	if p.cfg.Keys == nil {
-		fail(http.StatusServiceUnavailable, errors.New("this Signet process has no PKCS#11 tokens (an intake-only process); use a `signet serve` or worker process's control panel"))
+		fail(http.StatusServiceUnavailable, errors.New(localizer(r).T("web.credentials.err.noTokens")))
 		return
 	}
 	if action == "revoke" {
@@ -219,12 +221,12 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		days := 0 // the default of what is made
 		if f.Days != "" {
 			if days, err = strconv.Atoi(f.Days); err != nil || days <= 0 || days > keyring.MaxDays {
-				fail(http.StatusUnprocessableEntity, fmt.Errorf("validity %q: give a number of days between 1 and %d, or leave it empty for the default (%s)", f.Days, keyring.MaxDays, keyring.DefaultsText()))
+				fail(http.StatusUnprocessableEntity, errors.New(localizer(r).T("web.credentials.err.days", f.Days, strconv.Itoa(keyring.MaxDays), keyring.DefaultsText())))
 				return
 			}
 		}
 		if f.Token == "" || f.Label == "" || f.Subject == "" || (action == "ca-issue" && f.CA == "") {
-			fail(http.StatusUnprocessableEntity, errors.New("token, label and subject are required (and the issuing CA to issue a certificate)"))
+			fail(http.StatusUnprocessableEntity, errors.New(localizer(r).T("web.credentials.err.required")))
 			return
 		}
 		kt := keyring.KeyType(f.KeyType)
@@ -240,7 +242,7 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		var certs []*x509.Certificate
 		certs, err = uploadedCerts(r)
 		if err == nil && (len(certs) == 0 || f.Key == "") {
-			err = errors.New("give the key's PKCS#11 URI and a PEM certificate (pasted or as a file)")
+			err = errors.New(localizer(r).T("web.credentials.err.import"))
 		}
 		if err == nil {
 			if err = p.cfg.Keys.ImportCertificate(ctx, f.Key, certs[0], certs[1:]); err == nil {
@@ -248,7 +250,7 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 			}
 		}
 	default:
-		http.Error(w, "unknown action", http.StatusNotFound)
+		http.Error(w, localizer(r).T("web.action.unknown"), http.StatusNotFound)
 		return
 	}
 	if err != nil {
@@ -262,7 +264,7 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 	if !s.wide() {
 		// What a portal administrator creates is their portal's.
 		if err := p.cfg.Identity.AssignCredential(ctx, c.URI, s.MemberID); err != nil {
-			fail(http.StatusServiceUnavailable, fmt.Errorf("the certificate %s was created but not assigned to your portal (%w); ask a Signet administrator to assign it", c.URI, err))
+			fail(http.StatusServiceUnavailable, errors.New(localizer(r).T("web.credentials.err.notAssigned", c.URI, err.Error())))
 			return
 		}
 	}
@@ -311,7 +313,7 @@ func uploadedCerts(r *http.Request) ([]*x509.Certificate, error) {
 // caRoot downloads a CA credential's root certificate, for employees to install once.
 func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 	if p.cfg.Keys == nil {
-		http.Error(w, "no tokens in this process", http.StatusServiceUnavailable)
+		http.Error(w, localizer(r).T("web.credentials.noTokensShort"), http.StatusServiceUnavailable)
 		return
 	}
 	uri := r.URL.Query().Get("ca")
@@ -330,7 +332,7 @@ func (p *Pages) caRoot(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	root := c.Root()
 	if root == nil {
-		http.Error(w, "The chain of "+c.URI+" does not end in a root certificate stored on the token; import the root with the chain.", http.StatusNotFound)
+		http.Error(w, localizer(r).T("web.credentials.noRoot", c.URI), http.StatusNotFound)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")

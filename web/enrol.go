@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -49,22 +50,23 @@ func enrolHeaders(w http.ResponseWriter) {
 	h.Set("Content-Security-Policy", "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 }
 
+// enrolView: Title and Error are catalogue keys or text in the reader's language (exec translates).
 type enrolView struct {
 	Title   string
 	Login   string
 	Issuer  string
 	QR      template.URL // data:image/png;base64,…
-	QRAlt   string
-	Secret  string // grouped in fours for reading aloud / typing
-	Expires string
+	Secret  string       // grouped in fours for reading aloud / typing
+	Expires time.Time
 	Error   string
 	Done    bool
 	Gone    bool
+	Switch  []langLink
 }
 
 // enrolTmpl stands alone, without the control panel's layout: the user who opens it is no
 // administrator and has nowhere else to go.
-var enrolTmpl = template.Must(template.New("enrol.html").ParseFS(files, "templates/enrol.html"))
+var enrolTmpl = template.Must(template.New("enrol.html").Funcs(baseLangFuncs).Funcs(funcs).ParseFS(files, "templates/enrol.html", "templates/langswitch.html"))
 
 func groupSecret(s string) string {
 	var b strings.Builder
@@ -100,29 +102,56 @@ func (e *Enrolment) render(w http.ResponseWriter, r *http.Request, status int, f
 			code = http.StatusInternalServerError
 		}
 		w.WriteHeader(code)
-		e.exec(w, enrolView{Title: "Enrolment link not usable", Gone: true, Error: err.Error()})
+		e.exec(w, r, enrolView{Title: "web.enrol.title.gone", Gone: true, Error: enrolError(r, err)})
 		return
 	}
 	png, err := e.ID.EnrolmentQR(r.Context(), token, 256)
 	if err != nil {
 		e.Log.Error("enrolment QR code", zap.String("login", p.Login), zap.Error(err))
 		w.WriteHeader(http.StatusInternalServerError)
-		e.exec(w, enrolView{Title: "Enrolment failed", Gone: true, Error: "The QR code could not be made; try again."})
+		e.exec(w, r, enrolView{Title: "web.enrol.title.failed", Gone: true, Error: "web.enrol.qrFailed"})
 		return
 	}
 	w.WriteHeader(status)
-	e.exec(w, enrolView{
-		Title: "Set up sign-in codes for " + p.Issuer, Login: p.Login, Issuer: p.Issuer,
+	e.exec(w, r, enrolView{
+		Title: localizer(r).T("web.enrol.title", p.Issuer), Login: p.Login, Issuer: p.Issuer,
 		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
-		QRAlt:  "QR code that adds the " + p.Issuer + " account " + p.Login + " to an authenticator app",
-		Secret: groupSecret(p.Secret), Expires: p.Expires.UTC().Format("2006-01-02 15:04 MST"), Error: formErr,
+		Secret: groupSecret(p.Secret), Expires: p.Expires, Error: formErr,
 	})
 }
 
-func (e *Enrolment) exec(w http.ResponseWriter, v enrolView) {
-	if err := enrolTmpl.Execute(w, v); err != nil {
+// exec writes the page in the reader's language, with the language switch (back to the page itself:
+// the token is in the path, and the switch's link stays on this site).
+func (e *Enrolment) exec(w http.ResponseWriter, r *http.Request, v enrolView) {
+	l := localizer(r)
+	v.Title, v.Error = l.Text(v.Title), l.Text(v.Error)
+	v.Switch = langSwitch(l, r.URL.Path)
+	t, err := inLanguage(enrolTmpl, l, viewerZone(r))
+	if err == nil {
+		err = t.Execute(w, v)
+	}
+	if err != nil {
 		e.Log.Error("rendering enrolment page", zap.Error(err))
 	}
+}
+
+// enrolError is what the page says about an unusable link or a wrong code, in the reader's language.
+func enrolError(r *http.Request, err error) string {
+	l := localizer(r)
+	for _, c := range []struct {
+		err error
+		key string
+	}{
+		{identity.ErrEnrolmentNotFound, "web.enrol.err.notFound"}, {identity.ErrEnrolmentExpired, "web.enrol.err.expired"},
+		{identity.ErrEnrolmentUsed, "web.enrol.err.used"}, {identity.ErrEnrolmentSuperseded, "web.enrol.err.superseded"},
+		{identity.ErrUserNotFound, "web.enrol.err.userNotFound"}, {identity.ErrUserDisabled, "web.enrol.err.userDisabled"},
+		{identity.ErrOTPInvalid, "web.enrol.err.otpInvalid"}, {identity.ErrOTPFormat, "web.enrol.err.otpFormat"},
+	} {
+		if errors.Is(err, c.err) {
+			return l.T(c.key)
+		}
+	}
+	return l.T("web.enrol.err.other")
 }
 
 func (e *Enrolment) page(w http.ResponseWriter, r *http.Request) {
@@ -132,18 +161,18 @@ func (e *Enrolment) page(w http.ResponseWriter, r *http.Request) {
 func (e *Enrolment) confirm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if err := r.ParseForm(); err != nil {
-		e.render(w, r, http.StatusBadRequest, "The form could not be read; type the code again.")
+		e.render(w, r, http.StatusBadRequest, "web.enrol.formUnreadable")
 		return
 	}
 	code := strings.ReplaceAll(strings.TrimSpace(r.PostFormValue("code")), " ", "")
 	err := e.ID.ConfirmEnrolment(r.Context(), r.PathValue("token"), code)
 	if err == nil {
 		enrolHeaders(w)
-		e.exec(w, enrolView{Title: "Sign-in codes are set up", Done: true, Login: e.ID.EnrolmentLogin(r.Context(), r.PathValue("token"))})
+		e.exec(w, r, enrolView{Title: "web.enrol.title.done", Done: true, Login: e.ID.EnrolmentLogin(r.Context(), r.PathValue("token"))})
 		return
 	}
 	if errors.Is(err, identity.ErrOTPInvalid) || errors.Is(err, identity.ErrOTPFormat) {
-		e.render(w, r, http.StatusUnprocessableEntity, err.Error())
+		e.render(w, r, http.StatusUnprocessableEntity, enrolError(r, err))
 		return
 	}
 	enrolHeaders(w)
@@ -153,7 +182,7 @@ func (e *Enrolment) confirm(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusInternalServerError
 	}
 	w.WriteHeader(status)
-	e.exec(w, enrolView{Title: "Enrolment link not usable", Gone: true, Error: err.Error()})
+	e.exec(w, r, enrolView{Title: "web.enrol.title.gone", Gone: true, Error: enrolError(r, err)})
 }
 
 func (e *Enrolment) qr(w http.ResponseWriter, r *http.Request) {
@@ -163,7 +192,7 @@ func (e *Enrolment) qr(w http.ResponseWriter, r *http.Request) {
 		if !gone {
 			status = http.StatusInternalServerError
 		}
-		http.Error(w, err.Error(), status)
+		http.Error(w, enrolError(r, err), status)
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")

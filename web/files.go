@@ -31,7 +31,7 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		http.Error(w, localizer(r).T("web.files.method"), http.StatusMethodNotAllowed)
 		return
 	}
 	key := r.URL.Path
@@ -47,10 +47,10 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	case errors.Is(err, storage.ErrNotFound):
-		http.Error(w, "document not found (it may have passed its retention period)", http.StatusNotFound)
+		http.Error(w, localizer(r).T("web.files.notFound"), http.StatusNotFound)
 		return
 	case err != nil:
-		http.Error(w, "document cannot be served", http.StatusInternalServerError) // OpenLink logged it
+		http.Error(w, localizer(r).T("web.files.failed"), http.StatusInternalServerError) // OpenLink logged it
 		return
 	}
 	defer rc.Close()

@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/ops"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/routes"
@@ -99,7 +99,6 @@ func (p *OpsPage) show(w http.ResponseWriter, r *http.Request) {
 			v.Consumers = append(v.Consumers, row)
 		}
 	}
-	v.Lag, v.Rate = p.charts(v.Now)
 	if p.Tokens != nil {
 		v.HasTokens, v.Tokens = true, p.Tokens()
 	}
@@ -116,7 +115,13 @@ func (p *OpsPage) show(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := opsTmpl.Execute(w, v); err != nil {
+	l := localizer(r)
+	v.Lag, v.Rate = p.charts(l, v.Now)
+	t, err := inLanguage(opsTmpl, l, viewerZone(r))
+	if err == nil {
+		err = t.Execute(w, v)
+	}
+	if err != nil {
 		p.Log.Warn("rendering /ops", zap.Error(err))
 	}
 }
@@ -129,22 +134,23 @@ func joinErr(a, b string) string {
 }
 
 // charts draws lag (pending + ack pending per consumer) and throughput (acks per second) of the last hour.
-func (p *OpsPage) charts(now time.Time) (lag, rate template.HTML) {
+func (p *OpsPage) charts(l *i18n.Localizer, now time.Time) (lag, rate template.HTML) {
 	colours := map[string]string{contracts.ConsumerSignInteractive: "#1f77b4", contracts.ConsumerSignBatch: "#ff7f0e", contracts.ConsumerCallback: "#2ca02c", contracts.ConsumerCallbackBatch: "#9467bd"}
 	lagS, rateS := p.Ring.History()
 	from := now.Add(-time.Hour)
-	return chartSVG("Lag: pending + ack pending, last hour", lagS, colours, from, now),
-		chartSVG("Throughput: acknowledged per second, last hour", rateS, colours, from, now)
+	zone := l.Zone(now.UTC())
+	return chartSVG(l.T("web.ops.chart.lag"), lagS, colours, from, now, zone),
+		chartSVG(l.T("web.ops.chart.rate"), rateS, colours, from, now, zone)
 }
 
 func (p *OpsPage) retry(w http.ResponseWriter, r *http.Request) {
 	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(p.csrf)) != 1 {
-		http.Error(w, "the form expired; reload /ops and try again", http.StatusForbidden)
+		http.Error(w, localizer(r).T("web.ops.formExpired"), http.StatusForbidden)
 		return
 	}
 	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
 	if err != nil || seq == 0 {
-		http.Error(w, "not a DEAD sequence number", http.StatusBadRequest)
+		http.Error(w, localizer(r).T("web.ops.badSeq"), http.StatusBadRequest)
 		return
 	}
 	msg, err := ops.Retry(r.Context(), p.JS, p.Signed, seq)
@@ -159,9 +165,11 @@ func (p *OpsPage) retry(w http.ResponseWriter, r *http.Request) {
 
 // opsTmpl stands alone, without the control panel's layout: the dashboard is the Signet-wide
 // operator's (its own guard), and refreshes itself.
-var opsTmpl = template.Must(template.New("ops.html").Funcs(template.FuncMap{
-	"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
-	"mb":  func(b uint64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) },
+var opsTmpl = template.Must(template.New("ops.html").Funcs(baseLangFuncs).Funcs(funcs).Funcs(template.FuncMap{
+	// minutes since t, for "… min ago" in the reader's language (web.ops.ago).
+	"minutes": func(t time.Time) int { return int(time.Since(t) / time.Minute) },
+	// mb is a size in megabytes, one decimal, for web.ops.mb ("%.1f MB").
+	"mb": func(b uint64) float64 { return float64(b) / 1e6 },
 	"rate": func(f float64) string {
 		return strconv.FormatFloat(f, 'f', 1, 64)
 	},

@@ -12,7 +12,8 @@ import (
 
 // chartSVG draws the series as an inline SVG line chart over [from, to]: polylines in the colours of
 // their names, a y axis with the maximum, and a legend. Everything is computed here; the page loads nothing.
-func chartSVG(title string, series []ops.Series, colours map[string]string, from, to time.Time) template.HTML {
+// zone is the times' offset as the reader's language writes it (i18n.Localizer.Zone).
+func chartSVG(title string, series []ops.Series, colours map[string]string, from, to time.Time, zone string) template.HTML {
 	const w, h, left, bottom, top = 640.0, 180.0, 48.0, 20.0, 22.0
 	maxV := 0.0
 	for _, s := range series {
@@ -37,7 +38,7 @@ func chartSVG(title string, series []ops.Series, colours map[string]string, from
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" text-anchor="end">%s</text>`, left-4, top+8, fmtNum(maxV))
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" text-anchor="end">0</text>`, left-4, h-bottom)
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10">%s</text>`, left, h-6, from.UTC().Format("15:04"))
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" text-anchor="end">%s UTC</text>`, w-8, h-6, to.UTC().Format("15:04"))
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" text-anchor="end">%s %s</text>`, w-8, h-6, to.UTC().Format("15:04"), template.HTMLEscapeString(zone))
 	lx := 200.0
 	for _, s := range series {
 		var pts []string

@@ -22,6 +22,7 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/producer/identity"
@@ -136,6 +137,7 @@ func New(cfg Config) *Pages {
 func (p *Pages) Routes(mux routes.Mux) {
 	static, _ := fs.Sub(files, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
+	mux.HandleFunc("GET /lang", SetLanguage)
 	mux.HandleFunc("GET /verify", p.verifyForm)
 	mux.HandleFunc("POST /verify", p.verifyUpload)
 
@@ -171,14 +173,8 @@ func staticHandler(h http.Handler) http.Handler {
 }
 
 var funcs = template.FuncMap{
-	"date": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
-	"day":       func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"join":      strings.Join,
+	"wrap":      wrap,
 	"credLabel": credentialLabel,
 	"short":     grantName,
 	// pathEscape makes a login one path segment: a Bitrix24 login may hold '?' or '#'.
@@ -187,7 +183,7 @@ var funcs = template.FuncMap{
 
 // pageSet parses the layout with one page's template.
 func pageSet(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+	return template.Must(template.New(name).Funcs(baseLangFuncs).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/langswitch.html", "templates/"+name+".html"))
 }
 
 var tmpl = map[string]*template.Template{}
@@ -198,7 +194,8 @@ func init() {
 	}
 }
 
-// view is what every page gets; Data is the page's own.
+// view is what every page gets; Data is the page's own. Title, Notice and Error are catalogue keys
+// (render translates them) or text already in the reader's language.
 type view struct {
 	Title   string
 	Section string // users, credentials, portals, grants, verify
@@ -207,20 +204,30 @@ type view struct {
 	Notice  string
 	Error   string
 	Data    any
+	// Bitrix24Lang is LANG of a page shown inside Bitrix24: it decides the language (i18n.FromBitrix24)
+	// and the page has no switch.
+	Bitrix24Lang string
+	// Zone is the reader's time zone (the tz cookie, viewerZone), set by render; nil is UTC.
+	Zone *time.Location
+	// Lang and Switch are set by render: the page's language and the visible language switch.
+	Lang   string
+	Switch []langLink
 }
 
 // render writes a page with the security headers every page carries: no framing (the control panel
 // is never shown inside another site), nothing from elsewhere, no caching, no Referer to other sites.
-func (p *Pages) render(w http.ResponseWriter, status int, name string, v view) {
-	p.renderFramed(w, status, "'none'", name, v)
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+	p.renderFramed(w, r, status, "'none'", name, v)
 }
 
 // renderFramed is render for a page that frameAncestors (a CSP source list) may frame.
-func (p *Pages) renderFramed(w http.ResponseWriter, status int, frameAncestors, name string, v view) {
-	var buf bytes.Buffer
-	if err := tmpl[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+func (p *Pages) renderFramed(w http.ResponseWriter, r *http.Request, status int, frameAncestors, name string, v view) {
+	l := localizer(r)
+	v.Switch, v.Zone = langSwitch(l, backPath(r)), viewerZone(r)
+	buf, err := renderPage(l, name, v)
+	if err != nil {
 		p.log.Error("rendering page", zap.String("page", name), zap.Error(err))
-		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		http.Error(w, l.T("web.page.renderFailed"), http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
@@ -235,7 +242,26 @@ func (p *Pages) renderFramed(w http.ResponseWriter, status int, frameAncestors, 
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(buf)
+}
+
+// renderPage executes the page name in the language of l. Title, Notice and Error that are catalogue
+// keys are translated; other text is shown as it is.
+func renderPage(l *i18n.Localizer, name string, v view) ([]byte, error) {
+	if v.Bitrix24Lang != "" {
+		l, v.Switch = i18n.For(i18n.FromBitrix24(v.Bitrix24Lang)), nil
+	}
+	v.Lang = l.Code()
+	v.Title, v.Notice, v.Error = l.Text(v.Title), l.Text(v.Notice), l.Text(v.Error)
+	t, err := inLanguage(tmpl[name], l, v.Zone)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // credentialLabel names a pkcs11: URI for people: "object (token)".
@@ -245,7 +271,7 @@ func credentialLabel(uri string) string {
 		return uri
 	}
 	if u.Token != "" {
-		return u.Object + " (token " + u.Token + ")"
+		return u.Object + " (" + u.Token + ")" // no words: the label is read in every language
 	}
 	return u.Object
 }

@@ -36,23 +36,26 @@ type portalAdminData struct {
 
 func (p *Pages) portalAdminPage(w http.ResponseWriter, r *http.Request) {
 	frame := "'none'" // until the portal is known; then the portal may frame the answer
+	// Inside Bitrix24 the page speaks the language of the portal's user: LANG of the application's
+	// request (reference bitrix24-rest.md §10), not the browser's; it shows no language switch.
+	lang := r.URL.Query().Get("LANG")
 	fail := func(status int, msg string) {
-		p.renderFramed(w, status, frame, "portaladmin", view{Title: "Signet", Error: msg, Data: portalAdminData{}})
+		p.renderFramed(w, r, status, frame, "portaladmin", view{Title: "Signet", Error: msg, Data: portalAdminData{}, Bitrix24Lang: lang})
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		fail(http.StatusBadRequest, "Open Signet from the Bitrix24 application list.")
+		fail(http.StatusBadRequest, "web.portaladmin.openFromList")
 		return
 	}
 	memberID, authID := r.PostForm.Get("member_id"), r.PostForm.Get("AUTH_ID")
 	if p.cfg.Portals == nil || p.cfg.Bitrix == nil || memberID == "" || authID == "" {
-		fail(http.StatusBadRequest, "Open Signet from the Bitrix24 application list.")
+		fail(http.StatusBadRequest, "web.portaladmin.openFromList")
 		return
 	}
 	portal, _, err := p.cfg.Portals.Get(r.Context(), memberID)
 	if err != nil {
 		p.log.Warn("portal administrator sign-in: portal unknown", zap.String("member_id", memberID), zap.Error(err))
-		fail(http.StatusUnauthorized, "This portal has not installed Signet.")
+		fail(http.StatusUnauthorized, "web.portaladmin.notInstalled")
 		return
 	}
 	if base, err := portal.Auth.PortalBase(); err == nil {
@@ -70,29 +73,29 @@ func (p *Pages) portalAdminPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.log.Warn("portal administrator sign-in: the portal did not confirm the user", zap.String("member_id", memberID), zap.Error(err))
-		fail(http.StatusUnauthorized, "Bitrix24 did not confirm who you are; reload the page.")
+		fail(http.StatusUnauthorized, "web.portaladmin.notConfirmed")
 		return
 	}
 	login := fmt.Sprintf("user %v of %s", me.ID, portal.Auth.Domain)
 	if !admin {
 		p.log.Info("portal administrator sign-in refused: not a portal administrator", zap.String("admin", login))
-		fail(http.StatusForbidden, "Only the portal's administrators may manage Signet. Ask one of them for the changes you need.")
+		fail(http.StatusForbidden, "web.portaladmin.notAdmin")
 		return
 	}
 	kv, err := p.bucket(ctx)
 	if err != nil {
 		p.log.Error("portal administrator sign-in", zap.Error(err))
-		fail(http.StatusServiceUnavailable, "Signet's state store is unavailable; try again in a minute.")
+		fail(http.StatusServiceUnavailable, "web.login.storeDown")
 		return
 	}
 	tok := randomToken()
 	b, _ := json.Marshal(ticket{Login: login, MemberID: portal.Auth.MemberID, Expires: p.cfg.Now().Add(ticketTTL)})
 	if _, err := kv.Create(ctx, "t"+sessionKey(tok)[1:], b); err != nil {
-		fail(http.StatusServiceUnavailable, "Signet's state store is unavailable; try again in a minute.")
+		fail(http.StatusServiceUnavailable, "web.login.storeDown")
 		return
 	}
 	// Framed by the portal only, like the Sign dialog.
-	p.renderFramed(w, http.StatusOK, frame, "portaladmin", view{Title: "Signet", Data: portalAdminData{Ticket: tok, Login: login, Domain: portal.Auth.Domain}})
+	p.renderFramed(w, r, http.StatusOK, frame, "portaladmin", view{Title: "Signet", Data: portalAdminData{Ticket: tok, Login: login, Domain: portal.Auth.Domain}, Bitrix24Lang: lang})
 }
 
 // portalSession turns a ticket into a control-panel session, in a tab of its own.
@@ -103,7 +106,7 @@ func (p *Pages) portalSession(w http.ResponseWriter, r *http.Request) {
 		tok = r.PostForm.Get("ticket")
 	}
 	gone := func() {
-		p.render(w, http.StatusForbidden, "login", p.loginView(w, "", "That button has expired; open Signet from the Bitrix24 application list again."))
+		p.render(w, r, http.StatusForbidden, "login", p.loginView(w, "", "web.login.buttonExpired"))
 	}
 	if tok == "" || len(tok) > 128 || !p.sameOrigin(r) {
 		gone()

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -27,8 +26,11 @@ type portalsData struct {
 type portalRow struct {
 	MemberID, Domain, Scope string
 	Installed               time.Time
-	Robot, Button           string
-	Problem                 bool
+	// Robot and Button are catalogue keys (web.portals.robot.…, web.portals.button.…); RobotErr and
+	// ButtonErr the error of an "unknown" answer, the key's argument.
+	Robot, Button       string
+	RobotErr, ButtonErr string
+	Problem             bool
 }
 
 func (p *Pages) portalsPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -38,7 +40,7 @@ func (p *Pages) portalsPage(w http.ResponseWriter, r *http.Request, s *session) 
 	if p.cfg.Portals != nil {
 		var err error
 		if list, err = p.cfg.Portals.List(r.Context()); err != nil {
-			errText = "The portals could not be read: " + err.Error()
+			errText = localizer(r).T("web.portals.readError", err.Error())
 		}
 	}
 	for _, pt := range list {
@@ -46,28 +48,29 @@ func (p *Pages) portalsPage(w http.ResponseWriter, r *http.Request, s *session) 
 			continue
 		}
 		row := portalRow{MemberID: pt.Auth.MemberID, Domain: pt.Auth.Domain, Scope: strings.ReplaceAll(pt.Auth.Scope, ",", ", "), Installed: pt.Installed}
-		row.Robot, row.Button, row.Problem = p.registration(r, pt.Auth.MemberID)
+		p.registration(r, pt.Auth.MemberID, &row)
 		d.Portals = append(d.Portals, row)
 	}
-	p.render(w, http.StatusOK, "portals", view{Title: "Portals", Section: "portals", Admin: s.Login, CSRF: s.CSRF, Error: errText, Data: d})
+	p.render(w, r, http.StatusOK, "portals", view{Title: "web.portals.title", Section: "portals", Admin: s.Login, CSRF: s.CSRF, Error: errText, Data: d})
 }
 
 // registration asks the portal whether Signet's robot and Sign button are registered
-// (bizproc.robot.list and placement.get with the application's token).
-func (p *Pages) registration(r *http.Request, memberID string) (robot, button string, problem bool) {
+// (bizproc.robot.list and placement.get with the application's token), into row.
+func (p *Pages) registration(r *http.Request, memberID string, row *portalRow) {
 	if p.cfg.Bitrix == nil {
-		return "unknown (no Bitrix24 client)", "unknown", true
+		row.Robot, row.Button, row.Problem = "web.portals.robot.noClient", "web.portals.button.unknown", true
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	var codes []string
 	if err := p.cfg.Bitrix.Call(ctx, memberID, "bizproc.robot.list", nil, &codes); err != nil {
-		robot, problem = "unknown: "+err.Error(), true
+		row.Robot, row.RobotErr, row.Problem = "web.portals.robot.error", err.Error(), true
 	} else {
-		robot, problem = "not registered — run `signet admin bitrix24 register`", true
+		row.Robot, row.Problem = "web.portals.robot.missing", true
 		for _, c := range codes {
 			if c == p.cfg.RobotCode {
-				robot, problem = "registered", false
+				row.Robot, row.Problem = "web.portals.robot.registered", false
 			}
 		}
 	}
@@ -76,15 +79,16 @@ func (p *Pages) registration(r *http.Request, memberID string) (robot, button st
 		Handler   string `json:"handler"`
 	}
 	if err := p.cfg.Bitrix.Call(ctx, memberID, "placement.get", nil, &bound); err != nil {
-		return robot, "unknown: " + err.Error(), true
+		row.Button, row.ButtonErr, row.Problem = "web.portals.button.error", err.Error(), true
+		return
 	}
-	button = "not bound — run `signet admin bitrix24 register`"
 	for _, b := range bound {
 		if b.Placement == placementToolbar {
-			return robot, "bound to the deal card's toolbar", problem
+			row.Button = "web.portals.button.bound"
+			return
 		}
 	}
-	return robot, button, true
+	row.Button, row.Problem = "web.portals.button.missing", true
 }
 
 type grantsData struct {
@@ -93,7 +97,8 @@ type grantsData struct {
 
 type grantRow struct {
 	identity.Grant
-	State  string
+	State  string // a catalogue key: web.grants.state.…
+	Left   int    // documents the grant may still sign
 	Active bool
 }
 
@@ -104,11 +109,11 @@ func (p *Pages) grantsPage(w http.ResponseWriter, r *http.Request, s *session) {
 func (p *Pages) renderGrants(w http.ResponseWriter, r *http.Request, s *session, status int, errText string) {
 	gs, err := p.cfg.Identity.ListGrants(r.Context())
 	if err != nil {
-		errText = "The grants could not be read: " + err.Error()
+		errText = localizer(r).T("web.grants.readError", err.Error())
 	}
 	mine, err := p.grantScope(r, s)
 	if err != nil {
-		errText = "The users could not be read: " + err.Error()
+		errText = localizer(r).T("web.users.readError", err.Error())
 	}
 	now := p.cfg.Now()
 	var d grantsData
@@ -119,18 +124,18 @@ func (p *Pages) renderGrants(w http.ResponseWriter, r *http.Request, s *session,
 		row := grantRow{Grant: g}
 		switch {
 		case g.Revoked:
-			row.State = "revoked"
+			row.State = "web.grants.state.revoked"
 		case now.After(g.Expires):
-			row.State = "expired"
+			row.State = "web.grants.state.expired"
 		case g.Used >= g.Max:
-			row.State = "used up"
+			row.State = "web.grants.state.usedUp"
 		default:
-			row.State, row.Active = fmt.Sprintf("active, %d of %d left", g.Max-g.Used, g.Max), true
+			row.State, row.Left, row.Active = "web.grants.state.active", g.Max-g.Used, true
 		}
 		d.Grants = append(d.Grants, row)
 	}
 	sort.SliceStable(d.Grants, func(i, j int) bool { return d.Grants[i].Created.After(d.Grants[j].Created) })
-	p.render(w, status, "grants", view{Title: "Batch grants", Section: "grants", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
+	p.render(w, r, status, "grants", view{Title: "web.grants.title", Section: "grants", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
 }
 
 func (p *Pages) revokeGrant(w http.ResponseWriter, r *http.Request, s *session) {

@@ -10,42 +10,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/internal/testsupport/revlist"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"
 )
 
-// memRevocations stands in for the NATS KV list (producer/identity/revocations.go is its store).
-type memRevocations struct {
-	mu   sync.Mutex
-	list []contracts.Revocation
-}
-
-func (m *memRevocations) Revocations(context.Context) ([]contracts.Revocation, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]contracts.Revocation(nil), m.list...), nil
-}
-
-func (m *memRevocations) RevokeCertificate(_ context.Context, r contracts.Revocation, _ string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r.RevokedAt = time.Now().UTC()
-	m.list = append(m.list, r)
-	return nil
-}
-
 // caService is a CA (key type kt) and its certificate for Mary on a SoftHSM token, with the CRL,
 // the OCSP responder and the revocation API on a loopback server whose URL the certificates name.
-func caService(t *testing.T, kt keyring.KeyType) (*keyring.Keyring, *memRevocations, *httptest.Server, *keyring.Credential, *keyring.Credential) {
+func caService(t *testing.T, kt keyring.KeyType) (*keyring.Keyring, *revlist.List, *httptest.Server, *keyring.Credential, *keyring.Credential) {
 	t.Helper()
 	k := testKeyring(t, "ca")
-	src := &memRevocations{}
+	src := &revlist.List{}
 	mux := routes.New()
 	(&Revocation{Responder: keyring.NewResponder(k, src, nil)}).Routes(mux)
 	(&RevokeAPI{Keys: k, Revoker: src}).Routes(mux, func(h http.Handler) http.Handler { return h })
@@ -162,7 +141,7 @@ func TestCRLAndOCSPJudgedByOpenSSL(t *testing.T) {
 // keyring's TestOCSPFloodAnsweredTryLater: the responder, not its HTTP form, limits it.)
 func TestOCSPGetAndBadRequests(t *testing.T) {
 	_, src, srv, root, mary := caService(t, keyring.P256)
-	src.list = []contracts.Revocation{{Serial: contracts.NormalSerial(mary.Certificate.SerialNumber.Text(16)), Reason: 4}}
+	src.Set(contracts.Revocation{Serial: contracts.NormalSerial(mary.Certificate.SerialNumber.Text(16)), Reason: 4})
 	req, err := ocspRequest(mary.Certificate, root.Certificate)
 	if err != nil {
 		t.Fatal(err)

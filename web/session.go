@@ -185,18 +185,18 @@ func (p *Pages) admin(h func(http.ResponseWriter, *http.Request, *session)) http
 				http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 				return
 			}
-			p.render(w, http.StatusUnauthorized, "login", p.loginView(w, "", "Your session has ended; sign in again. Nothing was changed."))
+			p.render(w, r, http.StatusUnauthorized, "login", p.loginView(w, "", "web.login.sessionEnded"))
 			return
 		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
 			if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-				http.Error(w, "the form could not be read", http.StatusBadRequest)
+				http.Error(w, localizer(r).T("web.form.unreadable"), http.StatusBadRequest)
 				return
 			}
 			if !p.sameOrigin(r) || !tokensEqual(r.PostFormValue("csrf"), s.CSRF) {
 				p.log.Warn("control panel: form refused (CSRF token or Origin wrong)", zap.String("admin", s.Login), zap.String("path", r.URL.Path))
-				http.Error(w, "This form is out of date or was not sent from Signet's control panel; reload the page and try again.", http.StatusForbidden)
+				http.Error(w, localizer(r).T("web.form.stale"), http.StatusForbidden)
 				return
 			}
 		}
@@ -216,7 +216,7 @@ func (p *Pages) loginView(w http.ResponseWriter, login, errText string) view {
 	token := randomToken()
 	p.setCookie(w, "signet_login", token, 600)
 	admins, _ := LocalAdminsIn(context.Background(), p.admins())
-	return view{Title: "Sign in", Error: errText, CSRF: token,
+	return view{Title: "web.login.title", Error: errText, CSRF: token,
 		Data: loginData{LoginCSRF: token, Login: login, NoAdmins: len(admins) == 0, File: p.admins().String()}}
 }
 
@@ -225,7 +225,7 @@ func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
 		return
 	}
-	p.render(w, http.StatusOK, "login", p.loginView(w, "", ""))
+	p.render(w, r, http.StatusOK, "login", p.loginView(w, "", ""))
 }
 
 // login checks a local administrator's password. The login form carries its own CSRF token
@@ -233,17 +233,17 @@ func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) {
 func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		p.render(w, http.StatusBadRequest, "login", p.loginView(w, "", "The form could not be read; try again."))
+		p.render(w, r, http.StatusBadRequest, "login", p.loginView(w, "", "web.login.formUnreadable"))
 		return
 	}
 	login := strings.TrimSpace(r.PostFormValue("login"))
 	c, err := r.Cookie(p.cookieName("signet_login"))
 	if err != nil || !p.sameOrigin(r) || !tokensEqual(c.Value, r.PostFormValue("csrf")) {
-		p.render(w, http.StatusForbidden, "login", p.loginView(w, login, "The sign-in form had expired; type the password again."))
+		p.render(w, r, http.StatusForbidden, "login", p.loginView(w, login, "web.login.formExpired"))
 		return
 	}
 	if len(login) > 128 {
-		p.render(w, http.StatusUnauthorized, "login", p.loginView(w, "", "Wrong login or password."))
+		p.render(w, r, http.StatusUnauthorized, "login", p.loginView(w, "", "web.login.wrong"))
 		return
 	}
 	// Counted before hashing: attempts past a limit, however many arrive at once, are refused here.
@@ -251,8 +251,8 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 	if wait, ok := p.throttle.admit(login, addr, now); !ok {
 		p.log.Warn("control panel: sign-in refused, too many wrong passwords for the login or from the address", zap.String("admin", login), zap.String("address", addr))
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		p.render(w, http.StatusTooManyRequests, "login", p.loginView(w, login,
-			fmt.Sprintf("Too many wrong passwords; try again in %d minutes.", int(wait.Minutes())+1)))
+		p.render(w, r, http.StatusTooManyRequests, "login", p.loginView(w, login,
+			localizer(r).T("web.login.tooMany", int(wait.Minutes())+1)))
 		return
 	}
 	wait := time.NewTimer(hashSlotWait)
@@ -263,7 +263,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		// Every Argon2id slot stayed busy: answer rather than queue more 64 MiB hashes.
 		p.throttle.done(login, addr, false, true, now)
 		w.Header().Set("Retry-After", "1")
-		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet is busy checking other sign-ins; try again in a second."))
+		p.render(w, r, http.StatusServiceUnavailable, "login", p.loginView(w, login, "web.login.busy"))
 		return
 	}
 	p.hashed.Add(1)
@@ -279,18 +279,18 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrBadPassword) {
 			p.throttle.done(login, addr, false, false, p.cfg.Now())
 			p.log.Warn("control panel: wrong login or password", zap.String("admin", login), zap.String("address", addr))
-			p.render(w, http.StatusUnauthorized, "login", p.loginView(w, login, "Wrong login or password."))
+			p.render(w, r, http.StatusUnauthorized, "login", p.loginView(w, login, "web.login.wrong"))
 			return
 		}
 		p.throttle.done(login, addr, false, true, p.cfg.Now())
 		p.log.Error("control panel: sign-in", zap.Error(err))
-		p.render(w, http.StatusInternalServerError, "login", p.loginView(w, login, "Signet could not check the password; see its log."))
+		p.render(w, r, http.StatusInternalServerError, "login", p.loginView(w, login, "Signet could not check the password; see its log."))
 		return
 	}
 	p.throttle.done(login, addr, true, false, p.cfg.Now())
 	if err := p.newSession(r.Context(), w, login, "local", "", localAdminStamp(r.Context(), p.admins(), login)); err != nil {
 		p.log.Error("control panel: sign-in", zap.Error(err))
-		p.render(w, http.StatusServiceUnavailable, "login", p.loginView(w, login, "Signet's state store is unavailable; try again in a minute."))
+		p.render(w, r, http.StatusServiceUnavailable, "login", p.loginView(w, login, "web.login.storeDown"))
 		return
 	}
 	p.setCookie(w, "signet_login", "", -1)

@@ -38,7 +38,7 @@ func TrailPage(js jetstream.JetStream, stream string, log *zap.Logger) http.Hand
 		w.Header().Set("Cache-Control", "no-store")
 		if !validDocumentID.MatchString(id) {
 			w.WriteHeader(http.StatusNotFound)
-			trailTmpl.Execute(w, trailData{ID: id, Status: "unknown"})
+			_ = execTrail(w, r, trailData{ID: id, Status: "unknown"})
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -46,7 +46,7 @@ func TrailPage(js jetstream.JetStream, stream string, log *zap.Logger) http.Hand
 		events, err := audit.Story(ctx, js, stream, id)
 		if err != nil {
 			log.Error("verification page: reading the audit trail", zap.String("document_id", id), zap.Error(err))
-			http.Error(w, "the audit trail is unavailable; try again in a minute", http.StatusServiceUnavailable)
+			http.Error(w, localizer(r).T("web.trail.unavailable"), http.StatusServiceUnavailable)
 			return
 		}
 		d := summariseTrail(id, events)
@@ -54,18 +54,18 @@ func TrailPage(js jetstream.JetStream, stream string, log *zap.Logger) http.Hand
 			d.Checked = sum
 			switch {
 			case d.Signed != nil && sum == d.Signed.SHA256After:
-				d.Match = "This is the signed document as Signet stored it."
+				d.Match = "web.trail.match.signed"
 			case d.Signed != nil && sum == d.Signed.SHA256Before:
-				d.Match = "This is the original, before Signet prepared and signed it."
+				d.Match = "web.trail.match.original"
 			default:
-				d.Match = "This file is neither the signed document nor its original."
+				d.Match = "web.trail.match.neither"
 				d.Mismatch = true
 			}
 		}
 		if len(events) == 0 {
 			w.WriteHeader(http.StatusNotFound)
 		}
-		if err := trailTmpl.Execute(w, d); err != nil {
+		if err := execTrail(w, r, d); err != nil {
 			log.Warn("verification page", zap.Error(err))
 		}
 	})
@@ -78,8 +78,9 @@ func TrailPage(js jetstream.JetStream, stream string, log *zap.Logger) http.Hand
 var validDocumentID = regexp.MustCompile(`^(?:[A-Za-z0-9_-]{1,128}|[A-Za-z0-9_-]{1,64}\.[0-9]{1,9}-[0-9a-f]{32})$`)
 
 type trailStep struct {
-	Time    string
-	What    string
+	Time    time.Time
+	What    string // a catalogue key (web.trail.step.…) when Known, else the action as recorded
+	Known   bool
 	EventID string
 }
 
@@ -89,25 +90,26 @@ type trailData struct {
 	Signed   *contracts.AuditEvent
 	Steps    []trailStep
 	Checked  string
-	Match    string
+	Match    string // a catalogue key: web.trail.match.…
 	Mismatch bool
+	Switch   []langLink
 }
 
-// trailStepNames are the public words for each action.
+// trailStepNames are the catalogue keys of the public words for each action.
 var trailStepNames = map[string]string{
-	contracts.AuditRequestAccepted: "Request accepted",
-	contracts.AuditRequestRefused:  "Request refused",
-	contracts.AuditOTPVerified:     "One-time password verified",
-	contracts.AuditOTPNotRequired:  "Signed without a one-time password (not required for this signer)",
-	contracts.AuditOTPFailed:       "One-time password rejected",
-	contracts.AuditOTPLockout:      "Signer locked out after wrong one-time passwords",
-	contracts.AuditGrantUsed:       "Authorised by the signer's batch grant",
-	contracts.AuditJobSigned:       "Signed",
-	contracts.AuditJobStored:       "Signed document stored",
-	contracts.AuditJobFailed:       "Signing failed",
-	contracts.AuditJobDead:         "Given up",
-	contracts.AuditCalledBack:      "Result delivered to Bitrix24",
-	contracts.AuditCallbackFailed:  "Delivery to Bitrix24 failed",
+	contracts.AuditRequestAccepted: "web.trail.step.accepted",
+	contracts.AuditRequestRefused:  "web.trail.step.refused",
+	contracts.AuditOTPVerified:     "web.trail.step.otpVerified",
+	contracts.AuditOTPNotRequired:  "web.trail.step.otpNotRequired",
+	contracts.AuditOTPFailed:       "web.trail.step.otpFailed",
+	contracts.AuditOTPLockout:      "web.trail.step.lockout",
+	contracts.AuditGrantUsed:       "web.trail.step.grant",
+	contracts.AuditJobSigned:       "web.trail.step.signed",
+	contracts.AuditJobStored:       "web.trail.step.stored",
+	contracts.AuditJobFailed:       "web.trail.step.failed",
+	contracts.AuditJobDead:         "web.trail.step.dead",
+	contracts.AuditCalledBack:      "web.trail.step.calledBack",
+	contracts.AuditCallbackFailed:  "web.trail.step.callbackFailed",
 }
 
 func summariseTrail(id string, events []*contracts.AuditEvent) trailData {
@@ -117,7 +119,7 @@ func summariseTrail(id string, events []*contracts.AuditEvent) trailData {
 		if !ok {
 			name = e.Action
 		}
-		d.Steps = append(d.Steps, trailStep{Time: e.Time.UTC().Format("2006-01-02 15:04:05 UTC"), What: name, EventID: e.ID})
+		d.Steps = append(d.Steps, trailStep{Time: e.Time, What: name, Known: ok, EventID: e.ID})
 		switch e.Action {
 		case contracts.AuditJobSigned:
 			d.Signed, d.Status = e, "signed"
@@ -135,4 +137,16 @@ func summariseTrail(id string, events []*contracts.AuditEvent) trailData {
 }
 
 // trailTmpl stands alone: whoever scans a document's QR code has no session and needs no menu.
-var trailTmpl = template.Must(template.New("trail.html").ParseFS(files, "templates/trail.html"))
+var trailTmpl = template.Must(template.New("trail.html").Funcs(baseLangFuncs).Funcs(funcs).ParseFS(files, "templates/trail.html", "templates/langswitch.html"))
+
+// execTrail writes the page in the reader's language (the lang cookie, else Accept-Language), with
+// the language switch back to this page.
+func execTrail(w http.ResponseWriter, r *http.Request, d trailData) error {
+	l := localizer(r)
+	d.Switch = langSwitch(l, r.URL.RequestURI())
+	t, err := inLanguage(trailTmpl, l, viewerZone(r))
+	if err != nil {
+		return err
+	}
+	return t.Execute(w, d)
+}

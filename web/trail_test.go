@@ -102,12 +102,6 @@ func TestVerificationPageTellsTheDocumentsStory(t *testing.T) {
 func startAuditStream(t *testing.T) *natstest.Server {
 	t.Helper()
 	s := natstest.Start(t)
-	for _, sc := range queue.Streams(queue.Settings{}) {
-		if sc.Name == contracts.StreamAudit {
-			if _, err := s.JS.CreateStream(context.Background(), sc); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	s.CreateStreams(t, queue.Streams(queue.Settings{}), contracts.StreamAudit)
 	return s
 }

@@ -14,22 +14,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/producer/identity"
 )
 
-// notices are the messages a change leaves after its redirect (Post/Redirect/Get): the URL carries
-// only the key, never anything the administrator typed.
-var notices = map[string]string{
-	"added": "User added.", "saved": "Saved.", "disabled": "User disabled: they cannot sign until enabled.",
-	"enabled": "User enabled.", "otp-disabled": "One-time passwords turned off: this user signs without a code.",
-	"otp-enabled": "One-time passwords turned on.", "deleted": "User deleted.", "mapped": "Certificate mapped.",
-	"unmapped": "Certificate unmapped.", "default": "Default certificate changed.",
-	"created": "Certificate created.", "imported": "Certificate imported.", "cred-disabled": "Certificate disabled: nobody can sign with it.",
-	"cert-revoked": "Certificate revoked: the CA's CRL and OCSP responder report it, and nobody can sign with it.",
-	"cred-enabled": "Certificate enabled.", "revoked": "Grant revoked.", "assigned": "Certificate assigned.",
+// A change leaves its message after its redirect (Post/Redirect/Get): the URL carries only the key
+// (?ok=added), never anything the administrator typed; the message is web.notice.<key>.
+func noticeOf(r *http.Request) string {
+	if key := "web.notice." + r.URL.Query().Get("ok"); i18n.Has(key) {
+		return key
+	}
+	return ""
 }
-
-func noticeOf(r *http.Request) string { return notices[r.URL.Query().Get("ok")] }
 
 type portalOption struct{ MemberID, Domain string }
 
@@ -93,10 +89,10 @@ func (p *Pages) renderUsers(w http.ResponseWriter, r *http.Request, s *session, 
 	users, err := p.scopedUsers(r.Context(), s)
 	if err != nil {
 		p.log.Error("control panel: listing users", zap.Error(err))
-		errText = "The users could not be read: " + err.Error()
+		errText = localizer(r).T("web.users.readError", err.Error())
 	}
 	d := usersData{Users: users, Portals: p.portalOptions(r, s), Credentials: p.credentialOptions(r, s), Form: form}
-	p.render(w, status, "users", view{Title: "Users", Section: "users", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
+	p.render(w, r, status, "users", view{Title: "web.users.title", Section: "users", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: errText, Data: d})
 }
 
 func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
@@ -110,7 +106,7 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 			f.MemberID = s.MemberID
 		}
 		if f.MemberID != s.MemberID || f.BitrixID == "" {
-			p.renderUsers(w, r, s, http.StatusUnprocessableEntity, f, "Give the user's Bitrix24 user id on your portal: a portal administrator adds the portal's own users only.")
+			p.renderUsers(w, r, s, http.StatusUnprocessableEntity, f, "web.users.needBitrixID")
 			return
 		}
 		if f.Credential != "" {
@@ -136,7 +132,7 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 	p.record(r.Context(), s, contracts.AuditAdminChange, u.Login, "", fmt.Sprintf("added user %q (otp_disabled=%t, bitrix %v)", u.Login, u.OTPDisabled, u.BitrixIDs))
 	if f.Credential != "" {
 		if _, err := p.cfg.Identity.MapCredential(r.Context(), u.Login, f.Credential, true); err != nil {
-			p.renderUser(w, r, s, u.Login, http.StatusUnprocessableEntity, userExtra{Error: "The user was added, but the certificate could not be mapped: " + err.Error()})
+			p.renderUser(w, r, s, u.Login, http.StatusUnprocessableEntity, userExtra{Error: localizer(r).T("web.users.mapFailed", err.Error())})
 			return
 		}
 		p.record(r.Context(), s, contracts.AuditAdminChange, u.Login, f.Credential, "mapped credential (default)")
@@ -218,7 +214,7 @@ func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, s *session, l
 			d.Credentials = append(d.Credentials, c)
 		}
 	}
-	p.render(w, status, "user", view{Title: "User " + u.Login, Section: "users", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: x.Error, Data: d})
+	p.render(w, r, status, "user", view{Title: localizer(r).T("web.user.title", u.Login), Section: "users", Admin: s.Login, CSRF: s.CSRF, Notice: noticeOf(r), Error: x.Error, Data: d})
 }
 
 // userAction applies one change to a user and records it in the audit trail.
@@ -304,7 +300,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 		p.renderUser(w, r, s, login, http.StatusOK, userExtra{Link: link, Expires: exp})
 		return
 	default:
-		http.Error(w, "unknown action", http.StatusNotFound)
+		http.Error(w, localizer(r).T("web.action.unknown"), http.StatusNotFound)
 		return
 	}
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"html/template"
 	"io"
 	"mime/multipart"
@@ -37,11 +36,11 @@ type verifyData struct {
 	SHA256     string
 	Signatures []signatureRow
 	Verdict    pades.Verdict
-	// Headline and HeadlineRU are the verdict's wording (pades.Verdict.Wording), the same as
+	// Headline is the verdict's wording in the reader's language (pades.Verdict.Wording), the same as
 	// `signet verify` prints.
-	Headline, HeadlineRU string
-	Valid                bool
-	Checked              bool
+	Headline string
+	Valid    bool
+	Checked  bool
 	// Report is the validation report (pades.Report) as a data: URL, for the download link.
 	Report template.URL
 }
@@ -69,7 +68,7 @@ var documentID = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
 func (p *Pages) verifyForm(w http.ResponseWriter, r *http.Request) {
 	if id := strings.TrimSpace(r.URL.Query().Get("id")); id != "" {
 		if !documentID.MatchString(id) {
-			p.render(w, http.StatusBadRequest, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: "A document id has only letters, digits, '.', '-' and '_'; copy it from under the QR code.", Data: verifyData{}})
+			p.render(w, r, http.StatusBadRequest, "verify", view{Title: "web.verify.title", Section: "verify", Error: "web.verify.badID", Data: verifyData{}})
 			return
 		}
 		target := "/verify/" + url.PathEscape(id)
@@ -81,7 +80,7 @@ func (p *Pages) verifyForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return
 	}
-	p.render(w, http.StatusOK, "verify", view{Title: "Verify a signed PDF", Section: "verify", Data: verifyData{}})
+	p.render(w, r, http.StatusOK, "verify", view{Title: "web.verify.title", Section: "verify", Data: verifyData{}})
 }
 
 func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
@@ -89,15 +88,15 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "30")
 		}
-		p.render(w, status, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: msg, Data: verifyData{}})
+		p.render(w, r, status, "verify", view{Title: "web.verify.title", Section: "verify", Error: msg, Data: verifyData{}})
 	}
 	if !p.sameOrigin(r) {
-		fail(http.StatusForbidden, "Upload the PDF from this page.")
+		fail(http.StatusForbidden, "web.verify.fromPage")
 		return
 	}
 	limit := p.cfg.MaxPDFBytes
 	if r.ContentLength > limit+64<<10 {
-		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is larger than %d MB, the most this page checks.", limit>>20))
+		fail(http.StatusRequestEntityTooLarge, localizer(r).T("web.verify.tooLarge", limit>>20))
 		return
 	}
 	// The upload: a few at a time per client address, and it must keep arriving (verifylimit.go).
@@ -120,14 +119,14 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	}{&minRateReader{r: r.Body, rc: rc, start: time.Now(), grace: p.verify.lim.UploadGrace, rate: p.verify.lim.MinUploadRate}, r.Body}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		fail(http.StatusBadRequest, "Choose a PDF file to upload.")
+		fail(http.StatusBadRequest, "web.verify.choose")
 		return
 	}
 	var part *multipart.Part
 	for {
 		part, err = mr.NextPart()
 		if err != nil {
-			fail(http.StatusBadRequest, "Choose a PDF file to upload.")
+			fail(http.StatusBadRequest, "web.verify.choose")
 			return
 		}
 		if part.FormName() == "pdf" && part.FileName() != "" {
@@ -138,7 +137,7 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	tmp, err := os.CreateTemp("", "signet-verify-*.pdf")
 	if err != nil {
 		p.log.Error("verification page: temporary file", zap.Error(err))
-		fail(http.StatusInternalServerError, "Signet could not store the upload; try again later.")
+		fail(http.StatusInternalServerError, "web.verify.storeFailed")
 		return
 	}
 	defer os.Remove(tmp.Name())
@@ -148,17 +147,17 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig) || n > limit:
-		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is larger than %d MB, the most this page checks.", limit>>20))
+		fail(http.StatusRequestEntityTooLarge, localizer(r).T("web.verify.tooLarge", limit>>20))
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		fail(http.StatusRequestTimeout, "The upload arrived too slowly; try again on a faster connection.")
+		fail(http.StatusRequestTimeout, "web.verify.slow")
 		return
 	case err != nil:
-		fail(http.StatusBadRequest, "The upload was interrupted; try again.")
+		fail(http.StatusBadRequest, "web.verify.interrupted")
 		return
 	}
 	if err := tmp.Close(); err != nil {
-		fail(http.StatusInternalServerError, "Signet could not store the upload; try again later.")
+		fail(http.StatusInternalServerError, "web.verify.storeFailed")
 		return
 	}
 	// The file is in: the upload's slot is free, and the verification waits for one of its own.
@@ -170,7 +169,7 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	release, err := p.verify.check(wctx)
 	cancel()
 	if err != nil {
-		fail(http.StatusServiceUnavailable, "Signet is checking other documents right now; try again in a few seconds.")
+		fail(http.StatusServiceUnavailable, "web.verify.busy")
 		return
 	}
 	defer release()
@@ -178,7 +177,7 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	d := verifyData{File: name, Size: n, SHA256: hex.EncodeToString(sum), Checked: true}
 	infos, err := pades.VerifyContext(r.Context(), tmp.Name(), p.roots())
 	if err != nil {
-		status, msg := http.StatusOK, "This file could not be read as a PDF."
+		status, msg := http.StatusOK, "web.verify.notPDF"
 		switch {
 		case errors.Is(err, pades.ErrNoSignature):
 			msg = "This PDF has no digital signature."
@@ -186,9 +185,9 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 			status, msg = http.StatusUnprocessableEntity, "This PDF expands beyond what this page decodes (its compressed structure is far larger than the file, or it lists too many objects); it may be a decompression bomb. A PDF saved again by an ordinary PDF tool can be checked."
 		case errors.Is(err, pades.ErrBusy):
 			w.Header().Set("Retry-After", "30")
-			status, msg = http.StatusServiceUnavailable, "Signet is checking other large documents right now; try again in a minute."
+			status, msg = http.StatusServiceUnavailable, "web.verify.busyLarge"
 		}
-		p.render(w, status, "verify", view{Title: "Verify a signed PDF", Section: "verify", Error: msg, Data: d})
+		p.render(w, r, status, "verify", view{Title: "web.verify.title", Section: "verify", Error: msg, Data: d})
 		return
 	}
 	for _, i := range infos {
@@ -202,12 +201,12 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Verdict = pades.Summary(infos)
 	d.Valid = d.Verdict == pades.VerdictValid
-	d.Headline, d.HeadlineRU = d.Verdict.Wording("en"), d.Verdict.Wording("ru")
+	d.Headline = d.Verdict.Wording(localizer(r).Code())
 	if b, err := json.MarshalIndent(pades.NewReport(name, n, sum, infos, time.Now()), "", "  "); err == nil {
 		// A data: URL: the report is the page's own output, so nothing is kept on the server for it.
 		d.Report = template.URL("data:application/json;base64," + base64.StdEncoding.EncodeToString(b))
 	}
-	p.render(w, http.StatusOK, "verify", view{Title: "Verify a signed PDF", Section: "verify", Data: d})
+	p.render(w, r, http.StatusOK, "verify", view{Title: "web.verify.title", Section: "verify", Data: d})
 }
 
 // roots are the trust anchors of verify.trust_anchors, or the system's roots when none are

@@ -68,9 +68,18 @@ func uploading(t *testing.T, srv *httptest.Server, client string, n int) {
 	t.Fatalf("%s never had %d uploads in progress", client, n)
 }
 
-// uploadFrom posts data as the verification form does, as client address from.
+// uploadFrom posts data as the verification form does, as client address from ("": the test's own).
 func uploadFrom(t *testing.T, srv *httptest.Server, from, name string, data []byte) (int, string) {
 	t.Helper()
+	req := uploadRequest(srv, name, data)
+	if from != "" {
+		req.Header.Set("X-Forwarded-For", from)
+	}
+	return answerPage(t, req)
+}
+
+// uploadRequest is the verification form's POST of data as the file name, from the page itself.
+func uploadRequest(srv *httptest.Server, name string, data []byte) *http.Request {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, _ := mw.CreateFormFile("pdf", name)
@@ -79,7 +88,32 @@ func uploadFrom(t *testing.T, srv *httptest.Server, from, name string, data []by
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/verify", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Origin", srv.URL)
-	req.Header.Set("X-Forwarded-For", from)
+	return req
+}
+
+// uploadStream posts the verification form with a file part that write fills as it goes, sent
+// chunked as a browser sends a large file; a write error aborts the upload.
+func uploadStream(t *testing.T, srv *httptest.Server, write func(io.Writer) error) (int, string) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		fw, _ := mw.CreateFormFile("pdf", "big.pdf")
+		if err := write(fw); err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		mw.Close()
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/verify", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return answerPage(t, req)
+}
+
+// answerPage sends req and returns the status and the page.
+func answerPage(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -182,31 +216,18 @@ func TestAttackOversizedUpload(t *testing.T) {
 		t.Errorf("a declared 1 GB upload: %d, want 413 before the body", status)
 	}
 
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		fw, _ := mw.CreateFormFile("pdf", "big.pdf")
+	status, page := uploadStream(t, srv, func(fw io.Writer) error {
 		fw.Write([]byte("%PDF-1.7\n"))
 		chunk := make([]byte, 64<<10)
 		for range 64 { // 4 MiB, four times the limit
 			if _, err := fw.Write(chunk); err != nil {
-				pw.CloseWithError(err)
-				return
+				return err
 			}
 		}
-		mw.Close()
-		pw.Close()
-	}()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/verify", pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "larger than 1 MB") {
-		t.Errorf("a chunked 4 MB upload: %d\n%s", resp.StatusCode, page)
+		return nil
+	})
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(page, "larger than 1 MB") {
+		t.Errorf("a chunked 4 MB upload: %d\n%s", status, page)
 	}
 	noUploadsLeft(t, tmp)
 }
@@ -289,27 +310,15 @@ func TestSteadyUploadOutlivesReadTimeout(t *testing.T) {
 	}
 	srv, _ := verifyServer(t, 4<<20, VerifyLimits{MinUploadRate: 64 << 10, UploadGrace: time.Second})
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = time.Second, time.Second
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		fw, _ := mw.CreateFormFile("pdf", "big.pdf")
+	status, page := uploadStream(t, srv, func(fw io.Writer) error {
 		for off := 0; off < len(data); off += 32 << 10 { // 128 KiB/s: twice the minimum, over ~3 s
 			fw.Write(data[off:min(off+32<<10, len(data))])
 			time.Sleep(250 * time.Millisecond)
 		}
-		mw.Close()
-		pw.Close()
-	}()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/verify", pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+		return nil
+	})
 	// The whole file arrived and was read: an unsigned PDF is reported as such.
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "This PDF has no digital signature.") {
-		t.Fatalf("a steady 3 s upload with 1 s server timeouts: %d\n%s", resp.StatusCode, page)
+	if status != http.StatusOK || !strings.Contains(page, "This PDF has no digital signature.") {
+		t.Fatalf("a steady 3 s upload with 1 s server timeouts: %d\n%s", status, page)
 	}
 }

@@ -2,8 +2,6 @@ package web
 
 import (
 	"bytes"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,21 +13,15 @@ import (
 // upload posts file as the verification form does and returns the status and the page.
 func upload(t *testing.T, srv *httptest.Server, name string, data []byte) (int, string) {
 	t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("pdf", name)
-	fw.Write(data)
-	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/verify", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Origin", srv.URL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	page, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(page)
+	return uploadFrom(t, srv, "", name, data)
+}
+
+// uploadIn is upload from a browser that asks for the language lang (Accept-Language).
+func uploadIn(t *testing.T, srv *httptest.Server, lang, name string, data []byte) (int, string) {
+	t.Helper()
+	req := uploadRequest(srv, name, data)
+	req.Header.Set("Accept-Language", lang)
+	return answerPage(t, req)
 }
 
 // The verification page judges signatures made by another tool (poppler's pdfsig corpus file): the

@@ -104,7 +104,7 @@ func (v *verifyLimiter) admit(client string) (done func(), no *refusal) {
 		}
 		if len(v.clients) >= maxClients {
 			v.mu.Unlock()
-			return nil, &refusal{http.StatusServiceUnavailable, "Signet is checking documents for very many people right now; try again in a few minutes."}
+			return nil, &refusal{http.StatusServiceUnavailable, "web.verify.limit.global"}
 		}
 		c = &clientState{limiter: rate.NewLimiter(rate.Limit(v.lim.RatePerMinute/60), v.lim.Burst)}
 		v.clients[client] = c
@@ -112,17 +112,17 @@ func (v *verifyLimiter) admit(client string) (done func(), no *refusal) {
 	c.seen = now
 	if c.active >= v.lim.PerClient {
 		v.mu.Unlock()
-		return nil, &refusal{http.StatusTooManyRequests, "You are already uploading documents to check; wait for them to finish."}
+		return nil, &refusal{http.StatusTooManyRequests, "web.verify.limit.concurrent"}
 	}
 	if !c.limiter.AllowN(now, 1) {
 		v.mu.Unlock()
-		return nil, &refusal{http.StatusTooManyRequests, "You have checked many documents in a short time; wait a minute and try again."}
+		return nil, &refusal{http.StatusTooManyRequests, "web.verify.limit.rate"}
 	}
 	select {
 	case v.uploads <- struct{}{}:
 	default:
 		v.mu.Unlock()
-		return nil, &refusal{http.StatusServiceUnavailable, "Signet is receiving many documents right now; try again in a few seconds."}
+		return nil, &refusal{http.StatusServiceUnavailable, "web.verify.limit.receiving"}
 	}
 	c.active++
 	v.mu.Unlock()

@@ -94,16 +94,8 @@ func TestCallbackMessagesInThePortalsLanguage(t *testing.T) {
 			}
 			client := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
 				OAuthURL: portal.OAuthURL(), AllowPrivate: true, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, reg)
-			results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Options{PruneInterval: -1, PublicURL: "https://signet.example.com",
+			results, store := resultsAndStore(ctx, t, ns.JS, "", storage.Options{PublicURL: "https://signet.example.com",
 				LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { store.Close() })
 			if _, err := store.Put(ctx, "signed/test.pdf", bytes.NewReader([]byte("%PDF-1.7 signed")), 15, "application/pdf", ""); err != nil {
 				t.Fatal(err)
 			}

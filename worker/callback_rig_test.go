@@ -41,15 +41,7 @@ func newCallbackRig(t *testing.T, maxDeliver int) *callbackRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Options{PruneInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	results, store := resultsAndStore(ctx, t, ns.JS, "", storage.Options{})
 	return &callbackRig{queueRig: &queueRig{t: t, ctx: ctx, nc: ns.NC, js: ns.JS}, budget: kv, results: results, store: store}
 }
 
@@ -110,7 +102,7 @@ func (r *callbackRig) failed(portal *emulator.Portal, kind contracts.JobKind, de
 	return token, jobID
 }
 
-func startPortal(t *testing.T, cfg emulator.Config) *emulator.Portal {
+func startPortal(t testing.TB, cfg emulator.Config) *emulator.Portal {
 	t.Helper()
 	p := emulator.New(cfg)
 	if _, err := p.Start(); err != nil {
@@ -118,4 +110,48 @@ func startPortal(t *testing.T, cfg emulator.Config) *emulator.Portal {
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	return p
+}
+
+// resultsAndStore opens the results bucket on js and a local store in dir (a new temporary folder
+// when empty) that never prunes, both closed with the test.
+func resultsAndStore(ctx context.Context, t testing.TB, js jetstream.JetStream, dir string, o storage.Options) (*Results, storage.Store) {
+	t.Helper()
+	results, err := OpenResults(ctx, js, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	o.PruneInterval = -1
+	store, err := storage.Open(ctx, "file://"+dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return results, store
+}
+
+// runPool runs pool.Run until the test ends, then waits for it to return.
+func runPool(ctx context.Context, t testing.TB, pool *Pool) {
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(pctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+}
+
+// adminClient is a REST client of p holding its administrator's tokens, with no shared budget; cfg
+// holds what a test tunes (its rate).
+func adminClient(ctx context.Context, t testing.TB, p *emulator.Portal, cfg bitrix24.ClientConfig) *bitrix24.Client {
+	t.Helper()
+	tokens := bitrix24.NewMemoryTokenStore()
+	if err := tokens.Save(ctx, p.NewAuth(emulator.AdminUserID)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ClientID, cfg.ClientSecret, cfg.OAuthURL = p.ClientID(), p.ClientSecret(), p.OAuthURL()
+	cfg.AllowPrivate, cfg.HTTPClient = true, &http.Client{Timeout: 10 * time.Second}
+	return bitrix24.NewClient(cfg, tokens)
 }

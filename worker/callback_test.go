@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,28 +27,11 @@ import (
 func TestRedeliveredCallbackDoesNotUploadTwice(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	portal := emulator.New(emulator.Config{})
-	if _, err := portal.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = portal.Close() })
-	tokens := bitrix24.NewMemoryTokenStore()
-	if err := tokens.Save(ctx, portal.NewAuth(emulator.AdminUserID)); err != nil {
-		t.Fatal(err)
-	}
-	client := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
-		OAuthURL: portal.OAuthURL(), AllowPrivate: true, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, tokens)
+	portal := startPortal(t, emulator.Config{})
+	client := adminClient(ctx, t, portal, bitrix24.ClientConfig{})
 
 	ns := natstest.Start(t)
-	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Options{PruneInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	results, store := resultsAndStore(ctx, t, ns.JS, "", storage.Options{})
 	original, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "invoice.pdf"))
 	if err != nil {
 		t.Fatal(err)

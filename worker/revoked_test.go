@@ -6,25 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/signet-b24/signet/contracts"
 )
-
-// revokedList stands in for the revocations in NATS KV (identity.CredentialPolicy).
-type revokedList struct {
-	mu   sync.Mutex
-	list []contracts.Revocation
-}
-
-func (l *revokedList) Revocations(context.Context) ([]contracts.Revocation, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]contracts.Revocation(nil), l.list...), nil
-}
 
 // countingSigner counts the signatures a key makes.
 type countingSigner struct {
@@ -48,7 +35,7 @@ func TestRevokedCertificateRefusedBeforeSigning(t *testing.T) {
 		t.Fatal(err)
 	}
 	serial := contracts.NormalSerial(cred.Certificate.SerialNumber.Text(16))
-	r.revoked.list = []contracts.Revocation{{Serial: serial, Reason: 1, RevokedAt: time.Now().UTC()}}
+	r.revoked.Set(contracts.Revocation{Serial: serial, Reason: 1, RevokedAt: time.Now().UTC()})
 	j := r.job("revoked")
 	r.intake.Sign(j, time.Now())
 	r.publish(j)

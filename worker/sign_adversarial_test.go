@@ -24,6 +24,7 @@ import (
 	"github.com/signet-b24/signet/internal/jobkey"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
+	"github.com/signet-b24/signet/internal/testsupport/revlist"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/storage"
 )
@@ -59,7 +60,7 @@ type forgeRig struct {
 	results *Results
 	intake  *contracts.JobSigner // the intake's key, trusted by the workers
 	cred    string
-	revoked *revokedList // what the internal CA revoked (empty until a test revokes)
+	revoked *revlist.List // what the internal CA revoked (empty until a test revokes)
 	// sink stands in for the intake's robot handler: it takes the portal's robot calls, so that each
 	// job carries a real, waiting event_token (a workflow the portal would let Signet complete).
 	sink string
@@ -83,32 +84,15 @@ func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forg
 		t.Fatal(err)
 	}
 
-	portal := emulator.New(emulator.Config{})
-	if _, err := portal.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = portal.Close() })
-	tokens := bitrix24.NewMemoryTokenStore()
-	if err := tokens.Save(ctx, portal.NewAuth(emulator.AdminUserID)); err != nil {
-		t.Fatal(err)
-	}
-	client := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
-		OAuthURL: portal.OAuthURL(), AllowPrivate: true, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, tokens)
+	portal := startPortal(t, emulator.Config{})
+	client := adminClient(ctx, t, portal, bitrix24.ClientConfig{})
 
 	ns := natstest.Start(t)
 	if err := queue.Provision(ctx, ns.JS, queue.Settings{Replicas: 1, AckWait: 5 * time.Second, MaxDeliver: 3, MaxAckPending: 16}); err != nil {
 		t.Fatal(err)
 	}
-	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	storeAt := t.TempDir()
-	store, err := storage.Open(ctx, "file://"+storeAt, storage.Options{PruneInterval: -1, PublicURL: "http://signet.test", LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	results, store := resultsAndStore(ctx, t, ns.JS, storeAt, storage.Options{PublicURL: "http://signet.test", LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
 	intake, err := jobkey.Generate(time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +100,7 @@ func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forg
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	t.Cleanup(sink.Close)
 	r := &forgeRig{sink: sink.URL, t: t, ctx: ctx, js: ns.JS, portal: portal, keys: &countingKeys{k: kr}, store: store, storeAt: storeAt,
-		results: results, intake: intake, cred: cred.URI, revoked: &revokedList{}}
+		results: results, intake: intake, cred: cred.URI, revoked: &revlist.List{}}
 
 	log := zaptest.NewLogger(t)
 	aw := audit.NewWriter(ns.JS, nil, audit.Options{Log: log})
@@ -127,13 +111,7 @@ func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forg
 	for _, o := range opts {
 		o(pool.Signer)
 	}
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- pool.Run(pctx) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	runPool(ctx, t, pool)
 	return r
 }
 

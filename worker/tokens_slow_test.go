@@ -74,33 +74,16 @@ func newSlowRig(t testing.TB, ctx context.Context, perSignature, ackWait time.Du
 	if err != nil {
 		t.Fatal(err)
 	}
-	portal := emulator.New(emulator.Config{})
-	if _, err := portal.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = portal.Close() })
-	auth := bitrix24.NewMemoryTokenStore()
-	if err := auth.Save(ctx, portal.NewAuth(emulator.AdminUserID)); err != nil {
-		t.Fatal(err)
-	}
+	portal := startPortal(t, emulator.Config{})
 	// The portal's budget is another slice's subject (issue 21, must 2): here it is wide, so that
 	// what the figures show is the token.
-	client := bitrix24.NewClient(bitrix24.ClientConfig{ClientID: portal.ClientID(), ClientSecret: portal.ClientSecret(),
-		OAuthURL: portal.OAuthURL(), AllowPrivate: true, RatePerSec: 1000, Burst: 1000, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, auth)
+	client := adminClient(ctx, t, portal, bitrix24.ClientConfig{RatePerSec: 1000, Burst: 1000})
 
 	ns := natstest.Start(t)
 	if err := queue.Provision(ctx, ns.JS, queue.Settings{Replicas: 1, AckWait: ackWait, MaxDeliver: 5, MaxAckPending: 64}); err != nil {
 		t.Fatal(err)
 	}
-	results, err := OpenResults(ctx, ns.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Options{PruneInterval: -1, PublicURL: "http://signet.test", LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	results, store := resultsAndStore(ctx, t, ns.JS, "", storage.Options{PublicURL: "http://signet.test", LinkSecret: []byte("0123456789abcdef0123456789abcdef")})
 	pdf, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "invoice.pdf"))
 	if err != nil {
 		t.Fatal(err)
@@ -129,13 +112,7 @@ func newSlowRig(t testing.TB, ctx context.Context, perSignature, ackWait time.Du
 	old := tokenRatesEvery
 	tokenRatesEvery = time.Second
 	t.Cleanup(func() { tokenRatesEvery = old })
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- pool.Run(pctx) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	runPool(ctx, t, pool)
 	return r
 }
 

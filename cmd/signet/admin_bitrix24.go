@@ -90,11 +90,11 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	// looked up, never created or rescaled (issue 21 must 3).
 	keys, err := loadSealer(cfg.Security.SecretKeysFile)
 	if err != nil {
-		return fmt.Errorf("security.secret_keys_file: %w; point it to the server's file", err)
+		return wrapf(err, "cli.bitrix24.secretKeys", "security.secret_keys_file: %[1]v; point it to the server's file", err)
 	}
 	reg, err := portals.Lookup(ctx, js, keys)
 	if err != nil {
-		return fmt.Errorf("%w; run `signet setup` or start a server", err)
+		return wrapf(err, "cli.bitrix24.noBucket", "%[1]v; run `signet setup` or start a server", err)
 	}
 	list, err := reg.List(ctx)
 	if err != nil {
@@ -111,15 +111,15 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 	switch action {
 	case "resume":
 		if *memberID == "" {
-			return usageError{errors.New("resume needs --member-id")}
+			return usageError{errorf("cli.bitrix24.resumeNeedsID", "resume needs --member-id")}
 		}
 		if shared == nil {
-			return fmt.Errorf("the Bitrix24 budget bucket does not exist yet: run `signet setup`")
+			return errorf("cli.bitrix24.noBudget", "the Bitrix24 budget bucket does not exist yet: run `signet setup`")
 		}
 		if err := shared.Resume(ctx, *memberID); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\tOVERLOAD pause ended; every Signet process calls the portal again\n", *memberID)
+		fmt.Fprintf(stdout, "%s\t%s\n", *memberID, tr("cli.bitrix24.resumed", "OVERLOAD pause ended; every Signet process calls the portal again"))
 		return nil
 	case "add", "remove", "allowed":
 		return adminAllowedPortals(ctx, action, domain, *asJSON, reg, audit.NewWriter(js, nil, audit.Options{}), cfg, stdout)
@@ -138,14 +138,14 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "MEMBER_ID\tDOMAIN\tSCOPE\tINSTALLED")
+		fmt.Fprintln(tw, tr("cli.bitrix24.portalsHeader", "MEMBER_ID\tDOMAIN\tSCOPE\tINSTALLED"))
 		for _, p := range list {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Auth.MemberID, p.Auth.Domain, p.Auth.Scope, p.Installed.Format("2006-01-02 15:04"))
 		}
 		return tw.Flush()
 	case "move":
 		if *memberID == "" || *newDomain == "" {
-			return usageError{errors.New("move needs --member-id and --domain")}
+			return usageError{errorf("cli.bitrix24.moveNeeds", "move needs --member-id and --domain")}
 		}
 		allowed, err := reg.AllowedDomains(ctx)
 		if err != nil {
@@ -153,20 +153,20 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		origin, ok := producer.PortalOrigin(append(allowed, cfg.Bitrix24.Portals...), *newDomain)
 		if !ok {
-			return fmt.Errorf("%s is not an allowed portal; add it first (`signet admin bitrix24 add %s`: this is the only way a portal's address changes)", *newDomain, *newDomain)
+			return errorf("cli.bitrix24.notAllowed", "%[1]s is not an allowed portal; add it first (`signet admin bitrix24 add %[1]s`: this is the only way a portal's address changes)", *newDomain)
 		}
 		if err := reg.Move(ctx, *memberID, origin.Scheme, origin.Host); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\tmoved to %s\n", *memberID, origin.String())
+		fmt.Fprintf(stdout, "%s\t%s\n", *memberID, tr("cli.bitrix24.moved", "moved to %[1]s", origin.String()))
 		client, err := newBitrix24Client(cfg, reg, shared, zap.NewNop())
 		if err != nil {
 			return err
 		}
 		if err := client.Call(ctx, *memberID, "app.info", nil, nil); err != nil {
-			return fmt.Errorf("portal %s moved, but app.info at %s failed: %w; check the domain, or move it back", *memberID, origin.Host, err)
+			return wrapf(err, "cli.bitrix24.moveCheckFailed", "portal %[1]s moved, but app.info at %[2]s failed: %[3]v; check the domain, or move it back", *memberID, origin.Host, err)
 		}
-		fmt.Fprintf(stdout, "%s\tapp.info answered at %s\n", *memberID, origin.Host)
+		fmt.Fprintf(stdout, "%s\t%s\n", *memberID, tr("cli.bitrix24.appInfo", "app.info answered at %[1]s", origin.Host))
 		return nil
 	case "register":
 		client, err := newBitrix24Client(cfg, reg, shared, zap.NewNop())
@@ -188,23 +188,23 @@ func runAdminBitrix24(ctx context.Context, args []string, stdout, stderr io.Writ
 			r, err := in.Register(ctx, p.Auth.MemberID, uid)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("portal %s (%s): %w", p.Auth.MemberID, p.Auth.Domain, err))
-				fmt.Fprintf(stdout, "%s\t%s\tFAILED\n", p.Auth.MemberID, p.Auth.Domain)
+				fmt.Fprintf(stdout, "%s\t%s\t%s\n", p.Auth.MemberID, p.Auth.Domain, tr("cli.bitrix24.failed", "FAILED"))
 				continue
 			}
-			robot, button := "robot updated", "Sign button already bound"
+			robot, button := tr("cli.bitrix24.robotUpdated", "robot updated"), tr("cli.bitrix24.buttonAlready", "Sign button already bound")
 			if r.RobotAdded {
-				robot = "robot added"
+				robot = tr("cli.bitrix24.robotAdded", "robot added")
 			}
 			if r.PlacementBound {
-				button = "Sign button bound"
+				button = tr("cli.bitrix24.buttonBound", "Sign button bound")
 			}
 			fmt.Fprintf(stdout, "%s\t%s\t%s %s, %s\n", p.Auth.MemberID, p.Auth.Domain, robot, cfg.Bitrix24.RobotCode, button)
 		}
 		if done == 0 {
 			if *memberID != "" {
-				return fmt.Errorf("portal %s has not installed Signet", *memberID)
+				return errorf("cli.bitrix24.notInstalled", "portal %[1]s has not installed Signet", *memberID)
 			}
-			return errors.New("no portal has installed Signet yet: install the application on the portal first")
+			return errorf("cli.bitrix24.noneInstalled", "no portal has installed Signet yet: install the application on the portal first")
 		}
 		return errors.Join(errs...)
 	default:
@@ -251,7 +251,7 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 	record := func(detail, member string) {
 		if err := w.Record(ctx, contracts.AuditEvent{Action: contracts.AuditAdminChange, Portal: member,
 			Outcome: contracts.AuditOK, Detail: "by the command line (signet admin bitrix24): " + detail}); err != nil {
-			fmt.Fprintf(stdout, "warning: the audit trail did not record this change: %v\n", err)
+			fmt.Fprintln(stdout, tr("cli.bitrix24.auditWarning", "warning: the audit trail did not record this change: %[1]v", err))
 		}
 	}
 	switch action {
@@ -261,7 +261,7 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 		}
 		n, _ := portals.NormalizeDomain(domain)
 		record("portal allowed: "+n, "")
-		fmt.Fprintf(stdout, "%s allowed on every intake; install the application on the portal now (handler %s/bitrix24/install)\n", n, cfg.PublicURL)
+		fmt.Fprintln(stdout, tr("cli.bitrix24.allowedNow", "%[1]s allowed on every intake; install the application on the portal now (handler %[2]s/bitrix24/install)", n, cfg.PublicURL))
 	case "remove":
 		member, err := reg.RemoveDomain(ctx, domain)
 		if err != nil {
@@ -270,12 +270,12 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 		n, _ := portals.NormalizeDomain(domain)
 		record("portal removed: "+n, member)
 		if member != "" {
-			fmt.Fprintf(stdout, "%s removed; portal %s and its tokens deleted\n", n, member)
+			fmt.Fprintln(stdout, tr("cli.bitrix24.removedPortal", "%[1]s removed; portal %[2]s and its tokens deleted", n, member))
 		} else {
-			fmt.Fprintf(stdout, "%s removed (it had not installed Signet)\n", n)
+			fmt.Fprintln(stdout, tr("cli.bitrix24.removed", "%[1]s removed (it had not installed Signet)", n))
 		}
 		if _, static := producer.PortalOrigin(cfg.Bitrix24.Portals, portals.DomainHost(n)); static {
-			fmt.Fprintf(stdout, "%s is also in bitrix24.portals: remove it there, or the next intake start allows it again\n", n)
+			fmt.Fprintln(stdout, tr("cli.bitrix24.stillConfigured", "%[1]s is also in bitrix24.portals: remove it there, or the next intake start allows it again", n))
 		}
 	case "allowed":
 		out, err := reg.AllowedPortals(ctx)
@@ -286,7 +286,7 @@ func adminAllowedPortals(ctx context.Context, action, domain string, asJSON bool
 			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DOMAIN\tINSTALLED AS")
+		fmt.Fprintln(tw, tr("cli.bitrix24.allowedHeader", "DOMAIN\tINSTALLED AS"))
 		for _, e := range out {
 			fmt.Fprintf(tw, "%s\t%s\n", e.Domain, cmp.Or(e.MemberID, "-"))
 		}

@@ -69,6 +69,6 @@ func runAdminCARevoke(ctx context.Context, fs *flag.FlagSet, args []string, stdo
 	if err := svc.RevokeCertificate(ctx, rev, "signet admin ca revoke (command line)"); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked serial %s (reason %s); Signet's CRL and OCSP responder report it from now on, and no job signs with it\n", rev.Serial, *reasonName)
+	fmt.Fprintln(stdout, tr("cli.ca.revoked", "revoked serial %[1]s (reason %[2]s); Signet's CRL and OCSP responder report it from now on, and no job signs with it", rev.Serial, *reasonName))
 	return nil
 }

@@ -45,13 +45,23 @@ func caRig(t *testing.T) (srv *server.Server, module, pinFile, q string) {
 	if out, code := runCLI(t, "setup"); code != 0 {
 		t.Fatalf("signet setup: exit %d\n%s", code, out)
 	}
+	module, pinFile, q = acmeToken(t, dir)
+	return srv, module, pinFile, q
+}
+
+// acmeToken is a SoftHSM token "acme" in dir with its PIN in a file, and the query that names both
+// in a key URI (RFC 7512 module-path and pin-source).
+func acmeToken(t *testing.T, dir string) (module, pinFile, q string) {
+	t.Helper()
 	module, err := softhsm.Init(filepath.Join(dir, "hsm"), "acme", "so-4711", "user-4711")
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	pinFile = filepath.Join(dir, "acme.pin")
-	os.WriteFile(pinFile, []byte("user-4711\n"), 0o600)
-	return srv, module, pinFile, "?module-path=" + module + "&pin-source=file:" + pinFile
+	if err := os.WriteFile(pinFile, []byte("user-4711\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return module, pinFile, "?module-path=" + module + "&pin-source=file:" + pinFile
 }
 
 // `signet admin ca revoke` records a revocation, by key URI (read from the token) or by serial, in

@@ -70,7 +70,7 @@ func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	action := map[string]string{"init": "init-ca", "issue": "issue", "export": "export-root"}[name]
 	if action == "" {
-		return usageError{fmt.Errorf("unknown CA action %q; use init, issue, export or revoke", name)}
+		return usageError{errorf("cli.cert.unknownCAAction", "unknown CA action %[1]q; use init, issue, export or revoke", name)}
 	}
 	return runAdminCert(ctx, append([]string{action}, args[1:]...), stdout, stderr)
 }
@@ -133,7 +133,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	need := func(name, v string) error {
 		if v == "" {
-			return usageError{fmt.Errorf("--%s is required for %s", name, action)}
+			return usageError{errorf("cli.cert.flagRequired", "--%[1]s is required for %[2]s", name, action)}
 		}
 		return nil
 	}
@@ -159,11 +159,11 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	case "disable", "enable", "assign":
 		if !strings.HasPrefix(positional, "pkcs11:") {
-			return usageError{fmt.Errorf("%s needs the credential's URI, e.g. signet admin cert %s 'pkcs11:token=acme;object=mary-2026'", action, action)}
+			return usageError{errorf("cli.cert.needsURI", "%[1]s needs the credential's URI, e.g. signet admin cert %[1]s 'pkcs11:token=acme;object=mary-2026'", action)}
 		}
 	default:
-		fmt.Fprint(stderr, adminCertUsage)
-		return usageError{fmt.Errorf("unknown action %q", action)}
+		fmt.Fprint(stderr, localUsage("admin cert", adminCertUsage))
+		return usageError{errorf("cli.unknownAction", "unknown action %[1]q", action)}
 	}
 	if action == "self-signed" || action == "init-ca" || action == "issue" {
 		if _, err := keyring.ParseSubject(*subject); err != nil {
@@ -196,19 +196,19 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if err := svc.AssignCredential(ctx, positional, *portal); err != nil {
 				return err
 			}
-			to := "Signet-wide"
+			to, shown := "Signet-wide", tr("cli.cert.signetWide", "Signet-wide")
 			if *portal != "" {
-				to = "portal " + *portal
+				to, shown = "portal "+*portal, tr("cli.cert.portal", "portal %[1]s", *portal)
 			}
 			svc.RecordAdminChange(ctx, "", positional, "signet admin cert assign: "+to+" (command line)")
-			fmt.Fprintf(stdout, "assigned %s to %s\n", positional, to)
+			fmt.Fprintln(stdout, tr("cli.cert.assigned", "assigned %[1]s to %[2]s", positional, shown))
 			return nil
 		}
 		if err := svc.SetCredentialDisabled(ctx, positional, action == "disable"); err != nil {
 			return err
 		}
 		svc.RecordAdminChange(ctx, "", positional, "signet admin cert "+action+" (command line)")
-		fmt.Fprintf(stdout, "%sd %s\n", action, positional)
+		fmt.Fprintln(stdout, tr("cli.cert."+action+"d", action+"d %[1]s", positional))
 		return nil
 	}
 	if err := commandLineTokens(cfg, *pinFile, *token, *keyURI, *caURI); err != nil {
@@ -242,25 +242,25 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		certPrint(stdout, "created", c)
+		certPrint(stdout, tr("cli.cert.created", "created"), c)
 	case "init-ca":
 		c, err := k.InitCA(ctx, *token, *label, *subject, kt, *days)
 		if err != nil {
 			return err
 		}
-		certPrint(stdout, "created CA", c)
+		certPrint(stdout, tr("cli.cert.createdCA", "created CA"), c)
 		if *export != "" {
 			if err := keyring.ExportRoot(c, *export); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "root certificate written to %s/root.pem and %s/root.der\n", *export, *export)
+			fmt.Fprintln(stdout, tr("cli.cert.rootWritten", "root certificate written to %[1]s/root.pem and %[1]s/root.der", *export))
 		}
 	case "issue":
 		c, err := k.Issue(ctx, *caURI, *token, *label, *subject, kt, *days)
 		if err != nil {
 			return err
 		}
-		certPrint(stdout, "issued", c)
+		certPrint(stdout, tr("cli.cert.issued", "issued"), c)
 		registerIssued(ctx, cfg, c, stderr)
 		warnLoopbackRevocation(stderr, cfg)
 	case "import":
@@ -283,7 +283,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		certPrint(stdout, "imported", c)
+		certPrint(stdout, tr("cli.cert.imported", "imported"), c)
 	case "export-root":
 		c, err := k.Credential(ctx, *keyURI)
 		if err != nil {
@@ -292,7 +292,7 @@ func runAdminCert(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err := keyring.ExportRoot(c, *dir); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "root certificate of %s written to %s/root.pem and %s/root.der\n", c.URI, *dir, *dir)
+		fmt.Fprintln(stdout, tr("cli.cert.rootOfWritten", "root certificate of %[1]s written to %[2]s/root.pem and %[2]s/root.der", c.URI, *dir))
 	}
 	return nil
 }
@@ -307,7 +307,7 @@ func certReadPEM(path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM CERTIFICATE block", path)
+		return nil, errorf("cli.cert.noPEM", "%[1]s holds no PEM CERTIFICATE block", path)
 	}
 	return certs, nil
 }
@@ -316,34 +316,34 @@ func certStatus(c *keyring.Credential) string {
 	if err := c.CheckValid(time.Now()); err != nil {
 		switch {
 		case errors.Is(err, keyring.ErrExpired):
-			return "EXPIRED"
+			return tr("cli.cert.expired", "EXPIRED")
 		case errors.Is(err, keyring.ErrNotYetValid):
-			return "NOT YET VALID"
+			return tr("cli.cert.notYetValid", "NOT YET VALID")
 		}
-		return "INVALID"
+		return tr("cli.cert.invalid", "INVALID")
 	}
 	if left := time.Until(c.Certificate.NotAfter); left < worker.ExpiryWarning {
-		return fmt.Sprintf("EXPIRES IN %d DAYS", int(left.Hours()/24))
+		return tr("cli.cert.expiresIn", "EXPIRES IN %[1]v DAYS", int(left.Hours()/24))
 	}
-	return "valid"
+	return tr("cli.cert.valid", "valid")
 }
 
 func certPrint(w io.Writer, what string, c *keyring.Credential) {
-	fmt.Fprintf(w, "%s %s\n  subject:   %s\n  issuer:    %s\n  key:       %s (on token %s, not extractable)\n  valid:     %s … %s\n",
-		what, c.URI, c.Certificate.Subject, c.Certificate.Issuer, keyring.KeyDescription(c), c.Token,
-		c.Certificate.NotBefore.UTC().Format(time.DateOnly), c.Certificate.NotAfter.UTC().Format(time.DateOnly))
+	fmt.Fprint(w, tr("cli.cert.print", "%[1]s %[2]s\n  subject:   %[3]s\n  issuer:    %[4]s\n  key:       %[5]s (on token %[6]s, not extractable)\n  valid:     %[7]s … %[8]s\n",
+		what, c.URI, c.Certificate.Subject.String(), c.Certificate.Issuer.String(), keyring.KeyDescription(c), c.Token,
+		c.Certificate.NotBefore.UTC().Format(time.DateOnly), c.Certificate.NotAfter.UTC().Format(time.DateOnly)))
 	if len(c.Chain) > 0 {
 		names := make([]string, len(c.Chain))
 		for i, cc := range c.Chain {
 			names[i] = cc.Subject.String()
 		}
-		fmt.Fprintf(w, "  chain:     %s\n", strings.Join(names, " → "))
+		fmt.Fprintln(w, tr("cli.cert.chain", "  chain:     %[1]s", strings.Join(names, " → ")))
 	}
 }
 
 func certPrintList(w io.Writer, creds []*keyring.Credential, status []keyring.TokenStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOKEN\tLABEL\tID\tKEY\tSUBJECT\tISSUER\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS\tURI")
+	fmt.Fprintln(tw, tr("cli.cert.listHeader", "TOKEN\tLABEL\tID\tKEY\tSUBJECT\tISSUER\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS\tURI"))
 	for _, c := range creds {
 		fmt.Fprintf(tw, "%s\t%s\t%x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Token, c.Label, c.ID, keyring.KeyDescription(c),
 			c.Certificate.Subject, c.Certificate.Issuer, c.Certificate.SerialNumber.Text(16),
@@ -352,7 +352,7 @@ func certPrintList(w io.Writer, creds []*keyring.Credential, status []keyring.To
 	_ = tw.Flush()
 	for _, s := range status {
 		if !s.Online {
-			fmt.Fprintf(w, "token %s is OFFLINE: %s\n", s.Name, s.Err)
+			fmt.Fprintln(w, tr("cli.cert.tokenOffline", "token %[1]s is OFFLINE: %[2]s", s.Name, s.Err))
 		}
 	}
 }
@@ -367,7 +367,7 @@ func warnLoopbackRevocation(w io.Writer, cfg *config.Config) {
 	}
 	host := u.Hostname()
 	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-		fmt.Fprintf(w, "warning: the certificate names %s for its CRL and OCSP, which only this machine reaches; "+
-			"run with the server's configuration (public_url or ca.revocation_url), or set ca.revocation_url: off\n", cfg.CA.RevocationURL)
+		fmt.Fprintln(w, tr("cli.cert.loopbackRevocation", "warning: the certificate names %[1]s for its CRL and OCSP, which only this machine reaches; "+
+			"run with the server's configuration (public_url or ca.revocation_url), or set ca.revocation_url: off", cfg.CA.RevocationURL))
 	}
 }

@@ -34,16 +34,10 @@ func TestAdminCertAndInternalCAOnAToken(t *testing.T) {
 	pdfsig := testenv.RequireTool(t, "pdfsig")
 	certutil := testenv.RequireTool(t, "certutil")
 	// No Signet serves the CA's OCSP here, and pdfsig refuses a certificate whose responder does not
-	// answer: the certificates name none (revocation: worker/keyring/revocation_pdfsig_test.go).
+	// answer: the certificates name none (revocation: web/revocation_pdfsig_test.go).
 	t.Setenv("SIGNET_CA_REVOCATION_URL", "off")
 	dir := t.TempDir()
-	module, err := softhsm.Init(filepath.Join(dir, "hsm"), "acme", "so-4711", "user-4711")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinFile := filepath.Join(dir, "acme.pin")
-	os.WriteFile(pinFile, []byte("user-4711\n"), 0o600)
-	q := "?module-path=" + module + "&pin-source=file:" + pinFile
+	module, pinFile, q := acmeToken(t, dir)
 	tokenURI := "pkcs11:token=acme" + q
 
 	for i := 1; i <= 12; i++ {

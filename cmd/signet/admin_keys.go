@@ -42,7 +42,7 @@ func runAdminKeys(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if action != "rotate" {
-		return usageError{fmt.Errorf("unknown action %q; run `signet admin keys help`", action)}
+		return usageError{errorf("cli.keys.unknownAction", "unknown action %[1]q; run `signet admin keys help`", action)}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
@@ -54,11 +54,11 @@ func runAdminKeys(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer nc.Close()
 	sealer, err := identity.LoadKeys(cfg.Security.SecretKeysFile)
 	if err != nil {
-		return fmt.Errorf("%w; the rotated key is sealed under the servers' security.secret_keys_file: point to it", err)
+		return wrapf(err, "cli.keys.secretKeys", "%[1]v; the rotated key is sealed under the servers' security.secret_keys_file: point to it", err)
 	}
 	kv, err := js.KeyValue(ctx, contracts.BucketSecrets)
 	if err != nil {
-		return fmt.Errorf("bucket %s: %w; run `signet setup` or start a server first", contracts.BucketSecrets, err)
+		return wrapf(err, "cli.keys.noBucket", "bucket %[1]s: %[2]v; run `signet setup` or start a server first", contracts.BucketSecrets, err)
 	}
 	sec := cfg.Security
 	current, err := jobkey.LoadSigner(sec.JobSigningKeyFile, sec.JobTTL)
@@ -68,7 +68,7 @@ func runAdminKeys(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		current, err = contracts.NewJobSigner(shared, sec.JobTTL), nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w; run this on an intake host (it needs the current signing key to endorse the new one)", err)
+		return wrapf(err, "cli.keys.notIntake", "%[1]v; run this on an intake host (it needs the current signing key to endorse the new one)", err)
 	}
 	priv, err := rotateJobKey(ctx, kv, sealer, current)
 	if err != nil {
@@ -77,16 +77,16 @@ func runAdminKeys(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pub := priv.Public().(ed25519.PublicKey)
 	var local error
 	if err := jobkey.Replace(sec.JobSigningKeyFile, priv); err != nil {
-		local = fmt.Errorf("the key is rotated in NATS, but %s was not replaced: %w", sec.JobSigningKeyFile, err)
+		local = wrapf(err, "cli.keys.notReplaced", "the key is rotated in NATS, but %[1]s was not replaced: %[2]v", sec.JobSigningKeyFile, err)
 	} else if err := jobkey.Trust(sec.JobVerifyKeysFile, pub); err != nil {
-		local = fmt.Errorf("the key is rotated in NATS, but %s was not updated: %w", sec.JobVerifyKeysFile, err)
+		local = wrapf(err, "cli.keys.notUpdated", "the key is rotated in NATS, but %[1]s was not updated: %[2]v", sec.JobVerifyKeysFile, err)
 	}
 	w := audit.NewWriter(js, nil, audit.Options{})
 	if err := w.Record(ctx, contracts.AuditEvent{Action: contracts.AuditAdminChange, Outcome: contracts.AuditOK,
 		Detail: "by the command line (signet admin keys rotate): job signing key " + current.KeyID() + " replaced by " + contracts.JobKeyID(pub)}); err != nil {
-		fmt.Fprintf(stderr, "warning: the audit trail did not record the rotation: %v\n", err)
+		fmt.Fprintln(stderr, tr("cli.keys.auditWarning", "warning: the audit trail did not record the rotation: %[1]v", err))
 	}
-	fmt.Fprintf(stdout, "job signing key rotated: %s → %s; every running intake signs with it now, workers trust it through the endorsement\n",
-		current.KeyID(), contracts.JobKeyID(pub))
+	fmt.Fprintln(stdout, tr("cli.keys.rotated", "job signing key rotated: %[1]s → %[2]s; every running intake signs with it now, workers trust it through the endorsement",
+		current.KeyID(), contracts.JobKeyID(pub)))
 	return errors.Join(local)
 }

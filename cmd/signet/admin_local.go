@@ -64,7 +64,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 	switch action {
 	case "set":
 		if login == "" {
-			return usageError{errors.New("set needs a LOGIN: signet admin local-admin set LOGIN")}
+			return usageError{errorf("cli.localAdmin.setNeedsLogin", "set needs a LOGIN: signet admin local-admin set LOGIN")}
 		}
 		pw, err := readAdminPassword(*passwordFile, stderr, login)
 		if err != nil {
@@ -73,15 +73,15 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err := web.SetLocalAdminIn(ctx, store, login, pw); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "local administrator %s set in %s; sign in at %s/admin\n", login, store, cfg.PublicURL)
+		fmt.Fprintln(stdout, tr("cli.localAdmin.set", "local administrator %[1]s set in %[2]v; sign in at %[3]s/admin", login, store, cfg.PublicURL))
 	case "remove":
 		if login == "" {
-			return usageError{errors.New("remove needs a LOGIN")}
+			return usageError{errorf("cli.localAdmin.removeNeedsLogin", "remove needs a LOGIN")}
 		}
 		if err := web.RemoveLocalAdminIn(ctx, store, login); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "local administrator %s removed from %s\n", login, store)
+		fmt.Fprintln(stdout, tr("cli.localAdmin.removed", "local administrator %[1]s removed from %[2]v", login, store))
 	case "list":
 		logins, err := web.LocalAdminsIn(ctx, store)
 		if err != nil {
@@ -101,7 +101,7 @@ func runAdminLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 			fmt.Fprintln(stdout, l)
 		}
 	default:
-		return usageError{fmt.Errorf("unknown action %q; run `signet admin local-admin help`", action)}
+		return usageError{errorf("cli.localAdmin.unknownAction", "unknown action %[1]q; run `signet admin local-admin help`", action)}
 	}
 	return nil
 }
@@ -116,7 +116,7 @@ func readAdminPassword(file string, stderr io.Writer, login string) ([]byte, err
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
-			return nil, fmt.Errorf("no password in %s", from)
+			return nil, errorf("cli.localAdmin.noPassword", "no password in %[1]s", from)
 		}
 		return []byte(line), nil
 	}
@@ -129,20 +129,20 @@ func readAdminPassword(file string, stderr io.Writer, login string) ([]byte, err
 		return firstLine(f, file)
 	}
 	if f, ok := localAdminStdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(stderr, "New password for %s: ", login)
+		fmt.Fprint(stderr, tr("cli.localAdmin.newPassword", "New password for %[1]s: ", login))
 		a, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return nil, fmt.Errorf("reading the password: %w", err)
 		}
-		fmt.Fprintf(stderr, "Again: ")
+		fmt.Fprint(stderr, tr("cli.localAdmin.again", "Again: "))
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return nil, fmt.Errorf("reading the password: %w", err)
 		}
 		if string(a) != string(b) {
-			return nil, errors.New("the two passwords differ; nothing was changed")
+			return nil, errorf("cli.localAdmin.differ", "the two passwords differ; nothing was changed")
 		}
 		return a, nil
 	}

@@ -45,7 +45,7 @@ func (b bitrixFlag) Set(v string) error {
 	member, id, ok := strings.Cut(v, ":")
 	n, err := strconv.Atoi(id)
 	if !ok || member == "" || err != nil || n <= 0 {
-		return fmt.Errorf("%q: want MEMBER_ID:USER_ID, e.g. 3d906b2a32030386ccc7274d2313a01b:7", v)
+		return errorf("cli.user.bitrixID", "%[1]q: want MEMBER_ID:USER_ID, e.g. 3d906b2a32030386ccc7274d2313a01b:7", v)
 	}
 	b[member] = n
 	return nil
@@ -74,7 +74,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usageError{err}
 	}
 	if action != "list" && login == "" {
-		return usageError{fmt.Errorf("%s needs a LOGIN", action)}
+		return usageError{errorf("cli.user.needsLogin", "%[1]s needs a LOGIN", action)}
 	}
 	svc, closeFn, err := openIdentity(ctx, cfg)
 	if err != nil {
@@ -118,7 +118,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "LOGIN\tOTP\tSTATE\tBITRIX24\tDESCRIPTION")
+		fmt.Fprintln(tw, tr("cli.user.listHeader", "LOGIN\tOTP\tSTATE\tBITRIX24\tDESCRIPTION"))
 		for i := range users {
 			u := &users[i]
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Login, otpState(u), userState(u), bitrixIDs(u), u.Description)
@@ -146,16 +146,17 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err := svc.DeleteUser(ctx, login); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "deleted %s\n", login)
+		fmt.Fprintln(stdout, tr("cli.user.deleted", "deleted %[1]s", login))
 	case "enrol":
 		link, expires, err := svc.StartEnrolment(ctx, login)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\nvalid until %s (one hour), usable once; give it to %s only\n", link, expires.UTC().Format(time.RFC3339), login)
+		fmt.Fprintln(stdout, link)
+		fmt.Fprintln(stdout, tr("cli.user.enrolLink", "valid until %[1]s (one hour), usable once; give it to %[2]s only", expires.UTC().Format(time.RFC3339), login))
 	case "map", "unmap":
 		if *credential == "" {
-			return usageError{fmt.Errorf("%s needs --credential URI", action)}
+			return usageError{errorf("cli.user.needsCredential", "%[1]s needs --credential URI", action)}
 		}
 		var u *identity.User
 		if action == "map" {
@@ -168,7 +169,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		printUser(stdout, u, *asJSON)
 	default:
-		return usageError{fmt.Errorf("unknown action %q; run `signet admin user help`", action)}
+		return usageError{errorf("cli.user.unknownAction", "unknown action %[1]q; run `signet admin user help`", action)}
 	}
 	return nil
 }
@@ -177,7 +178,7 @@ func runAdminUser(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // new keys would not decrypt what the server stored.
 func openIdentity(ctx context.Context, cfg *config.Config) (*identity.Service, func(), error) {
 	if _, err := os.Stat(cfg.Security.SecretKeysFile); err != nil {
-		return nil, nil, fmt.Errorf("security.secret_keys_file %s: %w; start `signet serve` once (it creates it) or point to the server's file", cfg.Security.SecretKeysFile, err)
+		return nil, nil, wrapf(err, "cli.user.secretKeys", "security.secret_keys_file %[1]s: %[2]v; start `signet serve` once (it creates it) or point to the server's file", cfg.Security.SecretKeysFile, err)
 	}
 	keys, err := identity.LoadKeys(cfg.Security.SecretKeysFile)
 	if err != nil {
@@ -193,7 +194,7 @@ func openIdentity(ctx context.Context, cfg *config.Config) (*identity.Service, f
 	svc, err := identity.New(ctx, js, identity.Config{PublicURL: cfg.PublicURL, Keys: keys, Audit: w, Lookup: true})
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("%w; run `signet setup` or start a server", err)
+		return nil, nil, wrapf(err, "cli.bitrix24.noBucket", "%[1]v; run `signet setup` or start a server", err)
 	}
 	return svc, nc.Close, nil
 }
@@ -243,14 +244,14 @@ func printUser(w io.Writer, u *identity.User, asJSON bool) {
 		writeJSON(w, newUserJSON(u))
 		return
 	}
-	fmt.Fprintf(w, "login:       %s\ndescription: %s\notp:         %s\nstate:       %s\nbitrix24:    %s\n",
-		u.Login, u.Description, otpState(u), userState(u), bitrixIDs(u))
+	fmt.Fprint(w, tr("cli.user.show", "login:       %[1]s\ndescription: %[2]s\notp:         %[3]s\nstate:       %[4]s\nbitrix24:    %[5]s\n",
+		u.Login, u.Description, otpState(u), userState(u), bitrixIDs(u)))
 	for _, c := range u.Credentials {
 		mark := ""
 		if c == u.DefaultCredential {
-			mark = " (default)"
+			mark = tr("cli.user.default", " (default)")
 		}
-		fmt.Fprintf(w, "credential:  %s%s\n", c, mark)
+		fmt.Fprint(w, tr("cli.user.credential", "credential:  %[1]s%[2]s\n", c, mark))
 	}
-	fmt.Fprintf(w, "created:     %s\nupdated:     %s\n", u.Created.UTC().Format(time.RFC3339), u.Updated.UTC().Format(time.RFC3339))
+	fmt.Fprint(w, tr("cli.user.times", "created:     %[1]s\nupdated:     %[2]s\n", u.Created.UTC().Format(time.RFC3339), u.Updated.UTC().Format(time.RFC3339)))
 }

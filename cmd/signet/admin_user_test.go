@@ -105,6 +105,10 @@ func TestAdminUserCommands(t *testing.T) {
 		[]string{"admin", "user", "list"}, []string{"admin", "user", "list", "--json"},
 		[]string{"admin", "user", "show", "mary@acme.example", "--json"},
 		[]string{"dlq", "list"}, []string{"dlq", "list", "--json"}))
+	golden(t, "admin_user.ru", inRussian(func() string {
+		return transcript([]string{dir}, d, []string{"admin", "user", "list"}, []string{"admin", "user", "show", "mary@acme.example"},
+			[]string{"dlq", "list"})
+	}))
 	if out := cli("delete", "ivan"); !strings.Contains(out, "deleted ivan") {
 		t.Errorf("delete: %s", out)
 	}

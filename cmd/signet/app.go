@@ -93,7 +93,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	}
 	if f := cfg.Verify.TrustAnchors; f != "" && r.intake {
 		if a.trust, err = certReadPEM(f); err != nil {
-			return nil, fmt.Errorf("verify.trust_anchors: %w; give a PEM file of root certificates", err)
+			return nil, wrapf(err, "cli.serve.trustAnchors", "verify.trust_anchors: %[1]v; give a PEM file of root certificates", err)
 		}
 	}
 	natsURL := cfg.NATS.URL
@@ -165,7 +165,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 		a.trustEndorsedJobKeys()
 	}
 	if a.portals, err = portals.Lookup(ctx, a.js, secretKeys); err != nil {
-		return nil, fmt.Errorf("%w; run `signet setup` or start a server with nats.provision true", err)
+		return nil, wrapf(err, "cli.serve.notProvisioned", "%[1]v; run `signet setup` or start a server with nats.provision true", err)
 	}
 	if a.store, err = a.openStorage(ctx); err != nil {
 		return nil, err
@@ -335,7 +335,7 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		s, err := hex.DecodeString(strings.TrimSpace(string(b)))
 		if err != nil || len(s) < 16 {
-			return nil, fmt.Errorf("%s does not hold a hex secret; delete it to make a new one", path)
+			return nil, errorf("cli.serve.notHex", "%[1]s does not hold a hex secret; delete it to make a new one", path)
 		}
 		return s, nil
 	} else if !errors.Is(err, os.ErrNotExist) {

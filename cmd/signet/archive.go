@@ -37,7 +37,7 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError{err}
 	}
 	if action != "status" {
-		return usageError{fmt.Errorf("unknown action %q; use status", action)}
+		return usageError{errorf("cli.archive.unknownAction", "unknown action %[1]q; use status", action)}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %v", fs.Args())}
@@ -69,31 +69,30 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // archivePrint is the text form of `signet archive status`.
 func archivePrint(w io.Writer, entries []archive.Entry, cfg *config.Config, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DOCUMENT\tREV\tEXPIRES\tLEFT\tPROTECTED BY\tRENEWAL")
+	fmt.Fprintln(tw, tr("cli.archive.header", "DOCUMENT\tREV\tEXPIRES\tLEFT\tPROTECTED BY\tRENEWAL"))
 	due, broken := 0, 0
 	for _, e := range entries {
 		if e.Error != "" {
 			broken++
-			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\tunreadable: %s\n", e.Document, e.Revision, oneLine(e.Error))
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t%s\n", e.Document, e.Revision, tr("cli.archive.unreadable", "unreadable: %[1]s", oneLine(e.Error)))
 			continue
 		}
-		state := "not yet"
+		state := tr("cli.archive.notYet", "not yet")
 		if e.Due {
 			due++
-			state = "due: " + e.Reason
+			state = tr("cli.archive.due", "due: %[1]s", e.Reason)
 		}
 		if e.Unrecorded {
-			state += " (last renewal not yet recorded)"
+			state += tr("cli.archive.unrecorded", " (last renewal not yet recorded)")
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", e.Document, e.Revision, e.Expires.Format("2006-01-02"), left(e.Expires.Sub(now)), e.What, state)
 	}
 	tw.Flush()
-	schedule := "off"
+	schedule := tr("cli.archive.off", "off")
 	if cfg.Archive.Schedule > 0 {
-		schedule = "every " + cfg.Archive.Schedule.String()
+		schedule = tr("cli.archive.every", "every %[1]s", cfg.Archive.Schedule.String())
 	}
-	fmt.Fprintf(w, "%d documents, %d due for renewal, %d unreadable (archive.renew_before %s, archive.schedule %s)\n",
-		len(entries), due, broken, cfg.Archive.RenewBefore, schedule)
+	fmt.Fprintln(w, plural("cli.archive.summary", len(entries), due, broken, cfg.Archive.RenewBefore.String(), schedule))
 }
 
 // left says how long is left, in whole days.
@@ -101,9 +100,9 @@ func left(d time.Duration) string {
 	days := int(d.Hours() / 24)
 	switch {
 	case d < 0:
-		return fmt.Sprintf("expired %dd ago", -days)
+		return tr("cli.archive.expiredAgo", "expired %[1]vd ago", -days)
 	case days >= 365:
-		return fmt.Sprintf("%dy %dd", days/365, days%365)
+		return tr("cli.archive.yearsDays", "%[1]vy %[2]vd", days/365, days%365)
 	}
-	return fmt.Sprintf("%dd", days)
+	return tr("cli.archive.days", "%[1]vd", days)
 }

@@ -36,9 +36,13 @@ func TestArchiveStatusGolden(t *testing.T) {
 			What: "TSA certificate CN=Renewal TSA", Unrecorded: true},
 		{Document: "signed/acme/2026/03/g/broken", Key: "signed/acme/2026/03/g/broken.pdf", Revision: 1, Error: "no signature found"},
 	}
-	var b bytes.Buffer
-	archivePrint(&b, entries, cfg, now)
-	golden(t, "archive_status", b.String())
+	print := func() string {
+		var b bytes.Buffer
+		archivePrint(&b, entries, cfg, now)
+		return b.String()
+	}
+	golden(t, "archive_status", print())
+	golden(t, "archive_status.ru", inRussian(print))
 }
 
 // `signet archive status` on a real store: a B-T document whose TSA certificate expires in a month

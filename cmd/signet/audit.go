@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,8 +61,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "show":
 		showJSON = fs.Bool("json", false, "print the events as a JSON array (the stored fields)")
 	default:
-		fmt.Fprint(stderr, auditUsage)
-		return usageError{fmt.Errorf("unknown action %q", action)}
+		fmt.Fprint(stderr, localUsage("audit", auditUsage))
+		return usageError{errorf("cli.unknownAction", "unknown action %[1]q", action)}
 	}
 	// Flags may come before or after the job id.
 	pos, err := parseArgs(fs, args[1:], -1)
@@ -71,7 +70,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if action == "show" && len(pos) != 1 {
-		return usageError{errors.New("show takes one job id: signet audit show JOB")}
+		return usageError{errorf("cli.audit.showNeedsJob", "show takes one job id: signet audit show JOB")}
 	}
 	if action != "show" && len(pos) > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %v", pos)}
@@ -202,23 +201,23 @@ func verifyOptions(ctx context.Context, configFile, keyFile, keyURI string, stde
 // printReport writes what verify found; a broken chain is an error (exit status 1).
 func printReport(w io.Writer, what string, r *audit.Report, keyed bool) error {
 	if r.Events == 0 && r.Problem == nil {
-		fmt.Fprintf(w, "%s: no events\n", what)
+		fmt.Fprintln(w, tr("cli.audit.noEvents", "%[1]s: no events", what))
 		return nil
 	}
-	fmt.Fprintf(w, "%s: %d events (%d to %d), %d checkpoints", what, r.Events, r.FirstSeq, r.LastSeq, r.Checkpoints)
+	fmt.Fprint(w, tr("cli.audit.events", "%[1]s: %[2]v events (%[3]v to %[4]v), %[5]v checkpoints", what, r.Events, r.FirstSeq, r.LastSeq, r.Checkpoints))
 	if keyed {
-		fmt.Fprintf(w, ", %d with a valid signature", r.VerifiedCkpts)
+		fmt.Fprint(w, tr("cli.audit.validCheckpoints", ", %[1]v with a valid signature", r.VerifiedCkpts))
 	} else {
-		fmt.Fprint(w, " (signatures not checked: give --key)")
+		fmt.Fprint(w, tr("cli.audit.noKey", " (signatures not checked: give --key)"))
 	}
 	fmt.Fprintln(w)
 	if r.Problem != nil {
-		fmt.Fprintf(w, "BROKEN at event %d: %s: %s\n", r.Problem.Seq, r.Problem.Kind, r.Problem.Detail)
-		return fmt.Errorf("the audit chain of %s is broken at event %d (%s)", what, r.Problem.Seq, r.Problem.Kind)
+		fmt.Fprintln(w, tr("cli.audit.brokenAt", "BROKEN at event %[1]v: %[2]s: %[3]s", r.Problem.Seq, string(r.Problem.Kind), r.Problem.Detail))
+		return errorf("cli.audit.broken", "the audit chain of %[1]s is broken at event %[2]v (%[3]s)", what, r.Problem.Seq, string(r.Problem.Kind))
 	}
-	fmt.Fprintf(w, "chain intact; head %s\n", audit.EventID(r.LastSeq, r.HeadHash))
+	fmt.Fprintln(w, tr("cli.audit.intact", "chain intact; head %[1]s", audit.EventID(r.LastSeq, r.HeadHash)))
 	if keyed && r.Unsigned > 0 {
-		fmt.Fprintf(w, "note: the last %d events follow the last signed checkpoint; the next checkpoint will cover them\n", r.Unsigned)
+		fmt.Fprintln(w, tr("cli.audit.unsigned", "note: the last %[1]v events follow the last signed checkpoint; the next checkpoint will cover them", r.Unsigned))
 	}
 	return nil
 }
@@ -245,7 +244,7 @@ func newExportFilter(from, to, portal, user string, now time.Time) (*exportFilte
 		}
 	}
 	if !f.from.IsZero() && f.to.Before(f.from) {
-		return nil, errors.New("--to is before --from")
+		return nil, errorf("cli.audit.toBeforeFrom", "--to is before --from")
 	}
 	if id, err := strconv.Atoi(strings.TrimPrefix(user, "user_")); err == nil && user != "" {
 		f.bitrixUserID, f.userIsBitrixID = id, true
@@ -262,7 +261,7 @@ func parseWhen(s string, end bool) (time.Time, error) {
 	}
 	d, err := time.Parse("2006-01-02", s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither a day (2026-11-22) nor an RFC 3339 time (2026-11-22T10:00:00Z)", s)
+		return time.Time{}, errorf("cli.audit.badTime", "%[1]q is neither a day (2026-11-22) nor an RFC 3339 time (2026-11-22T10:00:00Z)", s)
 	}
 	if end {
 		d = d.Add(24*time.Hour - time.Nanosecond)
@@ -316,7 +315,7 @@ func exportEvents(ctx context.Context, js jetstream.JetStream, stream string, f 
 		}
 		flush = func() error { cw.Flush(); return cw.Error() }
 	default:
-		return usageError{fmt.Errorf("--format %q: use jsonl, csv or raw", format)}
+		return usageError{errorf("cli.audit.format", "--format %[1]q: use jsonl, csv or raw", format)}
 	}
 	// The stream's own timestamps start the read; events are stamped when appended, so an hour of
 	// slack covers writers' clock skew, and the filter then goes by the events' times.
@@ -350,17 +349,17 @@ func showJob(ctx context.Context, js jetstream.JetStream, stream, job string, as
 		return err
 	}
 	if len(events) == 0 {
-		return fmt.Errorf("no audit events for job %q; check the id (it is in the robot's answer and the deal's timeline)", job)
+		return errorf("cli.audit.noJob", "no audit events for job %[1]q; check the id (it is in the robot's answer and the deal's timeline)", job)
 	}
 	if asJSON {
 		return writeJSON(w, events)
 	}
-	fmt.Fprintf(w, "Job %s", job)
+	fmt.Fprint(w, tr("cli.audit.job", "Job %[1]s", job))
 	if p := events[0].Portal; p != "" {
-		fmt.Fprintf(w, ", portal %s", p)
+		fmt.Fprint(w, tr("cli.audit.portal", ", portal %[1]s", p))
 	}
 	if b := events[0].BatchID; b != "" {
-		fmt.Fprintf(w, ", batch %s", b)
+		fmt.Fprint(w, tr("cli.audit.batch", ", batch %[1]s", b))
 	}
 	fmt.Fprintln(w)
 	for _, e := range events {

@@ -52,11 +52,11 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch {
 	case (action == "status" || action == "collect") && id == "":
-		return usageError{fmt.Errorf("%s needs a BATCH-ID (see `signet batch list`)", action)}
+		return usageError{errorf("cli.batch.needsID", "%[1]s needs a BATCH-ID (see `signet batch list`)", action)}
 	case action == "collect" && *outDir == "":
-		return usageError{errors.New("collect needs --out DIR, the folder for the signed PDFs")}
+		return usageError{errorf("cli.batch.needsOut", "collect needs --out DIR, the folder for the signed PDFs")}
 	case action != "status" && action != "list" && action != "collect":
-		return usageError{fmt.Errorf("unknown action %q; use status, list or collect", action)}
+		return usageError{errorf("cli.batch.unknownAction", "unknown action %[1]q; use status, list or collect", action)}
 	}
 	cfg, nc, js, err := loadAndDialNATS(load, "batch")
 	if err != nil {
@@ -65,7 +65,7 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer nc.Close()
 	kv, err := js.KeyValue(ctx, batch.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return errors.New("no batch has been enqueued yet (`signet enqueue`)")
+		return errorf("cli.batch.none", "no batch has been enqueued yet (`signet enqueue`)")
 	}
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "BATCH\tCREATED\tLOGIN\tDOCUMENTS\tSOURCE")
+		fmt.Fprintln(tw, tr("cli.batch.list.header", "BATCH\tCREATED\tLOGIN\tDOCUMENTS\tSOURCE"))
 		for _, r := range recs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.ID, r.Created.Format(time.RFC3339), r.Login, r.Total, r.Source)
 		}
@@ -194,39 +194,39 @@ func newBatchStatusJSON(st *batch.Status, now time.Time) batchStatusJSON {
 // printBatchStatus prints a batch's progress; rate is over the last --watch interval when watched,
 // else the batch's overall rate.
 func printBatchStatus(w io.Writer, st *batch.Status, rate float64, watched bool, now time.Time) {
-	fmt.Fprintf(w, "batch %s  (%s, %d documents, from %s, created %s)\n", st.ID, st.Login, st.Total, st.Source, st.Created.Format(time.RFC3339))
-	fmt.Fprintf(w, "signed %d  failed %d  pending %d  queued %d/%d\n", st.Signed, st.Failed, st.Pending, st.Published, st.Total)
+	fmt.Fprintln(w, plural("cli.batch.status.head", st.Total, st.ID, st.Login, st.Source, st.Created.Format(time.RFC3339)))
+	fmt.Fprintln(w, tr("cli.batch.status.counts", "signed %[1]v  failed %[2]v  pending %[3]v  queued %[4]v/%[5]v", st.Signed, st.Failed, st.Pending, st.Published, st.Total))
 	since, stalled := stalledSince(st, now)
 	switch {
 	case st.Done:
-		fmt.Fprintf(w, "finished at %s, %.1f docs/s overall\n", st.Last.Format(time.RFC3339), st.Rate)
+		fmt.Fprintln(w, tr("cli.batch.status.finished", "finished at %[1]s, %[2]s docs/s overall", st.Last.Format(time.RFC3339), fmt.Sprintf("%.1f", st.Rate)))
 	case stalled:
-		what := "no document has finished since " + since.Format(time.RFC3339)
+		what := tr("cli.batch.status.stalledSince", "no document has finished since %[1]s", since.Format(time.RFC3339))
 		if st.Last.IsZero() {
-			what = "no document has finished since the batch was created"
+			what = tr("cli.batch.status.stalledNever", "no document has finished since the batch was created")
 		}
-		fmt.Fprintf(w, "STALLED: %s (%s ago)\n", what, now.Sub(since).Round(time.Second))
+		fmt.Fprintln(w, tr("cli.batch.status.stalled", "STALLED: %[1]s (%[2]s ago)", what, now.Sub(since).Round(time.Second).String()))
 		if st.Published < st.Total {
-			fmt.Fprintf(w, "  %d documents were never queued: run the same `signet enqueue` command again to queue them\n", st.Total-st.Published)
+			fmt.Fprintln(w, plural("cli.batch.status.neverQueued", st.Total-st.Published))
 		}
-		fmt.Fprintln(w, "  are workers running and tokens online? `signet status`; failures waiting in DEAD: `signet dlq list`")
+		fmt.Fprintln(w, tr("cli.batch.status.stalledHint", "  are workers running and tokens online? `signet status`; failures waiting in DEAD: `signet dlq list`"))
 	case rate > 0:
-		fmt.Fprintf(w, "rate %.1f docs/s, about %s left\n", rate, st.ETA(st.Expected(rate)).Round(time.Second))
+		fmt.Fprintln(w, tr("cli.batch.status.rate", "rate %[1]s docs/s, about %[2]s left", fmt.Sprintf("%.1f", rate), st.ETA(st.Expected(rate)).Round(time.Second).String()))
 	case watched && st.Signed+st.Failed > 0:
-		fmt.Fprintln(w, "rate: no document finished since the last refresh")
+		fmt.Fprintln(w, tr("cli.batch.status.noneSinceRefresh", "rate: no document finished since the last refresh"))
 	case st.TokenRate > 0:
-		fmt.Fprintf(w, "rate: no document finished yet; about %s left at the token's rate\n", st.ETA(st.TokenRate).Round(time.Second))
+		fmt.Fprintln(w, tr("cli.batch.status.tokenETA", "rate: no document finished yet; about %[1]s left at the token's rate", st.ETA(st.TokenRate).Round(time.Second).String()))
 	default:
-		fmt.Fprintln(w, "rate: no document finished yet")
+		fmt.Fprintln(w, tr("cli.batch.status.noneYet", "rate: no document finished yet"))
 	}
 	if st.TokenRate > 0 && !st.Done && !stalled {
 		// The estimate's other half: what the token itself sustains (issue 21, must 5).
-		fmt.Fprintf(w, "token %s: %.1f signatures/s measured by its workers\n", st.Token, st.TokenRate)
+		fmt.Fprintln(w, tr("cli.batch.status.tokenRate", "token %[1]s: %[2]s signatures/s measured by its workers", st.Token, fmt.Sprintf("%.1f", st.TokenRate)))
 	}
 	if len(st.Failures) > 0 {
-		fmt.Fprintln(w, "\nfailures:")
+		fmt.Fprintln(w, tr("cli.batch.status.failures", "\nfailures:"))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "#\tDOCUMENT\tDEAD\tREASON")
+		fmt.Fprintln(tw, tr("cli.batch.status.failuresHeader", "#\tDOCUMENT\tDEAD\tREASON"))
 		for _, f := range st.Failures {
 			dead := "-"
 			if f.Dead != 0 {
@@ -281,9 +281,9 @@ func collectBatch(ctx context.Context, cfg *config.Config, js jetstream.JetStrea
 					existing++
 				}
 			}
-			fmt.Fprintf(stdout, "%d of %d signed PDFs in %s (%d written now, %d already there)\n", len(c.Written), c.Total, dir, len(c.Written)-existing, existing)
+			fmt.Fprintln(stdout, tr("cli.batch.collect.summary", "%[1]v of %[2]v signed PDFs in %[3]s (%[4]v written now, %[5]v already there)", len(c.Written), c.Total, dir, len(c.Written)-existing, existing))
 			if len(c.Unsigned) > 0 {
-				fmt.Fprintf(stdout, "not signed (failed, or still pending: `signet batch status %s`):\n", c.BatchID)
+				fmt.Fprintln(stdout, tr("cli.batch.collect.unsigned", "not signed (failed, or still pending: `signet batch status %[1]s`):", c.BatchID))
 				for _, f := range c.Unsigned {
 					fmt.Fprintf(stdout, "  %d\t%s\n", f.N, f.Name)
 				}

@@ -38,30 +38,34 @@ func TestBatchStatusStatesGolden(t *testing.T) {
 	stalledToken.Signed, stalledToken.Pending, stalledToken.First, stalledToken.Last, stalledToken.Rate = 40, 60, created.Add(time.Second), created.Add(20*time.Second), 2
 	stalledToken.Token, stalledToken.TokenRate = "usb", 10
 
-	var b strings.Builder
-	for _, c := range []struct {
-		name    string
-		st      *batch.Status
-		now     time.Time
-		rate    float64
-		watched bool
-	}{
-		{"running, 10 s after the last result", running, created.Add(30 * time.Second), running.Rate, false},
-		{"running, watched, nothing in the last refresh", running, created.Add(30 * time.Second), 0, true},
-		{"stalled: 10 minutes without a result, 10 never queued", stalled, created.Add(20*time.Second + 10*time.Minute), stalled.Rate, false},
-		{"never started, 30 s old", never, created.Add(30 * time.Second), 0, false},
-		{"never started, 2 minutes old", never, created.Add(2 * time.Minute), 0, false},
-		{"finished", done, created.Add(time.Hour), done.Rate, false},
-		{"running on a token measured slower than the batch so far", slowToken, created.Add(30 * time.Second), slowToken.Rate, false},
-		{"never started, 30 s old, the token measured", fresh, created.Add(30 * time.Second), 0, false},
-		{"stalled although the token was measured", stalledToken, created.Add(20*time.Second + 10*time.Minute), stalledToken.Rate, false},
-	} {
-		fmt.Fprintf(&b, "== %s\n", c.name)
-		printBatchStatus(&b, c.st, c.rate, c.watched, c.now)
-		writeJSON(&b, newBatchStatusJSON(c.st, c.now))
-		b.WriteString("\n")
+	states := func() string {
+		var b strings.Builder
+		for _, c := range []struct {
+			name    string
+			st      *batch.Status
+			now     time.Time
+			rate    float64
+			watched bool
+		}{
+			{"running, 10 s after the last result", running, created.Add(30 * time.Second), running.Rate, false},
+			{"running, watched, nothing in the last refresh", running, created.Add(30 * time.Second), 0, true},
+			{"stalled: 10 minutes without a result, 10 never queued", stalled, created.Add(20*time.Second + 10*time.Minute), stalled.Rate, false},
+			{"never started, 30 s old", never, created.Add(30 * time.Second), 0, false},
+			{"never started, 2 minutes old", never, created.Add(2 * time.Minute), 0, false},
+			{"finished", done, created.Add(time.Hour), done.Rate, false},
+			{"running on a token measured slower than the batch so far", slowToken, created.Add(30 * time.Second), slowToken.Rate, false},
+			{"never started, 30 s old, the token measured", fresh, created.Add(30 * time.Second), 0, false},
+			{"stalled although the token was measured", stalledToken, created.Add(20*time.Second + 10*time.Minute), stalledToken.Rate, false},
+		} {
+			fmt.Fprintf(&b, "== %s\n", c.name)
+			printBatchStatus(&b, c.st, c.rate, c.watched, c.now)
+			writeJSON(&b, newBatchStatusJSON(c.st, c.now))
+			b.WriteString("\n")
+		}
+		return b.String()
 	}
-	golden(t, "batch_status_states", b.String())
+	golden(t, "batch_status_states", states())
+	golden(t, "batch_status_states.ru", inRussian(states))
 	if _, stalled := stalledSince(stalled, created.Add(20*time.Second+10*time.Minute)); !stalled {
 		t.Error("a batch without a result for 10 minutes at 2 docs/s must be stalled")
 	}

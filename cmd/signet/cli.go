@@ -87,7 +87,7 @@ func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
 		return "", err
 	}
 	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected arguments %v", fs.Args())
+		return "", errorf("cli.unexpectedArguments", "unexpected arguments %[1]v", fs.Args())
 	}
 	return pos, nil
 }
@@ -97,9 +97,9 @@ func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
 // action and a FlagSet for it that reports to stderr.
 func actionFlags(command, usage string, args []string, stdout, stderr io.Writer) (string, *flag.FlagSet, error) {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, localUsage(command, usage))
 		if len(args) == 0 {
-			return "", nil, usageError{errors.New("an action is required")}
+			return "", nil, usageError{errorf("cli.actionRequired", "an action is required")}
 		}
 		return "", nil, nil
 	}
@@ -112,8 +112,8 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage, "\nFlags:\n")
-		fs.PrintDefaults()
+		fmt.Fprint(stderr, localUsage(name, usage), text("cli.flags.heading", "\nFlags:\n"))
+		printFlags(stderr, fs)
 	}
 	return fs
 }
@@ -138,9 +138,9 @@ func parseArgs(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 	}
 	if want >= 0 && len(pos) != want {
 		if len(pos) > want {
-			return nil, usageError{fmt.Errorf("unexpected arguments %v", pos[want:])}
+			return nil, usageError{errorf("cli.unexpectedArguments", "unexpected arguments %[1]v", pos[want:])}
 		}
-		return nil, usageError{fmt.Errorf("%d argument(s) missing; see `signet %s --help`", want-len(pos), fs.Name())}
+		return nil, usageError{errorf("cli.argumentsMissing", "%[1]v argument(s) missing; see `signet %[2]s --help`", want-len(pos), fs.Name())}
 	}
 	return pos, nil
 }

@@ -39,11 +39,11 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "check":
 		return runConfigCheck(ctx, args, stdout, stderr)
 	case "help":
-		fmt.Fprint(stdout, configUsage)
+		fmt.Fprint(stdout, localUsage("config", configUsage))
 		return nil
 	}
-	fmt.Fprint(stderr, configUsage)
-	return usageError{fmt.Errorf("unknown action %q; use print or check", action)}
+	fmt.Fprint(stderr, localUsage("config", configUsage))
+	return usageError{errorf("cli.config.unknownAction", "unknown action %[1]q; use print or check", action)}
 }
 
 // printSettings prints every setting as a Markdown table.

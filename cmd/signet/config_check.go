@@ -43,7 +43,7 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	case "worker":
 		r = role{worker: true}
 	default:
-		return usageError{fmt.Errorf("--role %q: use serve, intake or worker", *roleName)}
+		return usageError{errorf("cli.config.role", "--role %[1]q: use serve, intake or worker", *roleName)}
 	}
 	problems := splitErrors(err)
 	problems = append(problems, checkFiles(cfg, r)...)
@@ -56,11 +56,11 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(problems) > 0 {
 		return exitError{code: 1}
 	}
-	where := "defaults and environment"
+	where := tr("cli.config.defaults", "defaults and environment")
 	if f := fs.Lookup("config").Value.String(); f != "" {
 		where = f
 	}
-	fmt.Fprintf(stdout, "configuration OK (%s, for signet %s)\n", where, *roleName)
+	fmt.Fprintln(stdout, tr("cli.config.ok", "configuration OK (%[1]s, for signet %[2]s)", where, *roleName))
 	return nil
 }
 
@@ -111,7 +111,7 @@ func checkFiles(cfg *config.Config, r role) []string {
 			}
 		}
 	}
-	// Private keys: readable, and by their owner only.
+	// Private keys: readable, and by their owner (and the service's own group) only.
 	for _, f := range []struct{ setting, path string }{
 		{"nats.tls_key_file", cfg.NATS.TLSKeyFile},
 	} {
@@ -202,7 +202,7 @@ func readable(path string) error {
 	return nil
 }
 
-// readablePrivate is readable, and refuses a secret others may read.
+// readablePrivate is readable, and refuses a secret others may read (secret_mode.go).
 func readablePrivate(path string) error {
 	if err := readable(path); err != nil {
 		return err
@@ -211,10 +211,7 @@ func readablePrivate(path string) error {
 	if err != nil {
 		return err
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s holds a secret but is mode %04o; run chmod 600 %s", path, st.Mode().Perm(), path)
-	}
-	return nil
+	return secretModeProblem(path, st.Mode().Perm(), fileGroup(st), processGroups())
 }
 
 func exists(path string) bool {

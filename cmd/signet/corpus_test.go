@@ -19,7 +19,6 @@ import (
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/internal/testsupport/testpki"
 	"github.com/signet-b24/signet/internal/testsupport/testtsa"
-	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/pades"
 )
 
@@ -39,13 +38,7 @@ func TestForgedCorpusVerdicts(t *testing.T) {
 	t.Setenv("SIGNET_CA_REVOCATION_URL", "off") // no responder here; pdfsig would wait for one
 	dir := t.TempDir()
 	t.Setenv("SIGNET_DATA_DIR", dir)
-	module, err := softhsm.Init(filepath.Join(dir, "hsm"), "acme", "so-4711", "user-4711")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinFile := filepath.Join(dir, "acme.pin")
-	os.WriteFile(pinFile, []byte("user-4711\n"), 0o600)
-	q := "?module-path=" + module + "&pin-source=file:" + pinFile
+	_, _, q := acmeToken(t, dir)
 	rootDir := filepath.Join(dir, "root")
 	for _, args := range [][]string{
 		{"admin", "ca", "init", "--token", "pkcs11:token=acme" + q, "--label", "acme-ca", "--subject", "CN=Acme CA", "--export", rootDir},

@@ -62,7 +62,7 @@ signed=N failed=0 docs_per_s=X out=DIR.
 		return err
 	}
 	if *docs < 1 {
-		return usageError{errors.New("--docs must be at least 1")}
+		return usageError{errorf("cli.demo.docs", "--docs must be at least 1")}
 	}
 	doc := demoInvoice
 	if *pdf != "" {
@@ -86,7 +86,7 @@ signed=N failed=0 docs_per_s=X out=DIR.
 	}
 	fmt.Fprintf(stdout, "signed=%d failed=%d docs_per_s=%.1f out=%s\n", res.Signed, res.Failed, float64(res.Signed)/res.Elapsed.Seconds(), res.Out)
 	if res.Failed > 0 {
-		return fmt.Errorf("%d of %d documents were not signed; run with -v to see why", res.Failed, *docs)
+		return errorf("cli.demo.failed", "%[1]v of %[2]v documents were not signed; run with -v to see why", res.Failed, *docs)
 	}
 	return nil
 }

@@ -29,9 +29,9 @@ const dlqUsage = `Usage: signet dlq <list|show SEQ|retry SEQ|retry --all|purge> 
 // runDLQ inspects and empties the dead-letter stream DEAD.
 func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprintln(stdout, dlqUsage)
+		fmt.Fprint(stdout, localUsage("dlq", dlqUsage+"\n"))
 		if len(args) == 0 {
-			return usageError{errors.New("missing subcommand: list, show, retry or purge")}
+			return usageError{errorf("cli.dlq.missing", "missing subcommand: list, show, retry or purge")}
 		}
 		return nil
 	}
@@ -51,29 +51,29 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	seqArg := func() (uint64, error) {
 		if len(pos) != 1 {
-			return 0, usageError{fmt.Errorf("%s needs one sequence number (see `signet dlq list`)", sub)}
+			return 0, usageError{errorf("cli.dlq.needsSeq", "%[1]s needs one sequence number (see `signet dlq list`)", sub)}
 		}
 		n, err := strconv.ParseUint(pos[0], 10, 64)
 		if err != nil || n == 0 {
-			return 0, usageError{fmt.Errorf("%q is not a sequence number (see `signet dlq list`)", pos[0])}
+			return 0, usageError{errorf("cli.dlq.notSeq", "%[1]q is not a sequence number (see `signet dlq list`)", pos[0])}
 		}
 		return n, nil
 	}
 	switch sub {
 	case "list", "purge":
 		if len(pos) > 0 || all {
-			return usageError{fmt.Errorf("%s takes no arguments", sub)}
+			return usageError{errorf("cli.dlq.noArgs", "%[1]s takes no arguments", sub)}
 		}
 	case "show":
 		if all {
-			return usageError{errors.New("show takes one sequence number, not --all")}
+			return usageError{errorf("cli.dlq.showAll", "show takes one sequence number, not --all")}
 		}
 	case "retry":
 		if all && len(pos) > 0 {
-			return usageError{errors.New("give either a sequence number or --all")}
+			return usageError{errorf("cli.dlq.seqOrAll", "give either a sequence number or --all")}
 		}
 	default:
-		return usageError{fmt.Errorf("unknown subcommand %q; use list, show, retry or purge", sub)}
+		return usageError{errorf("cli.dlq.unknown", "unknown subcommand %[1]q; use list, show, retry or purge", sub)}
 	}
 
 	// nats.url, or the embedded server of a running `signet serve` on the same data directory.
@@ -102,7 +102,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "%d  %s  %s  %s  %s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, orDash(l.JobID), oneLine(l.Reason))
 		}
 		if len(letters) == 0 {
-			fmt.Fprintln(stderr, "DEAD is empty")
+			fmt.Fprintln(stderr, tr("cli.dlq.empty", "DEAD is empty"))
 		}
 		return nil
 	case "show":
@@ -117,8 +117,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *asJSON {
 			return writeJSON(stdout, newDeadLetter(l, true))
 		}
-		fmt.Fprintf(stdout, "seq:        %d\ntime:       %s\nsubject:    %s\nstream:     %s (seq %d)\njob:        %s\ndeliveries: %d\nreason:     %s\n\n%s\n",
-			l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, l.Stream, l.OrigSeq, orDash(l.JobID), l.Deliveries, l.Reason, redact(pretty(l.Data)))
+		fmt.Fprint(stdout, tr("cli.dlq.show", "seq:        %[1]v\ntime:       %[2]s\nsubject:    %[3]s\nstream:     %[4]s (seq %[5]v)\njob:        %[6]s\ndeliveries: %[7]v\nreason:     %[8]s\n\n",
+			l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, l.Stream, l.OrigSeq, orDash(l.JobID), l.Deliveries, l.Reason))
+		fmt.Fprintln(stdout, redact(pretty(l.Data)))
 		return nil
 	case "retry":
 		results, err := worker.LookupResults(ctx, js)
@@ -151,8 +152,8 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 					continue
 				}
 				if done != nil {
-					fmt.Fprintf(stdout, "%d  job %s already has a stored result (signed %s); not retried — `signet dlq show %d`, then purge\n",
-						l.Seq, l.JobID, done.SignedAt.UTC().Format(time.RFC3339), l.Seq)
+					fmt.Fprintln(stdout, tr("cli.dlq.alreadySigned", "%[1]v  job %[2]s already has a stored result (signed %[3]s); not retried — `signet dlq show %[1]v`, then purge",
+						l.Seq, l.JobID, done.SignedAt.UTC().Format(time.RFC3339)))
 					continue
 				}
 			}
@@ -161,10 +162,10 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				continue
 			}
 			retried++
-			fmt.Fprintf(stdout, "%d  job %s republished to %s\n", l.Seq, orDash(l.JobID), l.Subject)
+			fmt.Fprintln(stdout, tr("cli.dlq.republished", "%[1]v  job %[2]s republished to %[3]s", l.Seq, orDash(l.JobID), l.Subject))
 		}
 		if all {
-			fmt.Fprintf(stderr, "%d of %d dead messages retried\n", retried, len(letters))
+			fmt.Fprintln(stderr, tr("cli.dlq.retried", "%[1]v of %[2]v dead messages retried", retried, len(letters)))
 		}
 		return errors.Join(errs...)
 	case "purge":
@@ -172,7 +173,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "purged %d dead messages\n", n)
+		fmt.Fprintln(stdout, tr("cli.dlq.purged", "purged %[1]v dead messages", n))
 		return nil
 	}
 	return nil

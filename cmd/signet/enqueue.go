@@ -50,9 +50,7 @@ Then: signet batch status BATCH-ID [--watch]
 `
 
 func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, enqueueUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	fs := newFlagSet("enqueue", enqueueUsage, stderr)
 	login := fs.String("login", "", "the signer's Signet login (required)")
 	credential := fs.String("credential", "", "PKCS#11 URI of the signing key (default: the signer's default credential)")
 	otp := fs.String("otp", "", "the signer's one-time password (default: asked on the terminal, or read from standard input)")
@@ -72,7 +70,7 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if src == "" || *login == "" {
 		fs.Usage()
-		return usageError{errors.New("a manifest or folder and --login are required")}
+		return usageError{errorf("cli.enqueue.required", "a manifest or folder and --login are required")}
 	}
 	cfg, err := load("enqueue")
 	if err != nil {
@@ -94,7 +92,7 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *credential == "" {
 		if u.DefaultCredential == "" {
-			return usageError{fmt.Errorf("%q has no default credential; give --credential URI", *login)}
+			return usageError{errorf("cli.enqueue.noCredential", "%[1]q has no default credential; give --credential URI", *login)}
 		}
 		*credential = u.DefaultCredential
 	}
@@ -123,7 +121,7 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// new key).
 	jobKey, err := jobkey.LoadSigner(cfg.Security.JobSigningKeyFile, cfg.Security.JobTTL)
 	if err != nil {
-		return fmt.Errorf("%w; `signet enqueue` runs where the intake's signing key is", err)
+		return wrapf(err, "cli.enqueue.jobKey", "%[1]v; `signet enqueue` runs where the intake's signing key is", err)
 	}
 	bar := newProgressPrinter(stderr, *progress)
 	enq := &batch.Enqueuer{JS: js, KV: kv, Store: store, Identity: idsvc, JobKey: jobKey}
@@ -147,20 +145,20 @@ func runEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	bar.done()
 	if err != nil {
 		if errors.Is(err, identity.ErrGrantExhausted) {
-			return fmt.Errorf("%w\n(run the same command again: it asks for a new OTP for the documents left)", err)
+			return wrapf(err, "cli.enqueue.grantExhausted", "%[1]v\n(run the same command again: it asks for a new OTP for the documents left)", err)
 		}
 		return err
 	}
 	queued := sum.Published - sum.Resumed - sum.Duplicate
 	fmt.Fprintf(stdout, "batch=%s documents=%d queued=%d already_queued=%d uploaded_bytes=%d grant_used=%d/%d elapsed=%s\n",
 		sum.BatchID, sum.Total, queued, sum.Resumed+sum.Duplicate, sum.Uploaded, sum.GrantUsed, sum.GrantMax, sum.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(stdout, "follow it with: signet batch status %s --watch\n", sum.BatchID)
+	fmt.Fprintln(stdout, tr("cli.enqueue.follow", "follow it with: signet batch status %[1]s --watch", sum.BatchID))
 	if m.Source != "" && isDir(src) {
 		// A folder's documents are signed into the artefact storage, named by job; collect puts them
 		// back under their own names.
 		pdf, _, _ := storage.ArtefactKeys("local", time.Now(), "batch-"+sum.BatchID, sum.BatchID+".N")
-		fmt.Fprintf(stdout, "signed PDFs are stored in %s under %s/, named by job (%s.N.pdf);\n", redactURL(cfg.Storage.URL), path.Dir(pdf), sum.BatchID)
-		fmt.Fprintf(stdout, "copy them under their original names with: signet batch collect %s --out %s\n", sum.BatchID, collectDir(src))
+		fmt.Fprintln(stdout, tr("cli.enqueue.stored", "signed PDFs are stored in %[1]s under %[2]s/, named by job (%[3]s.N.pdf);", redactURL(cfg.Storage.URL), path.Dir(pdf), sum.BatchID))
+		fmt.Fprintln(stdout, tr("cli.enqueue.collect", "copy them under their original names with: signet batch collect %[1]s --out %[2]s", sum.BatchID, collectDir(src)))
 	}
 	return nil
 }
@@ -192,20 +190,20 @@ func readSource(src string) (*batch.Manifest, error) {
 func readOTP(stderr io.Writer, login string) (string, error) {
 	fd := int(os.Stdin.Fd())
 	if term.IsTerminal(fd) {
-		fmt.Fprintf(stderr, "One-time password of %s: ", login)
+		fmt.Fprint(stderr, tr("cli.enqueue.otpPrompt", "One-time password of %[1]s: ", login))
 		b, err := term.ReadPassword(fd)
 		fmt.Fprintln(stderr)
 		if err != nil {
-			return "", fmt.Errorf("reading the OTP: %w", err)
+			return "", wrapf(err, "cli.enqueue.otpRead", "reading the OTP: %[1]v", err)
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("reading the OTP from standard input: %w", err)
+		return "", wrapf(err, "cli.enqueue.otpStdin", "reading the OTP from standard input: %[1]v", err)
 	}
 	if strings.TrimSpace(line) == "" {
-		return "", errors.New("no OTP: type it on a terminal, pipe it on standard input, or give --otp")
+		return "", errorf("cli.enqueue.noOTP", "no OTP: type it on a terminal, pipe it on standard input, or give --otp")
 	}
 	return strings.TrimSpace(line), nil
 }
@@ -253,7 +251,7 @@ func (p *progressPrinter) update(pr batch.Progress) {
 			return
 		}
 		p.lastPct = pct
-		fmt.Fprintf(p.w, "batch %s: queued %d of %d (%d%%)\n", pr.BatchID, pr.Published, pr.Total, pct)
+		fmt.Fprintln(p.w, tr("cli.enqueue.progress", "batch %[1]s: queued %[2]v of %[3]v (%[4]v%%)", pr.BatchID, pr.Published, pr.Total, pct))
 	}
 	p.last = time.Now()
 }

@@ -268,6 +268,11 @@ func TestEnqueueAndBatchStatusCommands(t *testing.T) {
 				[]string{"batch", "list"}, []string{"batch", "list", "--json"},
 				[]string{"batch", "collect", id, "--out", outDir}, []string{"batch", "collect", id, "--out", outDir, "--json"}),
 		dir, outDir, p.dataDir))
+	golden(t, "enqueue_batch.ru", inRussian(func() string {
+		return normalise(transcript(nil, []string{"--data-dir", p.dataDir},
+			[]string{"batch", "status", id}, []string{"batch", "list"}, []string{"batch", "collect", id, "--out", outDir}),
+			dir, outDir, p.dataDir)
+	}))
 
 	// A signer whose OTP is off is asked no code: without --otp, and with nothing on standard input,
 	// a new batch is queued.

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,17 +50,17 @@ last timestamp's certificate expires. The output defaults to IN-lt.pdf or IN-lta
 		return usageError{err}
 	}
 	if in == "" {
-		return usageError{errors.New("give the signed PDF: signet extend --level lt|lta IN.pdf")}
+		return usageError{errorf("cli.extend.noFile", "give the signed PDF: signet extend --level lt|lta IN.pdf")}
 	}
 	lvl, err := pades.ParseLevel(*level)
 	if err != nil || (lvl != pades.LevelLT && lvl != pades.LevelLTA) {
-		return usageError{fmt.Errorf("--level %q: use lt or lta", *level)}
+		return usageError{errorf("cli.extend.level", "--level %[1]q: use lt or lta", *level)}
 	}
 	if err := config.CheckServiceURL(*tsa); err != nil {
 		return usageError{fmt.Errorf("--tsa: %w", err)}
 	}
 	if lvl == pades.LevelLTA && *tsa == "" {
-		return usageError{errors.New("--level lta adds a document timestamp: give --tsa URL")}
+		return usageError{errorf("cli.extend.needsTSA", "--level lta adds a document timestamp: give --tsa URL")}
 	}
 	o := pades.ExtendOptions{Level: lvl}
 	if *tsa != "" {
@@ -76,7 +75,7 @@ last timestamp's certificate expires. The output defaults to IN-lt.pdf or IN-lta
 		*out = strings.TrimSuffix(in, filepath.Ext(in)) + "-" + string(lvl) + ".pdf"
 	}
 	if filepath.Clean(*out) == filepath.Clean(in) {
-		return usageError{errors.New("-o must differ from the input: the signed original is kept")}
+		return usageError{errorf("cli.extend.sameOut", "-o must differ from the input: the signed original is kept")}
 	}
 	doc, err := readBounded(in, maxExtendBytes)
 	if err != nil {
@@ -103,17 +102,17 @@ last timestamp's certificate expires. The output defaults to IN-lt.pdf or IN-lta
 }
 
 func printExtend(w io.Writer, rep extendReport) {
-	fmt.Fprintf(w, "extended %s → %s: level %s, %d signatures, added %d certificates, %d OCSP responses, %d CRLs",
-		rep.In, rep.Out, rep.Level, rep.Signatures, rep.Certs, rep.OCSPs, rep.CRLs)
+	fmt.Fprint(w, tr("cli.extend.done", "extended %[1]s → %[2]s: level %[3]s, %[4]v signatures, added %[5]v certificates, %[6]v OCSP responses, %[7]v CRLs",
+		rep.In, rep.Out, rep.Level, rep.Signatures, rep.Certs, rep.OCSPs, rep.CRLs))
 	if rep.Timestamp != "" {
-		fmt.Fprintf(w, ", document timestamp %s", rep.Timestamp)
+		fmt.Fprint(w, tr("cli.extend.timestamp", ", document timestamp %[1]s", rep.Timestamp))
 	}
 	fmt.Fprintf(w, ", SHA-256 %s\n", rep.SHA256)
 	for _, s := range rep.Sources {
-		fmt.Fprintf(w, "  fetched: %s\n", s)
+		fmt.Fprintln(w, tr("cli.extend.fetched", "  fetched: %[1]s", s))
 	}
 	for _, s := range rep.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", s)
+		fmt.Fprintln(w, tr("cli.extend.warning", "  warning: %[1]s", s))
 	}
 }
 

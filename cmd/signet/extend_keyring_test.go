@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +16,13 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/internal/testsupport/revlist"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/web"
 )
-
-// revList is the revocation list Signet keeps in NATS KV, in memory.
-type revList struct {
-	mu   sync.Mutex
-	list []contracts.Revocation
-}
-
-func (r *revList) Revocations(context.Context) ([]contracts.Revocation, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]contracts.Revocation(nil), r.list...), nil
-}
 
 // B-LT with Signet's own CA (issue 17 must 4): its OCSP responder (keyring.Responder behind web.Revocation, as `signet
 // serve` mounts it) answers for a certificate it issued; the extended document validates with the
@@ -57,7 +45,7 @@ func TestExtendWithSignetsOwnCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	revs := &revList{}
+	revs := &revlist.List{}
 	mux := routes.New()
 	(&web.Revocation{Responder: keyring.NewResponder(k, revs, nil)}).Routes(mux)
 	srv := httptest.NewServer(mux)
@@ -95,10 +83,8 @@ func TestExtendWithSignetsOwnCA(t *testing.T) {
 		}
 	}
 
-	revs.mu.Lock()
-	revs.list = append(revs.list, contracts.Revocation{Serial: contracts.NormalSerial(mary.Certificate.SerialNumber.Text(16)),
+	revs.Add(contracts.Revocation{Serial: contracts.NormalSerial(mary.Certificate.SerialNumber.Text(16)),
 		Issuer: hex.EncodeToString(mary.Certificate.AuthorityKeyId), Reason: 1, RevokedAt: time.Now().Add(-time.Minute).UTC()})
-	revs.mu.Unlock()
 	if out, code := runCLI(t, "verify", "--trust", caPEM, "--online", bbPath); code != 1 || !strings.Contains(out, "revocation: revoked") || !strings.Contains(out, "was revoked on") {
 		t.Errorf("verify --online after the revocation: exit %d\n%s", code, out)
 	}

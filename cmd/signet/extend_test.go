@@ -118,6 +118,11 @@ func TestExtendCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 1 || vr.Verdict != pades.VerdictIndeterminate || vr.Signatures[0].Revocation != "unavailable" {
 		t.Errorf("verify --online, responder gone: exit %d, %v\n%s", code, err, out)
 	}
+	out, code = runCLI(t, "verify", "--trust", s.caPEM, "--online", s.signed)
+	if code != 1 || !strings.Contains(out, "verdict=indeterminate") || !strings.Contains(out, "revocation: unavailable") ||
+		!strings.Contains(out, "verdict: "+pades.VerdictIndeterminate.Wording("en")) {
+		t.Errorf("verify --online as text, responder gone: exit %d\n%s", code, out)
+	}
 }
 
 // Usage mistakes exit 2 before anything is read or fetched.

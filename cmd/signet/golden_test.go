@@ -56,6 +56,7 @@ var volatile = []struct {
 	{regexp.MustCompile(`\bb[0-9a-z]{12,}\b`), "BATCH"},
 	{regexp.MustCompile(`(elapsed|"elapsed_ms")[=:]\s*[0-9.]+(ms|s|µs)?`), "${1}=ELAPSED"},
 	{regexp.MustCompile(`[0-9]+(\.[0-9]+)? docs/s`), "N docs/s"},
+	{regexp.MustCompile(`[0-9]+(\.[0-9]+)? док\./с`), "N док./с"},
 	{regexp.MustCompile(`"(rate|docs_per_s|eta_s)":[0-9.e+-]+`), `"$1":RATE`},
 	{regexp.MustCompile(`"size":[0-9]+`), `"size":SIZE`},
 	{regexp.MustCompile(`signed/local/\d{4}/\d\d/`), "signed/local/YYYY/MM/"},
@@ -84,12 +85,19 @@ func signet(args ...string) (code int, stdout, stderr string) {
 // Every command's --help, as a person reads it: its usage and its own flags only.
 func TestHelpGolden(t *testing.T) {
 	t.Setenv("SIGNET_CONFIG", "")
-	var all strings.Builder
-	for _, cmd := range everyCommand {
-		code, stdout, stderr := signet(append(append([]string{}, cmd...), "--help")...)
-		fmt.Fprintf(&all, "$ signet %s --help   (exit %d)\n%s%s\n", strings.Join(cmd, " "), code, stdout, stderr)
+	help := func(cmds [][]string) func() string {
+		return func() string {
+			var all strings.Builder
+			for _, cmd := range cmds {
+				code, stdout, stderr := signet(append(append([]string{}, cmd...), "--help")...)
+				fmt.Fprintf(&all, "$ signet %s --help   (exit %d)\n%s%s\n", strings.Join(cmd, " "), code, stdout, stderr)
+			}
+			return all.String()
+		}
 	}
-	golden(t, "help", all.String())
+	golden(t, "help", help(everyCommand)())
+	// In Russian also `signet --help`, the list of commands.
+	golden(t, "help.ru", inRussian(help(append([][]string{{}}, everyCommand...))))
 }
 
 // `signet version` and `signet --version`, with the -ldflags -X values a release build sets.

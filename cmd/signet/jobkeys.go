@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"go.uber.org/zap"
@@ -33,7 +32,7 @@ func (a *app) openJobKeys(r role) error {
 	if r.worker {
 		k, err := jobkey.LoadVerifier(sec.JobVerifyKeysFile)
 		if err != nil {
-			return fmt.Errorf("%w; copy the intake's %s here (the public keys only, never the signing key)", err, "job-verify.pem")
+			return wrapf(err, "cli.serve.jobVerifyKeys", "%[1]v; copy the intake's job-verify.pem here (the public keys only, never the signing key)", err)
 		}
 		a.jobKeys = k
 		a.log.Info("job verification keys loaded", zap.Strings("key_ids", k.IDs()))

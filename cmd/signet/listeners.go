@@ -135,7 +135,7 @@ func loadOrCreateToken(path string) (string, error) {
 	}
 	tok := strings.TrimSpace(string(b))
 	if len(tok) < 32 {
-		return "", fmt.Errorf("%s holds %d characters; a token needs at least 32 (make one: openssl rand -hex 32 > %s)", path, len(tok), path)
+		return "", errorf("cli.serve.shortToken", "%[1]s holds %[2]v characters; a token needs at least 32 (make one: openssl rand -hex 32 > %[1]s)", path, len(tok))
 	}
 	return tok, nil
 }
@@ -156,7 +156,7 @@ func (a *app) serveListeners(in *producer.Intake, r role) error {
 			for _, l := range ls {
 				l.Close()
 			}
-			return fmt.Errorf("%s %s: %w (choose a free address; metrics.listen: off turns the metrics listener off)", w.setting, w.addr, err)
+			return wrapf(err, "cli.serve.listen", "%[1]s %[2]s: %[3]v (choose a free address; metrics.listen: off turns the metrics listener off)", w.setting, w.addr, err)
 		}
 		ls = append(ls, l)
 		a.served = append(a.served, &served{Name: w.name, Addr: l.Addr().String()})

@@ -77,6 +77,7 @@ func profiled(f func() int) int {
 
 // run returns the process exit code: 0 success, 1 the command failed, 2 bad usage.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	setLanguage(os.Getenv)
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout, cmds)
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "signet: unknown command %q\n\n", args[0])
+		fmt.Fprintf(stderr, "signet: %s\n\n", tr("cli.unknownCommand", "unknown command %[1]q", args[0]))
 		usage(stderr, cmds)
 		return 2
 	}
@@ -112,12 +113,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "Signet signs PDF documents for Bitrix24 with PAdES signatures made by keys on PKCS#11 tokens.")
-	fmt.Fprintln(w, "\nUsage: signet <command> [flags]\n\nCommands:")
+	fmt.Fprint(w, text("cli.usage", "Signet signs PDF documents for Bitrix24 with PAdES signatures made by keys on PKCS#11 tokens.\n\nUsage: signet <command> [flags]\n\nCommands:\n"))
 	for _, name := range order {
-		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].summary)
+		fmt.Fprintf(w, "  %-8s %s\n", name, text("cli.summary."+name, cmds[name].summary))
 	}
-	fmt.Fprintln(w, "\nRun `signet <command> --help` for a command's flags.")
+	fmt.Fprint(w, text("cli.usage.more", "\nRun `signet <command> --help` for a command's flags.\n"))
 }
 
 // usageError is a mistake in the command line (exit code 2). It unwraps, so that a --help found by a

@@ -25,7 +25,7 @@ func dialNATS(cfg *config.Config) (*nats.Conn, jetstream.JetStream, error) {
 	if url == "" {
 		b, err := os.ReadFile(natsURLFile(cfg))
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("no NATS to connect to: set nats.url, or start `signet serve` with data_dir %s first (it writes %s)", cfg.DataDir, natsURLFile(cfg))
+			return nil, nil, errorf("cli.nats.none", "no NATS to connect to: set nats.url, or start `signet serve` with data_dir %[1]s first (it writes %[2]s)", cfg.DataDir, natsURLFile(cfg))
 		}
 		if err != nil {
 			return nil, nil, err
@@ -39,7 +39,7 @@ func dialNATS(cfg *config.Config) (*nats.Conn, jetstream.JetStream, error) {
 	opts := append([]nats.Option{nats.Name("signet-cli"), nats.Timeout(5 * time.Second)}, auth...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to NATS at %s: %w (is `signet serve` running?)", url, err)
+		return nil, nil, wrapf(err, "cli.nats.connect", "connecting to NATS at %[1]s: %[2]v (is `signet serve` running?)", url, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -74,7 +74,7 @@ func natsAuth(cfg *config.Config) ([]nats.Option, error) {
 	case n.URL == "":
 		pw, err := os.ReadFile(natsPasswordFile(cfg))
 		if err != nil {
-			return nil, fmt.Errorf("the embedded NATS password (%s): %w; is `signet serve` running on this data_dir?", natsPasswordFile(cfg), err)
+			return nil, wrapf(err, "cli.nats.password", "the embedded NATS password (%[1]s): %[2]v; is `signet serve` running on this data_dir?", natsPasswordFile(cfg), err)
 		}
 		opts = append(opts, nats.UserInfo(embeddedUser, strings.TrimSpace(string(pw))))
 	}

@@ -50,7 +50,7 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 		return usageError{fmt.Errorf("unexpected arguments %v", rest)}
 	}
 	if name != "serve" && cfg.NATS.URL == "" {
-		return usageError{errors.New("nats.url is required: `signet " + name + "` joins a NATS cluster; use `signet serve` for everything in one process")}
+		return usageError{errorf("cli.serve.natsURL", "nats.url is required: `signet %[1]s` joins a NATS cluster; use `signet serve` for everything in one process", name)}
 	}
 	log, err := newLogger(cfg.Log.Format, cfg.Log.Level, stderr)
 	if err != nil {
@@ -73,19 +73,19 @@ func runRole(ctx context.Context, name string, r role, args []string, stdout, st
 	}
 	if r.intake {
 		u := cfg.PublicURL
-		fmt.Fprintf(stdout, "Signet is running.\n"+
-			"  Control panel:             %s/admin   (create an administrator: signet admin local-admin set LOGIN)\n"+
-			"  Operator dashboard:        %s/ops\n"+
-			"  Verify a signed PDF:       %s/verify\n"+
-			"  Bitrix24 install handler:  %s/bitrix24/install   (allow the portal first: signet admin bitrix24 add DOMAIN)\n"+
-			"  Bitrix24 robot handler:    %s/bitrix24/robot\n"+
-			"  Bitrix24 Sign button:      %s/bitrix24/placement\n"+
-			"  Health / readiness:        %s/healthz  %s/readyz\n"+
-			"  Prometheus metrics:        %s   (metrics.listen; not on the public listener)\n"+
-			"  Admin API token file:      %s\n"+
-			"  Data directory:            %s\n", u, u, u, u, u, u, u, u, metricsWhere(a), cfg.Security.AdminTokenFile, cfg.DataDir)
+		fmt.Fprint(stdout, tr("cli.serve.banner", "Signet is running.\n"+
+			"  Control panel:             %[1]s/admin   (create an administrator: signet admin local-admin set LOGIN)\n"+
+			"  Operator dashboard:        %[1]s/ops\n"+
+			"  Verify a signed PDF:       %[1]s/verify\n"+
+			"  Bitrix24 install handler:  %[1]s/bitrix24/install   (allow the portal first: signet admin bitrix24 add DOMAIN)\n"+
+			"  Bitrix24 robot handler:    %[1]s/bitrix24/robot\n"+
+			"  Bitrix24 Sign button:      %[1]s/bitrix24/placement\n"+
+			"  Health / readiness:        %[1]s/healthz  %[1]s/readyz\n"+
+			"  Prometheus metrics:        %[2]s   (metrics.listen; not on the public listener)\n"+
+			"  Admin API token file:      %[3]s\n"+
+			"  Data directory:            %[4]s\n", u, metricsWhere(a), cfg.Security.AdminTokenFile, cfg.DataDir))
 		if len(cfg.Tokens) == 0 {
-			fmt.Fprintf(stdout, "  Demo signing credential:   %s (SoftHSM token under %s/softhsm)\n", cfg.Demo.Credential, cfg.DataDir)
+			fmt.Fprintln(stdout, tr("cli.serve.demoCredential", "  Demo signing credential:   %[1]s (SoftHSM token under %[2]s/softhsm)", cfg.Demo.Credential, cfg.DataDir))
 		}
 	}
 	<-ctx.Done()

@@ -59,8 +59,8 @@ whose servers have nats.provision false, after each change of those settings.
 		return err
 	}
 	st.Close()
-	fmt.Fprintf(stdout, "Provisioned with %d replica(s): streams %v, their consumers, buckets %v; storage %s.\n",
-		max(cfg.NATS.Replicas, 1), streamNames(cfg), setupBuckets, redactURL(cfg.Storage.URL))
+	fmt.Fprintln(stdout, tr("cli.setup.done", "Provisioned with %[1]v replica(s): streams %[2]v, their consumers, buckets %[3]v; storage %[4]s.",
+		max(cfg.NATS.Replicas, 1), streamNames(cfg), setupBuckets, redactURL(cfg.Storage.URL)))
 	return nil
 }
 

@@ -215,12 +215,15 @@ func TestStatusExitCodesGolden(t *testing.T) {
 	dir := t.TempDir()
 	serveLikeNATS(t, dir)
 	d := []string{"--data-dir", dir, "--sample", "10ms"}
+	status := func() string { return transcript([]string{dir}, nil, append([]string{"status"}, d...)) }
+	before := inRussian(status) // status only reads
 	got := transcript([]string{dir}, nil,
 		append([]string{"status"}, d...),
 		[]string{"setup", "--data-dir", dir},
 		append([]string{"status"}, d...),
 		append([]string{"status", "--expect-workers", "0"}, d...))
 	golden(t, "status_setup", got)
+	golden(t, "status_setup.ru", before+inRussian(status))
 }
 
 // A server with nats.provision false only checks (issue 21 must 3): on a NATS nobody provisioned it

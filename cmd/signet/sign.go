@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,13 +53,13 @@ func (o *signOptions) register(fs *flag.FlagSet) {
 func (o *signOptions) padesLevel() (pades.Level, error) {
 	lvl, err := pades.ParseLevel(o.level)
 	if err != nil {
-		return "", fmt.Errorf("--level %q: use b, t, lt or lta", o.level)
+		return "", errorf("cli.sign.level", "--level %[1]q: use b, t, lt or lta", o.level)
 	}
 	if (lvl == pades.LevelT || lvl == pades.LevelLTA) && o.tsa == "" {
-		return "", fmt.Errorf("--level %s needs a timestamp authority: give --tsa URL", lvl)
+		return "", errorf("cli.sign.levelNeedsTSA", "--level %[1]s needs a timestamp authority: give --tsa URL", string(lvl))
 	}
 	if lvl == pades.LevelB && o.tsa != "" && o.level != "" {
-		return "", errors.New("--level b and --tsa contradict each other: a timestamp makes it B-T")
+		return "", errorf("cli.sign.levelB", "--level b and --tsa contradict each other: a timestamp makes it B-T")
 	}
 	return lvl, nil
 }
@@ -79,7 +78,7 @@ func signOne(ctx context.Context, in, out string, signer pades.Signer, po pades.
 	extended, er, err := pades.Extend(ctx, doc, pades.ExtendOptions{Level: lvl, Timestamper: po.TSA})
 	if err != nil {
 		os.Remove(out) // a half-made B-LT document is not what was asked for
-		return nil, fmt.Errorf("%s: signed, but extending it to %s failed (nothing written): %w", filepath.Base(in), lvl, err)
+		return nil, wrapf(err, "cli.sign.extendFailed", "%[1]s: signed, but extending it to %[2]s failed (nothing written): %[3]v", filepath.Base(in), string(lvl), err)
 	}
 	if err := writeFileAtomic(out, extended); err != nil {
 		return nil, err
@@ -107,7 +106,7 @@ func (o *signOptions) padesOptions(cert *x509.Certificate) (pades.Options, error
 	default:
 		n, err := strconv.Atoi(o.page)
 		if err != nil || n < 1 {
-			return po, fmt.Errorf("--page %q: use first, last or a page number", o.page)
+			return po, errorf("cli.sign.page", "--page %[1]q: use first, last or a page number", o.page)
 		}
 		po.Page = n
 	}
@@ -116,7 +115,7 @@ func (o *signOptions) padesOptions(cert *x509.Certificate) (pades.Options, error
 		valid = valid || p == po.Position
 	}
 	if !valid {
-		return po, fmt.Errorf("--position %q: use top-left, top-center, top-right, bottom-left, bottom-center or bottom-right", o.position)
+		return po, errorf("cli.sign.position", "--position %[1]q: use top-left, top-center, top-right, bottom-left, bottom-center or bottom-right", o.position)
 	}
 	if o.image != "" {
 		b, err := os.ReadFile(o.image)
@@ -152,7 +151,7 @@ func signetZone(flagTZ string, getenv func(string) string) (*time.Location, erro
 // and returns the signer with its certificate and chain.
 func openSigner(ctx context.Context, o *signOptions, cfgArgs []string, stderr io.Writer) (pades.Signer, func(), error) {
 	if o.key == "" {
-		return pades.Signer{}, nil, usageError{errors.New("--key URI is required")}
+		return pades.Signer{}, nil, usageError{errorf("cli.sign.keyRequired", "--key URI is required")}
 	}
 	cfg, _, err := config.Load("sign", cfgArgs, os.Getenv)
 	if err != nil {
@@ -184,13 +183,13 @@ func openSigner(ctx context.Context, o *signOptions, cfgArgs []string, stderr io
 		}
 		if !publicKeysEqual(certs[0].PublicKey, cred.Key.Public()) {
 			k.Close()
-			return pades.Signer{}, nil, fmt.Errorf("--cert %s is not the certificate of key %s (the public keys differ)", o.certFile, cred.URI)
+			return pades.Signer{}, nil, errorf("cli.sign.certMismatch", "--cert %[1]s is not the certificate of key %[2]s (the public keys differ)", o.certFile, cred.URI)
 		}
 		cred.Certificate, cred.Chain = certs[0], certs[1:]
 	}
 	if cred.Certificate == nil {
 		k.Close()
-		return pades.Signer{}, nil, fmt.Errorf("key %s has no certificate on its token; give one with --cert FILE or import it (signet admin cert import)", cred.URI)
+		return pades.Signer{}, nil, errorf("cli.sign.noCert", "key %[1]s has no certificate on its token; give one with --cert FILE or import it (signet admin cert import)", cred.URI)
 	}
 	// Expired or revoked: refused before the key signs, by the workers' rule (sign_revocation.go).
 	if err := checkUsable(ctx, cfg, cred, o.checkRevocation, stderr); err != nil {
@@ -239,7 +238,7 @@ Signs outside the queue with a key on a PKCS#11 token (PAdES).
 	single := *in != "" || *out != ""
 	batch := *inDir != "" || *outDir != ""
 	if single == batch || (single && (*in == "" || *out == "")) || (batch && (*inDir == "" || *outDir == "")) {
-		return usageError{errors.New("give either --in FILE --out FILE, or --in-dir DIR --out-dir DIR")}
+		return usageError{errorf("cli.sign.inOut", "give either --in FILE --out FILE, or --in-dir DIR --out-dir DIR")}
 	}
 	// The same rule as signing.tsa_url, before the token is opened: the URL is shown in errors, so
 	// no credentials in it.
@@ -271,7 +270,7 @@ Signs outside the queue with a key on a PKCS#11 token (PAdES).
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "signed %s → %s: field %s, %s, SHA-256 %x\n", *in, *out, res.FieldName, signer.Certificate.Subject, res.SHA256After)
+		fmt.Fprintln(stdout, tr("cli.sign.signed", "signed %[1]s → %[2]s: field %[3]s, %[4]s, SHA-256 %[5]s", *in, *out, res.FieldName, signer.Certificate.Subject.String(), fmt.Sprintf("%x", res.SHA256After)))
 		return nil
 	}
 	return signDir(ctx, *inDir, *outDir, *workers, signer, po, lvl, stdout, stderr)
@@ -326,7 +325,7 @@ func signDir(ctx context.Context, inDir, outDir string, workers int, signer pade
 	}
 	fmt.Fprintf(stdout, "signed=%d failed=%d docs_per_s=%.1f\n", signed.Load(), failed.Load(), rate)
 	if failed.Load() > 0 {
-		return fmt.Errorf("%d of %d documents were not signed", failed.Load(), len(names))
+		return errorf("cli.sign.someFailed", "%[1]v of %[2]v documents were not signed", failed.Load(), len(names))
 	}
 	return nil
 }

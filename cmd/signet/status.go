@@ -34,6 +34,15 @@ type statusReport struct {
 	StorageOK bool           `json:"storage_ok"`
 	Portals   []statusPortal `json:"portals,omitempty"`
 	Problems  []string       `json:"problems,omitempty"`
+
+	// What the text output shows, in the CLI's language; --json stays English (docs/i18n.md).
+	shownProblems []string
+}
+
+// problem lists a problem: in English for --json, in the CLI's language for the text output.
+func (r *statusReport) problem(key, en string, args ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(en, args...))
+	r.shownProblems = append(r.shownProblems, tr(key, en, args...))
 }
 
 // statusToken is one worker's record of one token (contracts.TokenRate), as that worker last wrote
@@ -119,7 +128,7 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 	}
 	missing = append(missing, buckets...)
 	for _, m := range missing {
-		rep.Problems = append(rep.Problems, m+" is missing: run `signet setup` or start a server")
+		rep.problem("cli.status.missing", "%[1]s is missing: run `signet setup` or start a server", m)
 	}
 	var replicated []string
 	for _, s := range rep.Streams {
@@ -128,10 +137,10 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 	for _, b := range setupBuckets {
 		replicated = append(replicated, "KV_"+b)
 	}
-	nodes, problems := clusterView(ctx, js, replicated)
-	rep.Nodes, rep.Problems = nodes, append(rep.Problems, problems...)
+	rep.Nodes = clusterView(ctx, js, replicated, &rep)
 	if d := snap.Stream("DEAD"); d != nil && d.Msgs > 0 {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("DEAD holds %d messages: `signet dlq list`", d.Msgs))
+		rep.shownProblems = append(rep.shownProblems, plural("cli.status.dead", int(d.Msgs)))
 	}
 
 	if kv, err := js.KeyValue(ctx, contracts.BucketJobs); err == nil { // missing: listed above
@@ -141,15 +150,17 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 		}
 		rep.Tokens = tokens
 	}
-	rep.Workers, rep.Problems = tokenProblems(rep.Tokens, *expect, rep.Problems)
+	rep.Workers = tokenProblems(&rep, *expect)
 
 	rep.Storage = redactURL(cfg.Storage.URL)
-	storageProblem := func(err error) string { return "storage: " + strings.TrimPrefix(err.Error(), "storage: ") }
+	storageProblem := func(err error) {
+		rep.problem("cli.status.storage", "storage: %[1]s", strings.TrimPrefix(err.Error(), "storage: "))
+	}
 	if st, err := openStorage(ctx, cfg, storage.Options{PruneInterval: -1}, false); err != nil {
-		rep.Problems = append(rep.Problems, storageProblem(err))
+		storageProblem(err)
 	} else {
 		if err := st.Ping(ctx); err != nil {
-			rep.Problems = append(rep.Problems, storageProblem(err))
+			storageProblem(err)
 		} else {
 			rep.StorageOK = true
 		}
@@ -184,46 +195,50 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 }
 
 func printStatus(w io.Writer, rep *statusReport) {
-	fmt.Fprintf(w, "Signet status at %s UTC\n\n", rep.Time.Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(w, "%s\n\n", tr("cli.status.title", "Signet status at %[1]s UTC", rep.Time.Format("2006-01-02 15:04:05")))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "STREAM/CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tRATE/s\tDRAIN IN\t")
+	fmt.Fprintln(tw, tr("cli.status.consumersHeader", "STREAM/CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tRATE/s\tDRAIN IN\t"))
 	for _, c := range rep.Consumers {
 		drain := "-"
 		switch {
 		case c.Drain > 0:
 			drain = c.Drain.Round(time.Second).String()
 		case c.NumPending == 0 && c.NumAckPending == 0:
-			drain = "empty"
+			drain = tr("cli.status.drainEmpty", "empty")
 		case c.Rate == 0:
-			drain = "stalled?"
+			drain = tr("cli.status.drainStalled", "stalled?")
 		}
 		fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%d\t%.1f\t%s\t\n", c.Stream, c.Name, c.NumPending, c.NumAckPending, c.NumRedelivered, c.Rate, drain)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "STREAM\tMESSAGES\tBYTES\t")
+	fmt.Fprintln(tw, tr("cli.status.streamsHeader", "STREAM\tMESSAGES\tBYTES\t"))
 	for _, s := range rep.Streams {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", s.Name, s.Msgs, s.Bytes)
 	}
 	tw.Flush()
 	printNodes(w, rep.Nodes)
 	printTokens(w, rep)
-	ok := "reachable"
+	ok := tr("cli.status.reachable", "reachable")
 	if !rep.StorageOK {
-		ok = "NOT reachable"
+		ok = tr("cli.status.unreachable", "NOT reachable")
 	}
-	fmt.Fprintf(w, "\nStorage: %s (%s)\n", rep.Storage, ok)
-	fmt.Fprintln(w, "\nPortals:")
+	fmt.Fprintln(w, tr("cli.status.storageLine", "\nStorage: %[1]s (%[2]s)", rep.Storage, ok))
+	fmt.Fprintln(w, tr("cli.status.portals", "\nPortals:"))
 	if len(rep.Portals) == 0 {
-		fmt.Fprintln(w, "  none installed (or security.secret_keys_file not readable here)")
+		fmt.Fprintln(w, tr("cli.status.noPortals", "  none installed (or security.secret_keys_file not readable here)"))
 	}
 	for _, p := range rep.Portals {
-		fmt.Fprintf(w, "  %-30s %s  installed %s\n", p.Domain, p.MemberID, p.Installed.UTC().Format("2006-01-02"))
+		fmt.Fprintf(w, "  %-30s %s  %s\n", p.Domain, p.MemberID, tr("cli.status.installed", "installed %[1]s", p.Installed.UTC().Format("2006-01-02")))
 	}
-	if len(rep.Problems) > 0 {
-		fmt.Fprintln(w, "\nProblems:")
-		for _, p := range rep.Problems {
+	shown := rep.shownProblems
+	if len(shown) != len(rep.Problems) {
+		shown = rep.Problems
+	}
+	if len(shown) > 0 {
+		fmt.Fprintln(w, tr("cli.status.problems", "\nProblems:"))
+		for _, p := range shown {
 			fmt.Fprintln(w, "  - "+p)
 		}
 	}

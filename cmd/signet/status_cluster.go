@@ -29,10 +29,10 @@ type statusNode struct {
 }
 
 // clusterView asks each of Signet's streams and buckets for its replicas and sums them per NATS node;
-// the problems name each node offline (or silent) for some of them and each stream without a leader
+// it lists as problems each node offline (or silent) for some of them and each stream without a leader
 // (issue 21 must 7: status shows the cluster truthfully). A single server has no cluster information:
 // no nodes, no problems.
-func clusterView(ctx context.Context, js jetstream.JetStream, streams []string) ([]statusNode, []string) {
+func clusterView(ctx context.Context, js jetstream.JetStream, streams []string, rep *statusReport) []statusNode {
 	byName := map[string]*statusNode{}
 	node := func(name string) *statusNode {
 		n := byName[name]
@@ -42,7 +42,6 @@ func clusterView(ctx context.Context, js jetstream.JetStream, streams []string) 
 		}
 		return n
 	}
-	var problems []string
 	for _, name := range streams {
 		st, err := js.Stream(ctx, name)
 		if err != nil {
@@ -53,7 +52,7 @@ func clusterView(ctx context.Context, js jetstream.JetStream, streams []string) 
 			continue
 		}
 		if info.Cluster.Leader == "" {
-			problems = append(problems, fmt.Sprintf("stream %s has no leader: fewer than a quorum of its %d NATS nodes answer", name, info.Config.Replicas))
+			rep.problem("cli.status.noLeader", "stream %[1]s has no leader: fewer than a quorum of its %[2]d NATS nodes answer", name, info.Config.Replicas)
 		} else {
 			node(info.Cluster.Leader).Leads++
 		}
@@ -82,20 +81,20 @@ func clusterView(ctx context.Context, js jetstream.JetStream, streams []string) 
 		}
 		list := strings.Join(n.OfflineFor, ", ")
 		if len(n.OfflineFor) > 4 {
-			list = strings.Join(n.OfflineFor[:4], ", ") + fmt.Sprintf(" and %d more", len(n.OfflineFor)-4)
+			list = strings.Join(n.OfflineFor[:4], ", ") + fmt.Sprintf(" +%d", len(n.OfflineFor)-4)
 		}
-		problems = append(problems, fmt.Sprintf("NATS node %s is offline for %d stream(s) (%s): start it or check its network; the streams run on the other replicas meanwhile", n.Name, n.Offline, list))
+		rep.problem("cli.status.nodeOffline", "NATS node %[1]s is offline for %[2]d stream(s) (%[3]s): start it or check its network; the streams run on the other replicas meanwhile", n.Name, n.Offline, list)
 	}
-	return nodes, problems
+	return nodes
 }
 
 func printNodes(w io.Writer, nodes []statusNode) {
 	if len(nodes) == 0 {
 		return // one server: nothing replicated to show
 	}
-	fmt.Fprintln(w, "\nNATS nodes (Signet's streams and buckets):")
+	fmt.Fprintln(w, tr("cli.status.nodesHeading", "\nNATS nodes (Signet's streams and buckets):"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NODE\tLEADS\tIN STEP\tOFFLINE FOR")
+	fmt.Fprintln(tw, tr("cli.status.nodesHeader", "  NODE\tLEADS\tIN STEP\tOFFLINE FOR"))
 	for _, n := range nodes {
 		off := "-"
 		if n.Offline > 0 {

@@ -57,71 +57,77 @@ func tokenRecords(ctx context.Context, kv jetstream.KeyValue, now time.Time) ([]
 	}
 }
 
-// tokenProblems counts the workers with a fresh record and appends what is wrong: a token a live worker
-// reports offline, fewer live workers than expected. A stale record alone is not a problem (the
+// tokenProblems counts the workers with a fresh record and lists what is wrong: a token a live
+// worker reports offline, fewer live workers than expected. A stale record alone is not a problem (the
 // worker it names may have been replaced), but it is named when workers are missing.
-func tokenProblems(tokens []statusToken, expect int, problems []string) (int, []string) {
+func tokenProblems(rep *statusReport, expect int) int {
 	live, stale := map[string]bool{}, map[string]bool{}
-	for _, t := range tokens {
+	for _, t := range rep.Tokens {
 		if t.Stale {
 			stale[t.Worker] = true
 			continue
 		}
 		live[t.Worker] = true
 		if t.State == contracts.TokenOffline {
-			why := ""
 			if t.Err != "" {
-				why = ": " + t.Err
+				rep.problem("cli.status.tokenOfflineOnWhy", "token %[1]s is offline on worker %[2]s: %[3]s", t.Name, t.Worker, t.Err)
+			} else {
+				rep.problem("cli.status.tokenOfflineOn", "token %[1]s is offline on worker %[2]s", t.Name, t.Worker)
 			}
-			problems = append(problems, fmt.Sprintf("token %s is offline on worker %s%s", t.Name, t.Worker, why))
 		}
 	}
 	for w := range live {
 		delete(stale, w)
 	}
 	if len(live) < expect {
-		msg := fmt.Sprintf("%d worker(s) reported their tokens in the last minute, %d expected (--expect-workers)", len(live), expect)
-		if len(stale) > 0 {
+		switch {
+		case len(stale) > 0:
 			names := make([]string, 0, len(stale))
 			for w := range stale {
 				names = append(names, w)
 			}
 			sort.Strings(names)
-			msg += "; stale records from " + strings.Join(names, ", ")
-		} else if len(live) == 0 {
-			msg += ": start `signet worker` (or `signet serve`)"
+			rep.problem("cli.status.workersStale", "%[1]d worker(s) reported their tokens in the last minute, %[2]d expected (--expect-workers); stale records from %[3]s",
+				len(live), expect, strings.Join(names, ", "))
+		case len(live) == 0:
+			rep.problem("cli.status.workersNone", "%[1]d worker(s) reported their tokens in the last minute, %[2]d expected (--expect-workers): start `signet worker` (or `signet serve`)", len(live), expect)
+		default:
+			rep.problem("cli.status.workersMissing", "%[1]d worker(s) reported their tokens in the last minute, %[2]d expected (--expect-workers)", len(live), expect)
 		}
-		problems = append(problems, msg)
 	}
-	return len(live), problems
+	return len(live)
 }
 
 func printTokens(w io.Writer, rep *statusReport) {
-	fmt.Fprintf(w, "\nTokens (%d worker(s) reporting):\n", rep.Workers)
+	fmt.Fprintln(w, tr("cli.status.tokensHeading", "\nTokens (%[1]d worker(s) reporting):", rep.Workers))
 	if len(rep.Tokens) == 0 {
-		fmt.Fprintln(w, "  none: no worker has written its tokens to NATS")
+		fmt.Fprintln(w, tr("cli.status.tokensNone", "  none: no worker has written its tokens to NATS"))
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  WORKER\tTOKEN\tSTATE\tSESSIONS\tSIGNATURES/s\tREPORTED")
+	fmt.Fprintln(tw, tr("cli.status.tokensHeader", "  WORKER\tTOKEN\tSTATE\tSESSIONS\tSIGNATURES/s\tREPORTED"))
 	for _, t := range rep.Tokens {
 		state := t.State
-		if state == contracts.TokenOffline {
-			state = "OFFLINE"
+		switch t.State {
+		case contracts.TokenOnline:
+			state = tr("cli.status.online", "online")
+		case contracts.TokenOffline:
+			state = tr("cli.status.offline", "OFFLINE")
 		}
 		if t.Stale {
-			state = "STALE (" + state + " when last seen)"
+			state = tr("cli.status.stale", "STALE (%[1]s when last seen)", state)
 		}
 		age := rep.Time.Sub(t.Updated).Round(time.Second)
 		if age < 0 {
 			age = 0
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d/%d\t%.1f\t%s ago\n", t.Worker, t.Name, state, t.SessionsInUse, t.MaxSessions, t.Rate, age)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d/%d\t%.1f\t%s\n", t.Worker, t.Name, state, t.SessionsInUse, t.MaxSessions, t.Rate,
+			tr("cli.status.ago", "%[1]s ago", age))
 	}
 	tw.Flush()
 	for _, t := range rep.Tokens {
 		if t.Err != "" && !t.Stale {
-			fmt.Fprintf(w, "  %s on %s: %s\n", t.Name, t.Worker, t.Err)
+			fmt.Fprintf(w, "  %s (%s): %s\n", t.Name, t.Worker, t.Err)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -86,7 +85,7 @@ responders and CRL servers for the rest.
 		return usageError{err}
 	}
 	if file == "" {
-		return usageError{errors.New("give the PDF to verify: signet verify FILE.pdf")}
+		return usageError{errorf("cli.verify.noFile", "give the PDF to verify: signet verify FILE.pdf")}
 	}
 	var roots *x509.CertPool
 	if *trust != "" {
@@ -152,7 +151,7 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 			yesNo(v.CoversWholeFile, "yes", "no"), yesNo(v.ByteRangeValid, "exact", "EXTRA"), yesNo(v.Modified, "YES", "no"),
 			yesNo(v.DigestValid, "valid", "INVALID"), yesNo(v.ChainTrusted, "trusted", "UNTRUSTED"), v.Verdict)
 		if !v.Timestamp.IsZero() {
-			fmt.Fprintf(w, "  timestamp: %s\n", v.Timestamp.UTC().Format(time.RFC3339))
+			fmt.Fprintln(w, tr("cli.verify.timestamp", "  timestamp: %[1]s", v.Timestamp.UTC().Format(time.RFC3339)))
 		}
 		if v.Revocation != pades.RevocationNotChecked.String() {
 			src := ""
@@ -162,10 +161,10 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 			fmt.Fprintf(w, "  revocation: %s%s\n", v.Revocation, src)
 		}
 		for _, c := range v.Changes {
-			fmt.Fprintf(w, "  changed after signing: %s (%s)\n", c.What, yesNo(c.Allowed, "allowed", "NOT ALLOWED"))
+			fmt.Fprintln(w, tr("cli.verify.changed", "  changed after signing: %[1]s (%[2]s)", c.What, yesNo(c.Allowed, tr("cli.verify.allowed", "allowed"), tr("cli.verify.notAllowed", "NOT ALLOWED"))))
 		}
 		for _, p := range v.Problems {
-			fmt.Fprintf(w, "  problem: %s\n", p)
+			fmt.Fprintln(w, tr("cli.verify.problem", "  problem: %[1]s", p))
 		}
 	}
 	if e := rep.Evidence; e != nil {
@@ -174,14 +173,14 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 			if !e.Time.IsZero() {
 				when = e.Time.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(w, "evidence: document %s, original SHA-256 %s, signer %q, certificate %q serial %s, %s, verify at %s\n",
-				e.DocumentID, e.OriginalSHA256, e.Signer, e.Certificate, e.CertSerial, when, e.VerifyURL)
+			fmt.Fprintln(w, tr("cli.verify.evidence", "evidence: document %[1]s, original SHA-256 %[2]s, signer %[3]q, certificate %[4]q serial %[5]s, %[6]s, verify at %[7]s",
+				e.DocumentID, e.OriginalSHA256, e.Signer, e.Certificate, e.CertSerial, when, e.VerifyURL))
 		}
 		if e.Problem != "" {
-			fmt.Fprintf(w, "evidence problem: %s\n", e.Problem)
+			fmt.Fprintln(w, tr("cli.verify.evidenceProblem", "evidence problem: %[1]s", e.Problem))
 		}
 	}
-	line := rep.Verdict.Wording("en")
+	line := rep.Verdict.Wording(lang().Code())
 	if rep.Verdict == pades.VerdictInvalid {
 		var why []string
 		for _, v := range rep.Signatures {
@@ -190,11 +189,11 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 			}
 		}
 		if e := rep.Evidence; e != nil && e.Problem != "" {
-			why = append(why, "evidence: "+e.Problem)
+			why = append(why, tr("cli.verify.evidenceWhy", "evidence: %[1]s", e.Problem))
 		}
 		line += ": " + strings.Join(why, "; ")
 	}
-	fmt.Fprintf(w, "verdict: %s\n", line)
+	fmt.Fprintln(w, tr("cli.verify.verdict", "verdict: %[1]s", line))
 }
 
 // signedEvidence reads the self-proving document's facts from the newest revision that an intact

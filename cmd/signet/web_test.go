@@ -136,7 +136,7 @@ func save(t *testing.T, dir, name string, png []byte) string {
 // an iframe, opened by POSTing the placement form into it the way Bitrix24 does (reference §10).
 var dealPage = template.Must(template.New("deal").Parse(`<!doctype html><html><head><meta charset="utf-8"><title>Deal {{.Deal}}</title>
 <style>body{margin:0;font:14px sans-serif;background:#eef2f4}header{background:#2fc6f6;color:#fff;padding:10px 16px;font-weight:600}
-iframe{display:block;border:0;width:620px;height:780px;margin:16px;background:#fff;box-shadow:0 1px 4px rgba(0,0,0,.2)}</style></head>
+iframe{display:block;border:0;width:min(620px,calc(100% - 32px));height:780px;margin:16px;background:#fff;box-shadow:0 1px 4px rgba(0,0,0,.2)}</style></head>
 <body><header>Deal #{{.Deal}} · emulated Bitrix24 portal</header>
 <form id="f" method="post" action="{{.Action}}" target="signet">{{range $k, $v := .Form}}<input type="hidden" name="{{$k}}" value="{{index $v 0}}">{{end}}</form>
 <iframe name="signet" title="Sign with Signet"></iframe>
@@ -209,7 +209,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	}
 	do(t, b, "add the user", chromedp.Click(chromedp.CSS("#add-h + form button[type=submit]")), chromedp.WaitVisible(chromedp.ID("enrol")))
 	text = get(t, b, "user page", chromedp.Text(chromedp.CSS("main")))
-	if !strings.Contains(text, "User added.") || !strings.Contains(text, "mary-2026 (token signet-demo)") || !strings.Contains(text, "user 7 on") {
+	if !strings.Contains(text, "User added.") || !strings.Contains(text, "mary-2026 (signet-demo)") || !strings.Contains(text, "user 7 on") {
 		t.Fatalf("after adding the user the page says:\n%s", text)
 	}
 	do(t, b, "create an enrolment link", chromedp.Click(chromedp.ID("enrol")), chromedp.WaitVisible(chromedp.ID("enrol-link")))
@@ -277,13 +277,30 @@ func TestWebPagesInChromium(t *testing.T) {
 	}
 	body, _ := io.ReadAll(req.Body)
 	form, _ := url.ParseQuery(string(body))
+	dealURL := env.portal.BaseURL() + "/crm/deal/details/" + strconv.Itoa(deal) + "/"
 	var page bytes.Buffer
 	if err := dealPage.Execute(&page, map[string]any{"Deal": deal, "Action": req.URL.String(), "Form": form}); err != nil {
 		t.Fatal(err)
 	}
+	// openDeal opens the deal card again with the Sign dialog in the language lang (LANG of the
+	// placement request, as Bitrix24 sends the viewer's interface language).
+	openDeal := func(lang string) {
+		t.Helper()
+		u := *req.URL
+		q := u.Query()
+		q.Set("LANG", lang)
+		u.RawQuery = q.Encode()
+		page.Reset()
+		if err := dealPage.Execute(&page, map[string]any{"Deal": deal, "Action": u.String(), "Form": form}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(b, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: dealURL}}}); err != nil {
+			t.Fatal(err)
+		}
+		do(t, b, "open the deal card in "+lang, chromedp.Navigate(dealURL), chromedp.WaitVisible(chromedp.CSS("iframe")))
+	}
 	// The deal card is answered by the browser itself at the portal's own origin, because the Sign
 	// dialog may be framed by the portal only (CSP frame-ancestors).
-	dealURL := env.portal.BaseURL() + "/crm/deal/details/" + strconv.Itoa(deal) + "/"
 	paused := chromedp.Events(b, fetch.RequestPaused)
 	go func() {
 		for ev, err := range paused {
@@ -310,7 +327,7 @@ func TestWebPagesInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[data-position="top-left"]`), in))
 	words := get(t, b, "position words", chromedp.Text(chromedp.CSS("#position-text"), in))
 	pressed := get(t, b, "aria-pressed", chromedp.AttributeValue(chromedp.CSS(`button[data-position="top-left"]`), "aria-pressed", in))
-	if pressed.Value != "true" || !strings.Contains(words, "Top left corner") {
+	if pressed.Value != "true" || !strings.Contains(words, "In the top left corner of the first page.") {
 		t.Fatalf("after choosing top-left: aria-pressed=%q, description %q", pressed.Value, words)
 	}
 	save(t, shots, "sign-dialog.png", get(t, b, "screenshot the dialog", chromedp.Screenshot(chromedp.CSS("iframe"))))
@@ -412,6 +429,9 @@ func TestWebPagesInChromium(t *testing.T) {
 		}
 		save(t, shots, "phone"+strings.ReplaceAll(path, "/", "-")+".png", get(t, b, "phone screenshot", chromedp.CaptureScreenshot()))
 	}
+
+	// 5. Every page and the Sign dialog in Russian and in English, at 1280 px and on a phone.
+	checkLanguagesInChromium(t, b, env, shots, link, openDeal)
 	t.Logf("screenshots in %s", shots)
 }
 

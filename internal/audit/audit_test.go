@@ -28,13 +28,7 @@ import (
 func startAudit(t *testing.T) *natstest.Server {
 	t.Helper()
 	s := natstest.Start(t)
-	for _, sc := range queue.Streams(queue.Settings{}) {
-		if sc.Name == contracts.StreamAudit {
-			if _, err := s.JS.CreateStream(context.Background(), sc); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	s.CreateStreams(t, queue.Streams(queue.Settings{}), contracts.StreamAudit)
 	return s
 }
 
@@ -44,14 +38,11 @@ func startAudit(t *testing.T) *natstest.Server {
 func startTamperableAudit(t *testing.T) *natstest.Server {
 	t.Helper()
 	s := natstest.Start(t)
-	for _, sc := range queue.Streams(queue.Settings{}) {
-		if sc.Name == contracts.StreamAudit {
-			sc.DenyDelete, sc.DenyPurge = false, false
-			if _, err := s.JS.CreateStream(context.Background(), sc); err != nil {
-				t.Fatal(err)
-			}
-		}
+	streams := queue.Streams(queue.Settings{})
+	for i := range streams {
+		streams[i].DenyDelete, streams[i].DenyPurge = false, false
 	}
+	s.CreateStreams(t, streams, contracts.StreamAudit)
 	return s
 }
 

@@ -92,3 +92,15 @@ func Codes() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Has reports whether key is a message of the catalogue (of English, which has every key).
+func Has(key string) bool { return forSupported(Fallback).has[key] }
+
+// Text is key's message when key is a catalogue key without arguments, and otherwise s itself: for a
+// value that is either a key or text already in the reader's language (a page's title or notice).
+func (l *Localizer) Text(s string) string {
+	if s == "" || !Has(s) {
+		return s
+	}
+	return l.T(s)
+}

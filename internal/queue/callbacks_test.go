@@ -17,13 +17,7 @@ func TestCallbackConsumersUnlimitedAndUpdatedInPlace(t *testing.T) {
 	ctx := context.Background()
 	s := Settings{Replicas: 1, AckWait: 5 * time.Second, MaxDeliver: 10, MaxAckPending: 64}
 	// What an earlier Signet provisioned: the stream, and the callback consumer like a sign consumer.
-	for _, sc := range Streams(s) {
-		if sc.Name == contracts.StreamCallback {
-			if _, err := ns.JS.CreateStream(ctx, sc); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	ns.CreateStreams(t, Streams(s), contracts.StreamCallback)
 	old := Consumers(s)[contracts.StreamSign][0]
 	old.Durable, old.Name, old.FilterSubject = contracts.ConsumerCallback, "", contracts.SubjectCallback
 	if _, err := ns.JS.CreateConsumer(ctx, contracts.StreamCallback, old); err != nil {

@@ -3,6 +3,7 @@ package natstest
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -43,6 +44,19 @@ func Start(t testing.TB) *Server {
 		srv.WaitForShutdown()
 	})
 	return &Server{Srv: srv, NC: nc, JS: js, Dir: dir}
+}
+
+// CreateStreams makes the streams of configs that names lists, as Signet provisions them when
+// configs is queue.Streams (natstest cannot call it: queue's own tests use natstest).
+func (s *Server) CreateStreams(t testing.TB, configs []jetstream.StreamConfig, names ...string) {
+	t.Helper()
+	for _, sc := range configs {
+		if slices.Contains(names, sc.Name) {
+			if _, err := s.JS.CreateStream(context.Background(), sc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 // Msgs is the number of messages stream holds now; the test fails when the stream cannot be read.

@@ -5,6 +5,7 @@
 package testtsa
 
 import (
+	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -40,21 +41,29 @@ type TSA struct {
 // test is skipped when openssl is missing.
 func Start(t testing.TB, name string, notAfter time.Time) *TSA {
 	t.Helper()
-	a := &TSA{openssl: testenv.RequireTool(t, "openssl"), dir: t.TempDir()}
 	if notAfter.IsZero() {
 		notAfter = time.Now().Add(24 * time.Hour)
 	}
 	caKey := testpki.P256Key(t)
-	a.CA = testpki.SelfSigned(t, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " Root"},
+	ca := testpki.SelfSigned(t, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " Root"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter.Add(365 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, caKey)
 	key := testpki.P256Key(t)
 	// RFC 3161 §2.3: exactly one extended key usage, id-kp-timeStamping, critical (openssl insists).
 	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
-	a.Cert = testpki.Issue(t, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
+	cert := testpki.Issue(t, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}},
-		a.CA, key.Public(), caKey)
+		ca, key.Public(), caKey)
+	return Serve(t, key, cert, ca)
+}
+
+// Serve runs an authority with a key and certificate the test made, issued by ca: for a TSA
+// certificate that must name the test's own OCSP responder or CRL (B-LT checks the TSA's chain too).
+// The certificate needs the critical id-kp-timeStamping extended key usage (RFC 3161 §2.3).
+func Serve(t testing.TB, key crypto.Signer, cert, ca *x509.Certificate) *TSA {
+	t.Helper()
+	a := &TSA{CA: ca, Cert: cert, openssl: testenv.RequireTool(t, "openssl"), dir: t.TempDir()}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +77,26 @@ func Start(t testing.TB, name string, notAfter time.Time) *TSA {
 	write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CA.Raw}))
 	write("tsa.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.Cert.Raw}))
 	write("tsa.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	write("tsa.cnf", []byte(fmt.Sprintf(`[ tsa ]
+	write("tsa.cnf", a.config("sha256, sha384, sha512"))
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	a.URL = srv.URL
+	return a
+}
+
+// AcceptOnly makes the authority accept message imprints of these digests only (openssl's
+// `digests`, e.g. "sha512"): a query with another is answered PKIStatus rejection, badAlg.
+func (a *TSA) AcceptOnly(t testing.TB, digests string) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := os.WriteFile(filepath.Join(a.dir, "tsa.cnf"), a.config(digests), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (a *TSA) config(digests string) []byte {
+	return []byte(fmt.Sprintf(`[ tsa ]
 default_tsa = tsa1
 [ tsa1 ]
 serial = %[1]s/serial
@@ -78,17 +106,13 @@ certs = %[1]s/ca.pem
 signer_key = %[1]s/tsa.key
 signer_digest = sha256
 default_policy = 1.2.3.4.1
-digests = sha256, sha384, sha512
+digests = %[2]s
 accuracy = secs:1
 ordering = yes
 tsa_name = no
 ess_cert_id_chain = no
 ess_cert_id_alg = sha256
-`, a.dir)))
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	a.URL = srv.URL
-	return a
+`, a.dir, digests))
 }
 
 // ServeHTTP answers one timestamp query.
