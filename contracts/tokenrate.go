@@ -19,7 +19,20 @@ type TokenRate struct {
 	Concurrency int       `json:"concurrency"`
 	RatePerSec  float64   `json:"rate_per_sec,omitempty"`
 	Updated     time.Time `json:"updated"`
+	// State is the token as the worker sees it: TokenOnline or TokenOffline (Err says why), with
+	// its sessions; empty from a worker that predates it. `signet status` reads these records instead
+	// of any process's /metrics (issue 21, must 3).
+	State         string `json:"state,omitempty"`
+	Err           string `json:"error,omitempty"`
+	SessionsInUse int    `json:"sessions_in_use,omitempty"`
+	MaxSessions   int    `json:"max_sessions,omitempty"`
 }
+
+// TokenRate.State values.
+const (
+	TokenOnline  = "online"
+	TokenOffline = "offline"
+)
 
 // TokenRatePrefix begins every TokenRate key in the jobs bucket (beside "res.", "cb.", "out.").
 const TokenRatePrefix = "tok."
@@ -32,5 +45,6 @@ func TokenRateKey(token, worker string) string {
 }
 
 // TokenRateFresh is how old a TokenRate may be and still count: workers refresh theirs every
-// 10 seconds while they run, so an older one is a worker that stopped.
+// 10 seconds while they run and delete them when they stop cleanly, so an older one is a worker that
+// was killed or lost NATS.
 const TokenRateFresh = time.Minute

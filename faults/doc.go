@@ -5,6 +5,8 @@
 // portal answering 503 or dropping answers, the SoftHSM token taken away. Every test ends by counting,
 // per job, exactly one stored result, exactly one accepted bizproc.event.send and one signed version.
 //
-// Nothing here listens on or connects to anything but 127.0.0.1. The 10,000-document soak runs only
-// with SIGNET_SOAK=1; its figures are in bench/RESULTS.md.
+// Nothing here listens on or connects to anything but 127.0.0.1, except TestMultiHost, whose hosts are
+// network namespaces it makes on a private bridge (10.213.77.0/24) and removes (netns_test.go). The
+// 10,000-document soak runs only with SIGNET_SOAK=1; its figures and the multi-host run's are in
+// bench/RESULTS.md.
 package faults

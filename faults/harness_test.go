@@ -206,9 +206,12 @@ type proc struct {
 	env  []string
 	url  string // http://127.0.0.1:port of its listener
 	log  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	// bin is the program (default: the signet binary); netns, when set, the network namespace it runs
+	// in (`ip netns exec`, multihost_test.go); ready the path waitReady polls (default /readyz).
+	bin, netns, ready string
+	mu                sync.Mutex
+	cmd               *exec.Cmd
+	done              chan struct{}
 }
 
 func (p *proc) start(t testing.TB) {
@@ -222,7 +225,15 @@ func (p *proc) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(signetBin, p.args...)
+	bin, args := signetBin, p.args
+	if p.bin != "" {
+		bin = p.bin
+	}
+	if p.netns != "" {
+		// ip netns exec execs the program in place: the pid, the signals and Pdeathsig are its own.
+		bin, args = "ip", append([]string{"netns", "exec", p.netns, bin}, args...)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Pdeathsig: if the test binary dies (a go test timeout), its intake and workers die with it.
@@ -298,7 +309,11 @@ func (p *proc) waitReady(t testing.TB, within time.Duration) {
 		if !p.running() {
 			t.Fatalf("%s exited during start-up; log:\n%s", p.name, p.tail())
 		}
-		resp, err := hc.Get(p.url + "/readyz")
+		path := p.ready
+		if path == "" {
+			path = "/readyz"
+		}
+		resp, err := hc.Get(p.url + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -518,9 +533,44 @@ func (p *pipeline) sendWith(ctx context.Context, n int, pdf []byte, cred string)
 		disk, _ := p.portal.AddDealFile(deal, fmt.Sprintf("invoice-%d.pdf", deal), pdf)
 		calls[i] = robotCall{deal: deal, disk: disk}
 	}
+	for _, err := range fourAtATime(n, func(i int) error {
+		c := &calls[i]
+		props := map[string]any{
+			producer.PropDocument: strconv.Itoa(c.disk), producer.PropSigner: "user_" + strconv.Itoa(emulator.AdminUserID),
+			producer.PropCredential: cred, producer.PropPage: "last", producer.PropReason: "fault test",
+		}
+		if p.pace != nil {
+			<-p.pace
+		}
+		for attempt := 0; ; attempt++ {
+			c.sentAt = time.Now()
+			tok, status, err := p.portal.RobotCall(ctx, p.intake.url+"/bitrix24/robot", "signet_sign_pdf", c.deal, props)
+			if err == nil && status == http.StatusOK {
+				c.token, c.jobID = tok, producer.RobotJobID(p.portal.MemberID(), tok)
+				return nil
+			}
+			if attempt >= 60 || ctx.Err() != nil {
+				return fmt.Errorf("robot call for deal %d: status %d: %v", c.deal, status, err)
+			}
+			// A new robot execution has a new event_token: the one that failed is abandoned,
+			// as Bitrix24 abandons it after its own retries.
+			time.Sleep(250 * time.Millisecond)
+		}
+	}) {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.calls = append(p.calls, calls...)
+	p.mu.Unlock()
+	return calls
+}
+
+// fourAtATime runs f for 0..n-1, four at a time like Bitrix24's queue server, each worker stopping at
+// its first error; it returns the errors.
+func fourAtATime(n int, f func(i int) error) []error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, n)
+	errs := make(chan error, 4)
 	for range 4 {
 		wg.Add(1)
 		go func() {
@@ -530,41 +580,20 @@ func (p *pipeline) sendWith(ctx context.Context, n int, pdf []byte, cred string)
 				if i >= n {
 					return
 				}
-				c := &calls[i]
-				props := map[string]any{
-					producer.PropDocument: strconv.Itoa(c.disk), producer.PropSigner: "user_" + strconv.Itoa(emulator.AdminUserID),
-					producer.PropCredential: cred, producer.PropPage: "last", producer.PropReason: "fault test",
-				}
-				if p.pace != nil {
-					<-p.pace
-				}
-				for attempt := 0; ; attempt++ {
-					c.sentAt = time.Now()
-					tok, status, err := p.portal.RobotCall(ctx, p.intake.url+"/bitrix24/robot", "signet_sign_pdf", c.deal, props)
-					if err == nil && status == http.StatusOK {
-						c.token, c.jobID = tok, producer.RobotJobID(p.portal.MemberID(), tok)
-						break
-					}
-					if attempt >= 60 || ctx.Err() != nil {
-						errs <- fmt.Errorf("robot call for deal %d: status %d: %v", c.deal, status, err)
-						return
-					}
-					// A new robot execution has a new event_token: the one that failed is abandoned,
-					// as Bitrix24 abandons it after its own retries.
-					time.Sleep(250 * time.Millisecond)
+				if err := f(i); err != nil {
+					errs <- err
+					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	close(errs)
+	var out []error
 	for err := range errs {
-		p.t.Fatal(err)
+		out = append(out, err)
 	}
-	p.mu.Lock()
-	p.calls = append(p.calls, calls...)
-	p.mu.Unlock()
-	return calls
+	return out
 }
 
 // completed counts the robots that got an accepted bizproc.event.send.

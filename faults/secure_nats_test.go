@@ -47,19 +47,10 @@ func TestAttackSecuredNATSEndToEnd(t *testing.T) {
 	if out, err := exec.Command("sh", filepath.Join(root, "deploy", "nats", "gen-certs.sh"), tlsDir).CombinedOutput(); err != nil {
 		t.Fatalf("gen-certs.sh: %v\n%s", err, out)
 	}
-	passwords := map[string]string{}
-	for _, role := range []string{"intake", "worker", "callback", "admin", "status", "sys"} {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		passwords[role] = hex.EncodeToString(b)
-		h, err := bcrypt.GenerateFromPassword([]byte(passwords[role]), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv("SIGNET_NATS_"+strings.ToUpper(role)+"_BCRYPT", string(h))
-		if err := os.WriteFile(filepath.Join(dir, "nats-"+role+".password"), []byte(passwords[role]+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	passwords, hashEnv := natsUsers(t, dir)
+	for _, kv := range hashEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
 	for _, f := range []string{"nats-1.conf", "signet-accounts.conf"} {
 		b, err := os.ReadFile(filepath.Join(root, "deploy", "nats", f))
@@ -232,4 +223,26 @@ func TestAttackSecuredNATSEndToEnd(t *testing.T) {
 			t.Errorf("%s hit a NATS permissions violation in its own work:\n%s", pr.name, b)
 		}
 	}
+}
+
+// natsUsers is gen-users.sh for a test: a random password for each role of
+// deploy/nats/signet-accounts.conf, written to dir/nats-ROLE.password, and the
+// SIGNET_NATS_ROLE_BCRYPT=hash lines the nats-server's environment needs.
+func natsUsers(t testing.TB, dir string) (passwords map[string]string, hashEnv []string) {
+	t.Helper()
+	passwords = map[string]string{}
+	for _, role := range []string{"intake", "worker", "callback", "admin", "status", "sys"} {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		passwords[role] = hex.EncodeToString(b)
+		h, err := bcrypt.GenerateFromPassword([]byte(passwords[role]), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashEnv = append(hashEnv, "SIGNET_NATS_"+strings.ToUpper(role)+"_BCRYPT="+string(h))
+		if err := os.WriteFile(filepath.Join(dir, "nats-"+role+".password"), []byte(passwords[role]+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return passwords, hashEnv
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,28 +45,8 @@ func TestSoak(t *testing.T) {
 	p.verify(50 * time.Minute)
 	elapsed := time.Since(start)
 
-	// Latency: robot call made → its accepted bizproc.event.send on the portal.
-	at := map[string]time.Time{}
-	for _, c := range p.portal.Calls() {
-		if c.Method == "bizproc.event.send" && c.ErrorCode == "" && !c.Duplicate {
-			tok, _ := c.Params["EVENT_TOKEN"].(string)
-			at[tok] = c.Time
-		}
-	}
-	var lat []time.Duration
-	var last time.Time
-	for _, c := range p.calls {
-		if d, ok := at[c.token]; ok {
-			lat = append(lat, d.Sub(c.sentAt))
-			if d.After(last) {
-				last = d
-			}
-		}
-	}
-	slices.Sort(lat)
-	pct := func(q float64) time.Duration {
-		return lat[min(len(lat)-1, int(q*float64(len(lat))))].Round(time.Millisecond)
-	}
+	lat, last := latencies(p)
+	pct := func(q float64) time.Duration { return pctOf(lat, q) }
 	var mem []string
 	for _, pr := range append([]*proc{p.intake}, p.workers...) {
 		mem = append(mem, fmt.Sprintf("%s %s", pr.name, peakRSS(pr)))

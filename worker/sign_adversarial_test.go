@@ -25,9 +25,7 @@ import (
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/testsupport/natstest"
 	"github.com/signet-b24/signet/internal/testsupport/revlist"
-	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/keyring"
-	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/storage"
 )
 
@@ -71,21 +69,7 @@ type forgeRig struct {
 // newForgeRig starts the rig; opts change the worker's Signer before the pool starts.
 func newForgeRig(t *testing.T, ctx context.Context, opts ...func(*Signer)) *forgeRig {
 	t.Helper()
-	mod, err := softhsm.Module()
-	if err != nil {
-		if testenv.Strict() {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	dir := t.TempDir()
-	if mod, err = softhsm.Init(filepath.Join(dir, "hsm"), "forge", "so-4711", "user-4711"); err != nil {
-		t.Fatal(err)
-	}
-	pinFile := filepath.Join(dir, "user.pin")
-	if err := os.WriteFile(pinFile, []byte("user-4711\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mod, pinFile := testToken(t, "forge")
 	kr, err := keyring.Open(ctx, []keyring.TokenConfig{{Name: "forge", Module: mod, Label: "forge", PinFile: pinFile, MaxSessions: 4}}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)

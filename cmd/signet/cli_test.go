@@ -51,7 +51,7 @@ func TestHelpShowsOnlyTheCommandsFlags(t *testing.T) {
 		has     []string
 		hasNone []string
 	}{
-		{[]string{"status"}, []string{"-json", "-nats-url", "-metrics-listen", "-data-dir"}, []string{"-worker-batch", "-http-read-timeout", "-verify-burst", "-nats-sync-always"}},
+		{[]string{"status"}, []string{"-json", "-nats-url", "-expect-workers", "-data-dir"}, []string{"-metrics-listen", "-metrics-token-file", "-worker-batch", "-http-read-timeout", "-verify-burst", "-nats-sync-always"}},
 		{[]string{"dlq", "list"}, []string{"-nats-url", "-all"}, []string{"-storage-url", "-worker-batch"}},
 		{[]string{"batch", "list"}, []string{"-nats-url", "-json"}, []string{"-pdf-max-objects", "-bitrix24-burst"}},
 		{[]string{"admin", "local-admin", "list"}, []string{"-security-admin-passwords-file", "-nats-url"}, []string{"-worker-batch", "-storage-url"}},

@@ -332,13 +332,50 @@ func TestStatusAndHealth(t *testing.T) {
 	if strings.Join(names, " ") != "SIGN/sign-interactive SIGN/sign-batch CALLBACK/callback CALLBACK/callback-batch" {
 		t.Errorf("consumers %v", names)
 	}
-	if len(rep.Streams) < 4 || !rep.StorageOK || len(rep.Tokens) != 1 || !rep.Tokens[0].Online || len(rep.Portals) != 1 {
+	// The token state is the worker's record in NATS (issue 21 must 3), not this process's /metrics.
+	if len(rep.Streams) < 4 || !rep.StorageOK || len(rep.Tokens) != 1 || rep.Tokens[0].State != contracts.TokenOnline ||
+		rep.Tokens[0].Stale || rep.Tokens[0].Worker == "" || rep.Tokens[0].MaxSessions == 0 || rep.Workers != 1 || len(rep.Portals) != 1 {
 		t.Errorf("status: %+v", rep)
 	}
 	stdout.Reset()
 	if code := run(ctx, []string{"status", "--sample", "100ms", "--data-dir", p.dataDir}, &stdout, &stderr); code != 0 ||
 		!strings.Contains(stdout.String(), "SIGN/sign-batch") || !strings.Contains(stdout.String(), "signet-demo") {
 		t.Fatalf("status: exit %d\n%s", code, stdout.String())
+	}
+
+	// A record a killed worker left behind is shown STALE; it is no problem while the expected
+	// number of workers report, and is named when one is missing. A live worker's offline token is.
+	kv, err := p.app.js.KeyValue(ctx, contracts.BucketJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putRecord := func(tr contracts.TokenRate) {
+		b, _ := json.Marshal(tr)
+		if _, err := kv.Put(ctx, contracts.TokenRateKey(tr.Token, tr.Worker), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putRecord(contracts.TokenRate{Token: "signet-demo", Worker: "gone/1", State: contracts.TokenOnline, MaxSessions: 4, Updated: time.Now().Add(-5 * time.Minute)})
+	statusOut := func(args ...string) (int, string) {
+		stdout.Reset()
+		code := run(ctx, append([]string{"status", "--sample", "10ms", "--data-dir", p.dataDir}, args...), &stdout, &stderr)
+		return code, stdout.String()
+	}
+	if code, out := statusOut(); code != 0 || !strings.Contains(out, "gone/1") || !strings.Contains(out, "STALE (online when last seen)") {
+		t.Errorf("status with a stale record: exit %d\n%s", code, out)
+	}
+	if code, out := statusOut("--expect-workers", "2"); code != 1 || !strings.Contains(out, "1 worker(s) reported their tokens in the last minute, 2 expected") ||
+		!strings.Contains(out, "stale records from gone/1") {
+		t.Errorf("status --expect-workers 2 with one live worker: exit %d\n%s", code, out)
+	}
+	putRecord(contracts.TokenRate{Token: "usb-1", Worker: "other/2", State: contracts.TokenOffline, Err: "token not present", Updated: time.Now()})
+	if code, out := statusOut(); code != 1 || !strings.Contains(out, "token usb-1 is offline on worker other/2: token not present") {
+		t.Errorf("status with an offline token: exit %d\n%s", code, out)
+	}
+	for _, k := range []string{contracts.TokenRateKey("signet-demo", "gone/1"), contracts.TokenRateKey("usb-1", "other/2")} {
+		if err := kv.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// The dashboard is mounted behind the administrator check.

@@ -8,14 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
-	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/mail"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/keyring/keyadmin"
@@ -188,13 +186,6 @@ func (a *app) serveListeners(in *producer.Intake, r role) error {
 		}(s, ls[i])
 		a.log.Info("HTTP listening", zap.String("listener", s.Name), zap.String("addr", s.Addr))
 	}
-	if m := a.listener(listenerMetrics); m != nil && r.worker {
-		// `signet status` on this machine finds the token gauges, which workers export, the way CLI
-		// commands find the embedded NATS: through a file in the data directory.
-		if err := os.WriteFile(metricsURLFile(a.cfg), []byte(m.URL()+"\n"), 0o600); err == nil {
-			a.closers = append(a.closers, func() { os.Remove(metricsURLFile(a.cfg)) })
-		}
-	}
 	return nil
 }
 
@@ -218,8 +209,6 @@ func (a *app) listener(name string) *served {
 	}
 	return nil
 }
-
-func metricsURLFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "metrics.url") }
 
 // mailer is the SMTP sender of the mail.* settings, or nil (web.Config.Mail) when mail.smtp_host is
 // empty or the settings cannot work; the latter is logged once at start, saying what to fix.

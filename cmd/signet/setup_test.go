@@ -25,6 +25,13 @@ import (
 // startCluster runs an n-node JetStream cluster on loopback (as faults/ does), for replicas > 1.
 func startCluster(t *testing.T, n int) string {
 	t.Helper()
+	url, _ := startClusterNodes(t, n)
+	return url
+}
+
+// startClusterNodes is startCluster that also returns the nodes, for a test that stops one.
+func startClusterNodes(t *testing.T, n int) (string, []*server.Server) {
+	t.Helper()
 	free := func() int {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -68,7 +75,7 @@ func startCluster(t *testing.T, n int) string {
 		}
 		return true
 	})
-	return strings.Join(urls, ",")
+	return strings.Join(urls, ","), nodes
 }
 
 // clusterState is every stream's (KV buckets included) and consumer's configuration.
@@ -162,11 +169,11 @@ func TestReadOnlyCommandsLeaveTheClusterAlone(t *testing.T) {
 	t.Setenv("SIGNET_WORKER_ACK_WAIT", "5s")
 	t.Setenv("SIGNET_STORAGE_RETENTION", "24h")
 	other := []string{"--nats-url", url, "--data-dir", dir, "--storage-url", storageURL}
-	out, code := runCLI(t, append([]string{"status", "--sample", "10ms", "--server", "http://127.0.0.1:1"}, other...)...)
+	out, code := runCLI(t, append([]string{"status", "--sample", "10ms", "--expect-workers", "0"}, other...)...)
 	if code != 0 || strings.Contains(out, "Problems:") {
 		t.Errorf("status on a healthy cluster: exit %d\n%s", code, out)
 	}
-	for _, cmd := range [][]string{{"status", "--json", "--sample", "10ms", "--server", "http://127.0.0.1:1"},
+	for _, cmd := range [][]string{{"status", "--json", "--sample", "10ms", "--expect-workers", "0"},
 		{"dlq", "list"}, {"batch", "list"}, {"admin", "bitrix24", "portals"}, {"admin", "user", "list"},
 		{"audit", "verify"}, {"config", "print"}} {
 		runCLI(t, append(cmd, other...)...) // some fail (nothing to list); none may change anything
@@ -201,18 +208,20 @@ func replicasOf(c any) int {
 }
 
 // `signet status` on a NATS nobody provisioned lists what is missing and exits 1, creating nothing;
-// after `signet setup` it exits 0 (exit codes: docs/operations.md).
+// after `signet setup` it still exits 1 while no worker reports its tokens, and 0 when none is
+// expected (--expect-workers 0; exit codes: docs/operations.md).
 func TestStatusExitCodesGolden(t *testing.T) {
 	t.Setenv("SIGNET_CONFIG", "")
 	dir := t.TempDir()
 	serveLikeNATS(t, dir)
-	d := []string{"--data-dir", dir, "--sample", "10ms", "--server", "http://127.0.0.1:1"}
+	d := []string{"--data-dir", dir, "--sample", "10ms"}
 	status := func() string { return transcript([]string{dir}, nil, append([]string{"status"}, d...)) }
 	before := inRussian(status) // status only reads
 	got := transcript([]string{dir}, nil,
 		append([]string{"status"}, d...),
 		[]string{"setup", "--data-dir", dir},
-		append([]string{"status"}, d...))
+		append([]string{"status"}, d...),
+		append([]string{"status", "--expect-workers", "0"}, d...))
 	golden(t, "status_setup", got)
 	golden(t, "status_setup.ru", before+inRussian(status))
 }

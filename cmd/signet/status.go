@@ -1,22 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/signet-b24/signet/bitrix24/portals"
+	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/ops"
 	"github.com/signet-b24/signet/internal/queue"
@@ -30,15 +28,15 @@ type statusReport struct {
 	Streams   []ops.Stream   `json:"streams"`
 	Consumers []ops.Consumer `json:"consumers"`
 	Tokens    []statusToken  `json:"tokens,omitempty"`
-	TokensErr string         `json:"tokens_error,omitempty"`
+	Workers   int            `json:"workers"`
+	Nodes     []statusNode   `json:"nats_nodes,omitempty"`
 	Storage   string         `json:"storage"`
 	StorageOK bool           `json:"storage_ok"`
 	Portals   []statusPortal `json:"portals,omitempty"`
 	Problems  []string       `json:"problems,omitempty"`
 
 	// What the text output shows, in the CLI's language; --json stays English (docs/i18n.md).
-	shownProblems  []string
-	shownTokensErr string
+	shownProblems []string
 }
 
 // problem lists a problem: in English for --json, in the CLI's language for the text output.
@@ -47,13 +45,20 @@ func (r *statusReport) problem(key, en string, args ...any) {
 	r.shownProblems = append(r.shownProblems, tr(key, en, args...))
 }
 
-// statusToken is ops.Token with the snake_case names every --json output uses.
+// statusToken is one worker's record of one token (contracts.TokenRate), as that worker last wrote
+// it to the jobs bucket; Stale when it is older than contracts.TokenRateFresh (the worker was killed
+// or lost NATS: a worker that stops cleanly deletes its records).
 type statusToken struct {
-	Name          string `json:"name"`
-	Online        bool   `json:"online"`
-	Err           string `json:"error,omitempty"`
-	SessionsInUse int    `json:"sessions_in_use"`
-	MaxSessions   int    `json:"max_sessions"`
+	Worker        string    `json:"worker"`
+	Name          string    `json:"name"`
+	Label         string    `json:"label,omitempty"`
+	State         string    `json:"state"`
+	Err           string    `json:"error,omitempty"`
+	SessionsInUse int       `json:"sessions_in_use"`
+	MaxSessions   int       `json:"max_sessions"`
+	Rate          float64   `json:"signatures_per_s"`
+	Updated       time.Time `json:"updated"`
+	Stale         bool      `json:"stale"`
 }
 
 type statusPortal struct {
@@ -65,16 +70,20 @@ type statusPortal struct {
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", `Usage: signet status [--json] [--sample 2s] [flags]
 
-Streams and consumers (pending, ack pending, redelivered, rate, time to drain), DEAD, the tokens, the
-storage and the installed portals, on one screen. It only reads: a missing stream, consumer or bucket
-is listed as a problem ("run signet setup"), never created.
+Streams and consumers (pending, ack pending, redelivered, rate, time to drain), DEAD, the tokens of
+every worker, the storage and the installed portals, on one screen. It only reads: a missing stream,
+consumer or bucket is listed as a problem ("run signet setup"), never created.
+
+The tokens are what each worker writes to NATS every 10 s (online, sessions, measured rate); a record
+older than a minute is shown as STALE (that worker was killed or lost NATS; one that stops cleanly
+removes its records). Nothing is read over HTTP, so the command works from any host that reaches NATS.
 
 Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be read), 2 on bad usage.
 `, stderr)
 	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
 	sample := fs.Duration("sample", 2*time.Second, "interval over which rates are measured")
-	server := fs.String("server", "", "URL of a running Signet worker's metrics listener, whose /metrics gives the token state (default: the worker on this data_dir, else http://<metrics.listen>)")
-	load := settingFlags(fs, keys(natsClientKeys, storageKeys, []string{"metrics.listen", "metrics.token_file", "security.secret_keys_file"})...)
+	expect := fs.Int("expect-workers", 1, "how many workers must have reported their tokens within the last minute; fewer is a problem (0: none required)")
+	load := settingFlags(fs, keys(natsClientKeys, storageKeys, []string{"security.secret_keys_file"})...)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -121,26 +130,27 @@ Exit status: 0 when no problem is listed, 1 when one is (or JetStream cannot be 
 	for _, m := range missing {
 		rep.problem("cli.status.missing", "%[1]s is missing: run `signet setup` or start a server", m)
 	}
+	var replicated []string
+	for _, s := range rep.Streams {
+		replicated = append(replicated, s.Name)
+	}
+	for _, b := range setupBuckets {
+		replicated = append(replicated, "KV_"+b)
+	}
+	rep.Nodes = clusterView(ctx, js, replicated, &rep)
 	if d := snap.Stream("DEAD"); d != nil && d.Msgs > 0 {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("DEAD holds %d messages: `signet dlq list`", d.Msgs))
 		rep.shownProblems = append(rep.shownProblems, plural("cli.status.dead", int(d.Msgs)))
 	}
 
-	base, auth, err := metricsSource(cfg, *server)
-	if err != nil {
-		rep.TokensErr, rep.shownTokensErr = inEnglish(err), err.Error()
-	} else if tokens, err := tokensFromMetrics(ctx, base+"/metrics", auth); err != nil {
-		rep.TokensErr, rep.shownTokensErr = inEnglish(err), err.Error()
-	} else {
-		for _, t := range tokens {
-			rep.Tokens = append(rep.Tokens, statusToken(t))
+	if kv, err := js.KeyValue(ctx, contracts.BucketJobs); err == nil { // missing: listed above
+		tokens, err := tokenRecords(ctx, kv, time.Now())
+		if err != nil {
+			return fmt.Errorf("reading the workers' token records: %w", err)
 		}
+		rep.Tokens = tokens
 	}
-	for _, t := range rep.Tokens {
-		if !t.Online {
-			rep.problem("cli.status.tokenOffline", "token %[1]s is offline", t.Name)
-		}
-	}
+	rep.Workers = tokenProblems(&rep, *expect)
 
 	rep.Storage = redactURL(cfg.Storage.URL)
 	storageProblem := func(err error) {
@@ -208,21 +218,8 @@ func printStatus(w io.Writer, rep *statusReport) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", s.Name, s.Msgs, s.Bytes)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, tr("cli.status.tokens", "\nTokens:"))
-	if rep.TokensErr != "" {
-		shown := rep.shownTokensErr
-		if shown == "" {
-			shown = rep.TokensErr
-		}
-		fmt.Fprintln(w, tr("cli.status.tokensUnknown", "  unknown: %[1]s", shown))
-	}
-	for _, t := range rep.Tokens {
-		state := tr("cli.status.online", "online")
-		if !t.Online {
-			state = tr("cli.status.offline", "OFFLINE")
-		}
-		fmt.Fprintf(w, "  %-20s %-8s %s\n", t.Name, state, tr("cli.status.sessions", "sessions %[1]v/%[2]v", t.SessionsInUse, t.MaxSessions))
-	}
+	printNodes(w, rep.Nodes)
+	printTokens(w, rep)
 	ok := tr("cli.status.reachable", "reachable")
 	if !rep.StorageOK {
 		ok = tr("cli.status.unreachable", "NOT reachable")
@@ -245,85 +242,6 @@ func printStatus(w io.Writer, rep *statusReport) {
 			fmt.Fprintln(w, "  - "+p)
 		}
 	}
-}
-
-var tokenMetric = regexp.MustCompile(`^(signet_token_online|signet_token_sessions_in_use|signet_token_sessions_max)\{token="([^"]*)"\} (\S+)$`)
-
-// tokensFromMetrics reads the token gauges a worker's monitor exports (worker/monitor.go).
-func tokensFromMetrics(ctx context.Context, url, auth string) ([]ops.Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, wrapf(err, "cli.status.noServer", "no running Signet at %[1]s (give --server URL of a worker's metrics listener): %[2]v", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, errorf("cli.status.httpStatus", "%[1]s answered HTTP %[2]v", url, resp.StatusCode)
-	}
-	byName := map[string]*ops.Token{}
-	var order []string
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		m := tokenMetric.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		t := byName[m[2]]
-		if t == nil {
-			t = &ops.Token{Name: m[2]}
-			byName[m[2]] = t
-			order = append(order, m[2])
-		}
-		v, _ := strconv.ParseFloat(m[3], 64)
-		switch m[1] {
-		case "signet_token_online":
-			t.Online = v == 1
-		case "signet_token_sessions_in_use":
-			t.SessionsInUse = int(v)
-		case "signet_token_sessions_max":
-			t.MaxSessions = int(v)
-		}
-	}
-	out := make([]ops.Token, 0, len(order))
-	for _, n := range order {
-		out = append(out, *byName[n])
-	}
-	if len(out) == 0 {
-		return nil, errorf("cli.status.noGauges", "%[1]s exports no token gauges (an intake-only process?)", url)
-	}
-	return out, sc.Err()
-}
-
-// metricsSource says where the token gauges are read: --server, else the metrics listener a worker on
-// this data directory wrote down, else metrics.listen; and the bearer token of metrics.token_file.
-func metricsSource(cfg *config.Config, server string) (base, auth string, err error) {
-	base = strings.TrimRight(server, "/")
-	if base == "" {
-		if b, err := os.ReadFile(metricsURLFile(cfg)); err == nil {
-			base = strings.TrimSpace(string(b))
-		} else if cfg.Metrics.Listen != "" {
-			base = "http://" + cfg.Metrics.Listen
-		} else {
-			return "", "", errorf("cli.status.metricsOff", "metrics.listen is off here: give --server URL of a worker's metrics listener")
-		}
-	}
-	if f := cfg.Metrics.TokenFile; f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", "", fmt.Errorf("metrics.token_file: %w", err)
-		}
-		auth = strings.TrimSpace(string(b))
-	}
-	return base, auth, nil
 }
 
 var userinfo = regexp.MustCompile(`//[^/@]*@`)
