@@ -279,10 +279,30 @@ func (p *Portal) crmItemList(c *callCtx, params map[string]any) (any, *apiError)
 		}
 		return c < 0
 	})
+	// select (docs: "the fields to return"; empty or "*": all) narrows each item to the fields named,
+	// id and entityTypeId always kept, so a caller that forgets to select its file field sees no file.
+	var want map[string]bool
+	if sv, ok := param(params, "select"); ok {
+		if l, isList := sv.([]any); isList && len(l) > 0 {
+			want = map[string]bool{"id": true, "entityTypeId": true}
+			for _, f := range l {
+				if f == "*" {
+					want = nil
+					break
+				}
+				want[scalarString(f)] = true
+			}
+		}
+	}
 	items := make([]any, 0, len(picked))
 	for _, d := range picked {
 		item := p.itemLocked(d, c.token)["item"].(map[string]any)
 		item["entityTypeId"] = et
+		for k := range item {
+			if want != nil && !want[k] {
+				delete(item, k)
+			}
+		}
 		items = append(items, item)
 	}
 	page := pageOf(items, params)

@@ -72,6 +72,10 @@ func TestCRMItemListFilterAndPaging(t *testing.T) {
 	if len(items(m)) != 1 || int(items(m)[0].(map[string]any)["id"].(float64)) != inv || items(m)[0].(map[string]any)["entityTypeId"].(float64) != 31 {
 		t.Errorf("invoices: %v, want only invoice %d", items(m), inv)
 	}
+	_, m = list(`"entityTypeId":2,"select":["title"],"filter":{"=stageId":"WON"}`)
+	if f := items(m)[0].(map[string]any); f["title"] == nil || f["id"] == nil || f["stageId"] != nil || f[emulator.DealFileField] != nil {
+		t.Errorf("select [title]: %v, want id, entityTypeId and title only", f)
+	}
 	if st, m := list(`"entityTypeId":2,"filter":{"=noSuchField":"x"}`); st != 400 || m["error"] != "INVALID_ARG_VALUE" {
 		t.Errorf("unknown filter field: %d %v, want 400 INVALID_ARG_VALUE", st, m)
 	}
