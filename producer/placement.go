@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -138,7 +140,12 @@ type placementView struct {
 	Position, PositionText          string
 	Descriptions                    map[string]any
 	Messages                        map[string]string
+	ReasonMax                       int
 }
+
+// MaxReason bounds the reason a signer types in the Sign dialog: it is drawn in the signet (a line
+// shrunk and cut to fit, pades/appearance.go) and written to the signature's /Reason.
+const MaxReason = 200
 
 // placementFail answers the iframe with a short page a person can act on, in the language of LANG.
 func placementFail(w http.ResponseWriter, status int, msg string) {
@@ -246,7 +253,7 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	view := placementView{
 		Nonce: randomHex(16), Action: "/bitrix24/placement/sign", Ctx: ctxValue, CSRF: in.formMAC(ctxValue),
 		Login: user.Login, DealID: dealID, Files: files, OTPDisabled: user.OTPDisabled,
-		Position: "bottom-right", Descriptions: positionDescriptions(l), Messages: dialogMessages(l),
+		Position: "bottom-right", Descriptions: positionDescriptions(l), Messages: dialogMessages(l), ReasonMax: MaxReason,
 	}
 	for _, c := range user.Credentials {
 		view.Credentials = append(view.Credentials, credOption{URI: c, Label: credentialLabel(c), Default: c == user.DefaultCredential})
@@ -354,9 +361,10 @@ func (in *Intake) dealFiles(ctx context.Context, l *i18n.Localizer, memberID, us
 			if name != "" && !strings.HasSuffix(strings.ToLower(name), ".pdf") {
 				continue
 			}
+			// Named by the file's name (issue 19, must 6); the field code only when the URL gives none.
 			label := l.T("placement.file.unnamed", fmt.Sprint(f.ID), k)
 			if name != "" {
-				label = l.T("placement.file", name, k)
+				label = name
 			}
 			out = append(out, fileOption{Value: fmt.Sprintf("%s:%d", k, f.ID), Label: label})
 		}
@@ -419,8 +427,9 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 			DocumentID: []string{"crm", "CCrmDocumentDeal", "DEAL_" + strconv.Itoa(fc.DealID)}},
 		Signer:     contracts.Signer{Login: fc.Login, BitrixUserID: fc.UserID},
 		Credential: r.PostForm.Get("credential"),
-		Stamp:      contracts.Stamp{Visible: r.PostForm.Get("visible") == "Y", Page: r.PostForm.Get("page"), Position: r.PostForm.Get("position")},
-		Reply:      contracts.Reply{NotifyUserID: fc.UserID},
+		Stamp: contracts.Stamp{Visible: r.PostForm.Get("visible") == "Y", Page: r.PostForm.Get("page"), Position: r.PostForm.Get("position"),
+			Reason: strings.TrimSpace(r.PostForm.Get("reason")), Evidence: r.PostForm.Get("evidence") == "Y"},
+		Reply: contracts.Reply{NotifyUserID: fc.UserID},
 	}
 	log := in.Log.With(zap.String("member_id", fc.MemberID), zap.String("job_id", job.ID), zap.String("login", fc.Login))
 	switch {
@@ -432,6 +441,9 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		return
 	case !contains(Positions, job.Stamp.Position):
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.position")})
+		return
+	case utf8.RuneCountInString(job.Stamp.Reason) > MaxReason || !utf8.ValidString(job.Stamp.Reason) || strings.ContainsFunc(job.Stamp.Reason, unicode.IsControl):
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.reason", strconv.Itoa(MaxReason))})
 		return
 	}
 	// A double click (or a re-sent form) is the same job id: known before the code is checked, and

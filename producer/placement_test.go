@@ -191,10 +191,18 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 	if strings.Contains(page, "http://") && strings.Contains(page, "<script src") {
 		t.Error("the dialog loads outside assets")
 	}
-	for _, id := range []string{`id="credential"`, `id="otp"`, `id="visible"`, `id="page"`, `id="sign"`, `id="status"`, `id="document"`} {
+	for _, id := range []string{`id="credential"`, `id="reason"`, `id="evidence"`, `id="visible"`, `id="page"`, `id="sign"`, `id="status"`, `id="document"`, `class="sig-icon"`} {
 		if !strings.Contains(page, id) {
 			t.Errorf("dialog lacks %s", id)
 		}
+	}
+	// Mary needs no code (dialogFixture): the code field is not shown at all (issue 19, must 6).
+	if strings.Contains(page, `id="otp"`) {
+		t.Error("the dialog shows a code field to a signer who needs none")
+	}
+	// Documents by file name, not by field code.
+	if strings.Contains(page, "(field ") {
+		t.Error("the dialog names documents by field code")
 	}
 	for _, p := range Positions {
 		if !strings.Contains(page, fmt.Sprintf(`class="position" data-position="%s"`, p)) {
@@ -212,8 +220,16 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 		t.Fatalf("form fields: %v, documents %v", hidden, docs)
 	}
 	form := url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {docs[0][1]}, "credential": {cred},
-		"otp": {""}, "visible": {"Y"}, "page": {"first"}, "position": {"top-right"}}
+		"otp": {""}, "visible": {"Y"}, "page": {"first"}, "position": {"top-right"}, "reason": {" Согласовано "}, "evidence": {"Y"}}
 
+	long := url.Values{}
+	for k, v := range form {
+		long[k] = v
+	}
+	long.Set("reason", strings.Repeat("я", MaxReason+1))
+	if st, _ := submit(t, f, long); st != http.StatusUnprocessableEntity {
+		t.Errorf("a reason over %d characters: HTTP %d, want 422", MaxReason, st)
+	}
 	bad := url.Values{}
 	for k, v := range form {
 		bad[k] = v
@@ -237,7 +253,8 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 	}
 	if job.ID != out["job_id"] || job.Kind != contracts.KindPlacement || job.Document.EntityID != 42 || job.Document.FileField != emulator.DealFileField ||
 		job.Document.FileID == 0 || job.Signer.Login != "mary" || job.Reply.NotifyUserID != 7 || job.Reply.EventToken != "" ||
-		!job.Stamp.Visible || job.Stamp.Page != "first" || job.Stamp.Position != "top-right" || job.Credential != cred {
+		!job.Stamp.Visible || job.Stamp.Page != "first" || job.Stamp.Position != "top-right" || job.Credential != cred ||
+		job.Stamp.Reason != "Согласовано" || !job.Stamp.Evidence {
 		t.Fatalf("queued job: %+v", job)
 	}
 	poll := func(token string) (int, JobStatus) { return pollStatus(t, f, out["status_url"].(string), token) }
