@@ -12,6 +12,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
+	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 )
 
@@ -25,19 +26,7 @@ func TestStampOnTheDocumentsOwnLastPage(t *testing.T) {
 	r := newForgeRig(t, ctx, func(s *Signer) { s.PublicURL = "https://signet.example" })
 	j := r.job("own-last-page")
 	j.Stamp.Visible, j.Stamp.Evidence, j.Stamp.Page, j.Stamp.Position = true, true, "last", "bottom-right"
-	r.intake.Sign(j, time.Now())
-	r.publish(j)
-	r.waitFor("the workflow told", func() bool { return len(r.portal.EventsSent()[j.Reply.EventToken]) == 1 })
-	var pdf string
-	_ = filepath.Walk(r.storeAt, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && strings.HasSuffix(p, ".pdf") && strings.Contains(p, j.ID) {
-			pdf = p
-		}
-		return nil
-	})
-	if pdf == "" {
-		t.Fatalf("no signed PDF stored; the workflow was told %v", r.portal.EventsSent()[j.Reply.EventToken])
-	}
+	pdf := r.signStored(t, j)
 	pctx, err := api.ReadContextFile(pdf)
 	if err != nil {
 		t.Fatal(err)
@@ -76,4 +65,24 @@ func TestStampOnTheDocumentsOwnLastPage(t *testing.T) {
 	if sig, _ := exec.Command(pdfsig, pdf).CombinedOutput(); !strings.Contains(string(sig), "Signature is Valid.") {
 		t.Errorf("pdfsig:\n%s", sig)
 	}
+}
+
+// signStored signs j through the rig (queued, signed, the workflow told) and returns the path of the
+// signed PDF in the rig's storage.
+func (r *forgeRig) signStored(t *testing.T, j *contracts.SignJob) string {
+	t.Helper()
+	r.intake.Sign(j, time.Now())
+	r.publish(j)
+	r.waitFor("the workflow told", func() bool { return len(r.portal.EventsSent()[j.Reply.EventToken]) == 1 })
+	var pdf string
+	_ = filepath.Walk(r.storeAt, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && strings.HasSuffix(p, ".pdf") && strings.Contains(p, j.ID) {
+			pdf = p
+		}
+		return nil
+	})
+	if pdf == "" {
+		t.Fatalf("no signed PDF stored; the workflow was told %v", r.portal.EventsSent()[j.Reply.EventToken])
+	}
+	return pdf
 }
