@@ -291,6 +291,10 @@ func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 // writeImage embeds a JPEG as it is (DCTDecode) or a PNG as Flate RGB with its alpha channel as a
 // soft mask (ISO 32000-1 §8.9.5, §11.6.5.3).
 func writeImage(w *increment, alloc func() int, data []byte) (nr, width, height int, err error) {
+	// Dimensions are checked from the header before any pixel is decoded (image.go).
+	if _, err := checkImageHeader(data); err != nil {
+		return 0, 0, 0, err
+	}
 	if bytes.HasPrefix(data, []byte{0xFF, 0xD8}) {
 		cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 		if err != nil {

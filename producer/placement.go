@@ -141,6 +141,8 @@ type placementView struct {
 	Descriptions                    map[string]any
 	Messages                        map[string]string
 	ReasonMax                       int
+	// SavedSignature and SavedStamp are the pictures saved last time, as data: URLs (signetimage.go).
+	SavedSignature, SavedStamp string
 }
 
 // MaxReason bounds the reason a signer types in the Sign dialog: it is drawn in the signet (a line
@@ -255,6 +257,7 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		Login: user.Login, DealID: dealID, Files: files, OTPDisabled: user.OTPDisabled,
 		Position: "bottom-right", Descriptions: positionDescriptions(l), Messages: dialogMessages(l), ReasonMax: MaxReason,
 	}
+	view.SavedSignature, view.SavedStamp = in.savedImages(ctx, memberID, user.Login)
 	for _, c := range user.Credentials {
 		view.Credentials = append(view.Credentials, credOption{URI: c, Label: credentialLabel(c), Default: c == user.DefaultCredential})
 	}
@@ -277,7 +280,7 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Framed by the portal only (no X-Frame-Options: DENY, reference §10); no outside assets at all.
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+view.Nonce+"'; style-src 'nonce-"+view.Nonce+
-		"'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "+origin)
+		"'; img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "+origin)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
@@ -379,7 +382,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// The browser's language until the form's own (LANG of the placement request) is read.
 	l := i18n.For(i18n.FromRequest(r))
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxImageForm)
 	if err := r.ParseForm(); err != nil {
 		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: l.T("placement.err.form")})
 		return
@@ -446,6 +449,23 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.reason", strconv.Itoa(MaxReason))})
 		return
 	}
+	// The signet's pictures: refused unless a bounded PNG or JPEG, re-encoded (signetimage.go).
+	var signature, stamp []byte
+	if job.Stamp.Visible {
+		var err error
+		if signature, err = imageFromDataURL(r.PostForm.Get("signature_image")); err == nil {
+			stamp, err = imageFromDataURL(r.PostForm.Get("company_stamp"))
+		}
+		if err == nil {
+			job.Stamp.Image, err = signetImage(signature, stamp)
+		}
+		if err != nil {
+			log.Info("Sign dialog: picture refused", zap.Error(err))
+			metrics.IntakeTotal.WithLabelValues("placement", "refused").Inc()
+			reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.image", err.Error())})
+			return
+		}
+	}
 	// A double click (or a re-sent form) is the same job id: known before the code is checked, and
 	// answered like the first, as for robot calls (calls.go). Only an authorised submission is
 	// remembered: after a wrong code the person corrects it in the same dialog, so a refusal releases
@@ -489,6 +509,12 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	job.Signer.Authorization, job.Signer.GrantID = d.Method, d.GrantID
+	if r.PostForm.Get("save_images") == "Y" {
+		// Only after the signer proved who they are: a refused submission saves nothing.
+		if err := in.saveImages(ctx, fc.MemberID, fc.Login, signature, stamp); err != nil {
+			log.Warn("Sign dialog: the pictures were not saved for next time; the job goes on", zap.Error(err))
+		}
+	}
 	in.setLocale(ctx, job, fc.Lang)
 	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Job: job}); err != nil {
 		if !errors.Is(err, errClaimLost) {

@@ -174,6 +174,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		Location: job.Stamp.Location,
 		Visible:  job.Stamp.Visible,
 		Position: pades.Position(job.Stamp.Position),
+		Image:    job.Stamp.Image,
 		TSA:      s.TSA,
 	}
 	if job.Stamp.Page == "last" {
