@@ -1,10 +1,15 @@
 package worker
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +23,26 @@ import (
 
 // "Last page" with a certificate of completion is the document's own last page, not the appended
 // completion page (issue 19, must 6): the signature widget is on page 1 of the one-page invoice, and
-// the completion page (page 2) carries none; pdfsig still accepts the signature.
+// the completion page (page 2) carries none; the job's picture (the signature and company stamp) is
+// an image in the signed PDF (pdfimages); pdfsig and qpdf --check still accept it.
 func TestStampOnTheDocumentsOwnLastPage(t *testing.T) {
 	pdfsig := testenv.RequireTool(t, "pdfsig")
+	pdfimages := testenv.RequireTool(t, "pdfimages")
+	qpdf := testenv.RequireTool(t, "qpdf")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	r := newForgeRig(t, ctx, func(s *Signer) { s.PublicURL = "https://signet.example" })
 	j := r.job("own-last-page")
 	j.Stamp.Visible, j.Stamp.Evidence, j.Stamp.Page, j.Stamp.Position = true, true, "last", "bottom-right"
+	pic := image.NewNRGBA(image.Rect(0, 0, 317, 97))
+	for x := 0; x < 317; x++ {
+		pic.Set(x, 48, color.NRGBA{0x1a, 0x2b, 0x6d, 0xff})
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, pic); err != nil {
+		t.Fatal(err)
+	}
+	j.Stamp.Image = buf.Bytes()
 	pdf := r.signStored(t, j)
 	pctx, err := api.ReadContextFile(pdf)
 	if err != nil {
@@ -64,6 +81,14 @@ func TestStampOnTheDocumentsOwnLastPage(t *testing.T) {
 	}
 	if sig, _ := exec.Command(pdfsig, pdf).CombinedOutput(); !strings.Contains(string(sig), "Signature is Valid.") {
 		t.Errorf("pdfsig:\n%s", sig)
+	}
+	if out, err := exec.Command(qpdf, "--check", pdf).CombinedOutput(); err != nil {
+		t.Errorf("qpdf --check: %v\n%s", err, out)
+	}
+	// pdfimages lists images of page content and of annotation appearances; the picture is 317×97.
+	out, _ := exec.Command(pdfimages, "-list", pdf).CombinedOutput()
+	if !regexp.MustCompile(`(?m)^\s*\d+\s+\d+\s+image\s+317\s+97\s`).Match(out) {
+		t.Errorf("the signet's picture is not in the signed PDF:\n%s", out)
 	}
 }
 
