@@ -132,7 +132,9 @@ func drawAppearance(w *increment, alloc func() int, d *document, page types.Dict
 		if box == nil {
 			return 0, nil, docError(d.name, ErrCorrupt, "page without a MediaBox")
 		}
-		rect = placeSignet(*box, rotate, o.Position, width, height)
+		// Away from the page's content where the corner has room (freearea.go).
+		ink, _ := d.pageInk(page, box.Width()*box.Height())
+		rect = freeSpot(*box, rotate, o.Position, width, height, ink)
 		if rect == nil {
 			return 0, nil, docError(d.name, ErrBadOptions, "unknown position %q; use top|bottom-left|center|right", o.Position)
 		}
@@ -242,7 +244,8 @@ func pageBox(d *document, page types.Dict, inh inherited) *types.Rectangle {
 
 // placeSignet returns the widget /Rect for a w×h signet at position pos as the reader sees the page
 // (after /Rotate, which turns the page clockwise), in default user space.
-func placeSignet(box types.Rectangle, rotate int, pos Position, w, h float64) types.Array {
+// inset moves it that many points further from the page's top or bottom edge (freearea.go).
+func placeSignet(box types.Rectangle, rotate int, pos Position, w, h, inset float64) types.Array {
 	cw, ch := box.Width(), box.Height()
 	vw, vh := cw, ch // the page as displayed
 	if rotate == 90 || rotate == 270 {
@@ -263,9 +266,9 @@ func placeSignet(box types.Rectangle, rotate int, pos Position, w, h float64) ty
 		return nil
 	}
 	if strings.HasPrefix(string(pos), "top") {
-		vy = vh - signetMargin - h
+		vy = vh - signetMargin - h - inset
 	} else {
-		vy = signetMargin
+		vy = signetMargin + inset
 	}
 	// Displayed coordinates → user space relative to the box's lower-left corner.
 	toUser := func(x, y float64) (float64, float64) {
