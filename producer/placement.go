@@ -259,7 +259,7 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	}
 	view.SavedSignature, view.SavedStamp = in.savedImages(ctx, memberID, user.Login)
 	for _, c := range user.Credentials {
-		view.Credentials = append(view.Credentials, credOption{URI: c, Label: credentialLabel(c), Default: c == user.DefaultCredential})
+		view.Credentials = append(view.Credentials, credOption{URI: c, Label: in.certificateLabel(ctx, l, c), Default: c == user.DefaultCredential})
 	}
 	for _, p := range Positions {
 		view.Positions = append(view.Positions, positionOption{Code: p, Short: l.T("placement.short." + p), Words: l.T("placement.position." + p), Selected: p == view.Position})
@@ -297,6 +297,29 @@ func optionID(opts map[string]any, key string) int {
 		return int(v)
 	}
 	return 0
+}
+
+// certificateLabel names a credential as people know it: "Name — issuer — valid until 01.11.2027"
+// (issue 19, must 6), from its certificate when the tokens can be asked within a second; else by
+// its token and label.
+func (in *Intake) certificateLabel(ctx context.Context, l *i18n.Localizer, uri string) string {
+	if in.Certificate == nil {
+		return credentialLabel(uri)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	cert, err := in.Certificate(ctx, uri)
+	if err != nil || cert == nil {
+		return credentialLabel(uri)
+	}
+	name, issuer := cert.Subject.CommonName, cert.Issuer.CommonName
+	if name == "" {
+		name = cert.Subject.String()
+	}
+	if issuer == "" {
+		issuer = cert.Issuer.String()
+	}
+	return l.T("placement.credential.label", name, issuer, l.Date(cert.NotAfter))
 }
 
 func credentialLabel(uri string) string {

@@ -2,7 +2,10 @@ package producer
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
@@ -295,5 +299,26 @@ func TestPlacementRefusals(t *testing.T) {
 		"otp": {"123456"}, "visible": {"Y"}, "page": {"last"}, "position": {"bottom-left"}})
 	if st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out["error"]), "mary") {
 		t.Fatalf("OTP refusal: HTTP %d %v", st, out)
+	}
+}
+
+// Certificates are named by person, issuer and validity when the tokens know them (issue 19, must 6),
+// in the dialog's language; by token and label when they cannot be asked.
+func TestPlacementNamesCertificatesByPerson(t *testing.T) {
+	f := dialogFixture(t, "contract")
+	f.in.Certificate = func(ctx context.Context, uri string) (*x509.Certificate, error) {
+		if uri != cred {
+			return nil, fmt.Errorf("unknown credential %s", uri)
+		}
+		return &x509.Certificate{Subject: pkix.Name{CommonName: "Mary Smith"}, Issuer: pkix.Name{CommonName: "Acme CA"},
+			NotAfter: time.Date(2027, 11, 1, 0, 0, 0, 0, time.UTC)}, nil
+	}
+	_, page := openDialog(t, f, 7, 42, nil)
+	if !strings.Contains(page, "Mary Smith — Acme CA — valid until ") || !strings.Contains(page, "2027") {
+		t.Errorf("the certificate is not named by person, issuer and validity:\n%s", page)
+	}
+	f.in.Certificate = func(context.Context, string) (*x509.Certificate, error) { return nil, errors.New("tokens unreachable") }
+	if _, page := openDialog(t, f, 7, 42, nil); !strings.Contains(page, credentialLabel(cred)) {
+		t.Error("without the tokens the certificate must still be named, by token and label")
 	}
 }
