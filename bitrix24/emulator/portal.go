@@ -85,6 +85,7 @@ type Portal struct {
 	robotOrder  []string
 	placements  []placement
 	deals       map[int]*deal
+	items       map[int]map[int]*deal // entityTypeId → id → item, for types other than deals (crm_list.go)
 	files       map[int]*crmFile
 	disk        map[int]*diskFile
 	nextID      int

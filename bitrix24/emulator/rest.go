@@ -74,6 +74,7 @@ func (p *Portal) methods() map[string]method {
 		"disk.file.uploadversion":            p.diskFileUploadVersion,
 		"crm.item.get":                       p.crmItemGet,
 		"crm.item.update":                    p.crmItemUpdate,
+		"crm.item.list":                      p.crmItemList,
 		"crm.timeline.comment.add":           p.timelineCommentAdd,
 		"crm.timeline.comment.list":          p.timelineCommentList,
 		"im.notify.system.add":               p.imNotifySystemAdd,

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -80,7 +81,16 @@ func (r *Registry) allowed(ctx context.Context) ([]string, uint64, error) {
 // changeAllowed applies f to the entries and writes them back on the revision read (another intake's
 // change at the same moment is read again and kept).
 func (r *Registry) changeAllowed(ctx context.Context, f func([]string) []string) error {
-	for range 10 {
+	for attempt := range 20 {
+		if attempt > 0 {
+			// A replicated bucket may answer the read from a replica that has not yet seen the other
+			// writer's revision: wait a little longer each time rather than spin on the same answer.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the allowed portals: %w", ctx.Err())
+			case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+			}
+		}
 		cur, rev, err := r.allowed(ctx)
 		if err != nil {
 			return err

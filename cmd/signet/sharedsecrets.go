@@ -51,7 +51,17 @@ func provisionSecrets(ctx context.Context, js jetstream.JetStream, replicas int)
 // processes starting at once both end with the one that was stored first.
 func sharedSecret(ctx context.Context, kv jetstream.KeyValue, keys *identity.Keys, name, legacyFile string, log *zap.Logger) ([]byte, error) {
 	aad := "signet secrets " + name
-	for range 3 {
+	// On a replicated bucket a Get may be answered by a replica that has not yet seen the value
+	// another process just created (direct gets are served by followers too), so after losing the
+	// race to Create, read again for a while before giving up.
+	for attempt := range 20 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("shared secret %q in NATS bucket %s: %w", name, contracts.BucketSecrets, ctx.Err())
+			case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+			}
+		}
 		e, err := kv.Get(ctx, name)
 		if err == nil {
 			s, err := keys.Open(e.Value(), aad)

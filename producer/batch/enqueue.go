@@ -273,6 +273,10 @@ func (e *Enqueuer) job(ctx context.Context, rec *Record, n int, d *Document, def
 	default:
 		job.Portal = contracts.Portal{MemberID: d.Portal}
 		job.Document.DiskFileID, job.Document.URL = d.DiskFileID, d.URL
+		job.Document.FileField, job.Document.FileID = d.FileField, d.FileID
+		if d.FileField != "" {
+			job.Document.Source = contracts.SourceFileField
+		}
 	}
 	return job, size, job.Validate()
 }

@@ -27,6 +27,11 @@ type Document struct {
 	Portal     string `json:"portal,omitempty"` // member_id of an installed portal
 	DiskFileID int    `json:"disk_file_id,omitempty"`
 	URL        string `json:"url,omitempty"`
+	// FileField and FileID name a file of a CRM item's "file" field (with EntityTypeID and EntityID):
+	// the bulk selection inside Bitrix24 (producer/bulk) picks documents this way, and the worker reads
+	// and replaces the file as for a robot job (contracts.Document.FileField).
+	FileField string `json:"file_field,omitempty"`
+	FileID    int    `json:"file_id,omitempty"`
 	// EntityTypeID and EntityID name the CRM item (2 and the deal id for a deal) whose timeline
 	// records the signature; "deal": N in a manifest is short for entity_type_id 2, entity_id N.
 	EntityTypeID int    `json:"entity_type_id,omitempty"`
@@ -75,13 +80,16 @@ func (d *Document) validate(base string) error {
 			return fmt.Errorf("key %q: batch documents in Signet's storage live under incoming/", d.Key)
 		}
 	}
-	if d.Portal != "" || d.DiskFileID != 0 || d.URL != "" {
+	if d.Portal != "" || d.DiskFileID != 0 || d.URL != "" || d.FileField != "" {
 		sources++
 		if d.Portal == "" {
-			return errors.New("a Disk file id or URL needs the portal's member_id in the portal column")
+			return errors.New("a Disk file id, URL or CRM file field needs the portal's member_id in the portal column")
 		}
-		if d.DiskFileID == 0 && d.URL == "" {
-			return errors.New("a portal document needs disk_file_id or url")
+		if d.DiskFileID == 0 && d.URL == "" && d.FileField == "" {
+			return errors.New("a portal document needs disk_file_id, url or file_field")
+		}
+		if d.FileField != "" && (d.EntityTypeID == 0 && d.Deal == 0 || d.EntityID == 0 && d.Deal == 0) {
+			return errors.New("a CRM file field needs the item: entity_type_id and entity_id (or deal)")
 		}
 	}
 	if sources != 1 {
@@ -239,6 +247,10 @@ func (d *Document) set(col, v string) error {
 		d.DiskFileID, err = num()
 	case "url":
 		d.URL = v
+	case "file_field":
+		d.FileField = v
+	case "file_id":
+		d.FileID, err = num()
 	case "entity_type_id":
 		d.EntityTypeID, err = num()
 	case "entity_id", "entity":
@@ -307,4 +319,23 @@ func ReadFolder(dir string) (*Manifest, error) {
 	}
 	m.content = content.Bytes()
 	return m, nil
+}
+
+// FromDocuments makes a manifest of documents chosen elsewhere (the bulk page inside Bitrix24,
+// producer/bulk), checked as a manifest's rows are; its content, from which the batch id derives, is
+// the documents as JSON lines, so the same selection is the same batch and a rerun resumes it.
+func FromDocuments(source string, docs []Document) (*Manifest, error) {
+	var raw []byte
+	for i := range docs {
+		line, err := json.Marshal(&docs[i])
+		if err != nil {
+			return nil, err
+		}
+		raw = append(append(raw, line...), '\n')
+	}
+	parsed, err := ParseManifest(raw, ".jsonl", "/")
+	if err != nil {
+		return nil, err
+	}
+	return &Manifest{Source: source, Documents: parsed, content: raw}, nil
 }
