@@ -99,6 +99,9 @@ type formContext struct {
 	Expires  int64  `json:"e"`
 	// Lang is LANG of the placement request: the language of the job's stamp (locale.go).
 	Lang string `json:"g,omitempty"`
+	// Admin: the portal confirmed (user.admin, with the viewer's own token) that the viewer
+	// administers it; only an administrator sets the company stamp (signetimage.go).
+	Admin bool `json:"a,omitempty"`
 }
 
 func (in *Intake) formMAC(ctxValue string) string {
@@ -141,6 +144,7 @@ type placementView struct {
 	Descriptions                    map[string]any
 	Messages                        map[string]string
 	ReasonMax                       int
+	Admin                           bool
 	// SavedSignature and SavedStamp are the pictures saved last time, as data: URLs (signetimage.go).
 	SavedSignature, SavedStamp string
 }
@@ -247,15 +251,20 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		placementFail(w, http.StatusBadGateway, l.T("placement.err.files", strconv.Itoa(dealID), err.Error()))
 		return
 	}
+	var admin bool
+	if err := in.Bitrix.CallAs(ctx, memberID, r.PostForm.Get("AUTH_ID"), "user.admin", nil, &admin); err != nil {
+		log.Info("placement: user.admin not answered; the viewer may not set the company stamp", zap.Error(err))
+		admin = false
+	}
 	nonce := randomHex(16)
 	fc := formContext{MemberID: memberID, DealID: dealID, UserID: uid, Login: user.Login, Nonce: nonce, Expires: in.now().Add(formTTL).Unix(),
-		Lang: clip(r.URL.Query().Get("LANG"), 8)}
+		Lang: clip(r.URL.Query().Get("LANG"), 8), Admin: admin}
 	raw, _ := json.Marshal(fc)
 	ctxValue := base64.RawURLEncoding.EncodeToString(raw)
 	view := placementView{
 		Nonce: randomHex(16), Action: "/bitrix24/placement/sign", Ctx: ctxValue, CSRF: in.formMAC(ctxValue),
 		Login: user.Login, DealID: dealID, Files: files, OTPDisabled: user.OTPDisabled,
-		Position: "bottom-right", Descriptions: positionDescriptions(l), Messages: dialogMessages(l), ReasonMax: MaxReason,
+		Position: "bottom-right", Descriptions: positionDescriptions(l), Messages: dialogMessages(l), ReasonMax: MaxReason, Admin: admin,
 	}
 	view.SavedSignature, view.SavedStamp = in.savedImages(ctx, memberID, user.Login)
 	for _, c := range user.Credentials {
@@ -477,7 +486,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	if job.Stamp.Visible {
 		var err error
 		if signature, err = imageFromDataURL(r.PostForm.Get("signature_image")); err == nil {
-			stamp, err = imageFromDataURL(r.PostForm.Get("company_stamp"))
+			stamp, err = in.stampFromForm(ctx, fc, r.PostForm.Get("company_stamp"))
 		}
 		if err == nil {
 			job.Stamp.Image, err = signetImage(signature, stamp)
@@ -534,7 +543,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	job.Signer.Authorization, job.Signer.GrantID = d.Method, d.GrantID
 	if r.PostForm.Get("save_images") == "Y" {
 		// Only after the signer proved who they are: a refused submission saves nothing.
-		if err := in.saveImages(ctx, fc.MemberID, fc.Login, signature, stamp); err != nil {
+		if err := in.saveImages(ctx, fc.MemberID, fc.Login, fc.Admin, signature, stamp); err != nil {
 			log.Warn("Sign dialog: the pictures were not saved for next time; the job goes on", zap.Error(err))
 		}
 	}

@@ -114,8 +114,30 @@ func (in *Intake) savedImages(ctx context.Context, memberID, login string) (sign
 	return get(signatureImageKey(memberID, login)), get(companyStampKey(memberID))
 }
 
+// stampFromForm is the company stamp of a submission. An administrator of the portal may hand in any
+// picture; anyone else only keeps (field not empty) or drops (empty) the company's saved stamp, whatever
+// the field holds: a company stamp in a signature stands for the company, so only its administrator
+// chooses it.
+func (in *Intake) stampFromForm(ctx context.Context, fc formContext, field string) ([]byte, error) {
+	if fc.Admin {
+		return imageFromDataURL(field)
+	}
+	if field == "" {
+		return nil, nil
+	}
+	kv, err := in.signetImages(ctx)
+	if err != nil {
+		return nil, nil
+	}
+	e, err := kv.Get(ctx, companyStampKey(fc.MemberID))
+	if err != nil {
+		return nil, nil
+	}
+	return e.Value(), nil
+}
+
 // saveImages keeps the sanitised pictures for the next dialog.
-func (in *Intake) saveImages(ctx context.Context, memberID, login string, signature, stamp []byte) error {
+func (in *Intake) saveImages(ctx context.Context, memberID, login string, admin bool, signature, stamp []byte) error {
 	kv, err := in.signetImages(ctx)
 	if err != nil {
 		return err
@@ -125,7 +147,7 @@ func (in *Intake) saveImages(ctx context.Context, memberID, login string, signat
 			return err
 		}
 	}
-	if len(stamp) > 0 {
+	if len(stamp) > 0 && admin {
 		if _, err := kv.Put(ctx, companyStampKey(memberID), stamp); err != nil {
 			return err
 		}

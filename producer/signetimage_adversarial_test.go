@@ -14,7 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/producer/identity"
 )
 
 // pngOf is a w×h PNG, half transparent, with a dark stroke: a signature as the canvas sends it.
@@ -56,10 +58,21 @@ func dataURL(kind string, b []byte) string {
 	return "data:image/" + kind + ";base64," + base64.StdEncoding.EncodeToString(b)
 }
 
-// dialogForm opens the dialog of deal 42 for mary and fills a valid submission.
-func dialogForm(t *testing.T, f *fixture) url.Values {
+// addAdminSigner makes the portal's administrator (emulator.AdminUserID) the Signet user boss, who
+// needs no code.
+func addAdminSigner(t *testing.T, f *fixture) {
 	t.Helper()
-	resp, page := openDialog(t, f, 7, 42, nil)
+	err := f.id.AddUser(context.Background(), identity.User{Login: "boss", BitrixIDs: map[string]int{f.portal.MemberID(): emulator.AdminUserID},
+		OTPDisabled: true, Credentials: []string{cred}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dialogForm opens the dialog of deal 42 for Bitrix24 user uid and fills a valid submission.
+func dialogForm(t *testing.T, f *fixture, uid int) url.Values {
+	t.Helper()
+	resp, page := openDialog(t, f, uid, 42, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("dialog: HTTP %d: %s", resp.StatusCode, page)
 	}
@@ -74,9 +87,11 @@ func dialogForm(t *testing.T, f *fixture) url.Values {
 // Hostile pictures through the Sign dialog (issue 19, must 6): a PNG whose header claims 60 000 ×
 // 60 000 pixels, a GIF, an SVG with a script, a picture over 2 MiB, a data: URL of another type.
 // Each is refused with 422 before anything is decoded beyond its header; no job is queued and nothing
-// is saved for the next dialog, although the form asked to save.
+// is saved for the next dialog, although the form asked to save. The submitter is the portal's
+// administrator, the one person whose company stamp is read at all.
 func TestAttackHostileSignetImage(t *testing.T) {
 	f := dialogFixture(t, "contract")
+	addAdminSigner(t, f)
 	big := append(pngOf(t, 10, 10), bytes.Repeat([]byte{0}, 3<<20)...)
 	cases := map[string]url.Values{
 		"bomb":    {"signature_image": {dataURL("png", hugePNG(60000, 60000))}},
@@ -88,7 +103,7 @@ func TestAttackHostileSignetImage(t *testing.T) {
 	}
 	before := streamMsgs(t, f.js, contracts.StreamSign)
 	for name, extra := range cases {
-		form := dialogForm(t, f)
+		form := dialogForm(t, f, emulator.AdminUserID)
 		form.Set("save_images", "Y")
 		for k, v := range extra {
 			form[k] = v
@@ -114,9 +129,10 @@ func TestAttackHostileSignetImage(t *testing.T) {
 // pictures are saved on request and offered by the next dialog.
 func TestAttackPolyglotSignetImageReencoded(t *testing.T) {
 	f := dialogFixture(t, "contract")
+	addAdminSigner(t, f)
 	payload := []byte("PK\x03\x04<script>alert(document.cookie)</script>")
 	poly := append(pngOf(t, 300, 100), payload...)
-	form := dialogForm(t, f)
+	form := dialogForm(t, f, emulator.AdminUserID)
 	form.Set("signature_image", dataURL("png", poly))
 	form.Set("company_stamp", dataURL("png", pngOf(t, 120, 120)))
 	form.Set("save_images", "Y")
@@ -135,8 +151,51 @@ func TestAttackPolyglotSignetImageReencoded(t *testing.T) {
 	if err != nil || cfg.Width <= 300 || cfg.Height != 120 {
 		t.Fatalf("the joined picture: %+v %v, want the signature and the stamp side by side, 120 high", cfg, err)
 	}
-	_, page := openDialog(t, f, 7, 42, nil)
+	_, page := openDialog(t, f, emulator.AdminUserID, 42, nil)
 	if strings.Count(page, `value="data:image/png;base64,`) != 2 {
 		t.Error("the next dialog does not offer the saved signature and stamp")
+	}
+}
+
+// An employee who is not the portal's administrator cannot set the company stamp (issue 19, must 6):
+// the stamp they send is neither used nor saved; keeping the field uses the company's saved stamp,
+// and the dialog offers no stamp upload to them.
+func TestAttackCompanyStampByEmployee(t *testing.T) {
+	f := dialogFixture(t, "contract")
+	addAdminSigner(t, f)
+	saved := pngOf(t, 120, 120)
+	form := dialogForm(t, f, emulator.AdminUserID)
+	form.Set("company_stamp", dataURL("png", saved))
+	form.Set("save_images", "Y")
+	if st, out := submit(t, f, form); st != http.StatusAccepted {
+		t.Fatalf("the administrator's stamp: HTTP %d %v", st, out)
+	}
+	_, page := openDialog(t, f, 7, 42, nil)
+	if strings.Contains(page, `id="stamp-file"`) {
+		t.Error("the dialog offers a stamp upload to an employee")
+	}
+	form = dialogForm(t, f, 7)
+	form.Set("company_stamp", dataURL("png", pngOf(t, 400, 50)))
+	form.Set("save_images", "Y")
+	if st, out := submit(t, f, form); st != http.StatusAccepted {
+		t.Fatalf("submit: HTTP %d %v", st, out)
+	}
+	job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := png.DecodeConfig(bytes.NewReader(job.Stamp.Image)); err != nil || cfg.Width != 120 || cfg.Height != 120 {
+		t.Errorf("the employee's job carries %+v (%v), want the company's saved 120×120 stamp", cfg, err)
+	}
+	kv, err := f.js.KeyValue(context.Background(), BucketSignetImages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(context.Background(), companyStampKey(f.portal.MemberID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := png.DecodeConfig(bytes.NewReader(e.Value())); cfg.Width != 120 {
+		t.Errorf("the employee replaced the company's saved stamp (now %d wide)", cfg.Width)
 	}
 }
