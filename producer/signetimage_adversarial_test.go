@@ -135,14 +135,7 @@ func TestAttackPolyglotSignetImageReencoded(t *testing.T) {
 	form := dialogForm(t, f, emulator.AdminUserID)
 	form.Set("signature_image", dataURL("png", poly))
 	form.Set("company_stamp", dataURL("png", pngOf(t, 120, 120)))
-	form.Set("save_images", "Y")
-	if st, out := submit(t, f, form); st != http.StatusAccepted {
-		t.Fatalf("submit: HTTP %d %v", st, out)
-	}
-	job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
-	if err != nil {
-		t.Fatal(err)
-	}
+	job := submitSaving(t, f, form)
 	img := job.Stamp.Image
 	if !bytes.HasPrefix(img, []byte("\x89PNG")) || bytes.Contains(img, []byte("<script>")) || bytes.Contains(img, []byte("PK\x03\x04")) {
 		t.Fatalf("the job's picture is not a clean PNG (%d bytes)", len(img))
@@ -176,14 +169,7 @@ func TestAttackCompanyStampByEmployee(t *testing.T) {
 	}
 	form = dialogForm(t, f, 7)
 	form.Set("company_stamp", dataURL("png", pngOf(t, 400, 50)))
-	form.Set("save_images", "Y")
-	if st, out := submit(t, f, form); st != http.StatusAccepted {
-		t.Fatalf("submit: HTTP %d %v", st, out)
-	}
-	job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
-	if err != nil {
-		t.Fatal(err)
-	}
+	job := submitSaving(t, f, form)
 	if cfg, err := png.DecodeConfig(bytes.NewReader(job.Stamp.Image)); err != nil || cfg.Width != 120 || cfg.Height != 120 {
 		t.Errorf("the employee's job carries %+v (%v), want the company's saved 120×120 stamp", cfg, err)
 	}
@@ -198,4 +184,18 @@ func TestAttackCompanyStampByEmployee(t *testing.T) {
 	if cfg, _ := png.DecodeConfig(bytes.NewReader(e.Value())); cfg.Width != 120 {
 		t.Errorf("the employee replaced the company's saved stamp (now %d wide)", cfg.Width)
 	}
+}
+
+// submitSaving sends the form asking to save its pictures, which must queue a job, and returns it.
+func submitSaving(t *testing.T, f *fixture, form url.Values) *contracts.SignJob {
+	t.Helper()
+	form.Set("save_images", "Y")
+	if st, out := submit(t, f, form); st != http.StatusAccepted {
+		t.Fatalf("submit: HTTP %d %v", st, out)
+	}
+	job, err := contracts.DecodeSignJob(lastMsg(t, f.js, contracts.StreamSign, contracts.SubjectSignInteractive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job
 }

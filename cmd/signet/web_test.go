@@ -334,6 +334,10 @@ func TestWebPagesInChromium(t *testing.T) {
 	stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x0+w*0.9, y0+h*0.5, held, chromedp.ClickCount(1)))
 	do(t, b, "draw a signature on the pad", stroke...)
 	drawn := get(t, b, "the drawn signature", chromedp.AttributeValue(chromedp.CSS("#signature-image"), "value", in))
+	for i := 0; i < 20 && !strings.HasPrefix(drawn.Value, "data:image/png;base64,"); i++ {
+		time.Sleep(100 * time.Millisecond) // the page's pointerup handler writes it
+		drawn = get(t, b, "the drawn signature", chromedp.AttributeValue(chromedp.CSS("#signature-image"), "value", in))
+	}
 	if !strings.HasPrefix(drawn.Value, "data:image/png;base64,") {
 		t.Fatalf("the pad did not record the drawing: %.40q", drawn.Value)
 	}
