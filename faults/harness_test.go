@@ -519,7 +519,8 @@ func (p *pipeline) adminPost(ctx context.Context, token []byte, v any) (int, str
 }
 
 // send makes n robot calls (4 at a time, like Bitrix24's queue server) and records their tokens.
-// A call the intake could not queue (503 while NATS is away) is repeated, as Bitrix24 repeats it.
+// A call the intake could not queue (503 while NATS is away) or whose answer was lost is repeated
+// with its own event_token, as Bitrix24 repeats it.
 func (p *pipeline) send(ctx context.Context, n int) []robotCall {
 	return p.sendWith(ctx, n, p.pdf, p.cred)
 }
@@ -542,18 +543,21 @@ func (p *pipeline) sendWith(ctx context.Context, n int, pdf []byte, cred string)
 		if p.pace != nil {
 			<-p.pace
 		}
+		// One robot execution, one event_token: a call whose answer was a 503 or was lost is sent
+		// again as it was, as Bitrix24's queue server re-sends it (docs/bitrix24.md, "Repeated robot
+		// calls"). A new token would be a new execution of the robot, which must sign again: retrying
+		// with one made a lost answer look like a double signature.
+		tok, deliver := p.portal.NewRobotCall("signet_sign_pdf", c.deal, props)
+		c.token, c.jobID = tok, producer.RobotJobID(p.portal.MemberID(), tok)
 		for attempt := 0; ; attempt++ {
 			c.sentAt = time.Now()
-			tok, status, err := p.portal.RobotCall(ctx, p.intake.url+"/bitrix24/robot", "signet_sign_pdf", c.deal, props)
+			status, err := deliver(ctx, p.intake.url+"/bitrix24/robot")
 			if err == nil && status == http.StatusOK {
-				c.token, c.jobID = tok, producer.RobotJobID(p.portal.MemberID(), tok)
 				return nil
 			}
 			if attempt >= 60 || ctx.Err() != nil {
 				return fmt.Errorf("robot call for deal %d: status %d: %v", c.deal, status, err)
 			}
-			// A new robot execution has a new event_token: the one that failed is abandoned,
-			// as Bitrix24 abandons it after its own retries.
 			time.Sleep(250 * time.Millisecond)
 		}
 	}) {

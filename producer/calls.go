@@ -27,6 +27,9 @@ const (
 	// retry is not blocked forever. claimHold < claimStale: a slow copy gives up before it is replaced.
 	claimHold  = 30 * time.Second
 	claimStale = time.Minute
+	// releaseWithin bounds giving a claim up after a fault: it runs after the call's budget may be
+	// spent, and the answer waits for it.
+	releaseWithin = time.Second
 	// repeatWait is how long a repeat waits for the copy in progress to finish before answering 503.
 	repeatWait = 3 * time.Second
 )
@@ -65,10 +68,34 @@ type callClaim struct {
 
 // calls returns the bucket, creating it on first use as replicated as the SIGN stream it guards.
 func (in *Intake) calls(ctx context.Context) (jetstream.KeyValue, error) {
+	// Opened by one call at a time, but a call waits for the one opening it only as long as its own
+	// deadline: while JetStream has no leader the opening call waits out its budget, and a plain
+	// mutex would stack the others' waits behind it past Bitrix24's patience (issue 21 follow-up).
 	in.callsMu.Lock()
-	defer in.callsMu.Unlock()
-	if in.callsKV != nil {
-		return in.callsKV, nil
+	if in.callsOpen == nil {
+		in.callsOpen = make(chan struct{}, 1)
+	}
+	kv, open := in.callsKV, in.callsOpen
+	in.callsMu.Unlock()
+	if kv != nil {
+		return kv, nil
+	}
+	select {
+	case open <- struct{}{}:
+		defer func() { <-open }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("robot calls bucket: waiting for another call opening it: %w", ctx.Err())
+	}
+	return in.openCalls(ctx)
+}
+
+// openCalls opens (or creates) the bucket; calls holds callsOpen around it.
+func (in *Intake) openCalls(ctx context.Context) (jetstream.KeyValue, error) {
+	in.callsMu.Lock()
+	kv := in.callsKV
+	in.callsMu.Unlock()
+	if kv != nil {
+		return kv, nil
 	}
 	kv, err := in.JS.KeyValue(ctx, BucketCalls)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -88,7 +115,9 @@ func (in *Intake) calls(ctx context.Context) (jetstream.KeyValue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("robot calls bucket: %w", err)
 	}
+	in.callsMu.Lock()
 	in.callsKV = kv
+	in.callsMu.Unlock()
 	return kv, nil
 }
 
@@ -167,11 +196,27 @@ func (c *callClaim) set(ctx context.Context, rec callRecord) error {
 // release gives a pending claim up after a transient fault, so that Bitrix24's retry starts afresh;
 // if NATS is unreachable the claim goes stale instead (claimStale).
 func (c *callClaim) release(ctx context.Context) {
-	_ = c.kv.Delete(context.WithoutCancel(ctx), c.key, jetstream.LastRevision(c.rev))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseWithin)
+	defer cancel()
+	_ = c.kv.Delete(ctx, c.key, jetstream.LastRevision(c.rev))
 }
 
-// callsState is embedded in Intake: the bucket, opened once.
+// callsState is embedded in Intake: the bucket, opened once, and the time a robot call is given.
 type callsState struct {
-	callsMu sync.Mutex
-	callsKV jetstream.KeyValue
+	callsMu   sync.Mutex
+	callsKV   jetstream.KeyValue
+	callsOpen chan struct{} // held by the call opening the bucket
+	// callBudget replaces claimHold as the robot call's budget (tests: a short one).
+	callBudget time.Duration
+}
+
+// callDeadline is how long a robot call may take from its arrival to its answer: every lookup,
+// the claim, the OTP check and the publish share it, so a JetStream without a leader (or a portal
+// that does not answer) turns into a 503 "try again" in time rather than a call held until the
+// proxy or Bitrix24's queue server gives up. It is claimHold, below claimStale.
+func (in *Intake) callDeadline() time.Duration {
+	if in.callBudget > 0 {
+		return in.callBudget
+	}
+	return claimHold
 }

@@ -157,15 +157,24 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 	}
 	// As for the Sign dialog: the installed application's token, confirmed with the portal once;
 	// who is looking is proved by their own AUTH_ID below, never by the form.
+	// From the application's own page, which gets no APPLICATION_TOKEN, a pass stands for it
+	// (inbox_pass.go), for an install whose token is proven only.
+	passUID, viaPass := 0, false
 	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, r.PostForm.Get("APPLICATION_TOKEN")) {
-		log.Warn("inbox refused: APPLICATION_TOKEN does not match the installed application")
-		placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
-		return
+		uid, ok := in.inboxPassUser(memberID, r.PostForm.Get(InboxPassField))
+		if !ok || portal.Install.TokenSource == portals.TokenWindow {
+			log.Warn("inbox refused: APPLICATION_TOKEN does not match the installed application")
+			placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
+			return
+		}
+		passUID, viaPass = uid, true
 	}
-	if err := in.ConfirmApplicationToken(ctx, portal, bitrix24.Auth{MemberID: memberID, ApplicationToken: r.PostForm.Get("APPLICATION_TOKEN"), AccessToken: r.PostForm.Get("AUTH_ID")}); err != nil {
-		log.Warn("inbox refused: the application_token is not confirmed", zap.Error(err))
-		placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
-		return
+	if !viaPass {
+		if err := in.ConfirmApplicationToken(ctx, portal, bitrix24.Auth{MemberID: memberID, ApplicationToken: r.PostForm.Get("APPLICATION_TOKEN"), AccessToken: r.PostForm.Get("AUTH_ID")}); err != nil {
+			log.Warn("inbox refused: the application_token is not confirmed", zap.Error(err))
+			placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
+			return
+		}
 	}
 	var me struct {
 		ID bitrix24.ID `json:"ID"`
@@ -176,6 +185,11 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uid := int(me.ID)
+	if viaPass && uid != passUID {
+		log.Warn("inbox refused: the pass is another user's", zap.Int("user_id", uid))
+		placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
+		return
+	}
 	user, err := in.Identity.UserByBitrixID(ctx, memberID, uid)
 	if err != nil && !isRefusal(err) {
 		log.Error("inbox: looking up the Bitrix24 user failed", zap.Int("user_id", uid), zap.Error(err))

@@ -151,12 +151,40 @@ func requestTitle(job *contracts.SignJob, docGen int) string {
 	return "document.pdf"
 }
 
+// nameLookupWithin bounds asking the portal for a file's name: the name only makes the request
+// readable, so a slow portal costs the call little of its budget (callDeadline).
+const nameLookupWithin = 5 * time.Second
+
+// diskFileName is the name of the request's Disk file (disk.file.get NAME, reference §4.2), kept in
+// the request so the inbox and the notification name the document as the signer knows it rather
+// than "Disk file 102". "" when the document is not a Disk file or the portal does not say: the
+// request is still made, under requestTitle's name; a file that is gone is found when it is signed.
+func (in *Intake) diskFileName(ctx context.Context, log *zap.Logger, job *contracts.SignJob) string {
+	if in.Bitrix == nil || job.Document.DiskFileID == 0 || job.Document.FileName != "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, nameLookupWithin)
+	defer cancel()
+	var file struct {
+		Name string `json:"NAME"`
+	}
+	if err := in.Bitrix.Call(ctx, job.Portal.MemberID, "disk.file.get", map[string]any{"id": job.Document.DiskFileID}, &file); err != nil {
+		log.Warn("request to sign: the Disk file's name is not known; the request names its id", zap.Int("disk_file_id", job.Document.DiskFileID), zap.Error(err))
+		return ""
+	}
+	return clip(strings.TrimSpace(file.Name), 255)
+}
+
 // createRequest turns the claimed call into a request to sign; the workflow waits for its end. A
 // request stored by an earlier copy of the call (ErrExists) is that copy's, told nobody twice.
 func (in *Intake) createRequest(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, plan *callPlan) {
 	now := in.now().UTC()
+	title := requestTitle(job, plan.docGen)
+	if name := in.diskFileName(ctx, log, job); name != "" {
+		title = name
+	}
 	r := &requests.Request{ID: job.ID, Job: *job, Created: now, Deadline: now.Add(plan.deadline), DocumentGeneratorID: plan.docGen,
-		Title: requestTitle(job, plan.docGen)}
+		Title: title}
 	err := in.Requests.Create(ctx, r)
 	if err != nil && !errors.Is(err, requests.ErrExists) {
 		claim.release(ctx)

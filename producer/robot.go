@@ -65,7 +65,11 @@ func RobotJobID(memberID, eventToken string) string {
 }
 
 func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// One deadline for the whole call, from its arrival (callDeadline): the portal lookup and its
+	// confirmation come before the claim, and without it each JetStream call waits its own default
+	// while NATS elects a leader, holding Bitrix24's call past its patience.
+	ctx, cancel := context.WithTimeout(r.Context(), in.callDeadline())
+	defer cancel()
 	req, err := bitrix24.ParseRobotRequest(r)
 	if err != nil {
 		in.Log.Warn("robot call refused: malformed", zap.Error(err))
@@ -119,9 +123,7 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 	// A repeat of this call (Bitrix24 retrying, or two copies at once) must be known as one before the
 	// OTP is checked: the first copy consumed the code, and a second check would refuse the repeat and
 	// tell the workflow it failed while the first copy's document is signed. The claim is atomic (KV
-	// Create keyed by the job id); the copy holding it finishes within claimHold.
-	ctx, cancel := context.WithTimeout(ctx, claimHold)
-	defer cancel()
+	// Create keyed by the job id); the copy holding it finishes within claimHold (ctx's deadline).
 	claim, prev, err := in.claimCall(ctx, job.ID)
 	if err != nil {
 		in.unavailable(w, log, job, "could not claim the robot call", err)

@@ -28,6 +28,7 @@ type fixture struct {
 	portal *emulator.Portal
 	srv    *httptest.Server
 	id     *identity.Service
+	ns     *natstest.Server
 }
 
 const cred = "pkcs11:token=signet-demo;object=demo-signer"
@@ -67,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 	in.Routes(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &fixture{in: in, js: ns.JS, portal: p, srv: srv, id: id}
+	return &fixture{in: in, js: ns.JS, portal: p, srv: srv, id: id, ns: ns}
 }
 
 func (f *fixture) install(t *testing.T) {

@@ -73,6 +73,9 @@ type Config struct {
 	TrustAnchors []*x509.Certificate
 	// Mail sends enrolment links by e-mail (internal/mail.Sender, the mail.* settings); nil: no e-mail.
 	Mail Mailer
+	// InboxPass (producer.Intake.InboxPass) lets the application's page open the signer's inbox,
+	// which wants a proof that Bitrix24 sends this page without; nil: the page shows no inbox link.
+	InboxPass func(memberID string, userID int) string
 	// Audit records every change made in the control panel; nil logs the change instead.
 	Audit Recorder
 	// Sign-in limits (throttle.go); zero takes the Default… constant. LoginMaxPerAddress < 0 turns

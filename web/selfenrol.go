@@ -46,6 +46,20 @@ type appEnrolView struct {
 	Login, Issuer, Secret string
 	Expires               string
 	QR                    template.URL
+	// InboxPass, when set, shows the "My requests to sign" button: a form to the inbox with the
+	// employee's AUTH_ID and this pass (producer.InboxPassField).
+	InboxPass string
+}
+
+// withInbox adds the inbox button to an employee's page (issue 19: the signer's queue is one click
+// away from the application's page).
+func (p *Pages) withInbox(v *appEnrolView, authID string, uid int) {
+	if p.cfg.InboxPass == nil || authID == "" {
+		return
+	}
+	if pass := p.cfg.InboxPass(v.MemberID, uid); pass != "" {
+		v.AuthID, v.InboxPass = authID, pass
+	}
 }
 
 // appLang is LANG of the application request (query, as Bitrix24 sends it, or form).
@@ -106,9 +120,11 @@ func (p *Pages) employeePage(w http.ResponseWriter, r *http.Request, portal *por
 		p.renderApp(w, http.StatusForbidden, frame, v)
 	case errors.Is(err, identity.ErrSelfEnrolForbidden):
 		v.Title, v.Lines, v.Ask = l.T("app.notAllowed.title"), []string{l.T("app.notAllowed", se.User.Login)}, l.T("app.notAllowed.ask", se.User.Login)
+		p.withInbox(&v, authID, uid) // enrolled elsewhere (a link), or signing without a code
 		p.renderApp(w, http.StatusForbidden, frame, v)
 	case errors.Is(err, identity.ErrAlreadyEnrolled):
 		v.Title, v.Lines, v.Ask = l.T("app.enrolled.title"), []string{l.T("app.enrolled", se.User.Login)}, l.T("app.enrolled.ask")
+		p.withInbox(&v, authID, uid)
 		p.renderApp(w, http.StatusOK, frame, v)
 	case errors.Is(err, identity.ErrUserDisabled):
 		v.Title, v.Ask = l.T("app.disabled.title"), l.T("app.disabled.ask", se.User.Login)
@@ -195,6 +211,7 @@ func (p *Pages) appConfirm(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		login := p.cfg.Identity.EnrolmentLogin(r.Context(), token)
 		v.Title, v.Lines, v.Done = l.T("app.enrol.done.title"), []string{l.T("app.enrol.done", login)}, true
+		p.withInbox(&v, authID, uid)
 		p.renderApp(w, http.StatusOK, frame, v)
 	case errors.Is(err, identity.ErrOTPInvalid), errors.Is(err, identity.ErrOTPFormat):
 		p.showEnrolment(w, r, frame, v, token, authID, l.T("app.enrol.wrongCode"), http.StatusUnprocessableEntity)

@@ -44,7 +44,10 @@ func TestAttackVerifyPageExhaustsConsumers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Consumers != 0 {
-		t.Errorf("%d consumers left on AUDIT after the views", info.State.Consumers)
+	// Each view deletes its consumer; on a loaded machine nats.go's ordered consumer may have
+	// replaced one mid-read, and that one goes by the idle threshold. A view that never deleted its
+	// consumer would leave 1,100 here, past the stream's 1,000.
+	if info.State.Consumers > 5 {
+		t.Errorf("%d consumers left on AUDIT after 1,100 views (at most 5 may wait for the idle threshold)", info.State.Consumers)
 	}
 }

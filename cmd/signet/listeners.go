@@ -71,7 +71,7 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 			Replicas: a.cfg.NATS.Replicas, PublicURL: a.cfg.PublicURL, PasswordsFile: a.cfg.Security.AdminPasswordsFile, Admins: a.admins,
 			Verify: a.verifyLimits(), TrustAnchors: a.trust,
 			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit,
-			Mail: a.mailer()})).Routes(mux)
+			Mail: a.mailer(), InboxPass: in.InboxPass})).Routes(mux)
 		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
 	}
 	// The internal CA's CRL and OCSP responder where its key is (issue 17 must 3); an intake without

@@ -24,6 +24,10 @@ type Keys struct {
 
 var keyIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
+// keyLineHowTo is the shell line that makes a valid key line. Signet has no key-generation
+// command, so the errors point to the line docs/multihost.md uses.
+const keyLineHowTo = `printf 'k1:%s\n' "$(openssl rand -base64 32)"`
+
 // LoadKeys reads "id:base64key" lines (32-byte keys, standard or URL base64; blank lines and
 // lines starting with # are ignored). fileOrValue is either a path to such a file or the lines
 // themselves, e.g. the value of an environment variable: a string containing ':' that is not
@@ -39,7 +43,7 @@ func LoadKeys(fileOrValue string) (*Keys, error) {
 		text, src = string(b), "key file "+fileOrValue
 	} else if !strings.Contains(fileOrValue, ":") {
 		// Not key lines (they always contain ':'), so it was meant as a file; naming it is safe.
-		return nil, fmt.Errorf("OTP secret key file %q cannot be read (%v); create it with `signet admin keygen >> FILE`: %w", fileOrValue, err, ErrNoKeys)
+		return nil, fmt.Errorf("OTP secret key file %q cannot be read (%v); create it with %s >> FILE (a new key needs a new id, e.g. k2): %w", fileOrValue, err, keyLineHowTo, ErrNoKeys)
 	}
 	k, err := parseKeys(text)
 	if err != nil {
@@ -66,7 +70,7 @@ func parseKeys(text string) (*Keys, error) {
 		}
 		raw, err := decodeKey(b64)
 		if err != nil || len(raw) != 32 {
-			return nil, fmt.Errorf("line %d (key id %q): want 32 bytes of base64 (AES-256); generate one with `signet admin keygen`: %w", n, id, ErrKeyFormat)
+			return nil, fmt.Errorf("line %d (key id %q): want 32 bytes of base64 (AES-256); generate one with %s: %w", n, id, keyLineHowTo, ErrKeyFormat)
 		}
 		if _, dup := k.aeads[id]; dup {
 			return nil, fmt.Errorf("line %d: key id %q appears twice; give each key its own id: %w", n, id, ErrKeyFormat)
@@ -83,7 +87,7 @@ func parseKeys(text string) (*Keys, error) {
 		k.order = append(k.order, id)
 	}
 	if len(k.order) == 0 {
-		return nil, fmt.Errorf("no \"id:base64key\" lines; generate one with `signet admin keygen`: %w", ErrNoKeys)
+		return nil, fmt.Errorf("no \"id:base64key\" lines; generate one with %s: %w", keyLineHowTo, ErrNoKeys)
 	}
 	return k, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -218,5 +219,37 @@ func TestResealMovesEverySecretToTheNewKey(t *testing.T) {
 	}
 	if n, err := svc.Reseal(ctx); err != nil || n != 0 {
 		t.Fatalf("second Reseal = %d, %v", n, err)
+	}
+}
+
+// The errors' advice must work: an earlier version named `signet admin keygen`, a command that
+// does not exist. Run the line the error suggests and load what it prints.
+func TestLoadKeysErrorsSuggestAWorkingCommand(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	for name, bad := range map[string]string{
+		"missing file":  filepath.Join(t.TempDir(), "nope"),
+		"short key":     "k1:c2hvcnQ=",
+		"only comments": "# nothing",
+	} {
+		_, err := LoadKeys(bad)
+		if err == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+		if !strings.Contains(err.Error(), keyLineHowTo) {
+			t.Fatalf("%s: %v does not say how to make a key", name, err)
+		}
+	}
+	out, err := exec.Command("sh", "-c", keyLineHowTo).Output()
+	if err != nil {
+		t.Fatalf("running the suggested %s: %v", keyLineHowTo, err)
+	}
+	k, err := LoadKeys(string(out))
+	if err != nil {
+		t.Fatalf("the suggested command's output does not load: %v", err)
+	}
+	if k.ActiveID() != "k1" {
+		t.Fatalf("active key %q, want k1", k.ActiveID())
 	}
 }
