@@ -31,7 +31,8 @@ import (
 //	stamp.visible, stamp.page, stamp.position, stamp.reason, stamp.location, stamp.evidence,
 //	reply.event_token, reply.workflow_id, reply.notify_user_id
 //
-// and, under the tag "signet-job-auth/v2" instead, then language, time_zone (issue 18). A job whose
+// and, under the tag "signet-job-auth/v2" instead, then language, time_zone (issue 18); under
+// "…/v3" then document.source, under "…/v4" then stamp.image (issue 19), each only when present. A job whose
 // language and time zone are both empty is signed with the v1 bytes exactly, so a job queued by an
 // intake from before them still verifies at an upgraded worker; the tag tells the two encodings
 // apart, so a v2 job can never be read as a v1 one.
@@ -48,7 +49,9 @@ const JobAuthAlg = "Ed25519"
 // of a job without language and time zone (see above).
 // jobAuthTagV3 adds the document's source (issue 19): a job without one keeps the v2 or v1 bytes,
 // so jobs queued before an upgrade still verify.
+// jobAuthTagV4 adds the signet's image (issue 19, must 6), likewise only for a job that has one.
 const (
+	jobAuthTagV4 = "signet-job-auth/v4"
 	jobAuthTagV3 = "signet-job-auth/v3"
 	jobAuthTag   = "signet-job-auth/v2"
 	jobAuthTagV1 = "signet-job-auth/v1"
@@ -79,9 +82,12 @@ func JobKeyID(pub ed25519.PublicKey) string {
 // expiry (see the package-level description above).
 func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 	b := make([]byte, 0, 512)
-	v3 := j.Document.Source != ""
+	v4 := len(j.Stamp.Image) > 0
+	v3 := v4 || j.Document.Source != ""
 	v2 := v3 || j.Language != "" || j.TimeZone != ""
 	switch {
+	case v4:
+		b = append(b, jobAuthTagV4...)
 	case v3:
 		b = append(b, jobAuthTagV3...)
 	case v2:
@@ -144,6 +150,9 @@ func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 	}
 	if v3 {
 		str(j.Document.Source)
+	}
+	if v4 {
+		str(string(j.Stamp.Image))
 	}
 	return b
 }

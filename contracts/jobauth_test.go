@@ -72,7 +72,11 @@ func TestJobAuthMessageCoversEveryField(t *testing.T) {
 			case reflect.Bool:
 				f.SetBool(!f.Bool())
 			case reflect.Slice:
-				f.Set(reflect.Append(f, reflect.ValueOf("x")))
+				if f.Type().Elem().Kind() == reflect.Uint8 {
+					f.SetBytes(append(append([]byte{}, f.Bytes()...), 'x'))
+				} else {
+					f.Set(reflect.Append(f, reflect.ValueOf("x")))
+				}
 			case reflect.Struct: // time.Time
 				f.Set(reflect.ValueOf(f.Interface().(time.Time).Add(time.Nanosecond)))
 			default:
@@ -208,5 +212,29 @@ func TestJobAuthSourceIsV3AndCovered(t *testing.T) {
 	j.Document.Source = SourceDisk
 	if string(j.JobAuthMessage("kid", exp)) == string(m) {
 		t.Fatal("the source is not covered")
+	}
+}
+
+// Issue 19 added the signet's image under v4; a job without one keeps its v3, v2 or v1 bytes.
+func TestJobAuthImageIsV4AndCovered(t *testing.T) {
+	exp := time.Unix(1_800_000_000, 0)
+	j := sampleJob()
+	before := j.JobAuthMessage("kid", exp)
+	j.Stamp.Image = []byte("\x89PNG-one")
+	m := j.JobAuthMessage("kid", exp)
+	if !strings.HasPrefix(string(m), "signet-job-auth/v4\x00") || !strings.HasSuffix(string(m), "\x00\x00\x00\x08\x89PNG-one") {
+		t.Fatalf("a job with an image: %q", m)
+	}
+	j.Stamp.Image = []byte("\x89PNG-two")
+	if string(j.JobAuthMessage("kid", exp)) == string(m) {
+		t.Fatal("the image is not covered")
+	}
+	j.Stamp.Image = nil
+	if string(j.JobAuthMessage("kid", exp)) != string(before) {
+		t.Fatal("a job without an image must keep its earlier bytes")
+	}
+	j.Stamp.Image = make([]byte, MaxStampImage+1)
+	if err := j.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an oversized image: %v, want ErrInvalid", err)
 	}
 }

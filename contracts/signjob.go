@@ -102,7 +102,16 @@ type Stamp struct {
 	// Evidence: before the first signature, stamp the document id on every page and append a
 	// certificate of completion with a QR code to the verification page.
 	Evidence bool `json:"evidence,omitempty"`
+	// Image is the picture drawn in the signet (issue 19, must 6): the signer's signature image and/or
+	// the company stamp, as the intake re-encoded it (a PNG of at most MaxStampImage bytes,
+	// pades.SanitiseImage). It travels in the job, covered by the job's signature, so a worker draws
+	// exactly what the signer saw and needs no store of its own.
+	Image []byte `json:"image,omitempty"`
 }
+
+// MaxStampImage bounds Stamp.Image: a re-encoded signature or stamp picture is a few tens of
+// kilobytes, and the job must stay far below NATS's 1 MiB message limit.
+const MaxStampImage = 256 << 10
 
 // Reply says how the result goes back to Bitrix24.
 type Reply struct {
@@ -153,6 +162,8 @@ func (j *SignJob) Validate() error {
 		return fmt.Errorf("sign job %s: %w: no credential", j.ID, ErrInvalid)
 	case j.Portal.MemberID == "" && j.Kind != KindBatch:
 		return fmt.Errorf("sign job %s: %w: no portal member_id", j.ID, ErrInvalid)
+	case len(j.Stamp.Image) > MaxStampImage:
+		return fmt.Errorf("sign job %s: %w: stamp image over %d bytes", j.ID, ErrInvalid, MaxStampImage)
 	case len(j.Language) > 35 || len(j.TimeZone) > 64:
 		return fmt.Errorf("sign job %s: %w: language or time zone longer than any BCP 47 tag or IANA zone name", j.ID, ErrInvalid)
 	}

@@ -132,7 +132,9 @@ func drawAppearance(w *increment, alloc func() int, d *document, page types.Dict
 		if box == nil {
 			return 0, nil, docError(d.name, ErrCorrupt, "page without a MediaBox")
 		}
-		rect = placeSignet(*box, rotate, o.Position, width, height)
+		// Away from the page's content where the corner has room (freearea.go).
+		ink, _ := d.pageInk(page, box.Width()*box.Height())
+		rect = freeSpot(*box, rotate, o.Position, width, height, ink)
 		if rect == nil {
 			return 0, nil, docError(d.name, ErrBadOptions, "unknown position %q; use top|bottom-left|center|right", o.Position)
 		}
@@ -242,7 +244,8 @@ func pageBox(d *document, page types.Dict, inh inherited) *types.Rectangle {
 
 // placeSignet returns the widget /Rect for a w×h signet at position pos as the reader sees the page
 // (after /Rotate, which turns the page clockwise), in default user space.
-func placeSignet(box types.Rectangle, rotate int, pos Position, w, h float64) types.Array {
+// inset moves it that many points further from the page's top or bottom edge (freearea.go).
+func placeSignet(box types.Rectangle, rotate int, pos Position, w, h, inset float64) types.Array {
 	cw, ch := box.Width(), box.Height()
 	vw, vh := cw, ch // the page as displayed
 	if rotate == 90 || rotate == 270 {
@@ -263,9 +266,9 @@ func placeSignet(box types.Rectangle, rotate int, pos Position, w, h float64) ty
 		return nil
 	}
 	if strings.HasPrefix(string(pos), "top") {
-		vy = vh - signetMargin - h
+		vy = vh - signetMargin - h - inset
 	} else {
-		vy = signetMargin
+		vy = signetMargin + inset
 	}
 	// Displayed coordinates → user space relative to the box's lower-left corner.
 	toUser := func(x, y float64) (float64, float64) {
@@ -291,6 +294,10 @@ func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 // writeImage embeds a JPEG as it is (DCTDecode) or a PNG as Flate RGB with its alpha channel as a
 // soft mask (ISO 32000-1 §8.9.5, §11.6.5.3).
 func writeImage(w *increment, alloc func() int, data []byte) (nr, width, height int, err error) {
+	// Dimensions are checked from the header before any pixel is decoded (image.go).
+	if _, err := checkImageHeader(data); err != nil {
+		return 0, 0, 0, err
+	}
 	if bytes.HasPrefix(data, []byte{0xFF, 0xD8}) {
 		cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 		if err != nil {

@@ -58,7 +58,7 @@ type Options struct {
 	Name, Reason, Location, ContactInfo string
 	FieldName                           string   // signature field; "" = "Signature<N>"; reuse an existing empty field of that name
 	Visible                             bool     // draw a signet in the widget's appearance stream
-	Page                                int      // 1-based; 0 = first page; -1 = last page
+	Page                                int      // 1-based; 0 = first page; -1 = last page, -2 the one before it…
 	Position                            Position // default bottom-right
 	Image                               []byte   // optional PNG (with alpha) or JPEG drawn in the signet
 	TSA                                 Timestamper
@@ -314,6 +314,10 @@ func prepare(ctx context.Context, src source, size int64, name string, s Signer,
 	case pageNr == 0:
 		pageNr = 1
 	case pageNr == -1:
+	case pageNr < -1 && d.pageCnt+1+pageNr >= 1:
+		// Counted from the end: -2 is the page before the last, the document's own last page when a
+		// certificate of completion was appended (worker/sign.go, issue 19 must 6).
+		pageNr = d.pageCnt + 1 + pageNr
 	case pageNr < -1 || pageNr > d.pageCnt:
 		return nil, docError(name, ErrBadOptions, "page %d requested, the document has %d", o.Page, d.pageCnt)
 	}

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ type Intake struct {
 	FormKey []byte
 	// Links makes a download link for a stored signed PDF (the Sign dialog shows it); nil shows none.
 	Links func(ctx context.Context, key string) (string, error)
+	// Certificate finds the certificate of a credential, so that the Sign dialog names it by person,
+	// issuer and validity (issue 19, must 6); nil, or an error, names it by token and label.
+	Certificate func(ctx context.Context, uri string) (*x509.Certificate, error)
 	// JobKey signs each job's authorisation, which workers verify before touching a key. Nil: no job
 	// is queued (the intake refuses to publish an unsigned job).
 	JobKey *contracts.JobSigner

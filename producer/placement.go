@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -97,6 +99,9 @@ type formContext struct {
 	Expires  int64  `json:"e"`
 	// Lang is LANG of the placement request: the language of the job's stamp (locale.go).
 	Lang string `json:"g,omitempty"`
+	// Admin: the portal confirmed (user.admin, with the viewer's own token) that the viewer
+	// administers it; only an administrator sets the company stamp (signetimage.go).
+	Admin bool `json:"a,omitempty"`
 }
 
 func (in *Intake) formMAC(ctxValue string) string {
@@ -138,7 +143,15 @@ type placementView struct {
 	Position, PositionText          string
 	Descriptions                    map[string]any
 	Messages                        map[string]string
+	ReasonMax                       int
+	Admin                           bool
+	// SavedSignature and SavedStamp are the pictures saved last time, as data: URLs (signetimage.go).
+	SavedSignature, SavedStamp string
 }
+
+// MaxReason bounds the reason a signer types in the Sign dialog: it is drawn in the signet (a line
+// shrunk and cut to fit, pades/appearance.go) and written to the signature's /Reason.
+const MaxReason = 200
 
 // placementFail answers the iframe with a short page a person can act on, in the language of LANG.
 func placementFail(w http.ResponseWriter, status int, msg string) {
@@ -238,18 +251,24 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		placementFail(w, http.StatusBadGateway, l.T("placement.err.files", strconv.Itoa(dealID), err.Error()))
 		return
 	}
+	var admin bool
+	if err := in.Bitrix.CallAs(ctx, memberID, r.PostForm.Get("AUTH_ID"), "user.admin", nil, &admin); err != nil {
+		log.Info("placement: user.admin not answered; the viewer may not set the company stamp", zap.Error(err))
+		admin = false
+	}
 	nonce := randomHex(16)
 	fc := formContext{MemberID: memberID, DealID: dealID, UserID: uid, Login: user.Login, Nonce: nonce, Expires: in.now().Add(formTTL).Unix(),
-		Lang: clip(r.URL.Query().Get("LANG"), 8)}
+		Lang: clip(r.URL.Query().Get("LANG"), 8), Admin: admin}
 	raw, _ := json.Marshal(fc)
 	ctxValue := base64.RawURLEncoding.EncodeToString(raw)
 	view := placementView{
 		Nonce: randomHex(16), Action: "/bitrix24/placement/sign", Ctx: ctxValue, CSRF: in.formMAC(ctxValue),
 		Login: user.Login, DealID: dealID, Files: files, OTPDisabled: user.OTPDisabled,
-		Position: "bottom-right", Descriptions: positionDescriptions(l), Messages: dialogMessages(l),
+		Position: "bottom-right", Descriptions: positionDescriptions(l), Messages: dialogMessages(l), ReasonMax: MaxReason, Admin: admin,
 	}
+	view.SavedSignature, view.SavedStamp = in.savedImages(ctx, memberID, user.Login)
 	for _, c := range user.Credentials {
-		view.Credentials = append(view.Credentials, credOption{URI: c, Label: credentialLabel(c), Default: c == user.DefaultCredential})
+		view.Credentials = append(view.Credentials, credOption{URI: c, Label: in.certificateLabel(ctx, l, c), Default: c == user.DefaultCredential})
 	}
 	for _, p := range Positions {
 		view.Positions = append(view.Positions, positionOption{Code: p, Short: l.T("placement.short." + p), Words: l.T("placement.position." + p), Selected: p == view.Position})
@@ -270,7 +289,7 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Framed by the portal only (no X-Frame-Options: DENY, reference §10); no outside assets at all.
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+view.Nonce+"'; style-src 'nonce-"+view.Nonce+
-		"'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "+origin)
+		"'; img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "+origin)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
@@ -287,6 +306,29 @@ func optionID(opts map[string]any, key string) int {
 		return int(v)
 	}
 	return 0
+}
+
+// certificateLabel names a credential as people know it: "Name — issuer — valid until 01.11.2027"
+// (issue 19, must 6), from its certificate when the tokens can be asked within a second; else by
+// its token and label.
+func (in *Intake) certificateLabel(ctx context.Context, l *i18n.Localizer, uri string) string {
+	if in.Certificate == nil {
+		return credentialLabel(uri)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	cert, err := in.Certificate(ctx, uri)
+	if err != nil || cert == nil {
+		return credentialLabel(uri)
+	}
+	name, issuer := cert.Subject.CommonName, cert.Issuer.CommonName
+	if name == "" {
+		name = cert.Subject.String()
+	}
+	if issuer == "" {
+		issuer = cert.Issuer.String()
+	}
+	return l.T("placement.credential.label", name, issuer, l.Date(cert.NotAfter))
 }
 
 func credentialLabel(uri string) string {
@@ -354,9 +396,10 @@ func (in *Intake) dealFiles(ctx context.Context, l *i18n.Localizer, memberID, us
 			if name != "" && !strings.HasSuffix(strings.ToLower(name), ".pdf") {
 				continue
 			}
+			// Named by the file's name (issue 19, must 6); the field code only when the URL gives none.
 			label := l.T("placement.file.unnamed", fmt.Sprint(f.ID), k)
 			if name != "" {
-				label = l.T("placement.file", name, k)
+				label = name
 			}
 			out = append(out, fileOption{Value: fmt.Sprintf("%s:%d", k, f.ID), Label: label})
 		}
@@ -371,7 +414,7 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// The browser's language until the form's own (LANG of the placement request) is read.
 	l := i18n.For(i18n.FromRequest(r))
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxImageForm)
 	if err := r.ParseForm(); err != nil {
 		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: l.T("placement.err.form")})
 		return
@@ -419,8 +462,9 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 			DocumentID: []string{"crm", "CCrmDocumentDeal", "DEAL_" + strconv.Itoa(fc.DealID)}},
 		Signer:     contracts.Signer{Login: fc.Login, BitrixUserID: fc.UserID},
 		Credential: r.PostForm.Get("credential"),
-		Stamp:      contracts.Stamp{Visible: r.PostForm.Get("visible") == "Y", Page: r.PostForm.Get("page"), Position: r.PostForm.Get("position")},
-		Reply:      contracts.Reply{NotifyUserID: fc.UserID},
+		Stamp: contracts.Stamp{Visible: r.PostForm.Get("visible") == "Y", Page: r.PostForm.Get("page"), Position: r.PostForm.Get("position"),
+			Reason: strings.TrimSpace(r.PostForm.Get("reason")), Evidence: r.PostForm.Get("evidence") == "Y"},
+		Reply: contracts.Reply{NotifyUserID: fc.UserID},
 	}
 	log := in.Log.With(zap.String("member_id", fc.MemberID), zap.String("job_id", job.ID), zap.String("login", fc.Login))
 	switch {
@@ -433,6 +477,26 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	case !contains(Positions, job.Stamp.Position):
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.position")})
 		return
+	case utf8.RuneCountInString(job.Stamp.Reason) > MaxReason || !utf8.ValidString(job.Stamp.Reason) || strings.ContainsFunc(job.Stamp.Reason, unicode.IsControl):
+		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.reason", strconv.Itoa(MaxReason))})
+		return
+	}
+	// The signet's pictures: refused unless a bounded PNG or JPEG, re-encoded (signetimage.go).
+	var signature, stamp []byte
+	if job.Stamp.Visible {
+		var err error
+		if signature, err = imageFromDataURL(r.PostForm.Get("signature_image")); err == nil {
+			stamp, err = in.stampFromForm(ctx, fc, r.PostForm.Get("company_stamp"))
+		}
+		if err == nil {
+			job.Stamp.Image, err = signetImage(signature, stamp)
+		}
+		if err != nil {
+			log.Info("Sign dialog: picture refused", zap.Error(err))
+			metrics.IntakeTotal.WithLabelValues("placement", "refused").Inc()
+			reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("placement.err.image", err.Error())})
+			return
+		}
 	}
 	// A double click (or a re-sent form) is the same job id: known before the code is checked, and
 	// answered like the first, as for robot calls (calls.go). Only an authorised submission is
@@ -477,6 +541,12 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	job.Signer.Authorization, job.Signer.GrantID = d.Method, d.GrantID
+	if r.PostForm.Get("save_images") == "Y" {
+		// Only after the signer proved who they are: a refused submission saves nothing.
+		if err := in.saveImages(ctx, fc.MemberID, fc.Login, fc.Admin, signature, stamp); err != nil {
+			log.Warn("Sign dialog: the pictures were not saved for next time; the job goes on", zap.Error(err))
+		}
+	}
 	in.setLocale(ctx, job, fc.Lang)
 	if err := claim.set(ctx, callRecord{State: callAuthorized, Since: in.now().UTC(), Job: job}); err != nil {
 		if !errors.Is(err, errClaimLost) {

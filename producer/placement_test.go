@@ -2,7 +2,10 @@ package producer
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/bitrix24/emulator"
@@ -191,10 +195,18 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 	if strings.Contains(page, "http://") && strings.Contains(page, "<script src") {
 		t.Error("the dialog loads outside assets")
 	}
-	for _, id := range []string{`id="credential"`, `id="otp"`, `id="visible"`, `id="page"`, `id="sign"`, `id="status"`, `id="document"`} {
+	for _, id := range []string{`id="credential"`, `id="reason"`, `id="evidence"`, `id="visible"`, `id="page"`, `id="sign"`, `id="status"`, `id="document"`, `class="sig-icon"`} {
 		if !strings.Contains(page, id) {
 			t.Errorf("dialog lacks %s", id)
 		}
+	}
+	// Mary needs no code (dialogFixture): the code field is not shown at all (issue 19, must 6).
+	if strings.Contains(page, `id="otp"`) {
+		t.Error("the dialog shows a code field to a signer who needs none")
+	}
+	// Documents by file name, not by field code.
+	if strings.Contains(page, "(field ") {
+		t.Error("the dialog names documents by field code")
 	}
 	for _, p := range Positions {
 		if !strings.Contains(page, fmt.Sprintf(`class="position" data-position="%s"`, p)) {
@@ -212,8 +224,16 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 		t.Fatalf("form fields: %v, documents %v", hidden, docs)
 	}
 	form := url.Values{"ctx": {hidden["ctx"]}, "csrf": {hidden["csrf"]}, "document": {docs[0][1]}, "credential": {cred},
-		"otp": {""}, "visible": {"Y"}, "page": {"first"}, "position": {"top-right"}}
+		"otp": {""}, "visible": {"Y"}, "page": {"first"}, "position": {"top-right"}, "reason": {" Согласовано "}, "evidence": {"Y"}}
 
+	long := url.Values{}
+	for k, v := range form {
+		long[k] = v
+	}
+	long.Set("reason", strings.Repeat("я", MaxReason+1))
+	if st, _ := submit(t, f, long); st != http.StatusUnprocessableEntity {
+		t.Errorf("a reason over %d characters: HTTP %d, want 422", MaxReason, st)
+	}
 	bad := url.Values{}
 	for k, v := range form {
 		bad[k] = v
@@ -237,7 +257,8 @@ func TestPlacementDialogQueuesAJob(t *testing.T) {
 	}
 	if job.ID != out["job_id"] || job.Kind != contracts.KindPlacement || job.Document.EntityID != 42 || job.Document.FileField != emulator.DealFileField ||
 		job.Document.FileID == 0 || job.Signer.Login != "mary" || job.Reply.NotifyUserID != 7 || job.Reply.EventToken != "" ||
-		!job.Stamp.Visible || job.Stamp.Page != "first" || job.Stamp.Position != "top-right" || job.Credential != cred {
+		!job.Stamp.Visible || job.Stamp.Page != "first" || job.Stamp.Position != "top-right" || job.Credential != cred ||
+		job.Stamp.Reason != "Согласовано" || !job.Stamp.Evidence {
 		t.Fatalf("queued job: %+v", job)
 	}
 	poll := func(token string) (int, JobStatus) { return pollStatus(t, f, out["status_url"].(string), token) }
@@ -278,5 +299,26 @@ func TestPlacementRefusals(t *testing.T) {
 		"otp": {"123456"}, "visible": {"Y"}, "page": {"last"}, "position": {"bottom-left"}})
 	if st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out["error"]), "mary") {
 		t.Fatalf("OTP refusal: HTTP %d %v", st, out)
+	}
+}
+
+// Certificates are named by person, issuer and validity when the tokens know them (issue 19, must 6),
+// in the dialog's language; by token and label when they cannot be asked.
+func TestPlacementNamesCertificatesByPerson(t *testing.T) {
+	f := dialogFixture(t, "contract")
+	f.in.Certificate = func(ctx context.Context, uri string) (*x509.Certificate, error) {
+		if uri != cred {
+			return nil, fmt.Errorf("unknown credential %s", uri)
+		}
+		return &x509.Certificate{Subject: pkix.Name{CommonName: "Mary Smith"}, Issuer: pkix.Name{CommonName: "Acme CA"},
+			NotAfter: time.Date(2027, 11, 1, 0, 0, 0, 0, time.UTC)}, nil
+	}
+	_, page := openDialog(t, f, 7, 42, nil)
+	if !strings.Contains(page, "Mary Smith — Acme CA — valid until ") || !strings.Contains(page, "2027") {
+		t.Errorf("the certificate is not named by person, issuer and validity:\n%s", page)
+	}
+	f.in.Certificate = func(context.Context, string) (*x509.Certificate, error) { return nil, errors.New("tokens unreachable") }
+	if _, page := openDialog(t, f, 7, 42, nil); !strings.Contains(page, credentialLabel(cred)) {
+		t.Error("without the tokens the certificate must still be named, by token and label")
 	}
 }

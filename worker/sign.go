@@ -174,10 +174,16 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 		Location: job.Stamp.Location,
 		Visible:  job.Stamp.Visible,
 		Position: pades.Position(job.Stamp.Position),
+		Image:    job.Stamp.Image,
 		TSA:      s.TSA,
 	}
 	if job.Stamp.Page == "last" {
 		opts.Page = -1
+		if job.Stamp.Evidence {
+			// evidence.Prepare appends exactly one page, the certificate of completion: the stamp goes
+			// on the document's own last page, before it (issue 19, must 6).
+			opts.Page = -2
+		}
 	}
 	signer := pades.Signer{Key: s.Tokens.Key(ctx, cred, job.Kind), Certificate: cred.Certificate, Chain: cred.Chain}
 	var (

@@ -2,9 +2,7 @@ package worker
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,19 +22,7 @@ func TestSignedDocumentInTheJobsLanguageAndZone(t *testing.T) {
 	j := r.job("ru-yekaterinburg")
 	j.Language, j.TimeZone = "ru", "Asia/Yekaterinburg"
 	j.Stamp.Visible, j.Stamp.Evidence, j.Stamp.Page = true, true, "first"
-	r.intake.Sign(j, time.Now())
-	r.publish(j)
-	r.waitFor("the workflow told", func() bool { return len(r.portal.EventsSent()[j.Reply.EventToken]) == 1 })
-	var pdf string
-	_ = filepath.Walk(r.storeAt, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && strings.HasSuffix(p, ".pdf") && strings.Contains(p, j.ID) {
-			pdf = p
-		}
-		return nil
-	})
-	if pdf == "" {
-		t.Fatalf("no signed PDF stored; the workflow was told %v", r.portal.EventsSent()[j.Reply.EventToken])
-	}
+	pdf := r.signStored(t, j)
 	out, err := exec.Command(pdftotext, pdf, "-").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pdftotext: %v\n%s", err, out)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +125,16 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 				return a.store.URL(ctx, key, a.cfg.Storage.LinkTTL)
 			},
 			RequestDeadline: a.cfg.Requests.Deadline}
+		if a.keyAdmin != nil {
+			// The Sign dialog names certificates by person, issuer and validity (issue 19, must 6).
+			in.Certificate = func(ctx context.Context, uri string) (*x509.Certificate, error) {
+				c, err := a.keyAdmin.Credential(ctx, uri)
+				if err != nil {
+					return nil, err
+				}
+				return c.Certificate, nil
+			}
+		}
 		store, err := requests.OpenStore(ctx, a.js, a.cfg.NATS.Replicas)
 		if err != nil {
 			return nil, err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
@@ -151,6 +153,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	chromium := testenv.RequireTool(t, "chromium")
 	zbarimg := testenv.RequireTool(t, "zbarimg")
 	qpdf := testenv.RequireTool(t, "qpdf")
+	pdfimages := testenv.RequireTool(t, "pdfimages")
 	testenv.RequireTool(t, "softhsm2-util")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -316,6 +319,28 @@ func TestWebPagesInChromium(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#otp"), signCode, in),
 		chromedp.SetValue(chromedp.CSS("#page"), "first", in),
 		chromedp.Click(chromedp.CSS(`button[data-position="top-left"]`), in))
+	// A signature drawn on the dialog's pad with the mouse: real input events through Chromium (issue 19,
+	// must 6). The box model's quad is in the top frame's viewport, where mouse events are dispatched.
+	do(t, b, "scroll to the pad", chromedp.ScrollIntoView(chromedp.CSS("#signature-pad"), in))
+	pad := get(t, b, "the signature pad", chromedp.Dimensions(chromedp.CSS("#signature-pad"), in))
+	x0, y0 := pad.Content[0], pad.Content[1]
+	w, h := pad.Content[2]-x0, pad.Content[5]-y0
+	held := func(p *input.DispatchMouseEventParams) { p.Button, p.Buttons = input.MouseButtonLeft, 1 }
+	stroke := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0+w*0.1, y0+h*0.6, held, chromedp.ClickCount(1))}
+	for i := 1; i <= 20; i++ {
+		f := float64(i) / 20
+		stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+w*(0.1+0.8*f), y0+h*(0.6-0.3*float64(i%4)/3), held))
+	}
+	stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x0+w*0.9, y0+h*0.5, held, chromedp.ClickCount(1)))
+	do(t, b, "draw a signature on the pad", stroke...)
+	drawn := get(t, b, "the drawn signature", chromedp.AttributeValue(chromedp.CSS("#signature-image"), "value", in))
+	for i := 0; i < 20 && !strings.HasPrefix(drawn.Value, "data:image/png;base64,"); i++ {
+		time.Sleep(100 * time.Millisecond) // the page's pointerup handler writes it
+		drawn = get(t, b, "the drawn signature", chromedp.AttributeValue(chromedp.CSS("#signature-image"), "value", in))
+	}
+	if !strings.HasPrefix(drawn.Value, "data:image/png;base64,") {
+		t.Fatalf("the pad did not record the drawing: %.40q", drawn.Value)
+	}
 	words := get(t, b, "position words", chromedp.Text(chromedp.CSS("#position-text"), in))
 	pressed := get(t, b, "aria-pressed", chromedp.AttributeValue(chromedp.CSS(`button[data-position="top-left"]`), "aria-pressed", in))
 	if pressed.Value != "true" || !strings.Contains(words, "In the top left corner of the first page.") {
@@ -355,6 +380,11 @@ func TestWebPagesInChromium(t *testing.T) {
 	}
 	signedPath := save(t, shots, "contract-signed.pdf", signed)
 	checkStampPlace(t, qpdf, signedPath)
+	// The drawn signature (the pad's 360×120 canvas, re-encoded by the intake) is an image of the
+	// signed PDF, in the signature's appearance.
+	if out, _ := exec.Command(pdfimages, "-list", signedPath).CombinedOutput(); !regexp.MustCompile(`(?m)^\s*\d+\s+\d+\s+image\s+360\s+120\s`).Match(out) {
+		t.Errorf("the drawn signature is not in the signed PDF:\n%s", out)
+	}
 	if _, err := chromedp.Call(b, fetch.Disable, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}
