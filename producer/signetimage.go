@@ -24,7 +24,7 @@ import (
 )
 
 // BucketSignetImages holds the saved signature images and company stamps, sanitised PNGs.
-const BucketSignetImages = "signet_signet_images"
+const BucketSignetImages = "signet_images"
 
 // maxImageForm bounds the Sign dialog's submission now that it may carry two pictures as data: URLs
 // (base64 is 4/3 of the bytes).
