@@ -229,20 +229,10 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 		placementFail(w, http.StatusInternalServerError, l.T("inbox.unavailable"))
 		return
 	}
-	origin := "'none'"
-	if base, err := portal.Auth.PortalBase(); err == nil {
-		origin = base.String()
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Scripts from Signet's own origin with this page's nonce; pdf.js runs its worker from self.
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+view.Nonce+"'; style-src 'self' 'nonce-"+view.Nonce+
-		"'; img-src 'self' data: blob:; worker-src 'self'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors "+origin)
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Language", l.Code())
-	_, _ = w.Write(buf.Bytes())
+	writeFramedPage(w, http.StatusOK, "default-src 'none'; script-src 'self' 'nonce-"+view.Nonce+"'; style-src 'self' 'nonce-"+view.Nonce+
+		"'; img-src 'self' data: blob:; worker-src 'self'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors "+frameOrigin(portal),
+		l.Code(), buf.Bytes())
 }
 
 func (in *Intake) inboxItem(l *i18n.Localizer, q *requests.Request, focus bool) inboxItem {

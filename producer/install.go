@@ -461,7 +461,7 @@ type installView struct {
 
 // writeInstallPage serves the installation page: HTML of Signet's own, framed by the portal only; the
 // one outside script is Bitrix24's BX24 library (//api.bitrix24.com/api/v1/), which installFinish needs.
-func (in *Intake) writeInstallPage(w http.ResponseWriter, status int, v installView, frameOrigin string) {
+func (in *Intake) writeInstallPage(w http.ResponseWriter, status int, v installView, ancestor string) {
 	v.Nonce = randomHex(16)
 	var buf bytes.Buffer
 	l := i18n.For(i18n.FromBitrix24(v.Lang))
@@ -474,18 +474,11 @@ func (in *Intake) writeInstallPage(w http.ResponseWriter, status int, v installV
 		http.Error(w, "the installation page could not be rendered", http.StatusInternalServerError)
 		return
 	}
-	if frameOrigin == "" {
-		frameOrigin = "'none'"
+	if ancestor == "" {
+		ancestor = "'none'"
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+v.Nonce+"' https://api.bitrix24.com; style-src 'nonce-"+v.Nonce+
-		"'; form-action 'none'; base-uri 'none'; frame-ancestors "+frameOrigin)
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	writeFramedPage(w, status, "default-src 'none'; script-src 'nonce-"+v.Nonce+"' https://api.bitrix24.com; style-src 'nonce-"+v.Nonce+
+		"'; form-action 'none'; base-uri 'none'; frame-ancestors "+ancestor, "", buf.Bytes())
 }
 
 // registerAfterInstall registers the robot and the Sign button with the proven installer as the robot's

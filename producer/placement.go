@@ -281,19 +281,9 @@ func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
 		placementFail(w, http.StatusInternalServerError, l.T("placement.err.render"))
 		return
 	}
-	origin := "'none'"
-	if base, err := portal.Auth.PortalBase(); err == nil {
-		origin = base.String()
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Framed by the portal only (no X-Frame-Options: DENY, reference §10); no outside assets at all.
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+view.Nonce+"'; style-src 'nonce-"+view.Nonce+
-		"'; img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "+origin)
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write(buf.Bytes())
+	writeFramedPage(w, http.StatusOK, "default-src 'none'; script-src 'nonce-"+view.Nonce+"'; style-src 'nonce-"+view.Nonce+
+		"'; img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "+frameOrigin(portal), l.Code(), buf.Bytes())
 }
 
 // optionID reads an id from PLACEMENT_OPTIONS, sent as a string or a number.
