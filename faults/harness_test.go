@@ -97,9 +97,33 @@ type natsCluster struct {
 	nodes []*natsNode
 }
 
-// startNATS runs n nodes (1, or 3 for a cluster) on fixed loopback ports with file stores.
+// startNATS runs n nodes (1, or 3 for a cluster) on loopback ports with file stores. The ports are
+// picked free and then bound by the server, so a test of another package running at the same time
+// may take one in between: a cluster whose node cannot start is stopped and started again on new
+// ports (at most three times) rather than failing the test on a port it did not choose.
 func startNATS(t testing.TB, n int) *natsCluster {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c, err := tryStartNATS(t, n)
+		if err == nil {
+			t.Cleanup(func() {
+				for i := range c.nodes {
+					c.stop(i)
+				}
+			})
+			if n > 1 {
+				c.waitJetStream()
+			}
+			return c
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("%v; starting the cluster again on other ports", err)
+	}
+}
+
+func tryStartNATS(t testing.TB, n int) (*natsCluster, error) {
 	c := &natsCluster{t: t}
 	clusterPorts := make([]int, n)
 	for i := range clusterPorts {
@@ -121,44 +145,50 @@ func startNATS(t testing.TB, n int) *natsCluster {
 		c.nodes = append(c.nodes, &natsNode{opts: o})
 	}
 	for i := range c.nodes {
-		c.start(i)
-	}
-	t.Cleanup(func() {
-		for i := range c.nodes {
-			c.stop(i)
+		if err := c.startNode(i); err != nil {
+			for j := range c.nodes {
+				c.stop(j)
+			}
+			return nil, err
 		}
-	})
-	if n > 1 {
-		c.waitJetStream()
 	}
-	return c
+	return c, nil
 }
 
+// start starts node i again (after stop), on its own ports and store.
 func (c *natsCluster) start(i int) {
 	c.t.Helper()
+	if err := c.startNode(i); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *natsCluster) startNode(i int) error {
 	nd := c.nodes[i]
 	if nd.srv != nil {
-		return
+		return nil
 	}
 	o := *nd.opts
 	if len(c.nodes) == 1 {
 		// One node: the project's own embedded start-up.
 		s, err := natsembed.Start(natsembed.Options{StoreDir: o.StoreDir, Port: o.Port, ServerName: o.ServerName})
 		if err != nil {
-			c.t.Fatal(err)
+			return err
 		}
 		nd.srv = s
-		return
+		return nil
 	}
 	s, err := server.NewServer(&o)
 	if err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	go s.Start()
 	if !s.ReadyForConnections(20 * time.Second) {
-		c.t.Fatalf("nats node %s not ready", o.ServerName)
+		s.Shutdown()
+		return fmt.Errorf("nats node %s not ready (port %d, cluster port %d)", o.ServerName, o.Port, o.Cluster.Port)
 	}
 	nd.srv = s
+	return nil
 }
 
 func (c *natsCluster) stop(i int) {
