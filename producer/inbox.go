@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -68,9 +67,7 @@ type inboxSession struct {
 }
 
 func (in *Intake) inboxMAC(v string) string {
-	m := hmac.New(sha256.New, in.FormKey)
-	m.Write([]byte("signet-inbox|" + v))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return in.keyedMAC("signet-inbox", v)
 }
 
 func (in *Intake) inboxToken(s inboxSession) string {

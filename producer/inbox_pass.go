@@ -2,7 +2,6 @@ package producer
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -20,9 +19,7 @@ const InboxPassField = "SIGNET_INBOX_PASS"
 const inboxPassTTL = time.Hour
 
 func (in *Intake) inboxPassMAC(v string) string {
-	m := hmac.New(sha256.New, in.FormKey)
-	m.Write([]byte("signet-inbox-pass|" + v))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return in.keyedMAC("signet-inbox-pass", v)
 }
 
 // InboxPass vouches that Bitrix24 user userID of portal memberID was proved by the portal just now;

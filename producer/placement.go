@@ -104,19 +104,24 @@ type formContext struct {
 	Admin bool `json:"a,omitempty"`
 }
 
-func (in *Intake) formMAC(ctxValue string) string {
+// keyedMAC is the intake's HMAC-SHA256 under the form key (signet_secrets, the same on every intake)
+// of v for one purpose: the purpose is part of the MAC, so a value proved for one door (a form, a job
+// status, an inbox session, an inbox pass) proves nothing at another.
+func (in *Intake) keyedMAC(purpose, v string) string {
 	m := hmac.New(sha256.New, in.FormKey)
-	m.Write([]byte("signet-placement-form|" + ctxValue))
+	m.Write([]byte(purpose + "|" + v))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (in *Intake) formMAC(ctxValue string) string {
+	return in.keyedMAC("signet-placement-form", ctxValue)
 }
 
 // statusMAC is the Sign dialog's proof that it queued job id: handed out with the job id, sent back in
 // the StatusTokenHeader of every status poll. The job id alone is not enough — it is printed on
 // self-proving documents and shown in the timeline, and the status carries a fresh download link.
 func (in *Intake) statusMAC(id string) string {
-	m := hmac.New(sha256.New, in.FormKey)
-	m.Write([]byte("signet-placement-status|" + id))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return in.keyedMAC("signet-placement-status", id)
 }
 
 // StatusTokenHeader carries the status token of a Sign-dialog job (a header, never the URL: URLs end
