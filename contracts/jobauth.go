@@ -32,7 +32,8 @@ import (
 //	reply.event_token, reply.workflow_id, reply.notify_user_id
 //
 // and, under the tag "signet-job-auth/v2" instead, then language, time_zone (issue 18); under
-// "…/v3" then document.source, under "…/v4" then stamp.image (issue 19), each only when present. A job whose
+// "…/v3" then document.source, under "…/v4" then stamp.image, under "…/v5" then reply.write_back (issue 19),
+// each only when present. A job whose
 // language and time zone are both empty is signed with the v1 bytes exactly, so a job queued by an
 // intake from before them still verifies at an upgraded worker; the tag tells the two encodings
 // apart, so a v2 job can never be read as a v1 one.
@@ -50,7 +51,10 @@ const JobAuthAlg = "Ed25519"
 // jobAuthTagV3 adds the document's source (issue 19): a job without one keeps the v2 or v1 bytes,
 // so jobs queued before an upgrade still verify.
 // jobAuthTagV4 adds the signet's image (issue 19, must 6), likewise only for a job that has one.
+// jobAuthTagV5 adds the write-back mode of a bulk job (issue 19, must 3): a job that writes only a link
+// must not be turned into one that replaces the file, or back, by anything on NATS.
 const (
+	jobAuthTagV5 = "signet-job-auth/v5"
 	jobAuthTagV4 = "signet-job-auth/v4"
 	jobAuthTagV3 = "signet-job-auth/v3"
 	jobAuthTag   = "signet-job-auth/v2"
@@ -82,10 +86,13 @@ func JobKeyID(pub ed25519.PublicKey) string {
 // expiry (see the package-level description above).
 func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 	b := make([]byte, 0, 512)
-	v4 := len(j.Stamp.Image) > 0
+	v5 := j.Reply.WriteBack != WriteBackReplace
+	v4 := v5 || len(j.Stamp.Image) > 0
 	v3 := v4 || j.Document.Source != ""
 	v2 := v3 || j.Language != "" || j.TimeZone != ""
 	switch {
+	case v5:
+		b = append(b, jobAuthTagV5...)
 	case v4:
 		b = append(b, jobAuthTagV4...)
 	case v3:
@@ -153,6 +160,9 @@ func (j *SignJob) JobAuthMessage(kid string, exp time.Time) []byte {
 	}
 	if v4 {
 		str(string(j.Stamp.Image))
+	}
+	if v5 {
+		str(string(j.Reply.WriteBack))
 	}
 	return b
 }

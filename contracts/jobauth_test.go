@@ -238,3 +238,23 @@ func TestJobAuthImageIsV4AndCovered(t *testing.T) {
 		t.Fatalf("an oversized image: %v, want ErrInvalid", err)
 	}
 }
+
+// Issue 19 added the bulk write-back mode under v5; a job that replaces its file keeps earlier bytes.
+func TestJobAuthWriteBackIsV5AndCovered(t *testing.T) {
+	exp := time.Unix(1_800_000_000, 0)
+	j := sampleJob()
+	before := j.JobAuthMessage("kid", exp)
+	j.Reply.WriteBack = WriteBackLink
+	m := j.JobAuthMessage("kid", exp)
+	if !strings.HasPrefix(string(m), "signet-job-auth/v5\x00") || !strings.HasSuffix(string(m), "\x00\x00\x00\x04link") {
+		t.Fatalf("a link-mode job: %q", m)
+	}
+	j.Reply.WriteBack = WriteBackReplace
+	if string(j.JobAuthMessage("kid", exp)) != string(before) {
+		t.Fatal("a job that replaces its file must keep its earlier bytes")
+	}
+	j.Reply.WriteBack = "other"
+	if err := j.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an unknown write-back mode: %v, want ErrInvalid", err)
+	}
+}

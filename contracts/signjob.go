@@ -120,7 +120,19 @@ type Reply struct {
 	WorkflowID string `json:"workflow_id,omitempty"`
 	// NotifyUserID is told of a failure with im.notify.system.add.
 	NotifyUserID int `json:"notify_user_id,omitempty"`
+	// WriteBack is where a bulk job's signed PDF goes (issue 19, must 3): WriteBackReplace (empty: the
+	// default) puts it back into the CRM item, one upload per document; WriteBackLink keeps it in
+	// Signet's storage and writes only a link and the status into the item, 50 items a `batch`.
+	WriteBack WriteBack `json:"write_back,omitempty"`
 }
+
+// WriteBack is how a signed document reaches its CRM item.
+type WriteBack string
+
+const (
+	WriteBackReplace WriteBack = ""
+	WriteBackLink    WriteBack = "link"
+)
 
 // SignJob is one document to sign. Its ID is the idempotency key: the Nats-Msg-Id of its publish, the
 // name of its stored artefacts, and the key of its result, so that a redelivered or re-published job is
@@ -166,6 +178,10 @@ func (j *SignJob) Validate() error {
 		return fmt.Errorf("sign job %s: %w: stamp image over %d bytes", j.ID, ErrInvalid, MaxStampImage)
 	case len(j.Language) > 35 || len(j.TimeZone) > 64:
 		return fmt.Errorf("sign job %s: %w: language or time zone longer than any BCP 47 tag or IANA zone name", j.ID, ErrInvalid)
+	case j.Reply.WriteBack != WriteBackReplace && j.Reply.WriteBack != WriteBackLink:
+		return fmt.Errorf("sign job %s: %w: unknown write-back mode %q", j.ID, ErrInvalid, j.Reply.WriteBack)
+	case j.Reply.WriteBack == WriteBackLink && j.Document.FileField == "":
+		return fmt.Errorf("sign job %s: %w: a link-only write-back needs a CRM item's file field", j.ID, ErrInvalid)
 	}
 	return nil
 }

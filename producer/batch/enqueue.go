@@ -274,6 +274,7 @@ func (e *Enqueuer) job(ctx context.Context, rec *Record, n int, d *Document, def
 		job.Portal = contracts.Portal{MemberID: d.Portal}
 		job.Document.DiskFileID, job.Document.URL = d.DiskFileID, d.URL
 		job.Document.FileField, job.Document.FileID = d.FileField, d.FileID
+		job.Reply.WriteBack = contracts.WriteBack(d.WriteBack)
 		if d.FileField != "" {
 			job.Document.Source = contracts.SourceFileField
 		}

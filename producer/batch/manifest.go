@@ -32,6 +32,9 @@ type Document struct {
 	// and replaces the file as for a robot job (contracts.Document.FileField).
 	FileField string `json:"file_field,omitempty"`
 	FileID    int    `json:"file_id,omitempty"`
+	// WriteBack "link" keeps the signed PDF in Signet's storage and writes only a link and the status
+	// into the item (contracts.WriteBackLink); empty replaces the file in its field.
+	WriteBack string `json:"write_back,omitempty"`
 	// EntityTypeID and EntityID name the CRM item (2 and the deal id for a deal) whose timeline
 	// records the signature; "deal": N in a manifest is short for entity_type_id 2, entity_id N.
 	EntityTypeID int    `json:"entity_type_id,omitempty"`
@@ -100,6 +103,9 @@ func (d *Document) validate(base string) error {
 			return errors.New("deal and entity_id disagree")
 		}
 		d.EntityTypeID, d.EntityID = 2, d.Deal
+	}
+	if d.WriteBack != "" && (d.WriteBack != string(contracts.WriteBackLink) || d.FileField == "") {
+		return fmt.Errorf("write_back %q: the only other mode is link, for a CRM item's file field", d.WriteBack)
 	}
 	if d.Page != "" && d.Page != "first" && d.Page != "last" {
 		return fmt.Errorf("page %q: want first or last", d.Page)
@@ -251,6 +257,8 @@ func (d *Document) set(col, v string) error {
 		d.FileField = v
 	case "file_id":
 		d.FileID, err = num()
+	case "write_back":
+		d.WriteBack = strings.ToLower(v)
 	case "entity_type_id":
 		d.EntityTypeID, err = num()
 	case "entity_id", "entity":

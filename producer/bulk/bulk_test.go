@@ -98,6 +98,18 @@ func TestSelectReadsEveryPageOfTheFilter(t *testing.T) {
 		if d.Portal != p.MemberID() || d.EntityTypeID != 2 || d.EntityID != want[i] || d.FileField != emulator.DealFileField || d.FileID != sel.Items[i].FileID {
 			t.Fatalf("manifest document %d: %+v", i, d)
 		}
+		if d.WriteBack != "" {
+			t.Fatalf("manifest document %d: write_back %q in the default mode, want empty (replace)", i, d.WriteBack)
+		}
+	}
+	sel.Mode = bulk.ModeLink
+	if m, err = sel.Manifest("bulk:test-link"); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range m.Documents {
+		if d.WriteBack != "link" {
+			t.Fatalf("manifest document %d in link mode: write_back %q, want link", i, d.WriteBack)
+		}
 	}
 	if _, err := bulk.Select(context.Background(), p.client, p.MemberID(), viewer, f, emulator.DealFileField, 10); err == nil {
 		t.Error("a selection over max was accepted; it must ask to narrow the filter")

@@ -17,6 +17,14 @@ const (
 	ModeLink Mode = "link"
 )
 
+// writeBack is the mode as a job carries it (contracts.WriteBack): empty replaces.
+func (m Mode) writeBack() string {
+	if m == ModeLink {
+		return string(ModeLink)
+	}
+	return ""
+}
+
 // batchSize is the most commands one `batch` request carries (reference §7).
 const batchSize = 50
 

@@ -33,6 +33,9 @@ type Selection struct {
 	FileField    string
 	Items        []Item // with a file, in id order
 	WithoutFile  int    // items the filter matched that have no file to sign
+	// Mode is where the signed PDFs go (ModeReplace: back into the items; ModeLink: a link and the
+	// status only); Manifest writes it on every document.
+	Mode Mode
 }
 
 // Select lists the items f matches on portal memberID as the viewer (accessToken), reading every page
@@ -111,7 +114,7 @@ func (s *Selection) Manifest(source string) (*batch.Manifest, error) {
 	docs := make([]batch.Document, 0, len(s.Items))
 	for _, it := range s.Items {
 		docs = append(docs, batch.Document{Portal: s.MemberID, EntityTypeID: s.EntityTypeID, EntityID: it.ID,
-			FileField: s.FileField, FileID: it.FileID, FileName: it.Title})
+			FileField: s.FileField, FileID: it.FileID, FileName: it.Title, WriteBack: s.Mode.writeBack()})
 	}
 	return batch.FromDocuments(source, docs)
 }
