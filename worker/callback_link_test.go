@@ -33,9 +33,9 @@ type linkRig struct {
 	files  map[int]int // deal → its file's id
 }
 
-func newLinkRig(t *testing.T, n int) *linkRig {
+func newLinkRig(t *testing.T, n, maxDeliver int) *linkRig {
 	t.Helper()
-	r := newCallbackRig(t, 0)
+	r := newCallbackRig(t, maxDeliver)
 	var err error
 	r.results, r.store = resultsAndStore(r.ctx, t, r.js, "", storage.Options{PublicURL: "http://signet.example", LinkSecret: bytes.Repeat([]byte("k"), 32)})
 	signed, err := os.ReadFile(filepath.Join("..", "testdata", "pdf", "pdfsig-signed.pdf"))
@@ -112,7 +112,7 @@ func linkWrites(p *emulator.Portal) (batches, updates int) {
 // the signed PDF, which pdfsig accepts. Delivered again (a redelivery), they write nothing.
 func TestLinkModeWritesLinksFiftyToABatch(t *testing.T) {
 	pdfsig := testenv.RequireTool(t, "pdfsig")
-	lr := newLinkRig(t, 120)
+	lr := newLinkRig(t, 120, 0)
 	c := lr.caller(adminClient(lr.ctx, t, lr.portal, bitrix24.ClientConfig{RatePerSec: 1000, Burst: 1000}))
 	var cbs []*contracts.Callback
 	for _, d := range lr.deals {
@@ -189,7 +189,7 @@ func TestLinkModeWritesLinksFiftyToABatch(t *testing.T) {
 // with a pause, which the callback consumer waits out without counting an attempt (handle_callback.go),
 // never dead-lettered.
 func TestLinkModeRetriesFailuresAloneAndWaitsOutOutages(t *testing.T) {
-	lr := newLinkRig(t, 50)
+	lr := newLinkRig(t, 50, 0)
 	client := adminClient(lr.ctx, t, lr.portal, bitrix24.ClientConfig{RatePerSec: 1000, Burst: 1000, OverloadPause: time.Second})
 	c := lr.caller(client)
 	var cbs []*contracts.Callback
@@ -233,5 +233,51 @@ func TestLinkModeRetriesFailuresAloneAndWaitsOutOutages(t *testing.T) {
 	deliverAll(lr.ctx, c, cbs, true)
 	if after := len(lr.portal.Calls()); after != before {
 		t.Fatalf("%d more REST calls after every callback was delivered", after-before)
+	}
+}
+
+// Issue 19 must 3 with issue 21 must 2: link-mode callbacks in a worker's callback consumer (64 in
+// hand) meet three OVERLOAD_LIMIT blocks in a row with worker.max_deliver 2. They wait each pause out,
+// none is dead-lettered, and every item gets its link once.
+func TestLinkModeCallbacksWaitOutOverloadInTheConsumer(t *testing.T) {
+	const maxDeliver = 2
+	lr := newLinkRig(t, 60, maxDeliver)
+	client := lr.client("worker", bitrix24.ClientConfig{RatePerSec: 1000, Burst: 1000, OverloadPause: 1500 * time.Millisecond}, lr.portal)
+	p := &Pool{JS: lr.js, AckWait: 5 * time.Second, MaxDeliver: maxDeliver, Log: zap.NewNop(), Signer: &Signer{Results: lr.results}, Caller: lr.caller(client)}
+	hard, stopHard := context.WithCancel(context.WithoutCancel(lr.ctx))
+	soft, stop := context.WithCancel(lr.ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.consume(soft, hard, contracts.StreamCallback, contracts.ConsumerCallbackBatch, 64, p.handleCallback) }()
+	t.Cleanup(func() { stop(); <-done; stopHard() })
+
+	lr.portal.SetFailure(emulator.Failure{Calls: 3, Status: 503, Code: bitrix24.ErrCodeOverloadLimit, Description: "Portal overloaded"})
+	for _, d := range lr.deals {
+		cb := lr.callback(d)
+		data, err := cb.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lr.publish(contracts.KindBatch.CallbackSubject(), "cb-"+cb.JobID, data)
+	}
+	lr.waitFor("every item's link", func() bool {
+		for _, d := range lr.deals {
+			if lr.portal.DealField(d, "ufCrmSignetLink") == nil {
+				return false
+			}
+		}
+		return true
+	})
+	lr.waitFor("every callback acked", func() bool { return lr.msgs(contracts.StreamCallback) == 0 })
+	if dead := lr.dead(); len(dead) != 0 {
+		t.Fatalf("%d callbacks dead-lettered during the pauses: %+v", len(dead), dead)
+	}
+	overloads := 0
+	for _, c := range lr.portal.Calls() {
+		if c.ErrorCode == bitrix24.ErrCodeOverloadLimit {
+			overloads++
+		}
+	}
+	if _, updates := linkWrites(lr.portal); updates != len(lr.deals) || overloads != 3 {
+		t.Fatalf("%d items updated after %d OVERLOAD_LIMIT answers; want %d, once each, after 3", updates, overloads, len(lr.deals))
 	}
 }
