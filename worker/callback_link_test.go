@@ -247,7 +247,9 @@ func TestLinkModeCallbacksWaitOutOverloadInTheConsumer(t *testing.T) {
 	hard, stopHard := context.WithCancel(context.WithoutCancel(lr.ctx))
 	soft, stop := context.WithCancel(lr.ctx)
 	done := make(chan error, 1)
-	go func() { done <- p.consume(soft, hard, contracts.StreamCallback, contracts.ConsumerCallbackBatch, 64, p.handleCallback) }()
+	go func() {
+		done <- p.consume(soft, hard, contracts.StreamCallback, contracts.ConsumerCallbackBatch, 64, p.handleCallback)
+	}()
 	t.Cleanup(func() { stop(); <-done; stopHard() })
 
 	lr.portal.SetFailure(emulator.Failure{Calls: 3, Status: 503, Code: bitrix24.ErrCodeOverloadLimit, Description: "Portal overloaded"})
