@@ -172,7 +172,10 @@ func placementFail(w http.ResponseWriter, status int, msg string) {
 // PLACEMENT_OPTIONS, lists the deal's files (crm.item.get, with the user's rights) and the certificates
 // mapped to the user, and renders the form. The page may be framed only by the portal.
 func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// The page's lookups (portal, user, deal, certificates) share one deadline from the arrival, as the
+	// submission's and a robot call's do (callDeadline).
+	ctx, cancel := context.WithTimeout(r.Context(), in.callDeadline())
+	defer cancel()
 	// LANG is in the query string of the application's address (reference bitrix24-rest.md §10).
 	l := i18n.For(i18n.FromBitrix24(r.URL.Query().Get("LANG")))
 	r.Body = http.MaxBytesReader(w, r.Body, bitrix24.MaxInboundBody)
