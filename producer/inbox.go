@@ -156,17 +156,32 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 	// who is looking is proved by their own AUTH_ID below, never by the form.
 	// From the application's own page, which gets no APPLICATION_TOKEN, a pass stands for it
 	// (inbox_pass.go), for an install whose token is proven only.
-	passUID, viaPass := 0, false
+	// The left menu's page without any APPLICATION_TOKEN: the portal confirms the AUTH_ID is Signet's
+	// (inbox_menu.go).
+	passUID, viaPass, viaMenu := 0, false, false
 	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, r.PostForm.Get("APPLICATION_TOKEN")) {
 		uid, ok := in.inboxPassUser(memberID, r.PostForm.Get(InboxPassField))
+		if !ok && leftMenuWithoutToken(r) {
+			if err := in.provenMenuToken(ctx, portal, r.PostForm.Get("AUTH_ID")); err != nil {
+				if !errors.Is(err, bitrix24.ErrNotProven) {
+					log.Error("inbox: the portal cannot confirm the left menu's AUTH_ID now", zap.Error(err))
+					placementFail(w, http.StatusServiceUnavailable, l.T("inbox.unavailable"))
+					return
+				}
+				log.Warn("inbox refused: a left-menu request without APPLICATION_TOKEN", zap.Error(err))
+				placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
+				return
+			}
+			ok, viaMenu = true, true
+		}
 		if !ok || portal.Install.TokenSource == portals.TokenWindow {
 			log.Warn("inbox refused: APPLICATION_TOKEN does not match the installed application")
 			placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
 			return
 		}
-		passUID, viaPass = uid, true
+		passUID, viaPass = uid, !viaMenu
 	}
-	if !viaPass {
+	if !viaPass && !viaMenu {
 		if err := in.ConfirmApplicationToken(ctx, portal, bitrix24.Auth{MemberID: memberID, ApplicationToken: r.PostForm.Get("APPLICATION_TOKEN"), AccessToken: r.PostForm.Get("AUTH_ID")}); err != nil {
 			log.Warn("inbox refused: the application_token is not confirmed", zap.Error(err))
 			placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))

@@ -172,7 +172,10 @@ func placementFail(w http.ResponseWriter, status int, msg string) {
 // PLACEMENT_OPTIONS, lists the deal's files (crm.item.get, with the user's rights) and the certificates
 // mapped to the user, and renders the form. The page may be framed only by the portal.
 func (in *Intake) handlePlacement(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// The page's lookups (portal, user, deal, certificates) share one deadline from the arrival, as the
+	// submission's and a robot call's do (callDeadline).
+	ctx, cancel := context.WithTimeout(r.Context(), in.callDeadline())
+	defer cancel()
 	// LANG is in the query string of the application's address (reference bitrix24-rest.md §10).
 	l := i18n.For(i18n.FromBitrix24(r.URL.Query().Get("LANG")))
 	r.Body = http.MaxBytesReader(w, r.Body, bitrix24.MaxInboundBody)
@@ -406,7 +409,11 @@ func (in *Intake) dealFiles(ctx context.Context, l *i18n.Localizer, memberID, us
 // and is tied to the one placement request (its nonce is part of the job id, so a double click queues
 // one job). The signer is authorised exactly like a robot call (identity.Authorize).
 func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// One deadline for the whole submission, from its arrival, as for a robot call (callDeadline): the
+	// portal lookup, the saved company stamp and the claim come before the code is checked, and each
+	// would otherwise wait its own default while NATS elects a leader, holding the signer's dialog.
+	ctx, cancel := context.WithTimeout(r.Context(), in.callDeadline())
+	defer cancel()
 	// The browser's language until the form's own (LANG of the placement request) is read.
 	l := i18n.For(i18n.FromRequest(r))
 	r.Body = http.MaxBytesReader(w, r.Body, maxImageForm)
@@ -497,8 +504,6 @@ func (in *Intake) handlePlacementSign(w http.ResponseWriter, r *http.Request) {
 	// answered like the first, as for robot calls (calls.go). Only an authorised submission is
 	// remembered: after a wrong code the person corrects it in the same dialog, so a refusal releases
 	// the claim.
-	ctx, cancel := context.WithTimeout(ctx, claimHold)
-	defer cancel()
 	claim, prev, err := in.claimCall(ctx, job.ID)
 	if err != nil {
 		log.Error("Sign dialog: could not claim the submission; answered 503", zap.Error(err))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -48,6 +49,14 @@ type Caller struct {
 	// and the notification are written (issue 18, must 2: "in messages to a portal, the portal's
 	// language"). nil, or a portal without one: English.
 	Portals PortalLanguages
+	// LinkField and StatusField are the item fields of the link-only write-back (callback_link.go,
+	// bitrix24.link_field and bitrix24.status_field); LinkWait bounds how long a portal's first link
+	// write waits for others to share its batch request (0: DefaultLinkWait).
+	LinkField, StatusField string
+	LinkWait               time.Duration
+
+	linksOnce sync.Once
+	gatherer  *linkGatherer
 }
 
 // PortalLanguages is what the callbacks need of bitrix24/portals: a portal's record, for its language.
@@ -182,7 +191,13 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			}
 		}
 	}
-	if !steps.Uploaded && (cb.Document.DiskFileID != 0 || cb.Document.FileField != "") {
+	linkOnly := cb.Reply.WriteBack == contracts.WriteBackLink
+	if linkOnly {
+		if writeBack, err = c.deliverLinkWrite(ctx, cb, &steps, l); err != nil {
+			return err
+		}
+	}
+	if !linkOnly && !steps.Uploaded && (cb.Document.DiskFileID != 0 || cb.Document.FileField != "") {
 		var err error
 		if cb.Document.DiskFileID != 0 {
 			err = c.uploadVersion(ctx, cb)
@@ -196,13 +211,20 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			writeBack = l.T("callback.writeback.failed", err)
 			c.Log.Warn("write-back refused by the portal", zap.String("job_id", cb.JobID), zap.Error(err))
 		}
+		if err == nil && steps.SignedFileID != 0 { // a rerun of the selection skips the item (producer/bulk)
+			if err := c.Results.RecordSignedFile(ctx, member, cb.Document.EntityTypeID, cb.Document.EntityID, steps.SignedFileID, cb.JobID); err != nil {
+				return err
+			}
+		}
 		steps.Uploaded = true
 		if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
 			return err
 		}
 	}
+	// The link mode writes no timeline comment: the item's link and status are its record, and a
+	// comment per item would double the batch requests.
 	var todo []step
-	if cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented && (redelivered || steps.CommentUnsure) {
+	if !linkOnly && cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented && (redelivered || steps.CommentUnsure) {
 		// Bitrix24 has no idempotency key for comments: look before adding a second one.
 		found, err := c.commentExists(ctx, cb)
 		if err != nil {
@@ -215,7 +237,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			}
 		}
 	}
-	if cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented {
+	if !linkOnly && cb.Document.EntityTypeID == 2 && cb.Document.EntityID != 0 && !steps.Commented {
 		// commentMark stays the same in every language: commentExists finds the comment by it.
 		// The signing time in the signer's zone with its offset (issue 18, must 4); UTC for a job
 		// without one, or whose zone this worker cannot load.
@@ -243,7 +265,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		} {
 			ret[k] = v
 		}
-		if writeBack == "" {
+		if writeBack == "" && !linkOnly { // in the link mode the portal holds no signed file
 			ret[RetSignedFileID] = signedFileID(cb, steps)
 		}
 		msg := l.T("callback.log.signed", cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SHA256After)
@@ -310,15 +332,8 @@ func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, 
 		}
 		res, berr := c.Batch.Do(ctx, member, cmds)
 		for i := range todo {
-			switch {
-			case i < len(res) && res[i].Err == nil && res[i].Result != nil:
+			if results[i] = commandResult(res, berr, i, todo[i].method); results[i] == nil {
 				results[i] = checkTrue(todo[i], res[i].Result)
-			case i < len(res) && res[i].Err != nil && berr == nil:
-				results[i] = res[i].Err
-			case berr != nil:
-				results[i] = berr
-			default:
-				results[i] = fmt.Errorf("%w: no result for %s", bitrix24.ErrBatchNotExecuted, todo[i].method)
 			}
 		}
 	} else {
@@ -364,6 +379,20 @@ func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, 
 		}
 	}
 	return retry
+}
+
+// commandResult is the outcome of command i of a batch sent through the Batcher: nil when it ran
+// (res[i].Result holds its answer), its own error, the request's error, or "not executed".
+func commandResult(res []bitrix24.BatchResult, berr error, i int, method string) error {
+	switch {
+	case i < len(res) && res[i].Err == nil && res[i].Result != nil:
+		return nil
+	case i < len(res) && res[i].Err != nil && berr == nil:
+		return res[i].Err
+	case berr != nil:
+		return berr
+	}
+	return fmt.Errorf("%w: no result for %s", bitrix24.ErrBatchNotExecuted, method)
 }
 
 // checkTrue: bizproc.event.send answers true; anything else is an unexpected answer (retried).

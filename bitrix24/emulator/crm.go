@@ -121,6 +121,17 @@ func (p *Portal) DealFiles(dealID int) map[int]string {
 	return out
 }
 
+// DealField returns the value crm.item.update last set in a deal's field (a user field such as the
+// link mode's link and status, camelCase as crm.item.* names it), or nil.
+func (p *Portal) DealField(dealID int, field string) any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.deals[dealID]; ok {
+		return d.fields[field]
+	}
+	return nil
+}
+
 // CRMFileData returns the content of a file of a CRM file field, or nil.
 func (p *Portal) CRMFileData(fileID int) []byte {
 	p.mu.Lock()

@@ -246,7 +246,7 @@ func (a *app) pool() *worker.Pool {
 			TempDir: a.cfg.Worker.TempDir, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: log, JobKeys: a.jobKeys,
 			TSA: a.timestamper(), Level: pades.Level(a.cfg.Signing.Level), Revocations: a.policy, Tokens: tokens},
 		Caller: &worker.Caller{Portal: a.b24, Batch: batch, Store: a.store, Results: a.results, LinkTTL: a.cfg.Storage.LinkTTL, Log: log,
-			Portals: a.portals},
+			Portals: a.portals, LinkField: a.cfg.Bitrix24.LinkField, StatusField: a.cfg.Bitrix24.StatusField},
 	}
 }
 

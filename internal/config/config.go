@@ -142,9 +142,13 @@ type Config struct {
 		RatePerSec       float64  `yaml:"rate_per_sec"`
 		Burst            int      `yaml:"burst"`
 		// OverloadPause is how long every process stops calling a portal after 503 OVERLOAD_LIMIT.
-		OverloadPause  time.Duration `yaml:"overload_pause"`
-		RobotCode      string        `yaml:"robot_code"`
-		WebhookURLFile string        `yaml:"webhook_url_file"`
+		OverloadPause time.Duration `yaml:"overload_pause"`
+		RobotCode     string        `yaml:"robot_code"`
+		// LinkField and StatusField are the CRM item fields the bulk link-only mode writes (issue 19,
+		// must 3): user fields the portal administrator creates, named as crm.item.* names them.
+		LinkField      string `yaml:"link_field"`
+		StatusField    string `yaml:"status_field"`
+		WebhookURLFile string `yaml:"webhook_url_file"`
 	} `yaml:"bitrix24"`
 	// Requests are the requests to sign a robot makes when its signer needs a code and got none
 	// (issue 19, producer/requests): how long one waits, and how often the intake ends those past it.
@@ -242,6 +246,7 @@ func Defaults() *Config {
 	c.Bitrix24.OverloadPause = 30 * time.Minute
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
+	c.Bitrix24.LinkField, c.Bitrix24.StatusField = "ufCrmSignetLink", "ufCrmSignetStatus" // deals' UF_CRM_SIGNET_LINK, UF_CRM_SIGNET_STATUS
 	c.Requests.Deadline = 72 * time.Hour
 	c.Requests.SweepInterval = time.Minute
 	c.Security.JobTTL = 24 * time.Hour
@@ -389,6 +394,8 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.burst", "REST call burst per portal, every Signet process together (250 for Enterprise plans)", &c.Bitrix24.Burst},
 		{"bitrix24.overload_pause", "how long every Signet process stops calling a portal that answered OVERLOAD_LIMIT (blocked by Bitrix24 support); its callbacks wait", &c.Bitrix24.OverloadPause},
 		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
+		{"bitrix24.link_field", "CRM item field (as crm.item.* names it) where the bulk link-only mode writes the link to the signed PDF: a String or Link user field the portal administrator creates (deals: UF_CRM_SIGNET_LINK is ufCrmSignetLink)", &c.Bitrix24.LinkField},
+		{"bitrix24.status_field", "CRM item field where the bulk link-only mode writes who signed and when: a String user field the portal administrator creates; empty writes no status", &c.Bitrix24.StatusField},
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
 		{"requests.deadline", "how long a request to sign waits for its signer when the robot names no deadline; then the robot completes with outcome expired (at most 2160h)", &c.Requests.Deadline},
 		{"requests.sweep_interval", "how often the intake ends the requests to sign past their deadline", &c.Requests.SweepInterval},

@@ -33,16 +33,29 @@ type Selection struct {
 	FileField    string
 	Items        []Item // with a file, in id order
 	WithoutFile  int    // items the filter matched that have no file to sign
+	// AlreadySigned counts the items left out because their file is Signet's signed output (a rerun
+	// of the same selection, SignedFiles).
+	AlreadySigned int
 	// Mode is where the signed PDFs go (ModeReplace: back into the items; ModeLink: a link and the
 	// status only); Manifest writes it on every document.
 	Mode Mode
 }
 
+// SignedFiles says whether an item's file is Signet's signed output: in the replace mode the file that
+// replaced the original, in the link mode the original the link was written for (worker.Results, which
+// records both when the write-back is done).
+type SignedFiles interface {
+	SignedFile(ctx context.Context, memberID string, entityTypeID, entityID, fileID int) (bool, error)
+}
+
 // Select lists the items f matches on portal memberID as the viewer (accessToken), reading every page
 // of crm.item.list by id (">id" the last one seen, start=-1: no count query, Bitrix24 REST docs'
 // advice for long lists), at most max items with a file. fileField is the item's "file" field that
-// holds the PDF (camelCase, as crm.item.* names it).
-func Select(ctx context.Context, c Caller, memberID, accessToken string, f Filter, fileField string, max int) (*Selection, error) {
+// holds the PDF (camelCase, as crm.item.* names it). With signed, an item whose newest file is
+// Signet's signed output is left out and counted in AlreadySigned, so the same filter run twice signs
+// nothing twice (issue 19, must 3); the record is per file id, so it holds in both write-back modes and
+// a file uploaded since is signed.
+func Select(ctx context.Context, c Caller, memberID, accessToken string, f Filter, fileField string, max int, signed ...SignedFiles) (*Selection, error) {
 	if fileField == "" {
 		return nil, fmt.Errorf("choose the file field that holds the documents")
 	}
@@ -77,6 +90,14 @@ func Select(ctx context.Context, c Caller, memberID, accessToken string, f Filte
 				sel.WithoutFile++
 				continue
 			}
+			done, err := alreadySigned(ctx, signed, memberID, f.EntityTypeID, it)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				sel.AlreadySigned++
+				continue
+			}
 			if max > 0 && len(sel.Items) >= max {
 				return nil, fmt.Errorf("the filter picks more than %d documents; narrow it (dates, stage) and sign in parts", max)
 			}
@@ -86,6 +107,20 @@ func Select(ctx context.Context, c Caller, memberID, accessToken string, f Filte
 			return sel, nil
 		}
 	}
+}
+
+// alreadySigned asks each of signed whether the item's file is Signet's output.
+func alreadySigned(ctx context.Context, signed []SignedFiles, memberID string, entityTypeID int, it Item) (bool, error) {
+	for _, s := range signed {
+		done, err := s.SignedFile(ctx, memberID, entityTypeID, it.ID, it.FileID)
+		if err != nil {
+			return false, fmt.Errorf("checking whether item %d is signed already: %w", it.ID, err)
+		}
+		if done {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // newestFile reads a file field's value ({id,…} or [{id,…},…]) and returns its last file's id.
