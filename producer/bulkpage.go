@@ -128,10 +128,15 @@ func (in *Intake) bulkOpen(purpose, s string, v any) bool {
 	return err == nil && json.Unmarshal(raw, v) == nil
 }
 
-// bulkCaller is the page's session of a call; nil when missing, forged or expired.
-func (in *Intake) bulkCaller(r *http.Request) *bulkSession {
+// bulkStatusGrace is how long after its session expired an open page may still read its batch's
+// status: a night of documents outlasts the session (10,000 replaced at 2/s: 83 min), and reading
+// the progress uses neither the AUTH_ID nor a code; listing and signing need a fresh session.
+const bulkStatusGrace = 12 * time.Hour
+
+// bulkCaller is the page's session of a call; nil when missing, forged or expired more than grace ago.
+func (in *Intake) bulkCaller(r *http.Request, grace time.Duration) *bulkSession {
 	var s bulkSession
-	if !in.bulkOpen("session", r.Header.Get(BulkTokenHeader), &s) || s.Login == "" || in.now().Unix() > s.Expires {
+	if !in.bulkOpen("session", r.Header.Get(BulkTokenHeader), &s) || s.Login == "" || in.now().Add(-grace).Unix() > s.Expires {
 		return nil
 	}
 	return &s
@@ -257,7 +262,7 @@ type bulkEstimate struct {
 
 // handleBulkShow lists what the filter picks, as the viewer, with the estimate of both modes.
 func (in *Intake) handleBulkShow(w http.ResponseWriter, r *http.Request) {
-	s := in.bulkCaller(r)
+	s := in.bulkCaller(r, 0)
 	if s == nil || in.Bulk == nil {
 		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "open the page from Bitrix24 again"})
 		return
@@ -368,7 +373,7 @@ type bulkSignBody struct {
 // The batch id derives from the signer, the credential and the documents with their mode and stamp
 // (batch.ID), so sending the same selection again resumes that batch and never signs twice.
 func (in *Intake) handleBulkSign(w http.ResponseWriter, r *http.Request) {
-	s := in.bulkCaller(r)
+	s := in.bulkCaller(r, 0)
 	if s == nil || in.Bulk == nil {
 		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "open the page from Bitrix24 again"})
 		return
@@ -425,9 +430,11 @@ func (in *Intake) handleBulkSign(w http.ResponseWriter, r *http.Request) {
 	code := strings.TrimSpace(body.Code)
 	started := make(chan batch.Progress, 1)
 	failed := make(chan error, 1)
+	finished := make(chan struct{})
 	// The enqueue outlives the call (10,000 publishes take a while); the page polls the status.
 	run, cancel := context.WithTimeout(context.WithoutCancel(ctx), 6*time.Hour)
 	go func() {
+		defer close(finished)
 		defer cancel()
 		defer in.Bulk.running.Delete(id)
 		once := sync.Once{}
@@ -445,6 +452,15 @@ func (in *Intake) handleBulkSign(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusAccepted, map[string]any{"batch": id, "total": p.Total, "resumed": p.Resumed > 0})
 	case err := <-failed:
 		in.bulkError(w, l, user.Login, err)
+	case <-finished: // ended without a word of progress (Enqueue always reports one): say so, do not hang
+		select {
+		case p := <-started:
+			reply(w, http.StatusAccepted, map[string]any{"batch": id, "total": p.Total, "resumed": p.Resumed > 0})
+		case err := <-failed:
+			in.bulkError(w, l, user.Login, err)
+		default:
+			in.bulkError(w, l, user.Login, errors.New("the batch ended before it started"))
+		}
 	}
 }
 
@@ -493,7 +509,7 @@ type bulkFailure struct {
 // handleBulkStatus reports one of the caller's batches: done, failed, pending, the time left, the
 // failures; another person's or another portal's batch is 404.
 func (in *Intake) handleBulkStatus(w http.ResponseWriter, r *http.Request) {
-	s := in.bulkCaller(r)
+	s := in.bulkCaller(r, bulkStatusGrace)
 	if s == nil || in.Bulk == nil {
 		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "open the page from Bitrix24 again"})
 		return
