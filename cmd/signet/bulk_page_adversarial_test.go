@@ -212,3 +212,44 @@ func TestBulkPageLinkModeQueuesLinkJobs(t *testing.T) {
 		t.Errorf("sending the selection again queued job %s", m.Header.Get(contracts.HeaderMsgID))
 	}
 }
+
+// TestBulkPageSummaryNamesFailures: a document that cannot be signed (its "PDF" is not one) ends the
+// run as failed with its name and the worker's reason, beside the signed ones, in the page's summary.
+func TestBulkPageSummaryNamesFailures(t *testing.T) {
+	e := startB24(t, emulator.Config{})
+	e.addUser(t, "mary", 7, false, e.cfg.Demo.Credential)
+	secret := e.enrol(t, "mary")
+	e.bulkNight(t, 2)
+	broken := e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "broken.pdf", "stageId": "C1:WON", "categoryId": 1})
+	e.portal.AddDealFile(broken, "broken.pdf", []byte("this is not a PDF"))
+	_, _, tok := e.openBulk(t, 7)
+	sel, _ := e.bulkShow(t, tok)
+	st, ans := e.pageCall(t, "POST", producer.BulkPath+"/sign", producer.BulkTokenHeader, tok,
+		map[string]any{"selection": sel, "credential": e.cfg.Demo.Credential, "code": codeOf(t, secret), "mode": "replace"})
+	if st != http.StatusAccepted {
+		t.Fatalf("sign: HTTP %d %v", st, ans)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		st, ans = e.pageCall(t, "GET", producer.BulkPath+"/status/"+ans["batch"].(string), producer.BulkTokenHeader, tok, nil)
+		if st == http.StatusOK && ans["done"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the batch never finished: HTTP %d %v", st, ans)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	fails, _ := ans["failures"].([]any)
+	if ans["signed"] != float64(2) || ans["failed"] != float64(1) || len(fails) != 1 {
+		t.Fatalf("the summary: %v, want 2 signed and 1 failed", ans)
+	}
+	f := fails[0].(map[string]any)
+	t.Logf("the failure as the page shows it: %v", f)
+	if f["name"] != "broken.pdf" || f["reason"] == "" {
+		t.Errorf("the failure: %v, want broken.pdf with a reason", f)
+	}
+	if s, _ := ans["summary"].(string); !strings.Contains(s, "2 documents signed, 1 failed") {
+		t.Errorf("the summary says %q", s)
+	}
+}

@@ -175,7 +175,7 @@ func TestBulkPageInChromium(t *testing.T) {
 	wrong[0] = '0' + (wrong[0]-'0'+1)%10
 	do(t, b, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), string(wrong), in), chromedp.Click(chromedp.CSS("#sign"), in))
 	deadline := time.Now().Add(30 * time.Second)
-	for m := ""; m == "" || strings.Contains(m, "Проверяем код"); m = get(t, b, "message", chromedp.Text(chromedp.CSS("#message"), in)) {
+	for m := ""; !strings.Contains(m, "неверный код для mary"); m = get(t, b, "message", chromedp.Text(chromedp.CSS("#message"), in)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("a wrong code: the page says %q", m)
 		}
