@@ -1,6 +1,8 @@
 package contracts
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -37,6 +39,16 @@ type Delivered struct {
 // DeliveredKey is the jobs-bucket key of a job's Delivered record ("out.<job id>", beside the
 // worker's "res." and "cb." records).
 func DeliveredKey(jobID string) string { return "out." + jobID }
+
+// SignedFileKey is the jobs-bucket key that marks a CRM item's file as Signet's signed output (issue 19,
+// must 3): the worker writes it when a write-back is done (in the replace mode the file that replaced the
+// original, in the link mode the original the link was written for), and the bulk page reads it so a
+// rerun of a selection signs nothing twice. The portal's member_id is hashed (keys allow only
+// [-/_=.a-zA-Z0-9]); then the entity type, the item and the file.
+func SignedFileKey(memberID string, entityTypeID, entityID, fileID int) string {
+	h := sha256.Sum256([]byte(memberID))
+	return fmt.Sprintf("sfile.%s.%d.%d.%d", hex.EncodeToString(h[:12]), entityTypeID, entityID, fileID)
+}
 
 // Signed describes the stored result of a signed job.
 type Signed struct {

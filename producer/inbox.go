@@ -19,7 +19,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
-	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/requests"
@@ -36,7 +35,7 @@ import (
 //go:embed templates/inbox.html
 var inboxFS embed.FS
 
-//go:embed assets/inbox.js assets/inbox.css assets/pdfjs/pdf.min.mjs assets/pdfjs/pdf.worker.min.mjs
+//go:embed assets/inbox.js assets/inbox.css assets/bulk.js assets/bulk.css assets/pdfjs/pdf.min.mjs assets/pdfjs/pdf.worker.min.mjs
 var inboxAssets embed.FS
 
 var inboxPage = template.Must(template.ParseFS(inboxFS, "templates/inbox.html"))
@@ -124,94 +123,11 @@ type inboxView struct {
 // application's page): the portal and APPLICATION_TOKEN as for the Sign dialog, then who is looking
 // from their own AUTH_ID (user.current), never from the form.
 func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	lang := r.URL.Query().Get("LANG")
-	l := i18n.For(i18n.FromRequest(r))
-	if lang != "" {
-		l = i18n.For(i18n.FromBitrix24(lang))
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, bitrix24.MaxInboundBody)
-	if err := r.ParseForm(); err != nil || !bitrix24.ValidMemberID(r.PostForm.Get("member_id")) {
-		// No portal named: nobody is proved, so it is a refusal, not a malformed request.
-		placementFail(w, http.StatusUnauthorized, l.T("inbox.openInBitrix24"))
+	v := in.openFramed(w, r, "inbox", in.Requests != nil)
+	if v == nil {
 		return
 	}
-	memberID := r.PostForm.Get("member_id")
-	log := in.Log.With(zap.String("member_id", memberID), zap.String("page", "inbox"))
-	portal, _, err := in.Portals.Get(ctx, memberID)
-	if err != nil {
-		if errors.Is(err, portals.ErrUnknownPortal) {
-			placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
-			return
-		}
-		log.Error("inbox: portal registry unavailable", zap.Error(err))
-		placementFail(w, http.StatusServiceUnavailable, l.T("inbox.unavailable"))
-		return
-	}
-	if in.Bitrix == nil || len(in.FormKey) < 16 || in.Requests == nil {
-		placementFail(w, http.StatusServiceUnavailable, l.T("inbox.notConfigured"))
-		return
-	}
-	// As for the Sign dialog: the installed application's token, confirmed with the portal once;
-	// who is looking is proved by their own AUTH_ID below, never by the form.
-	// From the application's own page, which gets no APPLICATION_TOKEN, a pass stands for it
-	// (inbox_pass.go), for an install whose token is proven only.
-	// The left menu's page without any APPLICATION_TOKEN: the portal confirms the AUTH_ID is Signet's
-	// (inbox_menu.go).
-	passUID, viaPass, viaMenu := 0, false, false
-	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, r.PostForm.Get("APPLICATION_TOKEN")) {
-		uid, ok := in.inboxPassUser(memberID, r.PostForm.Get(InboxPassField))
-		if !ok && leftMenuWithoutToken(r) {
-			if err := in.provenMenuToken(ctx, portal, r.PostForm.Get("AUTH_ID")); err != nil {
-				if !errors.Is(err, bitrix24.ErrNotProven) {
-					log.Error("inbox: the portal cannot confirm the left menu's AUTH_ID now", zap.Error(err))
-					placementFail(w, http.StatusServiceUnavailable, l.T("inbox.unavailable"))
-					return
-				}
-				log.Warn("inbox refused: a left-menu request without APPLICATION_TOKEN", zap.Error(err))
-				placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
-				return
-			}
-			ok, viaMenu = true, true
-		}
-		if !ok || portal.Install.TokenSource == portals.TokenWindow {
-			log.Warn("inbox refused: APPLICATION_TOKEN does not match the installed application")
-			placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
-			return
-		}
-		passUID, viaPass = uid, !viaMenu
-	}
-	if !viaPass && !viaMenu {
-		if err := in.ConfirmApplicationToken(ctx, portal, bitrix24.Auth{MemberID: memberID, ApplicationToken: r.PostForm.Get("APPLICATION_TOKEN"), AccessToken: r.PostForm.Get("AUTH_ID")}); err != nil {
-			log.Warn("inbox refused: the application_token is not confirmed", zap.Error(err))
-			placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
-			return
-		}
-	}
-	var me struct {
-		ID bitrix24.ID `json:"ID"`
-	}
-	if err := in.Bitrix.CallAs(ctx, memberID, r.PostForm.Get("AUTH_ID"), "user.current", nil, &me); err != nil || me.ID <= 0 {
-		log.Warn("inbox refused: AUTH_ID not accepted by the portal", zap.Error(err))
-		placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
-		return
-	}
-	uid := int(me.ID)
-	if viaPass && uid != passUID {
-		log.Warn("inbox refused: the pass is another user's", zap.Int("user_id", uid))
-		placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
-		return
-	}
-	user, err := in.Identity.UserByBitrixID(ctx, memberID, uid)
-	if err != nil && !isRefusal(err) {
-		log.Error("inbox: looking up the Bitrix24 user failed", zap.Int("user_id", uid), zap.Error(err))
-		placementFail(w, http.StatusServiceUnavailable, l.T("inbox.unavailable"))
-		return
-	}
-	if err != nil {
-		placementFail(w, http.StatusForbidden, l.T("inbox.notUser", strconv.Itoa(uid)))
-		return
-	}
+	ctx, l, log, memberID, uid, user, lang, portal := r.Context(), v.L, v.Log, v.MemberID, v.UserID, v.User, v.Lang, v.Portal
 	list, err := in.Requests.List(ctx, memberID, user.Login)
 	if err != nil {
 		log.Error("inbox: listing requests failed", zap.Error(err))
@@ -228,7 +144,7 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 	}
 	focus := r.URL.Query().Get("request")
 	view := inboxView{Nonce: randomHex(16), Lang: l.Code(), Login: user.Login, T: l.T,
-		Token: in.inboxToken(inboxSession{MemberID: memberID, UserID: uid, Login: user.Login, Lang: clip(lang, 8), Expires: in.now().Add(inboxTTL).Unix()})}
+		Token: in.inboxToken(inboxSession{MemberID: memberID, UserID: uid, Login: user.Login, Lang: lang, Expires: in.now().Add(inboxTTL).Unix()})}
 	for _, q := range list {
 		if deal > 0 && (q.Job.Document.EntityTypeID != 2 || q.Job.Document.EntityID != deal) {
 			continue
@@ -288,11 +204,8 @@ func (in *Intake) inboxError(w http.ResponseWriter, l *i18n.Localizer, login str
 		reply(w, http.StatusConflict, answer{Status: "refused", Error: l.T("inbox.err.notPending")})
 	case errors.Is(err, requests.ErrMixed):
 		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: l.T("inbox.err.mixed")})
-	case isRefusal(err):
-		reply(w, http.StatusUnprocessableEntity, answer{Status: "refused", Error: refusalIn(l, err, login)})
 	default:
-		in.Log.Error("inbox call failed", zap.Error(err))
-		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: l.T("inbox.unavailable")})
+		in.framedError(w, l, "inbox", login, err)
 	}
 }
 
@@ -494,6 +407,7 @@ func (in *Intake) handleInboxDecline(w http.ResponseWriter, r *http.Request) {
 // inboxAssetTypes are the files the page loads from Signet's own origin: nothing comes from elsewhere.
 var inboxAssetTypes = map[string]string{
 	"inbox.js": "text/javascript", "inbox.css": "text/css",
+	"bulk.js": "text/javascript", "bulk.css": "text/css", // the bulk-signing page's (bulkpage.go)
 	"pdf.min.mjs": "text/javascript", "pdf.worker.min.mjs": "text/javascript",
 }
 

@@ -70,6 +70,8 @@ type Intake struct {
 	// RequestDeadline (requests.deadline) is how long a request waits when the robot names no
 	// deadline; 0: DefaultRequestDeadline.
 	RequestDeadline time.Duration
+	// Bulk is what the bulk-signing page needs (bulkpage.go); nil: the page says Signet is not set up for it.
+	Bulk *BulkSigning
 	// Audit receives the intake's events: requests accepted and refused, OTP outcomes.
 	Audit identity.Recorder
 	Log   *zap.Logger
@@ -82,6 +84,7 @@ func (in *Intake) Routes(mux routes.Mux) {
 	mux.HandleFunc("POST /bitrix24/install", in.handleInstall)
 	in.placementRoutes(mux)
 	in.inboxRoutes(mux)
+	in.bulkRoutes(mux)
 }
 
 func (in *Intake) now() time.Time {

@@ -2,12 +2,12 @@ package worker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/contracts"
 )
 
 // Signed files: which CRM files are Signet's signed output, so that a rerun of a bulk selection
@@ -21,13 +21,6 @@ import (
 // wrote?", which does not depend on a user field the portal may not have (the status field is for
 // people, not for this). A file someone uploads afterwards is a new id and is signed again.
 
-// signedFileKey is the record's key: the portal's member_id hashed (keys allow only [-/_=.a-zA-Z0-9]),
-// then the entity type, the item and the file.
-func signedFileKey(memberID string, entityTypeID, entityID, fileID int) string {
-	h := sha256.Sum256([]byte(memberID))
-	return fmt.Sprintf("sfile.%s.%d.%d.%d", hex.EncodeToString(h[:12]), entityTypeID, entityID, fileID)
-}
-
 // RecordSignedFile records that the item's file fileID is Signet's signed output of job jobID.
 func (r *Results) RecordSignedFile(ctx context.Context, memberID string, entityTypeID, entityID, fileID int, jobID string) error {
 	if fileID == 0 || entityID == 0 {
@@ -35,7 +28,7 @@ func (r *Results) RecordSignedFile(ctx context.Context, memberID string, entityT
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	if _, err := r.kv.Put(ctx, signedFileKey(memberID, entityTypeID, entityID, fileID), []byte(jobID)); err != nil {
+	if _, err := r.kv.Put(ctx, contracts.SignedFileKey(memberID, entityTypeID, entityID, fileID), []byte(jobID)); err != nil {
 		return fmt.Errorf("job %s: recording the signed file %d: %w", jobID, fileID, err)
 	}
 	return nil
@@ -45,7 +38,7 @@ func (r *Results) RecordSignedFile(ctx context.Context, memberID string, entityT
 func (r *Results) SignedFile(ctx context.Context, memberID string, entityTypeID, entityID, fileID int) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	_, err := r.kv.Get(ctx, signedFileKey(memberID, entityTypeID, entityID, fileID))
+	_, err := r.kv.Get(ctx, contracts.SignedFileKey(memberID, entityTypeID, entityID, fileID))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return false, nil

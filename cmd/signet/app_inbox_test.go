@@ -20,7 +20,13 @@ var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([
 // appPage POSTs the application's own page as the portal does when employee userID opens it.
 func (e *b24env) appPage(t *testing.T, userID int) (int, string) {
 	t.Helper()
-	req, err := e.portal.AppPageRequest(context.Background(), e.cfg.PublicURL+"/admin/bitrix24", userID, "en")
+	return e.appPageIn(t, userID, "en")
+}
+
+// appPageIn is appPage with LANG lang.
+func (e *b24env) appPageIn(t *testing.T, userID int, lang string) (int, string) {
+	t.Helper()
+	req, err := e.portal.AppPageRequest(context.Background(), e.cfg.PublicURL+"/admin/bitrix24", userID, lang)
 	if err != nil {
 		t.Fatal(err)
 	}

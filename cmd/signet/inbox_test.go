@@ -67,6 +67,12 @@ func (e *b24env) openInboxHeaders(t *testing.T, userID int, mutate func(url.Valu
 // inboxCall makes one of the page's calls with its token.
 func (e *b24env) inboxCall(t *testing.T, method, path, tok string, body any) (int, map[string]any) {
 	t.Helper()
+	return e.pageCall(t, method, path, producer.InboxTokenHeader, tok, body)
+}
+
+// pageCall makes one call of a page the portal frames, its token in header (when there is one).
+func (e *b24env) pageCall(t *testing.T, method, path, header, tok string, body any) (int, map[string]any) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -74,7 +80,7 @@ func (e *b24env) inboxCall(t *testing.T, method, path, tok string, body any) (in
 	}
 	req, _ := http.NewRequest(method, e.cfg.PublicURL+path, rd)
 	if tok != "" {
-		req.Header.Set(producer.InboxTokenHeader, tok)
+		req.Header.Set(header, tok)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -184,11 +190,21 @@ func (e *b24env) inboxInBrowser(t *testing.T, b context.Context, lang, sel strin
 	req.URL.RawQuery = q.Encode()
 	body, _ := io.ReadAll(req.Body)
 	form, _ := url.ParseQuery(string(body))
+	frame := framedInBrowser(t, b, req.URL.String(), form, e.portal.BaseURL()+"/marketplace/app/signet-"+lang+"/", sel)
+	// The module script (and pdf.js, which it imports) loads after the page shows: wait for its handlers.
+	waitNodes(t, b, chromedp.FromNode(frame), `body[data-ready="true"]`, 1)
+	return frame
+}
+
+// framedInBrowser opens a portal page at pageURL (answered by the browser itself, at the portal's
+// origin) whose iframe POSTs form to action, as the portal opens an application's page, and waits
+// for sel in the frame.
+func framedInBrowser(t *testing.T, b context.Context, action string, form url.Values, pageURL, sel string) *chromedp.Node {
+	t.Helper()
 	var page bytes.Buffer
-	if err := dealPage.Execute(&page, map[string]any{"Deal": 0, "Action": req.URL.String(), "Form": form}); err != nil {
+	if err := dealPage.Execute(&page, map[string]any{"Deal": 0, "Action": action, "Form": form}); err != nil {
 		t.Fatal(err)
 	}
-	pageURL := e.portal.BaseURL() + "/marketplace/app/signet-" + lang + "/"
 	paused := chromedp.Events(b, fetch.RequestPaused)
 	go func() {
 		for ev, err := range paused {
@@ -206,10 +222,7 @@ func (e *b24env) inboxInBrowser(t *testing.T, b context.Context, lang, sel strin
 		t.Fatal(err)
 	}
 	do(t, b, "open the portal page", chromedp.Navigate(pageURL), chromedp.WaitVisible(chromedp.CSS("iframe")))
-	frame := waitFrame(t, b, sel)
-	// The module script (and pdf.js, which it imports) loads after the page shows: wait for its handlers.
-	waitNodes(t, b, chromedp.FromNode(frame), `body[data-ready="true"]`, 1)
-	return frame
+	return waitFrame(t, b, sel)
 }
 
 // waitNodes waits until the frame holds at least n nodes matching sel.

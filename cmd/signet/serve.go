@@ -10,13 +10,16 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/keyring/keyadmin"
 	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/producer"
+	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
@@ -142,6 +145,18 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		a.requests = &requests.Service{Store: store, Queue: in.RequestQueue(), Grants: a.identity, Notifiers: []requests.Notifier{in},
 			Log: a.log.Named("requests")}
 		in.Requests = a.requests
+		// The bulk-signing page (issue 19, must 3): its batches go through the same enqueuer as
+		// `signet enqueue`, the estimate at the portal plan's REST rate.
+		kv, err := a.js.KeyValue(ctx, batch.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = batch.OpenBucket(ctx, a.js, a.cfg.NATS.Replicas, a.cfg.Storage.Retention)
+		}
+		if err != nil {
+			return nil, err
+		}
+		in.Bulk = &producer.BulkSigning{RatePerSec: a.cfg.Bitrix24.RatePerSec,
+			Enqueuer: &batch.Enqueuer{JS: a.js, KV: kv, Store: a.store, Identity: a.identity, JobKey: a.jobKey, Log: a.log.Named("bulk")},
+			Jobs:     func(ctx context.Context) (jetstream.KeyValue, error) { return a.js.KeyValue(ctx, contracts.BucketJobs) }}
 	}
 	if err := a.serveListeners(in, r); err != nil {
 		return nil, err
