@@ -18,18 +18,8 @@ import (
 // only when one token was measured.
 func TestTokenRateOfTheBatchCredential(t *testing.T) {
 	ctx := context.Background()
-	ns := natstest.Start(t)
-	jobs, err := ns.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contracts.BucketJobs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs, put := tokenRecordsBucket(t)
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	put := func(tr contracts.TokenRate) {
-		b, _ := json.Marshal(tr)
-		if _, err := jobs.Put(ctx, contracts.TokenRateKey(tr.Token, tr.Worker), b); err != nil {
-			t.Fatal(err)
-		}
-	}
 	put(contracts.TokenRate{Token: "usb", Label: "ACME eToken", Worker: "w1/10", Rate: 8, Updated: now.Add(-5 * time.Second)})
 	put(contracts.TokenRate{Token: "usb", Label: "ACME eToken", Worker: "w2/11", Rate: 4, Updated: now.Add(-20 * time.Second)})
 	put(contracts.TokenRate{Token: "usb", Label: "ACME eToken", Worker: "gone/12", Rate: 100, Updated: now.Add(-time.Hour)})
@@ -77,22 +67,11 @@ func TestTokenRateOfTheBatchCredential(t *testing.T) {
 // an unknown rate gives no time at all.
 func TestWorkAheadAtTheToken(t *testing.T) {
 	ctx := context.Background()
-	ns := natstest.Start(t)
-	jobs, err := ns.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contracts.BucketJobs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs, put := tokenRecordsBucket(t)
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	for _, tr := range []contracts.TokenRate{
-		{Token: "card", Worker: "w1/10", Rate: 0.25, Updated: now, Signing: 1, WaitingInteractive: 2, WaitingBatch: 300},
-		{Token: "card", Worker: "w2/11", Rate: 0.25, Updated: now, Signing: 1, WaitingInteractive: 1, WaitingBatch: 200},
-		{Token: "card", Worker: "gone/12", Rate: 0.25, Updated: now.Add(-time.Hour), Signing: 1, WaitingInteractive: 50},
-	} {
-		b, _ := json.Marshal(tr)
-		if _, err := jobs.Put(ctx, contracts.TokenRateKey(tr.Token, tr.Worker), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put(contracts.TokenRate{Token: "card", Worker: "w1/10", Rate: 0.25, Updated: now, Signing: 1, WaitingInteractive: 2, WaitingBatch: 300})
+	put(contracts.TokenRate{Token: "card", Worker: "w2/11", Rate: 0.25, Updated: now, Signing: 1, WaitingInteractive: 1, WaitingBatch: 200})
+	put(contracts.TokenRate{Token: "card", Worker: "gone/12", Rate: 0.25, Updated: now.Add(-time.Hour), Signing: 1, WaitingInteractive: 50})
 	l, err := ReadTokenLoad(ctx, jobs, "pkcs11:token=card;object=mary", now)
 	if err != nil {
 		t.Fatal(err)
@@ -112,5 +91,23 @@ func TestWorkAheadAtTheToken(t *testing.T) {
 	}
 	if d := TimeFor(6, 0); d != 0 {
 		t.Errorf("no rate: %s, want none", d)
+	}
+}
+
+// tokenRecordsBucket is a jobs bucket on a real JetStream, and a writer of workers' token records
+// into it as worker/token_rates.go writes them.
+func tokenRecordsBucket(t *testing.T) (jetstream.KeyValue, func(contracts.TokenRate)) {
+	t.Helper()
+	ctx := context.Background()
+	ns := natstest.Start(t)
+	jobs, err := ns.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contracts.BucketJobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs, func(tr contracts.TokenRate) {
+		b, _ := json.Marshal(tr)
+		if _, err := jobs.Put(ctx, contracts.TokenRateKey(tr.Token, tr.Worker), b); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
