@@ -126,7 +126,9 @@ type inboxItem struct {
 type inboxView struct {
 	Nonce, Token, Lang, Login string
 	Items                     []inboxItem
-	T                         func(key string, args ...any) string
+	// Pending: some item waits for the signer (the Sign form is shown); the others are in progress.
+	Pending bool
+	T       func(key string, args ...any) string
 }
 
 // handleInbox serves the inbox page that Bitrix24 POSTs (LEFT_MENU, CRM_DEAL_DETAIL_TAB, or the
@@ -228,6 +230,7 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		view.Items = append(view.Items, in.inboxItem(l, q, q.ID == focus))
+		view.Pending = true
 	}
 	// Then what the signer signed and still waits for, each with its estimated completion.
 	busy, err := in.Requests.InProgress(ctx, memberID, user.Login, inboxShowsQueued)
@@ -275,8 +278,9 @@ func (in *Intake) inboxItem(l *i18n.Localizer, q *requests.Request, focus bool) 
 	if pos == "" {
 		pos = "bottom-right"
 	}
+	zone := requestZone(q)
 	return inboxItem{ID: q.ID, Title: title, Credential: credentialLabel(q.Job.Credential),
-		Created: l.DateTime(q.Created), Deadline: l.DateTime(q.Deadline),
+		Created: l.DateTime(q.Created.In(zone)), Deadline: l.DateTime(q.Deadline.In(zone)),
 		Visible: q.Job.Stamp.Visible, Evidence: q.Job.Stamp.Evidence, Page: q.Job.Stamp.Page, Position: pos,
 		PositionWords: l.T("inbox.position." + pos), Reason: q.Job.Stamp.Reason, Focus: focus,
 		State: string(requests.Pending), Status: l.T("inbox.state.pending")}

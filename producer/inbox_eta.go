@@ -42,14 +42,20 @@ func (in *Intake) requestETA(ctx context.Context, l *i18n.Localizer, q *requests
 	if d <= 0 {
 		return l.T("inbox.eta.unknown"), time.Time{}, nil
 	}
-	zone, err := i18n.LoadZone(q.Job.TimeZone)
-	if err != nil {
-		zone = time.UTC // the intake checked it when it made the job; a record from elsewhere: UTC
-	}
 	expected = in.now().Add(d).UTC().Truncate(time.Second)
-	at := l.DateTime(expected.In(zone))
+	at := l.DateTime(expected.In(requestZone(q)))
 	if d < 30*time.Second {
 		return l.T("inbox.eta.soon", at), expected, nil
 	}
 	return l.T("inbox.eta.minutes", max(int(math.Round(d.Minutes())), 1), at), expected, nil
+}
+
+// requestZone is the zone the request's times are shown in: the signer's, which the job carries
+// (locale.go decided it when the robot called); UTC for a zone that no longer loads.
+func requestZone(q *requests.Request) *time.Location {
+	zone, err := i18n.LoadZone(q.Job.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return zone
 }
