@@ -98,3 +98,44 @@ func TestInboxStatusEstimatesFromTheTokenRecord(t *testing.T) {
 		t.Errorf("a stale record still estimates: %+v", st)
 	}
 }
+
+// The inbox lists, beside the pending requests, the signer's requests signed within the hour on this
+// portal (queued, or held while being queued), oldest first; not another signer's, another portal's,
+// a pending one or one signed long ago.
+func TestInboxListsRequestsInProgress(t *testing.T) {
+	ctx := context.Background()
+	ns := natstest.Start(t)
+	store, err := requests.OpenStore(ctx, ns.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClock(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
+	svc := &requests.Service{Store: store, Now: c.now}
+	add := func(n int, state requests.State, login, member string, since time.Duration) string {
+		id := "r" + strings.Repeat("0", 31) + string(rune('a'+n))
+		q := &requests.Request{ID: id, State: state, Since: c.now().Add(-since), Created: c.now().Add(-2 * time.Hour),
+			Job: contracts.SignJob{ID: id, Portal: contracts.Portal{MemberID: member}, Signer: contracts.Signer{Login: login}}}
+		if err := store.Create(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	later := add(0, requests.Queued, "mary", "m1", 5*time.Minute)
+	earlier := add(1, requests.Signing, "Mary", "m1", 10*time.Minute)
+	add(2, requests.Queued, "john", "m1", time.Minute)
+	add(3, requests.Queued, "mary", "m2", time.Minute)
+	add(4, requests.Pending, "mary", "m1", time.Minute)
+	add(5, requests.Queued, "mary", "m1", 2*time.Hour)
+	add(6, requests.Declined, "mary", "m1", time.Minute)
+	got, err := svc.InProgress(ctx, "m1", "mary", inboxShowsQueued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, q := range got {
+		ids = append(ids, q.ID)
+	}
+	if strings.Join(ids, " ") != earlier+" "+later {
+		t.Errorf("in progress: %v, want %s then %s", ids, earlier, later)
+	}
+}
