@@ -232,12 +232,11 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 		view.Items = append(view.Items, in.inboxItem(l, q, q.ID == focus))
 		view.Pending = true
 	}
-	// Then what the signer signed and still waits for, each with its estimated completion.
+	// Then what the signer signed and still waits for, each with its estimated completion. These
+	// only inform: when they cannot be read the page still serves what waits for a signature.
 	busy, err := in.Requests.InProgress(ctx, memberID, user.Login, inboxShowsQueued)
 	if err != nil {
-		log.Error("inbox: listing requests in progress failed", zap.Error(err))
-		placementFail(w, http.StatusServiceUnavailable, l.T("inbox.unavailable"))
-		return
+		log.Warn("inbox: requests in progress not listed", zap.Error(err))
 	}
 	loads := map[string]batch.TokenLoad{}
 	for _, q := range busy {
@@ -246,9 +245,8 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 		}
 		st, err := in.requestProgress(ctx, l, q, loads)
 		if err != nil {
-			log.Error("inbox: reading a request's progress failed", zap.String("request", q.ID), zap.Error(err))
-			placementFail(w, http.StatusServiceUnavailable, l.T("inbox.unavailable"))
-			return
+			log.Warn("inbox: a request in progress not shown: its progress could not be read", zap.String("request", q.ID), zap.Error(err))
+			continue
 		}
 		if st.State != "queued" && st.State != "signing" {
 			continue // its job ended: the workflow has its result
