@@ -7,8 +7,9 @@ import (
 
 // TokenRate is one worker's measurement of one PKCS#11 token: the signatures a second it sustains
 // (mean C_Sign duration, times the concurrency the worker gives it, capped by its rate_per_sec).
-// Workers keep it in the jobs bucket under TokenRateKey; the batch status reads it to estimate the
-// time left from the token's rate (issue 21, must 5), without scraping any worker's /metrics.
+// Workers keep it in the jobs bucket under TokenRateKey; the batch status and the inbox read it to
+// estimate the time left from the token's rate (issue 21, must 5), without scraping any worker's
+// /metrics.
 type TokenRate struct {
 	// Token is the configured name; Label the token's label (what token= of a key URI names).
 	Token string `json:"token"`
@@ -26,6 +27,13 @@ type TokenRate struct {
 	Err           string `json:"error,omitempty"`
 	SessionsInUse int    `json:"sessions_in_use,omitempty"`
 	MaxSessions   int    `json:"max_sessions,omitempty"`
+	// The work at the token's gate in this worker when the record was written: signatures under way
+	// (slots taken) and jobs waiting for a slot, people's (robot, Sign button, inbox) and batches'.
+	// The inbox estimates a request's completion from them (issue 21, must 5); people's go first,
+	// so a batch's waiting jobs are not ahead of a person's.
+	Signing            int `json:"signing,omitempty"`
+	WaitingInteractive int `json:"waiting_interactive,omitempty"`
+	WaitingBatch       int `json:"waiting_batch,omitempty"`
 }
 
 // TokenRate.State values.

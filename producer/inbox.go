@@ -21,6 +21,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/requests"
 )
 
@@ -52,6 +53,11 @@ const (
 
 // inboxTTL bounds how long an open inbox may act before it must be reopened (its token expires).
 const inboxTTL = 30 * time.Minute
+
+// inboxShowsQueued is how long after signing a request whose job has not ended is still shown, with
+// its estimated completion; a person's job overtakes every batch at the token, so one still queued
+// after this is stuck, and `signet status` is where an administrator sees why.
+const inboxShowsQueued = time.Hour
 
 // maxPreview bounds a document the inbox shows (the worker's own limit applies when it signs).
 const maxPreview = 64 << 20
@@ -111,12 +117,17 @@ type inboxItem struct {
 	Visible, Evidence                        bool
 	Page, Position, PositionWords, Reason    string
 	Focus                                    bool
+	// State and Status are the request's progress and its words: pending, or queued with its
+	// estimated completion (a request signed earlier whose job has not ended; the page polls it).
+	State, Status string
 }
 
 type inboxView struct {
 	Nonce, Token, Lang, Login string
 	Items                     []inboxItem
-	T                         func(key string, args ...any) string
+	// Pending: some item waits for the signer (the Sign form is shown); the others are in progress.
+	Pending bool
+	T       func(key string, args ...any) string
 }
 
 // handleInbox serves the inbox page that Bitrix24 POSTs (LEFT_MENU, CRM_DEAL_DETAIL_TAB, or the
@@ -150,6 +161,30 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		view.Items = append(view.Items, in.inboxItem(l, q, q.ID == focus))
+		view.Pending = true
+	}
+	// Then what the signer signed and still waits for, each with its estimated completion. These
+	// only inform: when they cannot be read the page still serves what waits for a signature.
+	busy, err := in.Requests.InProgress(ctx, memberID, user.Login, inboxShowsQueued)
+	if err != nil {
+		log.Warn("inbox: requests in progress not listed", zap.Error(err))
+	}
+	loads := map[string]batch.TokenLoad{}
+	for _, q := range busy {
+		if deal > 0 && (q.Job.Document.EntityTypeID != 2 || q.Job.Document.EntityID != deal) {
+			continue
+		}
+		st, err := in.requestProgress(ctx, l, q, loads)
+		if err != nil {
+			log.Warn("inbox: a request in progress not shown: its progress could not be read", zap.String("request", q.ID), zap.Error(err))
+			continue
+		}
+		if st.State != "queued" && st.State != "signing" {
+			continue // its job ended: the workflow has its result
+		}
+		item := in.inboxItem(l, q, q.ID == focus)
+		item.State, item.Status = st.State, st.Message
+		view.Items = append(view.Items, item)
 	}
 	var buf bytes.Buffer
 	if err := inboxPage.Execute(&buf, view); err != nil {
@@ -172,10 +207,12 @@ func (in *Intake) inboxItem(l *i18n.Localizer, q *requests.Request, focus bool) 
 	if pos == "" {
 		pos = "bottom-right"
 	}
+	zone := requestZone(q)
 	return inboxItem{ID: q.ID, Title: title, Credential: credentialLabel(q.Job.Credential),
-		Created: l.DateTime(q.Created), Deadline: l.DateTime(q.Deadline),
+		Created: l.DateTime(q.Created.In(zone)), Deadline: l.DateTime(q.Deadline.In(zone)),
 		Visible: q.Job.Stamp.Visible, Evidence: q.Job.Stamp.Evidence, Page: q.Job.Stamp.Page, Position: pos,
-		PositionWords: l.T("inbox.position." + pos), Reason: q.Job.Stamp.Reason, Focus: focus}
+		PositionWords: l.T("inbox.position." + pos), Reason: q.Job.Stamp.Reason, Focus: focus,
+		State: string(requests.Pending), Status: l.T("inbox.state.pending")}
 }
 
 // inboxRequest is the caller's pending-or-ended request id on the caller's portal; any other id
@@ -295,6 +332,11 @@ type inboxStatus struct {
 	State   string `json:"state"` // pending, queued, signed, done, failed, declined, expired
 	Message string `json:"message"`
 	Link    string `json:"link,omitempty"`
+	// ETA is the estimated completion of a queued request in the reader's words (also at the end
+	// of Message), and Expected the same time for machines; Expected is absent when the token's rate
+	// is unknown, and then ETA says so.
+	ETA      string    `json:"eta,omitempty"`
+	Expected time.Time `json:"expected,omitzero"`
 }
 
 // handleInboxStatus reports one of the caller's requests: its own state, then its job's.
@@ -310,17 +352,34 @@ func (in *Intake) handleInboxStatus(w http.ResponseWriter, r *http.Request) {
 		in.inboxError(w, l, s.Login, err)
 		return
 	}
+	st, err := in.requestProgress(r.Context(), l, q, map[string]batch.TokenLoad{})
+	if err != nil {
+		in.inboxError(w, l, s.Login, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	reply(w, http.StatusOK, st)
+}
+
+// requestProgress is a request's own state, then its job's; a queued job gets its estimated
+// completion (requestETA). loads caches the token loads read for this answer, by credential.
+func (in *Intake) requestProgress(ctx context.Context, l *i18n.Localizer, q *requests.Request, loads map[string]batch.TokenLoad) (inboxStatus, error) {
 	st := inboxStatus{ID: q.ID, State: string(q.State)}
 	switch q.State {
 	case requests.Queued, requests.Signing:
-		js, err := in.jobStatus(r.Context(), l, q.ID)
+		js, err := in.jobStatus(ctx, l, q.ID)
 		if err != nil {
-			in.inboxError(w, l, s.Login, err)
-			return
+			return st, err
 		}
 		st.State, st.Link = js.State, js.Link
 		if js.State == "failed" {
 			st.Message = js.Message // the worker's reason, worded by the Sign dialog's catalogue entry
+		}
+		if js.State == "queued" {
+			if st.ETA, st.Expected, err = in.requestETA(ctx, l, q, loads); err != nil {
+				return st, err
+			}
+			st.Message = l.T("inbox.state.queued") + " " + st.ETA
 		}
 	case requests.Declined:
 		st.Message = l.T("inbox.state.declined", q.Reason)
@@ -328,8 +387,7 @@ func (in *Intake) handleInboxStatus(w http.ResponseWriter, r *http.Request) {
 	if st.Message == "" {
 		st.Message = l.T("inbox.state." + st.State)
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	reply(w, http.StatusOK, st)
+	return st, nil
 }
 
 type inboxSignBody struct {

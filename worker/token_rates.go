@@ -55,7 +55,7 @@ func (p *Pool) publishTokenRates(ctx context.Context) {
 }
 
 // tokenRecords joins the keyring's view of each token (online, sessions) with the scheduler's
-// (measured rate, limits), by configured name.
+// (measured rate, limits, the work at its gate), by configured name.
 func (p *Pool) tokenRecords(worker string) []contracts.TokenRate {
 	now := p.now().UTC()
 	byName := map[string]*contracts.TokenRate{}
@@ -84,6 +84,9 @@ func (p *Pool) tokenRecords(worker string) []contracts.TokenRate {
 			order = append(order, r.Token)
 		}
 		tr.Label, tr.Rate, tr.Concurrency, tr.RatePerSec = r.Label, r.Rate, r.Limits.Concurrency, r.Limits.RatePerSec
+		// The work ahead at the gate: only the gate knows that a person's job takes the next slot
+		// before a batch's, so it says which is which (the inbox's estimate, issue 21 must 5).
+		tr.Signing, tr.WaitingInteractive, tr.WaitingBatch = r.Signing, r.Waiting[interactive], r.Waiting[background]
 	}
 	out := make([]contracts.TokenRate, 0, len(order))
 	for _, n := range order {

@@ -101,6 +101,10 @@ type TokenRate struct {
 	Rate   float64
 	Signed uint64
 	Limits keyring.Limits
+	// Signing are the slots taken and Waiting the jobs queued for one, by priority: the work at the
+	// gate, which the token records carry for the inbox's estimate (token_rates.go).
+	Signing int
+	Waiting [priorities]int
 }
 
 // Rates returns the figures of every token this worker has signed with.
@@ -117,7 +121,12 @@ func (ts *Tokens) Rates() []TokenRate {
 	out := make([]TokenRate, 0, len(gates))
 	for _, g := range gates {
 		g.mu.Lock()
-		out = append(out, TokenRate{Token: g.token, Label: g.label, Rate: g.rateLocked(), Signed: g.signed, Limits: g.limits})
+		r := TokenRate{Token: g.token, Label: g.label, Rate: g.rateLocked(), Signed: g.signed, Limits: g.limits,
+			Signing: max(g.limits.Concurrency, 1) - g.free}
+		for p := range g.queues {
+			r.Waiting[p] = len(g.queues[p])
+		}
+		out = append(out, r)
 		g.mu.Unlock()
 	}
 	return out

@@ -18,8 +18,11 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/producer"
+	"github.com/signet-b24/signet/producer/requests"
 )
 
 var inboxTokenRE = regexp.MustCompile(`data-token="([^"]+)"`)
@@ -245,4 +248,101 @@ func waitNodes(t *testing.T, b context.Context, in chromedp.QueryOption, sel str
 		save(t, artefactDir(t), "inbox-failed.png", png)
 	}
 	t.Fatalf("the inbox never showed %d of %s; it says:\n%s", n, sel, text)
+}
+
+// TestInboxEstimateInChromium: a request the signer signed earlier waits at a smartcard behind a
+// night batch. The inbox lists it with its estimated completion, computed from the token's record in
+// the jobs bucket as the workers write it (contracts.TokenRate): the signatures under way and the
+// people's jobs waiting are ahead of it, the batch's are not; the page's poll shows the estimate move
+// when the record changes, in English and in Russian, at the time in the signer's zone. The token is
+// one no worker here has ("card"), so the record the test writes is the only one, and the request's
+// job, which a real Sign would have put on SIGN, is not there to be signed meanwhile.
+func TestInboxEstimateInChromium(t *testing.T) {
+	chromium := testenv.RequireTool(t, "chromium")
+	ctx := context.Background()
+	e := startB24(t, emulator.Config{})
+	e.addUser(t, "mary", 7, false, e.cfg.Demo.Credential)
+	id := producer.RobotJobID(e.portal.MemberID(), "night-batch-neighbour")
+	now := time.Now().UTC()
+	if err := e.a.requests.Store.Create(ctx, &requests.Request{ID: id, State: requests.Queued, Title: "supply-contract.pdf",
+		Created: now.Add(-time.Hour), Since: now, Deadline: now.Add(24 * time.Hour), Sent: true,
+		Job: contracts.SignJob{ID: id, Kind: contracts.KindRobot, Credential: "pkcs11:token=card;object=mary-card", TimeZone: "Europe/Moscow",
+			Portal: contracts.Portal{MemberID: e.portal.MemberID()}, Signer: contracts.Signer{Login: "mary", BitrixUserID: 7},
+			Stamp: contracts.Stamp{Visible: true, Page: "last", Position: "bottom-right"}}}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := e.a.js.KeyValue(ctx, contracts.BucketJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(interactive int) {
+		b, _ := json.Marshal(contracts.TokenRate{Token: "card", Worker: "other-host/42", Rate: 0.1, Updated: time.Now().UTC(),
+			Signing: 1, WaitingInteractive: interactive, WaitingBatch: 500})
+		if _, err := jobs.Put(ctx, contracts.TokenRateKey("card", "other-host/42"), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moscow, err := i18n.LoadZone("Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, chromium)
+	status := chromedp.CSS(`#req-` + id + ` .status`)
+	// waitETA waits until the request's status says it is queued and will be done in about minutes
+	// (the words of key with minutes), by a time in Moscow between from+after and now+after.
+	waitETA := func(in chromedp.QueryOption, lang, key string, minutes int, after time.Duration, from time.Time) {
+		t.Helper()
+		l := i18n.New(lang)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			s := get(t, b, "status", chromedp.Text(status, in))
+			for at := from.Add(after).Truncate(time.Minute); !at.After(time.Now().Add(after)); at = at.Add(time.Minute) {
+				if strings.Contains(s, l.T(key, minutes, l.DateTime(at.In(moscow)))) && strings.HasPrefix(s, l.T("inbox.state.queued")) {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the queued request says %q; want %q", s, l.T(key, minutes, "…"))
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+
+	// (1 under way + 29 people's jobs + itself) at 0.1 signatures a second: 310 s, about 5 minutes.
+	record(29)
+	from := time.Now()
+	frame := e.inboxInBrowser(t, b, "en", `#req-`+id)
+	in := chromedp.FromNode(frame)
+	waitETA(in, "en", "inbox.eta.minutes", 5, 310*time.Second, from)
+	if n := len(get(t, b, "checkboxes", chromedp.Nodes(chromedp.CSSAll(`#req-`+id+` .pick:disabled`), in))); n != 1 {
+		t.Errorf("a queued request can be selected to sign again (%d disabled checkboxes)", n)
+	}
+	save(t, artefactDir(t), "inbox-eta.png", get(t, b, "screenshot", chromedp.Screenshot(chromedp.CSS("iframe"))))
+	// The people's jobs before it are signed: (1 + 9 + 1) / 0.1 = 110 s, about 2 minutes; the page's
+	// poll shows it without a reload.
+	from = time.Now()
+	record(9)
+	waitETA(in, "en", "inbox.eta.minutes", 2, 110*time.Second, from)
+
+	// In Russian, with Russian plural forms: (1 + 4 + 1) / 0.1 = 60 s, "примерно через 1 минуту".
+	record(4)
+	from = time.Now()
+	frame = e.inboxInBrowser(t, b, "ru", `#req-`+id)
+	in = chromedp.FromNode(frame)
+	waitETA(in, "ru", "inbox.eta.minutes", 1, 60*time.Second, from)
+	from = time.Now()
+	record(29)
+	waitETA(in, "ru", "inbox.eta.minutes", 5, 310*time.Second, from)
+	if s := get(t, b, "status (ru)", chromedp.Text(status, in)); !strings.Contains(s, "примерно через 5 минут, к ") || !strings.Contains(s, "(UTC+03:00)") {
+		t.Errorf("the Russian estimate says %q", s)
+	}
+	// The request's own times are in the same zone; nothing waits for a code, so no Sign form.
+	text := get(t, b, "inbox text (ru)", chromedp.Text(chromedp.CSS("main"), in))
+	if requested := i18n.New("ru").DateTime(now.Add(-time.Hour).In(moscow)); !strings.Contains(text, requested) || !strings.Contains(text, i18n.New("ru").T("inbox.empty")) {
+		t.Errorf("the Russian inbox does not say it was requested %s, nor that nothing waits:\n%s", requested, text)
+	}
+	if n := len(get(t, b, "sign button", chromedp.Nodes(chromedp.CSSAll("#sign"), in, chromedp.AtLeast(0)))); n != 0 {
+		t.Errorf("a Sign button with nothing to sign")
+	}
+	save(t, artefactDir(t), "inbox-eta-ru.png", get(t, b, "screenshot", chromedp.Screenshot(chromedp.CSS("iframe"))))
 }

@@ -127,6 +127,8 @@ for (const el of document.querySelectorAll('.req')) {
   });
   el.querySelector('.decline-send').addEventListener('click', () => decline(el));
 }
+// A request signed earlier whose job has not ended shows its progress and estimated completion.
+for (const el of document.querySelectorAll('.req:not([data-state="pending"])')) poll(el.dataset.id);
 const btn = document.getElementById('sign');
 if (btn) btn.addEventListener('click', sign);
 const focus = document.querySelector('.req.focus');

@@ -13,7 +13,6 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/queue"
-	"github.com/signet-b24/signet/keyring"
 )
 
 // Status is a batch's progress, read from the results the callback path records for every job
@@ -133,46 +132,13 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 		st.Rate = float64(st.Signed+st.Failed) / d
 	}
 	if jobs != nil && !st.Done {
-		if st.Token, st.TokenRate, err = tokenRate(ctx, jobs, rec.Credential, time.Now()); err != nil {
+		load, err := ReadTokenLoad(ctx, jobs, rec.Credential, time.Now())
+		if err != nil {
 			return nil, fmt.Errorf("batch %s: reading the token's rate: %w", id, err)
 		}
+		st.Token, st.TokenRate = load.Token, load.Rate
 	}
 	return st, nil
-}
-
-// tokenRate finds the workers' measurements (contracts.TokenRate) of the token that the credential
-// URI names, by configured name or label; with no token= in the URI, the one token measured. It sums
-// the fresh ones: each worker signs on the token at its own measured rate.
-func tokenRate(ctx context.Context, jobs jetstream.KeyValue, credential string, now time.Time) (string, float64, error) {
-	u, err := keyring.ParseURI(credential)
-	if err != nil {
-		return "", 0, nil // a batch record always names a valid URI; none: no estimate
-	}
-	w, err := jobs.WatchFiltered(ctx, []string{contracts.TokenRatePrefix + ">"}, jetstream.IgnoreDeletes())
-	if err != nil {
-		return "", 0, err
-	}
-	defer func() { _ = w.Stop() }()
-	byToken := map[string]float64{}
-	for e := range w.Updates() {
-		if e == nil {
-			break
-		}
-		var tr contracts.TokenRate
-		if json.Unmarshal(e.Value(), &tr) != nil || now.Sub(tr.Updated) > contracts.TokenRateFresh || tr.Rate <= 0 {
-			continue
-		}
-		if u.Token == "" || u.Token == tr.Token || u.Token == tr.Label {
-			byToken[tr.Token] += tr.Rate
-		}
-	}
-	if len(byToken) != 1 {
-		return "", 0, nil // none measured, or a URI without token= and several tokens: no guess
-	}
-	for name, rate := range byToken {
-		return name, rate, nil
-	}
-	return "", 0, nil
 }
 
 // Expected is the rate to estimate the time left with, given the batch's observed rate (over its
@@ -189,10 +155,8 @@ func (s *Status) Expected(observed float64) float64 {
 	return min(s.TokenRate, observed)
 }
 
-// ETA estimates the time left at the given rate (0 when unknown).
+// ETA estimates the time left at the given rate (0 when unknown): the batch's pending documents, by
+// the same rule as a request's estimate in the inbox (TimeFor).
 func (s *Status) ETA(rate float64) time.Duration {
-	if rate <= 0 || s.Pending == 0 {
-		return 0
-	}
-	return time.Duration(float64(s.Pending) / rate * float64(time.Second))
+	return TimeFor(s.Pending, rate)
 }

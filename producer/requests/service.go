@@ -112,6 +112,26 @@ func (s *Service) List(ctx context.Context, memberID, login string) ([]*Request,
 	return out, nil
 }
 
+// InProgress returns login's requests on the portal memberID that were signed within the last
+// `within` and are queued or being queued, oldest first: the inbox shows them with their estimated
+// completion until their job ends (issue 21, must 5). A queued request keeps its state after its
+// job ends (the worker completes the robot, not the request), so the caller asks the job.
+func (s *Service) InProgress(ctx context.Context, memberID, login string, within time.Duration) ([]*Request, error) {
+	all, err := s.Store.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	since := s.now().Add(-within)
+	var out []*Request
+	for _, r := range all {
+		if (r.State == Queued || r.State == Signing) && r.Since.After(since) && r.Mine(login) && r.Job.Portal.MemberID == memberID {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out, nil
+}
+
 // Get returns one request of login's.
 func (s *Service) Get(ctx context.Context, login, id string) (*Request, error) {
 	r, _, err := s.Store.Get(ctx, id)
