@@ -7,103 +7,39 @@ package pades
 // text stays what pades always wrote, byte for byte: the machine-readable outputs (SignatureInfo's
 // Problems, Change.What, `signet verify --json`, the validation report) keep it, and scripts and
 // other validators' comparisons read it. TestTextsAreInTheCatalogue holds every code's catalogue
-// English to the code's own.
+// English to the code's own. The sentence itself is internal/i18n's Message, which internal/config's
+// problems use too.
 
 import (
 	"crypto/x509"
 	"errors"
-	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/signet-b24/signet/internal/i18n"
 )
 
-// Text is one such sentence. Code names its catalogue message, "pades."+Code; Args are its
-// arguments, already strings (numbers formatted as fmt's %d writes them, so that no language groups
-// digits of a byte count) or Texts (a reason inside a sentence), or a []Text (a list, joined with
-// "; "). String is the English.
-type Text struct {
-	Code string
-	Args []any
-	en   string
-}
+// Text is one such sentence (internal/i18n's Message), its catalogue key "pades."+code.
+type Text = i18n.Message
 
-// say is the sentence code whose English is the format en (verbs %[n]s and %[n]q only) with args:
-// strings, ints, int64s, Texts, []Texts and errors (an error's text is a detail in English, from the
-// package that made it).
-func say(code, en string, args ...any) Text {
-	t := Text{Code: code, Args: make([]any, len(args))}
-	english := make([]any, len(args))
-	for k, a := range args {
-		switch v := a.(type) {
-		case int:
-			a = strconv.Itoa(v)
-		case int64:
-			a = strconv.FormatInt(v, 10)
-		case error:
-			a = v.Error()
-		}
-		t.Args[k] = a
-		english[k] = englishArg(a)
-	}
-	t.en = fmt.Sprintf(en, english...)
-	return t
-}
+// say is the sentence code whose English is the format en with args (i18n.Say: verbs %[n]s and
+// %[n]q; strings, ints, errors, Texts, []Texts).
+func say(code, en string, args ...any) Text { return i18n.Say("pades."+code, en, args...) }
 
 // verbatim is the sentence code whose English is en as it stands (the text of an error of the
 // standard library, say) and whose other languages are the catalogue's message without arguments.
-func verbatim(code, en string) Text { return Text{Code: code, en: en} }
+func verbatim(code, en string) Text { return i18n.Verbatim("pades."+code, en) }
 
 // plain is a sentence without a code (a problem recorded before codes, or by a test): every
 // language shows its English.
-func plain(en string) Text { return Text{en: en} }
+func plain(en string) Text { return i18n.Plain(en) }
 
-func englishArg(a any) any {
-	switch v := a.(type) {
-	case Text:
-		return v.en
-	case []Text:
-		return joinTexts(v, Text.String)
-	}
-	return a
-}
-
-func joinTexts(ts []Text, word func(Text) string) string {
-	s := make([]string, len(ts))
-	for k, t := range ts {
-		s[k] = word(t)
-	}
-	return strings.Join(s, "; ")
-}
-
-// String is the sentence in English.
-func (t Text) String() string { return t.en }
-
-// In is the sentence in l's language: English (nil l, the fallback language, or a sentence without
-// a catalogue message) is the English text itself.
-func (t Text) In(l *i18n.Localizer) string {
-	if l == nil || l.Tag() == i18n.Fallback || t.Code == "" || !i18n.Has("pades."+t.Code) {
-		return t.en
-	}
-	args := make([]any, len(t.Args))
-	for k, a := range t.Args {
-		switch v := a.(type) {
-		case Text:
-			args[k] = v.In(l)
-		case []Text:
-			args[k] = joinTexts(v, func(t Text) string { return t.In(l) })
-		default:
-			args[k] = a
-		}
-	}
-	return l.T("pades."+t.Code, args...)
-}
+// code is t's code: its catalogue key without "pades.".
+func code(t Text) string { return strings.TrimPrefix(t.Key(), "pades.") }
 
 // addProblem records a problem of the signature: its English in Problems, its sentence in
 // ProblemTexts.
 func (i *SignatureInfo) addProblem(t Text) {
-	i.Problems = append(i.Problems, t.en)
+	i.Problems = append(i.Problems, t.String())
 	i.ProblemTexts = append(i.ProblemTexts, t)
 }
 
@@ -135,7 +71,7 @@ func (i SignatureInfo) ProblemsIn(l *i18n.Localizer) []string {
 
 // text is the change's sentence: Text, or What for a Change made without one.
 func (c Change) text() Text {
-	if c.Text.en == "" {
+	if c.Text.String() == "" {
 		return plain(c.What)
 	}
 	return c.Text
@@ -153,7 +89,7 @@ func (i SignatureInfo) ProblemCodes() []string {
 	}
 	out := make([]string, len(ts))
 	for k, t := range ts {
-		out[k] = t.Code
+		out[k] = code(t)
 	}
 	return out
 }

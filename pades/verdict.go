@@ -63,7 +63,7 @@ func (i SignatureInfo) reason() Text {
 	problems := i.problemTexts()
 	if i.Revocation == RevocationRevoked {
 		for _, p := range problems {
-			if p.Code == "problem.revoked" || p.Code == "" && strings.Contains(p.en, " was revoked on ") {
+			if code(p) == "problem.revoked" || p.Key() == "" && strings.Contains(p.String(), " was revoked on ") {
 				return p
 			}
 		}

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/signet-b24/signet/internal/i18n"
-	"github.com/signet-b24/signet/internal/testsupport/i18ntext"
 	"github.com/signet-b24/signet/internal/testsupport/forge"
+	"github.com/signet-b24/signet/internal/testsupport/i18ntext"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
 	"github.com/signet-b24/signet/internal/testsupport/testpki"
 	"github.com/signet-b24/signet/pades"

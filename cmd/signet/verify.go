@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -114,7 +115,7 @@ responders and CRL servers for the rest.
 			enc.SetIndent("", "  ")
 			enc.Encode(verifyReport{File: file, Verdict: pades.VerdictInvalid, Signatures: []verifiedSignature{}, Error: err.Error()})
 		}
-		return err
+		return verifyFailure(file, err)
 	}
 	rep := verifyReport{File: file, Verdict: pades.Summary(infos)}
 	for _, i := range infos {
@@ -210,6 +211,35 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 	fmt.Fprintln(w, tr("cli.verify.verdict", "verdict: %[1]s", line))
 }
 
+// verifyFailures are the errors of pades.Verify that say what is wrong with the file itself, and
+// their sentences for a reader of another language.
+var verifyFailures = []struct {
+	err error
+	key string
+}{
+	{pades.ErrNotPDF, "cli.verify.err.notPDF"},
+	{pades.ErrEncrypted, "cli.verify.err.encrypted"},
+	{pades.ErrCorrupt, "cli.verify.err.corrupt"},
+	{pades.ErrNoSignature, "cli.verify.err.noSignature"},
+	{pades.ErrTooLarge, "cli.verify.err.tooLarge"},
+	{pades.ErrBusy, "cli.verify.err.busy"},
+}
+
+// verifyFailure is err, why file could not be verified at all, in the CLI's language: English is
+// pades' own error, as always; another language says what is wrong and what to do from the
+// catalogue, pades' words kept for --json.
+func verifyFailure(file string, err error) error {
+	if english() {
+		return err
+	}
+	for _, f := range verifyFailures {
+		if errors.Is(err, f.err) {
+			return &cliError{en: err.Error(), local: lang().T(f.key, file), wrapped: err}
+		}
+	}
+	return err
+}
+
 // signedEvidence reads the self-proving document's facts from the newest revision that an intact
 // signature covers, and compares them with what the whole file says: facts added or changed by an
 // unsigned update are not trusted (issue 17). nil when the file carries no evidence at all.
@@ -256,7 +286,7 @@ func writeReport(path, file string, infos []pades.SignatureInfo) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(pades.NewReport(filepath.Base(file), n, h.Sum(nil), infos, time.Now()), "", "  ")
+	b, err := json.MarshalIndent(pades.NewReportIn(filepath.Base(file), n, h.Sum(nil), infos, time.Now(), lang()), "", "  ")
 	if err != nil {
 		return err
 	}

@@ -45,12 +45,16 @@ func TestVerifyBrokenGolden(t *testing.T) {
 	if err := os.WriteFile(tampered, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	notPDF := filepath.Join(filepath.Dir(tampered), "notes.pdf")
+	if err := os.WriteFile(notPDF, []byte("meeting notes, not a PDF\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	dirs := []string{filepath.Dir(relabelled), filepath.Dir(caPEM), filepath.Dir(genuine), filepath.Dir(tampered)}
 	// The signed revision's length varies with the evidence time's digits and the CMS's size.
 	byteRange := regexp.MustCompile(`byterange=\[[0-9 ]+\]`)
 	run := func() string {
 		return byteRange.ReplaceAllString(transcript(dirs, nil, []string{"verify", relabelled, "--trust", caPEM},
-			[]string{"verify", tampered, "--trust", caPEM}, []string{"verify", genuine}), "byterange=[RANGE]")
+			[]string{"verify", tampered, "--trust", caPEM}, []string{"verify", genuine}, []string{"verify", notPDF}), "byterange=[RANGE]")
 	}
 	en := run()
 	golden(t, "verify_broken", en)
@@ -63,7 +67,8 @@ func TestVerifyBrokenGolden(t *testing.T) {
 		}
 	}
 	l := i18n.New("ru")
-	for _, want := range []string{l.T("pades.problem.digest"), l.T("pades.chain.unknownAuthority"), l.T("pades.change.evidence", "SignetSigner", l.T("pades.word.changed"))} {
+	for _, want := range []string{l.T("pades.problem.digest"), l.T("pades.chain.unknownAuthority"), l.T("pades.change.evidence", "SignetSigner", l.T("pades.word.changed")),
+		l.T("cli.verify.err.notPDF", "$TMP/notes.pdf")} {
 		if !strings.Contains(ru, want) {
 			t.Errorf("the Russian output lacks %q:\n%s", want, ru)
 		}
