@@ -258,6 +258,10 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		if errors.Is(err, keyring.ErrTokenOffline) || errors.Is(err, keyring.ErrTokenBusy) {
 			status = http.StatusServiceUnavailable
 		}
+		if _, code := classify(err, keyringFailures); code != "internal" {
+			// A failure of the keyring in the reader's language (a token's state in the log only).
+			err = errors.New(failureMessage(localizer(r), p.log, err, keyringFailures))
+		}
 		fail(status, err)
 		return
 	}

@@ -133,7 +133,7 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 	p.record(r.Context(), s, contracts.AuditAdminChange, u.Login, "", fmt.Sprintf("added user %q (otp_disabled=%t, bitrix %v)", u.Login, u.OTPDisabled, u.BitrixIDs))
 	if f.Credential != "" {
 		if _, err := p.cfg.Identity.MapCredential(r.Context(), u.Login, f.Credential, true); err != nil {
-			p.renderUser(w, r, s, u.Login, http.StatusUnprocessableEntity, userExtra{Error: localizer(r).T("web.users.mapFailed", err.Error())})
+			p.renderUser(w, r, s, u.Login, http.StatusUnprocessableEntity, userExtra{Error: localizer(r).T("web.users.mapFailed", panelMessage(localizer(r), p.log, err))})
 			return
 		}
 		p.record(r.Context(), s, contracts.AuditAdminChange, u.Login, f.Credential, "mapped credential (default)")
