@@ -130,23 +130,23 @@ const maxGap = 4 << 20
 // exactly the hexadecimal string of /Contents, '<' and '>' included, and that string must be the
 // signature dictionary's /Contents (contents). A larger gap leaves bytes of the revision unsigned:
 // the "signature wrapping" attack hides content there (pdfsig: "Not total document signed"). It
-// returns what is wrong, "" when nothing is.
-func gapProblem(f io.ReaderAt, r [4]int64, contents []byte) string {
+// returns what is wrong and true, or false when nothing is.
+func gapProblem(f io.ReaderAt, r [4]int64, contents []byte) (Text, bool) {
 	n := r[2] - r[1]
 	if n < 2 || n > maxGap {
-		return fmt.Sprintf("the ByteRange gap of %d bytes is not the /Contents string: not the whole revision is signed", n)
+		return say("problem.gapSize", "the ByteRange gap of %[1]s bytes is not the /Contents string: not the whole revision is signed", n), true
 	}
 	gap := make([]byte, n)
 	if _, err := f.ReadAt(gap, r[1]); err != nil {
-		return "reading the ByteRange gap: " + err.Error()
+		return say("problem.gapRead", "reading the ByteRange gap: %[1]s", err), true
 	}
 	if gap[0] != '<' || gap[n-1] != '>' {
-		return "the ByteRange gap does not hold exactly the /Contents hex string: not the whole revision is signed"
+		return say("problem.gapNotHex", "the ByteRange gap does not hold exactly the /Contents hex string: not the whole revision is signed"), true
 	}
 	digits := gap[1 : n-1]
 	for _, c := range digits {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return "the ByteRange gap holds more than the /Contents hex string: not the whole revision is signed"
+			return say("problem.gapExtra", "the ByteRange gap holds more than the /Contents hex string: not the whole revision is signed"), true
 		}
 	}
 	if len(digits)%2 != 0 {
@@ -154,7 +154,7 @@ func gapProblem(f io.ReaderAt, r [4]int64, contents []byte) string {
 	}
 	decoded, err := hex.DecodeString(string(digits))
 	if err != nil || !bytes.Equal(decoded, contents) {
-		return "the ByteRange gap is not this signature's /Contents: not the whole revision is signed"
+		return say("problem.gapOther", "the ByteRange gap is not this signature's /Contents: not the whole revision is signed"), true
 	}
-	return ""
+	return Text{}, false
 }

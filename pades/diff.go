@@ -23,7 +23,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -40,6 +39,8 @@ type Change struct {
 	// Metadata: it changes what the document says about itself (document information other than
 	// the bookkeeping keys, XMP). Allowed only when a later intact signature covers it (analyseAll).
 	Metadata bool `json:"metadata,omitempty"`
+	// Text is What with its code, for the reader's language (text.go); What stays the English.
+	Text Text `json:"-"`
 }
 
 // bookkeepingInfo are the document-information keys every PDF writer updates when it appends a
@@ -77,7 +78,8 @@ func (d *document) analyse(ctx context.Context, end int64, final *structure) (re
 		if isLimit(err) || ctx.Err() != nil {
 			return revisionAnalysis{}, err
 		}
-		return revisionAnalysis{changes: []Change{{What: "the signed bytes do not end where a revision of the file ends (" + err.Error() + ")"}}}, nil
+		t := say("change.notRevisionEnd", "the signed bytes do not end where a revision of the file ends (%[1]s)", err)
+		return revisionAnalysis{changes: []Change{{What: t.String(), Text: t}}}, nil
 	}
 	defer sd.release()
 	a := &analysis{old: sd, new: d, os: sd.walk(true), ns: final, handled: make(map[int]bool), seen: make(map[string]int)}
@@ -119,14 +121,14 @@ func isLimit(err error) bool {
 
 // add records a change once (its index in changes); a disallowed report of the same change wins
 // over an allowed one.
-func (a *analysis) add(allowed bool, format string, args ...any) int {
-	what := fmt.Sprintf(format, args...)
+func (a *analysis) add(allowed bool, t Text) int {
+	what := t.String()
 	if i, ok := a.seen[what]; ok {
 		a.changes[i].Allowed = a.changes[i].Allowed && allowed
 		return i
 	}
 	a.seen[what] = len(a.changes)
-	a.changes = append(a.changes, Change{What: what, Allowed: allowed})
+	a.changes = append(a.changes, Change{What: what, Allowed: allowed, Text: t})
 	return len(a.changes) - 1
 }
 
@@ -180,25 +182,25 @@ func (a *analysis) catalog() {
 		case "AcroForm", "Pages":
 			// Judged by acroForm and pages, on what the entries resolve to.
 		case "DSS":
-			a.add(true, "validation data (DSS) added")
+			a.add(true, say("change.dss", "validation data (DSS) added"))
 		case "Extensions", "Version":
-			a.add(a.perms.docMDP != 1, "catalog /%s changed", k)
+			a.add(a.perms.docMDP != 1, say("change.catalog", "catalog /%[1]s changed", k))
 		case "Metadata":
-			a.changes[a.add(a.perms.docMDP != 1, "XMP metadata changed")].Metadata = true
+			a.changes[a.add(a.perms.docMDP != 1, say("change.xmp", "XMP metadata changed"))].Metadata = true
 		default:
-			a.add(false, "catalog entry /%s %s", k, addedRemoved(oc[k], nc[k]))
+			a.add(false, say("change.catalogEntry", "catalog entry /%[1]s %[2]s", k, addedRemoved(oc[k], nc[k])))
 		}
 	}
 }
 
-func addedRemoved(o, n types.Object) string {
+func addedRemoved(o, n types.Object) Text {
 	switch {
 	case o == nil:
-		return "added"
+		return say("word.added", "added")
 	case n == nil:
-		return "removed"
+		return say("word.removed", "removed")
 	}
-	return "changed"
+	return say("word.changed", "changed")
 }
 
 // info compares the document information: Signet's evidence keys may never change; /ModDate and
@@ -212,10 +214,10 @@ func (a *analysis) info() {
 			continue
 		}
 		if strings.HasPrefix(k, evidencePrefix) {
-			a.changes[a.add(false, "evidence /%s %s after signing", k, addedRemoved(oi[k], ni[k]))].Evidence = true
+			a.changes[a.add(false, say("change.evidence", "evidence /%[1]s %[2]s after signing", k, addedRemoved(oi[k], ni[k])))].Evidence = true
 			continue
 		}
-		i := a.add(a.perms.docMDP != 1, "document information /%s %s", k, addedRemoved(oi[k], ni[k]))
+		i := a.add(a.perms.docMDP != 1, say("change.info", "document information /%[1]s %[2]s", k, addedRemoved(oi[k], ni[k])))
 		a.changes[i].Metadata = !bookkeepingInfo[k]
 	}
 }
@@ -224,7 +226,7 @@ func (a *analysis) info() {
 func (a *analysis) pages() {
 	op, np := a.os.pages, a.ns.pages
 	if len(op) != len(np) {
-		a.add(false, "pages added or removed (%d before, %d now)", len(op), len(np))
+		a.add(false, say("change.pageCount", "pages added or removed (%[1]s before, %[2]s now)", len(op), len(np)))
 	}
 	for i := range min(len(op), len(np)) {
 		o, n := op[i], np[i]
@@ -234,11 +236,11 @@ func (a *analysis) pages() {
 			}
 			switch k {
 			case "Contents":
-				a.add(false, "page %d content replaced", i+1)
+				a.add(false, say("change.pageContent", "page %[1]s content replaced", i+1))
 			case "Resources":
-				a.add(false, "page %d resources changed", i+1)
+				a.add(false, say("change.pageResources", "page %[1]s resources changed", i+1))
 			default:
-				a.add(false, "page %d /%s %s", i+1, k, addedRemoved(o[k], n[k]))
+				a.add(false, say("change.pageEntry", "page %[1]s /%[2]s %[3]s", i+1, k, addedRemoved(o[k], n[k])))
 			}
 		}
 		a.annots(i+1, o["Annots"], n["Annots"])
@@ -251,7 +253,7 @@ func (a *analysis) annots(page int, o, n types.Object) {
 	oa, na := a.old.array(o), a.new.array(n)
 	for _, x := range oa {
 		if !slices.ContainsFunc(na, func(y types.Object) bool { return sameValue(x, y) }) {
-			a.add(false, "page %d: an annotation removed", page)
+			a.add(false, say("change.annotationRemoved", "page %[1]s: an annotation removed", page))
 		}
 	}
 	for _, y := range na {
@@ -265,7 +267,7 @@ func (a *analysis) annots(page int, o, n types.Object) {
 					a.newSignatureField(f)
 				}
 			} else if _, existed := a.os.fields[nr]; !existed {
-				a.add(false, "form field %q added on page %d", f.name, page)
+				a.add(false, say("change.fieldAddedOnPage", "form field %[1]q added on page %[2]s", f.name, page))
 			}
 			continue
 		}
@@ -273,7 +275,7 @@ func (a *analysis) annots(page int, o, n types.Object) {
 		if sub == "" {
 			sub = "unknown"
 		}
-		a.add(false, "page %d: annotation /%s added", page, sub)
+		a.add(false, say("change.annotationAdded", "page %[1]s: annotation /%[2]s added", page, sub))
 	}
 }
 
@@ -282,15 +284,16 @@ func (a *analysis) newSignatureField(f *field) {
 	sig := a.new.dict(f.dict["V"])
 	dts := sig != nil && isDocTimestamp(a.new, sig)
 	ok, why := a.perms.sign("", dts)
-	what := "signature field %q added"
-	if dts {
-		what = "document timestamp %q added"
+	switch {
+	case dts && !ok:
+		a.add(false, say("change.docTimestampAddedRefused", "document timestamp %[1]q added: %[2]s", f.name, why))
+	case dts:
+		a.add(true, say("change.docTimestampAdded", "document timestamp %[1]q added", f.name))
+	case !ok:
+		a.add(false, say("change.sigFieldAddedRefused", "signature field %[1]q added: %[2]s", f.name, why))
+	default:
+		a.add(true, say("change.sigFieldAdded", "signature field %[1]q added", f.name))
 	}
-	if !ok {
-		a.add(false, what+": %s", f.name, why)
-		return
-	}
-	a.add(true, what, f.name)
 }
 
 func isDocTimestamp(d *document, sig types.Dict) bool {
@@ -312,9 +315,9 @@ func (a *analysis) acroForm() {
 		case "Fields":
 		case "SigFlags":
 		case "DR", "DA", "NeedAppearances":
-			a.add(a.perms.docMDP != 1, "form default appearance /%s changed", k)
+			a.add(a.perms.docMDP != 1, say("change.formDefault", "form default appearance /%[1]s changed", k))
 		default:
-			a.add(false, "form /%s %s", k, addedRemoved(o[k], n[k]))
+			a.add(false, say("change.form", "form /%[1]s %[2]s", k, addedRemoved(o[k], n[k])))
 		}
 	}
 }
@@ -328,7 +331,7 @@ func (a *analysis) fieldList(parent string, o, n types.Object) {
 			if f, ok := a.os.fields[refNumber(x)]; ok {
 				name = f.name
 			}
-			a.add(false, "form field %q removed", name)
+			a.add(false, say("change.fieldRemoved", "form field %[1]q removed", name))
 		}
 	}
 	for _, y := range na {
@@ -338,7 +341,7 @@ func (a *analysis) fieldList(parent string, o, n types.Object) {
 		nr := refNumber(y)
 		f, ok := a.ns.fields[nr]
 		if !ok || nr < 0 {
-			a.add(false, "form fields of %q changed", parent)
+			a.add(false, say("change.fieldKids", "form fields of %[1]q changed", parent))
 			continue
 		}
 		if _, existed := a.os.fields[nr]; existed {
@@ -347,7 +350,7 @@ func (a *analysis) fieldList(parent string, o, n types.Object) {
 		if f.ft == "Sig" {
 			a.newSignatureField(f)
 		} else {
-			a.add(false, "form field %q added", f.name)
+			a.add(false, say("change.fieldAdded", "form field %[1]q added", f.name))
 		}
 	}
 }
@@ -390,20 +393,20 @@ func (a *analysis) sigFieldChanged(of, nf *field) {
 			sig := a.new.dict(nv)
 			dts := sig != nil && isDocTimestamp(a.new, sig)
 			if ok, why := a.perms.sign(of.name, dts); !ok {
-				a.add(false, "signature field %q signed: %s", of.name, why)
+				a.add(false, say("change.sigFieldSignedRefused", "signature field %[1]q signed: %[2]s", of.name, why))
 			} else {
-				a.add(true, "signature field %q signed", of.name)
+				a.add(true, say("change.sigFieldSigned", "signature field %[1]q signed", of.name))
 			}
 		case k == "V" && nv == nil:
-			a.add(false, "the signature of field %q removed", of.name)
+			a.add(false, say("change.signatureRemoved", "the signature of field %[1]q removed", of.name))
 		case k == "V":
-			a.add(false, "the signature of field %q replaced", of.name)
+			a.add(false, say("change.signatureReplaced", "the signature of field %[1]q replaced", of.name))
 		case !wasSigned && (k == "AP" || k == "AS" || k == "Rect" || k == "F" || k == "MK" || k == "DA"):
 			// Signing an empty field draws its appearance.
 		case k == "Kids":
 			a.fieldList(of.name, ov, nv)
 		default:
-			a.add(false, "signature field %q /%s %s", of.name, k, addedRemoved(ov, nv))
+			a.add(false, say("change.sigFieldEntry", "signature field %[1]q /%[2]s %[3]s", of.name, k, addedRemoved(ov, nv)))
 		}
 	}
 }
@@ -417,14 +420,14 @@ func (a *analysis) formFieldChanged(of, nf *field) {
 		switch k {
 		case "V", "AS", "AP":
 			if ok, why := a.perms.fill(of.name); !ok {
-				a.add(false, "form field %q filled: %s", of.name, why)
+				a.add(false, say("change.fieldFilledRefused", "form field %[1]q filled: %[2]s", of.name, why))
 			} else {
-				a.add(true, "form field %q filled", of.name)
+				a.add(true, say("change.fieldFilled", "form field %[1]q filled", of.name))
 			}
 		case "Kids":
 			a.fieldList(of.name, ov, nv)
 		default:
-			a.add(false, "form field %q /%s %s", of.name, k, addedRemoved(ov, nv))
+			a.add(false, say("change.fieldEntry", "form field %[1]q /%[2]s %[3]s", of.name, k, addedRemoved(ov, nv)))
 		}
 	}
 }
@@ -437,7 +440,7 @@ func (a *analysis) object(nr int) {
 	oldUses := a.os.uses[nr]
 	if e.typ == 0 {
 		if len(oldUses) > 0 {
-			a.add(false, "%s deleted", describe(oldUses[0]))
+			a.add(false, say("change.deleted", "%[1]s deleted", describe(oldUses[0])))
 		}
 		return
 	}
@@ -457,69 +460,69 @@ func (a *analysis) object(nr int) {
 func (a *analysis) judge(u use, existed bool, oldUses []use) {
 	switch u.role {
 	case roleContent:
-		a.add(false, "page %d content replaced", u.page)
+		a.add(false, say("change.pageContent", "page %[1]s content replaced", u.page))
 	case roleResources:
-		a.add(false, "page %d resources changed", u.page)
+		a.add(false, say("change.pageResources", "page %[1]s resources changed", u.page))
 	case rolePageAttr:
-		a.add(false, "page %d /%s changed", u.page, u.key)
+		a.add(false, say("change.pageAttr", "page %[1]s /%[2]s changed", u.page, u.key))
 	case roleAnnot:
-		a.add(false, "page %d: an annotation changed", u.page)
+		a.add(false, say("change.annotationChanged", "page %[1]s: an annotation changed", u.page))
 	case roleField:
-		a.add(false, "form field %q changed", u.field)
+		a.add(false, say("change.fieldChanged", "form field %[1]q changed", u.field))
 	case roleFieldValue:
 		if ok, why := a.perms.fill(u.field); !ok {
-			a.add(false, "form field %q filled: %s", u.field, why)
+			a.add(false, say("change.fieldFilledRefused", "form field %[1]q filled: %[2]s", u.field, why))
 		} else {
-			a.add(true, "form field %q filled", u.field)
+			a.add(true, say("change.fieldFilled", "form field %[1]q filled", u.field))
 		}
 	case roleFormResources:
-		a.add(a.perms.docMDP != 1, "form default appearance /%s changed", u.key)
+		a.add(a.perms.docMDP != 1, say("change.formDefault", "form default appearance /%[1]s changed", u.key))
 	case roleSigField:
 		if existed && u.signed {
-			a.add(false, "signature field %q changed", u.field)
+			a.add(false, say("change.sigFieldChanged", "signature field %[1]q changed", u.field))
 		}
 	case roleSigValue:
 		if existed {
-			a.add(false, "the signature dictionary of field %q replaced", u.field)
+			a.add(false, say("change.sigDictReplaced", "the signature dictionary of field %[1]q replaced", u.field))
 		}
 	case roleSigAppearance:
 		if existed && !slices.ContainsFunc(oldUses, func(o use) bool { return o.role == roleSigAppearance && !o.signed }) {
-			a.add(false, "the appearance of signature field %q changed", u.field)
+			a.add(false, say("change.sigAppearance", "the appearance of signature field %[1]q changed", u.field))
 		}
 	case roleDSS:
-		a.add(true, "validation data (DSS) added")
+		a.add(true, say("change.dss", "validation data (DSS) added"))
 	case roleMetadata:
-		a.changes[a.add(a.perms.docMDP != 1, "XMP metadata changed")].Metadata = true
+		a.changes[a.add(a.perms.docMDP != 1, say("change.xmp", "XMP metadata changed"))].Metadata = true
 	case roleOther:
-		a.add(false, "catalog /%s changed", u.key)
+		a.add(false, say("change.catalog", "catalog /%[1]s changed", u.key))
 	}
 }
 
 // describe names what an object was used for.
-func describe(u use) string {
+func describe(u use) Text {
 	switch u.role {
 	case roleContent:
-		return fmt.Sprintf("page %d content", u.page)
+		return say("object.pageContent", "page %[1]s content", u.page)
 	case roleResources:
-		return fmt.Sprintf("page %d resources", u.page)
+		return say("object.pageResources", "page %[1]s resources", u.page)
 	case rolePageAttr:
-		return fmt.Sprintf("page %d /%s", u.page, u.key)
+		return say("object.pageAttr", "page %[1]s /%[2]s", u.page, u.key)
 	case roleAnnot:
-		return fmt.Sprintf("an annotation of page %d", u.page)
+		return say("object.annotation", "an annotation of page %[1]s", u.page)
 	case roleField, roleFieldValue:
-		return fmt.Sprintf("form field %q", u.field)
+		return say("object.field", "form field %[1]q", u.field)
 	case roleSigField, roleSigValue, roleSigAppearance:
-		return fmt.Sprintf("signature field %q", u.field)
+		return say("object.sigField", "signature field %[1]q", u.field)
 	case roleDSS:
-		return "validation data (DSS)"
+		return say("object.dss", "validation data (DSS)")
 	case roleMetadata:
-		return "XMP metadata"
+		return say("object.xmp", "XMP metadata")
 	case roleFormResources:
-		return "form default appearance"
+		return say("object.formDefault", "form default appearance")
 	case roleInfo:
-		return "document information"
+		return say("object.info", "document information")
 	}
-	return fmt.Sprintf("catalog /%s", u.key)
+	return say("object.catalog", "catalog /%[1]s", u.key)
 }
 
 // sameObject reports whether object nr parses to the same value in both revisions (a stream:

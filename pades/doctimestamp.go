@@ -37,13 +37,13 @@ func verifyDocTimestamp(info SignatureInfo, f io.ReaderAt, der []byte, roots *x5
 		info.DigestValid, info.ChainTrusted, info.TimestampTime = true, true, genTime
 	case errors.Is(err, errUntrustedTSA):
 		info.DigestValid, info.TimestampTime = true, genTime
-		info.Problems = append(info.Problems, "certificate not trusted: "+err.Error())
+		info.addProblem(untrusted(err))
 		info.chainErr = err
 	case errors.Is(err, errImprint):
-		info.Problems = append(info.Problems, "the document bytes do not match the timestamp's imprint (modified after timestamping)")
+		info.addProblem(say("problem.imprint", "the document bytes do not match the timestamp's imprint (modified after timestamping)"))
 		info.failure = "HASH_FAILURE"
 	default:
-		info.Problems = append(info.Problems, "document timestamp: "+err.Error())
+		info.addProblem(say("problem.docTimestamp", "document timestamp: %[1]s", err))
 		info.failure = "SIG_CRYPTO_FAILURE"
 	}
 	if info.SigningTime.IsZero() {

@@ -454,26 +454,26 @@ func judgeChain(ctx context.Context, in *SignatureInfo, chain []*x509.Certificat
 		if ri == nil && fetch != nil {
 			var err error
 			if ri, err = fetchRevocation(ctx, fetch, cert, issuer, poe); err != nil {
-				in.Problems = append(in.Problems, "revocation status unavailable: "+err.Error())
+				in.addProblem(say("problem.revocationFetch", "revocation status unavailable: %[1]s", err))
 				return RevocationUnavailable, ""
 			}
 			src = ri.source
 		}
 		if ri == nil {
-			in.Problems = append(in.Problems, fmt.Sprintf("revocation status unavailable: the document carries no OCSP response or CRL for certificate %q; verify with --online", cert.Subject.String()))
+			in.addProblem(say("problem.noRevocationData", "revocation status unavailable: the document carries no OCSP response or CRL for certificate %[1]q; verify with --online", cert.Subject.String()))
 			return RevocationUnavailable, ""
 		}
 		sources = appendUnique(sources, src)
 		switch ri.status {
 		case RevocationRevoked:
 			if poe.IsZero() || !ri.revokedAt.After(poe) {
-				in.Problems = append(in.Problems, fmt.Sprintf("certificate %q was revoked on %s", cert.Subject.String(), ri.revokedAt.UTC().Format(time.RFC3339)))
+				in.addProblem(say("problem.revoked", "certificate %[1]q was revoked on %[2]s", cert.Subject.String(), ri.revokedAt.UTC().Format(time.RFC3339)))
 				in.failure = "REVOKED"
 				return RevocationRevoked, src
 			}
 			// Revoked after the timestamp proved the signature existed: still good (EN 319 102-1 §5.6.2.4).
 		case RevocationUnknown:
-			in.Problems = append(in.Problems, fmt.Sprintf("the OCSP responder does not know certificate %q", cert.Subject.String()))
+			in.addProblem(say("problem.ocspUnknown", "the OCSP responder does not know certificate %[1]q", cert.Subject.String()))
 			return RevocationUnknown, src
 		}
 	}

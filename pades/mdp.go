@@ -8,8 +8,6 @@ package pades
 // pyHanko (an annotation can draw anything over the signed page: the "Evil Annotation" attack).
 
 import (
-	"fmt"
-
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
@@ -80,29 +78,29 @@ func (d *document) fieldLock(by string, l types.Dict) fieldLock {
 }
 
 // fill says whether form field name may change its value, and why not.
-func (p permissions) fill(name string) (bool, string) {
+func (p permissions) fill(name string) (bool, Text) {
 	if p.docMDP == 1 {
-		return false, "the certification (DocMDP P=1) allows no changes"
+		return false, say("mdp.noChanges", "the certification (DocMDP P=1) allows no changes")
 	}
 	for _, l := range p.locks {
 		if l.covers(name) {
-			return false, fmt.Sprintf("signature field %q locks it", l.by)
+			return false, say("mdp.locked", "signature field %[1]q locks it", l.by)
 		}
 	}
-	return true, ""
+	return true, Text{}
 }
 
 // sign says whether signature field name may be signed (or added and signed); a document
 // timestamp is allowed even under P=1 (ISO 32000-2 §12.8.2.2.2, as corrected: DSS and document
 // timestamps are not changes).
-func (p permissions) sign(name string, docTimestamp bool) (bool, string) {
+func (p permissions) sign(name string, docTimestamp bool) (bool, Text) {
 	if p.docMDP == 1 && !docTimestamp {
-		return false, "the certification (DocMDP P=1) allows no further signatures"
+		return false, say("mdp.noSignatures", "the certification (DocMDP P=1) allows no further signatures")
 	}
 	for _, l := range p.locks {
 		if name != "" && l.covers(name) {
-			return false, fmt.Sprintf("signature field %q locks it", l.by)
+			return false, say("mdp.locked", "signature field %[1]q locks it", l.by)
 		}
 	}
-	return true, ""
+	return true, Text{}
 }

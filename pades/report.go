@@ -12,6 +12,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"time"
+
+	"github.com/signet-b24/signet/internal/i18n"
 )
 
 // ETSI TS 119 102-2 main indications of a signature.
@@ -63,6 +65,9 @@ type Report struct {
 	Document       ReportDocument    `json:"document"`
 	Verdict        Verdict           `json:"verdict"`
 	Signatures     []SignatureReport `json:"signatures"`
+	// Language is the language of the signatures' reason_text and problem_texts (NewReportIn), absent
+	// in English: reason and problems are then the words.
+	Language string `json:"language,omitempty"`
 }
 
 // ReportDocument names the document validated.
@@ -89,8 +94,15 @@ type SignatureReport struct {
 	SignedRevision    int64              `json:"signed_revision_bytes"`
 	Changes           []Change           `json:"changes_after_signing,omitempty"`
 	Problems          []string           `json:"problems,omitempty"`
-	Revocation        string             `json:"revocation"`
-	RevocationSource  string             `json:"revocation_source,omitempty"`
+	// ProblemCodes are the problems' stable codes, in Problems' order (text.go): what a program
+	// compares, the English of problems being for people and for the older readers of this report.
+	ProblemCodes     []string `json:"problem_codes,omitempty"`
+	Revocation       string   `json:"revocation"`
+	RevocationSource string   `json:"revocation_source,omitempty"`
+	// ReasonText and ProblemTexts are reason and problems in Report.Language, for the person who
+	// downloaded the report from a page in that language.
+	ReasonText   string   `json:"reason_text,omitempty"`
+	ProblemTexts []string `json:"problem_texts,omitempty"`
 }
 
 // ReportCertificate identifies the signer's certificate.
@@ -109,6 +121,12 @@ const reportPolicy = "Signet basic validation: ByteRange, digest and signature v
 // NewReport makes the validation report of the document name (size bytes, SHA-256 sum) whose
 // signatures Verify found as infos, validated at at.
 func NewReport(name string, size int64, sum []byte, infos []SignatureInfo, at time.Time) Report {
+	return NewReportIn(name, size, sum, infos, at, nil)
+}
+
+// NewReportIn is NewReport with the reasons and problems also in l's language (nil or English: only
+// the English words).
+func NewReportIn(name string, size int64, sum []byte, infos []SignatureInfo, at time.Time, l *i18n.Localizer) Report {
 	r := Report{ValidationTime: at.UTC(), Policy: reportPolicy, Verdict: Summary(infos),
 		Document: ReportDocument{Name: name, Size: size, SHA256: hex.EncodeToString(sum)}, Signatures: []SignatureReport{}}
 	for _, i := range infos {
@@ -116,7 +134,11 @@ func NewReport(name string, size int64, sum []byte, infos []SignatureInfo, at ti
 		s := SignatureReport{ID: i.Field, SignedBy: i.Signer, SigningTime: i.SigningTime, TimestampTime: i.TimestampTime,
 			SubFilter: i.SubFilter, ValidationProcess: processBasic, Indication: ind, SubIndication: sub, Verdict: i.Verdict(),
 			Reason: i.Reason(), ByteRange: i.ByteRange, SignedRevision: i.Revision, Changes: i.Changes, Problems: i.Problems,
-			Revocation: i.Revocation.String(), RevocationSource: i.RevocationSource}
+			ProblemCodes: i.ProblemCodes(), Revocation: i.Revocation.String(), RevocationSource: i.RevocationSource}
+		if l != nil && l.Tag() != i18n.Fallback {
+			r.Language = l.Code()
+			s.ReasonText, s.ProblemTexts = i.ReasonIn(l), i.ProblemsIn(l)
+		}
 		if c := i.Certificate; c != nil {
 			fp := sha256.Sum256(c.Raw)
 			s.Certificate = &ReportCertificate{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: c.SerialNumber.Text(16),

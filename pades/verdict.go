@@ -7,7 +7,11 @@ package pades
 // own verdict, as pdfsig and Acrobat have it: the document is what was signed, but by whom is only
 // what the certificate claims.
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/signet-b24/signet/internal/i18n"
+)
 
 // Verdict is the judgement of one signature or of a whole document.
 type Verdict string
@@ -37,36 +41,46 @@ func (i SignatureInfo) Verdict() Verdict {
 	return VerdictValid
 }
 
-// Reason says in one line why the signature has its verdict.
-func (i SignatureInfo) Reason() string {
+// Reason says in one line why the signature has its verdict, in English.
+func (i SignatureInfo) Reason() string { return i.reason().String() }
+
+// ReasonIn is Reason in l's language.
+func (i SignatureInfo) ReasonIn(l *i18n.Localizer) string { return i.reason().In(l) }
+
+func (i SignatureInfo) reason() Text {
 	switch i.Verdict() {
 	case VerdictValid:
-		return "intact, unchanged since signing, signer trusted"
+		return say("reason.valid", "intact, unchanged since signing, signer trusted")
 	case VerdictUntrusted:
-		return "intact but signer not trusted"
+		return say("reason.untrusted", "intact but signer not trusted")
 	case VerdictIndeterminate:
-		return "intact, signer trusted, but the certificate's revocation status is " + string(i.Revocation)
+		status := say("revocation.unavailable", "unavailable")
+		if i.Revocation == RevocationUnknown {
+			status = say("revocation.unknown", "unknown")
+		}
+		return say("reason.indeterminate", "intact, signer trusted, but the certificate's revocation status is %[1]s", status)
 	}
+	problems := i.problemTexts()
 	if i.Revocation == RevocationRevoked {
-		for _, p := range i.Problems {
-			if strings.Contains(p, " was revoked on ") {
+		for _, p := range problems {
+			if code(p) == "problem.revoked" || p.Key() == "" && strings.Contains(p.String(), " was revoked on ") {
 				return p
 			}
 		}
 	}
 	if i.Modified {
-		var what []string
+		var what []Text
 		for _, c := range i.Changes {
 			if !c.Allowed {
-				what = append(what, c.What)
+				what = append(what, c.text())
 			}
 		}
-		return "modified after signing: " + strings.Join(what, "; ")
+		return say("problem.modified", "modified after signing: %[1]s", what)
 	}
-	if len(i.Problems) > 0 {
-		return i.Problems[0]
+	if len(problems) > 0 {
+		return problems[0]
 	}
-	return "the signature does not verify"
+	return say("reason.invalid", "the signature does not verify")
 }
 
 // Summary is the verdict of a document: the worst of its signatures'.

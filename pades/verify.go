@@ -50,7 +50,10 @@ type SignatureInfo struct {
 	// says one of them is not allowed, and the signature no longer vouches for what is shown.
 	Changes  []Change
 	Modified bool
-	Problems []string
+	// Problems are what is wrong with the signature, in English; ProblemTexts the same sentences
+	// with their codes (text.go), one for one, for the reader's language (ProblemsIn).
+	Problems     []string
+	ProblemTexts []Text
 	// TSACertificate is the certificate of the TSA that made the signature timestamp or the
 	// document timestamp, trusted or not (nil when none): when it expires, the timestamp needs
 	// renewing (worker/archive).
@@ -225,19 +228,21 @@ func (d *document) analyseAll(ctx context.Context, infos []SignatureInfo) error 
 			in.Changes = slices.Clone(in.Changes)
 			for j := range in.Changes {
 				if c := &in.Changes[j]; c.Metadata && c.Allowed {
-					c.Allowed, c.What = false, c.What+" without a later signature over it"
+					c.Allowed, c.Text = false, say("change.unsigned", "%[1]s without a later signature over it", c.text())
+					c.What = c.Text.String()
 				}
 			}
 		}
 		if ra.sigs != nil && in.sigNr >= 0 && !ra.sigs[in.sigNr] {
 			// EU DSS's PdfSignatureDictionary check: the dictionary must be part of the revision it
 			// signs. A copy put into a later revision re-uses someone's signature for a field it never had.
-			in.Changes = append(slices.Clone(in.Changes), Change{What: fmt.Sprintf("the signature of field %q was copied in after signing (its dictionary is not in the revision it signs)", in.Field)})
+			copied := say("change.copied", "the signature of field %[1]q was copied in after signing (its dictionary is not in the revision it signs)", in.Field)
+			in.Changes = append(slices.Clone(in.Changes), Change{What: copied.String(), Text: copied})
 		}
 		for _, c := range in.Changes {
 			if !c.Allowed {
 				in.Modified = true
-				in.Problems = append(in.Problems, "modified after signing: "+c.What)
+				in.addProblem(say("problem.modified", "modified after signing: %[1]s", c.text()))
 			}
 		}
 	}
@@ -246,8 +251,8 @@ func (d *document) analyseAll(ctx context.Context, infos []SignatureInfo) error 
 
 func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, roots *x509.CertPool) SignatureInfo {
 	info := SignatureInfo{Field: field}
-	problem := func(sub, format string, args ...any) SignatureInfo {
-		info.Problems = append(info.Problems, fmt.Sprintf(format, args...))
+	problem := func(sub string, t Text) SignatureInfo {
+		info.addProblem(t)
 		if info.failure == "" {
 			info.failure = sub
 		}
@@ -263,18 +268,18 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	br := d.array(sig["ByteRange"])
 	if len(br) != 4 {
-		return problem("FORMAT_FAILURE", "ByteRange is not 4 numbers")
+		return problem("FORMAT_FAILURE", say("problem.byteRangeShape", "ByteRange is not 4 numbers"))
 	}
 	for i, o := range br {
 		n, ok := d.deref(o).(types.Integer)
 		if !ok || n < 0 {
-			return problem("FORMAT_FAILURE", "ByteRange entry %d is not a non-negative integer", i)
+			return problem("FORMAT_FAILURE", say("problem.byteRangeEntry", "ByteRange entry %[1]s is not a non-negative integer", i))
 		}
 		info.ByteRange[i] = int64(n)
 	}
 	r := info.ByteRange
 	if r[0] != 0 || r[1] > r[2] || r[2]+r[3] > d.size {
-		return problem("FORMAT_FAILURE", "ByteRange %v does not fit the %d-byte file", r, d.size)
+		return problem("FORMAT_FAILURE", say("problem.byteRangeFit", "ByteRange %[1]s does not fit the %[2]s-byte file", fmt.Sprint(r), d.size))
 	}
 	info.CoversWholeFile = r[2]+r[3] == d.size
 	info.Revision = r[2] + r[3]
@@ -286,11 +291,11 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		der, _ = types.Unescape(string(v))
 	}
 	if len(der) == 0 {
-		return problem("FORMAT_FAILURE", "/Contents is empty or unreadable")
+		return problem("FORMAT_FAILURE", say("problem.contentsEmpty", "/Contents is empty or unreadable"))
 	}
 	info.contents = der
-	if why := gapProblem(f, r, der); why != "" {
-		info.Problems = append(info.Problems, why)
+	if why, bad := gapProblem(f, r, der); bad {
+		info.addProblem(why)
 		info.failure = "FORMAT_FAILURE"
 	} else {
 		info.ByteRangeValid = true
@@ -304,7 +309,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	sd, err := parseSignedData(der)
 	if err != nil || len(sd.signers) != 1 {
-		return problem("FORMAT_FAILURE", "/Contents is not a CMS SignedData with one signer")
+		return problem("FORMAT_FAILURE", say("problem.notCMS", "/Contents is not a CMS SignedData with one signer"))
 	}
 	si := sd.signers[0]
 	var certs []*x509.Certificate
@@ -319,7 +324,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 		}
 	}
 	if info.Certificate == nil {
-		return problem("NO_SIGNING_CERTIFICATE_FOUND", "the signer's certificate is not in the CMS")
+		return problem("NO_SIGNING_CERTIFICATE_FOUND", say("problem.noSignerCertificate", "the signer's certificate is not in the CMS"))
 	}
 	info.Signer = info.Certificate.Subject.CommonName
 	if info.Signer == "" {
@@ -327,29 +332,29 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	h, ok := hashByOID(si.digestAlg)
 	if !ok {
-		return problem("CRYPTO_CONSTRAINTS_FAILURE", "digest algorithm %s not supported", si.digestAlg)
+		return problem("CRYPTO_CONSTRAINTS_FAILURE", say("problem.digestAlgorithm", "digest algorithm %[1]s not supported", si.digestAlg.String()))
 	}
 	hh := h.New()
 	for _, part := range [][2]int64{{r[0], r[1]}, {r[2], r[3]}} {
 		if _, err := io.Copy(hh, io.NewSectionReader(f, part[0], part[1])); err != nil {
-			return problem("FORMAT_FAILURE", "reading the signed bytes: %v", err)
+			return problem("FORMAT_FAILURE", say("problem.readSigned", "reading the signed bytes: %[1]s", err))
 		}
 	}
 	digest := hh.Sum(nil)
 	if si.signedAttrs == nil {
-		return problem("FORMAT_FAILURE", "no signed attributes (not a CAdES signature)")
+		return problem("FORMAT_FAILURE", say("problem.noSignedAttributes", "no signed attributes (not a CAdES signature)"))
 	}
 	var md []byte
 	mdv := cryptobyte.String(si.attrs[oidAttrMessageDigest.String()])
 	if !mdv.ReadASN1Bytes(&md, asn1.OCTET_STRING) || !bytes.Equal(md, digest) {
-		return problem("HASH_FAILURE", "the document bytes do not match the signed message-digest (modified after signing)")
+		return problem("HASH_FAILURE", say("problem.digest", "the document bytes do not match the signed message-digest (modified after signing)"))
 	}
 	if _, ok := si.attrs[oidAttrSigningTime.String()]; ok && info.SubFilter == "ETSI.CAdES.detached" {
-		info.Problems = append(info.Problems, "signing-time attribute present (PAdES puts the time in /M)")
+		info.addProblem(say("problem.signingTime", "signing-time attribute present (PAdES puts the time in /M)"))
 	}
 	signed := append([]byte{0x31}, si.signedAttrs[1:]...) // RFC 5652 §5.4: verified as SET OF
 	if err := verifyWith(info.Certificate, si.sigAlg, h, signed, si.signature); err != nil {
-		return problem("SIG_CRYPTO_FAILURE", "the signature value does not verify: %v", err)
+		return problem("SIG_CRYPTO_FAILURE", say("problem.signatureValue", "the signature value does not verify: %[1]s", err))
 	}
 	info.DigestValid = true
 	info.pool = certs
@@ -361,7 +366,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 			info.pool = append(slices.Clone(certs), tokenCertificates(tok)...)
 		}
 		if err != nil {
-			info.Problems = append(info.Problems, "signature timestamp: "+err.Error())
+			info.addProblem(say("problem.timestamp", "signature timestamp: %[1]s", err))
 		} else {
 			info.TimestampTime = t
 		}
@@ -379,7 +384,7 @@ func (d *document) verifySignature(f io.ReaderAt, field string, sig types.Dict, 
 	}
 	if _, err := info.Certificate.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		info.Problems = append(info.Problems, "certificate not trusted: "+err.Error())
+		info.addProblem(untrusted(err))
 		info.chainErr = err
 	} else {
 		info.ChainTrusted = true

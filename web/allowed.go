@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 )
@@ -30,7 +28,7 @@ func (p *Pages) renderAllowed(w http.ResponseWriter, r *http.Request, s *session
 	} else if p.cfg.Portals != nil {
 		var err error
 		if d.Allowed, err = p.cfg.Portals.AllowedPortals(r.Context()); err != nil && errText == "" {
-			status, errText = http.StatusServiceUnavailable, localizer(r).T("web.allowed.readError", err.Error())
+			status, errText = http.StatusServiceUnavailable, localizer(r).T("web.allowed.readError", storageFailure(localizer(r), p.log, "allowed portals", err))
 		}
 	}
 	p.render(w, r, status, "allowed", view{Title: "web.allowed.title", Section: "portals", Admin: s.Login, CSRF: s.CSRF, Notice: notice, Error: errText, Data: d})
@@ -51,7 +49,7 @@ func (p *Pages) allowedAction(add bool) func(http.ResponseWriter, *http.Request,
 		}
 		if add {
 			if err := p.cfg.Portals.AllowDomains(ctx, d); err != nil {
-				p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", localizer(r).T("web.allowed.addError", err.Error()))
+				p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", localizer(r).T("web.allowed.addError", storageFailure(localizer(r), p.log, "allowing a portal", err)))
 				return
 			}
 			p.record(ctx, s, contracts.AuditAdminChange, "", "", "portal allowed: "+d)
@@ -64,8 +62,7 @@ func (p *Pages) allowedAction(add bool) func(http.ResponseWriter, *http.Request,
 			return
 		}
 		if err != nil {
-			p.log.Error("control panel: removing an allowed portal", zap.Error(err))
-			p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", localizer(r).T("web.allowed.removeError", err.Error()))
+			p.renderAllowed(w, r, s, http.StatusServiceUnavailable, "", localizer(r).T("web.allowed.removeError", storageFailure(localizer(r), p.log, "removing an allowed portal", err)))
 			return
 		}
 		p.record(ctx, s, contracts.AuditAdminChange, "", "", "portal removed: "+d+" "+member)

@@ -13,20 +13,11 @@ import (
 // which scopes them to their portal. One file per surface: users and grants (api_users.go), tokens
 // and certificates (api_credentials.go), revocation (api_revoke.go).
 
-// errorBody is every admin API error: {"error": "what went wrong and what to do"}.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
 }
 
 // readJSON decodes a request body of at most 64 KiB that holds only v's fields.

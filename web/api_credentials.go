@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -53,26 +52,16 @@ func (a *CredentialsAPI) Routes(mux routes.Mux, admin adminGuard) {
 	h("GET /v1/admin/tokens", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.Keys.Status()) })
 }
 
-// writeKeyringErr answers an error of the keyring with the status that fits it.
-func writeKeyringErr(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, keyring.ErrInvalidURI), errors.Is(err, keyring.ErrInvalidConfig), errors.Is(err, keyring.ErrCertificateMismatch):
-		status = http.StatusBadRequest
-	case errors.Is(err, keyring.ErrUnknownToken), errors.Is(err, keyring.ErrKeyNotFound), errors.Is(err, keyring.ErrCertificateNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, keyring.ErrExists):
-		status = http.StatusConflict
-	case errors.Is(err, keyring.ErrTokenOffline), errors.Is(err, keyring.ErrTokenBusy):
-		status = http.StatusServiceUnavailable
-	}
-	writeJSON(w, status, map[string]string{"error": err.Error()})
+// writeKeyringErr answers an error of the keyring with the status and code that fit it.
+func writeKeyringErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := classify(err, keyringFailures)
+	apiError(w, r, nil, status, code, err.Error())
 }
 
 func (a *CredentialsAPI) apiList(w http.ResponseWriter, r *http.Request) {
 	creds, err := a.Keys.List(r.Context(), r.URL.Query().Get("token"))
 	if err != nil && len(creds) == 0 {
-		writeKeyringErr(w, err)
+		writeKeyringErr(w, r, err)
 		return
 	}
 	now := time.Now()
@@ -86,7 +75,7 @@ func (a *CredentialsAPI) apiList(w http.ResponseWriter, r *http.Request) {
 func readCertRequest(w http.ResponseWriter, r *http.Request) (*CertRequest, bool) {
 	var req CertRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be a JSON certificate request: " + err.Error()})
+		apiError(w, r, nil, http.StatusBadRequest, "bad_body", "the body must be a JSON certificate request: "+err.Error())
 		return nil, false
 	}
 	return &req, true
@@ -99,7 +88,7 @@ func (a *CredentialsAPI) apiMake(what string) http.HandlerFunc {
 			return
 		}
 		if req.Token == "" || req.Label == "" || req.Subject == "" || (what == "ca-issue" && req.CA == "") {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "token, label and subject are required (and ca to issue)"})
+			apiError(w, r, nil, http.StatusBadRequest, "missing_fields", "token, label and subject are required (and ca to issue)")
 			return
 		}
 		// An empty key_type and days take the purpose's defaults (keyring/defaults.go), as on the command line.
@@ -117,7 +106,7 @@ func (a *CredentialsAPI) apiMake(what string) http.HandlerFunc {
 			c, err = a.Keys.Issue(r.Context(), req.CA, req.Token, req.Label, req.Subject, kt, days)
 		}
 		if err != nil {
-			writeKeyringErr(w, err)
+			writeKeyringErr(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusCreated, keyring.View(c, time.Now()))
@@ -131,21 +120,21 @@ func (a *CredentialsAPI) apiImport(w http.ResponseWriter, r *http.Request) {
 	}
 	certs, err := keyring.ParsePEMCertificates([]byte(req.CertPEM))
 	if err != nil || len(certs) == 0 || req.Key == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "key and cert_pem (a PEM certificate) are required"})
+		apiError(w, r, nil, http.StatusBadRequest, "missing_fields", "key and cert_pem (a PEM certificate) are required")
 		return
 	}
 	chain, err := keyring.ParsePEMCertificates([]byte(req.ChainPEM))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "chain_pem: " + err.Error()})
+		apiError(w, r, nil, http.StatusBadRequest, "bad_chain", "chain_pem: "+err.Error())
 		return
 	}
 	if err := a.Keys.ImportCertificate(r.Context(), req.Key, certs[0], append(certs[1:], chain...)); err != nil {
-		writeKeyringErr(w, err)
+		writeKeyringErr(w, r, err)
 		return
 	}
 	c, err := a.Keys.Credential(r.Context(), req.Key)
 	if err != nil {
-		writeKeyringErr(w, err)
+		writeKeyringErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, keyring.View(c, time.Now()))
@@ -155,12 +144,12 @@ func (a *CredentialsAPI) apiImport(w http.ResponseWriter, r *http.Request) {
 func (a *CredentialsAPI) apiRoot(w http.ResponseWriter, r *http.Request) {
 	c, err := a.Keys.Credential(r.Context(), r.URL.Query().Get("ca"))
 	if err != nil {
-		writeKeyringErr(w, err)
+		writeKeyringErr(w, r, err)
 		return
 	}
 	root := c.Root()
 	if root == nil {
-		writeKeyringErr(w, fmt.Errorf("%w: the chain of %s does not end in a self-signed root stored on the token; import the root with the chain (signet admin cert import --chain)", keyring.ErrCertificateNotFound, c.URI))
+		writeKeyringErr(w, r, fmt.Errorf("%w: the chain of %s does not end in a self-signed root stored on the token; import the root with the chain (signet admin cert import --chain)", keyring.ErrCertificateNotFound, c.URI))
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")

@@ -41,7 +41,7 @@ func (a *PortalsAPI) Routes(mux routes.Mux, admin adminGuard) {
 func (a *PortalsAPI) list(w http.ResponseWriter, r *http.Request) {
 	out, err := a.Portals.AllowedPortals(r.Context())
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		apiError(w, r, a.Log, http.StatusServiceUnavailable, "storage_unavailable", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -52,16 +52,16 @@ func (a *PortalsAPI) add(w http.ResponseWriter, r *http.Request) {
 		Domain string `json:"domain"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `the body must be JSON: {"domain": "acme.bitrix24.ru"}`})
+		apiError(w, r, nil, http.StatusBadRequest, "bad_body", `the body must be JSON: {"domain": "acme.bitrix24.ru"}`)
 		return
 	}
 	d, err := portals.NormalizeDomain(req.Domain)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		apiError(w, r, nil, http.StatusBadRequest, "bad_domain", err.Error())
 		return
 	}
 	if err := a.Portals.AllowDomains(r.Context(), d); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		apiError(w, r, a.Log, http.StatusServiceUnavailable, "storage_unavailable", err.Error())
 		return
 	}
 	a.record(r.Context(), "", "portal allowed: "+d)
@@ -72,13 +72,13 @@ func (a *PortalsAPI) remove(w http.ResponseWriter, r *http.Request) {
 	member, err := a.Portals.RemoveDomain(r.Context(), r.PathValue("domain"))
 	switch {
 	case errors.Is(err, portals.ErrNotAllowed):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		apiError(w, r, nil, http.StatusNotFound, "portal_not_allowed", err.Error())
 		return
 	case err != nil && strings.Contains(err.Error(), "is not a portal domain"):
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		apiError(w, r, nil, http.StatusBadRequest, "bad_domain", err.Error())
 		return
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		apiError(w, r, a.Log, http.StatusServiceUnavailable, "storage_unavailable", err.Error())
 		return
 	}
 	d, _ := portals.NormalizeDomain(r.PathValue("domain"))

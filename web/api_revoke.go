@@ -38,7 +38,7 @@ func (a *RevokeAPI) Routes(mux routes.Mux, admin adminGuard) {
 	mux.Handle("POST /v1/admin/ca/revoke", admin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req RevokeRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `the body must be JSON: {"serial": "HEX"} or {"credential": "pkcs11:…"}, with "reason": ` + keyring.ReasonNames + ": " + err.Error()})
+			apiError(w, r, nil, http.StatusBadRequest, "bad_body", `the body must be JSON: {"serial": "HEX"} or {"credential": "pkcs11:…"}, with "reason": `+keyring.ReasonNames+": "+err.Error())
 			return
 		}
 		reason, err := keyring.ParseReason(req.Reason)
@@ -46,7 +46,7 @@ func (a *RevokeAPI) Routes(mux routes.Mux, admin adminGuard) {
 			err = errors.New(`give either "serial" or "credential"`)
 		}
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			apiError(w, r, nil, http.StatusBadRequest, "bad_revocation", err.Error())
 			return
 		}
 		var rev contracts.Revocation
@@ -56,19 +56,16 @@ func (a *RevokeAPI) Routes(mux routes.Mux, admin adminGuard) {
 			rev, err = keyring.SerialRevocation(req.Serial, reason)
 		}
 		if errors.Is(err, keyring.ErrInvalidSerial) {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			apiError(w, r, nil, http.StatusBadRequest, "bad_serial", err.Error())
 			return
 		}
 		if err != nil {
-			writeKeyringErr(w, err)
+			writeKeyringErr(w, r, err)
 			return
 		}
 		if err := a.Revoker.RevokeCertificate(r.Context(), rev, "admin API"); err != nil {
-			status := http.StatusInternalServerError
-			if errors.Is(err, contracts.ErrAlreadyRevoked) {
-				status = http.StatusConflict
-			}
-			writeJSON(w, status, map[string]string{"error": err.Error()})
+			status, code := classify(err, []failure{{contracts.ErrAlreadyRevoked, http.StatusConflict, "already_revoked"}})
+			apiError(w, r, nil, status, code, err.Error())
 			return
 		}
 		writeJSON(w, http.StatusOK, rev)

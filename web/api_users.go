@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -58,16 +57,15 @@ func (a *UsersAPI) Routes(mux routes.Mux, admin adminGuard) {
 	h("POST /v1/admin/credentials/{action}", a.apiCredentialState)
 }
 
-func (a *UsersAPI) writeErr(w http.ResponseWriter, err error) {
-	status := identityStatus(err)
-	if status == http.StatusInternalServerError {
-		a.Log.Error("identity API", zap.Error(err))
-	}
-	writeJSON(w, status, errorBody{Error: err.Error()})
+func (a *UsersAPI) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := classify(err, identityFailures)
+	apiError(w, r, a.Log, status, code, err.Error())
 }
 
-func writeBadRequest(w http.ResponseWriter, err error) {
-	writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+// writeBadRequest refuses a request whose body is not what the route takes (readJSON), or, with
+// code, one of its values.
+func writeBadRequest(w http.ResponseWriter, r *http.Request, code string, err error) {
+	apiError(w, r, nil, http.StatusBadRequest, code, err.Error())
 }
 
 // CredentialRequest names a credential for the mapping and disable/enable API.
@@ -81,7 +79,7 @@ type CredentialRequest struct {
 func readCredentialRequest(w http.ResponseWriter, r *http.Request) (*CredentialRequest, bool) {
 	var req CredentialRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&req); err != nil || req.Credential == "" {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: `send {"credential":"pkcs11:token=…;object=…"}`})
+		apiError(w, r, nil, http.StatusBadRequest, "bad_body", `send {"credential":"pkcs11:token=…;object=…"}`)
 		return nil, false
 	}
 	return &req, true
@@ -94,7 +92,7 @@ func (a *UsersAPI) apiMapCredential(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := a.ID.MapCredential(r.Context(), r.PathValue("login"), req.Credential, req.Default)
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
@@ -107,7 +105,7 @@ func (a *UsersAPI) apiUnmapCredential(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := a.ID.UnmapCredential(r.Context(), r.PathValue("login"), req.Credential)
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
@@ -116,7 +114,7 @@ func (a *UsersAPI) apiUnmapCredential(w http.ResponseWriter, r *http.Request) {
 func (a *UsersAPI) apiListDisabled(w http.ResponseWriter, r *http.Request) {
 	list, err := a.ID.DisabledCredentials(r.Context())
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string][]string{"disabled": list})
@@ -125,7 +123,7 @@ func (a *UsersAPI) apiListDisabled(w http.ResponseWriter, r *http.Request) {
 func (a *UsersAPI) apiCredentialState(w http.ResponseWriter, r *http.Request) {
 	action := r.PathValue("action")
 	if action != "disable" && action != "enable" && action != "assign" {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "use /v1/admin/credentials/disable, /enable or /assign"})
+		apiError(w, r, nil, http.StatusNotFound, "unknown_action", "use /v1/admin/credentials/disable, /enable or /assign")
 		return
 	}
 	req, ok := readCredentialRequest(w, r)
@@ -134,44 +132,17 @@ func (a *UsersAPI) apiCredentialState(w http.ResponseWriter, r *http.Request) {
 	}
 	if action == "assign" {
 		if err := a.ID.AssignCredential(r.Context(), req.Credential, req.MemberID); err != nil {
-			a.writeErr(w, err)
+			a.writeErr(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, identity.CredentialAssignment{Credential: req.Credential, MemberID: req.MemberID})
 		return
 	}
 	if err := a.ID.SetCredentialDisabled(r.Context(), req.Credential, action == "disable"); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		apiError(w, r, nil, http.StatusBadRequest, "bad_credential", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"credential": req.Credential, "state": action + "d"})
-}
-
-// identityStatus maps an error of producer/identity to an HTTP status, for the admin API and the
-// control panel alike.
-func identityStatus(err error) int {
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.Is(err, identity.ErrLockedOut):
-		return http.StatusTooManyRequests
-	case errors.Is(err, identity.ErrUserNotFound), errors.Is(err, identity.ErrGrantNotFound), errors.Is(err, identity.ErrEnrolmentNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, identity.ErrUserExists), errors.Is(err, identity.ErrBitrixIDTaken):
-		return http.StatusConflict
-	case errors.Is(err, identity.ErrInvalidLogin), errors.Is(err, identity.ErrGrantInvalid), errors.Is(err, identity.ErrOTPFormat):
-		return http.StatusBadRequest
-	case errors.Is(err, identity.ErrOTPInvalid), errors.Is(err, identity.ErrOTPReplayed), errors.Is(err, identity.ErrNotEnrolled),
-		errors.Is(err, identity.ErrUserDisabled), errors.Is(err, identity.ErrGrantScope), errors.Is(err, identity.ErrCredentialNotMapped),
-		errors.Is(err, identity.ErrCredentialDisabled):
-		return http.StatusForbidden
-	case errors.Is(err, identity.ErrGrantExpired), errors.Is(err, identity.ErrGrantRevoked), errors.Is(err, identity.ErrGrantExhausted),
-		errors.Is(err, identity.ErrEnrolmentExpired), errors.Is(err, identity.ErrEnrolmentUsed), errors.Is(err, identity.ErrEnrolmentSuperseded):
-		return http.StatusGone
-	case errors.Is(err, identity.ErrBusy):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }
 
 // GrantRequest is the body of POST /v1/grants. TTL is a Go duration ("12h"); empty means the
@@ -187,21 +158,21 @@ type GrantRequest struct {
 func (a *UsersAPI) apiCreateGrant(w http.ResponseWriter, r *http.Request) {
 	var req GrantRequest
 	if err := readJSON(w, r, &req); err != nil {
-		writeBadRequest(w, err)
+		writeBadRequest(w, r, "bad_body", err)
 		return
 	}
 	var ttl time.Duration
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)
 		if err != nil || d <= 0 {
-			writeBadRequest(w, fmt.Errorf("batch grant for %q: ttl %q is not a duration like \"12h\"", req.Login, req.TTL))
+			writeBadRequest(w, r, "bad_ttl", fmt.Errorf("batch grant for %q: ttl %q is not a duration like \"12h\"", req.Login, req.TTL))
 			return
 		}
 		ttl = d
 	}
 	g, err := a.ID.CreateGrant(r.Context(), req.Login, req.Code, req.Credential, req.Max, ttl)
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, g)
@@ -210,7 +181,7 @@ func (a *UsersAPI) apiCreateGrant(w http.ResponseWriter, r *http.Request) {
 func (a *UsersAPI) apiGetGrant(w http.ResponseWriter, r *http.Request) {
 	g, err := a.ID.GetGrant(r.Context(), r.PathValue("id"))
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, g)
@@ -218,12 +189,12 @@ func (a *UsersAPI) apiGetGrant(w http.ResponseWriter, r *http.Request) {
 
 func (a *UsersAPI) apiRevokeGrant(w http.ResponseWriter, r *http.Request) {
 	if err := a.ID.RevokeGrant(r.Context(), r.PathValue("id")); err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	g, err := a.ID.GetGrant(r.Context(), r.PathValue("id"))
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, g)
@@ -232,7 +203,7 @@ func (a *UsersAPI) apiRevokeGrant(w http.ResponseWriter, r *http.Request) {
 func (a *UsersAPI) apiListGrants(w http.ResponseWriter, r *http.Request) {
 	gs, err := a.ID.ListGrants(r.Context())
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	if gs == nil {
@@ -244,16 +215,16 @@ func (a *UsersAPI) apiListGrants(w http.ResponseWriter, r *http.Request) {
 func (a *UsersAPI) apiAddUser(w http.ResponseWriter, r *http.Request) {
 	var u identity.User
 	if err := readJSON(w, r, &u); err != nil {
-		writeBadRequest(w, err)
+		writeBadRequest(w, r, "bad_body", err)
 		return
 	}
 	if err := a.ID.AddUser(r.Context(), u); err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	got, err := a.ID.GetUser(r.Context(), u.Login)
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, got)
@@ -262,7 +233,7 @@ func (a *UsersAPI) apiAddUser(w http.ResponseWriter, r *http.Request) {
 func (a *UsersAPI) apiListUsers(w http.ResponseWriter, r *http.Request) {
 	us, err := a.ID.ListUsers(r.Context())
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	if us == nil {
@@ -274,7 +245,7 @@ func (a *UsersAPI) apiListUsers(w http.ResponseWriter, r *http.Request) {
 func (a *UsersAPI) apiShowUser(w http.ResponseWriter, r *http.Request) {
 	u, err := a.ID.GetUser(r.Context(), r.PathValue("login"))
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
@@ -290,7 +261,7 @@ type UserPatch struct {
 func (a *UsersAPI) apiPatchUser(w http.ResponseWriter, r *http.Request) {
 	var p UserPatch
 	if err := readJSON(w, r, &p); err != nil {
-		writeBadRequest(w, err)
+		writeBadRequest(w, r, "bad_body", err)
 		return
 	}
 	u, err := a.ID.UpdateUser(r.Context(), r.PathValue("login"), func(u *identity.User) error {
@@ -303,7 +274,7 @@ func (a *UsersAPI) apiPatchUser(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
@@ -311,7 +282,7 @@ func (a *UsersAPI) apiPatchUser(w http.ResponseWriter, r *http.Request) {
 
 func (a *UsersAPI) apiDeleteUser(w http.ResponseWriter, r *http.Request) {
 	if err := a.ID.DeleteUser(r.Context(), r.PathValue("login")); err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -342,22 +313,22 @@ func (a *UsersAPI) apiUserAction(w http.ResponseWriter, r *http.Request) {
 	case "enrol":
 		link, exp, err := a.ID.StartEnrolment(ctx, login)
 		if err != nil {
-			a.writeErr(w, err)
+			a.writeErr(w, r, err)
 			return
 		}
 		u, err := a.ID.GetUser(ctx, login)
 		if err != nil {
-			a.writeErr(w, err)
+			a.writeErr(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusCreated, EnrolmentLink{Login: u.Login, Link: link, Expires: exp})
 		return
 	default:
-		writeJSON(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("unknown user action %q; use disable, enable, otp-disable, otp-enable or enrol", action)})
+		apiError(w, r, nil, http.StatusNotFound, "unknown_action", fmt.Sprintf("unknown user action %q; use disable, enable, otp-disable, otp-enable or enrol", action))
 		return
 	}
 	if err != nil {
-		a.writeErr(w, err)
+		a.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, u)

@@ -89,7 +89,7 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 		revoked, _ := p.cfg.Identity.Revocations(ctx)
 		assigned, err := p.cfg.Identity.CredentialAssignments(ctx)
 		if err != nil && errText == "" {
-			errText = localizer(r).T("web.credentials.portalsError", err.Error())
+			errText = localizer(r).T("web.credentials.portalsError", storageFailure(localizer(r), p.log, "credential assignments", err))
 		}
 		domains := map[string]string{}
 		for _, pt := range d.Portals {
@@ -102,7 +102,7 @@ func (p *Pages) renderCredentials(w http.ResponseWriter, r *http.Request, s *ses
 			if t.Online {
 				creds, err := p.cfg.Keys.List(ctx, t.Name)
 				if err != nil {
-					g.Problem = err.Error()
+					g.Problem = failureMessage(localizer(r), p.log, err, keyringFailures)
 				}
 				for _, c := range creds {
 					owner := ""
@@ -258,13 +258,17 @@ func (p *Pages) credentialAction(w http.ResponseWriter, r *http.Request, s *sess
 		if errors.Is(err, keyring.ErrTokenOffline) || errors.Is(err, keyring.ErrTokenBusy) {
 			status = http.StatusServiceUnavailable
 		}
+		if _, code := classify(err, keyringFailures); code != "internal" {
+			// A failure of the keyring in the reader's language (a token's state in the log only).
+			err = errors.New(failureMessage(localizer(r), p.log, err, keyringFailures))
+		}
 		fail(status, err)
 		return
 	}
 	if !s.wide() {
 		// What a portal administrator creates is their portal's.
 		if err := p.cfg.Identity.AssignCredential(ctx, c.URI, s.MemberID); err != nil {
-			fail(http.StatusServiceUnavailable, errors.New(localizer(r).T("web.credentials.err.notAssigned", c.URI, err.Error())))
+			fail(http.StatusServiceUnavailable, errors.New(localizer(r).T("web.credentials.err.notAssigned", c.URI, panelMessage(localizer(r), p.log, err))))
 			return
 		}
 	}

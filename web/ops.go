@@ -81,7 +81,10 @@ func (p *OpsPage) show(w http.ResponseWriter, r *http.Request) {
 	v := opsView{Now: time.Now().UTC(), CSRF: p.csrf, Flash: r.URL.Query().Get("flash"), Metrics: p.Metrics}
 	snap, err := ops.Take(ctx, p.JS)
 	if err != nil {
-		v.Err = "JetStream: " + err.Error()
+		// What failed and what to do in the reader's language; NATS's own words (addresses, streams)
+		// in the log (issue 18, must 3).
+		p.Log.Error("/ops: reading JetStream", zap.Error(err))
+		v.Err = localizer(r).T("api.error.queue_unavailable")
 	} else {
 		var prev *ops.Snapshot
 		if snaps := p.Ring.Snapshots(); len(snaps) > 0 {
@@ -104,7 +107,8 @@ func (p *OpsPage) show(w http.ResponseWriter, r *http.Request) {
 	}
 	letters, err := queue.ListDead(ctx, p.JS)
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		v.Err = joinErr(v.Err, "DEAD: "+err.Error())
+		p.Log.Error("/ops: reading DEAD", zap.Error(err))
+		v.Err = joinErr(v.Err, localizer(r).T("api.error.dead_unavailable"))
 	}
 	v.DeadTotal = len(letters)
 	slices.Reverse(letters) // newest first

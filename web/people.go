@@ -40,11 +40,11 @@ type employee struct {
 func (p *Pages) employeeSearch(w http.ResponseWriter, r *http.Request, s *session) {
 	member, q := r.URL.Query().Get("member_id"), strings.TrimSpace(r.URL.Query().Get("q"))
 	if member == "" || !s.mayPortal(member) || p.cfg.Portals == nil || p.cfg.Bitrix == nil {
-		writeError(w, http.StatusNotFound, "no such portal; choose one of your portals")
+		apiError(w, r, p.log, http.StatusNotFound, "no_such_portal", "no such portal; choose one of your portals")
 		return
 	}
 	if _, _, err := p.cfg.Portals.Get(r.Context(), member); err != nil {
-		writeError(w, http.StatusNotFound, "no such portal; choose one of your portals")
+		apiError(w, r, p.log, http.StatusNotFound, "no_such_portal", "no such portal; choose one of your portals")
 		return
 	}
 	if utf8.RuneCountInString(q) < 2 || len(q) > 100 {
@@ -62,7 +62,7 @@ func (p *Pages) employeeSearch(w http.ResponseWriter, r *http.Request, s *sessio
 	q = strings.NewReplacer("%", "", "_", "").Replace(q)
 	if err := p.cfg.Bitrix.Call(ctx, member, "user.search", map[string]any{"FILTER": map[string]any{"FIND": q + "%", "ACTIVE": true}}, &found); err != nil {
 		p.log.Warn("control panel: user.search failed", zap.String("member_id", member), zap.Error(err))
-		writeError(w, http.StatusBadGateway, "the portal did not answer the search; try again, or type the Bitrix24 user id")
+		apiError(w, r, p.log, http.StatusBadGateway, "portal_unanswered", "the portal did not answer the search; try again, or type the Bitrix24 user id")
 		return
 	}
 	out := make([]employee, 0, len(found))
@@ -80,7 +80,7 @@ func (p *Pages) peopleAction(w http.ResponseWriter, r *http.Request, s *session,
 	case "self-enrol-on", "self-enrol-off":
 		on := action == "self-enrol-on"
 		if _, err := p.scopedUpdate(ctx, s, login, func(u *identity.User) error { u.SelfEnrol = on; return nil }); err != nil {
-			p.renderUser(w, r, s, login, statusOf(err), userExtra{Error: err.Error()})
+			p.renderUser(w, r, s, login, statusOf(err), userExtra{Error: panelMessage(localizer(r), p.log, err)})
 			return true
 		}
 		p.record(ctx, s, contracts.AuditAdminChange, login, "", map[bool]string{true: "allowed", false: "forbade"}[on]+" enrolment inside Bitrix24")
@@ -90,7 +90,7 @@ func (p *Pages) peopleAction(w http.ResponseWriter, r *http.Request, s *session,
 			send = p.sendEnrolmentByMail
 		}
 		if err := send(ctx, s, login); err != nil {
-			p.renderUser(w, r, s, login, statusOf(err), userExtra{Error: err.Error()})
+			p.renderUser(w, r, s, login, statusOf(err), userExtra{Error: panelMessage(localizer(r), p.log, err)})
 			return true
 		}
 		action = "enrol-sent"

@@ -153,7 +153,7 @@ func (p *Pages) revokeGrant(w http.ResponseWriter, r *http.Request, s *session) 
 		err = p.cfg.Identity.RevokeGrant(r.Context(), id)
 	}
 	if err != nil {
-		p.renderGrants(w, r, s, identityStatus(err), err.Error())
+		p.renderGrants(w, r, s, identityStatus(err), panelMessage(localizer(r), p.log, err))
 		return
 	}
 	p.record(r.Context(), s, contracts.AuditGrantRevoked, g.Login, g.Credential, "revoked batch grant "+grantName(id))

@@ -127,13 +127,13 @@ func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	if err := p.cfg.Identity.AddUser(r.Context(), u); err != nil {
 		err = bitrixTaken(s, err)
-		p.renderUsers(w, r, s, identityStatus(err), f, err.Error())
+		p.renderUsers(w, r, s, identityStatus(err), f, panelMessage(localizer(r), p.log, err))
 		return
 	}
 	p.record(r.Context(), s, contracts.AuditAdminChange, u.Login, "", fmt.Sprintf("added user %q (otp_disabled=%t, bitrix %v)", u.Login, u.OTPDisabled, u.BitrixIDs))
 	if f.Credential != "" {
 		if _, err := p.cfg.Identity.MapCredential(r.Context(), u.Login, f.Credential, true); err != nil {
-			p.renderUser(w, r, s, u.Login, http.StatusUnprocessableEntity, userExtra{Error: localizer(r).T("web.users.mapFailed", err.Error())})
+			p.renderUser(w, r, s, u.Login, http.StatusUnprocessableEntity, userExtra{Error: localizer(r).T("web.users.mapFailed", panelMessage(localizer(r), p.log, err))})
 			return
 		}
 		p.record(r.Context(), s, contracts.AuditAdminChange, u.Login, f.Credential, "mapped credential (default)")
@@ -299,7 +299,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 		// The link is shown in this response only: never in a redirect, a URL of the panel or a log.
 		link, exp, err := p.cfg.Identity.StartEnrolment(ctx, login)
 		if err != nil {
-			p.renderUser(w, r, s, login, identityStatus(err), userExtra{Error: err.Error()})
+			p.renderUser(w, r, s, login, identityStatus(err), userExtra{Error: panelMessage(localizer(r), p.log, err)})
 			return
 		}
 		p.record(ctx, s, contracts.AuditEnrolment, login, "", "created a one-hour enrolment link")
@@ -310,7 +310,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	if err != nil {
-		p.renderUser(w, r, s, login, statusOf(err), userExtra{Error: err.Error()})
+		p.renderUser(w, r, s, login, statusOf(err), userExtra{Error: panelMessage(localizer(r), p.log, err)})
 		return
 	}
 	if action == "mapped" || action == "unmapped" || action == "default" {

@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/pades"
 )
 
@@ -180,9 +181,9 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 		status, msg := http.StatusOK, "web.verify.notPDF"
 		switch {
 		case errors.Is(err, pades.ErrNoSignature):
-			msg = "This PDF has no digital signature."
+			msg = "web.verify.noSignature"
 		case errors.Is(err, pades.ErrTooLarge):
-			status, msg = http.StatusUnprocessableEntity, "This PDF expands beyond what this page decodes (its compressed structure is far larger than the file, or it lists too many objects); it may be a decompression bomb. A PDF saved again by an ordinary PDF tool can be checked."
+			status, msg = http.StatusUnprocessableEntity, "web.verify.bomb"
 		case errors.Is(err, pades.ErrBusy):
 			w.Header().Set("Retry-After", "30")
 			status, msg = http.StatusServiceUnavailable, "web.verify.busyLarge"
@@ -190,10 +191,13 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, status, "verify", view{Title: "web.verify.title", Section: "verify", Error: msg, Data: d})
 		return
 	}
+	l := localizer(r)
 	for _, i := range infos {
+		// The problems, the reason and the changes in the reader's language (pades/text.go); the
+		// validation report below keeps pades' English and its codes, for programs.
 		row := signatureRow{Field: i.Field, Signer: i.Signer, Time: i.SigningTime, Timestamp: i.TimestampTime, SubFilter: i.SubFilter,
 			Intact: i.Intact(), WholeFile: i.CoversWholeFile, Trusted: i.ChainTrusted, Modified: i.Modified,
-			Verdict: i.Verdict(), Reason: i.Reason(), Changes: i.Changes, Problems: i.Problems, Revocation: i.Revocation.String()}
+			Verdict: i.Verdict(), Reason: i.ReasonIn(l), Changes: changesIn(l, i.Changes), Problems: i.ProblemsIn(l), Revocation: i.Revocation.String()}
 		if c := i.Certificate; c != nil {
 			row.Subject, row.Issuer, row.Serial, row.NotBefore, row.NotAfter = c.Subject.String(), c.Issuer.String(), c.SerialNumber.Text(16), c.NotBefore, c.NotAfter
 		}
@@ -201,8 +205,8 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Verdict = pades.Summary(infos)
 	d.Valid = d.Verdict == pades.VerdictValid
-	d.Headline = d.Verdict.Wording(localizer(r).Code())
-	if b, err := json.MarshalIndent(pades.NewReport(name, n, sum, infos, time.Now()), "", "  "); err == nil {
+	d.Headline = d.Verdict.Wording(l.Code())
+	if b, err := json.MarshalIndent(pades.NewReportIn(name, n, sum, infos, time.Now(), l), "", "  "); err == nil {
 		// A data: URL: the report is the page's own output, so nothing is kept on the server for it.
 		d.Report = template.URL("data:application/json;base64," + base64.StdEncoding.EncodeToString(b))
 	}
@@ -223,4 +227,17 @@ func (p *Pages) roots() *x509.CertPool {
 		return pool
 	}
 	return nil // pades.Verify: the system's roots
+}
+
+// changesIn are changes with What in l's language.
+func changesIn(l *i18n.Localizer, changes []pades.Change) []pades.Change {
+	if len(changes) == 0 {
+		return nil
+	}
+	out := make([]pades.Change, len(changes))
+	for k, c := range changes {
+		out[k] = c
+		out[k].What = c.WhatIn(l)
+	}
+	return out
 }

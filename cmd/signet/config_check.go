@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/jobkey"
@@ -28,7 +29,7 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	if cfg == nil && err != nil {
 		// The file could not be read or parsed, or a value is not of its setting's type: nothing
 		// further can be checked.
-		fmt.Fprintln(stdout, oneLine(err.Error()))
+		fmt.Fprintln(stdout, oneLine(problemText(err)))
 		return exitError{code: 1}
 	}
 	if len(rest) > 0 {
@@ -48,7 +49,7 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	problems := splitErrors(err)
 	problems = append(problems, checkFiles(cfg, r)...)
 	if *roleName != "serve" && cfg.NATS.URL == "" {
-		problems = append(problems, fmt.Sprintf("nats.url: `signet %s` joins a NATS cluster; set it (or use `signet serve`)", *roleName))
+		problems = append(problems, "nats.url: "+tr("cli.config.natsURL", "`signet %[1]s` joins a NATS cluster; set it (or use `signet serve`)", *roleName))
 	}
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
@@ -76,7 +77,31 @@ func splitErrors(err error) []string {
 		}
 		return out
 	}
-	return []string{oneLine(err.Error())}
+	return []string{oneLine(problemText(err))}
+}
+
+// problemText is a configuration problem in the CLI's language (internal/config's Problem; English:
+// its own text), any other error as it says itself.
+func problemText(err error) string {
+	if p, ok := err.(*config.Problem); ok {
+		return p.In(lang())
+	}
+	return err.Error()
+}
+
+// inCLILanguage is err for the last line of a failed command: problemText, and for errors.Join's
+// list of problems (config.Validate's), each of them.
+func inCLILanguage(err error) string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var parts, english []string
+		for _, e := range j.Unwrap() {
+			parts, english = append(parts, inCLILanguage(e)), append(english, e.Error())
+		}
+		if strings.Join(english, "\n") == err.Error() {
+			return strings.Join(parts, "\n")
+		}
+	}
+	return problemText(err)
 }
 
 // checkFiles reads every file the configuration names, as the process of role r would at start-up.
@@ -84,14 +109,16 @@ func splitErrors(err error) []string {
 // signing key) may be missing when their folder can be made.
 func checkFiles(cfg *config.Config, r role) []string {
 	var out []string
+	// The problem of setting: its text in the CLI's language (the errors below are cliErrors, or a
+	// deeper package's words in English).
 	add := func(setting, format string, a ...any) {
 		out = append(out, setting+": "+fmt.Sprintf(format, a...))
 	}
 	if _, err := newLogger(cfg.Log.Format, cfg.Log.Level, io.Discard); err != nil {
-		add("log.level", "%q: use debug, info, warn or error", cfg.Log.Level)
+		add("log.level", "%v", errorf("cli.config.logLevel", "%[1]q: use debug, info, warn or error", cfg.Log.Level))
 	}
 	if st, err := os.Stat(cfg.DataDir); err == nil && !st.IsDir() {
-		add("data_dir", "%s is a file, not a folder", cfg.DataDir)
+		add("data_dir", "%v", errorf("cli.config.dataDirFile", "%[1]s is a file, not a folder", cfg.DataDir))
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		add("data_dir", "%v", err)
 	}
@@ -159,7 +186,7 @@ func checkFiles(cfg *config.Config, r role) []string {
 	// intake in the same process they are made with the signing key.
 	if r.worker && (!r.intake || exists(cfg.Security.JobVerifyKeysFile)) {
 		if err := readable(cfg.Security.JobVerifyKeysFile); err != nil {
-			add("security.job_verify_keys_file", "%v; copy the intake's public keys here", err)
+			add("security.job_verify_keys_file", "%v", wrapf(err, "cli.config.verifyKeys", "%[1]v; copy the intake's public keys here", err))
 		} else if _, err := jobkey.LoadVerifier(cfg.Security.JobVerifyKeysFile); err != nil {
 			add("security.job_verify_keys_file", "%v", err)
 		}
@@ -178,7 +205,7 @@ func checkFiles(cfg *config.Config, r role) []string {
 				}
 			}
 			if t.PinEnv != "" && os.Getenv(t.PinEnv) == "" {
-				add(setting+".pin_env", "the environment variable %s is not set here", t.PinEnv)
+				add(setting+".pin_env", "%v", errorf("cli.config.pinEnv", "the environment variable %[1]s is not set here", t.PinEnv))
 			}
 		}
 	}
@@ -189,7 +216,7 @@ func checkFiles(cfg *config.Config, r role) []string {
 func readable(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("%s cannot be read: %w", path, unwrapPath(err))
+		return wrapf(err, "cli.config.unreadable", "%[1]s cannot be read: %[2]v", path, unwrapPath(err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -197,7 +224,7 @@ func readable(path string) error {
 		return err
 	}
 	if st.IsDir() {
-		return fmt.Errorf("%s is a folder, not a file", path)
+		return errorf("cli.config.isFolder", "%[1]s is a folder, not a file", path)
 	}
 	return nil
 }
@@ -229,12 +256,12 @@ func presentOrMakeable(path string) error {
 		st, err := os.Stat(dir)
 		if err == nil {
 			if !st.IsDir() {
-				return fmt.Errorf("%s cannot be created: %s is a file", path, dir)
+				return errorf("cli.config.parentFile", "%[1]s cannot be created: %[2]s is a file", path, dir)
 			}
 			return nil
 		}
 		if !errors.Is(err, os.ErrNotExist) || dir == filepath.Dir(dir) {
-			return fmt.Errorf("%s cannot be created: %w", path, unwrapPath(err))
+			return wrapf(err, "cli.config.uncreatable", "%[1]s cannot be created: %[2]v", path, unwrapPath(err))
 		}
 	}
 }

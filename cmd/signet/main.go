@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "signet %s: %v\n", args[0], err)
 			return 2
 		}
-		fmt.Fprintf(stderr, "signet %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "signet %s: %s\n", args[0], inCLILanguage(err))
 		return 1
 	}
 	return 0

@@ -11,17 +11,18 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 )
 
 // secretModeProblem judges perm, and the file's group gid (-1: unknown) against the process's
 // groups; nil when only the owner, or the owner and a group of the process, may read the file.
 func secretModeProblem(path string, perm os.FileMode, gid int, groups []int) error {
 	if perm&0o077&^0o040 != 0 {
-		return fmt.Errorf("%s holds a secret but is mode %04o; run chmod 600 %s", path, perm, path)
+		return errorf("cli.config.secretMode", "%[1]s holds a secret but is mode %[2]s; run chmod 600 %[1]s", path, fmt.Sprintf("%04o", perm))
 	}
 	if perm&0o040 != 0 && (gid < 0 || !slices.Contains(groups, gid)) {
-		return fmt.Errorf("%s holds a secret and is readable by group %d, which this process is not in; run chmod 600 %s, or chgrp it to the service's own group",
-			path, gid, path)
+		return errorf("cli.config.secretGroup", "%[1]s holds a secret and is readable by group %[2]s, which this process is not in; run chmod 600 %[1]s, or chgrp it to the service's own group",
+			path, strconv.Itoa(gid))
 	}
 	return nil
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,6 +49,12 @@ type verifiedSignature struct {
 	RevocationSource string         `json:"revocation_source,omitempty"`
 	Changes          []pades.Change `json:"changes,omitempty"`
 	Problems         []string       `json:"problems,omitempty"`
+
+	// The reason, the problems and what each change did in the CLI's language, for the lines people
+	// read; --json keeps the English above (pades/text.go).
+	reasonText   string
+	problemTexts []string
+	changeTexts  []string
 }
 
 // evidenceReport is the self-proving document's facts, as read from the last signed revision.
@@ -62,6 +70,8 @@ type evidenceReport struct {
 	// them; Problem says otherwise.
 	Signed  bool   `json:"signed"`
 	Problem string `json:"problem,omitempty"`
+	// problemText is Problem in the CLI's language.
+	problemText string
 }
 
 // runVerify is `signet verify FILE.pdf [--trust CA.pem] [--online] [--json] [--report FILE]`: one line per
@@ -105,15 +115,20 @@ responders and CRL servers for the rest.
 			enc.SetIndent("", "  ")
 			enc.Encode(verifyReport{File: file, Verdict: pades.VerdictInvalid, Signatures: []verifiedSignature{}, Error: err.Error()})
 		}
-		return err
+		return verifyFailure(file, err)
 	}
 	rep := verifyReport{File: file, Verdict: pades.Summary(infos)}
 	for _, i := range infos {
-		rep.Signatures = append(rep.Signatures, verifiedSignature{Field: i.Field, Signer: i.Signer, Time: i.SigningTime,
+		v := verifiedSignature{Field: i.Field, Signer: i.Signer, Time: i.SigningTime,
 			Timestamp: i.TimestampTime, SubFilter: i.SubFilter, ByteRange: i.ByteRange, CoversWholeFile: i.CoversWholeFile,
 			ByteRangeValid: i.ByteRangeValid, DigestValid: i.DigestValid, Modified: i.Modified, ChainTrusted: i.ChainTrusted,
 			Verdict: i.Verdict(), Reason: i.Reason(), Changes: i.Changes, Problems: i.Problems,
-			Revocation: i.Revocation.String(), RevocationSource: i.RevocationSource})
+			Revocation: i.Revocation.String(), RevocationSource: i.RevocationSource,
+			reasonText: i.ReasonIn(lang()), problemTexts: i.ProblemsIn(lang())}
+		for _, c := range i.Changes {
+			v.changeTexts = append(v.changeTexts, c.WhatIn(lang()))
+		}
+		rep.Signatures = append(rep.Signatures, v)
 	}
 	rep.Evidence = signedEvidence(file, infos)
 	if rep.Evidence != nil && !rep.Evidence.Signed {
@@ -160,11 +175,11 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 			}
 			fmt.Fprintf(w, "  revocation: %s%s\n", v.Revocation, src)
 		}
-		for _, c := range v.Changes {
-			fmt.Fprintln(w, tr("cli.verify.changed", "  changed after signing: %[1]s (%[2]s)", c.What, yesNo(c.Allowed, tr("cli.verify.allowed", "allowed"), tr("cli.verify.notAllowed", "NOT ALLOWED"))))
+		for k, c := range v.Changes {
+			fmt.Fprintln(w, tr("cli.verify.changed", "  changed after signing: %[1]s (%[2]s)", localOr(v.changeTexts, k, c.What), yesNo(c.Allowed, tr("cli.verify.allowed", "allowed"), tr("cli.verify.notAllowed", "NOT ALLOWED"))))
 		}
-		for _, p := range v.Problems {
-			fmt.Fprintln(w, tr("cli.verify.problem", "  problem: %[1]s", p))
+		for k, p := range v.Problems {
+			fmt.Fprintln(w, tr("cli.verify.problem", "  problem: %[1]s", localOr(v.problemTexts, k, p)))
 		}
 	}
 	if e := rep.Evidence; e != nil {
@@ -177,7 +192,7 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 				e.DocumentID, e.OriginalSHA256, e.Signer, e.Certificate, e.CertSerial, when, e.VerifyURL))
 		}
 		if e.Problem != "" {
-			fmt.Fprintln(w, tr("cli.verify.evidenceProblem", "evidence problem: %[1]s", e.Problem))
+			fmt.Fprintln(w, tr("cli.verify.evidenceProblem", "evidence problem: %[1]s", e.problemText))
 		}
 	}
 	line := rep.Verdict.Wording(lang().Code())
@@ -185,15 +200,44 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 		var why []string
 		for _, v := range rep.Signatures {
 			if v.Verdict == pades.VerdictInvalid {
-				why = append(why, v.Field+": "+v.Reason)
+				why = append(why, v.Field+": "+cmp.Or(v.reasonText, v.Reason))
 			}
 		}
 		if e := rep.Evidence; e != nil && e.Problem != "" {
-			why = append(why, tr("cli.verify.evidenceWhy", "evidence: %[1]s", e.Problem))
+			why = append(why, tr("cli.verify.evidenceWhy", "evidence: %[1]s", e.problemText))
 		}
 		line += ": " + strings.Join(why, "; ")
 	}
 	fmt.Fprintln(w, tr("cli.verify.verdict", "verdict: %[1]s", line))
+}
+
+// verifyFailures are the errors of pades.Verify that say what is wrong with the file itself, and
+// their sentences for a reader of another language.
+var verifyFailures = []struct {
+	err error
+	key string
+}{
+	{pades.ErrNotPDF, "cli.verify.err.notPDF"},
+	{pades.ErrEncrypted, "cli.verify.err.encrypted"},
+	{pades.ErrCorrupt, "cli.verify.err.corrupt"},
+	{pades.ErrNoSignature, "cli.verify.err.noSignature"},
+	{pades.ErrTooLarge, "cli.verify.err.tooLarge"},
+	{pades.ErrBusy, "cli.verify.err.busy"},
+}
+
+// verifyFailure is err, why file could not be verified at all, in the CLI's language: English is
+// pades' own error, as always; another language says what is wrong and what to do from the
+// catalogue, pades' words kept for --json.
+func verifyFailure(file string, err error) error {
+	if english() {
+		return err
+	}
+	for _, f := range verifyFailures {
+		if errors.Is(err, f.err) {
+			return &cliError{en: err.Error(), local: lang().T(f.key, file), wrapped: err}
+		}
+	}
+	return err
 }
 
 // signedEvidence reads the self-proving document's facts from the newest revision that an intact
@@ -217,13 +261,15 @@ func signedEvidence(file string, infos []pades.SignatureInfo) *evidenceReport {
 		return nil
 	}
 	if signed == nil {
-		return &evidenceReport{Problem: "the evidence facts were added after signing: they are not trusted and not shown"}
+		return &evidenceReport{Problem: "the evidence facts were added after signing: they are not trusted and not shown",
+			problemText: tr("cli.verify.evidenceAdded", "the evidence facts were added after signing: they are not trusted and not shown")}
 	}
 	r := &evidenceReport{DocumentID: signed.DocumentID, OriginalSHA256: signed.OriginalSHA256, Signer: signed.Signer,
 		Certificate: signed.Certificate, CertSerial: signed.CertSerial, Time: signed.Time, VerifyURL: signed.VerifyURL(), Signed: true}
 	if final == nil || !sameFacts(*final, *signed) {
 		r.Signed = false
 		r.Problem = "the evidence facts were changed after signing; the signed ones are shown"
+		r.problemText = tr("cli.verify.evidenceChanged", "the evidence facts were changed after signing; the signed ones are shown")
 	}
 	return r
 }
@@ -240,7 +286,7 @@ func writeReport(path, file string, infos []pades.SignatureInfo) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(pades.NewReport(filepath.Base(file), n, h.Sum(nil), infos, time.Now()), "", "  ")
+	b, err := json.MarshalIndent(pades.NewReportIn(filepath.Base(file), n, h.Sum(nil), infos, time.Now(), lang()), "", "  ")
 	if err != nil {
 		return err
 	}
@@ -276,6 +322,14 @@ func readEvidenceRevision(file string, size int64) (*evidence.Facts, error) {
 		return nil, err
 	}
 	return evidence.Read(tmp.Name())
+}
+
+// localOr is texts[k], the CLI language's words for en, or en when there are none.
+func localOr(texts []string, k int, en string) string {
+	if k < len(texts) {
+		return texts[k]
+	}
+	return en
 }
 
 func yesNo(b bool, yes, no string) string {

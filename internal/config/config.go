@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -325,7 +324,7 @@ func (s Setting) set(v string) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("setting %s: %q is not a valid value: %w", s.Key, v, err)
+		return problem("invalidValue", "setting %[1]s: %[2]q is not a valid value: %[3]s", s.Key, v, err)
 	}
 	return nil
 }
@@ -444,18 +443,18 @@ func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Co
 	if *file != "" {
 		data, err := os.ReadFile(*file)
 		if err != nil {
-			return nil, nil, fmt.Errorf("configuration file: %w", err)
+			return nil, nil, problem("fileRead", "configuration file: %[1]s", err)
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, nil, fmt.Errorf("configuration file %s: %s", *file, yamlProblem(err))
+			return nil, nil, problem("file", "configuration file %[1]s: %[2]s", *file, yamlProblem(err))
 		}
 	}
 	for _, s := range settings {
 		if v := getenv(s.Env()); v != "" {
 			if err := s.set(v); err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", s.Env(), err)
+				return nil, nil, problem("named", "%[1]s: %[2]s", s.Env(), err)
 			}
 		}
 	}
@@ -469,7 +468,7 @@ func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Co
 	fs.Visit(func(f *flag.Flag) {
 		if s, ok := byFlag[f.Name]; ok && flagErr == nil {
 			if err := s.set(f.Value.String()); err != nil {
-				flagErr = fmt.Errorf("--%s: %w", s.Flag(), err)
+				flagErr = problem("named", "%[1]s: %[2]s", "--"+s.Flag(), err)
 			}
 		}
 	})
@@ -484,15 +483,21 @@ func LoadFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Co
 var unknownKey = regexp.MustCompile(`field (\S+) not found in type (struct \{[^}]*\}|[\w.]+)`)
 
 // yamlProblem words a YAML error for the person who wrote the file: "line 2: unknown key ur; line 3: …".
-func yamlProblem(err error) string {
+func yamlProblem(err error) []i18n.Message {
 	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")
-	var lines []string
+	var lines []i18n.Message
 	for _, l := range strings.Split(msg, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, unknownKey.ReplaceAllString(l, "unknown key $1 (`signet config` lists every setting)"))
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		// An unknown key is Signet's to word; the parser's other words are its own, in English.
+		if m := unknownKey.FindStringSubmatchIndex(l); m != nil {
+			lines = append(lines, say("unknownKey", "%[1]sunknown key %[2]s (`signet config` lists every setting)%[3]s", l[:m[0]], l[m[2]:m[3]], l[m[1]:]))
+		} else {
+			lines = append(lines, i18n.Plain(l))
 		}
 	}
-	return strings.Join(lines, "; ")
+	return lines
 }
 
 // Define registers the setting on fs as a flag of its own type, bound to the setting's value: a bool
@@ -579,86 +584,86 @@ func (c *Config) fill() {
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Mail.TLS != "starttls" && c.Mail.TLS != "tls" && c.Mail.TLS != "none" {
-		errs = append(errs, fmt.Errorf("mail.tls %q: use starttls, tls or none", c.Mail.TLS))
+		errs = append(errs, problem("mailTLS", "mail.tls %[1]q: use starttls, tls or none", c.Mail.TLS))
 	}
 	if c.Mail.SMTPHost != "" && c.Mail.From == "" {
-		errs = append(errs, errors.New("mail.smtp_host is set without mail.from: set the sender address"))
+		errs = append(errs, problem("mailFrom", "mail.smtp_host is set without mail.from: set the sender address"))
 	}
 	if c.Storage.LinkTTL > 7*24*time.Hour || c.Storage.LinkTTL <= 0 {
-		errs = append(errs, fmt.Errorf("storage.link_ttl %s: download links are valid between 1s and 168h (S3 presigned URL limit)", c.Storage.LinkTTL))
+		errs = append(errs, problem("linkTTL", "storage.link_ttl %[1]s: download links are valid between 1s and 168h (S3 presigned URL limit)", c.Storage.LinkTTL))
 	}
 	if c.Worker.Interactive < 1 || c.Worker.Batch < 1 || c.Worker.Callbacks < 1 {
-		errs = append(errs, errors.New("worker.interactive, worker.batch and worker.callbacks must be at least 1"))
+		errs = append(errs, problem("workersMin", "worker.interactive, worker.batch and worker.callbacks must be at least 1"))
 	}
 	if c.Worker.Interactive > 64 || c.Worker.Batch > 64 || c.Worker.Callbacks > 64 {
 		// A pull request asks for as many messages as the pool works on; JetStream's MaxRequestBatch for
 		// Signet's consumers is 64, and a larger request is silently never answered.
-		errs = append(errs, errors.New("worker.interactive, worker.batch and worker.callbacks must be at most 64 (JetStream pull batch limit); run more worker processes instead"))
+		errs = append(errs, problem("workersMax", "worker.interactive, worker.batch and worker.callbacks must be at most 64 (JetStream pull batch limit); run more worker processes instead"))
 	}
 	if c.Worker.MaxAckPending < 0 {
-		errs = append(errs, fmt.Errorf("worker.max_ack_pending %d: use 0 (derived) or a positive number", c.Worker.MaxAckPending))
+		errs = append(errs, problem("maxAckPending", "worker.max_ack_pending %[1]s: use 0 (derived) or a positive number", c.Worker.MaxAckPending))
 	}
 	if c.Worker.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("worker.ack_wait %s is too short; use at least 1s", c.Worker.AckWait))
+		errs = append(errs, problem("ackWait", "worker.ack_wait %[1]s is too short; use at least 1s", c.Worker.AckWait))
 	}
 	switch c.Signing.Level {
 	case "", "b", "lt":
 	case "t", "lta":
 		if c.Signing.TSAURL == "" {
-			errs = append(errs, fmt.Errorf("signing.level %s adds a timestamp: set signing.tsa_url", c.Signing.Level))
+			errs = append(errs, problem("levelNeedsTSA", "signing.level %[1]s adds a timestamp: set signing.tsa_url", c.Signing.Level))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("signing.level %q: use b, t, lt or lta", c.Signing.Level))
+		errs = append(errs, problem("level", "signing.level %[1]q: use b, t, lt or lta", c.Signing.Level))
 	}
 	if c.Signing.Level == "b" && c.Signing.TSAURL != "" {
-		errs = append(errs, errors.New("signing.level b and signing.tsa_url contradict each other: a timestamp makes it B-T (empty the level, or set it to t)"))
+		errs = append(errs, problem("levelB", "signing.level b and signing.tsa_url contradict each other: a timestamp makes it B-T (empty the level, or set it to t)"))
 	}
 	for _, u := range []struct{ name, v string }{{"signing.tsa_url", c.Signing.TSAURL}, {"ca.revocation_url", c.CA.RevocationURL}} {
 		if err := plainHTTPURL(u.v); err != nil && !(u.name == "ca.revocation_url" && u.v == "off") {
-			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
+			errs = append(errs, problem("named", "%[1]s: %[2]s", u.name, err))
 		}
 	}
 	if c.Archive.Schedule < 0 || (c.Archive.Schedule > 0 && c.Archive.Schedule < time.Hour) {
-		errs = append(errs, fmt.Errorf("archive.schedule %s: use 0 (off) or at least 1h (24h is usual): each run reads every stored document", c.Archive.Schedule))
+		errs = append(errs, problem("archiveSchedule", "archive.schedule %[1]s: use 0 (off) or at least 1h (24h is usual): each run reads every stored document", c.Archive.Schedule))
 	}
 	if c.Archive.Schedule > 0 && c.Signing.TSAURL == "" {
-		errs = append(errs, errors.New("archive.schedule needs signing.tsa_url: a renewal adds a document timestamp from that authority"))
+		errs = append(errs, problem("archiveNeedsTSA", "archive.schedule needs signing.tsa_url: a renewal adds a document timestamp from that authority"))
 	}
 	if c.Archive.RenewBefore <= 0 {
-		errs = append(errs, fmt.Errorf("archive.renew_before %s: use a positive duration (8760h, a year, is the default)", c.Archive.RenewBefore))
+		errs = append(errs, problem("renewBefore", "archive.renew_before %[1]s: use a positive duration (8760h, a year, is the default)", c.Archive.RenewBefore))
 	}
 	if c.Requests.Deadline <= 0 || c.Requests.Deadline > 2160*time.Hour {
-		errs = append(errs, fmt.Errorf("requests.deadline: %s; give a duration from 1s to 2160h (90 days)", c.Requests.Deadline))
+		errs = append(errs, problem("deadline", "requests.deadline: %[1]s; give a duration from 1s to 2160h (90 days)", c.Requests.Deadline))
 	}
 	if c.Requests.SweepInterval <= 0 {
-		errs = append(errs, fmt.Errorf("requests.sweep_interval: %s; give a positive duration such as 1m", c.Requests.SweepInterval))
+		errs = append(errs, problem("sweepInterval", "requests.sweep_interval: %[1]s; give a positive duration such as 1m", c.Requests.SweepInterval))
 	}
 	if _, err := i18n.LoadZone(c.Signing.TimeZone); err != nil {
-		errs = append(errs, fmt.Errorf("signing.time_zone: %w", err))
+		errs = append(errs, problem("timeZone", "signing.time_zone: %[1]s", err))
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("nats.replicas %d: JetStream allows 1 to 5", c.NATS.Replicas))
+		errs = append(errs, problem("replicas", "nats.replicas %[1]s: JetStream allows 1 to 5", c.NATS.Replicas))
 	}
 	if c.Security.JobTTL < time.Minute {
-		errs = append(errs, fmt.Errorf("security.job_ttl %s: use at least 1m (24h, the duplicate window, is the default)", c.Security.JobTTL))
+		errs = append(errs, problem("jobTTL", "security.job_ttl %[1]s: use at least 1m (24h, the duplicate window, is the default)", c.Security.JobTTL))
 	}
 	if err := c.checkLogin(); err != nil {
 		errs = append(errs, err)
 	}
 	if (c.NATS.User == "") != (c.NATS.PasswordFile == "") {
-		errs = append(errs, errors.New("nats.user and nats.password_file go together (the password is never a setting value)"))
+		errs = append(errs, problem("natsUser", "nats.user and nats.password_file go together (the password is never a setting value)"))
 	}
 	if c.NATS.User != "" && c.NATS.CredsFile != "" {
-		errs = append(errs, errors.New("give nats.creds_file or nats.user with nats.password_file, not both"))
+		errs = append(errs, problem("natsCreds", "give nats.creds_file or nats.user with nats.password_file, not both"))
 	}
 	if (c.NATS.TLSCertFile == "") != (c.NATS.TLSKeyFile == "") {
-		errs = append(errs, errors.New("nats.tls_cert_file and nats.tls_key_file go together"))
+		errs = append(errs, problem("natsTLS", "nats.tls_cert_file and nats.tls_key_file go together"))
 	}
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
-		errs = append(errs, errors.New("http.read_header_timeout, http.read_timeout, http.write_timeout and http.idle_timeout must be positive: a server without them is held by slow clients"))
+		errs = append(errs, problem("httpTimeouts", "http.read_header_timeout, http.read_timeout, http.write_timeout and http.idle_timeout must be positive: a server without them is held by slow clients"))
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 {
-		errs = append(errs, fmt.Errorf("http.max_header_bytes %d: use at least 4096", c.HTTP.MaxHeaderBytes))
+		errs = append(errs, problem("maxHeaderBytes", "http.max_header_bytes %[1]s: use at least 4096", c.HTTP.MaxHeaderBytes))
 	}
 	if _, err := c.TrustedProxies(); err != nil {
 		errs = append(errs, err)
@@ -667,25 +672,25 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.Verify.PerClient < 1 || c.Verify.Burst < 1 || c.Verify.Uploads < 1 || c.Verify.Concurrency < 1 || c.Verify.RatePerMinute <= 0 || c.Verify.MinUploadRate < 1<<10 {
-		errs = append(errs, errors.New("verify.per_client, verify.burst, verify.uploads, verify.concurrency and verify.rate_per_minute must be positive, verify.min_upload_rate at least 1024"))
+		errs = append(errs, problem("verifyLimits", "verify.per_client, verify.burst, verify.uploads, verify.concurrency and verify.rate_per_minute must be positive, verify.min_upload_rate at least 1024"))
 	}
 	if c.PDF.MaxStreamBytes < 1<<20 || c.PDF.MaxDocumentBytes < c.PDF.MaxStreamBytes || c.PDF.DecodeBudget < c.PDF.MaxDocumentBytes || c.PDF.MaxObjects < 1000 {
-		errs = append(errs, errors.New("pdf limits: want 1 MiB <= pdf.max_stream_bytes <= pdf.max_document_bytes <= pdf.decode_budget, and pdf.max_objects >= 1000"))
+		errs = append(errs, problem("pdfLimits", "pdf limits: want 1 MiB <= pdf.max_stream_bytes <= pdf.max_document_bytes <= pdf.decode_budget, and pdf.max_objects >= 1000"))
 	}
 	switch c.Log.Format {
 	case "auto", "json", "console":
 	default:
-		errs = append(errs, fmt.Errorf("log.format %q: use auto, json or console", c.Log.Format))
+		errs = append(errs, problem("logFormat", "log.format %[1]q: use auto, json or console", c.Log.Format))
 	}
 	for i, t := range c.Tokens {
 		if t.Module == "" {
-			errs = append(errs, fmt.Errorf("tokens[%d] (%s): no PKCS#11 module path", i, t.Name))
+			errs = append(errs, problem("tokenModule", "tokens[%[1]s] (%[2]s): no PKCS#11 module path", i, t.Name))
 		}
 		if (t.PinFile == "") == (t.PinEnv == "") {
-			errs = append(errs, fmt.Errorf("tokens[%d] (%s): give exactly one of pin_file and pin_env (a PIN is never a setting value)", i, t.Name))
+			errs = append(errs, problem("tokenPIN", "tokens[%[1]s] (%[2]s): give exactly one of pin_file and pin_env (a PIN is never a setting value)", i, t.Name))
 		}
 		if t.Concurrency < 0 || t.RatePerSec < 0 {
-			errs = append(errs, fmt.Errorf("tokens[%d] (%s): concurrency and rate_per_sec must be 0 (automatic, no cap) or positive", i, t.Name))
+			errs = append(errs, problem("tokenLimits", "tokens[%[1]s] (%[2]s): concurrency and rate_per_sec must be 0 (automatic, no cap) or positive", i, t.Name))
 		}
 	}
 	return errors.Join(errs...)
@@ -707,15 +712,15 @@ func (c *Config) checkMetrics() error {
 	m := c.Metrics
 	if m.Listen == "" {
 		if m.TokenFile != "" {
-			return errors.New("metrics.token_file is set but metrics.listen is empty (metrics off): set both, or neither")
+			return problem("metricsToken", "metrics.token_file is set but metrics.listen is empty (metrics off): set both, or neither")
 		}
 		return nil
 	}
 	if _, _, err := net.SplitHostPort(m.Listen); err != nil {
-		return fmt.Errorf("metrics.listen %q: want host:port, e.g. 127.0.0.1:9464 (empty turns metrics off)", m.Listen)
+		return problem("metricsListen", "metrics.listen %[1]q: want host:port, e.g. 127.0.0.1:9464 (empty turns metrics off)", m.Listen)
 	}
 	if m.Listen == c.Listen {
-		return fmt.Errorf("metrics.listen %s is the public listener's address: give /metrics its own (e.g. 127.0.0.1:9464)", m.Listen)
+		return problem("metricsPublic", "metrics.listen %[1]s is the public listener's address: give /metrics its own (e.g. 127.0.0.1:9464)", m.Listen)
 	}
 	return nil
 }
@@ -743,7 +748,7 @@ func (c *Config) TrustedProxies() ([]netip.Prefix, error) {
 		}
 		a, err := netip.ParseAddr(p)
 		if err != nil {
-			return nil, fmt.Errorf("http.trusted_proxies: %q is neither an IP address nor a CIDR prefix", p)
+			return nil, problem("trustedProxies", "http.trusted_proxies: %[1]q is neither an IP address nor a CIDR prefix", p)
 		}
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
@@ -762,10 +767,10 @@ func plainHTTPURL(v string) error {
 	}
 	u, err := url.Parse(v)
 	if err == nil && u.User != nil {
-		return errors.New("the URL carries a user name or password; secrets never go into URLs: use an authority that needs none, or a local proxy that adds them")
+		return problem("urlSecret", "the URL carries a user name or password; secrets never go into URLs: use an authority that needs none, or a local proxy that adds them")
 	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("not an http:// or https:// URL") // not repeated: it might hold a secret
+		return problem("urlScheme", "not an http:// or https:// URL") // not repeated: it might hold a secret
 	}
 	return nil
 }

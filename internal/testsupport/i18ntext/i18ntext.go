@@ -117,6 +117,29 @@ func Fragments(tag language.Tag) []string {
 	return out
 }
 
+// Sentences are the pieces of the messages of one language whose keys start with prefix, cut at
+// their arguments, that have at least words words: what a reader of another language must not meet
+// (the English of pades' problems on a Russian page or in the Russian CLI).
+func Sentences(tag language.Tag, prefix string, words int) []string {
+	const mark = "\x01"
+	l := i18n.For(tag)
+	bad := regexp.MustCompile(`%!\w\((?:string|int|float64)=[^)]*\)|%!\(EXTRA [^)]*\)`)
+	var out []string
+	for _, key := range i18n.Keys(tag) {
+		if !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		args := []any{mark, mark, mark, mark}
+		s := bad.ReplaceAllString(l.T(key, args...), mark)
+		for _, f := range strings.Split(strings.ReplaceAll(s, `"\x01"`, mark), mark) {
+			if f = strings.TrimSpace(f); len(strings.Fields(f)) >= words {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // dates are the dates, times and UTC offsets as the language writes them, for every month: data.
 func dates(l *i18n.Localizer) []string {
 	var out []string
