@@ -193,7 +193,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			if !IsPermanent(err) {
 				return err
 			}
-			writeBack = l.T("callback.writeback.failed", err)
+			writeBack = writeBackText(l, err, cb.JobID)
 			c.Log.Warn("write-back refused by the portal", zap.String("job_id", cb.JobID), zap.Error(err))
 		}
 		steps.Uploaded = true

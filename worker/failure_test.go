@@ -168,3 +168,33 @@ func TestFailureTextFallsBackAndWordsRefusals(t *testing.T) {
 		t.Errorf("an English portal reads the English detail of an unnamed failure: %q", got)
 	}
 }
+
+// A signed PDF that could not replace the original is told in the portal's language too: the words
+// of the failure the worker found, or the portal's refusal by its code; an unnamed failure is told by
+// its English error to an English portal only.
+func TestWriteBackTextInThePortalsLanguage(t *testing.T) {
+	ru, en := i18n.For(language.Russian), i18n.For(language.English)
+	denied := Permanent(&bitrix24.Error{HTTPStatus: 403, Code: bitrix24.ErrCodeAccessDenied, Description: "Access denied", Method: "crm.item.update"})
+	noField := failing(contracts.Failure{Kind: contracts.FailureNoField, Item: 12, Field: "UF_CRM_7"}, "deal 12 has no field UF_CRM_7")
+	unnamed := Permanentf("reading the signed PDF of job j1: object gone")
+	for _, tc := range []struct {
+		err    error
+		ru, en string
+	}{
+		{denied, ru.T("callback.writeback.refused", "ACCESS_DENIED"), en.T("callback.writeback.refused", "ACCESS_DENIED")},
+		{noField, ru.T("callback.writeback.failed", ru.T("failure.no_field", 12, "UF_CRM_7")), en.T("callback.writeback.failed", en.T("failure.no_field", 12, "UF_CRM_7"))},
+		{unnamed, ru.T("callback.writeback.unknown", "j1"), en.T("callback.writeback.failed", unnamed)},
+	} {
+		gotRU, gotEN := writeBackText(ru, tc.err, "j1"), writeBackText(en, tc.err, "j1")
+		if gotRU != tc.ru || gotEN != tc.en {
+			t.Errorf("%v:\n ru %q, want %q\n en %q, want %q", tc.err, gotRU, tc.ru, gotEN, tc.en)
+		}
+		left, err := i18ntext.Foreign(ru, []byte("<p>"+html.EscapeString(gotRU)+"</p>"), "ACCESS_DENIED", "UF_CRM_7", "j1", "signedFileUrl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) > 0 {
+			t.Errorf("%v: the Russian words %q hold words not in the Russian catalogue: %v", tc.err, gotRU, left)
+		}
+	}
+}

@@ -1,9 +1,11 @@
 package worker
 
 import (
+	"errors"
 	"strings"
 	"time"
 
+	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
 )
@@ -64,6 +66,28 @@ func refusalText(l *i18n.Localizer, cb *contracts.Callback) string {
 		text = l.T("refusal.property", f.Property, text)
 	}
 	return text
+}
+
+// writeBackText is why a signed PDF could not replace the original (err, a permanent failure of the
+// write-back), in language l, for outcomeReason: the words of a failure the worker found (a field
+// that is gone), or the portal's refusal by its code (ACCESS_DENIED…), which is the same in every
+// language. Anything else is told like FailureOther: its English error to an English portal, the job
+// id to any other.
+func writeBackText(l *i18n.Localizer, err error, jobID string) string {
+	var fe *failedError
+	var be *bitrix24.Error
+	switch {
+	case errors.As(err, &fe):
+		if key, args := failureMessage(&fe.f); i18n.Has(key) {
+			return l.T("callback.writeback.failed", l.T(key, args...))
+		}
+	case errors.As(err, &be) && be.Code != "":
+		return l.T("callback.writeback.refused", be.Code)
+	}
+	if l.Tag() == i18n.Fallback {
+		return l.T("callback.writeback.failed", err)
+	}
+	return l.T("callback.writeback.unknown", jobID)
 }
 
 // failureMessage is the catalogue key of a worker's failure (failure.<kind>, or a variant for the
