@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
@@ -61,7 +62,7 @@ var sentinelKinds = []struct {
 
 // failureOf is the kind of a job's permanent failure err, with the facts its words need, taken from
 // the job. A failure the worker made itself (failing) is taken as made; the outermost wins, so that a
-// give-up names the give-up. Anything else is FailureOther, told in English with the job id.
+// give-up names the give-up. Anything else is FailureOther (failure_text.go says how it is told).
 func failureOf(err error, job *contracts.SignJob, maxPDFBytes int64) contracts.Failure {
 	var fe *failedError
 	if errors.As(err, &fe) {
@@ -69,12 +70,8 @@ func failureOf(err error, job *contracts.SignJob, maxPDFBytes int64) contracts.F
 	}
 	f := contracts.Failure{Kind: contracts.FailureOther}
 	for _, s := range sentinelKinds {
-		for _, e := range s.errs {
-			if errors.Is(err, e) {
-				f.Kind = s.kind
-			}
-		}
-		if f.Kind != contracts.FailureOther {
+		if slices.ContainsFunc(s.errs, func(e error) bool { return errors.Is(err, e) }) {
+			f.Kind = s.kind
 			break
 		}
 	}
