@@ -16,7 +16,8 @@ const (
 	FailureDamaged                FailureKind = "damaged" // corrupt, truncated, or a structure that cannot take a signature
 	FailureCertified              FailureKind = "certified"
 	FailureAlreadySigned          FailureKind = "already_signed"
-	FailureTooLarge               FailureKind = "too_large" // Limit (bytes), when one setting is the reason
+	FailureTooLarge               FailureKind = "too_large"      // Limit (bytes)
+	FailureDecodingLimit          FailureKind = "decoding_limit" // the PDF expands past pdf.max_* when decoded
 	FailureTimestampRefused       FailureKind = "timestamp_refused"
 	FailureRevoked                FailureKind = "revoked"             // Credential, Signer
 	FailureExpiredCertificate     FailureKind = "expired_certificate" // Credential, Signer
@@ -30,7 +31,8 @@ const (
 	FailureNotFileField           FailureKind = "not_file_field" // Item, Field
 	FailureURLOutsidePortal       FailureKind = "url_outside_portal"
 	FailureUnauthorised           FailureKind = "unauthorised" // the job's authorisation expired (security.job_ttl)
-	FailureGaveUp                 FailureKind = "gave_up"      // Attempts
+	FailureGaveUp                 FailureKind = "gave_up"      // Attempts: each failed in a way that passes
+	FailureStalled                FailureKind = "stalled"      // Attempts: deliveries no worker answered
 	FailureOther                  FailureKind = "other"
 )
 
@@ -56,9 +58,9 @@ const (
 // FailureKinds is the closed set, in the order docs/bitrix24.md lists them.
 var FailureKinds = []FailureKind{
 	FailureNotPDF, FailureEncrypted, FailureDamaged, FailureCertified, FailureAlreadySigned, FailureTooLarge,
-	FailureTimestampRefused, FailureRevoked, FailureExpiredCertificate, FailureCertificateNotYetValid,
+	FailureDecodingLimit, FailureTimestampRefused, FailureRevoked, FailureExpiredCertificate, FailureCertificateNotYetValid,
 	FailureCredentialUnknown, FailureCredentialDisabled, FailureDownloadFailed, FailureFileRemoved, FailureNoFile,
-	FailureNoField, FailureNotFileField, FailureURLOutsidePortal, FailureUnauthorised, FailureGaveUp,
+	FailureNoField, FailureNotFileField, FailureURLOutsidePortal, FailureUnauthorised, FailureGaveUp, FailureStalled,
 	FailureUnknownSigner, FailureSignerDisabled, FailureNotEnrolled, FailureWrongCode, FailureCodeReused,
 	FailureCodeFormat, FailureLockedOut, FailureCredentialNotMapped, FailureWrongRobot, FailureInvalidProperty,
 	FailureDeclined, FailureExpired, FailureOther,

@@ -140,8 +140,8 @@ func (p *Pool) onMaxDeliveries(ctx context.Context, a queue.MaxDeliveries) error
 				log.Warn("job exhausted its deliveries after it was signed; its callback is queued")
 				return st.DeleteMsg(ctx, a.StreamSeq)
 			}
-			gaveUp := &contracts.Failure{Kind: contracts.FailureGaveUp, Attempts: int(a.Deliveries)}
-			if err := p.publishCallback(ctx, job, callbackID(raw.Header, job.ID), nil, reason, gaveUp); err != nil {
+			stalled := &contracts.Failure{Kind: contracts.FailureStalled, Attempts: int(a.Deliveries)}
+			if err := p.publishCallback(ctx, job, callbackID(raw.Header, job.ID), nil, reason, stalled); err != nil {
 				return err
 			}
 		}

@@ -48,7 +48,7 @@ var sentinelKinds = []struct {
 	{contracts.FailureCertified, []error{pades.ErrCertified}},
 	{contracts.FailureAlreadySigned, []error{evidence.ErrAlreadySigned, pades.ErrFieldInUse}},
 	{contracts.FailureDamaged, []error{pades.ErrCorrupt, evidence.ErrUnusable}},
-	{contracts.FailureTooLarge, []error{pades.ErrTooLarge}},
+	{contracts.FailureDecodingLimit, []error{pades.ErrTooLarge}},
 	{contracts.FailureTimestampRefused, []error{pades.ErrTimestampRefused}},
 	{contracts.FailureRevoked, []error{keyring.ErrRevoked}},
 	{contracts.FailureExpiredCertificate, []error{keyring.ErrExpired}},

@@ -38,7 +38,7 @@ func TestFailureOfKinds(t *testing.T) {
 		{"corrupt", Permanent(pades.ErrCorrupt), contracts.Failure{Kind: contracts.FailureDamaged}},
 		{"certified", Permanent(pades.ErrCertified), contracts.Failure{Kind: contracts.FailureCertified}},
 		{"already signed", Permanent(evidence.ErrAlreadySigned), contracts.Failure{Kind: contracts.FailureAlreadySigned}},
-		{"decoding limits", Permanent(pades.ErrTooLarge), contracts.Failure{Kind: contracts.FailureTooLarge}},
+		{"decoding limits", Permanent(pades.ErrTooLarge), contracts.Failure{Kind: contracts.FailureDecodingLimit}},
 		{"download over the limit", classify(fmt.Errorf("downloading x.pdf: %w", bitrix24.ErrTooLarge)), contracts.Failure{Kind: contracts.FailureTooLarge, Limit: 10 << 20}},
 		{"timestamp refused", Permanent(pades.ErrTimestampRefused), contracts.Failure{Kind: contracts.FailureTimestampRefused}},
 		{"revoked", Permanentf("credential %s: %w", job.Credential, keyring.ErrRevoked),

@@ -109,7 +109,7 @@ func failureMessage(f *contracts.Failure) (string, []any) {
 		return key, []any{f.Item, f.Field, f.FileID}
 	case contracts.FailureNoFile, contracts.FailureNoField, contracts.FailureNotFileField:
 		return key, []any{f.Item, f.Field}
-	case contracts.FailureGaveUp:
+	case contracts.FailureGaveUp, contracts.FailureStalled:
 		return key, []any{f.Attempts} // a plural: the number chooses the form
 	}
 	return key, nil
