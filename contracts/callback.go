@@ -32,7 +32,9 @@ func (o Outcome) Unsigned() bool {
 type Delivered struct {
 	Outcome Outcome `json:"outcome"`
 	// Error is why the job was not signed, or why the signed file could not replace the original.
-	Error     string    `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Failure is Error's kind (Callback.Failure), for a reader that words it in its own language.
+	Failure   *Failure  `json:"failure,omitempty"`
 	Delivered time.Time `json:"delivered"`
 }
 
@@ -79,10 +81,16 @@ type Callback struct {
 	Signer   Signer   `json:"signer"`
 	Reply    Reply    `json:"reply"`
 	Outcome  Outcome  `json:"outcome"`
-	// Error is the reason a person can act on, when Outcome is failed.
-	Error  string    `json:"error,omitempty"`
-	Signed *Signed   `json:"signed,omitempty"`
-	Time   time.Time `json:"time"`
+	// Error is the reason a person can act on, when Outcome is failed: the worker's English Go error
+	// (the operator's language), or the intake's refusal or the signer's words in the portal's language.
+	Error string `json:"error,omitempty"`
+	// Failure is the same reason as a kind with its facts, which the callback worker words in the
+	// portal's language (issue 18, must 3). Optional, so no Version bump (contracts/version.go): a
+	// reader older than it ignores the field (decode does not refuse unknown fields) and tells Error,
+	// as it did; a callback without it (queued by an older Signet) is told by Error here too.
+	Failure *Failure  `json:"failure,omitempty"`
+	Signed  *Signed   `json:"signed,omitempty"`
+	Time    time.Time `json:"time"`
 	// TimeZone is the job's (SignJob.TimeZone): the timeline comment shows the signing time in it.
 	TimeZone string `json:"time_zone,omitempty"`
 }

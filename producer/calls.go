@@ -48,6 +48,8 @@ type callRecord struct {
 	Since  time.Time          `json:"since"`
 	Job    *contracts.SignJob `json:"job,omitempty"`
 	Reason string             `json:"reason,omitempty"`
+	// Failure is the refusal's kind (refusalFailure), sent with Reason.
+	Failure *contracts.Failure `json:"failure,omitempty"`
 	// Sent: the job (or the refusal) was accepted by JetStream; a repeat sends nothing more.
 	Sent bool `json:"sent,omitempty"`
 }

@@ -172,8 +172,8 @@ func (in *Intake) authorize(ctx context.Context, job *contracts.SignJob, login, 
 
 // publishRefusal sends a failed result straight to the callback stream, so a workflow whose request
 // was refused at intake learns why instead of waiting forever.
-func (in *Intake) publishRefusal(ctx context.Context, job *contracts.SignJob, reason string) error {
-	return in.publishEnd(ctx, job, contracts.OutcomeFailed, reason)
+func (in *Intake) publishRefusal(ctx context.Context, job *contracts.SignJob, reason string, failure *contracts.Failure) error {
+	return in.publishEnd(ctx, job, contracts.OutcomeFailed, reason, failure)
 }
 
 // reply writes a small JSON answer. Bitrix24 does not read a robot handler's answer; people and tests do.

@@ -298,15 +298,20 @@ func (q requestQueue) End(ctx context.Context, r *requests.Request, outcome cont
 	e := audit.JobEvent(contracts.AuditRequestRefused, &r.Job)
 	e.Outcome, e.Reason = contracts.AuditRefused, string(outcome)+": "+reason
 	in.record(ctx, e)
-	return in.publishEnd(ctx, &r.Job, outcome, reason)
+	f := &contracts.Failure{Kind: contracts.FailureDeclined, Signer: r.Job.Signer.Login}
+	if outcome == contracts.OutcomeExpired {
+		f = &contracts.Failure{Kind: contracts.FailureExpired, Deadline: r.Deadline.UTC()}
+	}
+	return in.publishEnd(ctx, &r.Job, outcome, reason, f)
 }
 
 // publishEnd sends an unsigned end (a refusal at intake, a declined or expired request) straight to
-// the callback stream, so the workflow learns why instead of waiting forever. "cb-<job id>" makes a
-// repeat a duplicate JetStream drops; the worker completes a robot once per job id after that.
-func (in *Intake) publishEnd(ctx context.Context, job *contracts.SignJob, outcome contracts.Outcome, reason string) error {
+// the callback stream, so the workflow learns why instead of waiting forever: reason in the portal's
+// language, and failure its kind, which the callback worker words. "cb-<job id>" makes a repeat a
+// duplicate JetStream drops; the worker completes a robot once per job id after that.
+func (in *Intake) publishEnd(ctx context.Context, job *contracts.SignJob, outcome contracts.Outcome, reason string, failure *contracts.Failure) error {
 	cb := contracts.NewCallback(job, nil, reason, in.now())
-	cb.Outcome = outcome
+	cb.Outcome, cb.Failure = outcome, failure
 	data, err := cb.Marshal()
 	if err != nil {
 		return err

@@ -206,11 +206,14 @@ func TestRequestDeclineExpiryWrongCode(t *testing.T) {
 	for _, cb := range cbs {
 		switch cb.JobID {
 		case declined:
-			if cb.Outcome != contracts.OutcomeDeclined || cb.Error != "the amount is wrong" || cb.Reply.EventToken != toks[0] {
+			if cb.Outcome != contracts.OutcomeDeclined || cb.Error != "the amount is wrong" || cb.Reply.EventToken != toks[0] ||
+				cb.Failure == nil || cb.Failure.Kind != contracts.FailureDeclined {
 				t.Errorf("declined: %+v", cb)
 			}
 		case expiring:
-			if cb.Outcome != contracts.OutcomeExpired || !strings.Contains(cb.Error, "deadline") || cb.Reply.EventToken != toks[1] {
+			// The kind carries the deadline, which the callback worker words in the portal's language.
+			if cb.Outcome != contracts.OutcomeExpired || !strings.Contains(cb.Error, "deadline") || cb.Reply.EventToken != toks[1] ||
+				cb.Failure == nil || cb.Failure.Kind != contracts.FailureExpired || cb.Failure.Deadline.IsZero() {
 				t.Errorf("expired: %+v", cb)
 			}
 		default:

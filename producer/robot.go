@@ -200,7 +200,7 @@ func (in *Intake) answerRepeat(ctx context.Context, w http.ResponseWriter, log *
 		metrics.IntakeTotal.WithLabelValues("robot", "duplicate").Inc()
 		reply(w, http.StatusOK, answer{JobID: job.ID, Status: "requested", Duplicate: true})
 	case prev.State == callRefused && !prev.Sent && prev.Job != nil:
-		in.sendRefusal(ctx, w, log, prev.Job, claim, prev.Reason, true)
+		in.sendRefusal(ctx, w, log, prev.Job, claim, prev.Reason, prev.Failure, true)
 	default:
 		log.Info("repeated robot call: refused already", zap.String("reason", prev.Reason))
 		metrics.IntakeTotal.WithLabelValues("robot", "refused").Inc()
@@ -228,21 +228,21 @@ func (in *Intake) refuse(ctx context.Context, w http.ResponseWriter, log *zap.Lo
 	e.Outcome, e.Reason = contracts.AuditRefused, english
 	in.record(ctx, e)
 	log.Warn("sign request refused", zap.String("reason", english))
-	reason := refusalIn(lang, why, signer)
-	if err := claim.set(ctx, callRecord{State: callRefused, Since: in.now().UTC(), Job: job, Reason: reason}); err != nil {
+	reason, failure := refusalIn(lang, why, signer), refusalFailure(why, signer)
+	if err := claim.set(ctx, callRecord{State: callRefused, Since: in.now().UTC(), Job: job, Reason: reason, Failure: failure}); err != nil {
 		if !errors.Is(err, errClaimLost) {
 			claim.release(ctx)
 		}
 		in.unavailable(w, log, job, "could not record the refusal", err)
 		return
 	}
-	in.sendRefusal(ctx, w, log, job, claim, reason, false)
+	in.sendRefusal(ctx, w, log, job, claim, reason, failure, false)
 }
 
 // sendRefusal queues a refused call's failed result for the workflow and marks the call sent.
-func (in *Intake) sendRefusal(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, reason string, repeat bool) {
+func (in *Intake) sendRefusal(ctx context.Context, w http.ResponseWriter, log *zap.Logger, job *contracts.SignJob, claim *callClaim, reason string, failure *contracts.Failure, repeat bool) {
 	metrics.IntakeTotal.WithLabelValues(string(job.Kind), "refused").Inc()
-	if err := in.publishRefusal(ctx, job, reason); err != nil {
+	if err := in.publishRefusal(ctx, job, reason, failure); err != nil {
 		in.unavailable(w, log, job, "could not queue the refusal for the workflow", err)
 		return
 	}

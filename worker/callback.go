@@ -208,7 +208,7 @@ func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			if !IsPermanent(err) {
 				return err
 			}
-			writeBack = l.T("callback.writeback.failed", err)
+			writeBack = writeBackText(l, err, cb.JobID)
 			c.Log.Warn("write-back refused by the portal", zap.String("job_id", cb.JobID), zap.Error(err))
 		}
 		if err == nil && steps.SignedFileID != 0 { // a rerun of the selection skips the item (producer/bulk)
@@ -286,15 +286,18 @@ func eventSend(cb *contracts.Callback, ret map[string]any, msg string) step {
 func (c *Caller) deliverFailure(ctx context.Context, cb *contracts.Callback, steps Steps) error {
 	var todo []step
 	l := c.lang(ctx, cb.Portal.MemberID)
+	// The failure in the portal's language, from its kind (failure_text.go); cb.Error, the English
+	// detail, stays in the worker's log and the audit trail.
+	why := failureText(l, cb)
 	if cb.Reply.EventToken != "" && !steps.Sent {
 		ret := documentReturns(cb, cb.Outcome)
-		ret[RetSigned], ret[RetErrorText], ret[RetOutcomeReason] = "N", cb.Error, cb.Error
-		msg := l.T("callback.log.failed", cb.Error)
+		ret[RetSigned], ret[RetErrorText], ret[RetOutcomeReason] = "N", why, why
+		msg := l.T("callback.log.failed", why)
 		switch cb.Outcome {
 		case contracts.OutcomeDeclined:
-			msg = l.T("callback.log.declined", cb.Signer.Login, cb.Error)
+			msg = l.T("callback.log.declined", cb.Signer.Login, why)
 		case contracts.OutcomeExpired:
-			msg = l.T("callback.log.expired", cb.Error)
+			msg = l.T("callback.log.expired", why)
 		}
 		todo = append(todo, eventSend(cb, ret, msg))
 	}
@@ -304,7 +307,7 @@ func (c *Caller) deliverFailure(ctx context.Context, cb *contracts.Callback, ste
 		todo = append(todo, step{name: "failure notification", method: "im.notify.system.add",
 			params: map[string]any{
 				"USER_ID": cb.Reply.NotifyUserID,
-				"MESSAGE": l.T("callback.notify.failed", fileName(cb), cb.Error),
+				"MESSAGE": l.T("callback.notify.failed", fileName(cb), why),
 				"TAG":     "signet-" + cb.JobID,
 			},
 			done: func(s *Steps) { s.Notified = true }})

@@ -13,7 +13,7 @@ import (
 
 // SaveOutcome records that the callback of cb was delivered.
 func (r *Results) SaveOutcome(ctx context.Context, cb *contracts.Callback, writeBackError string) error {
-	o := contracts.Delivered{Outcome: cb.Outcome, Error: cb.Error, Delivered: time.Now().UTC()}
+	o := contracts.Delivered{Outcome: cb.Outcome, Error: cb.Error, Failure: cb.Failure, Delivered: time.Now().UTC()}
 	if o.Error == "" {
 		o.Error = writeBackError
 	}

@@ -49,18 +49,24 @@ func crmFieldFiles(ctx context.Context, p Portal, b Batcher, memberID string, do
 		case raw[0] == '[':
 			var files []crmFile
 			if err := json.Unmarshal(raw, &files); err != nil {
-				return "", nil, false, Permanentf("deal %d: field %s is not a file field", doc.EntityID, doc.FileField)
+				return "", nil, false, notFileField(doc)
 			}
 			return k, files, true, nil
 		default:
 			var f crmFile
 			if err := json.Unmarshal(raw, &f); err != nil {
-				return "", nil, false, Permanentf("deal %d: field %s is not a file field", doc.EntityID, doc.FileField)
+				return "", nil, false, notFileField(doc)
 			}
 			return k, []crmFile{f}, false, nil
 		}
 	}
-	return "", nil, false, Permanentf("deal %d has no field %s; check the robot's document property (a deal file field code such as UF_CRM_1739432938)", doc.EntityID, doc.FileField)
+	return "", nil, false, failing(contracts.Failure{Kind: contracts.FailureNoField, Item: doc.EntityID, Field: doc.FileField},
+		"deal %d has no field %s; check the robot's document property (a deal file field code such as UF_CRM_1739432938)", doc.EntityID, doc.FileField)
+}
+
+func notFileField(doc contracts.Document) error {
+	return failing(contracts.Failure{Kind: contracts.FailureNotFileField, Item: doc.EntityID, Field: doc.FileField},
+		"deal %d: field %s is not a file field", doc.EntityID, doc.FileField)
 }
 
 // pickCRMFile is the file with doc.FileID, or the newest (highest id) when FileID is 0.

@@ -134,13 +134,14 @@ func (p *Pool) onMaxDeliveries(ctx context.Context, a queue.MaxDeliveries) error
 			if signed, serr := p.Signer.Results.Signed(ctx, job.ID); serr != nil {
 				return serr
 			} else if signed != nil {
-				if err := p.publishCallback(ctx, job, callbackID(raw.Header, job.ID), signed, ""); err != nil {
+				if err := p.publishCallback(ctx, job, callbackID(raw.Header, job.ID), signed, "", nil); err != nil {
 					return err
 				}
 				log.Warn("job exhausted its deliveries after it was signed; its callback is queued")
 				return st.DeleteMsg(ctx, a.StreamSeq)
 			}
-			if err := p.publishCallback(ctx, job, callbackID(raw.Header, job.ID), nil, reason); err != nil {
+			stalled := &contracts.Failure{Kind: contracts.FailureStalled, Attempts: int(a.Deliveries)}
+			if err := p.publishCallback(ctx, job, callbackID(raw.Header, job.ID), nil, reason, stalled); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/signet-b24/signet/bitrix24"
+	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/pades"
 	"github.com/signet-b24/signet/storage"
@@ -83,7 +84,7 @@ func classify(err error) error {
 // giveUp makes a passing failure final: it happened on the message's last delivery, and JetStream
 // will not deliver it again (MaxDeliver).
 func giveUp(err error, attempts int) error {
-	return Permanentf("gave up after %d attempts: %w", attempts, err)
+	return failing(contracts.Failure{Kind: contracts.FailureGaveUp, Attempts: attempts}, "gave up after %d attempts: %w", attempts, err)
 }
 
 // retryable undoes Permanent: for a failure whose cause passes (the token went away in the middle of a

@@ -51,9 +51,11 @@ func resolveCRMFile(ctx context.Context, p Portal, b Batcher, job *contracts.Sig
 	f, ok := pickCRMFile(files, job.Document.FileID)
 	if !ok {
 		if job.Document.FileID != 0 {
-			return "", "", Permanentf("deal %d: file %d is no longer in field %s; it was removed from the deal", job.Document.EntityID, job.Document.FileID, job.Document.FileField)
+			return "", "", failing(contracts.Failure{Kind: contracts.FailureFileRemoved, Item: job.Document.EntityID, Field: job.Document.FileField, FileID: job.Document.FileID},
+				"deal %d: file %d is no longer in field %s; it was removed from the deal", job.Document.EntityID, job.Document.FileID, job.Document.FileField)
 		}
-		return "", "", Permanentf("deal %d: field %s holds no file; attach the PDF to the deal first", job.Document.EntityID, job.Document.FileField)
+		return "", "", failing(contracts.Failure{Kind: contracts.FailureNoFile, Item: job.Document.EntityID, Field: job.Document.FileField},
+			"deal %d: field %s holds no file; attach the PDF to the deal first", job.Document.EntityID, job.Document.FileField)
 	}
 	job.Document.FileID = int(f.ID)
 	fileURL = f.URLMachine
@@ -84,11 +86,13 @@ func resolveDiskFile(ctx context.Context, p Portal, b Batcher, job *contracts.Si
 	return file.DownloadURL, file.Name, nil
 }
 
-// diskLookupError words a failed disk.file.get for the workflow's log: a file that is gone says so
-// and what to do.
+// diskLookupError words a failed disk.file.get for the operator's log: a file that is gone says so
+// and what to do, and is a FailureFileRemoved for the workflow (classify makes it permanent: the
+// portal's answer is).
 func diskLookupError(id int, err error) error {
 	if bitrix24.IsCode(err, "ERROR_NOT_FOUND") || bitrix24.IsCode(err, bitrix24.ErrCodeNotFound) {
-		return fmt.Errorf("the Disk file %d is no longer on the portal (deleted or moved to the recycle bin); restore it or point the robot at the current file: %w", id, err)
+		return &failedError{f: contracts.Failure{Kind: contracts.FailureFileRemoved, DiskFileID: id},
+			err: fmt.Errorf("the Disk file %d is no longer on the portal (deleted or moved to the recycle bin); restore it or point the robot at the current file: %w", id, err)}
 	}
 	return fmt.Errorf("looking up Disk file %d: %w", id, err)
 }

@@ -34,7 +34,8 @@ func (s *Signer) fetchBatch(ctx context.Context, job *contracts.SignJob, dst io.
 	}
 	defer rc.Close()
 	if s.MaxPDFBytes > 0 && obj.Size > s.MaxPDFBytes {
-		return "", Permanentf("batch document %s of job %s is %d bytes, more than worker.max_pdf_bytes %d", name, job.ID, obj.Size, s.MaxPDFBytes)
+		return "", failing(contracts.Failure{Kind: contracts.FailureTooLarge, Limit: s.MaxPDFBytes},
+			"batch document %s of job %s is %d bytes, more than worker.max_pdf_bytes %d", name, job.ID, obj.Size, s.MaxPDFBytes)
 	}
 	if _, err := io.Copy(dst, rc); err != nil {
 		return "", batchDocumentError(fmt.Errorf("batch document %s of job %s: %w", name, job.ID, err))

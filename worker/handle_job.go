@@ -61,8 +61,10 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		e.Outcome, e.Reason = contracts.AuditError, err.Error()
 		p.record(ctx, e)
 		// The failed callback first: if it cannot be queued the job is retried (and fails again
-		// the same way), so the workflow always hears; DEAD is the operator's copy.
-		if cerr := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), nil, err.Error()); cerr != nil {
+		// the same way), so the workflow always hears; DEAD is the operator's copy. The workflow is
+		// told the failure's kind in the portal's language; err stays the operator's English.
+		failure := failureOf(err, job, p.Signer.MaxPDFBytes)
+		if cerr := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), nil, err.Error(), &failure); cerr != nil {
 			return cerr
 		}
 		if derr := p.dead(ctx, msg, job.ID, err.Error()); derr != nil {
@@ -72,7 +74,7 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	}
 	log.Info("job signed", zap.String("sha256", signed.SHA256After), zap.String("certificate_serial", signed.CertificateSerial))
-	if err := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), signed, ""); err != nil {
+	if err := p.publishCallback(ctx, job, callbackID(msg.Headers(), job.ID), signed, "", nil); err != nil {
 		return err
 	}
 	metrics.JobsTotal.WithLabelValues(metrics.PortalLabel(job.Portal.MemberID), string(job.Kind), "signed").Inc()
@@ -89,10 +91,12 @@ func callbackID(h nats.Header, jobID string) string {
 	return "cb-" + jobID
 }
 
-// publishCallback queues the job's one result; its Nats-Msg-Id makes a re-publish after a redelivery a
-// no-op inside the duplicate window.
-func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, msgID string, signed *contracts.Signed, reason string) error {
-	data, err := contracts.NewCallback(job, signed, reason, p.now().UTC()).Marshal()
+// publishCallback queues the job's one result: signed, or failed for reason (English) of kind failure;
+// its Nats-Msg-Id makes a re-publish after a redelivery a no-op inside the duplicate window.
+func (p *Pool) publishCallback(ctx context.Context, job *contracts.SignJob, msgID string, signed *contracts.Signed, reason string, failure *contracts.Failure) error {
+	cb := contracts.NewCallback(job, signed, reason, p.now().UTC())
+	cb.Failure = failure
+	data, err := cb.Marshal()
 	if err != nil {
 		return err
 	}

@@ -143,7 +143,7 @@ func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.S
 			return nil, fmt.Errorf("job %s: reading the credential policy: %w", job.ID, err)
 		}
 		if disabled {
-			return nil, Permanentf("credential %s was disabled by the administrator; map another certificate to %s", job.Credential, job.Signer.Login)
+			return nil, Permanentf("credential %s was %w; map another certificate to %s", job.Credential, ErrCredentialDisabled, job.Signer.Login)
 		}
 	}
 

@@ -55,7 +55,7 @@ func TestAttackBombsThroughRobotCalls(t *testing.T) {
 			continue
 		}
 		msg, _ := ret[0]["errorText"].(string)
-		if ret[0]["signed"] != "N" || !strings.Contains(msg, "expands to more than") || !strings.Contains(msg, "MB when decoded") {
+		if ret[0]["signed"] != "N" || !strings.Contains(msg, "expands to more than") || !strings.Contains(msg, "when decoded") {
 			t.Errorf("deal %d: signed=%v errorText=%q, want signed=N and the decoding limit", c.deal, ret[0]["signed"], msg)
 		}
 		if v := e.portal.FileVersions(c.file); len(v) != 1 {
