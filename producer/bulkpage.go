@@ -25,6 +25,7 @@ import (
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
+	"github.com/signet-b24/signet/internal/reasons"
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/bulk"
@@ -546,7 +547,7 @@ func (in *Intake) handleBulkStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	var fails []bulkFailure
 	for _, f := range st.Failures {
-		fails = append(fails, bulkFailure{Name: f.Name, Reason: f.Reason})
+		fails = append(fails, bulkFailure{Name: f.Name, Reason: reasons.Text(l, f.Kind, f.Reason, f.JobID, "")})
 	}
 	out["failures"] = fails
 	w.Header().Set("Cache-Control", "no-store")

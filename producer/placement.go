@@ -31,6 +31,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
+	"github.com/signet-b24/signet/internal/reasons"
 	"github.com/signet-b24/signet/internal/metrics"
 	"github.com/signet-b24/signet/internal/routes"
 )
@@ -644,7 +645,8 @@ func (in *Intake) jobStatus(ctx context.Context, l *i18n.Localizer, id string) (
 		var o contracts.Delivered
 		if json.Unmarshal(e.Value(), &o) == nil {
 			if o.Outcome == contracts.OutcomeFailed {
-				st.State, st.Message = "failed", l.T("placement.status.failed", o.Error)
+				// Why, in the viewer's words (internal/reasons), not the worker's English error.
+				st.State, st.Message = "failed", l.T("placement.status.failed", reasons.Text(l, o.Failure, o.Error, id, ""))
 				return st, nil
 			}
 			st.State, st.Message = "done", l.T("placement.status.done")

@@ -1,16 +1,20 @@
 package producer
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/text/language"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
+	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/testsupport/i18ntext"
 )
@@ -88,6 +92,21 @@ func TestPlacementDialogInTheViewersLanguage(t *testing.T) {
 	}
 	if _, status := pollStatus(t, f, out["status_url"].(string), out["status_token"].(string)); status.State != "queued" || status.Message != i18n.For(language.Russian).T("placement.status.queued") {
 		t.Errorf("status, LANG=ru: %+v", status)
+	}
+	// The job fails at the worker: the dialog tells why in its reader's words (the failure's kind,
+	// internal/reasons), not in the worker's English error.
+	jobs, err := f.js.CreateOrUpdateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: contracts.BucketJobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := json.Marshal(contracts.Delivered{Outcome: contracts.OutcomeFailed, Error: "pdf: the file is not a PDF (no %PDF header)",
+		Failure: &contracts.Failure{Kind: contracts.FailureNotPDF}, Delivered: time.Now()})
+	if _, err := jobs.Put(context.Background(), contracts.DeliveredKey(out["job_id"].(string)), rec); err != nil {
+		t.Fatal(err)
+	}
+	ru := i18n.For(language.Russian)
+	if _, status := pollStatus(t, f, out["status_url"].(string), out["status_token"].(string)); status.State != "failed" || status.Message != ru.T("placement.status.failed", ru.T("failure.not_pdf")) {
+		t.Errorf("a failed job, LANG=ru: %+v", status)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
+	"github.com/signet-b24/signet/internal/reasons"
 	"github.com/signet-b24/signet/internal/testsupport/i18ntext"
 	"github.com/signet-b24/signet/producer/identity"
 )
@@ -73,14 +74,7 @@ func TestIntakeRefusalsCarryTheirKind(t *testing.T) {
 					t.Errorf("%s: reason %q is not a refusal's catalogue key", c.kind, fl.Reason)
 					continue
 				}
-				args := make([]any, len(fl.Args))
-				for i, a := range fl.Args {
-					args[i] = a
-				}
-				words := l.T(fl.Reason, args...)
-				if fl.Property != "" {
-					words = l.T("refusal.property", fl.Property, words)
-				}
+				words := reasons.Text(l, fl, "", "", "") // as the worker words it for the workflow
 				if words != cb.Error {
 					t.Errorf("%s: the kind's words %q are not what the workflow is told, %q", c.kind, words, cb.Error)
 				}

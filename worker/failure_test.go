@@ -14,6 +14,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
+	"github.com/signet-b24/signet/internal/reasons"
 	"github.com/signet-b24/signet/internal/testsupport/i18ntext"
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/pades"
@@ -105,7 +106,7 @@ func TestEveryFailureKindIsWorded(t *testing.T) {
 	failures = append(failures, disk, noLimit, one)
 	for _, f := range failures {
 		if f.Kind != contracts.FailureDeclined && f.Kind != contracts.FailureExpired && f.Kind != contracts.FailureOther {
-			key, _ := failureMessage(f)
+			key, _ := reasons.Message(f)
 			for _, tag := range i18n.Languages() {
 				if !slices.Contains(i18n.Keys(tag), key) {
 					t.Errorf("%s: the %s catalogue has no %q", f.Kind, tag, key)

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	"golang.org/x/text/language"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/batch"
 )
@@ -246,8 +248,10 @@ func TestBulkPageSummaryNamesFailures(t *testing.T) {
 	}
 	f := fails[0].(map[string]any)
 	t.Logf("the failure as the page shows it: %v", f)
-	if f["name"] != "broken.pdf" || f["reason"] == "" {
-		t.Errorf("the failure: %v, want broken.pdf with a reason", f)
+	// The reason is the failure's kind worded from the catalogue (internal/reasons), not the worker's
+	// own English error, so a Russian page would read it in Russian.
+	if want := i18n.For(language.English).T("failure.not_pdf"); f["name"] != "broken.pdf" || f["reason"] != want {
+		t.Errorf("the failure: %v, want broken.pdf with the reason %q", f, want)
 	}
 	if s, _ := ans["summary"].(string); !strings.Contains(s, "2 documents signed, 1 failed") {
 		t.Errorf("the summary says %q", s)

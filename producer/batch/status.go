@@ -47,6 +47,9 @@ type Failure struct {
 	JobID  string `json:"job_id"`
 	Name   string `json:"name,omitempty"`
 	Reason string `json:"reason"`
+	// Kind is Reason's kind with its facts (contracts.Failure), for a page that words it in its
+	// reader's language (internal/reasons); nil for a failure recorded without one.
+	Kind *contracts.Failure `json:"failure,omitempty"`
 	// Dead is the DEAD sequence when the job or its callback is in DEAD (`signet dlq retry SEQ`).
 	Dead uint64 `json:"dead_seq,omitempty"`
 }
@@ -92,7 +95,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, batches, jobs jetst
 				st.Signed++
 			} else {
 				st.Failed++
-				st.Failures = append(st.Failures, Failure{N: n + 1, JobID: rec.JobID(n), Name: name(n), Reason: o.Error})
+				st.Failures = append(st.Failures, Failure{N: n + 1, JobID: rec.JobID(n), Name: name(n), Reason: o.Error, Kind: o.Failure})
 			}
 			if st.First.IsZero() || o.Delivered.Before(st.First) {
 				st.First = o.Delivered
