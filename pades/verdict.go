@@ -104,28 +104,16 @@ func Summary(infos []SignatureInfo) Verdict {
 	return v
 }
 
-// Wording is the headline of a verdict in English ("en") or Russian ("ru").
-func (v Verdict) Wording(lang string) string {
-	ru := lang == "ru"
+// Headline is the verdict's headline for people, worded from the catalogue in the reader's language
+// (pades.verdict.*, issue 18) by the page or the CLI that shows it.
+func (v Verdict) Headline() Text {
 	switch v {
 	case VerdictValid:
-		if ru {
-			return "Действительна: подписанные данные не изменены, подписант доверенный"
-		}
-		return "Valid: intact, unchanged since signing, signer trusted"
+		return i18n.Say("pades.verdict.valid", "Valid: intact, unchanged since signing, signer trusted")
 	case VerdictUntrusted:
-		if ru {
-			return "Данные не изменены, но подписант не доверенный"
-		}
-		return "Intact but signer not trusted"
+		return i18n.Say("pades.verdict.untrusted", "Intact but signer not trusted")
 	case VerdictIndeterminate:
-		if ru {
-			return "Данные не изменены, подписант доверенный, но статус отзыва сертификата установить не удалось"
-		}
-		return "Intact, signer trusted, but the certificate's revocation status could not be established"
+		return i18n.Say("pades.verdict.indeterminate", "Intact, signer trusted, but the certificate's revocation status could not be established")
 	}
-	if ru {
-		return "Недействительна"
-	}
-	return "Not valid"
+	return i18n.Say("pades.verdict.invalid", "Not valid")
 }

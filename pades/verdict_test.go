@@ -3,6 +3,8 @@ package pades
 import (
 	"strings"
 	"testing"
+
+	"github.com/signet-b24/signet/internal/i18n"
 )
 
 // Every verdict, VerdictIndeterminate included, from the facts that make it; a document's summary
@@ -53,7 +55,7 @@ func TestVerdictsAndSummary(t *testing.T) {
 	seen := map[string]Verdict{}
 	for _, v := range []Verdict{VerdictValid, VerdictUntrusted, VerdictIndeterminate, VerdictInvalid} {
 		for _, lang := range []string{"en", "ru"} {
-			w := v.Wording(lang)
+			w := v.Headline().In(i18n.New(lang))
 			if prev, dup := seen[w]; dup {
 				t.Errorf("%s and %s share the %s headline %q", prev, v, lang, w)
 			}

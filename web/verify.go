@@ -205,7 +205,7 @@ func (p *Pages) verifyUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Verdict = pades.Summary(infos)
 	d.Valid = d.Verdict == pades.VerdictValid
-	d.Headline = d.Verdict.Wording(l.Code())
+	d.Headline = d.Verdict.Headline().In(l)
 	if b, err := json.MarshalIndent(pades.NewReportIn(name, n, sum, infos, time.Now(), l), "", "  "); err == nil {
 		// A data: URL: the report is the page's own output, so nothing is kept on the server for it.
 		d.Report = template.URL("data:application/json;base64," + base64.StdEncoding.EncodeToString(b))

@@ -120,7 +120,7 @@ func TestExtendCommand(t *testing.T) {
 	}
 	out, code = runCLI(t, "verify", "--trust", s.caPEM, "--online", s.signed)
 	if code != 1 || !strings.Contains(out, "verdict=indeterminate") || !strings.Contains(out, "revocation: unavailable") ||
-		!strings.Contains(out, "verdict: "+pades.VerdictIndeterminate.Wording("en")) {
+		!strings.Contains(out, "verdict: "+pades.VerdictIndeterminate.Headline().String()) {
 		t.Errorf("verify --online as text, responder gone: exit %d\n%s", code, out)
 	}
 }

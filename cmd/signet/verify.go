@@ -195,7 +195,7 @@ func printVerifyText(w io.Writer, rep verifyReport) {
 			fmt.Fprintln(w, tr("cli.verify.evidenceProblem", "evidence problem: %[1]s", e.problemText))
 		}
 	}
-	line := rep.Verdict.Wording(lang().Code())
+	line := rep.Verdict.Headline().In(lang())
 	if rep.Verdict == pades.VerdictInvalid {
 		var why []string
 		for _, v := range rep.Signatures {
