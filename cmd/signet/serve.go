@@ -142,6 +142,9 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		a.requests = &requests.Service{Store: store, Queue: in.RequestQueue(), Grants: a.identity, Notifiers: []requests.Notifier{in},
 			Log: a.log.Named("requests")}
 		in.Requests = a.requests
+		if err := a.startExternal(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.serveListeners(in, r); err != nil {
 		return nil, err
