@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
@@ -131,17 +130,7 @@ func TestExternalSignerInChromium(t *testing.T) {
 	do(t, b, "wait for the viewer", chromedp.WaitVisible(chromedp.CSS(`#viewer canvas[data-drawn="true"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)))
 	do(t, b, "draw mode", chromedp.Click(chromedp.ID("mode-draw")), chromedp.ScrollIntoView(chromedp.ID("sig")))
-	pad := get(t, b, "the signature pad", chromedp.Dimensions(chromedp.ID("sig")))
-	x0, y0 := pad.Content[0], pad.Content[1]
-	w, h := pad.Content[2]-x0, pad.Content[5]-y0
-	held := func(p *input.DispatchMouseEventParams) { p.Button, p.Buttons = input.MouseButtonLeft, 1 }
-	stroke := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0+w*0.1, y0+h*0.6, held, chromedp.ClickCount(1))}
-	for i := 1; i <= 20; i++ {
-		f := float64(i) / 20
-		stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+w*(0.1+0.8*f), y0+h*(0.6-0.3*float64(i%4)/3), held))
-	}
-	stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x0+w*0.9, y0+h*0.5, held, chromedp.ClickCount(1)))
-	do(t, b, "draw a signature", stroke...)
+	scribble(t, b, get(t, b, "the signature pad", chromedp.Dimensions(chromedp.ID("sig"))))
 	shot(t, b, shots, "external-sign.png")
 	do(t, b, "sign", chromedp.Click(chromedp.ID("confirm")))
 	waitText(t, b, "Done: the document is signed", 2*time.Minute)
