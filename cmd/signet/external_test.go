@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/config"
 	"github.com/signet-b24/signet/internal/testsupport/mailpit"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
@@ -178,6 +180,22 @@ func TestExternalSignerInChromium(t *testing.T) {
 	text, _ := exec.Command(pdftotext, "-raw", out, "-").CombinedOutput()
 	if !strings.Contains(string(text), "Ivan Petrov") {
 		t.Errorf("the visible signature does not name the party:\n%s", text)
+	}
+
+	// Every step is in the document's story, before the signature.
+	story, err := audit.Story(ctx, e.a.js, contracts.StreamAudit, got.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, ev := range story {
+		actions = append(actions, ev.Action)
+	}
+	for _, want := range []string{external.ActionInvited, external.ActionCodeSent, external.ActionCodeVerified, external.ActionConfirmed,
+		contracts.AuditRequestAccepted, contracts.AuditJobSigned, external.ActionEnded} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("the story of %s lacks %s: %v", got.JobID, want, actions)
+		}
 	}
 
 	// The link is spent: without the session it opens nothing.

@@ -10,8 +10,10 @@ import (
 )
 
 // Audit actions of an external party's invitation (issue 20, must 2: every step is in the trail).
-// An event names the invitation in Detail and the route's party in Login ("external:<party>"); it
-// never carries the link, the session or the code.
+// Every event carries the seal's job id (JobID, known from the invitation on), so the document's story
+// (audit.Story, /verify/{id}) tells the invitation, the code and the confirmation before the signature;
+// Detail names the invitation, Login the route's party ("external:<party>"). No event carries the
+// link, the session or the code.
 const (
 	ActionInvited      = "external_invited"
 	ActionCodeSent     = "external_code_sent"
@@ -32,7 +34,7 @@ func (s *Service) record(ctx context.Context, inv *Invitation, action, outcome, 
 		return
 	}
 	e := contracts.AuditEvent{
-		Time: s.now(), Action: action, Outcome: outcome, Login: Login(inv), JobID: inv.JobID,
+		Time: s.now(), Action: action, Outcome: outcome, Login: Login(inv), JobID: JobID(inv),
 		Detail: fmt.Sprintf("invitation %s, route %s, step %s, party %s (%s) by %s to %s", inv.ID, inv.RouteID, inv.StepID, inv.PartyID,
 			inv.Name, inv.Channel, inv.Address()),
 	}

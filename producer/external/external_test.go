@@ -1,8 +1,10 @@
 package external
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +150,37 @@ func TestInviteRefusesWhatCannotBeSealed(t *testing.T) {
 		if _, err := r.s.Invite(ctx, inv); err == nil {
 			t.Errorf("%s: invited", name)
 		}
+	}
+}
+
+func TestConfirmTakesAStampBesideTheSignatureAndRefusesWhatIsNoPicture(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	_, token := r.linkByMail(t, "party-7", "stamp@example.org")
+	session, err := r.s.VerifyCode(ctx, token, r.codeByMail(t, token, "stamp@example.org"), Evidence{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string][2]string{
+		"no signature":         {"", ""},
+		"an SVG":               {"data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=", ""},
+		"not base64":           {"data:image/png;base64,!!!", ""},
+		"a PNG that is not":    {"data:image/png;base64,aGVsbG8=", ""},
+		"a stamp that is text": {pngDataURL(t), "data:text/plain;base64,aGVsbG8="},
+	} {
+		if _, err := r.s.Confirm(ctx, session, c[0], c[1], Evidence{}); !errors.Is(err, ErrPicture) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if n := r.ns.Msgs(t, contracts.StreamSign); n != 0 {
+		t.Fatalf("refused pictures queued %d jobs", n)
+	}
+	if _, err := r.s.Confirm(ctx, session, pngDataURL(t), pngDataURL(t), Evidence{}); err != nil {
+		t.Fatal(err)
+	}
+	job := r.queuedJob(t)
+	img, err := png.DecodeConfig(bytes.NewReader(job.Stamp.Image))
+	if err != nil || img.Width <= 60 {
+		t.Errorf("the signet's picture should hold the signature and the stamp side by side: %+v %v", img, err)
 	}
 }
