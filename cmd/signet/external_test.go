@@ -112,6 +112,8 @@ func (e *externalEnv) openAndVerify(t *testing.T, b context.Context, link, addre
 	code := sixDigits.FindString(e.mail(t, address, 2))
 	do(t, b, "type the code", chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Click(chromedp.ID("verify")),
 		chromedp.WaitVisible(chromedp.ID("sig")))
+	// The page's module script (and pdf.js) has run: the DOM chromedp queries is the final one.
+	do(t, b, "wait for the page's script", chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)))
 }
 
 // TestExternalSignerInChromium: an external party opens the e-mailed link in Chromium, asks for the
@@ -161,7 +163,7 @@ func TestExternalSignerInChromium(t *testing.T) {
 	}
 	pdf, _ := io.ReadAll(rc)
 	rc.Close()
-	out := filepath.Join(t.TempDir(), "signed.pdf")
+	out := filepath.Join(shots, "external-signed.pdf")
 	if err := os.WriteFile(out, pdf, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +171,10 @@ func TestExternalSignerInChromium(t *testing.T) {
 	if !strings.Contains(string(sig), "Signature is Valid.") || !strings.Contains(string(sig), "Total document signed") {
 		t.Errorf("pdfsig:\n%s", sig)
 	}
-	// The evidence is the signature dictionary's /Reason, inside the signed byte ranges (ASCII here:
-	// a literal string, its parentheses escaped).
-	for _, want := range []string{"/Reason (Signed by Ivan Petrov \\(external party, company seal\\); code sent by e-mail to ivan@example.org, verified ",
-		"confirmed from IP 127.0.0.1, browser \"Mozilla/5.0"} {
+	// The evidence is the signature dictionary's /Reason and /Location, inside the signed byte ranges
+	// (ASCII here: literal strings, their parentheses escaped).
+	for _, want := range []string{"/Reason (Ivan Petrov, external party \\(company seal\\): code sent by e-mail to ivan@example.org, verified ",
+		"/Location (IP 127.0.0.1, browser \"Mozilla/5.0"} {
 		if !bytes.Contains(pdf, []byte(want)) {
 			t.Errorf("the signed PDF lacks %q", want)
 		}
@@ -182,19 +184,25 @@ func TestExternalSignerInChromium(t *testing.T) {
 		t.Errorf("the visible signature does not name the party:\n%s", text)
 	}
 
-	// Every step is in the document's story, before the signature.
-	story, err := audit.Story(ctx, e.a.js, contracts.StreamAudit, got.JobID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Every step is in the document's story, before the signature. The sweeper records the end just
+	// after the page can show it: the story is read until it holds every step.
+	wantSteps := []string{external.ActionInvited, external.ActionCodeSent, external.ActionCodeVerified, external.ActionConfirmed,
+		contracts.AuditRequestAccepted, contracts.AuditJobSigned, external.ActionEnded}
 	var actions []string
-	for _, ev := range story {
-		actions = append(actions, ev.Action)
-	}
-	for _, want := range []string{external.ActionInvited, external.ActionCodeSent, external.ActionCodeVerified, external.ActionConfirmed,
-		contracts.AuditRequestAccepted, contracts.AuditJobSigned, external.ActionEnded} {
-		if !slices.Contains(actions, want) {
-			t.Errorf("the story of %s lacks %s: %v", got.JobID, want, actions)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		story, err := audit.Story(ctx, e.a.js, contracts.StreamAudit, got.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions = actions[:0]
+		for _, ev := range story {
+			actions = append(actions, ev.Action)
+		}
+		if !slices.ContainsFunc(wantSteps, func(a string) bool { return !slices.Contains(actions, a) }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the story of %s lacks some of %v: %v", got.JobID, wantSteps, actions)
 		}
 	}
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,16 +18,19 @@ import (
 
 // What the seal's signature says about the party (issue 20, must 2), and why there:
 //
-// The company's seal signs: the party holds no certificate. Their name, the channel, the address the
-// code went to, when it was verified, and the IP and browser of the confirmation are written into the
-// signature's /Reason, in the invitation's language (external.reason). The signature dictionary is
-// inside the signed byte ranges, so this evidence is covered by the seal's signature like the document
-// itself: changing a word breaks the signature, and every PDF reader shows /Reason in its signature
-// panel without Signet. /Name stays the seal's own (the certificate's subject), because a reader
-// compares /Name with the certificate, and the party is not its holder. The visible stamp shows the
-// reason's first words (the party's name) beside their picture, and the audit trail has the same
-// evidence event by event (audit.go). The job needs no field of its own for it: stamp.reason has been
-// covered by the job's authorisation since job-auth v1.
+// The company's seal signs: the party holds no certificate. Two entries of the signature dictionary
+// carry who they are and how they were identified, in the invitation's language:
+//   - /Reason (external.reason): their name, the channel, the address the code went to and when it
+//     was verified. The visible stamp draws it beside their picture, name first;
+//   - /Location (external.location, ISO 32000-1 Table 252: "the CPU host name or physical location of
+//     the signing"): the IP address and browser of the confirmation, and its time.
+//
+// The signature dictionary is inside the signed byte ranges, so this evidence is covered by the seal's
+// signature like the document itself: changing a word breaks the signature, and every PDF reader shows
+// both entries in its signature panel without Signet. /Name stays the seal's own (the certificate's
+// subject), because a reader compares /Name with the certificate, and the party is not its holder.
+// The audit trail has the same evidence event by event (audit.go). The job needs no field of its own:
+// stamp.reason and stamp.location have been covered by the job's authorisation since job-auth v1.
 
 // Picture fields of the page: data: URLs of a PNG or JPEG, as the Sign dialog sends them.
 var ErrPicture = errors.New("picture refused")
@@ -57,15 +61,17 @@ func pictureFromDataURL(s string) ([]byte, error) {
 // MaxPictureForm bounds the page's confirmation form: two pictures as data: URLs and a few fields.
 const MaxPictureForm = 2*(pades.MaxImageInput*4/3+64) + 16<<10
 
-// Reason is the signature's /Reason for the party (see above).
-func (s *Service) Reason(inv *Invitation) string {
+// Reason is the signature's /Reason for the party, Location its /Location (see above); "" before the
+// code is verified and the party confirmed.
+func (s *Service) Reason(inv *Invitation) (reason, location string) {
 	l := s.localizer(inv)
 	v, c := inv.Verified, inv.Confirmed
 	if v == nil || c == nil {
-		return ""
+		return "", ""
 	}
-	return l.T("external.reason", inv.Name, l.T("external.channel."+string(inv.Channel)), inv.Address(),
-		inLocal(inv, v.At).Format("2006-01-02 15:04:05 -07:00"), orDash(c.IP), clean(c.UserAgent, 200))
+	stamp := func(t time.Time) string { return inLocal(inv, t).Format("2006-01-02 15:04:05 -07:00") }
+	return l.T("external.reason", inv.Name, l.T("external.channel."+string(inv.Channel)), inv.Address(), stamp(v.At)),
+		l.T("external.location", orDash(c.IP), clean(c.UserAgent, 200), stamp(c.At))
 }
 
 // JobID is the seal's job of an invitation: one per invitation, so a repeated confirmation is a
@@ -139,12 +145,13 @@ func (s *Service) Confirm(ctx context.Context, session, signature, stamp string,
 // there, worker/fetch_batch.go), no portal to call back (the route engine mirrors the outcome), the
 // seal's credential, the party's picture in a visible stamp and the evidence as its reason.
 func (s *Service) job(inv *Invitation, img []byte) *contracts.SignJob {
+	reason, location := s.Reason(inv)
 	return &contracts.SignJob{
 		ID: inv.JobID, Kind: contracts.KindBatch, Created: s.now(),
 		Document:   contracts.Document{URL: contracts.SharedStoragePrefix + inv.DocumentKey, FileName: inv.FileName},
 		Signer:     contracts.Signer{Login: Login(inv), Authorization: "external-code"},
 		Credential: s.SealCredential,
-		Stamp:      contracts.Stamp{Visible: true, Page: "last", Position: "bottom-left", Reason: s.Reason(inv), Image: img},
+		Stamp:      contracts.Stamp{Visible: true, Page: "last", Position: "bottom-left", Reason: reason, Location: location, Image: img},
 		Language:   inv.Language, TimeZone: inv.TimeZone,
 	}
 }

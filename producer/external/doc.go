@@ -3,7 +3,7 @@
 // (web/external.go) asks for a code sent to the same channel, shows the document, takes their
 // signature picture and optional stamp, and on their confirmation the package queues a SignJob that
 // the company's seal credential (external.seal_credential) signs, with their name, the channel and the
-// evidence of the code in the signature's /Reason; or they decline with a reason. When the job is
+// evidence of the code in the signature's /Reason and /Location; or they decline with a reason. When the job is
 // delivered, or they decline, or the invitation expires or locks, Done (the route engine) is told.
 //
 // It serves no HTTP (docs/architecture.md): the page calls Service. It keeps no secret in clear: the
