@@ -644,6 +644,9 @@ func (c *Config) Validate() error {
 	if c.Requests.Deadline <= 0 || c.Requests.Deadline > 2160*time.Hour {
 		errs = append(errs, fmt.Errorf("requests.deadline: %s; give a duration from 1s to 2160h (90 days)", c.Requests.Deadline))
 	}
+	if sc := c.External.SealCredential; sc != "" && (!strings.HasPrefix(sc, "pkcs11:") || strings.Contains(sc, "pin-value")) {
+		errs = append(errs, errors.New("external.seal_credential: give the seal's key URI (pkcs11:token=…;object=…) without a PIN; the PIN comes from the token's pin source"))
+	}
 	if c.External.LinkTTL <= 0 {
 		errs = append(errs, fmt.Errorf("external.link_ttl: %s; give a positive duration such as 336h (14 days)", c.External.LinkTTL))
 	}
