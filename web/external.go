@@ -127,6 +127,7 @@ func externalError(err error) (string, int) {
 		{external.ErrExpired, "web.external.err.expired", http.StatusGone},
 		{external.ErrUsed, "web.external.err.used", http.StatusGone},
 		{external.ErrLocked, "web.external.err.locked", http.StatusGone},
+		{external.ErrWithdrawn, "web.external.err.withdrawn", http.StatusGone},
 		{external.ErrEnded, "web.external.err.ended", http.StatusConflict},
 		{external.ErrSession, "web.external.err.session", http.StatusForbidden},
 		{external.ErrCodeWrong, "web.external.err.codeWrong", http.StatusUnprocessableEntity},

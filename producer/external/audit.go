@@ -24,6 +24,8 @@ const (
 	ActionDeclined     = "external_declined"
 	ActionExpired      = "external_expired"
 	ActionEnded        = "external_ended"
+	ActionReminded     = "external_reminded"
+	ActionWithdrawn    = "external_withdrawn"
 )
 
 // Login is how an external party is named where Signet names signers (the job, the trail).

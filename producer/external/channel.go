@@ -16,12 +16,17 @@ func (s *Service) localizer(inv *Invitation) *i18n.Localizer {
 	return i18n.New(inv.Language)
 }
 
-func (s *Service) sendLink(ctx context.Context, inv *Invitation, link string) error {
+// sendLink sends the invitation's link; a reminder says so in its subject.
+func (s *Service) sendLink(ctx context.Context, inv *Invitation, link string, reminder bool) error {
 	l := s.localizer(inv)
+	subject := l.T("external.mail.invite.subject")
+	if reminder {
+		subject = l.T("external.mail.remind.subject")
+	}
 	switch inv.Channel {
 	case ChannelEmail:
 		body := l.T("external.mail.invite", inv.Name, docName(l, inv), link, l.DateTime(inLocal(inv, inv.Expires)))
-		if err := s.Mail.Send(ctx, inv.Email, l.T("external.mail.invite.subject"), body); err != nil {
+		if err := s.Mail.Send(ctx, inv.Email, subject, body); err != nil {
 			return fmt.Errorf("the invitation to %s was not sent: %w", inv.Email, err)
 		}
 	case ChannelSMS:

@@ -185,3 +185,56 @@ func TestConfirmTakesAStampBesideTheSignatureAndRefusesWhatIsNoPicture(t *testin
 		t.Errorf("the signet's picture should hold the signature and the stamp side by side: %+v %v", img, err)
 	}
 }
+
+func TestRemindSendsANewLinkAndTheOldOneStops(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	inv, old := r.linkByMail(t, "party-8", "remind@example.org")
+	if err := r.s.Remind(ctx, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh := find(t, linkRE, r.mailed(t, "remind@example.org", "Reminder: a document waits for your signature"))
+	if fresh == old {
+		t.Fatal("the reminder repeats the old link")
+	}
+	if _, err := r.s.Open(ctx, old); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the old link after a reminder: %v", err)
+	}
+	if _, err := r.s.Open(ctx, fresh); err != nil {
+		t.Errorf("the new link: %v", err)
+	}
+}
+
+func TestWithdrawEndsTheLinkAndTheSessionWithoutTellingBack(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	invA, tokA := r.linkByMail(t, "party-9", "withdrawn@example.org")
+	invB, tokB := r.linkByMail(t, "party-10", "withdrawn2@example.org")
+	session, err := r.s.VerifyCode(ctx, tokB, r.codeByMail(t, tokB, "withdrawn2@example.org"), Evidence{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{invA.ID, invB.ID} {
+		if err := r.s.Withdraw(ctx, id, "party removed from the route"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.s.Open(ctx, tokA); !errors.Is(err, ErrWithdrawn) {
+		t.Errorf("a withdrawn link: %v", err)
+	}
+	if _, err := r.s.Confirm(ctx, session, pngDataURL(t), "", Evidence{}); !errors.Is(err, ErrSession) {
+		t.Errorf("confirming a withdrawn invitation: %v", err)
+	}
+	if err := r.s.Withdraw(ctx, invA.ID, "again"); !errors.Is(err, ErrEnded) {
+		t.Errorf("withdrawing twice: %v", err)
+	}
+	if err := r.s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.done.all(); len(c) != 0 {
+		t.Errorf("the route engine was told back of its own withdrawal: %+v", c)
+	}
+	if n := r.ns.Msgs(t, contracts.StreamSign); n != 0 {
+		t.Errorf("SIGN %d", n)
+	}
+}

@@ -26,11 +26,13 @@ const (
 	Declined State = "declined" // the party declined, with a reason
 	Expired  State = "expired"  // nobody finished before Expires
 	Locked   State = "locked"   // too many wrong codes: the originator must invite again
+	// Withdrawn: the route engine ended it (party removed, route cancelled, document changed).
+	Withdrawn State = "withdrawn"
 )
 
 // Ended says whether nothing more can happen to an invitation but telling the route engine.
 func (s State) Ended() bool {
-	return s == Signed || s == Failed || s == Declined || s == Expired || s == Locked
+	return s == Signed || s == Failed || s == Declined || s == Expired || s == Locked || s == Withdrawn
 }
 
 // Channel is how the link and the code reach the party.
@@ -105,6 +107,7 @@ var (
 	ErrUsed      = errors.New("this link has been used already; ask the sender for a new one if you did not use it")
 	ErrLocked    = errors.New("too many wrong codes: this invitation is locked; ask the sender for a new one")
 	ErrEnded     = errors.New("this invitation is finished: the document was signed or declined")
+	ErrWithdrawn = errors.New("the sender withdrew this invitation")
 	ErrSession   = errors.New("this page is not open for you any more; open the link from the message again")
 	ErrCodeWrong = errors.New("wrong code; check the last message and type its code")
 	ErrCodeStale = errors.New("the code has expired (codes hold 5 minutes); ask for a new one")

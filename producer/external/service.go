@@ -185,7 +185,7 @@ func (s *Service) Invite(ctx context.Context, inv Invitation) (*Invitation, erro
 		return nil, fmt.Errorf("storing the invitation: %w", err)
 	}
 	link := strings.TrimRight(s.PublicURL, "/") + PagePath + inv.ID + "." + secret
-	if err := s.sendLink(ctx, &inv, link); err != nil {
+	if err := s.sendLink(ctx, &inv, link, false); err != nil {
 		_ = s.st.delete(ctx, inv.ID)
 		s.record(ctx, &inv, ActionInvited, contracts.AuditError, err.Error())
 		return nil, err
@@ -207,6 +207,8 @@ func (s *Service) checkLink(inv *Invitation, secret string) error {
 		return ErrNotFound
 	case inv.State == Locked:
 		return ErrLocked
+	case inv.State == Withdrawn:
+		return ErrWithdrawn
 	case inv.State == Expired || (!inv.State.Ended() && inv.State != Queued && !s.now().Before(inv.Expires)):
 		return ErrExpired
 	case inv.LinkUsed || inv.State != Pending:
