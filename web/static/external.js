@@ -48,7 +48,10 @@ function typeName() {
 
 function setMode(m) {
   mode = m;
-  for (const t of document.querySelectorAll('.tab')) t.classList.toggle('on', t.dataset.mode === m);
+  for (const t of document.querySelectorAll('.tab')) {
+    t.classList.toggle('on', t.dataset.mode === m);
+    t.setAttribute('aria-pressed', String(t.dataset.mode === m));
+  }
   for (const p of document.querySelectorAll('[data-pane]')) p.hidden = p.dataset.pane !== m;
   clear();
   if (m === 'type') typeName();
