@@ -2,6 +2,7 @@ package external
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -59,6 +60,20 @@ func TestAttackLinkReuseAndGuessing(t *testing.T) {
 	if _, err := r.s.VerifyCode(ctx, token, code, Evidence{}); !errors.Is(err, ErrUsed) {
 		t.Errorf("the same code again: %v", err)
 	}
+	// Each refusal is in the trail, and no event holds the link's secret or the code.
+	_, secret, _ := ParseToken(token)
+	refused := 0
+	for _, e := range r.story(t, inv) {
+		if b, _ := json.Marshal(e); strings.Contains(string(b), secret) || strings.Contains(string(b), code) {
+			t.Errorf("an audit event holds a secret: %s", b)
+		}
+		if e.Action == ActionCodeFailed && strings.Contains(e.Reason, "used already") {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d refusals of the used link in the trail, want 1", refused)
+	}
 	// Guessing: a wrong secret for a real id says what an unknown id says; a malformed token too.
 	forged := inv.ID + "." + strings.Repeat("A", secretLen)
 	for _, tok := range []string{forged, strings.Repeat("0", idLen) + "." + strings.Repeat("A", secretLen), "x", token + "A", ""} {
@@ -68,7 +83,6 @@ func TestAttackLinkReuseAndGuessing(t *testing.T) {
 	}
 	// The link's secret is nowhere in the bucket.
 	stored, _, _ := r.s.st.get(ctx, inv.ID)
-	_, secret, _ := ParseToken(token)
 	if stored.LinkHash == "" || strings.Contains(stored.LinkHash, secret) {
 		t.Errorf("stored link hash %q", stored.LinkHash)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/internal/mail"
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/internal/sms"
@@ -81,7 +82,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	ctx := context.Background()
 	ns := natstest.Start(t)
-	ns.CreateStreams(t, queue.Streams(queue.Settings{}), contracts.StreamSign)
+	ns.CreateStreams(t, queue.Streams(queue.Settings{}), contracts.StreamSign, contracts.StreamAudit)
 	mp := mailpit.Start(t)
 	sender, err := mail.New(mail.Config{SMTPHost: mp.SMTP, From: "Signet <signet@example.com>", TLS: mail.TLSNone})
 	if err != nil {
@@ -101,7 +102,8 @@ func newRig(t *testing.T) *rig {
 	r := &rig{ns: ns, mp: mp, gw: gw, keys: contracts.NewJobKeys(pub), clock: c, done: &doneLog{}}
 	r.s = &Service{JS: ns.JS, Store: st, Mail: sender, SMS: &sms.SMSRu{APIID: "sms-api-id", URL: gw.URL},
 		JobKey: contracts.NewJobSigner(priv, time.Hour), SealCredential: "pkcs11:token=acme;object=seal",
-		PublicURL: "https://signet.example.com", Key: bytes.Repeat([]byte{7}, 32), Done: r.done, Now: c.now}
+		PublicURL: "https://signet.example.com", Key: bytes.Repeat([]byte{7}, 32), Done: r.done, Now: c.now,
+		Audit: audit.NewWriter(ns.JS, priv, audit.Options{})}
 	if err := r.s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -214,4 +216,14 @@ func (r *rig) deliver(t *testing.T, jobID string, outcome contracts.Outcome, why
 	if _, err := kv.Put(ctx, contracts.DeliveredKey(jobID), b); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// story is every audit event of an invitation's job, in order.
+func (r *rig) story(t *testing.T, inv *Invitation) []*contracts.AuditEvent {
+	t.Helper()
+	evs, err := audit.Story(context.Background(), r.ns.JS, contracts.StreamAudit, JobID(inv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }

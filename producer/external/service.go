@@ -315,7 +315,10 @@ func (s *Service) VerifyCode(ctx context.Context, token, code string, ev Evidenc
 	case errors.Is(err, ErrLocked) && inv != nil && inv.State == Locked && inv.Since.Equal(now):
 		s.record(ctx, inv, ActionLocked, contracts.AuditRefused, evidenceDetail(ev))
 		s.tell(ctx, inv)
-	case errors.Is(err, ErrCodeWrong), errors.Is(err, ErrCodeStale), errors.Is(err, ErrNoCode):
+	case inv != nil && !errors.Is(err, ErrNotFound):
+		// A wrong, stale or missing code, and a code typed on a used, expired, locked or withdrawn
+		// link (someone else holding it): each is evidence. A guessed secret is not recorded: it names
+		// no invitation the guesser could show to hold.
 		s.record(ctx, inv, ActionCodeFailed, contracts.AuditRefused, err.Error()+"; "+evidenceDetail(ev))
 	}
 	return "", err
