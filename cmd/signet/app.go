@@ -28,6 +28,7 @@ import (
 	"github.com/signet-b24/signet/keyring"
 	"github.com/signet-b24/signet/keyring/keyadmin"
 	"github.com/signet-b24/signet/keyring/softhsm"
+	"github.com/signet-b24/signet/producer/external"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/storage"
@@ -52,6 +53,8 @@ type app struct {
 	audit    *audit.Writer
 	// requests are the requests to sign (issue 19), on intake processes once started.
 	requests *requests.Service
+	// external are the external signers' invitations (issue 20, external.go), on intake processes.
+	external *external.Service
 	closers  []func()
 	// jobKey signs jobs (intake), jobKeys verifies them (worker): jobkeys.go.
 	jobKey  *contracts.JobSigner

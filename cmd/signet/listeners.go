@@ -72,7 +72,8 @@ func (a *app) publicRoutes(in *producer.Intake) *routes.Table {
 			Verify: a.verifyLimits(), TrustAnchors: a.trust,
 			RobotCode: a.cfg.Bitrix24.RobotCode, MaxPDFBytes: a.cfg.Worker.MaxPDFBytes, Log: a.log.Named("pages"), Audit: a.audit,
 			Mail: a.mailer(), InboxPass: in.InboxPass})).Routes(mux)
-		a.mountOps(mux) // the operator dashboard /ops (cmd/signet/ops.go)
+		a.mountOps(mux)      // the operator dashboard /ops (cmd/signet/ops.go)
+		a.mountExternal(mux) // the external signer's page /x/ (cmd/signet/external.go)
 	}
 	// The internal CA's CRL and OCSP responder where its key is (issue 17 must 3); an intake without
 	// tokens forwards to the workers that hold it (keyring/keyadmin), so the URLs in the certificates,

@@ -157,6 +157,9 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		in.Bulk = &producer.BulkSigning{RatePerSec: a.cfg.Bitrix24.RatePerSec,
 			Enqueuer: &batch.Enqueuer{JS: a.js, KV: kv, Store: a.store, Identity: a.identity, JobKey: a.jobKey, Log: a.log.Named("bulk")},
 			Jobs:     func(ctx context.Context) (jetstream.KeyValue, error) { return a.js.KeyValue(ctx, contracts.BucketJobs) }}
+		if err := a.startExternal(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.serveListeners(in, r); err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
@@ -322,17 +323,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	// A signature drawn on the dialog's pad with the mouse: real input events through Chromium (issue 19,
 	// must 6). The box model's quad is in the top frame's viewport, where mouse events are dispatched.
 	do(t, b, "scroll to the pad", chromedp.ScrollIntoView(chromedp.CSS("#signature-pad"), in))
-	pad := get(t, b, "the signature pad", chromedp.Dimensions(chromedp.CSS("#signature-pad"), in))
-	x0, y0 := pad.Content[0], pad.Content[1]
-	w, h := pad.Content[2]-x0, pad.Content[5]-y0
-	held := func(p *input.DispatchMouseEventParams) { p.Button, p.Buttons = input.MouseButtonLeft, 1 }
-	stroke := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0+w*0.1, y0+h*0.6, held, chromedp.ClickCount(1))}
-	for i := 1; i <= 20; i++ {
-		f := float64(i) / 20
-		stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+w*(0.1+0.8*f), y0+h*(0.6-0.3*float64(i%4)/3), held))
-	}
-	stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x0+w*0.9, y0+h*0.5, held, chromedp.ClickCount(1)))
-	do(t, b, "draw a signature on the pad", stroke...)
+	scribble(t, b, get(t, b, "the signature pad", chromedp.Dimensions(chromedp.CSS("#signature-pad"), in)))
 	drawn := get(t, b, "the drawn signature", chromedp.AttributeValue(chromedp.CSS("#signature-image"), "value", in))
 	for i := 0; i < 20 && !strings.HasPrefix(drawn.Value, "data:image/png;base64,"); i++ {
 		time.Sleep(100 * time.Millisecond) // the page's pointerup handler writes it
@@ -748,4 +739,20 @@ func TestPortalAdministratorThroughTheApp(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("the portal administrator's session does not open the control panel: %d", resp.StatusCode)
 	}
+}
+
+// scribble draws a zigzag across a pad with the mouse: real input events through Chromium. The box
+// model's quad is in the top frame's viewport, where mouse events are dispatched.
+func scribble(t *testing.T, b context.Context, pad *dom.BoxModel) {
+	t.Helper()
+	x0, y0 := pad.Content[0], pad.Content[1]
+	w, h := pad.Content[2]-x0, pad.Content[5]-y0
+	held := func(p *input.DispatchMouseEventParams) { p.Button, p.Buttons = input.MouseButtonLeft, 1 }
+	stroke := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0+w*0.1, y0+h*0.6, held, chromedp.ClickCount(1))}
+	for i := 1; i <= 20; i++ {
+		f := float64(i) / 20
+		stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+w*(0.1+0.8*f), y0+h*(0.6-0.3*float64(i%4)/3), held))
+	}
+	stroke = append(stroke, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x0+w*0.9, y0+h*0.5, held, chromedp.ClickCount(1)))
+	do(t, b, "draw a signature on the pad", stroke...)
 }

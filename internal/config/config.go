@@ -155,6 +155,18 @@ type Config struct {
 		Deadline      time.Duration `yaml:"deadline"`
 		SweepInterval time.Duration `yaml:"sweep_interval"`
 	} `yaml:"requests"`
+	// External is how people outside the company sign by link and code (issue 20, producer/external):
+	// the company's seal that signs for them, the link's life, the code's attempts, and the SMS provider
+	// (internal/sms) beside the e-mail of mail.*.
+	External struct {
+		SealCredential     string        `yaml:"seal_credential"`
+		LinkTTL            time.Duration `yaml:"link_ttl"`
+		CodeAttempts       int           `yaml:"code_attempts"`
+		SMSProvider        string        `yaml:"sms_provider"`
+		SMSURL             string        `yaml:"sms_url"`
+		SMSCredentialsFile string        `yaml:"sms_credentials_file"`
+		SMSFrom            string        `yaml:"sms_from"`
+	} `yaml:"external"`
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
 		AdminTokenFile string `yaml:"admin_token_file"`
@@ -248,6 +260,8 @@ func Defaults() *Config {
 	c.Bitrix24.LinkField, c.Bitrix24.StatusField = "ufCrmSignetLink", "ufCrmSignetStatus" // deals' UF_CRM_SIGNET_LINK, UF_CRM_SIGNET_STATUS
 	c.Requests.Deadline = 72 * time.Hour
 	c.Requests.SweepInterval = time.Minute
+	c.External.LinkTTL = 14 * 24 * time.Hour
+	c.External.CodeAttempts = 5
 	c.Security.JobTTL = 24 * time.Hour
 	c.Signing.TimeZone = "UTC"
 	c.Security.LoginMaxFailures = 5
@@ -398,6 +412,13 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
 		{"requests.deadline", "how long a request to sign waits for its signer when the robot names no deadline; then the robot completes with outcome expired (at most 2160h)", &c.Requests.Deadline},
 		{"requests.sweep_interval", "how often the intake ends the requests to sign past their deadline", &c.Requests.SweepInterval},
+		{"external.seal_credential", "key URI of the company's seal, with which Signet signs for an external party who confirmed by link and code (empty: no external signers)", &c.External.SealCredential},
+		{"external.link_ttl", "how long an external signer's link holds", &c.External.LinkTTL},
+		{"external.code_attempts", "wrong codes after which an external signer's invitation locks for good", &c.External.CodeAttempts},
+		{"external.sms_provider", "SMS provider of external signers' links and codes: smsru, or empty for e-mail only", &c.External.SMSProvider},
+		{"external.sms_url", "the SMS provider's send URL (empty: its documented one)", &c.External.SMSURL},
+		{"external.sms_credentials_file", "file with the SMS provider's key, a SIGNET_SMS_API_ID=… line for smsru", &c.External.SMSCredentialsFile},
+		{"external.sms_from", "sender name the SMS provider approved (empty: its default)", &c.External.SMSFrom},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
 		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
 		{"security.admin_passwords_file", "local administrators of the /admin control panel, LOGIN:Argon2id hash lines written by `signet admin local-admin set` (default <data_dir>/admin.passwords)", &c.Security.AdminPasswordsFile},
@@ -634,6 +655,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Requests.Deadline <= 0 || c.Requests.Deadline > 2160*time.Hour {
 		errs = append(errs, problem("deadline", "requests.deadline: %[1]s; give a duration from 1s to 2160h (90 days)", c.Requests.Deadline))
+	}
+	if sc := c.External.SealCredential; sc != "" && (!strings.HasPrefix(sc, "pkcs11:") || strings.Contains(sc, "pin-value")) {
+		errs = append(errs, problem("externalSealCredential", "external.seal_credential: give the seal's key URI (pkcs11:token=…;object=…) without a PIN; the PIN comes from the token's pin source"))
+	}
+	if c.External.LinkTTL <= 0 {
+		errs = append(errs, problem("externalLinkTTL", "external.link_ttl: %[1]s; give a positive duration such as 336h (14 days)", c.External.LinkTTL))
+	}
+	if c.External.CodeAttempts < 1 || c.External.CodeAttempts > 10 {
+		errs = append(errs, problem("externalCodeAttempts", "external.code_attempts: %[1]s; give 1 to 10 (each wrong code is a guess at a 6-digit code)", c.External.CodeAttempts))
+	}
+	if p := c.External.SMSProvider; p != "" && p != "smsru" {
+		errs = append(errs, problem("externalSmsProvider", "external.sms_provider %[1]q: use smsru, or leave it empty for e-mail only", p))
 	}
 	if c.Requests.SweepInterval <= 0 {
 		errs = append(errs, problem("sweepInterval", "requests.sweep_interval: %[1]s; give a positive duration such as 1m", c.Requests.SweepInterval))

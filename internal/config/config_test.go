@@ -132,3 +132,34 @@ func TestEverySettingIsInTheREADME(t *testing.T) {
 		}
 	}
 }
+
+func TestExternalSettingsAreChecked(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--external-seal-credential", "seal"}, "external.seal_credential"},
+		{[]string{"--external-seal-credential", "pkcs11:token=a;object=b;pin-value=1234"}, "without a PIN"},
+		{[]string{"--external-code-attempts", "0"}, "external.code_attempts"},
+		{[]string{"--external-link-ttl", "0s"}, "external.link_ttl"},
+		{[]string{"--external-sms-provider", "twilio"}, "external.sms_provider"},
+	} {
+		cfg, _, err := Load("test", c.args, func(string) string { return "" })
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %s", c.args, err, c.want)
+		}
+	}
+	cfg, _, err := Load("test", []string{"--external-seal-credential", "pkcs11:token=acme;object=seal"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a good seal: %v", err)
+	}
+	if cfg.External.LinkTTL != 14*24*time.Hour || cfg.External.CodeAttempts != 5 {
+		t.Errorf("defaults: %+v", cfg.External)
+	}
+}

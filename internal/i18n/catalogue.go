@@ -1,6 +1,7 @@
 package i18n
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,11 @@ func load(fsys fs.FS) (*loaded, error) {
 		var msgs map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &msgs); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if dup := duplicateKey(raw); dup != "" {
+			// encoding/json keeps the last of two equal keys without a word: one message would
+			// silently replace another (two settings' problems under one key, say).
+			return nil, fmt.Errorf("%s: key %q appears twice; give each message its own key", f, dup)
 		}
 		for key, v := range msgs {
 			if strings.HasPrefix(key, "_") {
@@ -131,3 +137,28 @@ func Keys(tag language.Tag) []string { return append([]string(nil), cat().keys[t
 
 // Name is a language's name in that language ("Русский"), for a language switch.
 func Name(tag language.Tag) string { return cat().names[tag] }
+
+// duplicateKey is the first top-level key that appears twice in the JSON object raw, or "".
+func duplicateKey(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
+}

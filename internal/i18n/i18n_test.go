@@ -175,6 +175,7 @@ func TestLoadRefusesBrokenFiles(t *testing.T) {
 		"plural without other": {"locales/en.json": `{"a":{"one":"%d a"}}`},
 		"unknown category":     {"locales/en.json": `{"a":{"one":"%d a","other":"%d as","several":"x"}}`},
 		"neither":              {"locales/en.json": `{"a":3}`},
+		"a key twice":          {"locales/en.json": `{"_language":"English","a":"A","b":"B","a":"A2"}`},
 	} {
 		fsys := fstest.MapFS{}
 		for p, c := range files {
