@@ -138,7 +138,7 @@ func TestFailuresReachTheWorkflow(t *testing.T) {
 	}{
 		{"wrong OTP", "OTP", 501, robotProps(strconv.Itoa(good), "user_7", demo), 7},
 		{"unknown credential", "nobody-2026", 504, robotProps(strconv.Itoa(good), "user_8", unknown), 8},
-		{"corrupt PDF", "broken.pdf", 502, robotProps(strconv.Itoa(broken), "user_8", demo), 8},
+		{"corrupt PDF", "not a PDF", 502, robotProps(strconv.Itoa(broken), "user_8", demo), 8},
 		{"portal file gone", strconv.Itoa(gone), 503, robotProps(strconv.Itoa(gone), "user_8", demo), 8},
 	}
 	cases[0].props[producer.PropOTP] = wrong
