@@ -157,6 +157,7 @@ func (in *Intake) bulkRoutes(mux routes.Mux) {
 	mux.HandleFunc("POST "+BulkPath+"/show", in.handleBulkShow)
 	mux.HandleFunc("POST "+BulkPath+"/sign", in.handleBulkSign)
 	mux.HandleFunc("GET "+BulkPath+"/status/{id}", in.handleBulkStatus)
+	in.bulkListRoutes(mux)
 }
 
 type bulkView struct {
