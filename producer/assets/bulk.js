@@ -148,7 +148,9 @@ async function show() {
   for (const it of a.items) {
     const tr = document.createElement('tr');
     tr.dataset.id = String(it.id);
-    for (const v of [it.title, it.stage, String(it.file)]) {
+    // The stage by its name where the picker listed it, else its id as the portal gave it.
+    const named = Array.from($('stages').options).find((o) => o.value === it.stage);
+    for (const v of [it.title, named ? named.text : it.stage, String(it.file)]) {
       const td = document.createElement('td');
       td.textContent = v;
       tr.append(td);
