@@ -170,12 +170,20 @@ func TestBulkPageInChromium(t *testing.T) {
 	// A colleague's won deal of the same pipeline: picking Mary as the responsible leaves it out.
 	colleague := e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "marko.pdf", "stageId": "C1:WON", "categoryId": 1, "assignedById": 8})
 	e.portal.AddDealFile(colleague, "marko.pdf", demoInvoice)
+	// A smart process Mary, not a CRM administrator, is not listed (crm.type.list is refused to her):
+	// the page offers its typed type id instead.
+	e.portal.AddSmartProcess(1032, "Contracts", 14)
 	b := newBrowser(t, chromium)
 	shots := artefactDir(t)
 
 	frame := e.bulkInBrowser(t, b, "ru")
 	in := chromedp.FromNode(frame)
 	e.pickNight(t, b, in, true)
+	if opts := get(t, b, "entity types", chromedp.AttributesAll(chromedp.CSSAll("#entity option"), in)); len(opts) != 3 || opts[2]["value"] != "smart" {
+		t.Errorf("the entity types offered to a non-administrator: %v, want deals, invoices and the typed smart process", opts)
+	} else if _, hidden := opts[2]["hidden"]; hidden {
+		t.Error("the portal refused Mary the smart processes, yet the page hides their typed id")
+	}
 	do(t, b, "show", chromedp.Click(chromedp.CSS("#show"), in))
 	waitText(t, b, in, "#summary", "3 документа к подписи", 30*time.Second)
 	if rows := get(t, b, "rows", chromedp.Text(chromedp.CSS("#items tbody"), in)); strings.Contains(rows, "marko.pdf") {
