@@ -157,6 +157,7 @@ func (in *Intake) bulkRoutes(mux routes.Mux) {
 	mux.HandleFunc("POST "+BulkPath+"/show", in.handleBulkShow)
 	mux.HandleFunc("POST "+BulkPath+"/sign", in.handleBulkSign)
 	mux.HandleFunc("GET "+BulkPath+"/status/{id}", in.handleBulkStatus)
+	in.bulkListRoutes(mux)
 }
 
 type bulkView struct {
@@ -325,18 +326,28 @@ func (in *Intake) handleBulkShow(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, out)
 }
 
-// fileFieldCamel names a file field as crm.item.* does: UF_CRM_SIGNET_FILES → ufCrmSignetFiles.
+// fileFieldCamel names a file field as crm.item.* does (REST docs, crm/universal "Features of working
+// with field names": underscores between digits stay, the others go): UF_CRM_SIGNET_FILES →
+// ufCrmSignetFiles, a smart process's UF_CRM_5_1639669411830 → ufCrm5_1639669411830.
 func fileFieldCamel(code string) string {
 	if !strings.HasPrefix(code, "UF_") {
 		return code
 	}
-	parts := strings.Split(strings.ToLower(code), "_")
-	for i := 1; i < len(parts); i++ {
-		if parts[i] != "" {
-			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
+	var b strings.Builder
+	for i, part := range strings.Split(strings.ToLower(code), "_") {
+		if part == "" {
+			continue
 		}
+		if i > 0 && isDigit(part[0]) && b.Len() > 0 && isDigit(b.String()[b.Len()-1]) {
+			b.WriteByte('_')
+		}
+		if i > 0 && !isDigit(part[0]) {
+			part = strings.ToUpper(part[:1]) + part[1:]
+		}
+		b.WriteString(part)
 	}
-	return strings.Join(parts, "")
+	return b.String()
 }
 
 // groupDigits writes n with the reader's thousands separator ("10,000"; "10 000" in Russian).

@@ -37,8 +37,11 @@ func TestBulkEstimateInTheReadersLanguage(t *testing.T) {
 			t.Errorf("%s, %d in %s: %q, want it to start %q", c.tag, c.n, c.mode, got, c.want)
 		}
 	}
-	if got := fileFieldCamel("UF_CRM_SIGNET_FILES"); got != "ufCrmSignetFiles" {
-		t.Errorf("UF_CRM_SIGNET_FILES as crm.item.* names it: %q", got)
+	for code, want := range map[string]string{"UF_CRM_SIGNET_FILES": "ufCrmSignetFiles", "UF_CRM_5_1639669411830": "ufCrm5_1639669411830",
+		"UF_CRM_10_DIGIT10": "ufCrm10Digit10", "ufCrmSignetFiles": "ufCrmSignetFiles"} {
+		if got := fileFieldCamel(code); got != want {
+			t.Errorf("%s as crm.item.* names it: %q, want %q", code, got, want)
+		}
 	}
 }
 

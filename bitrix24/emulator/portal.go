@@ -99,6 +99,7 @@ type Portal struct {
 	logMessages []LogMessage
 	notifies    []Notification
 	docgen      map[int]*generatedDoc
+	catalog     *crmCatalog // smart processes, pipelines, stages, item fields (crm_catalog.go)
 
 	bucketLevel float64
 	bucketAt    time.Time

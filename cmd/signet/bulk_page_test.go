@@ -27,17 +27,19 @@ var (
 	bulkTokenRE   = regexp.MustCompile(`data-token="([^"]+)"`)
 )
 
-// bulkNight adds deals of pipeline 1: won ones with a file (returned), one won without a file and
-// one new with a file (returned second), as an accountant's night looks.
+// bulkNight adds the deals' pipeline 1 "Night invoices" (stages C1:NEW, C1:WON, C1:LOSE) and deals of
+// it, all with employee 7 responsible: won ones with a file (returned), one won without a file and one
+// new with a file (returned second), as an accountant's night looks.
 func (e *b24env) bulkNight(t *testing.T, won int) (signed []int, other int) {
 	t.Helper()
+	e.portal.AddCategory(emulator.EntityDeal, 1, "Night invoices")
 	for i := range won {
-		id := e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "act-" + strconv.Itoa(i) + ".pdf", "stageId": "C1:WON", "categoryId": 1})
+		id := e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "act-" + strconv.Itoa(i) + ".pdf", "stageId": "C1:WON", "categoryId": 1, "assignedById": 7})
 		e.portal.AddDealFile(id, "act-"+strconv.Itoa(i)+".pdf", demoInvoice)
 		signed = append(signed, id)
 	}
-	e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "no file", "stageId": "C1:WON", "categoryId": 1})
-	other = e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "offer.pdf", "stageId": "C1:NEW", "categoryId": 1})
+	e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "no file", "stageId": "C1:WON", "categoryId": 1, "assignedById": 7})
+	other = e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "offer.pdf", "stageId": "C1:NEW", "categoryId": 1, "assignedById": 7})
 	e.portal.AddDealFile(other, "offer.pdf", demoInvoice)
 	return signed, other
 }
@@ -84,6 +86,35 @@ func (e *b24env) bulkInBrowser(t *testing.T, b context.Context, lang string) *ch
 	return frame
 }
 
+// pickNight fills the filter from the portal's lists as a person does: the pipeline "Night invoices"
+// chosen by its name, then (won) its stage "Deal won" and Mary found by typing part of her name and
+// picked among the people found (won false: the whole pipeline); the file field is the one the portal
+// lists for deals.
+func (e *b24env) pickNight(t *testing.T, b context.Context, in chromedp.QueryOption, won bool) {
+	t.Helper()
+	waitNodes(t, b, in, `#category option[value="1"]`, 1)
+	if f := get(t, b, "file field", chromedp.Value(chromedp.CSS("#field-pick"), in)); f != "ufCrmSignetFiles" {
+		t.Errorf("the file field the page offers first: %q, want the deals' ufCrmSignetFiles", f)
+	}
+	do(t, b, "pick the pipeline", chromedp.SendKeys(chromedp.CSS("#category"), "Night invoices", in))
+	if c := get(t, b, "pipeline", chromedp.Value(chromedp.CSS("#category"), in)); c != "1" {
+		t.Fatalf("the pipeline picked by name is %q, want 1", c)
+	}
+	waitNodes(t, b, in, "#stages option", 3)
+	if won {
+		if s := get(t, b, "stages", chromedp.Text(chromedp.CSS("#stages"), in)); !strings.Contains(s, "Deal won") || strings.Contains(s, "Preparing") {
+			t.Errorf("pipeline 1's stages: %q", s)
+		}
+		do(t, b, "pick the stage", chromedp.SendKeys(chromedp.CSS("#stages"), "Deal won", in))
+	}
+	do(t, b, "find the responsible", chromedp.SendKeys(chromedp.CSS("#responsible-find"), "Mar", in))
+	waitNodes(t, b, in, "#responsible option", 3) // anyone, Mary, Marko
+	do(t, b, "pick the responsible", chromedp.SendKeys(chromedp.CSS("#responsible"), "Mary", in))
+	if r := get(t, b, "responsible", chromedp.Value(chromedp.CSS("#responsible"), in)); r != "7" {
+		t.Fatalf("the responsible picked by name is %q, want user 7", r)
+	}
+}
+
 // waitText waits until sel's text in the frame contains want.
 func waitText(t *testing.T, b context.Context, in chromedp.QueryOption, sel, want string, within time.Duration) string {
 	t.Helper()
@@ -120,8 +151,10 @@ func (e *b24env) published(t *testing.T) bool {
 }
 
 // TestBulkPageInChromium: the accountant opens "Sign in bulk" from the application's page inside
-// the portal, in Russian, filters the won deals of pipeline 1, sees how many (and the one without a
-// file) with the budget estimate of both modes, keeps "replace", types a wrong code (refused, nothing
+// the portal, in Russian, picks from the portal's lists (no typed ids) the pipeline "Night invoices",
+// its stage "Deal won", herself as the responsible found by name and the deals' file field, sees how
+// many (and the one without a file; a colleague's won deal is left out) with the budget estimate of
+// both modes, keeps "replace", types a wrong code (refused, nothing
 // queued), then the right one; the page shows the progress and a summary, the deals' files are
 // replaced by PDFs pdfsig finds validly signed, the other deal is untouched, and sending the same
 // selection again resumes the batch and signs nothing twice. Then, in English, the same count.
@@ -129,19 +162,33 @@ func TestBulkPageInChromium(t *testing.T) {
 	chromium := testenv.RequireTool(t, "chromium")
 	testenv.RequireTool(t, "softhsm2-util")
 	pdfsig := testenv.RequireTool(t, "pdfsig")
-	e := startB24(t, emulator.Config{})
+	e := startB24(t, emulator.Config{Users: []emulator.User{{ID: 7, Name: "Mary", LastName: "Smith", WorkPosition: "Accountant"},
+		{ID: 8, Name: "Marko", LastName: "Polo"}}})
 	e.addUser(t, "mary", 7, false, e.cfg.Demo.Credential)
 	secret := e.enrol(t, "mary")
 	won, other := e.bulkNight(t, 3)
+	// A colleague's won deal of the same pipeline: picking Mary as the responsible leaves it out.
+	colleague := e.portal.AddItem(emulator.EntityDeal, map[string]any{"title": "marko.pdf", "stageId": "C1:WON", "categoryId": 1, "assignedById": 8})
+	e.portal.AddDealFile(colleague, "marko.pdf", demoInvoice)
+	// A smart process Mary, not a CRM administrator, is not listed (crm.type.list is refused to her):
+	// the page offers its typed type id instead.
+	e.portal.AddSmartProcess(1032, "Contracts", 14)
 	b := newBrowser(t, chromium)
 	shots := artefactDir(t)
 
 	frame := e.bulkInBrowser(t, b, "ru")
 	in := chromedp.FromNode(frame)
-	do(t, b, "filter",
-		chromedp.SendKeys(chromedp.CSS("#category"), "1", in), chromedp.SendKeys(chromedp.CSS("#stages"), "C1:WON", in),
-		chromedp.SendKeys(chromedp.CSS("#field"), "UF_CRM_SIGNET_FILES", in), chromedp.Click(chromedp.CSS("#show"), in))
+	e.pickNight(t, b, in, true)
+	if opts := get(t, b, "entity types", chromedp.AttributesAll(chromedp.CSSAll("#entity option"), in)); len(opts) != 3 || opts[2]["value"] != "smart" {
+		t.Errorf("the entity types offered to a non-administrator: %v, want deals, invoices and the typed smart process", opts)
+	} else if _, hidden := opts[2]["hidden"]; hidden {
+		t.Error("the portal refused Mary the smart processes, yet the page hides their typed id")
+	}
+	do(t, b, "show", chromedp.Click(chromedp.CSS("#show"), in))
 	waitText(t, b, in, "#summary", "3 документа к подписи", 30*time.Second)
+	if rows := get(t, b, "rows", chromedp.Text(chromedp.CSS("#items tbody"), in)); strings.Contains(rows, "marko.pdf") {
+		t.Errorf("the colleague's deal is listed although Mary is the responsible picked:\n%s", rows)
+	}
 	waitNodes(t, b, in, "#items tbody tr", 3)
 	if s := get(t, b, "without", chromedp.Text(chromedp.CSS("#without"), in)); !strings.Contains(s, "У 1 элемента нет файла") {
 		t.Errorf("the deal without a file: the page says %q", s)
@@ -161,6 +208,9 @@ func TestBulkPageInChromium(t *testing.T) {
 	}
 	if strings.Contains(rows, "offer.pdf") {
 		t.Errorf("the list shows the NEW deal:\n%s", rows)
+	}
+	if !strings.Contains(rows, "Deal won") || strings.Contains(rows, "C1:WON") {
+		t.Errorf("the list names the stage by its id, not as the portal names it:\n%s", rows)
 	}
 	if cert := get(t, b, "certificate", chromedp.Text(chromedp.CSS("#credential"), in)); !strings.Contains(cert, "—") {
 		t.Errorf("the certificate is not named as Name — issuer — valid until: %q", cert)
@@ -233,14 +283,13 @@ func TestBulkPageInChromium(t *testing.T) {
 		}
 	}
 
-	// In English, the next night: the whole pipeline, no stage. The three WON deals now hold Signet's
+	// In English, the next night: the whole pipeline, no stage, Mary's deals. The three WON deals now hold Signet's
 	// signed files (the workers recorded them), so the filter leaves them out and says so; only the
 	// NEW deal's offer is left to sign (issue 19, must 3: a rerun signs nothing twice).
 	frame = e.bulkInBrowser(t, b, "en")
 	in = chromedp.FromNode(frame)
-	do(t, b, "filter (en)",
-		chromedp.SendKeys(chromedp.CSS("#category"), "1", in),
-		chromedp.SendKeys(chromedp.CSS("#field"), "UF_CRM_SIGNET_FILES", in), chromedp.Click(chromedp.CSS("#show"), in))
+	e.pickNight(t, b, in, false)
+	do(t, b, "show (en)", chromedp.Click(chromedp.CSS("#show"), in))
 	waitText(t, b, in, "#summary", "1 document to sign", 30*time.Second)
 	if s := get(t, b, "already", chromedp.Text(chromedp.CSS("#already"), in)); !strings.Contains(s, "3 items already signed by Signet are left out") {
 		t.Errorf("the deals signed last night: the page says %q", s)

@@ -1,7 +1,9 @@
 // The bulk-signing page (producer/bulkpage.go, issue 19 must 3): sends the CRM filter, shows how many
 // items and which with the budget estimate of both modes, then signs the sealed selection with one
 // certificate, the stamp options and one code, and polls the batch until its summary. Every call
-// carries the page's token in a header, never in the URL.
+// carries the page's token in a header, never in the URL. The pickers (entity type, pipeline, stages,
+// responsible, file field) are filled from the portal through the page's list calls
+// (producer/bulkpage_lists.go), read with the viewer's own rights.
 const body = document.body;
 const token = body.dataset.token;
 const msg = (k) => body.dataset['msg' + k] || '';
@@ -22,6 +24,105 @@ function entity() {
   return v === 'smart' ? parseInt($('smart').value, 10) || 0 : parseInt(v, 10);
 }
 
+// fill replaces a select's options after its first `keep` ones by the list's {id, title} entries.
+function fill(sel, list, keep) {
+  while (sel.options.length > keep) sel.remove(keep);
+  for (const o of list || []) sel.add(new Option(o.title, o.id));
+}
+
+// list asks the portal for one picker's entries; a refusal is shown under the filter, and the
+// picker keeps what it had (an empty list where it had none).
+async function list(what, data) {
+  const out = $('lists-message');
+  let r;
+  try {
+    r = await call('POST', '/bitrix24/bulk/' + what, data || {});
+  } catch (e) { out.textContent = msg('Unavailable'); return null; }
+  if (!r.ok) { out.textContent = r.ans.error || msg('Unavailable'); return null; }
+  out.textContent = '';
+  return r.ans;
+}
+
+async function loadTypes() {
+  const a = await list('types');
+  if (!a) return;
+  const sel = $('entity');
+  const typedOpt = sel.querySelector('option[value="smart"]');
+  for (const t of a.types || []) {
+    if (t.id === '2' || t.id === '31') continue;
+    sel.insertBefore(new Option(t.title, t.id), typedOpt);
+  }
+  // Not a CRM administrator: the portal lists no smart processes, their type id is typed instead.
+  typedOpt.hidden = !a.typed;
+}
+
+async function loadCategories() {
+  const sel = $('category');
+  fill(sel, [], 1);
+  stagesFor();
+  const et = entity();
+  if (!et) return;
+  const a = await list('categories', { entity_type_id: et });
+  if (a && et === entity()) fill(sel, a.categories, 1);
+}
+
+async function stagesFor() {
+  const sel = $('stages');
+  fill(sel, [], 0);
+  sel.disabled = true;
+  const cat = $('category').value;
+  $('stages').title = cat === '' ? msg('PipelineFirst') : '';
+  if (cat === '') return;
+  const et = entity();
+  const a = await list('stages', { entity_type_id: et, category: cat });
+  if (a && et === entity() && cat === $('category').value) {
+    fill(sel, a.stages, 0);
+    sel.disabled = false;
+  }
+}
+
+async function loadFields() {
+  const sel = $('field-pick');
+  fill(sel, [], 1);
+  const et = entity();
+  if (et) {
+    const a = await list('fields', { entity_type_id: et });
+    if (a && et === entity()) {
+      fill(sel, a.fields, 1);
+      if (a.fields && a.fields.length) sel.value = a.fields[0].id;
+    }
+  }
+  $('field-label').hidden = sel.value !== '';
+}
+
+let findTimer = 0;
+let findSeq = 0;
+function findPeople() {
+  clearTimeout(findTimer);
+  findTimer = setTimeout(async () => {
+    const find = $('responsible-find').value.trim();
+    const seq = ++findSeq;
+    const sel = $('responsible');
+    if (find.length < 2) { fill(sel, [], 1); sel.value = '0'; return; }
+    const a = await list('users', { find });
+    if (!a || seq !== findSeq) return;
+    fill(sel, a.users, 1);
+    // One person by that name: that is who was meant; several: the person picks.
+    sel.value = a.users.length === 1 ? a.users[0].id : '0';
+    if (!a.users.length) $('lists-message').textContent = msg('Nobody');
+  }, 300);
+}
+
+function fileField() {
+  const v = $('field-pick').value;
+  return v !== '' ? v : $('field').value.trim();
+}
+
+async function entityChanged() {
+  $('smart-label').hidden = $('entity').value !== 'smart';
+  await Promise.all([loadCategories(), loadFields()]);
+}
+
 async function show() {
   const out = $('show-message');
   out.textContent = msg('Showing');
@@ -30,9 +131,10 @@ async function show() {
   let r;
   try {
     r = await call('POST', '/bitrix24/bulk/show', {
-      entity_type_id: entity(), category: $('category').value.trim(), stages: $('stages').value,
+      entity_type_id: entity(), category: $('category').value,
+      stages: Array.from($('stages').selectedOptions, (o) => o.value).join(','),
       from: $('from').value, to: $('to').value, responsible: parseInt($('responsible').value, 10) || 0,
-      file_field: $('field').value.trim() });
+      file_field: fileField() });
   } catch (e) { out.textContent = msg('Unavailable'); return; }
   if (!r.ok) { out.textContent = r.ans.error || msg('Unavailable'); return; }
   const a = r.ans;
@@ -46,7 +148,9 @@ async function show() {
   for (const it of a.items) {
     const tr = document.createElement('tr');
     tr.dataset.id = String(it.id);
-    for (const v of [it.title, it.stage, String(it.file)]) {
+    // The stage by its name where the picker listed it, else its id as the portal gave it.
+    const named = Array.from($('stages').options).find((o) => o.value === it.stage);
+    for (const v of [it.title, named ? named.text : it.stage, String(it.file)]) {
       const td = document.createElement('td');
       td.textContent = v;
       tr.append(td);
@@ -118,12 +222,22 @@ async function poll(id) {
   }
 }
 
-$('entity').addEventListener('change', () => { $('smart-label').hidden = $('entity').value !== 'smart'; });
+$('entity').addEventListener('change', entityChanged);
+$('smart').addEventListener('change', entityChanged);
+$('category').addEventListener('change', stagesFor);
+$('responsible-find').addEventListener('input', findPeople);
+$('field-pick').addEventListener('change', () => { $('field-label').hidden = $('field-pick').value !== ''; });
 $('show').addEventListener('click', show);
 $('sign').addEventListener('click', sign);
 $('visible').addEventListener('change', () => {
   $('position').disabled = !$('visible').checked;
   $('page').disabled = !$('visible').checked;
 });
-// The handlers are attached: a person (or a test) acting before this would click a dead button.
-body.dataset.ready = 'true';
+// The handlers are attached and the first lists loaded: a person (or a test) acting before this
+// would click a dead button or pick from an empty list.
+(async () => {
+  $('lists-message').textContent = msg('Loading');
+  await loadTypes();
+  await entityChanged();
+  body.dataset.ready = 'true';
+})();
