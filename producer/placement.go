@@ -31,8 +31,8 @@ import (
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/i18n"
-	"github.com/signet-b24/signet/internal/reasons"
 	"github.com/signet-b24/signet/internal/metrics"
+	"github.com/signet-b24/signet/internal/reasons"
 	"github.com/signet-b24/signet/internal/routes"
 )
 
