@@ -38,7 +38,10 @@ const (
 
 // Problem is the first place where the chain does not hold.
 type Problem struct {
-	Seq    uint64 // the event's sequence (the stream's when the event is unreadable)
+	// Seq is the event's sequence on the shared chain, which is its place in the stream; for an
+	// event of a writer's own chain (or an unreadable one), its place in the stream as read.
+	Seq    uint64
+	Chain  string // the writer's chain the event is on ("" for the shared chain)
 	Kind   ProblemKind
 	Detail string
 }
@@ -51,9 +54,12 @@ type Report struct {
 	FirstSeq         uint64 // sequence of the first event read
 	LastSeq          uint64
 	HeadHash         string // hash of the last event read
-	Checkpoints      int
+	Head             string // id of the last event read
+	Chains           int    // writers' own chains (issue 22); the shared chain is not counted
+	Checkpoints      int    // signed checkpoints
+	Ties             int    // unsigned checkpoints, written by processes without the service key
 	VerifiedCkpts    int    // checkpoints whose signature verified with a given key
-	LastVerifiedCkpt uint64 // head sequence covered by the last verified checkpoint
+	LastVerifiedCkpt uint64 // place in the stream of the last verified checkpoint
 	// Unsigned is the number of events after the last verified checkpoint: the chain protects their
 	// order, but nothing yet proves they were not all rewritten together.
 	Unsigned int
@@ -117,7 +123,7 @@ func VerifyLines(r io.Reader, opts VerifyOptions) (*Report, error) {
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
-	for n := uint64(1); sc.Scan(); n++ {
+	for n := v.start; sc.Scan(); n++ {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
@@ -137,15 +143,23 @@ type verifier struct {
 	keys  map[string]crypto.PublicKey
 	rep   Report
 	start uint64
-	prev  *contracts.AuditEvent
-	// lastCkptSeq is the sequence of the last verified checkpoint event.
-	lastCkptSeq uint64
+	// pos is the place in the stream of the message being read, counted from start: a deleted
+	// message shifts every later one, in the live stream and in a copy alike.
+	pos      uint64
+	prevHash string // hash of the message before (the shared chain's link)
+	chains   map[string]*head
+	// lastCkptHash is the hash of the last checkpoint read (of any chain): the next one must name it.
+	lastCkptHash string
+	sawCkpt      bool
+	// lastCkptPos is the place of the last verified checkpoint.
+	lastCkptPos uint64
 	// lastStreamSeq is the stream sequence of the last message read.
 	lastStreamSeq uint64
 }
 
 func newVerifier(opts VerifyOptions) (*verifier, error) {
-	v := &verifier{keys: map[string]crypto.PublicKey{}, start: max(opts.Start, 1)}
+	v := &verifier{keys: map[string]crypto.PublicKey{}, start: max(opts.Start, 1), chains: map[string]*head{}}
+	v.pos = v.start - 1
 	for _, k := range opts.Keys {
 		id, err := KeyID(k)
 		if err != nil {
@@ -156,19 +170,45 @@ func newVerifier(opts VerifyOptions) (*verifier, error) {
 	return v, nil
 }
 
-// add checks one message against the one before; false stops the walk at the first problem.
+// add checks one message against what came before; false stops the walk at the first problem.
 func (v *verifier) add(r Raw) bool {
+	v.pos++
 	e, err := Decode(r.StreamSeq, r.Data)
 	if err != nil {
-		v.rep.Problem = &Problem{Seq: r.StreamSeq, Kind: Unreadable, Detail: err.Error()}
+		v.rep.Problem = &Problem{Seq: v.pos, Kind: Unreadable, Detail: err.Error()}
 		return false
 	}
+	var ok bool
+	if e.Chain == "" {
+		ok = v.addShared(e)
+	} else {
+		ok = v.addOwn(e)
+	}
+	if !ok {
+		return false
+	}
+	if v.rep.Events == 0 {
+		v.rep.FirstSeq = v.pos
+	}
+	v.rep.Events++
+	v.rep.LastSeq, v.rep.HeadHash, v.rep.Head = v.pos, e.Hash, e.ID
+	v.lastStreamSeq = r.StreamSeq
+	v.prevHash = e.Hash
+	if e.Action == contracts.AuditChainCheckpoint {
+		v.lastCkptHash, v.sawCkpt = e.Hash, true
+	}
+	return true
+}
+
+// addShared checks an event of the shared chain (every trail before issue 22, and a process that
+// still writes it): its Seq is its place in the stream and PrevHash the hash of the message before,
+// whichever chain that one is on.
+func (v *verifier) addShared(e *contracts.AuditEvent) bool {
 	fail := func(k ProblemKind, format string, a ...any) bool {
 		v.rep.Problem = &Problem{Seq: e.Seq, Kind: k, Detail: fmt.Sprintf(format, a...)}
 		return false
 	}
-	if v.prev == nil {
-		v.rep.FirstSeq = e.Seq
+	if v.pos == v.start {
 		switch {
 		case e.Seq < v.start:
 			return fail(OutOfOrder, "the first event read is %d; the walk was to start at %d", e.Seq, v.start)
@@ -178,51 +218,113 @@ func (v *verifier) add(r Raw) bool {
 			return fail(BrokenLink, "the first event has prev_hash %s; the chain starts with an empty one", short(e.PrevHash))
 		}
 	} else {
+		prev := v.pos - 1
 		switch {
-		case e.Seq > v.prev.Seq+1:
-			return fail(Missing, "events %d to %d are missing (deleted or moved) after event %d", v.prev.Seq+1, e.Seq-1, v.prev.Seq)
-		case e.Seq <= v.prev.Seq:
-			return fail(OutOfOrder, "event %d follows event %d; the chain was reordered or an event repeated", e.Seq, v.prev.Seq)
-		case e.PrevHash != v.prev.Hash:
+		case e.Seq > v.pos:
+			return fail(Missing, "events %d to %d are missing (deleted or moved) after event %d", v.pos, e.Seq-1, prev)
+		case e.Seq < v.pos:
+			return fail(OutOfOrder, "event %d follows event %d; the chain was reordered or an event repeated", e.Seq, prev)
+		case e.PrevHash != v.prevHash:
 			return fail(BrokenLink, "prev_hash %s is not the SHA-256 %s of event %d: event %d or this one was edited",
-				short(e.PrevHash), short(v.prev.Hash), v.prev.Seq, v.prev.Seq)
+				short(e.PrevHash), short(v.prevHash), prev, prev)
 		}
+	}
+	if e.Action != contracts.AuditChainCheckpoint {
+		return true
+	}
+	c := e.Checkpoint
+	if c == nil {
+		return fail(BadCheckpoint, "a checkpoint without a signature")
+	}
+	if v.pos == v.start || c.HeadSeq != v.pos-1 || c.HeadHash != v.prevHash {
+		return fail(BadCheckpoint, "the checkpoint signs event %d (%s), not the event before it", c.HeadSeq, short(c.HeadHash))
+	}
+	if p := v.checkSignature(c, contracts.AuditCheckpointMessage(c.HeadSeq, c.HeadHash)); p != "" {
+		return fail(BadCheckpoint, "%s", p)
+	}
+	return true
+}
+
+// addOwn checks an event of a writer's own chain: its Seq follows the chain's last one and its
+// PrevHash is that event's hash; a checkpoint also names the last checkpoint read, of any chain.
+func (v *verifier) addOwn(e *contracts.AuditEvent) bool {
+	fail := func(k ProblemKind, format string, a ...any) bool {
+		v.rep.Problem = &Problem{Seq: v.pos, Chain: e.Chain, Kind: k, Detail: fmt.Sprintf("chain %s, event %d: ", e.Chain, e.Seq) + fmt.Sprintf(format, a...)}
+		return false
+	}
+	partial := v.start > 1
+	h := v.chains[e.Chain]
+	switch {
+	case h == nil && e.Seq == 1 && e.PrevHash != "":
+		return fail(BrokenLink, "the chain's first event has prev_hash %s; a chain starts with an empty one", short(e.PrevHash))
+	case h == nil && e.Seq != 1 && !partial:
+		return fail(Missing, "the chain begins at event %d: its events 1 to %d are missing (deleted or moved)", e.Seq, e.Seq-1)
+	case h == nil:
+		// A new chain (or, in a partial copy, one whose start is trusted as given).
+	case e.Seq > h.seq+1:
+		return fail(Missing, "events %d to %d of the chain are missing (deleted or moved) after its event %d", h.seq+1, e.Seq-1, h.seq)
+	case e.Seq <= h.seq:
+		return fail(OutOfOrder, "follows the chain's event %d; the chain was reordered or an event repeated", h.seq)
+	case e.PrevHash != h.hash:
+		return fail(BrokenLink, "prev_hash %s is not the SHA-256 %s of the chain's event %d: that event or this one was edited",
+			short(e.PrevHash), short(h.hash), h.seq)
+	}
+	if h == nil {
+		h = &head{}
+		v.chains[e.Chain] = h
+		v.rep.Chains++
 	}
 	if e.Action == contracts.AuditChainCheckpoint {
-		v.rep.Checkpoints++
 		c := e.Checkpoint
-		if c == nil {
-			return fail(BadCheckpoint, "a checkpoint without a signature")
-		}
-		if v.prev == nil || c.HeadSeq != v.prev.Seq || c.HeadHash != v.prev.Hash {
-			return fail(BadCheckpoint, "the checkpoint signs event %d (%s), not the event before it", c.HeadSeq, short(c.HeadHash))
-		}
-		if len(v.keys) > 0 {
-			key, ok := v.keys[c.KeyID]
-			if !ok {
-				return fail(BadCheckpoint, "signed by key %s, which is not a trusted service key", short(c.KeyID))
+		switch {
+		case c == nil:
+			return fail(BadCheckpoint, "a checkpoint without its head")
+		case c.HeadSeq != h.seq || c.HeadHash != h.hash || h.seq == 0:
+			return fail(BadCheckpoint, "the checkpoint names event %d (%s) of its chain, not the chain's event before it", c.HeadSeq, short(c.HeadHash))
+		case c.PrevCheckpoint != v.lastCkptHash && !(partial && !v.sawCkpt):
+			want := "none"
+			if v.sawCkpt {
+				want = short(v.lastCkptHash)
 			}
-			sig, err := base64.StdEncoding.DecodeString(c.Signature)
-			if err != nil || !verifySignature(key, contracts.AuditCheckpointMessage(c.HeadSeq, c.HeadHash), sig) {
-				return fail(BadCheckpoint, "the signature over event %d does not verify with key %s", c.HeadSeq, short(c.KeyID))
-			}
-			v.rep.VerifiedCkpts++
-			v.rep.LastVerifiedCkpt = c.HeadSeq
-			v.lastCkptSeq = e.Seq
+			return fail(BadCheckpoint, "the checkpoint names %s as the checkpoint before it, but the one before it in the stream is %s: a checkpoint was deleted, moved or edited",
+				short(c.PrevCheckpoint), want)
+		}
+		if c.Signature == "" && c.KeyID == "" {
+			v.rep.Ties++
+		} else if p := v.checkSignature(c, contracts.AuditChainCheckpointMessage(e.Chain, c.HeadSeq, c.HeadHash, c.PrevCheckpoint)); p != "" {
+			return fail(BadCheckpoint, "%s", p)
 		}
 	}
-	v.rep.Events++
-	v.rep.LastSeq, v.rep.HeadHash = e.Seq, e.Hash
-	v.lastStreamSeq = r.StreamSeq
-	v.prev = e
+	h.seq, h.hash, h.known = e.Seq, e.Hash, true
 	return true
+}
+
+// checkSignature counts a signed checkpoint and checks it against the trusted keys; it returns what
+// is wrong, or "".
+func (v *verifier) checkSignature(c *contracts.AuditCheckpoint, msg []byte) string {
+	v.rep.Checkpoints++
+	if len(v.keys) == 0 {
+		return ""
+	}
+	key, ok := v.keys[c.KeyID]
+	if !ok {
+		return fmt.Sprintf("signed by key %s, which is not a trusted service key", short(c.KeyID))
+	}
+	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	if err != nil || !verifySignature(key, msg, sig) {
+		return fmt.Sprintf("the signature over event %d does not verify with key %s", c.HeadSeq, short(c.KeyID))
+	}
+	v.rep.VerifiedCkpts++
+	v.rep.LastVerifiedCkpt = v.pos
+	v.lastCkptPos = v.pos
+	return ""
 }
 
 func (v *verifier) report() *Report {
 	r := v.rep
 	r.Unsigned = r.Events
 	if r.VerifiedCkpts > 0 {
-		r.Unsigned = int(r.LastSeq - v.lastCkptSeq)
+		r.Unsigned = int(r.LastSeq - v.lastCkptPos)
 	}
 	return &r
 }
