@@ -148,6 +148,9 @@ type verifier struct {
 	pos      uint64
 	prevHash string // hash of the message before (the shared chain's link)
 	chains   map[string]*head
+	// signed: the chains whose writer signed a checkpoint; an unsigned one after that is a stripped
+	// signature (a process holds the service key or not for its chain's whole life).
+	signed map[string]bool
 	// lastCkptHash is the hash of the last checkpoint read (of any chain): the next one must name it.
 	lastCkptHash string
 	sawCkpt      bool
@@ -158,7 +161,7 @@ type verifier struct {
 }
 
 func newVerifier(opts VerifyOptions) (*verifier, error) {
-	v := &verifier{keys: map[string]crypto.PublicKey{}, start: max(opts.Start, 1), chains: map[string]*head{}}
+	v := &verifier{keys: map[string]crypto.PublicKey{}, start: max(opts.Start, 1), chains: map[string]*head{}, signed: map[string]bool{}}
 	v.pos = v.start - 1
 	for _, k := range opts.Keys {
 		id, err := KeyID(k)
@@ -290,9 +293,15 @@ func (v *verifier) addOwn(e *contracts.AuditEvent) bool {
 				short(c.PrevCheckpoint), want)
 		}
 		if c.Signature == "" && c.KeyID == "" {
+			if v.signed[e.Chain] {
+				return fail(BadCheckpoint, "an unsigned checkpoint on a chain whose writer signed its earlier ones: its signature was removed")
+			}
 			v.rep.Ties++
-		} else if p := v.checkSignature(c, contracts.AuditChainCheckpointMessage(e.Chain, c.HeadSeq, c.HeadHash, c.PrevCheckpoint)); p != "" {
-			return fail(BadCheckpoint, "%s", p)
+		} else {
+			v.signed[e.Chain] = true
+			if p := v.checkSignature(c, contracts.AuditChainCheckpointMessage(e.Chain, c.HeadSeq, c.HeadHash, c.PrevCheckpoint)); p != "" {
+				return fail(BadCheckpoint, "%s", p)
+			}
 		}
 	}
 	h.seq, h.hash, h.known = e.Seq, e.Hash, true
