@@ -25,7 +25,7 @@ import (
 )
 
 // startAudit runs an embedded JetStream with Signet's AUDIT stream as provisioned in production.
-func startAudit(t *testing.T) *natstest.Server {
+func startAudit(t testing.TB) *natstest.Server {
 	t.Helper()
 	s := natstest.Start(t)
 	s.CreateStreams(t, queue.Streams(queue.Settings{}), contracts.StreamAudit)
@@ -47,7 +47,7 @@ func startTamperableAudit(t *testing.T) *natstest.Server {
 }
 
 // process is a separate connection with its own Writer: what a second intake or worker process is.
-func process(t *testing.T, s *natstest.Server, key crypto.Signer, opts Options) *Writer {
+func process(t testing.TB, s *natstest.Server, key crypto.Signer, opts Options) *Writer {
 	t.Helper()
 	nc, err := nats.Connect(s.Srv.ClientURL())
 	if err != nil {
@@ -66,7 +66,7 @@ var (
 	rsaKey  *rsa.PrivateKey
 )
 
-func serviceKey(t *testing.T) *rsa.PrivateKey {
+func serviceKey(t testing.TB) *rsa.PrivateKey {
 	keyOnce.Do(func() {
 		var err error
 		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
@@ -321,7 +321,7 @@ func TestVerifyFindsTheFirstBrokenLink(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if frep.Problem == nil || *frep.Problem != *rep.Problem {
+			if frep.Problem == nil || frep.Problem.String() != rep.Problem.String() || frep.Problem.Chain != rep.Problem.Chain {
 				t.Fatalf("file: %v; stream: %v", frep.Problem, rep.Problem)
 			}
 		})

@@ -373,7 +373,7 @@ func TestVerifyFindsTamperingInWriterChains(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if frep.Problem == nil || *frep.Problem != *rep.Problem {
+			if frep.Problem == nil || frep.Problem.String() != rep.Problem.String() || frep.Problem.Chain != rep.Problem.Chain {
 				t.Fatalf("file: %v; stream: %v", frep.Problem, rep.Problem)
 			}
 		})

@@ -40,10 +40,16 @@ const (
 type Problem struct {
 	// Seq is the event's sequence on the shared chain, which is its place in the stream; for an
 	// event of a writer's own chain (or an unreadable one), its place in the stream as read.
-	Seq    uint64
-	Chain  string // the writer's chain the event is on ("" for the shared chain)
-	Kind   ProblemKind
-	Detail string
+	Seq      uint64
+	Chain    string // the writer's chain the event is on ("" for the shared chain)
+	ChainSeq uint64 // the event's place in that chain
+	Kind     ProblemKind
+	Detail   string // in English
+	// Key, Format and Args are Detail's wording (problems.go), for printing it in another language:
+	// the catalogue's cli.audit.problem.<Key>, and cli.audit.problem.inChain before it on a chain.
+	Key    string
+	Format string
+	Args   []any
 }
 
 func (p *Problem) String() string { return fmt.Sprintf("event %d: %s: %s", p.Seq, p.Kind, p.Detail) }
@@ -107,9 +113,7 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, opts Ver
 			return nil, err
 		}
 		if last := info.State.LastSeq; last > v.lastStreamSeq {
-			v.rep.Problem = &Problem{Seq: v.rep.LastSeq + 1, Kind: Missing, Detail: fmt.Sprintf(
-				"the stream holds messages up to sequence %d but the last event in it is at %d: the newest %d were deleted",
-				last, v.lastStreamSeq, last-v.lastStreamSeq)}
+			v.rep.Problem = problem(v.rep.LastSeq+1, "", 0, Missing, msgTailDeleted, last, v.lastStreamSeq, last-v.lastStreamSeq)
 		}
 	}
 	return v.report(), nil
@@ -178,7 +182,7 @@ func (v *verifier) add(r Raw) bool {
 	v.pos++
 	e, err := Decode(r.StreamSeq, r.Data)
 	if err != nil {
-		v.rep.Problem = &Problem{Seq: v.pos, Kind: Unreadable, Detail: err.Error()}
+		v.rep.Problem = problem(v.pos, "", 0, Unreadable, msgUnreadable, err.Error())
 		return false
 	}
 	var ok bool
@@ -207,29 +211,28 @@ func (v *verifier) add(r Raw) bool {
 // still writes it): its Seq is its place in the stream and PrevHash the hash of the message before,
 // whichever chain that one is on.
 func (v *verifier) addShared(e *contracts.AuditEvent) bool {
-	fail := func(k ProblemKind, format string, a ...any) bool {
-		v.rep.Problem = &Problem{Seq: e.Seq, Kind: k, Detail: fmt.Sprintf(format, a...)}
+	fail := func(k ProblemKind, m message, a ...any) bool {
+		v.rep.Problem = problem(e.Seq, "", 0, k, m, a...)
 		return false
 	}
 	if v.pos == v.start {
 		switch {
 		case e.Seq < v.start:
-			return fail(OutOfOrder, "the first event read is %d; the walk was to start at %d", e.Seq, v.start)
+			return fail(OutOfOrder, msgFirstBefore, e.Seq, v.start)
 		case e.Seq > v.start:
-			return fail(Missing, "events %d to %d are missing (deleted) before event %d", v.start, e.Seq-1, e.Seq)
+			return fail(Missing, msgMissingBefore, v.start, e.Seq-1, e.Seq)
 		case e.Seq == 1 && e.PrevHash != "":
-			return fail(BrokenLink, "the first event has prev_hash %s; the chain starts with an empty one", short(e.PrevHash))
+			return fail(BrokenLink, msgFirstPrevHash, short(e.PrevHash))
 		}
 	} else {
 		prev := v.pos - 1
 		switch {
 		case e.Seq > v.pos:
-			return fail(Missing, "events %d to %d are missing (deleted or moved) after event %d", v.pos, e.Seq-1, prev)
+			return fail(Missing, msgMissingAfter, v.pos, e.Seq-1, prev)
 		case e.Seq < v.pos:
-			return fail(OutOfOrder, "event %d follows event %d; the chain was reordered or an event repeated", e.Seq, prev)
+			return fail(OutOfOrder, msgReordered, e.Seq, prev)
 		case e.PrevHash != v.prevHash:
-			return fail(BrokenLink, "prev_hash %s is not the SHA-256 %s of event %d: event %d or this one was edited",
-				short(e.PrevHash), short(v.prevHash), prev, prev)
+			return fail(BrokenLink, msgBrokenLink, short(e.PrevHash), short(v.prevHash), prev)
 		}
 	}
 	if e.Action != contracts.AuditChainCheckpoint {
@@ -237,13 +240,13 @@ func (v *verifier) addShared(e *contracts.AuditEvent) bool {
 	}
 	c := e.Checkpoint
 	if c == nil {
-		return fail(BadCheckpoint, "a checkpoint without a signature")
+		return fail(BadCheckpoint, msgNoSignature)
 	}
 	if v.pos == v.start || c.HeadSeq != v.pos-1 || c.HeadHash != v.prevHash {
-		return fail(BadCheckpoint, "the checkpoint signs event %d (%s), not the event before it", c.HeadSeq, short(c.HeadHash))
+		return fail(BadCheckpoint, msgNotBefore, c.HeadSeq, short(c.HeadHash))
 	}
-	if p := v.checkSignature(c, contracts.AuditCheckpointMessage(c.HeadSeq, c.HeadHash)); p != "" {
-		return fail(BadCheckpoint, "%s", p)
+	if m, args := v.checkSignature(c, contracts.AuditCheckpointMessage(c.HeadSeq, c.HeadHash)); m != nil {
+		return fail(BadCheckpoint, *m, args...)
 	}
 	return true
 }
@@ -251,25 +254,25 @@ func (v *verifier) addShared(e *contracts.AuditEvent) bool {
 // addOwn checks an event of a writer's own chain: its Seq follows the chain's last one and its
 // PrevHash is that event's hash; a checkpoint also names the last checkpoint read, of any chain.
 func (v *verifier) addOwn(e *contracts.AuditEvent) bool {
-	fail := func(k ProblemKind, format string, a ...any) bool {
-		v.rep.Problem = &Problem{Seq: v.pos, Chain: e.Chain, Kind: k, Detail: fmt.Sprintf("chain %s, event %d: ", e.Chain, e.Seq) + fmt.Sprintf(format, a...)}
+	fail := func(k ProblemKind, m message, a ...any) bool {
+		v.rep.Problem = problem(v.pos, e.Chain, e.Seq, k, m, a...)
 		return false
 	}
 	partial := v.start > 1
 	h := v.chains[e.Chain]
 	switch {
 	case h == nil && e.Seq == 1 && e.PrevHash != "":
-		return fail(BrokenLink, "the chain's first event has prev_hash %s; a chain starts with an empty one", short(e.PrevHash))
+		return fail(BrokenLink, msgChainFirstPrev, short(e.PrevHash))
 	case h == nil && e.Seq != 1 && !partial:
-		return fail(Missing, "the chain begins at event %d: its events 1 to %d are missing (deleted or moved)", e.Seq, e.Seq-1)
+		return fail(Missing, msgChainBegins, e.Seq, e.Seq-1)
 	case h == nil:
 		// A new chain (or, in a partial copy, one whose start is trusted as given).
 	case e.Seq > h.seq+1:
-		return fail(Missing, "events %d to %d of the chain are missing (deleted or moved) after its event %d", h.seq+1, e.Seq-1, h.seq)
+		return fail(Missing, msgChainMissing, h.seq+1, e.Seq-1, h.seq)
 	case e.Seq <= h.seq:
-		return fail(OutOfOrder, "follows the chain's event %d; the chain was reordered or an event repeated", h.seq)
+		return fail(OutOfOrder, msgChainReordered, h.seq)
 	case e.PrevHash != h.hash:
-		return fail(BrokenLink, "prev_hash %s is not the SHA-256 %s of the chain's event %d: that event or this one was edited",
+		return fail(BrokenLink, msgChainBrokenLink,
 			short(e.PrevHash), short(h.hash), h.seq)
 	}
 	if h == nil {
@@ -281,26 +284,22 @@ func (v *verifier) addOwn(e *contracts.AuditEvent) bool {
 		c := e.Checkpoint
 		switch {
 		case c == nil:
-			return fail(BadCheckpoint, "a checkpoint without its head")
+			return fail(BadCheckpoint, msgNoHead)
 		case c.HeadSeq != h.seq || c.HeadHash != h.hash || h.seq == 0:
-			return fail(BadCheckpoint, "the checkpoint names event %d (%s) of its chain, not the chain's event before it", c.HeadSeq, short(c.HeadHash))
+			return fail(BadCheckpoint, msgChainNotHead, c.HeadSeq, short(c.HeadHash))
 		case c.PrevCheckpoint != v.lastCkptHash && !(partial && !v.sawCkpt):
-			want := "none"
-			if v.sawCkpt {
-				want = short(v.lastCkptHash)
-			}
-			return fail(BadCheckpoint, "the checkpoint names %s as the checkpoint before it, but the one before it in the stream is %s: a checkpoint was deleted, moved or edited",
-				short(c.PrevCheckpoint), want)
+			return fail(BadCheckpoint, msgPrevCheckpoint,
+				short(c.PrevCheckpoint), short(v.lastCkptHash))
 		}
 		if c.Signature == "" && c.KeyID == "" {
 			if v.signed[e.Chain] {
-				return fail(BadCheckpoint, "an unsigned checkpoint on a chain whose writer signed its earlier ones: its signature was removed")
+				return fail(BadCheckpoint, msgSignatureRemoved)
 			}
 			v.rep.Ties++
 		} else {
 			v.signed[e.Chain] = true
-			if p := v.checkSignature(c, contracts.AuditChainCheckpointMessage(e.Chain, c.HeadSeq, c.HeadHash, c.PrevCheckpoint)); p != "" {
-				return fail(BadCheckpoint, "%s", p)
+			if m, args := v.checkSignature(c, contracts.AuditChainCheckpointMessage(e.Chain, c.HeadSeq, c.HeadHash, c.PrevCheckpoint)); m != nil {
+				return fail(BadCheckpoint, *m, args...)
 			}
 		}
 	}
@@ -309,24 +308,24 @@ func (v *verifier) addOwn(e *contracts.AuditEvent) bool {
 }
 
 // checkSignature counts a signed checkpoint and checks it against the trusted keys; it returns what
-// is wrong, or "".
-func (v *verifier) checkSignature(c *contracts.AuditCheckpoint, msg []byte) string {
+// is wrong, or nil.
+func (v *verifier) checkSignature(c *contracts.AuditCheckpoint, msg []byte) (*message, []any) {
 	v.rep.Checkpoints++
 	if len(v.keys) == 0 {
-		return ""
+		return nil, nil
 	}
 	key, ok := v.keys[c.KeyID]
 	if !ok {
-		return fmt.Sprintf("signed by key %s, which is not a trusted service key", short(c.KeyID))
+		return &msgUntrustedKey, []any{short(c.KeyID)}
 	}
 	sig, err := base64.StdEncoding.DecodeString(c.Signature)
 	if err != nil || !verifySignature(key, msg, sig) {
-		return fmt.Sprintf("the signature over event %d does not verify with key %s", c.HeadSeq, short(c.KeyID))
+		return &msgBadSignature, []any{c.HeadSeq, short(c.KeyID)}
 	}
 	v.rep.VerifiedCkpts++
 	v.rep.LastVerifiedCkpt = v.pos
 	v.lastCkptPos = v.pos
-	return ""
+	return nil, nil
 }
 
 func (v *verifier) report() *Report {
