@@ -386,7 +386,7 @@ func short(h string) string {
 		return h[:12] + "…"
 	}
 	if h == "" {
-		return "(empty)"
+		return "—"
 	}
 	return h
 }
