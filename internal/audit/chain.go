@@ -47,9 +47,11 @@ func (w *Writer) appendOwn(ctx context.Context, e contracts.AuditEvent, opts []j
 	_, err = w.js.PublishMsg(ctx, &nats.Msg{Subject: contracts.AuditEventSubject(e.Action, e.JobID), Data: data},
 		append([]jetstream.PublishOpt{jetstream.WithExpectStream(w.opts.Stream)}, opts...)...)
 	if err != nil {
+		// A refusal (an API error) or no stream answering stored nothing; any other failure (a
+		// timeout, a lost connection) may have stored the event.
 		var apiErr *jetstream.APIError
-		if !errors.As(err, &apiErr) {
-			w.lost = true // no answer: it may have been stored
+		if !errors.As(err, &apiErr) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			w.lost = true
 		}
 		return nil, fmt.Errorf("appending %s to the audit trail: %w", e.Action, err)
 	}

@@ -392,3 +392,71 @@ func TestVerifyFindsTamperingInWriterChains(t *testing.T) {
 		t.Fatalf("deleted the newest event: %+v %v", rep, rep.Problem)
 	}
 }
+
+// An append that fails without saying whether it was stored (here: its context ended) must not fork
+// the chain: the writer continues on a new chain, ties it at once, and the trail verifies whether or
+// not the failed event reached the stream.
+func TestAnUnconfirmedAppendStartsANewChain(t *testing.T) {
+	s := startAudit(t)
+	ctx := context.Background()
+	key := serviceKey(t)
+	w := NewWriter(s.JS, key, Options{CheckpointEvery: 100, CheckpointInterval: time.Hour})
+	for i := range 3 {
+		if err := w.Record(ctx, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := w.Chain()
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Record(done, event(3)); err == nil {
+		t.Fatal("an append with an ended context succeeded")
+	}
+	stored, err := w.Append(ctx, event(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Chain == first || stored.Seq != 1 {
+		t.Fatalf("after an unconfirmed append: chain %s event %d; want a new chain from 1 (was %s)", stored.Chain, stored.Seq, first)
+	}
+	rep, err := Verify(ctx, s.JS, contracts.StreamAudit, VerifyOptions{Keys: []crypto.PublicKey{key.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Chains != 2 {
+		t.Fatalf("%+v %v", rep, rep.Problem)
+	}
+}
+
+// A clean shutdown of Run leaves the writer's chain covered: a signed checkpoint after its last event;
+// a writer without the key (the intake) leaves an unsigned one that ties its chain in.
+func TestRunTiesTheChainAtShutdown(t *testing.T) {
+	s := startAudit(t)
+	ctx := context.Background()
+	key := serviceKey(t)
+	for _, signer := range []crypto.Signer{nil, key} {
+		w := process(t, s, signer, Options{CheckpointEvery: 1000, CheckpointInterval: time.Hour})
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error)
+		go func() { done <- w.Run(runCtx) }()
+		for i := range 3 {
+			if err := w.Record(ctx, event(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if st := w.Stats(); st.Checkpoints != 2 { // after the first event, at shutdown
+			t.Fatalf("signer %v: %+v; want 2 checkpoints", signer != nil, st)
+		}
+	}
+	rep, err := Verify(ctx, s.JS, contracts.StreamAudit, VerifyOptions{Keys: []crypto.PublicKey{key.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Chains != 2 || rep.Ties != 2 || rep.VerifiedCkpts != 2 || rep.Unsigned != 0 {
+		t.Fatalf("%+v %v", rep, rep.Problem)
+	}
+}
