@@ -232,7 +232,7 @@ func printReport(w io.Writer, what string, r *audit.Report, keyed bool) error {
 	}
 	fmt.Fprintln(w, tr("cli.audit.intact", "chain intact; head %[1]s", head))
 	if keyed && r.Unsigned > 0 {
-		fmt.Fprintln(w, tr("cli.audit.unsigned", "note: the last %[1]v events follow the last signed checkpoint; the next checkpoint will cover them", r.Unsigned))
+		fmt.Fprintln(w, tr("cli.audit.unsigned", "note: %[1]v events are not yet covered by a signed checkpoint; the next checkpoints will cover them", r.Unsigned))
 	}
 	return nil
 }

@@ -353,7 +353,7 @@ func TestVerifyFindsTamperingInWriterChains(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.kind == "" {
-				if !rep.OK() || rep.Chains != 2 || rep.VerifiedCkpts != rep.Checkpoints || rep.Checkpoints == 0 {
+				if !rep.OK() || rep.Chains != 2 || rep.VerifiedCkpts != rep.Checkpoints || rep.Checkpoints == 0 || rep.Unsigned != len(msgs)-lastSigned-1 {
 					t.Fatalf("%+v %v", rep, rep.Problem)
 				}
 				return
@@ -458,5 +458,30 @@ func TestRunTiesTheChainAtShutdown(t *testing.T) {
 	}
 	if !rep.OK() || rep.Chains != 2 || rep.Ties != 2 || rep.VerifiedCkpts != 2 || rep.Unsigned != 0 {
 		t.Fatalf("%+v %v", rep, rep.Problem)
+	}
+}
+
+// The events a signature does not cover yet are counted per chain: an intake's events after its
+// last checkpoint stay uncovered even when a worker signs a checkpoint after them.
+func TestUnsignedCountsEachChainsUncoveredTail(t *testing.T) {
+	s := startAudit(t)
+	ctx := context.Background()
+	key := serviceKey(t)
+	intake := NewWriter(s.JS, nil, Options{CheckpointEvery: 100, CheckpointInterval: time.Hour})
+	worker := NewWriter(s.JS, key, Options{CheckpointEvery: 100, CheckpointInterval: time.Hour})
+	for i := range 3 { // event, checkpoint, event, event
+		if err := intake.Record(ctx, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := worker.Record(ctx, event(9)); err != nil { // event, signed checkpoint
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, s.JS, contracts.StreamAudit, VerifyOptions{Keys: []crypto.PublicKey{key.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.VerifiedCkpts != 1 || rep.Unsigned != 2 {
+		t.Fatalf("%+v %v; want the intake's last 2 events uncovered", rep, rep.Problem)
 	}
 }

@@ -66,8 +66,10 @@ type Report struct {
 	Ties             int    // unsigned checkpoints, written by processes without the service key
 	VerifiedCkpts    int    // checkpoints whose signature verified with a given key
 	LastVerifiedCkpt uint64 // place in the stream of the last verified checkpoint
-	// Unsigned is the number of events after the last verified checkpoint: the chain protects their
-	// order, but nothing yet proves they were not all rewritten together.
+	// Unsigned is the number of events no verified checkpoint covers yet: on the shared chain those
+	// after its last verified checkpoint; on a writer's chain those after its last checkpoint that a
+	// verified one follows in the checkpoint chain. Their chains protect their order, but nothing yet
+	// proves they were not all rewritten (or cut off) together.
 	Unsigned int
 	Problem  *Problem // nil when the chain holds
 }
@@ -151,21 +153,23 @@ type verifier struct {
 	// message shifts every later one, in the live stream and in a copy alike.
 	pos      uint64
 	prevHash string // hash of the message before (the shared chain's link)
-	chains   map[string]*head
+	chains   map[string]*chainState
+	// dirty: the chains that wrote a checkpoint since the last verified one, which will cover them.
+	dirty map[string]*chainState
+	// sharedSince: events of the shared chain since its last verified checkpoint.
+	sharedSince int
 	// signed: the chains whose writer signed a checkpoint; an unsigned one after that is a stripped
 	// signature (a process holds the service key or not for its chain's whole life).
 	signed map[string]bool
 	// lastCkptHash is the hash of the last checkpoint read (of any chain): the next one must name it.
 	lastCkptHash string
 	sawCkpt      bool
-	// lastCkptPos is the place of the last verified checkpoint.
-	lastCkptPos uint64
 	// lastStreamSeq is the stream sequence of the last message read.
 	lastStreamSeq uint64
 }
 
 func newVerifier(opts VerifyOptions) (*verifier, error) {
-	v := &verifier{keys: map[string]crypto.PublicKey{}, start: max(opts.Start, 1), chains: map[string]*head{}, signed: map[string]bool{}}
+	v := &verifier{keys: map[string]crypto.PublicKey{}, start: max(opts.Start, 1), chains: map[string]*chainState{}, dirty: map[string]*chainState{}, signed: map[string]bool{}}
 	v.pos = v.start - 1
 	for _, k := range opts.Keys {
 		id, err := KeyID(k)
@@ -235,6 +239,7 @@ func (v *verifier) addShared(e *contracts.AuditEvent) bool {
 			return fail(BrokenLink, msgBrokenLink, short(e.PrevHash), short(v.prevHash), prev)
 		}
 	}
+	v.sharedSince++
 	if e.Action != contracts.AuditChainCheckpoint {
 		return true
 	}
@@ -245,8 +250,12 @@ func (v *verifier) addShared(e *contracts.AuditEvent) bool {
 	if v.pos == v.start || c.HeadSeq != v.pos-1 || c.HeadHash != v.prevHash {
 		return fail(BadCheckpoint, msgNotBefore, c.HeadSeq, short(c.HeadHash))
 	}
-	if m, args := v.checkSignature(c, contracts.AuditCheckpointMessage(c.HeadSeq, c.HeadHash)); m != nil {
+	m, args, verified := v.checkSignature(c, contracts.AuditCheckpointMessage(c.HeadSeq, c.HeadHash))
+	if m != nil {
 		return fail(BadCheckpoint, *m, args...)
+	}
+	if verified {
+		v.sharedSince = 0
 	}
 	return true
 }
@@ -276,7 +285,7 @@ func (v *verifier) addOwn(e *contracts.AuditEvent) bool {
 			short(e.PrevHash), short(h.hash), h.seq)
 	}
 	if h == nil {
-		h = &head{}
+		h = &chainState{covered: e.Seq - 1}
 		v.chains[e.Chain] = h
 		v.rep.Chains++
 	}
@@ -296,43 +305,61 @@ func (v *verifier) addOwn(e *contracts.AuditEvent) bool {
 				return fail(BadCheckpoint, msgSignatureRemoved)
 			}
 			v.rep.Ties++
+			h.lastCkpt, v.dirty[e.Chain] = e.Seq, h
 		} else {
 			v.signed[e.Chain] = true
-			if m, args := v.checkSignature(c, contracts.AuditChainCheckpointMessage(e.Chain, c.HeadSeq, c.HeadHash, c.PrevCheckpoint)); m != nil {
+			m, args, verified := v.checkSignature(c, contracts.AuditChainCheckpointMessage(e.Chain, c.HeadSeq, c.HeadHash, c.PrevCheckpoint))
+			if m != nil {
 				return fail(BadCheckpoint, *m, args...)
+			}
+			h.lastCkpt, v.dirty[e.Chain] = e.Seq, h
+			if verified {
+				// The checkpoints form one chain: a verified one covers every checkpoint before it,
+				// and each of those its own chain up to itself.
+				for name, d := range v.dirty {
+					d.covered = d.lastCkpt
+					delete(v.dirty, name)
+				}
 			}
 		}
 	}
-	h.seq, h.hash, h.known = e.Seq, e.Hash, true
+	h.seq, h.hash = e.Seq, e.Hash
 	return true
 }
 
+// chainState is what the walk knows of one writer's chain.
+type chainState struct {
+	seq      uint64 // its last event
+	hash     string
+	lastCkpt uint64 // its last checkpoint
+	covered  uint64 // its events up to here are covered by a verified checkpoint
+}
+
 // checkSignature counts a signed checkpoint and checks it against the trusted keys; it returns what
-// is wrong, or nil.
-func (v *verifier) checkSignature(c *contracts.AuditCheckpoint, msg []byte) (*message, []any) {
+// is wrong (or nil), and whether the signature was verified (not without keys).
+func (v *verifier) checkSignature(c *contracts.AuditCheckpoint, msg []byte) (*message, []any, bool) {
 	v.rep.Checkpoints++
 	if len(v.keys) == 0 {
-		return nil, nil
+		return nil, nil, false
 	}
 	key, ok := v.keys[c.KeyID]
 	if !ok {
-		return &msgUntrustedKey, []any{short(c.KeyID)}
+		return &msgUntrustedKey, []any{short(c.KeyID)}, false
 	}
 	sig, err := base64.StdEncoding.DecodeString(c.Signature)
 	if err != nil || !verifySignature(key, msg, sig) {
-		return &msgBadSignature, []any{c.HeadSeq, short(c.KeyID)}
+		return &msgBadSignature, []any{c.HeadSeq, short(c.KeyID)}, false
 	}
 	v.rep.VerifiedCkpts++
 	v.rep.LastVerifiedCkpt = v.pos
-	v.lastCkptPos = v.pos
-	return nil, nil
+	return nil, nil, true
 }
 
 func (v *verifier) report() *Report {
 	r := v.rep
-	r.Unsigned = r.Events
-	if r.VerifiedCkpts > 0 {
-		r.Unsigned = int(r.LastSeq - v.lastCkptPos)
+	r.Unsigned = v.sharedSince
+	for _, h := range v.chains {
+		r.Unsigned += int(h.seq - h.covered)
 	}
 	return &r
 }
