@@ -117,7 +117,8 @@ type head struct {
 const errWrongLastSequence jetstream.ErrorCode = 10071
 
 // NewWriter returns a writer on js. signer is the service key that signs checkpoints (a credential's
-// Key from the keyring); nil writes no checkpoints.
+// Key from the keyring); with nil, the writer's checkpoints are unsigned (they tie its chain into the
+// checkpoint chain, and the next signed one covers them), and a SharedChain writer writes none.
 func NewWriter(js jetstream.JetStream, signer crypto.Signer, opts Options) *Writer {
 	if opts.Stream == "" {
 		opts.Stream = contracts.StreamAudit
@@ -153,7 +154,7 @@ func (w *Writer) Record(ctx context.Context, e contracts.AuditEvent) error {
 	return err
 }
 
-// Append appends e and returns it as stored: with Seq, PrevHash, Hash and ID filled. The ID is what
+// Append appends e and returns it as stored: with Chain, Seq, PrevHash, Hash and ID filled. The ID is what
 // a deal's timeline entry quotes. When a checkpoint is due it is written after e; a checkpoint that
 // fails is logged and tried again after the next event, it never fails the event.
 func (w *Writer) Append(ctx context.Context, e contracts.AuditEvent) (*contracts.AuditEvent, error) {
@@ -168,6 +169,7 @@ func (w *Writer) Append(ctx context.Context, e contracts.AuditEvent) (*contracts
 	}
 	e.Time = e.Time.UTC()
 	e = Bound(e)
+	e.Chain = "" // the writer's to set
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var stored *contracts.AuditEvent
