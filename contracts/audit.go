@@ -69,8 +69,12 @@ type AuditEvent struct {
 	// Detail is free text for admin changes, enrolments and grants (never a secret or an OTP).
 	Detail     string           `json:"detail,omitempty"`
 	Checkpoint *AuditCheckpoint `json:"checkpoint,omitempty"`
-	PrevHash   string           `json:"prev_hash,omitempty"`
-	Hash       string           `json:"hash,omitempty"`
+	// Chain names the writer's own chain (issue 22): Seq is then the event's place in that chain and
+	// PrevHash the hash of the chain's event before it. Empty: the one shared chain of older trails,
+	// where Seq is the stream sequence.
+	Chain    string `json:"chain,omitempty"`
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // AuditCheckpoint is a signature by Signet's service key over the chain head it follows: the bytes
@@ -80,13 +84,24 @@ type AuditCheckpoint struct {
 	HeadHash string `json:"head_hash"`
 	// KeyID is the hex SHA-256 of the service key's SubjectPublicKeyInfo.
 	KeyID string `json:"key_id"`
-	// Signature is base64 (PKCS#1 v1.5 for RSA keys, ASN.1 for ECDSA).
+	// Signature is base64 (PKCS#1 v1.5 for RSA keys, ASN.1 for ECDSA). A writer without the service
+	// key (the intake, a CLI command) writes checkpoints without KeyID and Signature: they still tie
+	// its chain into the checkpoint chain, and the next signed checkpoint covers them.
 	Signature string `json:"signature"`
+	// PrevCheckpoint is the SHA-256 of the checkpoint stored before this one (any writer's; empty for
+	// the first): the checkpoints of all chains form one chain of their own (internal/audit).
+	PrevCheckpoint string `json:"prev_checkpoint,omitempty"`
 }
 
 // AuditCheckpointMessage is what a checkpoint signs.
 func AuditCheckpointMessage(seq uint64, hash string) []byte {
 	return fmt.Appendf(nil, "signet-audit-checkpoint/v1 %d %s", seq, hash)
+}
+
+// AuditChainCheckpointMessage is what a checkpoint of a writer's own chain signs: that chain's head
+// and the checkpoint stored before it.
+func AuditChainCheckpointMessage(chain string, seq uint64, hash, prevCheckpoint string) []byte {
+	return fmt.Appendf(nil, "signet-audit-checkpoint/v2 %s %d %s %s", chain, seq, hash, prevCheckpoint)
 }
 
 // Marshal writes the event with the current Version.

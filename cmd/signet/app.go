@@ -205,7 +205,8 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	if a.b24, err = newBitrix24Client(cfg, a.portals, shared, log.Named("bitrix24")); err != nil {
 		return nil, err
 	}
-	// One audit chain across every process; the workers, which hold the token, sign its checkpoints.
+	// An audit chain per process, tied by checkpoints (internal/audit); the workers, which hold the
+	// token, sign theirs, and the intake's unsigned ones are covered by the next signed one.
 	var auditKey crypto.Signer
 	if a.keys != nil && cfg.Audit.Credential != "" {
 		cred, err := a.keys.Credential(ctx, cfg.Audit.Credential)

@@ -21,8 +21,9 @@ import (
 const auditUsage = `Usage: signet audit <action> [flags]
 
 Actions:
-  verify        walk the hash chain of the AUDIT stream (or --file, a raw export) and report the first
-                broken link, missing event or bad checkpoint signature; exit 1 when the chain is broken
+  verify        walk the hash chains of the AUDIT stream (or --file, a raw export): each writer's chain
+                and the checkpoints that tie them; report the first broken link, missing event or
+                bad checkpoint signature; exit 1 when the trail is broken
   export        write events as JSON lines, CSV or raw messages: --from, --to, --portal, --user, --format
   show JOB      tell one document's story: every event recorded for the job id (--json: an array)
 
@@ -211,15 +212,46 @@ func printReport(w io.Writer, what string, r *audit.Report, keyed bool) error {
 		fmt.Fprint(w, tr("cli.audit.noKey", " (signatures not checked: give --key)"))
 	}
 	fmt.Fprintln(w)
-	if r.Problem != nil {
-		fmt.Fprintln(w, tr("cli.audit.brokenAt", "BROKEN at event %[1]v: %[2]s: %[3]s", r.Problem.Seq, string(r.Problem.Kind), r.Problem.Detail))
-		return errorf("cli.audit.broken", "the audit chain of %[1]s is broken at event %[2]v (%[3]s)", what, r.Problem.Seq, string(r.Problem.Kind))
+	if r.Chains > 0 {
+		// A chain per writer (issue 22): say how many, and how many checkpoints came from processes
+		// without the service key (the intake's), which the signed ones cover.
+		fmt.Fprintln(w, tr("cli.audit.chains", "%[1]v writer chains, tied by the checkpoints; %[2]v unsigned checkpoints from processes without the service key", r.Chains, r.Ties))
 	}
-	fmt.Fprintln(w, tr("cli.audit.intact", "chain intact; head %[1]s", audit.EventID(r.LastSeq, r.HeadHash)))
+	if p := r.Problem; p != nil {
+		detail := tr("cli.audit.problem."+p.Key, p.Format, p.Args...)
+		if p.Chain != "" {
+			detail = tr("cli.audit.problem.inChain", "chain %[1]s, event %[2]v: ", p.Chain, p.ChainSeq) + detail
+		}
+		kind := problemKind(p.Kind)
+		fmt.Fprintln(w, tr("cli.audit.brokenAt", "BROKEN at event %[1]v: %[2]s: %[3]s", p.Seq, kind, detail))
+		return errorf("cli.audit.broken", "the audit chain of %[1]s is broken at event %[2]v (%[3]s)", what, p.Seq, kind)
+	}
+	head := r.Head
+	if head == "" {
+		head = audit.EventID(r.LastSeq, r.HeadHash)
+	}
+	fmt.Fprintln(w, tr("cli.audit.intact", "chain intact; head %[1]s", head))
 	if keyed && r.Unsigned > 0 {
-		fmt.Fprintln(w, tr("cli.audit.unsigned", "note: the last %[1]v events follow the last signed checkpoint; the next checkpoint will cover them", r.Unsigned))
+		fmt.Fprintln(w, tr("cli.audit.unsigned", "note: %[1]v events are not yet covered by a signed checkpoint; the next checkpoints will cover them", r.Unsigned))
 	}
 	return nil
+}
+
+// problemKind is a ProblemKind in the reader's language.
+func problemKind(k audit.ProblemKind) string {
+	switch k {
+	case audit.Missing:
+		return tr("cli.audit.kind.missing", "missing events")
+	case audit.OutOfOrder:
+		return tr("cli.audit.kind.outOfOrder", "out of order")
+	case audit.BrokenLink:
+		return tr("cli.audit.kind.brokenLink", "broken link")
+	case audit.BadCheckpoint:
+		return tr("cli.audit.kind.badCheckpoint", "bad checkpoint")
+	case audit.Unreadable:
+		return tr("cli.audit.kind.unreadable", "unreadable event")
+	}
+	return string(k)
 }
 
 // exportFilter selects events for export.
@@ -284,7 +316,7 @@ func (f *exportFilter) keep(e *contracts.AuditEvent) bool {
 }
 
 var csvHeader = []string{"id", "seq", "time", "action", "outcome", "portal", "bitrix_user_id", "login", "job_id", "batch_id",
-	"sha256_before", "sha256_after", "credential", "cert_serial", "cert_subject", "reason", "detail", "prev_hash", "hash"}
+	"sha256_before", "sha256_after", "credential", "cert_serial", "cert_subject", "reason", "detail", "prev_hash", "hash", "chain"}
 
 func exportEvents(ctx context.Context, js jetstream.JetStream, stream string, f *exportFilter, format string, w io.Writer) error {
 	var write func(audit.Raw, *contracts.AuditEvent) error
@@ -311,7 +343,7 @@ func exportEvents(ctx context.Context, js jetstream.JetStream, stream string, f 
 			}
 			return cw.Write([]string{e.ID, strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), e.Action, e.Outcome,
 				e.Portal, uid, e.Login, e.JobID, e.BatchID, e.SHA256Before, e.SHA256After, e.Credential, e.CertSerial, e.CertSubject,
-				e.Reason, e.Detail, e.PrevHash, e.Hash})
+				e.Reason, e.Detail, e.PrevHash, e.Hash, e.Chain})
 		}
 		flush = func() error { cw.Flush(); return cw.Error() }
 	default:

@@ -25,7 +25,7 @@ import (
 )
 
 // startAudit runs an embedded JetStream with Signet's AUDIT stream as provisioned in production.
-func startAudit(t *testing.T) *natstest.Server {
+func startAudit(t testing.TB) *natstest.Server {
 	t.Helper()
 	s := natstest.Start(t)
 	s.CreateStreams(t, queue.Streams(queue.Settings{}), contracts.StreamAudit)
@@ -47,7 +47,7 @@ func startTamperableAudit(t *testing.T) *natstest.Server {
 }
 
 // process is a separate connection with its own Writer: what a second intake or worker process is.
-func process(t *testing.T, s *natstest.Server, key crypto.Signer, opts Options) *Writer {
+func process(t testing.TB, s *natstest.Server, key crypto.Signer, opts Options) *Writer {
 	t.Helper()
 	nc, err := nats.Connect(s.Srv.ClientURL())
 	if err != nil {
@@ -66,7 +66,7 @@ var (
 	rsaKey  *rsa.PrivateKey
 )
 
-func serviceKey(t *testing.T) *rsa.PrivateKey {
+func serviceKey(t testing.TB) *rsa.PrivateKey {
 	keyOnce.Do(func() {
 		var err error
 		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
@@ -82,8 +82,9 @@ func event(i int) contracts.AuditEvent {
 		Credential: "pkcs11:token=acme;object=mary-2026", CertSerial: "01:02", Outcome: contracts.AuditOK}
 }
 
-// Three processes with four goroutines each write at once; the stream holds one linear chain with
-// checkpoints, and every checkpoint verifies with the service key.
+// The shared chain (before issue 22, still written by Options.SharedChain): three processes with four
+// goroutines each write at once; the stream holds one linear chain with checkpoints, and every
+// checkpoint verifies with the service key.
 func TestOneChainWithSeveralWritingProcesses(t *testing.T) {
 	s := startAudit(t)
 	ctx := context.Background()
@@ -91,7 +92,7 @@ func TestOneChainWithSeveralWritingProcesses(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 120)
 	for p := range 3 {
-		w := process(t, s, key, Options{CheckpointEvery: 7})
+		w := process(t, s, key, Options{CheckpointEvery: 7, SharedChain: true})
 		for g := range 4 {
 			wg.Add(1)
 			go func() {
@@ -143,7 +144,7 @@ func TestAppendReturnsIDAndRunSignsTheTail(t *testing.T) {
 	s := startAudit(t)
 	ctx := context.Background()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	w := NewWriter(s.JS, ec, Options{CheckpointEvery: 1000, CheckpointInterval: time.Hour})
+	w := NewWriter(s.JS, ec, Options{CheckpointEvery: 1000, CheckpointInterval: time.Hour, SharedChain: true})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error)
 	go func() { done <- w.Run(runCtx) }()
@@ -166,7 +167,7 @@ func TestAppendReturnsIDAndRunSignsTheTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || rep.Checkpoints != 1 || rep.VerifiedCkpts != 1 || rep.Unsigned != 0 || rep.LastVerifiedCkpt != 3 {
+	if !rep.OK() || rep.Checkpoints != 1 || rep.VerifiedCkpts != 1 || rep.Unsigned != 0 || rep.LastVerifiedCkpt != 4 {
 		t.Fatalf("after Run: %+v", rep)
 	}
 }
@@ -225,7 +226,7 @@ func TestVerifyFindsTheFirstBrokenLink(t *testing.T) {
 	ctx := context.Background()
 	key := serviceKey(t)
 	// Events 1–5, checkpoint 6, events 7–11, checkpoint 12, events 13–14.
-	w := NewWriter(s.JS, key, Options{CheckpointEvery: 5})
+	w := NewWriter(s.JS, key, Options{CheckpointEvery: 5, SharedChain: true})
 	for i := range 12 {
 		if err := w.Record(ctx, event(i)); err != nil {
 			t.Fatal(err)
@@ -320,7 +321,7 @@ func TestVerifyFindsTheFirstBrokenLink(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if frep.Problem == nil || *frep.Problem != *rep.Problem {
+			if frep.Problem == nil || frep.Problem.String() != rep.Problem.String() || frep.Problem.Chain != rep.Problem.Chain {
 				t.Fatalf("file: %v; stream: %v", frep.Problem, rep.Problem)
 			}
 		})
@@ -339,7 +340,7 @@ func TestVerifyFindsTheFirstBrokenLink(t *testing.T) {
 		t.Fatalf("deleted the last event: %+v %v", rep, rep.Problem)
 	}
 	// And the writer refuses to chain onto a deleted head rather than start a second chain.
-	if err := NewWriter(s.JS, nil, Options{}).Record(ctx, event(99)); err == nil || !strings.Contains(err.Error(), "signet audit verify") {
+	if err := NewWriter(s.JS, nil, Options{SharedChain: true}).Record(ctx, event(99)); err == nil || !strings.Contains(err.Error(), "signet audit verify") {
 		t.Fatalf("append after the head was deleted: %v", err)
 	}
 	// A deleted message in the middle is a gap.

@@ -3,11 +3,19 @@
 // event in the JetStream stream AUDIT, each carrying the SHA-256 of the one before it, and a
 // checkpoint signed with the service key on the token every N events or T seconds.
 //
-// One chain, many writers: intake and worker processes all append to the same linear chain. An
-// append reads the chain head (last sequence and its hash) and publishes with
-// Nats-Expected-Last-Sequence = that sequence; when another process got there first JetStream refuses
-// the publish, the writer re-reads the head and tries again (optimistic concurrency). One chain per
-// writer would need a merge order that an auditor has to trust; one chain needs nothing but the stream.
+// A chain per writer, tied by checkpoints (issue 22 must 5). Each Writer (one per process) appends
+// to a chain of its own: event.Chain names it, Seq is the event's place in it, PrevHash the hash of
+// the chain's event before it. Only that writer appends to it, so an append needs no
+// expected-last-sequence and never loses a race to another process: before, every intake and worker
+// appended to one chain with Nats-Expected-Last-Sequence and re-read the head whenever another
+// process got there first, so all of them took turns on one global lock. Every CheckpointEvery
+// events or CheckpointInterval (and after a chain's first event) the writer appends a checkpoint to
+// its chain: its chain's head and the hash of the checkpoint stored before it by any writer, signed
+// with the service key when the writer holds it. Checkpoints alone are published with
+// Nats-Expected-Last-Subject-Sequence on their one subject, so they form a single chain of their own
+// that ties every writer's chain together; they are one message in a hundred, and only they can ever
+// retry. Verify checks each chain and the checkpoint chain (verify.go); a trail written before, one
+// shared chain, still verifies, and Options.SharedChain still writes it.
 //
 // The package must never write a secret, an OTP or a download URL into an event, and never delete
 // or rewrite an event: the trail only grows.
@@ -54,8 +62,16 @@ type Options struct {
 	// CheckpointInterval: a checkpoint follows the first event written this long after the last
 	// checkpoint, and Run writes one every interval while events keep coming (default 1 minute).
 	CheckpointInterval time.Duration
-	// MaxAttempts bounds the retries of one append that keeps losing the race for the head (default 50).
+	// MaxAttempts bounds the retries of one append that keeps losing the race for the head: an event
+	// on the shared chain, a checkpoint on the checkpoint chain (default 50).
 	MaxAttempts int
+	// Chain names this writer's chain (default: a random id). Only one Writer may append to a chain:
+	// leave it empty unless a test needs a fixed name.
+	Chain string
+	// SharedChain writes the one chain every writer shares, as Signet did before issue 22: each
+	// append expects the stream's last sequence and retries when another process appended first. For
+	// comparing (BenchmarkAppendThreeProcesses) and for a trail that older processes still write.
+	SharedChain bool
 	Now         func() time.Time
 	Log         *zap.Logger
 }
@@ -68,9 +84,25 @@ type Writer struct {
 	opts   Options
 
 	mu       sync.Mutex
-	head     head
+	head     head      // shared chain: the stream's last event as this writer last saw it
+	own      head      // own chain: its last event (seq is its place in the chain)
+	chain    string    // own chain's name
+	lost     bool      // an append failed without knowing whether it was stored: start a new chain
 	since    int       // events this writer appended since its last checkpoint
 	lastCkpt time.Time // when this writer last wrote a checkpoint (or started)
+	stats    Stats
+}
+
+// Stats count what a Writer did; the retries are what the shared chain costs.
+type Stats struct {
+	Events      uint64 // events appended (checkpoints not counted)
+	Checkpoints uint64 // checkpoints appended, signed or not
+	// Retries: appends of an event that lost the race for the shared chain's head and were tried
+	// again. Always 0 with a chain per writer.
+	Retries uint64
+	// CheckpointRetries: checkpoints that lost the race for the checkpoint chain's head to another
+	// writer's checkpoint and were made again.
+	CheckpointRetries uint64
 }
 
 // head is the last event of the chain as this writer last saw it.
@@ -85,7 +117,8 @@ type head struct {
 const errWrongLastSequence jetstream.ErrorCode = 10071
 
 // NewWriter returns a writer on js. signer is the service key that signs checkpoints (a credential's
-// Key from the keyring); nil writes no checkpoints.
+// Key from the keyring); with nil, the writer's checkpoints are unsigned (they tie its chain into the
+// checkpoint chain, and the next signed one covers them), and a SharedChain writer writes none.
 func NewWriter(js jetstream.JetStream, signer crypto.Signer, opts Options) *Writer {
 	if opts.Stream == "" {
 		opts.Stream = contracts.StreamAudit
@@ -105,7 +138,10 @@ func NewWriter(js jetstream.JetStream, signer crypto.Signer, opts Options) *Writ
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
-	w := &Writer{js: js, signer: signer, opts: opts, lastCkpt: opts.Now()}
+	w := &Writer{js: js, signer: signer, opts: opts, lastCkpt: opts.Now(), chain: opts.Chain}
+	if w.chain == "" {
+		w.chain = newChainID()
+	}
 	if signer != nil {
 		w.keyID, _ = KeyID(signer.Public())
 	}
@@ -118,7 +154,7 @@ func (w *Writer) Record(ctx context.Context, e contracts.AuditEvent) error {
 	return err
 }
 
-// Append appends e and returns it as stored: with Seq, PrevHash, Hash and ID filled. The ID is what
+// Append appends e and returns it as stored: with Chain, Seq, PrevHash, Hash and ID filled. The ID is what
 // a deal's timeline entry quotes. When a checkpoint is due it is written after e; a checkpoint that
 // fails is logged and tried again after the next event, it never fails the event.
 func (w *Writer) Append(ctx context.Context, e contracts.AuditEvent) (*contracts.AuditEvent, error) {
@@ -133,14 +169,26 @@ func (w *Writer) Append(ctx context.Context, e contracts.AuditEvent) (*contracts
 	}
 	e.Time = e.Time.UTC()
 	e = Bound(e)
+	e.Chain = "" // the writer's to set
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	stored, err := w.appendLocked(ctx, func(uint64, string) (contracts.AuditEvent, error) { return e, nil })
+	var stored *contracts.AuditEvent
+	var err error
+	if w.opts.SharedChain {
+		stored, err = w.appendLocked(ctx, func(uint64, string) (contracts.AuditEvent, error) { return e, nil })
+	} else {
+		stored, err = w.appendOwn(ctx, e, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
+	w.stats.Events++
 	w.since++
-	if w.signer != nil && (w.since >= w.opts.CheckpointEvery || w.opts.Now().Sub(w.lastCkpt) >= w.opts.CheckpointInterval) {
+	// A chain's first event is tied at once: a process that writes one event and ends (a CLI
+	// command) is then covered by the next signed checkpoint, as it was on the shared chain.
+	first := !w.opts.SharedChain && stored.Seq == 1
+	if (w.signer != nil || !w.opts.SharedChain) &&
+		(first || w.since >= w.opts.CheckpointEvery || w.opts.Now().Sub(w.lastCkpt) >= w.opts.CheckpointInterval) {
 		if _, err := w.checkpointLocked(ctx); err != nil {
 			w.opts.Log.Warn("audit checkpoint not written; retried after the next event", zap.Error(err))
 		}
@@ -148,10 +196,24 @@ func (w *Writer) Append(ctx context.Context, e contracts.AuditEvent) (*contracts
 	return stored, nil
 }
 
+// Stats returns what this writer did so far.
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+// Chain is the name of this writer's own chain.
+func (w *Writer) Chain() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.chain
+}
+
 // Checkpoint signs the current head of the chain with the service key and appends the signature as
 // a checkpoint event. It does nothing when the head already is a checkpoint.
 func (w *Writer) Checkpoint(ctx context.Context) (*contracts.AuditEvent, error) {
-	if w.signer == nil {
+	if w.signer == nil && w.opts.SharedChain {
 		return nil, errors.New("audit checkpoints need a service key; none is configured")
 	}
 	w.mu.Lock()
@@ -160,6 +222,9 @@ func (w *Writer) Checkpoint(ctx context.Context) (*contracts.AuditEvent, error) 
 }
 
 func (w *Writer) checkpointLocked(ctx context.Context) (*contracts.AuditEvent, error) {
+	if !w.opts.SharedChain {
+		return w.checkpointOwn(ctx)
+	}
 	if !w.head.known {
 		if err := w.loadHead(ctx); err != nil {
 			return nil, err
@@ -183,13 +248,14 @@ func (w *Writer) checkpointLocked(ctx context.Context) (*contracts.AuditEvent, e
 		return nil, err
 	}
 	w.since, w.lastCkpt = 0, w.opts.Now()
+	w.stats.Checkpoints++
 	return stored, nil
 }
 
 // Run writes a checkpoint every CheckpointInterval while new events arrived, until ctx ends; then it
 // writes a last one, so a clean shutdown leaves no unsigned tail.
 func (w *Writer) Run(ctx context.Context) error {
-	if w.signer == nil {
+	if w.signer == nil && w.opts.SharedChain {
 		<-ctx.Done()
 		return nil
 	}
@@ -263,6 +329,9 @@ func (w *Writer) appendLocked(ctx context.Context, build func(prevSeq uint64, pr
 			return &e, nil
 		case errors.As(err, &apiErr) && apiErr.ErrorCode == errWrongLastSequence:
 			w.head.known = false // another process appended: read the new head and try again
+			if e.Action != contracts.AuditChainCheckpoint {
+				w.stats.Retries++
+			}
 		default:
 			w.head.known = false
 			return nil, fmt.Errorf("appending %s to the audit trail: %w", e.Action, err)
@@ -318,7 +387,15 @@ func Decode(streamSeq uint64, data []byte) (*contracts.AuditEvent, error) {
 	sum := sha256.Sum256(data)
 	e.Hash = hex.EncodeToString(sum[:])
 	e.ID = EventID(e.Seq, e.Hash)
+	if e.Chain != "" {
+		e.ID = ChainEventID(e.Chain, e.Seq, e.Hash)
+	}
 	return e, nil
+}
+
+// ChainEventID is the id of an event of a writer's own chain: "<chain>:<seq>-<8 hex of the hash>".
+func ChainEventID(chain string, seq uint64, hash string) string {
+	return chain + ":" + EventID(seq, hash)
 }
 
 // EventID is the id a person quotes: the sequence and the first 8 hex digits of the hash.
@@ -337,6 +414,12 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 	}
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+func newChainID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "w" + hex.EncodeToString(b)
 }
 
 func nuid() string {
