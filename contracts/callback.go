@@ -38,6 +38,10 @@ type Delivered struct {
 // worker's "res." and "cb." records).
 func DeliveredKey(jobID string) string { return "out." + jobID }
 
+// ResultKey is the jobs-bucket key of a signed job's Signed record ("res.<job id>"): where its
+// signed PDF is stored. A signing route (producer/routes) reads it to take the next revision.
+func ResultKey(jobID string) string { return "res." + jobID }
+
 // Signed describes the stored result of a signed job.
 type Signed struct {
 	PDFKey             string    `json:"pdf_key"`

@@ -30,6 +30,7 @@ import (
 	"github.com/signet-b24/signet/keyring/softhsm"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/producer/requests"
+	"github.com/signet-b24/signet/producer/routes"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
@@ -52,6 +53,7 @@ type app struct {
 	audit    *audit.Writer
 	// requests are the requests to sign (issue 19), on intake processes once started.
 	requests *requests.Service
+	routes   *routes.Engine
 	closers  []func()
 	// jobKey signs jobs (intake), jobKeys verifies them (worker): jobkeys.go.
 	jobKey  *contracts.JobSigner

@@ -142,6 +142,9 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		a.requests = &requests.Service{Store: store, Queue: in.RequestQueue(), Grants: a.identity, Notifiers: []requests.Notifier{in},
 			Log: a.log.Named("requests")}
 		in.Requests = a.requests
+		if err := a.startRoutes(ctx, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.serveListeners(in, r); err != nil {
 		return nil, err
@@ -159,6 +162,9 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		sctx, cancel := context.WithCancel(ctx)
 		run.stopSweep = cancel
 		go a.requests.Run(sctx, a.cfg.Requests.SweepInterval)
+		if a.routes != nil {
+			go a.routes.Run(sctx, a.cfg.Requests.SweepInterval)
+		}
 	}
 	if r.worker {
 		pctx, cancel := context.WithCancel(ctx)

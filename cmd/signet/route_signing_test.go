@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/signet-b24/signet/bitrix24/emulator"
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/producer/requests"
+	"github.com/signet-b24/signet/producer/routes"
+)
+
+// routeEnv is one Signet process with NATS, SoftHSM and the emulated portal, and three enrolled
+// users on it: mary (7), bob (9) and ann (11), all with the demo certificate.
+type routeEnv struct {
+	*b24env
+	secrets map[string]string
+}
+
+func startRoutes(t *testing.T) *routeEnv {
+	t.Helper()
+	e := &routeEnv{b24env: startB24(t, emulator.Config{}, "--requests-sweep-interval", "200ms"), secrets: map[string]string{}}
+	for login, id := range map[string]int{"mary": 7, "bob": 9, "ann": 11} {
+		e.addUser(t, login, id, false, e.cfg.Demo.Credential)
+		e.secrets[login] = e.enrol(t, login)
+	}
+	return e
+}
+
+func (e *routeEnv) start(t *testing.T, steps []routes.Step, deal int) *routes.Route {
+	t.Helper()
+	r := &routes.Route{Portal: contracts.Portal{MemberID: e.portal.MemberID()}, Originator: "mary", Title: "Supply contract",
+		Document: routes.Document{FileName: "supply.pdf", EntityTypeID: 2, EntityID: deal}, Steps: steps}
+	r, err := e.a.routes.Start(context.Background(), r, bytes.NewReader(demoInvoice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// sign signs login's request for their party of the route in their inbox, with a fresh code.
+func (e *routeEnv) sign(t *testing.T, r *routes.Route, login string) {
+	t.Helper()
+	if err := e.signErr(e.partyJob(t, r.ID, login), login); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signErr signs request id as login. A code already spent in this 30-second window is refused as a
+// replay: it waits for the next.
+func (e *routeEnv) signErr(id, login string) error {
+	for range 40 {
+		code, err := totp.GenerateCode(e.secrets[login], time.Now())
+		if err != nil {
+			return err
+		}
+		res, err := e.a.requests.Sign(context.Background(), login, []string{id}, code)
+		if err == nil && res[0].Err == nil {
+			return nil
+		}
+		if err == nil {
+			err = res[0].Err
+		}
+		if !strings.Contains(err.Error(), "already used") && !strings.Contains(err.Error(), "replay") {
+			return fmt.Errorf("%s signs %s: %w", login, id, err)
+		}
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("%s: no fresh code", login)
+}
+
+// partyJob waits until login is asked on route id and returns their request's id.
+func (e *routeEnv) partyJob(t *testing.T, id, login string) string {
+	t.Helper()
+	var job string
+	e.waitRoute(t, id, func(r *routes.Route) bool {
+		for _, st := range r.Steps[r.Current:] {
+			for _, p := range st.Parties {
+				if p.Login == login && p.State == routes.PartyWaiting {
+					job = p.JobID
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return job
+}
+
+func (e *routeEnv) waitRoute(t *testing.T, id string, ok func(*routes.Route) bool) *routes.Route {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		r, err := e.a.routes.Get(context.Background(), "", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("route %s did not get there: %s %s\n%s", id, r.State, r.Reason, r.Summary())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func ended(r *routes.Route) bool { return r.State.Ended() }
+
+// final writes the route's last revision to a file and judges it: pdfsig must count want valid
+// signatures and qpdf --check must pass.
+func (e *routeEnv) final(t *testing.T, r *routes.Route, want int) {
+	t.Helper()
+	pdfsig, qpdf := testenv.RequireTool(t, "pdfsig"), testenv.RequireTool(t, "qpdf")
+	rc, _, err := e.a.store.Get(context.Background(), r.RevisionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "final.pdf")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, _ := exec.Command(pdfsig, path).CombinedOutput()
+	if n := strings.Count(string(o), "Signature is Valid."); n != want || strings.Contains(string(o), "Signature is Invalid") {
+		t.Errorf("pdfsig: %d valid signatures, want %d:\n%s", n, want, o)
+	}
+	if o, err := exec.Command(qpdf, "--check", path).CombinedOutput(); err != nil {
+		t.Errorf("qpdf --check: %v\n%s", err, o)
+	}
+}
+
+// Issue 20, must 1 and 3: a two-step route (mary signs, then bob) ends with both signatures on one
+// PDF; bob is not asked before mary has signed. Then a parallel step of two parties signs the same
+// document, each an incremental update on the other's revision: both valid.
+func TestRouteSequentialAndParallelSignatures(t *testing.T) {
+	e := startRoutes(t)
+	ctx := context.Background()
+	sign := func(login string) routes.Party { return routes.Party{Kind: routes.KindSignet, Login: login} }
+
+	r := e.start(t, []routes.Step{{Parties: []routes.Party{sign("mary")}}, {Parties: []routes.Party{sign("bob")}}}, 901)
+	if p := r.Steps[1].Parties[0]; p.State != routes.PartyIdle {
+		t.Fatalf("bob is asked before mary signed: %s", p.State)
+	}
+	if _, _, err := e.a.requests.Store.Get(ctx, routes.JobID(r.ID, "s2", "p1")); !errors.Is(err, requests.ErrNotFound) {
+		t.Fatalf("bob has a request before his step: %v", err)
+	}
+	e.sign(t, r, "mary")
+	e.sign(t, r, "bob")
+	r = e.waitRoute(t, r.ID, ended)
+	if r.State != routes.Completed || r.Revision != 2 {
+		t.Fatalf("route: %s, revision %d, %s\n%s", r.State, r.Revision, r.Reason, r.Summary())
+	}
+	e.final(t, r, 2)
+
+	// A parallel step: ann and bob sign in any order, never at once on one document.
+	r = e.start(t, []routes.Step{{Need: routes.NeedAll, Parties: []routes.Party{sign("ann"), sign("bob")}}}, 902)
+	annJob, bobJob := e.partyJob(t, r.ID, "ann"), e.partyJob(t, r.ID, "bob")
+	annDone := make(chan error, 1)
+	go func() { annDone <- e.signErr(annJob, "ann") }()
+	if err := e.signErr(bobJob, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-annDone; err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitRoute(t, r.ID, ended)
+	if r.State != routes.Completed || r.Revision != 2 {
+		t.Fatalf("parallel route: %s, revision %d, %s\n%s", r.State, r.Revision, r.Reason, r.Summary())
+	}
+	e.final(t, r, 2)
+}
