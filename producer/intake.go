@@ -19,6 +19,7 @@ import (
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/producer/requests"
+	sigroutes "github.com/signet-b24/signet/producer/routes"
 )
 
 // Identity is what the intake needs from the identity service: who the signer is, and the one
@@ -70,6 +71,9 @@ type Intake struct {
 	// RequestDeadline (requests.deadline) is how long a request waits when the robot names no
 	// deadline; 0: DefaultRequestDeadline.
 	RequestDeadline time.Duration
+	// Routes runs signing routes (issue 20): the robot "signet_route" starts them and the route page
+	// shows them; nil: that robot is refused and the page says routes are off.
+	RouteEngine *sigroutes.Engine
 	// Audit receives the intake's events: requests accepted and refused, OTP outcomes.
 	Audit identity.Recorder
 	Log   *zap.Logger
@@ -82,6 +86,7 @@ func (in *Intake) Routes(mux routes.Mux) {
 	mux.HandleFunc("POST /bitrix24/install", in.handleInstall)
 	in.placementRoutes(mux)
 	in.inboxRoutes(mux)
+	mux.HandleFunc("POST "+RouteRobotPath, in.handleRouteRobot)
 }
 
 func (in *Intake) now() time.Time {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24/emulator"
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/testsupport/testenv"
+	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/producer/routes"
 )
@@ -185,4 +188,80 @@ func TestRouteSequentialAndParallelSignatures(t *testing.T) {
 		t.Fatalf("parallel route: %s, revision %d, %s\n%s", r.State, r.Revision, r.Reason, r.Summary())
 	}
 	e.final(t, r, 2)
+}
+
+// Issue 20, must 1 and 4: the robot "signet_route" starts a route from a workflow with the deal's
+// file; a party's decline ends it as declined and the workflow hears it with the party's reason.
+// Then a route is cancelled by its originator (the parties' requests leave their inbox), and one
+// expires at its deadline; each is told once.
+func TestRouteDeclineCancelExpiry(t *testing.T) {
+	e := startRoutes(t)
+	ctx := context.Background()
+	disk, _ := e.portal.AddDealFile(903, "supply-903.pdf", demoInvoice)
+	tok, status, err := e.portal.RobotCall(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, 903, map[string]any{
+		producer.PropDocument: strconv.Itoa(disk), producer.PropRouteParties: []string{"user_7", "user_9"},
+	})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("route robot: HTTP %d %v", status, err)
+	}
+	id := producer.RouteID(e.portal.MemberID(), tok)
+	r, err := e.a.routes.Get(ctx, e.portal.MemberID(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Steps) != 2 || r.Steps[0].Parties[0].Login != "mary" || r.Steps[1].Parties[0].Login != "bob" {
+		t.Fatalf("the robot's parties: %+v", r.Steps)
+	}
+	// A call whose document is not a Disk file id is refused, and the workflow is told.
+	if _, st, err := e.portal.RobotCallCopies(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, 903, map[string]any{
+		producer.PropDocument: "abc"}, 1, false); err != nil || st[0] != http.StatusUnprocessableEntity {
+		t.Fatalf("a robot call with a bad document must be refused: %v %v", st, err)
+	}
+	e.sign(t, r, "mary")
+	bobJob := e.partyJob(t, id, "bob")
+	if err := e.a.requests.Decline(ctx, "bob", bobJob, "the price is wrong"); err != nil {
+		t.Fatal(err)
+	}
+	ret := e.waitEvents(t, []string{tok}, 2*time.Minute)[tok]
+	if len(ret) != 1 || ret[0][routes.RetOutcome] != "declined" || !strings.Contains(ret[0][routes.RetOutcomeReason].(string), "the price is wrong") {
+		t.Fatalf("the workflow must hear the decline with its reason once: %v", ret)
+	}
+	r = e.waitRoute(t, id, ended)
+	if r.State != routes.Declined || r.Steps[0].Parties[0].State != routes.PartySigned || r.Steps[1].Parties[0].State != routes.PartyDeclined {
+		t.Fatalf("declined route: %s\n%s", r.State, r.Summary())
+	}
+	if !strings.Contains(ret[0][routes.RetParties].(string), "mary: signed") {
+		t.Errorf("the parties' outcomes: %q", ret[0][routes.RetParties])
+	}
+
+	// Cancel: bob's request leaves his inbox; nobody but the originator may cancel.
+	sign := func(login string) routes.Party { return routes.Party{Kind: routes.KindSignet, Login: login} }
+	r = e.start(t, []routes.Step{{Parties: []routes.Party{sign("bob")}}}, 904)
+	job := e.partyJob(t, r.ID, "bob")
+	if _, err := e.a.routes.Cancel(ctx, e.portal.MemberID(), "bob", r.ID, ""); !errors.Is(err, routes.ErrNotOriginator) {
+		t.Fatalf("a party cancelled another's route: %v", err)
+	}
+	if _, err := e.a.routes.Cancel(ctx, e.portal.MemberID(), "mary", r.ID, "wrong file"); err != nil {
+		t.Fatal(err)
+	}
+	if q, _, err := e.a.requests.Store.Get(ctx, job); err != nil || q.State == requests.Pending {
+		t.Fatalf("the cancelled route's request stays in the inbox: %v %v", q, err)
+	}
+	if err := e.signErr(job, "bob"); err == nil {
+		t.Fatal("a party signed a cancelled route")
+	}
+	if r, _ = e.a.routes.Get(ctx, "", r.ID); r.State != routes.Cancelled || !strings.Contains(r.Reason, "wrong file") {
+		t.Fatalf("cancelled: %s %q", r.State, r.Reason)
+	}
+
+	// Expiry: the sweeper ends a route past its deadline.
+	r = &routes.Route{Portal: contracts.Portal{MemberID: e.portal.MemberID()}, Originator: "mary", Deadline: time.Now().Add(2 * time.Second),
+		Document: routes.Document{FileName: "late.pdf"}, Steps: []routes.Step{{Parties: []routes.Party{sign("ann")}}}}
+	if r, err = e.a.routes.Start(ctx, r, bytes.NewReader(demoInvoice)); err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitRoute(t, r.ID, ended)
+	if r.State != routes.Expired || r.Steps[0].Parties[0].State != routes.PartyWithdrawn {
+		t.Fatalf("expired: %s\n%s", r.State, r.Summary())
+	}
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/producer"
 	"github.com/signet-b24/signet/producer/routes"
 )
@@ -17,15 +14,12 @@ func (a *app) startRoutes(ctx context.Context, in *producer.Intake) error {
 	if err != nil {
 		return err
 	}
-	jobs, err := a.js.KeyValue(ctx, contracts.BucketJobs)
-	if err != nil {
-		return fmt.Errorf("signing routes read job outcomes from %s: %w; run `signet setup`", contracts.BucketJobs, err)
-	}
-	a.routes = &routes.Engine{Store: store, Jobs: jobs, Docs: a.store, Requests: a.requests, Users: a.identity,
+	a.routes = &routes.Engine{Store: store, JS: a.js, Docs: a.store, Requests: a.requests, Users: a.identity,
 		Audit: a.audit, LinkTTL: a.cfg.Storage.LinkTTL, Log: a.log.Named("routes")}
 	if a.b24 != nil {
 		a.routes.Bitrix = a.b24
 	}
+	in.RouteEngine = a.routes
 	a.requests.Queue = routes.Gate{Inner: in.RequestQueue(), Engine: a.routes}
 	return nil
 }

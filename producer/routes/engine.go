@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -73,9 +74,13 @@ type ExternalInvite struct {
 
 // Engine runs routes.
 type Engine struct {
-	Store    *Store
-	Jobs     jetstream.KeyValue // contracts.BucketJobs: outcomes and results of the parties' jobs
-	Docs     storage.Store      // the revisions
+	Store *Store
+	// Jobs is contracts.BucketJobs (outcomes and results of the parties' jobs); nil: opened through
+	// JS when first needed (an intake may start before the workers made it).
+	Jobs     jetstream.KeyValue
+	JS       jetstream.JetStream
+	jobsMu   sync.Mutex
+	Docs     storage.Store // the revisions
 	Requests Requests
 	Users    Users
 	// Externals is nil until external signing is configured: a route with an external party is
@@ -88,6 +93,24 @@ type Engine struct {
 	// Lock holds the sweeper's lease.
 	Log *zap.Logger
 	Now func() time.Time
+}
+
+// jobs is the jobs bucket, opened on first use.
+func (e *Engine) jobs(ctx context.Context) (jetstream.KeyValue, error) {
+	e.jobsMu.Lock()
+	defer e.jobsMu.Unlock()
+	if e.Jobs != nil {
+		return e.Jobs, nil
+	}
+	if e.JS == nil {
+		return nil, fmt.Errorf("no jobs bucket to read the parties' outcomes from")
+	}
+	kv, err := e.JS.KeyValue(ctx, contracts.BucketJobs)
+	if err != nil {
+		return nil, fmt.Errorf("the jobs bucket %s, where the parties' outcomes are: %w", contracts.BucketJobs, err)
+	}
+	e.Jobs = kv
+	return kv, nil
 }
 
 func (e *Engine) now() time.Time {
@@ -382,10 +405,11 @@ func (e *Engine) JobDone(ctx context.Context, jobID string, d *contracts.Deliver
 
 // signed files a party's signed output as the route's next revision and marks the party signed.
 func (e *Engine) signed(ctx context.Context, r *Route, jobID string) error {
-	if e.Jobs == nil {
-		return fmt.Errorf("route %s: no jobs bucket to read the signature of job %s from", r.ID, jobID)
+	jobs, err := e.jobs(ctx)
+	if err != nil {
+		return err
 	}
-	ent, err := e.Jobs.Get(ctx, contracts.ResultKey(jobID))
+	ent, err := jobs.Get(ctx, contracts.ResultKey(jobID))
 	if err != nil {
 		return fmt.Errorf("route %s: the result of job %s: %w", r.ID, jobID, err)
 	}

@@ -19,7 +19,11 @@ import (
 // advances the route of each route party's job, until ctx ends. One watcher per process serves
 // every route; what it misses while the process is down, the sweeper finds.
 func (e *Engine) Watch(ctx context.Context) error {
-	w, err := e.Jobs.Watch(ctx, contracts.DeliveredKey("*"), jetstream.UpdatesOnly())
+	jobs, err := e.jobs(ctx)
+	if err != nil {
+		return err
+	}
+	w, err := jobs.Watch(ctx, contracts.DeliveredKey("*"), jetstream.UpdatesOnly())
 	if err != nil {
 		return fmt.Errorf("watching job outcomes: %w", err)
 	}
@@ -63,6 +67,7 @@ func (e *Engine) Sweep(ctx context.Context) error {
 		return err
 	}
 	now := e.now()
+	jobs, _ := e.jobs(ctx) // nil until the workers made it: no outcome to find yet
 	var errs []error
 	for _, r := range all {
 		if r.State.Ended() {
@@ -81,8 +86,8 @@ func (e *Engine) Sweep(ctx context.Context) error {
 			if p.State != PartyWaiting && p.State != PartySigning {
 				continue
 			}
-			if e.Jobs != nil && p.JobID != "" {
-				if ent, err := e.Jobs.Get(ctx, contracts.DeliveredKey(p.JobID)); err == nil {
+			if jobs != nil && p.JobID != "" {
+				if ent, err := jobs.Get(ctx, contracts.DeliveredKey(p.JobID)); err == nil {
 					e.outcome(ctx, p.JobID, ent.Value())
 					continue
 				}
