@@ -1,0 +1,200 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/producer/requests"
+)
+
+// A sequential route asks the next step only when the previous is done; each signature becomes the
+// next revision; a replayed outcome changes nothing; the route completes after the last step.
+func TestRouteStepsAdvanceOnOutcomes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.start(t, portalA, Step{Parties: []Party{party("ann")}}, Step{Parties: []Party{party("bob")}})
+	ann, bob := JobID(r.ID, "s1", "p1"), JobID(r.ID, "s2", "p1")
+	if _, _, err := f.reqs.Store.Get(ctx, ann); err != nil {
+		t.Fatalf("ann has no request: %v", err)
+	}
+	if _, _, err := f.reqs.Store.Get(ctx, bob); !errors.Is(err, requests.ErrNotFound) {
+		t.Fatalf("bob is asked before ann signed: %v", err)
+	}
+	key, err := f.e.Hold(ctx, r.ID, ann)
+	if err != nil || key != RevisionKey(r.ID, 0) {
+		t.Fatalf("hold: %q %v", key, err)
+	}
+	d := f.workerSigns(t, ann)
+	for range 2 { // the watcher and the sweeper may both hear it
+		if err := f.e.JobDone(ctx, ann, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = f.get(t, r.ID)
+	if r.Revision != 1 || r.Current != 1 || r.Holder != "" || r.Steps[0].Parties[0].State != PartySigned {
+		t.Fatalf("after ann: revision %d, step %d, holder %q\n%s", r.Revision, r.Current, r.Holder, r.Summary())
+	}
+	if _, _, err := f.reqs.Store.Get(ctx, bob); err != nil {
+		t.Fatalf("bob is not asked after ann signed: %v", err)
+	}
+	if key, err = f.e.Hold(ctx, r.ID, bob); err != nil || key != RevisionKey(r.ID, 1) {
+		t.Fatalf("bob must sign revision 1: %q %v", key, err)
+	}
+	if err := f.e.JobDone(ctx, bob, f.workerSigns(t, bob)); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Completed || r.Revision != 2 || !r.Told {
+		t.Fatalf("completed: %s revision %d told %v", r.State, r.Revision, r.Told)
+	}
+	for _, want := range []string{"started", "asked party p1 (ann)", "signed party p1 (ann)", "completed"} {
+		if !strings.Contains(f.audit.details(), want) {
+			t.Errorf("audit trail lacks %q:\n%s", want, f.audit.details())
+		}
+	}
+}
+
+// The document is held by one job at a time: a second party of a parallel step is told to wait
+// until the first signature is filed, and then signs on top of it.
+func TestRouteOneSignatureAtATime(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.start(t, portalA, Step{Parties: []Party{party("ann"), party("bob")}})
+	ann, bob := JobID(r.ID, "s1", "p1"), JobID(r.ID, "s1", "p2")
+	if _, err := f.e.Hold(ctx, r.ID, ann); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.Hold(ctx, r.ID, bob); !errors.Is(err, ErrBusy) {
+		t.Fatalf("two signatures at once: %v", err)
+	}
+	if err := f.e.JobDone(ctx, ann, f.workerSigns(t, ann)); err != nil {
+		t.Fatal(err)
+	}
+	if key, err := f.e.Hold(ctx, r.ID, bob); err != nil || key != RevisionKey(r.ID, 1) {
+		t.Fatalf("bob signs the revision with ann's signature: %q %v", key, err)
+	}
+	if err := f.e.JobDone(ctx, bob, f.workerSigns(t, bob)); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Completed || r.Revision != 2 {
+		t.Fatalf("parallel: %s revision %d", r.State, r.Revision)
+	}
+}
+
+// An approve-only "any" step ends with the first approval and withdraws the others; a decline of a
+// later step ends the route with the reason.
+func TestRouteApproveAnyThenDecline(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.start(t, portalA, Step{Need: NeedAny, Action: ActionApprove, Parties: []Party{party("ann"), party("bob")}},
+		Step{Parties: []Party{party("mary")}})
+	if err := f.e.Approve(ctx, portalA, "bob", r.ID, "p2", true, "", "10.0.0.9"); err != nil {
+		t.Fatal(err)
+	}
+	r = f.get(t, r.ID)
+	if r.Current != 1 || r.Steps[0].Parties[0].State != PartyWithdrawn || r.Steps[0].Parties[1].From != "10.0.0.9" {
+		t.Fatalf("any step:\n%s", r.Summary())
+	}
+	mary := JobID(r.ID, "s2", "p1")
+	if err := f.e.JobDone(ctx, mary, &contracts.Delivered{Outcome: contracts.OutcomeDeclined, Error: "wrong amount"}); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Declined || !strings.Contains(r.Reason, "wrong amount") {
+		t.Fatalf("declined: %s %q", r.State, r.Reason)
+	}
+}
+
+type invites struct{ got []ExternalInvite }
+
+func (i *invites) Invite(_ context.Context, inv ExternalInvite) error {
+	i.got = append(i.got, inv)
+	return nil
+}
+
+// A route with an external party is refused while no external signing is configured; with it, the
+// party is invited when its step begins and its decline ends the route.
+func TestRouteExternalParty(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ext := Party{Kind: KindExternal, Name: "Ivan Petrov", Email: "ivan@example.com"}
+	_, err := f.e.Start(ctx, &Route{Portal: contracts.Portal{MemberID: portalA}, Originator: "mary", Steps: []Step{{Parties: []Party{ext}}}}, strings.NewReader(string(pdf)))
+	if !errors.Is(err, ErrNoExternals) {
+		t.Fatalf("external party without external signing: %v", err)
+	}
+	inv := &invites{}
+	f.e.Externals = inv
+	r := f.start(t, portalA, Step{Parties: []Party{party("ann")}}, Step{Parties: []Party{ext}})
+	if len(inv.got) != 0 {
+		t.Fatal("the external party was invited before its step")
+	}
+	ann := JobID(r.ID, "s1", "p1")
+	if _, err := f.e.Hold(ctx, r.ID, ann); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.JobDone(ctx, ann, f.workerSigns(t, ann)); err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.got) != 1 || inv.got[0].Email != "ivan@example.com" || inv.got[0].DocumentKey != RevisionKey(r.ID, 1) || inv.got[0].JobID != JobID(r.ID, "s2", "p1") {
+		t.Fatalf("invitation: %+v", inv.got)
+	}
+	if err := f.e.PartyDone(ctx, r.ID, "s2", "p1", OutcomeDeclined, "not our terms"); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Declined || !strings.Contains(r.Reason, "Ivan Petrov: not our terms") {
+		t.Fatalf("external decline: %s %q", r.State, r.Reason)
+	}
+}
+
+// Bad routes are refused before anything is stored.
+func TestRouteValidation(t *testing.T) {
+	f := newFixture(t)
+	for name, steps := range map[string][]Step{
+		"no steps":      nil,
+		"unknown user":  {{Parties: []Party{party("ghost")}}},
+		"bad rule":      {{Need: "most", Parties: []Party{party("ann")}}},
+		"no e-mail":     {{Parties: []Party{{Kind: KindExternal, Name: "X"}}}},
+		"pin in URI":    {{Parties: []Party{{Kind: KindSignet, Login: "ann", Credential: "pkcs11:token=a;pin-value=1234"}}}},
+		"unknown kind":  {{Parties: []Party{{Kind: "robot", Login: "ann"}}}},
+		"empty parties": {{}},
+	} {
+		_, err := f.e.Start(context.Background(), &Route{Portal: contracts.Portal{MemberID: portalA}, Originator: "mary", Steps: steps}, strings.NewReader(string(pdf)))
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if strings.Contains(err.Error(), "1234") {
+			t.Errorf("%s: the error repeats the PIN: %v", name, err)
+		}
+	}
+	if _, err := f.e.Start(context.Background(), &Route{Originator: "mary", Steps: []Step{{Parties: []Party{party("ann")}}}}, strings.NewReader("not a pdf")); err == nil {
+		t.Error("a document that is not a PDF was accepted")
+	}
+	if all, _ := f.e.Store.All(context.Background()); len(all) != 0 {
+		t.Errorf("refused routes were stored: %d", len(all))
+	}
+}
+
+// The sweeper expires a route past its deadline and withdraws its parties' requests.
+func TestRouteSweeperExpires(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.start(t, portalA, Step{Parties: []Party{party("ann")}})
+	if err := f.e.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.get(t, r.ID).State != Running {
+		t.Fatal("a route expired before its deadline")
+	}
+	later := r.Deadline.Add(1)
+	f.e.Now = func() time.Time { return later }
+	if err := f.e.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Expired {
+		t.Fatalf("expired: %s", r.State)
+	}
+	if q, _, _ := f.reqs.Store.Get(ctx, JobID(r.ID, "s1", "p1")); q.State == requests.Pending {
+		t.Fatal("the expired route's request stays in the inbox")
+	}
+}
