@@ -265,3 +265,43 @@ func TestRouteDeclineCancelExpiry(t *testing.T) {
 		t.Fatalf("expired: %s\n%s", r.State, r.Summary())
 	}
 }
+
+// `signet route start --file`, `status` and `cancel` against a running Signet: the route file names
+// the portal, the originator, the PDF beside it and the steps; the status shows each party; cancel
+// ends it and takes the party's request out of the inbox.
+func TestRouteCommands(t *testing.T) {
+	e := startRoutes(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nda.pdf"), demoInvoice, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "route.json")
+	if err := os.WriteFile(file, []byte(`{"portal": "`+e.portal.MemberID()+`", "originator": "mary", "title": "NDA", "document": "nda.pdf",
+		"days": 3, "steps": [{"action": "sign", "parties": [{"kind": "signet", "login": "ann"}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, append(args, "--data-dir", e.cfg.DataDir), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	code, out, errOut := cli("route", "start", "--file", file)
+	if code != 0 || !strings.HasPrefix(out, "Route rt") {
+		t.Fatalf("route start: exit %d\n%s%s", code, out, errOut)
+	}
+	id := strings.TrimSuffix(strings.Fields(out)[1], ":")
+	job := e.partyJob(t, id, "ann")
+	if code, out, errOut = cli("route", "status", id); code != 0 || !strings.Contains(out, "ann") || !strings.Contains(out, "waiting") {
+		t.Fatalf("route status: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut = cli("route", "cancel", id, "--reason", "wrong version"); code != 0 || !strings.Contains(out, "cancelled") || !strings.Contains(out, "wrong version") {
+		t.Fatalf("route cancel: exit %d\n%s%s", code, out, errOut)
+	}
+	if q, _, err := e.a.requests.Store.Get(ctx, job); err != nil || q.State == requests.Pending {
+		t.Fatalf("the cancelled route's request stays in the inbox: %v", err)
+	}
+	if code, _, errOut = cli("route", "status", "rt000000000000000000000000"); code != 1 || !strings.Contains(errOut, "no such route") {
+		t.Fatalf("status of no route: exit %d %s", code, errOut)
+	}
+}

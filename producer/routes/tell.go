@@ -65,6 +65,9 @@ func (e *Engine) tell(ctx context.Context, routeID string) error {
 		if !r.State.Ended() || r.Told {
 			return false, nil
 		}
+		if e.Bitrix == nil && r.Portal.MemberID != "" {
+			return false, nil // a CLI process: the serving intake's sweeper tells the portal
+		}
 		r.Told = true
 		return true, nil
 	})
