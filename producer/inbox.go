@@ -22,6 +22,7 @@ import (
 	"github.com/signet-b24/signet/bitrix24/portals"
 	"github.com/signet-b24/signet/internal/i18n"
 	"github.com/signet-b24/signet/internal/routes"
+	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/producer/requests"
 )
 
@@ -78,7 +79,13 @@ func (in *Intake) inboxToken(s inboxSession) string {
 
 // inboxCaller checks the inbox token of a call; nil when it is missing, forged or expired.
 func (in *Intake) inboxCaller(r *http.Request) *inboxSession {
-	v, mac, ok := strings.Cut(r.Header.Get(InboxTokenHeader), ".")
+	return in.inboxSessionOf(r.Header.Get(InboxTokenHeader))
+}
+
+// inboxSessionOf checks an inbox token (the inbox's header, the route page's form field); nil when
+// it is missing, forged or expired.
+func (in *Intake) inboxSessionOf(token string) *inboxSession {
+	v, mac, ok := strings.Cut(token, ".")
 	if !ok || len(in.FormKey) < 16 || !hmac.Equal([]byte(in.inboxMAC(v)), []byte(mac)) {
 		return nil
 	}
@@ -123,7 +130,22 @@ type inboxView struct {
 // handleInbox serves the inbox page that Bitrix24 POSTs (LEFT_MENU, CRM_DEAL_DETAIL_TAB, or the
 // application's page): the portal and APPLICATION_TOKEN as for the Sign dialog, then who is looking
 // from their own AUTH_ID (user.current), never from the form.
-func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
+// viewer is the person a portal's framed page was opened for, proved by their own AUTH_ID.
+type viewer struct {
+	memberID string
+	uid      int
+	user     *identity.User
+	lang     string
+	l        *i18n.Localizer
+	log      *zap.Logger
+	portal   *portals.Portal
+}
+
+// portalViewer proves who opens a page the portal POSTs (the inbox, the route page): the portal and
+// its APPLICATION_TOKEN as for the Sign dialog (or the application page's pass), then who is looking
+// from their own AUTH_ID (user.current), never from the form. It answers a refusal itself and then
+// returns false.
+func (in *Intake) portalViewer(w http.ResponseWriter, r *http.Request, page string) (*viewer, bool) {
 	ctx := r.Context()
 	lang := r.URL.Query().Get("LANG")
 	l := i18n.For(i18n.FromRequest(r))
@@ -134,23 +156,23 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil || !bitrix24.ValidMemberID(r.PostForm.Get("member_id")) {
 		// No portal named: nobody is proved, so it is a refusal, not a malformed request.
 		placementFail(w, http.StatusUnauthorized, l.T("inbox.openInBitrix24"))
-		return
+		return nil, false
 	}
 	memberID := r.PostForm.Get("member_id")
-	log := in.Log.With(zap.String("member_id", memberID), zap.String("page", "inbox"))
+	log := in.Log.With(zap.String("member_id", memberID), zap.String("page", page))
 	portal, _, err := in.Portals.Get(ctx, memberID)
 	if err != nil {
 		if errors.Is(err, portals.ErrUnknownPortal) {
 			placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
-			return
+			return nil, false
 		}
 		log.Error("inbox: portal registry unavailable", zap.Error(err))
 		placementFail(w, http.StatusServiceUnavailable, l.T("inbox.unavailable"))
-		return
+		return nil, false
 	}
 	if in.Bitrix == nil || len(in.FormKey) < 16 || in.Requests == nil {
 		placementFail(w, http.StatusServiceUnavailable, l.T("inbox.notConfigured"))
-		return
+		return nil, false
 	}
 	// As for the Sign dialog: the installed application's token, confirmed with the portal once;
 	// who is looking is proved by their own AUTH_ID below, never by the form.
@@ -162,7 +184,7 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 		if !ok || portal.Install.TokenSource == portals.TokenWindow {
 			log.Warn("inbox refused: APPLICATION_TOKEN does not match the installed application")
 			placementFail(w, http.StatusUnauthorized, l.T("inbox.notInstalled"))
-			return
+			return nil, false
 		}
 		passUID, viaPass = uid, true
 	}
@@ -170,7 +192,7 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 		if err := in.ConfirmApplicationToken(ctx, portal, bitrix24.Auth{MemberID: memberID, ApplicationToken: r.PostForm.Get("APPLICATION_TOKEN"), AccessToken: r.PostForm.Get("AUTH_ID")}); err != nil {
 			log.Warn("inbox refused: the application_token is not confirmed", zap.Error(err))
 			placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
-			return
+			return nil, false
 		}
 	}
 	var me struct {
@@ -179,24 +201,34 @@ func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
 	if err := in.Bitrix.CallAs(ctx, memberID, r.PostForm.Get("AUTH_ID"), "user.current", nil, &me); err != nil || me.ID <= 0 {
 		log.Warn("inbox refused: AUTH_ID not accepted by the portal", zap.Error(err))
 		placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
-		return
+		return nil, false
 	}
 	uid := int(me.ID)
 	if viaPass && uid != passUID {
 		log.Warn("inbox refused: the pass is another user's", zap.Int("user_id", uid))
 		placementFail(w, http.StatusUnauthorized, l.T("inbox.notConfirmed"))
-		return
+		return nil, false
 	}
 	user, err := in.Identity.UserByBitrixID(ctx, memberID, uid)
 	if err != nil && !isRefusal(err) {
 		log.Error("inbox: looking up the Bitrix24 user failed", zap.Int("user_id", uid), zap.Error(err))
 		placementFail(w, http.StatusServiceUnavailable, l.T("inbox.unavailable"))
-		return
+		return nil, false
 	}
 	if err != nil {
 		placementFail(w, http.StatusForbidden, l.T("inbox.notUser", strconv.Itoa(uid)))
+		return nil, false
+	}
+	return &viewer{memberID: memberID, uid: uid, user: user, lang: lang, l: l, log: log, portal: portal}, true
+}
+
+func (in *Intake) handleInbox(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	v, ok := in.portalViewer(w, r, "inbox")
+	if !ok {
 		return
 	}
+	memberID, uid, user, lang, l, log, portal := v.memberID, v.uid, v.user, v.lang, v.l, v.log, v.portal
 	list, err := in.Requests.List(ctx, memberID, user.Login)
 	if err != nil {
 		log.Error("inbox: listing requests failed", zap.Error(err))

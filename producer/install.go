@@ -165,6 +165,12 @@ func (in *Intake) Register(ctx context.Context, memberID string, authUserID int)
 			return r, fmt.Errorf("binding the inbox to %s: %w", code, err)
 		}
 	}
+	// The route page (routepage.go, issue 20) beside it.
+	for _, code := range []string{PlacementLeftMenu, PlacementDealTab} {
+		if _, err := in.Bitrix.BindPlacement(ctx, memberID, code, base+RoutesPath, lang.T("routes.menu.title"), placementTitles("routes.menu.title")); err != nil {
+			return r, fmt.Errorf("binding the route page to %s: %w", code, err)
+		}
+	}
 	return r, nil
 }
 

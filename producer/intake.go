@@ -87,6 +87,7 @@ func (in *Intake) Routes(mux routes.Mux) {
 	in.placementRoutes(mux)
 	in.inboxRoutes(mux)
 	mux.HandleFunc("POST "+RouteRobotPath, in.handleRouteRobot)
+	in.routePageRoutes(mux)
 }
 
 func (in *Intake) now() time.Time {

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -303,5 +306,87 @@ func TestRouteCommands(t *testing.T) {
 	}
 	if code, _, errOut = cli("route", "status", "rt000000000000000000000000"); code != 1 || !strings.Contains(errOut, "no such route") {
 		t.Fatalf("status of no route: exit %d %s", code, errOut)
+	}
+}
+
+var routeTokenRE = regexp.MustCompile(`name="token" value="([^"]+)"`)
+
+// openRoutePage opens the route page as Bitrix24 user userID does from the left menu, and returns
+// the page and its session token.
+func (e *routeEnv) openRoutePage(t *testing.T, userID int) (string, string) {
+	t.Helper()
+	h := e.portal.Placements()[producer.PlacementLeftMenu]
+	if len(h) != 2 || !strings.HasSuffix(h[1], producer.RoutesPath) {
+		t.Fatalf("the route page is not bound to LEFT_MENU: %v", h)
+	}
+	req, err := e.portal.PlacementRequest(context.Background(), h[1], producer.PlacementLeftMenu, userID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("route page for user %d: HTTP %d\n%s", userID, resp.StatusCode, page)
+	}
+	tok := ""
+	if m := routeTokenRE.FindSubmatch(page); m != nil {
+		tok = html.UnescapeString(string(m[1]))
+	}
+	return string(page), tok
+}
+
+func (e *routeEnv) routeAct(t *testing.T, tok string, form url.Values) string {
+	t.Helper()
+	form.Set("token", tok)
+	resp, err := http.PostForm(e.cfg.PublicURL+producer.RoutesPath+"/act", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	return string(page)
+}
+
+// Issue 20, must 2 and 3: the route page shows the viewer's routes with each party; an approver of
+// the current step approves there (recorded with where from), another user cannot act for them,
+// and the originator cancels there.
+func TestRoutePage(t *testing.T) {
+	e := startRoutes(t)
+	approve := routes.Step{Action: routes.ActionApprove, Parties: []routes.Party{{Kind: routes.KindSignet, Login: "ann"}}}
+	r := e.start(t, []routes.Step{approve, {Parties: []routes.Party{{Kind: routes.KindSignet, Login: "bob"}}}}, 905)
+
+	// bob sees the route (he is a party) but has nothing to approve; his forged approval is refused.
+	page, bobTok := e.openRoutePage(t, 9)
+	if !strings.Contains(page, r.ID) || strings.Contains(page, `value="approve"`) || bobTok == "" {
+		t.Fatalf("bob's route page:\n%s", page)
+	}
+	if out := e.routeAct(t, bobTok, url.Values{"route": {r.ID}, "party": {"p1"}, "do": {"approve"}}); !strings.Contains(out, "cannot be done now") {
+		t.Fatalf("bob approved for ann:\n%s", out)
+	}
+	page, annTok := e.openRoutePage(t, 11)
+	if !strings.Contains(page, `value="approve"`) {
+		t.Fatalf("ann's route page has no Approve:\n%s", page)
+	}
+	if out := e.routeAct(t, annTok, url.Values{"route": {r.ID}, "party": {"p1"}, "do": {"approve"}}); !strings.Contains(out, "Done.") {
+		t.Fatalf("ann's approval:\n%s", out)
+	}
+	got := e.waitRoute(t, r.ID, func(r *routes.Route) bool { return r.Current == 1 })
+	if p := got.Steps[0].Parties[0]; p.State != routes.PartyApproved || p.From == "" {
+		t.Fatalf("ann's approval recorded: %+v", p)
+	}
+	// mary, the originator, cancels from her page; the route ends with her reason.
+	_, maryTok := e.openRoutePage(t, 7)
+	if out := e.routeAct(t, maryTok, url.Values{"route": {r.ID}, "do": {"cancel"}, "reason": {"terms changed"}}); !strings.Contains(out, "Done.") {
+		t.Fatalf("mary's cancel:\n%s", out)
+	}
+	if got = e.waitRoute(t, r.ID, ended); got.State != routes.Cancelled || !strings.Contains(got.Reason, "terms changed") {
+		t.Fatalf("cancelled from the page: %s %q", got.State, got.Reason)
+	}
+	if out := e.routeAct(t, "forged.token", url.Values{"route": {r.ID}, "do": {"cancel"}}); strings.Contains(out, "Done.") {
+		t.Fatal("a forged token acted")
 	}
 }

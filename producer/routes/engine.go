@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -487,6 +488,8 @@ func (e *Engine) act(ctx context.Context, routeID, jobID string, to PartyState, 
 	if err != nil || !changed {
 		return err
 	}
+	// The deal's timeline hears every act that is not a signature (the worker comments those).
+	e.comment(ctx, r, "route.comment.party", who.Who(), e.lang(r).T("routes.party."+string(to)), reason)
 	switch to {
 	case PartyApproved:
 		e.audit(ctx, r, &who, "approved", contracts.AuditOK, "", "from "+from)
@@ -543,6 +546,7 @@ func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 		return e.tell(ctx, r.ID)
 	}
 	e.audit(ctx, r, nil, "step", contracts.AuditOK, "", "step "+r.Steps[r.Current].ID+" begins")
+	e.comment(ctx, r, "route.comment.step", r.Current+1, len(r.Steps))
 	_, err = e.begin(ctx, routeID)
 	return err
 }
@@ -707,4 +711,29 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// ListFor returns the routes of portal memberID that login started or is a party of, newest first.
+func (e *Engine) ListFor(ctx context.Context, memberID, login string) ([]*Route, error) {
+	all, err := e.Store.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Route
+	for _, r := range all {
+		if r.Portal.MemberID != memberID {
+			continue
+		}
+		mine := strings.EqualFold(r.Originator, login)
+		for _, st := range r.Steps {
+			for _, p := range st.Parties {
+				mine = mine || (p.Kind != KindExternal && strings.EqualFold(p.Login, login))
+			}
+		}
+		if mine {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
 }
