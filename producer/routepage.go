@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -164,4 +165,22 @@ func (in *Intake) renderRoutePage(w http.ResponseWriter, r *http.Request, l *i18
 	}
 	writeFramedPage(w, http.StatusOK, "default-src 'none'; style-src 'nonce-"+view.Nonce+"'; form-action 'self'; base-uri 'none'; frame-ancestors "+ancestors,
 		l.Code(), buf.Bytes())
+}
+
+// serveRouteDocument sends the latest revision of a route party's document for the inbox's viewer.
+func (in *Intake) serveRouteDocument(w http.ResponseWriter, r *http.Request, l *i18n.Localizer, jobID string) {
+	rc, err := in.RouteEngine.Document(r.Context(), jobID)
+	if err != nil {
+		in.Log.Info("inbox: no preview of a route's document", zap.String("request", jobID), zap.Error(err))
+		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: l.T("inbox.noPreview")})
+		return
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, io.LimitReader(rc, maxPreview)); err != nil {
+		in.Log.Warn("inbox: reading a route's document", zap.String("request", jobID), zap.Error(err))
+		reply(w, http.StatusBadGateway, answer{Status: "error", Error: l.T("inbox.noPreview")})
+		return
+	}
+	writePreview(w, buf.Bytes())
 }

@@ -168,6 +168,27 @@ func TestRouteSequentialAndParallelSignatures(t *testing.T) {
 		t.Fatalf("bob has a request before his step: %v", err)
 	}
 	e.sign(t, r, "mary")
+	// Bob's inbox shows the document with mary's signature: the route's latest revision.
+	bobJob := e.partyJob(t, r.ID, "bob")
+	_, _, tok := e.openInbox(t, 9, nil)
+	req, _ := http.NewRequest(http.MethodGet, e.cfg.PublicURL+producer.InboxPath+"/document/"+bobJob, nil)
+	req.Header.Set(producer.InboxTokenHeader, tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preview, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cur, _ := e.a.routes.Get(ctx, "", r.ID)
+	rc, _, err := e.a.store.Get(ctx, cur.RevisionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev1, _ := io.ReadAll(rc)
+	rc.Close()
+	if resp.StatusCode != http.StatusOK || cur.Revision != 1 || !bytes.Equal(preview, rev1) {
+		t.Fatalf("bob's preview: HTTP %d, %d bytes; revision %d is %d bytes", resp.StatusCode, len(preview), cur.Revision, len(rev1))
+	}
 	e.sign(t, r, "bob")
 	r = e.waitRoute(t, r.ID, ended)
 	if r.State != routes.Completed || r.Revision != 2 {

@@ -180,7 +180,7 @@ func (e *Engine) Start(ctx context.Context, r *Route, pdf io.Reader) (*Route, er
 	}
 	sum := sha256.Sum256(data)
 	r.Document.SHA256 = hex.EncodeToString(sum[:])
-	r.RevisionKey = RevisionKey(r.ID, 0)
+	r.RevisionKey, r.RevisionSHA256 = RevisionKey(r.ID, 0), r.Document.SHA256
 	if _, err := e.Docs.Put(ctx, r.RevisionKey, strings.NewReader(string(data)), int64(len(data)), "application/pdf", r.Document.SHA256); err != nil {
 		return nil, fmt.Errorf("storing the document: %w; try again", err)
 	}
@@ -286,6 +286,7 @@ func (e *Engine) ask(ctx context.Context, r *Route, st *Step, p *Party) error {
 		})
 	}
 	if st.Action == ActionApprove {
+		e.notifyApprover(ctx, r, p)
 		return nil
 	}
 	job := e.job(r, p)
@@ -350,8 +351,10 @@ func (e *Engine) Hold(ctx context.Context, routeID, jobID string) (string, error
 }
 
 // holdStale: a hold whose job never ended (its publish failed and nobody released it) is given up
-// after this; the job's outcome, if it comes later, still advances the route.
-const holdStale = 30 * time.Minute
+// after this. It is as long as a job's authorisation lives (security.job_ttl, 24 h by default): a
+// job still in the queue ends by then, signed or refused as expired. A job that signed an older
+// revision after all is refused by its SHA-256 (signed), never filed over a newer one.
+const holdStale = 24 * time.Hour
 
 // Release gives up jobID's hold when its job was not queued after all (the party may sign again).
 func (e *Engine) Release(ctx context.Context, routeID, jobID string) error {
@@ -436,10 +439,14 @@ func (e *Engine) signed(ctx context.Context, r *Route, jobID string) error {
 		if r.State.Ended() || p == nil || (p.State != PartyWaiting && p.State != PartySigning) {
 			return false, nil
 		}
-		if r.Holder != "" && r.Holder != jobID {
-			// Another job holds the document: this one signed an older revision, which must not be
-			// the route's. It cannot happen through Gate; a party's job queued another way fails.
-			p.State, p.At, p.Reason = PartyFailed, e.now(), "signed without holding the route's document"
+		if (r.Holder != "" && r.Holder != jobID) || (s.SHA256Before != "" && r.RevisionSHA256 != "" && !strings.EqualFold(s.SHA256Before, r.RevisionSHA256)) {
+			// This job signed another revision than the route's latest (another job holds the
+			// document, or filed its signature first): its output would drop a signature, so it is
+			// never the route's. It cannot happen through Gate; a party's job queued another way fails.
+			p.State, p.At, p.Reason = PartyFailed, e.now(), "signed another revision than the route's latest; start the route again"
+			if r.Holder == jobID {
+				r.Holder = ""
+			}
 			who = *p
 			return true, nil
 		}
@@ -447,7 +454,7 @@ func (e *Engine) signed(ctx context.Context, r *Route, jobID string) error {
 		if p.From == "" {
 			p.From = "inbox"
 		}
-		r.Holder, r.Revision, r.RevisionKey = "", r.Revision+1, next
+		r.Holder, r.Revision, r.RevisionKey, r.RevisionSHA256 = "", r.Revision+1, next, s.SHA256After
 		who = *p
 		return true, nil
 	})
@@ -736,4 +743,39 @@ func (e *Engine) ListFor(ctx context.Context, memberID, login string) ([]*Route,
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out, nil
+}
+
+// notifyApprover tells an internal approver in Bitrix24 that the route waits for them, with the
+// route page's name; TAG is the party's, so a reminder replaces the first notice. A failure is
+// logged: the route page shows the step whatever the notification did.
+func (e *Engine) notifyApprover(ctx context.Context, r *Route, p *Party) {
+	if e.Bitrix == nil || r.Portal.MemberID == "" || p.BitrixUserID == 0 {
+		return
+	}
+	l := e.lang(r)
+	if err := e.Bitrix.Call(ctx, r.Portal.MemberID, "im.notify.system.add", map[string]any{
+		"USER_ID": p.BitrixUserID,
+		"MESSAGE": l.T("route.notify.approve", r.title(), r.Originator, l.T("routes.menu.title")),
+		"TAG":     "signet-route-" + p.JobID,
+	}, nil); err != nil {
+		e.log().Warn("route: the approver was not notified; the route page shows the step", zap.String("route", r.ID), zap.String("party", p.ID), zap.Error(err))
+	}
+}
+
+// Document opens the latest revision of the route of a party's job (the inbox's preview: the
+// request's own document may be an older revision by now); ErrNotFound for any other job.
+func (e *Engine) Document(ctx context.Context, jobID string) (io.ReadCloser, error) {
+	id := RouteOfJob(jobID)
+	if id == "" {
+		return nil, ErrNotFound
+	}
+	r, _, err := e.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, p := r.PartyByJob(jobID); p == nil {
+		return nil, ErrNotFound
+	}
+	rc, _, err := e.Docs.Get(ctx, r.RevisionKey)
+	return rc, err
 }

@@ -2,6 +2,7 @@ package routes
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -198,5 +199,32 @@ func TestRouteSweeperExpires(t *testing.T) {
 	}
 	if q, _, _ := f.reqs.Store.Get(ctx, JobID(r.ID, "s1", "p1")); q.State == requests.Pending {
 		t.Fatal("the expired route's request stays in the inbox")
+	}
+}
+
+// A signature made on another revision than the route's latest (its job signed an older copy) is
+// never filed over the newer one: the party fails and the route stops, saying why.
+func TestRouteRefusesASignatureOfAnOlderRevision(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.start(t, portalA, Step{Parties: []Party{party("ann")}})
+	ann := JobID(r.ID, "s1", "p1")
+	if _, err := f.e.Hold(ctx, r.ID, ann); err != nil {
+		t.Fatal(err)
+	}
+	d := f.workerSigns(t, ann)
+	ent, _ := f.jobs.Get(ctx, contracts.ResultKey(ann))
+	var s contracts.Signed
+	_ = json.Unmarshal(ent.Value(), &s)
+	s.SHA256Before = strings.Repeat("0", 64) // not revision 0's
+	b, _ := json.Marshal(s)
+	if _, err := f.jobs.Put(ctx, contracts.ResultKey(ann), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.JobDone(ctx, ann, d); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Failed || r.Revision != 0 || !strings.Contains(r.Reason, "another revision") {
+		t.Fatalf("a signature of another revision: %s revision %d %q", r.State, r.Revision, r.Reason)
 	}
 }

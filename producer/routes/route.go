@@ -175,6 +175,8 @@ type Route struct {
 	// storage (the original when 0).
 	Revision    int    `json:"revision"`
 	RevisionKey string `json:"revision_key"`
+	// RevisionSHA256 is the latest revision's SHA-256: the next signature must be made on it.
+	RevisionSHA256 string `json:"revision_sha256,omitempty"`
 	// Holder is the job that holds the document (its signature is being made); HolderSince when it
 	// took it.
 	Holder      string    `json:"holder,omitempty"`

@@ -120,6 +120,7 @@ func (e *Engine) remind(ctx context.Context, routeID, stepID, partyID string) er
 	case p.Kind == KindExternal:
 		return nil // the external side reminds by its own channel (its invitation holds the deadline)
 	case r.Steps[r.Current].Action == ActionApprove:
+		e.notifyApprover(ctx, r, p)
 		return nil
 	}
 	return e.Requests.Remind(ctx, p.JobID)
