@@ -411,3 +411,29 @@ func TestRoutePage(t *testing.T) {
 		t.Fatal("a forged token acted")
 	}
 }
+
+// The robot takes the deal's responsible person (crm.item.get's assignedById) as the first party,
+// then the given ones; "parallel" puts them in one step.
+func TestRouteRobotTakesTheResponsible(t *testing.T) {
+	e := startRoutes(t)
+	ctx := context.Background()
+	deal := e.portal.AddItem(emulator.EntityDeal, map[string]any{"assignedById": 9})
+	disk, _ := e.portal.AddDealFile(deal, "offer.pdf", demoInvoice)
+	tok, status, err := e.portal.RobotCall(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, deal, map[string]any{
+		producer.PropDocument: strconv.Itoa(disk), producer.PropRouteParties: []string{"user_7"},
+		producer.PropRouteResponsible: "Y", producer.PropRouteOrder: "parallel",
+	})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("route robot: HTTP %d %v", status, err)
+	}
+	r, err := e.a.routes.Get(ctx, e.portal.MemberID(), producer.RouteID(e.portal.MemberID(), tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Steps) != 1 || len(r.Steps[0].Parties) != 2 || r.Steps[0].Parties[0].Login != "bob" || r.Steps[0].Parties[1].Login != "mary" {
+		t.Fatalf("the robot's parties: %+v", r.Steps)
+	}
+	if r.Document.EntityID != deal || r.Document.FileName != "offer.pdf" {
+		t.Fatalf("the route's document: %+v", r.Document)
+	}
+}

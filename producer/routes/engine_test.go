@@ -228,3 +228,41 @@ func TestRouteRefusesASignatureOfAnOlderRevision(t *testing.T) {
 		t.Fatalf("a signature of another revision: %s revision %d %q", r.State, r.Revision, r.Reason)
 	}
 }
+
+type notified struct{ ids []string }
+
+func (n *notified) NotifyRequest(_ context.Context, r *requests.Request) error {
+	n.ids = append(n.ids, r.ID)
+	return nil
+}
+
+// A party who waited longer than the route's reminder time is reminded once, however often the
+// sweeper runs; one who has not waited that long is not.
+func TestRouteReminderOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	n := &notified{}
+	f.reqs.Notifiers = []requests.Notifier{n}
+	r, err := f.e.Start(ctx, &Route{Portal: contracts.Portal{MemberID: portalA}, Originator: "mary", RemindAfter: time.Hour,
+		Steps: []Step{{Parties: []Party{party("ann")}}}}, strings.NewReader(string(pdf)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := len(n.ids) // the request's own notice
+	if err := f.e.Sweep(ctx); err != nil || len(n.ids) != asked {
+		t.Fatalf("reminded before the hour: %v %v", n.ids, err)
+	}
+	later := time.Now().Add(2 * time.Hour)
+	f.e.Now = func() time.Time { return later }
+	for range 3 {
+		if err := f.e.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(n.ids) != asked+1 || n.ids[len(n.ids)-1] != JobID(r.ID, "s1", "p1") {
+		t.Fatalf("reminders: %v", n.ids)
+	}
+	if !f.get(t, r.ID).Steps[0].Parties[0].Reminded || !strings.Contains(f.audit.details(), "reminded party p1") {
+		t.Fatal("the reminder is not recorded")
+	}
+}
