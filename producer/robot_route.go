@@ -36,6 +36,10 @@ const (
 	PropRouteAction      = "action"      // sign (default) or approve
 	PropRouteDays        = "days"        // days until the route expires (default 14)
 	PropRouteRemind      = "remind"      // hours a party waits before one reminder (0: none)
+	// PropRouteContact and PropRouteCompany add the deal's contact and company as external parties
+	// of a last step: the company signs first, then the counterparty (issue 20's seeds).
+	PropRouteContact = "contact"
+	PropRouteCompany = "company"
 )
 
 // RouteRobotFields are bizproc.robot.add's parameters (without CODE) for the route robot, names and
@@ -68,8 +72,10 @@ func RouteRobotFields(handlerURL string, authUserID int, lang *i18n.Localizer) m
 			PropRouteAction: prop("route.robot.prop.action", "select", false, false, map[string]any{
 				"Options": map[string]any{"sign": lang.T("route.robot.prop.action.sign"), "approve": lang.T("route.robot.prop.action.approve")},
 				"Default": "sign"}),
-			PropRouteDays:   prop("route.robot.prop.days", "int", false, false, nil),
-			PropRouteRemind: prop("route.robot.prop.remind", "int", false, false, nil),
+			PropRouteContact: prop("route.robot.prop.contact", "bool", false, false, map[string]any{"Default": "N"}),
+			PropRouteCompany: prop("route.robot.prop.company", "bool", false, false, map[string]any{"Default": "N"}),
+			PropRouteDays:    prop("route.robot.prop.days", "int", false, false, nil),
+			PropRouteRemind:  prop("route.robot.prop.remind", "int", false, false, nil),
 		},
 		"RETURN_PROPERTIES": map[string]any{
 			sigroutes.RetRouteID:       ret("route.robot.ret.routeId", "string"),
@@ -167,20 +173,41 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 		rt.Document.EntityTypeID, rt.Document.EntityID = EntityTypeID(typ), id
 	}
 	var users []int
-	if strings.EqualFold(one(PropRouteResponsible), "Y") {
+	var counterparties []sigroutes.Party
+	yes := func(k string) bool { return strings.EqualFold(one(k), "Y") }
+	if yes(PropRouteResponsible) || yes(PropRouteContact) || yes(PropRouteCompany) {
 		if rt.Document.EntityTypeID == 0 {
-			return nil, nil, fmt.Errorf("property %s: the workflow's document is not a CRM item, so it has no responsible person", PropRouteResponsible)
+			return nil, nil, fmt.Errorf("properties %s, %s and %s need the workflow's document to be a CRM item", PropRouteResponsible, PropRouteContact, PropRouteCompany)
 		}
 		var res struct {
 			Item struct {
 				AssignedByID bitrix24.ID `json:"assignedById"`
+				ContactID    bitrix24.ID `json:"contactId"`
+				CompanyID    bitrix24.ID `json:"companyId"`
 			} `json:"item"`
 		}
 		if err := in.Bitrix.Call(ctx, member, "crm.item.get", map[string]any{"entityTypeId": rt.Document.EntityTypeID, "id": rt.Document.EntityID}, &res); err != nil {
-			return nil, nil, fmt.Errorf("reading the deal's responsible person: %w", err)
+			return nil, nil, fmt.Errorf("reading the deal's people: %w", err)
 		}
-		if res.Item.AssignedByID > 0 {
+		if yes(PropRouteResponsible) && res.Item.AssignedByID > 0 {
 			users = append(users, int(res.Item.AssignedByID))
+		}
+		for _, c := range []struct {
+			on     bool
+			method string
+			id     bitrix24.ID
+		}{{yes(PropRouteContact), "crm.contact.get", res.Item.ContactID}, {yes(PropRouteCompany), "crm.company.get", res.Item.CompanyID}} {
+			if !c.on {
+				continue
+			}
+			if c.id <= 0 {
+				return nil, nil, fmt.Errorf("the deal has no %s to sign", strings.TrimSuffix(strings.TrimPrefix(c.method, "crm."), ".get"))
+			}
+			p, err := in.counterparty(ctx, member, c.method, int(c.id))
+			if err != nil {
+				return nil, nil, err
+			}
+			counterparties = append(counterparties, p)
 		}
 	}
 	for _, v := range prop(PropRouteParties) {
@@ -190,7 +217,7 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 		}
 		users = append(users, uid)
 	}
-	if len(users) == 0 {
+	if len(users) == 0 && len(counterparties) == 0 {
 		return nil, nil, fmt.Errorf("give the parties (property %s) or take the deal's responsible person (%s = Y)", PropRouteParties, PropRouteResponsible)
 	}
 	action := sigroutes.Action(strings.ToLower(one(PropRouteAction)))
@@ -211,6 +238,12 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 	default:
 		return nil, nil, fmt.Errorf("property %s: %q; use sequential or parallel", PropRouteOrder, clip(order, 40))
 	}
+	if len(rt.Steps) > 0 && len(rt.Steps[0].Parties) == 0 {
+		rt.Steps = nil // parallel with no internal party
+	}
+	if len(counterparties) > 0 {
+		rt.Steps = append(rt.Steps, sigroutes.Step{Action: action, Need: sigroutes.NeedAll, Parties: counterparties})
+	}
 	if v := one(PropRouteDays); v != "" {
 		days, err := strconv.Atoi(v)
 		if err != nil || days <= 0 || days > int(sigroutes.MaxDeadline.Hours()/24) {
@@ -227,13 +260,20 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 	}
 	// The originator is the Signet user behind the robot's AUTH_USER_ID, else the first party: the
 	// one who may cancel from the route page.
-	if u, err := in.Identity.UserByBitrixID(ctx, member, users[0]); err == nil {
-		rt.Originator = u.Login
+	if len(users) > 0 {
+		if u, err := in.Identity.UserByBitrixID(ctx, member, users[0]); err == nil {
+			rt.Originator = u.Login
+		}
 	}
 	if req.Auth.UserID > 0 {
 		if u, err := in.Identity.UserByBitrixID(ctx, member, req.Auth.UserID); err == nil {
 			rt.Originator, rt.OriginatorID = u.Login, req.Auth.UserID
 		}
+	}
+	if rt.Originator == "" {
+		// Nobody of Signet: the route is the workflow's; no login has a space, so nobody may cancel
+		// it from the route page but an administrator.
+		rt.Originator = "bitrix24 user " + strconv.Itoa(req.Auth.UserID)
 	}
 	doc := one(PropDocument)
 	if !isDigits(doc) {
@@ -259,4 +299,36 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 	}
 	rt.Document.FileName, rt.Title = f.Name, f.Name
 	return rt, buf.Bytes(), nil
+}
+
+// counterparty reads a deal's contact or company (crm.contact.get, crm.company.get) as an external
+// party: the name, and the first e-mail and phone of its multiple fields.
+func (in *Intake) counterparty(ctx context.Context, member, method string, id int) (sigroutes.Party, error) {
+	type multi struct {
+		Value string `json:"VALUE"`
+	}
+	var rec struct {
+		Name     string  `json:"NAME"`
+		LastName string  `json:"LAST_NAME"`
+		Title    string  `json:"TITLE"`
+		Email    []multi `json:"EMAIL"`
+		Phone    []multi `json:"PHONE"`
+	}
+	if err := in.Bitrix.Call(ctx, member, method, map[string]any{"id": id}, &rec); err != nil {
+		return sigroutes.Party{}, fmt.Errorf("%s %d: %w", method, id, err)
+	}
+	p := sigroutes.Party{Kind: sigroutes.KindExternal, Name: strings.TrimSpace(rec.Name + " " + rec.LastName)}
+	if p.Name == "" {
+		p.Name = strings.TrimSpace(rec.Title)
+	}
+	if len(rec.Email) > 0 {
+		p.Email = strings.TrimSpace(rec.Email[0].Value)
+	}
+	if len(rec.Phone) > 0 {
+		p.Phone = strings.TrimSpace(rec.Phone[0].Value)
+	}
+	if p.Name == "" || (p.Email == "" && p.Phone == "") {
+		return p, fmt.Errorf("%s %d has no name, or neither an e-mail nor a phone: fill them in the CRM", method, id)
+	}
+	return p, nil
 }

@@ -75,6 +75,8 @@ func (p *Portal) methods() map[string]method {
 		"crm.item.get":                       p.crmItemGet,
 		"crm.item.update":                    p.crmItemUpdate,
 		"crm.item.list":                      p.crmItemList,
+		"crm.contact.get":                    p.crmContactGet,
+		"crm.company.get":                    p.crmCompanyGet,
 		"crm.timeline.comment.add":           p.timelineCommentAdd,
 		"crm.timeline.comment.list":          p.timelineCommentList,
 		"im.notify.system.add":               p.imNotifySystemAdd,

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -436,4 +437,69 @@ func TestRouteRobotTakesTheResponsible(t *testing.T) {
 	if r.Document.EntityID != deal || r.Document.FileName != "offer.pdf" {
 		t.Fatalf("the route's document: %+v", r.Document)
 	}
+}
+
+// The robot reads the deal's contact (crm.contact.get) as an external party of a last step; while
+// no external signing is configured such a route is refused, and the workflow is told why.
+func TestRouteRobotCounterpartyNeedsExternalSigning(t *testing.T) {
+	e := startRoutes(t)
+	ctx := context.Background()
+	contact := e.portal.AddContact(map[string]any{"NAME": "Ivan", "LAST_NAME": "Petrov",
+		"EMAIL": []any{map[string]any{"ID": 1, "VALUE": "ivan@example.com", "VALUE_TYPE": "WORK"}}})
+	deal := e.portal.AddItem(emulator.EntityDeal, map[string]any{"assignedById": 9, "contactId": contact})
+	disk, _ := e.portal.AddDealFile(deal, "contract.pdf", demoInvoice)
+	tok, status, err := e.portal.RobotCall(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, deal, map[string]any{
+		producer.PropDocument: strconv.Itoa(disk), producer.PropRouteResponsible: "Y", producer.PropRouteContact: "Y",
+	})
+	if err != nil || status != http.StatusUnprocessableEntity {
+		t.Fatalf("route robot with a counterparty and no external signing: HTTP %d %v", status, err)
+	}
+	ret := e.waitEvents(t, []string{tok}, time.Minute)[tok]
+	if len(ret) != 1 || ret[0][routes.RetOutcome] != "failed" || !strings.Contains(ret[0][routes.RetOutcomeReason].(string), "external") {
+		t.Fatalf("the workflow must hear why: %v", ret)
+	}
+	if _, err := e.a.routes.Get(ctx, "", producer.RouteID(e.portal.MemberID(), tok)); !errors.Is(err, routes.ErrNotFound) {
+		t.Fatalf("a refused route was stored: %v", err)
+	}
+
+	// With external signing configured (here a recorder in its place), the contact signs after bob.
+	inv := &invitations{}
+	e.a.routes.Externals = inv
+	tok, status, err = e.portal.RobotCall(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, deal, map[string]any{
+		producer.PropDocument: strconv.Itoa(disk), producer.PropRouteResponsible: "Y", producer.PropRouteContact: "Y",
+	})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("route robot with a counterparty: HTTP %d %v", status, err)
+	}
+	r, err := e.a.routes.Get(ctx, "", producer.RouteID(e.portal.MemberID(), tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Steps) != 2 || r.Steps[0].Parties[0].Login != "bob" || r.Steps[1].Parties[0].Kind != routes.KindExternal ||
+		r.Steps[1].Parties[0].Name != "Ivan Petrov" || r.Steps[1].Parties[0].Email != "ivan@example.com" {
+		t.Fatalf("the robot's steps: %+v", r.Steps)
+	}
+	e.sign(t, r, "bob")
+	e.waitRoute(t, r.ID, func(r *routes.Route) bool { return r.Current == 1 })
+	if got := inv.all(); len(got) != 1 || got[0].Email != "ivan@example.com" || got[0].DocumentKey != routes.RevisionKey(r.ID, 1) {
+		t.Fatalf("the contact's invitation: %+v", got)
+	}
+}
+
+type invitations struct {
+	mu  sync.Mutex
+	got []routes.ExternalInvite
+}
+
+func (i *invitations) Invite(_ context.Context, inv routes.ExternalInvite) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.got = append(i.got, inv)
+	return nil
+}
+
+func (i *invitations) all() []routes.ExternalInvite {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]routes.ExternalInvite(nil), i.got...)
 }
