@@ -127,6 +127,9 @@ func startRoute(ctx context.Context, e *routes.Engine, path string, stdout io.Wr
 	if err := json.Unmarshal(data, &f); err != nil {
 		return wrapf(err, "cli.route.badFile", "%[1]s is not a route file: %[2]v (docs/routes.md)", path, err)
 	}
+	if f.Portal == "" {
+		return errorf("cli.route.noPortal", "%[1]s names no portal: give \"portal\", the member_id whose users sign (they sign in that portal's inbox)", path)
+	}
 	if f.Document == "" {
 		return errorf("cli.route.noDocument", "%[1]s names no document: give \"document\", the PDF's path", path)
 	}

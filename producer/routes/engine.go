@@ -402,6 +402,11 @@ func (e *Engine) JobDone(ctx context.Context, jobID string, d *contracts.Deliver
 		return e.signed(ctx, r, jobID)
 	case contracts.OutcomeDeclined:
 		return e.act(ctx, id, jobID, PartyDeclined, d.Error, "inbox")
+	case contracts.OutcomeExpired:
+		// The requests' sweeper ended the party's request at the route's deadline before the
+		// route's own sweeper did: the route expires, it did not fail.
+		_, err := e.end(ctx, id, Expired, "the deadline "+r.Deadline.Format(time.RFC3339)+" passed")
+		return err
 	default:
 		return e.act(ctx, id, jobID, PartyFailed, d.Error, "")
 	}

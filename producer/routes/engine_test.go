@@ -266,3 +266,16 @@ func TestRouteReminderOnce(t *testing.T) {
 		t.Fatal("the reminder is not recorded")
 	}
 }
+
+// The requests' sweeper may end a party's request at the deadline before the route's sweeper: its
+// "expired" outcome expires the route, it does not fail it.
+func TestRouteExpiresByItsPartysRequest(t *testing.T) {
+	f := newFixture(t)
+	r := f.start(t, portalA, Step{Parties: []Party{party("ann")}})
+	if err := f.e.JobDone(context.Background(), JobID(r.ID, "s1", "p1"), &contracts.Delivered{Outcome: contracts.OutcomeExpired}); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Expired {
+		t.Fatalf("expired by the request: %s %q", r.State, r.Reason)
+	}
+}
