@@ -83,6 +83,7 @@ func RouteRobotFields(handlerURL string, authUserID int, lang *i18n.Localizer) m
 			sigroutes.RetOutcomeReason: ret("route.robot.ret.outcomeReason", "text"),
 			sigroutes.RetParties:       ret("route.robot.ret.parties", "text"),
 			sigroutes.RetSignedFileURL: ret("route.robot.ret.signedFileUrl", "string"),
+			sigroutes.RetSignedFileID:  ret("route.robot.ret.signedFileId", "string"),
 		},
 	}
 }
@@ -297,7 +298,7 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 	if _, err := dl.Download(ctx, member, f.DownloadURL, maxPreview, &buf); err != nil {
 		return nil, nil, fmt.Errorf("downloading Disk file %d: %w", fileID, err)
 	}
-	rt.Document.FileName, rt.Title = f.Name, f.Name
+	rt.Document.FileName, rt.Title, rt.Document.DiskFileID = f.Name, f.Name, fileID
 	return rt, buf.Bytes(), nil
 }
 

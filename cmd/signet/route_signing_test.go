@@ -437,6 +437,30 @@ func TestRouteRobotTakesTheResponsible(t *testing.T) {
 	if r.Document.EntityID != deal || r.Document.FileName != "offer.pdf" {
 		t.Fatalf("the route's document: %+v", r.Document)
 	}
+	// Both sign; the workflow gets the outcome, each party's line, the link and the Disk file, whose
+	// new version is the route's final document with both signatures.
+	e.sign(t, r, "bob")
+	e.sign(t, r, "mary")
+	ret := e.waitEvents(t, []string{tok}, 2*time.Minute)[tok]
+	if len(ret) != 1 || ret[0][routes.RetOutcome] != "completed" || ret[0][routes.RetSignedFileID] != strconv.Itoa(disk) ||
+		ret[0][routes.RetSignedFileURL] == "" || strings.Count(ret[0][routes.RetParties].(string), ": signed") != 2 {
+		t.Fatalf("the workflow's return values: %v", ret)
+	}
+	r = e.waitRoute(t, r.ID, ended)
+	rc, _, err := e.a.store.Get(ctx, r.RevisionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, _ := io.ReadAll(rc)
+	rc.Close()
+	versions := e.portal.FileVersions(disk)
+	if len(versions) < 2 || !bytes.Equal(versions[len(versions)-1], final) {
+		t.Fatalf("the Disk file's versions: %d; the last is not the route's final document", len(versions))
+	}
+	e.final(t, r, 2)
+	if c := e.portal.TimelineComments(deal); len(c) < 3 {
+		t.Errorf("the deal's timeline: %d comments, want the route's start and end and one per signature", len(c))
+	}
 }
 
 // The robot reads the deal's contact (crm.contact.get) as an external party of a last step; while

@@ -145,9 +145,12 @@ type Document struct {
 	SHA256 string `json:"sha256"`
 	// DocumentID, EntityTypeID and EntityID name the workflow's document and CRM item: the timeline
 	// comments go there.
-	DocumentID   []string `json:"document_id,omitempty"`
-	EntityTypeID int      `json:"entity_type_id,omitempty"`
-	EntityID     int      `json:"entity_id,omitempty"`
+	DocumentID []string `json:"document_id,omitempty"`
+	// DiskFileID is the Bitrix24 Disk file the route's document came from: the final document
+	// becomes its new version when the route completes.
+	DiskFileID   int `json:"disk_file_id,omitempty"`
+	EntityTypeID int `json:"entity_type_id,omitempty"`
+	EntityID     int `json:"entity_id,omitempty"`
 }
 
 // Route is a document and the steps it goes through.

@@ -1,8 +1,12 @@
 package routes
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +24,7 @@ const (
 	RetOutcomeReason = "outcomeReason" // why it did not complete (the decliner's words)
 	RetParties       = "parties"       // one line per party: step, who, outcome, when
 	RetSignedFileURL = "signedFileUrl" // the final document (completed routes)
+	RetSignedFileID  = "signedFileId"  // the Disk file that holds it as its new version
 )
 
 func (e *Engine) lang(r *Route) *i18n.Localizer { return i18n.For(i18n.FromBitrix24(r.Language)) }
@@ -76,7 +81,15 @@ func (e *Engine) tell(ctx context.Context, routeID string) error {
 	}
 	l := e.lang(r)
 	e.comment(ctx, r, "route.comment.ended", l.T("route.state."+string(r.State)), r.Reason)
-	if e.Bitrix == nil || r.Reply.EventToken == "" {
+	if e.Bitrix == nil {
+		return nil
+	}
+	if r.Reply.EventToken == "" {
+		if r.State == Completed && r.Document.DiskFileID != 0 {
+			if err := e.uploadFinal(ctx, r); err != nil {
+				e.log().Warn("route: the final document did not become the Disk file's new version", zap.String("route", r.ID), zap.Error(err))
+			}
+		}
 		return nil
 	}
 	link := ""
@@ -92,6 +105,13 @@ func (e *Engine) tell(ctx context.Context, routeID string) error {
 	ret := map[string]any{
 		RetRouteID: r.ID, RetOutcome: string(r.State), RetOutcomeReason: r.Reason, RetParties: r.Summary(), RetSignedFileURL: link,
 	}
+	if r.State == Completed && r.Document.DiskFileID != 0 {
+		if err := e.uploadFinal(ctx, r); err != nil {
+			e.log().Warn("route: the final document did not become the Disk file's new version; the workflow gets its link", zap.String("route", r.ID), zap.Error(err))
+		} else {
+			ret[RetSignedFileID] = strconv.Itoa(r.Document.DiskFileID)
+		}
+	}
 	if err := e.Bitrix.Call(ctx, r.Portal.MemberID, "bizproc.event.send", map[string]any{
 		"EVENT_TOKEN": r.Reply.EventToken, "RETURN_VALUES": ret,
 		"LOG_MESSAGE": l.T("route.log.ended", r.ID, l.T("route.state."+string(r.State)), r.Reason),
@@ -99,4 +119,29 @@ func (e *Engine) tell(ctx context.Context, routeID string) error {
 		e.log().Warn("route: the workflow was not told the route's end", zap.String("route", r.ID), zap.Error(err))
 	}
 	return nil
+}
+
+// uploadFinal makes the route's final revision the new version of the Disk file it came from
+// (disk.file.uploadVersion, one call, never inside batch: as the worker does for a job).
+func (e *Engine) uploadFinal(ctx context.Context, r *Route) error {
+	rc, _, err := e.Docs.Get(ctx, r.RevisionKey)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	enc := base64.NewEncoder(base64.StdEncoding, &buf)
+	if _, err := io.Copy(enc, rc); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	name := r.Document.FileName
+	if name == "" {
+		name = "document.pdf"
+	}
+	return e.Bitrix.Call(ctx, r.Portal.MemberID, "disk.file.uploadVersion", map[string]any{
+		"id": r.Document.DiskFileID, "fileContent": []string{name, buf.String()},
+	}, nil)
 }
