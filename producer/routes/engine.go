@@ -49,7 +49,8 @@ type Auditor interface {
 
 // Externals invites an external party (producer/external): by link and code, to a page that shows
 // the document and makes their signature a seal by the company's credential. It is called once per
-// external party when its step begins.
+// external party when its step begins, and again by the sweeper while it fails (an SMTP or SMS
+// outage): it must be idempotent for one ExternalInvite.JobID.
 //
 // To sign, the external side calls Engine.Hold with the party's job id (ExternalInvite.JobID): it
 // returns the key of the revision to seal, held for that job alone; the external side then queues
@@ -91,9 +92,8 @@ type Engine struct {
 	Audit     Auditor
 	// LinkTTL bounds the final document's link told to the workflow (default 7 days).
 	LinkTTL time.Duration
-	// Lock holds the sweeper's lease.
-	Log *zap.Logger
-	Now func() time.Time
+	Log     *zap.Logger
+	Now     func() time.Time
 }
 
 // jobs is the jobs bucket, opened on first use.
@@ -260,20 +260,34 @@ func (e *Engine) begin(ctx context.Context, id string) (*Route, error) {
 		return r, err
 	}
 	st := r.Steps[r.Current]
-	var errs []error
 	for i := range asked {
 		p := &asked[i]
 		e.audit(ctx, r, p, "asked", contracts.AuditOK, "", "step "+st.ID+": "+string(st.Action))
-		if err := e.ask(ctx, r, &st, p); err != nil {
-			errs = append(errs, err)
+		e.reach(ctx, r, &st, p)
+	}
+	return e.Store.mustGet(ctx, r.ID)
+}
+
+// reach asks one party and records whether they were reached. One who was not (the requests
+// bucket, the mail or SMS provider out of reach) stays waiting with the reason on the route page,
+// and the sweeper asks again: an outage is visible to the originator and never a silent stop.
+func (e *Engine) reach(ctx context.Context, r *Route, st *Step, p *Party) {
+	err := e.ask(ctx, r, st, p)
+	why := ""
+	if err != nil {
+		why = clip("not reached yet, Signet tries again: "+err.Error(), MaxReason)
+		e.log().Warn("route: a party was not reached; the sweeper tries again", zap.String("route", r.ID), zap.String("party", p.ID), zap.Error(err))
+	}
+	if _, _, cerr := e.Store.change(ctx, r.ID, func(r *Route) (bool, error) {
+		_, q := r.Party(st.ID, p.ID)
+		if q == nil || q.State != PartyWaiting || q.Unreached == (err != nil) && q.Reason == why {
+			return false, nil
 		}
+		q.Unreached, q.Reason = err != nil, why
+		return true, nil
+	}); cerr != nil {
+		e.log().Warn("route: whether a party was reached is not recorded", zap.String("route", r.ID), zap.Error(cerr))
 	}
-	if len(errs) > 0 {
-		// A party who cannot be asked would leave the route waiting for nobody: it fails now.
-		err := errors.Join(errs...)
-		return e.end(ctx, r.ID, Failed, err.Error())
-	}
-	return r, nil
 }
 
 // ask puts the act before one party: a request in the inbox for an internal signer, an invitation
@@ -672,6 +686,12 @@ func (e *Engine) PartyDone(ctx context.Context, routeID, stepID, partyID string,
 		return fmt.Errorf("a signature is recorded when its job (id %s) is delivered; queue the seal job with that id", p.JobID)
 	}
 	return fmt.Errorf("unknown outcome %q: use approved or declined", outcome)
+}
+
+// mustGet reads a route again after a change.
+func (s *Store) mustGet(ctx context.Context, id string) (*Route, error) {
+	r, _, err := s.Get(ctx, id)
+	return r, err
 }
 
 // Get returns a route of the portal memberID ("" for an administrator: any route).

@@ -110,9 +110,15 @@ func TestRouteApproveAnyThenDecline(t *testing.T) {
 	}
 }
 
-type invites struct{ got []ExternalInvite }
+type invites struct {
+	got  []ExternalInvite
+	down error // the provider's outage, while set
+}
 
 func (i *invites) Invite(_ context.Context, inv ExternalInvite) error {
+	if i.down != nil {
+		return i.down
+	}
 	i.got = append(i.got, inv)
 	return nil
 }
@@ -277,5 +283,30 @@ func TestRouteExpiresByItsPartysRequest(t *testing.T) {
 	}
 	if r = f.get(t, r.ID); r.State != Expired {
 		t.Fatalf("expired by the request: %s %q", r.State, r.Reason)
+	}
+}
+
+// An invitation that fails (the mail provider is down) leaves the party waiting with the reason
+// shown, and the sweeper invites again once it works: never a silent stop, never a failed route.
+func TestRouteRetriesAPartyNotReached(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inv := &invites{down: errors.New("smtp: connection refused")}
+	f.e.Externals = inv
+	r := f.start(t, portalA, Step{Parties: []Party{{Kind: KindExternal, Name: "Ivan Petrov", Email: "ivan@example.com"}}})
+	p := r.Steps[0].Parties[0]
+	if r.State != Running || p.State != PartyWaiting || !p.Unreached || !strings.Contains(p.Reason, "connection refused") {
+		t.Fatalf("after a failed invitation: %s %+v", r.State, p)
+	}
+	inv.down = nil
+	if err := f.e.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p = f.get(t, r.ID).Steps[0].Parties[0]
+	if len(inv.got) != 1 || p.Unreached || p.Reason != "" {
+		t.Fatalf("after the sweep: %d invitations, %+v", len(inv.got), p)
+	}
+	if err := f.e.Sweep(ctx); err != nil || len(inv.got) != 1 {
+		t.Fatalf("invited again once reached: %d %v", len(inv.got), err)
 	}
 }

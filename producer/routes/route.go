@@ -101,6 +101,8 @@ type Party struct {
 	CertSubject string `json:"cert_subject,omitempty"`
 	CertSerial  string `json:"cert_serial,omitempty"`
 	Reminded    bool   `json:"reminded,omitempty"`
+	// Unreached: asking the party failed (Reason says why); the sweeper asks again.
+	Unreached bool `json:"unreached,omitempty"`
 }
 
 // Who names the party for people (never a secret).

@@ -92,6 +92,10 @@ func (e *Engine) Sweep(ctx context.Context) error {
 					continue
 				}
 			}
+			if p.State == PartyWaiting && p.Unreached {
+				e.reach(ctx, r, &st, &p)
+				continue
+			}
 			if p.State == PartyWaiting && r.RemindAfter > 0 && !p.Reminded && now.Sub(p.Since) >= r.RemindAfter {
 				errs = append(errs, e.remind(ctx, r.ID, st.ID, p.ID))
 			}
