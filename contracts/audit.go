@@ -28,6 +28,9 @@ const (
 	// AuditArchiveRenewed: the archive job wrote a re-extended revision (PAdES B-LTA) of a stored
 	// signed document beside the old one (worker/archive).
 	AuditArchiveRenewed = "archive_renewed"
+	// AuditRouteChanged: a signing route moved (issue 20, must 3): started, a party acted, a step
+	// ended, the route ended. JobID is the route's id, so the route's story is one filter.
+	AuditRouteChanged = "route_changed"
 	// AuditChainCheckpoint is written by the audit writer itself: a signature over the chain head.
 	AuditChainCheckpoint = "checkpoint"
 )

@@ -52,6 +52,10 @@ func SignedFileKey(memberID string, entityTypeID, entityID, fileID int) string {
 	return fmt.Sprintf("sfile.%s.%d.%d.%d", hex.EncodeToString(h[:12]), entityTypeID, entityID, fileID)
 }
 
+// ResultKey is the jobs-bucket key of a signed job's Signed record ("res.<job id>"): where its
+// signed PDF is stored. A signing route (producer/routes) reads it to take the next revision.
+func ResultKey(jobID string) string { return "res." + jobID }
+
 // Signed describes the stored result of a signed job.
 type Signed struct {
 	PDFKey             string    `json:"pdf_key"`

@@ -23,6 +23,7 @@ import (
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/requests"
+	sigroutes "github.com/signet-b24/signet/producer/routes"
 )
 
 // The signer's inbox (issue 19, must 2): the requests to sign waiting for the person who opens it,
@@ -83,7 +84,13 @@ func (in *Intake) inboxToken(s inboxSession) string {
 
 // inboxCaller checks the inbox token of a call; nil when it is missing, forged or expired.
 func (in *Intake) inboxCaller(r *http.Request) *inboxSession {
-	v, mac, ok := strings.Cut(r.Header.Get(InboxTokenHeader), ".")
+	return in.inboxSessionOf(r.Header.Get(InboxTokenHeader))
+}
+
+// inboxSessionOf checks an inbox token (the inbox's header, the route page's form field); nil when
+// it is missing, forged or expired.
+func (in *Intake) inboxSessionOf(token string) *inboxSession {
+	v, mac, ok := strings.Cut(token, ".")
 	if !ok || len(in.FormKey) < 16 || !hmac.Equal([]byte(in.inboxMAC(v)), []byte(mac)) {
 		return nil
 	}
@@ -260,6 +267,11 @@ func (in *Intake) handleInboxDocument(w http.ResponseWriter, r *http.Request) {
 		in.inboxError(w, l, s.Login, err)
 		return
 	}
+	if in.RouteEngine != nil && sigroutes.RouteOfJob(q.ID) != "" {
+		// A route party's request: its document is the route's latest revision in Signet's storage.
+		in.serveRouteDocument(w, r, l, q.ID)
+		return
+	}
 	fileURL, err := in.documentURL(r.Context(), q)
 	dl, ok := in.Bitrix.(interface {
 		Download(ctx context.Context, memberID, fileURL string, maxBytes int64, w io.Writer) (int64, error)
@@ -275,12 +287,17 @@ func (in *Intake) handleInboxDocument(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadGateway, answer{Status: "error", Error: l.T("inbox.noPreview")})
 		return
 	}
+	writePreview(w, buf.Bytes())
+}
+
+// writePreview sends a PDF for the inbox's viewer: shown inline, never cached or sniffed.
+func writePreview(w http.ResponseWriter, pdf []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/pdf")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Disposition", "inline")
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(pdf)
 }
 
 // documentURL finds a fresh download URL of the request's document (its auth= is short-lived, so

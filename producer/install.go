@@ -150,6 +150,10 @@ func (in *Intake) Register(ctx context.Context, memberID string, authUserID int)
 	if r.RobotAdded, err = in.Bitrix.RegisterRobot(ctx, memberID, in.RobotCode, RobotFields(base+"/bitrix24/robot", authUserID, lang)); err != nil {
 		return r, err
 	}
+	// The route robot (robot_route.go, issue 20) beside the sign robot.
+	if _, err = in.Bitrix.RegisterRobot(ctx, memberID, RouteRobotCode, RouteRobotFields(base+RouteRobotPath, authUserID, lang)); err != nil {
+		return r, fmt.Errorf("registering the route robot: %w", err)
+	}
 	r.PlacementBound, err = in.Bitrix.BindPlacement(ctx, memberID, PlacementToolbar, base+"/bitrix24/placement", lang.T("placement.sign.title"),
 		placementTitles("placement.sign.title"))
 	if err != nil {
@@ -159,6 +163,12 @@ func (in *Intake) Register(ctx context.Context, memberID string, authUserID int)
 	for _, code := range []string{PlacementLeftMenu, PlacementDealTab} {
 		if _, err := in.Bitrix.BindPlacement(ctx, memberID, code, base+InboxPath, lang.T("inbox.menu.title"), placementTitles("inbox.menu.title")); err != nil {
 			return r, fmt.Errorf("binding the inbox to %s: %w", code, err)
+		}
+	}
+	// The route page (routepage.go, issue 20) beside it.
+	for _, code := range []string{PlacementLeftMenu, PlacementDealTab} {
+		if _, err := in.Bitrix.BindPlacement(ctx, memberID, code, base+RoutesPath, lang.T("routes.menu.title"), placementTitles("routes.menu.title")); err != nil {
+			return r, fmt.Errorf("binding the route page to %s: %w", code, err)
 		}
 	}
 	return r, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/signet-b24/signet/internal/routes"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/producer/requests"
+	sigroutes "github.com/signet-b24/signet/producer/routes"
 )
 
 // Identity is what the intake needs from the identity service: who the signer is, and the one
@@ -72,6 +73,9 @@ type Intake struct {
 	RequestDeadline time.Duration
 	// Bulk is what the bulk-signing page needs (bulkpage.go); nil: the page says Signet is not set up for it.
 	Bulk *BulkSigning
+	// Routes runs signing routes (issue 20): the robot "signet_route" starts them and the route page
+	// shows them; nil: that robot is refused and the page says routes are off.
+	RouteEngine *sigroutes.Engine
 	// Audit receives the intake's events: requests accepted and refused, OTP outcomes.
 	Audit identity.Recorder
 	Log   *zap.Logger
@@ -85,6 +89,8 @@ func (in *Intake) Routes(mux routes.Mux) {
 	in.placementRoutes(mux)
 	in.inboxRoutes(mux)
 	in.bulkRoutes(mux)
+	mux.HandleFunc("POST "+RouteRobotPath, in.handleRouteRobot)
+	in.routePageRoutes(mux)
 }
 
 func (in *Intake) now() time.Time {

@@ -57,9 +57,13 @@ func TestInstallRegistersRobotAndSignButton(t *testing.T) {
 	if h := f.portal.Placements()[PlacementToolbar]; len(h) != 1 || h[0] != f.srv.URL+"/bitrix24/placement" {
 		t.Errorf("Sign button: %v", f.portal.Placements())
 	}
+	// The route robot (issue 20) beside it, waiting for its route's end.
+	if rr := f.portal.Robots()[RouteRobotCode]; rr == nil || rr["HANDLER"] != f.srv.URL+RouteRobotPath || rr["USE_SUBSCRIPTION"] != "Y" {
+		t.Errorf("route robot: %v", rr)
+	}
 	// A second install (reinstall, app update) updates instead of failing.
 	f.install(t)
-	if len(f.portal.Robots()) != 1 || len(f.portal.Placements()[PlacementToolbar]) != 1 {
+	if len(f.portal.Robots()) != 2 || len(f.portal.Placements()[PlacementToolbar]) != 1 {
 		t.Errorf("after reinstall: robots %d, placements %v", len(f.portal.Robots()), f.portal.Placements())
 	}
 	if err := f.portal.Uninstall(context.Background(), f.srv.URL+"/bitrix24/install", true); err != nil {

@@ -70,42 +70,10 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 	// while NATS elects a leader, holding Bitrix24's call past its patience.
 	ctx, cancel := context.WithTimeout(r.Context(), in.callDeadline())
 	defer cancel()
-	req, err := bitrix24.ParseRobotRequest(r)
-	if err != nil {
-		in.Log.Warn("robot call refused: malformed", zap.Error(err))
-		metrics.IntakeTotal.WithLabelValues("robot", "refused").Inc()
-		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: err.Error()})
+	req, portal, log, ok := in.robotCaller(ctx, w, r)
+	if !ok {
 		return
 	}
-	log := in.Log.With(zap.String("member_id", req.Auth.MemberID), zap.String("workflow_id", req.WorkflowID))
-	portal, _, err := in.Portals.Get(ctx, req.Auth.MemberID)
-	if err != nil {
-		if errors.Is(err, portals.ErrUnknownPortal) {
-			in.refuseCaller(ctx, w, log, req.Auth.MemberID, "unknown portal", "unknown portal: install the Signet application first")
-			return
-		}
-		log.Error("robot call: portal registry unavailable", zap.Error(err))
-		metrics.IntakeTotal.WithLabelValues("robot", "error").Inc()
-		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "portal registry unavailable; try again"})
-		return
-	}
-	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, req.Auth.ApplicationToken) {
-		in.refuseCaller(ctx, w, log, req.Auth.MemberID, "application_token does not match", "application_token does not match")
-		return
-	}
-	// A token that only a token-less ONAPPINSTALL brought is believed once a call of the installing
-	// administrator (the robot's AUTH_USER_ID) confirms it with the portal (docs/security/portal.md).
-	if err := in.ConfirmApplicationToken(ctx, portal, req.Auth); err != nil {
-		if errors.Is(err, bitrix24.ErrNotProven) {
-			in.refuseCaller(ctx, w, log.With(zap.Error(err)), req.Auth.MemberID, "application_token not confirmed by the portal", "the application's install is not confirmed yet: an administrator opens Signet in the portal")
-			return
-		}
-		log.Error("robot call: confirming the application_token with the portal failed", zap.Error(err))
-		metrics.IntakeTotal.WithLabelValues("robot", "error").Inc()
-		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "portal unavailable; try again"})
-		return
-	}
-
 	job := &contracts.SignJob{
 		ID:       RobotJobID(req.Auth.MemberID, req.EventToken),
 		Kind:     contracts.KindRobot,
@@ -165,6 +133,50 @@ func (in *Intake) handleRobot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.sendJob(ctx, w, log, job, claim, false)
+}
+
+// robotCaller reads a robot call and proves it comes from an installed portal: its
+// application_token matches the one recorded, and is confirmed with the portal
+// (docs/security/portal.md). It answers the refusal itself and then returns false. Both robots
+// (sign, and the route robot of robot_route.go) start here.
+func (in *Intake) robotCaller(ctx context.Context, w http.ResponseWriter, r *http.Request) (*bitrix24.RobotRequest, *portals.Portal, *zap.Logger, bool) {
+	req, err := bitrix24.ParseRobotRequest(r)
+	if err != nil {
+		in.Log.Warn("robot call refused: malformed", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("robot", "refused").Inc()
+		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: err.Error()})
+		return nil, nil, nil, false
+	}
+	log := in.Log.With(zap.String("member_id", req.Auth.MemberID), zap.String("workflow_id", req.WorkflowID))
+	portal, _, err := in.Portals.Get(ctx, req.Auth.MemberID)
+	if err != nil {
+		if errors.Is(err, portals.ErrUnknownPortal) {
+			in.refuseCaller(ctx, w, log, req.Auth.MemberID, "unknown portal", "unknown portal: install the Signet application first")
+			return nil, nil, nil, false
+		}
+		log.Error("robot call: portal registry unavailable", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("robot", "error").Inc()
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "portal registry unavailable; try again"})
+		return nil, nil, nil, false
+	}
+	if !bitrix24.VerifyApplicationToken(portal.Auth.ApplicationToken, req.Auth.ApplicationToken) {
+		in.refuseCaller(ctx, w, log, req.Auth.MemberID, "application_token does not match", "application_token does not match")
+		return nil, nil, nil, false
+	}
+	// A token that only a token-less ONAPPINSTALL brought is believed once a call of the installing
+	// administrator (the robot's AUTH_USER_ID) confirms it with the portal (docs/security/portal.md).
+	if err := in.ConfirmApplicationToken(ctx, portal, req.Auth); err != nil {
+		if errors.Is(err, bitrix24.ErrNotProven) {
+			in.refuseCaller(ctx, w, log.With(zap.Error(err)), req.Auth.MemberID, "application_token not confirmed by the portal", "the application's install is not confirmed yet: an administrator opens Signet in the portal")
+			return nil, nil, nil, false
+		}
+		log.Error("robot call: confirming the application_token with the portal failed", zap.Error(err))
+		metrics.IntakeTotal.WithLabelValues("robot", "error").Inc()
+		reply(w, http.StatusServiceUnavailable, answer{Status: "error", Error: "portal unavailable; try again"})
+		return nil, nil, nil, false
+	}
+
+	return req, portal, log, true
 }
 
 // sendJob publishes an authorised robot job and marks its call sent.

@@ -79,6 +79,8 @@ func (p *Portal) methods() map[string]method {
 		"crm.type.list":                      p.crmTypeList,
 		"crm.category.list":                  p.crmCategoryList,
 		"crm.status.list":                    p.crmStatusList,
+		"crm.contact.get":                    p.crmContactGet,
+		"crm.company.get":                    p.crmCompanyGet,
 		"crm.timeline.comment.add":           p.timelineCommentAdd,
 		"crm.timeline.comment.list":          p.timelineCommentList,
 		"im.notify.system.add":               p.imNotifySystemAdd,

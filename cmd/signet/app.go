@@ -31,6 +31,7 @@ import (
 	"github.com/signet-b24/signet/producer/external"
 	"github.com/signet-b24/signet/producer/identity"
 	"github.com/signet-b24/signet/producer/requests"
+	"github.com/signet-b24/signet/producer/routes"
 	"github.com/signet-b24/signet/storage"
 	"github.com/signet-b24/signet/web"
 	"github.com/signet-b24/signet/worker"
@@ -55,6 +56,7 @@ type app struct {
 	requests *requests.Service
 	// external are the external signers' invitations (issue 20, external.go), on intake processes.
 	external *external.Service
+	routes   *routes.Engine
 	closers  []func()
 	// jobKey signs jobs (intake), jobKeys verifies them (worker): jobkeys.go.
 	jobKey  *contracts.JobSigner

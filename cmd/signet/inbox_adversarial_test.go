@@ -101,7 +101,7 @@ func TestAttackInboxOtherSignersRequests(t *testing.T) {
 	}
 	// The deal card's tab lists the viewer's requests of that deal only.
 	tab := e.portal.Placements()[producer.PlacementDealTab]
-	if len(tab) != 1 || !strings.HasSuffix(tab[0], producer.InboxPath) {
+	if len(tab) != 2 || !strings.HasSuffix(tab[0], producer.InboxPath) || !strings.HasSuffix(tab[1], producer.RoutesPath) {
 		t.Fatalf("the inbox is not bound to the deal card's tab: %v", e.portal.Placements())
 	}
 	for deal, want := range map[int]bool{801: true, 802: false} {

@@ -40,7 +40,8 @@ func (e *b24env) openInbox(t *testing.T, userID int, mutate func(url.Values)) (i
 func (e *b24env) openInboxHeaders(t *testing.T, userID int, mutate func(url.Values)) (int, string, string, http.Header) {
 	t.Helper()
 	h := e.portal.Placements()[producer.PlacementLeftMenu]
-	if len(h) != 1 || !strings.HasSuffix(h[0], producer.InboxPath) {
+	// The inbox first; the route page (issue 20) is bound beside it.
+	if len(h) != 2 || !strings.HasSuffix(h[0], producer.InboxPath) || !strings.HasSuffix(h[1], producer.RoutesPath) {
 		t.Fatalf("the inbox is not bound to LEFT_MENU at install: %v", e.portal.Placements())
 	}
 	req, err := e.portal.PlacementRequest(context.Background(), h[0], producer.PlacementLeftMenu, userID, 1)

@@ -139,7 +139,7 @@ func inEnglish(err error) string {
 // usageGroups are the commands whose actions share one usage text (`signet admin cert list` prints
 // the usage of `signet admin cert`).
 var usageGroups = []string{"admin bitrix24", "admin cert", "admin ca", "admin keys", "admin local-admin", "admin user",
-	"archive", "audit", "batch", "config", "dlq"}
+	"archive", "audit", "batch", "config", "dlq", "route"}
 
 // usageGroup is the command whose usage a flag set of that name prints (`signet admin ca` prints
 // `signet admin cert`'s).

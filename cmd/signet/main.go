@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"admin":   {runAdmin, "manage users, certificates and Bitrix24 portals (`signet admin help`)"},
 		"enqueue": {runEnqueue, "queue a manifest or a folder of PDFs for signing under one batch grant (one OTP)"},
 		"batch":   {runBatch, "progress of a batch: signed, failed, pending, rate, failures (`signet batch status ID --watch`)"},
+		"route":   {runRoute, "start a signing route from a JSON file, show one, or cancel it (`signet route status ID`)"},
 		"setup":   {runSetup, "create or update the streams, consumers, buckets and storage (see nats.provision)"},
 		"status":  {runStatus, "streams, consumers (pending, rate, time to drain), tokens, storage and portals on one screen"},
 		"archive": {runArchive, "what keeps each stored signed document verifiable, until when, and what the archive job renews next"},
@@ -44,7 +45,7 @@ func commands() map[string]command {
 	}
 }
 
-var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "extend", "admin", "audit", "archive", "enqueue", "batch", "setup", "status", "dlq", "config", "version"}
+var order = []string{"serve", "intake", "worker", "demo", "sign", "verify", "extend", "admin", "audit", "archive", "enqueue", "batch", "route", "setup", "status", "dlq", "config", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -279,8 +279,12 @@ func (e *walkEnv) body(t *testing.T, method, path string) ([]byte, string) {
 	switch {
 	case method == http.MethodGet || method == http.MethodHead:
 		return nil, ""
-	case path == "/bitrix24/robot":
-		return form(url.Values{"code": {e.cfg.Bitrix24.RobotCode}, "workflow_id": {"walk.1"}, "event_token": {randomText(t)},
+	case path == "/bitrix24/robot", path == producer.RouteRobotPath:
+		code := e.cfg.Bitrix24.RobotCode
+		if path == producer.RouteRobotPath {
+			code = producer.RouteRobotCode
+		}
+		return form(url.Values{"code": {code}, "workflow_id": {"walk.1"}, "event_token": {randomText(t)},
 			"document_id[0]": {"crm"}, "document_id[1]": {"CCrmDocumentDeal"}, "document_id[2]": {"DEAL_601"},
 			"document_type[0]": {"crm"}, "document_type[1]": {"CCrmDocumentDeal"}, "document_type[2]": {"DEAL"},
 			"use_subscription": {"Y"}, "timeout_duration": {"0"}, "ts": {strconv.FormatInt(time.Now().Unix(), 10)},
@@ -741,11 +745,11 @@ func (e *walkEnv) walkAsPortalB(t *testing.T, ctx context.Context) {
 		}
 	}
 	// Portal B's application token on a robot call and a Sign dialog that name portal A.
-	for _, path := range []string{"/bitrix24/robot", "/bitrix24/placement"} {
+	for _, path := range []string{"/bitrix24/robot", producer.RouteRobotPath, "/bitrix24/placement"} {
 		d := door{method: http.MethodPost, path: path}
 		d.body, d.ctype = e.body(t, http.MethodPost, path)
 		v, _ := url.ParseQuery(string(d.body))
-		if path == "/bitrix24/robot" {
+		if path != "/bitrix24/placement" {
 			v.Set("auth[application_token]", e.portalB.ApplicationToken())
 		} else {
 			v.Set("APPLICATION_TOKEN", e.portalB.ApplicationToken())

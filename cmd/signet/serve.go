@@ -160,6 +160,9 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		if err := a.startExternal(ctx); err != nil {
 			return nil, err
 		}
+		if err := a.startRoutes(ctx, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.serveListeners(in, r); err != nil {
 		return nil, err
@@ -177,6 +180,9 @@ func (a *app) start(ctx context.Context, r role) (*running, error) {
 		sctx, cancel := context.WithCancel(ctx)
 		run.stopSweep = cancel
 		go a.requests.Run(sctx, a.cfg.Requests.SweepInterval)
+		if a.routes != nil {
+			go a.routes.Run(sctx, a.cfg.Requests.SweepInterval)
+		}
 	}
 	if r.worker {
 		pctx, cancel := context.WithCancel(ctx)

@@ -373,3 +373,36 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// Withdraw takes a pending request out of its signer's inbox without telling a workflow: its
+// asker (a signing route, producer/routes) no longer needs it and reports the end itself. It is
+// recorded as expired with reason, already sent. A request no longer pending is left as it is.
+func (s *Service) Withdraw(ctx context.Context, id, reason string) error {
+	for range 5 {
+		r, rev, err := s.Store.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.State != Pending {
+			return nil
+		}
+		r.State, r.Since, r.Reason, r.Sent = Expired, s.now(), reason, true
+		if _, err := s.Store.update(ctx, r, rev); !errors.Is(err, ErrChanged) {
+			return err
+		}
+	}
+	return ErrChanged
+}
+
+// Remind tells the signer of a pending request again (the notifiers replace their first notice).
+func (s *Service) Remind(ctx context.Context, id string) error {
+	r, _, err := s.Store.Get(ctx, id)
+	if err != nil || r.State != Pending {
+		return err
+	}
+	var errs []error
+	for _, n := range s.Notifiers {
+		errs = append(errs, n.NotifyRequest(ctx, r))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+	"github.com/signet-b24/signet/producer"
+	"github.com/signet-b24/signet/producer/routes"
+)
+
+// startRoutes builds the signing routes' engine of an intake (issue 20): it runs on the requests
+// (a route party's request is a request to sign) and puts its gate in front of their queue, so a
+// party's job signs the route's latest revision and never at the same time as another's.
+func (a *app) startRoutes(ctx context.Context, in *producer.Intake) error {
+	store, err := routes.OpenStore(ctx, a.js, a.cfg.NATS.Replicas)
+	if err != nil {
+		return err
+	}
+	a.routes = &routes.Engine{Store: store, JS: a.js, Docs: a.store, Requests: a.requests, Users: a.identity,
+		Audit: a.audit, LinkTTL: a.cfg.Storage.LinkTTL, Log: a.log.Named("routes")}
+	if a.b24 != nil {
+		a.routes.Bitrix = a.b24
+	}
+	in.RouteEngine = a.routes
+	a.requests.Queue = routes.Gate{Inner: in.RequestQueue(), Engine: a.routes}
+	return nil
+}
