@@ -17,6 +17,7 @@ import (
 	"github.com/signet-b24/signet/internal/queue"
 	"github.com/signet-b24/signet/producer/batch"
 	"github.com/signet-b24/signet/producer/identity"
+	"github.com/signet-b24/signet/producer/external"
 	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/producer/routes"
 	"github.com/signet-b24/signet/storage"
@@ -66,7 +67,7 @@ whose servers have nats.provision false, after each change of those settings.
 }
 
 // setupBuckets are the KV buckets setup and a provisioning server create before any role opens them.
-var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, contracts.BucketBudget, contracts.BucketRequests, contracts.BucketSecrets, batch.Bucket, web.BucketSessions, routes.Bucket}, identity.Buckets()...)
+var setupBuckets = append([]string{contracts.BucketPortals, contracts.BucketJobs, contracts.BucketBudget, contracts.BucketRequests, contracts.BucketSecrets, batch.Bucket, web.BucketSessions, routes.Bucket, external.BucketInvitations}, identity.Buckets()...)
 
 func streamNames(cfg *config.Config) []string {
 	var out []string
@@ -119,6 +120,9 @@ func provisionNATS(ctx context.Context, cfg *config.Config, js jetstream.JetStre
 			return err
 		}
 		if _, err := routes.OpenStore(ctx, js, cfg.NATS.Replicas); err != nil {
+			return err
+		}
+		if err := external.Provision(ctx, js, cfg.NATS.Replicas); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 // BucketInvitations holds the invitations; only this package opens it (docs/architecture.md: a
 // one-package bucket is named beside its code).
-const BucketInvitations = "external_invitations"
+const BucketInvitations = "signet_external_invitations"
 
 // State is where an invitation is.
 type State string
@@ -121,17 +121,35 @@ var (
 type store struct{ kv jetstream.KeyValue }
 
 func openStore(ctx context.Context, js jetstream.JetStream, replicas int) (*store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := js.KeyValue(ctx, BucketInvitations)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		// Made here only where this process provisions (the demo, a single process); in a secured
+		// deployment `signet setup` made it and the intake may only read and write it.
+		kv, err = js.CreateKeyValue(ctx, invitationsConfig(replicas))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("external invitations bucket %s: %w", BucketInvitations, err)
+	}
+	return &store{kv: kv}, nil
+}
+
+func invitationsConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      BucketInvitations,
 		Description: "External signers' invitations: link and code hashes, state, evidence (producer/external)",
 		History:     1,
 		Replicas:    max(replicas, 1),
 		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("external invitations bucket: %w", err)
 	}
-	return &store{kv: kv}, nil
+}
+
+// Provision creates or updates the invitations bucket: `signet setup` (and a provisioning server)
+// calls it, so that the intake itself never changes the bucket's settings (issue 21, must 3).
+func Provision(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	if _, err := js.CreateOrUpdateKeyValue(ctx, invitationsConfig(replicas)); err != nil {
+		return fmt.Errorf("external invitations bucket %s: %w", BucketInvitations, err)
+	}
+	return nil
 }
 
 func (s *store) create(ctx context.Context, inv *Invitation) error {
