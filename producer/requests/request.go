@@ -2,13 +2,14 @@ package requests
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/internal/kvrecord"
 
 	"github.com/signet-b24/signet/contracts"
 )
@@ -67,7 +68,11 @@ var (
 )
 
 // Store keeps requests in contracts.BucketRequests, one key per request ("req.<id>").
-type Store struct{ kv jetstream.KeyValue }
+type Store struct {
+	kv jetstream.KeyValue
+	// records are the requests, "req.<id>" (internal/kvrecord).
+	records kvrecord.Records[Request]
+}
 
 // MaxDeadline bounds a request's deadline; the bucket keeps a finished request a week after it.
 const MaxDeadline = 90 * 24 * time.Hour
@@ -88,7 +93,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("requests bucket %s: %w", contracts.BucketRequests, err)
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: kv, records: kvrecord.Records[Request]{KV: kv, Prefix: "req", Noun: "request", NotFound: ErrNotFound, Changed: ErrChanged, Exists: ErrExists}}, nil
 }
 
 func key(id string) string { return "req." + id }
@@ -111,17 +116,7 @@ func (s *Store) Create(ctx context.Context, r *Request) error {
 	if !validID(r.ID) {
 		return fmt.Errorf("request %q: %w", r.ID, ErrNotFound)
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if _, err := s.kv.Create(ctx, key(r.ID), b); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return ErrExists
-		}
-		return fmt.Errorf("storing request %s: %w; try again", r.ID, err)
-	}
-	return nil
+	return s.records.Create(ctx, r.ID, r)
 }
 
 // Get returns a request and its revision.
@@ -129,52 +124,13 @@ func (s *Store) Get(ctx context.Context, id string) (*Request, uint64, error) {
 	if !validID(id) {
 		return nil, 0, ErrNotFound
 	}
-	e, err := s.kv.Get(ctx, key(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return nil, 0, ErrNotFound
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading request %s: %w; try again", id, err)
-	}
-	var r Request
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return nil, 0, fmt.Errorf("request %s: damaged record: %w", id, err)
-	}
-	return &r, e.Revision(), nil
+	return s.records.Get(ctx, id)
 }
 
 // update writes r over revision rev; ErrChanged when someone wrote in between.
 func (s *Store) update(ctx context.Context, r *Request, rev uint64) (uint64, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return 0, err
-	}
-	n, err := s.kv.Update(ctx, key(r.ID), b, rev)
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, ErrChanged
-	}
-	if err != nil {
-		return 0, fmt.Errorf("recording request %s: %w; try again", r.ID, err)
-	}
-	return n, nil
+	return s.records.Update(ctx, r.ID, r, rev)
 }
 
 // All returns every stored request (the sweeper's and List's walk).
-func (s *Store) All(ctx context.Context) ([]*Request, error) {
-	lister, err := s.kv.ListKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing requests: %w", err)
-	}
-	var out []*Request
-	for k := range lister.Keys() {
-		r, _, err := s.Get(ctx, strings.TrimPrefix(k, "req."))
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
+func (s *Store) All(ctx context.Context) ([]*Request, error) { return s.records.All(ctx) }

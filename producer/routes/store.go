@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signet-b24/signet/internal/kvrecord"
 )
 
 // Bucket holds the routes, one key per route ("rt.<id>"), and the sweeper's lease. Only this
@@ -21,7 +22,11 @@ const Bucket = "signet_routes"
 const keepEnded = 30 * 24 * time.Hour
 
 // Store keeps routes in Bucket.
-type Store struct{ kv jetstream.KeyValue }
+type Store struct {
+	kv jetstream.KeyValue
+	// records are the routes, "rt.<id>" (internal/kvrecord).
+	records kvrecord.Records[Route]
+}
 
 // OpenStore opens (creating on first use) the routes bucket.
 func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
@@ -39,7 +44,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("routes bucket %s: %w", Bucket, err)
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: kv, records: kvrecord.Records[Route]{KV: kv, Prefix: "rt", Noun: "route", NotFound: ErrNotFound, Changed: ErrChanged}}, nil
 }
 
 func key(id string) string { return "rt." + id }
@@ -74,50 +79,19 @@ func RouteOfJob(jobID string) string {
 }
 
 // create stores a new route.
-func (s *Store) create(ctx context.Context, r *Route) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if _, err := s.kv.Create(ctx, key(r.ID), b); err != nil {
-		return fmt.Errorf("storing route %s: %w; try again", r.ID, err)
-	}
-	return nil
-}
+func (s *Store) create(ctx context.Context, r *Route) error { return s.records.Create(ctx, r.ID, r) }
 
 // Get returns a route and its revision.
 func (s *Store) Get(ctx context.Context, id string) (*Route, uint64, error) {
 	if !validID(id) {
 		return nil, 0, ErrNotFound
 	}
-	e, err := s.kv.Get(ctx, key(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return nil, 0, ErrNotFound
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading route %s: %w; try again", id, err)
-	}
-	var r Route
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return nil, 0, fmt.Errorf("route %s: damaged record: %w", id, err)
-	}
-	return &r, e.Revision(), nil
+	return s.records.Get(ctx, id)
 }
 
 // update writes r over revision rev; ErrChanged when someone wrote in between.
 func (s *Store) update(ctx context.Context, r *Route, rev uint64) (uint64, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return 0, err
-	}
-	n, err := s.kv.Update(ctx, key(r.ID), b, rev)
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, ErrChanged
-	}
-	if err != nil {
-		return 0, fmt.Errorf("recording route %s: %w; try again", r.ID, err)
-	}
-	return n, nil
+	return s.records.Update(ctx, r.ID, r, rev)
 }
 
 // change applies fn to the latest copy of route id and stores it by compare-and-set, reading again
@@ -144,28 +118,7 @@ func (s *Store) change(ctx context.Context, id string, fn func(r *Route) (bool, 
 }
 
 // All returns every stored route (the sweeper's and the lists' walk).
-func (s *Store) All(ctx context.Context) ([]*Route, error) {
-	lister, err := s.kv.ListKeysFiltered(ctx, "rt.*")
-	if err != nil {
-		return nil, fmt.Errorf("listing routes: %w", err)
-	}
-	var out []*Route
-	for k := range lister.Keys() {
-		id, ok := strings.CutPrefix(k, "rt.")
-		if !ok {
-			continue
-		}
-		r, _, err := s.Get(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
+func (s *Store) All(ctx context.Context) ([]*Route, error) { return s.records.All(ctx) }
 
 // waitChange waits until route id is written after revision rev, or ctx ends.
 func (s *Store) waitChange(ctx context.Context, id string, rev uint64) error {
