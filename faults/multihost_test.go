@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +68,13 @@ func TestMultiHost(t *testing.T) {
 	defer cancel()
 	root := repoRoot(t)
 	dir := t.TempDir()
+	if keep := os.Getenv("SIGNET_MULTIHOST_KEEP"); keep != "" {
+		// Logs and data survive the run, for a post-mortem (docs/testing.md).
+		dir = keep
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	natsBin := filepath.Join(dir, "nats-server")
 	if out, err := exec.Command("go", "build", "-o", natsBin, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
@@ -258,6 +266,16 @@ func TestMultiHost(t *testing.T) {
 	for _, p := range workers[1:] {
 		p.waitReady(t, 90*time.Second)
 	}
+	// A failed run leaves each live worker's goroutines in its log (SIGQUIT), before the workers are
+	// stopped: where a job in hand waits is what a post-mortem needs first.
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, w := range workers {
+				w.signal(syscall.SIGQUIT)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	})
 
 	// The operator's connection, as the admin role, for the checks.
 	nc, err := nats.Connect(natsURL, nats.UserInfo("admin", passwords["admin"]), nats.RootCAs(caFile),
@@ -722,4 +740,13 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// signal sends sig to a running process (SIGQUIT: a Go program writes its goroutines to its log).
+func (p *proc) signal(sig os.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
 }
