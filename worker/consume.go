@@ -14,9 +14,11 @@ import (
 // jobTimeout is the longest one job or callback may run before it is cancelled and retried.
 const jobTimeout = 10 * time.Minute
 
-// pullWait is how long one pull request waits at the consumer's leader for messages. An idle worker
-// sends one request per consumer this often; a shutdown that begins during a pull waits for it to end
-// (at most pullWait and nats.go's second of grace), so that a message it brings is handed back at once.
+// pullWait is how long one pull request may wait at the consumer's leader for messages: an idle worker
+// sends one request per consumer this often. The request's context ends a second later (nats.go asks
+// the server to expire it that much earlier), or when a shutdown begins: the client then unsubscribes,
+// and the leader hands no message to a request whose subscriber has gone (consumer.go checks the
+// interest first).
 const pullWait = 5 * time.Second
 
 // consume handles up to n messages at a time. Each pull request asks for exactly the slots that are
@@ -74,8 +76,10 @@ func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int
 				break more
 			}
 		}
-		batch, err := cons.Fetch(k, jetstream.FetchMaxWait(pullWait))
+		pctx, pcancel := context.WithTimeout(ctx, pullWait+time.Second)
+		batch, err := cons.Fetch(k, jetstream.FetchContext(pctx))
 		if err != nil {
+			pcancel()
 			for range k {
 				<-slots
 			}
@@ -112,6 +116,7 @@ func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int
 				p.settle(consumer, msg, err, hard.Err() != nil)
 			})
 		}
+		pcancel()
 		for range k - got {
 			<-slots
 		}
