@@ -2,23 +2,40 @@ package worker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc/pool"
 	"go.uber.org/zap"
 
-	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/queue"
 )
 
 // jobTimeout is the longest one job or callback may run before it is cancelled and retried.
 const jobTimeout = 10 * time.Minute
 
-// consume pulls small batches and handles up to n messages at a time. A slot is taken before a
-// message is, so a message never waits in our hands without in-progress acks; the client buffer holds
-// at most prefetch more (nats.go issue #1929: a prefetched message's AckWait runs while it waits there).
+// pullWait is how long one pull request may wait at the consumer's leader for messages: an idle worker
+// sends one request per consumer this often. The request's context ends a second later (nats.go asks
+// the server to expire it that much earlier), or when a shutdown begins: the client then unsubscribes,
+// and the leader hands no message to a request whose subscriber has gone (consumer.go checks the
+// interest first).
+const pullWait = 5 * time.Second
+
+// consume handles up to n messages at a time. Each pull request asks for exactly the slots that are
+// free, so every message arrives with a slot waiting for it: it starts, with in-progress acks, the
+// moment it arrives, and the client never holds one that nobody handles (nats.go issue #1929: the
+// AckWait of a buffered message runs while it waits).
+//
+// Each pull is one Fetch with its own subscription, not nats.go's long-lived Messages iterator. The
+// iterator counts the messages it asked for and forgets that count when the connection comes back
+// (reconnect), when heartbeats go missing, or on a "409 Leadership Change" (the new consumer leader
+// sends one for the requests the old leader held): it then asks for a full batch again while the
+// first request may still be alive at the leader, two batches come into a buffer of one, and the
+// client drops the rest ("nats: slow consumer, messages dropped"). A dropped message has been
+// delivered as far as JetStream knows, so it comes back only after AckWait and the back-off steps
+// (queue.BackOff) — the stuck deliveries of the multi-host test after the SIGN leader was killed
+// (docs/testing.md, Known failures; TestConsumeReconnectDropsNothing). A Fetch's request and buffer
+// are the same size and die together, so nothing outlives its count.
 func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int, handle func(context.Context, jetstream.Msg) error) error {
 	var cons jetstream.Consumer
 	for {
@@ -38,93 +55,93 @@ func (p *Pool) consume(ctx, hard context.Context, stream, consumer string, n int
 		case <-time.After(time.Second):
 		}
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(prefetch(consumer, n)), jetstream.PullExpiry(5*time.Second))
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", consumer, err)
-	}
-	stopIt := context.AfterFunc(ctx, it.Drain)
-	defer stopIt()
-	defer it.Stop()
 
 	slots := make(chan struct{}, n)
 	work := pool.New()
 	defer work.Wait()
 	for {
+		// One free slot, waited for, then every other free one: the request asks for them all.
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			// Hand back whatever the client still buffers; the in-flight jobs finish in work.Wait.
-			p.handBack(it, consumer)
 			return nil
 		}
-		msg, err := it.Next()
-		if err != nil {
-			<-slots
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				return nil
-			}
-			// Missed heartbeats while NATS restarts or a leader moves: not terminal (nats.go #1729).
-			p.Log.Warn("pulling messages", zap.String("consumer", consumer), zap.Error(err))
+		k := 1
+	more:
+		for k < min(n, queue.MaxRequestBatch) {
 			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
+			case slots <- struct{}{}:
+				k++
+			default:
+				break more
+			}
+		}
+		pctx, pcancel := context.WithTimeout(ctx, pullWait+time.Second)
+		batch, err := cons.Fetch(k, jetstream.FetchContext(pctx))
+		if err != nil {
+			pcancel()
+			for range k {
+				<-slots
+			}
+			if !p.pullFailed(ctx, consumer, err) {
+				return nil
 			}
 			continue
 		}
-		if ctx.Err() != nil {
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			if ctx.Err() != nil {
+				// A shutdown began during the pull: hand it back for another worker at once.
+				<-slots
+				_ = msg.Nak()
+				p.Log.Info("handed back a message that arrived after the shutdown began", zap.String("consumer", consumer))
+				continue
+			}
+			work.Go(func() {
+				defer func() { <-slots }()
+				// A job in hand is not cancelled by a shutdown, only by the drain deadline; it keeps its
+				// own ceiling (jobTimeout), and in-progress acks keep JetStream from redelivering it
+				// meanwhile. The ceiling is a timer, not a context deadline: nats.go gives every
+				// JetStream request without a deadline its 5 s default timeout, whereas under a
+				// 10-minute deadline a KV read whose reply died with a stream leader (or the portal
+				// registry lookup inside every REST call) would hold the job for 10 minutes.
+				hctx, cancel := context.WithCancel(hard)
+				defer cancel()
+				ceiling := time.AfterFunc(jobTimeout, cancel)
+				defer ceiling.Stop()
+				stop := p.heartbeat(msg)
+				err := handle(hctx, msg)
+				stop()
+				p.settle(consumer, msg, err, hard.Err() != nil)
+			})
+		}
+		pcancel()
+		for range k - got {
 			<-slots
-			_ = msg.Nak()
-			p.handBack(it, consumer)
+		}
+		if err := batch.Error(); err != nil && !p.pullFailed(ctx, consumer, err) {
 			return nil
 		}
-		work.Go(func() {
-			defer func() { <-slots }()
-			// A job in hand is not cancelled by a shutdown, only by the drain deadline; it keeps its
-			// own ceiling (jobTimeout), and in-progress acks keep JetStream from redelivering it
-			// meanwhile. The ceiling is a timer, not a context deadline: nats.go gives every
-			// JetStream request without a deadline its 5 s default timeout, whereas under a
-			// 10-minute deadline a KV read whose reply died with a stream leader (or the portal
-			// registry lookup inside every REST call) would hold the job for 10 minutes.
-			hctx, cancel := context.WithCancel(hard)
-			defer cancel()
-			ceiling := time.AfterFunc(jobTimeout, cancel)
-			defer ceiling.Stop()
-			stop := p.heartbeat(msg)
-			err := handle(hctx, msg)
-			stop()
-			p.settle(consumer, msg, err, hard.Err() != nil)
-		})
-	}
-}
-
-// prefetch is how many messages the client may hold beyond those in hand. A prefetched message has
-// no in-progress acks: its AckWait runs while it waits for a slot, and the k-th of them waits for k
-// jobs to end. Batch jobs end at a slow token's pace (a USB token signs 2–20 times a second, tokens.go),
-// so worker.batch of them prefetched would wait worker.batch/rate seconds, past AckWait for a large
-// pool on a slow token, and come back as redeliveries. The batch consumer therefore holds one message
-// beyond its slots, which waits for the next job to end; it costs a pull round trip per batch job, which
-// a batch does not notice. Interactive jobs and callbacks keep n, for latency.
-func prefetch(consumer string, n int) int {
-	if consumer == contracts.ConsumerSignBatch {
-		return 1
-	}
-	return n
-}
-
-// handBack NAKs the messages the iterator still delivers after a shutdown began, until it is closed.
-func (p *Pool) handBack(it jetstream.MessagesContext, consumer string) {
-	it.Drain()
-	n := 0
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			break
+		if ctx.Err() != nil {
+			return nil
 		}
-		_ = msg.Nak()
-		n++
 	}
-	if n > 0 {
-		p.Log.Info("handed back buffered messages on shutdown", zap.String("consumer", consumer), zap.Int("messages", n))
+}
+
+// pullFailed logs a failed pull and waits a moment; false means a shutdown began. A leader change
+// ("409 Leadership Change"), a node restarting or a consumer being re-created are not terminal (nats.go
+// #1729): the next pull goes to whichever node leads then.
+func (p *Pool) pullFailed(ctx context.Context, consumer string, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	p.Log.Warn("pulling messages", zap.String("consumer", consumer), zap.Error(err))
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(250 * time.Millisecond):
+		return true
 	}
 }
 

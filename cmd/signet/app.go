@@ -130,7 +130,12 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, r role) (
 	}
 	opts := append([]nats.Option{nats.Name("signet"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		// A permission this role lacks is reported asynchronously by the server: say which.
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		// A slow consumer names its subscription, so a post-mortem can tell a pull from a watcher.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Warn("NATS error", zap.Error(err), zap.String("subject", sub.Subject))
+				return
+			}
 			log.Warn("NATS error", zap.Error(err))
 		})}, auth...)
 	if a.embedded != nil {
