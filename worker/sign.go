@@ -112,13 +112,23 @@ func (s *Signer) now() time.Time {
 // Sign makes the job's signed PDF and records it, or returns the result recorded by an earlier
 // delivery. The error is permanent when retrying cannot help.
 func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.Signed, error) {
+	return s.sign(ctx, job, false)
+}
+
+// sign is Sign; fresh (Pool.fresh: a first delivery no other worker can have had) skips the read of
+// an earlier result, which cannot exist yet. RecordSigned's create still keeps a second one out.
+func (s *Signer) sign(ctx context.Context, job *contracts.SignJob, fresh bool) (*contracts.Signed, error) {
 	if err := s.authentic(job); err != nil {
 		return nil, err
 	}
-	if done, err := s.Results.Signed(ctx, job.ID); err != nil {
-		return nil, fmt.Errorf("job %s: reading the results bucket: %w", job.ID, err)
-	} else if done != nil {
-		return done, nil
+	if !fresh {
+		done, err := s.Results.Signed(ctx, job.ID)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: reading the results bucket: %w", job.ID, err)
+		}
+		if done != nil {
+			return done, nil
+		}
 	}
 	// A genuine job that waited too long: refused before the key is touched (a result stored by an
 	// earlier delivery, above, still goes out).

@@ -1,0 +1,85 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/signet-b24/signet/contracts"
+)
+
+// fresh says whether msg is a first delivery that no other worker can hold, and for which nothing
+// can be recorded yet: delivered once, the original message (msgID, or no id; not a copy put back by
+// `signet dlq retry`, whose job may have state from its first run), and published less than a third of
+// AckWait ago. JetStream redelivers at least AckWait after the first delivery, which came after the
+// publish, so no second worker can have this job before its age reaches AckWait (issue 22, must 2: the
+// lease and the state reads only where they can matter; a message that waited in a client's buffer past
+// AckWait, nats.go #1929, is old and takes the lease as before).
+func (p *Pool) fresh(msg jetstream.Msg, msgID string) bool {
+	md, err := msg.Metadata()
+	if err != nil || md.NumDelivered != 1 {
+		return false
+	}
+	if id := msg.Headers().Get(contracts.HeaderMsgID); id != "" && id != msgID {
+		return false
+	}
+	// A clock behind the server's by more than a sixth of AckWait: not sure, take the lease.
+	age, aw := p.now().Sub(md.Timestamp), p.ackWait()
+	return age > -aw/6 && age < aw/3
+}
+
+// holdFresh is hold for a fresh message (fresh above): no lease is taken at first, because no other
+// worker can have the message yet. One that is still running a third of AckWait later takes the lease
+// then (a slow token, a large file), before any redelivery can start; one that could not take it by
+// five sixths of AckWait after the publish (NATS out of reach) is cancelled, so that it never works
+// beside the worker that the redelivery will reach. Fast jobs, nearly all of them, make no request.
+func (p *Pool) holdFresh(ctx context.Context, key string, published time.Time, log *zap.Logger) (context.Context, func()) {
+	ctx, lost := context.WithCancel(ctx)
+	aw := p.ackWait()
+	done, exited := make(chan struct{}), make(chan struct{})
+	var lease *Lease
+	go func() {
+		defer close(exited)
+		claim := time.NewTimer(max(aw/3, 100*time.Millisecond))
+		defer claim.Stop()
+		deadline := time.NewTimer(max(published.Add(5*aw/6).Sub(p.now()), 0))
+		defer deadline.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-deadline.C:
+				log.Warn("the job's lease could not be taken before a redelivery may start (NATS out of reach?); stopping here, another delivery takes it over")
+				lost()
+				return
+			case <-claim.C:
+				l, err := p.Signer.Results.Claim(ctx, key, leaseHolder(), 2*aw)
+				switch {
+				case err == nil:
+					lease = l
+					p.refreshLease(ctx, l, lost, log, done)
+					return
+				case errors.Is(err, ErrBusy):
+					log.Warn("another worker holds this job's lease; stopping here", zap.Error(err))
+					lost()
+					return
+				default:
+					claim.Reset(max(aw/10, 100*time.Millisecond))
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		<-exited
+		if lease != nil {
+			lease.Release(context.WithoutCancel(ctx))
+		}
+		lost()
+	}
+}
