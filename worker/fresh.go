@@ -38,8 +38,10 @@ func (p *Pool) fresh(msg jetstream.Msg, msgID string) bool {
 // beside the worker that the redelivery will reach. Fast jobs, nearly all of them, make no request.
 func (p *Pool) holdFresh(ctx context.Context, key string, published time.Time, log *zap.Logger) (context.Context, func()) {
 	ctx, lost := context.WithCancel(ctx)
+	// watch ends with release (or with ctx): the claim, the deadline and the refreshes stop with it.
+	watch, stop := context.WithCancel(ctx)
 	aw := p.ackWait()
-	done, exited := make(chan struct{}), make(chan struct{})
+	exited := make(chan struct{})
 	var lease *Lease
 	go func() {
 		defer close(exited)
@@ -47,35 +49,32 @@ func (p *Pool) holdFresh(ctx context.Context, key string, published time.Time, l
 		defer claim.Stop()
 		deadline := time.NewTimer(max(published.Add(5*aw/6).Sub(p.now()), 0))
 		defer deadline.Stop()
-		for {
+		for watch.Err() == nil {
 			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
+			case <-watch.Done():
 			case <-deadline.C:
 				log.Warn("the job's lease could not be taken before a redelivery may start (NATS out of reach?); stopping here, another delivery takes it over")
 				lost()
 				return
 			case <-claim.C:
-				l, err := p.Signer.Results.Claim(ctx, key, leaseHolder(), 2*aw)
-				switch {
-				case err == nil:
-					lease = l
-					p.refreshLease(ctx, l, lost, log, done)
-					return
-				case errors.Is(err, ErrBusy):
+				l, err := p.Signer.Results.Claim(watch, key, leaseHolder(), 2*aw)
+				if errors.Is(err, ErrBusy) {
 					log.Warn("another worker holds this job's lease; stopping here", zap.Error(err))
 					lost()
 					return
-				default:
-					claim.Reset(max(aw/10, 100*time.Millisecond))
 				}
+				if err != nil {
+					claim.Reset(max(aw/10, 100*time.Millisecond))
+					continue
+				}
+				lease = l
+				p.refreshLease(watch, l, lost, log, nil)
+				return
 			}
 		}
 	}()
 	return ctx, func() {
-		close(done)
+		stop()
 		<-exited
 		if lease != nil {
 			lease.Release(context.WithoutCancel(ctx))
