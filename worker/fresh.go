@@ -3,8 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -36,13 +39,18 @@ func (p *Pool) fresh(msg jetstream.Msg, msgID string) bool {
 // then (a slow token, a large file), before any redelivery can start; one that could not take it by
 // five sixths of AckWait after the publish (NATS out of reach) is cancelled, so that it never works
 // beside the worker that the redelivery will reach. Fast jobs, nearly all of them, make no request.
-func (p *Pool) holdFresh(ctx context.Context, key string, published time.Time, log *zap.Logger) (context.Context, func()) {
+//
+// mayWrite is asked before the job's first write to NATS: without the lease, a write issued while the
+// connection is down would wait in nats.go's reconnect buffer and land after the redelivery's worker
+// read "nothing recorded" (docs/pipeline.md), so it is not issued; the job is left to its redelivery.
+func (p *Pool) holdFresh(ctx context.Context, key string, published time.Time, log *zap.Logger) (_ context.Context, release func(), mayWrite func() error) {
 	ctx, lost := context.WithCancel(ctx)
 	// watch ends with release (or with ctx): the claim, the deadline and the refreshes stop with it.
 	watch, stop := context.WithCancel(ctx)
 	aw := p.ackWait()
 	exited := make(chan struct{})
 	var lease *Lease
+	var held atomic.Bool
 	go func() {
 		defer close(exited)
 		claim := time.NewTimer(max(aw/3, 100*time.Millisecond))
@@ -68,12 +76,13 @@ func (p *Pool) holdFresh(ctx context.Context, key string, published time.Time, l
 					continue
 				}
 				lease = l
+				held.Store(true)
 				p.refreshLease(watch, l, lost, log, nil)
 				return
 			}
 		}
 	}()
-	return ctx, func() {
+	release = func() {
 		stop()
 		<-exited
 		if lease != nil {
@@ -81,4 +90,11 @@ func (p *Pool) holdFresh(ctx context.Context, key string, published time.Time, l
 		}
 		lost()
 	}
+	mayWrite = func() error {
+		if held.Load() || p.JS == nil || p.JS.Conn() == nil || p.JS.Conn().IsConnected() {
+			return nil
+		}
+		return fmt.Errorf("%s: NATS is out of reach and the job holds no lease; a redelivery takes it over: %w", key, nats.ErrDisconnected)
+	}
+	return ctx, release, mayWrite
 }

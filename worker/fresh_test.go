@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/signet-b24/signet/contracts"
@@ -52,7 +54,7 @@ func TestHoldFresh(t *testing.T) {
 	log := zaptest.NewLogger(t)
 
 	// Fast: released before a third of AckWait, no lease was ever taken.
-	ctx, release := p.holdFresh(q.ctx, "fast", time.Now(), log)
+	ctx, release, _ := p.holdFresh(q.ctx, "fast", time.Now(), log)
 	release()
 	if ctx.Err() == nil {
 		t.Error("the job's context outlived its release")
@@ -64,7 +66,7 @@ func TestHoldFresh(t *testing.T) {
 	}
 
 	// Slow: past a third of AckWait the lease is its own, and another worker waits.
-	ctx, release = p.holdFresh(q.ctx, "slow", time.Now(), log)
+	ctx, release, mayWrite := p.holdFresh(q.ctx, "slow", time.Now(), log)
 	q.waitFor("the slow job's lease", func() bool {
 		_, err := r.kv.Get(q.ctx, "lease.slow") // looked at, not claimed: a claim would race the job's
 		return err == nil
@@ -75,6 +77,9 @@ func TestHoldFresh(t *testing.T) {
 	time.Sleep(aw) // past the deadline: a held lease lifts it
 	if ctx.Err() != nil {
 		t.Fatal("a slow job holding its lease was cancelled")
+	}
+	if err := mayWrite(); err != nil {
+		t.Errorf("a job holding its lease may not write: %v", err)
 	}
 	release()
 	if l, err := r.Claim(q.ctx, "slow", "second worker", time.Hour); err != nil {
@@ -88,7 +93,7 @@ func TestHoldFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, release = p.holdFresh(q.ctx, "taken", time.Now(), log)
+	ctx, release, _ = p.holdFresh(q.ctx, "taken", time.Now(), log)
 	defer release()
 	select {
 	case <-ctx.Done():
@@ -98,11 +103,36 @@ func TestHoldFresh(t *testing.T) {
 	other.Release(q.ctx)
 
 	// Published long ago (a redelivery may be on its way): without a lease by the deadline it stops.
-	ctx, release = p.holdFresh(q.ctx, "late", time.Now().Add(-aw), log)
+	ctx, release, _ = p.holdFresh(q.ctx, "late", time.Now().Add(-aw), log)
 	defer release()
 	select {
 	case <-ctx.Done():
 	case <-time.After(time.Minute):
 		t.Fatal("the job went on past the deadline without a lease")
+	}
+}
+
+// Without its lease, a fresh job does not write to NATS while its connection is down: the write would
+// wait in the reconnect buffer and could land after a redelivery's worker found nothing recorded.
+func TestFreshWritesNotWhileDisconnected(t *testing.T) {
+	q := newQueueRig(t, 30*time.Second, 3)
+	nc, err := nats.Connect(q.nc.ConnectedUrl(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pool{JS: js, AckWait: time.Hour, Log: zaptest.NewLogger(t)}
+	_, release, mayWrite := p.holdFresh(q.ctx, "j-1", time.Now(), p.Log)
+	defer release()
+	if err := mayWrite(); err != nil {
+		t.Fatalf("a fresh job on a live connection may not write: %v", err)
+	}
+	nc.Close()
+	if err := mayWrite(); !errors.Is(err, nats.ErrDisconnected) {
+		t.Fatalf("a fresh job without its lease on a closed connection: %v, want ErrDisconnected", err)
 	}
 }

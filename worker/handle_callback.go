@@ -49,7 +49,7 @@ func (p *Pool) handleCallback(ctx context.Context, msg jetstream.Msg) error {
 	fresh := p.fresh(msg, "cb-"+cb.JobID)
 	var release func()
 	if fresh {
-		ctx, release = p.holdFresh(ctx, "cb-"+cb.JobID, md.Timestamp, log)
+		ctx, release, _ = p.holdFresh(ctx, "cb-"+cb.JobID, md.Timestamp, log)
 	} else if ctx, release, err = p.hold(ctx, "cb-"+cb.JobID, log); err != nil {
 		return err // ErrBusy: NAKed and looked at again later, when the first delivery is done
 	}

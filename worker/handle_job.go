@@ -37,10 +37,10 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	}
 	// A fresh first delivery (fresh.go) takes no lease unless it runs long, and reads no earlier
 	// result: none can exist yet. Any other delivery takes the lease and looks for one first.
-	fresh := p.fresh(msg, job.ID)
 	var release func()
-	if fresh {
-		ctx, release = p.holdFresh(ctx, job.ID, md.Timestamp, log)
+	var mayWrite func() error // nil: not fresh, the lease is held
+	if p.fresh(msg, job.ID) {
+		ctx, release, mayWrite = p.holdFresh(ctx, job.ID, md.Timestamp, log)
 	} else if ctx, release, err = p.hold(ctx, job.ID, log); err != nil {
 		return err // ErrBusy: another worker signs it right now; NAKed and looked at again later
 	}
@@ -48,7 +48,7 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 	// The token went away during the signature: the PDF engine may report "the key refused to sign",
 	// but the cause is ErrTokenOffline/ErrTokenBusy, which passes (the keyring reconnects); classify
 	// takes the mark off.
-	signed, err := p.Signer.sign(ctx, job, fresh)
+	signed, err := p.Signer.sign(ctx, job, mayWrite)
 	if err = classify(err); p.final(ctx, msg, err) {
 		err = giveUp(err, p.MaxDeliver)
 	}
