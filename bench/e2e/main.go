@@ -5,7 +5,7 @@
 // same run, then the latency of interactive calls sent at half the measured throughput.
 //
 //	go tool task bench N=1000
-//	docs=1000 docs_per_s=… p50_ms=… p99_ms=… peak_rss_mb=… raw_csign_per_s=… ratio=…
+//	docs=1000 docs_per_s=… p50_ms=… p99_ms=… peak_rss_mb=… raw_csign_per_s=… ratio=… signet_cpu_ms_per_doc=… jetstream_requests_per_job=…
 //	interactive docs=… per_s=… p50_ms=… p99_ms=…
 //
 // It prints figures; it never fails on a timing.
@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -107,11 +108,18 @@ func run(n int, signet string, senders int, interactive, rawDur time.Duration, k
 	if err != nil {
 		return err
 	}
+	natsMonitor, err := freePort()
+	if err != nil {
+		return err
+	}
 	common := []string{"--data-dir", dataDir}
 	args := append([]string{"serve", "--listen", addr, "--metrics-listen", metricsAddr, "--log-level", "warn",
 		"--bitrix24-portals", base, "--bitrix24-allow-private",
 		"--bitrix24-client-id", portal.ClientID(), "--bitrix24-client-secret-file", secretFile,
-		"--bitrix24-oauth-url", portal.OAuthURL(), "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000"}, common...)
+		"--bitrix24-oauth-url", portal.OAuthURL(), "--bitrix24-rate-per-sec", "1000", "--bitrix24-burst", "1000",
+		// The embedded NATS server's monitoring port: /varz counts every message the Signet process
+		// sent it (jetstreamRequests). Read twice per run, it adds nothing to the cost it measures.
+		"--nats-monitor-port", strconv.Itoa(natsMonitor)}, common...)
 	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, signet, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
@@ -141,16 +149,30 @@ func run(n int, signet string, senders int, interactive, rawDur time.Duration, k
 	}
 
 	// Throughput: N calls as fast as the senders go.
+	varz := fmt.Sprintf("http://127.0.0.1:%d", natsMonitor)
+	js0, jsErr := jetstreamRequests(varz)
 	cpu0, self0 := procCPU(cmd.Process.Pid), selfCPU()
 	lat, elapsed, err := load(ctx, portal, url, n, senders, 0)
 	if err != nil {
 		return err
 	}
+	cpu1 := procCPU(cmd.Process.Pid)
+	js1, err := jetstreamRequests(varz)
+	jsErr = errors.Join(jsErr, err)
+	jsPerJob := -1.0 // printed as -1 when the monitoring port could not be read
+	if jsErr == nil {
+		jsPerJob = js1.sub(js0).perJob(n)
+		api := float64(js1.api-js0.api) / float64(n)
+		fmt.Fprintf(os.Stderr, "nats messages per job: %.2f, of which $JS.API requests %.2f and publishes, KV writes and direct gets, acks and pulls %.2f\n",
+			jsPerJob, api, jsPerJob-api)
+	} else {
+		fmt.Fprintln(os.Stderr, "jetstream requests not counted:", jsErr)
+	}
 	rate := float64(n) / elapsed.Seconds()
 	// CPU per document: the signet process (intake, NATS, workers), and this process (the emulated
 	// portal and the robot calls). On 2 cores, 2000 ms / (their sum) bounds the rate; with the portal
 	// on another machine, as in production, all the cores would be Signet's.
-	signetMs := float64(procCPU(cmd.Process.Pid)-cpu0) / float64(time.Millisecond) / float64(n)
+	signetMs := float64(cpu1-cpu0) / float64(time.Millisecond) / float64(n)
 	fmt.Fprintf(os.Stderr, "cpu per document: signet=%.1fms emulator+client=%.1fms\n",
 		signetMs, float64(selfCPU()-self0)/float64(time.Millisecond)/float64(n))
 	if signetMs > 0 {
@@ -161,8 +183,8 @@ func run(n int, signet string, senders int, interactive, rawDur time.Duration, k
 	if st := stages("http://" + metricsAddr + "/metrics"); st != "" {
 		fmt.Fprintln(os.Stderr, "mean per stage:", st)
 	}
-	fmt.Printf("docs=%d docs_per_s=%.1f p50_ms=%.0f p99_ms=%.0f peak_rss_mb=%.0f raw_csign_per_s=%.1f ratio=%.2f\n",
-		n, rate, pct(lat, 50), pct(lat, 99), peakRSS(cmd.Process.Pid), raw, rate/raw)
+	fmt.Printf("docs=%d docs_per_s=%.1f p50_ms=%.0f p99_ms=%.0f peak_rss_mb=%.0f raw_csign_per_s=%.1f ratio=%.2f signet_cpu_ms_per_doc=%.2f jetstream_requests_per_job=%.1f\n",
+		n, rate, pct(lat, 50), pct(lat, 99), peakRSS(cmd.Process.Pid), raw, rate/raw, signetMs, jsPerJob)
 
 	// Interactive latency at half that load.
 	if interactive > 0 {
@@ -403,6 +425,55 @@ func waitReady(ctx context.Context, url string, bound time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func freePort() (int, error) {
+	a, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
+	_, p, _ := net.SplitHostPort(a)
+	return strconv.Atoi(p)
+}
+
+// natsCounts are the embedded server's counters: every message its clients sent (in_msgs: publishes
+// to streams and KV buckets, $JS.API requests, direct gets, acks, pull requests), and of those the
+// $JS.API requests. The Signet process is the server's only client during the run, so the difference
+// over the run divided by the documents is the NATS requests each job cost.
+type natsCounts struct{ in, api int64 }
+
+func (c natsCounts) sub(o natsCounts) natsCounts { return natsCounts{c.in - o.in, c.api - o.api} }
+
+func (c natsCounts) perJob(n int) float64 { return float64(c.in) / float64(n) }
+
+func jetstreamRequests(base string) (natsCounts, error) {
+	var varz struct {
+		InMsgs int64 `json:"in_msgs"`
+	}
+	var jsz struct {
+		API struct {
+			Total int64 `json:"total"`
+		} `json:"api"`
+	}
+	if err := getJSON(base+"/varz", &varz); err != nil {
+		return natsCounts{}, err
+	}
+	if err := getJSON(base+"/jsz", &jsz); err != nil {
+		return natsCounts{}, err
+	}
+	return natsCounts{in: varz.InMsgs, api: jsz.API.Total}, nil
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func freeAddr() (string, error) {
