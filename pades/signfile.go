@@ -28,7 +28,7 @@ const smallFile = 1 << 20
 // copyChunk is how much of a large input the kernel copies before that part is hashed: small enough
 // that the copy and the hash overlap for most of the file, large enough that the hand-over between
 // the two goroutines costs nothing.
-const copyChunk = 32 << 20
+var copyChunk int64 = 32 << 20 // a variable so that a test can make a small file take many chunks
 
 // hashBuffers are the read buffers of the streaming hash: 256 KiB reads cost a system call per
 // 0.1 ms of SHA-256, and sixteen batch workers hold 4 MiB between them.
