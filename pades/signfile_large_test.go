@@ -163,3 +163,34 @@ func largeChild(t *testing.T) {
 		}
 	}
 }
+
+// copyBytes is the copy where the kernel cannot copy (another file system on an old kernel, other
+// systems): the range lands at the same offset, and an input shorter than the range is reported as
+// io.ErrUnexpectedEOF, which SignFile words as "the input changed while signing".
+func TestCopyBytesFallback(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("0123456789"), 100_000)
+	writeFile(t, filepath.Join(dir, "in"), data)
+	in, err := os.Open(filepath.Join(dir, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if err := copyBytes(out, in, 0, 600_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyBytes(out, in, 600_000, 400_000); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out.Name()); !bytes.Equal(got, data) {
+		t.Fatal("the copy differs from the input")
+	}
+	if err := copyBytes(out, in, 900_000, 200_000); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("copying past the end of the input: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
