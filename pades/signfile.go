@@ -1,17 +1,15 @@
 package pades
 
-// Signing files on disk (issue 22, must 4: a 1 GB PDF at disk speed). The input is read once to
-// hash it; the output's prefix is the input's bytes, copied by the kernel (copy_file_range: a reflink
-// on XFS and Btrfs, a server-side copy on NFS, an in-kernel copy elsewhere) while the bytes already
-// copied are hashed from the output on the other core. SignFileInPlace appends the update to a file
-// the caller owns and copies nothing.
+// Signing files on disk (issue 22, must 4: a 1 GB PDF at disk speed). The input is read once, and
+// hashed once; the output's prefix is a clone of the input where the file system shares extents,
+// and otherwise written from the very buffers that were hashed.
+// SignFileInPlace appends the update to a file the caller owns and copies nothing.
 
 import (
 	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,19 +23,19 @@ import (
 // Larger files stream; either way memory stays bounded by this constant, not the file size.
 const smallFile = 1 << 20
 
-// copyChunk is how much of a large input the kernel copies before that part is hashed: small enough
-// that the copy and the hash overlap for most of the file, large enough that the hand-over between
-// the two goroutines costs nothing.
-var copyChunk int64 = 32 << 20 // a variable so that a test can make a small file take many chunks
-
 // hashBuffers are the read buffers of the streaming hash: 256 KiB reads cost a system call per
 // 0.1 ms of SHA-256, and sixteen batch workers hold 4 MiB between them.
 var hashBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
+// copyBuffers are the buffers of the copy to a new output: 32 KiB, because on this project's VM
+// (kernel 6.18, ext4) writing 1 GiB in writes of 64 KiB or more cost 1.7–2.5 s of system time and
+// in writes of 32 KiB 0.5 s (bench/RESULTS.md, 2026-12-03); reads cost the same either way.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // SignFile reads inPath and writes outPath (the input bytes are an exact prefix of the output).
-// It streams: the input is parsed (only the objects the update needs), its bytes are copied to the
-// output by the kernel and hashed from the output as they land (so the signature covers exactly
-// the bytes written), and the update with the finished /Contents is appended. outPath is written
+// It streams: the input is parsed (only the objects the update needs), its bytes are hashed and
+// copied to the output in one pass (so the signature covers exactly the bytes written), and the
+// update with the finished /Contents is appended. outPath is written
 // through a temporary file in the same directory and renamed, so a failure never leaves a
 // half-signed file behind.
 func SignFile(ctx context.Context, inPath, outPath string, s Signer, o Options) (*Result, error) {
@@ -185,91 +183,53 @@ func (p *prepared) release() {
 	}
 }
 
-// copyAndHash copies in[0:size) to out[0:size), chunk by chunk, and hashes each chunk from out
-// once it is there, while the next one is being copied: the two cores work at once, and the hash
-// covers the bytes written, whatever happens to the input meanwhile.
+// copyAndHash copies in[0:size) to out[0:size) and hashes it. Where the file system can share
+// extents (FICLONE: XFS, Btrfs), the copy is a clone and only the hash reads the bytes. Elsewhere
+// (ext4, the common case) each piece is read, hashed and written from the same buffer: one pass
+// over the input, and the hash covers exactly the bytes written. On this project's 2-core VM, a
+// second core doing the copy (copy_file_range, or writes in another goroutine) made the system
+// time 2–5× larger and the whole slower (bench/RESULTS.md, 2026-12-03); one thread it is, and
+// small writes (copyBuffers).
 func (p *prepared) copyAndHash(ctx context.Context, in, out *os.File, size int64) (prefixHash, error) {
 	h := p.newPrefixHash()
-	copied := make(chan int64, 1) // end of each chunk copied
-	stop := make(chan struct{})
-	var copyErr error
-	go func() {
-		defer close(copied)
-		for off := int64(0); off < size; {
-			n := min(copyChunk, size-off)
-			if copyErr = copyRange(out, in, off, n); copyErr != nil {
-				return
-			}
-			off += n
-			select {
-			case copied <- off:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		for range copied { // wait for the copier: out must not be written after we return
-		}
-	}()
-	var hashed int64
-	for end := range copied {
-		if err := hashRange(ctx, out, hashed, end, h); err != nil {
+	if cloneFile(out, in) == nil {
+		if err := hashRange(ctx, out, 0, size, h); err != nil {
 			return h, fmt.Errorf("%s: %w", p.name, err)
 		}
-		hashed = end
+		return h, nil
 	}
-	if copyErr != nil {
-		if errors.Is(copyErr, io.ErrUnexpectedEOF) {
-			return h, fmt.Errorf("%s: the input changed while signing (it is shorter than when it was read); retry", p.name)
-		}
-		return h, fmt.Errorf("%s: copy to output: %w", p.name, copyErr)
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	if err := hashRangeBuf(ctx, in, 0, size, io.MultiWriter(h, out), *buf); err != nil {
+		return h, fmt.Errorf("%s: copy to output: %w", p.name, err)
 	}
 	return h, nil
 }
 
-// hashRange hashes f[from:to) into h.
+// hashRange hashes f[from:to) into h (which may also write the bytes elsewhere: copyAndHash).
 func hashRange(ctx context.Context, f *os.File, from, to int64, h io.Writer) error {
 	buf := hashBuffers.Get().(*[]byte)
 	defer hashBuffers.Put(buf)
+	return hashRangeBuf(ctx, f, from, to, h, *buf)
+}
+
+// hashRangeBuf is hashRange through buf.
+func hashRangeBuf(ctx context.Context, f *os.File, from, to int64, h io.Writer, buf []byte) error {
 	for off := from; off < to; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b := (*buf)[:min(int64(len(*buf)), to-off)]
+		b := buf[:min(int64(len(buf)), to-off)]
 		n, err := f.ReadAt(b, off)
-		h.Write(b[:n])
+		if _, werr := h.Write(b[:n]); werr != nil {
+			return fmt.Errorf("writing: %w", werr)
+		}
 		off += int64(n)
 		if err != nil && off < to {
 			if err == io.EOF {
 				return fmt.Errorf("the file changed while signing (%d bytes, expected %d); retry", off, to)
 			}
 			return fmt.Errorf("reading: %w", err)
-		}
-	}
-	return nil
-}
-
-// copyBytes copies n bytes at off from in to the same offset in out through a buffer: for systems
-// and file pairs where the kernel cannot copy (copyRange falls back to it).
-func copyBytes(out, in *os.File, off, n int64) error {
-	buf := hashBuffers.Get().(*[]byte)
-	defer hashBuffers.Put(buf)
-	for end := off + n; off < end; {
-		b := (*buf)[:min(int64(len(*buf)), end-off)]
-		r, err := in.ReadAt(b, off)
-		if r > 0 {
-			if _, werr := out.WriteAt(b[:r], off); werr != nil {
-				return werr
-			}
-			off += int64(r)
-		}
-		if err == io.EOF && off < end {
-			return io.ErrUnexpectedEOF
-		}
-		if err != nil && err != io.EOF {
-			return err
 		}
 	}
 	return nil
