@@ -1,7 +1,7 @@
 // Command memory measures the peak resident memory of signing PDFs of 1 MB, 100 MB and 1 GB with
-// the PAdES engine (pades.SignFile): the kernel copies the input to the output, the ByteRange
-// digest streams from the output in 256 KiB reads and the reader loads no stream data, so the peak
-// must stay flat as the file grows.
+// the PAdES engine (pades.SignFile): the input is read, hashed and written to the output in 32 KiB
+// pieces (or cloned, where the file system has reflinks) and the reader loads no stream data, so the
+// peak must stay flat as the file grows.
 //
 // Each input is generated at run time in a temporary folder (never committed) and signed in a child
 // process of this program, which reports its own VmHWM from /proc/self/status; the parent also
