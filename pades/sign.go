@@ -20,10 +20,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
-	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -97,108 +93,16 @@ func signBytes(ctx context.Context, in []byte, name string, s Signer, o Options)
 	if err != nil {
 		return nil, nil, err
 	}
-	before := sha256.New()
-	before.Write(in)
-	doc := p.hash.New()
-	doc.Write(in)
-	res, err := p.finish(ctx, s, o, doc, before)
+	defer p.release()
+	h := p.newPrefixHash()
+	h.Write(in)
+	res, err := p.finishPrefix(ctx, s, o, h)
 	if err != nil {
 		return nil, nil, err
 	}
 	out := make([]byte, 0, len(in)+p.w.buf.Len())
 	out = append(append(out, in...), p.w.buf.Bytes()...)
-	p.w.release()
 	return out, res, nil
-}
-
-// smallFile is the size up to which SignFile reads the input in one call and parses it from
-// memory: a 1-page invoice then costs a handful of system calls instead of one per object read.
-// Larger files stream; either way memory stays bounded by this constant, not the file size.
-const smallFile = 1 << 20
-
-// copyBuffers are the buffers of the streaming copy of large inputs.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 128*1024); return &b }}
-
-// SignFile reads inPath and writes outPath (the input bytes are an exact prefix of the output).
-// It streams: the input is parsed (only the objects the update needs), then copied to the output
-// in chunks while being hashed, and the update with the finished /Contents is appended. outPath is
-// written through a temporary file in the same directory and renamed, so a failure never leaves a
-// half-signed file behind.
-func SignFile(ctx context.Context, inPath, outPath string, s Signer, o Options) (*Result, error) {
-	name := filepath.Base(inPath)
-	in, err := os.Open(inPath)
-	if err != nil {
-		return nil, fmt.Errorf("%s: open input: %w", name, err)
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: stat input: %w", name, err)
-	}
-	var src source = in
-	var whole []byte // the input, when it is small
-	if st.Size() <= smallFile {
-		whole = make([]byte, st.Size())
-		if _, err := io.ReadFull(in, whole); err != nil {
-			return nil, fmt.Errorf("%s: the input changed while signing (%v); retry", name, err)
-		}
-		src = bytes.NewReader(whole)
-	}
-	p, err := prepare(ctx, src, st.Size(), name, s, o)
-	if err != nil {
-		return nil, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(outPath), ".signet-*.pdf.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("%s: create output: %w", name, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	before := sha256.New()
-	doc := p.hash.New()
-	if whole != nil {
-		before.Write(whole)
-		doc.Write(whole)
-	} else {
-		if _, err := in.Seek(0, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("%s: rewind input: %w", name, err)
-		}
-		buf := copyBuffers.Get().(*[]byte)
-		n, err := io.CopyBuffer(io.MultiWriter(tmp, before, doc), in, *buf)
-		copyBuffers.Put(buf)
-		if err != nil {
-			return nil, fmt.Errorf("%s: copy to output: %w", name, err)
-		}
-		if n != st.Size() {
-			return nil, fmt.Errorf("%s: the input changed while signing (%d bytes, expected %d); retry", name, n, st.Size())
-		}
-	}
-	res, err := p.finish(ctx, s, o, doc, before)
-	if err != nil {
-		return nil, err
-	}
-	out := net.Buffers{p.w.buf.Bytes()}
-	if whole != nil {
-		out = net.Buffers{whole, p.w.buf.Bytes()} // one writev
-	}
-	_, err = out.WriteTo(tmp)
-	p.w.release()
-	if err != nil {
-		return nil, fmt.Errorf("%s: write output: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("%s: write output: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), outPath); err != nil {
-		return nil, fmt.Errorf("%s: rename output: %w", name, err)
-	}
-	ok = true
-	return res, nil
 }
 
 // prepared is an update laid out with its /Contents still zero.

@@ -224,7 +224,18 @@ func (s *localStore) Put(ctx context.Context, key string, r io.Reader, size int6
 // putAll writes the items at once and then fsyncs each directory they were renamed into once.
 func (s *localStore) putAll(ctx context.Context, items []Item) ([]Object, error) {
 	var dirs dirSet
+	files := map[string]string{} // key → file to adopt (adopt.go)
+	for _, it := range items {
+		if it.File != "" && it.SHA256 != "" {
+			files[it.Key] = it.File
+		}
+	}
 	objs, err := putEach(ctx, items, func(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256Hex string) (Object, error) {
+		if f := files[key]; f != "" {
+			if obj, adopted, err := s.adopt(ctx, key, f, size, contentType, sha256Hex, &dirs); adopted {
+				return obj, err
+			}
+		}
 		return s.put(ctx, key, r, size, contentType, sha256Hex, &dirs)
 	})
 	dirs.sync(s.syncDir)
@@ -260,7 +271,12 @@ func (s *localStore) put(ctx context.Context, key string, r io.Reader, size int6
 	if err != nil {
 		return Object{}, err
 	}
+	return s.install(tmp, obj, inXattr, dirs)
+}
 
+// install makes tmp, holding obj's bytes (and its attribute when inXattr), visible under obj.Key.
+func (s *localStore) install(tmp *os.File, obj Object, inXattr bool, dirs *dirSet) (Object, error) {
+	key := obj.Key
 	unlock := s.lock(key)
 	defer unlock()
 	old, src, err := s.stat(key, nil)
@@ -288,18 +304,25 @@ func (s *localStore) spool(ctx context.Context, tmp *os.File, key string, r io.R
 		return Object{}, false, err
 	}
 	obj = Object{Key: key, Size: pr.n, SHA256: pr.sum(), ContentType: contentType, Modified: s.o.Now().UTC()}
+	inXattr, err = s.seal(tmp, obj)
+	return obj, inXattr, err
+}
+
+// seal records obj's metadata in tmp's attribute (in xattr mode) and fsyncs tmp. inXattr is false
+// if the metadata must go to a sidecar instead.
+func (s *localStore) seal(tmp *os.File, obj Object) (inXattr bool, err error) {
 	if s.mode == metaXattrMode {
 		err := setMeta(tmp, obj)
 		if err != nil {
 			// E.g. a content type too long for the filesystem's attribute space: this object gets a sidecar.
-			s.log.Warn("cannot record metadata in an extended attribute; using a sidecar file", zap.String("key", key), zap.Error(err))
+			s.log.Warn("cannot record metadata in an extended attribute; using a sidecar file", zap.String("key", obj.Key), zap.Error(err))
 		}
 		inXattr = err == nil
 	}
 	if err := tmp.Sync(); err != nil {
-		return Object{}, false, fmt.Errorf("storage: put %q: flushing temp file: %w", key, err)
+		return false, fmt.Errorf("storage: put %q: flushing temp file: %w", obj.Key, err)
 	}
-	return obj, inXattr, nil
+	return inXattr, nil
 }
 
 func setMeta(f *os.File, obj Object) error {

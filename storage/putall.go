@@ -18,6 +18,12 @@ type Item struct {
 	SHA256      string
 	// What names the object in an error ("signed PDF").
 	What string
+	// File, when set, is the path of a file holding exactly R's bytes, which the caller gives up:
+	// the local store links it into place instead of copying it when it is on the same file system
+	// (issue 22, must 4: a 1 GB signed PDF is not written twice). SHA256 must then be given, and it
+	// is recorded without reading the bytes again; Get still checks it on every read. Other stores,
+	// and a file on another file system, read R as usual.
+	File string
 }
 
 // multiPutter is a Store that writes several objects together more cheaply than one by one.

@@ -203,22 +203,21 @@ func (s *Signer) sign(ctx context.Context, job *contracts.SignJob, mayWrite func
 		res       *pades.Result
 		signedPDF io.Reader // the signed document, to store
 		size      int64
+		signedAt  string // the file holding signedPDF, for the store to take over (storage.Item.File)
 	)
 	t0 = time.Now()
 	if doc.inMemory() && !job.Stamp.Evidence {
 		// The common case, a small document: signed in memory, no file touched.
-		original = sha256Hex(doc.bytes())
+		original = doc.sha256()
 		var out []byte
 		out, res, err = pades.Sign(ctx, doc.bytes(), signer, opts)
 		signedPDF, size = bytes.NewReader(out), int64(len(out))
 	} else {
-		var in, out string
+		var in string
 		if in, err = doc.file(); err != nil {
 			return nil, fmt.Errorf("job %s: staging the document: %w", job.ID, err)
 		}
-		if original, err = storage.FileSHA256(in); err != nil {
-			return nil, err
-		}
+		original = doc.sha256() // hashed while it was downloaded: no second pass over a large file
 		src := in
 		if job.Stamp.Evidence {
 			// A self-proving document: the stripe and the completion page are added before the first
@@ -241,11 +240,10 @@ func (s *Signer) sign(ctx context.Context, job *contracts.SignJob, mayWrite func
 				return nil, classify(fmt.Errorf("document %s of job %s: %w", name, job.ID, err))
 			}
 		}
-		if out, err = doc.path("out.pdf"); err != nil {
-			return nil, err
-		}
-		if res, err = pades.SignFile(ctx, src, out, signer, opts); err == nil {
-			f, ferr := os.Open(out)
+		// The staging copy is the job's own: the update is appended to it, so a large document's
+		// bytes are not copied again (issue 22, must 4).
+		if res, err = pades.SignFileInPlace(ctx, src, signer, opts); err == nil {
+			f, ferr := os.Open(src)
 			if ferr != nil {
 				return nil, ferr
 			}
@@ -254,15 +252,19 @@ func (s *Signer) sign(ctx context.Context, job *contracts.SignJob, mayWrite func
 			if ferr != nil {
 				return nil, ferr
 			}
-			signedPDF, size = f, st.Size()
+			signedPDF, size, signedAt = f, st.Size(), src
 		}
 	}
 	metrics.StageSeconds.WithLabelValues("sign").Observe(time.Since(t0).Seconds())
 	if err != nil {
 		return nil, documentError(err, name, job.ID, "signing job "+job.ID)
 	}
+	unextended := signedPDF
 	if signedPDF, size, err = s.extend(ctx, job.ID, name, signedPDF, size, res); err != nil {
 		return nil, err
+	}
+	if signedPDF != unextended {
+		signedAt = "" // extended in memory: the staged file is not what is stored
 	}
 
 	group := "robot"
@@ -302,7 +304,7 @@ func (s *Signer) sign(ctx context.Context, job *contracts.SignJob, mayWrite func
 	// trip each to S3) overlap; a local store also syncs their shared directory once for all three.
 	t0 = time.Now()
 	_, err = storage.PutAll(ctx, s.Store, []storage.Item{
-		{What: "signed PDF", Key: pdfKey, ContentType: "application/pdf", SHA256: after, R: signedPDF, Size: size},
+		{What: "signed PDF", Key: pdfKey, ContentType: "application/pdf", SHA256: after, R: signedPDF, Size: size, File: signedAt},
 		{What: "CMS", Key: p7sKey, ContentType: "application/pkcs7-signature", SHA256: sha256Hex(res.CMS), R: bytes.NewReader(res.CMS), Size: int64(len(res.CMS))},
 		{What: "report", Key: reportKey, ContentType: "application/json", SHA256: sha256Hex(report), R: bytes.NewReader(report), Size: int64(len(report))},
 	})
