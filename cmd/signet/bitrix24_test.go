@@ -375,7 +375,7 @@ func TestAdminBitrix24Register(t *testing.T) {
 	if err := e.a.b24.Call(ctx, e.portal.MemberID(), "bizproc.robot.delete", map[string]any{"CODE": e.cfg.Bitrix24.RobotCode}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.portal.Robots()) != 0 {
+	if _, ok := e.portal.Robots()[e.cfg.Bitrix24.RobotCode]; ok {
 		t.Fatal("robot not deleted")
 	}
 	flags := []string{"--data-dir", e.cfg.DataDir, "--public-url", e.cfg.PublicURL, "--bitrix24-allow-private"}
