@@ -32,7 +32,7 @@ func TestRoutedInviteIsIdempotentPerJob(t *testing.T) {
 	if n := len(r.mp.To(t, addr)); n != 1 {
 		t.Fatalf("%d messages to %s, want the one link", n, addr)
 	}
-	if err := r.s.Withdraw(ctx, first.ID, "party removed"); err != nil {
+	if err := r.s.WithdrawJob(ctx, job, "party removed"); err != nil {
 		t.Fatal(err)
 	}
 	next, err := r.s.Invite(ctx, inv)
