@@ -252,6 +252,16 @@ func (s *Service) Get(ctx context.Context, id string) (*Invitation, error) {
 	return inv, err
 }
 
+// ByJob returns the invitation made for a caller-given seal job id (the newest, if the old ones
+// ended), for the route engine's side; ErrNotFound when there is none.
+func (s *Service) ByJob(ctx context.Context, jobID string) (*Invitation, error) {
+	inv, _, err := s.st.byJob(ctx, jobID)
+	if err == nil && inv == nil {
+		err = ErrNotFound
+	}
+	return inv, err
+}
+
 // checkLink finds the invitation of a link token and says whether the link still opens it.
 func (s *Service) checkLink(inv *Invitation, secret string) error {
 	switch {
