@@ -136,6 +136,7 @@ func externalError(err error) (string, int) {
 		{external.ErrThrottled, "web.external.err.throttled", http.StatusTooManyRequests},
 		{external.ErrTooMany, "web.external.err.tooMany", http.StatusTooManyRequests},
 		{external.ErrPicture, "web.external.err.picture", http.StatusUnprocessableEntity},
+		{external.ErrBusy, "web.external.err.busy", http.StatusConflict},
 	} {
 		if errors.Is(err, c.err) {
 			return c.key, c.status

@@ -12,9 +12,8 @@ import (
 
 // startExternal builds the external signers' service on an intake (issue 20, must 2;
 // producer/external): invitations by e-mail (mail.*) or SMS (external.sms_*), sealed by
-// external.seal_credential, and its sweeper. Done, the route engine's hook, is set by whoever builds
-// routes (producer/routes): until then an outcome stays in the invitation and the sweeper offers it
-// again.
+// external.seal_credential. startRoutes (route_engine.go) then wires it to the route engine (Done,
+// Hold, Release) and starts its sweeper.
 func (a *app) startExternal(ctx context.Context) error {
 	c := a.cfg.External
 	provider, err := sms.New(sms.Config{Provider: c.SMSProvider, URL: c.SMSURL, CredentialsFile: c.SMSCredentialsFile, From: c.SMSFrom})
@@ -31,9 +30,6 @@ func (a *app) startExternal(ctx context.Context) error {
 		return err
 	}
 	a.external = s
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.closers = append(a.closers, cancel)
-	go s.Run(sctx, a.cfg.Requests.SweepInterval)
 	return nil
 }
 

@@ -10,10 +10,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/audit"
 	"github.com/signet-b24/signet/pades"
+	"github.com/signet-b24/signet/storage"
 )
 
 // What the seal's signature says about the party (issue 20, must 2), and why there:
@@ -74,12 +76,24 @@ func (s *Service) Reason(inv *Invitation) (reason, location string) {
 		l.T("external.location", orDash(c.IP), clean(c.UserAgent, 200), stamp(c.At))
 }
 
-// JobID is the seal's job of an invitation: one per invitation, so a repeated confirmation is a
-// duplicate JetStream drops.
-func JobID(inv *Invitation) string { return "ext-" + inv.ID }
+// JobID is the seal's job of an invitation: the one its caller gave (the route engine's party job,
+// so the route hears the outcome as an internal party's, producer/routes.Externals), else one per
+// invitation. Either way a repeated confirmation is a duplicate JetStream drops.
+func JobID(inv *Invitation) string {
+	if inv.JobID != "" {
+		return inv.JobID
+	}
+	return "ext-" + inv.ID
+}
+
+// routed says whether the invitation's seal job id was given by its caller (a route's party).
+func (inv *Invitation) routed() bool { return inv.JobID != "" && inv.JobID != "ext-"+inv.ID }
 
 // Confirm queues the seal's signature of the invitation of a session, with the party's signature
-// picture (required: typed, drawn or uploaded) and optional stamp (data: URLs).
+// picture (required: typed, drawn or uploaded) and optional stamp (data: URLs). A routed invitation
+// first asks Hold for the route's latest revision (issue 20, must 3: each signature an incremental
+// update on the latest revision, never two at once); ErrBusy while another party's is being made,
+// and nothing of the invitation is spent.
 func (s *Service) Confirm(ctx context.Context, session, signature, stamp string, ev Evidence) (*Invitation, error) {
 	id, secret, ok := ParseToken(session)
 	if !ok {
@@ -109,20 +123,47 @@ func (s *Service) Confirm(ctx context.Context, session, signature, stamp string,
 	}
 	now := s.now()
 	ev.At = now
+	check := func(inv *Invitation) error {
+		switch {
+		case !sameHash(inv.SessionHash, secret):
+			return ErrSession
+		case inv.State != Verified:
+			return ErrEnded
+		case !now.Before(inv.Expires):
+			return ErrExpired
+		}
+		return nil
+	}
+	cur, _, err := s.st.get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrSession
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := check(cur); err != nil {
+		return cur, err
+	}
+	held, err := s.hold(ctx, cur)
+	if err != nil {
+		return cur, err
+	}
 	inv, err := s.st.update(ctx, id, func(inv *Invitation) (bool, error) {
-		if !sameHash(inv.SessionHash, secret) {
-			return false, ErrSession
-		}
-		if inv.State != Verified {
-			return false, ErrEnded
-		}
-		if !now.Before(inv.Expires) {
-			return false, ErrExpired
+		if err := check(inv); err != nil {
+			return false, err
 		}
 		inv.State, inv.Since, inv.Confirmed, inv.JobID = Queued, now, &ev, JobID(inv)
+		if held != "" {
+			inv.DocumentKey = held
+		}
 		return false, nil
 	})
 	if err != nil {
+		// A second confirmation that lost to the first (both held for the same job) must not give
+		// the first's hold away.
+		if inv != nil && inv.State != Queued {
+			s.release(ctx, cur, held)
+		}
 		return inv, err
 	}
 	job := s.job(inv, img)
@@ -130,15 +171,49 @@ func (s *Service) Confirm(ctx context.Context, session, signature, stamp string,
 		// Back to Verified: the party may confirm again.
 		_, _ = s.st.update(ctx, id, func(i *Invitation) (bool, error) {
 			if i.State == Queued {
-				i.State, i.JobID = Verified, ""
+				i.State = Verified
+				if !i.routed() {
+					i.JobID = ""
+				}
 			}
 			return false, nil
 		})
+		s.release(ctx, inv, held)
 		s.record(ctx, inv, ActionConfirmed, contracts.AuditError, err.Error())
 		return nil, err
 	}
 	s.record(ctx, inv, ActionConfirmed, contracts.AuditOK, "sealed by "+s.SealCredential+"; "+evidenceDetail(ev))
 	return inv, nil
+}
+
+// hold asks Hold for the revision a routed invitation seals; "" when the invitation's own is sealed.
+func (s *Service) hold(ctx context.Context, inv *Invitation) (string, error) {
+	if s.Hold == nil || !inv.routed() {
+		return "", nil
+	}
+	key, err := s.Hold(ctx, inv.RouteID, inv.JobID)
+	if err != nil {
+		if !errors.Is(err, ErrBusy) {
+			s.record(ctx, inv, ActionConfirmed, contracts.AuditRefused, err.Error())
+		}
+		return "", err
+	}
+	if !strings.HasPrefix(key, contracts.IncomingPrefix) || storage.ValidateKey(key) != nil {
+		s.release(ctx, inv, key)
+		return "", fmt.Errorf("the route gave %q to seal, not an object under %s in Signet's storage", key, contracts.IncomingPrefix)
+	}
+	return key, nil
+}
+
+// release gives a hold back when its job was not queued (the party may confirm again).
+func (s *Service) release(ctx context.Context, inv *Invitation, held string) {
+	if held == "" || s.Release == nil {
+		return
+	}
+	if err := s.Release(ctx, inv.RouteID, inv.JobID); err != nil {
+		s.log().Warn("an external party's hold on the route's document was not given back; it lapses by itself",
+			zap.String("invitation", inv.ID), zap.Error(err))
+	}
 }
 
 // job is the seal's SignJob: a job on Signet's own storage (the kind whose document is read from

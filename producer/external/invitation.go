@@ -2,9 +2,12 @@ package external
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,8 +89,10 @@ type Invitation struct {
 	SessionHash string    `json:"session_hash,omitempty"`
 	Verified    *Evidence `json:"verified,omitempty"` // the code's verification
 	Confirmed   *Evidence `json:"confirmed,omitempty"`
-	JobID       string    `json:"job_id,omitempty"`
-	Reason      string    `json:"reason,omitempty"` // the party's, on decline; the worker's, on failure
+	// JobID is the seal job's id: given by the caller at Invite (the route engine's party job) or
+	// set at confirmation (see the function JobID).
+	JobID  string `json:"job_id,omitempty"`
+	Reason string `json:"reason,omitempty"` // the party's, on decline; the worker's, on failure
 	// Told: Done has been told of the end; the sweeper tells it until it is.
 	Told bool `json:"told,omitempty"`
 }
@@ -115,6 +120,11 @@ var (
 	ErrThrottled = errors.New("a code was sent moments ago; wait a minute before asking again")
 	ErrTooMany   = errors.New("as many codes as allowed have been sent for this invitation; ask the sender for a new one")
 	ErrChanged   = errors.New("the invitation changed meanwhile; try again")
+	// ErrBusy: another party's signature of the same document is being made (Service.Hold); the
+	// party confirms again in a moment, nothing was consumed.
+	ErrBusy = errors.New("another signature of this document is being made right now; confirm again in a moment")
+	// errJobClaimed: another Invite claimed the same seal job meanwhile.
+	errJobClaimed = errors.New("another invitation claimed this seal job meanwhile")
 )
 
 // store is the invitations bucket.
@@ -204,6 +214,59 @@ func (s *store) update(ctx context.Context, id string, fn func(*Invitation) (kee
 	return nil, ErrChanged
 }
 
+// jobIndexPrefix starts the keys that index an invitation by its caller-given seal job id (Invite's
+// idempotency): "job.<SHA-256 of the job id, hex>" holds the invitation's id. A hash, because a job
+// id may hold characters a key may not.
+const jobIndexPrefix = "job."
+
+func jobIndexKey(jobID string) string {
+	sum := sha256.Sum256([]byte(jobID))
+	return jobIndexPrefix + hex.EncodeToString(sum[:])
+}
+
+// byJob returns the invitation the index names for jobID (nil when none, or when it is gone) and
+// a claim that points the index at a new invitation if nobody changed it meanwhile (errJobClaimed).
+func (s *store) byJob(ctx context.Context, jobID string) (*Invitation, func(context.Context, string) error, error) {
+	key := jobIndexKey(jobID)
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, func(ctx context.Context, id string) error {
+			_, err := s.kv.Create(ctx, key, []byte(id))
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				return errJobClaimed
+			}
+			return err
+		}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	rev := e.Revision()
+	claim := func(ctx context.Context, id string) error {
+		_, err := s.kv.Update(ctx, key, []byte(id), rev)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return errJobClaimed
+		}
+		return err
+	}
+	inv, _, err := s.get(ctx, string(e.Value()))
+	if errors.Is(err, ErrNotFound) {
+		return nil, claim, nil // its link was never sent, or it ended long ago
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return inv, claim, nil
+}
+
+// dropJob removes jobID's index entry if it still names invitation id (the sweeper removing it).
+func (s *store) dropJob(ctx context.Context, jobID, id string) {
+	key := jobIndexKey(jobID)
+	if e, err := s.kv.Get(ctx, key); err == nil && string(e.Value()) == id {
+		_ = s.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+	}
+}
+
 // all lists every invitation (the sweeper's walk; the bucket holds the open ones and a week of ended ones).
 func (s *store) all(ctx context.Context) ([]*Invitation, error) {
 	lister, err := s.kv.ListKeys(ctx)
@@ -212,6 +275,9 @@ func (s *store) all(ctx context.Context) ([]*Invitation, error) {
 	}
 	var out []*Invitation
 	for k := range lister.Keys() {
+		if strings.HasPrefix(k, jobIndexPrefix) {
+			continue
+		}
 		inv, _, err := s.get(ctx, k)
 		if err != nil {
 			continue

@@ -75,9 +75,16 @@ type Service struct {
 	LinkTTL     time.Duration
 	MaxFailures int
 	Done        Done
-	Audit       audit.Recorder
-	Log         *zap.Logger
-	Now         func() time.Time
+	// Hold, when set, is asked for the revision to seal just before a routed invitation's seal job
+	// is built (Engine.Hold of producer/routes): a parallel step's party signs the latest revision,
+	// never at the same time as another party. It returns ErrBusy while another signature is being
+	// made. Release gives the hold back when the job was not queued after all. Both nil: the
+	// invitation's DocumentKey is sealed as it is.
+	Hold    func(ctx context.Context, routeID, jobID string) (documentKey string, err error)
+	Release func(ctx context.Context, routeID, jobID string) error
+	Audit   audit.Recorder
+	Log     *zap.Logger
+	Now     func() time.Time
 
 	st *store
 }
@@ -138,9 +145,44 @@ func clean(s string, n int) string {
 }
 
 // Invite stores the invitation and sends its link. inv's ID, state, hashes and times are set here;
-// the caller gives the route, step and party, the person, the document and the language. A link that
-// could not be sent leaves nothing behind: the caller invites again (and tells its originator).
+// the caller gives the route, step and party, the person, the document and the language, and may
+// give Expires (earlier than the link's TTL: the route's deadline) and JobID, the id the seal job
+// must carry (the route engine's party job, see JobID). A link that could not be sent leaves
+// nothing behind: the caller invites again (and tells its originator).
+//
+// With a JobID, Invite is idempotent (the route engine's sweeper invites again while a call fails,
+// producer/routes.Externals): while an invitation for that job is live, or ended in a way the route
+// engine hears of (signed, failed, declined), that one is returned and its link is not sent again;
+// a new one is made only when the old expired, locked or was withdrawn.
 func (s *Service) Invite(ctx context.Context, inv Invitation) (*Invitation, error) {
+	if inv.JobID == "" {
+		return s.invite(ctx, inv, nil)
+	}
+	for range 8 {
+		old, claim, err := s.st.byJob(ctx, inv.JobID)
+		if err != nil {
+			return nil, err
+		}
+		if old != nil && !old.reinvitable() {
+			return old, nil
+		}
+		got, err := s.invite(ctx, inv, claim)
+		if !errors.Is(err, errJobClaimed) {
+			return got, err
+		}
+		// Another Invite for the same job claimed it meanwhile: return what it made.
+	}
+	return nil, ErrChanged
+}
+
+// reinvitable says whether a new invitation may replace this one for the same seal job: it ended
+// without a job and without an outcome the route engine must hear.
+func (inv *Invitation) reinvitable() bool {
+	return inv.State == Expired || inv.State == Locked || inv.State == Withdrawn
+}
+
+// invite makes one invitation; claim, for a caller-given JobID, points the job's index at it.
+func (s *Service) invite(ctx context.Context, inv Invitation, claim func(ctx context.Context, id string) error) (*Invitation, error) {
 	now := s.now()
 	inv.Name = clean(inv.Name, MaxName)
 	switch {
@@ -179,10 +221,20 @@ func (s *Service) Invite(ctx context.Context, inv Invitation) (*Invitation, erro
 		ttl = DefaultLinkTTL
 	}
 	secret := newSecret()
-	inv.ID, inv.Created, inv.Expires = newID(), now, now.Add(ttl)
+	expires := now.Add(ttl)
+	if inv.Expires.After(now) && inv.Expires.Before(expires) {
+		expires = inv.Expires
+	}
+	inv.ID, inv.Created, inv.Expires = newID(), now, expires
 	inv.State, inv.Since, inv.LinkHash = Pending, now, hashSecret(secret)
 	if err := s.st.create(ctx, &inv); err != nil {
 		return nil, fmt.Errorf("storing the invitation: %w", err)
+	}
+	if claim != nil {
+		if err := claim(ctx, inv.ID); err != nil {
+			_ = s.st.delete(ctx, inv.ID)
+			return nil, err
+		}
 	}
 	link := strings.TrimRight(s.PublicURL, "/") + PagePath + inv.ID + "." + secret
 	if err := s.sendLink(ctx, &inv, link, false); err != nil {
@@ -197,6 +249,16 @@ func (s *Service) Invite(ctx context.Context, inv Invitation) (*Invitation, erro
 // Get returns an invitation by id, for the route engine (never for a page: pages prove the link).
 func (s *Service) Get(ctx context.Context, id string) (*Invitation, error) {
 	inv, _, err := s.st.get(ctx, id)
+	return inv, err
+}
+
+// ByJob returns the invitation made for a caller-given seal job id (the newest, if the old ones
+// ended), for the route engine's side; ErrNotFound when there is none.
+func (s *Service) ByJob(ctx context.Context, jobID string) (*Invitation, error) {
+	inv, _, err := s.st.byJob(ctx, jobID)
+	if err == nil && inv == nil {
+		err = ErrNotFound
+	}
 	return inv, err
 }
 

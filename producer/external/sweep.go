@@ -44,6 +44,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 		case inv.State.Ended() && !inv.Told:
 			s.tell(ctx, inv)
 		case inv.State.Ended() && now.Sub(inv.Since) > keepEnded:
+			if inv.JobID != "" {
+				s.st.dropJob(ctx, inv.JobID, inv.ID)
+			}
 			_ = s.st.delete(ctx, inv.ID)
 		}
 	}

@@ -2,6 +2,7 @@ package external
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/signet-b24/signet/contracts"
@@ -55,5 +56,18 @@ func (s *Service) Withdraw(ctx context.Context, id, reason string) error {
 		return err
 	}
 	s.record(ctx, inv, ActionWithdrawn, contracts.AuditOK, "reason: "+reason)
+	return nil
+}
+
+// WithdrawJob withdraws the invitation made for a caller-given seal job id (the route engine's
+// party, producer/routes.ExternalWithdrawer); nil when there is none or it ended already.
+func (s *Service) WithdrawJob(ctx context.Context, jobID, reason string) error {
+	inv, _, err := s.st.byJob(ctx, jobID)
+	if err != nil || inv == nil {
+		return err
+	}
+	if err := s.Withdraw(ctx, inv.ID, reason); err != nil && !errors.Is(err, ErrEnded) {
+		return err
+	}
 	return nil
 }

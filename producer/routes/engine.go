@@ -60,6 +60,13 @@ type Externals interface {
 	Invite(ctx context.Context, inv ExternalInvite) error
 }
 
+// ExternalWithdrawer is an Externals that can also end a party's invitation when the party is no
+// longer asked (another party of an "any" step acted, the route ended): their link then says so
+// instead of leading to a signature Hold would refuse.
+type ExternalWithdrawer interface {
+	Withdraw(ctx context.Context, jobID, reason string) error
+}
+
 // ExternalInvite is what the external side needs to invite one party.
 type ExternalInvite struct {
 	RouteID, StepID, PartyID string
@@ -577,9 +584,18 @@ func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 	return err
 }
 
-// withdraw takes a party's request out of their inbox.
+// withdraw takes a party's request out of their inbox, or ends an external party's invitation.
 func (e *Engine) withdraw(ctx context.Context, r *Route, p *Party, why string) {
-	if p.Kind == KindExternal || p.JobID == "" {
+	if p.JobID == "" {
+		return
+	}
+	if p.Kind == KindExternal {
+		if w, ok := e.Externals.(ExternalWithdrawer); ok {
+			if err := w.Withdraw(ctx, p.JobID, why); err != nil {
+				e.log().Warn("a withdrawn external party's link still opens their page (a signature is refused)",
+					zap.String("route", r.ID), zap.String("party", p.ID), zap.Error(err))
+			}
+		}
 		return
 	}
 	if err := e.Requests.Withdraw(ctx, p.JobID, why); err != nil && !errors.Is(err, requests.ErrNotFound) {
@@ -667,7 +683,9 @@ func (e *Engine) Approve(ctx context.Context, memberID, login, routeID, partyID 
 }
 
 // PartyDone is how producer/external tells an external party's act: approved (an approve-only
-// step) or declined with reason. A signature is told by its job's outcome (see Externals).
+// step) or declined with reason; failed (their link locked, or their seal job failed: the job's
+// outcome may have told it already, and then this changes nothing) or expired. A signature is told
+// by its job's outcome (see Externals).
 func (e *Engine) PartyDone(ctx context.Context, routeID, stepID, partyID string, outcome Outcome, reason string) error {
 	r, _, err := e.Store.Get(ctx, routeID)
 	if err != nil {
@@ -682,10 +700,18 @@ func (e *Engine) PartyDone(ctx context.Context, routeID, stepID, partyID string,
 		return e.act(ctx, routeID, p.JobID, PartyApproved, reason, "external link")
 	case OutcomeDeclined:
 		return e.act(ctx, routeID, p.JobID, PartyDeclined, reason, "external link")
+	case OutcomeFailed:
+		return e.act(ctx, routeID, p.JobID, PartyFailed, reason, "external link")
+	case OutcomeExpired:
+		if r.State.Ended() || (p.State != PartyWaiting && p.State != PartySigning) {
+			return nil // told already
+		}
+		_, err := e.end(ctx, routeID, Expired, p.Who()+": the link expired unanswered")
+		return err
 	case OutcomeSigned:
 		return fmt.Errorf("a signature is recorded when its job (id %s) is delivered; queue the seal job with that id", p.JobID)
 	}
-	return fmt.Errorf("unknown outcome %q: use approved or declined", outcome)
+	return fmt.Errorf("unknown outcome %q: use approved, declined, failed or expired", outcome)
 }
 
 // mustGet reads a route again after a change.

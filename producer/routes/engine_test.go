@@ -111,8 +111,14 @@ func TestRouteApproveAnyThenDecline(t *testing.T) {
 }
 
 type invites struct {
-	got  []ExternalInvite
-	down error // the provider's outage, while set
+	got       []ExternalInvite
+	down      error    // the provider's outage, while set
+	withdrawn []string // the job ids of the invitations withdrawn
+}
+
+func (i *invites) Withdraw(_ context.Context, jobID, _ string) error {
+	i.withdrawn = append(i.withdrawn, jobID)
+	return nil
 }
 
 func (i *invites) Invite(_ context.Context, inv ExternalInvite) error {
@@ -154,6 +160,41 @@ func TestRouteExternalParty(t *testing.T) {
 	}
 	if r = f.get(t, r.ID); r.State != Declined || !strings.Contains(r.Reason, "Ivan Petrov: not our terms") {
 		t.Fatalf("external decline: %s %q", r.State, r.Reason)
+	}
+}
+
+// An external party whose link locked (too many wrong codes) fails the route with the reason, and
+// the other external party of the step has their invitation withdrawn; telling it again changes
+// nothing. A link that expired unanswered expires the route.
+func TestRouteExternalPartyFailsOrExpires(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inv := &invites{}
+	f.e.Externals = inv
+	ivan := Party{Kind: KindExternal, Name: "Ivan Petrov", Email: "ivan@example.com"}
+	olga := Party{Kind: KindExternal, Name: "Olga Sidorova", Phone: "+79991234567"}
+	r := f.start(t, portalA, Step{Parties: []Party{ivan, olga}})
+	if len(inv.got) != 2 {
+		t.Fatalf("invitations: %+v", inv.got)
+	}
+	if err := f.e.PartyDone(ctx, r.ID, "s1", "p1", OutcomeFailed, "locked after too many wrong codes"); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Failed || !strings.Contains(r.Reason, "Ivan Petrov: locked after too many wrong codes") {
+		t.Fatalf("after the lock: %s %q", r.State, r.Reason)
+	}
+	if len(inv.withdrawn) != 1 || inv.withdrawn[0] != JobID(r.ID, "s1", "p2") {
+		t.Fatalf("withdrawn: %v", inv.withdrawn)
+	}
+	if err := f.e.PartyDone(ctx, r.ID, "s1", "p1", OutcomeFailed, "locked"); !errors.Is(err, ErrEnded) {
+		t.Fatalf("told twice: %v", err)
+	}
+	r = f.start(t, portalA, Step{Parties: []Party{ivan}})
+	if err := f.e.PartyDone(ctx, r.ID, "s1", "p1", OutcomeExpired, ""); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Expired || !strings.Contains(r.Reason, "Ivan Petrov: the link expired") {
+		t.Fatalf("after the link expired: %s %q", r.State, r.Reason)
 	}
 }
 

@@ -73,6 +73,11 @@ const (
 	OutcomeSigned   Outcome = "signed"
 	OutcomeApproved Outcome = "approved"
 	OutcomeDeclined Outcome = "declined"
+	// OutcomeFailed: the party can no longer sign (their link locked after too many wrong codes, or
+	// their seal job failed); the route fails with the reason. OutcomeExpired: their link expired
+	// unanswered; the route expires.
+	OutcomeFailed  Outcome = "failed"
+	OutcomeExpired Outcome = "expired"
 )
 
 // Party is one person asked to act on a step.
