@@ -33,7 +33,7 @@ type Config struct {
 	ClientID         string // OAuth app client_id, default "local.emulator"
 	ClientSecret     string // default: random
 	// Scope is the app's comma-separated scope list; a method outside it answers 403
-	// insufficient_scope. Default: crm,bizproc,placement,disk,im,user_brief.
+	// insufficient_scope. Default: crm,bizproc,placement,disk,im,task,user_brief.
 	Scope          string
 	AccessTokenTTL time.Duration
 	// Admins are further portal administrators besides AdminUserID: user.admin answers true for them
@@ -98,6 +98,7 @@ type Portal struct {
 	comments    []TimelineComment
 	logMessages []LogMessage
 	notifies    []Notification
+	tasks       []Task
 	docgen      map[int]*generatedDoc
 	catalog     *crmCatalog // smart processes, pipelines, stages, item fields (crm_catalog.go)
 

@@ -85,6 +85,7 @@ func (p *Portal) methods() map[string]method {
 		"crm.timeline.comment.list":          p.timelineCommentList,
 		"im.notify.system.add":               p.imNotifySystemAdd,
 		"im.notify.personal.add":             p.imNotifyPersonalAdd,
+		"tasks.task.add":                     p.tasksTaskAdd,
 		"crm.documentgenerator.document.get": p.docGenGet,
 		"user.search":                        p.userSearch,
 		"app.info":                           p.appInfo,

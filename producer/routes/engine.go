@@ -185,6 +185,7 @@ func (e *Engine) Start(ctx context.Context, r *Route, pdf io.Reader) (*Route, er
 		return nil, fmt.Errorf("storing the document: %w; try again", err)
 	}
 	r.State, r.Created, r.Since, r.Current, r.Revision, r.Holder, r.Told = Running, now, now, 0, 0, "", false
+	r.Mirrored = nil
 	if err := e.Store.create(ctx, r); err != nil {
 		return nil, err
 	}
@@ -522,6 +523,7 @@ func (e *Engine) act(ctx context.Context, routeID, jobID string, to PartyState, 
 		return e.afterAct(ctx, routeID)
 	case PartyDeclined:
 		e.audit(ctx, r, &who, "declined", contracts.AuditRefused, reason, "from "+from)
+		e.mirrorDecline(ctx, r, &who, reason)
 		_, err = e.end(ctx, routeID, Declined, who.Who()+": "+reasonOr(reason))
 	default:
 		e.audit(ctx, r, &who, "failed", contracts.AuditError, reason, "")

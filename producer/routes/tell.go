@@ -29,19 +29,15 @@ const (
 
 func (e *Engine) lang(r *Route) *i18n.Localizer { return i18n.For(i18n.FromBitrix24(r.Language)) }
 
-// comment adds a line to the deal's timeline (crm.timeline.comment.add, as the worker does for a
-// job). A failure is logged: the route goes on, its page and the audit trail have every transition.
+// comment mirrors a transition in Bitrix24: a line in the deal's timeline (crm.timeline.comment.add,
+// as the worker does for a job) and a notification to the manager (mirror.go). A call that fails is
+// made again by the sweeper; the route goes on meanwhile, its page and the audit trail have every
+// transition.
 func (e *Engine) comment(ctx context.Context, r *Route, key string, args ...any) {
-	if e.Bitrix == nil || r.Portal.MemberID == "" || r.Document.EntityTypeID != 2 || r.Document.EntityID == 0 {
+	if e.Bitrix == nil || r.Portal.MemberID == "" {
 		return
 	}
-	l := e.lang(r)
-	text := l.T(key, append([]any{r.ID, r.title()}, args...)...)
-	if err := e.Bitrix.Call(ctx, r.Portal.MemberID, "crm.timeline.comment.add", map[string]any{
-		"fields": map[string]any{"ENTITY_ID": r.Document.EntityID, "ENTITY_TYPE": "deal", "COMMENT": text},
-	}, nil); err != nil {
-		e.log().Warn("route: timeline comment not added", zap.String("route", r.ID), zap.Error(err))
-	}
+	e.mirrorTransition(ctx, r, e.lang(r).T(key, append([]any{r.ID, r.title()}, args...)...))
 }
 
 // Summary is one line per party: step, who, what they did and when.
