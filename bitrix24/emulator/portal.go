@@ -99,6 +99,7 @@ type Portal struct {
 	logMessages []LogMessage
 	notifies    []Notification
 	tasks       []Task
+	folders     map[int]*diskFolder
 	docgen      map[int]*generatedDoc
 	catalog     *crmCatalog // smart processes, pipelines, stages, item fields (crm_catalog.go)
 
@@ -145,7 +146,7 @@ func New(cfg Config) *Portal {
 		domain: cfg.Domain, scheme: "http", oldHosts: map[string]bool{},
 		access: map[string]*token{}, refresh: map[string]int{}, webhooks: map[string]int{},
 		robots: map[string]*robot{}, deals: map[int]*deal{}, files: map[int]*crmFile{}, disk: map[int]*diskFile{},
-		nextID: 100, events: map[string]*eventState{}, sent: map[string][]map[string]any{}, logMsgs: map[string][]string{},
+		nextID: 100, folders: map[int]*diskFolder{}, events: map[string]*eventState{}, sent: map[string][]map[string]any{}, logMsgs: map[string][]string{},
 		opReset: map[string]time.Time{},
 	}
 	p.table = p.methods()

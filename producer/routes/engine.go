@@ -89,6 +89,8 @@ type Engine struct {
 	// then refused at start.
 	Externals Externals
 	Bitrix    Bitrix24 // nil: no timeline comments or workflow completion (a route from the CLI)
+	// Mirroring is what the settings say of mirroring a route's end in Bitrix24 (mirror_disk.go).
+	Mirroring MirrorConfig
 	Audit     Auditor
 	// LinkTTL bounds the final document's link told to the workflow (default 7 days).
 	LinkTTL time.Duration

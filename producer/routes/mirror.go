@@ -31,6 +31,9 @@ type Mirror struct {
 	// DeclineStage is the deal's stage after a decline (a STATUS_ID of crm.status.list, e.g.
 	// "C1:PREPARATION"); "": the deal stays where it is.
 	DeclineStage string `json:"decline_stage,omitempty"`
+	// FinalBeside: on completion the final document is added beside the original on Disk instead of
+	// becoming its new version.
+	FinalBeside bool `json:"final_beside,omitempty"`
 }
 
 func (m Mirror) validate() error {
@@ -46,7 +49,10 @@ func (m Mirror) validate() error {
 // MirrorStep is one call that mirrors a transition, recorded so that it is made once.
 type MirrorStep struct {
 	// Key names the transition and the call; the same transition heard twice gives the same key.
-	Key    string         `json:"key"`
+	Key string `json:"key"`
+	// Kind is a plain call (""), or a filing on Disk (mirror_disk.go) that looks up and makes
+	// folders first.
+	Kind   string         `json:"kind,omitempty"`
 	Method string         `json:"method"`
 	Params map[string]any `json:"params"`
 	Done   bool           `json:"done,omitempty"`
@@ -206,7 +212,7 @@ func (e *Engine) runMirror(ctx context.Context, routeID string) {
 		if ctx.Err() != nil {
 			return
 		}
-		err := e.Bitrix.Call(ctx, r.Portal.MemberID, s.Method, s.Params, nil)
+		err := e.makeStep(ctx, r, s)
 		if err != nil {
 			e.log().Warn("route: a mirror step failed; Signet makes it again", zap.String("route", r.ID), zap.String("method", s.Method), zap.Error(err))
 		}

@@ -26,7 +26,7 @@ func (f *fixture) withPortal(t *testing.T) *emulator.Portal {
 	}
 	f.e.Bitrix = bitrix24.NewClient(bitrix24.ClientConfig{ClientID: p.ClientID(), ClientSecret: p.ClientSecret(),
 		OAuthURL: p.OAuthURL(), AllowPrivate: true}, store)
-	p.AddDealFile(5, "a.pdf", pdf)
+	f.diskFileID, _ = p.AddDealFile(5, "a.pdf", pdf)
 	return p
 }
 
@@ -34,7 +34,7 @@ func (f *fixture) withPortal(t *testing.T) *emulator.Portal {
 func (f *fixture) startOnDeal(t *testing.T, p *emulator.Portal, m Mirror, steps ...Step) *Route {
 	t.Helper()
 	r, err := f.e.Start(context.Background(), &Route{Portal: contracts.Portal{MemberID: p.MemberID()}, Originator: "mary", OriginatorID: 7,
-		Mirror: m, Steps: steps, Document: Document{FileName: "a.pdf", EntityTypeID: 2, EntityID: 5}}, bytes.NewReader(pdf))
+		Mirror: m, Steps: steps, Document: Document{FileName: "a.pdf", EntityTypeID: 2, EntityID: 5, DiskFileID: f.diskFileID}}, bytes.NewReader(pdf))
 	if err != nil {
 		t.Fatal(err)
 	}
