@@ -218,6 +218,18 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 			counterparties = append(counterparties, p)
 		}
 	}
+	if rt.Mirror.ManagerID == 0 && rt.Document.EntityTypeID == 2 {
+		// The deal's responsible manager is told of each transition and gets the task on a decline
+		// (routes.Mirror); unread, the originator is told instead.
+		var res struct {
+			Item struct {
+				AssignedByID bitrix24.ID `json:"assignedById"`
+			} `json:"item"`
+		}
+		if err := in.Bitrix.Call(ctx, member, "crm.item.get", map[string]any{"entityTypeId": 2, "id": rt.Document.EntityID}, &res); err == nil {
+			rt.Mirror.ManagerID = int(res.Item.AssignedByID)
+		}
+	}
 	for _, v := range prop(PropRouteParties) {
 		uid, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(v), "user_"))
 		if err != nil || uid <= 0 {
