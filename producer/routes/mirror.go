@@ -103,6 +103,18 @@ func (r *Route) MirrorFailures() []string {
 	return out
 }
 
+// MirrorRetrying lists the steps that failed and wait for their next try, one line each, for the
+// route page: an outage is visible while Signet still tries.
+func (r *Route) MirrorRetrying() []string {
+	var out []string
+	for _, s := range r.Mirrored {
+		if !s.Done && !s.Failed && s.Tries > 0 {
+			out = append(out, s.Method+": "+s.Error)
+		}
+	}
+	return out
+}
+
 // transitionKey names one transition by what it says: the same transition heard again says the
 // same words.
 func transitionKey(kind, text string) string {

@@ -118,6 +118,9 @@ func TestRouteMirrorRetriedThroughAnOutage(t *testing.T) {
 	if s := task(r); s.Done || s.Tries != 1 || s.Error == "" || len(p.Tasks()) != 0 {
 		t.Fatalf("task step during the outage: %+v", s)
 	}
+	if got := r.MirrorRetrying(); len(got) != 1 || !strings.Contains(got[0], "tasks.task.add") {
+		t.Errorf("the outage is not shown while Signet retries: %q", got)
+	}
 	// The sweeper before the pause has passed: no call.
 	calls := len(p.Calls())
 	if err := f.e.Sweep(ctx); err != nil {
