@@ -148,7 +148,8 @@ func (p *Portal) diskFolderUploadFile(c *callCtx, params map[string]any) (any, *
 		return nil, errArg("Could not find required argument data[NAME]")
 	}
 	if p.nameTakenLocked(id, name) {
-		if u, _ := param(params, "generateUniqueName"); u != true && !strings.EqualFold(paramString(params, "generateUniqueName"), "true") {
+		// JSON true arrives as "1", as PHP sees it (normalizeJSON); a form sends "true" or "Y".
+		if u := strings.ToLower(paramString(params, "generateUniqueName")); u != "1" && u != "true" && u != "y" {
 			return nil, errNameTaken
 		}
 		base, ext := name, ""
