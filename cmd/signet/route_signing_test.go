@@ -226,7 +226,7 @@ func TestRouteDeclineCancelExpiry(t *testing.T) {
 	disk, _ := e.portal.AddDealFile(deal, "supply.pdf", demoInvoice)
 	tok, status, err := e.portal.RobotCall(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, deal, map[string]any{
 		producer.PropDocument: strconv.Itoa(disk), producer.PropRouteParties: []string{"user_7", "user_9"},
-		producer.PropRouteDeclineStage: "C1:LOSE",
+		producer.PropRouteDeclineStage: "LOSE",
 	})
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("route robot: HTTP %d %v", status, err)
@@ -271,7 +271,7 @@ func TestRouteDeclineCancelExpiry(t *testing.T) {
 	if task == nil || len(task.CRM) != 1 || task.CRM[0] != "D_"+strconv.Itoa(deal) || task.ResponsibleID != 12 {
 		t.Errorf("the manager's task: %+v (tasks %+v)", task, e.portal.Tasks())
 	}
-	if got := e.portal.DealField(deal, "stageId"); got != "C1:LOSE" {
+	if got := e.portal.DealField(deal, "stageId"); got != "LOSE" {
 		t.Errorf("the deal's stage after the decline: %v", got)
 	}
 	if got := e.portal.DealField(deal, e.cfg.Bitrix24.RouteStatusField); got != "declined" {

@@ -47,7 +47,7 @@ func TestRouteDeclineMirroredInBitrix24(t *testing.T) {
 	f := newFixture(t)
 	p := f.withPortal(t)
 	ctx := context.Background()
-	r := f.startOnDeal(t, p, Mirror{ManagerID: 12, DeclineStage: "C1:PREPARATION"}, Step{Action: ActionApprove, Parties: []Party{party("ann")}})
+	r := f.startOnDeal(t, p, Mirror{ManagerID: 12, DeclineStage: "PREPARATION"}, Step{Action: ActionApprove, Parties: []Party{party("ann")}})
 	if err := f.e.Approve(ctx, p.MemberID(), "ann", r.ID, "p1", false, "the price is wrong", "10.0.0.9"); err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +56,8 @@ func TestRouteDeclineMirroredInBitrix24(t *testing.T) {
 		len(tasks[0].CRM) != 1 || tasks[0].CRM[0] != "D_5" {
 		t.Fatalf("tasks: %+v", tasks)
 	}
-	if got := p.DealField(5, "stageId"); got != "C1:PREPARATION" {
-		t.Errorf("deal stage %v, want C1:PREPARATION", got)
+	if got := p.DealField(5, "stageId"); got != "PREPARATION" {
+		t.Errorf("deal stage %v, want PREPARATION", got)
 	}
 	var toManager []string
 	for _, n := range p.Notifications() {
