@@ -40,6 +40,10 @@ const (
 	// of a last step: the company signs first, then the counterparty (issue 20's seeds).
 	PropRouteContact = "contact"
 	PropRouteCompany = "company"
+	// PropRouteDeclineStage is the deal's stage after a decline; PropRouteFinalBeside (Y) keeps the
+	// original on Disk and files the signed document beside it (routes.Mirror, issue 20, must 4).
+	PropRouteDeclineStage = "declineStage"
+	PropRouteFinalBeside  = "finalBeside"
 )
 
 // RouteRobotFields are bizproc.robot.add's parameters (without CODE) for the route robot, names and
@@ -72,10 +76,12 @@ func RouteRobotFields(handlerURL string, authUserID int, lang *i18n.Localizer) m
 			PropRouteAction: prop("route.robot.prop.action", "select", false, false, map[string]any{
 				"Options": map[string]any{"sign": lang.T("route.robot.prop.action.sign"), "approve": lang.T("route.robot.prop.action.approve")},
 				"Default": "sign"}),
-			PropRouteContact: prop("route.robot.prop.contact", "bool", false, false, map[string]any{"Default": "N"}),
-			PropRouteCompany: prop("route.robot.prop.company", "bool", false, false, map[string]any{"Default": "N"}),
-			PropRouteDays:    prop("route.robot.prop.days", "int", false, false, nil),
-			PropRouteRemind:  prop("route.robot.prop.remind", "int", false, false, nil),
+			PropRouteContact:      prop("route.robot.prop.contact", "bool", false, false, map[string]any{"Default": "N"}),
+			PropRouteCompany:      prop("route.robot.prop.company", "bool", false, false, map[string]any{"Default": "N"}),
+			PropRouteDays:         prop("route.robot.prop.days", "int", false, false, nil),
+			PropRouteRemind:       prop("route.robot.prop.remind", "int", false, false, nil),
+			PropRouteDeclineStage: prop("route.robot.prop.declineStage", "string", false, false, nil),
+			PropRouteFinalBeside:  prop("route.robot.prop.finalBeside", "bool", false, false, map[string]any{"Default": "N"}),
 		},
 		"RETURN_PROPERTIES": map[string]any{
 			sigroutes.RetRouteID:       ret("route.robot.ret.routeId", "string"),
@@ -190,6 +196,7 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 		if err := in.Bitrix.Call(ctx, member, "crm.item.get", map[string]any{"entityTypeId": rt.Document.EntityTypeID, "id": rt.Document.EntityID}, &res); err != nil {
 			return nil, nil, fmt.Errorf("reading the deal's people: %w", err)
 		}
+		rt.Mirror.ManagerID = int(res.Item.AssignedByID) // the deal's responsible manager is told of each transition
 		if yes(PropRouteResponsible) && res.Item.AssignedByID > 0 {
 			users = append(users, int(res.Item.AssignedByID))
 		}
@@ -209,6 +216,18 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 				return nil, nil, err
 			}
 			counterparties = append(counterparties, p)
+		}
+	}
+	if rt.Mirror.ManagerID == 0 && rt.Document.EntityTypeID == 2 {
+		// The deal's responsible manager is told of each transition and gets the task on a decline
+		// (routes.Mirror); unread, the originator is told instead.
+		var res struct {
+			Item struct {
+				AssignedByID bitrix24.ID `json:"assignedById"`
+			} `json:"item"`
+		}
+		if err := in.Bitrix.Call(ctx, member, "crm.item.get", map[string]any{"entityTypeId": 2, "id": rt.Document.EntityID}, &res); err == nil {
+			rt.Mirror.ManagerID = int(res.Item.AssignedByID)
 		}
 	}
 	for _, v := range prop(PropRouteParties) {
@@ -245,6 +264,7 @@ func (in *Intake) routeFromRobot(ctx context.Context, req *bitrix24.RobotRequest
 	if len(counterparties) > 0 {
 		rt.Steps = append(rt.Steps, sigroutes.Step{Action: action, Need: sigroutes.NeedAll, Parties: counterparties})
 	}
+	rt.Mirror.DeclineStage, rt.Mirror.FinalBeside = one(PropRouteDeclineStage), yes(PropRouteFinalBeside)
 	if v := one(PropRouteDays); v != "" {
 		days, err := strconv.Atoi(v)
 		if err != nil || days <= 0 || days > int(sigroutes.MaxDeadline.Hours()/24) {

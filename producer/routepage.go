@@ -46,6 +46,7 @@ type routePartyView struct {
 type routeView struct {
 	ID, Title, State, Originator, Created, Deadline, Reason string
 	CanCancel                                               bool
+	MirrorFailed, MirrorRetrying                            []string // mirror steps given up, and failing but retried (issue 20, must 7)
 	Parties                                                 []routePartyView
 }
 
@@ -134,7 +135,7 @@ func (in *Intake) renderRoutePage(w http.ResponseWriter, r *http.Request, l *i18
 	view := routePageView{Nonce: randomHex(16), Lang: l.Code(), Login: s.Login, Message: msg, Failed: failed, T: l.T, Token: in.inboxToken(s)}
 	for _, rt := range list {
 		rv := routeView{ID: rt.ID, Title: rt.Title, State: l.T("route.state." + string(rt.State)), Originator: rt.Originator,
-			Created: l.DateTime(rt.Created), Deadline: l.DateTime(rt.Deadline), Reason: rt.Reason,
+			Created: l.DateTime(rt.Created), Deadline: l.DateTime(rt.Deadline), Reason: rt.Reason, MirrorFailed: rt.MirrorFailures(), MirrorRetrying: rt.MirrorRetrying(),
 			CanCancel: !rt.State.Ended() && strings.EqualFold(rt.Originator, s.Login)}
 		if rv.Title == "" {
 			rv.Title = rt.Document.FileName

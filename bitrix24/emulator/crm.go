@@ -36,6 +36,7 @@ type diskFile struct {
 	id       int
 	name     string
 	dealID   int
+	parent   int // its folder (disk_folder.go); 0: the common drive's root
 	versions [][]byte
 	fileIDs  []int // b_file id per version
 	created  time.Time
@@ -193,7 +194,7 @@ func decodeFileContent(v any) (string, []byte, bool) {
 func (p *Portal) diskFileObjectLocked(f *diskFile, tok string) map[string]any {
 	last := f.versions[len(f.versions)-1]
 	return map[string]any{
-		"ID": strconv.Itoa(f.id), "NAME": f.name, "CODE": nil, "STORAGE_ID": "1", "TYPE": "file", "PARENT_ID": "1",
+		"ID": strconv.Itoa(f.id), "NAME": f.name, "CODE": nil, "STORAGE_ID": "1", "TYPE": "file", "PARENT_ID": strconv.Itoa(max(f.parent, rootFolderID)),
 		"DELETED_TYPE": "0", "GLOBAL_CONTENT_VERSION": strconv.Itoa(len(f.versions)),
 		"FILE_ID": strconv.Itoa(f.fileIDs[len(f.fileIDs)-1]), "SIZE": strconv.Itoa(len(last)),
 		"CREATE_TIME": f.created.Format(time.RFC3339), "UPDATE_TIME": f.updated.Format(time.RFC3339),

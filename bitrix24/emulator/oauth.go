@@ -13,7 +13,7 @@ import (
 // AdminUserID is the installing administrator; robots and placements need an admin (reference §3).
 const AdminUserID = 1
 
-const defaultScope = "crm,bizproc,placement,disk,im,user_brief"
+const defaultScope = "crm,bizproc,placement,disk,im,task,user_brief"
 
 // methodScope is the scope a method needs (module prefix); "" = any authorised app.
 func methodScope(name string) string {
@@ -28,6 +28,8 @@ func methodScope(name string) string {
 		return "crm"
 	case strings.HasPrefix(name, "im."):
 		return "im"
+	case strings.HasPrefix(name, "tasks."):
+		return "task"
 	case name == "user.get", name == "user.search":
 		return "user_brief" // or the wider user_basic or user (bitrix24-people-notes.md §2)
 	}

@@ -33,7 +33,7 @@ type Config struct {
 	ClientID         string // OAuth app client_id, default "local.emulator"
 	ClientSecret     string // default: random
 	// Scope is the app's comma-separated scope list; a method outside it answers 403
-	// insufficient_scope. Default: crm,bizproc,placement,disk,im,user_brief.
+	// insufficient_scope. Default: crm,bizproc,placement,disk,im,task,user_brief.
 	Scope          string
 	AccessTokenTTL time.Duration
 	// Admins are further portal administrators besides AdminUserID: user.admin answers true for them
@@ -98,6 +98,8 @@ type Portal struct {
 	comments    []TimelineComment
 	logMessages []LogMessage
 	notifies    []Notification
+	tasks       []Task
+	folders     map[int]*diskFolder
 	docgen      map[int]*generatedDoc
 	catalog     *crmCatalog // smart processes, pipelines, stages, item fields (crm_catalog.go)
 
@@ -144,7 +146,7 @@ func New(cfg Config) *Portal {
 		domain: cfg.Domain, scheme: "http", oldHosts: map[string]bool{},
 		access: map[string]*token{}, refresh: map[string]int{}, webhooks: map[string]int{},
 		robots: map[string]*robot{}, deals: map[int]*deal{}, files: map[int]*crmFile{}, disk: map[int]*diskFile{},
-		nextID: 100, events: map[string]*eventState{}, sent: map[string][]map[string]any{}, logMsgs: map[string][]string{},
+		nextID: 100, folders: map[int]*diskFolder{}, events: map[string]*eventState{}, sent: map[string][]map[string]any{}, logMsgs: map[string][]string{},
 		opReset: map[string]time.Time{},
 	}
 	p.table = p.methods()

@@ -22,7 +22,8 @@ func (a *app) startRoutes(ctx context.Context, in *producer.Intake) error {
 		return err
 	}
 	a.routes = &routes.Engine{Store: store, JS: a.js, Docs: a.store, Requests: a.requests, Users: a.identity,
-		Audit: a.audit, LinkTTL: a.cfg.Storage.LinkTTL, Log: a.log.Named("routes")}
+		Audit: a.audit, LinkTTL: a.cfg.Storage.LinkTTL, Log: a.log.Named("routes"),
+		Mirroring: routes.MirrorConfig{DateField: a.cfg.Bitrix24.RouteDateField, StatusField: a.cfg.Bitrix24.RouteStatusField, Folder: a.cfg.Bitrix24.RouteFolder}}
 	if a.b24 != nil {
 		a.routes.Bitrix = a.b24
 	}

@@ -222,9 +222,11 @@ func TestRouteSequentialAndParallelSignatures(t *testing.T) {
 func TestRouteDeclineCancelExpiry(t *testing.T) {
 	e := startRoutes(t)
 	ctx := context.Background()
-	disk, _ := e.portal.AddDealFile(903, "supply-903.pdf", demoInvoice)
-	tok, status, err := e.portal.RobotCall(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, 903, map[string]any{
+	deal := e.portal.AddItem(emulator.EntityDeal, map[string]any{"assignedById": 12})
+	disk, _ := e.portal.AddDealFile(deal, "supply.pdf", demoInvoice)
+	tok, status, err := e.portal.RobotCall(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, deal, map[string]any{
 		producer.PropDocument: strconv.Itoa(disk), producer.PropRouteParties: []string{"user_7", "user_9"},
+		producer.PropRouteDeclineStage: "LOSE",
 	})
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("route robot: HTTP %d %v", status, err)
@@ -238,7 +240,7 @@ func TestRouteDeclineCancelExpiry(t *testing.T) {
 		t.Fatalf("the robot's parties: %+v", r.Steps)
 	}
 	// A call whose document is not a Disk file id is refused, and the workflow is told.
-	if _, st, err := e.portal.RobotCallCopies(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, 903, map[string]any{
+	if _, st, err := e.portal.RobotCallCopies(ctx, e.cfg.PublicURL+producer.RouteRobotPath, producer.RouteRobotCode, deal, map[string]any{
 		producer.PropDocument: "abc"}, 1, false); err != nil || st[0] != http.StatusUnprocessableEntity {
 		t.Fatalf("a robot call with a bad document must be refused: %v %v", st, err)
 	}
@@ -257,6 +259,23 @@ func TestRouteDeclineCancelExpiry(t *testing.T) {
 	}
 	if !strings.Contains(ret[0][routes.RetParties].(string), "mary: signed") {
 		t.Errorf("the parties' outcomes: %q", ret[0][routes.RetParties])
+	}
+	// The decline is mirrored (issue 20, must 4): a task with bob's reason bound to the deal, for the
+	// deal's responsible manager, and the deal on the decline stage.
+	var task *emulator.Task
+	for _, tk := range e.portal.Tasks() {
+		if strings.Contains(tk.Description, "the price is wrong") {
+			task = &tk
+		}
+	}
+	if task == nil || len(task.CRM) != 1 || task.CRM[0] != "D_"+strconv.Itoa(deal) || task.ResponsibleID != 12 {
+		t.Errorf("the manager's task: %+v (tasks %+v)", task, e.portal.Tasks())
+	}
+	if got := e.portal.DealField(deal, "stageId"); got != "LOSE" {
+		t.Errorf("the deal's stage after the decline: %v", got)
+	}
+	if got := e.portal.DealField(deal, e.cfg.Bitrix24.RouteStatusField); got != "declined" {
+		t.Errorf("the deal's route status field: %v", got)
 	}
 
 	// Cancel: bob's request leaves his inbox; nobody but the originator may cancel.
@@ -460,6 +479,30 @@ func TestRouteRobotTakesTheResponsible(t *testing.T) {
 	e.final(t, r, 2)
 	if c := e.portal.TimelineComments(deal); len(c) < 3 {
 		t.Errorf("the deal's timeline: %d comments, want the route's start and end and one per signature", len(c))
+	}
+	// Mirrored (issue 20, must 4): the deal's status and date fields, each signer's detached CMS and
+	// report filed under Signed Documents / Year / Month / Deal, the deal's responsible notified.
+	if got := e.portal.DealField(deal, e.cfg.Bitrix24.RouteStatusField); got != "completed" {
+		t.Errorf("the deal's route status field: %v", got)
+	}
+	if got := e.portal.DealField(deal, e.cfg.Bitrix24.RouteDateField); got == nil {
+		t.Errorf("the deal's signing date field is not set")
+	}
+	year, month := strconv.Itoa(r.Since.Year()), fmt.Sprintf("%02d", int(r.Since.Month()))
+	for _, p := range r.Steps[0].Parties {
+		for _, suffix := range []string{".p7s", ".report.json"} {
+			name := "offer " + r.ID + " s1" + p.ID + suffix
+			if e.portal.DiskPath(e.cfg.Bitrix24.RouteFolder, year, month, "Deal #"+strconv.Itoa(deal), name) == nil {
+				t.Errorf("%s is not filed on Disk", name)
+			}
+		}
+	}
+	told := false
+	for _, n := range e.portal.Notifications() {
+		told = told || (n.UserID == 9 && strings.Contains(n.Message, r.ID))
+	}
+	if !told {
+		t.Errorf("the deal's responsible (user 9) was not notified of the route")
 	}
 }
 

@@ -145,9 +145,14 @@ type Config struct {
 		RobotCode     string        `yaml:"robot_code"`
 		// LinkField and StatusField are the CRM item fields the bulk link-only mode writes (issue 19,
 		// must 3): user fields the portal administrator creates, named as crm.item.* names them.
-		LinkField      string `yaml:"link_field"`
-		StatusField    string `yaml:"status_field"`
-		WebhookURLFile string `yaml:"webhook_url_file"`
+		LinkField   string `yaml:"link_field"`
+		StatusField string `yaml:"status_field"`
+		// RouteDateField, RouteStatusField and RouteFolder are where a signing route is mirrored
+		// (issue 20, must 4; producer/routes/mirror*.go).
+		RouteDateField   string `yaml:"route_date_field"`
+		RouteStatusField string `yaml:"route_status_field"`
+		RouteFolder      string `yaml:"route_folder"`
+		WebhookURLFile   string `yaml:"webhook_url_file"`
 	} `yaml:"bitrix24"`
 	// Requests are the requests to sign a robot makes when its signer needs a code and got none
 	// (issue 19, producer/requests): how long one waits, and how often the intake ends those past it.
@@ -258,6 +263,8 @@ func Defaults() *Config {
 	c.Bitrix24.Burst = 50
 	c.Bitrix24.RobotCode = "signet_sign_pdf"
 	c.Bitrix24.LinkField, c.Bitrix24.StatusField = "ufCrmSignetLink", "ufCrmSignetStatus" // deals' UF_CRM_SIGNET_LINK, UF_CRM_SIGNET_STATUS
+	c.Bitrix24.RouteDateField, c.Bitrix24.RouteStatusField = "ufCrmSignetSignedAt", "ufCrmSignetRouteStatus"
+	c.Bitrix24.RouteFolder = "Signed Documents"
 	c.Requests.Deadline = 72 * time.Hour
 	c.Requests.SweepInterval = time.Minute
 	c.External.LinkTTL = 14 * 24 * time.Hour
@@ -409,6 +416,9 @@ func (c *Config) Settings() []Setting {
 		{"bitrix24.robot_code", "CODE of the robot registered in Bitrix24", &c.Bitrix24.RobotCode},
 		{"bitrix24.link_field", "CRM item field (as crm.item.* names it) where the bulk link-only mode writes the link to the signed PDF: a String or Link user field the portal administrator creates (deals: UF_CRM_SIGNET_LINK is ufCrmSignetLink)", &c.Bitrix24.LinkField},
 		{"bitrix24.status_field", "CRM item field where the bulk link-only mode writes who signed and when: a String user field the portal administrator creates; empty writes no status", &c.Bitrix24.StatusField},
+		{"bitrix24.route_date_field", "CRM item field (as crm.item.* names it) where a signing route writes when it completed: a Date/Time user field the portal administrator creates (deals: UF_CRM_SIGNET_SIGNED_AT is ufCrmSignetSignedAt); empty writes no date", &c.Bitrix24.RouteDateField},
+		{"bitrix24.route_status_field", "CRM item field where a signing route writes how it ended (completed, declined, cancelled, expired, failed): a String user field the portal administrator creates; empty writes no status", &c.Bitrix24.RouteStatusField},
+		{"bitrix24.route_folder", "Disk folder on the company drive under which a completed route's signatures (.p7s) and signing reports are filed, by year, month and deal; empty files nothing", &c.Bitrix24.RouteFolder},
 		{"bitrix24.webhook_url_file", "file holding an incoming-webhook URL (https://portal/rest/<user>/<code>/) for on-premise portals without the app; no robot or Sign button then", &c.Bitrix24.WebhookURLFile},
 		{"requests.deadline", "how long a request to sign waits for its signer when the robot names no deadline; then the robot completes with outcome expired (at most 2160h)", &c.Requests.Deadline},
 		{"requests.sweep_interval", "how often the intake ends the requests to sign past their deadline", &c.Requests.SweepInterval},

@@ -96,6 +96,8 @@ type Engine struct {
 	// then refused at start.
 	Externals Externals
 	Bitrix    Bitrix24 // nil: no timeline comments or workflow completion (a route from the CLI)
+	// Mirroring is what the settings say of mirroring a route's end in Bitrix24 (mirror_disk.go).
+	Mirroring MirrorConfig
 	Audit     Auditor
 	// LinkTTL bounds the final document's link told to the workflow (default 7 days).
 	LinkTTL time.Duration
@@ -192,6 +194,7 @@ func (e *Engine) Start(ctx context.Context, r *Route, pdf io.Reader) (*Route, er
 		return nil, fmt.Errorf("storing the document: %w; try again", err)
 	}
 	r.State, r.Created, r.Since, r.Current, r.Revision, r.Holder, r.Told = Running, now, now, 0, 0, "", false
+	r.Mirrored = nil
 	if err := e.Store.create(ctx, r); err != nil {
 		return nil, err
 	}
@@ -529,6 +532,7 @@ func (e *Engine) act(ctx context.Context, routeID, jobID string, to PartyState, 
 		return e.afterAct(ctx, routeID)
 	case PartyDeclined:
 		e.audit(ctx, r, &who, "declined", contracts.AuditRefused, reason, "from "+from)
+		e.mirrorDecline(ctx, r, &who, reason)
 		_, err = e.end(ctx, routeID, Declined, who.Who()+": "+reasonOr(reason))
 	default:
 		e.audit(ctx, r, &who, "failed", contracts.AuditError, reason, "")

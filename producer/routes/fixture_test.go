@@ -27,6 +27,8 @@ type fixture struct {
 	reqs  *requests.Service
 	jobs  jetstream.KeyValue
 	audit *auditLog
+	// diskFileID is the route document's Disk file on the emulator (withPortal, mirror_test.go).
+	diskFileID int
 }
 
 type users map[string]*identity.User

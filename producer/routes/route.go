@@ -198,6 +198,10 @@ type Route struct {
 	TimeZone string          `json:"time_zone,omitempty"`
 	// Told: the end was reported to the workflow and the deal's timeline.
 	Told bool `json:"told,omitempty"`
+	// Mirror says how the route is mirrored in Bitrix24; Mirrored is each call made or to be made
+	// (mirror.go).
+	Mirror   Mirror       `json:"mirror,omitempty"`
+	Mirrored []MirrorStep `json:"mirrored,omitempty"`
 }
 
 // Party finds a party by its step and id.
@@ -257,6 +261,9 @@ func (r *Route) Validate() error {
 	}
 	if utf8.RuneCountInString(r.Title) > maxText {
 		return fmt.Errorf("the route's title is longer than %d characters", maxText)
+	}
+	if err := r.Mirror.validate(); err != nil {
+		return err
 	}
 	for i := range r.Steps {
 		s := &r.Steps[i]

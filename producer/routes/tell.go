@@ -29,19 +29,15 @@ const (
 
 func (e *Engine) lang(r *Route) *i18n.Localizer { return i18n.For(i18n.FromBitrix24(r.Language)) }
 
-// comment adds a line to the deal's timeline (crm.timeline.comment.add, as the worker does for a
-// job). A failure is logged: the route goes on, its page and the audit trail have every transition.
+// comment mirrors a transition in Bitrix24: a line in the deal's timeline (crm.timeline.comment.add,
+// as the worker does for a job) and a notification to the manager (mirror.go). A call that fails is
+// made again by the sweeper; the route goes on meanwhile, its page and the audit trail have every
+// transition.
 func (e *Engine) comment(ctx context.Context, r *Route, key string, args ...any) {
-	if e.Bitrix == nil || r.Portal.MemberID == "" || r.Document.EntityTypeID != 2 || r.Document.EntityID == 0 {
+	if e.Bitrix == nil || r.Portal.MemberID == "" {
 		return
 	}
-	l := e.lang(r)
-	text := l.T(key, append([]any{r.ID, r.title()}, args...)...)
-	if err := e.Bitrix.Call(ctx, r.Portal.MemberID, "crm.timeline.comment.add", map[string]any{
-		"fields": map[string]any{"ENTITY_ID": r.Document.EntityID, "ENTITY_TYPE": "deal", "COMMENT": text},
-	}, nil); err != nil {
-		e.log().Warn("route: timeline comment not added", zap.String("route", r.ID), zap.Error(err))
-	}
+	e.mirrorTransition(ctx, r, e.lang(r).T(key, append([]any{r.ID, r.title()}, args...)...))
 }
 
 // Summary is one line per party: step, who, what they did and when.
@@ -81,11 +77,12 @@ func (e *Engine) tell(ctx context.Context, routeID string) error {
 	}
 	l := e.lang(r)
 	e.comment(ctx, r, "route.comment.ended", l.T("route.state."+string(r.State)), r.Reason)
+	e.mirrorEnd(ctx, r)
 	if e.Bitrix == nil {
 		return nil
 	}
 	if r.Reply.EventToken == "" {
-		if r.State == Completed && r.Document.DiskFileID != 0 {
+		if r.State == Completed && r.Document.DiskFileID != 0 && !r.Mirror.FinalBeside {
 			if err := e.uploadFinal(ctx, r); err != nil {
 				e.log().Warn("route: the final document did not become the Disk file's new version", zap.String("route", r.ID), zap.Error(err))
 			}
@@ -105,7 +102,7 @@ func (e *Engine) tell(ctx context.Context, routeID string) error {
 	ret := map[string]any{
 		RetRouteID: r.ID, RetOutcome: string(r.State), RetOutcomeReason: r.Reason, RetParties: r.Summary(), RetSignedFileURL: link,
 	}
-	if r.State == Completed && r.Document.DiskFileID != 0 {
+	if r.State == Completed && r.Document.DiskFileID != 0 && !r.Mirror.FinalBeside {
 		if err := e.uploadFinal(ctx, r); err != nil {
 			e.log().Warn("route: the final document did not become the Disk file's new version; the workflow gets its link", zap.String("route", r.ID), zap.Error(err))
 		} else {
@@ -124,17 +121,8 @@ func (e *Engine) tell(ctx context.Context, routeID string) error {
 // uploadFinal makes the route's final revision the new version of the Disk file it came from
 // (disk.file.uploadVersion, one call, never inside batch: as the worker does for a job).
 func (e *Engine) uploadFinal(ctx context.Context, r *Route) error {
-	rc, _, err := e.Docs.Get(ctx, r.RevisionKey)
+	content, err := e.base64Of(ctx, r.RevisionKey)
 	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	enc := base64.NewEncoder(base64.StdEncoding, &buf)
-	if _, err := io.Copy(enc, rc); err != nil {
-		return err
-	}
-	if err := enc.Close(); err != nil {
 		return err
 	}
 	name := r.Document.FileName
@@ -142,6 +130,24 @@ func (e *Engine) uploadFinal(ctx context.Context, r *Route) error {
 		name = "document.pdf"
 	}
 	return e.Bitrix.Call(ctx, r.Portal.MemberID, "disk.file.uploadVersion", map[string]any{
-		"id": r.Document.DiskFileID, "fileContent": []string{name, buf.String()},
+		"id": r.Document.DiskFileID, "fileContent": []string{name, content},
 	}, nil)
+}
+
+// base64Of reads a document of Signet's storage as base64 (fileContent of the Disk methods).
+func (e *Engine) base64Of(ctx context.Context, key string) (string, error) {
+	rc, _, err := e.Docs.Get(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	enc := base64.NewEncoder(base64.StdEncoding, &buf)
+	if _, err := io.Copy(enc, rc); err != nil {
+		return "", err
+	}
+	if err := enc.Close(); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
 }

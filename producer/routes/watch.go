@@ -70,6 +70,9 @@ func (e *Engine) Sweep(ctx context.Context) error {
 	jobs, _ := e.jobs(ctx) // nil until the workers made it: no outcome to find yet
 	var errs []error
 	for _, r := range all {
+		if r.mirrorDue(now) {
+			e.runMirror(ctx, r.ID)
+		}
 		if r.State.Ended() {
 			if !r.Told {
 				errs = append(errs, e.tell(ctx, r.ID))
