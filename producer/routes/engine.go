@@ -92,8 +92,12 @@ type Engine struct {
 	Audit     Auditor
 	// LinkTTL bounds the final document's link told to the workflow (default 7 days).
 	LinkTTL time.Duration
-	Log     *zap.Logger
-	Now     func() time.Time
+	// Seal seals the final revision and the certificate of completion (completion.go); nil: the
+	// route completes on the last party's revision. PublicURL is where the QR code points.
+	Seal      Sealer
+	PublicURL string
+	Log       *zap.Logger
+	Now       func() time.Time
 }
 
 // jobs is the jobs bucket, opened on first use.
@@ -403,6 +407,9 @@ func (e *Engine) JobDone(ctx context.Context, jobID string, d *contracts.Deliver
 	if id == "" {
 		return nil
 	}
+	if handled, err := e.sealDone(ctx, jobID, d); handled {
+		return err
+	}
 	r, _, err := e.Store.Get(ctx, id)
 	if err != nil {
 		return err
@@ -541,10 +548,10 @@ func reasonOr(s string) string {
 // "any" step no longer needs, and completes the route after the last.
 func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 	var withdrawn []Party
-	var finished bool
+	var finished, sealing bool
 	r, changed, err := e.Store.change(ctx, routeID, func(r *Route) (bool, error) {
-		withdrawn, finished = withdrawn[:0], false
-		if r.State.Ended() || !r.Steps[r.Current].done() || r.Holder != "" {
+		withdrawn, finished, sealing = withdrawn[:0], false, false
+		if r.State.Ended() || r.Completion != nil || !r.Steps[r.Current].done() || r.Holder != "" {
 			return false, nil
 		}
 		st := &r.Steps[r.Current]
@@ -556,7 +563,7 @@ func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 		}
 		if r.Current+1 < len(r.Steps) {
 			r.Current++
-		} else {
+		} else if sealing = e.startCompletion(r); !sealing {
 			r.State, r.Since, finished = Completed, e.now(), true
 		}
 		return true, nil
@@ -566,6 +573,9 @@ func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 	}
 	for _, p := range withdrawn {
 		e.withdraw(ctx, r, &p, "another party of the step acted")
+	}
+	if sealing {
+		return e.seal(ctx, routeID)
 	}
 	if finished {
 		e.audit(ctx, r, nil, "completed", contracts.AuditOK, "", "revision "+strconv.Itoa(r.Revision)+": "+r.RevisionKey)

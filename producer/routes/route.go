@@ -193,6 +193,9 @@ type Route struct {
 	TimeZone string          `json:"time_zone,omitempty"`
 	// Told: the end was reported to the workflow and the deal's timeline.
 	Told bool `json:"told,omitempty"`
+	// Completion is the seal of the final revision and the certificate of completion, once every
+	// step is done (completion.go).
+	Completion *Completion `json:"completion,omitempty"`
 }
 
 // Party finds a party by its step and id.

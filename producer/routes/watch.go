@@ -76,6 +76,10 @@ func (e *Engine) Sweep(ctx context.Context) error {
 			}
 			continue
 		}
+		if r.Completion != nil {
+			errs = append(errs, e.sweepCompletion(ctx, r))
+			continue
+		}
 		if !now.Before(r.Deadline) {
 			_, err := e.end(ctx, r.ID, Expired, "the deadline "+r.Deadline.Format(time.RFC3339)+" passed")
 			errs = append(errs, err)
