@@ -19,6 +19,13 @@ func (a *app) startRoutes(ctx context.Context, in *producer.Intake) error {
 	if a.b24 != nil {
 		a.routes.Bitrix = a.b24
 	}
+	// The final revision and the certificate of completion are sealed by the company's seal
+	// (external.seal_credential; producer/routes/completion.go); without it a route completes on
+	// the last party's revision.
+	if a.cfg.External.SealCredential != "" {
+		a.routes.Seal = &routes.QueueSealer{JS: a.js, JobKey: a.jobKey, SealCredential: a.cfg.External.SealCredential}
+		a.routes.PublicURL = a.cfg.PublicURL
+	}
 	in.RouteEngine = a.routes
 	a.requests.Queue = routes.Gate{Inner: in.RequestQueue(), Engine: a.routes}
 	return nil
