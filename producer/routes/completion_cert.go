@@ -3,16 +3,11 @@ package routes
 import (
 	"bytes"
 	"fmt"
-	"image"
-	"image/draw"
-	"image/png"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/boombuler/barcode"
-	"github.com/boombuler/barcode/qr"
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/font"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
@@ -20,6 +15,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
 	"github.com/signet-b24/signet/internal/fonts"
+	"github.com/signet-b24/signet/internal/qrcode"
 )
 
 // The certificate of completion of a route (issue 20, must 5) is a PDF of its own, made here and
@@ -126,7 +122,7 @@ func Certificate(r *Route, verifyURL string) ([]byte, error) {
 		return nil, err
 	}
 	const qrSide, qrTop = 108, 84 + 15*5 + 8
-	png, px, err := qrPNG(verifyURL)
+	png, px, err := qrcode.PNG(verifyURL)
 	if err != nil {
 		return nil, err
 	}
@@ -189,29 +185,6 @@ func blankPDF(n int) []byte {
 	}
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, x)
 	return b.Bytes()
-}
-
-// qrPNG is a QR code (level M) for url with a four-module quiet zone (ISO/IEC 18004 §6.3.8), eight
-// pixels a module, so zbarimg and phones read it from the printed page.
-func qrPNG(url string) ([]byte, int, error) {
-	code, err := qr.Encode(url, qr.M, qr.Auto)
-	if err != nil {
-		return nil, 0, err
-	}
-	mod := code.Bounds().Dx()
-	scaled, err := barcode.Scale(code, mod*8, mod*8)
-	if err != nil {
-		return nil, 0, err
-	}
-	side := (mod + 8) * 8
-	img := image.NewGray(image.Rect(0, 0, side, side))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-	draw.Draw(img, image.Rect(32, 32, 32+mod*8, 32+mod*8), scaled, image.Point{}, draw.Src)
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		return nil, 0, err
-	}
-	return b.Bytes(), side, nil
 }
 
 // wrapText breaks s into lines of at most n runes, at spaces when it can.
