@@ -16,6 +16,10 @@ func (a *app) startRoutes(ctx context.Context, in *producer.Intake) error {
 	}
 	a.routes = &routes.Engine{Store: store, JS: a.js, Docs: a.store, Requests: a.requests, Users: a.identity,
 		Audit: a.audit, LinkTTL: a.cfg.Storage.LinkTTL, Log: a.log.Named("routes")}
+	a.routes.PublicURL, a.routes.FinalLinkTTL, a.routes.DeleteAfter = a.cfg.PublicURL, a.cfg.Routes.FinalLinkTTL, a.cfg.Routes.DeleteAfter
+	if m := a.mailer(); m != nil {
+		a.routes.Mail = m
+	}
 	if a.b24 != nil {
 		a.routes.Bitrix = a.b24
 	}
@@ -24,7 +28,6 @@ func (a *app) startRoutes(ctx context.Context, in *producer.Intake) error {
 	// the last party's revision.
 	if a.cfg.External.SealCredential != "" {
 		a.routes.Seal = &routes.QueueSealer{JS: a.js, JobKey: a.jobKey, SealCredential: a.cfg.External.SealCredential}
-		a.routes.PublicURL = a.cfg.PublicURL
 	}
 	in.RouteEngine = a.routes
 	a.requests.Queue = routes.Gate{Inner: in.RequestQueue(), Engine: a.routes}

@@ -43,6 +43,12 @@ type Completion struct {
 	SealedKey            string `json:"sealed_key,omitempty"`
 	CertificateSealedKey string `json:"certificate_sealed_key,omitempty"`
 	Reason               string `json:"reason,omitempty"`
+	// Delivered: the final link was sent (completion_link.go); LinkHash is its token's SHA-256 and
+	// LinkExpires its end. FilesDeleted is when the sweeper deleted the route's files.
+	Delivered    bool      `json:"delivered,omitempty"`
+	LinkHash     string    `json:"link_hash,omitempty"`
+	LinkExpires  time.Time `json:"link_expires,omitempty"`
+	FilesDeleted time.Time `json:"files_deleted,omitempty"`
 }
 
 // Seal jobs of a route: RouteOfJob finds the route, PartyByJob no party.
@@ -212,6 +218,9 @@ func (e *Engine) sealDone(ctx context.Context, jobID string, d *contracts.Delive
 	e.audit(ctx, r, nil, what, contracts.AuditOK, "", key+" sha256 "+s.SHA256After)
 	if done {
 		e.audit(ctx, r, nil, "completed", contracts.AuditOK, "", "revision "+strconv.Itoa(r.Revision)+": "+r.RevisionKey+"; certificate "+r.Completion.CertificateSealedKey)
+		if err := e.deliver(ctx, id); err != nil {
+			e.log().Warn("route: the final link is not delivered yet; the sweeper tries again", zap.String("route", id), zap.Error(err))
+		}
 		return true, e.tell(ctx, id)
 	}
 	return true, nil

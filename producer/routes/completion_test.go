@@ -2,15 +2,21 @@ package routes
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/signet-b24/signet/contracts"
+	"github.com/signet-b24/signet/internal/mail"
+	"github.com/signet-b24/signet/internal/testsupport/mailpit"
+	"github.com/signet-b24/signet/storage"
 )
 
 // sealQueue keeps the seal jobs the engine queues; the test then does what the worker does with
@@ -110,5 +116,81 @@ func TestRouteCompletionSealsFinalRevisionAndCertificate(t *testing.T) {
 		if !strings.Contains(f.audit.details(), want) {
 			t.Errorf("audit trail lacks %q:\n%s", want, f.audit.details())
 		}
+	}
+}
+
+// Must 5 and 2 of the slice: a completed route's final document goes by link to every party with
+// an e-mail (a real SMTP server); the link opens the document until it expires, a wrong token never
+// does; after routes.delete_after the sweeper deletes the route's files, and the link is dead.
+func TestRouteFinalLinkMailedThenFilesDeleted(t *testing.T) {
+	mp := mailpit.Start(t)
+	sender, err := mail.New(mail.Config{SMTPHost: mp.SMTP, From: "Signet <signet@example.test>", TLS: mail.TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	now := time.Now().UTC()
+	f.e.Now = func() time.Time { return now }
+	f.e.Mail, f.e.PublicURL, f.e.FinalLinkTTL, f.e.DeleteAfter = sender, "https://signet.example.com", 48*time.Hour, 72*time.Hour
+	ctx := context.Background()
+	ann := party("ann")
+	ann.Email = "ann@example.test"
+	r := f.start(t, portalA, Step{Parties: []Party{ann}})
+	job := JobID(r.ID, "s1", "p1")
+	if _, err := f.e.Hold(ctx, r.ID, job); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.JobDone(ctx, job, f.workerSigns(t, job)); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Completed || r.Completion == nil || !r.Completion.Delivered {
+		t.Fatalf("route %s, completion %+v", r.State, r.Completion)
+	}
+	msgs := mp.To(t, "ann@example.test")
+	if len(msgs) != 1 {
+		t.Fatalf("ann got %d messages", len(msgs))
+	}
+	link := regexp.MustCompile(`https://signet\.example\.com/routes/final/(rt[0-9a-f]+)/([0-9a-f]{64})`).FindStringSubmatch(msgs[0].Text)
+	if link == nil || link[1] != r.ID {
+		t.Fatalf("no final link in the mail:\n%s", msgs[0].Text)
+	}
+	if strings.Contains(f.get(t, r.ID).Completion.LinkHash, link[2]) {
+		t.Fatal("the route record holds the link's token")
+	}
+	rc, name, err := f.e.Final(ctx, r.ID, link[2], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if name != "a.pdf" || !strings.Contains(string(got), "signed by "+job) {
+		t.Fatalf("the link gives %s: %q", name, got)
+	}
+	if _, _, err := f.e.Final(ctx, r.ID, strings.Repeat("0", 64), false); err != ErrLinkInvalid {
+		t.Fatalf("a guessed token: %v", err)
+	}
+	now = now.Add(49 * time.Hour)
+	if _, _, err := f.e.Final(ctx, r.ID, link[2], false); err != ErrLinkInvalid {
+		t.Fatalf("an expired link: %v", err)
+	}
+	if err := f.e.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rc, _, err := f.e.Docs.Get(ctx, RevisionKey(r.ID, 1)); err != nil {
+		t.Fatalf("the files are deleted before routes.delete_after: %v", err)
+	} else {
+		rc.Close()
+	}
+	now = now.Add(24 * time.Hour)
+	if err := f.e.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n <= 1; n++ {
+		if _, _, err := f.e.Docs.Get(ctx, RevisionKey(r.ID, n)); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("revision %d after routes.delete_after: %v", n, err)
+		}
+	}
+	if r = f.get(t, r.ID); r.Completion.FilesDeleted.IsZero() || !strings.Contains(f.audit.details(), "files deleted") || !strings.Contains(f.audit.details(), "delivered") {
+		t.Fatalf("files deleted %v; audit:\n%s", r.Completion.FilesDeleted, f.audit.details())
 	}
 }

@@ -96,8 +96,13 @@ type Engine struct {
 	// route completes on the last party's revision. PublicURL is where the QR code points.
 	Seal      Sealer
 	PublicURL string
-	Log       *zap.Logger
-	Now       func() time.Time
+	// Mail sends the final link to the parties with an e-mail (nil: none are mailed);
+	// FinalLinkTTL is routes.final_link_ttl, DeleteAfter routes.delete_after (0: files kept).
+	Mail         Mailer
+	FinalLinkTTL time.Duration
+	DeleteAfter  time.Duration
+	Log          *zap.Logger
+	Now          func() time.Time
 }
 
 // jobs is the jobs bucket, opened on first use.
@@ -579,6 +584,9 @@ func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 	}
 	if finished {
 		e.audit(ctx, r, nil, "completed", contracts.AuditOK, "", "revision "+strconv.Itoa(r.Revision)+": "+r.RevisionKey)
+		if err := e.deliver(ctx, r.ID); err != nil {
+			e.log().Warn("route: the final link is not delivered yet; the sweeper tries again", zap.String("route", r.ID), zap.Error(err))
+		}
 		return e.tell(ctx, r.ID)
 	}
 	e.audit(ctx, r, nil, "step", contracts.AuditOK, "", "step "+r.Steps[r.Current].ID+" begins")
