@@ -16,6 +16,7 @@ import (
 	"github.com/signet-b24/signet/contracts"
 	"github.com/signet-b24/signet/internal/mail"
 	"github.com/signet-b24/signet/internal/testsupport/mailpit"
+	"github.com/signet-b24/signet/producer/requests"
 	"github.com/signet-b24/signet/storage"
 )
 
@@ -192,5 +193,39 @@ func TestRouteFinalLinkMailedThenFilesDeleted(t *testing.T) {
 	}
 	if r = f.get(t, r.ID); r.Completion.FilesDeleted.IsZero() || !strings.Contains(f.audit.details(), "files deleted") || !strings.Contains(f.audit.details(), "delivered") {
 		t.Fatalf("files deleted %v; audit:\n%s", r.Completion.FilesDeleted, f.audit.details())
+	}
+}
+
+// Must 7: a party removed mid-route leaves the inbox and its step is evaluated again: the other
+// party's signature completes an "all" step; a party who acted cannot be removed.
+func TestRouteRemovePartyMidRoute(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.start(t, portalA, Step{Parties: []Party{party("ann"), party("bob")}})
+	ann, bob := JobID(r.ID, "s1", "p1"), JobID(r.ID, "s1", "p2")
+	if _, err := f.e.RemoveParty(ctx, portalA, "ann", r.ID, "s1", "p2", "wrong person"); !errors.Is(err, ErrNotOriginator) {
+		t.Fatalf("a party removes another: %v", err)
+	}
+	if _, err := f.e.Hold(ctx, r.ID, ann); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.JobDone(ctx, ann, f.workerSigns(t, ann)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.RemoveParty(ctx, "", "", r.ID, "s1", "p1", ""); err == nil {
+		t.Fatal("a party who signed was removed")
+	}
+	r, err := f.e.RemoveParty(ctx, portalA, "mary", r.ID, "s1", "p2", "left the company")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != Completed || r.Steps[0].Parties[1].State != PartyRemoved || !strings.Contains(r.Steps[0].Parties[1].Reason, "left the company") {
+		t.Fatalf("after removing bob: %s\n%s", r.State, r.Summary())
+	}
+	if q, _, err := f.reqs.Store.Get(ctx, bob); err != nil || q.State == requests.Pending {
+		t.Fatalf("bob's request stays pending: %v", err)
+	}
+	if !strings.Contains(f.audit.details(), "removed party p2 (bob)") {
+		t.Errorf("audit trail:\n%s", f.audit.details())
 	}
 }

@@ -589,9 +589,14 @@ func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 		}
 		return e.tell(ctx, r.ID)
 	}
+	if e.checkDocument(ctx, r) {
+		return nil
+	}
 	e.audit(ctx, r, nil, "step", contracts.AuditOK, "", "step "+r.Steps[r.Current].ID+" begins")
 	e.comment(ctx, r, "route.comment.step", r.Current+1, len(r.Steps))
-	_, err = e.begin(ctx, routeID)
+	if r, err = e.begin(ctx, routeID); err == nil && r.Steps[r.Current].done() {
+		return e.afterAct(ctx, routeID) // every party of this step was removed: it is skipped
+	}
 	return err
 }
 
