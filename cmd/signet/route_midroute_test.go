@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -48,4 +49,31 @@ func TestRouteStopsWhenTheDocumentChangesInBitrix24(t *testing.T) {
 	if len(ret) != 1 || ret[0][routes.RetOutcome] != "changed" || !strings.Contains(ret[0][routes.RetOutcomeReason].(string), "changed in Bitrix24") {
 		t.Fatalf("the workflow's return values: %v", ret)
 	}
+}
+
+// Must 7: `signet route remove-party` takes a party out of a running route; its request is withdrawn
+// and the step needs only the others: ann's signature completes the route.
+func TestRouteRemovePartyCommand(t *testing.T) {
+	e := startRoutes(t)
+	ctx := context.Background()
+	sign := func(login string) routes.Party { return routes.Party{Kind: routes.KindSignet, Login: login} }
+	r := e.start(t, []routes.Step{{Parties: []routes.Party{sign("ann"), sign("bob")}}}, 941)
+	cli := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, append(args, "--data-dir", e.cfg.DataDir), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, out, errOut := cli("route", "remove-party", r.ID, "--step", "s1", "--party", "nobody"); code == 0 || !strings.Contains(errOut, "no party") {
+		t.Fatalf("an unknown party: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := cli("route", "remove-party", r.ID, "--step", "s1", "--party", "bob", "--reason", "left the company")
+	if code != 0 || !strings.Contains(out, "removed") || !strings.Contains(out, "left the company") {
+		t.Fatalf("remove-party: exit %d\n%s%s", code, out, errOut)
+	}
+	e.sign(t, r, "ann")
+	r = e.waitRoute(t, r.ID, ended)
+	if r.State != routes.Completed || r.Revision != 1 {
+		t.Fatalf("route: %s, revision %d\n%s", r.State, r.Revision, r.Summary())
+	}
+	e.final(t, r, 1)
 }
