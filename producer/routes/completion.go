@@ -229,6 +229,11 @@ func (e *Engine) sealDone(ctx context.Context, jobID string, d *contracts.Delive
 // sweepCompletion does for a route being sealed what no event triggers: it queues the seal again
 // while it is not queued, and applies the seal jobs' outcomes the watcher missed.
 func (e *Engine) sweepCompletion(ctx context.Context, r *Route) error {
+	if e.now().Sub(r.Completion.Since) >= holdStale {
+		// A seal job ends within a job's authorisation (security.job_ttl, 24 h by default), signed
+		// or refused; one that never came back (a dead letter) must not leave the route running.
+		return e.sealFailed(ctx, r.ID, "the seal did not come back within "+holdStale.String()+" (see `signet dlq`)")
+	}
 	if !r.Completion.Queued {
 		return e.seal(ctx, r.ID)
 	}

@@ -229,3 +229,34 @@ func TestRouteRemovePartyMidRoute(t *testing.T) {
 		t.Errorf("audit trail:\n%s", f.audit.details())
 	}
 }
+
+// A seal that never comes back (its job a dead letter) does not leave the route running for ever:
+// after a job's authorisation has run out the sweeper ends it as failed and says why.
+func TestRouteSealThatNeverComesBackFails(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now().UTC()
+	f.e.Now = func() time.Time { return now }
+	f.e.Seal, f.e.PublicURL = &sealQueue{}, "https://signet.example.com"
+	ctx := context.Background()
+	r := f.start(t, portalA, Step{Parties: []Party{party("ann")}})
+	job := JobID(r.ID, "s1", "p1")
+	if _, err := f.e.Hold(ctx, r.ID, job); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.JobDone(ctx, job, f.workerSigns(t, job)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Running {
+		t.Fatalf("sealing route after a sweep: %s", r.State)
+	}
+	now = now.Add(25 * time.Hour)
+	if err := f.e.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r = f.get(t, r.ID); r.State != Failed || !strings.Contains(r.Reason, "seal did not come back") {
+		t.Fatalf("after 25 h: %s (%s)", r.State, r.Reason)
+	}
+}
