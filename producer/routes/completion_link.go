@@ -83,6 +83,7 @@ func (e *Engine) deliver(ctx context.Context, routeID string) error {
 		return err
 	}
 	link := strings.TrimRight(e.PublicURL, "/") + FinalPath + r.ID + "/" + tok
+	e.finalLinks.Store(r.ID, link)
 	l := e.lang(r)
 	until := l.DateTime(r.Completion.LinkExpires)
 	subject := l.T("route.final.subject", r.title())

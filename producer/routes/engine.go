@@ -101,8 +101,11 @@ type Engine struct {
 	Mail         Mailer
 	FinalLinkTTL time.Duration
 	DeleteAfter  time.Duration
-	Log          *zap.Logger
-	Now          func() time.Time
+	// finalLinks hands the final link deliver made to tell in the same process (route id → link):
+	// the record keeps only the token's hash.
+	finalLinks sync.Map
+	Log        *zap.Logger
+	Now        func() time.Time
 }
 
 // jobs is the jobs bucket, opened on first use.
