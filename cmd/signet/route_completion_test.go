@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,17 @@ func TestRouteCompletionSealedFinalRevision(t *testing.T) {
 	pages, _ := filepath.Glob(filepath.Join(dir, "page*.png"))
 	if len(pages) != 1 {
 		t.Fatalf("pages: %v", pages)
+	}
+	// The verification page the QR code names knows the seal: its audit trail is the seal job's, with
+	// the final revision's SHA-256.
+	resp, err := http.Get(e.a.routes.VerifyURL(r.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), r.RevisionSHA256) {
+		t.Errorf("the verification page: HTTP %d\n%s", resp.StatusCode, page)
 	}
 	code, err := exec.Command(zbarimg, "-q", "--raw", pages[0]).Output()
 	if got := strings.TrimSpace(string(code)); err != nil || got != e.a.routes.VerifyURL(r.ID) {
