@@ -36,6 +36,8 @@ const RoutesPath = "/bitrix24/routes"
 func (in *Intake) routePageRoutes(mux routes.Mux) {
 	mux.HandleFunc("POST "+RoutesPath, in.handleRoutePage)
 	mux.HandleFunc("POST "+RoutesPath+"/act", in.handleRouteAct)
+	mux.HandleFunc("GET "+sigroutes.FinalPath+"{route}/{token}", in.handleRouteFinal)
+	mux.HandleFunc("GET "+sigroutes.FinalPath+"{route}/{token}/certificate", in.handleRouteFinalCertificate)
 }
 
 type routePartyView struct {

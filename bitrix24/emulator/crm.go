@@ -94,6 +94,22 @@ func (p *Portal) AddDealFile(dealID int, name string, pdf []byte) (int, string) 
 	return id, p.diskDownloadURLLocked(id, a.AccessToken)
 }
 
+// EditFile stores pdf as a new version of a Disk file, as a person editing it in Bitrix24 does
+// (the route tests change a document mid-route with it).
+func (p *Portal) EditFile(diskFileID int, pdf []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, ok := p.disk[diskFileID]
+	if !ok {
+		return
+	}
+	fid := p.newIDLocked()
+	p.files[fid] = &crmFile{name: f.name, data: append([]byte(nil), pdf...)}
+	f.versions = append(f.versions, append([]byte(nil), pdf...))
+	f.fileIDs = append(f.fileIDs, fid)
+	f.updated = time.Now()
+}
+
 // FileVersions returns every version of a Disk file, oldest first.
 func (p *Portal) FileVersions(diskFileID int) [][]byte {
 	p.mu.Lock()

@@ -23,7 +23,7 @@ var everyCommand = [][]string{
 	{"admin", "local-admin", "set"}, {"admin", "local-admin", "list"}, {"admin", "local-admin", "remove"},
 	{"audit"}, {"audit", "verify"}, {"audit", "export"}, {"audit", "show"},
 	{"archive"}, {"archive", "status"},
-	{"enqueue"}, {"route"}, {"route", "start"}, {"route", "status"}, {"route", "cancel"}, {"batch"}, {"batch", "status"}, {"batch", "list"}, {"batch", "collect"}, {"config", "check"}, {"config", "print"},
+	{"enqueue"}, {"route"}, {"route", "start"}, {"route", "status"}, {"route", "cancel"}, {"route", "remove-party"}, {"batch"}, {"batch", "status"}, {"batch", "list"}, {"batch", "collect"}, {"config", "check"}, {"config", "print"},
 	{"setup"}, {"status"}, {"dlq"}, {"dlq", "list"}, {"dlq", "show"}, {"dlq", "retry"}, {"dlq", "purge"},
 }
 

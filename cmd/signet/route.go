@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,13 +20,17 @@ import (
 	"github.com/signet-b24/signet/storage"
 )
 
-const routeUsage = `Usage: signet route <start --file ROUTE.json | status ROUTE-ID [--json] | cancel ROUTE-ID [--reason TEXT]> [flags]
+const routeUsage = `Usage: signet route <start --file ROUTE.json | status ROUTE-ID [--json] | cancel ROUTE-ID [--reason TEXT] | remove-party ROUTE-ID --step STEP --party WHO [--reason TEXT]> [flags]
 
-  start       start a signing route described by a JSON file (docs/routes.md): the portal, the
-              originator, the PDF, the steps and their parties; prints the route's id
-  status ID   the route's state and each party's: who, when, from where, with what outcome
-  cancel ID   end a running route as cancelled by an administrator; its parties' requests leave
-              their inboxes
+  start         start a signing route described by a JSON file (docs/routes.md): the portal, the
+                originator, the PDF, the steps and their parties; prints the route's id
+  status ID     the route's state and each party's: who, when, from where, with what outcome
+  cancel ID     end a running route as cancelled by an administrator; its parties' requests leave
+                their inboxes
+  remove-party ID
+                take a party who has not acted out of a running route (--step s2 --party bob: the
+                step and the party as status shows them); its request leaves the inbox and the
+                step is evaluated again
 `
 
 // routeFile is what `signet route start --file` reads. Document is a PDF's path, relative to the
@@ -46,7 +51,9 @@ func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	file := fs.String("file", "", "the route's JSON file (start)")
-	reason := fs.String("reason", "", "why the route is cancelled (cancel)")
+	reason := fs.String("reason", "", "why the route is cancelled or the party removed (cancel, remove-party)")
+	stepID := fs.String("step", "", "the step of the party to remove, as status shows it (remove-party)")
+	who := fs.String("party", "", "the party to remove: its name or login as status shows it, or its id p1, p2… (remove-party)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	settings := natsClientKeys
 	if action == "start" {
@@ -63,10 +70,12 @@ func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch {
 	case action == "start" && *file == "":
 		return usageError{errorf("cli.route.needsFile", "start needs --file ROUTE.json (docs/routes.md)")}
-	case (action == "status" || action == "cancel") && id == "":
+	case (action == "status" || action == "cancel" || action == "remove-party") && id == "":
 		return usageError{errorf("cli.route.needsID", "%[1]s needs a ROUTE-ID (`signet route start` printed it)", action)}
-	case action != "start" && action != "status" && action != "cancel":
-		return usageError{errorf("cli.route.unknownAction", "unknown action %[1]q; use start, status or cancel", action)}
+	case action == "remove-party" && (*stepID == "" || *who == ""):
+		return usageError{errorf("cli.route.needsParty", "remove-party needs --step and --party (as `signet route status` shows them)")}
+	case action != "start" && action != "status" && action != "cancel" && action != "remove-party":
+		return usageError{errorf("cli.route.unknownAction", "unknown action %[1]q; use start, status, cancel or remove-party", action)}
 	}
 	cfg, nc, js, err := loadAndDialNATS(load, "route")
 	if err != nil {
@@ -98,6 +107,27 @@ func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "cancel":
 		r, err := e.Cancel(ctx, "", "", id, *reason)
 		if err != nil {
+			return err
+		}
+		printRoute(stdout, r)
+		return nil
+	case "remove-party":
+		r, err := e.Get(ctx, "", id)
+		if err != nil {
+			return err
+		}
+		partyID := ""
+		for _, st := range r.Steps {
+			for _, p := range st.Parties {
+				if st.ID == *stepID && (p.ID == *who || strings.EqualFold(p.Who(), *who)) {
+					partyID = p.ID
+				}
+			}
+		}
+		if partyID == "" {
+			return errorf("cli.route.noSuchParty", "step %[1]s of the route has no party %[2]q; `signet route status` lists them", *stepID, *who)
+		}
+		if r, err = e.RemoveParty(ctx, "", "", id, *stepID, partyID, *reason); err != nil {
 			return err
 		}
 		printRoute(stdout, r)

@@ -24,8 +24,18 @@ func (a *app) startRoutes(ctx context.Context, in *producer.Intake) error {
 	a.routes = &routes.Engine{Store: store, JS: a.js, Docs: a.store, Requests: a.requests, Users: a.identity,
 		Audit: a.audit, LinkTTL: a.cfg.Storage.LinkTTL, Log: a.log.Named("routes"),
 		Mirroring: routes.MirrorConfig{DateField: a.cfg.Bitrix24.RouteDateField, StatusField: a.cfg.Bitrix24.RouteStatusField, Folder: a.cfg.Bitrix24.RouteFolder}}
+	a.routes.PublicURL, a.routes.FinalLinkTTL, a.routes.DeleteAfter = a.cfg.PublicURL, a.cfg.Routes.FinalLinkTTL, a.cfg.Routes.DeleteAfter
+	if m := a.mailer(); m != nil {
+		a.routes.Mail = m
+	}
 	if a.b24 != nil {
 		a.routes.Bitrix = a.b24
+	}
+	// The final revision and the certificate of completion are sealed by the company's seal
+	// (external.seal_credential; producer/routes/completion.go); without it a route completes on
+	// the last party's revision.
+	if a.cfg.External.SealCredential != "" {
+		a.routes.Seal = &routes.QueueSealer{JS: a.js, JobKey: a.jobKey, SealCredential: a.cfg.External.SealCredential}
 	}
 	if x := a.external; x != nil {
 		if x.SealCredential != "" {

@@ -477,6 +477,17 @@ func TestRouteRobotTakesTheResponsible(t *testing.T) {
 		t.Fatalf("the Disk file's versions: %d; the last is not the route's final document", len(versions))
 	}
 	e.final(t, r, 2)
+	// signedFileUrl is the final link (routes.final_link_ttl), Signet's own: it gives the final document.
+	u := ret[0][routes.RetSignedFileURL].(string)
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(u, routes.FinalPath+r.ID+"/") || resp.StatusCode != http.StatusOK || !bytes.Equal(got, final) {
+		t.Fatalf("signedFileUrl %s: HTTP %d, %d bytes", u, resp.StatusCode, len(got))
+	}
 	if c := e.portal.TimelineComments(deal); len(c) < 3 {
 		t.Errorf("the deal's timeline: %d comments, want the route's start and end and one per signature", len(c))
 	}

@@ -232,6 +232,9 @@ func (e *walkEnv) fill(t *testing.T, pattern string) []string {
 		values["{id}"] = []string{"g" + hex.EncodeToString(randomBytes(t, 16))}
 	case strings.HasPrefix(path, "/verify/"):
 		values["{id}"] = []string{hex.EncodeToString(randomBytes(t, 16))}
+	case strings.HasPrefix(path, "/routes/final/"):
+		values["{route}"] = []string{"rt" + hex.EncodeToString(randomBytes(t, 12))} // a route id, its final link guessed
+		values["{token}"] = []string{hex.EncodeToString(randomBytes(t, 32))}
 	case strings.HasPrefix(path, "/bitrix24/inbox/"):
 		values["{id}"] = []string{"r" + hex.EncodeToString(randomBytes(t, 16))} // a request id
 		values["{name}"] = []string{"inbox.js", "pdf.worker.min.mjs"}           // the inbox's fixed assets

@@ -172,6 +172,12 @@ type Config struct {
 		SMSCredentialsFile string        `yaml:"sms_credentials_file"`
 		SMSFrom            string        `yaml:"sms_from"`
 	} `yaml:"external"`
+	// Routes is what happens after a signing route completes (issue 20, must 5): how long the link
+	// to its final document holds, and when its files are deleted (producer/routes/completion_link.go).
+	Routes struct {
+		FinalLinkTTL time.Duration `yaml:"final_link_ttl"`
+		DeleteAfter  time.Duration `yaml:"delete_after"`
+	} `yaml:"routes"`
 	Security struct {
 		SecretKeysFile string `yaml:"secret_keys_file"`
 		AdminTokenFile string `yaml:"admin_token_file"`
@@ -268,6 +274,8 @@ func Defaults() *Config {
 	c.Requests.Deadline = 72 * time.Hour
 	c.Requests.SweepInterval = time.Minute
 	c.External.LinkTTL = 14 * 24 * time.Hour
+	c.Routes.FinalLinkTTL = 14 * 24 * time.Hour
+	c.Routes.DeleteAfter = 30 * 24 * time.Hour
 	c.External.CodeAttempts = 5
 	c.Security.JobTTL = 24 * time.Hour
 	c.Signing.TimeZone = "UTC"
@@ -429,6 +437,8 @@ func (c *Config) Settings() []Setting {
 		{"external.sms_url", "the SMS provider's send URL (empty: its documented one)", &c.External.SMSURL},
 		{"external.sms_credentials_file", "file with the SMS provider's key, a SIGNET_SMS_API_ID=… line for smsru", &c.External.SMSCredentialsFile},
 		{"external.sms_from", "sender name the SMS provider approved (empty: its default)", &c.External.SMSFrom},
+		{"routes.final_link_ttl", "how long the link to a completed route's final document holds (mailed to every party with an e-mail, told to the originator)", &c.Routes.FinalLinkTTL},
+		{"routes.delete_after", "delete an ended route's files (every revision and the certificate of completion) this long after it ended; the sweeper records it in the audit trail (0: keep them)", &c.Routes.DeleteAfter},
 		{"security.secret_keys_file", "file of id:base64 AES-256 keys encrypting secrets at rest (default <data_dir>/secret.keys, created on first run)", &c.Security.SecretKeysFile},
 		{"security.admin_token_file", "file holding the bearer token of the admin API (default <data_dir>/admin.token, created on first run)", &c.Security.AdminTokenFile},
 		{"security.admin_passwords_file", "local administrators of the /admin control panel, LOGIN:Argon2id hash lines written by `signet admin local-admin set` (default <data_dir>/admin.passwords)", &c.Security.AdminPasswordsFile},

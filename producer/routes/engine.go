@@ -101,8 +101,20 @@ type Engine struct {
 	Audit     Auditor
 	// LinkTTL bounds the final document's link told to the workflow (default 7 days).
 	LinkTTL time.Duration
-	Log     *zap.Logger
-	Now     func() time.Time
+	// Seal seals the final revision and the certificate of completion (completion.go); nil: the
+	// route completes on the last party's revision. PublicURL is where the QR code points.
+	Seal      Sealer
+	PublicURL string
+	// Mail sends the final link to the parties with an e-mail (nil: none are mailed);
+	// FinalLinkTTL is routes.final_link_ttl, DeleteAfter routes.delete_after (0: files kept).
+	Mail         Mailer
+	FinalLinkTTL time.Duration
+	DeleteAfter  time.Duration
+	// finalLinks hands the final link deliver made to tell in the same process (route id → link):
+	// the record keeps only the token's hash.
+	finalLinks sync.Map
+	Log        *zap.Logger
+	Now        func() time.Time
 }
 
 // jobs is the jobs bucket, opened on first use.
@@ -413,6 +425,9 @@ func (e *Engine) JobDone(ctx context.Context, jobID string, d *contracts.Deliver
 	if id == "" {
 		return nil
 	}
+	if handled, err := e.sealDone(ctx, jobID, d); handled {
+		return err
+	}
 	r, _, err := e.Store.Get(ctx, id)
 	if err != nil {
 		return err
@@ -552,10 +567,10 @@ func reasonOr(s string) string {
 // "any" step no longer needs, and completes the route after the last.
 func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 	var withdrawn []Party
-	var finished bool
+	var finished, sealing bool
 	r, changed, err := e.Store.change(ctx, routeID, func(r *Route) (bool, error) {
-		withdrawn, finished = withdrawn[:0], false
-		if r.State.Ended() || !r.Steps[r.Current].done() || r.Holder != "" {
+		withdrawn, finished, sealing = withdrawn[:0], false, false
+		if r.State.Ended() || r.Completion != nil || !r.Steps[r.Current].done() || r.Holder != "" {
 			return false, nil
 		}
 		st := &r.Steps[r.Current]
@@ -567,7 +582,7 @@ func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 		}
 		if r.Current+1 < len(r.Steps) {
 			r.Current++
-		} else {
+		} else if sealing = e.startCompletion(r); !sealing {
 			r.State, r.Since, finished = Completed, e.now(), true
 		}
 		return true, nil
@@ -578,13 +593,24 @@ func (e *Engine) afterAct(ctx context.Context, routeID string) error {
 	for _, p := range withdrawn {
 		e.withdraw(ctx, r, &p, "another party of the step acted")
 	}
+	if sealing {
+		return e.seal(ctx, routeID)
+	}
 	if finished {
 		e.audit(ctx, r, nil, "completed", contracts.AuditOK, "", "revision "+strconv.Itoa(r.Revision)+": "+r.RevisionKey)
+		if err := e.deliver(ctx, r.ID); err != nil {
+			e.log().Warn("route: the final link is not delivered yet; the sweeper tries again", zap.String("route", r.ID), zap.Error(err))
+		}
 		return e.tell(ctx, r.ID)
+	}
+	if e.checkDocument(ctx, r) {
+		return nil
 	}
 	e.audit(ctx, r, nil, "step", contracts.AuditOK, "", "step "+r.Steps[r.Current].ID+" begins")
 	e.comment(ctx, r, "route.comment.step", r.Current+1, len(r.Steps))
-	_, err = e.begin(ctx, routeID)
+	if r, err = e.begin(ctx, routeID); err == nil && r.Steps[r.Current].done() {
+		return e.afterAct(ctx, routeID) // every party of this step was removed: it is skipped
+	}
 	return err
 }
 

@@ -47,6 +47,7 @@ const (
 	Cancelled State = "cancelled" // the originator cancelled
 	Expired   State = "expired"   // Deadline passed
 	Failed    State = "failed"    // a party's job failed; Reason says why
+	Changed   State = "changed"   // the document changed in Bitrix24 mid-route; Reason says how
 )
 
 // Ended reports whether the route is over.
@@ -64,6 +65,7 @@ const (
 	PartyDeclined  PartyState = "declined"  // declined with Reason
 	PartyFailed    PartyState = "failed"    // its job failed
 	PartyWithdrawn PartyState = "withdrawn" // no longer asked: another party of an "any" step acted, or the route ended
+	PartyRemoved   PartyState = "removed"   // taken out of the route mid-route (RemoveParty); Reason says by whom
 )
 
 // Outcome is what an external party's handler reports through Engine.PartyDone.
@@ -133,16 +135,22 @@ type Step struct {
 
 // done reports whether the step's rule is met.
 func (s *Step) done() bool {
-	n := 0
+	n, asked := 0, 0
 	for _, p := range s.Parties {
 		if p.State == PartySigned || p.State == PartyApproved {
 			n++
 		}
+		if p.State != PartyRemoved {
+			asked++
+		}
+	}
+	if asked == 0 {
+		return true // every party was removed: the step is skipped
 	}
 	if s.Need == NeedAny {
 		return n > 0
 	}
-	return n == len(s.Parties)
+	return n == asked
 }
 
 // Document is the route's document and where Bitrix24 knows it.
@@ -202,6 +210,9 @@ type Route struct {
 	// (mirror.go).
 	Mirror   Mirror       `json:"mirror,omitempty"`
 	Mirrored []MirrorStep `json:"mirrored,omitempty"`
+	// Completion is the seal of the final revision and the certificate of completion, once every
+	// step is done (completion.go).
+	Completion *Completion `json:"completion,omitempty"`
 }
 
 // Party finds a party by its step and id.

@@ -62,6 +62,7 @@ func (r *Route) Summary() string {
 // Told is set by compare-and-set before the calls, so two processes never tell twice; a call that
 // fails is logged (the robot's own timeout then ends the workflow's wait).
 func (e *Engine) tell(ctx context.Context, routeID string) error {
+	final, hasFinal := e.finalLinks.LoadAndDelete(routeID)
 	r, changed, err := e.Store.change(ctx, routeID, func(r *Route) (bool, error) {
 		if !r.State.Ended() || r.Told {
 			return false, nil
@@ -95,7 +96,9 @@ func (e *Engine) tell(ctx context.Context, routeID string) error {
 		if ttl <= 0 {
 			ttl = 7 * 24 * time.Hour
 		}
-		if link, err = e.Docs.URL(ctx, r.RevisionKey, ttl); err != nil {
+		if hasFinal {
+			link = final.(string) // the final link (routes.final_link_ttl) made at completion
+		} else if link, err = e.Docs.URL(ctx, r.RevisionKey, ttl); err != nil {
 			e.log().Warn("route: no link to the final document for the workflow", zap.String("route", r.ID), zap.Error(err))
 		}
 	}

@@ -77,6 +77,11 @@ func (e *Engine) Sweep(ctx context.Context) error {
 			if !r.Told {
 				errs = append(errs, e.tell(ctx, r.ID))
 			}
+			errs = append(errs, e.sweepEnded(ctx, r))
+			continue
+		}
+		if r.Completion != nil {
+			errs = append(errs, e.sweepCompletion(ctx, r))
 			continue
 		}
 		if !now.Before(r.Deadline) {

@@ -11,6 +11,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
 	"github.com/signet-b24/signet/internal/i18n"
+	"github.com/signet-b24/signet/internal/qrcode"
 )
 
 // The drawings are pdfcpu stamps (on top of the page content) described in pdfcpu's watermark
@@ -62,7 +63,7 @@ func completionPage(f Facts) ([]*model.Watermark, error) {
 	// pdfcpu sets 10-point text about 17 points a line; the QR code, qrSide points wide, goes under it.
 	const qrSide = 108
 	qrTop := 96 + 17*len(lines) + 12
-	qrPNG, px, err := qrCode(f.VerifyURL())
+	qrPNG, px, err := qrcode.PNG(f.VerifyURL())
 	if err != nil {
 		return nil, err
 	}
