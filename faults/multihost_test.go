@@ -270,6 +270,13 @@ func TestMultiHost(t *testing.T) {
 				w.signal(syscall.SIGQUIT)
 			}
 			time.Sleep(2 * time.Second)
+			// The failure message carries only the logs' tails, written before this: the stacks of
+			// the handlers go to the test's output here (all of them stay in the logs).
+			for _, w := range workers {
+				if d := handlerStacks(w.log); d != "" {
+					t.Logf("--- %s: goroutines in the worker's handlers at the end ---\n%s", w.name, d)
+				}
+			}
 		}
 	})
 
@@ -736,6 +743,26 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// handlerStacks is the part of a SIGQUIT dump in log that a stuck job needs: the goroutines with a
+// frame in worker/ or bitrix24/, at most 30 of them.
+func handlerStacks(log string) string {
+	b, err := os.ReadFile(log)
+	if err != nil {
+		return ""
+	}
+	i := bytes.Index(b, []byte("SIGQUIT: quit"))
+	if i < 0 {
+		return ""
+	}
+	var out []string
+	for _, g := range strings.Split(string(b[i:]), "\n\n") {
+		if strings.HasPrefix(g, "goroutine ") && (strings.Contains(g, "signet/worker.") || strings.Contains(g, "signet/bitrix24.")) && len(out) < 30 {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
 
 // signal sends sig to a running process (SIGQUIT: a Go program writes its goroutines to its log).

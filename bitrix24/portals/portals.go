@@ -59,6 +59,13 @@ const (
 	TokenWindow = "window"
 )
 
+// kvTimeout bounds one read or token write of a portal's record. Every REST call reads the record
+// (Load), often under a long deadline (a Batcher request has 10 minutes), and nats.go applies its own
+// 5 s timeout only to a context without one: a KV read whose reply died with a stream leader waited
+// out the whole deadline, holding the portal's batch queue and every job and callback behind it
+// (issue 21 must 7; docs/testing.md, TestMultiHost).
+const kvTimeout = 5 * time.Second
+
 // ErrChanged: the portal's record changed since it was read (another install at the same time); read
 // it again and retry.
 var ErrChanged = errors.New("portal record changed meanwhile; retry")
@@ -197,7 +204,9 @@ func (r *Registry) Get(ctx context.Context, memberID string) (*Portal, uint64, e
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrUnknownPortal, err)
 	}
-	e, err := r.kv.Get(ctx, k)
+	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	e, err := r.kv.Get(kctx, k)
+	cancel()
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, fmt.Errorf("%w: member_id %s; install the Signet application on the portal", ErrUnknownPortal, memberID)
 	}
@@ -402,7 +411,10 @@ func (r *Registry) Save(ctx context.Context, a bitrix24.Auth) error {
 		if err != nil {
 			return err
 		}
-		if _, err = r.kv.Update(ctx, k, data, rev); err == nil {
+		kctx, cancel := context.WithTimeout(ctx, kvTimeout)
+		_, err = r.kv.Update(kctx, k, data, rev)
+		cancel()
+		if err == nil {
 			return nil
 		}
 		var apiErr *jetstream.APIError

@@ -248,3 +248,34 @@ func TestStoreByDomainMove(t *testing.T) {
 		t.Fatal("Move accepted a path as a domain")
 	}
 }
+
+// A portal record's read gives up on its own although the caller's deadline is far: the REST client
+// reads the record inside a Batcher request, which has 10 minutes, and nats.go's own 5 s timeout
+// applies only to a context without a deadline. A read whose reply never comes (here: the server is
+// gone and the request waits in the reconnect buffer; in TestMultiHost: the reply died with the stream
+// leader) held the portal's batch queue, and every job and callback of the worker, for the 10 minutes
+// (issue 21 must 7, docs/testing.md).
+func TestLoadGivesUpWhenTheReplyNeverComes(t *testing.T) {
+	ns := natstest.Start(t)
+	reg, err := portals.Open(context.Background(), ns.JS, 1, keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := bitrix24.Auth{AccessToken: "a0", RefreshToken: "r0", ApplicationToken: "app", MemberID: "m1", Domain: "x.bitrix24.com"}
+	if err := reg.Put(context.Background(), a, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ns.Srv.Shutdown()
+	ns.Srv.WaitForShutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a Batcher request's deadline
+	defer cancel()
+	_, err = reg.Load(ctx, "m1")
+	if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		t.Fatalf("load with NATS gone: %v (caller's context: %v), want the read's own deadline to end it", err, ctx.Err())
+	}
+	rotated := a
+	rotated.AccessToken = "a1"
+	if err := reg.Save(ctx, rotated); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		t.Fatalf("save with NATS gone: %v (caller's context: %v), want the write's own deadline to end it", err, ctx.Err())
+	}
+}
