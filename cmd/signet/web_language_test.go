@@ -83,7 +83,7 @@ func checkLanguagesInChromium(t *testing.T, b context.Context, env *webEnv, shot
 	data := []string{"alice", "mary", "Sales manager, signs contracts", "mary-2026 (signet-demo)", "mary-2026", "signet-demo", "Mary Smith",
 		"CN=Mary Smith,O=Acme Trading,C=GB", "pkcs11:token=signet-demo;object=mary-2026", domain, env.portal.MemberID(), "offer.pdf", "contract.pdf",
 		"ufCrmSignetFiles", "/metrics", "/readyz", "SIGN", "CALLBACK", "AUDIT", "DEAD", "sign-interactive", "sign-batch", "callback-batch", "callback", "signet_token_online",
-		"Prometheus", "user_brief", "crm", "bizproc", "placement", "user", "signet serve", "POST /v1/grants", "/bitrix24/install", "bitrix24.portals",
+		"Prometheus", "user_brief", "crm", "bizproc", "placement", "user", "task", "signet serve", "POST /v1/grants", "/bitrix24/install", "bitrix24.portals",
 		"signet_sign_pdf", "signet verify --online", "http://host:port", "demo-signer", "Signet Demo Signer", "CN=Signet Demo Signer,O=Signet", "no-such-document", "disk", "im", "pkcs11:token=usb;object=mary-2026", "CN=Mary Smith,O=Acme,C=GB", "-----BEGIN CERTIFICATE-----", "JetStream", "↖", "↑", "↗", "↙", "↓", "↘"}
 	pages := []struct{ path, key string }{
 		{"/admin/users", "web.users.list"}, {"/admin/users/mary", "web.user.enrol"}, {"/admin/credentials", "web.credentials.create"},
