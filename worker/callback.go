@@ -163,29 +163,9 @@ func (c *Caller) commentExists(ctx context.Context, cb *contracts.Callback) (boo
 // Deliver performs the callback's remaining steps. redelivered says an earlier delivery of this
 // callback may have got part of the way (a worker died, or an answer was lost).
 func (c *Caller) Deliver(ctx context.Context, cb *contracts.Callback, redelivered bool) error {
-	return c.deliver(ctx, cb, redelivered, false)
-}
-
-// deliver is Deliver; fresh (Pool.fresh: the callback's first delivery, which no other worker can have
-// had) reads no steps, since none can be recorded yet. Any other delivery first reads the job's
-// outcome: a signed result whose callback was delivered (its ack was lost) is done, and its steps,
-// which a successful delivery does not write separately (run), are all done.
-func (c *Caller) deliver(ctx context.Context, cb *contracts.Callback, redelivered, fresh bool) error {
-	var steps Steps
-	if !fresh {
-		if cb.Outcome == contracts.OutcomeSigned && cb.Portal.MemberID != "" {
-			o, err := c.Results.DeliveredOutcome(ctx, cb.JobID)
-			if err != nil {
-				return fmt.Errorf("callback %s: reading its outcome: %w", cb.JobID, err)
-			}
-			if o != nil && o.Outcome == contracts.OutcomeSigned {
-				return nil
-			}
-		}
-		var err error
-		if steps, err = c.Results.Steps(ctx, cb.JobID); err != nil {
-			return fmt.Errorf("callback %s: reading its steps: %w", cb.JobID, err)
-		}
+	steps, err := c.Results.Steps(ctx, cb.JobID)
+	if err != nil {
+		return fmt.Errorf("callback %s: reading its steps: %w", cb.JobID, err)
 	}
 	member := cb.Portal.MemberID
 	if member == "" {
@@ -212,9 +192,7 @@ func (c *Caller) deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		}
 	}
 	linkOnly := cb.Reply.WriteBack == contracts.WriteBackLink
-	uploaded := false // the upload is done and not recorded yet
 	if linkOnly {
-		var err error
 		if writeBack, err = c.deliverLinkWrite(ctx, cb, &steps, l); err != nil {
 			return err
 		}
@@ -239,16 +217,8 @@ func (c *Caller) deliver(ctx context.Context, cb *contracts.Callback, redelivere
 			}
 		}
 		steps.Uploaded = true
-		if steps.SignedFileID != 0 {
-			// The CRM file's id is read back from the steps later (the workflow's signedFileId):
-			// recorded at once.
-			if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
-				return err
-			}
-		} else {
-			// Recorded with the other steps if one of them fails (run), else by the outcome: a
-			// crash before either is redelivered and finds the version on the Disk file.
-			uploaded = true
+		if err := c.Results.SaveSteps(ctx, cb.JobID, steps); err != nil {
+			return err
 		}
 	}
 	// The link mode writes no timeline comment: the item's link and status are its record, and a
@@ -301,8 +271,7 @@ func (c *Caller) deliver(ctx context.Context, cb *contracts.Callback, redelivere
 		msg := l.T("callback.log.signed", cb.Signer.Login, s.CertificateSubject, s.CertificateSerial, s.SHA256After)
 		todo = append(todo, eventSend(cb, ret, msg))
 	}
-	// All steps done: the outcome below is their record (deliver reads it first on a redelivery).
-	if err := c.run(ctx, cb, &steps, todo, uploaded, false); err != nil {
+	if err := c.run(ctx, cb, &steps, todo); err != nil {
 		return err
 	}
 	return c.Results.SaveOutcome(ctx, cb, writeBack)
@@ -343,7 +312,7 @@ func (c *Caller) deliverFailure(ctx context.Context, cb *contracts.Callback, ste
 			},
 			done: func(s *Steps) { s.Notified = true }})
 	}
-	if err := c.run(ctx, cb, &steps, todo, false, true); err != nil {
+	if err := c.run(ctx, cb, &steps, todo); err != nil {
 		return err
 	}
 	return c.Results.SaveOutcome(ctx, cb, "")
@@ -352,14 +321,9 @@ func (c *Caller) deliverFailure(ctx context.Context, cb *contracts.Callback, ste
 // run sends the steps (through the Batcher when there is one, all in one batch request in order)
 // and records each that is done. A step the portal refused for good is logged and counted as done:
 // retrying cannot help and nobody else can be told. A step that may succeed later makes run return
-// a retryable error after the finished steps are recorded. dirty says steps holds a change not
-// recorded yet; saveWhenDone false leaves the record of a fully successful run to the caller's
-// outcome (one request per callback instead of two, issue 22).
-func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, todo []step, dirty, saveWhenDone bool) error {
+// a retryable error after the finished steps are recorded.
+func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, todo []step) error {
 	if len(todo) == 0 {
-		if dirty && saveWhenDone {
-			return c.Results.SaveSteps(ctx, cb.JobID, *steps)
-		}
 		return nil
 	}
 	member := cb.Portal.MemberID
@@ -386,7 +350,7 @@ func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, 
 		}
 	}
 	var retry error
-	changed := dirty
+	changed := false
 	for i, st := range todo {
 		err := classify(results[i]) // a command not executed (halt or rate limit) is retried later
 		switch {
@@ -412,7 +376,7 @@ func (c *Caller) run(ctx context.Context, cb *contracts.Callback, steps *Steps, 
 			}
 		}
 	}
-	if changed && (retry != nil || saveWhenDone) {
+	if changed {
 		if err := c.Results.SaveSteps(ctx, cb.JobID, *steps); err != nil {
 			return errors.Join(retry, err)
 		}

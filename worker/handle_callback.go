@@ -42,43 +42,27 @@ func (p *Pool) handleCallback(ctx context.Context, msg jetstream.Msg) error {
 	// Like a job, a callback is in one worker's hands at a time: a message that waited in a client's
 	// buffer past AckWait (nats.go #1929) reaches a second worker, or the same one twice, while its
 	// first delivery still runs, and both would send the same timeline comment.
-	// A fresh first delivery (fresh.go) takes no lease unless it runs long, and reads no attempts and
-	// no steps: none can be recorded yet. Its attempt is counted only if it fails.
-	log := p.Log.With(zap.String("job_id", cb.JobID), zap.String("step", "callback"))
-	md, merr := msg.Metadata()
-	fresh := p.fresh(msg, "cb-"+cb.JobID)
-	var release func()
-	if fresh {
-		ctx, release, _ = p.holdFresh(ctx, "cb-"+cb.JobID, md.Timestamp, log)
-	} else if ctx, release, err = p.hold(ctx, "cb-"+cb.JobID, log); err != nil {
+	ctx, release, err := p.hold(ctx, "cb-"+cb.JobID, p.Log.With(zap.String("job_id", cb.JobID), zap.String("step", "callback")))
+	if err != nil {
 		return err // ErrBusy: NAKed and looked at again later, when the first delivery is done
 	}
 	defer release()
-	attempt := 1
-	if !fresh {
-		if attempt, err = p.Caller.Results.CallbackAttempt(ctx, cb.JobID, 1); err != nil {
-			return err
-		}
+	attempt, err := p.Caller.Results.CallbackAttempt(ctx, cb.JobID, 1)
+	if err != nil {
+		return err
 	}
 	t0 := time.Now()
-	err = p.Caller.deliver(ctx, cb, merr == nil && md.NumDelivered > 1, fresh)
+	md, merr := msg.Metadata()
+	err = p.Caller.Deliver(ctx, cb, merr == nil && md.NumDelivered > 1)
 	metrics.StageSeconds.WithLabelValues("callback").Observe(time.Since(t0).Seconds())
 	if until, paused := bitrix24.PausedUntil(err); paused && !IsPermanent(err) {
 		// The portal was paused during this attempt: it does not count (the steps that were done are
-		// recorded and not repeated). A fresh delivery counted none.
-		if !fresh {
-			if _, rerr := p.Caller.Results.CallbackAttempt(context.WithoutCancel(ctx), cb.JobID, -1); rerr != nil {
-				p.Log.Warn("callback attempt not given back after a pause", zap.String("job_id", cb.JobID), zap.Error(rerr))
-			}
+		// recorded and not repeated).
+		if _, rerr := p.Caller.Results.CallbackAttempt(context.WithoutCancel(ctx), cb.JobID, -1); rerr != nil {
+			p.Log.Warn("callback attempt not given back after a pause", zap.String("job_id", cb.JobID), zap.Error(rerr))
 		}
 		metrics.Callbacks.WithLabelValues(portal, "paused").Inc()
 		return untilPauseEnds(cb, until)
-	}
-	if fresh && err != nil && !IsPermanent(err) && !errors.Is(err, ErrBusy) {
-		// The failed first attempt is counted now; the next delivery is not fresh and counts its own.
-		if _, rerr := p.Caller.Results.CallbackAttempt(context.WithoutCancel(ctx), cb.JobID, 1); rerr != nil {
-			p.Log.Warn("callback attempt not counted", zap.String("job_id", cb.JobID), zap.Error(rerr))
-		}
 	}
 	if err != nil && !IsPermanent(err) && !errors.Is(err, ErrBusy) && ctx.Err() == nil && p.MaxDeliver > 0 && attempt >= p.MaxDeliver {
 		err = fmt.Errorf("callback of job %s %w", cb.JobID, giveUp(err, attempt))

@@ -31,24 +31,18 @@ func (p *Pool) handleJob(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	}
 	log := p.Log.With(zap.String("job_id", job.ID), zap.String("kind", string(job.Kind)))
-	md, _ := msg.Metadata()
-	if md != nil && md.NumDelivered == 1 {
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered == 1 {
 		metrics.StageSeconds.WithLabelValues("queue_wait").Observe(p.now().Sub(md.Timestamp).Seconds())
 	}
-	// A fresh first delivery (fresh.go) takes no lease unless it runs long, and reads no earlier
-	// result: none can exist yet. Any other delivery takes the lease and looks for one first.
-	var release func()
-	var mayWrite func() error // nil: not fresh, the lease is held
-	if p.fresh(msg, job.ID) {
-		ctx, release, mayWrite = p.holdFresh(ctx, job.ID, md.Timestamp, log)
-	} else if ctx, release, err = p.hold(ctx, job.ID, log); err != nil {
+	ctx, release, err := p.hold(ctx, job.ID, log)
+	if err != nil {
 		return err // ErrBusy: another worker signs it right now; NAKed and looked at again later
 	}
 	defer release()
 	// The token went away during the signature: the PDF engine may report "the key refused to sign",
 	// but the cause is ErrTokenOffline/ErrTokenBusy, which passes (the keyring reconnects); classify
 	// takes the mark off.
-	signed, err := p.Signer.sign(ctx, job, mayWrite)
+	signed, err := p.Signer.Sign(ctx, job)
 	if err = classify(err); p.final(ctx, msg, err) {
 		err = giveUp(err, p.MaxDeliver)
 	}

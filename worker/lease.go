@@ -114,26 +114,23 @@ func (p *Pool) hold(ctx context.Context, key string, log *zap.Logger) (context.C
 // off from NATS for longer than the stale time), the job is cancelled so that only one signs.
 func (p *Pool) keepLease(ctx context.Context, l *Lease, lost context.CancelFunc, log *zap.Logger) (stop func()) {
 	done := make(chan struct{})
-	go p.refreshLease(ctx, l, lost, log, done)
-	return func() { close(done) }
-}
-
-// refreshLease is keepLease's loop, until done is closed or ctx ends.
-func (p *Pool) refreshLease(ctx context.Context, l *Lease, lost context.CancelFunc, log *zap.Logger, done <-chan struct{}) {
-	t := time.NewTicker(max(p.ackWait()/3, 100*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := l.Refresh(ctx); errors.Is(err, ErrBusy) {
-				log.Warn("another worker took this job over while NATS was out of reach; stopping here")
-				lost()
+	go func() {
+		t := time.NewTicker(max(p.ackWait()/3, 100*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
 				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := l.Refresh(ctx); errors.Is(err, ErrBusy) {
+					log.Warn("another worker took this job over while NATS was out of reach; stopping here")
+					lost()
+					return
+				}
 			}
 		}
-	}
+	}()
+	return func() { close(done) }
 }

@@ -112,25 +112,13 @@ func (s *Signer) now() time.Time {
 // Sign makes the job's signed PDF and records it, or returns the result recorded by an earlier
 // delivery. The error is permanent when retrying cannot help.
 func (s *Signer) Sign(ctx context.Context, job *contracts.SignJob) (*contracts.Signed, error) {
-	return s.sign(ctx, job, nil)
-}
-
-// sign is Sign. A fresh delivery (Pool.fresh: a first delivery no other worker can have had) gives
-// mayWrite (Pool.holdFresh): it skips the read of an earlier result, which cannot exist yet, and asks
-// mayWrite before its first write to NATS. RecordSigned's create still keeps a second result out.
-func (s *Signer) sign(ctx context.Context, job *contracts.SignJob, mayWrite func() error) (*contracts.Signed, error) {
 	if err := s.authentic(job); err != nil {
 		return nil, err
 	}
-	if mayWrite == nil { // not fresh: the lease is held, and an earlier result is looked for
-		mayWrite = func() error { return nil }
-		done, err := s.Results.Signed(ctx, job.ID)
-		if err != nil {
-			return nil, fmt.Errorf("job %s: reading the results bucket: %w", job.ID, err)
-		}
-		if done != nil {
-			return done, nil
-		}
+	if done, err := s.Results.Signed(ctx, job.ID); err != nil {
+		return nil, fmt.Errorf("job %s: reading the results bucket: %w", job.ID, err)
+	} else if done != nil {
+		return done, nil
 	}
 	// A genuine job that waited too long: refused before the key is touched (a result stored by an
 	// earlier delivery, above, still goes out).
@@ -313,9 +301,6 @@ func (s *Signer) sign(ctx context.Context, job *contracts.SignJob, mayWrite func
 	}
 	metrics.StageSeconds.WithLabelValues("store").Observe(time.Since(t0).Seconds())
 	metrics.DocumentsBytesTotal.Add(float64(signed.Size))
-	if err := mayWrite(); err != nil {
-		return nil, err
-	}
 	if s.Audit != nil {
 		ev, err := s.Audit.Append(ctx, audit.SignedEvent(job, signed))
 		if err != nil {
@@ -327,9 +312,6 @@ func (s *Signer) sign(ctx context.Context, job *contracts.SignJob, mayWrite func
 		if err := s.Audit.Record(ctx, stored); err != nil {
 			s.Log.Error("audit event not recorded", zap.String("job_id", job.ID), zap.Error(err))
 		}
-	}
-	if err := mayWrite(); err != nil {
-		return nil, err
 	}
 	return s.Results.RecordSigned(ctx, job.ID, signed)
 }
