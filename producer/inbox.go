@@ -87,6 +87,18 @@ func (in *Intake) inboxCaller(r *http.Request) *inboxSession {
 	return in.inboxSessionOf(r.Header.Get(InboxTokenHeader))
 }
 
+// inboxCall is the door of every inbox call: the caller's session and their language, or nil after
+// answering 404 in the language of the request (a missing, forged or expired token names nothing the
+// caller may see, so it is answered like a request that is not theirs).
+func (in *Intake) inboxCall(w http.ResponseWriter, r *http.Request) (*inboxSession, *i18n.Localizer) {
+	s := in.inboxCaller(r)
+	l := in.inboxLocalizer(s, r)
+	if s == nil {
+		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: l.T("inbox.err.notFound")})
+	}
+	return s, l
+}
+
 // inboxSessionOf checks an inbox token (the inbox's header, the route page's form field); nil when
 // it is missing, forged or expired.
 func (in *Intake) inboxSessionOf(token string) *inboxSession {
@@ -256,12 +268,10 @@ func (in *Intake) inboxError(w http.ResponseWriter, l *i18n.Localizer, login str
 // handleInboxDocument sends the PDF of one of the caller's requests, for pdf.js to draw. It is read
 // with the portal's stored token: the request itself is the signer's right to see it.
 func (in *Intake) handleInboxDocument(w http.ResponseWriter, r *http.Request) {
-	s := in.inboxCaller(r)
+	s, l := in.inboxCall(w, r)
 	if s == nil {
-		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "no such request"})
 		return
 	}
-	l := in.inboxLocalizer(s, r)
 	q, err := in.inboxRequest(r.Context(), s, r.PathValue("id"))
 	if err != nil {
 		in.inboxError(w, l, s.Login, err)
@@ -358,12 +368,10 @@ type inboxStatus struct {
 
 // handleInboxStatus reports one of the caller's requests: its own state, then its job's.
 func (in *Intake) handleInboxStatus(w http.ResponseWriter, r *http.Request) {
-	s := in.inboxCaller(r)
+	s, l := in.inboxCall(w, r)
 	if s == nil {
-		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "no such request"})
 		return
 	}
-	l := in.inboxLocalizer(s, r)
 	q, err := in.inboxRequest(r.Context(), s, r.PathValue("id"))
 	if err != nil {
 		in.inboxError(w, l, s.Login, err)
@@ -415,12 +423,10 @@ type inboxSignBody struct {
 // handleInboxSign signs the selected requests with one code (requests.Service.Sign): every id must
 // be the caller's on the caller's portal before the code is even tried.
 func (in *Intake) handleInboxSign(w http.ResponseWriter, r *http.Request) {
-	s := in.inboxCaller(r)
+	s, l := in.inboxCall(w, r)
 	if s == nil {
-		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "no such request"})
 		return
 	}
-	l := in.inboxLocalizer(s, r)
 	var body inboxSignBody
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || len(body.IDs) == 0 || len(body.IDs) > 500 {
 		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: l.T("inbox.err.select")})
@@ -457,12 +463,10 @@ type inboxDeclineBody struct {
 
 // handleInboxDecline declines one of the caller's requests with their reason, which the workflow receives.
 func (in *Intake) handleInboxDecline(w http.ResponseWriter, r *http.Request) {
-	s := in.inboxCaller(r)
+	s, l := in.inboxCall(w, r)
 	if s == nil {
-		reply(w, http.StatusNotFound, answer{Status: "unknown", Error: "no such request"})
 		return
 	}
-	l := in.inboxLocalizer(s, r)
 	var body inboxDeclineBody
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&body); err != nil || strings.TrimSpace(body.Reason) == "" {
 		reply(w, http.StatusBadRequest, answer{Status: "refused", Error: l.T("inbox.err.reason")})
